@@ -1,0 +1,306 @@
+"""Provisioner configuration: typed, frozen, validated as a whole.
+
+Build a :class:`ProvisionerConfig` in Python or load one from a dict or a TOML file.
+Loading checks everything at once: structure (types, unknown keys, missing keys)
+first, then meaning (matching attributes exist, membership settings fit the
+membership type, templates parse, functions import). Every problem is reported in
+one :class:`~grouperprov.exceptions.ConfigError` with its key path.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import tomllib
+from collections.abc import Mapping
+from typing import Any, TypeAlias
+
+import attrs
+
+from ._beans import Scalar
+from ._sources import FunctionRef, ValidatorRef
+from .exceptions import ConfigError, ConfigProblem
+
+__all__ = [
+    "AttributeConfig",
+    "MembershipType",
+    "MembershipsConfig",
+    "ObjectConfig",
+    "ObjectType",
+    "ProvisionerConfig",
+    "StaticValue",
+    "ValueType",
+]
+
+
+class MembershipType(enum.StrEnum):
+    """How a target holds memberships (Grouper's "membership sync type")."""
+
+    MEMBERSHIP_OBJECTS = "membership_objects"
+    """Each membership is an object of its own (a row of a membership table)."""
+    GROUP_ATTRIBUTES = "group_attributes"
+    """Members are values of a multi-valued group attribute (LDAP ``member``)."""
+    ENTITY_ATTRIBUTES = "entity_attributes"
+    """Groups are values of a multi-valued entity attribute (``eduPersonEntitlement``)."""
+
+
+class ValueType(enum.StrEnum):
+    """The type an attribute's values are converted to before comparing."""
+
+    STRING = "string"
+    INT = "int"
+    """A 32-bit signed integer."""
+    LONG = "long"
+    """A 64-bit signed integer."""
+    BOOLEAN = "boolean"
+
+
+class ObjectType(enum.StrEnum):
+    """The three kinds of provisioned object."""
+
+    GROUP = "group"
+    ENTITY = "entity"
+    MEMBERSHIP = "membership"
+
+
+StaticValue: TypeAlias = str | int | bool | tuple[Scalar, ...]
+"""A configured constant: one scalar, or a tuple of scalars for multi-valued attributes."""
+
+
+@attrs.frozen(kw_only=True)
+class AttributeConfig:
+    """How one target attribute is computed, checked and compared.
+
+    At most one *source* is set: :attr:`field`, :attr:`static`, :attr:`template` or
+    :attr:`function`. An attribute with no source is *select-only*: it is read
+    from the target (a generated id, say) but never translated or written.
+
+    Attributes:
+        name: The attribute's name in the target (``cn``, ``gidNumber``, a column).
+        field: Copy this Grouper field (``extension``, ``subject_id``; for
+            membership objects ``group.name`` or ``entity.subject_id``).
+        static: A constant value, or a tuple of values for a multi-valued attribute.
+        template: Text with ``{field}`` placeholders, e.g. ``"cn={extension},ou=groups"``.
+        function: A callable taking a :class:`~grouperprov.TranslationContext` and
+            returning the value; in files, ``"package.module:function"``.
+        create_only: Set only when the object is inserted, never updated.
+        value_type: Convert values to this type (on both sides) before comparing.
+        multi_valued: The attribute holds a set of values.
+        required: An object without a value gets a REQ error and is not provisioned.
+        max_length: A longer value gives LEN (each value of a multi-valued one).
+        valid_pattern: A regular expression every value must match in full (INV).
+        valid_function: A callable returning whether a value is valid (INV).
+        default: Used when the source gives no value; ``""`` is a real default.
+        case_sensitive: ``False`` compares values case-folded.
+        ignore_values: Values never compared: never added, never removed.
+        insert: Send this attribute when inserting.
+        update: Update this attribute when it differs.
+        select: Read this attribute from the target (``False`` for write-only ones,
+            such as passwords, which are then never compared).
+    """
+
+    name: str
+    field: str | None = None
+    static: StaticValue | None = None
+    template: str | None = None
+    function: FunctionRef | None = None
+    create_only: bool = False
+    value_type: ValueType = ValueType.STRING
+    multi_valued: bool = False
+    required: bool = False
+    max_length: int | None = None
+    valid_pattern: str | None = None
+    valid_function: ValidatorRef | None = None
+    default: StaticValue | None = None
+    case_sensitive: bool = True
+    ignore_values: tuple[Scalar, ...] = ()
+    insert: bool = True
+    update: bool = True
+    select: bool = True
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        """The names of the source settings that are set (at most one is valid)."""
+        return tuple(
+            name
+            for name, value in (
+                ("field", self.field),
+                ("static", self.static),
+                ("template", self.template),
+                ("function", self.function),
+            )
+            if value is not None
+        )
+
+    @property
+    def select_only(self) -> bool:
+        """Whether the attribute has no source (read from the target only)."""
+        return not self.sources
+
+
+MatchingKey: TypeAlias = tuple[str, ...]
+"""One matching id: the names of the attribute(s) whose values form it."""
+
+
+@attrs.frozen(kw_only=True)
+class ObjectConfig:
+    """Configuration of groups or of entities.
+
+    Attributes:
+        attributes: The target attributes, in order.
+        matching: Ordered matching keys. Each is one attribute name or a tuple of
+            names (a composite key); the first is tried first. In files, a key is
+            ``"cn"`` or ``["cn", "ou"]``.
+        search: Attributes a target can look one object up by.
+        operate: Provision this object type at all.
+        sync_memberships: Also sync the object's membership attribute (for the
+            attribute membership types); ``False`` syncs the object only.
+        select: Read these objects from the target.
+        insert: Insert missing objects.
+        update: Update differing attributes.
+        delete: Delete objects that should not be in the target.
+    """
+
+    attributes: tuple[AttributeConfig, ...] = ()
+    matching: tuple[MatchingKey, ...] = ()
+    search: tuple[str, ...] = ()
+    operate: bool = True
+    sync_memberships: bool = True
+    select: bool = True
+    insert: bool = True
+    update: bool = True
+    delete: bool = True
+
+    def attribute(self, name: str) -> AttributeConfig | None:
+        """Return the configuration of the attribute *name*, if configured."""
+        for config in self.attributes:
+            if config.name == name:
+                return config
+        return None
+
+
+@attrs.frozen(kw_only=True)
+class MembershipsConfig:
+    """How memberships are represented and provisioned.
+
+    Attributes:
+        type: The membership type.
+        attribute: For the attribute types: the multi-valued attribute that holds
+            memberships (``member`` on groups, ``eduPersonEntitlement`` on entities)
+            and how its value is computed from the *other* side: for
+            ``group_attributes`` from the Grouper entity (``uid={subject_id},...``),
+            for ``entity_attributes`` from the Grouper group. Its compare settings
+            (case, length, valid values, ignored values) apply to each value.
+        attributes: For ``membership_objects``: the membership object's attributes
+            (sources may read ``group.<field>`` and ``entity.<field>``).
+        matching: For ``membership_objects``: ordered matching keys.
+        search: For ``membership_objects``: search attributes.
+        operate: Provision memberships at all.
+        select: Read memberships from the target.
+        insert: Add missing memberships.
+        update: Update membership attributes that differ.
+        delete: Remove memberships that should not be in the target.
+    """
+
+    type: MembershipType = MembershipType.MEMBERSHIP_OBJECTS
+    attribute: AttributeConfig | None = None
+    attributes: tuple[AttributeConfig, ...] = ()
+    matching: tuple[MatchingKey, ...] = ()
+    search: tuple[str, ...] = ()
+    operate: bool = True
+    select: bool = True
+    insert: bool = True
+    update: bool = True
+    delete: bool = True
+
+    def attribute_config(self, name: str) -> AttributeConfig | None:
+        """Return the configuration of the membership object attribute *name*."""
+        for config in self.attributes:
+            if config.name == name:
+                return config
+        return None
+
+
+@attrs.frozen(kw_only=True)
+class ProvisionerConfig:
+    """Everything that defines one provisioner.
+
+    Attributes:
+        name: The provisioner's id (Grouper's config id): names its sync records.
+        groups: Group configuration.
+        entities: Entity configuration.
+        memberships: Membership configuration.
+    """
+
+    name: str
+    groups: ObjectConfig = ObjectConfig()
+    entities: ObjectConfig = ObjectConfig()
+    memberships: MembershipsConfig = MembershipsConfig()
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ProvisionerConfig:
+        """Build and validate a configuration from plain data (as TOML gives it).
+
+        Raises:
+            ConfigError: Listing every problem with its key path.
+        """
+        from ._config_io import structure_config  # noqa: PLC0415  # import cycle
+
+        config = structure_config(data)
+        config.validate()
+        return config
+
+    @classmethod
+    def from_toml(cls, text: str) -> ProvisionerConfig:
+        """Build and validate a configuration from TOML text.
+
+        Raises:
+            ConfigError: The text is not TOML, or the configuration is invalid.
+        """
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError([ConfigProblem("", f"not valid TOML: {exc}")]) from None
+        return cls.from_dict(data)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> ProvisionerConfig:
+        """Read, build and validate a configuration from a TOML file.
+
+        Raises:
+            ConfigError: The file is not TOML or the configuration is invalid;
+                the message names the file.
+            OSError: The file cannot be read.
+        """
+        with open(path, encoding="utf-8") as f:  # noqa: PTH123  # accepts PathLike
+            text = f.read()
+        try:
+            return cls.from_toml(text)
+        except ConfigError as exc:
+            where = os.fspath(path)
+            raise ConfigError(
+                ConfigProblem(f"{where}: {p.path}" if p.path else where, p.message)
+                for p in exc.problems
+            ) from None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the configuration as plain data; settings at their default are left out.
+
+        ``ProvisionerConfig.from_dict(config.to_dict()) == config`` for any valid
+        configuration whose functions are given as references or importable callables.
+        """
+        from ._config_io import unstructure_config  # noqa: PLC0415  # import cycle
+
+        return unstructure_config(self)
+
+    def problems(self) -> tuple[ConfigProblem, ...]:
+        """Return every problem with this configuration (empty when valid)."""
+        from ._config_check import check_config  # noqa: PLC0415  # import cycle
+
+        return check_config(self)
+
+    def validate(self) -> None:
+        """Raise :class:`~grouperprov.exceptions.ConfigError` if there is any problem."""
+        problems = self.problems()
+        if problems:
+            raise ConfigError(problems)

@@ -1,0 +1,258 @@
+"""Whole-configuration checks: every problem, with its key path, at once."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from ._config import (
+    AttributeConfig,
+    MatchingKey,
+    MembershipsConfig,
+    MembershipType,
+    ObjectConfig,
+    ProvisionerConfig,
+    StaticValue,
+    ValueType,
+)
+from ._config_io import structure_config, unstructure_config
+from ._sources import Template, resolve_function
+from ._values import convert_scalar
+from .exceptions import ConfigError, ConfigProblem
+
+__all__ = ["check_config"]
+
+_PLAIN_FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_PREFIXED_FIELD = re.compile(r"(?:(?:group|entity)\.)?[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+def check_config(config: ProvisionerConfig) -> tuple[ConfigProblem, ...]:
+    """Return every problem with *config*; empty when it is valid.
+
+    Types are checked first (a configuration built in Python can hold a wrong
+    type that only a type checker would catch); the meaning is checked when the
+    types are right.
+    """
+    try:
+        structure_config(unstructure_config(config))
+    except ConfigError as exc:
+        return exc.problems
+    return tuple(_check(config))
+
+
+def _check(config: ProvisionerConfig) -> Iterator[ConfigProblem]:
+    if not config.name.strip():
+        yield ConfigProblem("name", "must not be empty")
+    yield from _check_object("groups", config.groups, _PLAIN_FIELD)
+    yield from _check_object("entities", config.entities, _PLAIN_FIELD)
+    yield from _check_memberships(config)
+
+
+def _check_object(path: str, obj: ObjectConfig, fields: re.Pattern[str]) -> Iterator[ConfigProblem]:
+    yield from _check_attribute_list(f"{path}.attributes", obj.attributes, fields)
+    yield from _check_keys(path, obj.attributes, obj.matching, obj.search, required=obj.operate)
+
+
+def _check_memberships(config: ProvisionerConfig) -> Iterator[ConfigProblem]:
+    ms = config.memberships
+    kind = ms.type
+    if kind is MembershipType.MEMBERSHIP_OBJECTS:
+        if ms.attribute is not None:
+            yield ConfigProblem(
+                "memberships.attribute",
+                "only used with type 'group_attributes' or 'entity_attributes' "
+                "(membership objects are configured in memberships.attributes)",
+            )
+        yield from _check_attribute_list("memberships.attributes", ms.attributes, _PREFIXED_FIELD)
+        yield from _check_keys(
+            "memberships", ms.attributes, ms.matching, ms.search, required=ms.operate
+        )
+        return
+
+    owner_name, owner = (
+        ("groups", config.groups)
+        if kind is MembershipType.GROUP_ATTRIBUTES
+        else ("entities", config.entities)
+    )
+    for setting in ("attributes", "matching", "search"):
+        if getattr(ms, setting):
+            yield ConfigProblem(
+                f"memberships.{setting}",
+                f"only used with type 'membership_objects', not {kind.value!r}",
+            )
+    if ms.operate and not owner.operate:
+        yield ConfigProblem(
+            "memberships.type",
+            f"{kind.value!r} keeps memberships on {owner_name}, so it needs "
+            f"{owner_name}.operate = true (or memberships.operate = false)",
+        )
+    if ms.attribute is None:
+        example = "member" if kind is MembershipType.GROUP_ATTRIBUTES else "eduPersonEntitlement"
+        yield ConfigProblem(
+            "memberships.attribute",
+            f"required when type is {kind.value!r}: the multi-valued attribute on "
+            f"{owner_name} that holds memberships (for example {example!r})",
+        )
+        return
+    yield from _check_membership_attribute(ms, owner_name, owner)
+
+
+def _check_membership_attribute(
+    ms: MembershipsConfig, owner_name: str, owner: ObjectConfig
+) -> Iterator[ConfigProblem]:
+    attribute = ms.attribute
+    assert attribute is not None  # noqa: S101  # the caller checked
+    path = "memberships.attribute"
+    yield from _check_attribute(path, attribute, _PLAIN_FIELD)
+    if attribute.select_only or attribute.static is not None:
+        yield ConfigProblem(
+            path,
+            "needs a field, template or function that computes each membership's "
+            "value from the member",
+        )
+    for setting, value in (
+        ("required", attribute.required),
+        ("create_only", attribute.create_only),
+        ("default", attribute.default is not None),
+    ):
+        if value:
+            yield ConfigProblem(f"{path}.{setting}", "not meaningful for the membership attribute")
+    for index, other in enumerate(owner.attributes):
+        if other.name == attribute.name:
+            yield ConfigProblem(
+                f"{path}.name",
+                f"{attribute.name!r} is also configured as {owner_name}.attributes[{index}]; "
+                "the membership attribute is filled from memberships only",
+            )
+
+
+def _check_attribute_list(
+    path: str, attributes: tuple[AttributeConfig, ...], fields: re.Pattern[str]
+) -> Iterator[ConfigProblem]:
+    seen: dict[str, int] = {}
+    for index, attribute in enumerate(attributes):
+        item = f"{path}[{index}]"
+        if attribute.name in seen:
+            yield ConfigProblem(
+                f"{item}.name",
+                f"duplicate attribute name {attribute.name!r} "
+                f"(also {path.rsplit('.', 1)[-1]}[{seen[attribute.name]}])",
+            )
+        else:
+            seen[attribute.name] = index
+        yield from _check_attribute(item, attribute, fields)
+
+
+def _check_attribute(
+    path: str, attribute: AttributeConfig, fields: re.Pattern[str]
+) -> Iterator[ConfigProblem]:
+    if not attribute.name.strip():
+        yield ConfigProblem(f"{path}.name", "must not be empty")
+    if len(attribute.sources) > 1:
+        yield ConfigProblem(
+            path,
+            f"set at most one of field, static, template, function "
+            f"(found {', '.join(attribute.sources)})",
+        )
+    if attribute.field is not None and not fields.match(attribute.field):
+        yield ConfigProblem(f"{path}.field", _field_message(attribute.field, fields))
+    if attribute.template is not None:
+        try:
+            template = Template.parse(attribute.template)
+        except ValueError as exc:
+            yield ConfigProblem(f"{path}.template", str(exc))
+        else:
+            for name in template.fields:
+                if not fields.match(name):
+                    yield ConfigProblem(f"{path}.template", _field_message(name, fields))
+    for setting in ("function", "valid_function"):
+        ref = getattr(attribute, setting)
+        if ref is not None:
+            try:
+                resolve_function(ref)
+            except ValueError as exc:
+                yield ConfigProblem(f"{path}.{setting}", str(exc))
+    if attribute.max_length is not None:
+        if attribute.max_length <= 0:
+            yield ConfigProblem(
+                f"{path}.max_length", f"must be a positive integer, got {attribute.max_length}"
+            )
+        elif attribute.value_type is not ValueType.STRING:
+            yield ConfigProblem(
+                f"{path}.max_length",
+                f"applies to string values only, not {attribute.value_type.value!r}",
+            )
+    if attribute.valid_pattern is not None:
+        try:
+            re.compile(attribute.valid_pattern)
+        except re.error as exc:
+            yield ConfigProblem(f"{path}.valid_pattern", f"not a valid regular expression: {exc}")
+    for setting in ("static", "default"):
+        yield from _check_constant(f"{path}.{setting}", getattr(attribute, setting), attribute)
+    for index, value in enumerate(attribute.ignore_values):
+        yield from _check_scalar(f"{path}.ignore_values[{index}]", value, attribute.value_type)
+
+
+def _check_constant(
+    path: str, value: StaticValue | None, attribute: AttributeConfig
+) -> Iterator[ConfigProblem]:
+    if value is None:
+        return
+    if isinstance(value, tuple):
+        if not attribute.multi_valued:
+            yield ConfigProblem(path, "a list of values needs multi_valued = true")
+        for index, item in enumerate(value):
+            yield from _check_scalar(f"{path}[{index}]", item, attribute.value_type)
+    else:
+        yield from _check_scalar(path, value, attribute.value_type)
+
+
+def _check_scalar(path: str, value: str | int | bool, value_type: ValueType) -> Iterator[ConfigProblem]:
+    try:
+        convert_scalar(value, value_type)
+    except ValueError as exc:
+        yield ConfigProblem(path, f"{exc} (value_type is {value_type.value!r})")
+
+
+def _field_message(name: str, fields: re.Pattern[str]) -> str:
+    if fields is _PLAIN_FIELD:
+        return f"invalid field name {name!r} (expected a name such as 'extension')"
+    return (
+        f"invalid field name {name!r} (expected a membership field, or "
+        "'group.<field>' / 'entity.<field>')"
+    )
+
+
+def _check_keys(
+    path: str,
+    attributes: tuple[AttributeConfig, ...],
+    matching: tuple[MatchingKey, ...],
+    search: tuple[str, ...],
+    *,
+    required: bool,
+) -> Iterator[ConfigProblem]:
+    by_name = {a.name: a for a in attributes}
+    if required and not matching:
+        yield ConfigProblem(
+            f"{path}.matching",
+            "at least one matching key is needed to pair Grouper objects with "
+            f"target objects (or set {path}.operate = false)",
+        )
+    for index, key in enumerate(matching):
+        for name in key:
+            attribute = by_name.get(name)
+            if attribute is None:
+                yield ConfigProblem(
+                    f"{path}.matching[{index}]",
+                    f"{name!r} is not a configured attribute of {path}",
+                )
+            elif attribute.multi_valued:
+                yield ConfigProblem(
+                    f"{path}.matching[{index}]",
+                    f"{name!r} is multi-valued; a matching attribute must be single-valued",
+                )
+    for index, name in enumerate(search):
+        if name not in by_name:
+            yield ConfigProblem(
+                f"{path}.search[{index}]", f"{name!r} is not a configured attribute of {path}"
+            )

@@ -1,0 +1,84 @@
+"""Every exception grouperprov raises, under one base class.
+
+The tree::
+
+    GrouperprovError
+    +-- ConfigError            the configuration is wrong (yours to fix); carries
+    |                          every problem found, each with its key path
+    +-- TranslationError       a translation function or template failed for one
+                               object; the engine turns it into an ERR on that
+                               object rather than letting it end the run
+
+A problem with one object's *data* (a missing required value, a value too long,
+an ambiguous match) is not an exception at all: it is a
+:class:`~grouperprov.SyncErrorCode` recorded on that object, and the run goes on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import attrs
+
+__all__ = [
+    "ConfigError",
+    "ConfigProblem",
+    "GrouperprovError",
+    "TranslationError",
+]
+
+
+class GrouperprovError(Exception):
+    """Base class of every exception raised by grouperprov."""
+
+
+@attrs.frozen
+class ConfigProblem:
+    """One thing wrong with a configuration.
+
+    Attributes:
+        path: Where the problem is, as a key path into the configuration
+            (``groups.attributes[2].max_length``); empty for the top level.
+        message: What is wrong and what was expected.
+    """
+
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}" if self.path else self.message
+
+
+class ConfigError(GrouperprovError):
+    """A configuration is invalid.
+
+    All problems found are reported at once, in :attr:`problems`, so a
+    configuration can be fixed in one pass rather than one error at a time.
+    """
+
+    problems: tuple[ConfigProblem, ...]
+
+    def __init__(self, problems: Iterable[ConfigProblem]) -> None:
+        self.problems = tuple(problems)
+        count = len(self.problems)
+        lines = "\n".join(f"  {problem}" for problem in self.problems)
+        noun = "problem" if count == 1 else "problems"
+        super().__init__(f"invalid provisioner configuration ({count} {noun}):\n{lines}")
+
+
+class TranslationError(GrouperprovError):
+    """Translating one object failed (a function raised, a template misfired).
+
+    Attributes:
+        object_id: The id of the object being translated.
+        attribute: The target attribute being computed, if any.
+    """
+
+    object_id: str
+    attribute: str | None
+
+    def __init__(self, message: str, *, object_id: str, attribute: str | None) -> None:
+        self.object_id = object_id
+        self.attribute = attribute
+        where = f"{object_id!r}" + (f", attribute {attribute!r}" if attribute else "")
+        super().__init__(f"{where}: {message}")
