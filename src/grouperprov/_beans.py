@@ -10,12 +10,12 @@ attribute. ``None`` means "no value" and is never stored: an attribute set to
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, TypeAlias, TypeVar, final
+from typing import TYPE_CHECKING, TypeAlias, TypeVar, cast, final
 
 import attrs
 
 if TYPE_CHECKING:
-    from typing_extensions import Self
+    from typing import Self
 
 __all__ = [
     "ENTITY_FIELDS",
@@ -84,7 +84,7 @@ def _check_scalar(name: str, value: object) -> None:
 def _normalise_value(name: str, value: object) -> AttributeValue:
     """Check one value and give it its stored shape (collections become frozensets)."""
     if value is None or isinstance(value, _SCALARS):
-        return value  # type: ignore[return-value]  # narrowed by the tuple check
+        return value
     if isinstance(value, (frozenset, set, list, tuple)):
         for item in value:
             _check_scalar(name, item)
@@ -110,7 +110,8 @@ class AttributeMap(Mapping[str, AttributeValue]):
     def __init__(self, values: Mapping[str, object] | None = None) -> None:
         data: dict[str, AttributeValue] = {}
         if values:
-            for name, value in values.items():
+            # Checked at run time too: callers without a type checker pass anything.
+            for name, value in cast("Mapping[object, object]", values).items():
                 if not isinstance(name, str):
                     msg = f"attribute names must be str, got {name!r}"
                     raise TypeError(msg)
@@ -347,4 +348,3 @@ class ProvisioningMembership(_BeanMixin):
     def id(self) -> tuple[str, str]:
         """The membership's id: ``(group_id, entity_id)``."""
         return (self.group_id, self.entity_id)
-

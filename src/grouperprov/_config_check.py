@@ -170,7 +170,7 @@ def _check_attribute(
         if ref is not None:
             try:
                 resolve_function(ref)
-            except ValueError as exc:
+            except (ValueError, TypeError) as exc:
                 yield ConfigProblem(f"{path}.{setting}", str(exc))
     if attribute.max_length is not None:
         if attribute.max_length <= 0:
@@ -207,7 +207,9 @@ def _check_constant(
         yield from _check_scalar(path, value, attribute.value_type)
 
 
-def _check_scalar(path: str, value: str | int | bool, value_type: ValueType) -> Iterator[ConfigProblem]:
+def _check_scalar(
+    path: str, value: str | int | bool, value_type: ValueType
+) -> Iterator[ConfigProblem]:
     try:
         convert_scalar(value, value_type)
     except ValueError as exc:

@@ -35,7 +35,7 @@ from .exceptions import ConfigError, ConfigProblem
 _CONFIG_CLASSES = (AttributeConfig, ObjectConfig, MembershipsConfig, ProvisionerConfig)
 
 
-class _ValueProblem(ValueError):
+class _SettingError(ValueError):
     """A value of the wrong type or shape; its message is shown as it is."""
 
 
@@ -45,19 +45,19 @@ def _describe(value: object) -> str:
 
 def _structure_str(value: object, _: object) -> str:
     if not isinstance(value, str):
-        raise _ValueProblem(f"expected a string, got {_describe(value)}")
+        raise _SettingError(f"expected a string, got {_describe(value)}")
     return value
 
 
 def _structure_int(value: object, _: object) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
-        raise _ValueProblem(f"expected an integer, got {_describe(value)}")
+        raise _SettingError(f"expected an integer, got {_describe(value)}")
     return value
 
 
 def _structure_bool(value: object, _: object) -> bool:
     if not isinstance(value, bool):
-        raise _ValueProblem(f"expected true or false, got {_describe(value)}")
+        raise _SettingError(f"expected true or false, got {_describe(value)}")
     return value
 
 
@@ -68,7 +68,7 @@ def _structure_enum(value: object, kind: type[enum.StrEnum]) -> enum.StrEnum:
             return kind(value)
         except ValueError:
             pass
-    raise _ValueProblem(f"expected one of {allowed}, got {_describe(value)}")
+    raise _SettingError(f"expected one of {allowed}, got {_describe(value)}")
 
 
 def _is_scalar(value: object) -> bool:
@@ -80,7 +80,7 @@ def _structure_static(value: object, _: object) -> StaticValue | None:
         return value  # type: ignore[return-value]  # checked by _is_scalar
     if isinstance(value, (list, tuple)) and all(_is_scalar(v) for v in value):
         return tuple(value)
-    raise _ValueProblem(
+    raise _SettingError(
         f"expected a string, integer, boolean or a list of them, got {_describe(value)}"
     )
 
@@ -88,30 +88,28 @@ def _structure_static(value: object, _: object) -> StaticValue | None:
 def _structure_scalars(value: object, _: object) -> tuple[str | int | bool, ...]:
     if isinstance(value, (list, tuple)) and all(_is_scalar(v) for v in value):
         return tuple(value)
-    raise _ValueProblem(f"expected a list of strings, integers or booleans, got {_describe(value)}")
+    raise _SettingError(f"expected a list of strings, integers or booleans, got {_describe(value)}")
 
 
 def _structure_names(value: object, _: object) -> tuple[str, ...]:
     if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
         return tuple(value)
-    raise _ValueProblem(f"expected a list of attribute names, got {_describe(value)}")
+    raise _SettingError(f"expected a list of attribute names, got {_describe(value)}")
 
 
 def _structure_matching(value: object, _: object) -> tuple[MatchingKey, ...]:
     if not isinstance(value, (list, tuple)):
-        raise _ValueProblem(f"expected a list of matching keys, got {_describe(value)}")
+        raise _SettingError(f"expected a list of matching keys, got {_describe(value)}")
     keys: list[MatchingKey] = []
     for item in value:
         if isinstance(item, str):
             keys.append((item,))
         elif (
-            isinstance(item, (list, tuple))
-            and item
-            and all(isinstance(name, str) for name in item)
+            isinstance(item, (list, tuple)) and item and all(isinstance(name, str) for name in item)
         ):
             keys.append(tuple(item))
         else:
-            raise _ValueProblem(
+            raise _SettingError(
                 "each matching key is an attribute name or a non-empty list of "
                 f"names, got {_describe(item)}"
             )
@@ -121,9 +119,7 @@ def _structure_matching(value: object, _: object) -> tuple[MatchingKey, ...]:
 def _structure_function(value: object, _: object) -> object:
     if value is None or isinstance(value, str) or callable(value):
         return value
-    raise _ValueProblem(
-        f"expected 'package.module:function' or a callable, got {_describe(value)}"
-    )
+    raise _SettingError(f"expected 'package.module:function' or a callable, got {_describe(value)}")
 
 
 def _unstructure_matching(keys: tuple[MatchingKey, ...]) -> list[str | list[str]]:
@@ -144,11 +140,11 @@ def _strict_class_hook(converter: cattrs.Converter, cls: type[Any]) -> Callable[
     generated = make_dict_structure_fn(cls, converter, _cattrs_detailed_validation=True)
     known = frozenset(field.name for field in attrs.fields(cls))
 
-    def structure(value: object, kind: Any) -> Any:
+    def structure(value: object, kind: object) -> object:
         if isinstance(value, cls):
             return value
         if not isinstance(value, Mapping):
-            raise _ValueProblem(f"expected a table of settings, got {_describe(value)}")
+            raise _SettingError(f"expected a table of settings, got {_describe(value)}")
         errors: list[Exception] = []
         result = None
         try:
@@ -168,7 +164,7 @@ def _strict_class_hook(converter: cattrs.Converter, cls: type[Any]) -> Callable[
 def _is(kind: object) -> Callable[[Any], bool]:
     """A hook predicate for one exact type (cattrs dispatches generics by predicate)."""
     optional = kind | None  # type: ignore[operator]  # every kind here is a union or generic alias
-    return lambda candidate: bool(candidate == kind or candidate == optional)
+    return lambda candidate: bool(candidate in (kind, optional))
 
 
 def _make_converter() -> cattrs.Converter:
@@ -216,7 +212,7 @@ def _problems(exc: BaseException, path: str) -> Iterator[ConfigProblem]:
         with_notes, without_notes = exc.group_exceptions()
         for sub, note in with_notes:
             if isinstance(exc, IterableValidationError):
-                sub_path = f"{path}[{note.index}]"  # type: ignore[union-attr]  # an IterableValidationNote
+                sub_path = f"{path}[{note.index}]"
             else:
                 sub_path = _join(path, note.name)  # type: ignore[union-attr]  # an AttributeValidationNote
             yield from _problems(sub, sub_path)
@@ -230,7 +226,7 @@ def _problems(exc: BaseException, path: str) -> Iterator[ConfigProblem]:
             yield ConfigProblem(_join(path, key), f"unknown setting{suggestion}")
     elif isinstance(exc, KeyError):
         yield ConfigProblem(path, "required setting is missing")
-    elif isinstance(exc, _ValueProblem):
+    elif isinstance(exc, _SettingError):
         yield ConfigProblem(path, str(exc))
     else:  # pragma: no cover  # every hook raises one of the above
         yield ConfigProblem(path, f"{type(exc).__name__}: {exc}")
@@ -244,7 +240,7 @@ def structure_config(data: Mapping[str, Any]) -> ProvisionerConfig:
     """
     try:
         return _CONVERTER.structure(data, ProvisionerConfig)
-    except (ClassValidationError, IterableValidationError, _ValueProblem) as exc:
+    except (ClassValidationError, IterableValidationError, _SettingError) as exc:
         raise ConfigError(list(_problems(exc, ""))) from None
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib
 import re
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TYPE_CHECKING, TypeAlias, cast
 
 import attrs
 
@@ -119,13 +119,14 @@ def resolve_function(ref: str | Callable[..., object]) -> Callable[..., object]:
     """Import and return the callable a reference names.
 
     Raises:
-        ValueError: The reference is not of the form ``package.module:function``,
-            cannot be imported, or does not name a callable. The message says which.
+        ValueError: The reference is not of the form ``package.module:function``
+            or cannot be imported.
+        TypeError: It does not name a callable.
     """
     if not isinstance(ref, str):
-        if not callable(ref):
+        if not callable(cast("object", ref)):  # checked at run time for untyped callers
             msg = f"expected a callable or 'package.module:function', got {ref!r}"
-            raise ValueError(msg)
+            raise TypeError(msg)
         return ref
     if not _REF_RE.match(ref):
         msg = f"expected 'package.module:function', got {ref!r}"
@@ -144,7 +145,7 @@ def resolve_function(ref: str | Callable[..., object]) -> Callable[..., object]:
             raise ValueError(msg) from None
     if not callable(target):
         msg = f"{ref!r} names a {type(target).__name__}, not a callable"
-        raise ValueError(msg)
+        raise TypeError(msg)
     return target
 
 

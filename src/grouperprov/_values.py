@@ -72,7 +72,7 @@ def convert_scalar(value: Scalar, value_type: ValueType) -> Scalar:
 
 def is_empty(value: AttributeValue) -> bool:
     """Whether *value* means "no value": ``None``, ``""`` or an empty set."""
-    return value is None or value == "" or value == frozenset()
+    return value is None or value in ("", frozenset())
 
 
 def _fold(value: Scalar, case_sensitive: bool) -> Scalar:
@@ -85,7 +85,7 @@ def compare_form(
     value: AttributeValue,
     *,
     case_sensitive: bool = True,
-    ignore: frozenset[Scalar] = frozenset(),
+    ignore: frozenset[Hashable] = frozenset(),
     multi_valued: bool = False,
 ) -> Hashable:
     """Return the form of *value* that compares equal exactly when values mean the same.

@@ -1,0 +1,306 @@
+"""Matching: pairing translated Grouper objects with target objects.
+
+Each object type has ordered matching keys (one attribute, or several for a
+composite key). An object's *matching id* for a key is the key's name and the
+compare forms of its attributes' values (case folded where the attribute is case
+insensitive), or nothing when a value is missing.
+
+The rules, applied key by key in order, then to historical values:
+
+1. A translated object and a target object are paired only when they are the
+   only two objects (one per side, among those not yet paired or set aside)
+   with a matching id.
+2. Two or more translated objects with the same matching id all get MAT; so
+   does one translated object whose matching id several target objects have.
+   The target objects involved are set aside, never treated as extra (so
+   never deleted because of an ambiguity).
+3. A translated object with no matching id at all gets MAT; a target object
+   with none is set aside.
+4. Objects paired, given MAT or set aside take no part in later keys.
+
+Pairing therefore never uses an object twice, and swapping the two sides gives
+the same pairs, reversed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterable, Mapping
+from typing import Generic, TypeVar
+
+import attrs
+
+from ._beans import ProvisioningEntity, ProvisioningGroup, ProvisioningMembership, Scalar
+from ._codes import ObjectError, SyncErrorCode
+from ._config import MatchingKey, ObjectType
+from ._translate import Translator
+
+__all__ = ["MatchResult", "Matcher", "MatchingId"]
+
+IdT = TypeVar("IdT", bound=Hashable)
+TargetIdT = TypeVar("TargetIdT", bound=Hashable)
+Bean = ProvisioningGroup | ProvisioningEntity | ProvisioningMembership
+
+
+@attrs.frozen
+class MatchingId:
+    """One matching id: which key, and the compare forms of its values.
+
+    Attributes:
+        key: The key's name (``"cn"``, or ``"cn+ou"`` for a composite key).
+        values: The compare forms of the key's attribute values, in key order.
+    """
+
+    key: str
+    values: tuple[Hashable, ...]
+
+    def __str__(self) -> str:
+        shown = ", ".join(repr(v) for v in self.values)
+        return f"{self.key}={shown}" if len(self.values) == 1 else f"{self.key}=({shown})"
+
+
+@attrs.frozen(kw_only=True)
+class MatchResult(Generic[IdT, TargetIdT]):
+    """The outcome of matching one object type.
+
+    Attributes:
+        pairs: Translated object id -> the target object id it is paired with.
+        matched_by: Translated object id -> the matching id that paired it.
+        unmatched_translated: Translated objects with no counterpart (candidates
+            for insert), in input order.
+        unmatched_target: Target objects with no counterpart (candidates for
+            delete), in input order.
+        errors: MAT errors by translated object id.
+        set_aside: Target objects left out of pairing, with the reason: neither
+            paired nor to be treated as extra.
+    """
+
+    pairs: Mapping[IdT, TargetIdT]
+    matched_by: Mapping[IdT, MatchingId]
+    unmatched_translated: tuple[IdT, ...]
+    unmatched_target: tuple[TargetIdT, ...]
+    errors: Mapping[IdT, ObjectError]
+    set_aside: Mapping[TargetIdT, str]
+
+
+def _key_name(key: MatchingKey) -> str:
+    return "+".join(key)
+
+
+class Matcher:
+    """Matching ids, search keys and pairing for one object type.
+
+    Args:
+        translator: The compiled configuration (for compare forms).
+        object_type: Groups, entities or memberships.
+    """
+
+    def __init__(self, translator: Translator, object_type: ObjectType) -> None:
+        config = translator.config
+        section = (
+            config.groups
+            if object_type is ObjectType.GROUP
+            else config.entities
+            if object_type is ObjectType.ENTITY
+            else config.memberships
+        )
+        self._translator = translator
+        self._object_type = object_type
+        self._keys: tuple[MatchingKey, ...] = section.matching
+        self._search: tuple[str, ...] = section.search
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """The names of the matching keys, in order."""
+        return tuple(_key_name(k) for k in self._keys)
+
+    def matching_ids(self, bean: Bean) -> tuple[MatchingId | None, ...]:
+        """One matching id per key, in key order; ``None`` where a value is missing."""
+        ids: list[MatchingId | None] = []
+        for key in self._keys:
+            values: list[Hashable] = []
+            for name in key:
+                form = self._translator.compare_form(self._object_type, name, bean.get(name))
+                if form is None:
+                    break
+                values.append(form)
+            else:
+                ids.append(MatchingId(_key_name(key), tuple(values)))
+                continue
+            ids.append(None)
+        return tuple(ids)
+
+    def search_keys(self, bean: Bean) -> tuple[tuple[str, Scalar], ...]:
+        """The (attribute, value) pairs a target can look *bean* up by, in order.
+
+        Only configured search attributes with one non-empty value are given,
+        as the bean holds them (not case folded).
+        """
+        keys: list[tuple[str, Scalar]] = []
+        for name in self._search:
+            value = bean.get(name)
+            if isinstance(value, frozenset):
+                if len(value) != 1:
+                    continue
+                (value,) = value
+            if value is None or value == "":
+                continue
+            keys.append((name, value))
+        return tuple(keys)
+
+    def match(
+        self,
+        translated: Mapping[IdT, Bean],
+        target: Mapping[TargetIdT, Bean],
+        *,
+        historical: Mapping[IdT, Iterable[MatchingId]] | None = None,
+    ) -> MatchResult[IdT, TargetIdT]:
+        """Pair translated objects with target objects (see the module rules).
+
+        Args:
+            translated: Translated beans by their (Grouper) id.
+            target: Target beans (normalised) by their target id.
+            historical: Earlier matching ids of translated objects (cached values,
+                to follow a rename); tried after every current key.
+        """
+        t_ids = {tid: self.matching_ids(bean) for tid, bean in translated.items()}
+        g_ids = {gid: self.matching_ids(bean) for gid, bean in target.items()}
+        state = _State[IdT, TargetIdT]()
+        for tid, ids in t_ids.items():
+            if all(i is None for i in ids):
+                state.errors[tid] = ObjectError(
+                    SyncErrorCode.MAT,
+                    f"no value for any matching key ({', '.join(self.keys) or 'none configured'})",
+                )
+        for gid, ids in g_ids.items():
+            if all(i is None for i in ids):
+                state.set_aside[gid] = "no value for any matching key"
+        for position in range(len(self._keys)):
+            state.pair_round(
+                {t: ids[position] for t, ids in t_ids.items() if ids[position] is not None},
+                {g: ids[position] for g, ids in g_ids.items() if ids[position] is not None},
+            )
+        if historical:
+            target_index: dict[MatchingId, TargetIdT | None] = {}
+            for gid, ids in g_ids.items():
+                for mid in ids:
+                    if mid is not None:
+                        # A historical value must lead to exactly one target object.
+                        target_index[mid] = None if mid in target_index else gid
+            candidates: dict[IdT, tuple[MatchingId, ...]] = {
+                t: tuple(historical.get(t, ())) for t in t_ids
+            }
+            state.historical_round(candidates, target_index)
+        return MatchResult(
+            pairs=state.pairs,
+            matched_by=state.matched_by,
+            unmatched_translated=tuple(t for t in t_ids if state.free_translated(t)),
+            unmatched_target=tuple(g for g in g_ids if state.free_target(g)),
+            errors=state.errors,
+            set_aside=state.set_aside,
+        )
+
+
+@attrs.define
+class _State(Generic[IdT, TargetIdT]):
+    pairs: dict[IdT, TargetIdT] = attrs.Factory(dict)
+    matched_by: dict[IdT, MatchingId] = attrs.Factory(dict)
+    errors: dict[IdT, ObjectError] = attrs.Factory(dict)
+    set_aside: dict[TargetIdT, str] = attrs.Factory(dict)
+    _taken: set[TargetIdT] = attrs.Factory(set)
+
+    def free_translated(self, tid: IdT) -> bool:
+        return tid not in self.pairs and tid not in self.errors
+
+    def free_target(self, gid: TargetIdT) -> bool:
+        return gid not in self._taken and gid not in self.set_aside
+
+    def pair_round(
+        self,
+        translated: Mapping[IdT, MatchingId | None],
+        target: Mapping[TargetIdT, MatchingId | None],
+    ) -> None:
+        """Pair on one key; the mappings give each object's matching id for it."""
+        t_index: dict[MatchingId, list[IdT]] = {}
+        for tid, mid in translated.items():
+            if mid is not None and self.free_translated(tid):
+                t_index.setdefault(mid, []).append(tid)
+        g_index: dict[MatchingId, list[TargetIdT]] = {}
+        for gid, mid in target.items():
+            if mid is not None and self.free_target(gid):
+                g_index.setdefault(mid, []).append(gid)
+        for mid, tids in t_index.items():
+            self._settle(mid, tids, g_index.get(mid, []))
+
+    def historical_round(
+        self,
+        candidates: Mapping[IdT, tuple[MatchingId, ...]],
+        target_index: Mapping[MatchingId, TargetIdT | None],
+    ) -> None:
+        claims: dict[TargetIdT, list[IdT]] = {}
+        for tid, mids in candidates.items():
+            if not self.free_translated(tid) or not mids:
+                continue
+            found: dict[TargetIdT, MatchingId] = {}
+            for mid in mids:
+                if mid in target_index and target_index[mid] is None:
+                    self.errors[tid] = ObjectError(
+                        SyncErrorCode.MAT,
+                        f"historical matching value {mid} matches several target objects",
+                    )
+                    break
+                gid = target_index.get(mid)
+                if gid is not None and self.free_target(gid):
+                    found.setdefault(gid, mid)
+            else:
+                if len(found) > 1:
+                    shown = ", ".join(repr(g) for g in found)
+                    self.errors[tid] = ObjectError(
+                        SyncErrorCode.MAT,
+                        f"historical matching values match {len(found)} target objects ({shown})",
+                    )
+                elif found:
+                    (gid,) = found
+                    claims.setdefault(gid, []).append(tid)
+                    self.matched_by[tid] = found[gid]
+        for gid, tids in claims.items():
+            if len(tids) == 1:
+                self.pairs[tids[0]] = gid
+                self._taken.add(gid)
+                continue
+            shown = ", ".join(repr(t) for t in tids)
+            for tid in tids:
+                del self.matched_by[tid]
+                self.errors[tid] = ObjectError(
+                    SyncErrorCode.MAT,
+                    f"historical matching values of {len(tids)} objects ({shown}) "
+                    f"lead to the same target object {gid!r}",
+                )
+            self.set_aside[gid] = f"claimed by the historical values of {len(tids)} objects"
+
+    def _settle(self, mid: MatchingId, tids: list[IdT], gids: list[TargetIdT]) -> None:
+        if len(tids) > 1:
+            shown = ", ".join(repr(t) for t in tids)
+            for tid in tids:
+                self.errors[tid] = ObjectError(
+                    SyncErrorCode.MAT,
+                    f"matching value {mid} is shared by {len(tids)} Grouper objects ({shown})",
+                )
+            for gid in gids:
+                self.set_aside[gid] = (
+                    f"matching value {mid} is shared by {len(tids)} Grouper objects"
+                )
+        elif len(gids) > 1:
+            (tid,) = tids
+            shown = ", ".join(repr(g) for g in gids)
+            self.errors[tid] = ObjectError(
+                SyncErrorCode.MAT,
+                f"matching value {mid} matches {len(gids)} target objects ({shown})",
+            )
+            for gid in gids:
+                self.set_aside[gid] = f"matching value {mid} matches several target objects"
+        elif gids:
+            (tid,) = tids
+            (gid,) = gids
+            self.pairs[tid] = gid
+            self.matched_by[tid] = mid
+            self._taken.add(gid)

@@ -1,0 +1,643 @@
+"""Translation, attribute manipulation and validation.
+
+A :class:`Translator` is a configuration compiled once: sources resolved,
+templates parsed, patterns compiled. It turns Grouper beans into target-format
+beans (:meth:`Translator.translate_group` and friends), puts target beans into the
+same shape so that the two compare (:meth:`Translator.normalize`), and gives the
+compare form of any value (:meth:`Translator.compare_form`).
+
+Validation never raises for bad data: it records :class:`ObjectError` values on
+the object (REQ, LEN, INV, and ERR for a failing function) and the others go on.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Hashable, Iterable, Mapping
+from typing import Generic, TypeVar
+
+import attrs
+
+from ._beans import (
+    AttributeMap,
+    AttributeValue,
+    ProvisioningEntity,
+    ProvisioningGroup,
+    ProvisioningMembership,
+    Scalar,
+    _normalise_value,
+)
+from ._codes import ObjectError, SyncErrorCode
+from ._config import AttributeConfig, MembershipType, ObjectType, ProvisionerConfig
+from ._sources import Template, TranslationContext, resolve_function, scalar_to_str
+from ._values import compare_form, convert_scalar, is_empty
+
+__all__ = [
+    "MembershipId",
+    "MembershipValue",
+    "Translated",
+    "Translation",
+    "Translator",
+]
+
+BeanT = TypeVar("BeanT", ProvisioningGroup, ProvisioningEntity, ProvisioningMembership)
+MembershipId = tuple[str, str]
+"""A membership's id: ``(group_id, entity_id)``."""
+
+_SHOWN = 60  # characters of a value quoted in an error message
+
+
+def _quote(value: Scalar) -> str:
+    text = scalar_to_str(value)
+    return repr(text if len(text) <= _SHOWN else text[:_SHOWN] + "...")
+
+
+@attrs.frozen(kw_only=True)
+class Translated(Generic[BeanT]):
+    """One Grouper object in target format, with whatever went wrong on the way.
+
+    Attributes:
+        source: The Grouper bean.
+        bean: The translated bean: its id is the Grouper id; its attributes are
+            those compared and updated (create-only attributes are kept apart).
+        create_only: Attributes sent only when the object is inserted.
+        errors: Validation errors; an object with errors is not inserted or updated.
+    """
+
+    source: BeanT
+    bean: BeanT
+    create_only: AttributeMap = attrs.field(factory=AttributeMap)
+    errors: tuple[ObjectError, ...] = ()
+
+    @property
+    def error(self) -> ObjectError | None:
+        """The first error, which is the one recorded on the object; ``None`` if valid."""
+        return self.errors[0] if self.errors else None
+
+    @property
+    def valid(self) -> bool:
+        """Whether translation found no error."""
+        return not self.errors
+
+    def insert_bean(self) -> BeanT:
+        """The bean to insert: translated attributes plus the create-only ones."""
+        if not self.create_only:
+            return self.bean
+        return self.bean.with_attributes(self.create_only)
+
+
+@attrs.frozen(kw_only=True)
+class MembershipValue:
+    """One value of a membership attribute, and the memberships that produce it.
+
+    Attributes:
+        value: The value as it is written to the target.
+        memberships: The memberships whose member gives this value (usually one).
+    """
+
+    value: Scalar
+    memberships: tuple[MembershipId, ...]
+
+
+@attrs.frozen(kw_only=True)
+class Translation:
+    """Everything translated in one pass.
+
+    Attributes:
+        groups: Translated groups by Grouper id.
+        entities: Translated entities by Grouper member id.
+        memberships: For ``membership_objects``: translated memberships by id.
+        membership_values: For the attribute types: per owner (group id for
+            ``group_attributes``, entity id for ``entity_attributes``), each value
+            of the membership attribute by its compare form, with the memberships
+            that produced it. The owner's translated bean holds the same values.
+        membership_errors: Errors of individual memberships (any type): a
+            membership with an error is not added to the target.
+        skipped_memberships: Memberships left out because their group or entity
+            was not given (not provisionable, or not operated on).
+    """
+
+    groups: Mapping[str, Translated[ProvisioningGroup]]
+    entities: Mapping[str, Translated[ProvisioningEntity]]
+    memberships: Mapping[MembershipId, Translated[ProvisioningMembership]]
+    membership_values: Mapping[str, Mapping[Hashable, MembershipValue]]
+    membership_errors: Mapping[MembershipId, tuple[ObjectError, ...]]
+    skipped_memberships: tuple[MembershipId, ...]
+
+    def value_origin(self, owner_id: str, value: Hashable) -> tuple[MembershipId, ...]:
+        """Return the memberships that produced *value* (in compare form) on *owner_id*."""
+        entry = self.membership_values.get(owner_id, {}).get(value)
+        return entry.memberships if entry else ()
+
+
+_Source = Callable[[TranslationContext], object]
+
+
+def _build_source(config: AttributeConfig) -> _Source | None:
+    if config.field is not None:
+        name = config.field
+        return lambda ctx: ctx.field(name)
+    if config.static is not None:
+        constant = frozenset(config.static) if isinstance(config.static, tuple) else config.static
+        return lambda _ctx: constant
+    if config.template is not None:
+        return Template.parse(config.template).render
+    if config.function is not None:
+        return resolve_function(config.function)
+    return None
+
+
+@attrs.frozen
+class _Attribute:
+    """One attribute configuration, compiled."""
+
+    config: AttributeConfig
+    source: _Source | None
+    pattern: re.Pattern[str] | None
+    validator: Callable[..., object] | None
+    ignore: frozenset[Hashable]
+    default: AttributeValue
+
+    @classmethod
+    def compile(cls, config: AttributeConfig) -> _Attribute:
+        ignore = frozenset(
+            compare_form(convert_scalar(v, config.value_type), case_sensitive=config.case_sensitive)
+            for v in config.ignore_values
+        )
+        default: AttributeValue = None
+        if config.default is not None:
+            default = _convert_all(config.default, config)
+        return cls(
+            config=config,
+            source=_build_source(config),
+            pattern=re.compile(config.valid_pattern) if config.valid_pattern is not None else None,
+            validator=(
+                resolve_function(config.valid_function)
+                if config.valid_function is not None
+                else None
+            ),
+            ignore=ignore,
+            default=default,
+        )
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    def compare(self, value: AttributeValue) -> Hashable:
+        return compare_form(
+            value,
+            case_sensitive=self.config.case_sensitive,
+            ignore=self.ignore,
+            multi_valued=self.config.multi_valued,
+        )
+
+    def normalize(self, value: AttributeValue) -> AttributeValue:
+        """Target-side manipulation: convert what converts, shape, drop emptiness."""
+        items = _items(value)
+        converted: list[Scalar] = []
+        for item in items:
+            try:
+                converted.append(convert_scalar(item, self.config.value_type))
+            except ValueError:
+                converted.append(item)  # keep what the target has; compare shows it
+        return self._shape(converted)
+
+    def _shape(self, values: list[Scalar]) -> AttributeValue:
+        if self.config.multi_valued:
+            kept = frozenset(v for v in values if v != "")
+            return kept or None
+        if not values:
+            return None
+        if len(values) == 1:
+            return values[0]
+        return frozenset(values)
+
+    def translate(self, ctx: TranslationContext) -> tuple[AttributeValue, list[ObjectError]]:
+        """Compute, default, convert and validate this attribute for one object."""
+        name = self.name
+        assert self.source is not None  # noqa: S101  # select-only attributes are not translated
+        try:
+            raw = _normalise_value(name, self.source(ctx))
+        except Exception as exc:  # noqa: BLE001  # a user's function may raise anything
+            kind = "function" if self.config.function is not None else "source"
+            return None, [ObjectError(SyncErrorCode.ERR, f"{kind} failed: {_exc_text(exc)}", name)]
+        if is_empty(raw) and self.default is not None:
+            raw = self.default
+        errors: list[ObjectError] = []
+        converted: list[Scalar] = []
+        for item in _items(raw):
+            try:
+                converted.append(convert_scalar(item, self.config.value_type))
+            except ValueError as exc:
+                errors.append(ObjectError(SyncErrorCode.INV, str(exc), name))
+        if not self.config.multi_valued and len(converted) > 1:
+            errors.append(
+                ObjectError(
+                    SyncErrorCode.INV,
+                    f"{len(converted)} values for a single-valued attribute",
+                    name,
+                )
+            )
+            return None, errors
+        value = self._shape(converted)
+        if self.config.required and is_empty(value):
+            errors.append(ObjectError(SyncErrorCode.REQ, "required value is missing", name))
+        errors.extend(self.validate(value))
+        return value, errors
+
+    def validate(self, value: AttributeValue) -> list[ObjectError]:
+        """LEN and INV (and ERR for a failing valid-value function) for each value."""
+        errors: list[ObjectError] = []
+        limit = self.config.max_length
+        for item in _items(value):
+            if limit is not None and isinstance(item, str) and len(item) > limit:
+                errors.append(
+                    ObjectError(
+                        SyncErrorCode.LEN,
+                        f"value {_quote(item)} is {len(item)} characters long, max {limit}",
+                        self.name,
+                    )
+                )
+            text = scalar_to_str(item)
+            if self.pattern is not None and not self.pattern.fullmatch(text):
+                errors.append(
+                    ObjectError(
+                        SyncErrorCode.INV,
+                        f"value {_quote(item)} does not match {self.pattern.pattern!r}",
+                        self.name,
+                    )
+                )
+            if self.validator is not None:
+                try:
+                    ok = self.validator(item)
+                except Exception as exc:  # noqa: BLE001  # a user's function may raise anything
+                    errors.append(
+                        ObjectError(
+                            SyncErrorCode.ERR, f"valid_function failed: {_exc_text(exc)}", self.name
+                        )
+                    )
+                    continue
+                if not ok:
+                    errors.append(
+                        ObjectError(
+                            SyncErrorCode.INV,
+                            f"value {_quote(item)} rejected by valid_function",
+                            self.name,
+                        )
+                    )
+        return errors
+
+
+def _exc_text(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _items(value: AttributeValue) -> tuple[Scalar, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, frozenset):
+        # Sorted so that errors and shapes come out in the same order every run.
+        return tuple(sorted(value, key=_sort_key))
+    return (value,)
+
+
+def _sort_key(value: Scalar) -> tuple[str, str]:
+    return (type(value).__name__, scalar_to_str(value))
+
+
+def _convert_all(value: object, config: AttributeConfig) -> AttributeValue:
+    if isinstance(value, tuple):
+        return frozenset(convert_scalar(v, config.value_type) for v in value)
+    return convert_scalar(value, config.value_type)  # type: ignore[arg-type]  # a checked scalar
+
+
+def _fill_membership_attribute(
+    table: dict[str, Translated[BeanT]],
+    values: Mapping[str, Mapping[Hashable, MembershipValue]],
+    name: str | None,
+) -> None:
+    """Set each owner's membership attribute to the values its memberships gave."""
+    assert name is not None  # noqa: S101  # only called for the attribute types
+    for owner_id, owner in table.items():
+        member_values = frozenset(v.value for v in values.get(owner_id, {}).values())
+        table[owner_id] = attrs.evolve(
+            owner, bean=owner.bean.with_attributes({name: member_values or None})
+        )
+
+
+@attrs.frozen
+class _ObjectAttributes:
+    """The compiled attributes of one object type."""
+
+    translated: tuple[_Attribute, ...]
+    by_name: Mapping[str, _Attribute]
+
+    @classmethod
+    def compile(
+        cls, configs: Iterable[AttributeConfig], extra: _Attribute | None
+    ) -> _ObjectAttributes:
+        compiled = [_Attribute.compile(c) for c in configs]
+        by_name = {a.name: a for a in compiled}
+        if extra is not None:
+            by_name[extra.name] = extra
+        return cls(tuple(a for a in compiled if a.source is not None), by_name)
+
+
+class Translator:
+    """A provisioner configuration compiled for translation and comparison.
+
+    Args:
+        config: The configuration; it is validated first.
+
+    Raises:
+        ConfigError: The configuration is invalid.
+    """
+
+    def __init__(self, config: ProvisionerConfig) -> None:
+        config.validate()
+        self._config = config
+        ms = config.memberships
+        self._membership_attribute = (
+            _Attribute.compile(ms.attribute)
+            if ms.type is not MembershipType.MEMBERSHIP_OBJECTS and ms.attribute is not None
+            else None
+        )
+        on_groups = ms.type is MembershipType.GROUP_ATTRIBUTES
+        on_entities = ms.type is MembershipType.ENTITY_ATTRIBUTES
+        self._objects = {
+            ObjectType.GROUP: _ObjectAttributes.compile(
+                config.groups.attributes, self._membership_attribute if on_groups else None
+            ),
+            ObjectType.ENTITY: _ObjectAttributes.compile(
+                config.entities.attributes, self._membership_attribute if on_entities else None
+            ),
+            ObjectType.MEMBERSHIP: _ObjectAttributes.compile(ms.attributes, None),
+        }
+
+    @property
+    def config(self) -> ProvisionerConfig:
+        """The configuration this translator was compiled from."""
+        return self._config
+
+    @property
+    def membership_type(self) -> MembershipType:
+        """The configured membership type."""
+        return self._config.memberships.type
+
+    @property
+    def membership_owner(self) -> ObjectType | None:
+        """Which object type holds the membership attribute, if any.
+
+        ``None`` for membership objects, and when memberships are not synced (the
+        owner's ``sync_memberships`` or ``memberships.operate`` is off).
+        """
+        config = self._config
+        if not config.memberships.operate:
+            return None
+        if self.membership_type is MembershipType.GROUP_ATTRIBUTES:
+            return ObjectType.GROUP if config.groups.sync_memberships else None
+        if self.membership_type is MembershipType.ENTITY_ATTRIBUTES:
+            return ObjectType.ENTITY if config.entities.sync_memberships else None
+        return None
+
+    @property
+    def membership_attribute(self) -> str | None:
+        """The name of the membership attribute for the attribute types, else ``None``."""
+        return self._membership_attribute.name if self._membership_attribute else None
+
+    def attribute(self, object_type: ObjectType, name: str) -> AttributeConfig | None:
+        """The configuration of attribute *name* of *object_type*, membership attribute included."""
+        compiled = self._objects[object_type].by_name.get(name)
+        return compiled.config if compiled else None
+
+    # -- Grouper side -------------------------------------------------------
+
+    def _translate(
+        self, object_type: ObjectType, ctx: TranslationContext
+    ) -> tuple[dict[str, AttributeValue], dict[str, AttributeValue], list[ObjectError]]:
+        attributes: dict[str, AttributeValue] = {}
+        create_only: dict[str, AttributeValue] = {}
+        errors: list[ObjectError] = []
+        for attribute in self._objects[object_type].translated:
+            value, problems = attribute.translate(ctx)
+            errors.extend(problems)
+            (create_only if attribute.config.create_only else attributes)[attribute.name] = value
+        return attributes, create_only, errors
+
+    def translate_group(
+        self, group: ProvisioningGroup, *, metadata: Mapping[str, object] | None = None
+    ) -> Translated[ProvisioningGroup]:
+        """Translate one Grouper group's own attributes (memberships: :meth:`translate`)."""
+        ctx = TranslationContext(object_type=ObjectType.GROUP, bean=group, metadata=metadata or {})
+        attributes, create_only, errors = self._translate(ObjectType.GROUP, ctx)
+        return Translated(
+            source=group,
+            bean=ProvisioningGroup(id=group.id, attributes=attributes),
+            create_only=AttributeMap(create_only),
+            errors=tuple(errors),
+        )
+
+    def translate_entity(
+        self, entity: ProvisioningEntity, *, metadata: Mapping[str, object] | None = None
+    ) -> Translated[ProvisioningEntity]:
+        """Translate one Grouper entity (its own attributes)."""
+        ctx = TranslationContext(
+            object_type=ObjectType.ENTITY, bean=entity, metadata=metadata or {}
+        )
+        attributes, create_only, errors = self._translate(ObjectType.ENTITY, ctx)
+        return Translated(
+            source=entity,
+            bean=ProvisioningEntity(id=entity.id, attributes=attributes),
+            create_only=AttributeMap(create_only),
+            errors=tuple(errors),
+        )
+
+    def translate_membership(
+        self,
+        membership: ProvisioningMembership,
+        group: ProvisioningGroup,
+        entity: ProvisioningEntity,
+    ) -> Translated[ProvisioningMembership]:
+        """Translate one membership object (type ``membership_objects``)."""
+        ctx = TranslationContext(
+            object_type=ObjectType.MEMBERSHIP, bean=membership, group=group, entity=entity
+        )
+        attributes, create_only, errors = self._translate(ObjectType.MEMBERSHIP, ctx)
+        return Translated(
+            source=membership,
+            bean=ProvisioningMembership(
+                group_id=membership.group_id, entity_id=membership.entity_id, attributes=attributes
+            ),
+            create_only=AttributeMap(create_only),
+            errors=tuple(errors),
+        )
+
+    def membership_value(
+        self, member: ProvisioningGroup | ProvisioningEntity
+    ) -> tuple[AttributeValue, list[ObjectError]]:
+        """Compute the membership attribute's value(s) from the member side.
+
+        For ``group_attributes`` *member* is the Grouper entity (its value goes
+        into the group's attribute); for ``entity_attributes`` it is the Grouper
+        group. The value depends on the member only, so it is computed once per
+        member, not once per membership. A missing value is a REQ error.
+
+        Raises:
+            TypeError: The configuration has no membership attribute.
+        """
+        attribute = self._membership_attribute
+        if attribute is None:
+            msg = "the membership type 'membership_objects' has no membership attribute"
+            raise TypeError(msg)
+        object_type = (
+            ObjectType.ENTITY if isinstance(member, ProvisioningEntity) else ObjectType.GROUP
+        )
+        ctx = TranslationContext(
+            object_type=object_type,
+            bean=member,
+            group=member if isinstance(member, ProvisioningGroup) else None,
+            entity=member if isinstance(member, ProvisioningEntity) else None,
+        )
+        value, errors = attribute.translate(ctx)
+        if is_empty(value) and not errors:
+            errors.append(
+                ObjectError(
+                    SyncErrorCode.REQ, "the member gives no membership value", attribute.name
+                )
+            )
+        return value, errors
+
+    def translate(
+        self,
+        groups: Iterable[ProvisioningGroup],
+        entities: Iterable[ProvisioningEntity],
+        memberships: Iterable[ProvisioningMembership],
+        *,
+        metadata: Mapping[str, Mapping[str, object]] | None = None,
+    ) -> Translation:
+        """Translate a whole snapshot: groups, entities and their memberships.
+
+        Memberships whose group or entity is not among those given are skipped
+        (and listed as such). For the attribute membership types the memberships
+        become values of the owner's membership attribute; a membership whose
+        value is invalid gets the error and its value is left out, while the
+        owner and the other memberships are unaffected.
+
+        Args:
+            groups: Grouper groups to provision.
+            entities: Grouper entities to provision.
+            memberships: Grouper memberships.
+            metadata: Per group or entity id, extra data for translation functions.
+        """
+        metadata = metadata or {}
+        group_beans = {g.id: g for g in groups}
+        entity_beans = {e.id: e for e in entities}
+        t_groups = {
+            gid: self.translate_group(g, metadata=metadata.get(gid))
+            for gid, g in group_beans.items()
+        }
+        t_entities = {
+            eid: self.translate_entity(e, metadata=metadata.get(eid))
+            for eid, e in entity_beans.items()
+        }
+        t_memberships: dict[MembershipId, Translated[ProvisioningMembership]] = {}
+        values: dict[str, dict[Hashable, MembershipValue]] = {}
+        errors: dict[MembershipId, tuple[ObjectError, ...]] = {}
+        skipped: list[MembershipId] = []
+        owner = self.membership_owner
+        member_cache: dict[str, tuple[AttributeValue, list[ObjectError]]] = {}
+        for membership in memberships:
+            mid = membership.id
+            group = group_beans.get(membership.group_id)
+            entity = entity_beans.get(membership.entity_id)
+            if group is None or entity is None:
+                skipped.append(mid)
+                continue
+            if self.membership_type is MembershipType.MEMBERSHIP_OBJECTS:
+                if not self._config.memberships.operate:
+                    continue
+                translated = self.translate_membership(membership, group, entity)
+                t_memberships[mid] = translated
+                if translated.errors:
+                    errors[mid] = translated.errors
+                continue
+            if owner is None:
+                continue
+            owner_id, member = (
+                (group.id, entity) if owner is ObjectType.GROUP else (entity.id, group)
+            )
+            cached = member_cache.get(member.id)
+            if cached is None:
+                cached = member_cache[member.id] = self.membership_value(member)
+            value, problems = cached
+            if problems:
+                errors[mid] = tuple(problems)
+                continue
+            self._add_values(values.setdefault(owner_id, {}), value, mid)
+        if owner is ObjectType.GROUP:
+            _fill_membership_attribute(t_groups, values, self.membership_attribute)
+        elif owner is ObjectType.ENTITY:
+            _fill_membership_attribute(t_entities, values, self.membership_attribute)
+        return Translation(
+            groups=t_groups,
+            entities=t_entities,
+            memberships=t_memberships,
+            membership_values=values,
+            membership_errors=errors,
+            skipped_memberships=tuple(skipped),
+        )
+
+    def _add_values(
+        self,
+        owner_values: dict[Hashable, MembershipValue],
+        value: AttributeValue,
+        mid: MembershipId,
+    ) -> None:
+        attribute = self._membership_attribute
+        assert attribute is not None  # noqa: S101  # only called for the attribute types
+        for item in _items(value):
+            key = attribute.compare(item)
+            if key is None:
+                continue
+            existing = owner_values.get(key)
+            if existing is None:
+                owner_values[key] = MembershipValue(value=item, memberships=(mid,))
+            else:
+                owner_values[key] = attrs.evolve(existing, memberships=(*existing.memberships, mid))
+
+    # -- both sides ---------------------------------------------------------
+
+    def normalize(self, object_type: ObjectType, bean: BeanT) -> BeanT:
+        """Manipulate a bean's attributes into the shape used for comparing.
+
+        Configured attributes are converted to their value type (values that do
+        not convert are kept as they are, so the difference shows), shaped as
+        single or multi-valued, and empty values dropped; attributes not read
+        from the target (``select = false``) are removed. Unconfigured
+        attributes are kept. Applying it twice changes nothing, and translated
+        beans are already in this shape.
+        """
+        by_name = self._objects[object_type].by_name
+        changed: dict[str, AttributeValue] = {}
+        for name, value in bean.attributes.items():
+            attribute = by_name.get(name)
+            if attribute is None:
+                continue
+            new = None if not attribute.config.select else attribute.normalize(value)
+            if new != value or type(new) is not type(value):
+                changed[name] = new
+        if not changed:
+            return bean
+        return bean.with_attributes(changed)
+
+    def compare_form(self, object_type: ObjectType, name: str, value: AttributeValue) -> Hashable:
+        """The compare form of *value* for attribute *name* of *object_type*.
+
+        Unconfigured attributes compare with the defaults (case-sensitive,
+        single-valued unless the value is a set).
+        """
+        attribute = self._objects[object_type].by_name.get(name)
+        if attribute is None:
+            return compare_form(value)
+        return attribute.compare(value)
