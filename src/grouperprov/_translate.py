@@ -192,6 +192,10 @@ class _Attribute:
             multi_valued=self.config.multi_valued,
         )
 
+    def compare_value(self, value: Scalar) -> Hashable:
+        """The compare form of one value (of a multi-valued attribute, say)."""
+        return compare_form(value, case_sensitive=self.config.case_sensitive, ignore=self.ignore)
+
     def normalize(self, value: AttributeValue) -> AttributeValue:
         """Target-side manipulation: convert what converts, shape, drop emptiness."""
         items = _items(value)
@@ -358,8 +362,9 @@ class Translator:
         config.validate()
         self._config = config
         ms = config.memberships
+        # The membership attribute holds one value per membership: always multi-valued.
         self._membership_attribute = (
-            _Attribute.compile(ms.attribute)
+            _Attribute.compile(attrs.evolve(ms.attribute, multi_valued=True))
             if ms.type is not MembershipType.MEMBERSHIP_OBJECTS and ms.attribute is not None
             else None
         )
@@ -597,7 +602,7 @@ class Translator:
         attribute = self._membership_attribute
         assert attribute is not None  # noqa: S101  # only called for the attribute types
         for item in _items(value):
-            key = attribute.compare(item)
+            key = attribute.compare_value(item)
             if key is None:
                 continue
             existing = owner_values.get(key)

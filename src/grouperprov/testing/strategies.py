@@ -1,0 +1,279 @@
+"""Hypothesis strategies for provisioning beans and configurations.
+
+Use them to property-test your own translation functions, targets and stores::
+
+    from hypothesis import given
+    from grouperprov.testing import strategies as gst
+
+    @given(gst.provisioner_configs())
+    def test_my_target_accepts_any_config(config): ...
+
+Needs Hypothesis (``pip install grouperprov[testing]``).
+"""
+
+from __future__ import annotations
+
+import string
+
+from hypothesis import strategies as st
+
+from grouperprov._beans import (
+    AttributeValue,
+    ProvisioningEntity,
+    ProvisioningGroup,
+    ProvisioningMembership,
+    Scalar,
+)
+from grouperprov._config import (
+    AttributeConfig,
+    MembershipsConfig,
+    MembershipType,
+    ObjectConfig,
+    ProvisionerConfig,
+    ValueType,
+)
+
+__all__ = [
+    "attribute_configs",
+    "attribute_names",
+    "attribute_values",
+    "grouper_entities",
+    "grouper_groups",
+    "memberships",
+    "provisioner_configs",
+    "scalars",
+    "target_entities",
+    "target_groups",
+]
+
+_NAME_CHARS = string.ascii_lowercase + string.digits
+_GROUP_FIELDS = ("name", "extension", "display_name", "description", "id")
+_ENTITY_FIELDS = ("subject_id", "email", "login_id", "name", "subject_identifier0")
+
+
+def scalars() -> st.SearchStrategy[Scalar]:
+    """Single attribute values: short text (any case), small integers, booleans."""
+    return st.one_of(st.text(max_size=8), st.integers(-1000, 1000), st.booleans())
+
+
+def attribute_values() -> st.SearchStrategy[AttributeValue]:
+    """Any attribute value: ``None``, a scalar or a small set of scalars."""
+    return st.one_of(st.none(), scalars(), st.frozensets(scalars(), max_size=3))
+
+
+def attribute_names() -> st.SearchStrategy[str]:
+    """Attribute names as targets use them (``cn``, ``gid2``)."""
+    return st.text(string.ascii_lowercase, min_size=1, max_size=3).flatmap(
+        lambda head: st.text(_NAME_CHARS, max_size=2).map(lambda tail: head + tail)
+    )
+
+
+def _ids(prefix: str) -> st.SearchStrategy[str]:
+    return st.integers(0, 10_000).map(lambda n: f"{prefix}{n}")
+
+
+def _grouper_names() -> st.SearchStrategy[str]:
+    part = st.text(string.ascii_lowercase + "-_ .", min_size=1, max_size=6)
+    return st.lists(part, min_size=1, max_size=4).map(":".join)
+
+
+def grouper_groups() -> st.SearchStrategy[ProvisioningGroup]:
+    """Grouper-side groups with the standard fields."""
+    return st.builds(
+        ProvisioningGroup.from_grouper,
+        id=_ids("g"),
+        name=_grouper_names(),
+        id_index=st.none() | st.integers(1, 10**9),
+        display_name=st.none() | st.text(max_size=12),
+        description=st.none() | st.text(max_size=20),
+    )
+
+
+def grouper_entities() -> st.SearchStrategy[ProvisioningEntity]:
+    """Grouper-side entities with the standard fields."""
+    return st.builds(
+        ProvisioningEntity.from_grouper,
+        id=_ids("m"),
+        subject_id=st.text(_NAME_CHARS, min_size=1, max_size=8),
+        subject_source_id=st.sampled_from(["ldap", "jdbc", "g:isa"]),
+        name=st.none() | st.text(max_size=12),
+        email=st.none() | st.emails(),
+        login_id=st.none() | st.text(_NAME_CHARS + "A", max_size=8),
+    )
+
+
+def memberships(
+    group_ids: list[str], entity_ids: list[str]
+) -> st.SearchStrategy[list[ProvisioningMembership]]:
+    """Distinct memberships among the given group and entity ids."""
+    if not group_ids or not entity_ids:
+        return st.just([])
+    pairs = st.tuples(st.sampled_from(group_ids), st.sampled_from(entity_ids))
+    return st.lists(pairs, unique=True, max_size=20).map(
+        lambda ps: [ProvisioningMembership(group_id=g, entity_id=e) for g, e in ps]
+    )
+
+
+def _target_attributes() -> st.SearchStrategy[dict[str, AttributeValue]]:
+    return st.dictionaries(attribute_names(), attribute_values(), max_size=5)
+
+
+def target_groups() -> st.SearchStrategy[ProvisioningGroup]:
+    """Groups as a target might return them: any attribute names and values."""
+    return st.builds(ProvisioningGroup, id=_ids("cn="), attributes=_target_attributes())
+
+
+def target_entities() -> st.SearchStrategy[ProvisioningEntity]:
+    """Entities as a target might return them: any attribute names and values."""
+    return st.builds(ProvisioningEntity, id=_ids("uid="), attributes=_target_attributes())
+
+
+def _field_source(fields: tuple[str, ...]) -> st.SearchStrategy[dict[str, object]]:
+    field = st.sampled_from(fields)
+    return st.one_of(
+        field.map(lambda f: {"field": f}),
+        st.tuples(st.text(string.ascii_letters + "=,", max_size=4), field).map(
+            lambda t: {"template": f"{t[0]}{{{t[1]}}}"}
+        ),
+    )
+
+
+@st.composite
+def attribute_configs(
+    draw: st.DrawFn,
+    name: str | None = None,
+    *,
+    fields: tuple[str, ...] = _GROUP_FIELDS,
+    functions: bool = False,
+    select_only: bool = True,
+) -> AttributeConfig:
+    """Valid attribute configurations of every shape.
+
+    Args:
+        name: The attribute name (drawn when ``None``).
+        fields: Grouper fields the sources may read.
+        functions: Also draw function sources (the builtin ``str``, by reference).
+        select_only: Also draw attributes with no source.
+    """
+    value_type = draw(st.sampled_from(ValueType))
+    multi = draw(st.booleans())
+    typed = {
+        ValueType.STRING: st.text(max_size=6),
+        ValueType.INT: st.integers(-(2**31), 2**31 - 1),
+        ValueType.LONG: st.integers(-(2**63), 2**63 - 1),
+        ValueType.BOOLEAN: st.booleans(),
+    }[value_type]
+    sources: list[st.SearchStrategy[dict[str, object]]] = [_field_source(fields)]
+    sources.append(
+        (st.lists(typed, min_size=1, max_size=3).map(tuple) if multi else typed).map(
+            lambda v: {"static": v}
+        )
+    )
+    if functions:
+        sources.append(st.just({"function": "builtins:str"}))
+    if select_only:
+        sources.append(st.just({}))
+    source = draw(st.one_of(*sources))
+    settings: dict[str, object] = {
+        "name": name if name is not None else draw(attribute_names()),
+        "value_type": value_type,
+        "multi_valued": multi,
+        "create_only": draw(st.booleans()),
+        "required": draw(st.booleans()),
+        "case_sensitive": draw(st.booleans()),
+        "insert": draw(st.booleans()),
+        "update": draw(st.booleans()),
+        "select": draw(st.booleans()),
+        **source,
+    }
+    if value_type is ValueType.STRING:
+        settings["max_length"] = draw(st.none() | st.integers(1, 20))
+        settings["valid_pattern"] = draw(st.none() | st.sampled_from([".*", "[a-z]*", ".{0,5}"]))
+    settings["ignore_values"] = tuple(draw(st.lists(typed, max_size=2)))
+    if draw(st.booleans()):
+        settings["default"] = (
+            tuple(draw(st.lists(typed, min_size=1, max_size=2))) if multi else draw(typed)
+        )
+    return AttributeConfig(**settings)  # type: ignore[arg-type]  # drawn to fit
+
+
+@st.composite
+def _object_configs(
+    draw: st.DrawFn, fields: tuple[str, ...], functions: bool, reserved: str | None
+) -> ObjectConfig:
+    names = draw(
+        st.lists(
+            attribute_names().filter(lambda n: n != reserved), min_size=1, max_size=4, unique=True
+        )
+    )
+    attributes = tuple(
+        draw(attribute_configs(name, fields=fields, functions=functions)) for name in names
+    )
+    single = [a.name for a in attributes if not a.multi_valued]
+    matching: tuple[tuple[str, ...], ...] = ()
+    if single:
+        keys = st.lists(st.sampled_from(single), min_size=1, max_size=2, unique=True).map(tuple)
+        matching = tuple(draw(st.lists(keys, min_size=1, max_size=2, unique=True)))
+    search = tuple(draw(st.lists(st.sampled_from(names), max_size=2, unique=True)))
+    return ObjectConfig(
+        attributes=attributes,
+        matching=matching,
+        search=search,
+        operate=bool(matching),
+        sync_memberships=draw(st.booleans()),
+        insert=draw(st.booleans()),
+        update=draw(st.booleans()),
+        delete=draw(st.booleans()),
+    )
+
+
+@st.composite
+def provisioner_configs(
+    draw: st.DrawFn,
+    membership_type: MembershipType | None = None,
+    *,
+    functions: bool = False,
+) -> ProvisionerConfig:
+    """Valid provisioner configurations.
+
+    Args:
+        membership_type: Fix the membership type (drawn when ``None``).
+        functions: Also draw function sources.
+    """
+    kind = membership_type or draw(st.sampled_from(MembershipType))
+    member_attr = "mbr" if kind is not MembershipType.MEMBERSHIP_OBJECTS else None
+    groups = draw(_object_configs(_GROUP_FIELDS, functions, member_attr))
+    entities = draw(_object_configs(_ENTITY_FIELDS, functions, member_attr))
+    if kind is MembershipType.MEMBERSHIP_OBJECTS:
+        ms_fields = tuple(f"group.{f}" for f in _GROUP_FIELDS) + tuple(
+            f"entity.{f}" for f in _ENTITY_FIELDS
+        )
+        ms_objects = draw(_object_configs(ms_fields, functions, None))
+        memberships = MembershipsConfig(
+            type=kind,
+            attributes=ms_objects.attributes,
+            matching=ms_objects.matching,
+            search=ms_objects.search,
+            operate=ms_objects.operate,
+        )
+    else:
+        owner, other_fields = (
+            (groups, _ENTITY_FIELDS)
+            if kind is MembershipType.GROUP_ATTRIBUTES
+            else (entities, _GROUP_FIELDS)
+        )
+        source = draw(_field_source(other_fields))
+        attribute = AttributeConfig(
+            name="mbr",
+            multi_valued=True,
+            case_sensitive=draw(st.booleans()),
+            max_length=draw(st.none() | st.integers(1, 30)),
+            **source,  # type: ignore[arg-type]  # a field or a template
+        )
+        memberships = MembershipsConfig(type=kind, attribute=attribute, operate=owner.operate)
+    return ProvisionerConfig(
+        name=draw(st.text(_NAME_CHARS, min_size=1, max_size=8)),
+        groups=groups,
+        entities=entities,
+        memberships=memberships,
+    )

@@ -1,0 +1,458 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from grouperprov import (
+    AttributeConfig,
+    MembershipsConfig,
+    MembershipType,
+    ObjectConfig,
+    ProvisionerConfig,
+    ValueType,
+)
+from grouperprov.exceptions import ConfigError, ConfigProblem
+
+LDAP_TOML = """
+name = "ldap-groups"
+
+[groups]
+matching = ["cn", ["cn", "ou"]]
+search = ["cn"]
+
+[[groups.attributes]]
+name = "cn"
+field = "extension"
+case_sensitive = false
+max_length = 64
+required = true
+
+[[groups.attributes]]
+name = "ou"
+static = "groups"
+
+[[groups.attributes]]
+name = "objectClass"
+static = ["top", "groupOfNames"]
+multi_valued = true
+create_only = true
+
+[[groups.attributes]]
+name = "gidNumber"
+field = "id_index"
+value_type = "long"
+
+[entities]
+operate = false
+
+[memberships]
+type = "group_attributes"
+attribute = { name = "member", template = "uid={subject_id},ou=people,dc=example,dc=edu", case_sensitive = false }
+"""
+
+
+def _valid(**overrides: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "name": "p",
+        "groups": {"attributes": [{"name": "cn", "field": "extension"}], "matching": ["cn"]},
+        "entities": {"operate": False},
+        "memberships": {"operate": False},
+    }
+    data.update(overrides)
+    return data
+
+
+def _problems(data: dict[str, Any]) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        ProvisionerConfig.from_dict(data)
+    return [str(p) for p in info.value.problems]
+
+
+def test_toml_config_loads_into_typed_values() -> None:
+    config = ProvisionerConfig.from_toml(LDAP_TOML)
+    assert config.name == "ldap-groups"
+    assert config.groups.matching == (("cn",), ("cn", "ou"))
+    cn = config.groups.attribute("cn")
+    assert cn == AttributeConfig(
+        name="cn", field="extension", case_sensitive=False, max_length=64, required=True
+    )
+    oc = config.groups.attribute("objectClass")
+    assert oc is not None
+    assert oc.static == ("top", "groupOfNames")
+    assert oc.create_only
+    gid = config.groups.attribute("gidNumber")
+    assert gid is not None
+    assert gid.value_type is ValueType.LONG
+    assert config.groups.attribute("nope") is None
+    assert config.memberships.type is MembershipType.GROUP_ATTRIBUTES
+    assert config.memberships.attribute is not None
+    assert config.memberships.attribute.name == "member"
+    assert not config.entities.operate
+
+
+def test_config_built_in_python_equals_the_loaded_one() -> None:
+    built = ProvisionerConfig(
+        name="ldap-groups",
+        groups=ObjectConfig(
+            attributes=(
+                AttributeConfig(
+                    name="cn", field="extension", case_sensitive=False, max_length=64, required=True
+                ),
+                AttributeConfig(name="ou", static="groups"),
+                AttributeConfig(
+                    name="objectClass",
+                    static=("top", "groupOfNames"),
+                    multi_valued=True,
+                    create_only=True,
+                ),
+                AttributeConfig(name="gidNumber", field="id_index", value_type=ValueType.LONG),
+            ),
+            matching=(("cn",), ("cn", "ou")),
+            search=("cn",),
+        ),
+        entities=ObjectConfig(operate=False),
+        memberships=MembershipsConfig(
+            type=MembershipType.GROUP_ATTRIBUTES,
+            attribute=AttributeConfig(
+                name="member",
+                template="uid={subject_id},ou=people,dc=example,dc=edu",
+                case_sensitive=False,
+            ),
+        ),
+    )
+    assert built.problems() == ()
+    built.validate()
+    assert built == ProvisionerConfig.from_toml(LDAP_TOML)
+
+
+def test_to_dict_leaves_out_defaults_and_round_trips() -> None:
+    config = ProvisionerConfig.from_toml(LDAP_TOML)
+    data = config.to_dict()
+    assert data["groups"]["matching"] == ["cn", ["cn", "ou"]]
+    assert data["groups"]["attributes"][1] == {"name": "ou", "static": "groups"}
+    assert data["groups"]["attributes"][2]["static"] == ["top", "groupOfNames"]
+    assert data["entities"] == {"operate": False}
+    assert data["memberships"]["type"] == "group_attributes"
+    assert type(data["memberships"]["type"]) is str
+    assert ProvisionerConfig.from_dict(data) == config
+    assert ProvisionerConfig.from_dict(data).to_dict() == data
+
+
+def test_callables_given_in_python_serialise_as_references() -> None:
+    from translation_functions import upper_extension  # noqa: PLC0415
+
+    config = ProvisionerConfig.from_dict(
+        _valid(
+            groups={
+                "attributes": [{"name": "cn", "function": upper_extension}],
+                "matching": ["cn"],
+            }
+        )
+    )
+    data = config.to_dict()
+    assert data["groups"]["attributes"][0]["function"] == "translation_functions:upper_extension"
+    assert ProvisionerConfig.from_dict(data).to_dict() == data
+
+
+def test_every_structural_problem_is_reported_at_once_with_its_path() -> None:
+    problems = _problems(
+        {
+            "name": 3,
+            "bogus": 1,
+            "groups": {
+                "matching": ["cn"],
+                "atributes": [],
+                "attributes": [
+                    {"name": "cn", "field": "extension", "max_lenght": 4, "required": "yes"},
+                    {"name": "x", "max_length": True, "value_type": "float"},
+                    "not a table",
+                ],
+            },
+            "memberships": {"type": "weird", "matching": "cn"},
+        }
+    )
+    assert problems == [
+        "name: expected a string, got int 3",
+        "groups.attributes[0].required: expected true or false, got str 'yes'",
+        "groups.attributes[0].max_lenght: unknown setting (did you mean 'max_length'?)",
+        "groups.attributes[1].value_type: expected one of 'string', 'int', 'long', 'boolean', "
+        "got str 'float'",
+        "groups.attributes[1].max_length: expected an integer, got bool True",
+        "groups.attributes[2]: expected a table of settings, got str 'not a table'",
+        "groups.atributes: unknown setting (did you mean 'attributes'?)",
+        "memberships.type: expected one of 'membership_objects', 'group_attributes', "
+        "'entity_attributes', got str 'weird'",
+        "memberships.matching: expected a list of matching keys, got str 'cn'",
+        "bogus: unknown setting",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"static": {"a": 1}}, "static: expected a string, integer, boolean or a list of them"),
+        ({"ignore_values": "x"}, "ignore_values: expected a list of strings, integers or booleans"),
+        ({"function": 3}, "function: expected 'package.module:function' or a callable"),
+    ],
+)
+def test_structural_problems_of_special_settings(settings: dict[str, Any], message: str) -> None:
+    attribute = {"name": "cn", **settings}
+    problems = _problems(_valid(groups={"attributes": [attribute], "matching": ["cn"]}))
+    assert problems == [f"groups.attributes[0].{message}, got {_shown(settings)}"]
+
+
+def _shown(settings: dict[str, Any]) -> str:
+    (value,) = settings.values()
+    return f"{type(value).__name__} {value!r}"
+
+
+def test_search_and_matching_shapes_are_checked() -> None:
+    problems = _problems(
+        _valid(groups={"attributes": [{"name": "cn"}], "matching": [[]], "search": [1]})
+    )
+    assert problems == [
+        "groups.matching: each matching key is an attribute name or a non-empty list of names, "
+        "got list []",
+        "groups.search: expected a list of attribute names, got list [1]",
+    ]
+
+
+def test_missing_required_setting() -> None:
+    assert _problems({}) == ["name: required setting is missing"]
+    assert _problems(_valid(groups={"attributes": [{"field": "x"}]})) == [
+        "groups.attributes[0].name: required setting is missing"
+    ]
+
+
+def test_every_semantic_problem_is_reported_at_once_with_its_path() -> None:
+    problems = _problems(
+        {
+            "name": " ",
+            "groups": {
+                "attributes": [
+                    {"name": "cn", "field": "extension", "max_length": -3},
+                    {"name": "cn", "field": "a", "template": "{b"},
+                    {"name": "tags", "field": "x", "multi_valued": True},
+                    {"name": "n", "value_type": "int", "static": "abc", "max_length": 3},
+                    {"name": "s", "static": ["a", "b"], "default": "x", "ignore_values": [1]},
+                    {"name": "f", "function": "os:nope", "valid_function": "os.path:sep"},
+                    {"name": "p", "field": "group.name", "valid_pattern": "("},
+                    {"name": "t", "template": "{group.name}"},
+                    {"name": "", "value_type": "boolean", "default": "perhaps"},
+                ],
+                "matching": ["gid", "tags"],
+                "search": ["nope"],
+            },
+            "entities": {},
+            "memberships": {"type": "group_attributes"},
+        }
+    )
+    assert problems == [
+        "name: must not be empty",
+        "groups.attributes[0].max_length: must be a positive integer, got -3",
+        "groups.attributes[1].name: duplicate attribute name 'cn' (also attributes[0])",
+        "groups.attributes[1]: set at most one of field, static, template, function "
+        "(found field, template)",
+        "groups.attributes[1].template: unclosed '{' at position 0 in template '{b'",
+        "groups.attributes[3].max_length: applies to string values only, not 'int'",
+        "groups.attributes[3].static: cannot convert 'abc' to int (value_type is 'int')",
+        "groups.attributes[4].static: a list of values needs multi_valued = true",
+        "groups.attributes[5].function: 'os:nope': module 'os' has no attribute 'nope'",
+        "groups.attributes[5].valid_function: 'os.path:sep' names a str, not a callable",
+        "groups.attributes[6].field: invalid field name 'group.name' "
+        "(expected a name such as 'extension')",
+        "groups.attributes[6].valid_pattern: not a valid regular expression: "
+        "missing ), unterminated subpattern at position 0",
+        "groups.attributes[7].template: invalid field name 'group.name' "
+        "(expected a name such as 'extension')",
+        "groups.attributes[8].name: must not be empty",
+        "groups.attributes[8].default: cannot convert 'perhaps' to boolean "
+        "(value_type is 'boolean')",
+        "groups.matching[0]: 'gid' is not a configured attribute of groups",
+        "groups.matching[1]: 'tags' is multi-valued; a matching attribute must be single-valued",
+        "groups.search[0]: 'nope' is not a configured attribute of groups",
+        "entities.matching: at least one matching key is needed to pair Grouper objects with "
+        "target objects (or set entities.operate = false)",
+        "memberships.attribute: required when type is 'group_attributes': the multi-valued "
+        "attribute on groups that holds memberships (for example 'member')",
+    ]
+
+
+def test_ignore_values_are_checked_against_the_value_type() -> None:
+    problems = _problems(
+        _valid(
+            groups={
+                "attributes": [
+                    {"name": "cn", "field": "x", "value_type": "int", "ignore_values": [1, "two"]}
+                ],
+                "matching": ["cn"],
+            }
+        )
+    )
+    assert problems == [
+        "groups.attributes[0].ignore_values[1]: cannot convert 'two' to int (value_type is 'int')"
+    ]
+
+
+def test_multi_valued_constants_are_checked_item_by_item() -> None:
+    problems = _problems(
+        _valid(
+            groups={
+                "attributes": [
+                    {"name": "cn", "field": "x"},
+                    {"name": "n", "static": [1, "x"], "multi_valued": True, "value_type": "int"},
+                ],
+                "matching": ["cn"],
+            }
+        )
+    )
+    assert problems == [
+        "groups.attributes[1].static[1]: cannot convert 'x' to int (value_type is 'int')"
+    ]
+
+
+def test_membership_settings_must_fit_the_membership_type() -> None:
+    problems = _problems(
+        _valid(
+            memberships={
+                "type": "entity_attributes",
+                "attributes": [{"name": "x", "field": "y"}],
+                "matching": ["x"],
+                "search": ["x"],
+                "attribute": {
+                    "name": "eduPersonEntitlement",
+                    "static": "x",
+                    "required": True,
+                    "create_only": True,
+                    "default": "d",
+                },
+            }
+        )
+    )
+    assert problems == [
+        "memberships.attributes: only used with type 'membership_objects', not 'entity_attributes'",
+        "memberships.matching: only used with type 'membership_objects', not 'entity_attributes'",
+        "memberships.search: only used with type 'membership_objects', not 'entity_attributes'",
+        "memberships.type: 'entity_attributes' keeps memberships on entities, so it needs "
+        "entities.operate = true (or memberships.operate = false)",
+        "memberships.attribute: needs a field, template or function that computes each "
+        "membership's value from the member",
+        "memberships.attribute.required: not meaningful for the membership attribute",
+        "memberships.attribute.create_only: not meaningful for the membership attribute",
+        "memberships.attribute.default: not meaningful for the membership attribute",
+    ]
+
+
+def test_membership_attribute_may_not_also_be_an_owner_attribute() -> None:
+    problems = _problems(
+        _valid(
+            groups={
+                "attributes": [{"name": "cn", "field": "extension"}, {"name": "member"}],
+                "matching": ["cn"],
+            },
+            memberships={"type": "group_attributes", "attribute": {"name": "member"}},
+        )
+    )
+    assert problems == [
+        "memberships.attribute: needs a field, template or function that computes each "
+        "membership's value from the member",
+        "memberships.attribute.name: 'member' is also configured as groups.attributes[1]; "
+        "the membership attribute is filled from memberships only",
+    ]
+
+
+def test_membership_objects_checks() -> None:
+    problems = _problems(
+        _valid(
+            memberships={
+                "attribute": {"name": "member", "field": "x"},
+                "attributes": [
+                    {"name": "g", "field": "group.name"},
+                    {"name": "e", "template": "{entity.subject_id}:{role}"},
+                    {"name": "bad", "field": "other.name"},
+                ],
+            }
+        )
+    )
+    assert problems == [
+        "memberships.attribute: only used with type 'group_attributes' or 'entity_attributes' "
+        "(membership objects are configured in memberships.attributes)",
+        "memberships.attributes[2].field: invalid field name 'other.name' (expected a membership "
+        "field, or 'group.<field>' / 'entity.<field>')",
+        "memberships.matching: at least one matching key is needed to pair Grouper objects with "
+        "target objects (or set memberships.operate = false)",
+    ]
+
+
+def test_membership_attribute_fields_are_plain_member_fields() -> None:
+    problems = _problems(
+        _valid(
+            memberships={"type": "group_attributes", "attribute": {"name": "m", "field": "e.x.y"}}
+        )
+    )
+    assert problems == [
+        "memberships.attribute.field: invalid field name 'e.x.y' "
+        "(expected a name such as 'extension')"
+    ]
+
+
+def test_a_valid_attribute_types_config_has_no_problems() -> None:
+    config = ProvisionerConfig.from_dict(
+        _valid(
+            memberships={
+                "type": "group_attributes",
+                "attribute": {"name": "member", "field": "subject_id"},
+            }
+        )
+    )
+    assert config.memberships.attribute is not None
+
+
+def test_python_built_config_with_wrong_types_is_reported_by_path() -> None:
+    config = ProvisionerConfig(
+        name="p",
+        groups=ObjectConfig(
+            attributes=(AttributeConfig(name="cn", field="x", max_length="3"),),  # type: ignore[arg-type]
+            matching=(("cn",),),
+        ),
+        entities=ObjectConfig(operate=False),
+    )
+    assert config.problems() == (
+        ConfigProblem("groups.attributes[0].max_length", "expected an integer, got str '3'"),
+    )
+    with pytest.raises(ConfigError, match="1 problem\\):\n  groups.attributes\\[0\\].max_length"):
+        config.validate()
+
+
+def test_not_toml() -> None:
+    with pytest.raises(ConfigError) as info:
+        ProvisionerConfig.from_toml("name = ")
+    (problem,) = info.value.problems
+    assert problem.path == ""
+    assert problem.message.startswith("not valid TOML: ")
+    assert str(problem) == problem.message
+
+
+def test_load_names_the_file_in_every_problem(tmp_path: Path) -> None:
+    good = tmp_path / "good.toml"
+    good.write_text(LDAP_TOML, encoding="utf-8")
+    assert ProvisionerConfig.load(good).name == "ldap-groups"
+    bad = tmp_path / "bad.toml"
+    bad.write_text('name = "x"\n[groups]\nmatchin = []\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        ProvisionerConfig.load(bad)
+    assert [str(p) for p in info.value.problems] == [
+        f"{bad}: groups.matchin: unknown setting (did you mean 'matching'?)"
+    ]
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[[[", encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        ProvisionerConfig.load(broken)
+    assert str(info.value.problems[0]).startswith(f"{broken}: not valid TOML")
+
+
+def test_config_error_message_lists_every_problem() -> None:
+    error = ConfigError([ConfigProblem("a", "x"), ConfigProblem("", "y")])
+    assert str(error) == "invalid provisioner configuration (2 problems):\n  a: x\n  y"
