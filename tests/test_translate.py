@@ -452,7 +452,7 @@ def test_normalize_puts_target_beans_into_compare_shape() -> None:
             "weird": ["a", "b"],
         },
     )
-    normal = t.normalize(ObjectType.GROUP, target)
+    normal = t.from_target(ObjectType.GROUP, target)
     assert normal.attributes == {
         "cn": "Staff",
         "gidNumber": 1001,
@@ -463,6 +463,8 @@ def test_normalize_puts_target_beans_into_compare_shape() -> None:
         "weird": frozenset({"a", "b"}),
     }
     assert t.normalize(ObjectType.GROUP, normal) is normal
+    assert t.from_target(ObjectType.GROUP, normal) is normal
+    assert t.normalize(ObjectType.GROUP, target).get("secret") == "hidden"
     assert t.compare_form(ObjectType.GROUP, "cn", "STAFF") == t.compare_form(
         ObjectType.GROUP, "cn", "staff"
     )
@@ -496,3 +498,48 @@ def test_normalize_of_a_translated_bean_is_the_same_bean() -> None:
     )
     bean = t.translate_group(MATH).bean
     assert t.normalize(ObjectType.GROUP, bean) is bean
+
+
+def test_a_member_value_is_computed_once_per_member() -> None:
+    calls: list[str] = []
+
+    def value(ctx: Any) -> object:
+        calls.append(ctx.bean.id)
+        return ctx.field("subject_id")
+
+    t = _translator(
+        [{"name": "cn", "field": "extension"}],
+        memberships={
+            "type": "group_attributes",
+            "attribute": {"name": "member", "function": value},
+        },
+    )
+    other = ProvisioningGroup.from_grouper("g2", "school:other")
+    translation = t.translate(
+        [MATH, other],
+        [JO],
+        [ProvisioningMembership(group_id=g, entity_id="m1") for g in ("g1", "g2")],
+    )
+    assert calls == ["m1"]
+    assert translation.groups["g2"].bean.get("member") == frozenset({"jo"})
+
+
+def test_an_ignored_member_value_is_not_a_membership_value() -> None:
+    t = _translator(
+        [{"name": "cn", "field": "extension"}],
+        memberships={
+            "type": "group_attributes",
+            "attribute": {"name": "member", "field": "subject_id", "ignore_values": ["jo"]},
+        },
+    )
+    translation = t.translate(
+        [MATH], [JO, AL], [ProvisioningMembership(group_id="g1", entity_id=e) for e in ("m1", "m2")]
+    )
+    assert translation.groups["g1"].bean.get("member") == frozenset({"al"})
+    assert translation.value_origin("g1", "jo") == ()
+
+
+def test_every_error_code_has_a_description() -> None:
+    assert [c.value for c in SyncErrorCode] == ["ERR", "INV", "LEN", "REQ", "DNE", "MAT", "MEM"]
+    assert SyncErrorCode.LEN.description == "a value is longer than the attribute's max length"
+    assert all(c.description for c in SyncErrorCode)

@@ -138,6 +138,10 @@ class AttributeConfig:
         return not self.sources
 
 
+def _find(attributes: tuple[AttributeConfig, ...], name: str) -> AttributeConfig | None:
+    return next((a for a in attributes if a.name == name), None)
+
+
 MatchingKey: TypeAlias = tuple[str, ...]
 """One matching id: the names of the attribute(s) whose values form it."""
 
@@ -171,12 +175,9 @@ class ObjectConfig:
     update: bool = True
     delete: bool = True
 
-    def attribute(self, name: str) -> AttributeConfig | None:
+    def find_attribute(self, name: str) -> AttributeConfig | None:
         """Return the configuration of the attribute *name*, if configured."""
-        for config in self.attributes:
-            if config.name == name:
-                return config
-        return None
+        return _find(self.attributes, name)
 
 
 @attrs.frozen(kw_only=True)
@@ -213,12 +214,9 @@ class MembershipsConfig:
     update: bool = True
     delete: bool = True
 
-    def attribute_config(self, name: str) -> AttributeConfig | None:
+    def find_attribute(self, name: str) -> AttributeConfig | None:
         """Return the configuration of the membership object attribute *name*."""
-        for config in self.attributes:
-            if config.name == name:
-                return config
-        return None
+        return _find(self.attributes, name)
 
 
 @attrs.frozen(kw_only=True)

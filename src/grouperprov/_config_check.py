@@ -253,6 +253,12 @@ def _check_keys(
                     f"{path}.matching[{index}]",
                     f"{name!r} is multi-valued; a matching attribute must be single-valued",
                 )
+            elif not attribute.select:
+                yield ConfigProblem(
+                    f"{path}.matching[{index}]",
+                    f"{name!r} has select = false, so its target value is never read "
+                    "and can never match",
+                )
     for index, name in enumerate(search):
         if name not in by_name:
             yield ConfigProblem(

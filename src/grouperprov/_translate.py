@@ -3,7 +3,8 @@
 A :class:`Translator` is a configuration compiled once: sources resolved,
 templates parsed, patterns compiled. It turns Grouper beans into target-format
 beans (:meth:`Translator.translate_group` and friends), puts target beans into the
-same shape so that the two compare (:meth:`Translator.normalize`), and gives the
+same shape so that the two compare (:meth:`Translator.normalize`, and
+:meth:`Translator.from_target` for what a target returns), and gives the
 compare form of any value (:meth:`Translator.compare_form`).
 
 Validation never raises for bad data: it records :class:`ObjectError` values on
@@ -336,6 +337,7 @@ class _ObjectAttributes:
 
     translated: tuple[_Attribute, ...]
     by_name: Mapping[str, _Attribute]
+    unselected: frozenset[str]
 
     @classmethod
     def compile(
@@ -345,7 +347,11 @@ class _ObjectAttributes:
         by_name = {a.name: a for a in compiled}
         if extra is not None:
             by_name[extra.name] = extra
-        return cls(tuple(a for a in compiled if a.source is not None), by_name)
+        return cls(
+            tuple(a for a in compiled if a.source is not None),
+            by_name,
+            frozenset(a.name for a in compiled if not a.config.select),
+        )
 
 
 class Translator:
@@ -618,8 +624,7 @@ class Translator:
 
         Configured attributes are converted to their value type (values that do
         not convert are kept as they are, so the difference shows), shaped as
-        single or multi-valued, and empty values dropped; attributes not read
-        from the target (``select = false``) are removed. Unconfigured
+        single or multi-valued, and empty values dropped. Unconfigured
         attributes are kept. Applying it twice changes nothing, and translated
         beans are already in this shape.
         """
@@ -629,12 +634,24 @@ class Translator:
             attribute = by_name.get(name)
             if attribute is None:
                 continue
-            new = None if not attribute.config.select else attribute.normalize(value)
+            new = attribute.normalize(value)
             if new != value or type(new) is not type(value):
                 changed[name] = new
         if not changed:
             return bean
         return bean.with_attributes(changed)
+
+    def from_target(self, object_type: ObjectType, bean: BeanT) -> BeanT:
+        """Prepare a bean read from the target for comparing.
+
+        :meth:`normalize`, after removing the attributes that are not read from
+        the target (``select = false``): whatever the target returned for them
+        is never compared.
+        """
+        unselected = self._objects[object_type].unselected
+        if unselected and not unselected.isdisjoint(bean.attributes):
+            bean = bean.without_attributes(*unselected)
+        return self.normalize(object_type, bean)
 
     def compare_form(self, object_type: ObjectType, name: str, value: AttributeValue) -> Hashable:
         """The compare form of *value* for attribute *name* of *object_type*.

@@ -4,13 +4,10 @@ The tree::
 
     GrouperprovError
     +-- ConfigError            the configuration is wrong (yours to fix); carries
-    |                          every problem found, each with its key path
-    +-- TranslationError       a translation function or template failed for one
-                               object; the engine turns it into an ERR on that
-                               object rather than letting it end the run
+                               every problem found, each with its key path
 
 A problem with one object's *data* (a missing required value, a value too long,
-an ambiguous match) is not an exception at all: it is a
+an ambiguous match, a translation function that raised) is not an exception at all: it is a
 :class:`~grouperprov.SyncErrorCode` recorded on that object, and the run goes on.
 """
 
@@ -24,7 +21,6 @@ __all__ = [
     "ConfigError",
     "ConfigProblem",
     "GrouperprovError",
-    "TranslationError",
 ]
 
 
@@ -64,21 +60,3 @@ class ConfigError(GrouperprovError):
         lines = "\n".join(f"  {problem}" for problem in self.problems)
         noun = "problem" if count == 1 else "problems"
         super().__init__(f"invalid provisioner configuration ({count} {noun}):\n{lines}")
-
-
-class TranslationError(GrouperprovError):
-    """Translating one object failed (a function raised, a template misfired).
-
-    Attributes:
-        object_id: The id of the object being translated.
-        attribute: The target attribute being computed, if any.
-    """
-
-    object_id: str
-    attribute: str | None
-
-    def __init__(self, message: str, *, object_id: str, attribute: str | None) -> None:
-        self.object_id = object_id
-        self.attribute = attribute
-        where = f"{object_id!r}" + (f", attribute {attribute!r}" if attribute else "")
-        super().__init__(f"{where}: {message}")

@@ -139,13 +139,14 @@ def _field_source(fields: tuple[str, ...]) -> st.SearchStrategy[dict[str, object
 
 
 @st.composite
-def attribute_configs(
+def attribute_configs(  # noqa: D417  # draw is supplied by st.composite, not by callers
     draw: st.DrawFn,
     name: str | None = None,
     *,
     fields: tuple[str, ...] = _GROUP_FIELDS,
     functions: bool = False,
     select_only: bool = True,
+    default: bool | None = None,
 ) -> AttributeConfig:
     """Valid attribute configurations of every shape.
 
@@ -154,6 +155,7 @@ def attribute_configs(
         fields: Grouper fields the sources may read.
         functions: Also draw function sources (the builtin ``str``, by reference).
         select_only: Also draw attributes with no source.
+        default: Whether to set a default value (drawn when ``None``).
     """
     value_type = draw(st.sampled_from(ValueType))
     multi = draw(st.booleans())
@@ -190,7 +192,7 @@ def attribute_configs(
         settings["max_length"] = draw(st.none() | st.integers(1, 20))
         settings["valid_pattern"] = draw(st.none() | st.sampled_from([".*", "[a-z]*", ".{0,5}"]))
     settings["ignore_values"] = tuple(draw(st.lists(typed, max_size=2)))
-    if draw(st.booleans()):
+    if default if default is not None else draw(st.booleans()):
         settings["default"] = (
             tuple(draw(st.lists(typed, min_size=1, max_size=2))) if multi else draw(typed)
         )
@@ -209,7 +211,7 @@ def _object_configs(
     attributes = tuple(
         draw(attribute_configs(name, fields=fields, functions=functions)) for name in names
     )
-    single = [a.name for a in attributes if not a.multi_valued]
+    single = [a.name for a in attributes if not a.multi_valued and a.select]
     matching: tuple[tuple[str, ...], ...] = ()
     if single:
         keys = st.lists(st.sampled_from(single), min_size=1, max_size=2, unique=True).map(tuple)
@@ -228,7 +230,7 @@ def _object_configs(
 
 
 @st.composite
-def provisioner_configs(
+def provisioner_configs(  # noqa: D417  # draw is supplied by st.composite, not by callers
     draw: st.DrawFn,
     membership_type: MembershipType | None = None,
     *,

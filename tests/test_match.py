@@ -1,0 +1,233 @@
+from __future__ import annotations
+
+from typing import Any
+
+from grouperprov import (
+    Matcher,
+    MatchingId,
+    ObjectError,
+    ObjectType,
+    ProvisionerConfig,
+    ProvisioningGroup,
+    ProvisioningMembership,
+    SyncErrorCode,
+    Translator,
+)
+
+MAT = SyncErrorCode.MAT
+
+
+def _matcher(matching: list[Any], *, search: list[str] | None = None) -> Matcher:
+    config = ProvisionerConfig.from_dict(
+        {
+            "name": "m",
+            "groups": {
+                "attributes": [
+                    {"name": "cn", "field": "extension", "case_sensitive": False},
+                    {"name": "ou", "static": "groups"},
+                    {"name": "gid", "field": "id_index", "value_type": "int"},
+                    {"name": "tags", "field": "tags", "multi_valued": True},
+                ],
+                "matching": matching,
+                "search": search or [],
+            },
+            "entities": {"operate": False},
+            "memberships": {"operate": False},
+        }
+    )
+    return Matcher(Translator(config), ObjectType.GROUP)
+
+
+def g(object_id: str, /, **attributes: Any) -> ProvisioningGroup:
+    return ProvisioningGroup(id=object_id, attributes=attributes)
+
+
+def test_matching_ids_use_compare_forms_and_composites() -> None:
+    m = _matcher(["cn", ["cn", "ou"], "gid"])
+    assert m.keys == ("cn", "cn+ou", "gid")
+    assert m.matching_ids(g("x", cn="Math", ou="groups", gid=5)) == (
+        MatchingId("cn", ("math",)),
+        MatchingId("cn+ou", ("math", "groups")),
+        MatchingId("gid", (5,)),
+    )
+    assert m.matching_ids(g("x", cn="Math")) == (MatchingId("cn", ("math",)), None, None)
+    assert str(MatchingId("cn", ("math",))) == "cn='math'"
+    assert str(MatchingId("cn+ou", ("math", "groups"))) == "cn+ou=('math', 'groups')"
+
+
+def test_pairs_one_to_one_case_insensitively() -> None:
+    m = _matcher(["cn"])
+    result = m.match(
+        {"g1": g("g1", cn="Math"), "g2": g("g2", cn="new")},
+        {"cn=math": g("cn=math", cn="MATH"), "cn=old": g("cn=old", cn="old")},
+    )
+    assert result.pairs == {"g1": "cn=math"}
+    assert result.matched_by == {"g1": MatchingId("cn", ("math",))}
+    assert result.unmatched_translated == ("g2",)
+    assert result.unmatched_target == ("cn=old",)
+    assert result.errors == {}
+    assert result.set_aside == {}
+
+
+def test_later_keys_are_tried_in_order() -> None:
+    m = _matcher(["gid", "cn"])
+    result = m.match(
+        {"g1": g("g1", cn="renamed", gid=7), "g2": g("g2", cn="b")},
+        {"t1": g("t1", cn="old", gid=7), "t2": g("t2", cn="b", gid=9)},
+    )
+    assert result.pairs == {"g1": "t1", "g2": "t2"}
+    assert result.matched_by["g2"] == MatchingId("cn", ("b",))
+
+
+def test_two_translated_objects_with_one_matching_id_both_get_mat() -> None:
+    m = _matcher(["cn"])
+    result = m.match(
+        {"g1": g("g1", cn="Same"), "g2": g("g2", cn="same"), "g3": g("g3", cn="other")},
+        {"t1": g("t1", cn="same")},
+    )
+    assert result.pairs == {}
+    assert set(result.errors) == {"g1", "g2"}
+    assert result.errors["g1"] == ObjectError(
+        MAT, "matching value cn='same' is shared by 2 Grouper objects ('g1', 'g2')"
+    )
+    assert result.set_aside == {"t1": "matching value cn='same' is shared by 2 Grouper objects"}
+    assert result.unmatched_translated == ("g3",)
+    assert result.unmatched_target == ()
+
+
+def test_duplicates_get_mat_even_when_the_target_has_none() -> None:
+    m = _matcher(["cn"])
+    empty: dict[str, ProvisioningGroup] = {}
+    result = m.match({"g1": g("g1", cn="x"), "g2": g("g2", cn="x")}, empty)
+    assert set(result.errors) == {"g1", "g2"}
+    assert result.unmatched_translated == ()
+
+
+def test_matching_two_target_objects_gives_mat_and_sets_both_aside() -> None:
+    m = _matcher(["cn"])
+    result = m.match({"g1": g("g1", cn="x")}, {"t1": g("t1", cn="x"), "t2": g("t2", cn="X")})
+    assert result.errors == {
+        "g1": ObjectError(MAT, "matching value cn='x' matches 2 target objects ('t1', 't2')")
+    }
+    assert set(result.set_aside) == {"t1", "t2"}
+    assert result.unmatched_target == ()
+
+
+def test_no_matching_value_gives_mat_and_unmatchable_targets_are_set_aside() -> None:
+    m = _matcher(["cn", "gid"])
+    result = m.match({"g1": g("g1", ou="x")}, {"t1": g("t1", ou="y")})
+    assert result.errors == {"g1": ObjectError(MAT, "no value for any matching key (cn, gid)")}
+    assert result.set_aside == {"t1": "no value for any matching key"}
+    assert result.unmatched_translated == ()
+    assert result.unmatched_target == ()
+
+
+def test_historical_values_follow_a_rename() -> None:
+    m = _matcher(["cn"])
+    result = m.match(
+        {"g1": g("g1", cn="new-name"), "g2": g("g2", cn="other")},
+        {"t1": g("t1", cn="old-name")},
+        historical={"g1": [MatchingId("cn", ("old-name",))], "g2": []},
+    )
+    assert result.pairs == {"g1": "t1"}
+    assert result.matched_by["g1"] == MatchingId("cn", ("old-name",))
+    assert result.unmatched_translated == ("g2",)
+
+
+def test_current_values_win_over_historical_ones() -> None:
+    m = _matcher(["cn"])
+    result = m.match(
+        {"g1": g("g1", cn="a"), "g2": g("g2", cn="b")},
+        {"ta": g("ta", cn="a"), "tb": g("tb", cn="b")},
+        historical={"g2": [MatchingId("cn", ("a",))]},
+    )
+    assert result.pairs == {"g1": "ta", "g2": "tb"}
+
+
+def test_historical_values_claimed_twice_give_mat() -> None:
+    m = _matcher(["cn"])
+    old = MatchingId("cn", ("old",))
+    result = m.match(
+        {"g1": g("g1", cn="n1"), "g2": g("g2", cn="n2")},
+        {"t1": g("t1", cn="old")},
+        historical={"g1": [old], "g2": [old]},
+    )
+    assert result.pairs == {}
+    assert result.matched_by == {}
+    assert result.errors["g1"] == ObjectError(
+        MAT,
+        "historical matching values of 2 objects ('g1', 'g2') lead to the same target object 't1'",
+    )
+    assert result.set_aside == {"t1": "claimed by the historical values of 2 objects"}
+
+
+def test_historical_values_leading_to_two_targets_give_mat() -> None:
+    m = _matcher(["cn", "gid"])
+    result = m.match(
+        {"g1": g("g1", cn="n1")},
+        {"t1": g("t1", cn="old"), "t2": g("t2", gid=4)},
+        historical={"g1": [MatchingId("cn", ("old",)), MatchingId("gid", (4,))]},
+    )
+    assert result.errors["g1"] == ObjectError(
+        MAT, "historical matching values match 2 target objects ('t1', 't2')"
+    )
+    assert result.unmatched_target == ("t1", "t2")
+
+
+def test_a_historical_value_shared_by_target_objects_gives_mat() -> None:
+    m = _matcher(["cn"])
+    result = m.match(
+        {"g1": g("g1", cn="n1")},
+        {"t1": g("t1", cn="old"), "t2": g("t2", cn="OLD")},
+        historical={"g1": [MatchingId("cn", ("old",))]},
+    )
+    assert result.errors["g1"] == ObjectError(
+        MAT, "historical matching value cn='old' matches several target objects"
+    )
+
+
+def test_historical_values_that_lead_nowhere_leave_the_object_unmatched() -> None:
+    m = _matcher(["cn"])
+    result = m.match(
+        {"g1": g("g1", cn="n1")},
+        {"t1": g("t1", cn="x")},
+        historical={"g1": [MatchingId("cn", ("gone",))]},
+    )
+    assert result.pairs == {}
+    assert result.unmatched_translated == ("g1",)
+    assert result.unmatched_target == ("t1",)
+
+
+def test_membership_ids_are_tuples() -> None:
+    config = ProvisionerConfig.from_dict(
+        {
+            "name": "m",
+            "groups": {"operate": False},
+            "entities": {"operate": False},
+            "memberships": {
+                "attributes": [
+                    {"name": "group_name", "field": "group.name"},
+                    {"name": "subject", "field": "entity.subject_id"},
+                ],
+                "matching": [["group_name", "subject"]],
+            },
+        }
+    )
+    m = Matcher(Translator(config), ObjectType.MEMBERSHIP)
+    translated = {
+        ("g1", "m1"): ProvisioningMembership(
+            group_id="g1", entity_id="m1", attributes={"group_name": "a", "subject": "jo"}
+        )
+    }
+    target = {
+        7: ProvisioningMembership(
+            group_id="7", entity_id="7", attributes={"group_name": "a", "subject": "jo"}
+        )
+    }
+    assert m.match(translated, target).pairs == {("g1", "m1"): 7}
+
+
+def test_search_keys_give_single_non_empty_values_as_held() -> None:
+    m = _matcher(["cn"], search=["cn", "gid", "tags", "ou"])
+    assert m.search_keys(g("x", cn="Math", gid=5, tags=["a", "b"])) == (("cn", "Math"), ("gid", 5))
+    assert m.search_keys(g("x", cn="", tags=["a"])) == (("tags", "a"),)
