@@ -1,0 +1,30 @@
+"""Sphinx configuration for the grouperprov docs."""
+
+from __future__ import annotations
+
+from importlib.metadata import version as _version
+
+project = "grouperprov"
+author = "grouperprov developers"
+copyright = "2026, grouperprov developers"
+release = _version("grouperprov")
+version = ".".join(release.split(".")[:2])
+
+extensions = [
+    "myst_parser",
+    "sphinx.ext.autodoc",
+    "sphinx.ext.napoleon",
+]
+source_suffix = {".md": "markdown"}
+myst_enable_extensions = ["colon_fence", "deflist"]
+myst_heading_anchors = 3
+
+autodoc_member_order = "bysource"
+autodoc_typehints = "description"
+autodoc_default_options = {"members": True, "show-inheritance": True}
+napoleon_google_docstring = True
+napoleon_numpy_docstring = False
+
+html_theme = "furo"
+html_title = "grouperprov"
+exclude_patterns = ["_build"]
