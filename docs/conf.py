@@ -25,6 +25,15 @@ autodoc_default_options = {"members": True, "show-inheritance": True}
 napoleon_google_docstring = True
 napoleon_numpy_docstring = False
 
+# Nitpicky mode checks every cross-reference. The docs are built without
+# network access, so intersphinx is not used: references into the standard
+# library and Hypothesis, and private type variables and mixins that appear in
+# signatures, are accepted without a target.
+nitpick_ignore_regex = [
+    ("py:.*", r"(collections\.abc|enum|os|typing|hypothesis)(\..*)?"),
+    ("py:.*", r"grouperprov\._[a-z_]+\._?[A-Za-z]+"),
+]
+
 html_theme = "furo"
 html_title = "grouperprov"
 exclude_patterns = ["_build"]

@@ -251,7 +251,7 @@ class ProvisioningGroup(_BeanMixin):
         id: The object's id on its side: Grouper's group UUID for Grouper and
             translated beans, the target's own id (a DN, a remote id) for target
             beans.
-        attributes: The attribute values (see :data:`GROUP_FIELDS` for the names
+        attributes: The attribute values (see :data:`~grouperprov.GROUP_FIELDS` for the names
             of Grouper's standard fields).
     """
 
@@ -292,7 +292,7 @@ class ProvisioningEntity(_BeanMixin):
     Attributes:
         id: Grouper's member id for Grouper and translated beans, the target's own
             id for target beans.
-        attributes: The attribute values (see :data:`ENTITY_FIELDS`).
+        attributes: The attribute values (see :data:`~grouperprov.ENTITY_FIELDS`).
     """
 
     id: str
@@ -346,5 +346,5 @@ class ProvisioningMembership(_BeanMixin):
 
     @property
     def id(self) -> tuple[str, str]:
-        """The membership's id: ``(group_id, entity_id)``."""
+        """The id of the membership, ``(group_id, entity_id)``."""
         return (self.group_id, self.entity_id)

@@ -18,7 +18,7 @@ class SyncErrorCode(enum.StrEnum):
     ERR = "ERR"
     """An exception while provisioning (a network error, a failing function)."""
     INV = "INV"
-    """Invalid data: a value failed its valid-value check or type conversion."""
+    """A value failed its valid-value check or type conversion (invalid data)."""
     LEN = "LEN"
     """A value is longer than the attribute's max length."""
     REQ = "REQ"

@@ -90,7 +90,7 @@ def compare_form(
 ) -> Hashable:
     """Return the form of *value* that compares equal exactly when values mean the same.
 
-    Empty values become :data:`EMPTY`; strings are case-folded when the attribute
+    Empty values become ``None``; strings are case-folded when the attribute
     is not case sensitive; a multi-valued attribute becomes a frozenset without its
     empty and ignored values (*ignore* holds ignored values in compare form). A
     single-valued attribute read as a one-element set compares as that element.

@@ -48,8 +48,11 @@ class ConfigProblem:
 class ConfigError(GrouperprovError):
     """A configuration is invalid.
 
-    All problems found are reported at once, in :attr:`problems`, so a
-    configuration can be fixed in one pass rather than one error at a time.
+    All problems found are reported at once, so a configuration can be fixed in
+    one pass rather than one error at a time.
+
+    Attributes:
+        problems: Every problem found, in the order of the configuration.
     """
 
     problems: tuple[ConfigProblem, ...]
