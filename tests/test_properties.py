@@ -78,6 +78,16 @@ def test_manipulation_is_idempotent(
         assert translator.from_target(ObjectType.GROUP, read) == read
 
 
+@given(gst.provisioner_configs(), st.lists(gst.target_entities(), max_size=5))
+def test_entity_manipulation_is_idempotent(
+    config: ProvisionerConfig, beans: list[ProvisioningEntity]
+) -> None:
+    translator = Translator(config)
+    for bean in beans:
+        read = translator.from_target(ObjectType.ENTITY, bean)
+        assert translator.from_target(ObjectType.ENTITY, read) == read
+
+
 @st.composite
 def _match_inputs(
     draw: st.DrawFn,

@@ -37,3 +37,8 @@ def test_drawn_configs_are_valid_and_of_the_requested_type(
 @given(gst.attribute_configs(default=True))
 def test_attribute_configs_can_be_asked_for_a_default(config: object) -> None:
     assert getattr(config, "default") is not None  # noqa: B009
+
+
+@given(gst.attribute_configs(select_only=False))
+def test_attribute_configs_without_select_only_always_have_a_source(config: object) -> None:
+    assert not getattr(config, "select_only")  # noqa: B009
