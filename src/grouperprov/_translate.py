@@ -436,33 +436,29 @@ class Translator:
             (create_only if attribute.config.create_only else attributes)[attribute.name] = value
         return attributes, create_only, errors
 
-    def translate_group(
-        self, group: ProvisioningGroup, *, metadata: Mapping[str, object] | None = None
-    ) -> Translated[ProvisioningGroup]:
-        """Translate one Grouper group's own attributes (memberships: :meth:`translate`)."""
-        ctx = TranslationContext(object_type=ObjectType.GROUP, bean=group, metadata=metadata or {})
-        attributes, create_only, errors = self._translate(ObjectType.GROUP, ctx)
+    def _translate_owner(
+        self, object_type: ObjectType, bean: BeanT, metadata: Mapping[str, object] | None
+    ) -> Translated[BeanT]:
+        ctx = TranslationContext(object_type=object_type, bean=bean, metadata=metadata or {})
+        attributes, create_only, errors = self._translate(object_type, ctx)
         return Translated(
-            source=group,
-            bean=ProvisioningGroup(id=group.id, attributes=attributes),
+            source=bean,
+            bean=type(bean)(id=bean.id, attributes=attributes),  # type: ignore[call-arg]  # a group or an entity
             create_only=AttributeMap(create_only),
             errors=tuple(errors),
         )
 
+    def translate_group(
+        self, group: ProvisioningGroup, *, metadata: Mapping[str, object] | None = None
+    ) -> Translated[ProvisioningGroup]:
+        """Translate one Grouper group's own attributes (memberships: :meth:`translate`)."""
+        return self._translate_owner(ObjectType.GROUP, group, metadata)
+
     def translate_entity(
         self, entity: ProvisioningEntity, *, metadata: Mapping[str, object] | None = None
     ) -> Translated[ProvisioningEntity]:
-        """Translate one Grouper entity (its own attributes)."""
-        ctx = TranslationContext(
-            object_type=ObjectType.ENTITY, bean=entity, metadata=metadata or {}
-        )
-        attributes, create_only, errors = self._translate(ObjectType.ENTITY, ctx)
-        return Translated(
-            source=entity,
-            bean=ProvisioningEntity(id=entity.id, attributes=attributes),
-            create_only=AttributeMap(create_only),
-            errors=tuple(errors),
-        )
+        """Translate one Grouper entity's own attributes (memberships: :meth:`translate`)."""
+        return self._translate_owner(ObjectType.ENTITY, entity, metadata)
 
     def translate_membership(
         self,
