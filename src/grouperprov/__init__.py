@@ -22,6 +22,8 @@ from ._beans import (
 from ._codes import ObjectError, SyncErrorCode
 from ._config import (
     AttributeConfig,
+    CrudOrder,
+    DeletePolicy,
     MembershipsConfig,
     MembershipType,
     ObjectConfig,
@@ -46,6 +48,8 @@ __all__ = [
     "AttributeConfig",
     "AttributeMap",
     "AttributeValue",
+    "CrudOrder",
+    "DeletePolicy",
     "FunctionRef",
     "MatchResult",
     "Matcher",

@@ -23,6 +23,8 @@ from .exceptions import ConfigError, ConfigProblem
 
 __all__ = [
     "AttributeConfig",
+    "CrudOrder",
+    "DeletePolicy",
     "MembershipType",
     "MembershipsConfig",
     "ObjectConfig",
@@ -53,6 +55,30 @@ class ValueType(enum.StrEnum):
     LONG = "long"
     """A 64-bit signed integer."""
     BOOLEAN = "boolean"
+
+
+class DeletePolicy(enum.StrEnum):
+    """Which target objects that should not be there may be deleted."""
+
+    NOT_IN_GROUPER = "not_in_grouper"
+    """Anything in the target that Grouper does not provision (the target is ours)."""
+    REMOVED_FROM_GROUPER = "removed_from_grouper"
+    """Only what Grouper provisioned once and no longer does (the sync record says so)."""
+    INSERTED_BY_US = "inserted_by_us"
+    """Only what grouperprov itself inserted (the safest; the default)."""
+
+
+class CrudOrder(enum.StrEnum):
+    """The order in which a plan's changes are applied."""
+
+    DELETES_FIRST = "deletes_first"
+    """Delete memberships, delete groups, insert groups, update groups, delete
+    entities, insert entities, update entities, insert memberships, update
+    memberships."""
+    INSERTS_FIRST = "inserts_first"
+    """Insert groups, update groups, insert entities, update entities, insert
+    memberships, update memberships, delete memberships, delete entities, delete
+    groups."""
 
 
 class ObjectType(enum.StrEnum):
@@ -163,6 +189,7 @@ class ObjectConfig:
         insert: Insert missing objects.
         update: Update differing attributes.
         delete: Delete objects that should not be in the target.
+        delete_policy: Which of those may be deleted.
     """
 
     attributes: tuple[AttributeConfig, ...] = ()
@@ -174,6 +201,7 @@ class ObjectConfig:
     insert: bool = True
     update: bool = True
     delete: bool = True
+    delete_policy: DeletePolicy = DeletePolicy.INSERTED_BY_US
 
     def find_attribute(self, name: str) -> AttributeConfig | None:
         """Return the configuration of the attribute *name*, if configured."""
@@ -201,6 +229,8 @@ class MembershipsConfig:
         insert: Add missing memberships.
         update: Update membership attributes that differ.
         delete: Remove memberships that should not be in the target.
+        delete_policy: Which of those may be removed; in any case only
+            memberships of groups that are or were provisioned.
     """
 
     type: MembershipType = MembershipType.MEMBERSHIP_OBJECTS
@@ -213,6 +243,7 @@ class MembershipsConfig:
     insert: bool = True
     update: bool = True
     delete: bool = True
+    delete_policy: DeletePolicy = DeletePolicy.INSERTED_BY_US
 
     def find_attribute(self, name: str) -> AttributeConfig | None:
         """Return the configuration of the membership object attribute *name*."""
@@ -228,12 +259,19 @@ class ProvisionerConfig:
         groups: Group configuration.
         entities: Entity configuration.
         memberships: Membership configuration.
+        crud_order: The order in which changes are applied.
+        batch_size: The largest batch sent to the target in one call (the
+            target may accept less).
+        read_only: Compute and log what would be written, write nothing.
     """
 
     name: str
     groups: ObjectConfig = ObjectConfig()
     entities: ObjectConfig = ObjectConfig()
     memberships: MembershipsConfig = MembershipsConfig()
+    crud_order: CrudOrder = CrudOrder.DELETES_FIRST
+    batch_size: int = 1000
+    read_only: bool = False
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ProvisionerConfig:

@@ -43,6 +43,8 @@ def check_config(config: ProvisionerConfig) -> tuple[ConfigProblem, ...]:
 def _check(config: ProvisionerConfig) -> Iterator[ConfigProblem]:
     if not config.name.strip():
         yield ConfigProblem("name", "must not be empty")
+    if config.batch_size <= 0:
+        yield ConfigProblem("batch_size", f"must be a positive integer, got {config.batch_size}")
     yield from _check_object("groups", config.groups, _PLAIN_FIELD)
     yield from _check_object("entities", config.entities, _PLAIN_FIELD)
     yield from _check_memberships(config)

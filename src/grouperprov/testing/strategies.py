@@ -26,6 +26,8 @@ from grouperprov._beans import (
 )
 from grouperprov._config import (
     AttributeConfig,
+    CrudOrder,
+    DeletePolicy,
     MembershipsConfig,
     MembershipType,
     ObjectConfig,
@@ -226,6 +228,7 @@ def _object_configs(
         insert=draw(st.booleans()),
         update=draw(st.booleans()),
         delete=draw(st.booleans()),
+        delete_policy=draw(st.sampled_from(DeletePolicy)),
     )
 
 
@@ -257,6 +260,7 @@ def provisioner_configs(  # noqa: D417  # draw is supplied by st.composite, not 
             matching=ms_objects.matching,
             search=ms_objects.search,
             operate=ms_objects.operate,
+            delete_policy=draw(st.sampled_from(DeletePolicy)),
         )
     else:
         owner, other_fields = (
@@ -278,4 +282,7 @@ def provisioner_configs(  # noqa: D417  # draw is supplied by st.composite, not 
         groups=groups,
         entities=entities,
         memberships=memberships,
+        crud_order=draw(st.sampled_from(CrudOrder)),
+        batch_size=draw(st.integers(1, 2000)),
+        read_only=draw(st.booleans()),
     )

@@ -1,0 +1,362 @@
+"""Behaviour: what the engine will do, from configuration and capabilities.
+
+:func:`compute_behavior` is a pure function, computed once per run and shown in
+diagnostics. It refuses, with a :class:`~grouperprov.exceptions.ConfigError`, a
+configuration that asks for something the target cannot do.
+
+:func:`may_delete` is the delete policy, a pure function over one object's
+sync record.
+"""
+
+from __future__ import annotations
+
+import enum
+
+import attrs
+
+from ._config import (
+    CrudOrder,
+    DeletePolicy,
+    MembershipsConfig,
+    MembershipType,
+    ObjectConfig,
+    ObjectType,
+    ProvisionerConfig,
+)
+from ._records import SyncRecord
+from ._target import Capabilities, Operation
+from .exceptions import ConfigError, ConfigProblem
+
+__all__ = [
+    "Behavior",
+    "DeleteDecision",
+    "Mode",
+    "ObjectBehavior",
+    "compute_behavior",
+    "may_delete",
+]
+
+
+class Mode(enum.StrEnum):
+    """How one kind of write is carried out."""
+
+    OFF = "off"
+    """Not done (configured off, or the object type is not operated on)."""
+    ONE_BY_ONE = "one by one"
+    """Through the single-object method."""
+    BULK = "bulk"
+    """Through the bulk method, in batches."""
+    REPLACE = "replace"
+    """Memberships only: by replacing a group's whole membership list."""
+    OWNER_UPDATE = "owner update"
+    """Attribute membership types: as value changes of the owner's attribute."""
+
+    @property
+    def on(self) -> bool:
+        """Whether the write is done at all."""
+        return self is not Mode.OFF
+
+
+@attrs.frozen(kw_only=True)
+class ObjectBehavior:
+    """What the engine does with one object type.
+
+    Attributes:
+        operate: Whether the type is provisioned at all.
+        select: Whether the target is read.
+        insert: How missing objects are inserted.
+        update: How differing objects are updated.
+        delete: How extra objects are deleted.
+        delete_policy: Which extra objects may be deleted.
+    """
+
+    operate: bool
+    select: bool
+    insert: Mode
+    update: Mode
+    delete: Mode
+    delete_policy: DeletePolicy
+
+    def __str__(self) -> str:
+        if not self.operate:
+            return "not operated on"
+        return (
+            f"select {'yes' if self.select else 'no'}, insert {self.insert.value}, "
+            f"update {self.update.value}, delete {self.delete.value} "
+            f"(policy {self.delete_policy.value})"
+        )
+
+
+@attrs.frozen(kw_only=True)
+class Behavior:
+    """Everything the engine needs to know about what it may and will do.
+
+    Attributes:
+        membership_type: The configured membership type.
+        membership_owner: For the attribute types, the type holding the
+            membership attribute, when memberships are synced; else ``None``.
+        groups: Behaviour for groups.
+        entities: Behaviour for entities.
+        memberships: Behaviour for memberships.
+        value_changes: Whether multi-valued attributes are updated with value
+            adds and removes (else with a replace of the whole set).
+        crud_order: The order changes are applied in.
+        batch_size: The configured batch size.
+        read_only: Whether writes are only logged.
+        capabilities: The target's capabilities.
+    """
+
+    membership_type: MembershipType
+    membership_owner: ObjectType | None
+    groups: ObjectBehavior
+    entities: ObjectBehavior
+    memberships: ObjectBehavior
+    value_changes: bool
+    crud_order: CrudOrder
+    batch_size: int
+    read_only: bool
+    capabilities: Capabilities
+
+    def of(self, object_type: ObjectType) -> ObjectBehavior:
+        """The behaviour for *object_type*."""
+        if object_type is ObjectType.GROUP:
+            return self.groups
+        if object_type is ObjectType.ENTITY:
+            return self.entities
+        return self.memberships
+
+    def __str__(self) -> str:
+        owner = f" on {self.membership_owner.value}s" if self.membership_owner else ""
+        return "\n".join(
+            [
+                f"membership type: {self.membership_type.value}{owner}",
+                f"groups: {self.groups}",
+                f"entities: {self.entities}",
+                f"memberships: {self.memberships}",
+                f"multi-valued updates: {'add/remove' if self.value_changes else 'replace'}",
+                f"order: {self.crud_order.value}, batch size {self.batch_size}"
+                + (", READ ONLY" if self.read_only else ""),
+            ]
+        )
+
+
+_PLURAL = {ObjectType.GROUP: "groups", ObjectType.ENTITY: "entities"}
+_SINGULAR = {ObjectType.GROUP: "group", ObjectType.ENTITY: "entity"}
+
+
+def _mode(caps: Capabilities, single: str, bulk: str) -> Mode:
+    if caps.can(Operation(bulk)):
+        return Mode.BULK
+    if caps.can(Operation(single)):
+        return Mode.ONE_BY_ONE
+    return Mode.OFF
+
+
+def _object_behavior(
+    object_type: ObjectType, config: ObjectConfig, caps: Capabilities
+) -> tuple[ObjectBehavior, list[ConfigProblem]]:
+    plural, singular = _PLURAL[object_type], _SINGULAR[object_type]
+    problems: list[ConfigProblem] = []
+    modes: dict[str, Mode] = {}
+    for action in ("insert", "update", "delete"):
+        wanted = config.operate and getattr(config, action)
+        mode = _mode(caps, f"{action}_{singular}", f"{action}_{plural}")
+        if wanted and not mode.on:
+            problems.append(
+                ConfigProblem(
+                    f"{plural}.{action}",
+                    f"the target cannot {action} {plural} (it implements neither "
+                    f"{action}_{singular} nor {action}_{plural}); set {plural}.{action} = false",
+                )
+            )
+        modes[action] = mode if wanted else Mode.OFF
+    select = config.operate and config.select
+    if select and not caps.can(Operation(f"retrieve_all_{plural}")):
+        problems.append(
+            ConfigProblem(
+                f"{plural}.select",
+                f"the target cannot retrieve all {plural} (retrieve_all_{plural}); "
+                f"set {plural}.select = false to never read them",
+            )
+        )
+    behavior = ObjectBehavior(
+        operate=config.operate,
+        select=select,
+        insert=modes["insert"],
+        update=modes["update"],
+        delete=modes["delete"],
+        delete_policy=config.delete_policy,
+    )
+    return behavior, problems
+
+
+def _membership_behavior(
+    config: MembershipsConfig, owner: ObjectBehavior | None, caps: Capabilities
+) -> tuple[ObjectBehavior, list[ConfigProblem]]:
+    problems: list[ConfigProblem] = []
+    if config.type is not MembershipType.MEMBERSHIP_OBJECTS:
+        # Membership changes are value changes of the owner's attribute: they need
+        # the target to update owners, whether or not the owner's own attributes
+        # are updated.
+        can = _owner_can_update(config, caps)
+        modes = {}
+        for action in ("insert", "delete"):
+            wanted = config.operate and getattr(config, action) and owner is not None
+            if wanted and not can:
+                problems.append(
+                    ConfigProblem(
+                        f"memberships.{action}",
+                        "memberships are values of an attribute, so the target must "
+                        "implement update_group(s) or update_entity(ies) to change them; "
+                        f"or turn memberships.{action} off",
+                    )
+                )
+            modes[action] = Mode.OWNER_UPDATE if wanted and can else Mode.OFF
+        return (
+            ObjectBehavior(
+                operate=config.operate and owner is not None,
+                select=config.operate and owner is not None and owner.select,
+                insert=modes["insert"],
+                update=Mode.OFF,
+                delete=modes["delete"],
+                delete_policy=config.delete_policy,
+            ),
+            problems,
+        )
+    can_replace = caps.can(Operation.REPLACE_GROUP_MEMBERSHIPS)
+    modes = {}
+    for action in ("insert", "update", "delete"):
+        wanted = config.operate and getattr(config, action)
+        mode = _mode(caps, f"{action}_membership", f"{action}_memberships")
+        if not mode.on and action != "update" and can_replace:
+            mode = Mode.REPLACE
+        if wanted and not mode.on:
+            also = "" if action == "update" else " nor replace_group_memberships"
+            problems.append(
+                ConfigProblem(
+                    f"memberships.{action}",
+                    f"the target cannot {action} memberships (it implements neither "
+                    f"{action}_membership nor {action}_memberships{also}); "
+                    f"set memberships.{action} = false",
+                )
+            )
+        modes[action] = mode if wanted else Mode.OFF
+    select = config.operate and config.select
+    if select and not caps.can(Operation.RETRIEVE_ALL_MEMBERSHIPS):
+        problems.append(
+            ConfigProblem(
+                "memberships.select",
+                "the target cannot retrieve all memberships (retrieve_all_memberships); "
+                "set memberships.select = false to never read them",
+            )
+        )
+    # Replacing a list needs both directions handled the same way.
+    if Mode.REPLACE in (modes["insert"], modes["delete"]):
+        modes["insert"] = modes["delete"] = Mode.REPLACE if config.operate else Mode.OFF
+    return (
+        ObjectBehavior(
+            operate=config.operate,
+            select=select,
+            insert=modes["insert"],
+            update=modes["update"],
+            delete=modes["delete"],
+            delete_policy=config.delete_policy,
+        ),
+        problems,
+    )
+
+
+def _owner_can_update(config: MembershipsConfig, caps: Capabilities) -> bool:
+    names = (
+        ("update_group", "update_groups")
+        if config.type is MembershipType.GROUP_ATTRIBUTES
+        else ("update_entity", "update_entities")
+    )
+    return any(caps.can(Operation(n)) for n in names)
+
+
+def compute_behavior(config: ProvisionerConfig, capabilities: Capabilities) -> Behavior:
+    """Combine a configuration with a target's capabilities.
+
+    Raises:
+        ConfigError: The configuration asks for operations the target does not
+            implement; every such problem is listed, with the setting to change.
+    """
+    groups, problems = _object_behavior(ObjectType.GROUP, config.groups, capabilities)
+    entities, more = _object_behavior(ObjectType.ENTITY, config.entities, capabilities)
+    problems += more
+    owner_type: ObjectType | None = None
+    owner: ObjectBehavior | None = None
+    kind = config.memberships.type
+    if kind is MembershipType.GROUP_ATTRIBUTES and config.groups.sync_memberships:
+        owner_type, owner = ObjectType.GROUP, groups
+    elif kind is MembershipType.ENTITY_ATTRIBUTES and config.entities.sync_memberships:
+        owner_type, owner = ObjectType.ENTITY, entities
+    memberships, more = _membership_behavior(config.memberships, owner, capabilities)
+    problems += more
+    if problems:
+        raise ConfigError(problems)
+    return Behavior(
+        membership_type=kind,
+        membership_owner=owner_type if memberships.operate else None,
+        groups=groups,
+        entities=entities,
+        memberships=memberships,
+        value_changes=capabilities.value_changes,
+        crud_order=config.crud_order,
+        batch_size=config.batch_size,
+        read_only=config.read_only,
+        capabilities=capabilities,
+    )
+
+
+@attrs.frozen
+class DeleteDecision:
+    """Whether an object may be deleted, and why.
+
+    Attributes:
+        allowed: Whether the delete may happen.
+        reason: The rule that decided, in words.
+    """
+
+    allowed: bool
+    reason: str
+
+    def __bool__(self) -> bool:
+        return self.allowed
+
+
+def may_delete(
+    policy: DeletePolicy,
+    record: SyncRecord | None,
+    *,
+    in_managed_group: bool | None = None,
+) -> DeleteDecision:
+    """Decide whether a target object that Grouper does not provision may be deleted.
+
+    Args:
+        policy: The configured delete policy.
+        record: The object's sync record, if grouperprov has one.
+        in_managed_group: For memberships: whether the membership's group is or
+            was provisioned by grouperprov. Memberships of other groups are never
+            deleted. ``None`` for groups and entities.
+    """
+    if in_managed_group is False:
+        return DeleteDecision(False, "the membership's group is not provisioned by grouperprov")
+    return _decide(policy, record)
+
+
+def _decide(policy: DeletePolicy, record: SyncRecord | None) -> DeleteDecision:
+    if policy is DeletePolicy.NOT_IN_GROUPER:
+        return DeleteDecision(True, "not provisioned by Grouper (delete_policy not_in_grouper)")
+    if policy is DeletePolicy.REMOVED_FROM_GROUPER:
+        if record is not None and record.known_to_grouper:
+            return DeleteDecision(
+                True, "Grouper provisioned it once and no longer does (removed_from_grouper)"
+            )
+        return DeleteDecision(
+            False, "Grouper never provisioned it (delete_policy removed_from_grouper)"
+        )
+    if record is not None and record.inserted_by_us:
+        return DeleteDecision(True, "grouperprov inserted it (delete_policy inserted_by_us)")
+    return DeleteDecision(False, "grouperprov did not insert it (delete_policy inserted_by_us)")
