@@ -1,0 +1,394 @@
+"""The Plan: what a run will change in the target, and why.
+
+A plan is data. It is computed without I/O, can be printed, serialised to JSON
+and back, reviewed, and applied. Every change carries the reasons it exists.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections import Counter
+from collections.abc import Hashable, Mapping
+from typing import Any, TypeAlias
+
+import attrs
+import cattrs
+
+from ._beans import (
+    AttributeMap,
+    AttributeValue,
+    ProvisioningEntity,
+    ProvisioningGroup,
+    ProvisioningMembership,
+    Scalar,
+)
+from ._codes import ObjectError
+from ._config import CrudOrder, ObjectType
+from ._sources import scalar_to_str
+from ._target import AttributeChange
+
+__all__ = ["Action", "Change", "ObjectId", "Plan", "PlannedError", "Reason"]
+
+Bean: TypeAlias = ProvisioningGroup | ProvisioningEntity | ProvisioningMembership
+ObjectId: TypeAlias = str | tuple[str, str | int | bool]
+"""An object's id in a plan: a Grouper id; a membership's ``(group_id, entity_id)``;
+for a value of an attribute membership type, ``(owner_id, value)``."""
+
+
+class Action(enum.StrEnum):
+    """What a change does."""
+
+    INSERT = "insert"
+    UPDATE = "update"
+    DELETE = "delete"
+    REPLACE = "replace"
+    """Replace a whole membership list (targets that cannot add or remove one)."""
+
+
+@attrs.frozen
+class Reason:
+    """Why a change exists.
+
+    Attributes:
+        rule: A short, stable name of the rule (``missing_in_target``,
+            ``attribute_differs``, ``not_in_grouper``, ...).
+        message: The details in words: attribute, values, config setting.
+    """
+
+    rule: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.rule}: {self.message}"
+
+
+@attrs.frozen(kw_only=True)
+class Change:
+    """One change to the target.
+
+    Attributes:
+        action: What to do.
+        object_type: To which kind of object.
+        object_id: The object's id in the plan (see :data:`ObjectId`).
+        target_id: The target's id of the object changed (for membership
+            values: of their owner), when it exists.
+        bean: For an insert, the bean to insert; for an update or delete, the
+            object as the target holds it (for membership values: the owner).
+        attribute_changes: For updates and value changes, what to change.
+        owner_id: For membership values: the Grouper id of the owner.
+        value: For membership values: the value added or removed.
+        memberships: The Grouper memberships behind a membership value, or all
+            memberships of a replaced list.
+        replacement: For a replaced membership list: the complete new list.
+        with_owner: The membership value is written with its owner's insert.
+        search: For inserts: search attribute values to find the object again.
+        reasons: Why the change exists.
+    """
+
+    action: Action
+    object_type: ObjectType
+    object_id: ObjectId
+    target_id: str | None = None
+    bean: Bean | None = None
+    attribute_changes: tuple[AttributeChange, ...] = ()
+    owner_id: str | None = None
+    value: Scalar | None = None
+    memberships: tuple[tuple[str, str], ...] = ()
+    replacement: tuple[ProvisioningMembership, ...] = ()
+    with_owner: bool = False
+    search: tuple[tuple[str, Scalar], ...] = ()
+    reasons: tuple[Reason, ...] = ()
+
+    def describe(self) -> str:
+        """One line: action, object and what changes."""
+        what = f"{self.action.value} {self.object_type.value} {_show_id(self.object_id)}"
+        if self.target_id is not None and self.action is not Action.INSERT:
+            what += f" (target {self.target_id!r})"
+        if self.with_owner:
+            what += " with its owner's insert"
+        details = [_show_change(c) for c in self.attribute_changes]
+        if self.replacement or self.action is Action.REPLACE and self.memberships:
+            details.append(f"{len(self.replacement or self.memberships)} members")
+        return what + (": " + "; ".join(details) if details else "")
+
+
+@attrs.frozen
+class PlannedError:
+    """An object the plan leaves alone because of an error.
+
+    Attributes:
+        object_type: The kind of object.
+        object_id: Its id in the plan.
+        error: The error recorded on it.
+    """
+
+    object_type: ObjectType
+    object_id: ObjectId
+    error: ObjectError
+
+
+_DELETES_FIRST = (
+    (Action.DELETE, ObjectType.MEMBERSHIP),
+    (Action.DELETE, ObjectType.GROUP),
+    (Action.INSERT, ObjectType.GROUP),
+    (Action.UPDATE, ObjectType.GROUP),
+    (Action.DELETE, ObjectType.ENTITY),
+    (Action.INSERT, ObjectType.ENTITY),
+    (Action.UPDATE, ObjectType.ENTITY),
+    (Action.INSERT, ObjectType.MEMBERSHIP),
+    (Action.UPDATE, ObjectType.MEMBERSHIP),
+)
+_INSERTS_FIRST = (
+    (Action.INSERT, ObjectType.GROUP),
+    (Action.UPDATE, ObjectType.GROUP),
+    (Action.INSERT, ObjectType.ENTITY),
+    (Action.UPDATE, ObjectType.ENTITY),
+    (Action.INSERT, ObjectType.MEMBERSHIP),
+    (Action.UPDATE, ObjectType.MEMBERSHIP),
+    (Action.DELETE, ObjectType.MEMBERSHIP),
+    (Action.DELETE, ObjectType.ENTITY),
+    (Action.DELETE, ObjectType.GROUP),
+)
+
+
+def phases(order: CrudOrder) -> tuple[tuple[Action, ObjectType], ...]:
+    """The (action, object type) phases of *order*; replaces run with membership inserts."""
+    return _DELETES_FIRST if order is CrudOrder.DELETES_FIRST else _INSERTS_FIRST
+
+
+def phase_of(change: Change) -> tuple[Action, ObjectType]:
+    """The phase a change belongs to."""
+    action = Action.INSERT if change.action is Action.REPLACE else change.action
+    return (action, change.object_type)
+
+
+def _sort_key(change: Change) -> tuple[int, str]:
+    return (_DELETES_FIRST.index(phase_of(change)), _show_id(change.object_id))
+
+
+def _show_id(object_id: Hashable) -> str:
+    if isinstance(object_id, tuple):
+        return "(" + ", ".join(repr(part) for part in object_id) + ")"
+    return repr(object_id)
+
+
+def _show_change(change: AttributeChange) -> str:
+    values = change.values()
+    shown = ", ".join(sorted(repr(v) for v in values)[:5])
+    more = f", ... ({len(values)} values)" if len(values) > 5 else ""  # noqa: PLR2004
+    if change.op.value == "replace" and not values:
+        return f"remove {change.attribute}"
+    return f"{change.op.value} {change.attribute} [{shown}{more}]"
+
+
+@attrs.frozen(kw_only=True)
+class Plan:
+    """What a run will do to the target, in order, with reasons.
+
+    Attributes:
+        provisioner: The provisioner's name.
+        changes: The changes, in the ``deletes_first`` order (apply uses the
+            configured order).
+        errors: Objects left alone because of an error, with the error.
+        links: Known target ids of Grouper groups and entities, by object type
+            then Grouper id (used to address memberships of existing objects).
+    """
+
+    provisioner: str
+    changes: tuple[Change, ...] = attrs.field(
+        default=(), converter=lambda cs: tuple(sorted(cs, key=_sort_key))
+    )
+    errors: tuple[PlannedError, ...] = ()
+    links: Mapping[ObjectType, Mapping[str, str]] = attrs.field(factory=dict, hash=False)
+
+    @property
+    def empty(self) -> bool:
+        """Whether the plan changes nothing."""
+        return not self.changes
+
+    def counts(self) -> Counter[tuple[Action, ObjectType]]:
+        """How many changes of each action and object type."""
+        return Counter((c.action, c.object_type) for c in self.changes)
+
+    def error_counts(self) -> Counter[str]:
+        """How many errors of each code."""
+        return Counter(e.error.code.value for e in self.errors)
+
+    def summary(self) -> str:
+        """A readable summary: counts, then each change and error."""
+        lines = [
+            f"Plan for {self.provisioner!r}: {len(self.changes)} change"
+            f"{'' if len(self.changes) == 1 else 's'}, {len(self.errors)} error"
+            f"{'' if len(self.errors) == 1 else 's'}"
+        ]
+        for (action, object_type), count in sorted(self.counts().items()):
+            lines.append(f"  {action.value} {object_type.value}: {count}")
+        for code, count in sorted(self.error_counts().items()):
+            lines.append(f"  error {code}: {count}")
+        if self.changes:
+            lines.append("Changes:")
+            lines.extend(f"  {c.describe()}" for c in self.changes)
+        if self.errors:
+            lines.append("Errors:")
+            lines.extend(
+                f"  {e.object_type.value} {_show_id(e.object_id)}: {e.error}" for e in self.errors
+            )
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def changes_for(self, object_id: ObjectId) -> tuple[Change, ...]:
+        """The changes to one object (by its plan id)."""
+        return tuple(c for c in self.changes if c.object_id == object_id)
+
+    def why(self, object_id: ObjectId) -> str:
+        """Why an object is in this plan (or that it is not), in words."""
+        lines: list[str] = []
+        for change in self.changes_for(object_id):
+            lines.append(change.describe())
+            lines.extend(f"  because {reason}" for reason in change.reasons)
+        for error in self.errors:
+            if error.object_id == object_id:
+                lines.append(
+                    f"{error.object_type.value} {_show_id(object_id)} is left alone: {error.error}"
+                )
+        return "\n".join(lines) or f"{_show_id(object_id)} is not in this plan"
+
+    def for_group(self, group_id: str) -> tuple[Change, ...]:
+        """Everything that will happen to group *group_id* and its memberships."""
+        return tuple(
+            c
+            for c in self.changes
+            if c.object_id == group_id
+            or c.owner_id == group_id
+            or (
+                c.object_type is ObjectType.MEMBERSHIP
+                and isinstance(c.object_id, tuple)
+                and c.object_id[0] == group_id
+            )
+        )
+
+    def explain_group(self, group_id: str) -> str:
+        """What will happen to group *group_id*, in words."""
+        changes = self.for_group(group_id)
+        errors = [
+            e
+            for e in self.errors
+            if e.object_id == group_id
+            or (isinstance(e.object_id, tuple) and e.object_id[0] == group_id)
+        ]
+        if not changes and not errors:
+            return f"nothing will happen to group {group_id!r}"
+        lines = [f"group {group_id!r}:"]
+        for change in changes:
+            lines.append(f"  {change.describe()}")
+            lines.extend(f"    because {reason}" for reason in change.reasons)
+        lines.extend(
+            f"  {e.object_type.value} {_show_id(e.object_id)} left alone: {e.error}" for e in errors
+        )
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The plan as plain data (JSON-compatible)."""
+        result: dict[str, Any] = _CONVERTER.unstructure(self)
+        return result
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Plan:
+        """Rebuild a plan from :meth:`to_dict` data."""
+        return _CONVERTER.structure(data, cls)
+
+    def to_json(self, **kwargs: Any) -> str:
+        """The plan as JSON text (keyword arguments go to :func:`json.dumps`)."""
+        return json.dumps(self.to_dict(), **kwargs)
+
+    @classmethod
+    def from_json(cls, text: str) -> Plan:
+        """Rebuild a plan from :meth:`to_json` text."""
+        return cls.from_dict(json.loads(text))
+
+
+# -- serialisation ------------------------------------------------------------
+
+
+def _value_out(value: AttributeValue) -> object:
+    if isinstance(value, frozenset):
+        return {"set": sorted(value, key=lambda v: (type(v).__name__, scalar_to_str(v)))}
+    return value
+
+
+def _value_in(data: object, _: object) -> AttributeValue:
+    if isinstance(data, dict):
+        return frozenset(data["set"])
+    return data  # type: ignore[return-value]  # a scalar or None, as written
+
+
+def _attributes_out(attributes: AttributeMap) -> dict[str, object]:
+    return {name: _value_out(value) for name, value in attributes.items()}
+
+
+def _attributes_in(data: Mapping[str, object]) -> AttributeMap:
+    return AttributeMap({name: _value_in(value, None) for name, value in data.items()})
+
+
+def _bean_out(bean: Bean | None) -> object:
+    if bean is None:
+        return None
+    if isinstance(bean, ProvisioningMembership):
+        return {
+            "kind": "membership",
+            "group_id": bean.group_id,
+            "entity_id": bean.entity_id,
+            "attributes": _attributes_out(bean.attributes),
+        }
+    kind = "group" if isinstance(bean, ProvisioningGroup) else "entity"
+    return {"kind": kind, "id": bean.id, "attributes": _attributes_out(bean.attributes)}
+
+
+def _bean_in(data: Mapping[str, Any] | None, _: object) -> Bean | None:
+    if data is None:
+        return None
+    attributes = _attributes_in(data["attributes"])
+    if data["kind"] == "membership":
+        return ProvisioningMembership(
+            group_id=data["group_id"], entity_id=data["entity_id"], attributes=attributes
+        )
+    cls = ProvisioningGroup if data["kind"] == "group" else ProvisioningEntity
+    return cls(id=data["id"], attributes=attributes)
+
+
+def _id_out(object_id: ObjectId) -> object:
+    return list(object_id) if isinstance(object_id, tuple) else object_id
+
+
+def _id_in(data: object, _: object) -> ObjectId:
+    return tuple(data) if isinstance(data, list) else data  # type: ignore[return-value]  # as written
+
+
+def _make_converter() -> cattrs.Converter:
+    converter = cattrs.Converter()
+    for kind, out, into in (
+        (AttributeValue, _value_out, _value_in),
+        (Bean | None, _bean_out, _bean_in),
+        (ObjectId, _id_out, _id_in),
+        (Scalar | None, lambda v: v, lambda v, _: v),
+        (Scalar, lambda v: v, lambda v, _: v),
+    ):
+        converter.register_unstructure_hook_func(lambda t, k=kind: t == k, out)
+        converter.register_structure_hook_func(lambda t, k=kind: t == k, into)
+    converter.register_unstructure_hook(ProvisioningMembership, _bean_out)
+    converter.register_structure_hook(ProvisioningMembership, _bean_in)
+    converter.register_unstructure_hook_func(
+        lambda t: t == Mapping[ObjectType, Mapping[str, str]],
+        lambda links: {t.value: dict(m) for t, m in links.items()},
+    )
+    converter.register_structure_hook_func(
+        lambda t: t == Mapping[ObjectType, Mapping[str, str]],
+        lambda data, _: {ObjectType(k): dict(v) for k, v in data.items()},
+    )
+    return converter
+
+
+_CONVERTER = _make_converter()
