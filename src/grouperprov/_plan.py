@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 import json
 from collections import Counter
-from collections.abc import Hashable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from typing import Any, TypeAlias
 
 import attrs
@@ -108,7 +108,7 @@ class Change:
         if self.with_owner:
             what += " with its owner's insert"
         details = [_show_change(c) for c in self.attribute_changes]
-        if self.replacement or self.action is Action.REPLACE and self.memberships:
+        if self.replacement or (self.action is Action.REPLACE and self.memberships):
             details.append(f"{len(self.replacement or self.memberships)} members")
         return what + (": " + "; ".join(details) if details else "")
 
@@ -167,6 +167,10 @@ def _sort_key(change: Change) -> tuple[int, str]:
     return (_DELETES_FIRST.index(phase_of(change)), _show_id(change.object_id))
 
 
+def _ordered(changes: Iterable[Change]) -> tuple[Change, ...]:
+    return tuple(sorted(changes, key=_sort_key))
+
+
 def _show_id(object_id: Hashable) -> str:
     if isinstance(object_id, tuple):
         return "(" + ", ".join(repr(part) for part in object_id) + ")"
@@ -196,9 +200,7 @@ class Plan:
     """
 
     provisioner: str
-    changes: tuple[Change, ...] = attrs.field(
-        default=(), converter=lambda cs: tuple(sorted(cs, key=_sort_key))
-    )
+    changes: tuple[Change, ...] = attrs.field(default=(), converter=_ordered)
     errors: tuple[PlannedError, ...] = ()
     links: Mapping[ObjectType, Mapping[str, str]] = attrs.field(factory=dict, hash=False)
 
@@ -217,10 +219,12 @@ class Plan:
 
     def summary(self) -> str:
         """A readable summary: counts, then each change and error."""
+        changes, errors = len(self.changes), len(self.errors)
         lines = [
-            f"Plan for {self.provisioner!r}: {len(self.changes)} change"
-            f"{'' if len(self.changes) == 1 else 's'}, {len(self.errors)} error"
-            f"{'' if len(self.errors) == 1 else 's'}"
+            (
+                f"Plan for {self.provisioner!r}: {changes} change{'' if changes == 1 else 's'}, "
+                f"{errors} error{'' if errors == 1 else 's'}"
+            )
         ]
         for (action, object_type), count in sorted(self.counts().items()):
             lines.append(f"  {action.value} {object_type.value}: {count}")
@@ -249,11 +253,11 @@ class Plan:
         for change in self.changes_for(object_id):
             lines.append(change.describe())
             lines.extend(f"  because {reason}" for reason in change.reasons)
-        for error in self.errors:
-            if error.object_id == object_id:
-                lines.append(
-                    f"{error.object_type.value} {_show_id(object_id)} is left alone: {error.error}"
-                )
+        lines.extend(
+            f"{error.object_type.value} {_show_id(object_id)} is left alone: {error.error}"
+            for error in self.errors
+            if error.object_id == object_id
+        )
         return "\n".join(lines) or f"{_show_id(object_id)} is not in this plan"
 
     def for_group(self, group_id: str) -> tuple[Change, ...]:
@@ -261,8 +265,7 @@ class Plan:
         return tuple(
             c
             for c in self.changes
-            if c.object_id == group_id
-            or c.owner_id == group_id
+            if group_id in (c.object_id, c.owner_id)
             or (
                 c.object_type is ObjectType.MEMBERSHIP
                 and isinstance(c.object_id, tuple)
@@ -300,9 +303,9 @@ class Plan:
         """Rebuild a plan from :meth:`to_dict` data."""
         return _CONVERTER.structure(data, cls)
 
-    def to_json(self, **kwargs: Any) -> str:
-        """The plan as JSON text (keyword arguments go to :func:`json.dumps`)."""
-        return json.dumps(self.to_dict(), **kwargs)
+    def to_json(self, *, indent: int | None = None) -> str:
+        """The plan as JSON text."""
+        return json.dumps(self.to_dict(), indent=indent)
 
     @classmethod
     def from_json(cls, text: str) -> Plan:
@@ -367,17 +370,29 @@ def _id_in(data: object, _: object) -> ObjectId:
     return tuple(data) if isinstance(data, list) else data  # type: ignore[return-value]  # as written
 
 
+def _exactly(kind: object) -> Callable[[object], bool]:
+    return lambda candidate: bool(candidate == kind)
+
+
+def _same(value: object) -> object:
+    return value
+
+
+def _same_in(value: object, _: object) -> object:
+    return value
+
+
 def _make_converter() -> cattrs.Converter:
     converter = cattrs.Converter()
     for kind, out, into in (
         (AttributeValue, _value_out, _value_in),
         (Bean | None, _bean_out, _bean_in),
         (ObjectId, _id_out, _id_in),
-        (Scalar | None, lambda v: v, lambda v, _: v),
-        (Scalar, lambda v: v, lambda v, _: v),
+        (Scalar | None, _same, _same_in),
+        (Scalar, _same, _same_in),
     ):
-        converter.register_unstructure_hook_func(lambda t, k=kind: t == k, out)
-        converter.register_structure_hook_func(lambda t, k=kind: t == k, into)
+        converter.register_unstructure_hook_func(_exactly(kind), out)
+        converter.register_structure_hook_func(_exactly(kind), into)
     converter.register_unstructure_hook(ProvisioningMembership, _bean_out)
     converter.register_structure_hook(ProvisioningMembership, _bean_in)
     converter.register_unstructure_hook_func(
