@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
+from ._apply import ApplyResult, ChangeOutcome, apply
 from ._beans import (
     ENTITY_FIELDS,
     GROUP_FIELDS,
@@ -19,7 +20,16 @@ from ._beans import (
     ProvisioningMembership,
     Scalar,
 )
+from ._behavior import (
+    Behavior,
+    DeleteDecision,
+    Mode,
+    ObjectBehavior,
+    compute_behavior,
+    may_delete,
+)
 from ._codes import ObjectError, SyncErrorCode
+from ._compare import Comparison, ProvisioningWrapper, TargetData, compare
 from ._config import (
     AttributeConfig,
     CrudOrder,
@@ -33,7 +43,10 @@ from ._config import (
     ValueType,
 )
 from ._match import Matcher, MatchingId, MatchResult
+from ._plan import Action, Change, ObjectId, Plan, PlannedError, Reason
+from ._records import SyncRecord
 from ._sources import FunctionRef, Template, TranslationContext, ValidatorRef
+from ._target import AttributeChange, Capabilities, ChangeOp, Operation, TargetDAO, WriteOutcome
 from ._translate import MembershipId, MembershipValue, Translated, Translation, Translator
 from ._values import compare_form, convert_scalar
 
@@ -45,10 +58,20 @@ except PackageNotFoundError:  # pragma: no cover  # running from a source tree
 __all__ = [
     "ENTITY_FIELDS",
     "GROUP_FIELDS",
+    "Action",
+    "ApplyResult",
+    "AttributeChange",
     "AttributeConfig",
     "AttributeMap",
     "AttributeValue",
+    "Behavior",
+    "Capabilities",
+    "Change",
+    "ChangeOp",
+    "ChangeOutcome",
+    "Comparison",
     "CrudOrder",
+    "DeleteDecision",
     "DeletePolicy",
     "FunctionRef",
     "MatchResult",
@@ -58,16 +81,27 @@ __all__ = [
     "MembershipType",
     "MembershipValue",
     "MembershipsConfig",
+    "Mode",
+    "ObjectBehavior",
     "ObjectConfig",
     "ObjectError",
+    "ObjectId",
     "ObjectType",
+    "Operation",
+    "Plan",
+    "PlannedError",
     "ProvisionerConfig",
     "ProvisioningEntity",
     "ProvisioningGroup",
     "ProvisioningMembership",
+    "ProvisioningWrapper",
+    "Reason",
     "Scalar",
     "StaticValue",
     "SyncErrorCode",
+    "SyncRecord",
+    "TargetDAO",
+    "TargetData",
     "Template",
     "Translated",
     "Translation",
@@ -75,6 +109,11 @@ __all__ = [
     "Translator",
     "ValidatorRef",
     "ValueType",
+    "WriteOutcome",
+    "apply",
+    "compare",
     "compare_form",
+    "compute_behavior",
     "convert_scalar",
+    "may_delete",
 ]

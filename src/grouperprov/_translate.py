@@ -649,6 +649,40 @@ class Translator:
             bean = bean.without_attributes(*unselected)
         return self.normalize(object_type, bean)
 
+    def value_map(
+        self, object_type: ObjectType, name: str, value: AttributeValue
+    ) -> dict[Hashable, Scalar]:
+        """Each value of *value* by its compare form, without empty and ignored values.
+
+        Where two values share a compare form (``"A"`` and ``"a"`` when case does
+        not matter) the first in sorted order is kept.
+        """
+        attribute = self._objects[object_type].by_name.get(name)
+        result: dict[Hashable, Scalar] = {}
+        for item in _items(value):
+            key = attribute.compare_value(item) if attribute else compare_form(item)
+            if key is not None:
+                result.setdefault(key, item)
+        return result
+
+    def is_ignored(self, object_type: ObjectType, name: str, value: Scalar) -> bool:
+        """Whether *value* is one of the attribute's ignored values."""
+        attribute = self._objects[object_type].by_name.get(name)
+        return attribute is not None and attribute.compare_value(value) is None and value != ""
+
+    def compared_attributes(self, object_type: ObjectType) -> tuple[AttributeConfig, ...]:
+        """The translated attributes of *object_type* that are compared for updates.
+
+        Those with a source, read from the target (``select``), updatable
+        (``update``) and not create-only; the membership attribute is not among
+        them (memberships are compared as memberships).
+        """
+        return tuple(
+            a.config
+            for a in self._objects[object_type].translated
+            if a.config.select and a.config.update and not a.config.create_only
+        )
+
     def compare_form(self, object_type: ObjectType, name: str, value: AttributeValue) -> Hashable:
         """The compare form of *value* for attribute *name* of *object_type*.
 

@@ -1,9 +1,13 @@
 """Tools for testing provisioners, targets and configurations.
 
-``grouperprov.testing.strategies`` holds Hypothesis strategies for beans and
-configurations; it needs the ``testing`` extra (``pip install grouperprov[testing]``).
+- :class:`InMemoryTarget`: the reference target DAO, with every capability or a
+  chosen subset, and failures on demand.
+- ``grouperprov.testing.strategies``: Hypothesis strategies for beans and
+  configurations; it needs the ``testing`` extra (``pip install grouperprov[testing]``).
 """
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from ._memory import InjectedFailure, InMemoryTarget
+
+__all__ = ["InMemoryTarget", "InjectedFailure"]

@@ -1,0 +1,396 @@
+"""Apply: carry out a Plan through a target DAO, and report on every object.
+
+Changes are applied phase by phase in the configured CRUD order, in batches no
+larger than both the configured and the DAO's batch size, through the bulk
+method when the DAO has one and one by one otherwise. Every change ends with an
+outcome: what the DAO reported, an ERR when it raised (the run goes on with the
+next batch), or an ERR when it did not report on an object at all.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
+from typing import Any, TypeAlias, cast
+
+import attrs
+
+from ._beans import ProvisioningEntity, ProvisioningGroup, ProvisioningMembership
+from ._behavior import Behavior
+from ._codes import ObjectError, SyncErrorCode
+from ._config import ObjectType
+from ._plan import Action, Change, Plan, phase_of, phases
+from ._target import AttributeChange, Operation, TargetDAO, WriteOutcome
+
+__all__ = ["ApplyResult", "ChangeOutcome", "apply"]
+
+log = logging.getLogger("grouperprov.apply")
+
+Bean: TypeAlias = ProvisioningGroup | ProvisioningEntity | ProvisioningMembership
+_NAMES = {
+    ObjectType.GROUP: ("group", "groups"),
+    ObjectType.ENTITY: ("entity", "entities"),
+    ObjectType.MEMBERSHIP: ("membership", "memberships"),
+}
+
+
+@attrs.frozen(kw_only=True)
+class ChangeOutcome:
+    """What became of one change.
+
+    Attributes:
+        change: The change.
+        ok: Whether it took effect (in read-only mode: whether it would be tried).
+        applied: Whether anything was sent to the target (``False`` in read-only mode).
+        error: The error, when it failed.
+        stored: After an insert, the object as the target holds it, if known.
+        target_id: After an insert, the object's target id (its target link), if known.
+    """
+
+    change: Change
+    ok: bool
+    applied: bool
+    error: ObjectError | None = None
+    stored: Bean | None = None
+    target_id: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class ApplyResult:
+    """The outcome of applying a plan.
+
+    Attributes:
+        outcomes: One per change, in the order applied.
+        links: Target ids learned from inserts, by object type and Grouper id.
+        read_only: Whether nothing was written.
+    """
+
+    outcomes: tuple[ChangeOutcome, ...]
+    links: Mapping[ObjectType, Mapping[str, str]]
+    read_only: bool
+
+    @property
+    def failures(self) -> tuple[ChangeOutcome, ...]:
+        """The outcomes that failed."""
+        return tuple(o for o in self.outcomes if not o.ok)
+
+    def object_errors(self) -> dict[tuple[ObjectType, Hashable], ObjectError]:
+        """The error of every failed object: a membership value's error goes to its memberships."""
+        errors: dict[tuple[ObjectType, Hashable], ObjectError] = {}
+        for outcome in self.failures:
+            assert outcome.error is not None  # noqa: S101  # failures have errors
+            change = outcome.change
+            keys = (
+                change.memberships
+                if change.value is not None and change.memberships
+                else (change.object_id,)
+            )
+            for key in keys:
+                errors[(change.object_type, key)] = outcome.error
+        return errors
+
+
+def _err(message: str) -> ObjectError:
+    return ObjectError(SyncErrorCode.ERR, message)
+
+
+def _exc_text(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _batches(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def apply(plan: Plan, dao: TargetDAO, behavior: Behavior) -> ApplyResult:
+    """Carry out *plan* through *dao*, as *behavior* says.
+
+    In read-only mode (``behavior.read_only``) nothing is sent: each change is
+    logged at INFO level and reported as not applied.
+    """
+    return _Applier(plan, dao, behavior).run()
+
+
+class _Applier:
+    def __init__(self, plan: Plan, dao: TargetDAO, behavior: Behavior) -> None:
+        self.plan = plan
+        self.dao = dao
+        self.b = behavior
+        self.caps = behavior.capabilities
+        self.outcomes: list[ChangeOutcome] = []
+        self.links: dict[ObjectType, dict[str, str]] = {ObjectType.GROUP: {}, ObjectType.ENTITY: {}}
+        self.known = {t: dict(plan.links.get(t, {})) for t in (ObjectType.GROUP, ObjectType.ENTITY)}
+        self.insert_outcomes: dict[tuple[ObjectType, Hashable], ChangeOutcome] = {}
+
+    def run(self) -> ApplyResult:
+        by_phase: dict[tuple[Action, ObjectType], list[Change]] = {}
+        for change in self.plan.changes:
+            by_phase.setdefault(phase_of(change), []).append(change)
+        for phase in phases(self.b.crud_order):
+            changes = by_phase.get(phase, [])
+            if not changes:
+                continue
+            if self.b.read_only:
+                for change in changes:
+                    log.info("read only, not applied: %s", change.describe())
+                    self.outcomes.append(ChangeOutcome(change=change, ok=True, applied=False))
+                continue
+            self._phase(phase, changes)
+        return ApplyResult(
+            outcomes=tuple(self.outcomes), links=self.links, read_only=self.b.read_only
+        )
+
+    def _phase(self, phase: tuple[Action, ObjectType], changes: list[Change]) -> None:
+        action, object_type = phase
+        if object_type is ObjectType.MEMBERSHIP and self.b.membership_owner is not None:
+            self._value_changes(changes)
+            return
+        replaces = [c for c in changes if c.action is Action.REPLACE]
+        others = [c for c in changes if c.action is not Action.REPLACE]
+        for change in replaces:
+            self._single(change, self._replace_list)
+        if not others:
+            return
+        singular, plural = _NAMES[object_type]
+        verb = action.value
+        single = getattr(self.dao, f"{verb}_{singular}")
+        bulk = getattr(self.dao, f"{verb}_{plural}")
+        bulk_op = Operation(f"{verb}_{plural}")
+        args: Callable[[Change], Any]
+        if action is Action.INSERT:
+            args = self._insert_arg
+        elif action is Action.UPDATE:
+            args = _update_arg
+        else:
+            args = _bean_arg
+        if self.caps.can(bulk_op):
+            for batch in _batches(others, self.caps.batch_size(bulk_op, self.b.batch_size)):
+                self._bulk(batch, bulk, [args(c) for c in batch])
+        else:
+            spread = action is Action.UPDATE
+            for change in others:
+                self._single(change, _caller(single, args(change), spread=spread))
+
+    # -- calls -------------------------------------------------------------------
+
+    def _record(
+        self, change: Change, outcome: WriteOutcome | None, error: ObjectError | None
+    ) -> None:
+        if error is None and outcome is not None and not outcome.ok:
+            error = _err(outcome.error or "the target reported a failure without a reason")
+        stored = outcome.stored if outcome is not None and error is None else None
+        target_id = None
+        if (
+            change.action is Action.INSERT
+            and error is None
+            and change.object_type is not ObjectType.MEMBERSHIP
+        ):
+            target_id = self._link(change, stored)
+        result = ChangeOutcome(
+            change=change,
+            ok=error is None,
+            applied=True,
+            error=error,
+            stored=stored,
+            target_id=target_id,
+        )
+        if error is not None:
+            log.warning("failed: %s: %s", change.describe(), error)
+        self.outcomes.append(result)
+        if change.action is Action.INSERT:
+            self.insert_outcomes[(change.object_type, change.object_id)] = result
+
+    def _single(self, change: Change, call: Callable[[Change], object]) -> None:
+        try:
+            stored = call(change)
+        except Exception as exc:  # noqa: BLE001  # a DAO may raise anything; the run goes on
+            self._record(change, None, _err(_exc_text(exc)))
+            return
+        is_bean = isinstance(
+            stored, (ProvisioningGroup, ProvisioningEntity, ProvisioningMembership)
+        )
+        self._record(change, WriteOutcome.success(stored if is_bean else None), None)  # type: ignore[arg-type]  # checked
+
+    def _bulk(
+        self,
+        batch: Sequence[Change],
+        method: Callable[[Any], Sequence[WriteOutcome]],
+        args: list[Any],
+    ) -> None:
+        try:
+            results = list(method(args))
+        except Exception as exc:  # noqa: BLE001  # a DAO may raise anything; the run goes on
+            for change in batch:
+                self._record(change, None, _err(f"the batch failed: {_exc_text(exc)}"))
+            return
+        for index, change in enumerate(batch):
+            if index < len(results):
+                self._record(change, results[index], None)
+            else:
+                self._record(change, None, _err("the target did not report on this object"))
+
+    # -- helpers -------------------------------------------------------------------
+
+    def _link(self, change: Change, stored: Bean | None) -> str | None:
+        """The inserted object's target id: as the DAO reported it, or found by search."""
+        object_type = change.object_type
+        target_id: str | None = None
+        if stored is not None and not isinstance(stored, ProvisioningMembership):
+            target_id = stored.id
+        elif change.search:
+            op = (
+                Operation.SEARCH_GROUPS
+                if object_type is ObjectType.GROUP
+                else Operation.SEARCH_ENTITIES
+            )
+            if self.caps.can(op):
+                search = getattr(self.dao, op.value)
+                for attribute, value in change.search:
+                    try:
+                        found = list(search(attribute, [value]))
+                    except Exception as exc:  # noqa: BLE001  # a failed read-back loses only the link
+                        log.warning("could not read back %s: %s", change.describe(), _exc_text(exc))
+                        break
+                    if len(found) == 1:
+                        target_id = found[0].id
+                        break
+        if target_id is not None:
+            grouper_id = str(change.object_id)
+            self.links[object_type][grouper_id] = target_id
+            self.known[object_type][grouper_id] = target_id
+        return target_id
+
+    def _insert_arg(self, change: Change) -> Bean | None:
+        bean = change.bean
+        if isinstance(bean, ProvisioningMembership):
+            return self._with_target_ids(bean)
+        return bean
+
+    def _with_target_ids(self, membership: ProvisioningMembership) -> ProvisioningMembership:
+        group_id = self.known[ObjectType.GROUP].get(membership.group_id, membership.group_id)
+        entity_id = self.known[ObjectType.ENTITY].get(membership.entity_id, membership.entity_id)
+        if (group_id, entity_id) == membership.id:
+            return membership
+        return attrs.evolve(membership, group_id=group_id, entity_id=entity_id)
+
+    def _replace_list(self, change: Change) -> None:
+        group = change.bean
+        if group is None:
+            group = self._inserted_owner(ObjectType.GROUP, change.owner_id)
+        if not isinstance(group, ProvisioningGroup):
+            msg = f"group {change.owner_id!r} is not in the target"
+            raise LookupError(msg)  # noqa: TRY004  # the group is missing, not of a wrong type
+        self.dao.replace_group_memberships(
+            group, [self._with_target_ids(m) for m in change.replacement]
+        )
+
+    def _inserted_owner(self, object_type: ObjectType, grouper_id: str | None) -> Bean | None:
+        outcome = self.insert_outcomes.get((object_type, grouper_id))
+        if outcome is None or not outcome.ok:
+            return None
+        if outcome.stored is not None:
+            return outcome.stored
+        bean = outcome.change.bean
+        if outcome.target_id is not None and isinstance(
+            bean, ProvisioningGroup | ProvisioningEntity
+        ):
+            return attrs.evolve(bean, id=outcome.target_id)
+        return None
+
+    # -- membership values (attribute membership types) -----------------------
+
+    def _value_changes(self, changes: list[Change]) -> None:
+        owner = self.b.membership_owner
+        assert owner is not None  # noqa: S101  # only for the attribute types
+        grouped: dict[str, list[Change]] = {}
+        for change in changes:
+            if change.with_owner:
+                self._follow_owner(owner, change)
+            else:
+                grouped.setdefault(change.owner_id or "", []).append(change)
+        if not grouped:
+            return
+        singular, plural = _NAMES[owner]
+        bulk_op = Operation(f"update_{plural}")
+        units = list(grouped.values())
+        if self.caps.can(bulk_op):
+            method = getattr(self.dao, bulk_op.value)
+            for batch in _batches(units, self.caps.batch_size(bulk_op, self.b.batch_size)):
+                self._bulk_units(batch, method)
+            return
+        single = getattr(self.dao, f"update_{singular}")
+        for unit in units:
+            try:
+                single(unit[0].bean, _merge(unit))
+            except Exception as exc:  # noqa: BLE001  # a DAO may raise anything; the run goes on
+                for change in unit:
+                    self._record(change, None, _err(_exc_text(exc)))
+                continue
+            for change in unit:
+                self._record(change, WriteOutcome.success(), None)
+
+    def _bulk_units(
+        self, units: Sequence[list[Change]], method: Callable[[Any], Sequence[WriteOutcome]]
+    ) -> None:
+        try:
+            results = list(method([(unit[0].bean, _merge(unit)) for unit in units]))
+        except Exception as exc:  # noqa: BLE001  # a DAO may raise anything; the run goes on
+            for unit in units:
+                for change in unit:
+                    self._record(change, None, _err(f"the batch failed: {_exc_text(exc)}"))
+            return
+        for index, unit in enumerate(units):
+            result = results[index] if index < len(results) else None
+            for change in unit:
+                if result is None:
+                    self._record(change, None, _err("the target did not report on this object"))
+                else:
+                    self._record(change, result, None)
+
+    def _follow_owner(self, owner: ObjectType, change: Change) -> None:
+        outcome = self.insert_outcomes.get((owner, change.owner_id))
+        if outcome is None:
+            error: ObjectError | None = _err(f"its {owner.value} was not inserted")
+        else:
+            error = outcome.error
+        self.outcomes.append(
+            ChangeOutcome(change=change, ok=error is None, applied=outcome is not None, error=error)
+        )
+
+
+def _caller(
+    method: Callable[..., object], arg: object, *, spread: bool
+) -> Callable[[Change], object]:
+    """A call of a single-object DAO method with the argument(s) prepared for a change."""
+
+    def call(_change: Change) -> object:
+        return method(*cast("tuple[object, ...]", arg)) if spread else method(arg)
+
+    return call
+
+
+def _update_arg(change: Change) -> tuple[Bean | None, tuple[AttributeChange, ...]]:
+    return (change.bean, change.attribute_changes)
+
+
+def _bean_arg(change: Change) -> Bean | None:
+    return change.bean
+
+
+def _merge(unit: list[Change]) -> tuple[AttributeChange, ...]:
+    """One owner's value changes as few attribute changes: all adds, all removes, replaces."""
+    adds: dict[str, set[Any]] = {}
+    removes: dict[str, set[Any]] = {}
+    replaces: list[AttributeChange] = []
+    for change in unit:
+        for ac in change.attribute_changes:
+            if ac.op.value == "add":
+                adds.setdefault(ac.attribute, set()).update(ac.values())
+            elif ac.op.value == "remove":
+                removes.setdefault(ac.attribute, set()).update(ac.values())
+            else:
+                replaces.append(ac)
+    merged = [AttributeChange.remove(name, values) for name, values in removes.items()]
+    merged += [AttributeChange.add(name, values) for name, values in adds.items()]
+    return tuple(merged + replaces)

@@ -1,0 +1,734 @@
+"""Compare: translated Grouper data and target data in, an explainable Plan out.
+
+Pure and deterministic: no I/O, the same inputs always give the same plan. The
+rules:
+
+1. Objects are paired by :class:`~grouperprov.Matcher` (MAT on ambiguity).
+2. A paired object whose compared attributes differ gets an update with
+   attribute-level changes; multi-valued attributes compare as sets, case
+   insensitive attributes compare folded, and ignored values are never added
+   or removed.
+3. A translated object with no counterpart is inserted when the behaviour
+   allows it, else it gets DNE.
+4. A target object with no counterpart is deleted when the behaviour and the
+   delete policy allow it; target objects set aside by matching never are.
+5. An object with an error is neither inserted nor updated; its memberships
+   are left alone too.
+6. Memberships: as objects (matched like groups), or as values of the owner's
+   membership attribute, added and removed value by value (or replaced as a
+   whole set when the target cannot add or remove single values). A
+   membership whose group or entity is provisioned but is not, and will not
+   be, in the target gets DNE.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterable, Mapping
+from typing import Any, TypeAlias, TypeVar
+
+import attrs
+
+from ._beans import (
+    AttributeValue,
+    ProvisioningEntity,
+    ProvisioningGroup,
+    ProvisioningMembership,
+    Scalar,
+)
+from ._behavior import Behavior, Mode, ObjectBehavior, may_delete
+from ._codes import ObjectError, SyncErrorCode
+from ._config import MembershipType, ObjectType
+from ._match import Matcher, MatchingId, MatchResult
+from ._plan import Action, Change, ObjectId, Plan, PlannedError, Reason
+from ._records import SyncRecord
+from ._target import AttributeChange
+from ._translate import MembershipId, MembershipValue, Translated, Translation, Translator
+
+__all__ = ["Comparison", "ProvisioningWrapper", "TargetData", "compare"]
+
+Bean: TypeAlias = ProvisioningGroup | ProvisioningEntity | ProvisioningMembership
+_OwnerT = TypeVar("_OwnerT", ProvisioningGroup, ProvisioningEntity)
+_BeanT = TypeVar("_BeanT", ProvisioningGroup, ProvisioningEntity, ProvisioningMembership)
+_PLURAL = {
+    ObjectType.GROUP: "groups",
+    ObjectType.ENTITY: "entities",
+    ObjectType.MEMBERSHIP: "memberships",
+}
+
+
+@attrs.frozen(kw_only=True)
+class TargetData:
+    """What was read from the target, as the DAO returned it.
+
+    Attributes:
+        groups: Target groups.
+        entities: Target entities.
+        memberships: Target membership objects (type ``membership_objects``).
+    """
+
+    groups: tuple[ProvisioningGroup, ...] = attrs.field(default=(), converter=tuple)
+    entities: tuple[ProvisioningEntity, ...] = attrs.field(default=(), converter=tuple)
+    memberships: tuple[ProvisioningMembership, ...] = attrs.field(default=(), converter=tuple)
+
+
+@attrs.frozen(kw_only=True)
+class ProvisioningWrapper:
+    """Everything known about one logical object in one run.
+
+    Attributes:
+        object_type: The kind of object.
+        object_id: The Grouper id, or the target id for an object only the
+            target has.
+        grouper: The Grouper bean, if Grouper provisions the object.
+        translated: Its translation.
+        target: The target's object, normalised for comparing.
+        native: The target's object as the DAO returned it.
+        record: The object's sync record, if any.
+        action: What the plan does with it, if anything.
+        error: The error recorded on it, if any.
+    """
+
+    object_type: ObjectType
+    object_id: Hashable
+    grouper: Bean | None = None
+    translated: (
+        Translated[ProvisioningGroup]
+        | Translated[ProvisioningEntity]
+        | Translated[ProvisioningMembership]
+        | None
+    ) = None
+    target: Bean | None = None
+    native: Bean | None = None
+    record: SyncRecord | None = None
+    action: Action | None = None
+    error: ObjectError | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Comparison:
+    """The outcome of comparing: the plan, and how each object was seen.
+
+    Attributes:
+        plan: The plan.
+        wrappers: Per object type, one wrapper per logical object (the
+            membership values of the attribute types have none: see the plan).
+        matches: Per object type, the match result.
+    """
+
+    plan: Plan
+    wrappers: Mapping[ObjectType, Mapping[Hashable, ProvisioningWrapper]]
+    matches: Mapping[ObjectType, MatchResult[Hashable, Hashable]]
+
+
+def compare(
+    translator: Translator,
+    behavior: Behavior,
+    translation: Translation,
+    target: TargetData,
+    *,
+    records: Mapping[ObjectType, Mapping[Hashable, SyncRecord]] | None = None,
+    historical: Mapping[ObjectType, Mapping[Hashable, Iterable[MatchingId]]] | None = None,
+) -> Comparison:
+    """Compare translated Grouper data with target data and plan the changes.
+
+    Args:
+        translator: The compiled configuration.
+        behavior: What the engine may do (see :func:`~grouperprov.compute_behavior`).
+        translation: The translated Grouper side.
+        target: What the target holds, as read.
+        records: Sync records by object type and target id (for membership
+            values: by ``(owner Grouper id, value)``), for the delete policy.
+        historical: Earlier matching ids by object type and Grouper id, to
+            follow renames.
+    """
+    return _Comparer(translator, behavior, translation, records or {}, historical or {}).run(target)
+
+
+class _Comparer:
+    def __init__(
+        self,
+        translator: Translator,
+        behavior: Behavior,
+        translation: Translation,
+        records: Mapping[ObjectType, Mapping[Hashable, SyncRecord]],
+        historical: Mapping[ObjectType, Mapping[Any, Iterable[MatchingId]]],
+    ) -> None:
+        self.t = translator
+        self.b = behavior
+        self.tr = translation
+        self.records = records
+        self.historical = historical
+        self.changes: list[Change] = []
+        self.errors: dict[tuple[ObjectType, ObjectId], ObjectError] = {}
+        self.wrappers: dict[ObjectType, dict[Hashable, ProvisioningWrapper]] = {
+            t: {} for t in ObjectType
+        }
+        self.matches: dict[ObjectType, MatchResult[Any, Any]] = {}
+        self.links: dict[ObjectType, dict[str, str]] = {ObjectType.GROUP: {}, ObjectType.ENTITY: {}}
+        self.inserted: dict[ObjectType, set[str]] = {
+            ObjectType.GROUP: set(),
+            ObjectType.ENTITY: set(),
+        }
+        self.native: dict[ObjectType, Mapping[str, Bean]] = {}
+        self.normal: dict[ObjectType, Mapping[str, Bean]] = {}
+        self.managed_targets: dict[ObjectType, set[Hashable]] = {}
+
+    # -- the run ---------------------------------------------------------------
+
+    def run(self, target: TargetData) -> Comparison:
+        for membership_id, errors in self.tr.membership_errors.items():
+            self._error(ObjectType.MEMBERSHIP, membership_id, errors[0])
+        self._owners(ObjectType.GROUP, self.tr.groups, target.groups)
+        self._owners(ObjectType.ENTITY, self.tr.entities, target.entities)
+        owner = self.b.membership_owner
+        if owner is not None:
+            self._membership_values(owner)
+        elif (
+            self.b.membership_type is MembershipType.MEMBERSHIP_OBJECTS
+            and self.b.memberships.operate
+        ):
+            self._membership_objects(target.memberships)
+        plan = Plan(
+            provisioner=self.t.config.name,
+            changes=self.changes,
+            errors=tuple(PlannedError(t, i, e) for (t, i), e in self.errors.items()),
+            links={t: dict(m) for t, m in self.links.items()},
+        )
+        return Comparison(plan=plan, wrappers=self.wrappers, matches=self.matches)
+
+    def _error(self, object_type: ObjectType, object_id: ObjectId, error: ObjectError) -> None:
+        self.errors.setdefault((object_type, object_id), error)
+
+    def _record(self, object_type: ObjectType, key: Hashable) -> SyncRecord | None:
+        return self.records.get(object_type, {}).get(key)
+
+    # -- groups and entities -------------------------------------------------------
+
+    def _owners(
+        self,
+        object_type: ObjectType,
+        translated: Mapping[str, Translated[_OwnerT]],
+        target: Iterable[_OwnerT],
+    ) -> None:
+        ob = self.b.of(object_type)
+        if not ob.operate:
+            return
+        native: dict[str, _OwnerT] = {b.id: b for b in target} if ob.select else {}
+        normal = {tid: self.t.from_target(object_type, b) for tid, b in native.items()}
+        self.native[object_type], self.normal[object_type] = native, normal
+        matcher = Matcher(self.t, object_type)
+        result = matcher.match(
+            {gid: tr.bean for gid, tr in translated.items()},
+            normal,
+            historical=self.historical.get(object_type),
+        )
+        self.matches[object_type] = result
+        self.links[object_type].update(result.pairs)
+        plural = _PLURAL[object_type]
+        skip = {self.t.membership_attribute} if self.b.membership_owner is object_type else set()
+        wrappers = self.wrappers[object_type]
+        for gid, tr in translated.items():
+            error = tr.error or result.errors.get(gid)
+            tid = result.pairs.get(gid)
+            action: Action | None = None
+            if error is not None:
+                self._error(object_type, gid, error)
+            elif tid is not None:
+                if ob.update.on:
+                    action = self._update(
+                        object_type,
+                        gid,
+                        tid=tid,
+                        want=tr.bean,
+                        have=normal[tid],
+                        native=native[tid],
+                        skip=skip,
+                    )
+            elif ob.insert.on:
+                action = Action.INSERT
+                self.inserted[object_type].add(gid)
+                self.changes.append(
+                    Change(
+                        action=Action.INSERT,
+                        object_type=object_type,
+                        object_id=gid,
+                        bean=self._insert_bean(object_type, tr),
+                        search=matcher.search_keys(tr.bean),
+                        reasons=(
+                            Reason(
+                                "missing_in_target",
+                                f"provisionable in Grouper, not in the target ({plural}.insert)",
+                            ),
+                        ),
+                    )
+                )
+            else:
+                error = ObjectError(
+                    SyncErrorCode.DNE,
+                    f"missing in the target, and {plural} may not be inserted "
+                    f"({plural}.insert is off or the target cannot insert {plural})",
+                )
+                self._error(object_type, gid, error)
+            wrappers[gid] = ProvisioningWrapper(
+                object_type=object_type,
+                object_id=gid,
+                grouper=tr.source,
+                translated=tr,
+                target=normal.get(tid) if tid is not None else None,
+                native=native.get(tid) if tid is not None else None,
+                record=self._record(object_type, tid) if tid is not None else None,
+                action=action,
+                error=error,
+            )
+        managed: set[Hashable] = set(result.pairs.values())
+        for tid in result.unmatched_target:
+            record = self._record(object_type, tid)
+            if record is not None and record.known_to_grouper:
+                managed.add(tid)
+            action = self._delete(object_type, ob, tid, native[tid], record)
+            wrappers[tid] = ProvisioningWrapper(
+                object_type=object_type,
+                object_id=tid,
+                target=normal[tid],
+                native=native[tid],
+                record=record,
+                action=action,
+            )
+        for tid, reason in result.set_aside.items():
+            wrappers[tid] = ProvisioningWrapper(
+                object_type=object_type,
+                object_id=tid,
+                target=normal[tid],
+                native=native[tid],
+                record=self._record(object_type, tid),
+                error=ObjectError(SyncErrorCode.MAT, f"set aside: {reason}"),
+            )
+        self.managed_targets[object_type] = managed
+
+    def _insert_bean(self, object_type: ObjectType, tr: Translated[_BeanT]) -> _BeanT:
+        bean = tr.insert_bean()
+        drop = [
+            name
+            for name in bean.attributes
+            if (config := self.t.attribute(object_type, name)) is not None and not config.insert
+        ]
+        if self.b.membership_owner is object_type and not self.b.memberships.insert.on:
+            drop.append(self.t.membership_attribute or "")
+        return bean.without_attributes(*drop) if drop else bean
+
+    def _update(
+        self,
+        object_type: ObjectType,
+        object_id: ObjectId,
+        *,
+        tid: str | None,
+        want: Bean,
+        have: Bean,
+        native: Bean,
+        skip: set[str | None],
+    ) -> Action | None:
+        attribute_changes: list[AttributeChange] = []
+        reasons: list[Reason] = []
+        for config in self.t.compared_attributes(object_type):
+            if config.name in skip:
+                continue
+            change = self._diff(
+                object_type,
+                config.name,
+                config.multi_valued,
+                want.get(config.name),
+                have.get(config.name),
+            )
+            if change is not None:
+                attribute_changes.extend(change)
+                reasons.append(
+                    Reason(
+                        "attribute_differs",
+                        f"{config.name}: target has {_show(have.get(config.name))}, "
+                        f"Grouper has {_show(want.get(config.name))}",
+                    )
+                )
+        if not attribute_changes:
+            return None
+        self.changes.append(
+            Change(
+                action=Action.UPDATE,
+                object_type=object_type,
+                object_id=object_id,
+                target_id=tid,
+                bean=native,
+                attribute_changes=tuple(attribute_changes),
+                reasons=tuple(reasons),
+            )
+        )
+        return Action.UPDATE
+
+    def _diff(
+        self,
+        object_type: ObjectType,
+        name: str,
+        multi: bool,
+        want: AttributeValue,
+        have: AttributeValue,
+    ) -> list[AttributeChange] | None:
+        if self.t.compare_form(object_type, name, want) == self.t.compare_form(
+            object_type, name, have
+        ):
+            return None
+        if not multi:
+            if (
+                have is not None
+                and not isinstance(have, frozenset)
+                and self.t.is_ignored(object_type, name, have)
+            ):
+                return None  # an ignored value is never removed
+            return [AttributeChange.replace(name, want)]
+        want_map = self.t.value_map(object_type, name, want)
+        have_map = self.t.value_map(object_type, name, have)
+        if not self.b.value_changes:
+            kept = frozenset(v for v in _items(have) if self.t.is_ignored(object_type, name, v))
+            return [AttributeChange.replace(name, (frozenset(want_map.values()) | kept) or None)]
+        result: list[AttributeChange] = []
+        adds = [want_map[k] for k in want_map.keys() - have_map.keys()]
+        removes = [have_map[k] for k in have_map.keys() - want_map.keys()]
+        if adds:
+            result.append(AttributeChange.add(name, adds))
+        if removes:
+            result.append(AttributeChange.remove(name, removes))
+        return result
+
+    def _delete(
+        self,
+        object_type: ObjectType,
+        ob: ObjectBehavior,
+        object_id: ObjectId,
+        native: Bean,
+        record: SyncRecord | None,
+        *,
+        in_managed_group: bool | None = None,
+    ) -> Action | None:
+        if not ob.delete.on:
+            return None
+        decision = may_delete(ob.delete_policy, record, in_managed_group=in_managed_group)
+        if not decision:
+            return None
+        self.changes.append(
+            Change(
+                action=Action.DELETE,
+                object_type=object_type,
+                object_id=object_id,
+                target_id=native.id if not isinstance(native, ProvisioningMembership) else None,
+                bean=native,
+                reasons=(
+                    Reason("not_in_grouper", "in the target, not provisioned by Grouper"),
+                    Reason("delete_policy", decision.reason),
+                ),
+            )
+        )
+        return Action.DELETE
+
+    # -- memberships as attribute values ---------------------------------------
+
+    def _available(self, object_type: ObjectType, grouper_id: str) -> bool:
+        """Whether a membership's group or entity is, or will be, in the target."""
+        if not self.b.of(object_type).operate:
+            return True
+        return grouper_id in self.links[object_type] or grouper_id in self.inserted[object_type]
+
+    def _membership_values(self, owner: ObjectType) -> None:
+        ms = self.b.memberships
+        name = self.t.membership_attribute
+        assert name is not None  # noqa: S101  # an attribute membership type
+        member_type = ObjectType.ENTITY if owner is ObjectType.GROUP else ObjectType.GROUP
+        translated = self.tr.groups if owner is ObjectType.GROUP else self.tr.entities
+        for owner_id in translated:
+            desired = self.tr.membership_values.get(owner_id, {})
+            if (owner, owner_id) in self.errors:
+                continue  # an owner with an error is left alone, memberships included
+            if owner_id in self.inserted[owner]:
+                if ms.insert.on:
+                    for value in desired.values():
+                        if not self._members_available(member_type, owner, value):
+                            continue
+                        self._value_change(
+                            Action.INSERT, owner_id, None, None, value, with_owner=True
+                        )
+                continue
+            tid = self.links[owner].get(owner_id)
+            if tid is None:
+                for value in desired.values():
+                    for mid in value.memberships:
+                        self._error(
+                            ObjectType.MEMBERSHIP,
+                            mid,
+                            ObjectError(
+                                SyncErrorCode.DNE, f"its {owner.value} is not in the target"
+                            ),
+                        )
+                continue
+            native = self.native[owner][tid]
+            current = self.t.value_map(owner, name, self.normal[owner][tid].get(name))
+            adds = [desired[k] for k in desired.keys() - current.keys()]
+            removes = [current[k] for k in current.keys() - desired.keys()]
+            adds = (
+                [v for v in adds if self._members_available(member_type, owner, v)]
+                if ms.insert.on
+                else []
+            )
+            removes = [
+                v
+                for v in removes
+                if ms.delete.on
+                and may_delete(
+                    ms.delete_policy,
+                    self._record(ObjectType.MEMBERSHIP, (owner_id, v)),
+                    in_managed_group=True,
+                )
+            ]
+            if not adds and not removes:
+                continue
+            if self.b.value_changes:
+                for value in adds:
+                    self._value_change(Action.INSERT, owner_id, tid, native, value)
+                for raw in removes:
+                    self._value_change(
+                        Action.DELETE, owner_id, tid, native,
+                        MembershipValue(value=raw, memberships=()),
+                    )  # fmt: skip
+                continue
+            keep = set(current.keys()) - {k for k, v in current.items() if v in removes}
+            new = {current[k] for k in keep} | {v.value for v in adds}
+            new |= {
+                v
+                for v in _items(self.normal[owner][tid].get(name))
+                if self.t.is_ignored(owner, name, v)
+            }
+            self.changes.append(
+                Change(
+                    action=Action.REPLACE,
+                    object_type=ObjectType.MEMBERSHIP,
+                    object_id=owner_id,
+                    target_id=tid,
+                    bean=native,
+                    owner_id=owner_id,
+                    attribute_changes=(AttributeChange.replace(name, frozenset(new) or None),),
+                    memberships=tuple(m for v in desired.values() for m in v.memberships),
+                    reasons=(
+                        Reason(
+                            "members_differ",
+                            f"{len(adds)} to add, {len(removes)} to remove; the target "
+                            f"cannot add or remove single values, so {name} is replaced",
+                        ),
+                    ),
+                )
+            )
+
+    def _members_available(
+        self, member_type: ObjectType, owner: ObjectType, value: MembershipValue
+    ) -> bool:
+        """DNE for memberships whose member is not and will not be in the target."""
+        index = 1 if owner is ObjectType.GROUP else 0
+        if any(self._available(member_type, mid[index]) for mid in value.memberships):
+            return True
+        for mid in value.memberships:
+            self._error(
+                ObjectType.MEMBERSHIP,
+                mid,
+                ObjectError(
+                    SyncErrorCode.DNE,
+                    f"its {member_type.value} is not in the target and may not be inserted",
+                ),
+            )
+        return False
+
+    def _value_change(
+        self,
+        action: Action,
+        owner_id: str,
+        tid: str | None,
+        native: Bean | None,
+        value: MembershipValue,
+        *,
+        with_owner: bool = False,
+    ) -> None:
+        name = self.t.membership_attribute or ""
+        op = AttributeChange.add if action is Action.INSERT else AttributeChange.remove
+        if action is Action.INSERT:
+            reason = Reason(
+                "member_missing",
+                f"{name} {value.value!r} is in Grouper (from {len(value.memberships)} "
+                f"membership{'s' if len(value.memberships) != 1 else ''}), not in the target",
+            )
+        else:
+            record = self._record(ObjectType.MEMBERSHIP, (owner_id, value.value))
+            decision = may_delete(self.b.memberships.delete_policy, record, in_managed_group=True)
+            reason = Reason("member_not_in_grouper", f"{name} {value.value!r}: {decision.reason}")
+        self.changes.append(
+            Change(
+                action=action,
+                object_type=ObjectType.MEMBERSHIP,
+                object_id=(owner_id, value.value),
+                target_id=tid,
+                bean=native,
+                owner_id=owner_id,
+                value=value.value,
+                attribute_changes=(op(name, [value.value]),),
+                memberships=value.memberships,
+                with_owner=with_owner,
+                reasons=(reason,),
+            )
+        )
+
+    # -- membership objects ------------------------------------------------------
+
+    def _membership_objects(self, target: Iterable[ProvisioningMembership]) -> None:
+        ms = self.b.memberships
+        native: dict[MembershipId, ProvisioningMembership] = (
+            {m.id: m for m in target} if ms.select else {}
+        )
+        normal = {k: self.t.from_target(ObjectType.MEMBERSHIP, m) for k, m in native.items()}
+        matcher = Matcher(self.t, ObjectType.MEMBERSHIP)
+        translated = self.tr.memberships
+        result = matcher.match({mid: tr.bean for mid, tr in translated.items()}, normal)
+        self.matches[ObjectType.MEMBERSHIP] = result
+        replace = Mode.REPLACE in (ms.insert, ms.delete)
+        touched: set[str] = set()
+        wrappers = self.wrappers[ObjectType.MEMBERSHIP]
+        for mid, tr in translated.items():
+            error = tr.error or result.errors.get(mid)
+            tid = result.pairs.get(mid)
+            action: Action | None = None
+            if error is not None:
+                self._error(ObjectType.MEMBERSHIP, mid, error)
+            elif tid is not None:
+                if ms.update.on:
+                    action = self._update(
+                        ObjectType.MEMBERSHIP,
+                        mid,
+                        tid=None,
+                        want=tr.bean,
+                        have=normal[tid],
+                        native=native[tid],
+                        skip=set(),
+                    )
+            elif not (
+                self._available(ObjectType.GROUP, mid[0])
+                and self._available(ObjectType.ENTITY, mid[1])
+            ):
+                missing = "group" if not self._available(ObjectType.GROUP, mid[0]) else "entity"
+                error = ObjectError(
+                    SyncErrorCode.DNE, f"its {missing} is not in the target and may not be inserted"
+                )
+                self._error(ObjectType.MEMBERSHIP, mid, error)
+            elif ms.insert.on:
+                action = Action.INSERT
+                touched.add(mid[0])
+                if not replace:
+                    self.changes.append(
+                        Change(
+                            action=Action.INSERT,
+                            object_type=ObjectType.MEMBERSHIP,
+                            object_id=mid,
+                            bean=self._insert_bean(ObjectType.MEMBERSHIP, tr),
+                            owner_id=mid[0],
+                            search=matcher.search_keys(tr.bean),
+                            reasons=(Reason("missing_in_target", "in Grouper, not in the target"),),
+                        )
+                    )
+            else:
+                error = ObjectError(
+                    SyncErrorCode.DNE, "missing in the target, and memberships may not be inserted"
+                )
+                self._error(ObjectType.MEMBERSHIP, mid, error)
+            wrappers[mid] = ProvisioningWrapper(
+                object_type=ObjectType.MEMBERSHIP,
+                object_id=mid,
+                grouper=tr.source,
+                translated=tr,
+                target=normal.get(tid) if tid is not None else None,
+                native=native.get(tid) if tid is not None else None,
+                action=action,
+                error=error,
+            )
+        group_of = {t: g for g, t in self.links[ObjectType.GROUP].items()}
+        kept: dict[str, list[ProvisioningMembership]] = {}
+        for key in result.unmatched_target:
+            membership = native[key]
+            assert isinstance(membership, ProvisioningMembership)  # noqa: S101  # membership objects
+            managed = not self.b.groups.operate or membership.group_id in self.managed_targets.get(
+                ObjectType.GROUP, set()
+            )
+            grouper_group = group_of.get(membership.group_id)
+            record = self._record(ObjectType.MEMBERSHIP, key)
+            if replace:
+                allowed = ms.delete.on and may_delete(
+                    ms.delete_policy, record, in_managed_group=managed
+                )
+                if grouper_group is not None:
+                    if allowed:
+                        touched.add(grouper_group)
+                    else:
+                        kept.setdefault(grouper_group, []).append(membership)
+                continue
+            action = self._delete(
+                ObjectType.MEMBERSHIP, ms, key, membership, record, in_managed_group=managed
+            )
+            wrappers[key] = ProvisioningWrapper(
+                object_type=ObjectType.MEMBERSHIP,
+                object_id=key,
+                target=normal[key],
+                native=membership,
+                record=record,
+                action=action,
+            )
+        if replace:
+            self._replace_lists(touched, kept)
+
+    def _replace_lists(
+        self, groups: set[str], kept: Mapping[str, list[ProvisioningMembership]]
+    ) -> None:
+        by_group: dict[str, list[tuple[MembershipId, Translated[ProvisioningMembership]]]] = {}
+        for mid, tr in self.tr.memberships.items():
+            if tr.valid and (ObjectType.MEMBERSHIP, mid) not in self.errors:
+                by_group.setdefault(mid[0], []).append((mid, tr))
+        for gid in sorted(groups):
+            desired = by_group.get(gid, [])
+            tid = self.links[ObjectType.GROUP].get(gid)
+            self.changes.append(
+                Change(
+                    action=Action.REPLACE,
+                    object_type=ObjectType.MEMBERSHIP,
+                    object_id=gid,
+                    target_id=tid,
+                    bean=self.native.get(ObjectType.GROUP, {}).get(tid) if tid else None,
+                    owner_id=gid,
+                    memberships=tuple(mid for mid, _ in desired),
+                    replacement=tuple(
+                        self._insert_bean(ObjectType.MEMBERSHIP, tr) for _, tr in desired
+                    )
+                    + tuple(kept.get(gid, ())),
+                    reasons=(
+                        Reason(
+                            "members_differ",
+                            "the target can only replace a group's whole membership list",
+                        ),
+                    ),
+                )
+            )
+
+
+def _items(value: AttributeValue) -> tuple[Scalar, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, frozenset):
+        return tuple(value)
+    return (value,)
+
+
+def _show(value: AttributeValue) -> str:
+    if value is None:
+        return "no value"
+    if isinstance(value, frozenset):
+        shown = sorted(repr(v) for v in value)
+        return "{" + ", ".join(shown[:5]) + (", ..." if len(shown) > 5 else "") + "}"  # noqa: PLR2004
+    return repr(value)
