@@ -248,8 +248,10 @@ def test_every_semantic_problem_is_reported_at_once_with_its_path() -> None:
                     {"name": "t", "template": "{group.name}"},
                     {"name": "", "value_type": "boolean", "default": "perhaps"},
                     {"name": "pw", "static": "x", "select": False},
+                    {"name": "oc", "static": "x", "create_only": True},
+                    {"name": "gen", "static": "x", "insert": False},
                 ],
-                "matching": ["gid", "tags", "pw"],
+                "matching": ["gid", "tags", "pw", "oc", "gen"],
                 "search": ["nope"],
             },
             "entities": {},
@@ -292,6 +294,11 @@ def test_every_semantic_problem_is_reported_at_once_with_its_path() -> None:
         (
             "groups.matching[2]: 'pw' has select = false, so its target value is never read "
             "and can never match"
+        ),
+        "groups.matching[3]: 'oc' is create_only, so it is never compared and can never match",
+        (
+            "groups.matching[4]: 'gen' has insert = false, so objects grouperprov inserts would "
+            "never be found again (set groups.insert = false if the target creates them)"
         ),
         "groups.search[0]: 'nope' is not a configured attribute of groups",
         (

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from ._apply import ApplyResult, ChangeOutcome, apply
+from ._apply import ApplyResult, ChangeOutcome, apply, read_target
 from ._beans import (
     ENTITY_FIELDS,
     GROUP_FIELDS,
@@ -116,4 +116,5 @@ __all__ = [
     "compute_behavior",
     "convert_scalar",
     "may_delete",
+    "read_target",
 ]

@@ -18,11 +18,12 @@ import attrs
 from ._beans import ProvisioningEntity, ProvisioningGroup, ProvisioningMembership
 from ._behavior import Behavior
 from ._codes import ObjectError, SyncErrorCode
-from ._config import ObjectType
+from ._compare import TargetData
+from ._config import MembershipType, ObjectType
 from ._plan import Action, Change, Plan, phase_of, phases
 from ._target import AttributeChange, Operation, TargetDAO, WriteOutcome
 
-__all__ = ["ApplyResult", "ChangeOutcome", "apply"]
+__all__ = ["ApplyResult", "ChangeOutcome", "apply", "read_target"]
 
 log = logging.getLogger("grouperprov.apply")
 
@@ -103,6 +104,25 @@ def _batches(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
         yield items[start : start + size]
 
 
+def read_target(dao: TargetDAO, behavior: Behavior) -> TargetData:
+    """Read everything a full comparison needs from the target, as *behavior* says.
+
+    Object types that are not operated on, or not selected, are not read.
+    Exceptions from the DAO propagate: without the target's state there is
+    nothing safe to compare against.
+    """
+    ms = behavior.memberships
+    return TargetData(
+        groups=dao.retrieve_all_groups() if behavior.groups.select else (),
+        entities=dao.retrieve_all_entities() if behavior.entities.select else (),
+        memberships=(
+            dao.retrieve_all_memberships()
+            if ms.select and behavior.membership_type is MembershipType.MEMBERSHIP_OBJECTS
+            else ()
+        ),
+    )
+
+
 def apply(plan: Plan, dao: TargetDAO, behavior: Behavior) -> ApplyResult:
     """Carry out *plan* through *dao*, as *behavior* says.
 
@@ -146,31 +166,43 @@ class _Applier:
         if object_type is ObjectType.MEMBERSHIP and self.b.membership_owner is not None:
             self._value_changes(changes)
             return
-        replaces = [c for c in changes if c.action is Action.REPLACE]
-        others = [c for c in changes if c.action is not Action.REPLACE]
-        for change in replaces:
-            self._single(change, self._replace_list)
-        if not others:
+        items: list[tuple[Change, object]] = []
+        for change in changes:
+            if change.action is Action.REPLACE:
+                self._single(change, self._replace_list)
+                continue
+            arg = self._argument(action, change)
+            if arg is not None:
+                items.append((change, arg))
+        if not items:
             return
         singular, plural = _NAMES[object_type]
         verb = action.value
-        single = getattr(self.dao, f"{verb}_{singular}")
-        bulk = getattr(self.dao, f"{verb}_{plural}")
         bulk_op = Operation(f"{verb}_{plural}")
-        args: Callable[[Change], Any]
-        if action is Action.INSERT:
-            args = self._insert_arg
-        elif action is Action.UPDATE:
-            args = _update_arg
-        else:
-            args = _bean_arg
         if self.caps.can(bulk_op):
-            for batch in _batches(others, self.caps.batch_size(bulk_op, self.b.batch_size)):
-                self._bulk(batch, bulk, [args(c) for c in batch])
-        else:
-            spread = action is Action.UPDATE
-            for change in others:
-                self._single(change, _caller(single, args(change), spread=spread))
+            bulk = getattr(self.dao, bulk_op.value)
+            for batch in _batches(items, self.caps.batch_size(bulk_op, self.b.batch_size)):
+                self._bulk([c for c, _ in batch], bulk, [a for _, a in batch])
+            return
+        single = getattr(self.dao, f"{verb}_{singular}")
+        spread = action is Action.UPDATE
+        for change, arg in items:
+            self._single(change, _caller(single, arg, spread=spread))
+
+    def _argument(self, action: Action, change: Change) -> object | None:
+        """What the DAO method gets for *change*; ``None`` (and an error) if it cannot be sent."""
+        if action is Action.INSERT:
+            return self._insert_arg(change)
+        bean = change.bean
+        if bean is None:
+            # An update right after this run's insert: address the object as stored.
+            bean = self._inserted_owner(change.object_type, change.object_id)
+            if bean is None:
+                self._record(change, None, _err(f"the {change.object_type.value} was not inserted"))
+                return None
+        if action is Action.UPDATE:
+            return (bean, change.attribute_changes)
+        return bean
 
     # -- calls -------------------------------------------------------------------
 
@@ -285,13 +317,15 @@ class _Applier:
             group, [self._with_target_ids(m) for m in change.replacement]
         )
 
-    def _inserted_owner(self, object_type: ObjectType, grouper_id: str | None) -> Bean | None:
+    def _inserted_owner(self, object_type: ObjectType, grouper_id: Hashable) -> Bean | None:
         outcome = self.insert_outcomes.get((object_type, grouper_id))
         if outcome is None or not outcome.ok:
             return None
         if outcome.stored is not None:
             return outcome.stored
         bean = outcome.change.bean
+        if isinstance(bean, ProvisioningMembership):
+            return self._with_target_ids(bean)
         if outcome.target_id is not None and isinstance(
             bean, ProvisioningGroup | ProvisioningEntity
         ):
@@ -368,14 +402,6 @@ def _caller(
         return method(*cast("tuple[object, ...]", arg)) if spread else method(arg)
 
     return call
-
-
-def _update_arg(change: Change) -> tuple[Bean | None, tuple[AttributeChange, ...]]:
-    return (change.bean, change.attribute_changes)
-
-
-def _bean_arg(change: Change) -> Bean | None:
-    return change.bean
 
 
 def _merge(unit: list[Change]) -> tuple[AttributeChange, ...]:

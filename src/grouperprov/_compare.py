@@ -56,6 +56,18 @@ _PLURAL = {
 }
 
 
+def _groups(items: Iterable[ProvisioningGroup]) -> tuple[ProvisioningGroup, ...]:
+    return tuple(items)
+
+
+def _entities(items: Iterable[ProvisioningEntity]) -> tuple[ProvisioningEntity, ...]:
+    return tuple(items)
+
+
+def _members(items: Iterable[ProvisioningMembership]) -> tuple[ProvisioningMembership, ...]:
+    return tuple(items)
+
+
 @attrs.frozen(kw_only=True)
 class TargetData:
     """What was read from the target, as the DAO returned it.
@@ -66,9 +78,9 @@ class TargetData:
         memberships: Target membership objects (type ``membership_objects``).
     """
 
-    groups: tuple[ProvisioningGroup, ...] = attrs.field(default=(), converter=tuple)
-    entities: tuple[ProvisioningEntity, ...] = attrs.field(default=(), converter=tuple)
-    memberships: tuple[ProvisioningMembership, ...] = attrs.field(default=(), converter=tuple)
+    groups: tuple[ProvisioningGroup, ...] = attrs.field(default=(), converter=_groups)
+    entities: tuple[ProvisioningEntity, ...] = attrs.field(default=(), converter=_entities)
+    memberships: tuple[ProvisioningMembership, ...] = attrs.field(default=(), converter=_members)
 
 
 @attrs.frozen(kw_only=True)
@@ -247,6 +259,7 @@ class _Comparer:
             elif ob.insert.on:
                 action = Action.INSERT
                 self.inserted[object_type].add(gid)
+                self._set_after_insert(object_type, gid, tr.bean)
                 self.changes.append(
                     Change(
                         action=Action.INSERT,
@@ -304,6 +317,33 @@ class _Comparer:
                 error=ObjectError(SyncErrorCode.MAT, f"set aside: {reason}"),
             )
         self.managed_targets[object_type] = managed
+
+    def _set_after_insert(self, object_type: ObjectType, object_id: ObjectId, bean: Bean) -> None:
+        """Attributes not sent on insert but updatable are set right after the insert."""
+        if not self.b.of(object_type).update.on:
+            return
+        changes = tuple(
+            AttributeChange.replace(config.name, bean.get(config.name))
+            for config in self.t.compared_attributes(object_type)
+            if not config.insert and bean.get(config.name) is not None
+        )
+        if changes:
+            self.changes.append(
+                Change(
+                    action=Action.UPDATE,
+                    object_type=object_type,
+                    object_id=object_id,
+                    attribute_changes=changes,
+                    with_owner=True,
+                    reasons=(
+                        Reason(
+                            "set_after_insert",
+                            "not sent when inserting (insert = false) but updatable: "
+                            + ", ".join(c.attribute for c in changes),
+                        ),
+                    ),
+                )
+            )
 
     def _insert_bean(self, object_type: ObjectType, tr: Translated[_BeanT]) -> _BeanT:
         bean = tr.insert_bean()
@@ -447,12 +487,16 @@ class _Comparer:
                 continue  # an owner with an error is left alone, memberships included
             if owner_id in self.inserted[owner]:
                 if ms.insert.on:
+                    missing = set()
                     for value in desired.values():
                         if not self._members_available(member_type, owner, value):
+                            missing.add(value.value)
                             continue
                         self._value_change(
                             Action.INSERT, owner_id, None, None, value, with_owner=True
                         )
+                    if missing:
+                        self._drop_from_insert(owner, owner_id, name, missing)
                 continue
             tid = self.links[owner].get(owner_id)
             if tid is None:
@@ -522,6 +566,22 @@ class _Comparer:
                     ),
                 )
             )
+
+    def _drop_from_insert(
+        self, owner: ObjectType, owner_id: str, name: str, values: set[Scalar]
+    ) -> None:
+        """Leave values whose member will not be in the target out of the owner's insert."""
+        for index, change in enumerate(self.changes):
+            if (
+                change.action is Action.INSERT
+                and change.object_type is owner
+                and change.object_id == owner_id
+                and change.bean is not None
+            ):
+                kept = change.bean.values(name) - values
+                bean = change.bean.with_attributes({name: kept or None})
+                self.changes[index] = attrs.evolve(change, bean=bean)
+                return
 
     def _members_available(
         self, member_type: ObjectType, owner: ObjectType, value: MembershipValue
@@ -624,6 +684,7 @@ class _Comparer:
                 action = Action.INSERT
                 touched.add(mid[0])
                 if not replace:
+                    self._set_after_insert(ObjectType.MEMBERSHIP, mid, tr.bean)
                     self.changes.append(
                         Change(
                             action=Action.INSERT,
@@ -650,9 +711,27 @@ class _Comparer:
                 action=action,
                 error=error,
             )
+        kept = self._membership_object_deletes(result.unmatched_target, native, normal, touched)
+        if replace:
+            self._replace_lists(touched, kept)
+
+    def _membership_object_deletes(
+        self,
+        unmatched: tuple[MembershipId, ...],
+        native: Mapping[MembershipId, ProvisioningMembership],
+        normal: Mapping[MembershipId, ProvisioningMembership],
+        touched: set[str],
+    ) -> dict[str, list[ProvisioningMembership]]:
+        """Delete extra membership objects, or (replace mode) note the lists they change.
+
+        Returns the extra memberships that must stay, by Grouper group id.
+        """
+        ms = self.b.memberships
+        replace = Mode.REPLACE in (ms.insert, ms.delete)
+        wrappers = self.wrappers[ObjectType.MEMBERSHIP]
         group_of = {t: g for g, t in self.links[ObjectType.GROUP].items()}
         kept: dict[str, list[ProvisioningMembership]] = {}
-        for key in result.unmatched_target:
+        for key in unmatched:
             membership = native[key]
             assert isinstance(membership, ProvisioningMembership)  # noqa: S101  # membership objects
             managed = not self.b.groups.operate or membership.group_id in self.managed_targets.get(
@@ -681,8 +760,7 @@ class _Comparer:
                 record=record,
                 action=action,
             )
-        if replace:
-            self._replace_lists(touched, kept)
+        return kept
 
     def _replace_lists(
         self, groups: set[str], kept: Mapping[str, list[ProvisioningMembership]]
@@ -703,9 +781,8 @@ class _Comparer:
                     bean=self.native.get(ObjectType.GROUP, {}).get(tid) if tid else None,
                     owner_id=gid,
                     memberships=tuple(mid for mid, _ in desired),
-                    replacement=tuple(
-                        self._insert_bean(ObjectType.MEMBERSHIP, tr) for _, tr in desired
-                    )
+                    # A replaced list carries every attribute: no insert follows it.
+                    replacement=tuple(tr.insert_bean() for _, tr in desired)
                     + tuple(kept.get(gid, ())),
                     reasons=(
                         Reason(

@@ -52,7 +52,9 @@ def _check(config: ProvisionerConfig) -> Iterator[ConfigProblem]:
 
 def _check_object(path: str, obj: ObjectConfig, fields: re.Pattern[str]) -> Iterator[ConfigProblem]:
     yield from _check_attribute_list(f"{path}.attributes", obj.attributes, fields)
-    yield from _check_keys(path, obj.attributes, obj.matching, obj.search, required=obj.operate)
+    yield from _check_keys(
+        path, obj.attributes, obj.matching, obj.search, required=obj.operate, inserts=obj.insert
+    )
 
 
 def _check_memberships(config: ProvisionerConfig) -> Iterator[ConfigProblem]:
@@ -67,7 +69,12 @@ def _check_memberships(config: ProvisionerConfig) -> Iterator[ConfigProblem]:
             )
         yield from _check_attribute_list("memberships.attributes", ms.attributes, _PREFIXED_FIELD)
         yield from _check_keys(
-            "memberships", ms.attributes, ms.matching, ms.search, required=ms.operate
+            "memberships",
+            ms.attributes,
+            ms.matching,
+            ms.search,
+            required=ms.operate,
+            inserts=ms.insert,
         )
         return
 
@@ -234,6 +241,7 @@ def _check_keys(
     search: tuple[str, ...],
     *,
     required: bool,
+    inserts: bool,
 ) -> Iterator[ConfigProblem]:
     by_name = {a.name: a for a in attributes}
     if required and not matching:
@@ -260,6 +268,18 @@ def _check_keys(
                     f"{path}.matching[{index}]",
                     f"{name!r} has select = false, so its target value is never read "
                     "and can never match",
+                )
+            elif attribute.create_only:
+                yield ConfigProblem(
+                    f"{path}.matching[{index}]",
+                    f"{name!r} is create_only, so it is never compared and can never match",
+                )
+            elif inserts and not attribute.insert and not attribute.select_only:
+                yield ConfigProblem(
+                    f"{path}.matching[{index}]",
+                    f"{name!r} has insert = false, so objects grouperprov inserts would "
+                    f"never be found again (set {path}.insert = false if the target "
+                    "creates them)",
                 )
     for index, name in enumerate(search):
         if name not in by_name:

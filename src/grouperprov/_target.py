@@ -316,7 +316,11 @@ class TargetDAO(abc.ABC):  # noqa: B024  # every operation is optional; capabili
         raise _unsupported("insert_groups")
 
     def update_group(self, group: ProvisioningGroup, changes: Sequence[AttributeChange]) -> None:
-        """Apply attribute *changes* to the target group *group* (as read, with its id)."""
+        """Apply attribute *changes* to the target group *group* (as read, with its id).
+
+        Changes apply in order, each to the result of the ones before it (an ADD
+        then a REMOVE of another value of the same attribute keeps the added one).
+        """
         raise _unsupported("update_group")
 
     def update_groups(

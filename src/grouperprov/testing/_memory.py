@@ -9,6 +9,7 @@ from typing import TypeVar
 import attrs
 
 from grouperprov._beans import (
+    AttributeValue,
     ProvisioningEntity,
     ProvisioningGroup,
     ProvisioningMembership,
@@ -132,13 +133,16 @@ class InMemoryTarget(TargetDAO):
             return str(value)
         return f"{kind}-{next(self._counter)}"
 
-    def _apply_changes(self, bean: Bean, changes: Sequence[AttributeChange]) -> dict[str, object]:
-        values: dict[str, object] = dict(bean.attributes)
+    def _apply_changes(
+        self, bean: Bean, changes: Sequence[AttributeChange]
+    ) -> dict[str, AttributeValue]:
+        # Each change applies to the result of the ones before it.
+        values: dict[str, AttributeValue] = dict(bean.attributes)
         for change in changes:
             if change.op is not ChangeOp.REPLACE and not self._value_changes:
                 msg = f"{change.op.value} on {change.attribute!r}: this target only replaces"
                 raise ValueError(msg)
-            values[change.attribute] = change.apply_to(bean.attributes.get(change.attribute))
+            values[change.attribute] = change.apply_to(values.get(change.attribute))
         return values
 
     # -- reads ----------------------------------------------------------------

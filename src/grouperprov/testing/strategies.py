@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import string
 
+import attrs
 from hypothesis import strategies as st
 
 from grouperprov._beans import (
@@ -79,28 +80,34 @@ def _grouper_names() -> st.SearchStrategy[str]:
     return st.lists(part, min_size=1, max_size=4).map(":".join)
 
 
-def grouper_groups() -> st.SearchStrategy[ProvisioningGroup]:
-    """Grouper-side groups with the standard fields."""
-    return st.builds(
-        ProvisioningGroup.from_grouper,
-        id=_ids("g"),
-        name=_grouper_names(),
-        id_index=st.none() | st.integers(1, 10**9),
-        display_name=st.none() | st.text(max_size=12),
-        description=st.none() | st.text(max_size=20),
+@st.composite
+def grouper_groups(draw: st.DrawFn) -> ProvisioningGroup:
+    """Grouper-side groups with the standard fields.
+
+    The name ends in the id's number, so groups with different ids have different
+    names and extensions, as in Grouper.
+    """
+    number = draw(st.integers(0, 10_000))
+    return ProvisioningGroup.from_grouper(
+        f"g{number}",
+        f"{draw(_grouper_names())}:grp{number}",
+        id_index=draw(st.none() | st.integers(1, 10**9)),
+        display_name=draw(st.none() | st.text(max_size=12)),
+        description=draw(st.none() | st.text(max_size=20)),
     )
 
 
-def grouper_entities() -> st.SearchStrategy[ProvisioningEntity]:
-    """Grouper-side entities with the standard fields."""
-    return st.builds(
-        ProvisioningEntity.from_grouper,
-        id=_ids("m"),
-        subject_id=st.text(_NAME_CHARS, min_size=1, max_size=8),
-        subject_source_id=st.sampled_from(["ldap", "jdbc", "g:isa"]),
-        name=st.none() | st.text(max_size=12),
-        email=st.none() | st.emails(),
-        login_id=st.none() | st.text(_NAME_CHARS + "A", max_size=8),
+@st.composite
+def grouper_entities(draw: st.DrawFn) -> ProvisioningEntity:
+    """Grouper-side entities with the standard fields; the subject id follows the id."""
+    number = draw(st.integers(0, 10_000))
+    return ProvisioningEntity.from_grouper(
+        f"m{number}",
+        f"{draw(st.text(_NAME_CHARS, max_size=4))}u{number}",
+        subject_source_id=draw(st.sampled_from(["ldap", "jdbc", "g:isa"])),
+        name=draw(st.none() | st.text(max_size=12)),
+        email=draw(st.none() | st.emails()),
+        login_id=draw(st.none() | st.text(_NAME_CHARS + "A", max_size=8)),
     )
 
 
@@ -149,6 +156,7 @@ def attribute_configs(  # noqa: D417  # draw is supplied by st.composite, not by
     functions: bool = False,
     select_only: bool = True,
     default: bool | None = None,
+    well_formed: bool = False,
 ) -> AttributeConfig:
     """Valid attribute configurations of every shape.
 
@@ -158,8 +166,11 @@ def attribute_configs(  # noqa: D417  # draw is supplied by st.composite, not by
         functions: Also draw function sources (the builtin ``str``, by reference).
         select_only: Also draw attributes with no source.
         default: Whether to set a default value (drawn when ``None``).
+        well_formed: Only string attributes with no validation, so that Grouper
+            data never fails them (for tests of the engine rather than of
+            validation).
     """
-    value_type = draw(st.sampled_from(ValueType))
+    value_type = ValueType.STRING if well_formed else draw(st.sampled_from(ValueType))
     multi = draw(st.booleans())
     typed = {
         ValueType.STRING: st.text(max_size=6),
@@ -183,14 +194,14 @@ def attribute_configs(  # noqa: D417  # draw is supplied by st.composite, not by
         "value_type": value_type,
         "multi_valued": multi,
         "create_only": draw(st.booleans()),
-        "required": draw(st.booleans()),
+        "required": False if well_formed else draw(st.booleans()),
         "case_sensitive": draw(st.booleans()),
         "insert": draw(st.booleans()),
         "update": draw(st.booleans()),
         "select": draw(st.booleans()),
         **source,
     }
-    if value_type is ValueType.STRING:
+    if value_type is ValueType.STRING and not well_formed:
         settings["max_length"] = draw(st.none() | st.integers(1, 20))
         settings["valid_pattern"] = draw(st.none() | st.sampled_from([".*", "[a-z]*", ".{0,5}"]))
     settings["ignore_values"] = tuple(draw(st.lists(typed, max_size=2)))
@@ -201,19 +212,54 @@ def attribute_configs(  # noqa: D417  # draw is supplied by st.composite, not by
     return AttributeConfig(**settings)  # type: ignore[arg-type]  # drawn to fit
 
 
+_MOSTLY_TRUE = st.sampled_from([True, True, True, False])
+
+
 @st.composite
 def _object_configs(
-    draw: st.DrawFn, fields: tuple[str, ...], functions: bool, reserved: str | None
+    draw: st.DrawFn,
+    fields: tuple[str, ...],
+    functions: bool,
+    reserved: str | None,
+    identifying: tuple[str, ...] | None = None,
 ) -> ObjectConfig:
     names = draw(
         st.lists(
-            attribute_names().filter(lambda n: n != reserved), min_size=1, max_size=4, unique=True
+            attribute_names().filter(lambda n: n not in {reserved, "key"}),
+            min_size=1,
+            max_size=4,
+            unique=True,
         )
     )
     attributes = tuple(
-        draw(attribute_configs(name, fields=fields, functions=functions)) for name in names
+        draw(
+            attribute_configs(
+                name, fields=fields, functions=functions, well_formed=identifying is not None
+            )
+        )
+        for name in names
     )
-    single = [a.name for a in attributes if not a.multi_valued and a.select]
+    if identifying is not None:
+        # A matching key from an identifying field, first, as real provisioners have.
+        key = AttributeConfig(
+            name="key",
+            field=draw(st.sampled_from(identifying)),
+            case_sensitive=draw(st.booleans()),
+        )
+        return ObjectConfig(
+            attributes=(key, *attributes),
+            matching=(("key",),),
+            sync_memberships=draw(_MOSTLY_TRUE),
+            insert=draw(_MOSTLY_TRUE),
+            update=draw(_MOSTLY_TRUE),
+            delete=draw(_MOSTLY_TRUE),
+            delete_policy=draw(st.sampled_from(DeletePolicy)),
+        )
+    single = [
+        a.name
+        for a in attributes
+        if not a.multi_valued and a.select and a.insert and not a.create_only
+    ]
     matching: tuple[tuple[str, ...], ...] = ()
     if single:
         keys = st.lists(st.sampled_from(single), min_size=1, max_size=2, unique=True).map(tuple)
@@ -238,22 +284,57 @@ def provisioner_configs(  # noqa: D417  # draw is supplied by st.composite, not 
     membership_type: MembershipType | None = None,
     *,
     functions: bool = False,
+    realistic: bool = False,
 ) -> ProvisionerConfig:
     """Valid provisioner configurations.
 
     Args:
         membership_type: Fix the membership type (drawn when ``None``).
         functions: Also draw function sources.
+        realistic: Make the first attribute of each object type a matching key
+            from an identifying field (a group's name or id, a subject id) and
+            turn most insert/update/delete settings on, as real provisioners
+            are; otherwise anything valid is drawn (matching on constants,
+            everything off, ...).
     """
     kind = membership_type or draw(st.sampled_from(MembershipType))
     member_attr = "mbr" if kind is not MembershipType.MEMBERSHIP_OBJECTS else None
-    groups = draw(_object_configs(_GROUP_FIELDS, functions, member_attr))
-    entities = draw(_object_configs(_ENTITY_FIELDS, functions, member_attr))
+    groups = draw(
+        _object_configs(
+            _GROUP_FIELDS,
+            functions,
+            member_attr,
+            ("name", "extension", "id") if realistic else None,
+        )
+    )
+    entities = draw(
+        _object_configs(
+            _ENTITY_FIELDS, functions, member_attr, ("subject_id", "id") if realistic else None
+        )
+    )
     if kind is MembershipType.MEMBERSHIP_OBJECTS:
         ms_fields = tuple(f"group.{f}" for f in _GROUP_FIELDS) + tuple(
             f"entity.{f}" for f in _ENTITY_FIELDS
         )
-        ms_objects = draw(_object_configs(ms_fields, functions, None))
+        ms_objects = draw(
+            _object_configs(ms_fields, functions, None, ("group.id",) if realistic else None)
+        )
+        if realistic:
+            keys = (
+                AttributeConfig(
+                    name="gkey", field=draw(st.sampled_from(["group.name", "group.id"]))
+                ),
+                AttributeConfig(
+                    name="ekey", field=draw(st.sampled_from(["entity.subject_id", "entity.id"]))
+                ),
+            )
+            ms_objects = attrs.evolve(
+                ms_objects,
+                attributes=keys
+                + tuple(a for a in ms_objects.attributes if a.name not in {"gkey", "ekey"}),
+                matching=(("gkey", "ekey"),),
+                operate=True,
+            )
         memberships = MembershipsConfig(
             type=kind,
             attributes=ms_objects.attributes,
@@ -268,13 +349,23 @@ def provisioner_configs(  # noqa: D417  # draw is supplied by st.composite, not 
             if kind is MembershipType.GROUP_ATTRIBUTES
             else (entities, _GROUP_FIELDS)
         )
-        source = draw(_field_source(other_fields))
+        source = (
+            {
+                "field": draw(
+                    st.sampled_from(
+                        ["id", "name" if kind is MembershipType.ENTITY_ATTRIBUTES else "subject_id"]
+                    )
+                )
+            }
+            if realistic
+            else draw(_field_source(other_fields))
+        )
         attribute = AttributeConfig(
             name="mbr",
             multi_valued=True,
             case_sensitive=draw(st.booleans()),
             max_length=draw(st.none() | st.integers(1, 30)),
-            **source,  # type: ignore[arg-type]  # a field or a template
+            **source,
         )
         memberships = MembershipsConfig(type=kind, attribute=attribute, operate=owner.operate)
     return ProvisionerConfig(
