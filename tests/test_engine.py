@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
-from engine_helpers import plan, sync
 
+from engine_helpers import plan, sync
 from grouperprov import (
     Action,
     AttributeChange,
@@ -354,8 +354,8 @@ def test_the_delete_policy_keeps_what_we_did_not_insert() -> None:
 
 
 def test_failures_become_err_and_the_run_goes_on() -> None:
-    target = _target(fail=lambda op, bean: bean.id == "g2")
-    comparison, result = sync(_config(), target, [group(1), group(2), group(3)], [], [])
+    target = _target(fail=lambda _op, bean: bean.id == "g2")
+    _, result = sync(_config(), target, [group(1), group(2), group(3)], [], [])
     (failure,) = result.failures
     assert failure.change.object_id == "g2"
     assert failure.error is not None
@@ -454,3 +454,192 @@ def test_a_read_only_run_logs_and_writes_nothing(caplog: pytest.LogCaptureFixtur
     assert target.groups == {}
     assert result.read_only
     assert "read only, not applied: insert group 'g1'" in caplog.text
+
+
+# -- more paths of compare -----------------------------------------------------
+
+
+def test_group_attributes_with_entities_not_operated_on_is_the_usual_ldap_shape() -> None:
+    config = _config(entities={"operate": False})
+    target = _target()
+    comparison, result = sync(config, target, GROUPS, ENTITIES, MEMBERSHIPS)
+    assert result.failures == ()
+    assert comparison.plan.errors == ()
+    assert target.entities == {}
+    assert target.groups["grp1"].get("member") == frozenset({"u1", "u2"})
+
+
+def test_membership_objects_without_groups_operated_on() -> None:
+    config = _config("membership_objects", groups={"operate": False}, entities={"operate": False})
+    target = _target()
+    sync(config, target, GROUPS, ENTITIES, MEMBERSHIPS)
+    assert set(target.memberships) == {("g1", "m1"), ("g1", "m2"), ("g2", "m1")}
+    assert target.groups == {}
+
+
+def test_new_groups_carry_no_members_when_memberships_may_not_be_inserted() -> None:
+    config = _config(memberships__insert=False)
+    target = _target()
+    sync(config, target, GROUPS, ENTITIES, MEMBERSHIPS)
+    assert target.groups["grp1"].get("member") is None
+
+
+def test_a_group_that_may_not_be_inserted_gets_dne_and_its_members_are_left_alone() -> None:
+    config = _config(groups__insert=False)
+    comparison = plan(config, _target(), GROUPS, ENTITIES, MEMBERSHIPS)
+    errors = {(e.object_type, e.object_id): e.error.message for e in comparison.plan.errors}
+    assert errors[(ObjectType.GROUP, "g1")].startswith(
+        "missing in the target, and groups may not be inserted"
+    )
+    assert [c.object_type for c in comparison.plan.changes] == [ObjectType.ENTITY] * 2
+
+
+def test_membership_objects_that_may_not_be_inserted_get_dne_and_bad_ones_their_error() -> None:
+    config = _config("membership_objects", memberships__insert=False)
+    comparison = plan(config, _target(), GROUPS, ENTITIES, MEMBERSHIPS)
+    codes = {e.object_id: e.error.code for e in comparison.plan.errors}
+    assert codes[("g1", "m1")] is SyncErrorCode.DNE
+    data = _config("membership_objects").to_dict()
+    data["memberships"]["attributes"][1]["max_length"] = 1
+    comparison = plan(ProvisionerConfig.from_dict(data), _target(), GROUPS, ENTITIES, MEMBERSHIPS)
+    assert {e.error.code for e in comparison.plan.errors} == {SyncErrorCode.LEN}
+
+
+def test_an_ignored_single_value_is_never_replaced() -> None:
+    config = _config(
+        groups={
+            "attributes": [
+                {"name": "cn", "field": "extension"},
+                {"name": "owner", "static": "iam", "ignore_values": ["manual"]},
+            ],
+            "matching": ["cn"],
+        }
+    )
+    target = _target()
+    target.seed(groups=[ProvisioningGroup(id="grp1", attributes={"cn": "grp1", "owner": "manual"})])
+    assert plan(config, target, [group(1)], [], []).plan.empty
+
+
+def test_multi_valued_updates_add_remove_or_replace_keeping_ignored_values() -> None:
+    config = _config(
+        groups={
+            "attributes": [
+                {"name": "cn", "field": "extension"},
+                {"name": "tags", "static": ["a"], "multi_valued": True, "ignore_values": ["keep"]},
+            ],
+            "matching": ["cn"],
+        }
+    )
+    seeded = ProvisioningGroup(id="grp1", attributes={"cn": "grp1", "tags": ["a", "b", "keep"]})
+    target = _target()
+    target.seed(groups=[seeded])
+    comparison, _ = sync(config, target, [group(1)], [], [])
+    assert comparison.plan.changes[0].attribute_changes == (AttributeChange.remove("tags", ["b"]),)
+    assert target.groups["grp1"].get("tags") == frozenset({"a", "keep"})
+    target = _target(value_changes=False)
+    target.seed(groups=[seeded])
+    comparison, _ = sync(config, target, [group(1)], [], [])
+    assert comparison.plan.changes[0].attribute_changes == (
+        AttributeChange.replace("tags", frozenset({"a", "keep"})),
+    )
+
+
+def test_removing_a_value_shows_no_value_in_the_reason() -> None:
+    target = _target()
+    target.seed(
+        groups=[ProvisioningGroup(id="grp1", attributes={"cn": "grp1", "description": "x"})]
+    )
+    comparison = plan(_config(), target, [group(1)], [], [])
+    assert comparison.plan.changes[0].reasons[0].message == (
+        "description: target has 'x', Grouper has no value"
+    )
+
+
+# -- more paths of apply -------------------------------------------------------
+
+
+class _SearchTrouble(InMemoryTarget):
+    """Reports nothing on insert; searches fail or are ambiguous."""
+
+    def __init__(self, mode: str, **kwargs: Any) -> None:
+        super().__init__(operations=ALL - {Operation.INSERT_GROUPS}, **kwargs)
+        self.mode = mode
+
+    def insert_group(self, group: ProvisioningGroup) -> None:  # type: ignore[override]
+        super().insert_group(group)
+
+    def search_groups(self, attribute: str, values: Any) -> list[ProvisioningGroup]:
+        if self.mode == "raise":
+            msg = "search is down"
+            raise TimeoutError(msg)
+        found = super().search_groups(attribute, values)
+        return found * 2 if self.mode == "twice" else found
+
+
+@pytest.mark.parametrize("mode", ["raise", "twice"])
+def test_a_failed_read_back_loses_only_the_link(mode: str) -> None:
+    config = _config(
+        groups={
+            "attributes": [
+                {"name": "cn", "field": "extension"},
+                {"name": "owner", "static": "iam", "insert": False},
+            ],
+            "matching": ["cn"],
+            "search": ["cn"],
+        }
+    )
+    target = _SearchTrouble(mode)
+    _, result = sync(config, target, [group(1)], [], [])
+    insert, update = result.outcomes
+    assert insert.ok
+    assert insert.target_id is None
+    assert result.links[ObjectType.GROUP] == {}
+    # Without the link, the follow-up update cannot address the new group.
+    assert not update.ok
+    assert update.error is not None
+    assert update.error.message == "the group was not inserted"
+
+
+def test_membership_values_one_owner_update_at_a_time() -> None:
+    target = _target(
+        operations=ALL - {Operation.UPDATE_GROUPS},
+        fail=lambda op, bean: op == "update_group" and bean.id == "grp2",
+    )
+    sync(_config(), target, GROUPS, ENTITIES, [])
+    _, result = sync(_config(), target, GROUPS, ENTITIES, MEMBERSHIPS)
+    assert ("update_group", 1) in target.calls
+    failed = {o.change.object_id for o in result.failures}
+    assert failed == {("g2", "u1")}
+    assert target.groups["grp1"].get("member") == frozenset({"u1", "u2"})
+
+
+class _BrokenOwnerUpdates(InMemoryTarget):
+    def update_groups(self, updates: Any) -> list[WriteOutcome]:
+        if len(updates) > 1:
+            msg = "too big"
+            raise OSError(msg)
+        return super().update_groups(updates)[:0]
+
+
+def test_owner_update_batches_that_fail_or_forget_are_errors() -> None:
+    target = _BrokenOwnerUpdates(id_attributes={"group": "cn", "entity": "uid"})
+    sync(_config(), target, GROUPS, ENTITIES, [])
+    _, result = sync(_config(), target, GROUPS, ENTITIES, MEMBERSHIPS)
+    messages = sorted({o.error.message for o in result.failures if o.error})
+    assert messages == ["the batch failed: OSError: too big"]
+    _, result = sync(_config(batch_size=1), target, GROUPS, ENTITIES, MEMBERSHIPS)
+    messages = sorted({o.error.message for o in result.failures if o.error})
+    assert messages == ["the target did not report on this object"]
+
+
+def test_values_inserted_with_a_failed_owner_fail_with_it() -> None:
+    target = _target(fail=lambda _op, bean: bean.id == "g1")
+    _, result = sync(_config(), target, GROUPS, ENTITIES, MEMBERSHIPS)
+    failed = {(o.change.object_type, o.change.object_id) for o in result.failures}
+    assert failed == {
+        (ObjectType.GROUP, "g1"),
+        (ObjectType.MEMBERSHIP, ("g1", "u1")),
+        (ObjectType.MEMBERSHIP, ("g1", "u2")),
+    }
+    errors = result.object_errors()
+    assert (ObjectType.MEMBERSHIP, ("g1", "m1")) in errors

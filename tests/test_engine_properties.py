@@ -6,10 +6,10 @@ from collections import Counter
 from typing import Any
 
 import attrs
-from engine_helpers import plan, records_after, sync
 from hypothesis import given
 from hypothesis import strategies as st
 
+from engine_helpers import plan, records_after, sync
 from grouperprov import (
     MembershipType,
     Operation,
@@ -121,7 +121,7 @@ def test_with_a_failing_dao_every_planned_object_ends_as_success_or_error(
         return hash(repr(bean)) % 31 in failing
 
     target = s.target(fail=fail)
-    comparison, result = sync(*_args(s)[:1], target, *_args(s)[1:])
+    comparison, result = sync(s.config, target, s.groups, s.entities, s.memberships)
     # Exactly one outcome per planned change: none lost, none doubled.
     assert Counter(o.change for o in result.outcomes) == Counter(comparison.plan.changes)
     for outcome in result.outcomes:

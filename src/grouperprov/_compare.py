@@ -237,7 +237,6 @@ class _Comparer:
         self.matches[object_type] = result
         self.links[object_type].update(result.pairs)
         plural = _PLURAL[object_type]
-        skip = {self.t.membership_attribute} if self.b.membership_owner is object_type else set()
         wrappers = self.wrappers[object_type]
         for gid, tr in translated.items():
             error = tr.error or result.errors.get(gid)
@@ -254,7 +253,6 @@ class _Comparer:
                         want=tr.bean,
                         have=normal[tid],
                         native=native[tid],
-                        skip=skip,
                     )
             elif ob.insert.on:
                 action = Action.INSERT
@@ -365,13 +363,10 @@ class _Comparer:
         want: Bean,
         have: Bean,
         native: Bean,
-        skip: set[str | None],
     ) -> Action | None:
         attribute_changes: list[AttributeChange] = []
         reasons: list[Reason] = []
         for config in self.t.compared_attributes(object_type):
-            if config.name in skip:
-                continue
             change = self._diff(
                 object_type,
                 config.name,
@@ -498,18 +493,9 @@ class _Comparer:
                     if missing:
                         self._drop_from_insert(owner, owner_id, name, missing)
                 continue
-            tid = self.links[owner].get(owner_id)
-            if tid is None:
-                for value in desired.values():
-                    for mid in value.memberships:
-                        self._error(
-                            ObjectType.MEMBERSHIP,
-                            mid,
-                            ObjectError(
-                                SyncErrorCode.DNE, f"its {owner.value} is not in the target"
-                            ),
-                        )
-                continue
+            # An owner neither paired nor inserted has an error (DNE, MAT, ...), so
+            # it was skipped above: this one is in the target.
+            tid = self.links[owner][owner_id]
             native = self.native[owner][tid]
             current = self.t.value_map(owner, name, self.normal[owner][tid].get(name))
             adds = [desired[k] for k in desired.keys() - current.keys()]
@@ -669,7 +655,6 @@ class _Comparer:
                         want=tr.bean,
                         have=normal[tid],
                         native=native[tid],
-                        skip=set(),
                     )
             elif not (
                 self._available(ObjectType.GROUP, mid[0])

@@ -2,12 +2,15 @@
 
 - :class:`InMemoryTarget`: the reference target DAO, with every capability or a
   chosen subset, and failures on demand.
+- :func:`check_target_dao`: the contract every target DAO must keep, runnable
+  from any test suite against your own DAO.
 - ``grouperprov.testing.strategies``: Hypothesis strategies for beans and
   configurations; it needs the ``testing`` extra (``pip install grouperprov[testing]``).
 """
 
 from __future__ import annotations
 
+from ._check import TargetContractError, check_target_dao
 from ._memory import InjectedFailure, InMemoryTarget
 
-__all__ = ["InMemoryTarget", "InjectedFailure"]
+__all__ = ["InMemoryTarget", "InjectedFailure", "TargetContractError", "check_target_dao"]

@@ -1,0 +1,154 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+
+from grouperprov import (
+    AttributeChange,
+    Operation,
+    ProvisioningGroup,
+    ProvisioningMembership,
+    WriteOutcome,
+)
+from grouperprov.abc import Capabilities, TargetDAO
+from grouperprov.testing import InMemoryTarget, TargetContractError, check_target_dao
+
+ALL = frozenset(Operation)
+BULK = frozenset(
+    op for op in Operation if op.value.endswith(("groups", "entities", "memberships"))
+) - {
+    Operation.RETRIEVE_ALL_GROUPS,
+    Operation.RETRIEVE_ALL_ENTITIES,
+    Operation.RETRIEVE_ALL_MEMBERSHIPS,
+    Operation.RETRIEVE_GROUPS,
+    Operation.RETRIEVE_ENTITIES,
+    Operation.SEARCH_GROUPS,
+    Operation.SEARCH_ENTITIES,
+    Operation.RETRIEVE_MEMBERSHIPS_BY_GROUPS,
+    Operation.RETRIEVE_MEMBERSHIPS_BY_ENTITIES,
+    Operation.REPLACE_GROUP_MEMBERSHIPS,
+}
+SINGLE = frozenset(
+    Operation(op.value.removesuffix("s").replace("entitie", "entity")) for op in BULK
+)
+MEMBERSHIP_WRITES = frozenset(
+    {
+        Operation.INSERT_MEMBERSHIP,
+        Operation.INSERT_MEMBERSHIPS,
+        Operation.DELETE_MEMBERSHIP,
+        Operation.DELETE_MEMBERSHIPS,
+    }
+)
+
+
+def _membership(group_id: str, entity_id: str) -> ProvisioningMembership:
+    return ProvisioningMembership(group_id=group_id, entity_id=entity_id, attributes={"role": "m"})
+
+
+@pytest.mark.parametrize(
+    ("operations", "value_changes"),
+    [
+        (ALL, True),
+        (ALL, False),
+        (ALL - BULK, True),
+        (ALL - SINGLE, True),
+        (ALL - MEMBERSHIP_WRITES, True),
+        (frozenset({Operation.RETRIEVE_ALL_GROUPS, Operation.RETRIEVE_ALL_ENTITIES}), True),
+    ],
+    ids=[
+        "all",
+        "replace-only values",
+        "no bulk",
+        "bulk only",
+        "replace-only memberships",
+        "read only",
+    ],
+)
+def test_the_in_memory_target_keeps_the_contract_in_every_capability_subset(
+    operations: frozenset[Operation], value_changes: bool
+) -> None:
+    check_target_dao(
+        lambda: InMemoryTarget(operations=operations, value_changes=value_changes),
+        multi_valued_attribute="member",
+        membership=_membership,
+    )
+
+
+def test_single_and_bulk_sets_pair_up() -> None:
+    assert len(BULK) == len(SINGLE) == 9
+    assert all(op in ALL for op in SINGLE)
+
+
+class _NotImplemented(TargetDAO):
+    def capabilities(self) -> Capabilities:
+        return Capabilities(frozenset({Operation.INSERT_GROUP, Operation.RETRIEVE_ALL_GROUPS}))
+
+
+class _Forgetful(InMemoryTarget):
+    def insert_groups(self, groups: Sequence[ProvisioningGroup]) -> list[WriteOutcome]:
+        return super().insert_groups(groups)[:-1]
+
+
+class _Unordered(InMemoryTarget):
+    def update_groups(
+        self, updates: Sequence[tuple[ProvisioningGroup, Sequence[AttributeChange]]]
+    ) -> list[WriteOutcome]:
+        # Applies removes before adds: the order the engine relies on is lost.
+        return super().update_groups(
+            [(g, sorted(cs, key=lambda c: c.op.value != "remove")) for g, cs in updates]
+        )
+
+
+class _StickyDelete(InMemoryTarget):
+    def delete_groups(self, groups: Sequence[ProvisioningGroup]) -> list[WriteOutcome]:
+        self._enter(Operation.DELETE_GROUPS, len(groups))
+        return [WriteOutcome.success() for _ in groups]
+
+
+class _AmnesiacEntities(InMemoryTarget):
+    def retrieve_all_entities(self) -> list[object]:  # type: ignore[override]
+        return []
+
+
+def _failures(factory: object, **kwargs: object) -> tuple[str, ...]:
+    with pytest.raises(TargetContractError) as info:
+        check_target_dao(factory, multi_valued_attribute="member", **kwargs)  # type: ignore[arg-type]
+    assert str(info.value).startswith(f"{type(factory()).__name__} breaks the target DAO contract:")  # type: ignore[operator]
+    return info.value.failures
+
+
+def test_a_dao_declaring_what_it_does_not_implement_is_caught() -> None:
+    failures = _failures(_NotImplemented)
+    assert "declares insert_group but does not implement it" in failures
+    assert "declares retrieve_all_groups but does not implement it" in failures
+
+
+def test_a_bulk_method_that_forgets_an_object_is_caught() -> None:
+    failures = _failures(_Forgetful)
+    assert "insert_groups returned 1 outcomes for 2 objects" in failures
+
+
+def test_updates_applied_out_of_order_are_caught() -> None:
+    failures = _failures(_Unordered)
+    assert any(f.startswith("ADD then REMOVE on 'member' did not apply in order") for f in failures)
+
+
+def test_deletes_that_do_not_delete_are_caught() -> None:
+    failures = _failures(_StickyDelete)
+    assert any(f.startswith("deleted groups still read back") for f in failures)
+
+
+def test_inserts_that_do_not_read_back_are_caught() -> None:
+    failures = _failures(_AmnesiacEntities)
+    assert any(f.startswith("an inserted entity does not read back") for f in failures)
+
+
+def test_custom_sample_objects() -> None:
+    check_target_dao(
+        InMemoryTarget,
+        group=ProvisioningGroup(id="x", attributes={"name": "a", "title": "t"}),
+        update_attribute="title",
+        entity=ProvisioningGroup(id="y", attributes={"login": "jo", "phone": "1"}),  # type: ignore[arg-type]
+        entity_update_attribute="phone",
+    )

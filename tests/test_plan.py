@@ -1,0 +1,169 @@
+from __future__ import annotations
+
+import json
+
+from grouperprov import (
+    Action,
+    AttributeChange,
+    Change,
+    ObjectError,
+    ObjectType,
+    Plan,
+    PlannedError,
+    ProvisioningEntity,
+    ProvisioningGroup,
+    ProvisioningMembership,
+    Reason,
+    SyncErrorCode,
+)
+
+G, E, M = ObjectType.GROUP, ObjectType.ENTITY, ObjectType.MEMBERSHIP
+UPDATE_LINE = (
+    "update group 'g1' (target 'cn=a'): "
+    "add member ['v0', 'v1', 'v2', 'v3', 'v4', ... (7 values)]; remove description"
+)
+REASON_LINE = "because attribute_differs: description: target has 'x', Grouper has no value"
+
+
+def _plan() -> Plan:
+    return Plan(
+        provisioner="ldap",
+        changes=[
+            Change(
+                action=Action.INSERT,
+                object_type=M,
+                object_id=("g1", "uid=x"),
+                owner_id="g1",
+                value="uid=x",
+                memberships=(("g1", "m1"),),
+                reasons=(Reason("member_missing", "member 'uid=x' is in Grouper"),),
+            ),
+            Change(
+                action=Action.UPDATE,
+                object_type=G,
+                object_id="g1",
+                target_id="cn=a",
+                bean=ProvisioningGroup(
+                    id="cn=a", attributes={"member": ["a", "b"], "n": 1, "f": True}
+                ),
+                attribute_changes=(
+                    AttributeChange.add("member", [f"v{i}" for i in range(7)]),
+                    AttributeChange.replace("description", None),
+                ),
+                reasons=(
+                    Reason(
+                        "attribute_differs", "description: target has 'x', Grouper has no value"
+                    ),
+                ),
+            ),
+            Change(
+                action=Action.REPLACE,
+                object_type=M,
+                object_id="g2",
+                owner_id="g2",
+                replacement=(
+                    ProvisioningMembership(group_id="a", entity_id="b", attributes={"r": "x"}),
+                ),
+            ),
+            Change(
+                action=Action.DELETE,
+                object_type=E,
+                object_id="uid=z",
+                target_id="uid=z",
+                bean=ProvisioningEntity(id="uid=z"),
+            ),
+            Change(
+                action=Action.INSERT,
+                object_type=G,
+                object_id="g3",
+                with_owner=False,
+                search=(("cn", "c"), ("gid", 5)),
+            ),
+        ],
+        errors=(
+            PlannedError(G, "g4", ObjectError(SyncErrorCode.LEN, "too long", "cn")),
+            PlannedError(
+                M, ("g1", "m2"), ObjectError(SyncErrorCode.DNE, "its entity is not in the target")
+            ),
+        ),
+        links={G: {"g1": "cn=a"}, E: {}},
+    )
+
+
+def test_changes_are_kept_in_deletes_first_order() -> None:
+    plan = _plan()
+    assert [(c.action, c.object_type) for c in plan.changes] == [
+        (Action.INSERT, G),
+        (Action.UPDATE, G),
+        (Action.DELETE, E),
+        (Action.REPLACE, M),  # the same phase as inserts; then by id
+        (Action.INSERT, M),
+    ]
+
+
+def test_plan_round_trips_through_json() -> None:
+    plan = _plan()
+    text = plan.to_json(indent=2)
+    assert json.loads(text)["provisioner"] == "ldap"
+    again = Plan.from_json(text)
+    assert again == plan
+    assert again.links == plan.links
+    assert again.changes[1].bean == plan.changes[1].bean
+    assert again.changes[4].object_id == ("g1", "uid=x")
+    assert Plan.from_dict(plan.to_dict()) == plan
+
+
+def test_summary_counts_and_lists_everything() -> None:
+    text = _plan().summary()
+    assert text.splitlines()[:8] == [
+        "Plan for 'ldap': 5 changes, 2 errors",
+        "  delete entity: 1",
+        "  insert group: 1",
+        "  insert membership: 1",
+        "  replace membership: 1",
+        "  update group: 1",
+        "  error DNE: 1",
+        "  error LEN: 1",
+    ]
+    assert f"  {UPDATE_LINE}" in text
+    assert "  replace membership 'g2': 1 members" in text
+    assert "  membership ('g1', 'm2'): DNE: its entity is not in the target" in text
+    assert str(_plan()) == text
+    assert Plan(provisioner="x").summary() == "Plan for 'x': 0 changes, 0 errors"
+    one = Plan(provisioner="x", changes=[_plan().changes[0]], errors=(_plan().errors[0],))
+    assert one.summary().startswith("Plan for 'x': 1 change, 1 error\n")
+
+
+def test_why_explains_changes_and_errors() -> None:
+    plan = _plan()
+    assert plan.why("g1") == f"{UPDATE_LINE}\n  {REASON_LINE}"
+    assert plan.why("g4") == "group 'g4' is left alone: LEN [cn]: too long"
+    assert plan.why("nothing") == "'nothing' is not in this plan"
+
+
+def test_what_will_happen_to_a_group() -> None:
+    plan = _plan()
+    assert [c.object_id for c in plan.for_group("g1")] == ["g1", ("g1", "uid=x")]
+    assert plan.explain_group("g1").splitlines() == [
+        "group 'g1':",
+        f"  {UPDATE_LINE}",
+        f"    {REASON_LINE}",
+        "  insert membership ('g1', 'uid=x')",
+        "    because member_missing: member 'uid=x' is in Grouper",
+        "  membership ('g1', 'm2') left alone: DNE: its entity is not in the target",
+    ]
+    assert plan.explain_group("g9") == "nothing will happen to group 'g9'"
+    assert plan.changes_for("g3")[0].search == (("cn", "c"), ("gid", 5))
+
+
+def test_counts_and_emptiness() -> None:
+    plan = _plan()
+    assert not plan.empty
+    assert Plan(provisioner="x").empty
+    assert plan.counts()[(Action.INSERT, G)] == 1
+    assert plan.error_counts() == {"LEN": 1, "DNE": 1}
+
+
+def test_describe_marks_inserts_with_their_owner() -> None:
+    change = Change(action=Action.INSERT, object_type=M, object_id=("g", "v"), with_owner=True)
+    assert change.describe() == "insert membership ('g', 'v') with its owner's insert"
