@@ -152,3 +152,65 @@ def test_custom_sample_objects() -> None:
         entity=ProvisioningGroup(id="y", attributes={"login": "jo", "phone": "1"}),  # type: ignore[arg-type]
         entity_update_attribute="phone",
     )
+
+
+class _SameIds(InMemoryTarget):
+    """Reads groups back under one id, as a table without a unique key might."""
+
+    def retrieve_all_groups(self) -> list[ProvisioningGroup]:
+        return [
+            ProvisioningGroup(id="same", attributes=g.attributes)
+            for g in super().retrieve_all_groups()
+        ]
+
+
+_Updates = Sequence[tuple[ProvisioningGroup, Sequence[AttributeChange]]]
+
+
+class _IgnoresReplace(InMemoryTarget):
+    def update_groups(self, updates: _Updates) -> list[WriteOutcome]:
+        return [WriteOutcome.success() for _ in updates]
+
+
+class _ChattyUpdates(InMemoryTarget):
+    def update_groups(self, updates: _Updates) -> list[WriteOutcome]:
+        return [WriteOutcome.success(), WriteOutcome.success()]
+
+
+class _GrumpyDeletes(InMemoryTarget):
+    def delete_group(self, group: ProvisioningGroup) -> None:
+        if group.id not in self.groups:
+            msg = f"{group.id} not found"
+            raise LookupError(msg)
+        super().delete_group(group)
+
+
+class _MembershipTrouble(InMemoryTarget):
+    def insert_memberships(
+        self, memberships: Sequence[ProvisioningMembership]
+    ) -> list[WriteOutcome]:
+        return [WriteOutcome.failure("nope")]
+
+    def delete_memberships(
+        self, memberships: Sequence[ProvisioningMembership]
+    ) -> list[WriteOutcome]:
+        return []
+
+
+class _LostMemberships(InMemoryTarget):
+    def retrieve_all_memberships(self) -> list[ProvisioningMembership]:
+        return []
+
+
+def test_more_broken_rules_are_caught() -> None:
+    assert "two inserted groups read back with the same target id 'same'" in _failures(_SameIds)
+    assert "a REPLACE of 'description' on a group did not take effect" in _failures(_IgnoresReplace)
+    assert "update_groups returned 2 outcomes for 1 update" in _failures(_ChattyUpdates)
+    grumpy = _failures(lambda: _GrumpyDeletes(operations=ALL - {Operation.DELETE_GROUPS}))
+    assert any(
+        f.startswith("delete_group of an already deleted group raised LookupError") for f in grumpy
+    )
+    trouble = _failures(_MembershipTrouble, membership=_membership)
+    assert any(f.startswith("insert_memberships did not report success") for f in trouble)
+    lost = _failures(_LostMemberships, membership=_membership)
+    assert "an inserted membership does not read back with its group and entity ids" in lost

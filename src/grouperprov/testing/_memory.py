@@ -117,7 +117,7 @@ class InMemoryTarget(TargetDAO):
         for item in items:
             try:
                 stored = one(item)
-            except (InjectedFailure, KeyError, ValueError) as exc:
+            except (InjectedFailure, LookupError, ValueError) as exc:
                 outcomes.append(WriteOutcome.failure(str(exc)))
             else:
                 outcomes.append(WriteOutcome.success(stored))
@@ -211,7 +211,7 @@ class InMemoryTarget(TargetDAO):
         current = store.get(bean.id)
         if current is None:
             msg = f"no such object {bean.id!r}"
-            raise KeyError(msg)
+            raise LookupError(msg)
         store[bean.id] = type(current)(
             id=current.id, attributes=self._apply_changes(current, changes)
         )
@@ -290,7 +290,7 @@ class InMemoryTarget(TargetDAO):
         current = self.memberships.get(membership.id)
         if current is None:
             msg = f"no such membership {membership.id!r}"
-            raise KeyError(msg)
+            raise LookupError(msg)
         self.memberships[membership.id] = attrs.evolve(
             current, attributes=self._apply_changes(current, changes)
         )

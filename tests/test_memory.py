@@ -1,0 +1,75 @@
+"""The reference InMemoryTarget behaves as the contract says, in its own details too."""
+
+from __future__ import annotations
+
+import pytest
+
+from grouperprov import (
+    AttributeChange,
+    Operation,
+    ProvisioningEntity,
+    ProvisioningGroup,
+    ProvisioningMembership,
+)
+from grouperprov.testing import InjectedFailure, InMemoryTarget
+
+
+def _seeded() -> InMemoryTarget:
+    target = InMemoryTarget()
+    target.seed(
+        groups=[ProvisioningGroup(id="cn=a", attributes={"cn": "a", "member": ["x", "y"]})],
+        entities=[ProvisioningEntity(id="uid=x", attributes={"uid": "x"})],
+        memberships=[ProvisioningMembership(group_id="cn=a", entity_id="uid=x")],
+    )
+    return target
+
+
+def test_targeted_reads() -> None:
+    target = _seeded()
+    assert [g.id for g in target.retrieve_groups(["cn=a", "cn=missing"])] == ["cn=a"]
+    assert [e.id for e in target.retrieve_entities(["uid=x"])] == ["uid=x"]
+    assert [g.id for g in target.search_groups("member", ["y"])] == ["cn=a"]
+    assert target.search_entities("uid", ["nobody"]) == []
+    assert len(target.retrieve_memberships_by_groups(["cn=a"])) == 1
+    assert target.retrieve_memberships_by_entities(["uid=other"]) == []
+    assert ("search_groups", 1) in target.calls
+
+
+def test_undeclared_operations_raise() -> None:
+    target = InMemoryTarget(operations={Operation.RETRIEVE_ALL_GROUPS})
+    with pytest.raises(NotImplementedError, match="insert_group is not declared"):
+        target.insert_group(ProvisioningGroup(id="g"))
+
+
+def test_ids_from_an_attribute_need_that_attribute() -> None:
+    target = InMemoryTarget(id_attributes={"group": "cn"})
+    (outcome,) = target.insert_groups([ProvisioningGroup(id="g", attributes={"description": "d"})])
+    assert not outcome.ok
+    assert outcome.error == "cannot insert group 'g': no 'cn' to make its id"
+
+
+def test_a_replace_only_target_refuses_value_changes() -> None:
+    target = InMemoryTarget(value_changes=False)
+    target.seed(groups=[ProvisioningGroup(id="g")])
+    (outcome,) = target.update_groups(
+        [(ProvisioningGroup(id="g"), [AttributeChange.add("m", ["x"])])]
+    )
+    assert outcome.error == "add on 'm': this target only replaces"
+
+
+def test_updates_of_missing_objects_fail() -> None:
+    target = InMemoryTarget()
+    (outcome,) = target.update_entities([(ProvisioningEntity(id="nobody"), [])])
+    assert outcome.error == "no such object 'nobody'"
+    with pytest.raises(LookupError, match="no such membership"):
+        target.update_membership(ProvisioningMembership(group_id="g", entity_id="e"), [])
+
+
+def test_membership_updates_and_failures_on_demand() -> None:
+    target = _seeded()
+    membership = ProvisioningMembership(group_id="cn=a", entity_id="uid=x")
+    target.update_membership(membership, [AttributeChange.replace("role", "admin")])
+    assert target.memberships[membership.id].get("role") == "admin"
+    failing = InMemoryTarget(fail=lambda op, _bean: op == "delete_entity")
+    with pytest.raises(InjectedFailure, match="injected failure in delete_entity for 'e'"):
+        failing.delete_entity(ProvisioningEntity(id="e"))
