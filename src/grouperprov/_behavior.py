@@ -47,9 +47,9 @@ class Mode(enum.StrEnum):
     BULK = "bulk"
     """Through the bulk method, in batches."""
     REPLACE = "replace"
-    """Memberships only: by replacing a group's whole membership list."""
+    """By replacing a group's whole membership list (memberships only)."""
     OWNER_UPDATE = "owner update"
-    """Attribute membership types: as value changes of the owner's attribute."""
+    """As value changes of the owner's attribute (attribute membership types)."""
 
     @property
     def on(self) -> bool:

@@ -70,7 +70,7 @@ class Change:
     Attributes:
         action: What to do.
         object_type: To which kind of object.
-        object_id: The object's id in the plan (see :data:`ObjectId`).
+        object_id: The object's id in the plan (see ``ObjectId``).
         target_id: The target's id of the object changed (for membership
             values: of their owner), when it exists.
         bean: For an insert, the bean to insert; for an update or delete, the

@@ -183,8 +183,8 @@ class Capabilities:
     def of(cls, dao: type[TargetDAO] | TargetDAO) -> Capabilities:
         """Derive the capabilities from the methods *dao*'s class overrides.
 
-        The class attributes :attr:`TargetDAO.batch_sizes` and
-        :attr:`TargetDAO.supports_value_changes` complete them.
+        The class attributes :attr:`~grouperprov.TargetDAO.batch_sizes` and
+        :attr:`~grouperprov.TargetDAO.supports_value_changes` complete them.
         """
         kind = dao if isinstance(dao, type) else type(dao)
         operations = frozenset(
@@ -222,18 +222,18 @@ class TargetDAO(abc.ABC):  # noqa: B024  # every operation is optional; capabili
     """Base class of target DAOs: the I/O with one target, and nothing else.
 
     Subclass it and implement the operations your target supports; leave the
-    others alone (their absence shows in :meth:`capabilities`). The engine
+    others alone (their absence shows in :meth:`~grouperprov.TargetDAO.capabilities`). The engine
     calls these methods; they never call the engine.
 
     Ids: a bean read from the target has the target's own id (a DN, a row key,
     a remote UUID) as ``id``. Beans given to insert methods carry the Grouper id
     instead: the target chooses its own id and reports it through
-    :attr:`WriteOutcome.stored`. Membership beans from the engine carry the
+    :attr:`~grouperprov.WriteOutcome.stored`. Membership beans from the engine carry the
     target ids of their group and entity when those are provisioned, else
     Grouper's ids; their attributes say what the target needs.
 
     Errors: single-object methods raise any exception to report failure; bulk
-    methods return one :class:`WriteOutcome` per input, in input order, and
+    methods return one :class:`~grouperprov.WriteOutcome` per input, in input order, and
     raise only when the whole call failed (the engine then marks every object
     of the batch with an ERR error and goes on with the next batch). Messages
     must not contain secrets.

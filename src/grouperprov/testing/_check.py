@@ -26,7 +26,11 @@ Owner = ProvisioningGroup | ProvisioningEntity
 
 
 class TargetContractError(AssertionError):
-    """A target DAO broke its contract; :attr:`failures` lists every broken rule."""
+    """A target DAO broke its contract.
+
+    Attributes:
+        failures: Every broken rule, in words.
+    """
 
     failures: tuple[str, ...]
 

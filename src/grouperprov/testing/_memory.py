@@ -67,7 +67,8 @@ class InMemoryTarget(TargetDAO):
         operations: Iterable[Operation] | None = None,
         value_changes: bool = True,
         batch_sizes: Mapping[Operation, int] | None = None,
-        fail: Callable[[str, Bean], bool] | None = None,
+        fail: Callable[[str, ProvisioningGroup | ProvisioningEntity | ProvisioningMembership], bool]
+        | None = None,
         id_attributes: Mapping[str, str] | None = None,
     ) -> None:
         self._operations = frozenset(Operation if operations is None else operations)
