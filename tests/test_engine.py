@@ -643,3 +643,19 @@ def test_values_inserted_with_a_failed_owner_fail_with_it() -> None:
     }
     errors = result.object_errors()
     assert (ObjectType.MEMBERSHIP, ("g1", "m1")) in errors
+
+
+def test_a_target_that_reads_everything_at_once_is_read_once() -> None:
+    target = _target()
+    sync(_config("membership_objects"), target, GROUPS, ENTITIES, MEMBERSHIPS)
+    target.calls.clear()
+    comparison = plan(_config("membership_objects"), target, GROUPS, ENTITIES, MEMBERSHIPS)
+    assert comparison.plan.empty
+    assert target.calls == [("retrieve_all_data", 0)]
+    target = _target(operations=ALL - {Operation.RETRIEVE_ALL_DATA})
+    plan(_config("membership_objects"), target, GROUPS, ENTITIES, MEMBERSHIPS)
+    assert [name for name, _ in target.calls] == [
+        "retrieve_all_groups",
+        "retrieve_all_entities",
+        "retrieve_all_memberships",
+    ]

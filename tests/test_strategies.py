@@ -42,3 +42,9 @@ def test_attribute_configs_can_be_asked_for_a_default(config: object) -> None:
 @given(gst.attribute_configs(select_only=False))
 def test_attribute_configs_without_select_only_always_have_a_source(config: object) -> None:
     assert not getattr(config, "select_only")  # noqa: B009
+
+
+@given(gst.target_memberships())
+def test_target_memberships_carry_target_ids(membership: ProvisioningMembership) -> None:
+    assert membership.group_id.startswith("cn=")
+    assert membership.entity_id.startswith("uid=")

@@ -29,7 +29,7 @@ from ._behavior import (
     may_delete,
 )
 from ._codes import ObjectError, SyncErrorCode
-from ._compare import Comparison, ProvisioningWrapper, TargetData, compare
+from ._compare import Comparison, ProvisioningWrapper, compare
 from ._config import (
     AttributeConfig,
     CrudOrder,
@@ -46,7 +46,15 @@ from ._match import Matcher, MatchingId, MatchResult
 from ._plan import Action, Change, ObjectId, Plan, PlannedError, Reason
 from ._records import SyncRecord
 from ._sources import FunctionRef, Template, TranslationContext, ValidatorRef
-from ._target import AttributeChange, Capabilities, ChangeOp, Operation, TargetDAO, WriteOutcome
+from ._target import (
+    AttributeChange,
+    Capabilities,
+    ChangeOp,
+    Operation,
+    TargetDAO,
+    TargetData,
+    WriteOutcome,
+)
 from ._translate import MembershipId, MembershipValue, Translated, Translation, Translator
 from ._values import compare_form, convert_scalar
 

@@ -18,10 +18,9 @@ import attrs
 from ._beans import ProvisioningEntity, ProvisioningGroup, ProvisioningMembership
 from ._behavior import Behavior
 from ._codes import ObjectError, SyncErrorCode
-from ._compare import TargetData
 from ._config import MembershipType, ObjectType
 from ._plan import Action, Change, Plan, phase_of, phases
-from ._target import AttributeChange, Operation, TargetDAO, WriteOutcome
+from ._target import AttributeChange, Operation, TargetDAO, TargetData, WriteOutcome
 
 __all__ = ["ApplyResult", "ChangeOutcome", "apply", "read_target"]
 
@@ -112,14 +111,18 @@ def read_target(dao: TargetDAO, behavior: Behavior) -> TargetData:
     nothing safe to compare against.
     """
     ms = behavior.memberships
+    memberships = ms.select and behavior.membership_type is MembershipType.MEMBERSHIP_OBJECTS
+    if behavior.capabilities.can(Operation.RETRIEVE_ALL_DATA):
+        data = dao.retrieve_all_data()
+        return TargetData(
+            groups=data.groups if behavior.groups.select else (),
+            entities=data.entities if behavior.entities.select else (),
+            memberships=data.memberships if memberships else (),
+        )
     return TargetData(
         groups=dao.retrieve_all_groups() if behavior.groups.select else (),
         entities=dao.retrieve_all_entities() if behavior.entities.select else (),
-        memberships=(
-            dao.retrieve_all_memberships()
-            if ms.select and behavior.membership_type is MembershipType.MEMBERSHIP_OBJECTS
-            else ()
-        ),
+        memberships=dao.retrieve_all_memberships() if memberships else (),
     )
 
 

@@ -41,10 +41,10 @@ from ._config import MembershipType, ObjectType
 from ._match import Matcher, MatchingId, MatchResult
 from ._plan import Action, Change, ObjectId, Plan, PlannedError, Reason
 from ._records import SyncRecord
-from ._target import AttributeChange
+from ._target import AttributeChange, TargetData
 from ._translate import MembershipId, MembershipValue, Translated, Translation, Translator
 
-__all__ = ["Comparison", "ProvisioningWrapper", "TargetData", "compare"]
+__all__ = ["Comparison", "ProvisioningWrapper", "compare"]
 
 Bean: TypeAlias = ProvisioningGroup | ProvisioningEntity | ProvisioningMembership
 _OwnerT = TypeVar("_OwnerT", ProvisioningGroup, ProvisioningEntity)
@@ -54,33 +54,6 @@ _PLURAL = {
     ObjectType.ENTITY: "entities",
     ObjectType.MEMBERSHIP: "memberships",
 }
-
-
-def _groups(items: Iterable[ProvisioningGroup]) -> tuple[ProvisioningGroup, ...]:
-    return tuple(items)
-
-
-def _entities(items: Iterable[ProvisioningEntity]) -> tuple[ProvisioningEntity, ...]:
-    return tuple(items)
-
-
-def _members(items: Iterable[ProvisioningMembership]) -> tuple[ProvisioningMembership, ...]:
-    return tuple(items)
-
-
-@attrs.frozen(kw_only=True)
-class TargetData:
-    """What was read from the target, as the DAO returned it.
-
-    Attributes:
-        groups: Target groups.
-        entities: Target entities.
-        memberships: Target membership objects (type ``membership_objects``).
-    """
-
-    groups: tuple[ProvisioningGroup, ...] = attrs.field(default=(), converter=_groups)
-    entities: tuple[ProvisioningEntity, ...] = attrs.field(default=(), converter=_entities)
-    memberships: tuple[ProvisioningMembership, ...] = attrs.field(default=(), converter=_members)
 
 
 @attrs.frozen(kw_only=True)

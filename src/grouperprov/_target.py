@@ -33,6 +33,7 @@ __all__ = [
     "ChangeOp",
     "Operation",
     "TargetDAO",
+    "TargetData",
     "WriteOutcome",
 ]
 
@@ -132,6 +133,7 @@ class WriteOutcome:
 class Operation(enum.StrEnum):
     """Every operation a target DAO may implement; each value is the method's name."""
 
+    RETRIEVE_ALL_DATA = "retrieve_all_data"
     RETRIEVE_ALL_GROUPS = "retrieve_all_groups"
     RETRIEVE_ALL_ENTITIES = "retrieve_all_entities"
     RETRIEVE_ALL_MEMBERSHIPS = "retrieve_all_memberships"
@@ -160,6 +162,33 @@ class Operation(enum.StrEnum):
     DELETE_MEMBERSHIP = "delete_membership"
     DELETE_MEMBERSHIPS = "delete_memberships"
     REPLACE_GROUP_MEMBERSHIPS = "replace_group_memberships"
+
+
+def _groups(items: Iterable[ProvisioningGroup]) -> tuple[ProvisioningGroup, ...]:
+    return tuple(items)
+
+
+def _entities(items: Iterable[ProvisioningEntity]) -> tuple[ProvisioningEntity, ...]:
+    return tuple(items)
+
+
+def _members(items: Iterable[ProvisioningMembership]) -> tuple[ProvisioningMembership, ...]:
+    return tuple(items)
+
+
+@attrs.frozen(kw_only=True)
+class TargetData:
+    """What was read from the target, as the DAO returned it.
+
+    Attributes:
+        groups: Target groups.
+        entities: Target entities.
+        memberships: Target membership objects (type ``membership_objects``).
+    """
+
+    groups: tuple[ProvisioningGroup, ...] = attrs.field(default=(), converter=_groups)
+    entities: tuple[ProvisioningEntity, ...] = attrs.field(default=(), converter=_entities)
+    memberships: tuple[ProvisioningMembership, ...] = attrs.field(default=(), converter=_members)
 
 
 @attrs.frozen
@@ -257,6 +286,15 @@ class TargetDAO(abc.ABC):  # noqa: B024  # every operation is optional; capabili
         return Capabilities.of(self)
 
     # -- reads ---------------------------------------------------------------
+
+    def retrieve_all_data(self) -> TargetData:
+        """Return every group, entity and membership object at once.
+
+        For targets that read everything faster in one go (one export, one
+        query). When implemented, a full sync calls it instead of the three
+        ``retrieve_all_*`` methods.
+        """
+        raise _unsupported("retrieve_all_data")
 
     def retrieve_all_groups(self) -> Iterable[ProvisioningGroup]:
         """Return every group in the target's scope (for a full sync)."""

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from ._target import AttributeChange, Capabilities, ChangeOp, Operation, TargetDAO, WriteOutcome
+from ._target import (
+    AttributeChange,
+    Capabilities,
+    ChangeOp,
+    Operation,
+    TargetDAO,
+    TargetData,
+    WriteOutcome,
+)
 
 __all__ = [
     "AttributeChange",
@@ -10,5 +18,6 @@ __all__ = [
     "ChangeOp",
     "Operation",
     "TargetDAO",
+    "TargetData",
     "WriteOutcome",
 ]

@@ -21,6 +21,7 @@ from grouperprov._target import (
     ChangeOp,
     Operation,
     TargetDAO,
+    TargetData,
     WriteOutcome,
 )
 
@@ -147,6 +148,14 @@ class InMemoryTarget(TargetDAO):
         return values
 
     # -- reads ----------------------------------------------------------------
+
+    def retrieve_all_data(self) -> TargetData:
+        self._enter(Operation.RETRIEVE_ALL_DATA, 0)
+        return TargetData(
+            groups=list(self.groups.values()),
+            entities=list(self.entities.values()),
+            memberships=list(self.memberships.values()),
+        )
 
     def retrieve_all_groups(self) -> list[ProvisioningGroup]:
         self._enter(Operation.RETRIEVE_ALL_GROUPS, 0)

@@ -47,6 +47,7 @@ __all__ = [
     "scalars",
     "target_entities",
     "target_groups",
+    "target_memberships",
 ]
 
 _NAME_CHARS = string.ascii_lowercase + string.digits
@@ -135,6 +136,16 @@ def target_groups() -> st.SearchStrategy[ProvisioningGroup]:
 def target_entities() -> st.SearchStrategy[ProvisioningEntity]:
     """Entities as a target might return them: any attribute names and values."""
     return st.builds(ProvisioningEntity, id=_ids("uid="), attributes=_target_attributes())
+
+
+def target_memberships() -> st.SearchStrategy[ProvisioningMembership]:
+    """Membership objects as a target might return them (target ids, any attributes)."""
+    return st.builds(
+        ProvisioningMembership,
+        group_id=_ids("cn="),
+        entity_id=_ids("uid="),
+        attributes=_target_attributes(),
+    )
 
 
 def _field_source(fields: tuple[str, ...]) -> st.SearchStrategy[dict[str, object]]:
