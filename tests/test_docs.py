@@ -10,7 +10,13 @@ from pathlib import Path
 import attrs
 import pytest
 
-from grouperprov import AttributeConfig, MembershipsConfig, ObjectConfig, ProvisionerConfig
+from grouperprov import (
+    AttributeConfig,
+    MembershipsConfig,
+    ObjectConfig,
+    ProvisionableConfig,
+    ProvisionerConfig,
+)
 
 ROOT = Path(__file__).parent.parent
 DOCS = ROOT / "docs"
@@ -41,6 +47,7 @@ def test_examples_run_and_print_what_the_page_shows(page: str) -> None:
         (ObjectConfig, "## `[groups]` and `[entities]`"),
         (MembershipsConfig, "## `[memberships]`"),
         (AttributeConfig, "## Attributes"),
+        (ProvisionableConfig, "## `[provisionable]`"),
     ],
 )
 def test_configuration_reference_documents_every_setting(cls: type, section: str) -> None:

@@ -38,6 +38,7 @@ from ._config import (
     MembershipType,
     ObjectConfig,
     ObjectType,
+    ProvisionableConfig,
     ProvisionerConfig,
     StaticValue,
     ValueType,
@@ -45,6 +46,16 @@ from ._config import (
 from ._match import Matcher, MatchingId, MatchResult
 from ._plan import Action, Change, ObjectId, Plan, PlannedError, Reason
 from ._records import SyncRecord
+from ._source import (
+    GrouperSnapshot,
+    GrouperSource,
+    MarkerScope,
+    ProvisionableGroup,
+    ProvisioningMarker,
+    Scope,
+    provisionable_scope,
+    resolve_marker,
+)
 from ._sources import FunctionRef, Template, TranslationContext, ValidatorRef
 from ._target import (
     AttributeChange,
@@ -82,6 +93,9 @@ __all__ = [
     "DeleteDecision",
     "DeletePolicy",
     "FunctionRef",
+    "GrouperSnapshot",
+    "GrouperSource",
+    "MarkerScope",
     "MatchResult",
     "Matcher",
     "MatchingId",
@@ -98,13 +112,17 @@ __all__ = [
     "Operation",
     "Plan",
     "PlannedError",
+    "ProvisionableConfig",
+    "ProvisionableGroup",
     "ProvisionerConfig",
     "ProvisioningEntity",
     "ProvisioningGroup",
+    "ProvisioningMarker",
     "ProvisioningMembership",
     "ProvisioningWrapper",
     "Reason",
     "Scalar",
+    "Scope",
     "StaticValue",
     "SyncErrorCode",
     "SyncRecord",
@@ -124,5 +142,7 @@ __all__ = [
     "compute_behavior",
     "convert_scalar",
     "may_delete",
+    "provisionable_scope",
     "read_target",
+    "resolve_marker",
 ]

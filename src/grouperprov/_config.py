@@ -29,6 +29,7 @@ __all__ = [
     "MembershipsConfig",
     "ObjectConfig",
     "ObjectType",
+    "ProvisionableConfig",
     "ProvisionerConfig",
     "StaticValue",
     "ValueType",
@@ -251,6 +252,32 @@ class MembershipsConfig:
 
 
 @attrs.frozen(kw_only=True)
+class ProvisionableConfig:
+    """Which Grouper data should be in the target, beyond provisioning markers.
+
+    A group is provisionable when a marker for this provisioner is on the group
+    or on an ancestor folder (scope ``one``: direct children; ``sub``: all
+    descendants), the nearest marker winning (so an opt-out below wins).
+
+    Attributes:
+        group_name_pattern: Only groups whose full name matches this regular
+            expression (in full) are provisionable.
+        subject_sources: Only entities from these subject sources are
+            provisioned (empty: all).
+        required_group: Only entities that are members of the group with this
+            full name are provisioned.
+        groups_require_members: A provisionable group with no provisionable
+            member gets MEM and is not provisioned (and is deleted when it
+            empties, as the delete policy allows).
+    """
+
+    group_name_pattern: str | None = None
+    subject_sources: tuple[str, ...] = ()
+    required_group: str | None = None
+    groups_require_members: bool = False
+
+
+@attrs.frozen(kw_only=True)
 class ProvisionerConfig:
     """Everything that defines one provisioner.
 
@@ -259,6 +286,7 @@ class ProvisionerConfig:
         groups: Group configuration.
         entities: Entity configuration.
         memberships: Membership configuration.
+        provisionable: What is provisionable besides provisioning markers.
         crud_order: The order in which changes are applied.
         batch_size: The largest batch sent to the target in one call (the
             target may accept less).
@@ -269,6 +297,7 @@ class ProvisionerConfig:
     groups: ObjectConfig = ObjectConfig()
     entities: ObjectConfig = ObjectConfig()
     memberships: MembershipsConfig = MembershipsConfig()
+    provisionable: ProvisionableConfig = ProvisionableConfig()
     crud_order: CrudOrder = CrudOrder.DELETES_FIRST
     batch_size: int = 1000
     read_only: bool = False

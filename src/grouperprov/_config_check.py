@@ -48,6 +48,14 @@ def _check(config: ProvisionerConfig) -> Iterator[ConfigProblem]:
     yield from _check_object("groups", config.groups, _PLAIN_FIELD)
     yield from _check_object("entities", config.entities, _PLAIN_FIELD)
     yield from _check_memberships(config)
+    pattern = config.provisionable.group_name_pattern
+    if pattern is not None:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            yield ConfigProblem(
+                "provisionable.group_name_pattern", f"not a valid regular expression: {exc}"
+            )
 
 
 def _check_object(path: str, obj: ObjectConfig, fields: re.Pattern[str]) -> Iterator[ConfigProblem]:

@@ -26,13 +26,20 @@ from ._config import (
     MatchingKey,
     MembershipsConfig,
     ObjectConfig,
+    ProvisionableConfig,
     ProvisionerConfig,
     StaticValue,
 )
 from ._sources import FunctionRef, ValidatorRef, function_ref_name
 from .exceptions import ConfigError, ConfigProblem
 
-_CONFIG_CLASSES = (AttributeConfig, ObjectConfig, MembershipsConfig, ProvisionerConfig)
+_CONFIG_CLASSES = (
+    AttributeConfig,
+    ObjectConfig,
+    MembershipsConfig,
+    ProvisionableConfig,
+    ProvisionerConfig,
+)
 
 
 class _SettingError(ValueError):

@@ -1,0 +1,209 @@
+"""The Grouper side: sources, provisioning markers, and what is provisionable.
+
+A :class:`GrouperSource` gives a snapshot of Grouper's groups, entities,
+memberships and provisioning markers. :func:`provisionable_scope` decides, as a
+pure function, which of them this provisioner provisions.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Collection, Mapping
+from typing import Protocol, runtime_checkable
+
+import attrs
+
+from ._beans import ProvisioningEntity, ProvisioningGroup, ProvisioningMembership
+from ._codes import ObjectError, SyncErrorCode
+from ._config import ProvisionerConfig
+
+__all__ = [
+    "GrouperSnapshot",
+    "GrouperSource",
+    "MarkerScope",
+    "ProvisionableGroup",
+    "ProvisioningMarker",
+    "Scope",
+    "provisionable_scope",
+    "resolve_marker",
+]
+
+
+class MarkerScope(enum.StrEnum):
+    """How far a folder's provisioning marker reaches."""
+
+    ONE = "one"
+    """The folder's direct child groups."""
+    SUB = "sub"
+    """Every group below the folder."""
+
+
+@attrs.frozen(kw_only=True)
+class ProvisioningMarker:
+    """A provisioning marker on a Grouper folder or group.
+
+    Attributes:
+        provisioner: The provisioner it is for.
+        provisionable: ``False`` opts the folder or group out.
+        scope: For folder markers, how far they reach.
+        metadata: Data for translation (a target name override, flags); reaches
+            translation functions as ``TranslationContext.metadata``.
+    """
+
+    provisioner: str
+    provisionable: bool = True
+    scope: MarkerScope = MarkerScope.SUB
+    metadata: Mapping[str, object] = attrs.field(factory=dict, hash=False)
+
+
+@attrs.frozen(kw_only=True)
+class GrouperSnapshot:
+    """Grouper's data at one moment.
+
+    Attributes:
+        groups: Every group (Grouper-side beans with the standard fields).
+        entities: Every entity that is a member of some group.
+        memberships: Every membership.
+        markers: Provisioning markers by folder or group full name.
+    """
+
+    groups: tuple[ProvisioningGroup, ...] = ()
+    entities: tuple[ProvisioningEntity, ...] = ()
+    memberships: tuple[ProvisioningMembership, ...] = ()
+    markers: Mapping[str, tuple[ProvisioningMarker, ...]] = attrs.field(factory=dict, hash=False)
+
+
+@runtime_checkable
+class GrouperSource(Protocol):
+    """Where Grouper data comes from: what the library calls, callers provide."""
+
+    def snapshot(self) -> GrouperSnapshot:
+        """Everything, as one consistent snapshot (for a full sync)."""
+        ...
+
+    def retrieve_groups(self, ids: Collection[str]) -> list[ProvisioningGroup]:
+        """The groups with these ids (for a group sync); missing ids are left out."""
+        ...
+
+    def retrieve_entities(self, ids: Collection[str]) -> list[ProvisioningEntity]:
+        """The entities with these member ids; missing ids are left out."""
+        ...
+
+    def retrieve_memberships(self, group_ids: Collection[str]) -> list[ProvisioningMembership]:
+        """Every membership of these groups."""
+        ...
+
+
+@attrs.frozen(kw_only=True)
+class ProvisionableGroup:
+    """A provisionable group and why.
+
+    Attributes:
+        marker: The marker that made it provisionable.
+        marked_at: The full name of the folder or group that carries it.
+    """
+
+    marker: ProvisioningMarker
+    marked_at: str
+
+
+@attrs.frozen(kw_only=True)
+class Scope:
+    """What one provisioner provisions from a snapshot.
+
+    Attributes:
+        groups: Provisionable groups by id, with the marker that decided.
+        entities: Provisionable entities by id.
+        memberships: Memberships between provisionable groups and entities.
+        errors: Groups left out with an error (MEM), by id.
+        excluded: Groups that are not provisionable, by id, with the reason.
+    """
+
+    groups: Mapping[str, ProvisionableGroup]
+    entities: Mapping[str, ProvisioningEntity]
+    memberships: tuple[ProvisioningMembership, ...]
+    errors: Mapping[str, ObjectError]
+    excluded: Mapping[str, str]
+
+    def metadata(self) -> dict[str, Mapping[str, object]]:
+        """Marker metadata by group id, for translation."""
+        return {gid: g.marker.metadata for gid, g in self.groups.items() if g.marker.metadata}
+
+
+def _ancestors(name: str) -> list[str]:
+    """The folders above a group, nearest first: ``a:b:c`` -> ``["a:b", "a"]``."""
+    parts = name.split(":")
+    return [":".join(parts[:i]) for i in range(len(parts) - 1, 0, -1)]
+
+
+def resolve_marker(
+    group_name: str,
+    markers: Mapping[str, tuple[ProvisioningMarker, ...]],
+    provisioner: str,
+) -> tuple[ProvisioningMarker, str] | None:
+    """The marker that decides whether a group is provisionable, and where it is.
+
+    The group's own marker first, then its folders nearest first; a folder
+    marker with scope ``one`` reaches direct children only. ``None`` when no
+    marker reaches the group.
+    """
+    for marker in markers.get(group_name, ()):
+        if marker.provisioner == provisioner:
+            return marker, group_name
+    for depth, folder in enumerate(_ancestors(group_name)):
+        for marker in markers.get(folder, ()):
+            if marker.provisioner != provisioner:
+                continue
+            if marker.scope is MarkerScope.ONE and depth > 0:
+                continue
+            return marker, folder
+    return None
+
+
+def provisionable_scope(config: ProvisionerConfig, snapshot: GrouperSnapshot) -> Scope:
+    """Decide which groups, entities and memberships *config*'s provisioner provisions."""
+    settings = config.provisionable
+    pattern = re.compile(settings.group_name_pattern) if settings.group_name_pattern else None
+    groups: dict[str, ProvisionableGroup] = {}
+    excluded: dict[str, str] = {}
+    for group in snapshot.groups:
+        name = group.get_str("name") or ""
+        found = resolve_marker(name, snapshot.markers, config.name)
+        if found is None:
+            excluded[group.id] = "no provisioning marker for this provisioner reaches it"
+        elif not found[0].provisionable:
+            excluded[group.id] = f"opted out by the marker on {found[1]!r}"
+        elif pattern is not None and not pattern.fullmatch(name):
+            excluded[group.id] = f"its name does not match {pattern.pattern!r}"
+        else:
+            groups[group.id] = ProvisionableGroup(marker=found[0], marked_at=found[1])
+    entities = {e.id: e for e in snapshot.entities}
+    if settings.subject_sources:
+        allowed = set(settings.subject_sources)
+        entities = {i: e for i, e in entities.items() if e.get("subject_source_id") in allowed}
+    if settings.required_group is not None:
+        required = {g.id for g in snapshot.groups if g.get("name") == settings.required_group}
+        members = {m.entity_id for m in snapshot.memberships if m.group_id in required}
+        entities = {i: e for i, e in entities.items() if i in members}
+    memberships = [
+        m for m in snapshot.memberships if m.group_id in groups and m.entity_id in entities
+    ]
+    errors: dict[str, ObjectError] = {}
+    if settings.groups_require_members:
+        populated = {m.group_id for m in memberships}
+        for gid in list(groups):
+            if gid not in populated:
+                del groups[gid]
+                errors[gid] = ObjectError(
+                    SyncErrorCode.MEM,
+                    "no provisionable members, and groups_require_members is on",
+                )
+    in_groups = {m.entity_id for m in memberships}
+    return Scope(
+        groups=groups,
+        entities={i: e for i, e in entities.items() if i in in_groups},
+        memberships=tuple(memberships),
+        errors=errors,
+        excluded=excluded,
+    )
