@@ -12,6 +12,7 @@ import pytest
 
 from grouperprov import (
     AttributeConfig,
+    FailsafeConfig,
     MembershipsConfig,
     ObjectConfig,
     ProvisionableConfig,
@@ -48,6 +49,7 @@ def test_examples_run_and_print_what_the_page_shows(page: str) -> None:
         (MembershipsConfig, "## `[memberships]`"),
         (AttributeConfig, "## Attributes"),
         (ProvisionableConfig, "## `[provisionable]`"),
+        (FailsafeConfig, "## `[failsafe]`"),
     ],
 )
 def test_configuration_reference_documents_every_setting(cls: type, section: str) -> None:

@@ -34,6 +34,7 @@ from ._config import (
     AttributeConfig,
     CrudOrder,
     DeletePolicy,
+    FailsafeConfig,
     MembershipsConfig,
     MembershipType,
     ObjectConfig,
@@ -43,9 +44,11 @@ from ._config import (
     StaticValue,
     ValueType,
 )
+from ._failsafe import PlanStats, check_failsafe, plan_stats
 from ._match import Matcher, MatchingId, MatchResult
 from ._plan import Action, Change, ObjectId, Plan, PlannedError, Reason
-from ._records import SyncRecord
+from ._provisioner import FullPlan, Provisioner, SyncResult, SyncStatus
+from ._records import FailsafeState, LogRecord, ProvisionerRecord, SyncRecord, SyncType
 from ._source import (
     GrouperSnapshot,
     GrouperSource,
@@ -92,9 +95,13 @@ __all__ = [
     "CrudOrder",
     "DeleteDecision",
     "DeletePolicy",
+    "FailsafeConfig",
+    "FailsafeState",
+    "FullPlan",
     "FunctionRef",
     "GrouperSnapshot",
     "GrouperSource",
+    "LogRecord",
     "MarkerScope",
     "MatchResult",
     "Matcher",
@@ -111,10 +118,13 @@ __all__ = [
     "ObjectType",
     "Operation",
     "Plan",
+    "PlanStats",
     "PlannedError",
     "ProvisionableConfig",
     "ProvisionableGroup",
+    "Provisioner",
     "ProvisionerConfig",
+    "ProvisionerRecord",
     "ProvisioningEntity",
     "ProvisioningGroup",
     "ProvisioningMarker",
@@ -126,6 +136,9 @@ __all__ = [
     "StaticValue",
     "SyncErrorCode",
     "SyncRecord",
+    "SyncResult",
+    "SyncStatus",
+    "SyncType",
     "TargetDAO",
     "TargetData",
     "Template",
@@ -137,11 +150,13 @@ __all__ = [
     "ValueType",
     "WriteOutcome",
     "apply",
+    "check_failsafe",
     "compare",
     "compare_form",
     "compute_behavior",
     "convert_scalar",
     "may_delete",
+    "plan_stats",
     "provisionable_scope",
     "read_target",
     "resolve_marker",

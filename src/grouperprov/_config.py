@@ -18,6 +18,7 @@ from typing import Any, TypeAlias
 import attrs
 
 from ._beans import Scalar
+from ._codes import SyncErrorCode
 from ._sources import FunctionRef, ValidatorRef
 from .exceptions import ConfigError, ConfigProblem
 
@@ -25,6 +26,7 @@ __all__ = [
     "AttributeConfig",
     "CrudOrder",
     "DeletePolicy",
+    "FailsafeConfig",
     "MembershipType",
     "MembershipsConfig",
     "ObjectConfig",
@@ -278,6 +280,34 @@ class ProvisionableConfig:
 
 
 @attrs.frozen(kw_only=True)
+class FailsafeConfig:
+    """Thresholds checked on a plan before anything is written.
+
+    A tripped failsafe writes nothing and blocks the provisioner until the run
+    is approved (``Provisioner.approve_failsafe``). Every threshold is off
+    unless set.
+
+    Attributes:
+        max_group_percent_removed: The largest share (in percent) of one
+            group's members a run may remove.
+        min_group_size: The per-group rule only checks groups with at least this
+            many members in the target.
+        max_percent_groups_removed: The largest share of managed groups a run
+            may delete.
+        max_percent_memberships_removed: The largest share of the managed
+            groups' memberships a run may remove.
+        min_managed_groups: The overall rules only apply when at least this many
+            groups are managed (small set-ups change by large shares).
+    """
+
+    max_group_percent_removed: float | None = None
+    min_group_size: int = 0
+    max_percent_groups_removed: float | None = None
+    max_percent_memberships_removed: float | None = None
+    min_managed_groups: int = 0
+
+
+@attrs.frozen(kw_only=True)
 class ProvisionerConfig:
     """Everything that defines one provisioner.
 
@@ -287,6 +317,11 @@ class ProvisionerConfig:
         entities: Entity configuration.
         memberships: Membership configuration.
         provisionable: What is provisionable besides provisioning markers.
+        failsafe: Thresholds checked before anything is written.
+        failing_error_codes: The error codes that make a run's status ERROR
+            (others make it WARNING).
+        logged_errors_per_code: How many errors of each code a run logs one by
+            one; the rest are counted.
         crud_order: The order in which changes are applied.
         batch_size: The largest batch sent to the target in one call (the
             target may accept less).
@@ -298,6 +333,9 @@ class ProvisionerConfig:
     entities: ObjectConfig = ObjectConfig()
     memberships: MembershipsConfig = MembershipsConfig()
     provisionable: ProvisionableConfig = ProvisionableConfig()
+    failsafe: FailsafeConfig = FailsafeConfig()
+    failing_error_codes: tuple[SyncErrorCode, ...] = (SyncErrorCode.ERR,)
+    logged_errors_per_code: int = 10
     crud_order: CrudOrder = CrudOrder.DELETES_FIRST
     batch_size: int = 1000
     read_only: bool = False

@@ -48,6 +48,24 @@ def _check(config: ProvisionerConfig) -> Iterator[ConfigProblem]:
     yield from _check_object("groups", config.groups, _PLAIN_FIELD)
     yield from _check_object("entities", config.entities, _PLAIN_FIELD)
     yield from _check_memberships(config)
+    failsafe = config.failsafe
+    for setting in (
+        "max_group_percent_removed",
+        "max_percent_groups_removed",
+        "max_percent_memberships_removed",
+    ):
+        value = getattr(failsafe, setting)
+        if value is not None and not 0 <= value <= 100:  # noqa: PLR2004  # percent
+            yield ConfigProblem(
+                f"failsafe.{setting}", f"must be a percentage (0 to 100), got {value}"
+            )
+    for path, number in (
+        ("failsafe.min_group_size", failsafe.min_group_size),
+        ("failsafe.min_managed_groups", failsafe.min_managed_groups),
+        ("logged_errors_per_code", config.logged_errors_per_code),
+    ):
+        if number < 0:
+            yield ConfigProblem(path, f"must not be negative, got {number}")
     pattern = config.provisionable.group_name_pattern
     if pattern is not None:
         try:

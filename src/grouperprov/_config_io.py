@@ -23,6 +23,7 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn
 
 from ._config import (
     AttributeConfig,
+    FailsafeConfig,
     MatchingKey,
     MembershipsConfig,
     ObjectConfig,
@@ -35,6 +36,7 @@ from .exceptions import ConfigError, ConfigProblem
 
 _CONFIG_CLASSES = (
     AttributeConfig,
+    FailsafeConfig,
     ObjectConfig,
     MembershipsConfig,
     ProvisionableConfig,
@@ -60,6 +62,12 @@ def _structure_int(value: object, _: object) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
         raise _SettingError(f"expected an integer, got {_describe(value)}")
     return value
+
+
+def _structure_float(value: object, _: object) -> float:
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise _SettingError(f"expected a number, got {_describe(value)}")
+    return float(value)
 
 
 def _structure_bool(value: object, _: object) -> bool:
@@ -180,6 +188,7 @@ def _make_converter() -> cattrs.Converter:
     # StrEnum hook is more specific than the str one, so enums still reach it.
     converter.register_structure_hook(str, _structure_str)
     converter.register_structure_hook(int, _structure_int)
+    converter.register_structure_hook(float, _structure_float)
     converter.register_structure_hook(bool, _structure_bool)
     converter.register_structure_hook(enum.StrEnum, _structure_enum)
     converter.register_unstructure_hook(enum.StrEnum, lambda member: member.value)

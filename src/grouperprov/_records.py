@@ -1,15 +1,25 @@
-"""Sync records: what grouperprov knows of each object between runs."""
+"""Sync records: what grouperprov knows of each object, and of each run, between runs."""
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+import enum
+from collections.abc import Hashable, Mapping
 from datetime import datetime
 
 import attrs
 
+from ._codes import SyncErrorCode
 from ._config import ObjectType
 
-__all__ = ["SyncRecord"]
+__all__ = ["FailsafeState", "LogRecord", "ProvisionerRecord", "SyncRecord", "SyncType"]
+
+
+class SyncType(enum.StrEnum):
+    """The kinds of run (Grouper's sync jobs)."""
+
+    FULL = "full"
+    INCREMENTAL = "incremental"
+    GROUP = "group"
 
 
 @attrs.frozen(kw_only=True)
@@ -29,6 +39,12 @@ class SyncRecord:
         in_target_end: When it was last seen leaving the target.
         inserted_by_us: Whether grouperprov inserted it (``False``: it was
             there before, or someone else put it there).
+        last_sync: When a run last looked at it.
+        error_code: The error of the last run that failed on it, if any.
+        error_message: That error's message.
+        error_time: When it happened.
+        links: Up to four cached target values (a DN, a remote id, ...).
+        subject_link: For entities, the resolved subject link (an EPPN, ...).
     """
 
     object_type: ObjectType
@@ -41,8 +57,72 @@ class SyncRecord:
     in_target_start: datetime | None = None
     in_target_end: datetime | None = None
     inserted_by_us: bool = False
+    last_sync: datetime | None = None
+    error_code: SyncErrorCode | None = None
+    error_message: str | None = None
+    error_time: datetime | None = None
+    links: tuple[str | None, ...] = ()
+    subject_link: str | None = None
 
     @property
     def known_to_grouper(self) -> bool:
         """Whether Grouper ever provisioned this object."""
         return self.provisionable or self.provisionable_start is not None
+
+
+@attrs.frozen(kw_only=True)
+class FailsafeState:
+    """A tripped failsafe, and its approval.
+
+    Attributes:
+        tripped_at: When the failsafe tripped.
+        reasons: What tripped it, in words (threshold, group, numbers).
+        approved_by: Who approved the next run going ahead, if anyone has.
+        approved_at: When.
+    """
+
+    tripped_at: datetime
+    reasons: tuple[str, ...]
+    approved_by: str | None = None
+    approved_at: datetime | None = None
+
+    @property
+    def blocking(self) -> bool:
+        """Whether runs are blocked (tripped and not approved)."""
+        return self.approved_by is None
+
+
+@attrs.frozen(kw_only=True)
+class ProvisionerRecord:
+    """What the store keeps about a provisioner as a whole.
+
+    Attributes:
+        name: The provisioner's name.
+        last_run: Per sync type, when a run of that type last finished.
+        failsafe: The failsafe's state, when it has tripped.
+    """
+
+    name: str
+    last_run: Mapping[SyncType, datetime] = attrs.field(factory=dict, hash=False)
+    failsafe: FailsafeState | None = None
+
+
+@attrs.frozen(kw_only=True)
+class LogRecord:
+    """One run, as the store's log keeps it.
+
+    Attributes:
+        provisioner: The provisioner's name.
+        sync_type: The kind of run.
+        started: When it started.
+        finished: When it finished.
+        status: Its status (``SUCCESS``, ``ERROR_FAILSAFE``, ...).
+        summary: Counts and notes, in words.
+    """
+
+    provisioner: str
+    sync_type: SyncType
+    started: datetime
+    finished: datetime
+    status: str
+    summary: str

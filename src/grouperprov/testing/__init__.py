@@ -2,6 +2,8 @@
 
 - :class:`InMemoryTarget`: the reference target DAO, with every capability or a
   chosen subset, and failures on demand.
+- :class:`InMemorySource`: a Grouper registry in memory (folders, groups,
+  subjects, memberships, provisioning markers, a change log).
 - :func:`check_target_dao`: the contract every target DAO must keep, runnable
   from any test suite against your own DAO.
 - ``grouperprov.testing.strategies``: Hypothesis strategies for beans and
@@ -12,5 +14,12 @@ from __future__ import annotations
 
 from ._check import TargetContractError, check_target_dao
 from ._memory import InjectedFailure, InMemoryTarget
+from ._source import InMemorySource
 
-__all__ = ["InMemoryTarget", "InjectedFailure", "TargetContractError", "check_target_dao"]
+__all__ = [
+    "InMemorySource",
+    "InMemoryTarget",
+    "InjectedFailure",
+    "TargetContractError",
+    "check_target_dao",
+]

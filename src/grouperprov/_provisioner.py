@@ -1,0 +1,511 @@
+"""The Provisioner: full sync from Grouper to a target, with state kept between runs."""
+
+from __future__ import annotations
+
+import enum
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Hashable, Iterator, Mapping
+from datetime import UTC, datetime
+
+import attrs
+
+from ._apply import ApplyResult, ChangeOutcome, apply, read_target
+from ._behavior import Behavior, compute_behavior
+from ._codes import ObjectError
+from ._compare import Comparison, compare
+from ._config import ObjectType, ProvisionerConfig
+from ._failsafe import check_failsafe, plan_stats
+from ._plan import Action, Plan
+from ._records import FailsafeState, LogRecord, SyncRecord, SyncType
+from ._source import GrouperSource, Scope, provisionable_scope
+from ._store import MemorySyncStore, SyncState, SyncStore
+from ._target import TargetDAO
+from ._translate import Translation, Translator
+from .exceptions import ConfigError
+
+__all__ = ["FullPlan", "Provisioner", "SyncResult", "SyncStatus"]
+
+log = logging.getLogger("grouperprov.provisioner")
+
+
+class SyncStatus(enum.StrEnum):
+    """How a run ended."""
+
+    SUCCESS = "SUCCESS"
+    """Everything provisionable is in the target."""
+    WARNING = "WARNING"
+    """Done, with object errors whose codes are not in ``failing_error_codes``."""
+    ERROR = "ERROR"
+    """Done, with errors of a code in ``failing_error_codes``."""
+    CONFIG_ERROR = "CONFIG_ERROR"
+    """Nothing done: the configuration is invalid, or asks what the target cannot do."""
+    ERROR_FAILSAFE = "ERROR_FAILSAFE"
+    """Nothing written: the failsafe tripped, or tripped earlier and is not approved."""
+
+
+Key = tuple[ObjectType, Hashable]
+
+
+@attrs.frozen(kw_only=True)
+class SyncResult:
+    """What a run did.
+
+    Attributes:
+        provisioner: The provisioner's name.
+        sync_type: The kind of run.
+        status: How it ended.
+        dry_run: Whether nothing was meant to be written.
+        plan: The plan (``None`` when there was none, as with a config error).
+        outcomes: What became of each change that was applied.
+        errors: Every object's error, by object type and id.
+        failsafe: What tripped the failsafe, in words (empty when it did not).
+        timings: Seconds spent per step (``read``, ``plan``, ``apply``, ``store``).
+        message: A note for operators (the config error, the failsafe).
+    """
+
+    provisioner: str
+    sync_type: SyncType
+    status: SyncStatus
+    dry_run: bool = False
+    plan: Plan | None = None
+    outcomes: tuple[ChangeOutcome, ...] = ()
+    errors: Mapping[Key, ObjectError] = attrs.field(factory=dict, hash=False)
+    failsafe: tuple[str, ...] = ()
+    timings: Mapping[str, float] = attrs.field(factory=dict, hash=False)
+    message: str = ""
+
+    def counts(self) -> Counter[tuple[Action, ObjectType]]:
+        """Changes carried out successfully, by action and object type."""
+        return Counter(
+            (o.change.action, o.change.object_type) for o in self.outcomes if o.ok and o.applied
+        )
+
+    def error_counts(self) -> Counter[str]:
+        """Objects in error, by code."""
+        return Counter(e.code.value for e in self.errors.values())
+
+    def summary(self) -> str:
+        """The result in a few lines."""
+        done = sum(self.counts().values())
+        lines = [
+            f"{self.sync_type.value} sync of {self.provisioner!r}: {self.status.value}"
+            + (" (dry run)" if self.dry_run else "")
+            + f", {done} change{'s' if done != 1 else ''} made, "
+            f"{len(self.errors)} object{'s' if len(self.errors) != 1 else ''} in error"
+        ]
+        lines.extend(
+            f"  {action.value} {object_type.value}: {count}"
+            for (action, object_type), count in sorted(self.counts().items())
+        )
+        lines.extend(
+            f"  error {code}: {count}" for code, count in sorted(self.error_counts().items())
+        )
+        lines.extend(f"  failsafe: {reason}" for reason in self.failsafe)
+        if self.message:
+            lines.append(f"  {self.message}")
+        return "\n".join(lines)
+
+
+@attrs.frozen(kw_only=True)
+class FullPlan:
+    """A full sync's plan with everything needed to apply it and explain it.
+
+    Attributes:
+        comparison: The comparison (plan, wrappers, matches).
+        scope: What is provisionable.
+        translation: The translated Grouper side.
+        behavior: What the engine may do.
+        failsafe: What trips the failsafe (empty when nothing does).
+        blocked: Whether an earlier, unapproved failsafe trip blocks the run.
+        state: The sync state the plan was made from.
+        timings: Seconds spent per step so far.
+    """
+
+    comparison: Comparison
+    scope: Scope
+    translation: Translation
+    behavior: Behavior
+    failsafe: tuple[str, ...]
+    blocked: bool
+    state: SyncState
+    timings: Mapping[str, float] = attrs.field(factory=dict, hash=False)
+
+    @property
+    def plan(self) -> Plan:
+        """The plan."""
+        return self.comparison.plan
+
+
+def _utcnow() -> datetime:
+    return datetime.now(tz=UTC)
+
+
+@attrs.define
+class Provisioner:
+    """Keeps one target in step with Grouper.
+
+    Args:
+        config: The provisioner's configuration.
+        source: Where Grouper data comes from.
+        target: The target's DAO.
+        store: Where sync records are kept (default: in memory, for this
+            object's lifetime).
+        clock: What time it is (for tests).
+    """
+
+    config: ProvisionerConfig
+    source: GrouperSource
+    target: TargetDAO
+    store: SyncStore = attrs.field(factory=MemorySyncStore)
+    clock: Callable[[], datetime] = _utcnow
+
+    def plan_full(self) -> FullPlan:
+        """Read both sides and plan a full sync, without writing anything.
+
+        Raises:
+            ConfigError: The configuration is invalid or asks for what the
+                target cannot do.
+        """
+        timings: dict[str, float] = {}
+        start = time.perf_counter()
+        translator = Translator(self.config)
+        behavior = compute_behavior(self.config, self.target.capabilities())
+        state = self.store.load(self.config.name)
+        snapshot = self.source.snapshot()
+        target_data = read_target(self.target, behavior)
+        timings["read"] = time.perf_counter() - start
+        start = time.perf_counter()
+        scope = provisionable_scope(self.config, snapshot)
+        groups = [g for g in snapshot.groups if g.id in scope.groups]
+        translation = translator.translate(
+            groups, scope.entities.values(), scope.memberships, metadata=scope.metadata()
+        )
+        records = {t: state.by_target_id(t) for t in ObjectType}
+        records[ObjectType.MEMBERSHIP] = {
+            r.target_id: r
+            for (t, _), r in state.records.items()
+            if t is ObjectType.MEMBERSHIP and r.target_id is not None
+        }
+        comparison = compare(translator, behavior, translation, target_data, records=records)
+        failsafe_state = state.provisioner.failsafe
+        blocked = failsafe_state is not None and failsafe_state.blocking
+        approved = failsafe_state is not None and not failsafe_state.blocking
+        failsafe: tuple[str, ...] = ()
+        if blocked:
+            assert failsafe_state is not None  # noqa: S101  # blocked means there is one
+            failsafe = failsafe_state.reasons
+        elif not approved:
+            failsafe = check_failsafe(self.config.failsafe, plan_stats(comparison, translator))
+        timings["plan"] = time.perf_counter() - start
+        return FullPlan(
+            comparison=comparison,
+            scope=scope,
+            translation=translation,
+            behavior=behavior,
+            failsafe=failsafe,
+            blocked=blocked,
+            state=state,
+            timings=timings,
+        )
+
+    def full_sync(self, *, dry_run: bool = False) -> SyncResult:
+        """Plan and apply a full sync; with *dry_run*, plan only (nothing is written)."""
+        try:
+            planned = self.plan_full()
+        except ConfigError as exc:
+            log.error("%s: %s", self.config.name, exc)  # noqa: TRY400  # the message is the point
+            return SyncResult(
+                provisioner=self.config.name,
+                sync_type=SyncType.FULL,
+                status=SyncStatus.CONFIG_ERROR,
+                dry_run=dry_run,
+                message=str(exc),
+            )
+        return self.apply(planned, dry_run=dry_run)
+
+    def apply(self, planned: FullPlan, *, dry_run: bool = False) -> SyncResult:
+        """Apply a plan from :meth:`plan_full` (unless the failsafe stops it) and record it."""
+        now = self.clock()
+        errors = self._plan_errors(planned)
+        timings = dict(planned.timings)
+        if planned.failsafe:
+            for reason in planned.failsafe:
+                log.error("%s: failsafe: %s", self.config.name, reason)
+            if not dry_run and not planned.blocked:
+                record = attrs.evolve(
+                    planned.state.provisioner,
+                    failsafe=FailsafeState(tripped_at=now, reasons=planned.failsafe),
+                )
+                self.store.save(
+                    record, (), log=self._log(SyncStatus.ERROR_FAILSAFE, now, "failsafe tripped")
+                )
+            return SyncResult(
+                provisioner=self.config.name,
+                sync_type=SyncType.FULL,
+                status=SyncStatus.ERROR_FAILSAFE,
+                dry_run=dry_run,
+                plan=planned.plan,
+                errors=errors,
+                failsafe=planned.failsafe,
+                timings=timings,
+                message="nothing was written; approve the run to go ahead"
+                if not planned.blocked
+                else "blocked by an earlier failsafe trip that is not approved",
+            )
+        if dry_run:
+            return SyncResult(
+                provisioner=self.config.name,
+                sync_type=SyncType.FULL,
+                status=self._status(errors),
+                dry_run=True,
+                plan=planned.plan,
+                errors=errors,
+                timings=timings,
+            )
+        start = time.perf_counter()
+        result = apply(planned.plan, self.target, planned.behavior)
+        timings["apply"] = time.perf_counter() - start
+        errors.update(result.object_errors())
+        start = time.perf_counter()
+        status = self._status(errors)
+        self._log_errors(errors)
+        record = attrs.evolve(
+            planned.state.provisioner,
+            failsafe=None,
+            last_run={**planned.state.provisioner.last_run, SyncType.FULL: now},
+        )
+        records = _RecordKeeper(planned, result, errors, now).records()
+        self.store.save(
+            record, records, log=self._log(status, now, f"{len(result.outcomes)} changes")
+        )
+        timings["store"] = time.perf_counter() - start
+        return SyncResult(
+            provisioner=self.config.name,
+            sync_type=SyncType.FULL,
+            status=status,
+            plan=planned.plan,
+            outcomes=result.outcomes,
+            errors=errors,
+            timings=timings,
+        )
+
+    def approve_failsafe(self, approved_by: str) -> None:
+        """Let the next run go ahead despite the failsafe that tripped (recorded with who and when).
+
+        Raises:
+            LookupError: The failsafe has not tripped.
+        """
+        state = self.store.load(self.config.name)
+        tripped = state.provisioner.failsafe
+        if tripped is None:
+            msg = f"the failsafe of {self.config.name!r} has not tripped"
+            raise LookupError(msg)
+        approval = attrs.evolve(tripped, approved_by=approved_by, approved_at=self.clock())
+        self.store.save(attrs.evolve(state.provisioner, failsafe=approval), ())
+
+    # -- helpers ---------------------------------------------------------------
+
+    def _plan_errors(self, planned: FullPlan) -> dict[Key, ObjectError]:
+        errors: dict[Key, ObjectError] = {
+            (e.object_type, e.object_id): e.error for e in planned.plan.errors
+        }
+        for gid, error in planned.scope.errors.items():
+            errors[(ObjectType.GROUP, gid)] = error
+        return errors
+
+    def _status(self, errors: Mapping[Key, ObjectError]) -> SyncStatus:
+        if not errors:
+            return SyncStatus.SUCCESS
+        failing = set(self.config.failing_error_codes)
+        if any(e.code in failing for e in errors.values()):
+            return SyncStatus.ERROR
+        return SyncStatus.WARNING
+
+    def _log_errors(self, errors: Mapping[Key, ObjectError]) -> None:
+        shown: Counter[str] = Counter()
+        for (object_type, object_id), error in errors.items():
+            shown[error.code.value] += 1
+            if shown[error.code.value] <= self.config.logged_errors_per_code:
+                log.warning("%s %r: %s", object_type.value, object_id, error)
+        for code, count in shown.items():
+            hidden = count - self.config.logged_errors_per_code
+            if hidden > 0:
+                log.warning(
+                    "%s: %d more objects with %s not logged one by one",
+                    self.config.name,
+                    hidden,
+                    code,
+                )
+
+    def _log(self, status: SyncStatus, now: datetime, summary: str) -> LogRecord:
+        return LogRecord(
+            provisioner=self.config.name,
+            sync_type=SyncType.FULL,
+            started=now,
+            finished=self.clock(),
+            status=status.value,
+            summary=summary,
+        )
+
+
+class _RecordKeeper:
+    """Sync records after a run: what is provisionable, what is in the target, who put it there."""
+
+    def __init__(
+        self,
+        planned: FullPlan,
+        result: ApplyResult,
+        errors: Mapping[Key, ObjectError],
+        now: datetime,
+    ) -> None:
+        self.planned = planned
+        self.result = result
+        self.errors = errors
+        self.now = now
+        self.old = planned.state.records
+        self.out: dict[Key, SyncRecord] = {}
+        self.applied: dict[Key, ChangeOutcome] = {}
+        for outcome in result.outcomes:
+            change = outcome.change
+            keys = (
+                change.memberships
+                if change.value is not None and change.memberships
+                else (change.object_id,)
+            )
+            for key in keys:
+                self.applied[(change.object_type, key)] = outcome
+
+    def _record(self, key: Key, **changes: object) -> SyncRecord:
+        """Update a record; updates of one record in one run build on each other."""
+        base = (
+            self.out.get(key)
+            or self.old.get(key)
+            or SyncRecord(object_type=key[0], grouper_id=key[1])
+        )
+        record = attrs.evolve(base, last_sync=self.now, **changes)  # type: ignore[arg-type]  # keyword fields of SyncRecord
+        self.out[key] = record
+        return record
+
+    def _error_fields(self, key: Key) -> dict[str, object]:
+        error = self.errors.get(key)
+        if error is None:
+            return {"error_code": None, "error_message": None, "error_time": None}
+        return {"error_code": error.code, "error_message": error.message, "error_time": self.now}
+
+    def records(self) -> list[SyncRecord]:
+        """Every record the run changed, each once, in its final state."""
+        for _ in self._updates():
+            pass
+        return list(self.out.values())
+
+    def _updates(self) -> Iterator[SyncRecord]:
+        seen: set[Key] = set()
+        links = {
+            t: {**self.planned.plan.links.get(t, {}), **self.result.links.get(t, {})}
+            for t in (ObjectType.GROUP, ObjectType.ENTITY)
+        }
+        for object_type in (ObjectType.GROUP, ObjectType.ENTITY):
+            for wrapper in self.planned.comparison.wrappers[object_type].values():
+                if wrapper.grouper is None:
+                    yield from self._target_only(object_type, wrapper.object_id)
+                    continue
+                key = (object_type, wrapper.object_id)
+                seen.add(key)
+                yield self._provisionable(key, links[object_type].get(str(wrapper.object_id)))
+        yield from self._memberships(seen)
+        for key, old in self.old.items():
+            if key not in seen and old.provisionable and key[0] is not ObjectType.MEMBERSHIP:
+                yield self._record(key, provisionable=False, provisionable_end=self.now)
+
+    def _provisionable(self, key: Key, target_id: str | None) -> SyncRecord:
+        old = self.old.get(key)
+        outcome = self.applied.get(key)
+        inserted = outcome is not None and outcome.ok and outcome.change.action is Action.INSERT
+        in_target = target_id is not None or inserted
+        return self._record(
+            key,
+            target_id=target_id,
+            provisionable=True,
+            provisionable_start=(
+                old.provisionable_start if old and old.provisionable_start else self.now
+            ),
+            provisionable_end=None,
+            in_target=in_target,
+            in_target_start=(old.in_target_start if old and old.in_target else self.now)
+            if in_target
+            else None,
+            inserted_by_us=(old.inserted_by_us if old else False) or inserted,
+            **self._error_fields(key),
+        )
+
+    def _target_only(self, object_type: ObjectType, target_id: Hashable) -> Iterator[SyncRecord]:
+        outcome = self.applied.get((object_type, target_id))
+        if outcome is None or not outcome.ok or outcome.change.action is not Action.DELETE:
+            return
+        for key, old in self.old.items():
+            if key[0] is object_type and old.target_id == target_id:
+                yield self._record(key, in_target=False, in_target_end=self.now, target_id=None)
+
+    def _memberships(self, seen: set[Key]) -> Iterator[SyncRecord]:
+        translation = self.planned.translation
+        for owner_id, values in translation.membership_values.items():
+            for value in values.values():
+                for mid in value.memberships:
+                    key: Key = (ObjectType.MEMBERSHIP, mid)
+                    seen.add(key)
+                    outcome = self.applied.get(key)
+                    inserted = (
+                        outcome is not None
+                        and outcome.ok
+                        and outcome.change.action is Action.INSERT
+                    )
+                    # No change planned and no error: the value was there already.
+                    in_target = outcome.ok if outcome is not None else key not in self.errors
+                    old = self.old.get(key)
+                    yield self._record(
+                        key,
+                        target_id=(owner_id, value.value),
+                        provisionable=True,
+                        provisionable_start=old.provisionable_start
+                        if old and old.provisionable_start
+                        else self.now,
+                        in_target=in_target,
+                        inserted_by_us=(old.inserted_by_us if old else False) or inserted,
+                        **self._error_fields(key),
+                    )
+        for object_id, wrapper in self.planned.comparison.wrappers[ObjectType.MEMBERSHIP].items():
+            if wrapper.grouper is None:
+                yield from self._target_only(ObjectType.MEMBERSHIP, object_id)
+                continue
+            key = (ObjectType.MEMBERSHIP, object_id)
+            seen.add(key)
+            outcome = self.applied.get(key)
+            inserted = outcome is not None and outcome.ok and outcome.change.action is Action.INSERT
+            target_id: Hashable | None = wrapper.native.id if wrapper.native is not None else None
+            if inserted and outcome is not None and outcome.stored is not None:
+                target_id = outcome.stored.id
+            old = self.old.get(key)
+            yield self._record(
+                key,
+                target_id=target_id,
+                provisionable=True,
+                provisionable_start=old.provisionable_start
+                if old and old.provisionable_start
+                else self.now,
+                in_target=target_id is not None,
+                inserted_by_us=(old.inserted_by_us if old else False) or inserted,
+                **self._error_fields(key),
+            )
+        for key, old in self.old.items():
+            if key[0] is ObjectType.MEMBERSHIP and key not in seen:
+                outcome = self.applied.get((ObjectType.MEMBERSHIP, old.target_id))
+                gone = outcome is not None and outcome.ok and outcome.change.action is Action.DELETE
+                yield self._record(
+                    key,
+                    provisionable=False,
+                    provisionable_end=self.now if old.provisionable else old.provisionable_end,
+                    in_target=old.in_target and not gone,
+                    in_target_end=self.now if gone else old.in_target_end,
+                )

@@ -1,0 +1,190 @@
+"""InMemorySource: a Grouper registry in memory, for tests, demos and examples."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Collection, Mapping
+from typing import Any
+
+from grouperprov._beans import ProvisioningEntity, ProvisioningGroup, ProvisioningMembership
+from grouperprov._source import GrouperSnapshot, MarkerScope, ProvisioningMarker
+
+__all__ = ["InMemorySource"]
+
+
+class InMemorySource:
+    """A :class:`~grouperprov.GrouperSource` kept in memory.
+
+    Build it with :meth:`add_group`, :meth:`add_subject`, :meth:`add_member`
+    and :meth:`mark` (or :meth:`from_dict` / :meth:`from_json`); change it the
+    same way between runs. Every change is appended to :attr:`changes`, with a
+    sequence number, as Grouper's change log would have it.
+
+    Attributes:
+        changes: The change log: dicts with ``sequence``, ``event`` and details.
+    """
+
+    def __init__(self) -> None:
+        self._groups: dict[str, ProvisioningGroup] = {}
+        self._by_name: dict[str, str] = {}
+        self._subjects: dict[str, ProvisioningEntity] = {}
+        self._members: set[tuple[str, str]] = set()
+        self._markers: dict[str, tuple[ProvisioningMarker, ...]] = {}
+        self.changes: list[dict[str, object]] = []
+
+    def _log(self, event: str, **details: object) -> None:
+        self.changes.append({"sequence": len(self.changes) + 1, "event": event, **details})
+
+    # -- building and changing ----------------------------------------------------
+
+    def add_group(
+        self,
+        name: str,
+        *,
+        id: str | None = None,  # noqa: A002  # Grouper's name for it
+        description: str | None = None,
+        display_name: str | None = None,
+    ) -> ProvisioningGroup:
+        """Add a group by full name (its folders need no adding); return it."""
+        if name in self._by_name:
+            msg = f"group {name!r} exists already"
+            raise ValueError(msg)
+        gid = id or f"grp-{len(self._groups) + 1:05d}"
+        group = ProvisioningGroup.from_grouper(
+            gid,
+            name,
+            id_index=len(self._groups) + 10_000,
+            description=description,
+            display_name=display_name or name,
+        )
+        self._groups[gid] = group
+        self._by_name[name] = gid
+        self._log("group_add", group_id=gid, name=name)
+        return group
+
+    def delete_group(self, name: str) -> None:
+        """Delete a group and its memberships."""
+        gid = self._by_name.pop(name)
+        del self._groups[gid]
+        self._members = {m for m in self._members if m[0] != gid}
+        self._log("group_delete", group_id=gid, name=name)
+
+    def update_group(self, name: str, **fields: object) -> None:
+        """Change a group's fields (``description=...``)."""
+        gid = self._by_name[name]
+        self._groups[gid] = self._groups[gid].with_attributes(fields)
+        self._log("group_update", group_id=gid, name=name, fields=sorted(fields))
+
+    def add_subject(
+        self, subject_id: str, *, source: str = "ldap", **fields: str | None
+    ) -> ProvisioningEntity:
+        """Add a subject (its member id is ``mem-<subject_id>``); return it."""
+        entity = ProvisioningEntity.from_grouper(
+            f"mem-{subject_id}", subject_id, subject_source_id=source, **fields
+        )
+        self._subjects[entity.id] = entity
+        return entity
+
+    def add_member(self, group_name: str, subject_id: str) -> None:
+        """Make a subject a member of a group."""
+        key = (self._by_name[group_name], f"mem-{subject_id}")
+        if key[1] not in self._subjects:
+            msg = f"no subject {subject_id!r}; add it first"
+            raise KeyError(msg)
+        self._members.add(key)
+        self._log("membership_add", group_id=key[0], member_id=key[1])
+
+    def remove_member(self, group_name: str, subject_id: str) -> None:
+        """Remove a subject from a group."""
+        key = (self._by_name[group_name], f"mem-{subject_id}")
+        self._members.discard(key)
+        self._log("membership_delete", group_id=key[0], member_id=key[1])
+
+    def mark(
+        self,
+        name: str,
+        provisioner: str,
+        *,
+        scope: MarkerScope | str = MarkerScope.SUB,
+        provisionable: bool = True,
+        metadata: Mapping[str, object] | None = None,
+    ) -> None:
+        """Put a provisioning marker on a folder or group (replaces this provisioner's)."""
+        marker = ProvisioningMarker(
+            provisioner=provisioner,
+            provisionable=provisionable,
+            scope=MarkerScope(scope),
+            metadata=dict(metadata or {}),
+        )
+        others = tuple(m for m in self._markers.get(name, ()) if m.provisioner != provisioner)
+        self._markers[name] = (*others, marker)
+        self._log("marker_set", name=name, provisioner=provisioner)
+
+    def unmark(self, name: str, provisioner: str) -> None:
+        """Remove a provisioning marker."""
+        kept = tuple(m for m in self._markers.get(name, ()) if m.provisioner != provisioner)
+        self._markers[name] = kept
+        self._log("marker_delete", name=name, provisioner=provisioner)
+
+    # -- GrouperSource -----------------------------------------------------------
+
+    def snapshot(self) -> GrouperSnapshot:
+        """Everything now."""
+        members = sorted(self._members)
+        used = {e for _, e in members}
+        return GrouperSnapshot(
+            groups=tuple(self._groups.values()),
+            entities=tuple(e for i, e in self._subjects.items() if i in used),
+            memberships=tuple(ProvisioningMembership(group_id=g, entity_id=e) for g, e in members),
+            markers=dict(self._markers),
+        )
+
+    def retrieve_groups(self, ids: Collection[str]) -> list[ProvisioningGroup]:
+        """The groups with these ids."""
+        return [self._groups[i] for i in ids if i in self._groups]
+
+    def retrieve_entities(self, ids: Collection[str]) -> list[ProvisioningEntity]:
+        """The entities with these member ids."""
+        return [self._subjects[i] for i in ids if i in self._subjects]
+
+    def retrieve_memberships(self, group_ids: Collection[str]) -> list[ProvisioningMembership]:
+        """Every membership of these groups."""
+        wanted = set(group_ids)
+        return [
+            ProvisioningMembership(group_id=g, entity_id=e)
+            for g, e in sorted(self._members)
+            if g in wanted
+        ]
+
+    # -- loading -----------------------------------------------------------------
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> InMemorySource:
+        """Build from plain data.
+
+        ``{"subjects": [{"subject_id": ..., "source": ..., "name": ...}],
+        "groups": [{"name": ..., "description": ..., "members": [subject ids]}],
+        "markers": [{"name": ..., "provisioner": ..., "scope": "sub",
+        "provisionable": true, "metadata": {...}}]}``
+        """
+        source = cls()
+        for subject in data.get("subjects", ()):
+            fields = dict(subject)
+            source.add_subject(fields.pop("subject_id"), **fields)
+        for group in data.get("groups", ()):
+            fields = dict(group)
+            members = fields.pop("members", ())
+            source.add_group(fields.pop("name"), **fields)
+            for member in members:
+                source.add_member(group["name"], member)
+        for marker in data.get("markers", ()):
+            fields = dict(marker)
+            source.mark(fields.pop("name"), fields.pop("provisioner"), **fields)
+        return source
+
+    @classmethod
+    def from_json(cls, path: str | os.PathLike[str]) -> InMemorySource:
+        """Build from a JSON file in the :meth:`from_dict` shape."""
+        with open(path, encoding="utf-8") as f:  # noqa: PTH123  # accepts PathLike
+            return cls.from_dict(json.load(f))

@@ -1,0 +1,226 @@
+"""The Provisioner, from Grouper's behaviour."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from grouperprov import (
+    ObjectType,
+    ProvisionerConfig,
+    ProvisioningGroup,
+    SyncErrorCode,
+    SyncStatus,
+    SyncType,
+)
+from grouperprov.stores import MemorySyncStore
+from grouperprov.testing import InMemorySource, InMemoryTarget
+
+P = "campus-ldap"
+
+
+def _config(**overrides: Any) -> ProvisionerConfig:
+    data: dict[str, Any] = {
+        "name": P,
+        "groups": {
+            "attributes": [
+                {"name": "cn", "field": "extension"},
+                {"name": "description", "field": "description"},
+            ],
+            "matching": ["cn"],
+        },
+        "entities": {"operate": False},
+        "memberships": {
+            "type": "group_attributes",
+            "attribute": {"name": "member", "field": "subject_id"},
+        },
+    }
+    data.update(overrides)
+    return ProvisionerConfig.from_dict(data)
+
+
+def _campus(members: int = 3) -> InMemorySource:
+    source = InMemorySource()
+    for i in range(members):
+        source.add_subject(f"u{i}", name=f"User {i}")
+    source.add_group("apps:ldap:staff", description="Staff")
+    source.add_group("apps:ldap:courses:math101")
+    source.add_group("apps:wiki:editors")
+    for i in range(members):
+        source.add_member("apps:ldap:staff", f"u{i}")
+    source.add_member("apps:ldap:courses:math101", "u0")
+    source.add_member("apps:wiki:editors", "u1")
+    source.mark("apps:ldap", P, scope="sub")
+    return source
+
+
+def _provisioner(source: InMemorySource, **kwargs: Any) -> Any:
+    from grouperprov import Provisioner  # noqa: PLC0415
+
+    target = kwargs.pop("target", None) or InMemoryTarget(id_attributes={"group": "cn"})
+    store = kwargs.pop("store", None) or MemorySyncStore()
+    return Provisioner(_config(**kwargs), source, target, store)
+
+
+def test_a_folder_marked_sub_provisions_its_groups_and_nothing_outside() -> None:
+    source = _campus()
+    prov = _provisioner(source)
+    result = prov.full_sync()
+    assert result.status is SyncStatus.SUCCESS, result.summary()
+    assert set(prov.target.groups) == {"staff", "math101"}
+    assert prov.target.groups["staff"].get("member") == frozenset({"u0", "u1", "u2"})
+    second = prov.full_sync()
+    assert second.plan is not None
+    assert second.plan.empty
+    assert second.status is SyncStatus.SUCCESS
+
+
+def test_scope_one_and_opt_out() -> None:
+    source = _campus()
+    source.mark("apps:ldap", P, scope="one")
+    prov = _provisioner(source)
+    prov.full_sync()
+    assert set(prov.target.groups) == {"staff"}
+    source.mark("apps:ldap", P, scope="sub")
+    source.mark("apps:ldap:courses", P, provisionable=False)
+    prov.full_sync()
+    assert set(prov.target.groups) == {"staff"}
+
+
+def test_a_tripped_failsafe_writes_nothing_and_blocks_until_approved() -> None:
+    source = _campus(members=10)
+    prov = _provisioner(source, failsafe={"max_group_percent_removed": 20})
+    prov.full_sync()
+    assert len(prov.target.groups["staff"].get("member")) == 10
+    for i in range(5):
+        source.remove_member("apps:ldap:staff", f"u{i}")
+    refused = prov.full_sync()
+    assert refused.status is SyncStatus.ERROR_FAILSAFE
+    assert refused.failsafe[0].startswith("group 'grp-00001' would lose 5 of its 10 members (50%)")
+    assert len(prov.target.groups["staff"].get("member")) == 10
+    # Still blocked on the next run, even without a new trip.
+    again = prov.full_sync()
+    assert again.status is SyncStatus.ERROR_FAILSAFE
+    assert again.message == "blocked by an earlier failsafe trip that is not approved"
+    state = prov.store.load(P)
+    assert state.provisioner.failsafe is not None
+    assert state.provisioner.failsafe.blocking
+    prov.approve_failsafe("jo@example.edu")
+    approved = prov.store.load(P).provisioner.failsafe
+    assert approved is not None
+    assert approved.approved_by == "jo@example.edu"
+    assert approved.approved_at is not None
+    done = prov.full_sync()
+    assert done.status is SyncStatus.SUCCESS, done.summary()
+    assert len(prov.target.groups["staff"].get("member")) == 5
+    assert prov.store.load(P).provisioner.failsafe is None
+    with pytest.raises(LookupError, match="has not tripped"):
+        prov.approve_failsafe("jo")
+
+
+def test_overall_failsafe_thresholds() -> None:
+    source = _campus()
+    prov = _provisioner(
+        source,
+        failsafe={"max_percent_groups_removed": 40, "max_percent_memberships_removed": 50},
+        groups={**_config().to_dict()["groups"], "delete_policy": "inserted_by_us"},
+    )
+    prov.full_sync()
+    source.unmark("apps:ldap", P)
+    refused = prov.full_sync()
+    assert refused.status is SyncStatus.ERROR_FAILSAFE
+    assert refused.failsafe == (
+        "2 of 2 managed groups would be deleted (100%), more than max_percent_groups_removed = 40%",
+    )
+
+
+def test_groups_that_require_members_lifecycle() -> None:
+    source = _campus()
+    source.add_group("apps:ldap:empty")
+    prov = _provisioner(source, provisionable={"groups_require_members": True})
+    result = prov.full_sync()
+    assert result.errors[(ObjectType.GROUP, "grp-00004")].code is SyncErrorCode.MEM
+    assert result.status is SyncStatus.WARNING
+    assert "empty" not in prov.target.groups
+    source.add_member("apps:ldap:empty", "u0")
+    prov.full_sync()
+    assert prov.target.groups["empty"].get("member") == frozenset({"u0"})
+    source.remove_member("apps:ldap:empty", "u0")
+    prov.full_sync()
+    assert "empty" not in prov.target.groups
+
+
+def test_delete_only_what_we_inserted() -> None:
+    source = _campus()
+    target = InMemoryTarget(id_attributes={"group": "cn"})
+    target.seed(groups=[ProvisioningGroup(id="legacy", attributes={"cn": "legacy"})])
+    prov = _provisioner(source, target=target)
+    prov.full_sync()
+    source.delete_group("apps:ldap:courses:math101")
+    prov.full_sync()
+    assert set(target.groups) == {"legacy", "staff"}
+    record = prov.store.load(P).records[(ObjectType.GROUP, "grp-00002")]
+    assert record.inserted_by_us
+    assert not record.in_target
+    assert not record.provisionable
+
+
+def test_a_dry_run_writes_nothing_to_target_or_store() -> None:
+    source = _campus()
+    prov = _provisioner(source)
+    result = prov.full_sync(dry_run=True)
+    assert result.dry_run
+    assert result.plan is not None
+    assert not result.plan.empty
+    assert prov.target.groups == {}
+    assert prov.store.load(P).records == {}
+    assert prov.store.logs(P) == []
+
+
+def test_sync_records_agree_with_the_target() -> None:
+    source = _campus()
+    prov = _provisioner(source)
+    prov.full_sync()
+    records = prov.store.load(P).records
+    staff = records[(ObjectType.GROUP, "grp-00001")]
+    assert staff.target_id == "staff"
+    assert staff.in_target
+    assert staff.provisionable
+    assert staff.inserted_by_us
+    assert staff.last_sync is not None
+    member = records[(ObjectType.MEMBERSHIP, ("grp-00001", "mem-u0"))]
+    assert member.in_target
+    assert member.target_id == ("grp-00001", "u0")
+    outside = (ObjectType.GROUP, "grp-00003")
+    assert outside not in records
+    (log,) = prov.store.logs(P)
+    assert log.status == "SUCCESS"
+    assert log.sync_type is SyncType.FULL
+
+
+def test_a_config_the_target_cannot_serve_is_a_config_error() -> None:
+    source = _campus()
+    target = InMemoryTarget(operations=set())
+    prov = _provisioner(source, target=target)
+    result = prov.full_sync()
+    assert result.status is SyncStatus.CONFIG_ERROR
+    assert "groups.insert: the target cannot insert groups" in result.message
+    assert result.summary().startswith(f"full sync of {P!r}: CONFIG_ERROR, 0 changes made")
+
+
+def test_failed_objects_make_an_error_status_and_are_recorded() -> None:
+    source = _campus()
+    target = InMemoryTarget(
+        id_attributes={"group": "cn"}, fail=lambda _op, bean: bean.id == "grp-00002"
+    )
+    prov = _provisioner(source, target=target)
+    result = prov.full_sync()
+    assert result.status is SyncStatus.ERROR
+    record = prov.store.load(P).records[(ObjectType.GROUP, "grp-00002")]
+    assert record.error_code is SyncErrorCode.ERR
+    assert record.error_message is not None
+    target._fail = lambda _op, _bean: False
+    fixed = prov.full_sync()
+    assert fixed.status is SyncStatus.SUCCESS
+    assert prov.store.load(P).records[(ObjectType.GROUP, "grp-00002")].error_code is None
