@@ -224,3 +224,65 @@ def test_failed_objects_make_an_error_status_and_are_recorded() -> None:
     fixed = prov.full_sync()
     assert fixed.status is SyncStatus.SUCCESS
     assert prov.store.load(P).records[(ObjectType.GROUP, "grp-00002")].error_code is None
+
+
+def _objects_config() -> dict[str, Any]:
+    return {
+        "memberships": {
+            "attributes": [
+                {"name": "group", "field": "group.extension"},
+                {"name": "user", "field": "entity.subject_id"},
+            ],
+            "matching": [["group", "user"]],
+            "delete_policy": "inserted_by_us",
+        }
+    }
+
+
+@pytest.mark.parametrize("replace_only", [False, True])
+def test_membership_object_records_follow_inserts_and_removals(replace_only: bool) -> None:
+    from grouperprov import Operation  # noqa: PLC0415
+
+    source = _campus()
+    ops = set(Operation)
+    if replace_only:
+        ops -= {
+            Operation.INSERT_MEMBERSHIP,
+            Operation.INSERT_MEMBERSHIPS,
+            Operation.DELETE_MEMBERSHIP,
+            Operation.DELETE_MEMBERSHIPS,
+        }
+    target = InMemoryTarget(id_attributes={"group": "cn"}, operations=ops)
+    prov = _provisioner(source, target=target, **_objects_config())
+    prov.full_sync()
+    key = (ObjectType.MEMBERSHIP, ("grp-00001", "mem-u1"))
+    record = prov.store.load(P).records[key]
+    assert record.in_target
+    assert record.inserted_by_us
+    assert record.target_id == ("staff", "mem-u1")
+    source.remove_member("apps:ldap:staff", "u1")
+    result = prov.full_sync()
+    assert result.status is SyncStatus.SUCCESS, result.summary()
+    assert ("staff", "mem-u1") not in target.memberships
+    record = prov.store.load(P).records[key]
+    assert not record.in_target
+    assert not record.provisionable
+
+
+def test_only_the_first_errors_of_a_code_are_logged(caplog: pytest.LogCaptureFixture) -> None:
+    source = _campus()
+    for i in range(4):
+        source.add_group(f"apps:ldap:{'x' * 30}{i}")
+    prov = _provisioner(
+        source,
+        logged_errors_per_code=2,
+        groups={
+            "attributes": [{"name": "cn", "field": "extension", "max_length": 20}],
+            "matching": ["cn"],
+        },
+    )
+    with caplog.at_level("WARNING", logger="grouperprov.provisioner"):
+        result = prov.full_sync()
+    assert result.error_counts() == {"LEN": 4}
+    assert sum("LEN [cn]" in r.getMessage() for r in caplog.records) == 2
+    assert "2 more objects with LEN not logged one by one" in caplog.text

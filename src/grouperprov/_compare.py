@@ -697,6 +697,7 @@ class _Comparer:
             )
             grouper_group = group_of.get(membership.group_id)
             record = self._record(ObjectType.MEMBERSHIP, key)
+            action: Action | None = None
             if replace:
                 allowed = ms.delete.on and may_delete(
                     ms.delete_policy, record, in_managed_group=managed
@@ -704,12 +705,13 @@ class _Comparer:
                 if grouper_group is not None:
                     if allowed:
                         touched.add(grouper_group)
+                        action = Action.REPLACE  # it goes with its group's new list
                     else:
                         kept.setdefault(grouper_group, []).append(membership)
-                continue
-            action = self._delete(
-                ObjectType.MEMBERSHIP, ms, key, membership, record, in_managed_group=managed
-            )
+            else:
+                action = self._delete(
+                    ObjectType.MEMBERSHIP, ms, key, membership, record, in_managed_group=managed
+                )
             wrappers[key] = ProvisioningWrapper(
                 object_type=ObjectType.MEMBERSHIP,
                 object_id=key,

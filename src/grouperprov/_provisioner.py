@@ -40,9 +40,9 @@ class SyncStatus(enum.StrEnum):
     ERROR = "ERROR"
     """Done, with errors of a code in ``failing_error_codes``."""
     CONFIG_ERROR = "CONFIG_ERROR"
-    """Nothing done: the configuration is invalid, or asks what the target cannot do."""
+    """The configuration is invalid, or asks what the target cannot do; nothing was done."""
     ERROR_FAILSAFE = "ERROR_FAILSAFE"
-    """Nothing written: the failsafe tripped, or tripped earlier and is not approved."""
+    """The failsafe tripped, or tripped earlier and is not approved; nothing was written."""
 
 
 Key = tuple[ObjectType, Hashable]
@@ -366,14 +366,15 @@ class _RecordKeeper:
         self.now = now
         self.old = planned.state.records
         self.out: dict[Key, SyncRecord] = {}
+        self.links = {
+            t: {**planned.plan.links.get(t, {}), **result.links.get(t, {})}
+            for t in (ObjectType.GROUP, ObjectType.ENTITY)
+        }
         self.applied: dict[Key, ChangeOutcome] = {}
         for outcome in result.outcomes:
             change = outcome.change
-            keys = (
-                change.memberships
-                if change.value is not None and change.memberships
-                else (change.object_id,)
-            )
+            # A membership value or a replaced list stands for the memberships behind it.
+            keys = change.memberships or (change.object_id,)
             for key in keys:
                 self.applied[(change.object_type, key)] = outcome
 
@@ -387,6 +388,16 @@ class _RecordKeeper:
         record = attrs.evolve(base, last_sync=self.now, **changes)  # type: ignore[arg-type]  # keyword fields of SyncRecord
         self.out[key] = record
         return record
+
+    def _membership_target_id(self, outcome: ChangeOutcome, object_id: tuple[str, str]) -> Hashable:
+        """The target id of a membership object this run wrote."""
+        if outcome.stored is not None and outcome.change.action is Action.INSERT:
+            return outcome.stored.id
+        group_id, entity_id = object_id
+        return (
+            self.links[ObjectType.GROUP].get(group_id, group_id),
+            self.links[ObjectType.ENTITY].get(entity_id, entity_id),
+        )
 
     def _error_fields(self, key: Key) -> dict[str, object]:
         error = self.errors.get(key)
@@ -402,10 +413,7 @@ class _RecordKeeper:
 
     def _updates(self) -> Iterator[SyncRecord]:
         seen: set[Key] = set()
-        links = {
-            t: {**self.planned.plan.links.get(t, {}), **self.result.links.get(t, {})}
-            for t in (ObjectType.GROUP, ObjectType.ENTITY)
-        }
+        links = self.links
         for object_type in (ObjectType.GROUP, ObjectType.ENTITY):
             for wrapper in self.planned.comparison.wrappers[object_type].values():
                 if wrapper.grouper is None:
@@ -482,10 +490,15 @@ class _RecordKeeper:
             key = (ObjectType.MEMBERSHIP, object_id)
             seen.add(key)
             outcome = self.applied.get(key)
-            inserted = outcome is not None and outcome.ok and outcome.change.action is Action.INSERT
             target_id: Hashable | None = wrapper.native.id if wrapper.native is not None else None
-            if inserted and outcome is not None and outcome.stored is not None:
-                target_id = outcome.stored.id
+            inserted = (
+                outcome is not None
+                and outcome.ok
+                and outcome.change.action in (Action.INSERT, Action.REPLACE)
+                and target_id is None
+            )
+            if inserted and outcome is not None:
+                target_id = self._membership_target_id(outcome, object_id)  # type: ignore[arg-type]  # a membership id
             old = self.old.get(key)
             yield self._record(
                 key,
@@ -498,10 +511,19 @@ class _RecordKeeper:
                 inserted_by_us=(old.inserted_by_us if old else False) or inserted,
                 **self._error_fields(key),
             )
+        replaced = {
+            o.change.owner_id
+            for o in self.result.outcomes
+            if o.ok
+            and o.change.action is Action.REPLACE
+            and o.change.object_type is ObjectType.MEMBERSHIP
+        }
         for key, old in self.old.items():
             if key[0] is ObjectType.MEMBERSHIP and key not in seen:
                 outcome = self.applied.get((ObjectType.MEMBERSHIP, old.target_id))
                 gone = outcome is not None and outcome.ok and outcome.change.action is Action.DELETE
+                # A membership that is not provisionable any more left with a replaced list.
+                gone = gone or (isinstance(key[1], tuple) and key[1][0] in replaced)
                 yield self._record(
                     key,
                     provisionable=False,

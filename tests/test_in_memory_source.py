@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from grouperprov import GrouperSource, MarkerScope
+from grouperprov.testing import InMemorySource
+
+DATA = {
+    "subjects": [{"subject_id": "jo", "source": "ldap", "name": "Jo"}, {"subject_id": "al"}],
+    "groups": [
+        {"name": "apps:ldap:staff", "description": "Staff", "members": ["jo", "al"]},
+        {"name": "apps:ldap:admins", "id": "admins-uuid", "members": ["jo"]},
+    ],
+    "markers": [{"name": "apps:ldap", "provisioner": "p", "scope": "one", "metadata": {"ou": "x"}}],
+}
+
+
+def test_builds_from_data_and_json(tmp_path: Path) -> None:
+    path = tmp_path / "campus.json"
+    path.write_text(json.dumps(DATA), encoding="utf-8")
+    source = InMemorySource.from_json(path)
+    assert isinstance(source, GrouperSource)
+    snapshot = source.snapshot()
+    assert [g.get("name") for g in snapshot.groups] == ["apps:ldap:staff", "apps:ldap:admins"]
+    assert snapshot.groups[1].id == "admins-uuid"
+    assert snapshot.groups[0].get("description") == "Staff"
+    assert {e.get("subject_id") for e in snapshot.entities} == {"jo", "al"}
+    assert len(snapshot.memberships) == 3
+    (marker,) = snapshot.markers["apps:ldap"]
+    assert marker.scope is MarkerScope.ONE
+    assert marker.metadata == {"ou": "x"}
+
+
+def test_targeted_reads_and_changes_are_logged() -> None:
+    source = InMemorySource.from_dict(DATA)
+    assert [g.id for g in source.retrieve_groups(["admins-uuid", "nope"])] == ["admins-uuid"]
+    assert [e.id for e in source.retrieve_entities(["mem-jo"])] == ["mem-jo"]
+    assert len(source.retrieve_memberships(["admins-uuid"])) == 1
+    before = len(source.changes)
+    source.update_group("apps:ldap:staff", description="All staff")
+    source.remove_member("apps:ldap:staff", "al")
+    source.unmark("apps:ldap", "p")
+    source.delete_group("apps:ldap:admins")
+    assert [c["event"] for c in source.changes[before:]] == [
+        "group_update",
+        "membership_delete",
+        "marker_delete",
+        "group_delete",
+    ]
+    assert [c["sequence"] for c in source.changes] == list(range(1, len(source.changes) + 1))
+    snapshot = source.snapshot()
+    assert snapshot.groups[0].get("description") == "All staff"
+    assert {e.get("subject_id") for e in snapshot.entities} == {"jo"}
+    assert snapshot.markers["apps:ldap"] == ()
+
+
+def test_mistakes_are_refused_clearly() -> None:
+    source = InMemorySource.from_dict(DATA)
+    with pytest.raises(ValueError, match="group 'apps:ldap:staff' exists already"):
+        source.add_group("apps:ldap:staff")
+    with pytest.raises(KeyError, match="no subject 'nobody'; add it first"):
+        source.add_member("apps:ldap:staff", "nobody")
