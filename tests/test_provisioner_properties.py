@@ -1,0 +1,135 @@
+"""Invariants of full syncs over random campuses, markers and membership types."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from grouperprov import MembershipType, ObjectType, Provisioner, ProvisionerConfig, SyncStatus
+from grouperprov.stores import MemorySyncStore
+from grouperprov.testing import InMemorySource, InMemoryTarget
+
+P = "prop"
+FOLDERS = ["a", "a:b", "a:b:c", "d"]
+
+
+def _config(kind: MembershipType, policy: str, require_members: bool) -> ProvisionerConfig:
+    data: dict[str, Any] = {
+        "name": P,
+        "groups": {
+            "attributes": [
+                {"name": "cn", "field": "name"},
+                {"name": "description", "field": "description"},
+            ],
+            "matching": ["cn"],
+            "delete_policy": policy,
+        },
+        "entities": {
+            "attributes": [{"name": "uid", "field": "subject_id"}],
+            "matching": ["uid"],
+            "delete_policy": policy,
+        },
+        "memberships": {"type": kind.value, "delete_policy": policy},
+        "provisionable": {"groups_require_members": require_members},
+    }
+    if kind is MembershipType.GROUP_ATTRIBUTES:
+        data["memberships"]["attribute"] = {"name": "member", "field": "subject_id"}
+    elif kind is MembershipType.ENTITY_ATTRIBUTES:
+        data["memberships"]["attribute"] = {"name": "isMemberOf", "field": "name"}
+    else:
+        data["memberships"]["attributes"] = [
+            {"name": "g", "field": "group.name"},
+            {"name": "u", "field": "entity.subject_id"},
+        ]
+        data["memberships"]["matching"] = [["g", "u"]]
+    return ProvisionerConfig.from_dict(data)
+
+
+@st.composite
+def campuses(draw: st.DrawFn) -> tuple[InMemorySource, list[tuple[str, str, bool]]]:
+    source = InMemorySource()
+    subjects = [f"u{i}" for i in range(draw(st.integers(0, 5)))]
+    for subject in subjects:
+        source.add_subject(subject)
+    names = draw(st.lists(st.sampled_from(FOLDERS), max_size=6))
+    groups = [f"{folder}:g{i}" for i, folder in enumerate(names)]
+    for name in groups:
+        source.add_group(name, description=draw(st.sampled_from(["", "x", "y"])))
+        for subject in draw(st.lists(st.sampled_from(subjects), unique=True)) if subjects else ():
+            source.add_member(name, subject)
+    markers = draw(
+        st.lists(
+            st.tuples(
+                st.sampled_from(FOLDERS + groups or FOLDERS),
+                st.sampled_from(["one", "sub"]),
+                st.booleans(),
+            ),
+            max_size=4,
+        )
+    )
+    for where, scope, provisionable in markers:
+        source.mark(where, P, scope=scope, provisionable=provisionable)
+    return source, markers
+
+
+@given(
+    campuses(),
+    st.sampled_from(MembershipType),
+    st.sampled_from(["not_in_grouper", "removed_from_grouper", "inserted_by_us"]),
+    st.booleans(),
+)
+def test_full_sync_converges_records_agree_and_dry_runs_write_nothing(
+    campus: tuple[InMemorySource, list[tuple[str, str, bool]]],
+    kind: MembershipType,
+    policy: str,
+    require_members: bool,
+) -> None:
+    source, _ = campus
+    config = _config(kind, policy, require_members)
+    target = InMemoryTarget(id_attributes={"group": "cn", "entity": "uid"})
+    store = MemorySyncStore()
+    prov = Provisioner(config, source, target, store)
+
+    dry = prov.full_sync(dry_run=True)
+    assert target.groups == {}
+    assert target.entities == {}
+    assert target.memberships == {}
+    assert store.load(P).records == {}
+
+    first = prov.full_sync()
+    assert first.status in {SyncStatus.SUCCESS, SyncStatus.WARNING}, first.summary()
+    assert dry.plan is not None
+    assert first.plan is not None
+    assert dry.plan.changes == first.plan.changes
+
+    second = prov.full_sync()
+    assert second.plan is not None
+    assert second.plan.empty, second.plan.summary()
+
+    # A later state of Grouper: the first marker removed, a member gone.
+    _, markers = campus
+    if markers:
+        source.unmark(markers[0][0], P)
+    snapshot = source.snapshot()
+    if snapshot.memberships:
+        first_membership = snapshot.memberships[0]
+        group = next(g for g in snapshot.groups if g.id == first_membership.group_id)
+        source.remove_member(
+            str(group.get("name")), first_membership.entity_id.removeprefix("mem-")
+        )
+    third = prov.full_sync()
+    assert third.status in {SyncStatus.SUCCESS, SyncStatus.WARNING}, third.summary()
+    fourth = prov.full_sync()
+    assert fourth.plan is not None
+    assert fourth.plan.empty, fourth.plan.summary()
+
+    records = store.load(P).records
+    for (object_type, _), record in records.items():
+        if object_type is ObjectType.MEMBERSHIP:
+            continue
+        held = target.groups if object_type is ObjectType.GROUP else target.entities
+        assert record.in_target == (record.target_id in held), record
+        if record.provisionable:
+            assert record.target_id in held, record
