@@ -24,7 +24,9 @@ DOCS = ROOT / "docs"
 _BLOCK = re.compile(r"^```(python|text)\n(.*?)^```", re.MULTILINE | re.DOTALL)
 
 
-@pytest.mark.parametrize("page", ["docs/getting-started.md", "docs/engine.md", "README.md"])
+@pytest.mark.parametrize(
+    "page", ["docs/getting-started.md", "docs/provisioner.md", "docs/engine.md", "README.md"]
+)
 def test_examples_run_and_print_what_the_page_shows(page: str) -> None:
     blocks = _BLOCK.findall((ROOT / page).read_text(encoding="utf-8"))
     assert blocks, page

@@ -98,7 +98,7 @@ def test_membership_objects_removed_are_counted_per_group() -> None:
     assert result.status is SyncStatus.ERROR_FAILSAFE
     assert result.failsafe == (
         (
-            "group 'grp-00001' would lose 2 of its 4 members (50%), more than "
+            "group 'apps:sql:team' (grp-00001) would lose 2 of its 4 members (50%), more than "
             "max_group_percent_removed = 30%"
         ),
     )
@@ -123,7 +123,7 @@ def test_replaced_membership_lists_count_what_they_drop() -> None:
     result = prov.full_sync()
     assert result.failsafe == (
         (
-            "group 'grp-00001' would lose 3 of its 4 members (75%), more than "
+            "group 'apps:sql:team' (grp-00001) would lose 3 of its 4 members (75%), more than "
             "max_group_percent_removed = 30%"
         ),
     )

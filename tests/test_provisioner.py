@@ -97,7 +97,9 @@ def test_a_tripped_failsafe_writes_nothing_and_blocks_until_approved() -> None:
         source.remove_member("apps:ldap:staff", f"u{i}")
     refused = prov.full_sync()
     assert refused.status is SyncStatus.ERROR_FAILSAFE
-    assert refused.failsafe[0].startswith("group 'grp-00001' would lose 5 of its 10 members (50%)")
+    assert refused.failsafe[0].startswith(
+        "group 'apps:ldap:staff' (grp-00001) would lose 5 of its 10 members (50%)"
+    )
     assert len(prov.target.groups["staff"].get("member")) == 10
     # Still blocked on the next run, even without a new trip.
     again = prov.full_sync()

@@ -35,6 +35,7 @@ class PlanStats:
         groups_removed: Groups the plan deletes.
         memberships_total: Memberships of managed groups in the target now.
         memberships_removed: Memberships the plan removes.
+        group_names: Grouper names of the groups, by id (for messages).
     """
 
     group_members: Mapping[str, int]
@@ -43,6 +44,7 @@ class PlanStats:
     groups_removed: int
     memberships_total: int
     memberships_removed: int
+    group_names: Mapping[str, str] = attrs.field(factory=dict)
 
 
 def plan_stats(comparison: Comparison, translator: Translator) -> PlanStats:
@@ -98,6 +100,11 @@ def plan_stats(comparison: Comparison, translator: Translator) -> PlanStats:
         groups_removed=groups_removed,
         memberships_total=sum(members.values()),
         memberships_removed=sum(removed.values()),
+        group_names={
+            gid: str(w.grouper.get("name"))
+            for gid, w in comparison.wrappers[ObjectType.GROUP].items()
+            if isinstance(gid, str) and w.grouper is not None and gid in removed
+        },
     )
 
 
@@ -113,8 +120,10 @@ def check_failsafe(config: FailsafeConfig, stats: PlanStats) -> tuple[str, ...]:
         for gid, count in sorted(stats.members_removed.items()):
             size = stats.group_members.get(gid, 0)
             if size >= config.min_group_size and size and _percent(count, size) > limit:
+                name = stats.group_names.get(gid)
+                label = f"{name!r} ({gid})" if name else repr(gid)
                 reasons.append(
-                    f"group {gid!r} would lose {count} of its {size} members "
+                    f"group {label} would lose {count} of its {size} members "
                     f"({_percent(count, size):.0f}%), more than max_group_percent_removed "
                     f"= {limit:g}%"
                 )
