@@ -68,3 +68,10 @@ def test_ci_runs_the_readme_test_command() -> None:
     assert command.startswith("python3.11 -m venv .venv")
     assert "nox -s tests" in command
     assert "<!-- test-command -->" in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+
+
+def test_ci_runs_the_readme_demo_command() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    command = readme.split("<!-- demo-command -->\n```console\n", 1)[1].split("\n", 1)[0]
+    assert command.endswith("grouperprov demo")
+    assert "<!-- demo-command -->" in (ROOT / ".ci" / "run").read_text(encoding="utf-8")

@@ -280,7 +280,7 @@ def test_attribute_level_updates_carry_the_differences_as_reasons() -> None:
     (change,) = comparison.plan.changes
     assert change.attribute_changes == (AttributeChange.replace("description", "new"),)
     assert comparison.plan.why("g1") == (
-        "update group 'g1' (target 'grp1'): replace description ['new']\n"
+        "update group 'school:grp1' [g1] (target 'grp1'): replace description ['new']\n"
         "  because attribute_differs: description: target has 'old', Grouper has 'new'"
     )
     assert target.groups["grp1"].get("description") == "new"
@@ -453,7 +453,7 @@ def test_a_read_only_run_logs_and_writes_nothing(caplog: pytest.LogCaptureFixtur
         _, result = sync(_config(read_only=True), target, GROUPS, ENTITIES, MEMBERSHIPS)
     assert target.groups == {}
     assert result.read_only
-    assert "read only, not applied: insert group 'g1'" in caplog.text
+    assert "read only, not applied: insert group 'school:grp1' [g1]" in caplog.text
 
 
 # -- more paths of compare -----------------------------------------------------

@@ -167,3 +167,21 @@ def test_counts_and_emptiness() -> None:
 def test_describe_marks_inserts_with_their_owner() -> None:
     change = Change(action=Action.INSERT, object_type=M, object_id=("g", "v"), with_owner=True)
     assert change.describe() == "insert membership ('g', 'v') with its owner's insert"
+
+
+def test_summary_can_list_fewer_changes_and_errors() -> None:
+    text = _plan().summary(max_changes=1)
+    assert "  ... and 4 more" in text
+    assert "  ... and 1 more" in text
+    assert text.count("\n  insert group 'g3'") == 1
+
+
+def test_labels_come_first_and_the_target_id_only_when_it_differs() -> None:
+    change = Change(
+        action=Action.DELETE, object_type=G, object_id="12", target_id="12", label="school:x"
+    )
+    assert change.describe() == "delete group 'school:x' [12]"
+    moved = Change(
+        action=Action.UPDATE, object_type=G, object_id="g1", target_id="cn=x", label="a:x"
+    )
+    assert moved.describe() == "update group 'a:x' [g1] (target 'cn=x')"

@@ -175,11 +175,54 @@ class _Comparer:
             self._membership_objects(target.memberships)
         plan = Plan(
             provisioner=self.t.config.name,
-            changes=self.changes,
+            changes=[attrs.evolve(c, label=self._label(c)) for c in self.changes],
             errors=tuple(PlannedError(t, i, e) for (t, i), e in self.errors.items()),
             links={t: dict(m) for t, m in self.links.items()},
         )
         return Comparison(plan=plan, wrappers=self.wrappers, matches=self.matches)
+
+    def _name(self, object_type: ObjectType, grouper_id: Hashable) -> str | None:
+        """A Grouper object's readable name: a group's full name, a subject id."""
+        table = self.tr.groups if object_type is ObjectType.GROUP else self.tr.entities
+        translated = table.get(grouper_id)  # type: ignore[call-overload]  # str ids
+        if translated is None:
+            return None
+        field = "name" if object_type is ObjectType.GROUP else "subject_id"
+        value = translated.source.get(field)
+        return None if value is None else str(value)
+
+    def _target_name(self, object_type: ObjectType, target_id: Hashable) -> str | None:
+        """A target-only object's readable name: its first matching key's values."""
+        bean = self.normal.get(object_type, {}).get(target_id)  # type: ignore[call-overload]  # str ids
+        if bean is None:
+            return None
+        ids = Matcher(self.t, object_type).matching_ids(bean)
+        values = next((i for i in ids if i is not None), None)
+        if values is None:
+            return None
+        parts = [bean.get(n) for n in values.key.split("+")]
+        return " / ".join(str(p) for p in parts)
+
+    def _label(self, change: Change) -> str | None:
+        object_type, object_id = change.object_type, change.object_id
+        if object_type is not ObjectType.MEMBERSHIP:
+            return self._name(object_type, object_id) or self._target_name(object_type, object_id)
+        owner = self.b.membership_owner
+        if owner is not None and change.owner_id is not None:
+            name = self._name(owner, change.owner_id) or change.owner_id
+            return name if change.value is None else f"{name} / {change.value}"
+        if isinstance(object_id, tuple) and object_id in self.tr.memberships:
+            group = self._name(ObjectType.GROUP, object_id[0]) or object_id[0]
+            entity = self._name(ObjectType.ENTITY, object_id[1]) or object_id[1]
+            return f"{group} / {entity}"
+        if change.action is Action.REPLACE and change.owner_id is not None:
+            return self._name(ObjectType.GROUP, change.owner_id)
+        if isinstance(change.bean, ProvisioningMembership):
+            ids = Matcher(self.t, ObjectType.MEMBERSHIP).matching_ids(change.bean)
+            found = next((i for i in ids if i is not None), None)
+            if found is not None:
+                return " / ".join(str(change.bean.get(n)) for n in found.key.split("+"))
+        return None
 
     def _error(self, object_type: ObjectType, object_id: ObjectId, error: ObjectError) -> None:
         self.errors.setdefault((object_type, object_id), error)

@@ -84,6 +84,8 @@ class Change:
         with_owner: The membership value is written with its owner's insert.
         search: For inserts: search attribute values to find the object again.
         reasons: Why the change exists.
+        label: A readable name of the object (a group's name, a subject id,
+            ``group / subject`` for a membership), shown before its id.
     """
 
     action: Action
@@ -99,11 +101,19 @@ class Change:
     with_owner: bool = False
     search: tuple[tuple[str, Scalar], ...] = ()
     reasons: tuple[Reason, ...] = ()
+    label: str | None = None
 
     def describe(self) -> str:
         """One line: action, object and what changes."""
-        what = f"{self.action.value} {self.object_type.value} {_show_id(self.object_id)}"
-        if self.target_id is not None and self.action is not Action.INSERT:
+        shown = _show_id(self.object_id)
+        if self.label is not None:
+            shown = f"{self.label!r} [{shown.strip(chr(39))}]"
+        what = f"{self.action.value} {self.object_type.value} {shown}"
+        if (
+            self.target_id is not None
+            and self.action is not Action.INSERT
+            and self.target_id != self.object_id
+        ):
             what += f" (target {self.target_id!r})"
         if self.with_owner:
             what += " with its owner's insert"
@@ -217,8 +227,13 @@ class Plan:
         """How many errors of each code."""
         return Counter(e.error.code.value for e in self.errors)
 
-    def summary(self) -> str:
-        """A readable summary: counts, then each change and error."""
+    def summary(self, *, max_changes: int | None = None) -> str:
+        """A readable summary: counts, then each change and error.
+
+        Args:
+            max_changes: List at most this many changes and errors each (the
+                counts are always complete); ``None`` lists them all.
+        """
         changes, errors = len(self.changes), len(self.errors)
         lines = [
             (
@@ -230,14 +245,20 @@ class Plan:
             lines.append(f"  {action.value} {object_type.value}: {count}")
         for code, count in sorted(self.error_counts().items()):
             lines.append(f"  error {code}: {count}")
+        limit = len(self.changes) + len(self.errors) if max_changes is None else max_changes
         if self.changes:
             lines.append("Changes:")
-            lines.extend(f"  {c.describe()}" for c in self.changes)
+            lines.extend(f"  {c.describe()}" for c in self.changes[:limit])
+            if len(self.changes) > limit:
+                lines.append(f"  ... and {len(self.changes) - limit} more")
         if self.errors:
             lines.append("Errors:")
             lines.extend(
-                f"  {e.object_type.value} {_show_id(e.object_id)}: {e.error}" for e in self.errors
+                f"  {e.object_type.value} {_show_id(e.object_id)}: {e.error}"
+                for e in self.errors[:limit]
             )
+            if len(self.errors) > limit:
+                lines.append(f"  ... and {len(self.errors) - limit} more")
         return "\n".join(lines)
 
     def __str__(self) -> str:
