@@ -288,3 +288,93 @@ def test_only_the_first_errors_of_a_code_are_logged(caplog: pytest.LogCaptureFix
     assert result.error_counts() == {"LEN": 4}
     assert sum("LEN [cn]" in r.getMessage() for r in caplog.records) == 2
     assert "2 more objects with LEN not logged one by one" in caplog.text
+
+
+def test_a_group_sync_recalculates_only_that_group() -> None:
+    source = _campus()
+    prov = _provisioner(source)
+    result = prov.sync_group("apps:ldap:staff")
+    assert result.sync_type is SyncType.GROUP
+    assert result.status is SyncStatus.SUCCESS, result.summary()
+    assert set(prov.target.groups) == {"staff"}
+    assert prov.target.groups["staff"].get("member") == frozenset({"u0", "u1", "u2"})
+    # The full sync then adds only what the group sync left out.
+    full = prov.full_sync()
+    assert full.plan is not None
+    assert [c.object_id for c in full.plan.changes if c.object_type is ObjectType.GROUP] == [
+        "grp-00002"
+    ]
+    (log_full,) = [entry for entry in prov.store.logs(P) if entry.sync_type is SyncType.FULL]
+    assert log_full.status == "SUCCESS"
+
+
+def test_a_group_sync_leaves_other_groups_and_their_records_alone() -> None:
+    source = _campus()
+    prov = _provisioner(
+        source, groups={**_config().to_dict()["groups"], "delete_policy": "not_in_grouper"}
+    )
+    prov.target.seed(groups=[ProvisioningGroup(id="unrelated", attributes={"cn": "unrelated"})])
+    prov.full_sync()
+    assert "unrelated" not in prov.target.groups  # the full sync deletes it (not_in_grouper)
+    prov.target.seed(groups=[ProvisioningGroup(id="unrelated", attributes={"cn": "unrelated"})])
+    source.remove_member("apps:ldap:staff", "u2")
+    source.add_member("apps:ldap:courses:math101", "u2")
+    result = prov.sync_group("apps:ldap:courses:math101")
+    assert result.status is SyncStatus.SUCCESS
+    assert "unrelated" in prov.target.groups
+    assert prov.target.groups["math101"].get("member") == frozenset({"u0", "u2"})
+    assert prov.target.groups["staff"].get("member") == frozenset({"u0", "u1", "u2"})
+    records = prov.store.load(P).records
+    assert records[(ObjectType.GROUP, "grp-00001")].provisionable
+    assert records[(ObjectType.MEMBERSHIP, ("grp-00001", "mem-u2"))].in_target
+
+
+def test_a_group_sync_deletes_a_group_that_is_no_longer_provisionable() -> None:
+    source = _campus()
+    prov = _provisioner(source)
+    prov.full_sync()
+    source.mark("apps:ldap:courses", P, provisionable=False)
+    result = prov.sync_group(folder="apps:ldap:courses")
+    assert result.status is SyncStatus.SUCCESS, result.summary()
+    assert set(prov.target.groups) == {"staff"}
+    record = prov.store.load(P).records[(ObjectType.GROUP, "grp-00002")]
+    assert not record.provisionable
+    assert not record.in_target
+    assert prov.store.load(P).records[(ObjectType.GROUP, "grp-00001")].provisionable
+
+
+def test_a_group_sync_never_deletes_entities() -> None:
+    config = _config(
+        entities={
+            "attributes": [{"name": "uid", "field": "subject_id"}],
+            "matching": ["uid"],
+            "delete_policy": "not_in_grouper",
+        }
+    )
+    from grouperprov import Provisioner, ProvisioningEntity  # noqa: PLC0415
+
+    target = InMemoryTarget(id_attributes={"group": "cn", "entity": "uid"})
+    target.seed(entities=[ProvisioningEntity(id="stranger", attributes={"uid": "stranger"})])
+    prov = Provisioner(config, _campus(), target)
+    prov.sync_group("apps:ldap:staff")
+    assert "stranger" in target.entities
+    assert {"u0", "u1", "u2"} <= set(target.entities)
+    prov.full_sync()
+    assert "stranger" not in target.entities
+
+
+def test_a_group_sync_of_unknown_groups_or_folders_is_refused() -> None:
+    prov = _provisioner(_campus())
+    with pytest.raises(LookupError, match="no group 'apps:nope' in Grouper"):
+        prov.sync_group("apps:nope")
+    with pytest.raises(LookupError, match="no group under the folder 'apps:nope' in Grouper"):
+        prov.sync_group(folder="apps:nope")
+
+
+def test_a_group_sync_dry_run_and_config_errors() -> None:
+    prov = _provisioner(_campus())
+    result = prov.sync_group("apps:ldap:staff", dry_run=True)
+    assert result.dry_run
+    assert prov.target.groups == {}
+    broken = _provisioner(_campus(), target=InMemoryTarget(operations=set()))
+    assert broken.sync_group("apps:ldap:staff").status is SyncStatus.CONFIG_ERROR

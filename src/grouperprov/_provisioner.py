@@ -12,16 +12,17 @@ from datetime import UTC, datetime
 import attrs
 
 from ._apply import ApplyResult, ChangeOutcome, apply, read_target
-from ._behavior import Behavior, compute_behavior
+from ._behavior import Behavior, Mode, compute_behavior
 from ._codes import ObjectError
 from ._compare import Comparison, compare
 from ._config import ObjectType, ProvisionerConfig
 from ._failsafe import check_failsafe, plan_stats
+from ._match import Matcher
 from ._plan import Action, Plan
 from ._records import FailsafeState, LogRecord, SyncRecord, SyncType
-from ._source import GrouperSource, Scope, provisionable_scope
+from ._source import GrouperSnapshot, GrouperSource, Scope, provisionable_scope
 from ._store import MemorySyncStore, SyncState, SyncStore
-from ._target import TargetDAO
+from ._target import TargetDAO, TargetData
 from ._translate import Translation, Translator
 from .exceptions import ConfigError
 
@@ -121,6 +122,8 @@ class FullPlan:
         blocked: Whether an earlier, unapproved failsafe trip blocks the run.
         state: The sync state the plan was made from.
         timings: Seconds spent per step so far.
+        sync_type: ``FULL``, or ``GROUP`` for a group sync.
+        groups_only: For a group sync, the ids of the groups it covers.
     """
 
     comparison: Comparison
@@ -131,6 +134,8 @@ class FullPlan:
     blocked: bool
     state: SyncState
     timings: Mapping[str, float] = attrs.field(factory=dict, hash=False)
+    sync_type: SyncType = SyncType.FULL
+    groups_only: frozenset[str] | None = None
 
     @property
     def plan(self) -> Plan:
@@ -168,20 +173,62 @@ class Provisioner:
             ConfigError: The configuration is invalid or asks for what the
                 target cannot do.
         """
+        return self._plan(None)
+
+    def plan_groups(self, *groups: str, folder: str | None = None) -> FullPlan:
+        """Plan a group sync: the given groups (ids or full names), or a folder's.
+
+        Each group is recalculated with all its memberships: created, updated or
+        deleted as a full sync would, while every other group is left alone and
+        no entity is deleted.
+
+        Raises:
+            ConfigError: As for :meth:`plan_full`.
+            LookupError: A group or folder is not in Grouper.
+        """
+        snapshot = self.source.snapshot()
+        by_name = {str(g.get("name")): g.id for g in snapshot.groups}
+        known = set(by_name.values())
+        selected: set[str] = set()
+        for group in groups:
+            gid = by_name.get(group, group)
+            if gid not in known:
+                msg = f"no group {group!r} in Grouper"
+                raise LookupError(msg)
+            selected.add(gid)
+        if folder is not None:
+            inside = {gid for name, gid in by_name.items() if name.startswith(folder + ":")}
+            if not inside:
+                msg = f"no group under the folder {folder!r} in Grouper"
+                raise LookupError(msg)
+            selected |= inside
+        return self._plan(frozenset(selected), snapshot)
+
+    def _plan(
+        self, selected: frozenset[str] | None, snapshot: GrouperSnapshot | None = None
+    ) -> FullPlan:
         timings: dict[str, float] = {}
         start = time.perf_counter()
         translator = Translator(self.config)
         behavior = compute_behavior(self.config, self.target.capabilities())
         state = self.store.load(self.config.name)
-        snapshot = self.source.snapshot()
+        snapshot = snapshot or self.source.snapshot()
         target_data = read_target(self.target, behavior)
         timings["read"] = time.perf_counter() - start
         start = time.perf_counter()
         scope = provisionable_scope(self.config, snapshot)
+        if selected is not None:
+            scope = _narrow(scope, selected)
+            # A group sync never deletes entities: the others are not looked at.
+            behavior = attrs.evolve(
+                behavior, entities=attrs.evolve(behavior.entities, delete=Mode.OFF)
+            )
         groups = [g for g in snapshot.groups if g.id in scope.groups]
         translation = translator.translate(
             groups, scope.entities.values(), scope.memberships, metadata=scope.metadata()
         )
+        if selected is not None:
+            target_data = _target_of(translator, translation, target_data, state, selected)
         records = {t: state.by_target_id(t) for t in ObjectType}
         records[ObjectType.MEMBERSHIP] = {
             r.target_id: r
@@ -208,7 +255,26 @@ class Provisioner:
             blocked=blocked,
             state=state,
             timings=timings,
+            sync_type=SyncType.FULL if selected is None else SyncType.GROUP,
+            groups_only=selected,
         )
+
+    def sync_group(
+        self, *groups: str, folder: str | None = None, dry_run: bool = False
+    ) -> SyncResult:
+        """Plan and apply a group sync (see :meth:`plan_groups`); *dry_run* plans only."""
+        try:
+            planned = self.plan_groups(*groups, folder=folder)
+        except ConfigError as exc:
+            log.error("%s: %s", self.config.name, exc)  # noqa: TRY400  # the message is the point
+            return SyncResult(
+                provisioner=self.config.name,
+                sync_type=SyncType.GROUP,
+                status=SyncStatus.CONFIG_ERROR,
+                dry_run=dry_run,
+                message=str(exc),
+            )
+        return self.apply(planned, dry_run=dry_run)
 
     def full_sync(self, *, dry_run: bool = False) -> SyncResult:
         """Plan and apply a full sync; with *dry_run*, plan only (nothing is written)."""
@@ -239,11 +305,15 @@ class Provisioner:
                     failsafe=FailsafeState(tripped_at=now, reasons=planned.failsafe),
                 )
                 self.store.save(
-                    record, (), log=self._log(SyncStatus.ERROR_FAILSAFE, now, "failsafe tripped")
+                    record,
+                    (),
+                    log=self._log(
+                        SyncStatus.ERROR_FAILSAFE, now, "failsafe tripped", planned.sync_type
+                    ),
                 )
             return SyncResult(
                 provisioner=self.config.name,
-                sync_type=SyncType.FULL,
+                sync_type=planned.sync_type,
                 status=SyncStatus.ERROR_FAILSAFE,
                 dry_run=dry_run,
                 plan=planned.plan,
@@ -257,7 +327,7 @@ class Provisioner:
         if dry_run:
             return SyncResult(
                 provisioner=self.config.name,
-                sync_type=SyncType.FULL,
+                sync_type=planned.sync_type,
                 status=self._status(errors),
                 dry_run=True,
                 plan=planned.plan,
@@ -274,16 +344,18 @@ class Provisioner:
         record = attrs.evolve(
             planned.state.provisioner,
             failsafe=None,
-            last_run={**planned.state.provisioner.last_run, SyncType.FULL: now},
+            last_run={**planned.state.provisioner.last_run, planned.sync_type: now},
         )
         records = _RecordKeeper(planned, result, errors, now).records()
         self.store.save(
-            record, records, log=self._log(status, now, f"{len(result.outcomes)} changes")
+            record,
+            records,
+            log=self._log(status, now, f"{len(result.outcomes)} changes", planned.sync_type),
         )
         timings["store"] = time.perf_counter() - start
         return SyncResult(
             provisioner=self.config.name,
-            sync_type=SyncType.FULL,
+            sync_type=planned.sync_type,
             status=status,
             plan=planned.plan,
             outcomes=result.outcomes,
@@ -339,10 +411,16 @@ class Provisioner:
                     code,
                 )
 
-    def _log(self, status: SyncStatus, now: datetime, summary: str) -> LogRecord:
+    def _log(
+        self,
+        status: SyncStatus,
+        now: datetime,
+        summary: str,
+        sync_type: SyncType = SyncType.FULL,
+    ) -> LogRecord:
         return LogRecord(
             provisioner=self.config.name,
-            sync_type=SyncType.FULL,
+            sync_type=sync_type,
             started=now,
             finished=self.clock(),
             status=status.value,
@@ -424,8 +502,24 @@ class _RecordKeeper:
                 yield self._provisionable(key, links[object_type].get(str(wrapper.object_id)))
         yield from self._memberships(seen)
         for key, old in self.old.items():
-            if key not in seen and old.provisionable and key[0] is not ObjectType.MEMBERSHIP:
+            if (
+                key not in seen
+                and old.provisionable
+                and key[0] is not ObjectType.MEMBERSHIP
+                and self._covered(key)
+            ):
                 yield self._record(key, provisionable=False, provisionable_end=self.now)
+
+    def _covered(self, key: Key) -> bool:
+        """Whether the run looked at this object (a group sync covers its groups only)."""
+        only = self.planned.groups_only
+        if only is None:
+            return True
+        if key[0] is ObjectType.GROUP:
+            return key[1] in only
+        if key[0] is ObjectType.MEMBERSHIP:
+            return isinstance(key[1], tuple) and key[1][0] in only
+        return False
 
     def _provisionable(self, key: Key, target_id: str | None) -> SyncRecord:
         old = self.old.get(key)
@@ -519,7 +613,7 @@ class _RecordKeeper:
             and o.change.object_type is ObjectType.MEMBERSHIP
         }
         for key, old in self.old.items():
-            if key[0] is ObjectType.MEMBERSHIP and key not in seen:
+            if key[0] is ObjectType.MEMBERSHIP and key not in seen and self._covered(key):
                 outcome = self.applied.get((ObjectType.MEMBERSHIP, old.target_id))
                 gone = outcome is not None and outcome.ok and outcome.change.action is Action.DELETE
                 # A membership that is not provisionable any more left with a replaced list.
@@ -531,3 +625,61 @@ class _RecordKeeper:
                     in_target=old.in_target and not gone,
                     in_target_end=self.now if gone else old.in_target_end,
                 )
+
+
+def _narrow(scope: Scope, selected: frozenset[str]) -> Scope:
+    """The part of *scope* a group sync of *selected* covers."""
+    memberships = tuple(m for m in scope.memberships if m.group_id in selected)
+    members = {m.entity_id for m in memberships}
+    return Scope(
+        groups={g: p for g, p in scope.groups.items() if g in selected},
+        entities={e: b for e, b in scope.entities.items() if e in members},
+        memberships=memberships,
+        errors={g: e for g, e in scope.errors.items() if g in selected},
+        excluded={g: r for g, r in scope.excluded.items() if g in selected},
+    )
+
+
+def _target_of(
+    translator: Translator,
+    translation: Translation,
+    target: TargetData,
+    state: SyncState,
+    selected: frozenset[str],
+) -> TargetData:
+    """The part of the target a group sync of *selected* may change.
+
+    Its groups: those matching a selected group, or linked to one in the sync
+    records (a selected group no longer provisionable); their membership objects;
+    every entity (a group sync never deletes entities).
+    """
+    matcher = Matcher(translator, ObjectType.GROUP)
+    wanted = {
+        mid
+        for translated in translation.groups.values()
+        for mid in matcher.matching_ids(translated.bean)
+        if mid is not None
+    }
+    linked = {
+        record.target_id
+        for (object_type, grouper_id), record in state.records.items()
+        if object_type is ObjectType.GROUP
+        and grouper_id in selected
+        and record.target_id is not None
+    }
+    groups = tuple(
+        g
+        for g in target.groups
+        if g.id in linked
+        or any(
+            mid in wanted
+            for mid in matcher.matching_ids(translator.from_target(ObjectType.GROUP, g))
+            if mid is not None
+        )
+    )
+    kept = {g.id for g in groups}
+    return TargetData(
+        groups=groups,
+        entities=target.entities,
+        memberships=tuple(m for m in target.memberships if m.group_id in kept),
+    )
