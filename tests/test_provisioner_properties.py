@@ -7,7 +7,15 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from grouperprov import MembershipType, ObjectType, Provisioner, ProvisionerConfig, SyncStatus
+from grouperprov import (
+    MembershipType,
+    ObjectType,
+    Provisioner,
+    ProvisionerConfig,
+    ProvisioningEntity,
+    ProvisioningGroup,
+    SyncStatus,
+)
 from grouperprov.stores import MemorySyncStore
 from grouperprov.testing import InMemorySource, InMemoryTarget
 
@@ -89,12 +97,17 @@ def test_full_sync_converges_records_agree_and_dry_runs_write_nothing(
     source, _ = campus
     config = _config(kind, policy, require_members)
     target = InMemoryTarget(id_attributes={"group": "cn", "entity": "uid"})
+    # Pre-existing objects Grouper knows nothing of: only not_in_grouper may delete them.
+    target.seed(
+        groups=[ProvisioningGroup(id="legacy:admins", attributes={"cn": "legacy:admins"})],
+        entities=[ProvisioningEntity(id="stranger", attributes={"uid": "stranger"})],
+    )
     store = MemorySyncStore()
     prov = Provisioner(config, source, target, store)
 
     dry = prov.full_sync(dry_run=True)
-    assert target.groups == {}
-    assert target.entities == {}
+    assert set(target.groups) == {"legacy:admins"}
+    assert set(target.entities) == {"stranger"}
     assert target.memberships == {}
     assert store.load(P).records == {}
 
@@ -124,6 +137,10 @@ def test_full_sync_converges_records_agree_and_dry_runs_write_nothing(
     fourth = prov.full_sync()
     assert fourth.plan is not None
     assert fourth.plan.empty, fourth.plan.summary()
+
+    # Deletes only ever remove what the delete policy allows.
+    pre_existing_kept = "legacy:admins" in target.groups and "stranger" in target.entities
+    assert pre_existing_kept == (policy != "not_in_grouper")
 
     records = store.load(P).records
     for (object_type, _), record in records.items():
