@@ -263,28 +263,20 @@ class Provisioner:
         self, *groups: str, folder: str | None = None, dry_run: bool = False
     ) -> SyncResult:
         """Plan and apply a group sync (see :meth:`plan_groups`); *dry_run* plans only."""
-        try:
-            planned = self.plan_groups(*groups, folder=folder)
-        except ConfigError as exc:
-            log.error("%s: %s", self.config.name, exc)  # noqa: TRY400  # the message is the point
-            return SyncResult(
-                provisioner=self.config.name,
-                sync_type=SyncType.GROUP,
-                status=SyncStatus.CONFIG_ERROR,
-                dry_run=dry_run,
-                message=str(exc),
-            )
-        return self.apply(planned, dry_run=dry_run)
+        return self._run(SyncType.GROUP, lambda: self.plan_groups(*groups, folder=folder), dry_run)
 
     def full_sync(self, *, dry_run: bool = False) -> SyncResult:
         """Plan and apply a full sync; with *dry_run*, plan only (nothing is written)."""
+        return self._run(SyncType.FULL, self.plan_full, dry_run)
+
+    def _run(self, sync_type: SyncType, plan: Callable[[], FullPlan], dry_run: bool) -> SyncResult:
         try:
-            planned = self.plan_full()
+            planned = plan()
         except ConfigError as exc:
             log.error("%s: %s", self.config.name, exc)  # noqa: TRY400  # the message is the point
             return SyncResult(
                 provisioner=self.config.name,
-                sync_type=SyncType.FULL,
+                sync_type=sync_type,
                 status=SyncStatus.CONFIG_ERROR,
                 dry_run=dry_run,
                 message=str(exc),
