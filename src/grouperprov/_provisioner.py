@@ -230,11 +230,6 @@ class Provisioner:
         if selected is not None:
             target_data = _target_of(translator, translation, target_data, state, selected)
         records = {t: state.by_target_id(t) for t in ObjectType}
-        records[ObjectType.MEMBERSHIP] = {
-            r.target_id: r
-            for (t, _), r in state.records.items()
-            if t is ObjectType.MEMBERSHIP and r.target_id is not None
-        }
         comparison = compare(translator, behavior, translation, target_data, records=records)
         failsafe_state = state.provisioner.failsafe
         blocked = failsafe_state is not None and failsafe_state.blocking
