@@ -6,7 +6,7 @@ import enum
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Hashable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from datetime import UTC, datetime
 
 import attrs
@@ -472,22 +472,21 @@ class _RecordKeeper:
 
     def records(self) -> list[SyncRecord]:
         """Every record the run changed, each once, in its final state."""
-        for _ in self._updates():
-            pass
+        self._update_all()
         return list(self.out.values())
 
-    def _updates(self) -> Iterator[SyncRecord]:
+    def _update_all(self) -> None:
         seen: set[Key] = set()
         links = self.links
         for object_type in (ObjectType.GROUP, ObjectType.ENTITY):
             for wrapper in self.planned.comparison.wrappers[object_type].values():
                 if wrapper.grouper is None:
-                    yield from self._target_only(object_type, wrapper.object_id)
+                    self._target_only(object_type, wrapper.object_id)
                     continue
                 key = (object_type, wrapper.object_id)
                 seen.add(key)
-                yield self._provisionable(key, links[object_type].get(str(wrapper.object_id)))
-        yield from self._memberships(seen)
+                self._provisionable(key, links[object_type].get(str(wrapper.object_id)))
+        self._memberships(seen)
         for key, old in self.old.items():
             if (
                 key not in seen
@@ -495,7 +494,7 @@ class _RecordKeeper:
                 and key[0] is not ObjectType.MEMBERSHIP
                 and self._covered(key)
             ):
-                yield self._record(key, provisionable=False, provisionable_end=self.now)
+                self._record(key, provisionable=False, provisionable_end=self.now)
 
     def _covered(self, key: Key) -> bool:
         """Whether the run looked at this object (a group sync covers its groups only)."""
@@ -508,12 +507,12 @@ class _RecordKeeper:
             return isinstance(key[1], tuple) and key[1][0] in only
         return False
 
-    def _provisionable(self, key: Key, target_id: str | None) -> SyncRecord:
+    def _provisionable(self, key: Key, target_id: str | None) -> None:
         old = self.old.get(key)
         outcome = self.applied.get(key)
         inserted = outcome is not None and outcome.ok and outcome.change.action is Action.INSERT
         in_target = target_id is not None or inserted
-        return self._record(
+        self._record(
             key,
             target_id=target_id,
             provisionable=True,
@@ -529,15 +528,15 @@ class _RecordKeeper:
             **self._error_fields(key),
         )
 
-    def _target_only(self, object_type: ObjectType, target_id: Hashable) -> Iterator[SyncRecord]:
+    def _target_only(self, object_type: ObjectType, target_id: Hashable) -> None:
         outcome = self.applied.get((object_type, target_id))
         if outcome is None or not outcome.ok or outcome.change.action is not Action.DELETE:
             return
         for key, old in self.old.items():
             if key[0] is object_type and old.target_id == target_id:
-                yield self._record(key, in_target=False, in_target_end=self.now, target_id=None)
+                self._record(key, in_target=False, in_target_end=self.now, target_id=None)
 
-    def _memberships(self, seen: set[Key]) -> Iterator[SyncRecord]:
+    def _memberships(self, seen: set[Key]) -> None:
         translation = self.planned.translation
         for owner_id, values in translation.membership_values.items():
             for value in values.values():
@@ -553,7 +552,7 @@ class _RecordKeeper:
                     # No change planned and no error: the value was there already.
                     in_target = outcome.ok if outcome is not None else key not in self.errors
                     old = self.old.get(key)
-                    yield self._record(
+                    self._record(
                         key,
                         target_id=(owner_id, value.value),
                         provisionable=True,
@@ -566,7 +565,7 @@ class _RecordKeeper:
                     )
         for object_id, wrapper in self.planned.comparison.wrappers[ObjectType.MEMBERSHIP].items():
             if wrapper.grouper is None:
-                yield from self._target_only(ObjectType.MEMBERSHIP, object_id)
+                self._target_only(ObjectType.MEMBERSHIP, object_id)
                 continue
             key = (ObjectType.MEMBERSHIP, object_id)
             seen.add(key)
@@ -581,7 +580,7 @@ class _RecordKeeper:
             if inserted and outcome is not None:
                 target_id = self._membership_target_id(outcome, object_id)  # type: ignore[arg-type]  # a membership id
             old = self.old.get(key)
-            yield self._record(
+            self._record(
                 key,
                 target_id=target_id,
                 provisionable=True,
@@ -605,7 +604,7 @@ class _RecordKeeper:
                 gone = outcome is not None and outcome.ok and outcome.change.action is Action.DELETE
                 # A membership that is not provisionable any more left with a replaced list.
                 gone = gone or (isinstance(key[1], tuple) and key[1][0] in replaced)
-                yield self._record(
+                self._record(
                     key,
                     provisionable=False,
                     provisionable_end=self.now if old.provisionable else old.provisionable_end,
