@@ -42,7 +42,14 @@ from ._match import Matcher, MatchingId, MatchResult
 from ._plan import Action, Change, ObjectId, Plan, PlannedError, Reason
 from ._records import SyncRecord
 from ._target import AttributeChange, TargetData
-from ._translate import MembershipId, MembershipValue, Translated, Translation, Translator
+from ._translate import (
+    MembershipId,
+    MembershipValue,
+    Translated,
+    Translation,
+    Translator,
+    _items,
+)
 
 __all__ = ["Comparison", "ProvisioningWrapper", "compare"]
 
@@ -795,14 +802,6 @@ class _Comparer:
                     ),
                 )
             )
-
-
-def _items(value: AttributeValue) -> tuple[Scalar, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, frozenset):
-        return tuple(value)
-    return (value,)
 
 
 def _show(value: AttributeValue) -> str:
