@@ -10,7 +10,7 @@ attribute. ``None`` means "no value" and is never stored: an attribute set to
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, TypeAlias, TypeVar, cast, final
+from typing import TYPE_CHECKING, TypeAlias, TypeVar, cast, final, overload
 
 import attrs
 
@@ -130,6 +130,15 @@ class AttributeMap(Mapping[str, AttributeValue]):
 
     def __getitem__(self, name: str) -> AttributeValue:
         return self._data[name]
+
+    @overload
+    def get(self, name: str, /) -> AttributeValue: ...
+    @overload
+    def get(self, name: str, default: AttributeValue | _T, /) -> AttributeValue | _T: ...
+    def get(self, name: str, default: object = None, /) -> object:
+        """Return the value of *name*, or *default* when it is absent."""
+        # Mapping.get goes through __getitem__ and an exception; this is on every hot path.
+        return self._data.get(name, default)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._data)
@@ -348,3 +357,13 @@ class ProvisioningMembership(_BeanMixin):
     def id(self) -> tuple[str, str]:
         """The id of the membership, ``(group_id, entity_id)``."""
         return (self.group_id, self.entity_id)
+
+
+def attribute_values(
+    beans: Iterable[ProvisioningGroup | ProvisioningEntity | ProvisioningMembership], name: str
+) -> list[AttributeValue]:
+    """The value of attribute *name* of each bean, in order (``None`` where absent).
+
+    For the hot paths that read one attribute of a million beans.
+    """
+    return [bean.attributes._data.get(name) for bean in beans]  # noqa: SLF001  # same module

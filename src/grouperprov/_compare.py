@@ -23,7 +23,8 @@ rules:
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Mapping
+from collections import Counter
+from collections.abc import Hashable, Iterable, Iterator, Mapping
 from typing import Any, TypeAlias, TypeVar
 
 import attrs
@@ -34,10 +35,12 @@ from ._beans import (
     ProvisioningGroup,
     ProvisioningMembership,
     Scalar,
+    attribute_values,
 )
 from ._behavior import Behavior, Mode, ObjectBehavior, may_delete
 from ._codes import ObjectError, SyncErrorCode
 from ._config import MembershipType, ObjectType
+from ._lazy import LazyMap
 from ._match import Matcher, MatchingId, MatchResult
 from ._plan import Action, Change, ObjectId, Plan, PlannedError, Reason
 from ._records import SyncRecord
@@ -49,6 +52,7 @@ from ._translate import (
     Translation,
     Translator,
     _items,
+    _SeparableMemberships,
 )
 
 __all__ = ["Comparison", "ProvisioningWrapper", "compare"]
@@ -652,17 +656,39 @@ class _Comparer:
 
     def _membership_objects(self, target: Iterable[ProvisioningMembership]) -> None:
         ms = self.b.memberships
-        native: dict[MembershipId, ProvisioningMembership] = (
-            {m.id: m for m in target} if ms.select else {}
+        all_native: dict[MembershipId, ProvisioningMembership] = (
+            {(m.group_id, m.entity_id): m for m in target} if ms.select else {}
         )
-        normal = {k: self.t.from_target(ObjectType.MEMBERSHIP, m) for k, m in native.items()}
-        matcher = Matcher(self.t, ObjectType.MEMBERSHIP)
-        translated = self.tr.memberships
-        result = matcher.match({mid: tr.bean for mid, tr in translated.items()}, normal)
-        self.matches[ObjectType.MEMBERSHIP] = result
         replace = Mode.REPLACE in (ms.insert, ms.delete)
+        matcher = Matcher(self.t, ObjectType.MEMBERSHIP)
+        settled = {} if replace else self._settled_memberships(all_native)
+        native = all_native
+        translated: Mapping[MembershipId, Translated[ProvisioningMembership]] = self.tr.memberships
+        if settled:
+            # What is left, in input order (the plan's order must not depend on hashing).
+            rest = all_native.keys() - set(settled.values())
+            native = {k: all_native[k] for k in all_native if k in rest}
+            translated = {mid: translated[mid] for mid in translated if mid not in settled}
+        normal = {k: self.t.from_target(ObjectType.MEMBERSHIP, m) for k, m in native.items()}
+        result = matcher.match({mid: tr.bean for mid, tr in translated.items()}, normal)
+        if settled:
+            result = self._with_settled(result, settled, matcher)
+            all_translated = self.tr.memberships
+            self.wrappers[ObjectType.MEMBERSHIP] = LazyMap(  # type: ignore[assignment]  # read-only from here on
+                {},
+                settled,
+                lambda mid, tid: ProvisioningWrapper(
+                    object_type=ObjectType.MEMBERSHIP,
+                    object_id=mid,
+                    grouper=all_translated[mid].source,
+                    translated=all_translated[mid],
+                    target=self.t.from_target(ObjectType.MEMBERSHIP, all_native[tid]),
+                    native=all_native[tid],
+                ),
+            )
+        self.matches[ObjectType.MEMBERSHIP] = result
         touched: set[str] = set()
-        wrappers = self.wrappers[ObjectType.MEMBERSHIP]
+        wrappers = self._explicit_wrappers(ObjectType.MEMBERSHIP)
         for mid, tr in translated.items():
             error = tr.error or result.errors.get(mid)
             tid = result.pairs.get(mid)
@@ -723,6 +749,56 @@ class _Comparer:
         if replace:
             self._replace_lists(touched, kept)
 
+    def _explicit_wrappers(self, object_type: ObjectType) -> dict[Hashable, ProvisioningWrapper]:
+        wrappers = self.wrappers[object_type]
+        if isinstance(wrappers, LazyMap):
+            return wrappers.explicit  # type: ignore[return-value]  # a dict, made above
+        return wrappers
+
+    def _settled_memberships(
+        self, native: Mapping[MembershipId, ProvisioningMembership]
+    ) -> dict[MembershipId, MembershipId]:
+        """Memberships certainly paired on the first matching key, and equal.
+
+        These need no change, so no translated bean, normalised target bean or
+        wrapper is built for them here (the wrappers are built on access). See
+        :func:`_settle`.
+        """
+        translated = self.tr.memberships
+        keys = self.t.config.memberships.matching
+        if (
+            not isinstance(translated, _SeparableMemberships)
+            or not keys
+            or not native
+            or self.historical.get(ObjectType.MEMBERSHIP)
+        ):
+            return {}
+        compared = (
+            tuple(a.name for a in self.t.compared_attributes(ObjectType.MEMBERSHIP))
+            if self.b.memberships.update.on
+            else ()
+        )
+        return _settle(self.t, translated, native, tuple(keys[0]), compared)
+
+    def _with_settled(
+        self,
+        result: MatchResult[MembershipId, MembershipId],
+        settled: Mapping[MembershipId, MembershipId],
+        matcher: Matcher,
+    ) -> MatchResult[MembershipId, MembershipId]:
+        translated = self.tr.memberships
+
+        def matched_by(mid: MembershipId, _tid: MembershipId) -> MatchingId:
+            found = matcher.matching_ids(translated[mid].bean)[0]
+            assert found is not None  # noqa: S101  # settled on it
+            return found
+
+        return attrs.evolve(
+            result,
+            pairs=LazyMap(result.pairs, settled, _tid),
+            matched_by=LazyMap(result.matched_by, settled, matched_by),
+        )
+
     def _membership_object_deletes(
         self,
         unmatched: tuple[MembershipId, ...],
@@ -736,7 +812,7 @@ class _Comparer:
         """
         ms = self.b.memberships
         replace = Mode.REPLACE in (ms.insert, ms.delete)
-        wrappers = self.wrappers[ObjectType.MEMBERSHIP]
+        wrappers = self._explicit_wrappers(ObjectType.MEMBERSHIP)
         group_of = {t: g for g, t in self.links[ObjectType.GROUP].items()}
         kept: dict[str, list[ProvisioningMembership]] = {}
         for key in unmatched:
@@ -802,6 +878,202 @@ class _Comparer:
                     ),
                 )
             )
+
+
+_Form = tuple[Hashable, ...]
+
+
+def _settle(
+    t: Translator,
+    translated: _SeparableMemberships,
+    native: Mapping[MembershipId, ProvisioningMembership],
+    key: tuple[str, ...],
+    compared: tuple[str, ...],
+) -> dict[MembershipId, MembershipId]:
+    """Pair the memberships that need nothing, as compact tuples.
+
+    A membership's *form* is a flat tuple of compare forms: the group side's
+    attributes (static values included), then the entity side's, each side
+    in the order of the first matching key and then of the compared
+    attributes. Grouper's side is worked out once per group and once per
+    entity, the target's once per distinct value. A Grouper membership and a
+    target object are settled when their forms are equal, neither form is
+    shared, the key part belongs to one object on each side, and the Grouper
+    membership has no error: exactly when the general matching pairs them in
+    its first round and the comparison plans nothing for them.
+    """
+    names = key + tuple(n for n in compared if n not in key)
+    sides = [translated.side(n) for n in names]
+    if None in sides:
+        return {}
+    kind = ObjectType.MEMBERSHIP
+    g_names = [n for n, side in zip(names, sides, strict=True) if side != "entity"]
+    e_names = [n for n, side in zip(names, sides, strict=True) if side == "entity"]
+    # Where the key's values sit in a form (only needed with compared attributes).
+    key_at = [i for i, n in enumerate([*g_names, *e_names]) if n in key]
+    static = translated.static_part
+
+    def grouper_forms(
+        part: Mapping[str, tuple[AttributeValue, list[ObjectError]]], wanted: list[str]
+    ) -> tuple[Hashable, ...] | None:
+        out = []
+        for name in wanted:
+            value, problems = part[name] if name in part else static[name]
+            if problems:
+                return None
+            form = (
+                value
+                if value.__class__ is str and value and plain[name]
+                else t.compare_form(kind, name, value)
+            )
+            if form is None:
+                return None
+            out.append(form)
+        return tuple(out)
+
+    plain = {n: t.plain_compare(kind, n) for n in names}
+    g_forms = {g: grouper_forms(p, g_names) for g, p in translated.group_parts.items()}
+    e_forms = {e: grouper_forms(p, e_names) for e, p in translated.entity_parts.items()}
+    g_ok = {g: f for g, f in g_forms.items() if f is not None}
+    e_ok = {e: f for e, f in e_forms.items() if f is not None}
+    if len(g_ok) == len(g_forms) and len(e_ok) == len(e_forms):
+        valid = list(translated)  # the usual case: every part has a form
+    else:
+        valid = [mid for mid in translated if mid[0] in g_ok and mid[1] in e_ok]
+    forms: list[_Form]
+    if len(g_names) == 1 and len(e_names) == 1:
+        # The usual case (a group name and a subject id): pairs of scalars.
+        g_one = {g: f[0] for g, f in g_ok.items()}
+        e_one = {e: f[0] for e, f in e_ok.items()}
+        forms = [(g_one[g], e_one[e]) for g, e in valid]
+    else:
+        forms = [g_ok[g] + e_ok[e] for g, e in valid]
+    grouper: dict[_Form, MembershipId | None] = dict(zip(forms, valid, strict=True))
+    if len(grouper) < len(valid):
+        for form in _shared(forms):
+            grouper[form] = None  # None: a form two memberships share
+    target, t_forms = _target_forms(t, native, g_names, e_names)
+
+    def key_of(form: _Form) -> _Form:
+        return tuple(form[i] for i in key_at)
+
+    # Memberships left out (an error, a missing value) still take part in
+    # matching: a key one of them has is settled by nobody.
+    poisoned = {
+        g + e
+        for g, e in _left_out_keys(
+            t, translated, g_names=g_names, e_names=e_names, key=key, g_ok=g_ok, e_ok=e_ok
+        )
+    }
+    if not compared and not poisoned and len(grouper) == len(valid) and len(target) == len(native):
+        return {mid: tid for f, mid in grouper.items() if (tid := target.get(f)) is not None}  # type: ignore[misc]  # no None here
+    g_count = Counter(map(key_of, forms)) if compared else Counter()
+    t_count = Counter(map(key_of, t_forms)) if compared else Counter()
+    settled: dict[MembershipId, MembershipId] = {}
+    for form, mid in grouper.items():
+        tid = target.get(form)
+        if mid is None or tid is None:
+            continue
+        k = key_of(form)
+        if k in poisoned or (compared and (g_count[k] != 1 or t_count[k] != 1)):
+            continue
+        settled[mid] = tid
+    return settled
+
+
+def _tid(_mid: MembershipId, tid: MembershipId) -> MembershipId:
+    return tid
+
+
+def _left_out_keys(  # the pieces of _settle
+    t: Translator,
+    translated: _SeparableMemberships,
+    *,
+    g_names: list[str],
+    e_names: list[str],
+    key: tuple[str, ...],
+    g_ok: Mapping[str, tuple[Hashable, ...]],
+    e_ok: Mapping[str, tuple[Hashable, ...]],
+) -> Iterator[tuple[_Form, _Form]]:
+    """For memberships with no form: their key's values, where they have them.
+
+    Given as (group side, entity side) in form order, with the non-key
+    positions left out. Nothing when every part has a form (the usual case).
+    """
+    if len(g_ok) == len(translated.group_parts) and len(e_ok) == len(translated.entity_parts):
+        return
+    kind = ObjectType.MEMBERSHIP
+    static = translated.static_part
+
+    def key_forms(
+        part: Mapping[str, tuple[AttributeValue, list[ObjectError]]], wanted: list[str]
+    ) -> _Form | None:
+        out = []
+        for name in wanted:
+            if name not in key:
+                continue
+            value, _ = part[name] if name in part else static[name]
+            form = t.compare_form(kind, name, value)
+            if form is None:
+                return None
+            out.append(form)
+        return tuple(out)
+
+    for gid, eid in translated:
+        if gid in g_ok and eid in e_ok:
+            continue
+        g = key_forms(translated.group_parts[gid], g_names)
+        e = key_forms(translated.entity_parts[eid], e_names)
+        if g is not None and e is not None:
+            yield g, e
+
+
+def _target_forms(
+    t: Translator,
+    native: Mapping[MembershipId, ProvisioningMembership],
+    g_names: list[str],
+    e_names: list[str],
+) -> tuple[dict[_Form, MembershipId | None], list[_Form]]:
+    """The target side of :func:`_settle`: each form's object (None when shared), all forms."""
+    columns: list[list[Hashable]] = []
+    for name in (*g_names, *e_names):
+        values = attribute_values(native.values(), name)
+        cache = _FormCache(t, name)
+        if t.plain_compare(ObjectType.MEMBERSHIP, name):
+            # A non-empty string is its own form: only the others go through the cache.
+            columns.append([v if v.__class__ is str and v else cache[v] for v in values])
+        else:
+            columns.append([cache[v] for v in values])
+    all_forms: list[_Form] = list(zip(*columns, strict=True))
+    target: dict[_Form, MembershipId | None] = dict(zip(all_forms, native, strict=True))
+    if len(target) < len(native):
+        for form in _shared(all_forms):
+            target[form] = None
+    return target, all_forms
+
+
+class _FormCache(dict[AttributeValue, Hashable]):
+    """Target compare forms of one attribute's raw values, each worked out once."""
+
+    def __init__(self, translator: Translator, name: str) -> None:
+        super().__init__()
+        self._translator = translator
+        self._name = name
+
+    def __missing__(self, raw: AttributeValue) -> Hashable:
+        form = self[raw] = self._translator.target_compare_form(
+            ObjectType.MEMBERSHIP, self._name, raw
+        )
+        return form
+
+
+def _shared(forms: Iterable[_Form]) -> set[_Form]:
+    """The forms that occur more than once."""
+    seen: set[_Form] = set()
+    shared: set[_Form] = set()
+    for form in forms:
+        (shared if form in seen else seen).add(form)
+    return shared
 
 
 def _show(value: AttributeValue) -> str:

@@ -11,6 +11,7 @@ is measured (a removed value belongs to an entity, not to a group).
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from collections.abc import Mapping
 
@@ -63,13 +64,19 @@ def plan_stats(comparison: Comparison, translator: Translator) -> PlanStats:
             members[gid] = (
                 len(translator.value_map(ObjectType.GROUP, name, target.get(name))) if target else 0
             )
-    elif kind is MembershipType.MEMBERSHIP_OBJECTS:
-        for wrapper in comparison.wrappers[ObjectType.MEMBERSHIP].values():
-            native = wrapper.native
-            if native is not None and not isinstance(native.id, str):
-                owner = group_of.get(native.id[0])
-                if owner is not None:
-                    members[owner] = members.get(owner, 0) + 1
+    elif kind is MembershipType.MEMBERSHIP_OBJECTS and ObjectType.MEMBERSHIP in comparison.matches:
+        # The target's membership objects: paired or extra (those set aside by
+        # matching are neither). Their ids are (target group id, target entity id).
+        result = comparison.matches[ObjectType.MEMBERSHIP]
+        per_target_group = Counter(
+            target_id[0]
+            for target_id in itertools.chain(result.pairs.values(), result.unmatched_target)
+            if isinstance(target_id, tuple)
+        )
+        for target_group, count in per_target_group.items():
+            owner = group_of.get(target_group)
+            if owner is not None:
+                members[owner] = count
     for change in plan.changes:
         # With entity_attributes a removal's owner is an entity: the per-group
         # and membership rules cannot be measured from the plan alone.

@@ -17,6 +17,7 @@ from ._codes import ObjectError
 from ._compare import Comparison, compare
 from ._config import ObjectType, ProvisionerConfig
 from ._failsafe import check_failsafe, plan_stats
+from ._gc import paused_gc
 from ._match import Matcher
 from ._plan import Action, Plan
 from ._records import FailsafeState, LogRecord, SyncRecord, SyncType
@@ -173,7 +174,8 @@ class Provisioner:
             ConfigError: The configuration is invalid or asks for what the
                 target cannot do.
         """
-        return self._plan(None)
+        with paused_gc():
+            return self._plan(None)
 
     def plan_groups(self, *groups: str, folder: str | None = None) -> FullPlan:
         """Plan a group sync: the given groups (ids or full names), or a folder's.
@@ -202,7 +204,8 @@ class Provisioner:
                 msg = f"no group under the folder {folder!r} in Grouper"
                 raise LookupError(msg)
             selected |= inside
-        return self._plan(frozenset(selected), snapshot)
+        with paused_gc():
+            return self._plan(frozenset(selected), snapshot)
 
     def _plan(
         self, selected: frozenset[str] | None, snapshot: GrouperSnapshot | None = None

@@ -14,7 +14,7 @@ the object (REQ, LEN, INV, and ERR for a failing function) and the others go on.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Hashable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from typing import Generic, TypeVar
 
 import attrs
@@ -29,8 +29,8 @@ from ._beans import (
     _normalise_value,
 )
 from ._codes import ObjectError, SyncErrorCode
-from ._config import AttributeConfig, MembershipType, ObjectType, ProvisionerConfig
-from ._sources import Template, TranslationContext, resolve_function, scalar_to_str
+from ._config import AttributeConfig, MembershipType, ObjectType, ProvisionerConfig, ValueType
+from ._sources import Template, TranslationContext, _bean_field, resolve_function, scalar_to_str
 from ._values import compare_form, convert_scalar, is_empty
 
 __all__ = [
@@ -46,6 +46,8 @@ MembershipId = tuple[str, str]
 """A membership's id: ``(group_id, entity_id)``."""
 
 _SHOWN = 60  # characters of a value quoted in an error message
+_NO_TEXT = frozenset(("",))
+_NO_ATTRIBUTES = AttributeMap()
 
 
 def _quote(value: Scalar) -> str:
@@ -134,6 +136,127 @@ class Translation:
 _Source = Callable[[TranslationContext], object]
 
 
+_Part = dict[str, tuple[AttributeValue, list[ObjectError]]]
+
+
+class _SeparableMemberships(Mapping[MembershipId, Translated[ProvisioningMembership]]):
+    """Translated membership objects, built when asked for.
+
+    When every membership attribute depends on the group alone, the entity
+    alone, or neither (a static value), each is translated once per group and
+    once per entity, not once per membership: a campus has millions of
+    memberships and thousands of groups. A membership's translation is then
+    put together from its two parts on access. The comparison reads the parts
+    directly (:meth:`forms`) and asks for whole translations only of the few
+    memberships that differ from the target.
+    """
+
+    def __init__(
+        self,
+        attributes: tuple[_Attribute, ...],
+        sides: Mapping[str, str],
+        sources: dict[MembershipId, ProvisioningMembership],
+        groups: Mapping[str, ProvisioningGroup],
+        entities: Mapping[str, ProvisioningEntity],
+    ) -> None:
+        self._attributes = attributes
+        self._sides = sides
+        self._sources = sources
+        self._by_side = {
+            side: [a for a in attributes if sides[a.name] == side]
+            for side in ("group", "entity", "")
+        }
+        self.group_parts = {gid: self._part("group", g) for gid, g in groups.items()}
+        self.entity_parts = {eid: self._part("entity", e) for eid, e in entities.items()}
+        self.static_part = self._part("", None)
+
+    def _part(self, side: str, bean: ProvisioningGroup | ProvisioningEntity | None) -> _Part:
+        part: _Part = {}
+        names = self._by_side[side]
+        if not names:
+            return part
+        ctx = TranslationContext(
+            object_type=ObjectType.MEMBERSHIP,
+            bean=bean or ProvisioningMembership("", ""),
+            group=bean if isinstance(bean, ProvisioningGroup) else None,
+            entity=bean if isinstance(bean, ProvisioningEntity) else None,
+        )
+        for attribute in names:
+            field = attribute.config.field
+            if field is not None and bean is not None:
+                # A plain "group.x" / "entity.x" field: read it off the bean, no context.
+                try:
+                    raw = _normalise_value(
+                        attribute.name, _bean_field(bean, field.partition(".")[2])
+                    )
+                except TypeError as exc:
+                    part[attribute.name] = (
+                        None,
+                        [
+                            ObjectError(
+                                SyncErrorCode.ERR,
+                                f"source failed: {_exc_text(exc)}",
+                                attribute.name,
+                            )
+                        ],
+                    )
+                    continue
+                part[attribute.name] = attribute.finish(raw)
+            else:
+                part[attribute.name] = attribute.translate(ctx)
+        return part
+
+    def errors(self) -> dict[MembershipId, tuple[ObjectError, ...]]:
+        """The errors of every membership that has some."""
+        if any(problems for _, problems in self.static_part.values()):
+            return {mid: self[mid].errors for mid in self._sources}
+        bad_groups = {g for g, p in self.group_parts.items() if any(e for _, e in p.values())}
+        bad_entities = {e for e, p in self.entity_parts.items() if any(x for _, x in p.values())}
+        if not bad_groups and not bad_entities:
+            return {}
+        return {
+            mid: self[mid].errors
+            for mid in self._sources
+            if mid[0] in bad_groups or mid[1] in bad_entities
+        }
+
+    def side(self, name: str) -> str | None:
+        """Which side attribute *name* depends on (see :attr:`_Attribute.side`)."""
+        return self._sides.get(name)
+
+    def __getitem__(self, mid: MembershipId) -> Translated[ProvisioningMembership]:
+        membership = self._sources[mid]
+        parts = {
+            "group": self.group_parts[membership.group_id],
+            "entity": self.entity_parts[membership.entity_id],
+            "": self.static_part,
+        }
+        attributes: dict[str, AttributeValue] = {}
+        create_only: dict[str, AttributeValue] = {}
+        errors: list[ObjectError] = []
+        for attribute in self._attributes:
+            value, problems = parts[self._sides[attribute.name]][attribute.name]
+            errors.extend(problems)
+            (create_only if attribute.config.create_only else attributes)[attribute.name] = value
+        return Translated(
+            source=membership,
+            bean=ProvisioningMembership(
+                group_id=membership.group_id, entity_id=membership.entity_id, attributes=attributes
+            ),
+            create_only=AttributeMap(create_only),
+            errors=tuple(errors),
+        )
+
+    def __iter__(self) -> Iterator[MembershipId]:
+        return iter(self._sources)
+
+    def __len__(self) -> int:
+        return len(self._sources)
+
+    def __contains__(self, mid: object) -> bool:
+        return mid in self._sources
+
+
 def _build_source(config: AttributeConfig) -> _Source | None:
     if config.field is not None:
         name = config.field
@@ -158,6 +281,8 @@ class _Attribute:
     validator: Callable[..., object] | None
     ignore: frozenset[Hashable]
     default: AttributeValue
+    plain: bool
+    """A non-empty str from the source is the value as it is: single-valued string, no checks."""
 
     @classmethod
     def compile(cls, config: AttributeConfig) -> _Attribute:
@@ -179,7 +304,36 @@ class _Attribute:
             ),
             ignore=ignore,
             default=default,
+            plain=(
+                config.value_type is ValueType.STRING
+                and not config.multi_valued
+                and config.max_length is None
+                and config.valid_pattern is None
+                and config.valid_function is None
+            ),
         )
+
+    @property
+    def side(self) -> str | None:
+        """For a membership attribute: which side its value depends on.
+
+        ``"group"`` or ``"entity"`` when it reads only ``group.*`` or only
+        ``entity.*`` fields, ``""`` for a static value, ``None`` when it needs the
+        membership itself (a function, a plain field, or both sides).
+        """
+        config = self.config
+        if config.static is not None:
+            return ""
+        if config.field is not None:
+            fields: tuple[str, ...] = (config.field,)
+        elif config.template is not None:
+            fields = Template.parse(config.template).fields
+        else:
+            return None
+        sides = {f.partition(".")[0] if "." in f else None for f in fields}
+        if len(sides) != 1 or None in sides or not sides <= {"group", "entity"}:
+            return None if fields else ""
+        return sides.pop()
 
     @property
     def name(self) -> str:
@@ -199,6 +353,14 @@ class _Attribute:
 
     def normalize(self, value: AttributeValue) -> AttributeValue:
         """Target-side manipulation: convert what converts, shape, drop emptiness."""
+        if (
+            self.config.multi_valued
+            and self.config.value_type is ValueType.STRING
+            and isinstance(value, frozenset)
+            and all(type(v) is str for v in value)
+        ):
+            # Strings stay strings: only the empty value goes (the common LDAP case).
+            return (value - _NO_TEXT or None) if "" in value else (value or None)
         items = _items(value)
         converted: list[Scalar] = []
         for item in items:
@@ -227,6 +389,14 @@ class _Attribute:
         except Exception as exc:  # noqa: BLE001  # a user's function may raise anything
             kind = "function" if self.config.function is not None else "source"
             return None, [ObjectError(SyncErrorCode.ERR, f"{kind} failed: {_exc_text(exc)}", name)]
+        return self.finish(raw)
+
+    def finish(self, raw: AttributeValue) -> tuple[AttributeValue, list[ObjectError]]:
+        """Default, convert and validate a value taken from the source."""
+        if self.plain and type(raw) is str and raw:
+            # Nothing to default, convert, reshape or check: the common case, kept cheap.
+            return raw, []
+        name = self.name
         if is_empty(raw) and self.default is not None:
             raw = self.default
         errors: list[ObjectError] = []
@@ -385,6 +555,15 @@ class Translator:
             ),
             ObjectType.MEMBERSHIP: _ObjectAttributes.compile(ms.attributes, None),
         }
+        # Membership objects whose attributes each come from one side are
+        # translated per group and per entity (see _SeparableMemberships).
+        membership_sides = {a.name: a.side for a in self._objects[ObjectType.MEMBERSHIP].translated}
+        self._membership_sides: dict[str, str] | None = (
+            {n: side for n, side in membership_sides.items() if side is not None}
+            if ms.type is MembershipType.MEMBERSHIP_OBJECTS
+            and None not in membership_sides.values()
+            else None
+        )
 
     @property
     def config(self) -> ProvisionerConfig:
@@ -439,6 +618,9 @@ class Translator:
     def _translate_owner(
         self, object_type: ObjectType, bean: BeanT, metadata: Mapping[str, object] | None
     ) -> Translated[BeanT]:
+        if not self._objects[object_type].translated:
+            # Nothing to translate (entities that are not operated on, say): cheap.
+            return Translated(source=bean, bean=type(bean)(id=bean.id, attributes=_NO_ATTRIBUTES))  # type: ignore[call-arg]  # a group or an entity
         ctx = TranslationContext(object_type=object_type, bean=bean, metadata=metadata or {})
         attributes, create_only, errors = self._translate(object_type, ctx)
         return Translated(
@@ -548,6 +730,8 @@ class Translator:
             eid: self.translate_entity(e, metadata=metadata.get(eid))
             for eid, e in entity_beans.items()
         }
+        if self._membership_sides is not None and self._config.memberships.operate:
+            return self._translate_separable(t_groups, t_entities, memberships)
         t_memberships: dict[MembershipId, Translated[ProvisioningMembership]] = {}
         values: dict[str, dict[Hashable, MembershipValue]] = {}
         errors: dict[MembershipId, tuple[ObjectError, ...]] = {}
@@ -592,6 +776,47 @@ class Translator:
             memberships=t_memberships,
             membership_values=values,
             membership_errors=errors,
+            skipped_memberships=tuple(skipped),
+        )
+
+    def _translate_separable(
+        self,
+        t_groups: dict[str, Translated[ProvisioningGroup]],
+        t_entities: dict[str, Translated[ProvisioningEntity]],
+        memberships: Iterable[ProvisioningMembership],
+    ) -> Translation:
+        """:meth:`translate` for membership objects of separable attributes."""
+        assert self._membership_sides is not None  # noqa: S101  # checked by the caller
+        group_beans = {gid: t.source for gid, t in t_groups.items()}
+        entity_beans = {eid: t.source for eid, t in t_entities.items()}
+        given = tuple(memberships)
+        kept = {
+            (m.group_id, m.entity_id): m
+            for m in given
+            if m.group_id in group_beans and m.entity_id in entity_beans
+        }
+        skipped = (
+            [
+                (m.group_id, m.entity_id)
+                for m in given
+                if m.group_id not in group_beans or m.entity_id not in entity_beans
+            ]
+            if len(kept) < len(given)
+            else []
+        )
+        separable = _SeparableMemberships(
+            self._objects[ObjectType.MEMBERSHIP].translated,
+            self._membership_sides,
+            kept,
+            group_beans,
+            entity_beans,
+        )
+        return Translation(
+            groups=t_groups,
+            entities=t_entities,
+            memberships=separable,
+            membership_values={},
+            membership_errors=separable.errors(),
             skipped_memberships=tuple(skipped),
         )
 
@@ -649,6 +874,40 @@ class Translator:
             bean = bean.without_attributes(*unselected)
         return self.normalize(object_type, bean)
 
+    def target_compare_form(
+        self, object_type: ObjectType, name: str, value: AttributeValue
+    ) -> Hashable:
+        """The compare form of a value *as read from the target* for attribute *name*.
+
+        The same as :meth:`compare_form` of the attribute of :meth:`from_target`'s
+        bean: an attribute that is not read from the target has none.
+        """
+        objects = self._objects[object_type]
+        if name in objects.unselected:
+            return None
+        attribute = objects.by_name.get(name)
+        if attribute is None:
+            return compare_form(value)
+        return attribute.compare(attribute.normalize(value))
+
+    def plain_compare(self, object_type: ObjectType, name: str) -> bool:
+        """Whether a non-empty str is its own compare form for *name*, read from either side.
+
+        True for a configured, read, single-valued, case-sensitive string
+        attribute without ignored values: the usual matching attribute.
+        """
+        objects = self._objects[object_type]
+        attribute = objects.by_name.get(name)
+        if attribute is None or name in objects.unselected:
+            return False
+        config = attribute.config
+        return (
+            config.value_type is ValueType.STRING
+            and not config.multi_valued
+            and config.case_sensitive
+            and not attribute.ignore
+        )
+
     def value_map(
         self, object_type: ObjectType, name: str, value: AttributeValue
     ) -> dict[Hashable, Scalar]:
@@ -659,6 +918,14 @@ class Translator:
         """
         attribute = self._objects[object_type].by_name.get(name)
         result: dict[Hashable, Scalar] = {}
+        if (
+            isinstance(value, frozenset)
+            and (attribute is None or (attribute.config.case_sensitive and not attribute.ignore))
+            and all(type(v) is str for v in value)
+        ):
+            # Case-sensitive strings are their own compare forms: no two collide,
+            # so the order (which only picks a winner among equals) does not matter.
+            return {v: v for v in value if v}
         for item in _items(value):
             key = attribute.compare_value(item) if attribute else compare_form(item)
             if key is not None:
