@@ -1,6 +1,8 @@
-"""Automation: ``nox -s tests``, ``mypy``, ``lint``, ``docs`` (and ``bench`` later)."""
+"""Automation: ``nox -s tests``, ``mypy``, ``lint``, ``docs``, and ``bench`` (not by default)."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import nox
 
@@ -49,3 +51,16 @@ def docs(session: nox.Session) -> None:
         "sphinx-build", "-W", "--keep-going", "-n", "-b", "html",
         "docs", "docs/_build/html",
     )  # fmt: skip
+
+
+@nox.session(python=PYTHON, default=False)
+def bench(session: nox.Session) -> None:
+    """Run every benchmark in benchmarks/ (``name = value`` lines); posargs go to each.
+
+    For example ``nox -s bench -- --scale 0.1`` for a quick look at a tenth of
+    the campus. The figures are ratios against floors measured in the same run.
+    """
+    session.install("-e", ".")
+    for script in sorted(Path("benchmarks").glob("bench_*.py")):
+        session.log(f"benchmark {script.name}")
+        session.run("python", str(script), *session.posargs)

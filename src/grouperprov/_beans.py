@@ -9,6 +9,7 @@ attribute. ``None`` means "no value" and is never stored: an attribute set to
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, TypeAlias, TypeVar, cast, final, overload
 
@@ -359,6 +360,9 @@ class ProvisioningMembership(_BeanMixin):
         return (self.group_id, self.entity_id)
 
 
+_DATA = operator.attrgetter("attributes._data")
+
+
 def attribute_values(
     beans: Iterable[ProvisioningGroup | ProvisioningEntity | ProvisioningMembership], name: str
 ) -> list[AttributeValue]:
@@ -366,4 +370,5 @@ def attribute_values(
 
     For the hot paths that read one attribute of a million beans.
     """
-    return [bean.attributes._data.get(name) for bean in beans]  # noqa: SLF001  # same module
+    # attrgetter and methodcaller run in C: no Python frame per bean.
+    return list(map(operator.methodcaller("get", name), map(_DATA, beans)))

@@ -23,6 +23,7 @@ rules:
 
 from __future__ import annotations
 
+import operator
 from collections import Counter
 from collections.abc import Hashable, Iterable, Iterator, Mapping
 from typing import Any, TypeAlias, TypeVar
@@ -40,7 +41,7 @@ from ._beans import (
 from ._behavior import Behavior, Mode, ObjectBehavior, may_delete
 from ._codes import ObjectError, SyncErrorCode
 from ._config import MembershipType, ObjectType
-from ._lazy import LazyMap
+from ._lazy import LazyMap, merged
 from ._match import Matcher, MatchingId, MatchResult
 from ._plan import Action, Change, ObjectId, Plan, PlannedError, Reason
 from ._records import SyncRecord
@@ -656,8 +657,9 @@ class _Comparer:
 
     def _membership_objects(self, target: Iterable[ProvisioningMembership]) -> None:
         ms = self.b.memberships
-        all_native: dict[MembershipId, ProvisioningMembership] = (
-            {(m.group_id, m.entity_id): m for m in target} if ms.select else {}
+        beans = list(target) if ms.select else []
+        all_native: dict[MembershipId, ProvisioningMembership] = dict(
+            zip(map(_IDS, beans), beans, strict=True)
         )
         replace = Mode.REPLACE in (ms.insert, ms.delete)
         matcher = Matcher(self.t, ObjectType.MEMBERSHIP)
@@ -666,9 +668,11 @@ class _Comparer:
         translated: Mapping[MembershipId, Translated[ProvisioningMembership]] = self.tr.memberships
         if settled:
             # What is left, in input order (the plan's order must not depend on hashing).
+            # filter() with a set's __contains__ runs in C: only the few left cost Python time.
             rest = all_native.keys() - set(settled.values())
-            native = {k: all_native[k] for k in all_native if k in rest}
-            translated = {mid: translated[mid] for mid in translated if mid not in settled}
+            native = {k: all_native[k] for k in filter(rest.__contains__, all_native)}
+            rest = set(translated) - settled.keys()
+            translated = {mid: translated[mid] for mid in filter(rest.__contains__, translated)}
         normal = {k: self.t.from_target(ObjectType.MEMBERSHIP, m) for k, m in native.items()}
         result = matcher.match({mid: tr.bean for mid, tr in translated.items()}, normal)
         if settled:
@@ -795,7 +799,7 @@ class _Comparer:
 
         return attrs.evolve(
             result,
-            pairs=LazyMap(result.pairs, settled, _tid),
+            pairs=merged(result.pairs, settled),
             matched_by=LazyMap(result.matched_by, settled, matched_by),
         )
 
@@ -881,6 +885,9 @@ class _Comparer:
 
 
 _Form = tuple[Hashable, ...]
+_FIRST = operator.itemgetter(0)
+_SECOND = operator.itemgetter(1)
+_IDS = operator.attrgetter("group_id", "entity_id")  # a membership bean's id, in C
 
 
 def _settle(
@@ -945,7 +952,14 @@ def _settle(
         # The usual case (a group name and a subject id): pairs of scalars.
         g_one = {g: f[0] for g, f in g_ok.items()}
         e_one = {e: f[0] for e, f in e_ok.items()}
-        forms = [(g_one[g], e_one[e]) for g, e in valid]
+        # map/zip with C-level callables: no Python frame per membership.
+        forms = list(
+            zip(
+                map(g_one.__getitem__, map(_FIRST, valid)),
+                map(e_one.__getitem__, map(_SECOND, valid)),
+                strict=True,
+            )
+        )
     else:
         forms = [g_ok[g] + e_ok[e] for g, e in valid]
     grouper: dict[_Form, MembershipId | None] = dict(zip(forms, valid, strict=True))
@@ -966,7 +980,8 @@ def _settle(
         )
     }
     if not compared and not poisoned and len(grouper) == len(valid) and len(target) == len(native):
-        return {mid: tid for f, mid in grouper.items() if (tid := target.get(f)) is not None}  # type: ignore[misc]  # no None here
+        # Every form is unique: pair through the target's index, at C speed.
+        return dict(filter(_SECOND, zip(valid, map(target.get, forms), strict=True)))  # type: ignore[arg-type]  # None filtered out
     g_count = Counter(map(key_of, forms)) if compared else Counter()
     t_count = Counter(map(key_of, t_forms)) if compared else Counter()
     settled: dict[MembershipId, MembershipId] = {}
@@ -979,10 +994,6 @@ def _settle(
             continue
         settled[mid] = tid
     return settled
-
-
-def _tid(_mid: MembershipId, tid: MembershipId) -> MembershipId:
-    return tid
 
 
 def _left_out_keys(  # the pieces of _settle
@@ -1037,13 +1048,9 @@ def _target_forms(
     """The target side of :func:`_settle`: each form's object (None when shared), all forms."""
     columns: list[list[Hashable]] = []
     for name in (*g_names, *e_names):
-        values = attribute_values(native.values(), name)
+        # Each distinct value's form is worked out once, by __missing__.
         cache = _FormCache(t, name)
-        if t.plain_compare(ObjectType.MEMBERSHIP, name):
-            # A non-empty string is its own form: only the others go through the cache.
-            columns.append([v if v.__class__ is str and v else cache[v] for v in values])
-        else:
-            columns.append([cache[v] for v in values])
+        columns.append(list(map(cache.__getitem__, attribute_values(native.values(), name))))
     all_forms: list[_Form] = list(zip(*columns, strict=True))
     target: dict[_Form, MembershipId | None] = dict(zip(all_forms, native, strict=True))
     if len(target) < len(native):
@@ -1059,11 +1066,14 @@ class _FormCache(dict[AttributeValue, Hashable]):
         super().__init__()
         self._translator = translator
         self._name = name
+        self._plain = translator.plain_compare(ObjectType.MEMBERSHIP, name)
 
     def __missing__(self, raw: AttributeValue) -> Hashable:
-        form = self[raw] = self._translator.target_compare_form(
-            ObjectType.MEMBERSHIP, self._name, raw
-        )
+        if self._plain and raw.__class__ is str and raw:
+            form: Hashable = raw  # a non-empty string is its own form
+        else:
+            form = self._translator.target_compare_form(ObjectType.MEMBERSHIP, self._name, raw)
+        self[raw] = form
         return form
 
 

@@ -18,6 +18,7 @@ from ._compare import Comparison, compare
 from ._config import ObjectType, ProvisionerConfig
 from ._failsafe import check_failsafe, plan_stats
 from ._gc import paused_gc
+from ._lazy import LazyMap
 from ._match import Matcher
 from ._plan import Action, Plan
 from ._records import FailsafeState, LogRecord, SyncRecord, SyncType
@@ -439,6 +440,7 @@ class _RecordKeeper:
             for t in (ObjectType.GROUP, ObjectType.ENTITY)
         }
         self.applied: dict[Key, ChangeOutcome] = {}
+        self._target_index: dict[tuple[ObjectType, Hashable], list[Key]] | None = None
         for outcome in result.outcomes:
             change = outcome.change
             # A membership value or a replaced list stands for the memberships behind it.
@@ -535,9 +537,18 @@ class _RecordKeeper:
         outcome = self.applied.get((object_type, target_id))
         if outcome is None or not outcome.ok or outcome.change.action is not Action.DELETE:
             return
-        for key, old in self.old.items():
-            if key[0] is object_type and old.target_id == target_id:
-                self._record(key, in_target=False, in_target_end=self.now, target_id=None)
+        for key in self._by_target_id().get((object_type, target_id), ()):
+            self._record(key, in_target=False, in_target_end=self.now, target_id=None)
+
+    def _by_target_id(self) -> dict[tuple[ObjectType, Hashable], list[Key]]:
+        """Old records' keys by object type and target id, indexed once per run."""
+        if self._target_index is None:
+            index: dict[tuple[ObjectType, Hashable], list[Key]] = {}
+            for key, old in self.old.items():
+                if old.target_id is not None:
+                    index.setdefault((key[0], old.target_id), []).append(key)
+            self._target_index = index
+        return self._target_index
 
     def _memberships(self, seen: set[Key]) -> None:
         translation = self.planned.translation
@@ -566,7 +577,26 @@ class _RecordKeeper:
                         inserted_by_us=(old.inserted_by_us if old else False) or inserted,
                         **self._error_fields(key),
                     )
-        for object_id, wrapper in self.planned.comparison.wrappers[ObjectType.MEMBERSHIP].items():
+        wrappers = self.planned.comparison.wrappers[ObjectType.MEMBERSHIP]
+        if isinstance(wrappers, LazyMap):
+            # Settled memberships: in the target as they should be, nothing planned.
+            for mid, settled_id in wrappers.lazy.items():
+                key = (ObjectType.MEMBERSHIP, mid)
+                seen.add(key)
+                old = self.old.get(key)
+                self._record(
+                    key,
+                    target_id=settled_id,
+                    provisionable=True,
+                    provisionable_start=old.provisionable_start
+                    if old and old.provisionable_start
+                    else self.now,
+                    in_target=True,
+                    inserted_by_us=old.inserted_by_us if old else False,
+                    **self._error_fields(key),
+                )
+            wrappers = wrappers.explicit
+        for object_id, wrapper in wrappers.items():
             if wrapper.grouper is None:
                 self._target_only(ObjectType.MEMBERSHIP, object_id)
                 continue

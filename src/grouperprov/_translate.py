@@ -13,9 +13,10 @@ the object (REQ, LEN, INV, and ERR for a failing function) and the others go on.
 
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
-from typing import Generic, TypeVar
+from typing import Generic, NamedTuple, TypeVar
 
 import attrs
 
@@ -89,17 +90,17 @@ class Translated(Generic[BeanT]):
         return self.bean.with_attributes(self.create_only)
 
 
-@attrs.frozen(kw_only=True)
-class MembershipValue:
+class MembershipValue(NamedTuple):
     """One value of a membership attribute, and the memberships that produce it.
 
-    Attributes:
-        value: The value as it is written to the target.
-        memberships: The memberships whose member gives this value (usually one).
+    A named tuple: a campus has one per membership, and a tuple is made several
+    times faster than a frozen class.
     """
 
     value: Scalar
+    """The value as it is written to the target."""
     memberships: tuple[MembershipId, ...]
+    """The memberships whose member gives this value (usually one)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -185,22 +186,7 @@ class _SeparableMemberships(Mapping[MembershipId, Translated[ProvisioningMembers
             field = attribute.config.field
             if field is not None and bean is not None:
                 # A plain "group.x" / "entity.x" field: read it off the bean, no context.
-                try:
-                    raw = _normalise_value(
-                        attribute.name, _bean_field(bean, field.partition(".")[2])
-                    )
-                except TypeError as exc:
-                    part[attribute.name] = (
-                        None,
-                        [
-                            ObjectError(
-                                SyncErrorCode.ERR,
-                                f"source failed: {_exc_text(exc)}",
-                                attribute.name,
-                            )
-                        ],
-                    )
-                    continue
+                raw = _bean_field(bean, field.partition(".")[2])
                 part[attribute.name] = attribute.finish(raw)
             else:
                 part[attribute.name] = attribute.translate(ctx)
@@ -282,7 +268,7 @@ class _Attribute:
     ignore: frozenset[Hashable]
     default: AttributeValue
     plain: bool
-    """A non-empty str from the source is the value as it is: single-valued string, no checks."""
+    """A non-empty str from the source needs no default, conversion or check."""
 
     @classmethod
     def compile(cls, config: AttributeConfig) -> _Attribute:
@@ -306,7 +292,6 @@ class _Attribute:
             default=default,
             plain=(
                 config.value_type is ValueType.STRING
-                and not config.multi_valued
                 and config.max_length is None
                 and config.valid_pattern is None
                 and config.valid_function is None
@@ -394,8 +379,8 @@ class _Attribute:
     def finish(self, raw: AttributeValue) -> tuple[AttributeValue, list[ObjectError]]:
         """Default, convert and validate a value taken from the source."""
         if self.plain and type(raw) is str and raw:
-            # Nothing to default, convert, reshape or check: the common case, kept cheap.
-            return raw, []
+            # Nothing to default, convert or check: the common case, kept cheap.
+            return (frozenset((raw,)) if self.config.multi_valued else raw), []
         name = self.name
         if is_empty(raw) and self.default is not None:
             raw = self.default
@@ -487,6 +472,12 @@ def _convert_all(value: object, config: AttributeConfig) -> AttributeValue:
     return convert_scalar(value, config.value_type)  # type: ignore[arg-type]  # a checked scalar
 
 
+_first = operator.itemgetter(0)  # a MembershipValue's value
+_GROUP_ID = operator.attrgetter("group_id")
+_ENTITY_ID = operator.attrgetter("entity_id")
+_MEMBERSHIP_ID = operator.attrgetter("group_id", "entity_id")
+
+
 def _fill_membership_attribute(
     table: dict[str, Translated[BeanT]],
     values: Mapping[str, Mapping[Hashable, MembershipValue]],
@@ -494,8 +485,9 @@ def _fill_membership_attribute(
 ) -> None:
     """Set each owner's membership attribute to the values its memberships gave."""
     assert name is not None  # noqa: S101  # only called for the attribute types
+    no_values: dict[Hashable, MembershipValue] = {}
     for owner_id, owner in table.items():
-        member_values = frozenset(v.value for v in values.get(owner_id, {}).values())
+        member_values = frozenset(map(_first, values.get(owner_id, no_values).values()))
         table[owner_id] = attrs.evolve(
             owner, bean=owner.bean.with_attributes({name: member_values or None})
         )
@@ -682,13 +674,20 @@ class Translator:
         object_type = (
             ObjectType.ENTITY if isinstance(member, ProvisioningEntity) else ObjectType.GROUP
         )
-        ctx = TranslationContext(
-            object_type=object_type,
-            bean=member,
-            group=member if isinstance(member, ProvisioningGroup) else None,
-            entity=member if isinstance(member, ProvisioningEntity) else None,
-        )
-        value, errors = attribute.translate(ctx)
+        field = attribute.config.field
+        if field is not None and "." not in field:
+            # A field of the member itself: read it, no context needed.
+            value, errors = attribute.finish(
+                _normalise_value(attribute.name, _bean_field(member, field))
+            )
+        else:
+            ctx = TranslationContext(
+                object_type=object_type,
+                bean=member,
+                group=member if isinstance(member, ProvisioningGroup) else None,
+                entity=member if isinstance(member, ProvisioningEntity) else None,
+            )
+            value, errors = attribute.translate(ctx)
         if is_empty(value) and not errors:
             errors.append(
                 ObjectError(
@@ -733,39 +732,31 @@ class Translator:
         if self._membership_sides is not None and self._config.memberships.operate:
             return self._translate_separable(t_groups, t_entities, memberships)
         t_memberships: dict[MembershipId, Translated[ProvisioningMembership]] = {}
-        values: dict[str, dict[Hashable, MembershipValue]] = {}
         errors: dict[MembershipId, tuple[ObjectError, ...]] = {}
         skipped: list[MembershipId] = []
+        values: dict[str, dict[Hashable, MembershipValue]] = {}
         owner = self.membership_owner
-        member_cache: dict[str, tuple[AttributeValue, list[ObjectError]]] = {}
-        for membership in memberships:
-            mid = membership.id
-            group = group_beans.get(membership.group_id)
-            entity = entity_beans.get(membership.entity_id)
-            if group is None or entity is None:
-                skipped.append(mid)
-                continue
-            if self.membership_type is MembershipType.MEMBERSHIP_OBJECTS:
-                if not self._config.memberships.operate:
-                    continue
-                translated = self.translate_membership(membership, group, entity)
-                t_memberships[mid] = translated
-                if translated.errors:
-                    errors[mid] = translated.errors
-                continue
-            if owner is None:
-                continue
-            owner_id, member = (
-                (group.id, entity) if owner is ObjectType.GROUP else (entity.id, group)
+        if self.membership_type is MembershipType.MEMBERSHIP_OBJECTS:
+            for membership in memberships:
+                mid = (membership.group_id, membership.entity_id)
+                group = group_beans.get(mid[0])
+                entity = entity_beans.get(mid[1])
+                if group is None or entity is None:
+                    skipped.append(mid)
+                elif self._config.memberships.operate:
+                    translated = self.translate_membership(membership, group, entity)
+                    t_memberships[mid] = translated
+                    if translated.errors:
+                        errors[mid] = translated.errors
+        else:
+            self._translate_values(
+                group_beans,
+                entity_beans,
+                memberships,
+                values=values,
+                errors=errors,
+                skipped=skipped,
             )
-            cached = member_cache.get(member.id)
-            if cached is None:
-                cached = member_cache[member.id] = self.membership_value(member)
-            value, problems = cached
-            if problems:
-                errors[mid] = tuple(problems)
-                continue
-            self._add_values(values.setdefault(owner_id, {}), value, mid)
         if owner is ObjectType.GROUP:
             _fill_membership_attribute(t_groups, values, self.membership_attribute)
         elif owner is ObjectType.ENTITY:
@@ -779,6 +770,64 @@ class Translator:
             skipped_memberships=tuple(skipped),
         )
 
+    def _translate_values(  # the pieces of translate()
+        self,
+        group_beans: Mapping[str, ProvisioningGroup],
+        entity_beans: Mapping[str, ProvisioningEntity],
+        memberships: Iterable[ProvisioningMembership],
+        *,
+        values: dict[str, dict[Hashable, MembershipValue]],
+        errors: dict[MembershipId, tuple[ObjectError, ...]],
+        skipped: list[MembershipId],
+    ) -> None:
+        """:meth:`translate` for the attribute membership types: fill *values*."""
+        owner = self.membership_owner
+        attribute = self._membership_attribute
+        on_groups = owner is ObjectType.GROUP
+        owners = group_beans if on_groups else entity_beans
+        # Per member: its values as (compare form, value) pairs, or its errors.
+        member_cache: dict[
+            str, tuple[tuple[tuple[Hashable, Scalar], ...], tuple[ObjectError, ...]]
+        ] = {}
+        make = tuple.__new__  # a MembershipValue without its Python-level __new__
+        for membership in memberships:
+            gid, eid = membership.group_id, membership.entity_id
+            owner_id, member_id = (gid, eid) if on_groups else (eid, gid)
+            # One lookup per membership on the hot path: the member's cached values.
+            cached = member_cache.get(member_id)
+            if cached is None:
+                if gid not in group_beans or eid not in entity_beans:
+                    skipped.append((gid, eid))
+                    continue
+                if owner is None or attribute is None:
+                    continue
+                value, found = self.membership_value(
+                    entity_beans[eid] if on_groups else group_beans[gid]
+                )
+                keyed = tuple(
+                    (key, item)
+                    for item in _items(value)
+                    if (key := attribute.compare_value(item)) is not None
+                )
+                cached = member_cache[member_id] = (keyed, tuple(found))
+            elif owner_id not in owners:
+                skipped.append((gid, eid))
+                continue
+            keyed, problems = cached
+            if problems:
+                errors[gid, eid] = problems
+                continue
+            owner_values = values.get(owner_id)
+            if owner_values is None:
+                owner_values = values[owner_id] = {}
+            for key, item in keyed:
+                existing = owner_values.get(key)
+                owner_values[key] = (
+                    make(MembershipValue, (item, ((gid, eid),)))
+                    if existing is None
+                    else MembershipValue(existing.value, (*existing.memberships, (gid, eid)))
+                )
+
     def _translate_separable(
         self,
         t_groups: dict[str, Translated[ProvisioningGroup]],
@@ -790,11 +839,17 @@ class Translator:
         group_beans = {gid: t.source for gid, t in t_groups.items()}
         entity_beans = {eid: t.source for eid, t in t_entities.items()}
         given = tuple(memberships)
-        kept = {
-            (m.group_id, m.entity_id): m
-            for m in given
-            if m.group_id in group_beans and m.entity_id in entity_beans
-        }
+        if all(map(group_beans.__contains__, map(_GROUP_ID, given))) and all(
+            map(entity_beans.__contains__, map(_ENTITY_ID, given))
+        ):
+            # The usual case, checked and built in C: every membership is kept.
+            kept = dict(zip(map(_MEMBERSHIP_ID, given), given, strict=True))
+        else:
+            kept = {
+                (m.group_id, m.entity_id): m
+                for m in given
+                if m.group_id in group_beans and m.entity_id in entity_beans
+            }
         skipped = (
             [
                 (m.group_id, m.entity_id)
@@ -819,24 +874,6 @@ class Translator:
             membership_errors=separable.errors(),
             skipped_memberships=tuple(skipped),
         )
-
-    def _add_values(
-        self,
-        owner_values: dict[Hashable, MembershipValue],
-        value: AttributeValue,
-        mid: MembershipId,
-    ) -> None:
-        attribute = self._membership_attribute
-        assert attribute is not None  # noqa: S101  # only called for the attribute types
-        for item in _items(value):
-            key = attribute.compare_value(item)
-            if key is None:
-                continue
-            existing = owner_values.get(key)
-            if existing is None:
-                owner_values[key] = MembershipValue(value=item, memberships=(mid,))
-            else:
-                owner_values[key] = attrs.evolve(existing, memberships=(*existing.memberships, mid))
 
     # -- both sides ---------------------------------------------------------
 
