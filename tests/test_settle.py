@@ -64,7 +64,7 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
             f"te{i}",
             {
                 "group_name": draw(st.sampled_from(["top:a", "top:b", "top:B", "", None])),
-                "subject_id": draw(st.sampled_from(SUBJECTS + [None])),
+                "subject_id": draw(st.sampled_from([*SUBJECTS, None])),
                 "kind": draw(st.sampled_from(["member", "other", None])),
                 "note": draw(st.sampled_from(["p@x", "q@x", None])),
             },
@@ -128,7 +128,7 @@ def _run(scenario: dict[str, Any], *, compact: bool) -> tuple[Any, Any]:
     target.seed(memberships=scenario["target"])
     translator = Translator(config)
     if not compact:
-        translator._membership_sides = None  # the general path  # noqa: SLF001
+        translator._membership_sides = None  # the general path
     behavior = compute_behavior(config, target.capabilities())
     translation = translator.translate(
         scenario["groups"], scenario["entities"], scenario["memberships"]
