@@ -48,7 +48,14 @@ from ._failsafe import PlanStats, check_failsafe, plan_stats
 from ._match import Matcher, MatchingId, MatchResult
 from ._plan import Action, Change, ObjectId, Plan, PlannedError, Reason
 from ._provisioner import FullPlan, Provisioner, SyncResult, SyncStatus
-from ._records import FailsafeState, LogRecord, ProvisionerRecord, SyncRecord, SyncType
+from ._records import (
+    FailsafeState,
+    JobLease,
+    LogRecord,
+    ProvisionerRecord,
+    SyncRecord,
+    SyncType,
+)
 from ._source import (
     GrouperSnapshot,
     GrouperSource,
@@ -101,6 +108,7 @@ __all__ = [
     "FunctionRef",
     "GrouperSnapshot",
     "GrouperSource",
+    "JobLease",
     "LogRecord",
     "MarkerScope",
     "MatchResult",

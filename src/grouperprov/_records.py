@@ -11,7 +11,14 @@ import attrs
 from ._codes import SyncErrorCode
 from ._config import ObjectType
 
-__all__ = ["FailsafeState", "LogRecord", "ProvisionerRecord", "SyncRecord", "SyncType"]
+__all__ = [
+    "FailsafeState",
+    "JobLease",
+    "LogRecord",
+    "ProvisionerRecord",
+    "SyncRecord",
+    "SyncType",
+]
 
 
 class SyncType(enum.StrEnum):
@@ -126,3 +133,29 @@ class LogRecord:
     finished: datetime
     status: str
     summary: str
+
+
+@attrs.frozen(kw_only=True)
+class JobLease:
+    """The right to run one provisioner's sync jobs, held by one run at a time.
+
+    Full, group and incremental runs of a provisioner take the same lease, so
+    they never overlap. The holder renews it (a heartbeat) well before it
+    expires; a lease left by a process that died is taken over once it has
+    expired.
+
+    Attributes:
+        provisioner: The provisioner's name.
+        sync_type: The kind of run holding it.
+        holder: Who holds it (host, process id and a random part).
+        acquired: When it was taken.
+        heartbeat: When the holder last renewed it.
+        expires: When it lapses unless renewed.
+    """
+
+    provisioner: str
+    sync_type: SyncType
+    holder: str
+    acquired: datetime
+    heartbeat: datetime
+    expires: datetime

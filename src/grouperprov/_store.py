@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterable, Mapping
+from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
 
 import attrs
 
 from ._config import ObjectType
-from ._records import LogRecord, ProvisionerRecord, SyncRecord
+from ._records import JobLease, LogRecord, ProvisionerRecord, SyncRecord, SyncType
+from .exceptions import LeaseLostError
 
 __all__ = ["MemorySyncStore", "RecordKey", "SyncState", "SyncStore"]
 
@@ -59,6 +61,94 @@ class SyncStore(Protocol):
         """The run log of *provisioner*, oldest first."""
         ...
 
+    def acquire_lease(
+        self,
+        provisioner: str,
+        sync_type: SyncType,
+        holder: str,
+        *,
+        now: datetime,
+        ttl: timedelta,
+    ) -> JobLease | None:
+        """Take *provisioner*'s job lease if it is free or expired, atomically.
+
+        Returns the lease, or ``None`` when another holder has it (the caller
+        waits or yields). Taking one's own lease again renews it.
+        """
+        ...
+
+    def renew_lease(self, lease: JobLease, *, now: datetime, ttl: timedelta) -> JobLease:
+        """Heartbeat: push the lease's expiry to *now* + *ttl*.
+
+        Raises:
+            LeaseLostError: The lease is no longer this holder's (it expired and was
+                taken over).
+        """
+        ...
+
+    def release_lease(self, lease: JobLease) -> None:
+        """Give the lease up (nothing happens if it is no longer this holder's)."""
+        ...
+
+    def current_lease(self, provisioner: str) -> JobLease | None:
+        """The lease as stored, expired or not; ``None`` when nobody has taken it."""
+        ...
+
+    def purge(
+        self, provisioner: str, *, records_before: datetime, logs_before: datetime
+    ) -> tuple[int, int]:
+        """Delete what is no longer needed; return (records, logs) deleted.
+
+        A sync record goes when its object is neither provisionable nor in the
+        target and nothing happened to it since *records_before* (it left the
+        target, stopped being provisionable and was last synced before then).
+        A log row goes when its run finished before *logs_before*.
+        """
+        ...
+
+
+def purgeable(record: SyncRecord, before: datetime) -> bool:
+    """Whether *record* may be purged under :meth:`SyncStore.purge`'s rule."""
+    if record.provisionable or record.in_target:
+        return False
+    times = (record.provisionable_end, record.in_target_end, record.last_sync, record.error_time)
+    return all(t is None or t < before for t in times)
+
+
+def lease_after(
+    current: JobLease | None,
+    *,
+    provisioner: str,
+    sync_type: SyncType,
+    holder: str,
+    now: datetime,
+    ttl: timedelta,
+) -> JobLease | None:
+    """The lease after *holder* asks for it (``None``: someone else holds it)."""
+    if current is not None and current.holder != holder and current.expires > now:
+        return None
+    acquired = current.acquired if current is not None and current.holder == holder else now
+    return JobLease(
+        provisioner=provisioner,
+        sync_type=sync_type,
+        holder=holder,
+        acquired=acquired,
+        heartbeat=now,
+        expires=now + ttl,
+    )
+
+
+def renewed(current: JobLease | None, lease: JobLease, now: datetime, ttl: timedelta) -> JobLease:
+    """*lease* renewed, or :class:`LeaseLostError` when *current* says it is not ours."""
+    if current is None or current.holder != lease.holder:
+        taker = "nobody" if current is None else repr(current.holder)
+        msg = (
+            f"the job lease of {lease.provisioner!r} held by {lease.holder!r} "
+            f"is now held by {taker}; stop writing"
+        )
+        raise LeaseLostError(msg)
+    return attrs.evolve(current, heartbeat=now, expires=now + ttl)
+
 
 @attrs.define
 class MemorySyncStore:
@@ -67,6 +157,7 @@ class MemorySyncStore:
     _provisioners: dict[str, ProvisionerRecord] = attrs.Factory(dict)
     _records: dict[str, dict[RecordKey, SyncRecord]] = attrs.Factory(dict)
     _logs: dict[str, list[LogRecord]] = attrs.Factory(dict)
+    _leases: dict[str, JobLease] = attrs.Factory(dict)
 
     def load(self, provisioner: str) -> SyncState:
         """Everything about *provisioner*, as copies."""
@@ -92,3 +183,54 @@ class MemorySyncStore:
     def logs(self, provisioner: str) -> list[LogRecord]:
         """The run log of *provisioner*, oldest first."""
         return list(self._logs.get(provisioner, []))
+
+    def acquire_lease(
+        self,
+        provisioner: str,
+        sync_type: SyncType,
+        holder: str,
+        *,
+        now: datetime,
+        ttl: timedelta,
+    ) -> JobLease | None:
+        """See :meth:`SyncStore.acquire_lease` (exclusive within this process)."""
+        lease = lease_after(
+            self._leases.get(provisioner),
+            provisioner=provisioner,
+            sync_type=sync_type,
+            holder=holder,
+            now=now,
+            ttl=ttl,
+        )
+        if lease is not None:
+            self._leases[provisioner] = lease
+        return lease
+
+    def renew_lease(self, lease: JobLease, *, now: datetime, ttl: timedelta) -> JobLease:
+        """See :meth:`SyncStore.renew_lease`."""
+        new = renewed(self._leases.get(lease.provisioner), lease, now, ttl)
+        self._leases[lease.provisioner] = new
+        return new
+
+    def release_lease(self, lease: JobLease) -> None:
+        """See :meth:`SyncStore.release_lease`."""
+        current = self._leases.get(lease.provisioner)
+        if current is not None and current.holder == lease.holder:
+            del self._leases[lease.provisioner]
+
+    def current_lease(self, provisioner: str) -> JobLease | None:
+        """See :meth:`SyncStore.current_lease`."""
+        return self._leases.get(provisioner)
+
+    def purge(
+        self, provisioner: str, *, records_before: datetime, logs_before: datetime
+    ) -> tuple[int, int]:
+        """See :meth:`SyncStore.purge`."""
+        records = self._records.get(provisioner, {})
+        gone = [k for k, r in records.items() if purgeable(r, records_before)]
+        for key in gone:
+            del records[key]
+        logs = self._logs.get(provisioner, [])
+        kept = [entry for entry in logs if entry.finished >= logs_before]
+        self._logs[provisioner] = kept
+        return len(gone), len(logs) - len(kept)

@@ -4,7 +4,10 @@ The tree::
 
     GrouperprovError
     +-- ConfigError            the configuration is wrong (yours to fix); carries
-                               every problem found, each with its key path
+    |                          every problem found, each with its key path
+    +-- StoreError             the sync store cannot be used as it is (a schema
+        |                      newer than this version knows, a damaged row)
+        +-- LeaseLostError          another process took over this run's job lease
 
 A problem with one object's *data* (a missing required value, a value too long,
 an ambiguous match, a translation function that raised) is not an exception at all: it is a
@@ -21,6 +24,8 @@ __all__ = [
     "ConfigError",
     "ConfigProblem",
     "GrouperprovError",
+    "LeaseLostError",
+    "StoreError",
 ]
 
 
@@ -63,3 +68,11 @@ class ConfigError(GrouperprovError):
         lines = "\n".join(f"  {problem}" for problem in self.problems)
         noun = "problem" if count == 1 else "problems"
         super().__init__(f"invalid provisioner configuration ({count} {noun}):\n{lines}")
+
+
+class StoreError(GrouperprovError):
+    """The sync store cannot be used as it is; the message says what and where."""
+
+
+class LeaseLostError(StoreError):
+    """This run's job lease expired and another run took it over: stop writing."""

@@ -6,6 +6,8 @@
   subjects, memberships, provisioning markers, a change log).
 - :func:`check_target_dao`: the contract every target DAO must keep, runnable
   from any test suite against your own DAO.
+- :func:`check_sync_store`: the same for sync stores (records, atomic saves,
+  failsafe, job lease, retention).
 - ``grouperprov.testing.strategies``: Hypothesis strategies for beans and
   configurations; it needs the ``testing`` extra (``pip install grouperprov[testing]``).
 """
@@ -15,11 +17,14 @@ from __future__ import annotations
 from ._check import TargetContractError, check_target_dao
 from ._memory import InjectedFailure, InMemoryTarget
 from ._source import InMemorySource
+from ._store_check import StoreContractError, check_sync_store
 
 __all__ = [
     "InMemorySource",
     "InMemoryTarget",
     "InjectedFailure",
+    "StoreContractError",
     "TargetContractError",
+    "check_sync_store",
     "check_target_dao",
 ]

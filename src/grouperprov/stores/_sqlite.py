@@ -1,0 +1,533 @@
+"""SqliteSyncStore: the embedded default store, in one SQLite file.
+
+Standard library :mod:`sqlite3` only. The file is in WAL mode, so readers never
+block the writer, and every write is one ``BEGIN IMMEDIATE`` transaction, so
+several processes on one machine can share it. Each thread (and each process
+after a fork) gets a connection of its own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Hashable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from grouperprov._codes import SyncErrorCode
+from grouperprov._config import ObjectType
+from grouperprov._records import (
+    FailsafeState,
+    JobLease,
+    LogRecord,
+    ProvisionerRecord,
+    SyncRecord,
+    SyncType,
+)
+from grouperprov._store import RecordKey, SyncState, lease_after, renewed
+from grouperprov.exceptions import StoreError
+
+__all__ = ["SCHEMA_VERSION", "SqliteSyncStore"]
+
+SCHEMA_VERSION = 1
+"""The schema version this grouperprov writes (``PRAGMA user_version``)."""
+
+_RECORD_COLUMNS = (
+    "target_id",
+    "provisionable",
+    "provisionable_start",
+    "provisionable_end",
+    "in_target",
+    "in_target_start",
+    "in_target_end",
+    "inserted_by_us",
+    "last_sync",
+    "error_code",
+    "error_message",
+    "error_time",
+    "link1",
+    "link2",
+    "link3",
+    "link4",
+    "subject_link",
+)
+
+# Per object type: the table and its key columns (after the provisioner).
+_TABLES: dict[ObjectType, tuple[str, tuple[str, ...]]] = {
+    ObjectType.GROUP: ("gp_sync_group", ("group_id",)),
+    ObjectType.ENTITY: ("gp_sync_member", ("member_id",)),
+    ObjectType.MEMBERSHIP: ("gp_sync_membership", ("group_id", "member_id")),
+}
+
+_RECORD_DEFINITION = """
+    target_id TEXT,
+    provisionable INTEGER NOT NULL CHECK (provisionable IN (0, 1)),
+    provisionable_start TEXT,
+    provisionable_end TEXT,
+    in_target INTEGER NOT NULL CHECK (in_target IN (0, 1)),
+    in_target_start TEXT,
+    in_target_end TEXT,
+    inserted_by_us INTEGER NOT NULL CHECK (inserted_by_us IN (0, 1)),
+    last_sync TEXT,
+    error_code TEXT,
+    error_message TEXT,
+    error_time TEXT,
+    link1 TEXT, link2 TEXT, link3 TEXT, link4 TEXT,
+    subject_link TEXT
+"""
+
+
+def _record_table(table: str, keys: tuple[str, ...]) -> list[str]:
+    key_columns = ", ".join(f"{k} TEXT NOT NULL" for k in keys)
+    primary = ", ".join(("provisioner", *keys))
+    return [
+        (
+            f"CREATE TABLE {table} (provisioner TEXT NOT NULL REFERENCES gp_provisioner (name), "
+            f"{key_columns}, {_RECORD_DEFINITION}, PRIMARY KEY ({primary}))"
+        ),
+        (
+            f"CREATE INDEX {table}_errors ON {table} (provisioner, error_code, error_time) "
+            "WHERE error_code IS NOT NULL"
+        ),
+        f"CREATE INDEX {table}_target ON {table} (provisioner, target_id)",
+    ]
+
+
+# Migrations: the statements that bring a store from version n - 1 to n.
+_MIGRATIONS: dict[int, list[str]] = {
+    1: [
+        (
+            "CREATE TABLE gp_provisioner (name TEXT PRIMARY KEY, failsafe_tripped_at TEXT, "
+            "failsafe_reasons TEXT, failsafe_approved_by TEXT, failsafe_approved_at TEXT)"
+        ),
+        (
+            "CREATE TABLE gp_job (provisioner TEXT NOT NULL REFERENCES gp_provisioner (name), "
+            "sync_type TEXT NOT NULL, last_run TEXT NOT NULL, "
+            "PRIMARY KEY (provisioner, sync_type))"
+        ),
+        (
+            "CREATE TABLE gp_lease (provisioner TEXT PRIMARY KEY, sync_type TEXT NOT NULL, "
+            "holder TEXT NOT NULL, acquired TEXT NOT NULL, heartbeat TEXT NOT NULL, "
+            "expires TEXT NOT NULL)"
+        ),
+        (
+            "CREATE TABLE gp_sync_log (id INTEGER PRIMARY KEY AUTOINCREMENT, "
+            "provisioner TEXT NOT NULL, sync_type TEXT NOT NULL, started TEXT NOT NULL, "
+            "finished TEXT NOT NULL, status TEXT NOT NULL, summary TEXT NOT NULL)"
+        ),
+        "CREATE INDEX gp_sync_log_finished ON gp_sync_log (provisioner, finished)",
+        *(stmt for table, keys in _TABLES.values() for stmt in _record_table(table, keys)),
+    ],
+}
+
+
+def _time(value: datetime | None) -> str | None:
+    """A datetime as sortable UTC text (fixed width, so text order is time order)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        msg = f"the store keeps timezone-aware datetimes only, got {value!r}"
+        raise StoreError(msg)
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+
+
+def _parse_time(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text)
+
+
+def _encode_id(value: Hashable | None) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, tuple):
+        return json.dumps(list(value))
+    if isinstance(value, str | int | bool):
+        return json.dumps(value)
+    msg = f"a target id must be a str, int, bool or a tuple of them, got {value!r}"
+    raise StoreError(msg)
+
+
+def _decode_id(text: str | None) -> Hashable | None:
+    if text is None:
+        return None
+    value = json.loads(text)
+    return tuple(value) if isinstance(value, list) else value
+
+
+class SqliteSyncStore:
+    """A :class:`~grouperprov.stores.SyncStore` in one SQLite file.
+
+    The schema is created on first use and upgraded in place by later
+    versions; a file written by a newer grouperprov (an unknown schema
+    version) is refused with :class:`~grouperprov.exceptions.StoreError`.
+
+    Args:
+        path: The database file (created if missing).
+        timeout: Seconds to wait for another process's write transaction.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, timeout: float = 30.0) -> None:
+        self._path = Path(path)
+        self._timeout = timeout
+        self._local = threading.local()
+        self._connect()  # create or check the schema now, not at the first run
+
+    def __repr__(self) -> str:
+        return f"SqliteSyncStore({str(self._path)!r})"
+
+    @property
+    def path(self) -> Path:
+        """The database file."""
+        return self._path
+
+    # -- connections and transactions ---------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None and getattr(self._local, "pid", None) == os.getpid():
+            return conn
+        conn = sqlite3.connect(self._path, timeout=self._timeout, isolation_level=None)
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        self._migrate(conn)
+        self._local.conn, self._local.pid = conn, os.getpid()
+        return conn
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            conn.execute("ROLLBACK")
+            conn.close()
+            msg = (
+                f"{self._path}: sync store schema version {version} is newer than this "
+                f"grouperprov knows ({SCHEMA_VERSION}); upgrade grouperprov to use it"
+            )
+            raise StoreError(msg)
+        try:
+            for step in range(version + 1, SCHEMA_VERSION + 1):
+                for statement in _MIGRATIONS[step]:
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION:d}")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        conn = self._connect()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def close(self) -> None:
+        """Close this thread's connection (others close when their threads end)."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    # -- load and save -----------------------------------------------------------------
+
+    def load(self, provisioner: str) -> SyncState:
+        """Everything about *provisioner*: a handful of queries, whatever its size."""
+        conn = self._connect()
+        conn.execute("BEGIN")  # one snapshot for every table
+        try:
+            record = self._provisioner(conn, provisioner)
+            records: dict[RecordKey, SyncRecord] = {}
+            for object_type, (table, keys) in _TABLES.items():
+                columns = ", ".join((*keys, *_RECORD_COLUMNS))
+                rows = conn.execute(
+                    f"SELECT {columns} FROM {table} WHERE provisioner = ?",  # noqa: S608  # fixed names
+                    (provisioner,),
+                )
+                for row in rows:
+                    grouper_id: Hashable = row[0] if len(keys) == 1 else (row[0], row[1])
+                    records[(object_type, grouper_id)] = _record(
+                        object_type, grouper_id, row[len(keys) :]
+                    )
+        finally:
+            conn.execute("COMMIT")
+        return SyncState(provisioner=record, records=records)
+
+    def _provisioner(self, conn: sqlite3.Connection, name: str) -> ProvisionerRecord:
+        row = conn.execute(
+            "SELECT failsafe_tripped_at, failsafe_reasons, failsafe_approved_by, "
+            "failsafe_approved_at FROM gp_provisioner WHERE name = ?",
+            (name,),
+        ).fetchone()
+        last_run = {
+            SyncType(sync_type): _parse_time(when)
+            for sync_type, when in conn.execute(
+                "SELECT sync_type, last_run FROM gp_job WHERE provisioner = ?", (name,)
+            )
+        }
+        failsafe = None
+        if row is not None and row[0] is not None:
+            failsafe = FailsafeState(
+                tripped_at=_parse_time(row[0]),  # type: ignore[arg-type]  # not null here
+                reasons=tuple(json.loads(row[1])),
+                approved_by=row[2],
+                approved_at=_parse_time(row[3]),
+            )
+        return ProvisionerRecord(name=name, last_run=last_run, failsafe=failsafe)  # type: ignore[arg-type]  # not null
+
+    def save(
+        self,
+        provisioner: ProvisionerRecord,
+        records: Iterable[SyncRecord],
+        *,
+        log: LogRecord | None = None,
+    ) -> None:
+        """Write the provisioner record, the records and a log row in one transaction."""
+        rows: dict[ObjectType, list[tuple[Any, ...]]] = {t: [] for t in _TABLES}
+        for record in records:
+            rows[record.object_type].append(_row(provisioner.name, record))
+        with self._write() as conn:
+            failsafe = provisioner.failsafe
+            conn.execute(
+                "INSERT INTO gp_provisioner (name, failsafe_tripped_at, failsafe_reasons, "
+                "failsafe_approved_by, failsafe_approved_at) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET "
+                "failsafe_tripped_at = excluded.failsafe_tripped_at, "
+                "failsafe_reasons = excluded.failsafe_reasons, "
+                "failsafe_approved_by = excluded.failsafe_approved_by, "
+                "failsafe_approved_at = excluded.failsafe_approved_at",
+                (
+                    provisioner.name,
+                    _time(failsafe.tripped_at) if failsafe else None,
+                    json.dumps(list(failsafe.reasons)) if failsafe else None,
+                    failsafe.approved_by if failsafe else None,
+                    _time(failsafe.approved_at) if failsafe else None,
+                ),
+            )
+            conn.executemany(
+                "INSERT INTO gp_job (provisioner, sync_type, last_run) VALUES (?, ?, ?) "
+                "ON CONFLICT (provisioner, sync_type) DO UPDATE SET last_run = excluded.last_run",
+                [(provisioner.name, t.value, _time(w)) for t, w in provisioner.last_run.items()],
+            )
+            for object_type, (table, keys) in _TABLES.items():
+                if rows[object_type]:
+                    conn.executemany(_upsert(table, keys), rows[object_type])
+            if log is not None:
+                conn.execute(
+                    "INSERT INTO gp_sync_log (provisioner, sync_type, started, finished, "
+                    "status, summary) VALUES (?, ?, ?, ?, ?, ?)",
+                    (
+                        log.provisioner,
+                        log.sync_type.value,
+                        _time(log.started),
+                        _time(log.finished),
+                        log.status,
+                        log.summary,
+                    ),
+                )
+
+    def logs(self, provisioner: str) -> list[LogRecord]:
+        """The run log of *provisioner*, oldest first."""
+        rows = self._connect().execute(
+            "SELECT sync_type, started, finished, status, summary FROM gp_sync_log "
+            "WHERE provisioner = ? ORDER BY id",
+            (provisioner,),
+        )
+        return [
+            LogRecord(
+                provisioner=provisioner,
+                sync_type=SyncType(r[0]),
+                started=_parse_time(r[1]),  # type: ignore[arg-type]  # NOT NULL column
+                finished=_parse_time(r[2]),  # type: ignore[arg-type]  # NOT NULL column
+                status=r[3],
+                summary=r[4],
+            )
+            for r in rows
+        ]
+
+    def purge(
+        self, provisioner: str, *, records_before: datetime, logs_before: datetime
+    ) -> tuple[int, int]:
+        """See :meth:`~grouperprov.stores.SyncStore.purge`."""
+        before = _time(records_before)
+        old = " AND ".join(
+            f"({c} IS NULL OR {c} < :before)"
+            for c in ("provisionable_end", "in_target_end", "last_sync", "error_time")
+        )
+        records = 0
+        with self._write() as conn:
+            for table, _ in _TABLES.values():
+                cursor = conn.execute(
+                    f"DELETE FROM {table} WHERE provisioner = :p AND provisionable = 0 "  # noqa: S608  # fixed names
+                    f"AND in_target = 0 AND {old}",
+                    {"p": provisioner, "before": before},
+                )
+                records += cursor.rowcount
+            logs = conn.execute(
+                "DELETE FROM gp_sync_log WHERE provisioner = ? AND finished < ?",
+                (provisioner, _time(logs_before)),
+            ).rowcount
+        return records, logs
+
+    # -- the job lease ---------------------------------------------------------------
+
+    def acquire_lease(
+        self,
+        provisioner: str,
+        sync_type: SyncType,
+        holder: str,
+        *,
+        now: datetime,
+        ttl: timedelta,
+    ) -> JobLease | None:
+        """See :meth:`~grouperprov.stores.SyncStore.acquire_lease` (across processes)."""
+        with self._write() as conn:
+            lease = lease_after(
+                self._lease(conn, provisioner),
+                provisioner=provisioner,
+                sync_type=sync_type,
+                holder=holder,
+                now=now,
+                ttl=ttl,
+            )
+            if lease is not None:
+                self._put_lease(conn, lease)
+        return lease
+
+    def renew_lease(self, lease: JobLease, *, now: datetime, ttl: timedelta) -> JobLease:
+        """See :meth:`~grouperprov.stores.SyncStore.renew_lease`."""
+        with self._write() as conn:
+            new = renewed(self._lease(conn, lease.provisioner), lease, now, ttl)
+            self._put_lease(conn, new)
+        return new
+
+    def release_lease(self, lease: JobLease) -> None:
+        """See :meth:`~grouperprov.stores.SyncStore.release_lease`."""
+        with self._write() as conn:
+            conn.execute(
+                "DELETE FROM gp_lease WHERE provisioner = ? AND holder = ?",
+                (lease.provisioner, lease.holder),
+            )
+
+    def current_lease(self, provisioner: str) -> JobLease | None:
+        """See :meth:`~grouperprov.stores.SyncStore.current_lease`."""
+        return self._lease(self._connect(), provisioner)
+
+    @staticmethod
+    def _lease(conn: sqlite3.Connection, provisioner: str) -> JobLease | None:
+        row = conn.execute(
+            "SELECT sync_type, holder, acquired, heartbeat, expires FROM gp_lease "
+            "WHERE provisioner = ?",
+            (provisioner,),
+        ).fetchone()
+        if row is None:
+            return None
+        return JobLease(
+            provisioner=provisioner,
+            sync_type=SyncType(row[0]),
+            holder=row[1],
+            acquired=datetime.fromisoformat(row[2]),
+            heartbeat=datetime.fromisoformat(row[3]),
+            expires=datetime.fromisoformat(row[4]),
+        )
+
+    @staticmethod
+    def _put_lease(conn: sqlite3.Connection, lease: JobLease) -> None:
+        conn.execute(
+            "INSERT INTO gp_lease (provisioner, sync_type, holder, acquired, heartbeat, expires) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (provisioner) DO UPDATE SET "
+            "sync_type = excluded.sync_type, holder = excluded.holder, "
+            "acquired = excluded.acquired, heartbeat = excluded.heartbeat, "
+            "expires = excluded.expires",
+            (
+                lease.provisioner,
+                lease.sync_type.value,
+                lease.holder,
+                _time(lease.acquired),
+                _time(lease.heartbeat),
+                _time(lease.expires),
+            ),
+        )
+
+
+def _upsert(table: str, keys: tuple[str, ...]) -> str:
+    columns = ("provisioner", *keys, *_RECORD_COLUMNS)
+    updates = ", ".join(f"{c} = excluded.{c}" for c in _RECORD_COLUMNS)
+    return (
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "  # noqa: S608  # fixed names
+        f"ON CONFLICT ({', '.join(('provisioner', *keys))}) DO UPDATE SET {updates}"
+    )
+
+
+def _row(provisioner: str, record: SyncRecord) -> tuple[Any, ...]:
+    grouper_id = record.grouper_id
+    if record.object_type is ObjectType.MEMBERSHIP:
+        if not (
+            isinstance(grouper_id, tuple)
+            and len(grouper_id) == 2  # noqa: PLR2004  # (group id, entity id)
+            and all(isinstance(part, str) for part in grouper_id)
+        ):
+            msg = (
+                "a membership record's grouper_id must be (group id, entity id), "
+                f"got {grouper_id!r}"
+            )
+            raise StoreError(msg)
+        key: tuple[Any, ...] = grouper_id
+    elif isinstance(grouper_id, str):
+        key = (grouper_id,)
+    else:
+        msg = f"a {record.object_type.value} record's grouper_id must be a str, got {grouper_id!r}"
+        raise StoreError(msg)
+    if len(record.links) > 4:  # noqa: PLR2004  # four link columns, as in Grouper
+        msg = f"{record.object_type.value} {grouper_id!r}: at most 4 links, got {len(record.links)}"
+        raise StoreError(msg)
+    links = (*record.links, None, None, None, None)[:4]
+    return (
+        provisioner,
+        *key,
+        _encode_id(record.target_id),
+        int(record.provisionable),
+        _time(record.provisionable_start),
+        _time(record.provisionable_end),
+        int(record.in_target),
+        _time(record.in_target_start),
+        _time(record.in_target_end),
+        int(record.inserted_by_us),
+        _time(record.last_sync),
+        record.error_code.value if record.error_code else None,
+        record.error_message,
+        _time(record.error_time),
+        *links,
+        record.subject_link,
+    )
+
+
+def _record(object_type: ObjectType, grouper_id: Hashable, row: Sequence[Any]) -> SyncRecord:
+    links = tuple(row[12:16])
+    while links and links[-1] is None:
+        links = links[:-1]
+    return SyncRecord(
+        object_type=object_type,
+        grouper_id=grouper_id,
+        target_id=_decode_id(row[0]),
+        provisionable=bool(row[1]),
+        provisionable_start=_parse_time(row[2]),
+        provisionable_end=_parse_time(row[3]),
+        in_target=bool(row[4]),
+        in_target_start=_parse_time(row[5]),
+        in_target_end=_parse_time(row[6]),
+        inserted_by_us=bool(row[7]),
+        last_sync=_parse_time(row[8]),
+        error_code=SyncErrorCode(row[9]) if row[9] is not None else None,
+        error_message=row[10],
+        error_time=_parse_time(row[11]),
+        links=links,
+        subject_link=row[16],
+    )

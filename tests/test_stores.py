@@ -1,0 +1,129 @@
+"""The sync stores: the shared contract, and what is particular to SQLite."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from grouperprov import ObjectType, ProvisionerRecord, SyncRecord
+from grouperprov.exceptions import StoreError
+from grouperprov.stores import SCHEMA_VERSION, MemorySyncStore, SqliteSyncStore, SyncStore
+from grouperprov.testing import StoreContractError, check_sync_store
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], SyncStore]:
+    counter = iter(range(1000))
+    if request.param == "memory":
+        return MemorySyncStore
+    return lambda: SqliteSyncStore(tmp_path / f"store{next(counter)}.db")
+
+
+def test_every_store_keeps_the_contract(make_store: Callable[[], SyncStore]) -> None:
+    check_sync_store(make_store)
+
+
+class _Forgetful(MemorySyncStore):
+    """Drops every second record: the contract must notice."""
+
+    def save(self, provisioner: ProvisionerRecord, records: Any, *, log: Any = None) -> None:
+        super().save(provisioner, list(records)[::2], log=log)
+
+
+class _Careless(MemorySyncStore):
+    """Gives the lease to anyone."""
+
+    def acquire_lease(self, provisioner: str, sync_type: Any, holder: str, **kw: Any) -> Any:
+        self._leases.pop(provisioner, None)
+        return super().acquire_lease(provisioner, sync_type, holder, **kw)
+
+
+@pytest.mark.parametrize(
+    ("store", "rule"),
+    [(_Forgetful, "records load as they were saved"), (_Careless, "a held lease")],
+)
+def test_the_contract_catches_broken_stores(store: type[SyncStore], rule: str) -> None:
+    with pytest.raises(StoreContractError, match=rule):
+        check_sync_store(store)
+
+
+def test_sqlite_records_survive_reopening_and_use_wal(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    record = SyncRecord(object_type=ObjectType.GROUP, grouper_id="g", in_target=True)
+    SqliteSyncStore(path).save(ProvisionerRecord(name="p"), [record])
+    reopened = SqliteSyncStore(path)
+    assert dict(reopened.load("p").records) == {(ObjectType.GROUP, "g"): record}
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert repr(reopened) == f"SqliteSyncStore({str(path)!r})"
+    assert reopened.path == path
+
+
+def test_a_newer_schema_is_refused_with_a_clear_message(tmp_path: Path) -> None:
+    path = tmp_path / "future.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    with pytest.raises(StoreError, match=r"schema version 2 is newer than this grouperprov knows"):
+        SqliteSyncStore(path)
+
+
+def test_the_schema_is_upgraded_in_place_from_an_empty_file(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    sqlite3.connect(path).close()  # version 0: nothing yet
+    store = SqliteSyncStore(path)
+    assert store.load("p").records == {}
+    with sqlite3.connect(path) as conn:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"gp_sync_group", "gp_sync_member", "gp_sync_membership", "gp_sync_log"} <= tables
+
+
+@pytest.mark.parametrize(
+    ("record", "message"),
+    [
+        (
+            SyncRecord(object_type=ObjectType.MEMBERSHIP, grouper_id="g"),
+            "must be \\(group id, entity id\\)",
+        ),
+        (SyncRecord(object_type=ObjectType.GROUP, grouper_id=("g",)), "must be a str"),
+        (
+            SyncRecord(object_type=ObjectType.GROUP, grouper_id="g", target_id=1.5),
+            "a target id must be",
+        ),
+        (
+            SyncRecord(object_type=ObjectType.GROUP, grouper_id="g", links=("a",) * 5),
+            "at most 4 links",
+        ),
+        (
+            SyncRecord(
+                object_type=ObjectType.GROUP,
+                grouper_id="g",
+                last_sync=datetime(2026, 1, 1),  # noqa: DTZ001  # naive on purpose
+            ),
+            "timezone-aware",
+        ),
+    ],
+)
+def test_sqlite_refuses_records_it_cannot_keep_and_writes_nothing(
+    tmp_path: Path, record: SyncRecord, message: str
+) -> None:
+    store = SqliteSyncStore(tmp_path / "s.db")
+    good = SyncRecord(object_type=ObjectType.GROUP, grouper_id="ok")
+    with pytest.raises(StoreError, match=message):
+        store.save(ProvisionerRecord(name="p"), [good, record])
+    assert store.load("p").records == {}
+
+
+def test_sqlite_close_and_reconnect(tmp_path: Path) -> None:
+    store = SqliteSyncStore(tmp_path / "s.db")
+    store.close()
+    store.close()  # twice is fine
+    when = datetime(2026, 1, 1, tzinfo=UTC)
+    store.save(ProvisionerRecord(name="p", last_run={}), [])
+    assert store.load("p").provisioner.last_run == {}
+    assert when.tzinfo is UTC
