@@ -7,7 +7,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Hashable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import attrs
 
@@ -19,9 +19,10 @@ from ._config import ObjectType, ProvisionerConfig
 from ._failsafe import check_failsafe, plan_stats
 from ._gc import paused_gc
 from ._lazy import LazyMap
+from ._lease import LeaseKeeper
 from ._match import Matcher
 from ._plan import Action, Plan
-from ._records import FailsafeState, LogRecord, SyncRecord, SyncType
+from ._records import FailsafeState, JobLease, LogRecord, SyncRecord, SyncType
 from ._source import GrouperSnapshot, GrouperSource, Scope, provisionable_scope
 from ._store import MemorySyncStore, SyncState, SyncStore
 from ._target import TargetDAO, TargetData
@@ -46,6 +47,9 @@ class SyncStatus(enum.StrEnum):
     """The configuration is invalid, or asks what the target cannot do; nothing was done."""
     ERROR_FAILSAFE = "ERROR_FAILSAFE"
     """The failsafe tripped, or tripped earlier and is not approved; nothing was written."""
+    BUSY = "BUSY"
+    """Another run of this provisioner held the job lease for longer than the wait; nothing
+    was done."""
 
 
 Key = tuple[ObjectType, Hashable]
@@ -160,6 +164,10 @@ class Provisioner:
         store: Where sync records are kept (default: in memory, for this
             object's lifetime).
         clock: What time it is (for tests).
+        lease_ttl: How long the job lease lasts without a heartbeat (the
+            heartbeat renews it every third of that while a run writes).
+        lease_wait: How long a run waits for the lease while another run of
+            this provisioner holds it, before it gives up with ``BUSY``.
     """
 
     config: ProvisionerConfig
@@ -167,6 +175,10 @@ class Provisioner:
     target: TargetDAO
     store: SyncStore = attrs.field(factory=MemorySyncStore)
     clock: Callable[[], datetime] = _utcnow
+    lease_ttl: timedelta = timedelta(minutes=2)
+    lease_wait: timedelta = timedelta(minutes=10)
+    _keeper: LeaseKeeper | None = attrs.field(default=None, init=False, repr=False)
+    _busy_holder: JobLease | None = attrs.field(default=None, init=False, repr=False)
 
     def plan_full(self) -> FullPlan:
         """Read both sides and plan a full sync, without writing anything.
@@ -269,6 +281,55 @@ class Provisioner:
         return self._run(SyncType.FULL, self.plan_full, dry_run)
 
     def _run(self, sync_type: SyncType, plan: Callable[[], FullPlan], dry_run: bool) -> SyncResult:
+        if dry_run:  # reads only: no lease needed
+            return self._plan_and_apply(sync_type, plan, dry_run=True)
+        keeper = self._take_lease(sync_type)
+        if keeper is None:
+            return self._busy(sync_type)
+        self._keeper = keeper
+        try:
+            return self._plan_and_apply(sync_type, plan, dry_run=False)
+        finally:
+            self._keeper = None
+            keeper.release()
+
+    def _take_lease(self, sync_type: SyncType) -> LeaseKeeper | None:
+        keeper = LeaseKeeper(
+            self.store,
+            self.config.name,
+            sync_type,
+            ttl=self.lease_ttl,
+            wait=self.lease_wait,
+            clock=self.clock,
+        )
+        if keeper.acquire():
+            return keeper
+        self._busy_holder = keeper.blocked_by
+        return None
+
+    def _busy(self, sync_type: SyncType) -> SyncResult:
+        holder = self._busy_holder
+        held = (
+            f"held by {holder.holder} ({holder.sync_type.value} sync, expires "
+            f"{holder.expires.isoformat()})"
+            if holder is not None
+            else "held by another run"
+        )
+        message = (
+            f"the job lease of {self.config.name!r} is {held}; "
+            f"waited {self.lease_wait.total_seconds():g} s, nothing was done"
+        )
+        log.warning("%s", message)
+        return SyncResult(
+            provisioner=self.config.name,
+            sync_type=sync_type,
+            status=SyncStatus.BUSY,
+            message=message,
+        )
+
+    def _plan_and_apply(
+        self, sync_type: SyncType, plan: Callable[[], FullPlan], *, dry_run: bool
+    ) -> SyncResult:
         try:
             planned = plan()
         except ConfigError as exc:
@@ -283,7 +344,34 @@ class Provisioner:
         return self.apply(planned, dry_run=dry_run)
 
     def apply(self, planned: FullPlan, *, dry_run: bool = False) -> SyncResult:
-        """Apply a plan from :meth:`plan_full` (unless the failsafe stops it) and record it."""
+        """Apply a plan from :meth:`plan_full` (unless the failsafe stops it) and record it.
+
+        The writes hold the provisioner's job lease (:meth:`full_sync` holds it
+        for the whole run); a status of ``BUSY`` means another run held it for
+        longer than ``lease_wait``.
+
+        Raises:
+            LeaseLostError: The lease was taken over during the run (its
+                heartbeat failed for longer than ``lease_ttl``); the sync
+                records were not written, and the next full sync repairs them.
+        """
+        if dry_run or self._keeper is not None:
+            return self._apply(planned, dry_run=dry_run)
+        keeper = self._take_lease(planned.sync_type)
+        if keeper is None:
+            return self._busy(planned.sync_type)
+        self._keeper = keeper
+        try:
+            return self._apply(planned, dry_run=False)
+        finally:
+            self._keeper = None
+            keeper.release()
+
+    def _check_lease(self) -> None:
+        if self._keeper is not None:
+            self._keeper.check()
+
+    def _apply(self, planned: FullPlan, *, dry_run: bool) -> SyncResult:
         now = self.clock()
         errors = self._plan_errors(planned)
         timings = dict(planned.timings)
@@ -291,6 +379,7 @@ class Provisioner:
             for reason in planned.failsafe:
                 log.error("%s: failsafe: %s", self.config.name, reason)
             if not dry_run and not planned.blocked:
+                self._check_lease()
                 record = attrs.evolve(
                     planned.state.provisioner,
                     failsafe=FailsafeState(tripped_at=now, reasons=planned.failsafe),
@@ -326,6 +415,7 @@ class Provisioner:
                 timings=timings,
             )
         start = time.perf_counter()
+        self._check_lease()
         result = apply(planned.plan, self.target, planned.behavior)
         timings["apply"] = time.perf_counter() - start
         errors.update(result.object_errors())
@@ -338,6 +428,7 @@ class Provisioner:
             last_run={**planned.state.provisioner.last_run, planned.sync_type: now},
         )
         records = _RecordKeeper(planned, result, errors, now).records()
+        self._check_lease()
         self.store.save(
             record,
             records,

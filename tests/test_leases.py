@@ -1,0 +1,149 @@
+"""The job lease: runs of one provisioner never overlap, and a dead holder's lease lapses."""
+
+from __future__ import annotations
+
+import itertools
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from grouperprov import (
+    Provisioner,
+    ProvisionerConfig,
+    ProvisioningGroup,
+    SyncStatus,
+    SyncType,
+    WriteOutcome,
+)
+from grouperprov.exceptions import LeaseLostError
+from grouperprov.stores import MemorySyncStore, SqliteSyncStore
+from grouperprov.testing import InMemorySource, InMemoryTarget
+
+WORKER = Path(__file__).with_name("lease_worker.py")
+CONFIG = ProvisionerConfig.from_dict(
+    {
+        "name": "shared",
+        "groups": {"matching": ["name"], "attributes": [{"name": "name", "field": "name"}]},
+        "entities": {"operate": False},
+        "memberships": {"operate": False},
+    }
+)
+
+
+def _source() -> InMemorySource:
+    source = InMemorySource()
+    source.add_group("a:b")
+    source.mark("a", "shared")
+    return source
+
+
+def _now() -> datetime:
+    return datetime.now(tz=UTC)
+
+
+def test_a_run_finding_the_lease_held_waits_then_reports_busy() -> None:
+    store = MemorySyncStore()
+    held = store.acquire_lease(
+        "shared", SyncType.INCREMENTAL, "other:1", now=_now(), ttl=timedelta(hours=1)
+    )
+    assert held is not None
+    target = InMemoryTarget()
+    provisioner = Provisioner(
+        CONFIG, _source(), target, store, lease_wait=timedelta(milliseconds=50)
+    )
+    result = provisioner.full_sync()
+    assert result.status is SyncStatus.BUSY
+    assert "held by other:1 (incremental sync" in result.message
+    assert target.groups == {}
+    planned = provisioner.plan_full()  # planning reads only: no lease needed
+    assert provisioner.apply(planned).status is SyncStatus.BUSY
+    assert provisioner.full_sync(dry_run=True).status is SyncStatus.SUCCESS
+    store.release_lease(held)
+    assert provisioner.full_sync().status is SyncStatus.SUCCESS
+    assert store.current_lease("shared") is None  # given back at the end
+
+
+class _Thief(InMemoryTarget):
+    """Lets another run take the lease while this one writes."""
+
+    def __init__(self, store: MemorySyncStore) -> None:
+        super().__init__()
+        self.store = store
+
+    def insert_groups(self, groups: Sequence[ProvisioningGroup]) -> list[WriteOutcome]:
+        later = _now() + timedelta(hours=1)  # ours has expired by then
+        self.store.acquire_lease(
+            "shared", SyncType.FULL, "thief", now=later, ttl=timedelta(hours=2)
+        )
+        time.sleep(0.3)  # the heartbeat finds out
+        return super().insert_groups(groups)
+
+
+def test_a_run_whose_lease_is_taken_over_stops_before_writing_its_records() -> None:
+    store = MemorySyncStore()
+    target = _Thief(store)
+    provisioner = Provisioner(
+        CONFIG, _source(), target, store, lease_ttl=timedelta(milliseconds=150)
+    )
+    with pytest.raises(LeaseLostError, match="is now held by 'thief'"):
+        provisioner.full_sync()
+    assert store.load("shared").records == {}  # nothing recorded: the next run repairs
+    lease = store.current_lease("shared")
+    assert lease is not None
+    assert lease.holder == "thief"  # and the thief's lease is left alone
+
+
+def _intervals(log: Path) -> dict[str, tuple[float, float, str]]:
+    starts: dict[str, float] = {}
+    result: dict[str, tuple[float, float, str]] = {}
+    for line in log.read_text().splitlines():
+        name, event, when, *rest = line.split()
+        if event == "start":
+            starts.setdefault(name, float(when))
+        elif event == "end":
+            result[name] = (starts[name], float(when), rest[0])
+    return result
+
+
+def test_concurrent_processes_never_overlap_on_a_shared_sqlite_store(tmp_path: Path) -> None:
+    store, log = tmp_path / "store.db", tmp_path / "runs.log"
+    SqliteSyncStore(store)  # create the schema once, before the race
+    workers = [
+        subprocess.Popen([sys.executable, str(WORKER), str(store), str(log), f"w{i}"])  # noqa: S603
+        for i in range(4)
+    ]
+    for worker in workers:
+        assert worker.wait(timeout=120) == 0
+    runs = sorted(_intervals(log).values())
+    assert len(runs) == 4
+    assert all(status == "SUCCESS" for _, _, status in runs)
+    for (_, end, _), (start, _, _) in itertools.pairwise(runs):
+        assert end <= start, runs  # one after the other, never two at once
+
+
+def test_a_killed_holders_lease_is_taken_over_after_it_expires(tmp_path: Path) -> None:
+    store, log = tmp_path / "store.db", tmp_path / "runs.log"
+    SqliteSyncStore(store)
+    holder = subprocess.Popen([sys.executable, str(WORKER), str(store), str(log), "dead", "hold"])  # noqa: S603
+    deadline = time.monotonic() + 60
+    while not (log.exists() and "dead holding" in log.read_text()):
+        assert time.monotonic() < deadline, "the holder never took the lease"
+        time.sleep(0.05)
+    holder.kill()
+    holder.wait()
+    dead = SqliteSyncStore(store).current_lease("shared")
+    assert dead is not None
+    assert dead.holder.split(":")[1] == str(holder.pid)  # left behind by the killed process
+    heir = subprocess.run(  # noqa: S603
+        [sys.executable, str(WORKER), str(store), str(log), "heir"], timeout=120, check=True
+    )
+    assert heir.returncode == 0
+    start, _, status = _intervals(log)["heir"]
+    assert status == "SUCCESS"
+    assert start >= dead.expires.timestamp()  # it waited for the dead lease to lapse
+    assert SqliteSyncStore(store).current_lease("shared") is None
