@@ -2,6 +2,7 @@
 
 ``grouperprov demo`` provisions a sample campus into a SQLite file, changes it,
 and provisions again, showing the plans, the results and the sync records.
+``grouperprov status`` and ``grouperprov explain`` read a SQLite sync store.
 """
 
 from __future__ import annotations
@@ -11,12 +12,14 @@ import random
 import sys
 import tempfile
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
 from ._config import ObjectType, ProvisionerConfig
 from ._provisioner import Provisioner
-from ._store import MemorySyncStore
+from ._report import explain_object, status_report
+from .stores import SqliteSyncStore
 from .targets import SqliteTableTarget
 from .testing import InMemorySource
 
@@ -97,7 +100,8 @@ def run_demo(db: Path, out: TextIO) -> int:
     target = SqliteTableTarget(
         db, group_columns=("name", "description"), membership_columns=("group_name", "subject_id")
     )
-    store = MemorySyncStore()
+    state_path = state_file(db)
+    store = SqliteSyncStore(state_path)
     provisioner = Provisioner(config, source, target, store)
 
     def show(title: str) -> None:
@@ -155,7 +159,32 @@ def run_demo(db: Path, out: TextIO) -> int:
     out.write(f"{memberships} membership records in target\n")
     show("5. A third run changes nothing")
     out.write(provisioner.full_sync().summary() + "\n")
+    show(f"6. grouperprov status --store {state_path}")
+    out.write(status_report(store, DEMO_PROVISIONER, now=datetime.now(tz=UTC)) + "\n")
     target.close()
+    store.close()
+    return 0
+
+
+def state_file(db: Path) -> Path:
+    """Where the demo keeps its sync store: beside the target database."""
+    return db.with_name(f"{db.stem}-state.db")
+
+
+def _inspect(parser: argparse.ArgumentParser, args: argparse.Namespace, out: TextIO) -> int:
+    if not args.store.exists():
+        parser.error(f"{args.store}: no such sync store")
+    store = SqliteSyncStore(args.store)
+    names = [args.provisioner] if args.provisioner else store.provisioners()
+    if not names:
+        out.write(f"{args.store}: no provisioner has run with this store yet\n")
+        return 0
+    for name in names:
+        if args.command == "status":
+            out.write(status_report(store, name, now=datetime.now(tz=UTC)) + "\n")
+        else:
+            kind = ObjectType.GROUP if args.group is not None else ObjectType.ENTITY
+            out.write(explain_object(store.load(name), kind, args.group or args.subject) + "\n")
     return 0
 
 
@@ -165,13 +194,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser("demo", help="provision a sample campus into a SQLite file")
     demo.add_argument("--db", type=Path, help="the SQLite file (default: a new temporary file)")
+    status = commands.add_parser(
+        "status", help="last runs, errors, failsafe and lease of each provisioner in a store"
+    )
+    status.add_argument("--store", type=Path, required=True, help="the SQLite sync store")
+    status.add_argument("--provisioner", help="only this provisioner")
+    explain = commands.add_parser("explain", help="what a store knows of one group or subject")
+    explain.add_argument("--store", type=Path, required=True, help="the SQLite sync store")
+    explain.add_argument("--provisioner", help="only this provisioner")
+    which = explain.add_mutually_exclusive_group(required=True)
+    which.add_argument("--group", help="a group's Grouper id, target id or cached link")
+    which.add_argument("--subject", help="an entity's member id, target id or subject link")
     args = parser.parse_args(argv)
-    if args.command == "demo":  # pragma: no branch  # the only command so far
+    if args.command in {"status", "explain"}:
+        return _inspect(parser, args, sys.stdout)
+    if args.command == "demo":  # pragma: no branch  # the only other command
         if args.db is None:
             with tempfile.TemporaryDirectory(prefix="grouperprov-demo-") as folder:
                 return run_demo(Path(folder) / "target.db", sys.stdout)
-        if args.db.exists():
-            parser.error(f"{args.db} exists; the demo starts from an empty database")
+        for path in (args.db, state_file(args.db)):
+            if path.exists():
+                parser.error(f"{path} exists; the demo starts from an empty database")
         return run_demo(args.db, sys.stdout)
     return 2  # pragma: no cover  # argparse refuses unknown commands
 

@@ -236,6 +236,11 @@ class SqliteSyncStore:
             conn.close()
             self._local.conn = None
 
+    def provisioners(self) -> list[str]:
+        """The names of the provisioners this store has state for, sorted."""
+        rows = self._connect().execute("SELECT name FROM gp_provisioner ORDER BY name")
+        return [row[0] for row in rows]
+
     # -- load and save -----------------------------------------------------------------
 
     def load(self, provisioner: str) -> SyncState:
