@@ -925,9 +925,7 @@ def _settle(
     ) -> tuple[Hashable, ...] | None:
         out = []
         for name in wanted:
-            value, problems = part[name] if name in part else static[name]
-            if problems:
-                return None
+            value, _ = part[name] if name in part else static[name]  # error-free parts only
             form = (
                 value
                 if value.__class__ is str and value and plain[name]
@@ -939,8 +937,19 @@ def _settle(
         return tuple(out)
 
     plain = {n: t.plain_compare(kind, n) for n in names}
-    g_forms = {g: grouper_forms(p, g_names) for g, p in translated.group_parts.items()}
-    e_forms = {e: grouper_forms(p, e_names) for e, p in translated.entity_parts.items()}
+    if any(problems for _, problems in static.values()):
+        return {}  # every membership has the static value's error
+
+    # A part with an error in any attribute (in the form or not) settles nothing:
+    # its memberships carry the error, which only the general path records.
+    g_forms = {
+        g: None if _has_errors(p) else grouper_forms(p, g_names)
+        for g, p in translated.group_parts.items()
+    }
+    e_forms = {
+        e: None if _has_errors(p) else grouper_forms(p, e_names)
+        for e, p in translated.entity_parts.items()
+    }
     g_ok = {g: f for g, f in g_forms.items() if f is not None}
     e_ok = {e: f for e, f in e_forms.items() if f is not None}
     if len(g_ok) == len(g_forms) and len(e_ok) == len(e_forms):
@@ -994,6 +1003,10 @@ def _settle(
             continue
         settled[mid] = tid
     return settled
+
+
+def _has_errors(part: Mapping[str, tuple[AttributeValue, list[ObjectError]]]) -> bool:
+    return any(problems for _, problems in part.values())
 
 
 def _left_out_keys(  # the pieces of _settle
