@@ -24,7 +24,6 @@ class LazyMap(Mapping[K, V], Generic[K, V, X]):
     def __init__(
         self, explicit: Mapping[K, V], lazy: Mapping[K, X], build: Callable[[K, X], V]
     ) -> None:
-        # (For a plain union of two disjoint mappings, see merged().)
         self.explicit = explicit
         self.lazy = lazy
         self._build = build
@@ -44,26 +43,19 @@ class LazyMap(Mapping[K, V], Generic[K, V, X]):
         return key in self.explicit or key in self.lazy
 
 
-class _Merged(Mapping[K, V]):
-    """Two disjoint mappings read as one, without copying either."""
+def _seed(_key: object, seed: V) -> V:
+    return seed
+
+
+class _Merged(LazyMap[K, V, V]):
+    """Two disjoint mappings read as one, without copying either.
+
+    A :class:`LazyMap` whose seeds are the values themselves, so values and
+    items are iterated straight from the two mappings.
+    """
 
     def __init__(self, first: Mapping[K, V], second: Mapping[K, V]) -> None:
-        self._first = first
-        self._second = second
-
-    def __getitem__(self, key: K) -> V:
-        if key in self._first:
-            return self._first[key]
-        return self._second[key]
-
-    def __iter__(self) -> Iterator[K]:
-        return itertools.chain(self._first, self._second)
-
-    def __len__(self) -> int:
-        return len(self._first) + len(self._second)
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._first or key in self._second
+        super().__init__(first, second, _seed)
 
     def values(self) -> ValuesView[V]:
         return _MergedValues(self)
@@ -78,8 +70,7 @@ class _MergedValues(ValuesView[V]):
         self._merged = merged
 
     def __iter__(self) -> Iterator[V]:
-        parts = self._merged._first, self._merged._second  # noqa: SLF001  # same module
-        return itertools.chain(parts[0].values(), parts[1].values())
+        return itertools.chain(self._merged.explicit.values(), self._merged.lazy.values())
 
 
 class _MergedItems(ItemsView[K, V]):
@@ -88,8 +79,7 @@ class _MergedItems(ItemsView[K, V]):
         self._merged = merged
 
     def __iter__(self) -> Iterator[tuple[K, V]]:
-        parts = self._merged._first, self._merged._second  # noqa: SLF001  # same module
-        return itertools.chain(parts[0].items(), parts[1].items())
+        return itertools.chain(self._merged.explicit.items(), self._merged.lazy.items())
 
 
 def merged(first: Mapping[K, V], second: Mapping[K, V]) -> Mapping[K, V]:
