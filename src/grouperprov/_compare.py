@@ -937,17 +937,18 @@ def _settle(
         return tuple(out)
 
     plain = {n: t.plain_compare(kind, n) for n in names}
-    if any(problems for _, problems in static.values()):
+    if translated.static_fails:
         return {}  # every membership has the static value's error
 
     # A part with an error in any attribute (in the form or not) settles nothing:
     # its memberships carry the error, which only the general path records.
+    failing_groups, failing_entities = translated.failing_groups, translated.failing_entities
     g_forms = {
-        g: None if _has_errors(p) else grouper_forms(p, g_names)
+        g: None if g in failing_groups else grouper_forms(p, g_names)
         for g, p in translated.group_parts.items()
     }
     e_forms = {
-        e: None if _has_errors(p) else grouper_forms(p, e_names)
+        e: None if e in failing_entities else grouper_forms(p, e_names)
         for e, p in translated.entity_parts.items()
     }
     g_ok = {g: f for g, f in g_forms.items() if f is not None}
@@ -1003,10 +1004,6 @@ def _settle(
             continue
         settled[mid] = tid
     return settled
-
-
-def _has_errors(part: Mapping[str, tuple[AttributeValue, list[ObjectError]]]) -> bool:
-    return any(problems for _, problems in part.values())
 
 
 def _left_out_keys(  # the pieces of _settle

@@ -140,6 +140,26 @@ _Source = Callable[[TranslationContext], object]
 _Part = dict[str, tuple[AttributeValue, list[ObjectError]]]
 
 
+def _translated_membership(
+    membership: ProvisioningMembership,
+    attributes: Mapping[str, AttributeValue],
+    create_only: Mapping[str, AttributeValue],
+    errors: Iterable[ObjectError],
+) -> Translated[ProvisioningMembership]:
+    return Translated(
+        source=membership,
+        bean=ProvisioningMembership(
+            group_id=membership.group_id, entity_id=membership.entity_id, attributes=attributes
+        ),
+        create_only=AttributeMap(create_only),
+        errors=tuple(errors),
+    )
+
+
+def _fails(part: _Part) -> bool:
+    return any(problems for _, problems in part.values())
+
+
 class _SeparableMemberships(Mapping[MembershipId, Translated[ProvisioningMembership]]):
     """Translated membership objects, built when asked for.
 
@@ -170,6 +190,10 @@ class _SeparableMemberships(Mapping[MembershipId, Translated[ProvisioningMembers
         self.group_parts = {gid: self._part("group", g) for gid, g in groups.items()}
         self.entity_parts = {eid: self._part("entity", e) for eid, e in entities.items()}
         self.static_part = self._part("", None)
+        # The parts with an error in any attribute: every membership using one has it.
+        self.static_fails = _fails(self.static_part)
+        self.failing_groups = {g for g, part in self.group_parts.items() if _fails(part)}
+        self.failing_entities = {e for e, part in self.entity_parts.items() if _fails(part)}
 
     def _part(self, side: str, bean: ProvisioningGroup | ProvisioningEntity | None) -> _Part:
         part: _Part = {}
@@ -194,16 +218,14 @@ class _SeparableMemberships(Mapping[MembershipId, Translated[ProvisioningMembers
 
     def errors(self) -> dict[MembershipId, tuple[ObjectError, ...]]:
         """The errors of every membership that has some."""
-        if any(problems for _, problems in self.static_part.values()):
+        if self.static_fails:
             return {mid: self[mid].errors for mid in self._sources}
-        bad_groups = {g for g, p in self.group_parts.items() if any(e for _, e in p.values())}
-        bad_entities = {e for e, p in self.entity_parts.items() if any(x for _, x in p.values())}
-        if not bad_groups and not bad_entities:
+        if not self.failing_groups and not self.failing_entities:
             return {}
         return {
             mid: self[mid].errors
             for mid in self._sources
-            if mid[0] in bad_groups or mid[1] in bad_entities
+            if mid[0] in self.failing_groups or mid[1] in self.failing_entities
         }
 
     def side(self, name: str) -> str | None:
@@ -224,14 +246,7 @@ class _SeparableMemberships(Mapping[MembershipId, Translated[ProvisioningMembers
             value, problems = parts[self._sides[attribute.name]][attribute.name]
             errors.extend(problems)
             (create_only if attribute.config.create_only else attributes)[attribute.name] = value
-        return Translated(
-            source=membership,
-            bean=ProvisioningMembership(
-                group_id=membership.group_id, entity_id=membership.entity_id, attributes=attributes
-            ),
-            create_only=AttributeMap(create_only),
-            errors=tuple(errors),
-        )
+        return _translated_membership(membership, attributes, create_only, errors)
 
     def __iter__(self) -> Iterator[MembershipId]:
         return iter(self._sources)
@@ -645,14 +660,7 @@ class Translator:
             object_type=ObjectType.MEMBERSHIP, bean=membership, group=group, entity=entity
         )
         attributes, create_only, errors = self._translate(ObjectType.MEMBERSHIP, ctx)
-        return Translated(
-            source=membership,
-            bean=ProvisioningMembership(
-                group_id=membership.group_id, entity_id=membership.entity_id, attributes=attributes
-            ),
-            create_only=AttributeMap(create_only),
-            errors=tuple(errors),
-        )
+        return _translated_membership(membership, attributes, create_only, errors)
 
     def membership_value(
         self, member: ProvisioningGroup | ProvisioningEntity
