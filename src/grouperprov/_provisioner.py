@@ -178,7 +178,6 @@ class Provisioner:
     lease_ttl: timedelta = timedelta(minutes=2)
     lease_wait: timedelta = timedelta(minutes=10)
     _keeper: LeaseKeeper | None = attrs.field(default=None, init=False, repr=False)
-    _busy_holder: JobLease | None = attrs.field(default=None, init=False, repr=False)
 
     def plan_full(self) -> FullPlan:
         """Read both sides and plan a full sync, without writing anything.
@@ -283,17 +282,12 @@ class Provisioner:
     def _run(self, sync_type: SyncType, plan: Callable[[], FullPlan], dry_run: bool) -> SyncResult:
         if dry_run:  # reads only: no lease needed
             return self._plan_and_apply(sync_type, plan, dry_run=True)
-        keeper = self._take_lease(sync_type)
-        if keeper is None:
-            return self._busy(sync_type)
-        self._keeper = keeper
-        try:
-            return self._plan_and_apply(sync_type, plan, dry_run=False)
-        finally:
-            self._keeper = None
-            keeper.release()
+        return self._holding_lease(
+            sync_type, lambda: self._plan_and_apply(sync_type, plan, dry_run=False)
+        )
 
-    def _take_lease(self, sync_type: SyncType) -> LeaseKeeper | None:
+    def _holding_lease(self, sync_type: SyncType, work: Callable[[], SyncResult]) -> SyncResult:
+        """Run *work* holding the job lease (``BUSY`` if it never came), then give it back."""
         keeper = LeaseKeeper(
             self.store,
             self.config.name,
@@ -302,13 +296,16 @@ class Provisioner:
             wait=self.lease_wait,
             clock=self.clock,
         )
-        if keeper.acquire():
-            return keeper
-        self._busy_holder = keeper.blocked_by
-        return None
+        if not keeper.acquire():
+            return self._busy(sync_type, keeper.blocked_by)
+        self._keeper = keeper
+        try:
+            return work()
+        finally:
+            self._keeper = None
+            keeper.release()
 
-    def _busy(self, sync_type: SyncType) -> SyncResult:
-        holder = self._busy_holder
+    def _busy(self, sync_type: SyncType, holder: JobLease | None) -> SyncResult:
         held = (
             f"held by {holder.holder} ({holder.sync_type.value} sync, expires "
             f"{holder.expires.isoformat()})"
@@ -357,15 +354,7 @@ class Provisioner:
         """
         if dry_run or self._keeper is not None:
             return self._apply(planned, dry_run=dry_run)
-        keeper = self._take_lease(planned.sync_type)
-        if keeper is None:
-            return self._busy(planned.sync_type)
-        self._keeper = keeper
-        try:
-            return self._apply(planned, dry_run=False)
-        finally:
-            self._keeper = None
-            keeper.release()
+        return self._holding_lease(planned.sync_type, lambda: self._apply(planned, dry_run=False))
 
     def _check_lease(self) -> None:
         if self._keeper is not None:
@@ -641,6 +630,23 @@ class _RecordKeeper:
             self._target_index = index
         return self._target_index
 
+    def _membership(
+        self, key: Key, target_id: Hashable | None, *, in_target: bool, inserted: bool
+    ) -> None:
+        """Record a provisionable membership (the origin kept, errors as of this run)."""
+        old = self.old.get(key)
+        self._record(
+            key,
+            target_id=target_id,
+            provisionable=True,
+            provisionable_start=old.provisionable_start
+            if old and old.provisionable_start
+            else self.now,
+            in_target=in_target,
+            inserted_by_us=(old.inserted_by_us if old else False) or inserted,
+            **self._error_fields(key),
+        )
+
     def _memberships(self, seen: set[Key]) -> None:
         translation = self.planned.translation
         for owner_id, values in translation.membership_values.items():
@@ -656,17 +662,8 @@ class _RecordKeeper:
                     )
                     # No change planned and no error: the value was there already.
                     in_target = outcome.ok if outcome is not None else key not in self.errors
-                    old = self.old.get(key)
-                    self._record(
-                        key,
-                        target_id=(owner_id, value.value),
-                        provisionable=True,
-                        provisionable_start=old.provisionable_start
-                        if old and old.provisionable_start
-                        else self.now,
-                        in_target=in_target,
-                        inserted_by_us=(old.inserted_by_us if old else False) or inserted,
-                        **self._error_fields(key),
+                    self._membership(
+                        key, (owner_id, value.value), in_target=in_target, inserted=inserted
                     )
         wrappers = self.planned.comparison.wrappers[ObjectType.MEMBERSHIP]
         if isinstance(wrappers, LazyMap):
@@ -674,18 +671,7 @@ class _RecordKeeper:
             for mid, settled_id in wrappers.lazy.items():
                 key = (ObjectType.MEMBERSHIP, mid)
                 seen.add(key)
-                old = self.old.get(key)
-                self._record(
-                    key,
-                    target_id=settled_id,
-                    provisionable=True,
-                    provisionable_start=old.provisionable_start
-                    if old and old.provisionable_start
-                    else self.now,
-                    in_target=True,
-                    inserted_by_us=old.inserted_by_us if old else False,
-                    **self._error_fields(key),
-                )
+                self._membership(key, settled_id, in_target=True, inserted=False)
             wrappers = wrappers.explicit
         for object_id, wrapper in wrappers.items():
             if wrapper.grouper is None:
@@ -703,18 +689,7 @@ class _RecordKeeper:
             )
             if inserted and outcome is not None:
                 target_id = self._membership_target_id(outcome, object_id)  # type: ignore[arg-type]  # a membership id
-            old = self.old.get(key)
-            self._record(
-                key,
-                target_id=target_id,
-                provisionable=True,
-                provisionable_start=old.provisionable_start
-                if old and old.provisionable_start
-                else self.now,
-                in_target=target_id is not None,
-                inserted_by_us=(old.inserted_by_us if old else False) or inserted,
-                **self._error_fields(key),
-            )
+            self._membership(key, target_id, in_target=target_id is not None, inserted=inserted)
         replaced = {
             o.change.owner_id
             for o in self.result.outcomes
