@@ -8,12 +8,12 @@ after a fork) gets a connection of its own.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
 import threading
 from collections.abc import Hashable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -198,36 +198,24 @@ class SqliteSyncStore:
         return conn
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
-        conn.execute("BEGIN IMMEDIATE")
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            conn.execute("ROLLBACK")
+        with _transaction(conn, "BEGIN IMMEDIATE"):
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            newer = version > SCHEMA_VERSION
+            if not newer:
+                for step in range(version + 1, SCHEMA_VERSION + 1):
+                    for statement in _MIGRATIONS[step]:
+                        conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION:d}")
+        if newer:
             conn.close()
             msg = (
                 f"{self._path}: sync store schema version {version} is newer than this "
                 f"grouperprov knows ({SCHEMA_VERSION}); upgrade grouperprov to use it"
             )
             raise StoreError(msg)
-        try:
-            for step in range(version + 1, SCHEMA_VERSION + 1):
-                for statement in _MIGRATIONS[step]:
-                    conn.execute(statement)
-            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION:d}")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
 
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        conn = self._connect()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+    def _write(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        return _transaction(self._connect(), "BEGIN IMMEDIATE")
 
     def close(self) -> None:
         """Close this thread's connection (others close when their threads end)."""
@@ -245,9 +233,7 @@ class SqliteSyncStore:
 
     def load(self, provisioner: str) -> SyncState:
         """Everything about *provisioner*: a handful of queries, whatever its size."""
-        conn = self._connect()
-        conn.execute("BEGIN")  # one snapshot for every table
-        try:
+        with _transaction(self._connect(), "BEGIN") as conn:  # one snapshot for every table
             record = self._provisioner(conn, provisioner)
             records: dict[RecordKey, SyncRecord] = {}
             for object_type, (table, keys) in _TABLES.items():
@@ -261,8 +247,6 @@ class SqliteSyncStore:
                     records[(object_type, grouper_id)] = _record(
                         object_type, grouper_id, row[len(keys) :]
                     )
-        finally:
-            conn.execute("COMMIT")
         return SyncState(provisioner=record, records=records)
 
     def _provisioner(self, conn: sqlite3.Connection, name: str) -> ProvisionerRecord:
@@ -460,6 +444,18 @@ class SqliteSyncStore:
                 _time(lease.expires),
             ),
         )
+
+
+@contextlib.contextmanager
+def _transaction(conn: sqlite3.Connection, begin: str) -> Iterator[sqlite3.Connection]:
+    """*conn* inside one transaction: committed at the end, rolled back on any exception."""
+    conn.execute(begin)
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
 
 
 def _upsert(table: str, keys: tuple[str, ...]) -> str:
