@@ -14,7 +14,6 @@ import pytest
 
 from grouperprov import (
     Provisioner,
-    ProvisionerConfig,
     ProvisioningGroup,
     SyncStatus,
     SyncType,
@@ -23,16 +22,9 @@ from grouperprov import (
 from grouperprov.exceptions import LeaseLostError
 from grouperprov.stores import MemorySyncStore, SqliteSyncStore
 from grouperprov.testing import InMemorySource, InMemoryTarget
+from lease_worker import CONFIG
 
 WORKER = Path(__file__).with_name("lease_worker.py")
-CONFIG = ProvisionerConfig.from_dict(
-    {
-        "name": "shared",
-        "groups": {"matching": ["name"], "attributes": [{"name": "name", "field": "name"}]},
-        "entities": {"operate": False},
-        "memberships": {"operate": False},
-    }
-)
 
 
 def _source() -> InMemorySource:
