@@ -23,10 +23,12 @@ rules:
 
 from __future__ import annotations
 
+import functools
 import operator
 from collections import Counter
 from collections.abc import Hashable, Iterable, Iterator, Mapping
-from typing import Any, TypeAlias, TypeVar
+from itertools import compress, repeat
+from typing import Any, NamedTuple, TypeAlias, TypeVar
 
 import attrs
 
@@ -53,6 +55,7 @@ from ._translate import (
     Translation,
     Translator,
     _items,
+    _Part,
     _SeparableMemberships,
 )
 
@@ -663,16 +666,12 @@ class _Comparer:
         )
         replace = Mode.REPLACE in (ms.insert, ms.delete)
         matcher = Matcher(self.t, ObjectType.MEMBERSHIP)
-        settled = {} if replace else self._settled_memberships(all_native)
+        found = _Settled({}) if replace else self._settled_memberships(all_native)
+        settled = found.pairs
         native = all_native
         translated: Mapping[MembershipId, Translated[ProvisioningMembership]] = self.tr.memberships
         if settled:
-            # What is left, in input order (the plan's order must not depend on hashing).
-            # filter() with a set's __contains__ runs in C: only the few left cost Python time.
-            rest = all_native.keys() - set(settled.values())
-            native = {k: all_native[k] for k in filter(rest.__contains__, all_native)}
-            rest = set(translated) - settled.keys()
-            translated = {mid: translated[mid] for mid in filter(rest.__contains__, translated)}
+            native, translated = _left_over(found, all_native, translated)
         normal = {k: self.t.from_target(ObjectType.MEMBERSHIP, m) for k, m in native.items()}
         result = matcher.match({mid: tr.bean for mid, tr in translated.items()}, normal)
         if settled:
@@ -761,7 +760,7 @@ class _Comparer:
 
     def _settled_memberships(
         self, native: Mapping[MembershipId, ProvisioningMembership]
-    ) -> dict[MembershipId, MembershipId]:
+    ) -> _Settled:
         """Memberships certainly paired on the first matching key, and equal.
 
         These need no change, so no translated bean, normalised target bean or
@@ -776,7 +775,7 @@ class _Comparer:
             or not native
             or self.historical.get(ObjectType.MEMBERSHIP)
         ):
-            return {}
+            return _Settled({})
         compared = (
             tuple(a.name for a in self.t.compared_attributes(ObjectType.MEMBERSHIP))
             if self.b.memberships.update.on
@@ -888,6 +887,45 @@ _Form = tuple[Hashable, ...]
 _FIRST = operator.itemgetter(0)
 _SECOND = operator.itemgetter(1)
 _IDS = operator.attrgetter("group_id", "entity_id")  # a membership bean's id, in C
+_IS_NONE = functools.partial(operator.is_, None)
+
+
+class _Settled(NamedTuple):
+    """What :func:`_settle` found: the settled pairs, and what it left if it knows.
+
+    ``grouper_left`` and ``target_left`` are the Grouper memberships and the
+    target objects not settled, each in input order, or ``None`` when the
+    caller must work them out from ``pairs``.
+    """
+
+    pairs: dict[MembershipId, MembershipId]
+    grouper_left: list[MembershipId] | None = None
+    target_left: list[MembershipId] | None = None
+
+
+def _left_over(
+    found: _Settled,
+    native: dict[MembershipId, ProvisioningMembership],
+    translated: Mapping[MembershipId, Translated[ProvisioningMembership]],
+) -> tuple[
+    dict[MembershipId, ProvisioningMembership],
+    dict[MembershipId, Translated[ProvisioningMembership]],
+]:
+    """The target objects and the Grouper memberships not settled, in input order.
+
+    The plan's order must not depend on hashing.
+    """
+    if found.grouper_left is not None and found.target_left is not None:
+        # _settle knew what it left: no pass over the settled ones.
+        return (
+            {k: native[k] for k in found.target_left},
+            {mid: translated[mid] for mid in found.grouper_left},
+        )
+    # filter() with a set's __contains__ runs in C: only the few left cost Python time.
+    rest = native.keys() - set(found.pairs.values())
+    left_native = {k: native[k] for k in filter(rest.__contains__, native)}
+    rest = set(translated) - found.pairs.keys()
+    return left_native, {mid: translated[mid] for mid in filter(rest.__contains__, translated)}
 
 
 def _settle(
@@ -896,7 +934,7 @@ def _settle(
     native: Mapping[MembershipId, ProvisioningMembership],
     key: tuple[str, ...],
     compared: tuple[str, ...],
-) -> dict[MembershipId, MembershipId]:
+) -> _Settled:
     """Pair the memberships that need nothing, as compact tuples.
 
     A membership's *form* is a flat tuple of compare forms: the group side's
@@ -912,17 +950,76 @@ def _settle(
     names = key + tuple(n for n in compared if n not in key)
     sides = [translated.side(n) for n in names]
     if None in sides:
-        return {}
-    kind = ObjectType.MEMBERSHIP
+        return _Settled({})
     g_names = [n for n, side in zip(names, sides, strict=True) if side != "entity"]
     e_names = [n for n, side in zip(names, sides, strict=True) if side == "entity"]
     # Where the key's values sit in a form (only needed with compared attributes).
     key_at = [i for i, n in enumerate([*g_names, *e_names]) if n in key]
-    static = translated.static_part
+    if translated.static_fails:
+        return _Settled({})  # every membership has the static value's error
+    g_ok, e_ok = _part_forms(t, translated, g_names, e_names)
+    every = len(g_ok) == len(translated.group_parts) and len(e_ok) == len(translated.entity_parts)
+    one = len(g_names) == 1 and len(e_names) == 1
+    target: dict[_Form, MembershipId | None] | None = None
+    if every and not compared and _distinct(g_ok) and _distinct(e_ok):
+        # The usual case. Distinct forms per group and per entity make every
+        # membership's form unique; with nothing left out, nothing is poisoned.
+        target, _ = _target_forms(t, native, g_names, e_names, keep_all=False)
+        if len(target) == len(native):
+            return _settle_unique(translated, g_ok, e_ok, target, one=one)
+    valid = list(translated) if every else [m for m in translated if m[0] in g_ok and m[1] in e_ok]
+    forms: list[_Form]
+    if one:
+        forms = list(zip(*_scalar_forms(valid, g_ok, e_ok), strict=True))
+    else:
+        forms = [g_ok[g] + e_ok[e] for g, e in valid]
+    grouper: dict[_Form, MembershipId | None] = dict(zip(forms, valid, strict=True))
+    if len(grouper) < len(valid):
+        for form in _shared(forms):
+            grouper[form] = None  # None: a form two memberships share
+    t_forms: list[_Form] = []
+    if target is None:
+        target, t_forms = _target_forms(t, native, g_names, e_names, keep_all=bool(compared))
 
-    def grouper_forms(
-        part: Mapping[str, tuple[AttributeValue, list[ObjectError]]], wanted: list[str]
-    ) -> tuple[Hashable, ...] | None:
+    def key_of(form: _Form) -> _Form:
+        return tuple(form[i] for i in key_at)
+
+    # Memberships left out (an error, a missing value) still take part in
+    # matching: a key one of them has is settled by nobody.
+    poisoned = {
+        g + e
+        for g, e in _left_out_keys(
+            t, translated, g_names=g_names, e_names=e_names, key=key, g_ok=g_ok, e_ok=e_ok
+        )
+    }
+    g_count = Counter(map(key_of, forms)) if compared else Counter()
+    t_count = Counter(map(key_of, t_forms)) if compared else Counter()
+    settled: dict[MembershipId, MembershipId] = {}
+    for form, mid in grouper.items():
+        tid = target.get(form)
+        if mid is None or tid is None:
+            continue
+        k = key_of(form)
+        if k in poisoned or (compared and (g_count[k] != 1 or t_count[k] != 1)):
+            continue
+        settled[mid] = tid
+    return _Settled(settled)
+
+
+def _part_forms(
+    t: Translator, translated: _SeparableMemberships, g_names: list[str], e_names: list[str]
+) -> tuple[dict[str, _Form], dict[str, _Form]]:
+    """The form of each group part and each entity part that has one.
+
+    A part with an error in any attribute (in the form or not) has none: its
+    memberships carry the error, which only the general path records. So has
+    a part with a value that has no compare form.
+    """
+    kind = ObjectType.MEMBERSHIP
+    static = translated.static_part
+    plain = {n: t.plain_compare(kind, n) for n in (*g_names, *e_names)}
+
+    def form_of(part: _Part, wanted: list[str]) -> _Form | None:
         out = []
         for name in wanted:
             value, _ = part[name] if name in part else static[name]  # error-free parts only
@@ -936,74 +1033,71 @@ def _settle(
             out.append(form)
         return tuple(out)
 
-    plain = {n: t.plain_compare(kind, n) for n in names}
-    if translated.static_fails:
-        return {}  # every membership has the static value's error
+    def forms(parts: Mapping[str, _Part], failing: set[str], wanted: list[str]) -> dict[str, _Form]:
+        found = {p: None if p in failing else form_of(part, wanted) for p, part in parts.items()}
+        return {p: f for p, f in found.items() if f is not None}
 
-    # A part with an error in any attribute (in the form or not) settles nothing:
-    # its memberships carry the error, which only the general path records.
-    failing_groups, failing_entities = translated.failing_groups, translated.failing_entities
-    g_forms = {
-        g: None if g in failing_groups else grouper_forms(p, g_names)
-        for g, p in translated.group_parts.items()
-    }
-    e_forms = {
-        e: None if e in failing_entities else grouper_forms(p, e_names)
-        for e, p in translated.entity_parts.items()
-    }
-    g_ok = {g: f for g, f in g_forms.items() if f is not None}
-    e_ok = {e: f for e, f in e_forms.items() if f is not None}
-    if len(g_ok) == len(g_forms) and len(e_ok) == len(e_forms):
-        valid = list(translated)  # the usual case: every part has a form
+    return (
+        forms(translated.group_parts, translated.failing_groups, g_names),
+        forms(translated.entity_parts, translated.failing_entities, e_names),
+    )
+
+
+def _distinct(forms: Mapping[str, _Form]) -> bool:
+    """Whether no two parts (groups, or entities) have the same form."""
+    return len(set(forms.values())) == len(forms)
+
+
+def _scalar_forms(
+    mids: Iterable[MembershipId] | list[MembershipId],
+    g_ok: Mapping[str, _Form],
+    e_ok: Mapping[str, _Form],
+) -> tuple[Iterator[Hashable], Iterator[Hashable]]:
+    """The group and entity scalars of each membership's form, one name per side.
+
+    map() with C-level callables: no Python frame per membership.
+    """
+    g_one = {g: f[0] for g, f in g_ok.items()}
+    e_one = {e: f[0] for e, f in e_ok.items()}
+    return (
+        map(g_one.__getitem__, map(_FIRST, mids)),
+        map(e_one.__getitem__, map(_SECOND, mids)),
+    )
+
+
+def _settle_unique(
+    translated: _SeparableMemberships,
+    g_ok: Mapping[str, _Form],
+    e_ok: Mapping[str, _Form],
+    target: dict[_Form, MembershipId | None],
+    *,
+    one: bool,
+) -> _Settled:
+    """:func:`_settle` when every form is unique on both sides: pair in C.
+
+    Each Grouper form is popped off the target's index as it is made (no list
+    of a million forms is kept), so what stays in the index is what the
+    target has that Grouper does not, still in the target's order.
+    """
+    mids = list(translated)
+    forms: Iterator[_Form]
+    if one:
+        forms = zip(*_scalar_forms(mids, g_ok, e_ok), strict=True)
     else:
-        valid = [mid for mid in translated if mid[0] in g_ok and mid[1] in e_ok]
-    forms: list[_Form]
-    if len(g_names) == 1 and len(e_names) == 1:
-        # The usual case (a group name and a subject id): pairs of scalars.
-        g_one = {g: f[0] for g, f in g_ok.items()}
-        e_one = {e: f[0] for e, f in e_ok.items()}
-        # map/zip with C-level callables: no Python frame per membership.
-        forms = list(
-            zip(
-                map(g_one.__getitem__, map(_FIRST, valid)),
-                map(e_one.__getitem__, map(_SECOND, valid)),
-                strict=True,
-            )
+        forms = map(
+            operator.add,
+            map(g_ok.__getitem__, map(_FIRST, mids)),
+            map(e_ok.__getitem__, map(_SECOND, mids)),
         )
-    else:
-        forms = [g_ok[g] + e_ok[e] for g, e in valid]
-    grouper: dict[_Form, MembershipId | None] = dict(zip(forms, valid, strict=True))
-    if len(grouper) < len(valid):
-        for form in _shared(forms):
-            grouper[form] = None  # None: a form two memberships share
-    target, t_forms = _target_forms(t, native, g_names, e_names)
-
-    def key_of(form: _Form) -> _Form:
-        return tuple(form[i] for i in key_at)
-
-    # Memberships left out (an error, a missing value) still take part in
-    # matching: a key one of them has is settled by nobody.
-    poisoned = {
-        g + e
-        for g, e in _left_out_keys(
-            t, translated, g_names=g_names, e_names=e_names, key=key, g_ok=g_ok, e_ok=e_ok
-        )
-    }
-    if not compared and not poisoned and len(grouper) == len(valid) and len(target) == len(native):
-        # Every form is unique: pair through the target's index, at C speed.
-        return dict(filter(_SECOND, zip(valid, map(target.get, forms), strict=True)))  # type: ignore[arg-type]  # None filtered out
-    g_count = Counter(map(key_of, forms)) if compared else Counter()
-    t_count = Counter(map(key_of, t_forms)) if compared else Counter()
-    settled: dict[MembershipId, MembershipId] = {}
-    for form, mid in grouper.items():
-        tid = target.get(form)
-        if mid is None or tid is None:
-            continue
-        k = key_of(form)
-        if k in poisoned or (compared and (g_count[k] != 1 or t_count[k] != 1)):
-            continue
-        settled[mid] = tid
-    return settled
+    paired = list(map(target.pop, forms, repeat(None)))
+    pairs: dict[MembershipId, MembershipId] = dict(
+        compress(zip(mids, paired, strict=True), paired)  # type: ignore[arg-type]  # None left out
+    )
+    return _Settled(
+        pairs,
+        grouper_left=list(compress(mids, map(_IS_NONE, paired))),
+        target_left=list(target.values()),  # type: ignore[arg-type]  # unique: no None
+    )
 
 
 def _left_out_keys(  # the pieces of _settle
@@ -1054,19 +1148,38 @@ def _target_forms(
     native: Mapping[MembershipId, ProvisioningMembership],
     g_names: list[str],
     e_names: list[str],
+    *,
+    keep_all: bool,
 ) -> tuple[dict[_Form, MembershipId | None], list[_Form]]:
-    """The target side of :func:`_settle`: each form's object (None when shared), all forms."""
-    columns: list[list[Hashable]] = []
-    for name in (*g_names, *e_names):
-        # Each distinct value's form is worked out once, by __missing__.
-        cache = _FormCache(t, name)
-        columns.append(list(map(cache.__getitem__, attribute_values(native.values(), name))))
-    all_forms: list[_Form] = list(zip(*columns, strict=True))
-    target: dict[_Form, MembershipId | None] = dict(zip(all_forms, native, strict=True))
+    """The target side of :func:`_settle`: each form's object (None when shared).
+
+    Also every form in order when *keep_all*, else an empty list: the forms
+    are made as the index is filled, and not kept.
+    """
+    names = (*g_names, *e_names)
+    forms: Iterable[_Form] = zip(*_target_columns(t, native, names), strict=True)
+    all_forms: list[_Form] = []
+    if keep_all:
+        forms = all_forms = list(forms)
+    target: dict[_Form, MembershipId | None] = dict(zip(forms, native, strict=True))
     if len(target) < len(native):
-        for form in _shared(all_forms):
+        # Some forms are shared (rare): make them again to find which.
+        again = all_forms or zip(*_target_columns(t, native, names), strict=True)
+        for form in _shared(again):
             target[form] = None
     return target, all_forms
+
+
+def _target_columns(
+    t: Translator, native: Mapping[MembershipId, ProvisioningMembership], names: Iterable[str]
+) -> list[Iterator[Hashable]]:
+    """Each attribute's target compare forms, one iterator per attribute."""
+    columns: list[Iterator[Hashable]] = []
+    for name in names:
+        # Each distinct value's form is worked out once, by __missing__.
+        cache = _FormCache(t, name)
+        columns.append(map(cache.__getitem__, attribute_values(native.values(), name)))
+    return columns
 
 
 class _FormCache(dict[AttributeValue, Hashable]):

@@ -8,8 +8,9 @@ pure function, which of them this provisioner provisions.
 from __future__ import annotations
 
 import enum
+import operator
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
 import attrs
@@ -131,6 +132,10 @@ class Scope:
         return {gid: g.marker.metadata for gid, g in self.groups.items() if g.marker.metadata}
 
 
+_GROUP_ID = operator.attrgetter("group_id")
+_ENTITY_ID = operator.attrgetter("entity_id")
+
+
 def _ancestors(name: str) -> list[str]:
     """The folders above a group, nearest first: ``a:b:c`` -> ``["a:b", "a"]``."""
     parts = name.split(":")
@@ -186,12 +191,16 @@ def provisionable_scope(config: ProvisionerConfig, snapshot: GrouperSnapshot) ->
         required = {g.id for g in snapshot.groups if g.get("name") == settings.required_group}
         members = {m.entity_id for m in snapshot.memberships if m.group_id in required}
         entities = {i: e for i, e in entities.items() if i in members}
-    memberships = [
-        m for m in snapshot.memberships if m.group_id in groups and m.entity_id in entities
-    ]
+    memberships: Sequence[ProvisioningMembership] = snapshot.memberships
+    if not (
+        all(map(groups.__contains__, map(_GROUP_ID, memberships)))
+        and all(map(entities.__contains__, map(_ENTITY_ID, memberships)))
+    ):
+        # Checked in C above; only when some membership is out does Python filter.
+        memberships = [m for m in memberships if m.group_id in groups and m.entity_id in entities]
     errors: dict[str, ObjectError] = {}
     if settings.groups_require_members:
-        populated = {m.group_id for m in memberships}
+        populated = set(map(_GROUP_ID, memberships))
         for gid in list(groups):
             if gid not in populated:
                 del groups[gid]
@@ -199,7 +208,7 @@ def provisionable_scope(config: ProvisionerConfig, snapshot: GrouperSnapshot) ->
                     SyncErrorCode.MEM,
                     "no provisionable members, and groups_require_members is on",
                 )
-    in_groups = {m.entity_id for m in memberships}
+    in_groups = set(map(_ENTITY_ID, memberships))
     return Scope(
         groups=groups,
         entities={i: e for i, e in entities.items() if i in in_groups},
