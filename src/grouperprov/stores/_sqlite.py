@@ -13,12 +13,11 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Hashable, Iterable, Iterator, Sequence
+from collections.abc import Hashable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from grouperprov._codes import SyncErrorCode
 from grouperprov._config import ObjectType
 from grouperprov._records import (
     FailsafeState,
@@ -30,38 +29,18 @@ from grouperprov._records import (
 )
 from grouperprov._store import RecordKey, SyncState, lease_after, renewed
 from grouperprov.exceptions import StoreError
+from grouperprov.stores._rows import (
+    RECORD_COLUMNS,
+    TABLES,
+    purge_condition,
+    record_from_row,
+    record_row,
+)
 
 __all__ = ["SCHEMA_VERSION", "SqliteSyncStore"]
 
 SCHEMA_VERSION = 1
 """The schema version this grouperprov writes (``PRAGMA user_version``)."""
-
-_RECORD_COLUMNS = (
-    "target_id",
-    "provisionable",
-    "provisionable_start",
-    "provisionable_end",
-    "in_target",
-    "in_target_start",
-    "in_target_end",
-    "inserted_by_us",
-    "last_sync",
-    "error_code",
-    "error_message",
-    "error_time",
-    "link1",
-    "link2",
-    "link3",
-    "link4",
-    "subject_link",
-)
-
-# Per object type: the table and its key columns (after the provisioner).
-_TABLES: dict[ObjectType, tuple[str, tuple[str, ...]]] = {
-    ObjectType.GROUP: ("gp_sync_group", ("group_id",)),
-    ObjectType.ENTITY: ("gp_sync_member", ("member_id",)),
-    ObjectType.MEMBERSHIP: ("gp_sync_membership", ("group_id", "member_id")),
-}
 
 _RECORD_DEFINITION = """
     target_id TEXT,
@@ -120,7 +99,7 @@ _MIGRATIONS: dict[int, list[str]] = {
             "finished TEXT NOT NULL, status TEXT NOT NULL, summary TEXT NOT NULL)"
         ),
         "CREATE INDEX gp_sync_log_finished ON gp_sync_log (provisioner, finished)",
-        *(stmt for table, keys in _TABLES.values() for stmt in _record_table(table, keys)),
+        *(stmt for table, keys in TABLES.values() for stmt in _record_table(table, keys)),
     ],
 }
 
@@ -137,24 +116,6 @@ def _time(value: datetime | None) -> str | None:
 
 def _parse_time(text: str | None) -> datetime | None:
     return None if text is None else datetime.fromisoformat(text)
-
-
-def _encode_id(value: Hashable | None) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, tuple):
-        return json.dumps(list(value))
-    if isinstance(value, str | int | bool):
-        return json.dumps(value)
-    msg = f"a target id must be a str, int, bool or a tuple of them, got {value!r}"
-    raise StoreError(msg)
-
-
-def _decode_id(text: str | None) -> Hashable | None:
-    if text is None:
-        return None
-    value = json.loads(text)
-    return tuple(value) if isinstance(value, list) else value
 
 
 class SqliteSyncStore:
@@ -236,16 +197,16 @@ class SqliteSyncStore:
         with _transaction(self._connect(), "BEGIN") as conn:  # one snapshot for every table
             record = self._provisioner(conn, provisioner)
             records: dict[RecordKey, SyncRecord] = {}
-            for object_type, (table, keys) in _TABLES.items():
-                columns = ", ".join((*keys, *_RECORD_COLUMNS))
+            for object_type, (table, keys) in TABLES.items():
+                columns = ", ".join((*keys, *RECORD_COLUMNS))
                 rows = conn.execute(
                     f"SELECT {columns} FROM {table} WHERE provisioner = ?",  # noqa: S608  # fixed names
                     (provisioner,),
                 )
                 for row in rows:
                     grouper_id: Hashable = row[0] if len(keys) == 1 else (row[0], row[1])
-                    records[(object_type, grouper_id)] = _record(
-                        object_type, grouper_id, row[len(keys) :]
+                    records[(object_type, grouper_id)] = record_from_row(
+                        object_type, grouper_id, row[len(keys) :], parse_time=_parse_time
                     )
         return SyncState(provisioner=record, records=records)
 
@@ -279,9 +240,11 @@ class SqliteSyncStore:
         log: LogRecord | None = None,
     ) -> None:
         """Write the provisioner record, the records and a log row in one transaction."""
-        rows: dict[ObjectType, list[tuple[Any, ...]]] = {t: [] for t in _TABLES}
+        rows: dict[ObjectType, list[tuple[Any, ...]]] = {t: [] for t in TABLES}
         for record in records:
-            rows[record.object_type].append(_row(provisioner.name, record))
+            rows[record.object_type].append(
+                record_row(provisioner.name, record, time=_time, flag=int)
+            )
         with self._write() as conn:
             failsafe = provisioner.failsafe
             conn.execute(
@@ -305,7 +268,7 @@ class SqliteSyncStore:
                 "ON CONFLICT (provisioner, sync_type) DO UPDATE SET last_run = excluded.last_run",
                 [(provisioner.name, t.value, _time(w)) for t, w in provisioner.last_run.items()],
             )
-            for object_type, (table, keys) in _TABLES.items():
+            for object_type, (table, keys) in TABLES.items():
                 if rows[object_type]:
                     conn.executemany(_upsert(table, keys), rows[object_type])
             if log is not None:
@@ -346,16 +309,12 @@ class SqliteSyncStore:
     ) -> tuple[int, int]:
         """See :meth:`~grouperprov.stores.SyncStore.purge`."""
         before = _time(records_before)
-        old = " AND ".join(
-            f"({c} IS NULL OR {c} < :before)"
-            for c in ("provisionable_end", "in_target_end", "last_sync", "error_time")
-        )
         records = 0
         with self._write() as conn:
-            for table, _ in _TABLES.values():
+            for table, _ in TABLES.values():
                 cursor = conn.execute(
-                    f"DELETE FROM {table} WHERE provisioner = :p AND provisionable = 0 "  # noqa: S608  # fixed names
-                    f"AND in_target = 0 AND {old}",
+                    f"DELETE FROM {table} WHERE provisioner = :p "  # noqa: S608  # fixed names
+                    f"AND {purge_condition(':before')}",
                     {"p": provisioner, "before": before},
                 )
                 records += cursor.rowcount
@@ -459,76 +418,9 @@ def _transaction(conn: sqlite3.Connection, begin: str) -> Iterator[sqlite3.Conne
 
 
 def _upsert(table: str, keys: tuple[str, ...]) -> str:
-    columns = ("provisioner", *keys, *_RECORD_COLUMNS)
-    updates = ", ".join(f"{c} = excluded.{c}" for c in _RECORD_COLUMNS)
+    columns = ("provisioner", *keys, *RECORD_COLUMNS)
+    updates = ", ".join(f"{c} = excluded.{c}" for c in RECORD_COLUMNS)
     return (
         f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "  # noqa: S608  # fixed names
         f"ON CONFLICT ({', '.join(('provisioner', *keys))}) DO UPDATE SET {updates}"
-    )
-
-
-def _row(provisioner: str, record: SyncRecord) -> tuple[Any, ...]:
-    grouper_id = record.grouper_id
-    if record.object_type is ObjectType.MEMBERSHIP:
-        if not (
-            isinstance(grouper_id, tuple)
-            and len(grouper_id) == 2  # noqa: PLR2004  # (group id, entity id)
-            and all(isinstance(part, str) for part in grouper_id)
-        ):
-            msg = (
-                "a membership record's grouper_id must be (group id, entity id), "
-                f"got {grouper_id!r}"
-            )
-            raise StoreError(msg)
-        key: tuple[Any, ...] = grouper_id
-    elif isinstance(grouper_id, str):
-        key = (grouper_id,)
-    else:
-        msg = f"a {record.object_type.value} record's grouper_id must be a str, got {grouper_id!r}"
-        raise StoreError(msg)
-    if len(record.links) > 4:  # noqa: PLR2004  # four link columns, as in Grouper
-        msg = f"{record.object_type.value} {grouper_id!r}: at most 4 links, got {len(record.links)}"
-        raise StoreError(msg)
-    links = (*record.links, None, None, None, None)[:4]
-    return (
-        provisioner,
-        *key,
-        _encode_id(record.target_id),
-        int(record.provisionable),
-        _time(record.provisionable_start),
-        _time(record.provisionable_end),
-        int(record.in_target),
-        _time(record.in_target_start),
-        _time(record.in_target_end),
-        int(record.inserted_by_us),
-        _time(record.last_sync),
-        record.error_code.value if record.error_code else None,
-        record.error_message,
-        _time(record.error_time),
-        *links,
-        record.subject_link,
-    )
-
-
-def _record(object_type: ObjectType, grouper_id: Hashable, row: Sequence[Any]) -> SyncRecord:
-    links = tuple(row[12:16])
-    while links and links[-1] is None:
-        links = links[:-1]
-    return SyncRecord(
-        object_type=object_type,
-        grouper_id=grouper_id,
-        target_id=_decode_id(row[0]),
-        provisionable=bool(row[1]),
-        provisionable_start=_parse_time(row[2]),
-        provisionable_end=_parse_time(row[3]),
-        in_target=bool(row[4]),
-        in_target_start=_parse_time(row[5]),
-        in_target_end=_parse_time(row[6]),
-        inserted_by_us=bool(row[7]),
-        last_sync=_parse_time(row[8]),
-        error_code=SyncErrorCode(row[9]) if row[9] is not None else None,
-        error_message=row[10],
-        error_time=_parse_time(row[11]),
-        links=links,
-        subject_link=row[16],
     )

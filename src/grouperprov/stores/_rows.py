@@ -1,0 +1,173 @@
+"""What the SQL stores share: the record tables, and records as rows and back.
+
+A row holds the record's columns in :data:`RECORD_COLUMNS` order. Each store
+says how it writes a time and a flag (SQLite: fixed-width UTC text and 0/1;
+PostgreSQL: ``timestamptz`` and ``boolean``), and how it reads a time back.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Hashable, Sequence
+from typing import Any
+
+from grouperprov._codes import SyncErrorCode
+from grouperprov._config import ObjectType
+from grouperprov._records import SyncRecord
+from grouperprov.exceptions import StoreError
+
+RECORD_COLUMNS = (
+    "target_id",
+    "provisionable",
+    "provisionable_start",
+    "provisionable_end",
+    "in_target",
+    "in_target_start",
+    "in_target_end",
+    "inserted_by_us",
+    "last_sync",
+    "error_code",
+    "error_message",
+    "error_time",
+    "link1",
+    "link2",
+    "link3",
+    "link4",
+    "subject_link",
+)
+
+# Per object type: the table and its key columns (after the provisioner).
+TABLES: dict[ObjectType, tuple[str, tuple[str, ...]]] = {
+    ObjectType.GROUP: ("gp_sync_group", ("group_id",)),
+    ObjectType.ENTITY: ("gp_sync_member", ("member_id",)),
+    ObjectType.MEMBERSHIP: ("gp_sync_membership", ("group_id", "member_id")),
+}
+
+MAX_LINKS = 4  # link1 .. link4, as in Grouper's sync tables
+
+
+def encode_id(value: Hashable | None) -> str | None:
+    """A target id as JSON text (a tuple as a list), or ``None``."""
+    if value is None:
+        return None
+    if isinstance(value, tuple):
+        return json.dumps(list(value))
+    if isinstance(value, str | int | bool):
+        return json.dumps(value)
+    msg = f"a target id must be a str, int, bool or a tuple of them, got {value!r}"
+    raise StoreError(msg)
+
+
+def decode_id(text: str | None) -> Hashable | None:
+    """The inverse of :func:`encode_id`."""
+    if text is None:
+        return None
+    value = json.loads(text)
+    return tuple(value) if isinstance(value, list) else value
+
+
+def record_key(record: SyncRecord) -> tuple[str, ...]:
+    """The key columns' values of *record* (after the provisioner).
+
+    Raises:
+        StoreError: The record's Grouper id does not fit its table's key.
+    """
+    grouper_id = record.grouper_id
+    if record.object_type is ObjectType.MEMBERSHIP:
+        if (
+            isinstance(grouper_id, tuple)
+            and len(grouper_id) == 2  # noqa: PLR2004  # (group id, entity id)
+            and all(isinstance(part, str) for part in grouper_id)
+        ):
+            return grouper_id
+        msg = f"a membership record's grouper_id must be (group id, entity id), got {grouper_id!r}"
+        raise StoreError(msg)
+    if isinstance(grouper_id, str):
+        return (grouper_id,)
+    msg = f"a {record.object_type.value} record's grouper_id must be a str, got {grouper_id!r}"
+    raise StoreError(msg)
+
+
+def record_row(
+    provisioner: str,
+    record: SyncRecord,
+    *,
+    time: Callable[[Any], Any],
+    flag: Callable[[bool], Any],
+) -> tuple[Any, ...]:
+    """*record* as a row: provisioner, key columns, then :data:`RECORD_COLUMNS`.
+
+    Raises:
+        StoreError: The store cannot keep the record (see :func:`record_key`,
+            more than four links, or what *time* refuses).
+    """
+    key = record_key(record)
+    if len(record.links) > MAX_LINKS:
+        msg = (
+            f"{record.object_type.value} {record.grouper_id!r}: at most {MAX_LINKS} links, "
+            f"got {len(record.links)}"
+        )
+        raise StoreError(msg)
+    links = (*record.links, None, None, None, None)[:MAX_LINKS]
+    return (
+        provisioner,
+        *key,
+        encode_id(record.target_id),
+        flag(record.provisionable),
+        time(record.provisionable_start),
+        time(record.provisionable_end),
+        flag(record.in_target),
+        time(record.in_target_start),
+        time(record.in_target_end),
+        flag(record.inserted_by_us),
+        time(record.last_sync),
+        record.error_code.value if record.error_code else None,
+        record.error_message,
+        time(record.error_time),
+        *links,
+        record.subject_link,
+    )
+
+
+def record_from_row(
+    object_type: ObjectType,
+    grouper_id: Hashable,
+    row: Sequence[Any],
+    *,
+    parse_time: Callable[[Any], Any],
+) -> SyncRecord:
+    """The record of a row's :data:`RECORD_COLUMNS` values."""
+    links = tuple(row[12:16])
+    while links and links[-1] is None:
+        links = links[:-1]
+    return SyncRecord(
+        object_type=object_type,
+        grouper_id=grouper_id,
+        target_id=decode_id(row[0]),
+        provisionable=bool(row[1]),
+        provisionable_start=parse_time(row[2]),
+        provisionable_end=parse_time(row[3]),
+        in_target=bool(row[4]),
+        in_target_start=parse_time(row[5]),
+        in_target_end=parse_time(row[6]),
+        inserted_by_us=bool(row[7]),
+        last_sync=parse_time(row[8]),
+        error_code=SyncErrorCode(row[9]) if row[9] is not None else None,
+        error_message=row[10],
+        error_time=parse_time(row[11]),
+        links=links,
+        subject_link=row[16],
+    )
+
+
+def purge_condition(placeholder: str) -> str:
+    """The SQL condition of a purgeable record, *placeholder* being the cut-off time.
+
+    Out of the target, not provisionable, and nothing about it newer than the
+    cut-off (see :func:`grouperprov._store.purgeable`).
+    """
+    old = " AND ".join(
+        f"({c} IS NULL OR {c} < {placeholder})"
+        for c in ("provisionable_end", "in_target_end", "last_sync", "error_time")
+    )
+    return f"NOT provisionable AND NOT in_target AND {old}"
