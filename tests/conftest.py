@@ -1,8 +1,12 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
+import pytest
 from hypothesis import HealthCheck, settings
+
+from grouperprov.testing import PostgresServer, ServerUnavailable
 
 # CI runs more examples; locally the default keeps the loop quick.
 settings.register_profile("ci", max_examples=300, deadline=None)
@@ -11,3 +15,36 @@ settings.register_profile(
     "thorough", max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
+
+
+# -- real servers ------------------------------------------------------------------
+# CI sets GROUPERPROV_REQUIRE_SERVERS=1: a server that cannot start there fails
+# the tests instead of skipping them.
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("GROUPERPROV_REQUIRE_SERVERS"):
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A PostgreSQL server of the test session's own, on 127.0.0.1."""
+    try:
+        import psycopg  # noqa: F401, PLC0415  # is the client there?
+    except ImportError:
+        _unavailable("psycopg is not installed: pip install -e '.[postgres]'")
+    try:
+        server = PostgresServer()
+        server.start()
+    except ServerUnavailable as exc:
+        _unavailable(str(exc))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def postgres_dsn(postgres_server: PostgresServer) -> str:
+    """A new, empty database on the session's PostgreSQL server."""
+    return postgres_server.create_database()

@@ -1,6 +1,8 @@
-"""A process that runs one full sync against a shared SQLite store (for test_leases.py).
+"""A process that runs one full sync against a shared store (for test_leases.py).
 
 Usage: python lease_worker.py STORE LOG NAME [hold]
+
+STORE is a SQLite file or a PostgreSQL connection string (see ``open_store``).
 
 It writes "NAME start T" when its run starts working (the target's first read,
 with the job lease held) and "NAME end T STATUS" when the run is over, to LOG.
@@ -16,7 +18,7 @@ from pathlib import Path
 
 from grouperprov import Provisioner, ProvisionerConfig, SyncType, TargetData
 from grouperprov._lease import LeaseKeeper
-from grouperprov.stores import SqliteSyncStore
+from grouperprov.stores import open_store
 from grouperprov.testing import InMemorySource, InMemoryTarget
 
 CONFIG = ProvisionerConfig.from_dict(
@@ -46,8 +48,8 @@ class SlowTarget(InMemoryTarget):
 
 
 def main() -> None:
-    store_path, log_path, name = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
-    store = SqliteSyncStore(store_path)
+    log_path, name = Path(sys.argv[2]), sys.argv[3]
+    store = open_store(sys.argv[1])
     ttl = timedelta(seconds=1.5)
     if sys.argv[4:] == ["hold"]:
         keeper = LeaseKeeper(store, "shared", SyncType.FULL, ttl=ttl, wait=timedelta(0), clock=_now)

@@ -20,7 +20,7 @@ from grouperprov import (
     WriteOutcome,
 )
 from grouperprov.exceptions import LeaseLostError
-from grouperprov.stores import MemorySyncStore, SqliteSyncStore
+from grouperprov.stores import MemorySyncStore, open_store
 from grouperprov.testing import InMemorySource, InMemoryTarget
 from lease_worker import CONFIG
 
@@ -102,11 +102,24 @@ def _intervals(log: Path) -> dict[str, tuple[float, float, str]]:
     return result
 
 
-def test_concurrent_processes_never_overlap_on_a_shared_sqlite_store(tmp_path: Path) -> None:
-    store, log = tmp_path / "store.db", tmp_path / "runs.log"
-    SqliteSyncStore(store)  # create the schema once, before the race
+@pytest.fixture(params=["sqlite", "postgres"])
+def shared_store(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where a shared store lives: a SQLite file, or a PostgreSQL database."""
+    location = (
+        request.getfixturevalue("postgres_dsn")
+        if request.param == "postgres"
+        else str(tmp_path / "store.db")
+    )
+    open_store(location)  # create the schema once, before the race
+    return location
+
+
+def test_concurrent_processes_never_overlap_on_a_shared_store(
+    shared_store: str, tmp_path: Path
+) -> None:
+    store, log = shared_store, tmp_path / "runs.log"
     workers = [
-        subprocess.Popen([sys.executable, str(WORKER), str(store), str(log), f"w{i}"])  # noqa: S603
+        subprocess.Popen([sys.executable, str(WORKER), store, str(log), f"w{i}"])  # noqa: S603
         for i in range(4)
     ]
     for worker in workers:
@@ -118,24 +131,25 @@ def test_concurrent_processes_never_overlap_on_a_shared_sqlite_store(tmp_path: P
         assert end <= start, runs  # one after the other, never two at once
 
 
-def test_a_killed_holders_lease_is_taken_over_after_it_expires(tmp_path: Path) -> None:
-    store, log = tmp_path / "store.db", tmp_path / "runs.log"
-    SqliteSyncStore(store)
-    holder = subprocess.Popen([sys.executable, str(WORKER), str(store), str(log), "dead", "hold"])  # noqa: S603
+def test_a_killed_holders_lease_is_taken_over_after_it_expires(
+    shared_store: str, tmp_path: Path
+) -> None:
+    store, log = shared_store, tmp_path / "runs.log"
+    holder = subprocess.Popen([sys.executable, str(WORKER), store, str(log), "dead", "hold"])  # noqa: S603
     deadline = time.monotonic() + 60
     while not (log.exists() and "dead holding" in log.read_text()):
         assert time.monotonic() < deadline, "the holder never took the lease"
         time.sleep(0.05)
     holder.kill()
     holder.wait()
-    dead = SqliteSyncStore(store).current_lease("shared")
+    dead = open_store(store).current_lease("shared")
     assert dead is not None
     assert dead.holder.split(":")[1] == str(holder.pid)  # left behind by the killed process
     heir = subprocess.run(  # noqa: S603
-        [sys.executable, str(WORKER), str(store), str(log), "heir"], timeout=120, check=True
+        [sys.executable, str(WORKER), store, str(log), "heir"], timeout=120, check=True
     )
     assert heir.returncode == 0
     start, _, status = _intervals(log)["heir"]
     assert status == "SUCCESS"
     assert start >= dead.expires.timestamp()  # it waited for the dead lease to lapse
-    assert SqliteSyncStore(store).current_lease("shared") is None
+    assert open_store(store).current_lease("shared") is None

@@ -12,16 +12,33 @@ import pytest
 
 from grouperprov import ObjectType, ProvisionerRecord, SyncRecord
 from grouperprov.exceptions import StoreError
-from grouperprov.stores import SCHEMA_VERSION, MemorySyncStore, SqliteSyncStore, SyncStore
-from grouperprov.testing import StoreContractError, check_sync_store
+from grouperprov.stores import (
+    SCHEMA_VERSION,
+    MemorySyncStore,
+    SqliteSyncStore,
+    SyncStore,
+    open_store,
+)
+from grouperprov.testing import PostgresServer, StoreContractError, check_sync_store
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
 def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], SyncStore]:
     counter = iter(range(1000))
     if request.param == "memory":
         return MemorySyncStore
+    if request.param == "postgres":
+        server: PostgresServer = request.getfixturevalue("postgres_server")
+        return lambda: open_store(server.create_database())
     return lambda: SqliteSyncStore(tmp_path / f"store{next(counter)}.db")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def sql_store(request: pytest.FixtureRequest, tmp_path: Path) -> SyncStore:
+    """A new, empty store of each SQL kind."""
+    if request.param == "postgres":
+        return open_store(request.getfixturevalue("postgres_dsn"))
+    return SqliteSyncStore(tmp_path / "s.db")
 
 
 def test_every_store_keeps_the_contract(make_store: Callable[[], SyncStore]) -> None:
@@ -109,10 +126,10 @@ def test_the_schema_is_upgraded_in_place_from_an_empty_file(tmp_path: Path) -> N
         ),
     ],
 )
-def test_sqlite_refuses_records_it_cannot_keep_and_writes_nothing(
-    tmp_path: Path, record: SyncRecord, message: str
+def test_sql_stores_refuse_records_they_cannot_keep_and_write_nothing(
+    sql_store: SyncStore, record: SyncRecord, message: str
 ) -> None:
-    store = SqliteSyncStore(tmp_path / "s.db")
+    store = sql_store
     good = SyncRecord(object_type=ObjectType.GROUP, grouper_id="ok")
     with pytest.raises(StoreError, match=message):
         store.save(ProvisionerRecord(name="p"), [good, record])

@@ -19,7 +19,8 @@ from typing import TextIO
 from ._config import ObjectType, ProvisionerConfig
 from ._provisioner import Provisioner
 from ._report import explain_object, status_report
-from .stores import SqliteSyncStore
+from .exceptions import StoreError
+from .stores import SqliteSyncStore, open_store
 from .targets import SqliteTableTarget
 from .testing import InMemorySource
 
@@ -172,12 +173,13 @@ def state_file(db: Path) -> Path:
 
 
 def _inspect(parser: argparse.ArgumentParser, args: argparse.Namespace, out: TextIO) -> int:
-    if not args.store.exists():
-        parser.error(f"{args.store}: no such sync store")
-    store = SqliteSyncStore(args.store)
+    try:
+        store = open_store(args.store, create=False)
+    except (StoreError, ImportError) as exc:
+        parser.error(str(exc))
     names = [args.provisioner] if args.provisioner else store.provisioners()
     if not names:
-        out.write(f"{args.store}: no provisioner has run with this store yet\n")
+        out.write(f"{store!r}: no provisioner has run with this store yet\n")
         return 0
     for name in names:
         if args.command == "status":
@@ -186,6 +188,12 @@ def _inspect(parser: argparse.ArgumentParser, args: argparse.Namespace, out: Tex
             kind = ObjectType.GROUP if args.group is not None else ObjectType.ENTITY
             out.write(explain_object(store.load(name), kind, args.group or args.subject) + "\n")
     return 0
+
+
+_STORE_HELP = (
+    "the sync store: a SQLite file, or a PostgreSQL connection string or URL "
+    "(keep its password in PGPASSWORD or ~/.pgpass, not on the command line)"
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -197,10 +205,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     status = commands.add_parser(
         "status", help="last runs, errors, failsafe and lease of each provisioner in a store"
     )
-    status.add_argument("--store", type=Path, required=True, help="the SQLite sync store")
+    status.add_argument("--store", required=True, help=_STORE_HELP)
     status.add_argument("--provisioner", help="only this provisioner")
     explain = commands.add_parser("explain", help="what a store knows of one group or subject")
-    explain.add_argument("--store", type=Path, required=True, help="the SQLite sync store")
+    explain.add_argument("--store", required=True, help=_STORE_HELP)
     explain.add_argument("--provisioner", help="only this provisioner")
     which = explain.add_mutually_exclusive_group(required=True)
     which.add_argument("--group", help="a group's Grouper id, target id or cached link")

@@ -16,6 +16,13 @@ from grouperprov._config import ObjectType
 from grouperprov._records import SyncRecord
 from grouperprov.exceptions import StoreError
 
+SCHEMA_VERSION = 1
+"""The schema version this grouperprov writes, in both SQL stores.
+
+SQLite keeps it as ``PRAGMA user_version``, PostgreSQL in the table
+``gp_schema``. Both move to the next version together.
+"""
+
 RECORD_COLUMNS = (
     "target_id",
     "provisionable",

@@ -31,6 +31,7 @@ from grouperprov._store import RecordKey, SyncState, lease_after, renewed
 from grouperprov.exceptions import StoreError
 from grouperprov.stores._rows import (
     RECORD_COLUMNS,
+    SCHEMA_VERSION,
     TABLES,
     purge_condition,
     record_from_row,
@@ -38,9 +39,6 @@ from grouperprov.stores._rows import (
 )
 
 __all__ = ["SCHEMA_VERSION", "SqliteSyncStore"]
-
-SCHEMA_VERSION = 1
-"""The schema version this grouperprov writes (``PRAGMA user_version``)."""
 
 _RECORD_DEFINITION = """
     target_id TEXT,

@@ -8,6 +8,9 @@
   from any test suite against your own DAO.
 - :func:`check_sync_store`: the same for sync stores (records, atomic saves,
   failsafe, job lease, retention).
+- :class:`PostgresServer`: a throw-away PostgreSQL server (``initdb`` and
+  ``pg_ctl`` in a temporary folder, on 127.0.0.1) for tests of stores and
+  targets; :exc:`ServerUnavailable` says why one cannot start here.
 - ``grouperprov.testing.strategies``: Hypothesis strategies for beans and
   configurations; it needs the ``testing`` extra (``pip install grouperprov[testing]``).
 """
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 from ._check import TargetContractError, check_target_dao
 from ._memory import InjectedFailure, InMemoryTarget
+from ._servers import PostgresServer, ServerUnavailable
 from ._source import InMemorySource
 from ._store_check import StoreContractError, check_sync_store
 
@@ -23,6 +27,8 @@ __all__ = [
     "InMemorySource",
     "InMemoryTarget",
     "InjectedFailure",
+    "PostgresServer",
+    "ServerUnavailable",
     "StoreContractError",
     "TargetContractError",
     "check_sync_store",

@@ -1,0 +1,504 @@
+"""PostgresSyncStore: sync state in PostgreSQL, for several machines sharing one store.
+
+Needs psycopg 3 (``pip install 'grouperprov[postgres]'``). Every write is one
+transaction; a large save goes through ``COPY`` into a temporary table and one
+``INSERT ... ON CONFLICT`` from it, so a million records are no million round
+trips. The job lease is read and written under a transaction-level advisory
+lock, so two machines never both take it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import threading
+import weakref
+from collections.abc import Hashable, Iterable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+from psycopg import conninfo as _conninfo
+
+from grouperprov._config import ObjectType
+from grouperprov._records import (
+    FailsafeState,
+    JobLease,
+    LogRecord,
+    ProvisionerRecord,
+    SyncRecord,
+    SyncType,
+)
+from grouperprov._store import RecordKey, SyncState, lease_after, renewed
+from grouperprov.exceptions import StoreError
+from grouperprov.stores._rows import (
+    RECORD_COLUMNS,
+    SCHEMA_VERSION,
+    TABLES,
+    purge_condition,
+    record_from_row,
+    record_row,
+)
+
+__all__ = ["PostgresSyncStore"]
+
+# Saves of fewer rows per table than this upsert with executemany (pipelined);
+# larger ones COPY into a temporary table first.
+_COPY_FROM = 500
+
+_RECORD_DEFINITION = """
+    target_id text,
+    provisionable boolean NOT NULL,
+    provisionable_start timestamptz,
+    provisionable_end timestamptz,
+    in_target boolean NOT NULL,
+    in_target_start timestamptz,
+    in_target_end timestamptz,
+    inserted_by_us boolean NOT NULL,
+    last_sync timestamptz,
+    error_code text,
+    error_message text,
+    error_time timestamptz,
+    link1 text, link2 text, link3 text, link4 text,
+    subject_link text
+"""
+
+
+def _record_table(table: str, keys: tuple[str, ...]) -> list[str]:
+    key_columns = ", ".join(f"{k} text NOT NULL" for k in keys)
+    primary = ", ".join(("provisioner", *keys))
+    return [
+        (
+            f"CREATE TABLE {table} (provisioner text NOT NULL REFERENCES gp_provisioner (name), "
+            f"{key_columns}, {_RECORD_DEFINITION}, PRIMARY KEY ({primary}))"
+        ),
+        (
+            f"CREATE INDEX {table}_errors ON {table} (provisioner, error_code, error_time) "
+            "WHERE error_code IS NOT NULL"
+        ),
+        f"CREATE INDEX {table}_target ON {table} (provisioner, target_id)",
+    ]
+
+
+# Migrations: the statements that bring a store from version n - 1 to n.
+_MIGRATIONS: dict[int, list[str]] = {
+    1: [
+        (
+            "CREATE TABLE gp_provisioner (name text PRIMARY KEY, failsafe_tripped_at timestamptz, "
+            "failsafe_reasons text, failsafe_approved_by text, failsafe_approved_at timestamptz)"
+        ),
+        (
+            "CREATE TABLE gp_job (provisioner text NOT NULL REFERENCES gp_provisioner (name), "
+            "sync_type text NOT NULL, last_run timestamptz NOT NULL, "
+            "PRIMARY KEY (provisioner, sync_type))"
+        ),
+        (
+            "CREATE TABLE gp_lease (provisioner text PRIMARY KEY, sync_type text NOT NULL, "
+            "holder text NOT NULL, acquired timestamptz NOT NULL, "
+            "heartbeat timestamptz NOT NULL, expires timestamptz NOT NULL)"
+        ),
+        (
+            "CREATE TABLE gp_sync_log (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, "
+            "provisioner text NOT NULL, sync_type text NOT NULL, started timestamptz NOT NULL, "
+            "finished timestamptz NOT NULL, status text NOT NULL, summary text NOT NULL)"
+        ),
+        "CREATE INDEX gp_sync_log_finished ON gp_sync_log (provisioner, finished)",
+        *(stmt for table, keys in TABLES.values() for stmt in _record_table(table, keys)),
+    ],
+}
+
+# Advisory lock keys (hashed by the server): one for migrations, one per lease.
+_MIGRATION_LOCK = "grouperprov schema"
+_LEASE_LOCK = "grouperprov lease "
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        msg = f"the store keeps timezone-aware datetimes only, got {value!r}"
+        raise StoreError(msg)
+    return value
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    return None if value is None else value.astimezone(UTC)
+
+
+def _masked(conninfo: str) -> str:
+    """A connection string without its password, for reprs and messages."""
+    try:
+        params = _conninfo.conninfo_to_dict(conninfo)
+    except psycopg.ProgrammingError:
+        return "<unparsable connection string>"
+    params.pop("password", None)
+    return _conninfo.make_conninfo(**params)  # type: ignore[arg-type]  # str values
+
+
+class PostgresSyncStore:
+    """A :class:`~grouperprov.stores.SyncStore` in a PostgreSQL database.
+
+    The schema is created on first use and upgraded in place by later
+    versions (the version is kept in the table ``gp_schema``); a database
+    written by a newer grouperprov is refused with
+    :class:`~grouperprov.exceptions.StoreError`. To keep the tables in a
+    schema of their own, set ``search_path`` in the connection string
+    (``options=-csearch_path=grouperprov``).
+
+    Args:
+        conninfo: A libpq connection string or URL (each thread and each
+            process then gets a connection of its own), or an open psycopg
+            connection (used from one thread at a time; this store commits on
+            it, so give it one that is not inside a transaction of yours).
+        connect_timeout: Seconds to wait for a new connection.
+
+    Raises:
+        StoreError: The database cannot be reached, or its schema is newer.
+    """
+
+    def __init__(
+        self, conninfo: str | psycopg.Connection[Any], *, connect_timeout: float = 10.0
+    ) -> None:
+        self._local = threading.local()
+        self._given: psycopg.Connection[Any] | None = None
+        self._lock = threading.RLock()
+        # Every connection this store opened, closed by close() or when the store goes.
+        self._opened: list[tuple[int, psycopg.Connection[Any]]] = []  # (pid, connection)
+        self._finalizer = weakref.finalize(self, _close_all, self._opened)
+        self._timeout = connect_timeout
+        if isinstance(conninfo, str):
+            self._conninfo = conninfo
+            self._shown = _masked(conninfo)
+        else:
+            self._given = conninfo
+            self._conninfo = ""
+            self._shown = _masked(conninfo.info.dsn)
+        with self._connection() as conn:  # create or check the schema now
+            self._migrate(conn)
+
+    def __repr__(self) -> str:
+        return f"PostgresSyncStore({self._shown!r})"
+
+    # -- connections and transactions ---------------------------------------------
+
+    @contextlib.contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection[Any]]:
+        if self._given is not None:
+            with self._lock:  # one user of the given connection at a time
+                yield self._given
+            return
+        conn: psycopg.Connection[Any] | None = getattr(self._local, "conn", None)
+        if conn is None or conn.closed or getattr(self._local, "pid", None) != os.getpid():
+            try:
+                conn = psycopg.connect(
+                    self._conninfo, autocommit=True, connect_timeout=max(1, round(self._timeout))
+                )
+            except psycopg.Error as exc:  # unreachable, refused, or a malformed string
+                msg = f"cannot connect to the sync store {self._shown}: {exc}"
+                raise StoreError(msg) from exc
+            self._local.conn, self._local.pid = conn, os.getpid()
+            with self._lock:
+                self._opened[:] = [(p, c) for p, c in self._opened if not c.closed]
+                self._opened.append((os.getpid(), conn))
+        yield conn
+
+    @contextlib.contextmanager
+    def _transaction(self, *, lock: str | None = None) -> Iterator[psycopg.Cursor[Any]]:
+        """A cursor inside one transaction, optionally holding an advisory lock."""
+        with self._connection() as conn, conn.transaction(), conn.cursor() as cur:
+            if lock is not None:
+                cur.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (lock,))
+            yield cur
+
+    def _migrate(self, conn: psycopg.Connection[Any]) -> None:
+        with conn.transaction(), conn.cursor() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (_MIGRATION_LOCK,))
+            cur.execute(
+                "CREATE TABLE IF NOT EXISTS gp_schema (singleton boolean PRIMARY KEY "
+                "DEFAULT true CHECK (singleton), version integer NOT NULL)"
+            )
+            row = cur.execute("SELECT version FROM gp_schema").fetchone()
+            version = 0 if row is None else int(row[0])
+            if version > SCHEMA_VERSION:
+                msg = (
+                    f"{self._shown}: sync store schema version {version} is newer than this "
+                    f"grouperprov knows ({SCHEMA_VERSION}); upgrade grouperprov to use it"
+                )
+                raise StoreError(msg)
+            for step in range(version + 1, SCHEMA_VERSION + 1):
+                for statement in _MIGRATIONS[step]:
+                    cur.execute(statement)
+            cur.execute(
+                "INSERT INTO gp_schema (version) VALUES (%s) "
+                "ON CONFLICT (singleton) DO UPDATE SET version = excluded.version",
+                (SCHEMA_VERSION,),
+            )
+
+    def close(self) -> None:
+        """Close the connections this store opened (a given one is left to its owner).
+
+        The store opens new ones if it is used again.
+        """
+        with self._lock:
+            _close_all(self._opened)
+
+    def provisioners(self) -> list[str]:
+        """The names of the provisioners this store has state for, sorted."""
+        with self._transaction() as cur:
+            return [row[0] for row in cur.execute("SELECT name FROM gp_provisioner ORDER BY name")]
+
+    # -- load and save -----------------------------------------------------------------
+
+    def load(self, provisioner: str) -> SyncState:
+        """Everything about *provisioner*: a handful of queries, one snapshot."""
+        with self._transaction() as cur:
+            cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            record = self._provisioner(cur, provisioner)
+            records: dict[RecordKey, SyncRecord] = {}
+            for object_type, (table, keys) in TABLES.items():
+                columns = ", ".join((*keys, *RECORD_COLUMNS))
+                cur.execute(
+                    f"SELECT {columns} FROM {table} WHERE provisioner = %s",  # noqa: S608  # fixed names
+                    (provisioner,),
+                )
+                width = len(keys)
+                for row in cur:
+                    grouper_id: Hashable = row[0] if width == 1 else (row[0], row[1])
+                    records[(object_type, grouper_id)] = record_from_row(
+                        object_type, grouper_id, row[width:], parse_time=_utc
+                    )
+        return SyncState(provisioner=record, records=records)
+
+    @staticmethod
+    def _provisioner(cur: psycopg.Cursor[Any], name: str) -> ProvisionerRecord:
+        row = cur.execute(
+            "SELECT failsafe_tripped_at, failsafe_reasons, failsafe_approved_by, "
+            "failsafe_approved_at FROM gp_provisioner WHERE name = %s",
+            (name,),
+        ).fetchone()
+        last_run = {
+            SyncType(sync_type): _utc(when)
+            for sync_type, when in cur.execute(
+                "SELECT sync_type, last_run FROM gp_job WHERE provisioner = %s", (name,)
+            ).fetchall()
+        }
+        failsafe = None
+        if row is not None and row[0] is not None:
+            failsafe = FailsafeState(
+                tripped_at=_utc(row[0]),  # type: ignore[arg-type]  # not null here
+                reasons=tuple(json.loads(row[1])),
+                approved_by=row[2],
+                approved_at=_utc(row[3]),
+            )
+        return ProvisionerRecord(name=name, last_run=last_run, failsafe=failsafe)  # type: ignore[arg-type]  # not null
+
+    def save(
+        self,
+        provisioner: ProvisionerRecord,
+        records: Iterable[SyncRecord],
+        *,
+        log: LogRecord | None = None,
+    ) -> None:
+        """Write the provisioner record, the records and a log row in one transaction."""
+        rows: dict[ObjectType, dict[tuple[str, ...], tuple[Any, ...]]] = {t: {} for t in TABLES}
+        for record in records:
+            row = record_row(provisioner.name, record, time=_aware, flag=bool)
+            rows[record.object_type][row[1 : 1 + len(TABLES[record.object_type][1])]] = row
+        failsafe = provisioner.failsafe
+        jobs = [(provisioner.name, t.value, _aware(w)) for t, w in provisioner.last_run.items()]
+        with self._transaction() as cur:
+            cur.execute(
+                "INSERT INTO gp_provisioner (name, failsafe_tripped_at, failsafe_reasons, "
+                "failsafe_approved_by, failsafe_approved_at) VALUES (%s, %s, %s, %s, %s) "
+                "ON CONFLICT (name) DO UPDATE SET "
+                "failsafe_tripped_at = excluded.failsafe_tripped_at, "
+                "failsafe_reasons = excluded.failsafe_reasons, "
+                "failsafe_approved_by = excluded.failsafe_approved_by, "
+                "failsafe_approved_at = excluded.failsafe_approved_at",
+                (
+                    provisioner.name,
+                    _aware(failsafe.tripped_at) if failsafe else None,
+                    json.dumps(list(failsafe.reasons)) if failsafe else None,
+                    failsafe.approved_by if failsafe else None,
+                    _aware(failsafe.approved_at) if failsafe else None,
+                ),
+            )
+            cur.executemany(
+                "INSERT INTO gp_job (provisioner, sync_type, last_run) VALUES (%s, %s, %s) "
+                "ON CONFLICT (provisioner, sync_type) DO UPDATE SET last_run = excluded.last_run",
+                jobs,
+            )
+            for object_type, (table, keys) in TABLES.items():
+                _upsert(cur, table, keys, list(rows[object_type].values()))
+            if log is not None:
+                cur.execute(
+                    "INSERT INTO gp_sync_log (provisioner, sync_type, started, finished, "
+                    "status, summary) VALUES (%s, %s, %s, %s, %s, %s)",
+                    (
+                        log.provisioner,
+                        log.sync_type.value,
+                        _aware(log.started),
+                        _aware(log.finished),
+                        log.status,
+                        log.summary,
+                    ),
+                )
+
+    def logs(self, provisioner: str) -> list[LogRecord]:
+        """The run log of *provisioner*, oldest first."""
+        with self._transaction() as cur:
+            rows = cur.execute(
+                "SELECT sync_type, started, finished, status, summary FROM gp_sync_log "
+                "WHERE provisioner = %s ORDER BY id",
+                (provisioner,),
+            ).fetchall()
+        return [
+            LogRecord(
+                provisioner=provisioner,
+                sync_type=SyncType(r[0]),
+                started=_utc(r[1]),  # type: ignore[arg-type]  # NOT NULL column
+                finished=_utc(r[2]),  # type: ignore[arg-type]  # NOT NULL column
+                status=r[3],
+                summary=r[4],
+            )
+            for r in rows
+        ]
+
+    def purge(
+        self, provisioner: str, *, records_before: datetime, logs_before: datetime
+    ) -> tuple[int, int]:
+        """See :meth:`~grouperprov.stores.SyncStore.purge`."""
+        before, logs_cut = _aware(records_before), _aware(logs_before)
+        records = 0
+        with self._transaction() as cur:
+            for table, _ in TABLES.values():
+                cur.execute(
+                    f"DELETE FROM {table} WHERE provisioner = %(p)s "  # noqa: S608  # fixed names
+                    f"AND {purge_condition('%(before)s')}",
+                    {"p": provisioner, "before": before},
+                )
+                records += cur.rowcount
+            cur.execute(
+                "DELETE FROM gp_sync_log WHERE provisioner = %s AND finished < %s",
+                (provisioner, logs_cut),
+            )
+            logs = cur.rowcount
+        return records, logs
+
+    # -- the job lease ---------------------------------------------------------------
+
+    def acquire_lease(
+        self,
+        provisioner: str,
+        sync_type: SyncType,
+        holder: str,
+        *,
+        now: datetime,
+        ttl: timedelta,
+    ) -> JobLease | None:
+        """See :meth:`~grouperprov.stores.SyncStore.acquire_lease` (across machines)."""
+        with self._transaction(lock=_LEASE_LOCK + provisioner) as cur:
+            lease = lease_after(
+                self._lease(cur, provisioner),
+                provisioner=provisioner,
+                sync_type=sync_type,
+                holder=holder,
+                now=now,
+                ttl=ttl,
+            )
+            if lease is not None:
+                self._put_lease(cur, lease)
+        return lease
+
+    def renew_lease(self, lease: JobLease, *, now: datetime, ttl: timedelta) -> JobLease:
+        """See :meth:`~grouperprov.stores.SyncStore.renew_lease`."""
+        with self._transaction(lock=_LEASE_LOCK + lease.provisioner) as cur:
+            new = renewed(self._lease(cur, lease.provisioner), lease, now, ttl)
+            self._put_lease(cur, new)
+        return new
+
+    def release_lease(self, lease: JobLease) -> None:
+        """See :meth:`~grouperprov.stores.SyncStore.release_lease`."""
+        with self._transaction(lock=_LEASE_LOCK + lease.provisioner) as cur:
+            cur.execute(
+                "DELETE FROM gp_lease WHERE provisioner = %s AND holder = %s",
+                (lease.provisioner, lease.holder),
+            )
+
+    def current_lease(self, provisioner: str) -> JobLease | None:
+        """See :meth:`~grouperprov.stores.SyncStore.current_lease`."""
+        with self._transaction() as cur:
+            return self._lease(cur, provisioner)
+
+    @staticmethod
+    def _lease(cur: psycopg.Cursor[Any], provisioner: str) -> JobLease | None:
+        row = cur.execute(
+            "SELECT sync_type, holder, acquired, heartbeat, expires FROM gp_lease "
+            "WHERE provisioner = %s",
+            (provisioner,),
+        ).fetchone()
+        if row is None:
+            return None
+        return JobLease(
+            provisioner=provisioner,
+            sync_type=SyncType(row[0]),
+            holder=row[1],
+            acquired=row[2].astimezone(UTC),
+            heartbeat=row[3].astimezone(UTC),
+            expires=row[4].astimezone(UTC),
+        )
+
+    @staticmethod
+    def _put_lease(cur: psycopg.Cursor[Any], lease: JobLease) -> None:
+        cur.execute(
+            "INSERT INTO gp_lease (provisioner, sync_type, holder, acquired, heartbeat, expires) "
+            "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (provisioner) DO UPDATE SET "
+            "sync_type = excluded.sync_type, holder = excluded.holder, "
+            "acquired = excluded.acquired, heartbeat = excluded.heartbeat, "
+            "expires = excluded.expires",
+            (
+                lease.provisioner,
+                lease.sync_type.value,
+                lease.holder,
+                _aware(lease.acquired),
+                _aware(lease.heartbeat),
+                _aware(lease.expires),
+            ),
+        )
+
+
+def _close_all(connections: list[tuple[int, psycopg.Connection[Any]]]) -> None:
+    """Close the connections this process opened (a forked child leaves its parent's alone)."""
+    pid = os.getpid()
+    for opener, conn in connections:
+        if opener == pid:
+            conn.close()
+    connections.clear()
+
+
+def _upsert(
+    cur: psycopg.Cursor[Any], table: str, keys: tuple[str, ...], rows: list[tuple[Any, ...]]
+) -> None:
+    """Insert or update *rows* of *table*: pipelined for a few, through COPY for many."""
+    if not rows:
+        return
+    columns = ", ".join(("provisioner", *keys, *RECORD_COLUMNS))
+    conflict = ", ".join(("provisioner", *keys))
+    updates = ", ".join(f"{c} = excluded.{c}" for c in RECORD_COLUMNS)
+    upsert = f"ON CONFLICT ({conflict}) DO UPDATE SET {updates}"
+    if len(rows) < _COPY_FROM:
+        values = ", ".join(["%s"] * (1 + len(keys) + len(RECORD_COLUMNS)))
+        cur.executemany(
+            f"INSERT INTO {table} ({columns}) VALUES ({values}) {upsert}",  # noqa: S608  # fixed names
+            rows,
+        )
+        return
+    incoming = f"gp_incoming_{table}"
+    cur.execute(
+        f"CREATE TEMPORARY TABLE {incoming} (LIKE {table}) ON COMMIT DROP"  # fixed names
+    )
+    with cur.copy(f"COPY {incoming} ({columns}) FROM STDIN") as copy:  # fixed names
+        for row in rows:
+            copy.write_row(row)
+    cur.execute(
+        f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {incoming} {upsert}"  # noqa: S608  # fixed names
+    )

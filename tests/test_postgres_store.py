@@ -1,0 +1,152 @@
+"""What is particular to PostgresSyncStore (the shared contract is in test_stores.py)."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from grouperprov import ObjectType, Provisioner, ProvisionerRecord, SyncRecord, SyncStatus, stores
+from grouperprov._codes import SyncErrorCode
+from grouperprov.cli import main
+from grouperprov.exceptions import StoreError
+from grouperprov.stores import SCHEMA_VERSION, PostgresSyncStore, SqliteSyncStore, open_store
+from grouperprov.stores._postgres import _COPY_FROM
+from grouperprov.testing import InMemorySource, InMemoryTarget
+from lease_worker import CONFIG
+
+T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
+
+
+def _membership(i: int, **changes: object) -> SyncRecord:
+    fields: dict[str, object] = {
+        "object_type": ObjectType.MEMBERSHIP,
+        "grouper_id": (f"g{i % 7}", f"m{i}"),
+        "target_id": (f"cn=g{i % 7}", f"uid=m{i}"),
+        "provisionable": True,
+        "provisionable_start": T0,
+        "in_target": True,
+        "in_target_start": T0 + timedelta(seconds=i),
+        "inserted_by_us": i % 2 == 0,
+        "last_sync": T0,
+    }
+    fields.update(changes)
+    return SyncRecord(**fields)  # type: ignore[arg-type]  # the fields of a record
+
+
+def test_records_survive_reopening_and_the_repr_hides_the_password(postgres_dsn: str) -> None:
+    dsn = postgres_dsn + " password=s3cret-value"  # trust authentication ignores it
+    record = SyncRecord(
+        object_type=ObjectType.GROUP,
+        grouper_id="g",
+        target_id="cn=g,ou=groups",
+        in_target=True,
+        links=("cn=g,ou=groups", None, "7"),
+        error_code=SyncErrorCode.LEN,
+        error_message="cn is too long",
+        error_time=T0,
+    )
+    store = PostgresSyncStore(dsn)
+    store.save(ProvisionerRecord(name="p", last_run={}), [record])
+    store.close()
+    reopened = PostgresSyncStore(dsn)
+    assert dict(reopened.load("p").records) == {(ObjectType.GROUP, "g"): record}
+    assert "s3cret" not in repr(reopened)
+    assert "dbname=" in repr(reopened)
+    assert reopened.provisioners() == ["p"]
+    with psycopg.connect(postgres_dsn) as conn:
+        assert conn.execute("SELECT version FROM gp_schema").fetchone() == (SCHEMA_VERSION,)
+
+
+def test_a_newer_schema_is_refused_with_a_clear_message(postgres_dsn: str) -> None:
+    PostgresSyncStore(postgres_dsn).close()
+    with psycopg.connect(postgres_dsn) as conn:
+        conn.execute("UPDATE gp_schema SET version = %s", (SCHEMA_VERSION + 1,))
+    with pytest.raises(StoreError, match=r"schema version 2 is newer than this grouperprov knows"):
+        PostgresSyncStore(postgres_dsn)
+
+
+@pytest.mark.parametrize("autocommit", [True, False])
+def test_a_given_connection_is_used_and_left_open(postgres_dsn: str, autocommit: bool) -> None:
+    with psycopg.connect(postgres_dsn, autocommit=autocommit) as conn:
+        store = PostgresSyncStore(conn)
+        store.save(ProvisionerRecord(name="p"), [_membership(1)])
+        assert dict(store.load("p").records) == {
+            (ObjectType.MEMBERSHIP, ("g1", "m1")): _membership(1)
+        }
+        store.close()
+        assert not conn.closed  # its owner closes it
+    with contextlib.closing(PostgresSyncStore(postgres_dsn)) as other:  # committed, not pending
+        assert len(other.load("p").records) == 1
+
+
+def test_large_saves_go_through_copy_and_update_what_is_there(postgres_dsn: str) -> None:
+    store = PostgresSyncStore(postgres_dsn)
+    first = [_membership(i) for i in range(_COPY_FROM * 2)]
+    store.save(ProvisionerRecord(name="p"), first)
+    # Half of them change, and as many new ones come.
+    changed = [
+        _membership(i, in_target=False, in_target_end=T0 + timedelta(days=1))
+        for i in range(0, _COPY_FROM * 2, 2)
+    ]
+    new = [_membership(i) for i in range(_COPY_FROM * 2, _COPY_FROM * 3)]
+    store.save(ProvisionerRecord(name="p"), [*changed, *new, changed[0]])  # a repeat: last wins
+    loaded = store.load("p").records
+    expected = {(r.object_type, r.grouper_id): r for r in [*first, *changed, *new]}
+    assert dict(loaded) == expected
+
+
+def test_an_unreachable_server_is_a_store_error_without_the_password() -> None:
+    dsn = "host=127.0.0.1 port=1 user=u password=hunter2 dbname=x connect_timeout=2"
+    with pytest.raises(StoreError, match="cannot connect to the sync store") as caught:
+        PostgresSyncStore(dsn)
+    assert "hunter2" not in str(caught.value)
+
+
+def test_open_store_tells_postgres_from_sqlite(postgres_dsn: str, tmp_path: Path) -> None:
+    assert isinstance(open_store(postgres_dsn), PostgresSyncStore)
+    params = psycopg.conninfo.conninfo_to_dict(postgres_dsn)
+    url = f"postgresql://postgres@127.0.0.1:{params['port']}/{params['dbname']}"
+    assert isinstance(open_store(url), PostgresSyncStore)
+    assert isinstance(open_store(str(tmp_path / "state.db")), SqliteSyncStore)
+    assert isinstance(open_store(str(tmp_path / "a=b.db")), SqliteSyncStore)
+
+
+def test_status_reads_a_postgres_store_and_never_shows_its_password(
+    postgres_dsn: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = InMemorySource()
+    source.add_group("a:b")
+    source.mark("a", "shared")
+    dsn = postgres_dsn + " password=s3cret-value"
+    result = Provisioner(CONFIG, source, InMemoryTarget(), PostgresSyncStore(dsn)).full_sync()
+    assert result.status is SyncStatus.SUCCESS
+    assert main(["status", "--store", dsn]) == 0
+    shown = capsys.readouterr().out
+    assert "shared" in shown
+    assert "last full run: SUCCESS" in shown
+    empty = postgres_dsn.rsplit("dbname=", 1)[0] + "dbname=postgres password=s3cret-value"
+    assert main(["status", "--store", empty]) == 0
+    shown = capsys.readouterr().out
+    assert "no provisioner has run with this store yet" in shown
+    assert "s3cret" not in shown
+
+
+def test_without_psycopg_the_postgres_store_says_how_to_install_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # import psycopg fails
+    monkeypatch.delitem(sys.modules, "grouperprov.stores._postgres")
+    with pytest.raises(ImportError, match=r"pip install 'grouperprov\[postgres\]'"):
+        stores.PostgresSyncStore  # noqa: B018  # the lazy import is what is tested
+    with pytest.raises(AttributeError, match="has no attribute 'Nothing'"):
+        stores.Nothing  # type: ignore[attr-defined]  # noqa: B018
+
+
+def test_a_malformed_connection_string_is_a_store_error() -> None:
+    with pytest.raises(StoreError, match=r"<unparsable connection string>: .*missing \"=\""):
+        PostgresSyncStore("host=127.0.0.1 port")

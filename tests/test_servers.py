@@ -1,0 +1,106 @@
+"""grouperprov.testing.PostgresServer: finding the programs, and failing clearly."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from grouperprov.stores._postgres import _close_all
+from grouperprov.testing import PostgresServer, ServerUnavailable, _servers
+
+
+@pytest.fixture
+def fake_bindir() -> Iterator[Path]:
+    """A folder the postgres user can read too (the server runs as it under root)."""
+    folder = Path(tempfile.mkdtemp(prefix="grouperprov-fake-pg-"))
+    folder.chmod(0o755)
+    yield folder
+    shutil.rmtree(folder)
+
+
+def _program(folder: Path, name: str, body: str) -> None:
+    path = folder / name
+    path.write_text(f"#!/bin/sh\n{body}\n")
+    path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH | 0o444)
+
+
+def test_the_programs_are_found_on_the_path_first(
+    fake_bindir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _program(fake_bindir, "initdb", "exit 0")
+    _program(fake_bindir, "pg_ctl", "exit 0")
+    monkeypatch.setenv("PATH", str(fake_bindir))
+    assert _servers.find_postgres_bindir() == fake_bindir.resolve()
+
+
+def test_then_debians_newest_version(fake_bindir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for version in ("9.6", "15", "13"):
+        bindir = fake_bindir / version / "bin"
+        bindir.mkdir(parents=True)
+        _program(bindir, "initdb", "exit 0")
+        _program(bindir, "pg_ctl", "exit 0")
+    (fake_bindir / "16" / "bin").mkdir(parents=True)  # an incomplete one is passed over
+    monkeypatch.setenv("PATH", "")
+    monkeypatch.setattr(_servers, "_DEBIAN_ROOT", fake_bindir)
+    assert _servers.find_postgres_bindir() == fake_bindir / "15" / "bin"
+
+
+def test_without_the_programs_the_error_says_how_to_install_them(
+    fake_bindir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", "")
+    monkeypatch.setattr(_servers, "_DEBIAN_ROOT", fake_bindir)
+    with pytest.raises(ServerUnavailable, match=r"apt-get install -y postgresql"):
+        PostgresServer()
+
+
+def test_a_failing_initdb_is_reported_and_cleaned_up(fake_bindir: Path) -> None:
+    _program(fake_bindir, "initdb", "echo 'initdb: disk full' >&2; exit 1")
+    server = PostgresServer(fake_bindir)
+    with pytest.raises(ServerUnavailable, match="initdb failed: initdb: disk full"):
+        server.start()
+    assert server.folder is None
+
+
+def test_a_server_that_will_not_start_is_reported_with_its_log(fake_bindir: Path) -> None:
+    _program(fake_bindir, "initdb", 'mkdir -p "$2"')
+    _program(fake_bindir, "pg_ctl", 'echo "FATAL: could not bind" > "$6"; exit 1')
+    server = PostgresServer(fake_bindir)
+    with pytest.raises(ServerUnavailable, match="would not start: FATAL: could not bind"):
+        server.start()
+    assert server.folder is None
+    server.stop()  # nothing left to stop: fine
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root runs the server as 'postgres'")
+def test_as_root_without_a_postgres_user_the_error_says_so(
+    fake_bindir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_such_user(name: str) -> object:
+        raise KeyError(name)
+
+    monkeypatch.setattr(_servers.pwd, "getpwnam", no_such_user)
+    with pytest.raises(ServerUnavailable, match="no 'postgres' user"):
+        PostgresServer(fake_bindir).start()
+
+
+def test_a_real_server_starts_serves_and_is_removed(postgres_server: PostgresServer) -> None:
+    with PostgresServer(postgres_server.bindir) as server:
+        folder = server.folder
+        assert folder is not None
+        with psycopg.connect(server.create_database()) as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+    assert not folder.exists()
+
+
+def test_a_forked_child_leaves_its_parents_connections_open(postgres_dsn: str) -> None:
+    with psycopg.connect(postgres_dsn) as conn:
+        _close_all([(os.getpid() + 1, conn)])  # opened by "another process"
+        assert not conn.closed
