@@ -144,7 +144,7 @@ def test_without_psycopg_the_postgres_store_says_how_to_install_it(
     with pytest.raises(ImportError, match=r"pip install 'grouperprov\[postgres\]'"):
         stores.PostgresSyncStore  # noqa: B018  # the lazy import is what is tested
     with pytest.raises(AttributeError, match="has no attribute 'Nothing'"):
-        stores.Nothing  # type: ignore[attr-defined]  # noqa: B018
+        stores.Nothing  # noqa: B018
 
 
 def test_a_malformed_connection_string_is_a_store_error() -> None:

@@ -86,7 +86,7 @@ def test_as_root_without_a_postgres_user_the_error_says_so(
     def no_such_user(name: str) -> object:
         raise KeyError(name)
 
-    monkeypatch.setattr(_servers.pwd, "getpwnam", no_such_user)
+    monkeypatch.setattr("grouperprov.testing._servers.pwd.getpwnam", no_such_user)
     with pytest.raises(ServerUnavailable, match="no 'postgres' user"):
         PostgresServer(fake_bindir).start()
 
