@@ -84,7 +84,9 @@ def test_a_run_whose_lease_is_taken_over_stops_before_writing_its_records() -> N
     )
     with pytest.raises(LeaseLostError, match="is now held by 'thief'"):
         provisioner.full_sync()
-    assert store.load("shared").records == {}  # nothing recorded: the next run repairs
+    # Only the insert intents written ahead of the target writes: the next run repairs.
+    records = store.load("shared").records.values()
+    assert [(r.inserted_by_us, r.in_target) for r in records] == [(True, False)]
     lease = store.current_lease("shared")
     assert lease is not None
     assert lease.holder == "thief"  # and the thief's lease is left alone

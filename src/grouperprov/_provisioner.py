@@ -15,7 +15,7 @@ from ._apply import ApplyResult, ChangeOutcome, apply, read_target
 from ._behavior import Behavior, Mode, compute_behavior
 from ._codes import ObjectError
 from ._compare import Comparison, compare
-from ._config import ObjectType, ProvisionerConfig
+from ._config import DeletePolicy, ObjectType, ProvisionerConfig
 from ._failsafe import check_failsafe, plan_stats
 from ._gc import paused_gc
 from ._lazy import LazyMap
@@ -405,6 +405,11 @@ class Provisioner:
             )
         start = time.perf_counter()
         self._check_lease()
+        intents = _insert_intents(planned, now)
+        if intents:
+            # Written ahead: a process killed during the target writes must not
+            # leave what it inserted looking pre-existing to the next run.
+            self.store.save(planned.state.provisioner, intents)
         result = apply(planned.plan, self.target, planned.behavior)
         timings["apply"] = time.perf_counter() - start
         errors.update(result.object_errors())
@@ -497,6 +502,39 @@ class Provisioner:
             status=status.value,
             summary=summary,
         )
+
+
+def _insert_intents(planned: FullPlan, now: datetime) -> list[SyncRecord]:
+    """Records saying "grouperprov inserts this", saved before the target writes.
+
+    Only where a delete policy relies on knowing what grouperprov inserted
+    (``inserted_by_us``), and only for objects not already recorded so. The
+    record is otherwise unchanged (not in the target yet); the records saved
+    after the run are made from the records as they were before it, so an
+    insert that fails leaves no trace of this.
+    """
+    watched = {
+        t for t in ObjectType if planned.behavior.of(t).delete_policy is DeletePolicy.INSERTED_BY_US
+    }
+    if not watched:
+        return []
+    records = planned.state.records
+    intents: list[SyncRecord] = []
+    for change in planned.plan.changes:
+        if change.action is not Action.INSERT or change.object_type not in watched:
+            continue
+        for object_id in change.memberships or (change.object_id,):
+            old = records.get((change.object_type, object_id))
+            if old is not None and old.inserted_by_us:
+                continue
+            base = old or SyncRecord(
+                object_type=change.object_type,
+                grouper_id=object_id,
+                provisionable=True,
+                provisionable_start=now,
+            )
+            intents.append(attrs.evolve(base, inserted_by_us=True))
+    return intents
 
 
 class _RecordKeeper:
