@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from grouperprov import ObjectType, ProvisionerRecord, SyncRecord
 from grouperprov.exceptions import StoreError
@@ -19,6 +22,7 @@ from grouperprov.stores import (
     SyncStore,
     open_store,
 )
+from grouperprov.stores._rows import decode_id, encode_id
 from grouperprov.testing import PostgresServer, StoreContractError, check_sync_store
 
 
@@ -144,3 +148,22 @@ def test_sqlite_close_and_reconnect(tmp_path: Path) -> None:
     store.save(ProvisionerRecord(name="p", last_run={}), [])
     assert store.load("p").provisioner.last_run == {}
     assert when.tzinfo is UTC
+
+
+_IDS = st.one_of(
+    st.text(),
+    st.integers(),
+    st.booleans(),
+    st.tuples(st.text(), st.text()),
+    st.lists(st.one_of(st.text(), st.integers()), max_size=3).map(tuple),
+)
+
+
+@given(_IDS)
+def test_target_ids_are_written_as_json_and_read_back_as_they_were(value: Hashable) -> None:
+    text = encode_id(value)
+    assert text is not None
+    expected = json.dumps(list(value) if isinstance(value, tuple) else value)
+    assert text == expected  # what earlier versions wrote, so old rows still read
+    assert decode_id(text) == value
+    assert type(decode_id(text)) is type(value)

@@ -36,6 +36,7 @@ from grouperprov.stores._rows import (
     RECORD_COLUMNS,
     SCHEMA_VERSION,
     TABLES,
+    TimeCache,
     purge_condition,
     record_from_row,
     record_row,
@@ -106,6 +107,22 @@ _MIGRATIONS: dict[int, list[str]] = {
         "CREATE INDEX gp_sync_log_finished ON gp_sync_log (provisioner, finished)",
         *(stmt for table, keys in TABLES.values() for stmt in _record_table(table, keys)),
     ],
+}
+
+# The record columns that are not text, for binary COPY.
+_COLUMN_TYPES = {
+    **dict.fromkeys(("provisionable", "in_target", "inserted_by_us"), "boolean"),
+    **dict.fromkeys(
+        (
+            "provisionable_start",
+            "provisionable_end",
+            "in_target_start",
+            "in_target_end",
+            "last_sync",
+            "error_time",
+        ),
+        "timestamptz",
+    ),
 }
 
 # Advisory lock keys (hashed by the server): one for migrations, one per lease.
@@ -254,6 +271,7 @@ class PostgresSyncStore:
             cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             record = self._provisioner(cur, provisioner)
             records: dict[RecordKey, SyncRecord] = {}
+            parse = TimeCache(_utc).__getitem__
             for object_type, (table, keys) in TABLES.items():
                 columns = ", ".join((*keys, *RECORD_COLUMNS))
                 cur.execute(
@@ -264,7 +282,7 @@ class PostgresSyncStore:
                 for row in cur:
                     grouper_id: Hashable = row[0] if width == 1 else (row[0], row[1])
                     records[(object_type, grouper_id)] = record_from_row(
-                        object_type, grouper_id, row[width:], parse_time=_utc
+                        object_type, grouper_id, row[width:], parse_time=parse
                     )
         return SyncState(provisioner=record, records=records)
 
@@ -300,8 +318,9 @@ class PostgresSyncStore:
     ) -> None:
         """Write the provisioner record, the records and a log row in one transaction."""
         rows: dict[ObjectType, dict[tuple[str, ...], tuple[Any, ...]]] = {t: {} for t in TABLES}
+        time = TimeCache(_aware).__getitem__
         for record in records:
-            row = record_row(provisioner.name, record, time=_aware, flag=bool)
+            row = record_row(provisioner.name, record, time=time, flag=bool)
             rows[record.object_type][row[1 : 1 + len(TABLES[record.object_type][1])]] = row
         failsafe = provisioner.failsafe
         jobs = [(provisioner.name, t.value, _aware(w)) for t, w in provisioner.last_run.items()]
@@ -478,7 +497,13 @@ def _close_all(connections: list[tuple[int, psycopg.Connection[Any]]]) -> None:
 def _upsert(
     cur: psycopg.Cursor[Any], table: str, keys: tuple[str, ...], rows: list[tuple[Any, ...]]
 ) -> None:
-    """Insert or update *rows* of *table*: pipelined for a few, through COPY for many."""
+    """Insert or update *rows* of *table*: pipelined for a few, through COPY for many.
+
+    When the provisioner has no row in the table yet (its first full sync),
+    the rows are copied straight in: the rows are unique by key already, so
+    nothing can conflict. Otherwise they are copied into a temporary table and
+    upserted from there in one statement.
+    """
     if not rows:
         return
     columns = ", ".join(("provisioner", *keys, *RECORD_COLUMNS))
@@ -492,13 +517,30 @@ def _upsert(
             rows,
         )
         return
+    first = cur.execute(
+        f"SELECT NOT EXISTS (SELECT 1 FROM {table} WHERE provisioner = %s)",  # noqa: S608  # fixed names
+        (rows[0][0],),
+    ).fetchone()
+    if first is not None and first[0]:
+        _copy(cur, table, keys, rows)
+        return
     incoming = f"gp_incoming_{table}"
     cur.execute(
         f"CREATE TEMPORARY TABLE {incoming} (LIKE {table}) ON COMMIT DROP"  # fixed names
     )
-    with cur.copy(f"COPY {incoming} ({columns}) FROM STDIN") as copy:  # fixed names
-        for row in rows:
-            copy.write_row(row)
+    _copy(cur, incoming, keys, rows)
     cur.execute(
         f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {incoming} {upsert}"  # noqa: S608  # fixed names
     )
+
+
+def _copy(
+    cur: psycopg.Cursor[Any], table: str, keys: tuple[str, ...], rows: list[tuple[Any, ...]]
+) -> None:
+    """COPY *rows* into *table*, in the binary format (no text to make and parse)."""
+    columns = ", ".join(("provisioner", *keys, *RECORD_COLUMNS))
+    types = ["text"] * (1 + len(keys)) + [_COLUMN_TYPES.get(c, "text") for c in RECORD_COLUMNS]
+    with cur.copy(f"COPY {table} ({columns}) FROM STDIN (FORMAT BINARY)") as copy:  # fixed names
+        copy.set_types(types)
+        for row in rows:
+            copy.write_row(row)

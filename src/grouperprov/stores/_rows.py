@@ -8,6 +8,7 @@ PostgreSQL: ``timestamptz`` and ``boolean``), and how it reads a time back.
 from __future__ import annotations
 
 import json
+import json.encoder
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
@@ -50,13 +51,19 @@ TABLES: dict[ObjectType, tuple[str, tuple[str, ...]]] = {
     ObjectType.MEMBERSHIP: ("gp_sync_membership", ("group_id", "member_id")),
 }
 
+_json_str: Callable[[str], str] = json.encoder.encode_basestring_ascii  # what json.dumps uses
+
 MAX_LINKS = 4  # link1 .. link4, as in Grouper's sync tables
 
 
 def encode_id(value: Hashable | None) -> str | None:
     """A target id as JSON text (a tuple as a list), or ``None``."""
+    if value.__class__ is str:
+        return _json_str(value)  # the usual case, in C
     if value is None:
         return None
+    if value.__class__ is tuple and all(part.__class__ is str for part in value):
+        return "[" + ", ".join(map(_json_str, value)) + "]"  # as json.dumps writes it
     if isinstance(value, tuple):
         return json.dumps(list(value))
     if isinstance(value, str | int | bool):
@@ -69,8 +76,33 @@ def decode_id(text: str | None) -> Hashable | None:
     """The inverse of :func:`encode_id`."""
     if text is None:
         return None
+    if "\\" not in text:  # nothing escaped: no quote inside a string, so split on quotes
+        if text[0] == '"':
+            return text[1:-1]
+        if text.startswith('["') and text.endswith('"]'):
+            parts = text[2:-2].split('", "')
+            if not any('"' in part for part in parts):  # strings only (a quote: something else)
+                return tuple(parts)
     value = json.loads(text)
     return tuple(value) if isinstance(value, list) else value
+
+
+class TimeCache(dict[Any, Any]):
+    """A store's conversion of each distinct time, worked out once per save or load.
+
+    The records of one run share a handful of times (the run's own, mostly),
+    so a save of a million records encodes a few times, not millions; a load
+    parses a few. ``None`` stays ``None``. Use its ``__getitem__`` as the
+    *time* of :func:`record_row` or the *parse_time* of :func:`record_from_row`.
+    """
+
+    def __init__(self, encode: Callable[[Any], Any]) -> None:
+        super().__init__({None: None})
+        self._encode = encode
+
+    def __missing__(self, value: Any) -> Any:  # noqa: ANN401  # what the store writes or reads
+        encoded = self[value] = self._encode(value)
+        return encoded
 
 
 def record_key(record: SyncRecord) -> tuple[str, ...]:

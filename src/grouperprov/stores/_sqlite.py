@@ -33,6 +33,7 @@ from grouperprov.stores._rows import (
     RECORD_COLUMNS,
     SCHEMA_VERSION,
     TABLES,
+    TimeCache,
     purge_condition,
     record_from_row,
     record_row,
@@ -195,6 +196,7 @@ class SqliteSyncStore:
         with _transaction(self._connect(), "BEGIN") as conn:  # one snapshot for every table
             record = self._provisioner(conn, provisioner)
             records: dict[RecordKey, SyncRecord] = {}
+            parse = TimeCache(_parse_time).__getitem__
             for object_type, (table, keys) in TABLES.items():
                 columns = ", ".join((*keys, *RECORD_COLUMNS))
                 rows = conn.execute(
@@ -204,7 +206,7 @@ class SqliteSyncStore:
                 for row in rows:
                     grouper_id: Hashable = row[0] if len(keys) == 1 else (row[0], row[1])
                     records[(object_type, grouper_id)] = record_from_row(
-                        object_type, grouper_id, row[len(keys) :], parse_time=_parse_time
+                        object_type, grouper_id, row[len(keys) :], parse_time=parse
                     )
         return SyncState(provisioner=record, records=records)
 
@@ -239,9 +241,10 @@ class SqliteSyncStore:
     ) -> None:
         """Write the provisioner record, the records and a log row in one transaction."""
         rows: dict[ObjectType, list[tuple[Any, ...]]] = {t: [] for t in TABLES}
+        time = TimeCache(_time).__getitem__
         for record in records:
             rows[record.object_type].append(
-                record_row(provisioner.name, record, time=_time, flag=int)
+                record_row(provisioner.name, record, time=time, flag=int)
             )
         with self._write() as conn:
             failsafe = provisioner.failsafe
