@@ -33,13 +33,17 @@ from grouperprov._records import (
 from grouperprov._store import RecordKey, SyncState, lease_after, renewed
 from grouperprov.exceptions import StoreError
 from grouperprov.stores._rows import (
+    FLAG_COLUMNS,
     RECORD_COLUMNS,
     SCHEMA_VERSION,
     TABLES,
+    TIME_COLUMNS,
     TimeCache,
+    aware,
     purge_condition,
     record_from_row,
     record_row,
+    schema_v1,
 )
 
 __all__ = ["PostgresSyncStore"]
@@ -48,93 +52,25 @@ __all__ = ["PostgresSyncStore"]
 # larger ones COPY into a temporary table first.
 _COPY_FROM = 500
 
-_RECORD_DEFINITION = """
-    target_id text,
-    provisionable boolean NOT NULL,
-    provisionable_start timestamptz,
-    provisionable_end timestamptz,
-    in_target boolean NOT NULL,
-    in_target_start timestamptz,
-    in_target_end timestamptz,
-    inserted_by_us boolean NOT NULL,
-    last_sync timestamptz,
-    error_code text,
-    error_message text,
-    error_time timestamptz,
-    link1 text, link2 text, link3 text, link4 text,
-    subject_link text
-"""
-
-
-def _record_table(table: str, keys: tuple[str, ...]) -> list[str]:
-    key_columns = ", ".join(f"{k} text NOT NULL" for k in keys)
-    primary = ", ".join(("provisioner", *keys))
-    return [
-        (
-            f"CREATE TABLE {table} (provisioner text NOT NULL REFERENCES gp_provisioner (name), "
-            f"{key_columns}, {_RECORD_DEFINITION}, PRIMARY KEY ({primary}))"
-        ),
-        (
-            f"CREATE INDEX {table}_errors ON {table} (provisioner, error_code, error_time) "
-            "WHERE error_code IS NOT NULL"
-        ),
-        f"CREATE INDEX {table}_target ON {table} (provisioner, target_id)",
-    ]
-
-
 # Migrations: the statements that bring a store from version n - 1 to n.
 _MIGRATIONS: dict[int, list[str]] = {
-    1: [
-        (
-            "CREATE TABLE gp_provisioner (name text PRIMARY KEY, failsafe_tripped_at timestamptz, "
-            "failsafe_reasons text, failsafe_approved_by text, failsafe_approved_at timestamptz)"
-        ),
-        (
-            "CREATE TABLE gp_job (provisioner text NOT NULL REFERENCES gp_provisioner (name), "
-            "sync_type text NOT NULL, last_run timestamptz NOT NULL, "
-            "PRIMARY KEY (provisioner, sync_type))"
-        ),
-        (
-            "CREATE TABLE gp_lease (provisioner text PRIMARY KEY, sync_type text NOT NULL, "
-            "holder text NOT NULL, acquired timestamptz NOT NULL, "
-            "heartbeat timestamptz NOT NULL, expires timestamptz NOT NULL)"
-        ),
-        (
-            "CREATE TABLE gp_sync_log (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, "
-            "provisioner text NOT NULL, sync_type text NOT NULL, started timestamptz NOT NULL, "
-            "finished timestamptz NOT NULL, status text NOT NULL, summary text NOT NULL)"
-        ),
-        "CREATE INDEX gp_sync_log_finished ON gp_sync_log (provisioner, finished)",
-        *(stmt for table, keys in TABLES.values() for stmt in _record_table(table, keys)),
-    ],
-}
-
-# The record columns that are not text, for binary COPY.
-_COLUMN_TYPES = {
-    **dict.fromkeys(("provisionable", "in_target", "inserted_by_us"), "boolean"),
-    **dict.fromkeys(
-        (
-            "provisionable_start",
-            "provisionable_end",
-            "in_target_start",
-            "in_target_end",
-            "last_sync",
-            "error_time",
-        ),
-        "timestamptz",
+    1: schema_v1(
+        text="text",
+        time="timestamptz",
+        flag=lambda _: "boolean NOT NULL",
+        log_id="bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
     ),
 }
+
+# The record columns' types, for binary COPY.
+_COLUMN_TYPES = [
+    "boolean" if c in FLAG_COLUMNS else "timestamptz" if c in TIME_COLUMNS else "text"
+    for c in RECORD_COLUMNS
+]
 
 # Advisory lock keys (hashed by the server): one for migrations, one per lease.
 _MIGRATION_LOCK = "grouperprov schema"
 _LEASE_LOCK = "grouperprov lease "
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    if value is not None and value.tzinfo is None:
-        msg = f"the store keeps timezone-aware datetimes only, got {value!r}"
-        raise StoreError(msg)
-    return value
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -189,8 +125,7 @@ class PostgresSyncStore:
             self._given = conninfo
             self._conninfo = ""
             self._shown = _masked(conninfo.info.dsn)
-        with self._connection() as conn:  # create or check the schema now
-            self._migrate(conn)
+        self._migrate()  # create or check the schema now
 
     def __repr__(self) -> str:
         return f"PostgresSyncStore({self._shown!r})"
@@ -226,9 +161,8 @@ class PostgresSyncStore:
                 cur.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (lock,))
             yield cur
 
-    def _migrate(self, conn: psycopg.Connection[Any]) -> None:
-        with conn.transaction(), conn.cursor() as cur:
-            cur.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (_MIGRATION_LOCK,))
+    def _migrate(self) -> None:
+        with self._transaction(lock=_MIGRATION_LOCK) as cur:
             cur.execute(
                 "CREATE TABLE IF NOT EXISTS gp_schema (singleton boolean PRIMARY KEY "
                 "DEFAULT true CHECK (singleton), version integer NOT NULL)"
@@ -318,12 +252,12 @@ class PostgresSyncStore:
     ) -> None:
         """Write the provisioner record, the records and a log row in one transaction."""
         rows: dict[ObjectType, dict[tuple[str, ...], tuple[Any, ...]]] = {t: {} for t in TABLES}
-        time = TimeCache(_aware).__getitem__
+        time = TimeCache(aware).__getitem__
         for record in records:
             row = record_row(provisioner.name, record, time=time, flag=bool)
             rows[record.object_type][row[1 : 1 + len(TABLES[record.object_type][1])]] = row
         failsafe = provisioner.failsafe
-        jobs = [(provisioner.name, t.value, _aware(w)) for t, w in provisioner.last_run.items()]
+        jobs = [(provisioner.name, t.value, aware(w)) for t, w in provisioner.last_run.items()]
         with self._transaction() as cur:
             cur.execute(
                 "INSERT INTO gp_provisioner (name, failsafe_tripped_at, failsafe_reasons, "
@@ -335,10 +269,10 @@ class PostgresSyncStore:
                 "failsafe_approved_at = excluded.failsafe_approved_at",
                 (
                     provisioner.name,
-                    _aware(failsafe.tripped_at) if failsafe else None,
+                    aware(failsafe.tripped_at) if failsafe else None,
                     json.dumps(list(failsafe.reasons)) if failsafe else None,
                     failsafe.approved_by if failsafe else None,
-                    _aware(failsafe.approved_at) if failsafe else None,
+                    aware(failsafe.approved_at) if failsafe else None,
                 ),
             )
             cur.executemany(
@@ -355,8 +289,8 @@ class PostgresSyncStore:
                     (
                         log.provisioner,
                         log.sync_type.value,
-                        _aware(log.started),
-                        _aware(log.finished),
+                        aware(log.started),
+                        aware(log.finished),
                         log.status,
                         log.summary,
                     ),
@@ -386,7 +320,7 @@ class PostgresSyncStore:
         self, provisioner: str, *, records_before: datetime, logs_before: datetime
     ) -> tuple[int, int]:
         """See :meth:`~grouperprov.stores.SyncStore.purge`."""
-        before, logs_cut = _aware(records_before), _aware(logs_before)
+        before, logs_cut = aware(records_before), aware(logs_before)
         records = 0
         with self._transaction() as cur:
             for table, _ in TABLES.values():
@@ -478,9 +412,9 @@ class PostgresSyncStore:
                 lease.provisioner,
                 lease.sync_type.value,
                 lease.holder,
-                _aware(lease.acquired),
-                _aware(lease.heartbeat),
-                _aware(lease.expires),
+                aware(lease.acquired),
+                aware(lease.heartbeat),
+                aware(lease.expires),
             ),
         )
 
@@ -539,7 +473,7 @@ def _copy(
 ) -> None:
     """COPY *rows* into *table*, in the binary format (no text to make and parse)."""
     columns = ", ".join(("provisioner", *keys, *RECORD_COLUMNS))
-    types = ["text"] * (1 + len(keys)) + [_COLUMN_TYPES.get(c, "text") for c in RECORD_COLUMNS]
+    types = ["text"] * (1 + len(keys)) + _COLUMN_TYPES
     with cur.copy(f"COPY {table} ({columns}) FROM STDIN (FORMAT BINARY)") as copy:  # fixed names
         copy.set_types(types)
         for row in rows:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import json.encoder
 from collections.abc import Callable, Hashable, Sequence
+from datetime import datetime
 from typing import Any
 
 from grouperprov._codes import SyncErrorCode
@@ -44,6 +45,20 @@ RECORD_COLUMNS = (
     "subject_link",
 )
 
+# What each record column holds, where it is not text: the SQL stores give each
+# kind its own type.
+TIME_COLUMNS = frozenset(
+    {
+        "provisionable_start",
+        "provisionable_end",
+        "in_target_start",
+        "in_target_end",
+        "last_sync",
+        "error_time",
+    }
+)
+FLAG_COLUMNS = frozenset({"provisionable", "in_target", "inserted_by_us"})
+
 # Per object type: the table and its key columns (after the provisioner).
 TABLES: dict[ObjectType, tuple[str, tuple[str, ...]]] = {
     ObjectType.GROUP: ("gp_sync_group", ("group_id",)),
@@ -54,6 +69,72 @@ TABLES: dict[ObjectType, tuple[str, tuple[str, ...]]] = {
 _json_str: Callable[[str], str] = json.encoder.encode_basestring_ascii  # what json.dumps uses
 
 MAX_LINKS = 4  # link1 .. link4, as in Grouper's sync tables
+
+
+def aware(value: datetime | None) -> datetime | None:
+    """*value* itself, if it is timezone-aware (or ``None``).
+
+    Raises:
+        StoreError: A naive datetime: a store cannot tell when it was.
+    """
+    if value is not None and value.tzinfo is None:
+        msg = f"the store keeps timezone-aware datetimes only, got {value!r}"
+        raise StoreError(msg)
+    return value
+
+
+def schema_v1(*, text: str, time: str, flag: Callable[[str], str], log_id: str) -> list[str]:
+    """The statements of schema version 1, in one SQL store's types.
+
+    Args:
+        text: The type of text columns.
+        time: The type of time columns.
+        flag: The definition of a flag column (its type and constraints), by name.
+        log_id: The definition of the log's generated primary key.
+    """
+
+    def record_table(table: str, keys: tuple[str, ...]) -> list[str]:
+        key_columns = ", ".join(f"{k} {text} NOT NULL" for k in keys)
+        columns = ", ".join(
+            f"{c} {flag(c) if c in FLAG_COLUMNS else time if c in TIME_COLUMNS else text}"
+            for c in RECORD_COLUMNS
+        )
+        primary = ", ".join(("provisioner", *keys))
+        return [
+            (
+                f"CREATE TABLE {table} (provisioner {text} NOT NULL REFERENCES gp_provisioner "
+                f"(name), {key_columns}, {columns}, PRIMARY KEY ({primary}))"
+            ),
+            (
+                f"CREATE INDEX {table}_errors ON {table} (provisioner, error_code, error_time) "
+                "WHERE error_code IS NOT NULL"
+            ),
+            f"CREATE INDEX {table}_target ON {table} (provisioner, target_id)",
+        ]
+
+    return [
+        (
+            f"CREATE TABLE gp_provisioner (name {text} PRIMARY KEY, failsafe_tripped_at {time}, "
+            f"failsafe_reasons {text}, failsafe_approved_by {text}, failsafe_approved_at {time})"
+        ),
+        (
+            f"CREATE TABLE gp_job (provisioner {text} NOT NULL REFERENCES gp_provisioner (name), "
+            f"sync_type {text} NOT NULL, last_run {time} NOT NULL, "
+            "PRIMARY KEY (provisioner, sync_type))"
+        ),
+        (
+            f"CREATE TABLE gp_lease (provisioner {text} PRIMARY KEY, sync_type {text} NOT NULL, "
+            f"holder {text} NOT NULL, acquired {time} NOT NULL, heartbeat {time} NOT NULL, "
+            f"expires {time} NOT NULL)"
+        ),
+        (
+            f"CREATE TABLE gp_sync_log (id {log_id}, provisioner {text} NOT NULL, "
+            f"sync_type {text} NOT NULL, started {time} NOT NULL, finished {time} NOT NULL, "
+            f"status {text} NOT NULL, summary {text} NOT NULL)"
+        ),
+        "CREATE INDEX gp_sync_log_finished ON gp_sync_log (provisioner, finished)",
+        *(stmt for table, keys in TABLES.values() for stmt in record_table(table, keys)),
+    ]
 
 
 def encode_id(value: Hashable | None) -> str | None:

@@ -34,82 +34,31 @@ from grouperprov.stores._rows import (
     SCHEMA_VERSION,
     TABLES,
     TimeCache,
+    aware,
     purge_condition,
     record_from_row,
     record_row,
+    schema_v1,
 )
 
 __all__ = ["SCHEMA_VERSION", "SqliteSyncStore"]
 
-_RECORD_DEFINITION = """
-    target_id TEXT,
-    provisionable INTEGER NOT NULL CHECK (provisionable IN (0, 1)),
-    provisionable_start TEXT,
-    provisionable_end TEXT,
-    in_target INTEGER NOT NULL CHECK (in_target IN (0, 1)),
-    in_target_start TEXT,
-    in_target_end TEXT,
-    inserted_by_us INTEGER NOT NULL CHECK (inserted_by_us IN (0, 1)),
-    last_sync TEXT,
-    error_code TEXT,
-    error_message TEXT,
-    error_time TEXT,
-    link1 TEXT, link2 TEXT, link3 TEXT, link4 TEXT,
-    subject_link TEXT
-"""
-
-
-def _record_table(table: str, keys: tuple[str, ...]) -> list[str]:
-    key_columns = ", ".join(f"{k} TEXT NOT NULL" for k in keys)
-    primary = ", ".join(("provisioner", *keys))
-    return [
-        (
-            f"CREATE TABLE {table} (provisioner TEXT NOT NULL REFERENCES gp_provisioner (name), "
-            f"{key_columns}, {_RECORD_DEFINITION}, PRIMARY KEY ({primary}))"
-        ),
-        (
-            f"CREATE INDEX {table}_errors ON {table} (provisioner, error_code, error_time) "
-            "WHERE error_code IS NOT NULL"
-        ),
-        f"CREATE INDEX {table}_target ON {table} (provisioner, target_id)",
-    ]
-
-
 # Migrations: the statements that bring a store from version n - 1 to n.
 _MIGRATIONS: dict[int, list[str]] = {
-    1: [
-        (
-            "CREATE TABLE gp_provisioner (name TEXT PRIMARY KEY, failsafe_tripped_at TEXT, "
-            "failsafe_reasons TEXT, failsafe_approved_by TEXT, failsafe_approved_at TEXT)"
-        ),
-        (
-            "CREATE TABLE gp_job (provisioner TEXT NOT NULL REFERENCES gp_provisioner (name), "
-            "sync_type TEXT NOT NULL, last_run TEXT NOT NULL, "
-            "PRIMARY KEY (provisioner, sync_type))"
-        ),
-        (
-            "CREATE TABLE gp_lease (provisioner TEXT PRIMARY KEY, sync_type TEXT NOT NULL, "
-            "holder TEXT NOT NULL, acquired TEXT NOT NULL, heartbeat TEXT NOT NULL, "
-            "expires TEXT NOT NULL)"
-        ),
-        (
-            "CREATE TABLE gp_sync_log (id INTEGER PRIMARY KEY AUTOINCREMENT, "
-            "provisioner TEXT NOT NULL, sync_type TEXT NOT NULL, started TEXT NOT NULL, "
-            "finished TEXT NOT NULL, status TEXT NOT NULL, summary TEXT NOT NULL)"
-        ),
-        "CREATE INDEX gp_sync_log_finished ON gp_sync_log (provisioner, finished)",
-        *(stmt for table, keys in TABLES.values() for stmt in _record_table(table, keys)),
-    ],
+    1: schema_v1(
+        text="TEXT",
+        time="TEXT",  # fixed-width UTC text: text order is time order
+        flag=lambda name: f"INTEGER NOT NULL CHECK ({name} IN (0, 1))",
+        log_id="INTEGER PRIMARY KEY AUTOINCREMENT",
+    ),
 }
 
 
 def _time(value: datetime | None) -> str | None:
     """A datetime as sortable UTC text (fixed width, so text order is time order)."""
+    value = aware(value)
     if value is None:
         return None
-    if value.tzinfo is None:
-        msg = f"the store keeps timezone-aware datetimes only, got {value!r}"
-        raise StoreError(msg)
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
 
 
