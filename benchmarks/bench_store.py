@@ -33,7 +33,7 @@ from typing import Any
 
 from grouperprov import ObjectType, ProvisionerRecord, SyncRecord
 from grouperprov.stores import SqliteSyncStore
-from grouperprov.stores._rows import RECORD_COLUMNS, TABLES, record_row
+from grouperprov.stores._rows import RECORD_COLUMNS, TABLES, aware, record_row
 
 T0 = datetime(2026, 11, 1, 2, 0, tzinfo=UTC)
 
@@ -113,14 +113,13 @@ def bench_sqlite(records: list[SyncRecord], repeat: int, folder: Path) -> None:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("BEGIN IMMEDIATE")
-            for object_type, (table, keys) in TABLES.items():
+            for table, keys in TABLES.values():
                 columns = ("provisioner", *keys, *RECORD_COLUMNS)
                 marks = ", ".join("?" * len(columns))
                 conn.executemany(
                     f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})",  # noqa: S608  # fixed names
                     rows[table],
                 )
-                del object_type
             conn.execute("COMMIT")
 
     def save() -> None:
@@ -174,9 +173,8 @@ def bench_postgres(records: list[SyncRecord], repeat: int) -> None:
         import psycopg  # noqa: PLC0415
 
         from grouperprov.stores import PostgresSyncStore  # noqa: PLC0415
-        from grouperprov.stores._postgres import _aware  # noqa: PLC0415
 
-        rows = _rows(records, _aware, bool)
+        rows = _rows(records, aware, bool)
         dsns: list[str] = []
 
         def fresh() -> None:

@@ -43,18 +43,13 @@ def die() -> None:
 
 
 def target(path: str) -> SqliteTableTarget:
-    return SqliteTableTarget(
-        path, group_columns=("name", "description"), membership_columns=("group_name", "subject_id")
-    )
+    """The demo's target (its default columns are the demo configuration's)."""
+    return SqliteTableTarget(path)
 
 
 class DyingTarget(SqliteTableTarget):
     def __init__(self, path: str, point: str) -> None:
-        super().__init__(
-            path,
-            group_columns=("name", "description"),
-            membership_columns=("group_name", "subject_id"),
-        )
+        super().__init__(path)
         self.point = point
 
     def insert_groups(self, groups: Sequence[ProvisioningGroup]) -> list[WriteOutcome]:
