@@ -1,15 +1,22 @@
 from __future__ import annotations
 
+from collections.abc import Hashable
 from typing import Any
 
 from grouperprov import (
+    Comparison,
     FailsafeConfig,
+    MatchResult,
+    ObjectType,
     Operation,
+    Plan,
     PlanStats,
     Provisioner,
     ProvisionerConfig,
     SyncStatus,
+    Translator,
     check_failsafe,
+    plan_stats,
 )
 from grouperprov.testing import InMemorySource, InMemoryTarget
 
@@ -150,3 +157,23 @@ def test_group_attributes_replace_counts_what_it_drops() -> None:
     source.remove_member("apps:sql:team", "u0")
     source.remove_member("apps:sql:team", "u1")
     assert prov.full_sync().status is SyncStatus.ERROR_FAILSAFE
+
+
+def test_membership_objects_with_opaque_target_ids_are_not_counted_per_group() -> None:
+    # A target whose membership objects have ids of their own (a row id, say)
+    # says nothing of their group in the id: only (group, entity) pairs count.
+    translator = Translator(_membership_objects())
+    match = MatchResult[Hashable, Hashable](
+        pairs={("g1", "u1"): ("T1", "U1"), ("g1", "u2"): "row-7"},
+        matched_by={},
+        unmatched_translated=(),
+        unmatched_target=(("T1", "U3"), "row-9"),
+        errors={},
+        set_aside={},
+    )
+    comparison = Comparison(
+        plan=Plan(provisioner=P, links={ObjectType.GROUP: {"g1": "T1"}}),
+        wrappers={t: {} for t in ObjectType},
+        matches={ObjectType.MEMBERSHIP: match},
+    )
+    assert plan_stats(comparison, translator).group_members == {"g1": 2}

@@ -12,8 +12,10 @@ is measured (a removed value belongs to an entity, not to a group).
 from __future__ import annotations
 
 import itertools
+import operator
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
+from typing import cast
 
 import attrs
 
@@ -48,6 +50,9 @@ class PlanStats:
     group_names: Mapping[str, str] = attrs.field(factory=dict)
 
 
+_FIRST = operator.itemgetter(0)
+
+
 def plan_stats(comparison: Comparison, translator: Translator) -> PlanStats:
     """Measure what the plan of *comparison* removes."""
     plan = comparison.plan
@@ -68,11 +73,14 @@ def plan_stats(comparison: Comparison, translator: Translator) -> PlanStats:
         # The target's membership objects: paired or extra (those set aside by
         # matching are neither). Their ids are (target group id, target entity id).
         result = comparison.matches[ObjectType.MEMBERSHIP]
-        per_target_group = Counter(
-            target_id[0]
-            for target_id in itertools.chain(result.pairs.values(), result.unmatched_target)
-            if isinstance(target_id, tuple)
-        )
+        target_ids = list(itertools.chain(result.pairs.values(), result.unmatched_target))
+        if set(map(type, target_ids)) <= {tuple}:
+            # The usual case, counted in C: every id is a (group, entity) pair.
+            per_target_group = Counter(map(_FIRST, cast("list[tuple[Hashable, ...]]", target_ids)))
+        else:
+            per_target_group = Counter(
+                target_id[0] for target_id in target_ids if isinstance(target_id, tuple)
+            )
         for target_group, count in per_target_group.items():
             owner = group_of.get(target_group)
             if owner is not None:

@@ -239,8 +239,9 @@ class Provisioner:
                 behavior, entities=attrs.evolve(behavior.entities, delete=Mode.OFF)
             )
         groups = [g for g in snapshot.groups if g.id in scope.groups]
-        translation = translator.translate(
-            groups, scope.entities.values(), scope.memberships, metadata=scope.metadata()
+        # The scope has checked that its memberships' groups and entities are in it.
+        translation = translator._translate_all(  # noqa: SLF001  # same package
+            groups, scope.entities.values(), scope.memberships, scope.metadata(), checked=True
         )
         if selected is not None:
             target_data = _target_of(translator, translation, target_data, state, selected)

@@ -156,8 +156,11 @@ def _translated_membership(
     )
 
 
+_PROBLEMS = operator.itemgetter(1)
+
+
 def _fails(part: _Part) -> bool:
-    return any(problems for _, problems in part.values())
+    return any(map(_PROBLEMS, part.values()))
 
 
 class _SeparableMemberships(Mapping[MembershipId, Translated[ProvisioningMembership]]):
@@ -197,23 +200,22 @@ class _SeparableMemberships(Mapping[MembershipId, Translated[ProvisioningMembers
 
     def _part(self, side: str, bean: ProvisioningGroup | ProvisioningEntity | None) -> _Part:
         part: _Part = {}
-        names = self._by_side[side]
-        if not names:
-            return part
-        ctx = TranslationContext(
-            object_type=ObjectType.MEMBERSHIP,
-            bean=bean or ProvisioningMembership("", ""),
-            group=bean if isinstance(bean, ProvisioningGroup) else None,
-            entity=bean if isinstance(bean, ProvisioningEntity) else None,
-        )
-        for attribute in names:
+        ctx: TranslationContext | None = None
+        for attribute in self._by_side[side]:
             field = attribute.config.field
             if field is not None and bean is not None:
                 # A plain "group.x" / "entity.x" field: read it off the bean, no context.
                 raw = _bean_field(bean, field.partition(".")[2])
                 part[attribute.name] = attribute.finish(raw)
-            else:
-                part[attribute.name] = attribute.translate(ctx)
+                continue
+            if ctx is None:
+                ctx = TranslationContext(
+                    object_type=ObjectType.MEMBERSHIP,
+                    bean=bean or ProvisioningMembership("", ""),
+                    group=bean if isinstance(bean, ProvisioningGroup) else None,
+                    entity=bean if isinstance(bean, ProvisioningEntity) else None,
+                )
+            part[attribute.name] = attribute.translate(ctx)
         return part
 
     def errors(self) -> dict[MembershipId, tuple[ObjectError, ...]]:
@@ -515,6 +517,9 @@ class _ObjectAttributes:
     translated: tuple[_Attribute, ...]
     by_name: Mapping[str, _Attribute]
     unselected: frozenset[str]
+    own_fields: tuple[tuple[_Attribute, str], ...] | None = None
+    """When every translated attribute reads a field of the bean itself: the
+    attributes with their field names, read without a translation context."""
 
     @classmethod
     def compile(
@@ -524,10 +529,17 @@ class _ObjectAttributes:
         by_name = {a.name: a for a in compiled}
         if extra is not None:
             by_name[extra.name] = extra
+        translated = tuple(a for a in compiled if a.source is not None)
+        own = tuple(
+            (a, a.config.field)
+            for a in translated
+            if a.config.field is not None and "." not in a.config.field
+        )
         return cls(
-            tuple(a for a in compiled if a.source is not None),
+            translated,
             by_name,
             frozenset(a.name for a in compiled if not a.config.select),
+            own if len(own) == len(translated) else None,
         )
 
 
@@ -611,11 +623,25 @@ class Translator:
     # -- Grouper side -------------------------------------------------------
 
     def _translate(
-        self, object_type: ObjectType, ctx: TranslationContext
+        self,
+        object_type: ObjectType,
+        ctx: TranslationContext | None,
+        bean: ProvisioningGroup | ProvisioningEntity | ProvisioningMembership | None = None,
     ) -> tuple[dict[str, AttributeValue], dict[str, AttributeValue], list[ObjectError]]:
+        """Translate with *ctx*, or (no *ctx*) read the own fields of *bean*."""
         attributes: dict[str, AttributeValue] = {}
         create_only: dict[str, AttributeValue] = {}
         errors: list[ObjectError] = []
+        if ctx is None:
+            # Plain fields of the bean: read them as TranslationContext.field would.
+            assert bean is not None  # noqa: S101  # the caller gives one or the other
+            for attribute, field in self._objects[object_type].own_fields or ():
+                value, problems = attribute.finish(_bean_field(bean, field))
+                errors.extend(problems)
+                (create_only if attribute.config.create_only else attributes)[attribute.name] = (
+                    value
+                )
+            return attributes, create_only, errors
         for attribute in self._objects[object_type].translated:
             value, problems = attribute.translate(ctx)
             errors.extend(problems)
@@ -628,8 +654,12 @@ class Translator:
         if not self._objects[object_type].translated:
             # Nothing to translate (entities that are not operated on, say): cheap.
             return Translated(source=bean, bean=type(bean)(id=bean.id, attributes=_NO_ATTRIBUTES))  # type: ignore[call-arg]  # a group or an entity
-        ctx = TranslationContext(object_type=object_type, bean=bean, metadata=metadata or {})
-        attributes, create_only, errors = self._translate(object_type, ctx)
+        ctx = (
+            None
+            if self._objects[object_type].own_fields is not None
+            else TranslationContext(object_type=object_type, bean=bean, metadata=metadata or {})
+        )
+        attributes, create_only, errors = self._translate(object_type, ctx, bean)
         return Translated(
             source=bean,
             bean=type(bean)(id=bean.id, attributes=attributes),  # type: ignore[call-arg]  # a group or an entity
@@ -726,6 +756,23 @@ class Translator:
             memberships: Grouper memberships.
             metadata: Per group or entity id, extra data for translation functions.
         """
+        return self._translate_all(groups, entities, memberships, metadata, checked=False)
+
+    def _translate_all(
+        self,
+        groups: Iterable[ProvisioningGroup],
+        entities: Iterable[ProvisioningEntity],
+        memberships: Iterable[ProvisioningMembership],
+        metadata: Mapping[str, Mapping[str, object]] | None,
+        *,
+        checked: bool,
+    ) -> Translation:
+        """:meth:`translate`; *checked* says every membership's group and entity are given.
+
+        The provisioner passes a :class:`~grouperprov.Scope`'s memberships, which
+        :func:`~grouperprov.provisionable_scope` has already checked, so a
+        million of them are not checked twice.
+        """
         metadata = metadata or {}
         group_beans = {g.id: g for g in groups}
         entity_beans = {e.id: e for e in entities}
@@ -738,7 +785,7 @@ class Translator:
             for eid, e in entity_beans.items()
         }
         if self._membership_sides is not None and self._config.memberships.operate:
-            return self._translate_separable(t_groups, t_entities, memberships)
+            return self._translate_separable(t_groups, t_entities, memberships, checked=checked)
         t_memberships: dict[MembershipId, Translated[ProvisioningMembership]] = {}
         errors: dict[MembershipId, tuple[ObjectError, ...]] = {}
         skipped: list[MembershipId] = []
@@ -841,14 +888,17 @@ class Translator:
         t_groups: dict[str, Translated[ProvisioningGroup]],
         t_entities: dict[str, Translated[ProvisioningEntity]],
         memberships: Iterable[ProvisioningMembership],
+        *,
+        checked: bool,
     ) -> Translation:
         """:meth:`translate` for membership objects of separable attributes."""
         assert self._membership_sides is not None  # noqa: S101  # checked by the caller
         group_beans = {gid: t.source for gid, t in t_groups.items()}
         entity_beans = {eid: t.source for eid, t in t_entities.items()}
         given = tuple(memberships)
-        if all(map(group_beans.__contains__, map(_GROUP_ID, given))) and all(
-            map(entity_beans.__contains__, map(_ENTITY_ID, given))
+        if checked or (
+            all(map(group_beans.__contains__, map(_GROUP_ID, given)))
+            and all(map(entity_beans.__contains__, map(_ENTITY_ID, given)))
         ):
             # The usual case, checked and built in C: every membership is kept.
             kept = dict(zip(map(_MEMBERSHIP_ID, given), given, strict=True))
