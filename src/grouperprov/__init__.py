@@ -44,6 +44,7 @@ from ._config import (
     StaticValue,
     ValueType,
 )
+from ._diagnostics import Diagnostics, DiagnosticStep
 from ._failsafe import PlanStats, check_failsafe, plan_stats
 from ._match import Matcher, MatchingId, MatchResult
 from ._plan import Action, Change, ObjectId, Plan, PlannedError, Reason
@@ -102,6 +103,8 @@ __all__ = [
     "CrudOrder",
     "DeleteDecision",
     "DeletePolicy",
+    "DiagnosticStep",
+    "Diagnostics",
     "FailsafeConfig",
     "FailsafeState",
     "FullPlan",

@@ -16,6 +16,7 @@ from ._behavior import Behavior, Mode, compute_behavior
 from ._codes import ObjectError
 from ._compare import Comparison, compare
 from ._config import DeletePolicy, ObjectType, ProvisionerConfig
+from ._diagnostics import Diagnostics, diagnose
 from ._failsafe import check_failsafe, plan_stats
 from ._gc import paused_gc
 from ._lazy import LazyMap
@@ -269,6 +270,34 @@ class Provisioner:
             sync_type=SyncType.FULL if selected is None else SyncType.GROUP,
             groups_only=selected,
         )
+
+    def diagnostics(
+        self, *, group: str | None = None, subject: str | None = None, write: bool = False
+    ) -> Diagnostics:
+        """Run one group and/or subject through the pipeline and report each step.
+
+        The report (:class:`~grouperprov.Diagnostics`, printable and
+        JSON-compatible) has the configuration with secrets masked, the
+        target's capabilities, the behaviour, what Grouper has, what the sync
+        records say, the translation, the target's object, the match and the
+        plan. With a group, the plan is that of a group sync of the group; with
+        a subject alone, the changes of a full plan that concern the subject.
+
+        Args:
+            group: A group's id or full name.
+            subject: A member id or subject id.
+            write: Also apply the plan (a group sync of the group; for a subject
+                alone, only its own changes), holding the job lease and
+                recording it, and add a ``write`` step with the result. The
+                failsafe applies as to any run.
+
+        Raises:
+            ValueError: Neither a group nor a subject was given.
+            LookupError: The group or subject is not in Grouper.
+            ConfigError: As for :meth:`plan_full`.
+        """
+        with paused_gc():
+            return diagnose(self, group=group, subject=subject, write=write)
 
     def sync_group(
         self, *groups: str, folder: str | None = None, dry_run: bool = False
