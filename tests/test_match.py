@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from grouperprov import (
+    LINK_KEY,
     Matcher,
     MatchingId,
     ObjectError,
@@ -231,3 +232,46 @@ def test_search_keys_give_single_non_empty_values_as_held() -> None:
     m = _matcher(["cn"], search=["cn", "gid", "tags", "ou"])
     assert m.search_keys(g("x", cn="Math", gid=5, tags=["a", "b"])) == (("cn", "Math"), ("gid", 5))
     assert m.search_keys(g("x", cn="", tags=["a"])) == (("tags", "a"),)
+
+
+def test_target_links_follow_a_rename_before_historical_values() -> None:
+    m = _matcher(["cn"])
+    result = m.match(
+        {"g1": g("g1", cn="new-name"), "g2": g("g2", cn="b"), "g3": g("g3", cn="c")},
+        {"t1": g("t1", cn="old-name"), "t2": g("t2", cn="x"), "tb": g("tb", cn="b")},
+        # g1's link wins over its historical value; g2 matches by its key
+        # first, so its stale link is not used; g3's linked object is gone.
+        linked={"g1": "t1", "g2": "t2", "g3": "t-gone", "g-gone": "t2"},
+        historical={"g1": [MatchingId("cn", ("x",))]},
+    )
+    assert result.pairs == {"g1": "t1", "g2": "tb"}
+    assert result.matched_by["g1"] == MatchingId(LINK_KEY, ("t1",))
+    assert str(result.matched_by["g1"]) == "target link='t1'"
+    assert result.unmatched_translated == ("g3",)
+    assert result.unmatched_target == ("t2",)
+
+
+def test_a_target_link_taken_by_a_current_key_is_not_used() -> None:
+    m = _matcher(["cn"])
+    result = m.match(
+        {"g1": g("g1", cn="renamed"), "g2": g("g2", cn="old")},
+        {"t1": g("t1", cn="old")},
+        linked={"g1": "t1"},
+    )
+    assert result.pairs == {"g2": "t1"}
+    assert result.unmatched_translated == ("g1",)
+
+
+def test_one_target_link_shared_by_two_objects_gives_mat() -> None:
+    m = _matcher(["cn"])
+    result = m.match(
+        {"g1": g("g1", cn="n1"), "g2": g("g2", cn="n2")},
+        {"t1": g("t1", cn="old")},
+        linked={"g1": "t1", "g2": "t1"},
+    )
+    assert result.pairs == {}
+    assert result.errors["g1"] == ObjectError(
+        MAT, "the target links of 2 objects ('g1', 'g2') lead to the same target object 't1'"
+    )
+    assert result.set_aside == {"t1": "the target link of 2 objects"}
+    assert result.unmatched_target == ()

@@ -378,3 +378,44 @@ def test_a_group_sync_dry_run_and_config_errors() -> None:
     assert prov.target.groups == {}
     broken = _provisioner(_campus(), target=InMemoryTarget(operations=set()))
     assert broken.sync_group("apps:ldap:staff").status is SyncStatus.CONFIG_ERROR
+
+
+def test_a_renamed_group_is_updated_through_its_target_link() -> None:
+    source = _campus()
+    target = InMemoryTarget()  # target ids of its own, as a remote id or a DN
+    prov = _provisioner(source, target=target)
+    prov.full_sync()
+    (target_id,) = [t for t, g in target.groups.items() if g.get("cn") == "staff"]
+    source.rename_group("apps:ldap:staff", "apps:ldap:employees")
+    planned = prov.plan_full()
+    changes = [(c.action.value, c.object_type.value) for c in planned.plan.changes]
+    assert changes == [("update", "group")]
+    gid = source.snapshot().groups[0].id
+    match = planned.comparison.matches[ObjectType.GROUP]
+    assert match.pairs[gid] == target_id
+    assert str(match.matched_by[gid]) == f"target link={target_id!r}"
+    prov.apply(planned)
+    assert target.groups[target_id].get("cn") == "employees"
+    assert target.groups[target_id].get("member") == frozenset({"u0", "u1", "u2"})
+    assert prov.store.load(P).records[(ObjectType.GROUP, gid)].target_id == target_id
+    assert not prov.plan_full().plan.changes
+
+
+def test_without_its_record_a_renamed_group_is_replaced() -> None:
+    # The same rename with the sync records lost: nothing links the two, so a
+    # new object is inserted, and the old one, which no record says
+    # grouperprov inserted, is left alone.
+    source = _campus()
+    target = InMemoryTarget()
+    prov = _provisioner(source, target=target)
+    prov.full_sync()
+    source.rename_group("apps:ldap:staff", "apps:ldap:employees")
+    fresh = _provisioner(source, target=target, store=MemorySyncStore())
+    changes = sorted((c.action.value, c.object_type.value) for c in fresh.plan_full().plan.changes)
+    assert changes == [("insert", "group")] + [("insert", "membership")] * 3
+    fresh.full_sync()
+    assert sorted(g.get_str("cn") or "" for g in target.groups.values()) == [
+        "employees",
+        "math101",
+        "staff",
+    ]

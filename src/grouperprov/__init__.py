@@ -46,7 +46,7 @@ from ._config import (
 )
 from ._diagnostics import Diagnostics, DiagnosticStep
 from ._failsafe import PlanStats, check_failsafe, plan_stats
-from ._match import Matcher, MatchingId, MatchResult
+from ._match import LINK_KEY, Matcher, MatchingId, MatchResult
 from ._plan import Action, Change, ObjectId, Plan, PlannedError, Reason
 from ._provisioner import FullPlan, Provisioner, SyncResult, SyncStatus
 from ._records import (
@@ -88,6 +88,7 @@ except PackageNotFoundError:  # pragma: no cover  # running from a source tree
 __all__ = [
     "ENTITY_FIELDS",
     "GROUP_FIELDS",
+    "LINK_KEY",
     "Action",
     "ApplyResult",
     "AttributeChange",

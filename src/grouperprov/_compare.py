@@ -128,6 +128,7 @@ def compare(
     *,
     records: Mapping[ObjectType, Mapping[Hashable, SyncRecord]] | None = None,
     historical: Mapping[ObjectType, Mapping[Hashable, Iterable[MatchingId]]] | None = None,
+    linked: Mapping[ObjectType, Mapping[Hashable, Hashable]] | None = None,
 ) -> Comparison:
     """Compare translated Grouper data with target data and plan the changes.
 
@@ -140,8 +141,13 @@ def compare(
             values: by ``(owner Grouper id, value)``), for the delete policy.
         historical: Earlier matching ids by object type and Grouper id, to
             follow renames.
+        linked: Target links (the target ids sync records keep) of groups and
+            entities by object type and Grouper id, to follow renames (see
+            :meth:`Matcher.match <grouperprov.Matcher.match>`).
     """
-    return _Comparer(translator, behavior, translation, records or {}, historical or {}).run(target)
+    return _Comparer(
+        translator, behavior, translation, records or {}, historical or {}, linked=linked or {}
+    ).run(target)
 
 
 class _Comparer:
@@ -152,12 +158,15 @@ class _Comparer:
         translation: Translation,
         records: Mapping[ObjectType, Mapping[Hashable, SyncRecord]],
         historical: Mapping[ObjectType, Mapping[Any, Iterable[MatchingId]]],
+        *,
+        linked: Mapping[ObjectType, Mapping[Any, Any]],
     ) -> None:
         self.t = translator
         self.b = behavior
         self.tr = translation
         self.records = records
         self.historical = historical
+        self.linked = linked
         self.changes: list[Change] = []
         self.errors: dict[tuple[ObjectType, ObjectId], ObjectError] = {}
         self.wrappers: dict[ObjectType, dict[Hashable, ProvisioningWrapper]] = {
@@ -264,6 +273,7 @@ class _Comparer:
             {gid: tr.bean for gid, tr in translated.items()},
             normal,
             historical=self.historical.get(object_type),
+            linked=self.linked.get(object_type),
         )
         self.matches[object_type] = result
         self.links[object_type].update(result.pairs)

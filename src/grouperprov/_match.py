@@ -5,7 +5,8 @@ composite key). An object's *matching id* for a key is the key's name and the
 compare forms of its attributes' values (case folded where the attribute is case
 insensitive), or nothing when a value is missing.
 
-The rules, applied key by key in order, then to historical values:
+The rules, applied key by key in order, then to target links (the target id
+a sync record keeps), then to historical values:
 
 1. A translated object and a target object are paired only when they are the
    only two objects (one per side, among those not yet paired or set aside)
@@ -34,11 +35,15 @@ from ._codes import ObjectError, SyncErrorCode
 from ._config import MatchingKey, ObjectType
 from ._translate import Translator
 
-__all__ = ["MatchResult", "Matcher", "MatchingId"]
+__all__ = ["LINK_KEY", "MatchResult", "Matcher", "MatchingId"]
 
 IdT = TypeVar("IdT", bound=Hashable)
 TargetIdT = TypeVar("TargetIdT", bound=Hashable)
 Bean = ProvisioningGroup | ProvisioningEntity | ProvisioningMembership
+
+
+LINK_KEY = "target link"
+"""The key of a :class:`MatchingId` that paired an object through its target link."""
 
 
 @attrs.frozen
@@ -153,6 +158,7 @@ class Matcher:
         target: Mapping[TargetIdT, Bean],
         *,
         historical: Mapping[IdT, Iterable[MatchingId]] | None = None,
+        linked: Mapping[IdT, TargetIdT] | None = None,
     ) -> MatchResult[IdT, TargetIdT]:
         """Pair translated objects with target objects (see the module rules).
 
@@ -161,6 +167,12 @@ class Matcher:
             target: Target beans (normalised) by their target id.
             historical: Earlier matching ids of translated objects (cached values,
                 to follow a rename); tried after every current key.
+            linked: Target links of translated objects (the target id their sync
+                record keeps), tried after every current key and before
+                historical values: an object whose current values match
+                nothing, such as a renamed group, is paired with the target
+                object it was last synced to, if that is still there and free.
+                Two objects linked to the same target object both get MAT.
         """
         t_ids = {tid: self.matching_ids(bean) for tid, bean in translated.items()}
         g_ids = {gid: self.matching_ids(bean) for gid, bean in target.items()}
@@ -179,6 +191,8 @@ class Matcher:
                 {t: ids[position] for t, ids in t_ids.items() if ids[position] is not None},
                 {g: ids[position] for g, ids in g_ids.items() if ids[position] is not None},
             )
+        if linked:
+            state.linked_round(linked, translated, target)
         if historical:
             target_index: dict[MatchingId, TargetIdT | None] = {}
             for gid, ids in g_ids.items():
@@ -230,6 +244,36 @@ class _State(Generic[IdT, TargetIdT]):
                 g_index.setdefault(mid, []).append(gid)
         for mid, tids in t_index.items():
             self._settle(mid, tids, g_index.get(mid, []))
+
+    def linked_round(
+        self,
+        linked: Mapping[IdT, TargetIdT],
+        translated: Mapping[IdT, object],
+        present: Mapping[TargetIdT, object],
+    ) -> None:
+        claims: dict[TargetIdT, list[IdT]] = {}
+        for tid, gid in linked.items():
+            if (
+                tid in translated
+                and self.free_translated(tid)
+                and gid in present
+                and self.free_target(gid)
+            ):
+                claims.setdefault(gid, []).append(tid)
+        for gid, tids in claims.items():
+            if len(tids) == 1:
+                self.pairs[tids[0]] = gid
+                self.matched_by[tids[0]] = MatchingId(LINK_KEY, (gid,))
+                self._taken.add(gid)
+                continue
+            shown = ", ".join(repr(t) for t in tids)
+            for tid in tids:
+                self.errors[tid] = ObjectError(
+                    SyncErrorCode.MAT,
+                    f"the target links of {len(tids)} objects ({shown}) "
+                    f"lead to the same target object {gid!r}",
+                )
+            self.set_aside[gid] = f"the target link of {len(tids)} objects"
 
     def historical_round(
         self,

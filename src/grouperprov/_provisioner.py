@@ -247,7 +247,12 @@ class Provisioner:
         if selected is not None:
             target_data = _target_of(translator, translation, target_data, state, selected)
         records = {t: state.by_target_id(t) for t in ObjectType}
-        comparison = compare(translator, behavior, translation, target_data, records=records)
+        # Target links follow renames: a group whose name no longer matches is
+        # paired with the object it was last synced to.
+        linked = {t: state.target_links(t) for t in (ObjectType.GROUP, ObjectType.ENTITY)}
+        comparison = compare(
+            translator, behavior, translation, target_data, records=records, linked=linked
+        )
         failsafe_state = state.provisioner.failsafe
         blocked = failsafe_state is not None and failsafe_state.blocking
         approved = failsafe_state is not None and not failsafe_state.blocking

@@ -30,6 +30,14 @@ class SyncState:
     provisioner: ProvisionerRecord
     records: Mapping[RecordKey, SyncRecord] = attrs.field(factory=dict, hash=False)
 
+    def target_links(self, object_type: ObjectType) -> dict[Hashable, Hashable]:
+        """Grouper id -> target id of the objects of one type last seen in the target."""
+        return {
+            key: r.target_id
+            for (t, key), r in self.records.items()
+            if t is object_type and r.in_target and r.target_id is not None
+        }
+
     def by_target_id(self, object_type: ObjectType) -> dict[Hashable, SyncRecord]:
         """The records of one object type by target id (how compare looks them up)."""
         return {

@@ -70,6 +70,22 @@ class InMemorySource:
         self._members = {m for m in self._members if m[0] != gid}
         self._log("group_delete", group_id=gid, name=name)
 
+    def rename_group(self, name: str, new_name: str) -> None:
+        """Rename (or move) a group: its name, extension and display name change, its id stays."""
+        if new_name in self._by_name:
+            msg = f"group {new_name!r} exists already"
+            raise ValueError(msg)
+        gid = self._by_name.pop(name)
+        self._by_name[new_name] = gid
+        self._groups[gid] = self._groups[gid].with_attributes(
+            {
+                "name": new_name,
+                "extension": new_name.rpartition(":")[2],
+                "display_name": new_name,
+            }
+        )
+        self._log("group_rename", group_id=gid, name=new_name, old_name=name)
+
     def update_group(self, name: str, **fields: object) -> None:
         """Change a group's fields (``description=...``)."""
         gid = self._by_name[name]
