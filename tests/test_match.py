@@ -275,3 +275,18 @@ def test_one_target_link_shared_by_two_objects_gives_mat() -> None:
     )
     assert result.set_aside == {"t1": "the target link of 2 objects"}
     assert result.unmatched_target == ()
+
+
+def test_target_objects_sharing_a_value_no_translated_object_has_are_set_aside() -> None:
+    # Found by the symmetry property: without this, t1 and t2 stayed free after
+    # "cn", made g0 ambiguous on "gid", while the swapped sides paired g0 and t0.
+    m = _matcher(["cn", "gid"])
+    left = {"g0": g("g0", gid=1)}
+    right = {"t0": g("t0", gid=1), "t1": g("t1", cn="x", gid=1), "t2": g("t2", cn="x", gid=1)}
+    forward = m.match(left, right)
+    backward = m.match(right, left)
+    assert forward.pairs == {"g0": "t0"}
+    assert backward.pairs == {"t0": "g0"}
+    reason = "matching value cn='x' is shared by 2 target objects"
+    assert forward.set_aside == {"t1": reason, "t2": reason}
+    assert forward.unmatched_target == ()

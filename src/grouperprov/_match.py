@@ -14,7 +14,8 @@ a sync record keeps), then to historical values:
 2. Two or more translated objects with the same matching id all get MAT; so
    does one translated object whose matching id several target objects have.
    The target objects involved are set aside, never treated as extra (so
-   never deleted because of an ambiguity).
+   never deleted because of an ambiguity); so are two or more target objects
+   sharing a matching id that no translated object has.
 3. A translated object with no matching id at all gets MAT; a target object
    with none is set aside.
 4. Objects paired, given MAT or set aside take no part in later keys.
@@ -244,6 +245,14 @@ class _State(Generic[IdT, TargetIdT]):
                 g_index.setdefault(mid, []).append(gid)
         for mid, tids in t_index.items():
             self._settle(mid, tids, g_index.get(mid, []))
+        for mid, gids in g_index.items():
+            if len(gids) > 1 and mid not in t_index:
+                # The mirror of two translated objects sharing an id (MAT): the
+                # target objects take no part in later keys, and are not extra.
+                for gid in gids:
+                    self.set_aside[gid] = (
+                        f"matching value {mid} is shared by {len(gids)} target objects"
+                    )
 
     def linked_round(
         self,
