@@ -539,3 +539,22 @@ def test_from_dict_accepts_sections_already_built() -> None:
     groups = ObjectConfig(attributes=(AttributeConfig(name="cn", field="x"),), matching=(("cn",),))
     config = ProvisionerConfig.from_dict(_valid(groups=groups))
     assert config.groups is groups
+
+
+def test_numbers_out_of_range_are_named_with_their_path() -> None:
+    with pytest.raises(ConfigError) as info:
+        ProvisionerConfig.from_dict(
+            {
+                "name": "x",
+                "groups": {"operate": False},
+                "entities": {"operate": False},
+                "memberships": {"operate": False},
+                "batch_size": 0,
+                "failsafe": {"max_group_percent_removed": 120, "min_group_size": -1},
+            }
+        )
+    assert [(p.path, p.message) for p in info.value.problems] == [
+        ("batch_size", "must be a positive integer, got 0"),
+        ("failsafe.max_group_percent_removed", "must be a percentage (0 to 100), got 120.0"),
+        ("failsafe.min_group_size", "must not be negative, got -1"),
+    ]

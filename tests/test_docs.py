@@ -17,6 +17,7 @@ from grouperprov import (
     ObjectConfig,
     ProvisionableConfig,
     ProvisionerConfig,
+    SubjectLinkConfig,
 )
 
 ROOT = Path(__file__).parent.parent
@@ -52,6 +53,7 @@ def test_examples_run_and_print_what_the_page_shows(page: str) -> None:
         (AttributeConfig, "## Attributes"),
         (ProvisionableConfig, "## `[provisionable]`"),
         (FailsafeConfig, "## `[failsafe]`"),
+        (SubjectLinkConfig, "## `[subject_link]`"),
     ],
 )
 def test_configuration_reference_documents_every_setting(cls: type, section: str) -> None:

@@ -42,6 +42,7 @@ from ._config import (
     ProvisionableConfig,
     ProvisionerConfig,
     StaticValue,
+    SubjectLinkConfig,
     ValueType,
 )
 from ._diagnostics import Diagnostics, DiagnosticStep
@@ -146,6 +147,7 @@ __all__ = [
     "Scalar",
     "Scope",
     "StaticValue",
+    "SubjectLinkConfig",
     "SyncErrorCode",
     "SyncRecord",
     "SyncResult",

@@ -280,6 +280,35 @@ class ProvisionableConfig:
 
 
 @attrs.frozen(kw_only=True)
+class SubjectLinkConfig:
+    """Resolving each subject to the value the target knows it by, once.
+
+    The target may know people by something other than Grouper's subject id
+    (an EPPN, a mail address) that takes a lookup to find. The function is
+    called once per subject; the value is kept in the entity's sync record
+    (``SyncRecord.subject_link``) and reused by later runs without calling the
+    function again, except for up to :attr:`refresh_per_run` subjects per run.
+    Translation reads it as the entity field named :attr:`attribute`
+    (``field = "subject_link"``, or ``"entity.subject_link"`` for membership
+    objects).
+
+    Attributes:
+        function: ``"package.module:function"`` or a callable, given a
+            :class:`~grouperprov.TranslationContext` of the entity; returns the
+            link (a str, or an int taken as its text), or ``None`` when the
+            subject has none. An exception gives the entity ERR and keeps its
+            cached value, if it has one.
+        attribute: The entity field the link is put in.
+        refresh_per_run: How many cached links each run resolves again (a
+            different set each run); 0 never refreshes them.
+    """
+
+    function: FunctionRef
+    attribute: str = "subject_link"
+    refresh_per_run: int = 0
+
+
+@attrs.frozen(kw_only=True)
 class FailsafeConfig:
     """Thresholds checked on a plan before anything is written.
 
@@ -326,6 +355,8 @@ class ProvisionerConfig:
         batch_size: The largest batch sent to the target in one call (the
             target may accept less).
         read_only: Compute and log what would be written, write nothing.
+        subject_link: How subjects are resolved to the value the target knows
+            them by, and cached (off when ``None``).
     """
 
     name: str
@@ -339,6 +370,7 @@ class ProvisionerConfig:
     crud_order: CrudOrder = CrudOrder.DELETES_FIRST
     batch_size: int = 1000
     read_only: bool = False
+    subject_link: SubjectLinkConfig | None = None
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ProvisionerConfig:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from ._beans import ENTITY_FIELDS
 from ._config import (
     AttributeConfig,
     MatchingKey,
@@ -48,6 +49,7 @@ def _check(config: ProvisionerConfig) -> Iterator[ConfigProblem]:
     yield from _check_object("groups", config.groups, _PLAIN_FIELD)
     yield from _check_object("entities", config.entities, _PLAIN_FIELD)
     yield from _check_memberships(config)
+    yield from _check_subject_link(config)
     failsafe = config.failsafe
     for setting in (
         "max_group_percent_removed",
@@ -249,6 +251,27 @@ def _check_scalar(
         convert_scalar(value, value_type)
     except ValueError as exc:
         yield ConfigProblem(path, f"{exc} (value_type is {value_type.value!r})")
+
+
+def _check_subject_link(config: ProvisionerConfig) -> Iterator[ConfigProblem]:
+    link = config.subject_link
+    if link is None:
+        return
+    try:
+        resolve_function(link.function)
+    except (ValueError, TypeError) as exc:
+        yield ConfigProblem("subject_link.function", str(exc))
+    if not _PLAIN_FIELD.match(link.attribute):
+        yield ConfigProblem("subject_link.attribute", _field_message(link.attribute, _PLAIN_FIELD))
+    elif link.attribute in ENTITY_FIELDS:
+        yield ConfigProblem(
+            "subject_link.attribute",
+            f"{link.attribute!r} is a field Grouper gives every entity; choose another name",
+        )
+    if link.refresh_per_run < 0:
+        yield ConfigProblem(
+            "subject_link.refresh_per_run", f"must be 0 or more, got {link.refresh_per_run}"
+        )
 
 
 def _field_message(name: str, fields: re.Pattern[str]) -> str:

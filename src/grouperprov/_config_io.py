@@ -30,6 +30,7 @@ from ._config import (
     ProvisionableConfig,
     ProvisionerConfig,
     StaticValue,
+    SubjectLinkConfig,
 )
 from ._sources import FunctionRef, ValidatorRef, function_ref_name
 from .exceptions import ConfigError, ConfigProblem
@@ -40,7 +41,8 @@ _CONFIG_CLASSES = (
     ObjectConfig,
     MembershipsConfig,
     ProvisionableConfig,
-    ProvisionerConfig,
+    SubjectLinkConfig,
+    ProvisionerConfig,  # last: its hooks use those of the classes above
 )
 
 

@@ -321,6 +321,19 @@ class _Diagnoser:
                 "provisionable": in_scope,
                 "groups": groups,
             }
+            links = planned.subject_links
+            if links is not None and eid in links.values:
+                how = (
+                    "the lookup failed"
+                    if eid in links.errors
+                    else "resolved this run"
+                    if eid in links.changed or eid in links.refreshed
+                    else "cached"
+                )
+                lines.append(f"  subject link: {links.values[eid]!r} ({how})")
+                if eid in links.errors:
+                    lines.append(f"  subject link error: {links.errors[eid]}")
+                data["subject"]["subject_link"] = links.values[eid]
             if gid is not None:
                 member = gid in groups
                 lines.append(f"membership of the subject in the group: {'yes' if member else 'no'}")

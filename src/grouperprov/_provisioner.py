@@ -21,6 +21,7 @@ from ._failsafe import check_failsafe, plan_stats
 from ._gc import paused_gc
 from ._lazy import LazyMap
 from ._lease import LeaseKeeper
+from ._links import SubjectLinks, resolve_subject_links
 from ._match import Matcher
 from ._plan import Action, Plan
 from ._records import FailsafeState, JobLease, LogRecord, SyncRecord, SyncType
@@ -131,6 +132,7 @@ class FullPlan:
         timings: Seconds spent per step so far.
         sync_type: ``FULL``, or ``GROUP`` for a group sync.
         groups_only: For a group sync, the ids of the groups it covers.
+        subject_links: The subject links of the run, when configured.
     """
 
     comparison: Comparison
@@ -143,6 +145,7 @@ class FullPlan:
     timings: Mapping[str, float] = attrs.field(factory=dict, hash=False)
     sync_type: SyncType = SyncType.FULL
     groups_only: frozenset[str] | None = None
+    subject_links: SubjectLinks | None = None
 
     @property
     def plan(self) -> Plan:
@@ -239,11 +242,21 @@ class Provisioner:
             behavior = attrs.evolve(
                 behavior, entities=attrs.evolve(behavior.entities, delete=Mode.OFF)
             )
+        subject_links = None
+        if self.config.subject_link is not None:
+            # Resolved once and cached in the records; a rotating few refreshed.
+            seed = max((t.isoformat() for t in state.provisioner.last_run.values()), default="")
+            entities, subject_links = resolve_subject_links(
+                self.config.subject_link, scope.entities, state, seed=seed
+            )
+            scope = attrs.evolve(scope, entities=entities)
         groups = [g for g in snapshot.groups if g.id in scope.groups]
         # The scope has checked that its memberships' groups and entities are in it.
         translation = translator._translate_all(  # noqa: SLF001  # same package
             groups, scope.entities.values(), scope.memberships, scope.metadata(), checked=True
         )
+        if subject_links is not None and subject_links.errors:
+            translation = _without_links(translation, subject_links)
         if selected is not None:
             target_data = _target_of(translator, translation, target_data, state, selected)
         records = {t: state.by_target_id(t) for t in ObjectType}
@@ -274,6 +287,7 @@ class Provisioner:
             timings=timings,
             sync_type=SyncType.FULL if selected is None else SyncType.GROUP,
             groups_only=selected,
+            subject_links=subject_links,
         )
 
     def diagnostics(
@@ -496,6 +510,9 @@ class Provisioner:
         }
         for gid, error in planned.scope.errors.items():
             errors[(ObjectType.GROUP, gid)] = error
+        if planned.subject_links is not None:
+            for eid, error in planned.subject_links.errors.items():
+                errors.setdefault((ObjectType.ENTITY, eid), error)
         return errors
 
     def _status(self, errors: Mapping[Key, ObjectError]) -> SyncStatus:
@@ -645,6 +662,7 @@ class _RecordKeeper:
                 seen.add(key)
                 self._provisionable(key, links[object_type].get(str(wrapper.object_id)))
         self._memberships(seen)
+        self._subject_links(seen)
         for key, old in self.old.items():
             if (
                 key not in seen
@@ -653,6 +671,37 @@ class _RecordKeeper:
                 and self._covered(key)
             ):
                 self._record(key, provisionable=False, provisionable_end=self.now)
+
+    def _subject_links(self, seen: set[Key]) -> None:
+        """Cache each entity's subject link in its record (made if entities are not operated)."""
+        links = self.planned.subject_links
+        if links is None:
+            return
+        for eid, value in links.values.items():
+            key: Key = (ObjectType.ENTITY, eid)
+            seen.add(key)
+            if key in self.out:  # recorded as an operated entity already
+                self._record(key, subject_link=value)
+                continue
+            old = self.old.get(key)
+            if (
+                old is not None
+                and old.provisionable
+                and old.subject_link == value
+                and old.error_code is None
+                and key not in self.errors
+            ):
+                continue  # nothing new: not written again
+            self._record(
+                key,
+                subject_link=value,
+                provisionable=True,
+                provisionable_start=(
+                    old.provisionable_start if old and old.provisionable_start else self.now
+                ),
+                provisionable_end=None,
+                **self._error_fields(key),
+            )
 
     def _covered(self, key: Key) -> bool:
         """Whether the run looked at this object (a group sync covers its groups only)."""
@@ -783,6 +832,16 @@ class _RecordKeeper:
                     in_target=old.in_target and not gone,
                     in_target_end=self.now if gone else old.in_target_end,
                 )
+
+
+def _without_links(translation: Translation, links: SubjectLinks) -> Translation:
+    """Mark the entities whose subject link failed and who have none: not written."""
+    entities = dict(translation.entities)
+    for eid, error in links.errors.items():
+        translated = entities.get(eid)
+        if translated is not None and links.values.get(eid) is None:
+            entities[eid] = attrs.evolve(translated, errors=(error, *translated.errors))
+    return attrs.evolve(translation, entities=entities)
 
 
 def _narrow(scope: Scope, selected: frozenset[str]) -> Scope:

@@ -1,0 +1,120 @@
+"""Subject links: the value a target knows a person by, resolved once and cached.
+
+See :class:`~grouperprov.SubjectLinkConfig`. The links live in the entities'
+sync records (``SyncRecord.subject_link``); a run resolves only the subjects
+without one, plus a bounded, rotating set of cached ones to refresh.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+from collections.abc import Mapping
+
+import attrs
+
+from ._beans import ProvisioningEntity
+from ._codes import ObjectError, SyncErrorCode
+from ._config import ObjectType, SubjectLinkConfig
+from ._sources import TranslationContext, resolve_function
+from ._store import SyncState
+
+__all__ = ["SubjectLinks", "resolve_subject_links"]
+
+
+@attrs.frozen(kw_only=True)
+class SubjectLinks:
+    """The subject links of one run.
+
+    Attributes:
+        values: Every provisionable entity's link by member id (``None``: it
+            has none).
+        changed: The entities whose link is new or different this run.
+        calls: How many times the function was called.
+        refreshed: The entities whose cached link was resolved again.
+        errors: Entities whose resolution failed, with the error (ERR).
+    """
+
+    values: Mapping[str, str | None]
+    changed: frozenset[str]
+    calls: int
+    refreshed: frozenset[str]
+    errors: Mapping[str, ObjectError]
+
+
+def _link_text(raw: object) -> str | None:
+    if raw is None or raw == "":
+        return None
+    if isinstance(raw, bool) or not isinstance(raw, str | int):
+        msg = f"the function returned {type(raw).__name__} {raw!r}, not a str, an int or None"
+        raise TypeError(msg)
+    return str(raw)
+
+
+def _rank(seed: str, entity_id: str) -> bytes:
+    return hashlib.blake2b(f"{seed}\0{entity_id}".encode(), digest_size=8).digest()
+
+
+def resolve_subject_links(
+    config: SubjectLinkConfig,
+    entities: Mapping[str, ProvisioningEntity],
+    state: SyncState,
+    *,
+    seed: str,
+) -> tuple[dict[str, ProvisioningEntity], SubjectLinks]:
+    """Give each entity its subject link, from the records or from the function.
+
+    Args:
+        config: The subject link settings.
+        entities: The provisionable entities by member id.
+        state: The sync state, with the cached links.
+        seed: Chooses which cached links are refreshed (a different seed each
+            run gives a different set).
+
+    Returns:
+        The entities with the link in the configured field, and what was done.
+    """
+    function = resolve_function(config.function)
+    records = state.records
+    cached: dict[str, str] = {}
+    for eid in entities:
+        record = records.get((ObjectType.ENTITY, eid))
+        if record is not None and record.subject_link is not None:
+            cached[eid] = record.subject_link
+    refresh = frozenset(
+        heapq.nsmallest(config.refresh_per_run, cached, key=lambda e: _rank(seed, e))
+        if config.refresh_per_run
+        else ()
+    )
+    values: dict[str, str | None] = {}
+    changed: set[str] = set()
+    errors: dict[str, ObjectError] = {}
+    out: dict[str, ProvisioningEntity] = {}
+    calls = 0
+    for eid, bean in entities.items():
+        old = cached.get(eid)
+        value = old
+        if old is None or eid in refresh:
+            calls += 1
+            try:
+                value = _link_text(
+                    function(TranslationContext(object_type=ObjectType.ENTITY, bean=bean))
+                )
+            except Exception as exc:  # noqa: BLE001  # a user's function may raise anything
+                errors[eid] = ObjectError(
+                    SyncErrorCode.ERR,
+                    f"subject link failed: {type(exc).__name__}: {exc}",
+                    config.attribute,
+                )
+            else:
+                if value != old:
+                    changed.add(eid)
+        values[eid] = value
+        out[eid] = bean.with_attributes({config.attribute: value})
+    return out, SubjectLinks(
+        values=values,
+        changed=frozenset(changed),
+        calls=calls,
+        refreshed=refresh,
+        errors=errors,
+    )

@@ -1,0 +1,309 @@
+"""Subject links: resolved once, cached in the sync records, refreshed a few per run."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from grouperprov import (
+    ObjectType,
+    Provisioner,
+    ProvisionerConfig,
+    SyncErrorCode,
+    SyncStatus,
+    TranslationContext,
+)
+from grouperprov.exceptions import ConfigError
+from grouperprov.stores import SqliteSyncStore
+from grouperprov.testing import InMemorySource, InMemoryTarget
+
+P = "wiki"
+
+
+class Directory:
+    """A stand-in for an expensive lookup (LDAP, a REST call): counts its calls."""
+
+    def __init__(self) -> None:
+        self.eppn = {f"u{i}": f"u{i}@campus.edu" for i in range(4)}
+        self.calls: Counter[str] = Counter()
+        self.broken: set[str] = set()
+
+    def __call__(self, ctx: TranslationContext) -> object:
+        subject = str(ctx.field("subject_id"))
+        self.calls[subject] += 1
+        if subject in self.broken:
+            msg = f"directory timed out for {subject}"
+            raise TimeoutError(msg)
+        return self.eppn.get(subject)
+
+
+def _config(directory: Directory, **link: Any) -> ProvisionerConfig:
+    return ProvisionerConfig.from_dict(
+        {
+            "name": P,
+            "groups": {"attributes": [{"name": "cn", "field": "extension"}], "matching": ["cn"]},
+            "entities": {"operate": False},
+            "memberships": {
+                "type": "group_attributes",
+                "attribute": {"name": "member", "field": "eppn"},
+            },
+            "subject_link": {"function": directory, "attribute": "eppn", **link},
+        }
+    )
+
+
+def _source() -> InMemorySource:
+    source = InMemorySource()
+    source.add_group("apps:wiki:editors")
+    source.add_group("apps:wiki:readers")
+    for i in range(4):
+        source.add_subject(f"u{i}")
+        source.add_member("apps:wiki:readers", f"u{i}")
+    source.add_member("apps:wiki:editors", "u0")
+    source.mark("apps:wiki", P)
+    return source
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 1, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        self.now += timedelta(hours=1)
+        return self.now
+
+
+def _provisioner(
+    directory: Directory, store: Any = None, target: Any = None, **link: Any
+) -> Provisioner:
+    kwargs: dict[str, Any] = {"clock": Clock()}
+    if store is not None:
+        kwargs["store"] = store
+    return Provisioner(
+        _config(directory, **link),
+        _source(),
+        target or InMemoryTarget(id_attributes={"group": "cn"}),
+        **kwargs,
+    )
+
+
+def _members(target: InMemoryTarget, cn: str) -> frozenset[object]:
+    value = target.groups[cn].get("member")
+    assert isinstance(value, frozenset)
+    return value
+
+
+def test_each_subject_is_resolved_once_and_the_link_is_cached(tmp_path: Path) -> None:
+    directory = Directory()
+    store = SqliteSyncStore(tmp_path / "state.db")
+    target = InMemoryTarget(id_attributes={"group": "cn"})
+    prov = _provisioner(directory, store, target)
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    assert directory.calls == Counter({f"u{i}": 1 for i in range(4)})
+    assert _members(target, "editors") == {"u0@campus.edu"}
+    assert len(_members(target, "readers")) == 4
+    record = store.load(P).records[(ObjectType.ENTITY, "mem-u2")]
+    assert record.subject_link == "u2@campus.edu"
+    assert record.provisionable
+    # Later runs, even by another process on the same store, reuse the links.
+    again = _provisioner(directory, SqliteSyncStore(tmp_path / "state.db"), target)
+    planned = again.plan_full()
+    assert planned.subject_links is not None
+    assert planned.subject_links.calls == 0
+    assert not planned.plan.changes
+    again.full_sync()
+    assert sum(directory.calls.values()) == 4
+
+
+def test_a_new_subject_alone_is_resolved() -> None:
+    directory = Directory()
+    prov = _provisioner(directory)
+    prov.full_sync()
+    directory.eppn["u9"] = "nine@campus.edu"
+    assert isinstance(prov.source, InMemorySource)
+    prov.source.add_subject("u9")
+    prov.source.add_member("apps:wiki:editors", "u9")
+    prov.full_sync()
+    assert directory.calls["u9"] == 1
+    assert sum(directory.calls.values()) == 5
+    assert isinstance(prov.target, InMemoryTarget)
+    assert _members(prov.target, "editors") == {"u0@campus.edu", "nine@campus.edu"}
+
+
+def test_refreshes_are_bounded_per_run_and_rotate() -> None:
+    directory = Directory()
+    prov = _provisioner(directory, refresh_per_run=1)
+    prov.full_sync()
+    refreshed: set[str] = set()
+    for _ in range(12):
+        planned = prov.plan_full()
+        assert planned.subject_links is not None
+        assert planned.subject_links.calls == 1
+        assert len(planned.subject_links.refreshed) == 1
+        refreshed |= planned.subject_links.refreshed
+        prov.apply(planned)
+    # A different subject comes up as runs go by (12 runs, 4 subjects).
+    assert len(refreshed) > 1
+
+
+def test_a_refreshed_link_that_changed_updates_the_target() -> None:
+    directory = Directory()
+    prov = _provisioner(directory, refresh_per_run=4)
+    prov.full_sync()
+    directory.eppn["u0"] = "zero@campus.edu"
+    result = prov.full_sync()
+    assert result.status is SyncStatus.SUCCESS
+    assert isinstance(prov.target, InMemoryTarget)
+    assert _members(prov.target, "editors") == {"zero@campus.edu"}
+    assert "u0@campus.edu" not in _members(prov.target, "readers")
+    record = prov.store.load(P).records[(ObjectType.ENTITY, "mem-u0")]
+    assert record.subject_link == "zero@campus.edu"
+
+
+def test_a_failing_lookup_is_an_error_on_that_subject_only_and_is_retried() -> None:
+    directory = Directory()
+    directory.broken.add("u1")
+    prov = _provisioner(directory)
+    result = prov.full_sync()
+    assert result.status is SyncStatus.ERROR
+    error = result.errors[(ObjectType.ENTITY, "mem-u1")]
+    assert error.code is SyncErrorCode.ERR
+    assert error.message == "subject link failed: TimeoutError: directory timed out for u1"
+    assert isinstance(prov.target, InMemoryTarget)
+    assert _members(prov.target, "readers") == {
+        "u0@campus.edu",
+        "u2@campus.edu",
+        "u3@campus.edu",
+    }
+    record = prov.store.load(P).records[(ObjectType.ENTITY, "mem-u1")]
+    assert record.error_code is SyncErrorCode.ERR
+    assert record.subject_link is None
+    # Fixed: the next run resolves it, provisions it and clears the error.
+    directory.broken.clear()
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    assert "u1@campus.edu" in _members(prov.target, "readers")
+    record = prov.store.load(P).records[(ObjectType.ENTITY, "mem-u1")]
+    assert record.error_code is None
+    assert record.subject_link == "u1@campus.edu"
+
+
+def test_a_failing_refresh_keeps_the_cached_link() -> None:
+    directory = Directory()
+    prov = _provisioner(directory, refresh_per_run=4)
+    prov.full_sync()
+    directory.broken.add("u2")
+    result = prov.full_sync()
+    assert result.errors[(ObjectType.ENTITY, "mem-u2")].code is SyncErrorCode.ERR
+    assert isinstance(prov.target, InMemoryTarget)
+    assert "u2@campus.edu" in _members(prov.target, "readers")
+    record = prov.store.load(P).records[(ObjectType.ENTITY, "mem-u2")]
+    assert record.subject_link == "u2@campus.edu"
+    assert record.error_code is SyncErrorCode.ERR
+
+
+def test_a_function_returning_something_else_than_text_is_an_error() -> None:
+    directory = Directory()
+    directory.eppn["u3"] = ["not", "text"]  # type: ignore[assignment]  # the bad value under test
+    prov = _provisioner(directory)
+    result = prov.full_sync()
+    assert result.errors[(ObjectType.ENTITY, "mem-u3")].message == (
+        "subject link failed: TypeError: the function returned list ['not', 'text'], "
+        "not a str, an int or None"
+    )
+
+
+def test_operated_entities_keep_their_link_beside_their_target_state() -> None:
+    directory = Directory()
+    config = ProvisionerConfig.from_dict(
+        {
+            "name": P,
+            "groups": {"operate": False},
+            "entities": {
+                "attributes": [{"name": "uid", "field": "eppn", "required": True}],
+                "matching": ["uid"],
+            },
+            "memberships": {"operate": False},
+            "subject_link": {"function": directory, "attribute": "eppn"},
+        }
+    )
+    target = InMemoryTarget(id_attributes={"entity": "uid"})
+    prov = Provisioner(config, _source(), target)
+    prov.full_sync()
+    assert set(target.entities) == {f"u{i}@campus.edu" for i in range(4)}
+    record = prov.store.load(P).records[(ObjectType.ENTITY, "mem-u0")]
+    assert record.in_target
+    assert record.target_id == "u0@campus.edu"
+    assert record.subject_link == "u0@campus.edu"
+    prov.full_sync()
+    assert sum(directory.calls.values()) == 4
+
+
+def test_subject_link_settings_are_checked() -> None:
+    base: dict[str, Any] = {
+        "name": P,
+        "groups": {"operate": False},
+        "entities": {"operate": False},
+        "memberships": {"operate": False},
+    }
+    with pytest.raises(ConfigError) as info:
+        ProvisionerConfig.from_dict(
+            {
+                **base,
+                "subject_link": {
+                    "function": "nope",
+                    "attribute": "subject_id",
+                    "refresh_per_run": -1,
+                },
+            }
+        )
+    assert [(p.path, p.message) for p in info.value.problems] == [
+        ("subject_link.function", "expected 'package.module:function', got 'nope'"),
+        (
+            "subject_link.attribute",
+            "'subject_id' is a field Grouper gives every entity; choose another name",
+        ),
+        ("subject_link.refresh_per_run", "must be 0 or more, got -1"),
+    ]
+    with pytest.raises(ConfigError, match=r"subject_link\.attribute: invalid field name"):
+        ProvisionerConfig.from_dict(
+            {**base, "subject_link": {"function": "os.path:basename", "attribute": "a-b"}}
+        )
+    config = ProvisionerConfig.from_dict({**base, "subject_link": {"function": "os.path:basename"}})
+    assert config.to_dict()["subject_link"] == {"function": "os.path:basename"}
+
+
+def test_a_subject_without_a_link_is_left_out_and_asked_again() -> None:
+    directory = Directory()
+    del directory.eppn["u3"]
+    prov = _provisioner(directory)
+    result = prov.full_sync()
+    assert result.status is SyncStatus.WARNING
+    assert result.errors[(ObjectType.MEMBERSHIP, ("grp-00002", "mem-u3"))].code is (
+        SyncErrorCode.REQ
+    )
+    assert isinstance(prov.target, InMemoryTarget)
+    assert "u3@campus.edu" not in _members(prov.target, "readers")
+    prov.full_sync()
+    assert directory.calls["u3"] == 2
+    assert directory.calls["u2"] == 1
+
+
+def test_diagnostics_show_the_subject_link_and_where_it_came_from() -> None:
+    directory = Directory()
+    directory.broken.add("u1")
+    prov = _provisioner(directory)
+    report = prov.diagnostics(subject="u0")
+    source = "\n".join(report.step("source").lines)
+    assert "subject link: 'u0@campus.edu' (resolved this run)" in source
+    prov.full_sync()
+    report = prov.diagnostics(subject="u0")
+    assert "subject link: 'u0@campus.edu' (cached)" in "\n".join(report.step("source").lines)
+    assert report.step("source").data["subject"]["subject_link"] == "u0@campus.edu"
+    report = prov.diagnostics(subject="u1")
+    source = "\n".join(report.step("source").lines)
+    assert "subject link: None (the lookup failed)" in source
+    assert "subject link error: ERR [eppn]: subject link failed: TimeoutError" in source
