@@ -17,7 +17,7 @@ import attrs
 
 from ._beans import ProvisioningEntity, ProvisioningGroup, ProvisioningMembership
 from ._behavior import Behavior
-from ._codes import ObjectError, SyncErrorCode
+from ._codes import ObjectError, SyncErrorCode, exception_text
 from ._config import MembershipType, ObjectType
 from ._plan import Action, Change, Plan, phase_of, phases
 from ._target import AttributeChange, Operation, TargetDAO, TargetData, WriteOutcome
@@ -92,10 +92,6 @@ class ApplyResult:
 
 def _err(message: str) -> ObjectError:
     return ObjectError(SyncErrorCode.ERR, message)
-
-
-def _exc_text(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"
 
 
 def _batches(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
@@ -240,7 +236,7 @@ class _Applier:
         try:
             stored = call(change)
         except Exception as exc:  # noqa: BLE001  # a DAO may raise anything; the run goes on
-            self._record(change, None, _err(_exc_text(exc)))
+            self._record(change, None, _err(exception_text(exc)))
             return
         is_bean = isinstance(
             stored, (ProvisioningGroup, ProvisioningEntity, ProvisioningMembership)
@@ -257,7 +253,7 @@ class _Applier:
             results = list(method(args))
         except Exception as exc:  # noqa: BLE001  # a DAO may raise anything; the run goes on
             for change in batch:
-                self._record(change, None, _err(f"the batch failed: {_exc_text(exc)}"))
+                self._record(change, None, _err(f"the batch failed: {exception_text(exc)}"))
             return
         for index, change in enumerate(batch):
             if index < len(results):
@@ -285,7 +281,9 @@ class _Applier:
                     try:
                         found = list(search(attribute, [value]))
                     except Exception as exc:  # noqa: BLE001  # a failed read-back loses only the link
-                        log.warning("could not read back %s: %s", change.describe(), _exc_text(exc))
+                        log.warning(
+                            "could not read back %s: %s", change.describe(), exception_text(exc)
+                        )
                         break
                     if len(found) == 1:
                         target_id = found[0].id
@@ -362,7 +360,7 @@ class _Applier:
                 single(unit[0].bean, _merge(unit))
             except Exception as exc:  # noqa: BLE001  # a DAO may raise anything; the run goes on
                 for change in unit:
-                    self._record(change, None, _err(_exc_text(exc)))
+                    self._record(change, None, _err(exception_text(exc)))
                 continue
             for change in unit:
                 self._record(change, WriteOutcome.success(), None)
@@ -375,7 +373,7 @@ class _Applier:
         except Exception as exc:  # noqa: BLE001  # a DAO may raise anything; the run goes on
             for unit in units:
                 for change in unit:
-                    self._record(change, None, _err(f"the batch failed: {_exc_text(exc)}"))
+                    self._record(change, None, _err(f"the batch failed: {exception_text(exc)}"))
             return
         for index, unit in enumerate(units):
             result = results[index] if index < len(results) else None

@@ -64,3 +64,8 @@ class ObjectError:
     def __str__(self) -> str:
         where = f" [{self.attribute}]" if self.attribute else ""
         return f"{self.code.value}{where}: {self.message}"
+
+
+def exception_text(exc: BaseException) -> str:
+    """How an error message shows an exception: its type and its text."""
+    return f"{type(exc).__name__}: {exc}"

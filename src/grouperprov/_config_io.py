@@ -21,6 +21,7 @@ from cattrs.errors import (
 )
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn
 
+from ._codes import exception_text
 from ._config import (
     AttributeConfig,
     FailsafeConfig,
@@ -247,7 +248,7 @@ def _problems(exc: BaseException, path: str) -> Iterator[ConfigProblem]:
     elif isinstance(exc, _SettingError):
         yield ConfigProblem(path, str(exc))
     else:  # pragma: no cover  # every hook raises one of the above
-        yield ConfigProblem(path, f"{type(exc).__name__}: {exc}")
+        yield ConfigProblem(path, exception_text(exc))
 
 
 def structure_config(data: Mapping[str, Any]) -> ProvisionerConfig:

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 import attrs
 
 from ._beans import ProvisioningEntity
-from ._codes import ObjectError, SyncErrorCode
+from ._codes import ObjectError, SyncErrorCode, exception_text
 from ._config import ObjectType, SubjectLinkConfig
 from ._sources import TranslationContext, resolve_function
 from ._store import SyncState
@@ -103,7 +103,7 @@ def resolve_subject_links(
             except Exception as exc:  # noqa: BLE001  # a user's function may raise anything
                 errors[eid] = ObjectError(
                     SyncErrorCode.ERR,
-                    f"subject link failed: {type(exc).__name__}: {exc}",
+                    f"subject link failed: {exception_text(exc)}",
                     config.attribute,
                 )
             else:

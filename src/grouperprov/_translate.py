@@ -29,7 +29,7 @@ from ._beans import (
     Scalar,
     _normalise_value,
 )
-from ._codes import ObjectError, SyncErrorCode
+from ._codes import ObjectError, SyncErrorCode, exception_text
 from ._config import AttributeConfig, MembershipType, ObjectType, ProvisionerConfig, ValueType
 from ._sources import Template, TranslationContext, _bean_field, resolve_function, scalar_to_str
 from ._values import compare_form, convert_scalar, is_empty
@@ -390,7 +390,9 @@ class _Attribute:
             raw = _normalise_value(name, self.source(ctx))
         except Exception as exc:  # noqa: BLE001  # a user's function may raise anything
             kind = "function" if self.config.function is not None else "source"
-            return None, [ObjectError(SyncErrorCode.ERR, f"{kind} failed: {_exc_text(exc)}", name)]
+            return None, [
+                ObjectError(SyncErrorCode.ERR, f"{kind} failed: {exception_text(exc)}", name)
+            ]
         return self.finish(raw)
 
     def finish(self, raw: AttributeValue) -> tuple[AttributeValue, list[ObjectError]]:
@@ -451,7 +453,9 @@ class _Attribute:
                 except Exception as exc:  # noqa: BLE001  # a user's function may raise anything
                     errors.append(
                         ObjectError(
-                            SyncErrorCode.ERR, f"valid_function failed: {_exc_text(exc)}", self.name
+                            SyncErrorCode.ERR,
+                            f"valid_function failed: {exception_text(exc)}",
+                            self.name,
                         )
                     )
                     continue
@@ -464,10 +468,6 @@ class _Attribute:
                         )
                     )
         return errors
-
-
-def _exc_text(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"
 
 
 def _items(value: AttributeValue) -> tuple[Scalar, ...]:

@@ -12,6 +12,7 @@ from grouperprov._beans import (
     ProvisioningMembership,
     Scalar,
 )
+from grouperprov._codes import exception_text
 from grouperprov._target import (
     AttributeChange,
     Capabilities,
@@ -286,7 +287,7 @@ def _check_delete(dao: TargetDAO, caps: Capabilities, kind: _Kind, ids: list[str
                 except Exception as exc:  # noqa: BLE001  # reported as a broken rule
                     yield (
                         f"{single.value} of an already deleted {kind.singular} raised "
-                        f"{type(exc).__name__}: {exc}"
+                        f"{exception_text(exc)}"
                     )
     left = [b.id for b in _read_all(dao, kind) if b.id in ids]
     if left:

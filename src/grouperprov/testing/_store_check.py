@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import attrs
 
-from grouperprov._codes import SyncErrorCode
+from grouperprov._codes import SyncErrorCode, exception_text
 from grouperprov._config import ObjectType
 from grouperprov._records import FailsafeState, LogRecord, ProvisionerRecord, SyncRecord, SyncType
 from grouperprov._store import SyncStore
@@ -271,5 +271,5 @@ def check_sync_store(make_store: Callable[[], SyncStore]) -> None:
         try:
             check(store)
         except GrouperprovError as exc:
-            msg = f"{check.__name__.removeprefix('_check_')}: {type(exc).__name__}: {exc}"
+            msg = f"{check.__name__.removeprefix('_check_')}: {exception_text(exc)}"
             raise StoreContractError(msg) from exc
