@@ -23,11 +23,12 @@ from ._failsafe import check_failsafe, plan_stats
 from ._plan import _CONVERTER, Action, Change, _bean_out, _id_out
 from ._records import SyncType
 from ._report import explain_object
-from ._translate import Translator
+from ._translate import Translated, Translator
 
 if TYPE_CHECKING:
     from ._provisioner import FullPlan, Provisioner, SyncResult
     from ._source import GrouperSnapshot
+    from ._store import SyncState
 
 __all__ = ["DiagnosticStep", "Diagnostics"]
 
@@ -148,6 +149,8 @@ class _Diagnoser:
     def __init__(self, provisioner: Provisioner, group: str | None, subject: str | None) -> None:
         self.p = provisioner
         self.snapshot: GrouperSnapshot = provisioner.source.snapshot()
+        # Loaded once: planning uses it, and it finds objects gone from Grouper.
+        self.state: SyncState = provisioner.store.load(provisioner.config.name)
         self._known: set[tuple[ObjectType, Hashable]] | None = None
         self.group: ProvisioningGroup | None = None
         self.subject: ProvisioningEntity | None = None
@@ -162,6 +165,17 @@ class _Diagnoser:
                 self.subject.id if self.subject else self._recorded(ObjectType.ENTITY, subject)
             )
 
+    def _owners(self) -> list[tuple[ObjectType, str]]:
+        """The group and entity looked at, by object type."""
+        return [
+            (object_type, object_id)
+            for object_type, object_id in (
+                (ObjectType.GROUP, self.gid),
+                (ObjectType.ENTITY, self.eid),
+            )
+            if object_id is not None
+        ]
+
     # -- finding the objects ----------------------------------------------------
 
     @staticmethod
@@ -175,7 +189,7 @@ class _Diagnoser:
         """*wanted* as the id of an object gone from Grouper that the sync records know."""
         if self._known is None:
             known: set[tuple[ObjectType, Hashable]] = set()
-            for kind, key in self.p.store.load(self.p.config.name).records:
+            for kind, key in self.state.records:
                 known.add((kind, key))
                 if kind is ObjectType.MEMBERSHIP and isinstance(key, tuple):
                     known.update(((ObjectType.GROUP, key[0]), (ObjectType.ENTITY, key[1])))
@@ -196,7 +210,7 @@ class _Diagnoser:
     def run(self, *, write: bool) -> Diagnostics:
         steps = [self._config(), self._capabilities()]
         planned = self.p._plan(  # noqa: SLF001  # the provisioner's own planning
-            frozenset({self.gid}) if self.gid is not None else None, self.snapshot
+            frozenset({self.gid}) if self.gid is not None else None, self.snapshot, self.state
         )
         steps.append(
             DiagnosticStep(
@@ -355,12 +369,7 @@ class _Diagnoser:
     def _records(self, planned: FullPlan) -> DiagnosticStep:
         lines: list[str] = []
         data: dict[str, Any] = {}
-        for object_type, object_id in (
-            (ObjectType.GROUP, self.gid),
-            (ObjectType.ENTITY, self.eid),
-        ):
-            if object_id is None:
-                continue
+        for object_type, object_id in self._owners():
             text = explain_object(planned.state, object_type, object_id)
             lines.extend(text.splitlines())
             record = planned.state.records.get((object_type, object_id))
@@ -384,17 +393,16 @@ class _Diagnoser:
         translation = planned.translation
         lines: list[str] = []
         data: dict[str, Any] = {}
-        for object_type, object_id, table in (
-            (ObjectType.GROUP, self.gid, translation.groups),
-            (ObjectType.ENTITY, self.eid, translation.entities),
-        ):
-            if object_id is None:
-                continue
+        tables: dict[ObjectType, Mapping[str, Translated[Any]]] = {
+            ObjectType.GROUP: translation.groups,
+            ObjectType.ENTITY: translation.entities,
+        }
+        for object_type, object_id in self._owners():
             if not planned.behavior.of(object_type).operate:
                 lines.append(f"{object_type.value}: {_PLURAL[object_type]} are not operated on")
                 data[object_type.value] = None
                 continue
-            translated = table.get(object_id)
+            translated = tables[object_type].get(object_id)
             if translated is None:
                 lines.append(f"{object_type.value}: not translated (not provisionable here)")
                 data[object_type.value] = None
@@ -444,12 +452,7 @@ class _Diagnoser:
         wrappers = planned.comparison.wrappers
         lines: list[str] = []
         data: dict[str, Any] = {}
-        for object_type, object_id in (
-            (ObjectType.GROUP, self.gid),
-            (ObjectType.ENTITY, self.eid),
-        ):
-            if object_id is None:
-                continue
+        for object_type, object_id in self._owners():
             if not planned.behavior.of(object_type).operate:
                 lines.append(f"{object_type.value}: {_PLURAL[object_type]} are not operated on")
                 data[object_type.value] = None
@@ -460,11 +463,7 @@ class _Diagnoser:
                 lines.append(f"{object_type.value}: no matching object in the target")
                 data[object_type.value] = None
             else:
-                lines.append(
-                    f"{object_type.value}: {native.id!r}: {_attributes_text(native)}"
-                    if not isinstance(native, ProvisioningMembership)
-                    else f"{object_type.value}: {_attributes_text(native)}"
-                )
+                lines.append(f"{object_type.value}: {native.id!r}: {_attributes_text(native)}")
                 data[object_type.value] = _bean_out(native)
         if self.gid is not None and self.eid is not None:
             wrapper = wrappers.get(ObjectType.MEMBERSHIP, {}).get((self.gid, self.eid))
@@ -477,12 +476,7 @@ class _Diagnoser:
         matches = planned.comparison.matches
         lines: list[str] = []
         data: dict[str, Any] = {}
-        for object_type, object_id in (
-            (ObjectType.GROUP, self.gid),
-            (ObjectType.ENTITY, self.eid),
-        ):
-            if object_id is None:
-                continue
+        for object_type, object_id in self._owners():
             result = matches.get(object_type)
             if result is None:
                 lines.append(f"{object_type.value}: {_PLURAL[object_type]} are not operated on")
@@ -506,14 +500,18 @@ class _Diagnoser:
             }
         return DiagnosticStep(name="match", lines=tuple(lines), data=data)
 
+    def _concerns(self, object_id: Hashable) -> bool:
+        """Whether a plan's object id is the group's, the entity's or a membership of them."""
+        if isinstance(object_id, tuple):
+            return bool(object_id[0] == self.gid or object_id[1] == self.eid)
+        return object_id is not None and object_id in (self.gid, self.eid)
+
     def _involves(self, change: Change) -> bool:
-        ids = {i for i in (self.gid, self.eid) if i is not None}
         if change.object_type is ObjectType.MEMBERSHIP:
-            pairs: Iterable[Hashable] = (change.object_id, *change.memberships)
-            return change.owner_id in ids or any(
-                isinstance(p, tuple) and (p[0] == self.gid or p[1] == self.eid) for p in pairs
+            return self._concerns(change.owner_id) or any(
+                self._concerns(p) for p in _pairs(change) if isinstance(p, tuple)
             )
-        return change.object_id in ids
+        return self._concerns(change.object_id)
 
     def _changes(self, planned: FullPlan) -> tuple[Change, ...]:
         if self.gid is not None:
@@ -539,15 +537,7 @@ class _Diagnoser:
         for change in changes:
             lines.append(change.describe())
             lines.extend(f"  because {reason}" for reason in change.reasons)
-        errors = [
-            e
-            for e in planned.plan.errors
-            if e.object_id in (self.gid, self.eid)
-            or (
-                isinstance(e.object_id, tuple)
-                and (e.object_id[0] == self.gid or e.object_id[1] == self.eid)
-            )
-        ]
+        errors = [e for e in planned.plan.errors if self._concerns(e.object_id)]
         lines.extend(f"{e.object_type.value} {e.object_id!r} left alone: {e.error}" for e in errors)
         if planned.failsafe:
             lines.extend(f"failsafe: {reason}" for reason in planned.failsafe)
@@ -597,12 +587,16 @@ class _Diagnoser:
         return self.p.apply(narrowed)
 
 
+def _pairs(change: Change) -> tuple[Hashable, ...]:
+    """A membership change's object id and the memberships behind it."""
+    return (change.object_id, *change.memberships)
+
+
 def _groups_of(change: Change) -> set[str]:
     """The Grouper groups of a membership change's memberships."""
     if change.object_type is not ObjectType.MEMBERSHIP:
         return set()
-    pairs: Iterable[Hashable] = (change.object_id, *change.memberships)
-    return {p[0] for p in pairs if isinstance(p, tuple)}
+    return {p[0] for p in _pairs(change) if isinstance(p, tuple)}
 
 
 def _listed(ids: list[str]) -> str:

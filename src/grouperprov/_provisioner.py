@@ -224,13 +224,16 @@ class Provisioner:
             return self._plan(frozenset(selected), snapshot)
 
     def _plan(
-        self, selected: frozenset[str] | None, snapshot: GrouperSnapshot | None = None
+        self,
+        selected: frozenset[str] | None,
+        snapshot: GrouperSnapshot | None = None,
+        state: SyncState | None = None,
     ) -> FullPlan:
         timings: dict[str, float] = {}
         start = time.perf_counter()
         translator = Translator(self.config)
         behavior = compute_behavior(self.config, self.target.capabilities())
-        state = self.store.load(self.config.name)
+        state = state or self.store.load(self.config.name)
         snapshot = snapshot or self.source.snapshot()
         target_data = read_target(self.target, behavior)
         timings["read"] = time.perf_counter() - start
