@@ -260,7 +260,7 @@ class _State(Generic[IdT, TargetIdT]):
         translated: Mapping[IdT, object],
         present: Mapping[TargetIdT, object],
     ) -> None:
-        claims: dict[TargetIdT, list[IdT]] = {}
+        claims: dict[TargetIdT, list[tuple[IdT, MatchingId]]] = {}
         for tid, gid in linked.items():
             if (
                 tid in translated
@@ -268,28 +268,15 @@ class _State(Generic[IdT, TargetIdT]):
                 and gid in present
                 and self.free_target(gid)
             ):
-                claims.setdefault(gid, []).append(tid)
-        for gid, tids in claims.items():
-            if len(tids) == 1:
-                self.pairs[tids[0]] = gid
-                self.matched_by[tids[0]] = MatchingId(LINK_KEY, (gid,))
-                self._taken.add(gid)
-                continue
-            shown = ", ".join(repr(t) for t in tids)
-            for tid in tids:
-                self.errors[tid] = ObjectError(
-                    SyncErrorCode.MAT,
-                    f"the target links of {len(tids)} objects ({shown}) "
-                    f"lead to the same target object {gid!r}",
-                )
-            self.set_aside[gid] = f"the target link of {len(tids)} objects"
+                claims.setdefault(gid, []).append((tid, MatchingId(LINK_KEY, (gid,))))
+        self._award(claims, "the target links", "the target link of {n} objects")
 
     def historical_round(
         self,
         candidates: Mapping[IdT, tuple[MatchingId, ...]],
         target_index: Mapping[MatchingId, TargetIdT | None],
     ) -> None:
-        claims: dict[TargetIdT, list[IdT]] = {}
+        claims: dict[TargetIdT, list[tuple[IdT, MatchingId]]] = {}
         for tid, mids in candidates.items():
             if not self.free_translated(tid) or not mids:
                 continue
@@ -313,22 +300,33 @@ class _State(Generic[IdT, TargetIdT]):
                     )
                 elif found:
                     (gid,) = found
-                    claims.setdefault(gid, []).append(tid)
-                    self.matched_by[tid] = found[gid]
-        for gid, tids in claims.items():
-            if len(tids) == 1:
-                self.pairs[tids[0]] = gid
+                    claims.setdefault(gid, []).append((tid, found[gid]))
+        self._award(
+            claims, "historical matching values", "claimed by the historical values of {n} objects"
+        )
+
+    def _award(
+        self,
+        claims: Mapping[TargetIdT, list[tuple[IdT, MatchingId]]],
+        what: str,
+        aside: str,
+    ) -> None:
+        """Pair each target object claimed once; several claims are MAT, and it is set aside."""
+        for gid, claimants in claims.items():
+            if len(claimants) == 1:
+                ((tid, mid),) = claimants
+                self.pairs[tid] = gid
+                self.matched_by[tid] = mid
                 self._taken.add(gid)
                 continue
-            shown = ", ".join(repr(t) for t in tids)
-            for tid in tids:
-                del self.matched_by[tid]
+            shown = ", ".join(repr(t) for t, _ in claimants)
+            for tid, _ in claimants:
                 self.errors[tid] = ObjectError(
                     SyncErrorCode.MAT,
-                    f"historical matching values of {len(tids)} objects ({shown}) "
+                    f"{what} of {len(claimants)} objects ({shown}) "
                     f"lead to the same target object {gid!r}",
                 )
-            self.set_aside[gid] = f"claimed by the historical values of {len(tids)} objects"
+            self.set_aside[gid] = aside.format(n=len(claimants))
 
     def _settle(self, mid: MatchingId, tids: list[IdT], gids: list[TargetIdT]) -> None:
         if len(tids) > 1:
