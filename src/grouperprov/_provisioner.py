@@ -262,10 +262,9 @@ class Provisioner:
             translation = _without_links(translation, subject_links)
         if selected is not None:
             target_data = _target_of(translator, translation, target_data, state, selected)
-        records = {t: state.by_target_id(t) for t in ObjectType}
         # Target links follow renames: a group whose name no longer matches is
         # paired with the object it was last synced to.
-        linked = {t: state.target_links(t) for t in (ObjectType.GROUP, ObjectType.ENTITY)}
+        records, linked = state.target_index()
         comparison = compare(
             translator, behavior, translation, target_data, records=records, linked=linked
         )

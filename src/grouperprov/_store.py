@@ -30,13 +30,30 @@ class SyncState:
     provisioner: ProvisionerRecord
     records: Mapping[RecordKey, SyncRecord] = attrs.field(factory=dict, hash=False)
 
-    def target_links(self, object_type: ObjectType) -> dict[Hashable, Hashable]:
-        """Grouper id -> target id of the objects of one type last seen in the target."""
-        return {
-            key: r.target_id
-            for (t, key), r in self.records.items()
-            if t is object_type and r.in_target and r.target_id is not None
+    def target_index(
+        self,
+    ) -> tuple[
+        dict[ObjectType, dict[Hashable, SyncRecord]], dict[ObjectType, dict[Hashable, Hashable]]
+    ]:
+        """What a plan needs from the records, in one pass over them.
+
+        Returns:
+            Per object type, the records by target id (as :meth:`by_target_id`);
+            and per group and entity, the target links: Grouper id -> target id
+            of the objects last seen in the target.
+        """
+        by_target: dict[ObjectType, dict[Hashable, SyncRecord]] = {t: {} for t in ObjectType}
+        links: dict[ObjectType, dict[Hashable, Hashable]] = {
+            ObjectType.GROUP: {},
+            ObjectType.ENTITY: {},
         }
+        for (object_type, key), record in self.records.items():
+            if record.target_id is None:
+                continue
+            by_target[object_type][record.target_id] = record
+            if record.in_target and object_type is not ObjectType.MEMBERSHIP:
+                links[object_type][key] = record.target_id
+        return by_target, links
 
     def by_target_id(self, object_type: ObjectType) -> dict[Hashable, SyncRecord]:
         """The records of one object type by target id (how compare looks them up)."""
