@@ -14,7 +14,7 @@ import json
 import os
 import threading
 import weakref
-from collections.abc import Hashable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,7 +23,6 @@ from psycopg import conninfo as _conninfo
 
 from grouperprov._config import ObjectType
 from grouperprov._records import (
-    FailsafeState,
     JobLease,
     LogRecord,
     ProvisionerRecord,
@@ -39,11 +38,14 @@ from grouperprov.stores._rows import (
     TABLES,
     TIME_COLUMNS,
     TimeCache,
+    add_records,
     aware,
+    provisioner_from_rows,
+    provisioner_queries,
     purge_condition,
-    record_from_row,
     record_row,
     schema_v1,
+    select_records,
 )
 
 __all__ = ["PostgresSyncStore"]
@@ -207,41 +209,16 @@ class PostgresSyncStore:
             records: dict[RecordKey, SyncRecord] = {}
             parse = TimeCache(_utc).__getitem__
             for object_type, (table, keys) in TABLES.items():
-                columns = ", ".join((*keys, *RECORD_COLUMNS))
-                cur.execute(
-                    f"SELECT {columns} FROM {table} WHERE provisioner = %s",  # noqa: S608  # fixed names
-                    (provisioner,),
-                )
-                width = len(keys)
-                for row in cur:
-                    grouper_id: Hashable = row[0] if width == 1 else (row[0], row[1])
-                    records[(object_type, grouper_id)] = record_from_row(
-                        object_type, grouper_id, row[width:], parse_time=parse
-                    )
+                rows = cur.execute(select_records(table, keys, "%s"), (provisioner,))
+                add_records(records, object_type, len(keys), rows, parse_time=parse)
         return SyncState(provisioner=record, records=records)
 
     @staticmethod
     def _provisioner(cur: psycopg.Cursor[Any], name: str) -> ProvisionerRecord:
-        row = cur.execute(
-            "SELECT failsafe_tripped_at, failsafe_reasons, failsafe_approved_by, "
-            "failsafe_approved_at FROM gp_provisioner WHERE name = %s",
-            (name,),
-        ).fetchone()
-        last_run = {
-            SyncType(sync_type): _utc(when)
-            for sync_type, when in cur.execute(
-                "SELECT sync_type, last_run FROM gp_job WHERE provisioner = %s", (name,)
-            ).fetchall()
-        }
-        failsafe = None
-        if row is not None and row[0] is not None:
-            failsafe = FailsafeState(
-                tripped_at=_utc(row[0]),  # type: ignore[arg-type]  # not null here
-                reasons=tuple(json.loads(row[1])),
-                approved_by=row[2],
-                approved_at=_utc(row[3]),
-            )
-        return ProvisionerRecord(name=name, last_run=last_run, failsafe=failsafe)  # type: ignore[arg-type]  # not null
+        failsafe_sql, jobs_sql = provisioner_queries("%s")
+        row = cur.execute(failsafe_sql, (name,)).fetchone()
+        jobs = cur.execute(jobs_sql, (name,)).fetchall()
+        return provisioner_from_rows(name, row, jobs, parse_time=_utc)
 
     def save(
         self,

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 import json.encoder
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
 from grouperprov._codes import SyncErrorCode
 from grouperprov._config import ObjectType
-from grouperprov._records import SyncRecord
+from grouperprov._records import FailsafeState, ProvisionerRecord, SyncRecord, SyncType
 from grouperprov.exceptions import StoreError
 
 SCHEMA_VERSION = 1
@@ -278,6 +278,56 @@ def record_from_row(
         links=links,
         subject_link=row[16],
     )
+
+
+def select_records(table: str, keys: Sequence[str], placeholder: str) -> str:
+    """The query of one provisioner's rows of a record table (keys first)."""
+    columns = ", ".join((*keys, *RECORD_COLUMNS))
+    return f"SELECT {columns} FROM {table} WHERE provisioner = {placeholder}"  # noqa: S608  # fixed names
+
+
+def add_records(
+    into: dict[tuple[ObjectType, Hashable], SyncRecord],
+    object_type: ObjectType,
+    width: int,
+    rows: Iterable[Sequence[Any]],
+    *,
+    parse_time: Callable[[Any], Any],
+) -> None:
+    """Add the records of rows from :func:`select_records` (*width* key columns)."""
+    for row in rows:
+        grouper_id: Hashable = row[0] if width == 1 else (row[0], row[1])
+        into[(object_type, grouper_id)] = record_from_row(
+            object_type, grouper_id, row[width:], parse_time=parse_time
+        )
+
+
+def provisioner_queries(placeholder: str) -> tuple[str, str]:
+    """The queries of a provisioner's failsafe row and of its jobs' last runs."""
+    columns = "failsafe_tripped_at, failsafe_reasons, failsafe_approved_by, failsafe_approved_at"
+    failsafe = f"SELECT {columns} FROM gp_provisioner WHERE name = {placeholder}"  # noqa: S608  # a placeholder, not a value
+    jobs = f"SELECT sync_type, last_run FROM gp_job WHERE provisioner = {placeholder}"  # noqa: S608  # a placeholder, not a value
+    return failsafe, jobs
+
+
+def provisioner_from_rows(
+    name: str,
+    failsafe_row: Sequence[Any] | None,
+    job_rows: Iterable[Sequence[Any]],
+    *,
+    parse_time: Callable[[Any], datetime | None],
+) -> ProvisionerRecord:
+    """The provisioner record of the rows of :func:`provisioner_queries`."""
+    last_run = {SyncType(sync_type): parse_time(when) for sync_type, when in job_rows}
+    failsafe = None
+    if failsafe_row is not None and failsafe_row[0] is not None:
+        failsafe = FailsafeState(
+            tripped_at=parse_time(failsafe_row[0]),  # type: ignore[arg-type]  # not null here
+            reasons=tuple(json.loads(failsafe_row[1])),
+            approved_by=failsafe_row[2],
+            approved_at=parse_time(failsafe_row[3]),
+        )
+    return ProvisionerRecord(name=name, last_run=last_run, failsafe=failsafe)  # type: ignore[arg-type]  # not null
 
 
 def purge_condition(placeholder: str) -> str:

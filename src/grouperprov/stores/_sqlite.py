@@ -13,14 +13,13 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Hashable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from grouperprov._config import ObjectType
 from grouperprov._records import (
-    FailsafeState,
     JobLease,
     LogRecord,
     ProvisionerRecord,
@@ -34,11 +33,14 @@ from grouperprov.stores._rows import (
     SCHEMA_VERSION,
     TABLES,
     TimeCache,
+    add_records,
     aware,
+    provisioner_from_rows,
+    provisioner_queries,
     purge_condition,
-    record_from_row,
     record_row,
     schema_v1,
+    select_records,
 )
 
 __all__ = ["SCHEMA_VERSION", "SqliteSyncStore"]
@@ -147,39 +149,15 @@ class SqliteSyncStore:
             records: dict[RecordKey, SyncRecord] = {}
             parse = TimeCache(_parse_time).__getitem__
             for object_type, (table, keys) in TABLES.items():
-                columns = ", ".join((*keys, *RECORD_COLUMNS))
-                rows = conn.execute(
-                    f"SELECT {columns} FROM {table} WHERE provisioner = ?",  # noqa: S608  # fixed names
-                    (provisioner,),
-                )
-                for row in rows:
-                    grouper_id: Hashable = row[0] if len(keys) == 1 else (row[0], row[1])
-                    records[(object_type, grouper_id)] = record_from_row(
-                        object_type, grouper_id, row[len(keys) :], parse_time=parse
-                    )
+                rows = conn.execute(select_records(table, keys, "?"), (provisioner,))
+                add_records(records, object_type, len(keys), rows, parse_time=parse)
         return SyncState(provisioner=record, records=records)
 
     def _provisioner(self, conn: sqlite3.Connection, name: str) -> ProvisionerRecord:
-        row = conn.execute(
-            "SELECT failsafe_tripped_at, failsafe_reasons, failsafe_approved_by, "
-            "failsafe_approved_at FROM gp_provisioner WHERE name = ?",
-            (name,),
-        ).fetchone()
-        last_run = {
-            SyncType(sync_type): _parse_time(when)
-            for sync_type, when in conn.execute(
-                "SELECT sync_type, last_run FROM gp_job WHERE provisioner = ?", (name,)
-            )
-        }
-        failsafe = None
-        if row is not None and row[0] is not None:
-            failsafe = FailsafeState(
-                tripped_at=_parse_time(row[0]),  # type: ignore[arg-type]  # not null here
-                reasons=tuple(json.loads(row[1])),
-                approved_by=row[2],
-                approved_at=_parse_time(row[3]),
-            )
-        return ProvisionerRecord(name=name, last_run=last_run, failsafe=failsafe)  # type: ignore[arg-type]  # not null
+        failsafe_sql, jobs_sql = provisioner_queries("?")
+        row = conn.execute(failsafe_sql, (name,)).fetchone()
+        jobs = conn.execute(jobs_sql, (name,)).fetchall()
+        return provisioner_from_rows(name, row, jobs, parse_time=_parse_time)
 
     def save(
         self,
