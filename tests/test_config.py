@@ -558,3 +558,36 @@ def test_numbers_out_of_range_are_named_with_their_path() -> None:
         ("failsafe.max_group_percent_removed", "must be a percentage (0 to 100), got 120.0"),
         ("failsafe.min_group_size", "must not be negative, got -1"),
     ]
+
+
+def test_cached_attributes_are_checked() -> None:
+    attributes = [
+        {"name": "cn", "field": "extension"},
+        {"name": "objectClass", "static": ["top", "groupOfNames"], "multi_valued": True},
+        {"name": "gidNumber"},
+    ]
+    problems = _problems(
+        _valid(
+            groups={
+                "attributes": attributes,
+                "matching": ["cn"],
+                "cached_attributes": ["cn", "cn", "objectClass", "dn", "gidNumber"],
+            }
+        )
+    )
+    assert problems == [
+        "groups.cached_attributes: at most 4 attributes are cached, got 5",
+        "groups.cached_attributes[1]: 'cn' is listed twice",
+        "groups.cached_attributes[2]: 'objectClass' is multi-valued; only one value is cached",
+        "groups.cached_attributes[3]: 'dn' is not an attribute of groups",
+    ]
+    config = ProvisionerConfig.from_dict(
+        _valid(
+            groups={
+                "attributes": attributes,
+                "matching": ["cn"],
+                "cached_attributes": ["cn", "gidNumber"],
+            }
+        )
+    )
+    assert config.groups.cached_attributes == ("cn", "gidNumber")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import attrs
 import pytest
 
 from grouperprov import (
@@ -38,6 +39,18 @@ def _config(**overrides: Any) -> ProvisionerConfig:
     }
     data.update(overrides)
     return ProvisionerConfig.from_dict(data)
+
+
+def _groups(**overrides: Any) -> dict[str, Any]:
+    groups: dict[str, Any] = {
+        "attributes": [
+            {"name": "cn", "field": "extension"},
+            {"name": "description", "field": "description"},
+        ],
+        "matching": ["cn"],
+    }
+    groups.update(overrides)
+    return groups
 
 
 def _campus(members: int = 3) -> InMemorySource:
@@ -419,3 +432,96 @@ def test_without_its_record_a_renamed_group_is_replaced() -> None:
         "math101",
         "staff",
     ]
+
+
+def _reloaded(target: InMemoryTarget) -> InMemoryTarget:
+    """The same groups under new target ids, as after a target was reloaded."""
+    fresh = InMemoryTarget()
+    fresh.seed(groups=[attrs.evolve(g, id=f"reloaded-{g.id}") for g in target.groups.values()])
+    return fresh
+
+
+def test_cached_attributes_are_kept_in_the_records_as_written_then_as_read() -> None:
+    source = _campus()
+    prov = _provisioner(
+        source, target=InMemoryTarget(), groups=_groups(cached_attributes=["cn", "description"])
+    )
+    prov.full_sync()
+    staff = next(g.id for g in source.snapshot().groups if g.get("extension") == "staff")
+    math = next(g.id for g in source.snapshot().groups if g.get("extension") == "math101")
+    records = prov.store.load(P).records
+    assert records[(ObjectType.GROUP, staff)].links == ("staff", "Staff")
+    # No description: nothing to cache for it.
+    assert records[(ObjectType.GROUP, math)].links == ("math101", None)
+    # Someone edits the target; the run puts it back and caches what it wrote.
+    (target_id,) = [t for t, g in prov.target.groups.items() if g.get("cn") == "staff"]
+    prov.target.groups[target_id] = prov.target.groups[target_id].with_attributes(
+        {"description": "Edited"}
+    )
+    source.update_group("apps:ldap:staff", description="All staff")
+    prov.full_sync()
+    assert prov.store.load(P).records[(ObjectType.GROUP, staff)].links == ("staff", "All staff")
+
+
+def test_a_rename_with_new_target_ids_is_matched_by_the_cached_values() -> None:
+    source = _campus()
+    target = InMemoryTarget()
+    prov = _provisioner(source, target=target, groups=_groups(cached_attributes=["cn"]))
+    prov.full_sync()
+    source.rename_group("apps:ldap:staff", "apps:ldap:employees")
+    reloaded = _reloaded(target)
+    again = _provisioner(
+        source, target=reloaded, store=prov.store, groups=_groups(cached_attributes=["cn"])
+    )
+    planned = again.plan_full()
+    gid = next(g.id for g in source.snapshot().groups if g.get("extension") == "employees")
+    match = planned.comparison.matches[ObjectType.GROUP]
+    assert str(match.matched_by[gid]) == "cn='staff'"
+    changes = [(c.action.value, c.object_type.value) for c in planned.plan.changes]
+    assert changes == [("update", "group")]
+    again.apply(planned)
+    assert sorted(g.get_str("cn") or "" for g in reloaded.groups.values()) == [
+        "employees",
+        "math101",
+    ]
+    record = again.store.load(P).records[(ObjectType.GROUP, gid)]
+    assert record.links == ("employees",)
+    assert record.target_id == match.pairs[gid]
+
+
+def test_without_cached_attributes_the_same_rename_inserts_a_new_group() -> None:
+    source = _campus()
+    target = InMemoryTarget()
+    prov = _provisioner(source, target=target)
+    prov.full_sync()
+    assert all(not r.links for r in prov.store.load(P).records.values())
+    source.rename_group("apps:ldap:staff", "apps:ldap:employees")
+    again = _provisioner(source, target=_reloaded(target), store=prov.store)
+    changes = sorted((c.action.value, c.object_type.value) for c in again.plan_full().plan.changes)
+    assert ("insert", "group") in changes
+    assert ("update", "group") not in changes
+
+
+def test_cached_values_claimed_by_two_groups_pair_neither() -> None:
+    source = _campus()
+    target = InMemoryTarget()
+    prov = _provisioner(source, target=target, groups=_groups(cached_attributes=["cn"]))
+    prov.full_sync()
+    staff = next(g.id for g in source.snapshot().groups if g.get("extension") == "staff")
+    math = next(g.id for g in source.snapshot().groups if g.get("extension") == "math101")
+    state = prov.store.load(P)
+    # A record edited by hand (or by a bug) now caches math101's cn too.
+    prov.store.save(
+        state.provisioner,
+        [attrs.evolve(state.records[(ObjectType.GROUP, staff)], links=("math101",))],
+    )
+    source.rename_group("apps:ldap:staff", "apps:ldap:employees")
+    source.rename_group("apps:ldap:courses:math101", "apps:ldap:courses:math102")
+    again = _provisioner(
+        source, target=_reloaded(target), store=prov.store, groups=_groups(cached_attributes=["cn"])
+    )
+    planned = again.plan_full()
+    errors = {e.object_id: e.error.code for e in planned.plan.errors}
+    assert errors.get(staff) is SyncErrorCode.MAT
+    assert errors.get(math) is SyncErrorCode.MAT
+    assert not [c for c in planned.plan.changes if c.action.value == "delete"]

@@ -193,6 +193,12 @@ class ObjectConfig:
         update: Update differing attributes.
         delete: Delete objects that should not be in the target.
         delete_policy: Which of those may be deleted.
+        cached_attributes: Up to four single-valued target attributes (a DN, a
+            remote id, a generated number) whose values each run keeps in the
+            object's sync record (:attr:`~grouperprov.SyncRecord.links`, in
+            this order). A later run matches by them when the object's current
+            matching values find nothing (a rename that also changed the
+            target id), and ``explain`` shows them.
     """
 
     attributes: tuple[AttributeConfig, ...] = ()
@@ -205,6 +211,7 @@ class ObjectConfig:
     update: bool = True
     delete: bool = True
     delete_policy: DeletePolicy = DeletePolicy.INSERTED_BY_US
+    cached_attributes: tuple[str, ...] = ()
 
     def find_attribute(self, name: str) -> AttributeConfig | None:
         """Return the configuration of the attribute *name*, if configured."""

@@ -27,6 +27,10 @@ _PLAIN_FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _PREFIXED_FIELD = re.compile(r"(?:(?:group|entity)\.)?[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
+MAX_CACHED_ATTRIBUTES = 4
+"""How many attribute values a sync record caches per object (as Grouper's sync tables)."""
+
+
 def check_config(config: ProvisionerConfig) -> tuple[ConfigProblem, ...]:
     """Return every problem with *config*; empty when it is valid.
 
@@ -83,6 +87,26 @@ def _check_object(path: str, obj: ObjectConfig, fields: re.Pattern[str]) -> Iter
     yield from _check_keys(
         path, obj.attributes, obj.matching, obj.search, required=obj.operate, inserts=obj.insert
     )
+    yield from _check_cached(path, obj)
+
+
+def _check_cached(path: str, obj: ObjectConfig) -> Iterator[ConfigProblem]:
+    cached = obj.cached_attributes
+    if len(cached) > MAX_CACHED_ATTRIBUTES:
+        yield ConfigProblem(
+            f"{path}.cached_attributes",
+            f"at most {MAX_CACHED_ATTRIBUTES} attributes are cached, got {len(cached)}",
+        )
+    for index, name in enumerate(cached):
+        where = f"{path}.cached_attributes[{index}]"
+        if name in cached[:index]:
+            yield ConfigProblem(where, f"{name!r} is listed twice")
+            continue
+        attribute = obj.find_attribute(name)
+        if attribute is None:
+            yield ConfigProblem(where, f"{name!r} is not an attribute of {path}")
+        elif attribute.multi_valued:
+            yield ConfigProblem(where, f"{name!r} is multi-valued; only one value is cached")
 
 
 def _check_memberships(config: ProvisionerConfig) -> Iterator[ConfigProblem]:

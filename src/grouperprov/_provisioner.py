@@ -13,8 +13,9 @@ import attrs
 
 from ._apply import ApplyResult, ChangeOutcome, apply, read_target
 from ._behavior import Behavior, Mode, compute_behavior
+from ._cache import cached_values, historical_ids
 from ._codes import ObjectError
-from ._compare import Comparison, compare
+from ._compare import Comparison, ProvisioningWrapper, compare
 from ._config import DeletePolicy, ObjectType, ProvisionerConfig
 from ._diagnostics import Diagnostics, diagnose
 from ._failsafe import check_failsafe, plan_stats
@@ -265,8 +266,19 @@ class Provisioner:
         # Target links follow renames: a group whose name no longer matches is
         # paired with the object it was last synced to.
         records, linked = state.target_index()
+        historical = {
+            object_type: historical_ids(translator, object_type, state.records.values())
+            for object_type in (ObjectType.GROUP, ObjectType.ENTITY)
+            if _cached_attributes(self.config)[object_type]
+        }
         comparison = compare(
-            translator, behavior, translation, target_data, records=records, linked=linked
+            translator,
+            behavior,
+            translation,
+            target_data,
+            records=records,
+            historical=historical,
+            linked=linked,
         )
         failsafe_state = state.provisioner.failsafe
         blocked = failsafe_state is not None and failsafe_state.blocking
@@ -472,7 +484,9 @@ class Provisioner:
             failsafe=None,
             last_run={**planned.state.provisioner.last_run, planned.sync_type: now},
         )
-        records = _RecordKeeper(planned, result, errors, now).records()
+        records = _RecordKeeper(
+            planned, result, errors, now, cached=_cached_attributes(self.config)
+        ).records()
         self._check_lease()
         self.store.save(
             record,
@@ -600,8 +614,11 @@ class _RecordKeeper:
         result: ApplyResult,
         errors: Mapping[Key, ObjectError],
         now: datetime,
+        *,
+        cached: Mapping[ObjectType, tuple[str, ...]],
     ) -> None:
         self.planned = planned
+        self.cached = cached
         self.result = result
         self.errors = errors
         self.now = now
@@ -655,6 +672,7 @@ class _RecordKeeper:
     def _update_all(self) -> None:
         seen: set[Key] = set()
         links = self.links
+        cached = self.cached
         for object_type in (ObjectType.GROUP, ObjectType.ENTITY):
             for wrapper in self.planned.comparison.wrappers[object_type].values():
                 if wrapper.grouper is None:
@@ -663,6 +681,8 @@ class _RecordKeeper:
                 key = (object_type, wrapper.object_id)
                 seen.add(key)
                 self._provisionable(key, links[object_type].get(str(wrapper.object_id)))
+                if cached[object_type]:
+                    self._cache(key, wrapper, cached[object_type])
         self._memberships(seen)
         self._subject_links(seen)
         for key, old in self.old.items():
@@ -736,6 +756,21 @@ class _RecordKeeper:
             inserted_by_us=(old.inserted_by_us if old else False) or inserted,
             **self._error_fields(key),
         )
+
+    def _cache(self, key: Key, wrapper: ProvisioningWrapper, names: tuple[str, ...]) -> None:
+        """Keep the cached attributes' values: as written by this run, else as read."""
+        outcome = self.applied.get(key)
+        written = (
+            wrapper.translated.bean
+            if outcome is not None and outcome.ok and wrapper.translated is not None
+            else None
+        )
+        seen = outcome.stored if outcome is not None and outcome.stored is not None else None
+        seen = seen or wrapper.native
+        record = self.out[key]
+        values = cached_values(names, written, seen, record.links)
+        if values != record.links:
+            self.out[key] = attrs.evolve(record, links=values)
 
     def _target_only(self, object_type: ObjectType, target_id: Hashable) -> None:
         outcome = self.applied.get((object_type, target_id))
@@ -834,6 +869,13 @@ class _RecordKeeper:
                     in_target=old.in_target and not gone,
                     in_target_end=self.now if gone else old.in_target_end,
                 )
+
+
+def _cached_attributes(config: ProvisionerConfig) -> dict[ObjectType, tuple[str, ...]]:
+    return {
+        ObjectType.GROUP: config.groups.cached_attributes,
+        ObjectType.ENTITY: config.entities.cached_attributes,
+    }
 
 
 def _without_links(translation: Translation, links: SubjectLinks) -> Translation:
