@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from datetime import timedelta
 from typing import Any
 
 import attrs
 import pytest
 
 from grouperprov import (
+    LogRecord,
     ObjectType,
+    Operation,
     ProvisionerConfig,
+    ProvisionerRecord,
     ProvisioningGroup,
     SyncErrorCode,
+    SyncRecord,
     SyncStatus,
     SyncType,
 )
@@ -525,3 +531,105 @@ def test_cached_values_claimed_by_two_groups_pair_neither() -> None:
     assert errors.get(staff) is SyncErrorCode.MAT
     assert errors.get(math) is SyncErrorCode.MAT
     assert not [c for c in planned.plan.changes if c.action.value == "delete"]
+
+
+class _Crash(BaseException):
+    """Stands for the process dying: nothing in grouperprov catches it."""
+
+
+def _dies_at_second_group_insert() -> InMemoryTarget:
+    inserts = 0
+
+    def fail(operation: str, _bean: object) -> bool:
+        nonlocal inserts
+        if operation == "insert_groups":
+            inserts += 1
+            if inserts == 2:  # the second group
+                raise _Crash
+        return False
+
+    return InMemoryTarget(
+        id_attributes={"group": "cn"},
+        batch_sizes={Operation.INSERT_GROUPS: 1},
+        fail=fail,
+    )
+
+
+@pytest.mark.parametrize("interval", [timedelta(0), None])
+def test_checkpoints_save_what_a_long_run_wrote_before_it_died(interval: timedelta | None) -> None:
+    source = _campus()
+    target = _dies_at_second_group_insert()
+    prov = _provisioner(source, target=target)
+    prov.checkpoint_interval = interval
+    with pytest.raises(_Crash):
+        prov.full_sync()
+    (written,) = target.groups  # the first group made it, the second did not
+    records = prov.store.load(P).records
+    in_target = {r.target_id for r in records.values() if r.in_target}
+    if interval is None:
+        # Only the insert intents were saved: the next full sync repairs the rest.
+        assert in_target == set()
+        assert all(r.inserted_by_us and not r.in_target for r in records.values())
+    else:
+        assert in_target == {written}
+        (record,) = [r for r in records.values() if r.in_target]
+        assert record.inserted_by_us
+        assert record.in_target_start is not None
+        # Nothing is recorded in the target that was not written yet.
+        assert not any(r.in_target for r in records.values() if r.target_id != written)
+    # Either way the next run converges.
+    prov.target = InMemoryTarget(id_attributes={"group": "cn"})
+    prov.target.seed(groups=target.groups.values())
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    assert not prov.plan_full().plan.changes
+
+
+class _WatchedStore(MemorySyncStore):
+    """Keeps what each save wrote, and whether it was the run's last (with a log)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.saves: list[tuple[list[SyncRecord], bool]] = []
+
+    def save(
+        self,
+        provisioner: ProvisionerRecord,
+        records: Iterable[SyncRecord],
+        *,
+        log: LogRecord | None = None,
+    ) -> None:
+        records = list(records)
+        self.saves.append((records, log is not None))
+        super().save(provisioner, records, log=log)
+
+
+def test_a_checkpoint_records_errors_and_deletes_as_they_happen() -> None:
+    source = _campus()
+    store = _WatchedStore()
+    target = InMemoryTarget(
+        id_attributes={"group": "cn"},
+        fail=lambda op, bean: op == "update_groups" and bean.get("cn") == "staff",
+    )
+    prov = _provisioner(source, target=target, store=store)
+    prov.full_sync()
+    source.delete_group("apps:ldap:courses:math101")
+    source.add_subject("u9")
+    source.add_member("apps:ldap:staff", "u9")
+    prov.checkpoint_interval = timedelta(0)
+    store.saves.clear()
+    result = prov.full_sync()
+    assert result.status is SyncStatus.ERROR
+    *checkpoints, (_, last) = store.saves
+    assert last
+    saved = {(r.object_type, r.grouper_id): r for records, _ in checkpoints for r in records}
+    math = next(
+        k for k, r in store.load(P).records.items() if r.in_target_end and k[0] is ObjectType.GROUP
+    )
+    assert not saved[math].in_target  # the delete, saved as it happened
+    u9 = next(k for k in saved if k[0] is ObjectType.MEMBERSHIP and k[1][1] == "mem-u9")  # type: ignore[index]
+    assert saved[u9].error_code is SyncErrorCode.ERR  # the failed add, with its error
+    assert not saved[u9].in_target
+    # The memberships and groups that nothing was written for are not in any checkpoint.
+    staff = next(g.id for g in source.snapshot().groups if g.get("extension") == "staff")
+    assert (ObjectType.MEMBERSHIP, (staff, "mem-u0")) not in saved
+    assert (ObjectType.MEMBERSHIP, (staff, "mem-u0")) in store.load(P).records

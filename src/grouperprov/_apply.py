@@ -10,6 +10,7 @@ next batch), or an ERR when it did not report on an object at all.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from typing import Any, TypeAlias, cast
 
@@ -122,20 +123,47 @@ def read_target(dao: TargetDAO, behavior: Behavior) -> TargetData:
     )
 
 
-def apply(plan: Plan, dao: TargetDAO, behavior: Behavior) -> ApplyResult:
+def apply(
+    plan: Plan,
+    dao: TargetDAO,
+    behavior: Behavior,
+    *,
+    checkpoint: Callable[[ApplyResult], None] | None = None,
+    checkpoint_seconds: float = 60.0,
+) -> ApplyResult:
     """Carry out *plan* through *dao*, as *behavior* says.
 
     In read-only mode (``behavior.read_only``) nothing is sent: each change is
     logged at INFO level and reported as not applied.
+
+    Args:
+        plan: The plan.
+        dao: The target.
+        behavior: How to apply it.
+        checkpoint: Called with the outcomes so far after a batch (or a single
+            call) once *checkpoint_seconds* have passed since the start or the
+            last checkpoint: the caller records progress during long runs.
+        checkpoint_seconds: How often *checkpoint* is called, at most (0:
+            after every batch).
     """
-    return _Applier(plan, dao, behavior).run()
+    return _Applier(plan, dao, behavior, checkpoint, checkpoint_seconds).run()
 
 
 class _Applier:
-    def __init__(self, plan: Plan, dao: TargetDAO, behavior: Behavior) -> None:
+    def __init__(
+        self,
+        plan: Plan,
+        dao: TargetDAO,
+        behavior: Behavior,
+        checkpoint: Callable[[ApplyResult], None] | None = None,
+        checkpoint_seconds: float = 60.0,
+    ) -> None:
         self.plan = plan
         self.dao = dao
         self.b = behavior
+        self.checkpoint = checkpoint
+        self.checkpoint_seconds = checkpoint_seconds
+        self.next_checkpoint = time.monotonic() + checkpoint_seconds
         self.caps = behavior.capabilities
         self.outcomes: list[ChangeOutcome] = []
         self.links: dict[ObjectType, dict[str, str]] = {ObjectType.GROUP: {}, ObjectType.ENTITY: {}}
@@ -156,9 +184,21 @@ class _Applier:
                     self.outcomes.append(ChangeOutcome(change=change, ok=True, applied=False))
                 continue
             self._phase(phase, changes)
+        return self._result()
+
+    def _result(self) -> ApplyResult:
         return ApplyResult(
-            outcomes=tuple(self.outcomes), links=self.links, read_only=self.b.read_only
+            outcomes=tuple(self.outcomes),
+            links={t: dict(m) for t, m in self.links.items()},
+            read_only=self.b.read_only,
         )
+
+    def _tick(self) -> None:
+        """After a call to the target: a checkpoint, when one is due."""
+        if self.checkpoint is None or time.monotonic() < self.next_checkpoint:
+            return
+        self.checkpoint(self._result())
+        self.next_checkpoint = time.monotonic() + self.checkpoint_seconds
 
     def _phase(self, phase: tuple[Action, ObjectType], changes: list[Change]) -> None:
         action, object_type = phase
@@ -237,11 +277,12 @@ class _Applier:
             stored = call(change)
         except Exception as exc:  # noqa: BLE001  # a DAO may raise anything; the run goes on
             self._record(change, None, _err(exception_text(exc)))
-            return
-        is_bean = isinstance(
-            stored, (ProvisioningGroup, ProvisioningEntity, ProvisioningMembership)
-        )
-        self._record(change, WriteOutcome.success(stored if is_bean else None), None)  # type: ignore[arg-type]  # checked
+        else:
+            is_bean = isinstance(
+                stored, (ProvisioningGroup, ProvisioningEntity, ProvisioningMembership)
+            )
+            self._record(change, WriteOutcome.success(stored if is_bean else None), None)  # type: ignore[arg-type]  # checked
+        self._tick()
 
     def _bulk(
         self,
@@ -254,12 +295,13 @@ class _Applier:
         except Exception as exc:  # noqa: BLE001  # a DAO may raise anything; the run goes on
             for change in batch:
                 self._record(change, None, _err(f"the batch failed: {exception_text(exc)}"))
-            return
-        for index, change in enumerate(batch):
-            if index < len(results):
-                self._record(change, results[index], None)
-            else:
-                self._record(change, None, _err("the target did not report on this object"))
+        else:
+            for index, change in enumerate(batch):
+                if index < len(results):
+                    self._record(change, results[index], None)
+                else:
+                    self._record(change, None, _err("the target did not report on this object"))
+        self._tick()
 
     # -- helpers -------------------------------------------------------------------
 
@@ -361,9 +403,10 @@ class _Applier:
             except Exception as exc:  # noqa: BLE001  # a DAO may raise anything; the run goes on
                 for change in unit:
                     self._record(change, None, _err(exception_text(exc)))
-                continue
-            for change in unit:
-                self._record(change, WriteOutcome.success(), None)
+            else:
+                for change in unit:
+                    self._record(change, WriteOutcome.success(), None)
+            self._tick()
 
     def _bulk_units(
         self, units: Sequence[list[Change]], method: Callable[[Any], Sequence[WriteOutcome]]
@@ -374,14 +417,15 @@ class _Applier:
             for unit in units:
                 for change in unit:
                     self._record(change, None, _err(f"the batch failed: {exception_text(exc)}"))
-            return
-        for index, unit in enumerate(units):
-            result = results[index] if index < len(results) else None
-            for change in unit:
-                if result is None:
-                    self._record(change, None, _err("the target did not report on this object"))
-                else:
-                    self._record(change, result, None)
+        else:
+            for index, unit in enumerate(units):
+                result = results[index] if index < len(results) else None
+                for change in unit:
+                    if result is None:
+                        self._record(change, None, _err("the target did not report on this object"))
+                    else:
+                        self._record(change, result, None)
+        self._tick()
 
     def _follow_owner(self, owner: ObjectType, change: Change) -> None:
         outcome = self.insert_outcomes.get((owner, change.owner_id))

@@ -173,6 +173,10 @@ class Provisioner:
             heartbeat renews it every third of that while a run writes).
         lease_wait: How long a run waits for the lease while another run of
             this provisioner holds it, before it gives up with ``BUSY``.
+        checkpoint_interval: During the target writes, the sync records of
+            what has been written so far are saved at most this often (after
+            the batch that passes it), so a long run that dies part way keeps
+            its progress and errors; ``None`` saves them at the end only.
     """
 
     config: ProvisionerConfig
@@ -182,6 +186,7 @@ class Provisioner:
     clock: Callable[[], datetime] = _utcnow
     lease_ttl: timedelta = timedelta(minutes=2)
     lease_wait: timedelta = timedelta(minutes=10)
+    checkpoint_interval: timedelta | None = timedelta(minutes=1)
     _keeper: LeaseKeeper | None = attrs.field(default=None, init=False, repr=False)
 
     def plan_full(self) -> FullPlan:
@@ -473,7 +478,17 @@ class Provisioner:
             # Written ahead: a process killed during the target writes must not
             # leave what it inserted looking pre-existing to the next run.
             self.store.save(planned.state.provisioner, intents)
-        result = apply(planned.plan, self.target, planned.behavior)
+        result = apply(
+            planned.plan,
+            self.target,
+            planned.behavior,
+            checkpoint=None
+            if self.checkpoint_interval is None
+            else lambda partial: self._checkpoint(planned, partial, errors, now),
+            checkpoint_seconds=0.0
+            if self.checkpoint_interval is None
+            else self.checkpoint_interval.total_seconds(),
+        )
         timings["apply"] = time.perf_counter() - start
         errors.update(result.object_errors())
         start = time.perf_counter()
@@ -502,6 +517,28 @@ class Provisioner:
             outcomes=result.outcomes,
             errors=errors,
             timings=timings,
+        )
+
+    def _checkpoint(
+        self,
+        planned: FullPlan,
+        partial: ApplyResult,
+        plan_errors: Mapping[Key, ObjectError],
+        now: datetime,
+    ) -> None:
+        """Save the records of what the run has written so far (nothing else changes)."""
+        errors = {**plan_errors, **partial.object_errors()}
+        keeper = _RecordKeeper(
+            planned, partial, errors, now, cached=_cached_attributes(self.config)
+        )
+        records = keeper.checkpoint_records()
+        self._check_lease()
+        self.store.save(planned.state.provisioner, records)
+        log.info(
+            "%s: checkpoint: %d changes applied, %d sync records saved",
+            self.config.name,
+            len(partial.outcomes),
+            len(records),
         )
 
     def approve_failsafe(self, approved_by: str) -> None:
@@ -629,6 +666,8 @@ class _RecordKeeper:
             for t in (ObjectType.GROUP, ObjectType.ENTITY)
         }
         self.applied: dict[Key, ChangeOutcome] = {}
+        # Records changed because of a write to the target (a checkpoint saves only those).
+        self.touched: set[Key] = set()
         self._target_index: dict[tuple[ObjectType, Hashable], list[Key]] | None = None
         for outcome in result.outcomes:
             change = outcome.change
@@ -668,6 +707,13 @@ class _RecordKeeper:
         """Every record the run changed, each once, in its final state."""
         self._update_all()
         return list(self.out.values())
+
+    def checkpoint_records(self) -> list[SyncRecord]:
+        """The records of the objects written so far (*result* holds the outcomes so far)."""
+        self._update_all()
+        applied = self.applied
+        touched = self.touched
+        return [r for key, r in self.out.items() if key in applied or key in touched]
 
     def _update_all(self) -> None:
         seen: set[Key] = set()
@@ -777,6 +823,7 @@ class _RecordKeeper:
         if outcome is None or not outcome.ok or outcome.change.action is not Action.DELETE:
             return
         for key in self._by_target_id().get((object_type, target_id), ()):
+            self.touched.add(key)
             self._record(key, in_target=False, in_target_end=self.now, target_id=None)
 
     def _by_target_id(self) -> dict[tuple[ObjectType, Hashable], list[Key]]:
@@ -862,6 +909,8 @@ class _RecordKeeper:
                 gone = outcome is not None and outcome.ok and outcome.change.action is Action.DELETE
                 # A membership that is not provisionable any more left with a replaced list.
                 gone = gone or (isinstance(key[1], tuple) and key[1][0] in replaced)
+                if gone:
+                    self.touched.add(key)
                 self._record(
                     key,
                     provisionable=False,
