@@ -76,9 +76,10 @@ class DyingStore(SqliteSyncStore):
         records: Iterable[SyncRecord],
         *,
         log: LogRecord | None = None,
+        **queue: Any,  # the rejected events and acknowledged messages, passed on
     ) -> None:
         if log is None:  # the insert intents, written before the target writes
-            super().save(provisioner, records, log=log)
+            super().save(provisioner, records, log=log, **queue)
             return
         if self.point == "before-store":
             die()
@@ -89,7 +90,7 @@ class DyingStore(SqliteSyncStore):
                     die()
 
             self._connect().set_trace_callback(trace)
-        super().save(provisioner, records, log=log)
+        super().save(provisioner, records, log=log, **queue)
         if self.point == "after-store":
             die()
 

@@ -7,6 +7,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import attrs
 import psycopg
 import pytest
 
@@ -66,7 +67,10 @@ def test_a_newer_schema_is_refused_with_a_clear_message(postgres_dsn: str) -> No
     PostgresSyncStore(postgres_dsn).close()
     with psycopg.connect(postgres_dsn) as conn:
         conn.execute("UPDATE gp_schema SET version = %s", (SCHEMA_VERSION + 1,))
-    with pytest.raises(StoreError, match=r"schema version 2 is newer than this grouperprov knows"):
+    with pytest.raises(
+        StoreError,
+        match=rf"schema version {SCHEMA_VERSION + 1} is newer than this grouperprov knows",
+    ):
         PostgresSyncStore(postgres_dsn)
 
 
@@ -150,3 +154,30 @@ def test_without_psycopg_the_postgres_store_says_how_to_install_it(
 def test_a_malformed_connection_string_is_a_store_error() -> None:
     with pytest.raises(StoreError, match=r"<unparsable connection string>: .*missing \"=\""):
         PostgresSyncStore("host=127.0.0.1 port")
+
+
+def test_a_version_1_database_is_upgraded_in_place(postgres_dsn: str) -> None:
+    from grouperprov.stores import _postgres  # noqa: PLC0415  # the migrations of the old version
+
+    with psycopg.connect(postgres_dsn) as conn:
+        conn.execute(
+            "CREATE TABLE gp_schema (singleton boolean PRIMARY KEY DEFAULT true "
+            "CHECK (singleton), version integer NOT NULL)"
+        )
+        for statement in _postgres._MIGRATIONS[1]:  # build a version 1 database
+            conn.execute(statement)
+        conn.execute("INSERT INTO gp_schema (version) VALUES (1)")
+        conn.execute("INSERT INTO gp_provisioner (name) VALUES ('p')")
+        conn.execute(
+            "INSERT INTO gp_sync_group (provisioner, group_id, provisionable, in_target, "
+            "inserted_by_us) VALUES ('p', 'g', true, true, false)"
+        )
+    store = PostgresSyncStore(postgres_dsn)
+    state = store.load("p")
+    assert state.provisioner.last_sequence is None
+    assert state.records[(ObjectType.GROUP, "g")].in_target
+    store.save(attrs.evolve(state.provisioner, last_sequence=12), [])
+    assert store.load("p").provisioner.last_sequence == 12
+    with psycopg.connect(postgres_dsn) as conn:
+        assert conn.execute("SELECT version FROM gp_schema").fetchone() == (SCHEMA_VERSION,)
+    store.close()

@@ -597,10 +597,11 @@ class _WatchedStore(MemorySyncStore):
         records: Iterable[SyncRecord],
         *,
         log: LogRecord | None = None,
+        **queue: Any,  # the rejected events and acknowledged messages, passed on
     ) -> None:
         records = list(records)
         self.saves.append((records, log is not None))
-        super().save(provisioner, records, log=log)
+        super().save(provisioner, records, log=log, **queue)
 
 
 def test_a_checkpoint_records_errors_and_deletes_as_they_happen() -> None:

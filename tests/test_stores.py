@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -52,8 +53,15 @@ def test_every_store_keeps_the_contract(make_store: Callable[[], SyncStore]) -> 
 class _Forgetful(MemorySyncStore):
     """Drops every second record: the contract must notice."""
 
-    def save(self, provisioner: ProvisionerRecord, records: Any, *, log: Any = None) -> None:
-        super().save(provisioner, list(records)[::2], log=log)
+    def save(
+        self,
+        provisioner: ProvisionerRecord,
+        records: Any,  # as the protocol's
+        *,
+        log: Any = None,  # as the protocol's
+        **queue: Any,  # as the protocol's
+    ) -> None:
+        super().save(provisioner, list(records)[::2], log=log, **queue)
 
 
 class _Careless(MemorySyncStore):
@@ -90,7 +98,10 @@ def test_a_newer_schema_is_refused_with_a_clear_message(tmp_path: Path) -> None:
     path = tmp_path / "future.db"
     with sqlite3.connect(path) as conn:
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
-    with pytest.raises(StoreError, match=r"schema version 2 is newer than this grouperprov knows"):
+    with pytest.raises(
+        StoreError,
+        match=rf"schema version {SCHEMA_VERSION + 1} is newer than this grouperprov knows",
+    ):
         SqliteSyncStore(path)
 
 
@@ -167,3 +178,26 @@ def test_target_ids_are_written_as_json_and_read_back_as_they_were(value: Hashab
     assert text == expected  # what earlier versions wrote, so old rows still read
     assert decode_id(text) == value
     assert type(decode_id(text)) is type(value)
+
+
+def test_a_version_1_file_is_upgraded_in_place_and_keeps_its_records(tmp_path: Path) -> None:
+    from grouperprov.stores import _sqlite  # noqa: PLC0415  # the migrations of the old version
+
+    path = tmp_path / "v1.db"
+    with sqlite3.connect(path) as conn:
+        for statement in _sqlite._MIGRATIONS[1]:  # build a version 1 file
+            conn.execute(statement)
+        conn.execute("INSERT INTO gp_provisioner (name) VALUES ('p')")
+        conn.execute(
+            "INSERT INTO gp_sync_group (provisioner, group_id, provisionable, in_target, "
+            "inserted_by_us) VALUES ('p', 'g', 1, 1, 0)"
+        )
+        conn.execute("PRAGMA user_version = 1")
+    store = SqliteSyncStore(path)
+    state = store.load("p")
+    assert state.provisioner.last_sequence is None
+    assert state.records[(ObjectType.GROUP, "g")].in_target
+    store.save(attrs.evolve(state.provisioner, last_sequence=12), [])
+    assert store.load("p").provisioner.last_sequence == 12
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION

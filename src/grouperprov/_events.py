@@ -132,11 +132,13 @@ class RejectedEvent:
         payload: The event as received (JSON text).
         reason: What is wrong with it, naming the field.
         sequence: Its sequence number, when that much could be read.
+        received: When a run received it (set by the run that keeps it).
     """
 
     payload: str
     reason: str
     sequence: int | None = None
+    received: datetime | None = None
 
 
 class ControlKind(enum.StrEnum):

@@ -105,13 +105,18 @@ class ProvisionerRecord:
 
     Attributes:
         name: The provisioner's name.
-        last_run: Per sync type, when a run of that type last finished.
+        last_run: Per sync type, when the last run of that type read Grouper
+            (the time its view of Grouper is as of).
         failsafe: The failsafe's state, when it has tripped.
+        last_sequence: The sequence number of the last change-log event the
+            incremental sync processed (``None``: none yet); a restarted
+            consumer resumes after it.
     """
 
     name: str
     last_run: Mapping[SyncType, datetime] = attrs.field(factory=dict, hash=False)
     failsafe: FailsafeState | None = None
+    last_sequence: int | None = None
 
 
 @attrs.frozen(kw_only=True)

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Mapping
-from datetime import datetime, timedelta
+from collections.abc import Collection, Hashable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Protocol, runtime_checkable
 
 import attrs
 
 from ._config import ObjectType
+from ._events import ControlMessage, RejectedEvent
 from ._records import JobLease, LogRecord, ProvisionerRecord, SyncRecord, SyncType
-from .exceptions import LeaseLostError
+from .exceptions import LeaseLostError, StoreError
 
 __all__ = ["MemorySyncStore", "RecordKey", "SyncState", "SyncStore"]
 
@@ -72,14 +73,53 @@ class SyncStore(Protocol):
         """Everything about *provisioner*, in one read (a new provisioner: empty)."""
         ...
 
+    def load_records(
+        self, provisioner: str, keys: Collection[RecordKey], *, groups: Collection[str] = ()
+    ) -> SyncState:
+        """The provisioner record and only some records (what an incremental run needs).
+
+        Returns the records of *keys* that exist, and every membership record
+        of the groups in *groups*: a few indexed queries, however large the
+        store.
+        """
+        ...
+
+    def error_records(self, provisioner: str) -> list[SyncRecord]:
+        """Every record with an error, oldest error first (for retries)."""
+        ...
+
     def save(
         self,
         provisioner: ProvisionerRecord,
         records: Iterable[SyncRecord],
         *,
         log: LogRecord | None = None,
+        rejected: Sequence[RejectedEvent] = (),
+        acknowledged: Sequence[ControlMessage] = (),
     ) -> None:
-        """Write the provisioner record, changed sync records and a log row, all or nothing."""
+        """Write everything of a run at once, all or nothing.
+
+        The provisioner record (its last processed sequence number included),
+        changed sync records, a log row, the events the run rejected (kept in
+        the error queue) and the control messages it carried out (with their
+        acknowledgement).
+        """
+        ...
+
+    def rejected_events(self, provisioner: str) -> list[RejectedEvent]:
+        """The events runs rejected, oldest first (the error queue)."""
+        ...
+
+    def add_control(self, provisioner: str, message: ControlMessage) -> None:
+        """Keep a control message for the next incremental run.
+
+        Raises:
+            StoreError: A message with that id is already kept.
+        """
+        ...
+
+    def controls(self, provisioner: str, *, pending: bool = True) -> list[ControlMessage]:
+        """The control messages (only those not yet acknowledged, by default), oldest first."""
         ...
 
     def logs(self, provisioner: str) -> list[LogRecord]:
@@ -183,11 +223,36 @@ class MemorySyncStore:
     _records: dict[str, dict[RecordKey, SyncRecord]] = attrs.Factory(dict)
     _logs: dict[str, list[LogRecord]] = attrs.Factory(dict)
     _leases: dict[str, JobLease] = attrs.Factory(dict)
+    _rejected: dict[str, list[RejectedEvent]] = attrs.Factory(dict)
+    _controls: dict[str, dict[str, ControlMessage]] = attrs.Factory(dict)
 
     def load(self, provisioner: str) -> SyncState:
         """Everything about *provisioner*, as copies."""
         record = self._provisioners.get(provisioner) or ProvisionerRecord(name=provisioner)
         return SyncState(provisioner=record, records=dict(self._records.get(provisioner, {})))
+
+    def load_records(
+        self, provisioner: str, keys: Collection[RecordKey], *, groups: Collection[str] = ()
+    ) -> SyncState:
+        """See :meth:`SyncStore.load_records`."""
+        record = self._provisioners.get(provisioner) or ProvisionerRecord(name=provisioner)
+        stored = self._records.get(provisioner, {})
+        found = {key: stored[key] for key in keys if key in stored}
+        if groups:
+            wanted = set(groups)
+            found.update(
+                (key, r)
+                for key, r in stored.items()
+                if key[0] is ObjectType.MEMBERSHIP
+                and isinstance(key[1], tuple)
+                and key[1][0] in wanted
+            )
+        return SyncState(provisioner=record, records=found)
+
+    def error_records(self, provisioner: str) -> list[SyncRecord]:
+        """See :meth:`SyncStore.error_records`."""
+        failed = [r for r in self._records.get(provisioner, {}).values() if r.error_code]
+        return sorted(failed, key=lambda r: r.error_time or datetime.min.replace(tzinfo=UTC))
 
     def save(
         self,
@@ -195,15 +260,40 @@ class MemorySyncStore:
         records: Iterable[SyncRecord],
         *,
         log: LogRecord | None = None,
+        rejected: Sequence[RejectedEvent] = (),
+        acknowledged: Sequence[ControlMessage] = (),
     ) -> None:
         """Write everything at once: a failure part way leaves the store as it was."""
         updated = dict(self._records.get(provisioner.name, {}))
         for record in records:
             updated[(record.object_type, record.grouper_id)] = record
+        controls = dict(self._controls.get(provisioner.name, {}))
+        for message in acknowledged:
+            controls[message.id] = message
         self._records[provisioner.name] = updated
+        self._controls[provisioner.name] = controls
         self._provisioners[provisioner.name] = provisioner
         if log is not None:
             self._logs.setdefault(provisioner.name, []).append(log)
+        self._rejected.setdefault(provisioner.name, []).extend(rejected)
+
+    def rejected_events(self, provisioner: str) -> list[RejectedEvent]:
+        """See :meth:`SyncStore.rejected_events`."""
+        return list(self._rejected.get(provisioner, []))
+
+    def add_control(self, provisioner: str, message: ControlMessage) -> None:
+        """See :meth:`SyncStore.add_control`."""
+        controls = self._controls.setdefault(provisioner, {})
+        if message.id in controls:
+            msg = f"a control message with id {message.id!r} is already kept for {provisioner!r}"
+            raise StoreError(msg)
+        controls[message.id] = message
+
+    def controls(self, provisioner: str, *, pending: bool = True) -> list[ControlMessage]:
+        """See :meth:`SyncStore.controls`."""
+        kept = self._controls.get(provisioner, {}).values()
+        chosen = [m for m in kept if not pending or m.acknowledged_at is None]
+        return sorted(chosen, key=lambda m: (m.requested_at, m.id))
 
     def logs(self, provisioner: str) -> list[LogRecord]:
         """The run log of *provisioner*, oldest first."""

@@ -10,11 +10,10 @@ lock, so two machines never both take it.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import threading
 import weakref
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,6 +21,7 @@ import psycopg
 from psycopg import conninfo as _conninfo
 
 from grouperprov._config import ObjectType
+from grouperprov._events import ControlMessage, RejectedEvent
 from grouperprov._records import (
     JobLease,
     LogRecord,
@@ -40,12 +40,21 @@ from grouperprov.stores._rows import (
     TimeCache,
     add_records,
     aware,
+    insert_control,
+    load_errors,
+    load_some,
     provisioner_from_rows,
     provisioner_queries,
+    provisioner_upsert,
+    provisioner_values,
     purge_condition,
     record_row,
+    save_queue,
     schema_v1,
+    schema_v2,
+    select_controls,
     select_records,
+    select_rejected,
 )
 
 __all__ = ["PostgresSyncStore"]
@@ -60,6 +69,12 @@ _MIGRATIONS: dict[int, list[str]] = {
         text="text",
         time="timestamptz",
         flag=lambda _: "boolean NOT NULL",
+        log_id="bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
+    ),
+    2: schema_v2(
+        text="text",
+        time="timestamptz",
+        number="bigint",
         log_id="bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
     ),
 }
@@ -213,6 +228,37 @@ class PostgresSyncStore:
                 add_records(records, object_type, len(keys), rows, parse_time=parse)
         return SyncState(provisioner=record, records=records)
 
+    def load_records(
+        self, provisioner: str, keys: Collection[RecordKey], *, groups: Collection[str] = ()
+    ) -> SyncState:
+        """See :meth:`~grouperprov.stores.SyncStore.load_records`."""
+        with self._transaction() as cur:
+            cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            record = self._provisioner(cur, provisioner)
+            parse = TimeCache(_utc).__getitem__
+            records = load_some(cur, "%s", provisioner, keys, groups, parse_time=parse)
+        return SyncState(provisioner=record, records=records)
+
+    def error_records(self, provisioner: str) -> list[SyncRecord]:
+        """See :meth:`~grouperprov.stores.SyncStore.error_records`."""
+        with self._transaction() as cur:
+            return load_errors(cur, "%s", provisioner, parse_time=_utc)
+
+    def rejected_events(self, provisioner: str) -> list[RejectedEvent]:
+        """See :meth:`~grouperprov.stores.SyncStore.rejected_events`."""
+        with self._transaction() as cur:
+            return select_rejected(cur, "%s", provisioner, parse_time=_utc)
+
+    def add_control(self, provisioner: str, message: ControlMessage) -> None:
+        """See :meth:`~grouperprov.stores.SyncStore.add_control`."""
+        with self._transaction() as cur:
+            insert_control(cur, "%s", provisioner, message, time=aware)
+
+    def controls(self, provisioner: str, *, pending: bool = True) -> list[ControlMessage]:
+        """See :meth:`~grouperprov.stores.SyncStore.controls`."""
+        with self._transaction() as cur:
+            return select_controls(cur, "%s", provisioner, pending=pending, parse_time=_utc)
+
     @staticmethod
     def _provisioner(cur: psycopg.Cursor[Any], name: str) -> ProvisionerRecord:
         failsafe_sql, jobs_sql = provisioner_queries("%s")
@@ -226,32 +272,18 @@ class PostgresSyncStore:
         records: Iterable[SyncRecord],
         *,
         log: LogRecord | None = None,
+        rejected: Sequence[RejectedEvent] = (),
+        acknowledged: Sequence[ControlMessage] = (),
     ) -> None:
-        """Write the provisioner record, the records and a log row in one transaction."""
+        """Write everything of a run in one transaction (see the protocol)."""
         rows: dict[ObjectType, dict[tuple[str, ...], tuple[Any, ...]]] = {t: {} for t in TABLES}
         time = TimeCache(aware).__getitem__
         for record in records:
             row = record_row(provisioner.name, record, time=time, flag=bool)
             rows[record.object_type][row[1 : 1 + len(TABLES[record.object_type][1])]] = row
-        failsafe = provisioner.failsafe
         jobs = [(provisioner.name, t.value, aware(w)) for t, w in provisioner.last_run.items()]
         with self._transaction() as cur:
-            cur.execute(
-                "INSERT INTO gp_provisioner (name, failsafe_tripped_at, failsafe_reasons, "
-                "failsafe_approved_by, failsafe_approved_at) VALUES (%s, %s, %s, %s, %s) "
-                "ON CONFLICT (name) DO UPDATE SET "
-                "failsafe_tripped_at = excluded.failsafe_tripped_at, "
-                "failsafe_reasons = excluded.failsafe_reasons, "
-                "failsafe_approved_by = excluded.failsafe_approved_by, "
-                "failsafe_approved_at = excluded.failsafe_approved_at",
-                (
-                    provisioner.name,
-                    aware(failsafe.tripped_at) if failsafe else None,
-                    json.dumps(list(failsafe.reasons)) if failsafe else None,
-                    failsafe.approved_by if failsafe else None,
-                    aware(failsafe.approved_at) if failsafe else None,
-                ),
-            )
+            cur.execute(provisioner_upsert("%s"), provisioner_values(provisioner, aware))
             cur.executemany(
                 "INSERT INTO gp_job (provisioner, sync_type, last_run) VALUES (%s, %s, %s) "
                 "ON CONFLICT (provisioner, sync_type) DO UPDATE SET last_run = excluded.last_run",
@@ -272,6 +304,15 @@ class PostgresSyncStore:
                         log.summary,
                     ),
                 )
+            save_queue(
+                cur,
+                "%s",
+                provisioner.name,
+                rejected,
+                acknowledged,
+                time=aware,
+                now=datetime.now(tz=UTC),
+            )
 
     def logs(self, provisioner: str) -> list[LogRecord]:
         """The run log of *provisioner*, oldest first."""

@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import json
 import json.encoder
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Collection, Hashable, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
 from grouperprov._codes import SyncErrorCode
 from grouperprov._config import ObjectType
+from grouperprov._events import ControlKind, ControlMessage, RejectedEvent
 from grouperprov._records import FailsafeState, ProvisionerRecord, SyncRecord, SyncType
 from grouperprov.exceptions import StoreError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """The schema version this grouperprov writes, in both SQL stores.
 
 SQLite keeps it as ``PRAGMA user_version``, PostgreSQL in the table
@@ -303,8 +304,11 @@ def add_records(
 
 
 def provisioner_queries(placeholder: str) -> tuple[str, str]:
-    """The queries of a provisioner's failsafe row and of its jobs' last runs."""
-    columns = "failsafe_tripped_at, failsafe_reasons, failsafe_approved_by, failsafe_approved_at"
+    """The queries of a provisioner's own row and of its jobs' last runs."""
+    columns = (
+        "failsafe_tripped_at, failsafe_reasons, failsafe_approved_by, failsafe_approved_at, "
+        "last_sequence"
+    )
     failsafe = f"SELECT {columns} FROM gp_provisioner WHERE name = {placeholder}"  # noqa: S608  # a placeholder, not a value
     jobs = f"SELECT sync_type, last_run FROM gp_job WHERE provisioner = {placeholder}"  # noqa: S608  # a placeholder, not a value
     return failsafe, jobs
@@ -327,7 +331,43 @@ def provisioner_from_rows(
             approved_by=failsafe_row[2],
             approved_at=parse_time(failsafe_row[3]),
         )
-    return ProvisionerRecord(name=name, last_run=last_run, failsafe=failsafe)  # type: ignore[arg-type]  # not null
+    return ProvisionerRecord(
+        name=name,
+        last_run=last_run,  # type: ignore[arg-type]  # not null
+        failsafe=failsafe,
+        last_sequence=None if failsafe_row is None else failsafe_row[4],
+    )
+
+
+def provisioner_upsert(placeholder: str) -> str:
+    """The statement writing a provisioner's own row (see :func:`provisioner_values`)."""
+    columns = (
+        "name",
+        "failsafe_tripped_at",
+        "failsafe_reasons",
+        "failsafe_approved_by",
+        "failsafe_approved_at",
+        "last_sequence",
+    )
+    values = ", ".join([placeholder] * len(columns))
+    updates = ", ".join(f"{c} = excluded.{c}" for c in columns[1:])
+    return (
+        f"INSERT INTO gp_provisioner ({', '.join(columns)}) VALUES ({values}) "  # noqa: S608  # fixed names and placeholders
+        f"ON CONFLICT (name) DO UPDATE SET {updates}"
+    )
+
+
+def provisioner_values(record: ProvisionerRecord, time: Callable[[Any], Any]) -> tuple[Any, ...]:
+    """The values of :func:`provisioner_upsert` for *record*."""
+    failsafe = record.failsafe
+    return (
+        record.name,
+        time(failsafe.tripped_at) if failsafe else None,
+        json.dumps(list(failsafe.reasons)) if failsafe else None,
+        failsafe.approved_by if failsafe else None,
+        time(failsafe.approved_at) if failsafe else None,
+        record.last_sequence,
+    )
 
 
 def purge_condition(placeholder: str) -> str:
@@ -341,3 +381,242 @@ def purge_condition(placeholder: str) -> str:
         for c in ("provisionable_end", "in_target_end", "last_sync", "error_time")
     )
     return f"NOT provisionable AND NOT in_target AND {old}"
+
+
+def schema_v2(*, text: str, time: str, number: str, log_id: str) -> list[str]:
+    """The statements from schema version 1 to 2: the incremental sync's state.
+
+    The last processed sequence number, the rejected events (the error queue),
+    the control messages, and an index of memberships by member.
+    """
+    return [
+        f"ALTER TABLE gp_provisioner ADD COLUMN last_sequence {number}",
+        (
+            f"CREATE TABLE gp_rejected_event (id {log_id}, provisioner {text} NOT NULL, "
+            f"received {time} NOT NULL, sequence {number}, reason {text} NOT NULL, "
+            f"payload {text} NOT NULL)"
+        ),
+        "CREATE INDEX gp_rejected_event_received ON gp_rejected_event (provisioner, received)",
+        (
+            f"CREATE TABLE gp_control (provisioner {text} NOT NULL, id {text} NOT NULL, "
+            f"kind {text} NOT NULL, requested_by {text} NOT NULL, requested_at {time} NOT NULL, "
+            f"group_ids {text} NOT NULL, entity_ids {text} NOT NULL, "
+            f"membership_ids {text} NOT NULL, acknowledged_at {time}, outcome {text}, "
+            "PRIMARY KEY (provisioner, id))"
+        ),
+        (
+            "CREATE INDEX gp_control_pending ON gp_control (provisioner, requested_at) "
+            "WHERE acknowledged_at IS NULL"
+        ),
+        "CREATE INDEX gp_sync_membership_member ON gp_sync_membership (provisioner, member_id)",
+    ]
+
+
+_CHUNK = 400  # values per IN list: well under SQLite's limit of bound parameters
+
+
+def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), _CHUNK):
+        yield items[start : start + _CHUNK]
+
+
+def load_some(
+    cur: Any,  # noqa: ANN401  # a sqlite3 connection or a psycopg cursor
+    placeholder: str,
+    provisioner: str,
+    keys: Collection[tuple[ObjectType, Hashable]],
+    groups: Collection[str],
+    *,
+    parse_time: Callable[[Any], Any],
+) -> dict[tuple[ObjectType, Hashable], SyncRecord]:
+    """The records of *keys*, and every membership record of *groups*, by indexed queries."""
+    found: dict[tuple[ObjectType, Hashable], SyncRecord] = {}
+    wanted: dict[ObjectType, list[Any]] = {t: [] for t in TABLES}
+    for object_type, grouper_id in keys:
+        if object_type is ObjectType.MEMBERSHIP:
+            if isinstance(grouper_id, tuple) and len(grouper_id) == 2:  # noqa: PLR2004  # a pair
+                wanted[object_type].append(grouper_id)
+        elif isinstance(grouper_id, str):
+            wanted[object_type].append(grouper_id)
+    p = placeholder
+    for object_type, (table, columns) in TABLES.items():
+        base = select_records(table, columns, p)
+        for chunk in _chunks(sorted(set(wanted[object_type]))):
+            if object_type is ObjectType.MEMBERSHIP:
+                pairs = ", ".join([f"({p}, {p})"] * len(chunk))
+                sql = f"{base} AND (group_id, member_id) IN (VALUES {pairs})"
+                params: list[Any] = [provisioner, *(part for pair in chunk for part in pair)]
+            else:
+                sql = f"{base} AND {columns[0]} IN ({', '.join([p] * len(chunk))})"
+                params = [provisioner, *chunk]
+            add_records(
+                found, object_type, len(columns), cur.execute(sql, params), parse_time=parse_time
+            )
+    table, columns = TABLES[ObjectType.MEMBERSHIP]
+    base = select_records(table, columns, p)
+    for chunk in _chunks(sorted(set(groups))):
+        sql = f"{base} AND group_id IN ({', '.join([p] * len(chunk))})"
+        add_records(
+            found,
+            ObjectType.MEMBERSHIP,
+            2,
+            cur.execute(sql, [provisioner, *chunk]),
+            parse_time=parse_time,
+        )
+    return found
+
+
+def load_errors(
+    cur: Any,  # noqa: ANN401  # a sqlite3 connection or a psycopg cursor
+    placeholder: str,
+    provisioner: str,
+    *,
+    parse_time: Callable[[Any], Any],
+) -> list[SyncRecord]:
+    """Every record with an error, oldest error first (through the error indexes)."""
+    found: dict[tuple[ObjectType, Hashable], SyncRecord] = {}
+    for object_type, (table, columns) in TABLES.items():
+        sql = f"{select_records(table, columns, placeholder)} AND error_code IS NOT NULL"
+        add_records(
+            found, object_type, len(columns), cur.execute(sql, [provisioner]), parse_time=parse_time
+        )
+    return sorted(found.values(), key=lambda r: (r.error_time is None, r.error_time or 0))
+
+
+def save_queue(
+    cur: Any,  # noqa: ANN401  # a sqlite3 connection or a psycopg cursor
+    placeholder: str,
+    provisioner: str,
+    rejected: Sequence[RejectedEvent],
+    acknowledged: Sequence[ControlMessage],
+    *,
+    time: Callable[[Any], Any],
+    now: datetime,
+) -> None:
+    """Keep a run's rejected events, and acknowledge the control messages it carried out."""
+    p = placeholder
+    if rejected:
+        cur.executemany(
+            "INSERT INTO gp_rejected_event (provisioner, received, sequence, reason, payload) "  # noqa: S608  # fixed names and placeholders
+            f"VALUES ({p}, {p}, {p}, {p}, {p})",
+            [
+                (provisioner, time(r.received or now), r.sequence, r.reason, r.payload)
+                for r in rejected
+            ],
+        )
+    if acknowledged:
+        cur.executemany(
+            _control_upsert(p),
+            [control_values(provisioner, m, time) for m in acknowledged],
+        )
+
+
+_CONTROL_COLUMNS = (
+    "provisioner",
+    "id",
+    "kind",
+    "requested_by",
+    "requested_at",
+    "group_ids",
+    "entity_ids",
+    "membership_ids",
+    "acknowledged_at",
+    "outcome",
+)
+
+
+def _control_upsert(placeholder: str) -> str:
+    values = ", ".join([placeholder] * len(_CONTROL_COLUMNS))
+    return (
+        f"INSERT INTO gp_control ({', '.join(_CONTROL_COLUMNS)}) VALUES ({values}) "  # noqa: S608  # fixed names and placeholders
+        "ON CONFLICT (provisioner, id) DO UPDATE SET "
+        "acknowledged_at = excluded.acknowledged_at, outcome = excluded.outcome"
+    )
+
+
+def control_values(
+    provisioner: str, message: ControlMessage, time: Callable[[Any], Any]
+) -> tuple[Any, ...]:
+    """A control message as a row of ``gp_control``."""
+    return (
+        provisioner,
+        message.id,
+        message.kind.value,
+        message.requested_by,
+        time(message.requested_at),
+        json.dumps(list(message.groups)),
+        json.dumps(list(message.entities)),
+        json.dumps([list(m) for m in message.memberships]),
+        time(message.acknowledged_at),
+        message.outcome,
+    )
+
+
+def insert_control(
+    cur: Any,  # noqa: ANN401  # a sqlite3 connection or a psycopg cursor
+    placeholder: str,
+    provisioner: str,
+    message: ControlMessage,
+    *,
+    time: Callable[[Any], Any],
+) -> None:
+    """Keep a new control message; :class:`StoreError` if its id is taken."""
+    values = ", ".join([placeholder] * len(_CONTROL_COLUMNS))
+    cursor = cur.execute(
+        f"INSERT INTO gp_control ({', '.join(_CONTROL_COLUMNS)}) VALUES ({values}) "  # noqa: S608  # fixed names and placeholders
+        "ON CONFLICT (provisioner, id) DO NOTHING",
+        control_values(provisioner, message, time),
+    )
+    if cursor.rowcount == 0:
+        msg = f"a control message with id {message.id!r} is already kept for {provisioner!r}"
+        raise StoreError(msg)
+
+
+def select_controls(
+    cur: Any,  # noqa: ANN401  # a sqlite3 connection or a psycopg cursor
+    placeholder: str,
+    provisioner: str,
+    *,
+    pending: bool,
+    parse_time: Callable[[Any], Any],
+) -> list[ControlMessage]:
+    """The control messages of *provisioner* (only pending ones if *pending*), oldest first."""
+    where = " AND acknowledged_at IS NULL" if pending else ""
+    rows = cur.execute(
+        f"SELECT {', '.join(_CONTROL_COLUMNS[1:])} FROM gp_control "  # noqa: S608  # fixed names
+        f"WHERE provisioner = {placeholder}{where} ORDER BY requested_at, id",
+        [provisioner],
+    )
+    return [
+        ControlMessage(
+            id=row[0],
+            kind=ControlKind(row[1]),
+            requested_by=row[2],
+            requested_at=parse_time(row[3]),
+            groups=tuple(json.loads(row[4])),
+            entities=tuple(json.loads(row[5])),
+            memberships=tuple((g, m) for g, m in json.loads(row[6])),
+            acknowledged_at=parse_time(row[7]),
+            outcome=row[8],
+        )
+        for row in rows
+    ]
+
+
+def select_rejected(
+    cur: Any,  # noqa: ANN401  # a sqlite3 connection or a psycopg cursor
+    placeholder: str,
+    provisioner: str,
+    *,
+    parse_time: Callable[[Any], Any],
+) -> list[RejectedEvent]:
+    """The error queue of *provisioner*, oldest first."""
+    rows = cur.execute(
+        "SELECT payload, reason, sequence, received FROM gp_rejected_event "  # noqa: S608  # fixed names and placeholders
+        f"WHERE provisioner = {placeholder} ORDER BY received, id",
+        [provisioner],
+    )
+    return [
+        RejectedEvent(payload=row[0], reason=row[1], sequence=row[2], received=parse_time(row[3]))
+        for row in rows
+    ]

@@ -9,16 +9,16 @@ after a fork) gets a connection of its own.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from grouperprov._config import ObjectType
+from grouperprov._events import ControlMessage, RejectedEvent
 from grouperprov._records import (
     JobLease,
     LogRecord,
@@ -35,12 +35,21 @@ from grouperprov.stores._rows import (
     TimeCache,
     add_records,
     aware,
+    insert_control,
+    load_errors,
+    load_some,
     provisioner_from_rows,
     provisioner_queries,
+    provisioner_upsert,
+    provisioner_values,
     purge_condition,
     record_row,
+    save_queue,
     schema_v1,
+    schema_v2,
+    select_controls,
     select_records,
+    select_rejected,
 )
 
 __all__ = ["SCHEMA_VERSION", "SqliteSyncStore"]
@@ -52,6 +61,9 @@ _MIGRATIONS: dict[int, list[str]] = {
         time="TEXT",  # fixed-width UTC text: text order is time order
         flag=lambda name: f"INTEGER NOT NULL CHECK ({name} IN (0, 1))",
         log_id="INTEGER PRIMARY KEY AUTOINCREMENT",
+    ),
+    2: schema_v2(
+        text="TEXT", time="TEXT", number="INTEGER", log_id="INTEGER PRIMARY KEY AUTOINCREMENT"
     ),
 }
 
@@ -153,6 +165,36 @@ class SqliteSyncStore:
                 add_records(records, object_type, len(keys), rows, parse_time=parse)
         return SyncState(provisioner=record, records=records)
 
+    def load_records(
+        self, provisioner: str, keys: Collection[RecordKey], *, groups: Collection[str] = ()
+    ) -> SyncState:
+        """See :meth:`~grouperprov.stores.SyncStore.load_records`."""
+        with _transaction(self._connect(), "BEGIN") as conn:
+            record = self._provisioner(conn, provisioner)
+            parse = TimeCache(_parse_time).__getitem__
+            records = load_some(conn, "?", provisioner, keys, groups, parse_time=parse)
+        return SyncState(provisioner=record, records=records)
+
+    def error_records(self, provisioner: str) -> list[SyncRecord]:
+        """See :meth:`~grouperprov.stores.SyncStore.error_records`."""
+        with _transaction(self._connect(), "BEGIN") as conn:
+            return load_errors(conn, "?", provisioner, parse_time=_parse_time)
+
+    def rejected_events(self, provisioner: str) -> list[RejectedEvent]:
+        """See :meth:`~grouperprov.stores.SyncStore.rejected_events`."""
+        return select_rejected(self._connect(), "?", provisioner, parse_time=_parse_time)
+
+    def add_control(self, provisioner: str, message: ControlMessage) -> None:
+        """See :meth:`~grouperprov.stores.SyncStore.add_control`."""
+        with self._write() as conn:
+            insert_control(conn, "?", provisioner, message, time=_time)
+
+    def controls(self, provisioner: str, *, pending: bool = True) -> list[ControlMessage]:
+        """See :meth:`~grouperprov.stores.SyncStore.controls`."""
+        return select_controls(
+            self._connect(), "?", provisioner, pending=pending, parse_time=_parse_time
+        )
+
     def _provisioner(self, conn: sqlite3.Connection, name: str) -> ProvisionerRecord:
         failsafe_sql, jobs_sql = provisioner_queries("?")
         row = conn.execute(failsafe_sql, (name,)).fetchone()
@@ -165,8 +207,10 @@ class SqliteSyncStore:
         records: Iterable[SyncRecord],
         *,
         log: LogRecord | None = None,
+        rejected: Sequence[RejectedEvent] = (),
+        acknowledged: Sequence[ControlMessage] = (),
     ) -> None:
-        """Write the provisioner record, the records and a log row in one transaction."""
+        """Write everything of a run in one transaction (see the protocol)."""
         rows: dict[ObjectType, list[tuple[Any, ...]]] = {t: [] for t in TABLES}
         time = TimeCache(_time).__getitem__
         for record in records:
@@ -174,23 +218,7 @@ class SqliteSyncStore:
                 record_row(provisioner.name, record, time=time, flag=int)
             )
         with self._write() as conn:
-            failsafe = provisioner.failsafe
-            conn.execute(
-                "INSERT INTO gp_provisioner (name, failsafe_tripped_at, failsafe_reasons, "
-                "failsafe_approved_by, failsafe_approved_at) VALUES (?, ?, ?, ?, ?) "
-                "ON CONFLICT (name) DO UPDATE SET "
-                "failsafe_tripped_at = excluded.failsafe_tripped_at, "
-                "failsafe_reasons = excluded.failsafe_reasons, "
-                "failsafe_approved_by = excluded.failsafe_approved_by, "
-                "failsafe_approved_at = excluded.failsafe_approved_at",
-                (
-                    provisioner.name,
-                    _time(failsafe.tripped_at) if failsafe else None,
-                    json.dumps(list(failsafe.reasons)) if failsafe else None,
-                    failsafe.approved_by if failsafe else None,
-                    _time(failsafe.approved_at) if failsafe else None,
-                ),
-            )
+            conn.execute(provisioner_upsert("?"), provisioner_values(provisioner, _time))
             conn.executemany(
                 "INSERT INTO gp_job (provisioner, sync_type, last_run) VALUES (?, ?, ?) "
                 "ON CONFLICT (provisioner, sync_type) DO UPDATE SET last_run = excluded.last_run",
@@ -212,6 +240,15 @@ class SqliteSyncStore:
                         log.summary,
                     ),
                 )
+            save_queue(
+                conn,
+                "?",
+                provisioner.name,
+                rejected,
+                acknowledged,
+                time=_time,
+                now=datetime.now(tz=UTC),
+            )
 
     def logs(self, provisioner: str) -> list[LogRecord]:
         """The run log of *provisioner*, oldest first."""

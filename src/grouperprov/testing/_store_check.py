@@ -9,6 +9,7 @@ import attrs
 
 from grouperprov._codes import SyncErrorCode, exception_text
 from grouperprov._config import ObjectType
+from grouperprov._events import ControlKind, ControlMessage, RejectedEvent
 from grouperprov._records import FailsafeState, LogRecord, ProvisionerRecord, SyncRecord, SyncType
 from grouperprov._store import SyncStore
 from grouperprov.exceptions import GrouperprovError, LeaseLostError
@@ -119,6 +120,97 @@ def _check_records(store: SyncStore) -> None:
         "last run times of every sync type are kept",
     )
     _expect(not store.load("contract-other").records, "provisioners do not share records")
+
+
+def _check_some_records(store: SyncStore) -> None:
+    name = "contract-some"
+    records = _records()
+    store.save(ProvisionerRecord(name=name, last_sequence=41), records)
+    keys = [(ObjectType.GROUP, "g-2"), (ObjectType.ENTITY, "m-1"), (ObjectType.GROUP, "nope")]
+    some = store.load_records(name, keys)
+    _expect(
+        set(some.records) == {(ObjectType.GROUP, "g-2"), (ObjectType.ENTITY, "m-1")},
+        "load_records gives the records of the keys that exist, and no others",
+        sorted(map(str, some.records)),
+    )
+    _expect(some.provisioner.last_sequence == 41, "the last sequence number loads as saved")  # noqa: PLR2004
+    pair = store.load_records(name, [(ObjectType.MEMBERSHIP, ("g-1", "m-2"))])
+    _expect(
+        list(pair.records.values()) == [records[4]],
+        "load_records finds a membership by its (group, member) pair",
+        dict(pair.records),
+    )
+    of_group = store.load_records(name, [], groups=["g-1", "g-9"])
+    _expect(
+        set(of_group.records)
+        == {(ObjectType.MEMBERSHIP, ("g-1", "m-1")), (ObjectType.MEMBERSHIP, ("g-1", "m-2"))},
+        "load_records(groups=...) gives every membership record of those groups",
+        sorted(map(str, of_group.records)),
+    )
+    many = [(ObjectType.GROUP, f"x-{i}") for i in range(1000)] + [(ObjectType.GROUP, "g-1")]
+    _expect(
+        set(store.load_records(name, many).records) == {(ObjectType.GROUP, "g-1")},
+        "load_records takes a thousand keys at once",
+    )
+    errors = store.error_records(name)
+    _expect(
+        [(r.object_type, r.grouper_id) for r in errors] == [(ObjectType.GROUP, "g-2")],
+        "error_records gives the records with an error",
+        errors,
+    )
+
+
+def _check_queue(store: SyncStore) -> None:
+    name = "contract-queue"
+    _expect(store.rejected_events(name) == [], "a new provisioner has no rejected events")
+    _expect(store.controls(name) == [], "a new provisioner has no control messages")
+    first = ControlMessage(
+        id="c-1",
+        kind=ControlKind.SYNC_OBJECTS,
+        requested_by="admin",
+        requested_at=_T0,
+        groups=("apps:ldap:staff",),
+        entities=("m-1",),
+        memberships=(("g-1", "m-1"),),
+    )
+    second = ControlMessage(
+        id="c-2", kind=ControlKind.FULL_SYNC, requested_by="cron", requested_at=_T0 + timedelta(1)
+    )
+    store.add_control(name, second)
+    store.add_control(name, first)
+    _expect(
+        store.controls(name) == [first, second],
+        "control messages load oldest first",
+        store.controls(name),
+    )
+    try:
+        store.add_control(name, first)
+    except GrouperprovError:
+        pass
+    else:
+        _expect(False, "a control message id is kept once")  # fails
+    rejected = RejectedEvent(
+        payload='{"kind": "x"}', reason="kind: unknown", sequence=7, received=_T0
+    )
+    done = attrs.evolve(first, acknowledged_at=_T0 + timedelta(2), outcome="3 changes")
+    store.save(
+        ProvisionerRecord(name=name, last_sequence=7), [], rejected=[rejected], acknowledged=[done]
+    )
+    _expect(
+        store.rejected_events(name) == [rejected],
+        "rejected events are kept",
+        store.rejected_events(name),
+    )
+    _expect(store.controls(name) == [second], "an acknowledged message is no longer pending")
+    _expect(
+        store.controls(name, pending=False) == [done, second],
+        "an acknowledged message is kept with when and what became of it",
+        store.controls(name, pending=False),
+    )
+    _expect(store.load(name).provisioner.last_sequence == 7, "the last sequence number is saved")  # noqa: PLR2004
+    _expect(
+        store.rejected_events("contract-other") == [], "provisioners do not share the error queue"
+    )
 
 
 def _failing(records: list[SyncRecord]) -> Iterator[SyncRecord]:
@@ -245,6 +337,8 @@ def _check_purge(store: SyncStore) -> None:
 
 CHECKS: tuple[Callable[[SyncStore], None], ...] = (
     _check_records,
+    _check_some_records,
+    _check_queue,
     _check_atomic,
     _check_failsafe,
     _check_lease,
