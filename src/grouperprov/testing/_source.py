@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Collection, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from grouperprov._beans import ProvisioningEntity, ProvisioningGroup, ProvisioningMembership
+from grouperprov._events import ChangeEvent, EventKind
 from grouperprov._source import GrouperSnapshot, MarkerScope, ProvisioningMarker
 
 __all__ = ["InMemorySource"]
@@ -27,6 +29,7 @@ class InMemorySource:
 
     def __init__(self) -> None:
         self._groups: dict[str, ProvisioningGroup] = {}
+        self._made = 0
         self._by_name: dict[str, str] = {}
         self._subjects: dict[str, ProvisioningEntity] = {}
         self._members: set[tuple[str, str]] = set()
@@ -34,7 +37,18 @@ class InMemorySource:
         self.changes: list[dict[str, object]] = []
 
     def _log(self, event: str, **details: object) -> None:
-        self.changes.append({"sequence": len(self.changes) + 1, "event": event, **details})
+        self.changes.append(
+            {
+                "sequence": len(self.changes) + 1,
+                "event": event,
+                "occurred": datetime.now(tz=UTC),
+                **details,
+            }
+        )
+
+    def events(self, after: int = 0) -> list[ChangeEvent]:
+        """The change log since sequence number *after*, as Grouper's change-log events."""
+        return [_event(change) for change in self.changes if int(change["sequence"]) > after]  # type: ignore[call-overload]  # an int
 
     # -- building and changing ----------------------------------------------------
 
@@ -50,11 +64,12 @@ class InMemorySource:
         if name in self._by_name:
             msg = f"group {name!r} exists already"
             raise ValueError(msg)
-        gid = id or f"grp-{len(self._groups) + 1:05d}"
+        self._made += 1  # never reused, also after deletes
+        gid = id or f"grp-{self._made:05d}"
         group = ProvisioningGroup.from_grouper(
             gid,
             name,
-            id_index=len(self._groups) + 10_000,
+            id_index=self._made + 10_000,
             description=description,
             display_name=display_name or name,
         )
@@ -91,6 +106,12 @@ class InMemorySource:
         gid = self._by_name[name]
         self._groups[gid] = self._groups[gid].with_attributes(fields)
         self._log("group_update", group_id=gid, name=name, fields=sorted(fields))
+
+    def update_subject(self, subject_id: str, **fields: str | None) -> None:
+        """Change a subject's fields (``name=...``, ``email=...``)."""
+        member_id = f"mem-{subject_id}"
+        self._subjects[member_id] = self._subjects[member_id].with_attributes(fields)
+        self._log("subject_change", member_id=member_id, subject_id=subject_id)
 
     def add_subject(
         self, subject_id: str, *, source: str = "ldap", **fields: str | None
@@ -204,3 +225,34 @@ class InMemorySource:
         """Build from a JSON file in the :meth:`from_dict` shape."""
         with open(path, encoding="utf-8") as f:  # noqa: PTH123  # accepts PathLike
             return cls.from_dict(json.load(f))
+
+
+_EVENT_KINDS = {
+    "group_add": EventKind.GROUP_ADD,
+    "group_delete": EventKind.GROUP_DELETE,
+    "group_rename": EventKind.GROUP_UPDATE,
+    "group_update": EventKind.GROUP_UPDATE,
+    "membership_add": EventKind.MEMBERSHIP_ADD,
+    "membership_delete": EventKind.MEMBERSHIP_DELETE,
+    "marker_set": EventKind.MARKER_CHANGE,
+    "marker_delete": EventKind.MARKER_CHANGE,
+    "subject_change": EventKind.SUBJECT_CHANGE,
+}
+
+
+def _event(change: Mapping[str, Any]) -> ChangeEvent:
+    kind = _EVENT_KINDS[str(change["event"])]
+    group = kind in (EventKind.GROUP_ADD, EventKind.GROUP_UPDATE, EventKind.GROUP_DELETE)
+    fields = change.get("fields")
+    return ChangeEvent(
+        sequence=int(change["sequence"]),
+        kind=kind,
+        occurred=change["occurred"],
+        group_id=change.get("group_id"),
+        group_name=change.get("name") if group else None,
+        member_id=change.get("member_id"),
+        subject_id=change.get("subject_id"),
+        name=change.get("name") if kind is EventKind.MARKER_CHANGE else None,
+        changed="name" if change["event"] == "group_rename" else (fields[0] if fields else None),
+        old_value=change.get("old_name"),
+    )
