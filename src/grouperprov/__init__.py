@@ -32,9 +32,11 @@ from ._codes import ObjectError, SyncErrorCode
 from ._compare import Comparison, ProvisioningWrapper, compare
 from ._config import (
     AttributeConfig,
+    BusyPolicy,
     CrudOrder,
     DeletePolicy,
     FailsafeConfig,
+    IncrementalConfig,
     MembershipsConfig,
     MembershipType,
     ObjectConfig,
@@ -110,6 +112,7 @@ __all__ = [
     "AttributeMap",
     "AttributeValue",
     "Behavior",
+    "BusyPolicy",
     "Capabilities",
     "Change",
     "ChangeEvent",
@@ -131,6 +134,7 @@ __all__ = [
     "FunctionRef",
     "GrouperSnapshot",
     "GrouperSource",
+    "IncrementalConfig",
     "JobLease",
     "LogRecord",
     "MarkerScope",

@@ -24,9 +24,11 @@ from .exceptions import ConfigError, ConfigProblem
 
 __all__ = [
     "AttributeConfig",
+    "BusyPolicy",
     "CrudOrder",
     "DeletePolicy",
     "FailsafeConfig",
+    "IncrementalConfig",
     "MembershipType",
     "MembershipsConfig",
     "ObjectConfig",
@@ -315,6 +317,40 @@ class SubjectLinkConfig:
     refresh_per_run: int = 0
 
 
+class BusyPolicy(enum.StrEnum):
+    """What an incremental run does when another run holds the job lease."""
+
+    WAIT = "wait"
+    """Wait for it (up to the provisioner's ``lease_wait``)."""
+    YIELD = "yield"
+    """Give up at once (status ``BUSY``); the events are processed next time."""
+
+
+@attrs.frozen(kw_only=True)
+class IncrementalConfig:
+    """How the incremental sync turns events into work.
+
+    Attributes:
+        group_sync_threshold: A group with more membership events than this
+            in one batch is recalculated as a group sync instead.
+        full_sync_score: A batch whose weighted size passes this runs as a
+            full sync instead (a membership or subject event weighs 1, a
+            group event 10, a provisioning marker change 100).
+        retry_recent_seconds: Objects whose error is younger than this are
+            retried on every run.
+        retry_max_interval_seconds: Older errors are retried after a quarter of
+            their age has passed since the last attempt, and at least this
+            often.
+        when_busy: What to do when a full or group sync holds the job lease.
+    """
+
+    group_sync_threshold: int = 500
+    full_sync_score: int = 10_000
+    retry_recent_seconds: int = 600
+    retry_max_interval_seconds: int = 3600
+    when_busy: BusyPolicy = BusyPolicy.WAIT
+
+
 @attrs.frozen(kw_only=True)
 class FailsafeConfig:
     """Thresholds checked on a plan before anything is written.
@@ -364,6 +400,7 @@ class ProvisionerConfig:
         read_only: Compute and log what would be written, write nothing.
         subject_link: How subjects are resolved to the value the target knows
             them by, and cached (off when ``None``).
+        incremental: How the incremental sync turns events into work.
     """
 
     name: str
@@ -378,6 +415,7 @@ class ProvisionerConfig:
     batch_size: int = 1000
     read_only: bool = False
     subject_link: SubjectLinkConfig | None = None
+    incremental: IncrementalConfig = IncrementalConfig()
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ProvisionerConfig:

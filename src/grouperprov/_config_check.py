@@ -65,7 +65,16 @@ def _check(config: ProvisionerConfig) -> Iterator[ConfigProblem]:
             yield ConfigProblem(
                 f"failsafe.{setting}", f"must be a percentage (0 to 100), got {value}"
             )
+    incremental = config.incremental
     for path, number in (
+        ("incremental.group_sync_threshold", incremental.group_sync_threshold),
+        ("incremental.full_sync_score", incremental.full_sync_score),
+        ("incremental.retry_max_interval_seconds", incremental.retry_max_interval_seconds),
+    ):
+        if number <= 0:
+            yield ConfigProblem(path, f"must be a positive integer, got {number}")
+    for path, number in (
+        ("incremental.retry_recent_seconds", incremental.retry_recent_seconds),
         ("failsafe.min_group_size", failsafe.min_group_size),
         ("failsafe.min_managed_groups", failsafe.min_managed_groups),
         ("logged_errors_per_code", config.logged_errors_per_code),

@@ -25,6 +25,7 @@ from ._codes import exception_text
 from ._config import (
     AttributeConfig,
     FailsafeConfig,
+    IncrementalConfig,
     MatchingKey,
     MembershipsConfig,
     ObjectConfig,
@@ -43,6 +44,7 @@ _CONFIG_CLASSES = (
     MembershipsConfig,
     ProvisionableConfig,
     SubjectLinkConfig,
+    IncrementalConfig,
     ProvisionerConfig,  # last: its hooks use those of the classes above
 )
 
