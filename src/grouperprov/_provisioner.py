@@ -5,9 +5,11 @@ from __future__ import annotations
 import enum
 import logging
 import time
+import uuid
 from collections import Counter
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import attrs
 
@@ -16,10 +18,13 @@ from ._behavior import Behavior, Mode, compute_behavior
 from ._cache import cached_values, historical_ids
 from ._codes import ObjectError
 from ._compare import Comparison, ProvisioningWrapper, compare
-from ._config import DeletePolicy, ObjectType, ProvisionerConfig
+from ._config import BusyPolicy, DeletePolicy, ObjectType, ProvisionerConfig
 from ._diagnostics import Diagnostics, diagnose
+from ._events import ChangeEvent, ControlKind, ControlMessage, RejectedEvent, parse_events
 from ._failsafe import check_failsafe, plan_stats
 from ._gc import paused_gc
+from ._incremental import IncrementalSummary
+from ._incremental_run import run_incremental
 from ._lazy import LazyMap
 from ._lease import LeaseKeeper
 from ._links import SubjectLinks, resolve_subject_links
@@ -73,6 +78,7 @@ class SyncResult:
         failsafe: What tripped the failsafe, in words (empty when it did not).
         timings: Seconds spent per step (``read``, ``plan``, ``apply``, ``store``).
         message: A note for operators (the config error, the failsafe).
+        incremental: For an incremental run, what it made of its events.
     """
 
     provisioner: str
@@ -85,6 +91,7 @@ class SyncResult:
     failsafe: tuple[str, ...] = ()
     timings: Mapping[str, float] = attrs.field(factory=dict, hash=False)
     message: str = ""
+    incremental: IncrementalSummary | None = None
 
     def counts(self) -> Counter[tuple[Action, ObjectType]]:
         """Changes carried out successfully, by action and object type."""
@@ -113,6 +120,8 @@ class SyncResult:
             f"  error {code}: {count}" for code, count in sorted(self.error_counts().items())
         )
         lines.extend(f"  failsafe: {reason}" for reason in self.failsafe)
+        if self.incremental is not None:
+            lines.append(f"  events: {self.incremental}")
         if self.message:
             lines.append(f"  {self.message}")
         return "\n".join(lines)
@@ -134,6 +143,8 @@ class FullPlan:
         sync_type: ``FULL``, or ``GROUP`` for a group sync.
         groups_only: For a group sync, the ids of the groups it covers.
         subject_links: The subject links of the run, when configured.
+        started: When planning began, before Grouper was read (the run's
+            view of Grouper is as of then; recorded as its ``last_run``).
     """
 
     comparison: Comparison
@@ -147,6 +158,7 @@ class FullPlan:
     sync_type: SyncType = SyncType.FULL
     groups_only: frozenset[str] | None = None
     subject_links: SubjectLinks | None = None
+    started: datetime | None = None
 
     @property
     def plan(self) -> Plan:
@@ -236,6 +248,7 @@ class Provisioner:
         state: SyncState | None = None,
     ) -> FullPlan:
         timings: dict[str, float] = {}
+        started = self.clock()
         start = time.perf_counter()
         translator = Translator(self.config)
         behavior = compute_behavior(self.config, self.target.capabilities())
@@ -307,6 +320,7 @@ class Provisioner:
             sync_type=SyncType.FULL if selected is None else SyncType.GROUP,
             groups_only=selected,
             subject_links=subject_links,
+            started=started,
         )
 
     def diagnostics(
@@ -337,15 +351,139 @@ class Provisioner:
         with paused_gc():
             return diagnose(self, group=group, subject=subject, write=write)
 
+    def incremental_sync(
+        self, events: Iterable[ChangeEvent | Mapping[str, Any]] = ()
+    ) -> SyncResult:
+        """Process a batch of change-log events (and the pending control messages).
+
+        Events are :class:`~grouperprov.ChangeEvent` values or plain dicts
+        (see :func:`~grouperprov.parse_event`); an event that cannot be
+        understood is kept in the store's error queue with the reason and
+        the rest of the batch goes on. Membership adds and deletes that agree
+        with the sync records are applied as they are; everything else is
+        recalculated from both sides (see the incremental sync docs). The
+        last sequence number is saved with the run's records, so a consumer
+        that restarts resumes after it; events at or before it are dropped.
+
+        Returns the same :class:`SyncResult` as a full sync, with
+        :attr:`SyncResult.incremental` saying what became of the events.
+        ``BUSY`` means another run held the job lease (``when_busy``): no
+        event was processed.
+        """
+        good, rejected = parse_events(events)
+        now = self.clock()
+        rejected = [attrs.evolve(r, received=now) for r in rejected]
+        wait = (
+            self.lease_wait
+            if self.config.incremental.when_busy is BusyPolicy.WAIT
+            else timedelta(0)
+        )
+        return self._holding_lease(
+            SyncType.INCREMENTAL, lambda: run_incremental(self, good, rejected), wait=wait
+        )
+
+    def request_sync(
+        self,
+        *,
+        groups: Iterable[str] = (),
+        entities: Iterable[str] = (),
+        memberships: Iterable[tuple[str, str]] = (),
+        full: bool = False,
+        requested_by: str,
+    ) -> ControlMessage:
+        """Ask the next incremental run to recalculate objects, or to run a full sync.
+
+        The "provision group" button: the message is kept in the store until
+        an incremental run carries it out and acknowledges it (see
+        :meth:`SyncStore.controls`). Groups are ids or full names (with all
+        their memberships); entities are member ids.
+        """
+        message = ControlMessage(
+            id=uuid.uuid4().hex,
+            kind=ControlKind.FULL_SYNC if full else ControlKind.SYNC_OBJECTS,
+            requested_by=requested_by,
+            requested_at=self.clock(),
+            groups=tuple(groups),
+            entities=tuple(entities),
+            memberships=tuple((str(g), str(m)) for g, m in memberships),
+        )
+        if not full and not (message.groups or message.entities or message.memberships):
+            msg = "request_sync needs groups, entities or memberships (or full=True)"
+            raise ValueError(msg)
+        self.store.add_control(self.config.name, message)
+        return message
+
     def sync_group(
         self, *groups: str, folder: str | None = None, dry_run: bool = False
     ) -> SyncResult:
         """Plan and apply a group sync (see :meth:`plan_groups`); *dry_run* plans only."""
         return self._run(SyncType.GROUP, lambda: self.plan_groups(*groups, folder=folder), dry_run)
 
-    def full_sync(self, *, dry_run: bool = False) -> SyncResult:
-        """Plan and apply a full sync; with *dry_run*, plan only (nothing is written)."""
-        return self._run(SyncType.FULL, self.plan_full, dry_run)
+    def full_sync(self, *, dry_run: bool = False, asynchronous: bool = False) -> SyncResult:
+        """Plan and apply a full sync; with *dry_run*, plan only (nothing is written).
+
+        With *asynchronous*, the full sync writes nothing to the target: it
+        asks the incremental path (one control message) to recalculate every
+        group, entity and membership its plan would change or reports in
+        error, and returns the plan.
+        """
+        if not asynchronous:
+            return self._run(SyncType.FULL, self.plan_full, dry_run)
+        planned = self.plan_full()
+        groups: set[str] = set()
+        entities: set[str] = set()
+        memberships: set[tuple[str, str]] = set()
+        by_target, _ = planned.state.target_index()
+        left = 0
+        for change in planned.plan.changes:
+            object_id: Hashable = change.object_id
+            if change.action is Action.DELETE and change.object_type is not ObjectType.MEMBERSHIP:
+                # A target-only object: recalculated through the Grouper object it was synced from.
+                record = by_target[change.object_type].get(change.target_id or object_id)
+                if record is None:
+                    left += 1
+                    continue
+                object_id = record.grouper_id
+            if change.object_type is ObjectType.GROUP:
+                groups.add(str(object_id))
+            elif change.object_type is ObjectType.ENTITY:
+                entities.add(str(object_id))
+            else:
+                memberships.update(change.memberships)
+                if change.owner_id is None and isinstance(object_id, tuple):
+                    memberships.add((str(object_id[0]), str(object_id[1])))
+        for error in planned.plan.errors:
+            if error.object_type is ObjectType.GROUP:
+                groups.add(str(error.object_id))
+            elif error.object_type is ObjectType.ENTITY:
+                entities.add(str(error.object_id))
+        message = None
+        if groups or entities or memberships:
+            message = self.request_sync(
+                groups=sorted(groups),
+                entities=sorted(entities),
+                memberships=sorted(memberships),
+                requested_by=f"asynchronous full sync of {self.config.name}",
+            )
+        return SyncResult(
+            provisioner=self.config.name,
+            sync_type=SyncType.FULL,
+            status=SyncStatus.SUCCESS,
+            dry_run=True,
+            plan=planned.plan,
+            timings=planned.timings,
+            message=(
+                f"asynchronous: recalculation requested ({message.id})"
+                if message is not None
+                else "asynchronous: nothing to recalculate"
+            )
+            + (
+                f"; {left} target objects no Grouper object is linked to are left "
+                "for a synchronous full sync"
+                if left
+                else ""
+            ),
+        )
 
     def _run(self, sync_type: SyncType, plan: Callable[[], FullPlan], dry_run: bool) -> SyncResult:
         if dry_run:  # reads only: no lease needed
@@ -354,14 +492,20 @@ class Provisioner:
             sync_type, lambda: self._plan_and_apply(sync_type, plan, dry_run=False)
         )
 
-    def _holding_lease(self, sync_type: SyncType, work: Callable[[], SyncResult]) -> SyncResult:
+    def _holding_lease(
+        self,
+        sync_type: SyncType,
+        work: Callable[[], SyncResult],
+        *,
+        wait: timedelta | None = None,
+    ) -> SyncResult:
         """Run *work* holding the job lease (``BUSY`` if it never came), then give it back."""
         keeper = LeaseKeeper(
             self.store,
             self.config.name,
             sync_type,
             ttl=self.lease_ttl,
-            wait=self.lease_wait,
+            wait=self.lease_wait if wait is None else wait,
             clock=self.clock,
         )
         if not keeper.acquire():
@@ -428,7 +572,20 @@ class Provisioner:
         if self._keeper is not None:
             self._keeper.check()
 
-    def _apply(self, planned: FullPlan, *, dry_run: bool) -> SyncResult:
+    def _apply(
+        self,
+        planned: FullPlan,
+        *,
+        dry_run: bool,
+        queue: _Queue | None = None,
+        only: Callable[[Key], bool] | None = None,
+    ) -> SyncResult:
+        """Apply *planned* and record it.
+
+        *queue* (incremental runs) is saved with the records: the last sequence
+        number, rejected events, acknowledged control messages. *only* limits
+        the records written to the objects it accepts (and those written to).
+        """
         now = self.clock()
         errors = self._plan_errors(planned)
         timings = dict(planned.timings)
@@ -494,19 +651,30 @@ class Provisioner:
         start = time.perf_counter()
         status = self._status(errors)
         self._log_errors(errors)
+        queue = queue or _Queue()
         record = attrs.evolve(
             planned.state.provisioner,
             failsafe=None,
-            last_run={**planned.state.provisioner.last_run, planned.sync_type: now},
+            last_run={
+                **planned.state.provisioner.last_run,
+                planned.sync_type: planned.started or now,
+            },
+            last_sequence=queue.last_sequence
+            if queue.last_sequence is not None
+            else planned.state.provisioner.last_sequence,
         )
-        records = _RecordKeeper(
-            planned, result, errors, now, cached=_cached_attributes(self.config)
-        ).records()
+        keeper = _RecordKeeper(planned, result, errors, now, cached=_cached_attributes(self.config))
+        records = keeper.records() if only is None else keeper.records_for(only)
         self._check_lease()
+        summary = f"{len(result.outcomes)} changes"
+        if queue.summary is not None:
+            summary += f"; {queue.summary}"
         self.store.save(
             record,
             records,
-            log=self._log(status, now, f"{len(result.outcomes)} changes", planned.sync_type),
+            log=self._log(status, now, summary, planned.sync_type),
+            rejected=queue.rejected,
+            acknowledged=queue.acknowledged(status, now),
         )
         timings["store"] = time.perf_counter() - start
         return SyncResult(
@@ -609,6 +777,20 @@ class Provisioner:
         )
 
 
+@attrs.frozen(kw_only=True)
+class _Queue:
+    """What an incremental run saves with its records."""
+
+    last_sequence: int | None = None
+    rejected: tuple[RejectedEvent, ...] = ()
+    controls: tuple[ControlMessage, ...] = ()
+    summary: IncrementalSummary | None = None
+
+    def acknowledged(self, status: SyncStatus, now: datetime) -> list[ControlMessage]:
+        outcome = f"{status.value}: {self.summary}" if self.summary else status.value
+        return [attrs.evolve(m, acknowledged_at=now, outcome=outcome) for m in self.controls]
+
+
 def _insert_intents(planned: FullPlan, now: datetime) -> list[SyncRecord]:
     """Records saying "grouperprov inserts this", saved before the target writes.
 
@@ -701,12 +883,26 @@ class _RecordKeeper:
         error = self.errors.get(key)
         if error is None:
             return {"error_code": None, "error_message": None, "error_time": None}
-        return {"error_code": error.code, "error_message": error.message, "error_time": self.now}
+        old = self.old.get(key)
+        # The time an error first happened (for retries): kept while it stays the same.
+        since = old.error_time if old and old.error_code is error.code and old.error_time else None
+        return {
+            "error_code": error.code,
+            "error_message": error.message,
+            "error_time": since or self.now,
+        }
 
     def records(self) -> list[SyncRecord]:
         """Every record the run changed, each once, in its final state."""
         self._update_all()
         return list(self.out.values())
+
+    def records_for(self, wanted: Callable[[Key], bool]) -> list[SyncRecord]:
+        """The records of the objects *wanted* accepts, and of those written to."""
+        self._update_all()
+        applied = self.applied
+        touched = self.touched
+        return [r for key, r in self.out.items() if key in applied or key in touched or wanted(key)]
 
     def checkpoint_records(self) -> list[SyncRecord]:
         """The records of the objects written so far (*result* holds the outcomes so far)."""
@@ -729,6 +925,12 @@ class _RecordKeeper:
                 self._provisionable(key, links[object_type].get(str(wrapper.object_id)))
                 if cached[object_type]:
                     self._cache(key, wrapper, cached[object_type])
+        for gid in self.planned.scope.errors:
+            # Left out with an error (MEM): the error is kept on the group's record.
+            key = (ObjectType.GROUP, gid)
+            if key not in self.out and key in self.errors:
+                seen.add(key)
+                self._record(key, **self._error_fields(key))
         self._memberships(seen)
         self._subject_links(seen)
         for key, old in self.old.items():
@@ -823,6 +1025,9 @@ class _RecordKeeper:
         if outcome is None or not outcome.ok or outcome.change.action is not Action.DELETE:
             return
         for key in self._by_target_id().get((object_type, target_id), ()):
+            again = self.applied.get(key)
+            if again is not None and again.ok and again.change.action is Action.INSERT:
+                continue  # replaced by this run's insert (a rename changed its matching id)
             self.touched.add(key)
             self._record(key, in_target=False, in_target_end=self.now, target_id=None)
 

@@ -1,0 +1,394 @@
+"""Carrying out an incremental run (see :mod:`grouperprov._incremental` for the rules)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Hashable, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+import attrs
+
+from ._apply import apply
+from ._behavior import Behavior, compute_behavior
+from ._codes import ObjectError
+from ._config import MembershipType, ObjectType
+from ._events import (
+    ChangeEvent,
+    CoalescedMembership,
+    ControlMessage,
+    MembershipAction,
+    RejectedEvent,
+)
+from ._failsafe import check_failsafe, plan_stats
+from ._incremental import IncrementalSummary, Work, classify, concerns, keys_of, non_recalc_changes
+from ._plan import Action, Change, Plan, PlannedError
+from ._records import SyncRecord, SyncType
+from ._store import SyncState
+from ._translate import Translator
+from .exceptions import ConfigError
+
+if TYPE_CHECKING:
+    from ._provisioner import FullPlan, Provisioner, SyncResult, _Queue
+
+Key = tuple[ObjectType, Hashable]
+
+
+def run_incremental(
+    p: Provisioner, events: Sequence[ChangeEvent], rejected: Sequence[RejectedEvent]
+) -> SyncResult:
+    """One incremental run, holding the job lease."""
+    from ._provisioner import SyncResult, SyncStatus, _Queue  # noqa: PLC0415  # import cycle
+
+    start = time.perf_counter()
+    name = p.config.name
+    now = p.clock()
+    keys, _ = keys_of(events)
+    state = p.store.load_records(name, keys)
+    failsafe = state.provisioner.failsafe
+    if failsafe is not None and failsafe.blocking:
+        return SyncResult(
+            provisioner=name,
+            sync_type=SyncType.INCREMENTAL,
+            status=SyncStatus.ERROR_FAILSAFE,
+            failsafe=failsafe.reasons,
+            message="blocked by an earlier failsafe trip that is not approved; "
+            "no event was processed",
+        )
+    try:
+        behavior = compute_behavior(p.config, p.target.capabilities())
+    except ConfigError as exc:
+        return SyncResult(
+            provisioner=name,
+            sync_type=SyncType.INCREMENTAL,
+            status=SyncStatus.CONFIG_ERROR,
+            message=str(exc),
+        )
+    controls = tuple(p.store.controls(name))
+    work = classify(
+        p.config,
+        behavior,
+        events,
+        state,
+        controls=controls,
+        errors=p.store.error_records(name),
+        now=now,
+    )
+    queue = _Queue(
+        last_sequence=_last(work, rejected, state),
+        rejected=tuple(rejected),
+        controls=controls,
+    )
+    if work.full is not None:
+        summary = _summary(work, events, rejected, controls)
+        planned = p._plan(None)  # noqa: SLF001  # same package
+        result = p._apply(  # noqa: SLF001  # same package
+            planned, dry_run=False, queue=attrs.evolve(queue, summary=summary)
+        )
+        return attrs.evolve(result, incremental=summary)
+    if work.non_recalc and not work.recalc:
+        done = _non_recalc(p, behavior, work, state, queue, now, start)
+        if done is not None:
+            return done
+    return _recalc(p, work, queue, events, rejected)
+
+
+def _last(work: Work, rejected: Sequence[RejectedEvent], state: SyncState) -> int | None:
+    numbers = [n for n in (work.last_sequence, state.provisioner.last_sequence) if n is not None]
+    numbers += [r.sequence for r in rejected if r.sequence is not None]
+    return max(numbers, default=None)
+
+
+def _summary(
+    work: Work,
+    events: Sequence[ChangeEvent],
+    rejected: Sequence[RejectedEvent],
+    controls: Sequence[ControlMessage],
+    *,
+    non_recalc: int = 0,
+) -> IncrementalSummary:
+    return IncrementalSummary(
+        received=len(events) + len(rejected),
+        rejected=len(rejected),
+        dropped=dict(work.dropped),
+        non_recalc=non_recalc,
+        recalc_groups=tuple(sorted(work.groups)),
+        recalc_entities=tuple(sorted(work.entities)),
+        recalc_memberships=tuple(sorted(work.memberships)),
+        group_syncs=tuple(work.group_syncs),
+        full_sync=work.full,
+        retried=work.retried,
+        controls=tuple(m.id for m in controls),
+        last_sequence=work.last_sequence,
+    )
+
+
+def _non_recalc(  # noqa: PLR0917  # the pieces of one step
+    p: Provisioner,
+    behavior: Behavior,
+    work: Work,
+    state: SyncState,
+    queue: _Queue,
+    now: datetime,
+    start: float,
+) -> SyncResult | None:
+    """Apply the batch's membership actions as they are; ``None`` if some need a recalc."""
+    from ._provisioner import SyncResult  # noqa: PLC0415  # import cycle
+
+    adds = [item for item, action in work.non_recalc if action is MembershipAction.ADD]
+    groups = {g.id: g for g in p.source.retrieve_groups(sorted({i.group_id for i in adds}))}
+    entities = {e.id: e for e in p.source.retrieve_entities(sorted({i.member_id for i in adds}))}
+    translator = Translator(p.config)
+    changes, errors, recalc = non_recalc_changes(
+        p.config, translator, work.non_recalc, state.records, groups, entities
+    )
+    if recalc:
+        # Grouper disagrees with an event (its group or subject is gone): read both sides.
+        work.memberships.update(recalc)
+        return None
+    links = {
+        object_type: {
+            str(k[1]): str(r.target_id)
+            for k, r in state.records.items()
+            if k[0] is object_type and r.target_id is not None
+        }
+        for object_type in (ObjectType.GROUP, ObjectType.ENTITY)
+    }
+    plan = Plan(provisioner=p.config.name, changes=tuple(changes), links=links)
+    p._check_lease()  # noqa: SLF001  # same package
+    result = apply(plan, p.target, behavior)
+    by_pair = {(i.group_id, i.member_id): (i, a) for i, a in work.non_recalc}
+    failed = result.object_errors()
+    object_errors: dict[Key, ObjectError] = {
+        (ObjectType.MEMBERSHIP, k): e for k, e in errors.items()
+    }
+    object_errors.update(failed)
+    records = _non_recalc_records(p, state, result.outcomes, by_pair, object_errors, now)
+    status = p._status(object_errors)  # noqa: SLF001  # same package
+    p._log_errors(object_errors)  # noqa: SLF001  # same package
+    summary = _summary(work, [], [], [], non_recalc=len(work.non_recalc))
+    summary = attrs.evolve(
+        summary,
+        received=len(queue.rejected) + _received(work),
+        rejected=len(queue.rejected),
+    )
+    record = attrs.evolve(
+        state.provisioner,
+        last_run={**state.provisioner.last_run, SyncType.INCREMENTAL: now},
+        last_sequence=queue.last_sequence,
+    )
+    p._check_lease()  # noqa: SLF001  # same package
+    p.store.save(
+        record,
+        records,
+        log=p._log(status, now, f"{len(result.outcomes)} changes; {summary}", SyncType.INCREMENTAL),  # noqa: SLF001  # same package
+        rejected=queue.rejected,
+    )
+    return SyncResult(
+        provisioner=p.config.name,
+        sync_type=SyncType.INCREMENTAL,
+        status=status,
+        plan=plan,
+        outcomes=result.outcomes,
+        errors=object_errors,
+        timings={"incremental": time.perf_counter() - start},
+        incremental=summary,
+    )
+
+
+def _received(work: Work) -> int:
+    return sum(item.count for item, _ in work.non_recalc) + sum(work.dropped.values())
+
+
+def _non_recalc_records(  # noqa: PLR0917  # the pieces of one step
+    p: Provisioner,
+    state: SyncState,
+    outcomes: Sequence[object],
+    by_pair: dict[tuple[str, str], tuple[CoalescedMembership, MembershipAction]],
+    errors: dict[Key, ObjectError],
+    now: datetime,
+) -> list[SyncRecord]:
+    kind = p.config.memberships.type
+    out: dict[Key, SyncRecord] = {}
+    for outcome in outcomes:
+        change: Change = outcome.change  # type: ignore[attr-defined]  # a ChangeOutcome
+        if not outcome.ok:  # type: ignore[attr-defined]  # a ChangeOutcome
+            continue
+        for pair in change.memberships:
+            item, action = by_pair[pair]
+            key: Key = (ObjectType.MEMBERSHIP, pair)
+            old = state.records.get(key) or SyncRecord(
+                object_type=ObjectType.MEMBERSHIP, grouper_id=pair
+            )
+            when = item.last.occurred
+            if action is MembershipAction.ADD:
+                out[key] = attrs.evolve(
+                    old,
+                    target_id=_target_id(kind, state, change, outcome, pair),
+                    provisionable=True,
+                    provisionable_start=old.provisionable_start
+                    if old.provisionable and old.provisionable_start
+                    else when,
+                    provisionable_end=None,
+                    in_target=True,
+                    in_target_start=now,
+                    inserted_by_us=True,
+                    last_sync=when,
+                    error_code=None,
+                    error_message=None,
+                    error_time=None,
+                )
+            else:
+                out[key] = attrs.evolve(
+                    old,
+                    provisionable=False,
+                    provisionable_end=when,
+                    in_target=False,
+                    in_target_end=now,
+                    last_sync=when,
+                    error_code=None,
+                    error_message=None,
+                    error_time=None,
+                )
+    for key, error in errors.items():
+        old = state.records.get(key) or SyncRecord(object_type=key[0], grouper_id=key[1])
+        first = old.error_time if old.error_code is error.code and old.error_time else now
+        item, action = by_pair[key[1]]  # type: ignore[index]  # a membership pair
+        out[key] = attrs.evolve(
+            old,
+            provisionable=action is MembershipAction.ADD or old.provisionable,
+            provisionable_start=old.provisionable_start or item.last.occurred,
+            last_sync=now,
+            error_code=error.code,
+            error_message=error.message,
+            error_time=first,
+        )
+    return list(out.values())
+
+
+def _target_id(
+    kind: MembershipType,
+    state: SyncState,
+    change: Change,
+    outcome: object,
+    pair: tuple[str, str],
+) -> Hashable:
+    if kind is not MembershipType.MEMBERSHIP_OBJECTS:
+        return (change.owner_id, change.value)
+    stored = outcome.stored  # type: ignore[attr-defined]  # a ChangeOutcome
+    if stored is not None:
+        return stored.id  # type: ignore[no-any-return]  # a membership's id
+    group = state.records.get((ObjectType.GROUP, pair[0]))
+    entity = state.records.get((ObjectType.ENTITY, pair[1]))
+    return (
+        group.target_id if group is not None and group.target_id is not None else pair[0],
+        entity.target_id if entity is not None and entity.target_id is not None else pair[1],
+    )
+
+
+def _recalc(
+    p: Provisioner,
+    work: Work,
+    queue: _Queue,
+    events: Sequence[ChangeEvent],
+    rejected: Sequence[RejectedEvent],
+) -> SyncResult:
+    """Recalculate: plan from a fresh read of both sides, narrowed to the objects concerned."""
+    # Both sides are read anyway: the batch's other membership actions are
+    # recalculated too, which is never wrong.
+    work.memberships.update((i.group_id, i.member_id) for i, _ in work.non_recalc)
+    work.non_recalc.clear()
+    snapshot = p.source.snapshot()
+    by_name = {str(g.get("name")): g.id for g in snapshot.groups}
+    work.groups.update(by_name.get(n, n) for n in work.group_names)
+    for folder in work.folders:
+        work.groups.update(
+            gid for n, gid in by_name.items() if n == folder or n.startswith(folder + ":")
+        )
+    state = p.store.load(p.config.name)
+    planned = p._plan(None, snapshot, state)  # noqa: SLF001  # same package
+    if planned.behavior.entities.delete.on:
+        # Members of recalculated groups may have lost their last provisioned
+        # membership (a deleted group, a removed marker): their entities too.
+        work.entities.update(
+            str(key[1][1])
+            for key, record in state.records.items()
+            if key[0] is ObjectType.MEMBERSHIP
+            and record.in_target
+            and isinstance(key[1], tuple)
+            and key[1][0] in work.groups
+        )
+        work.entities.update(m for _, m in work.memberships)
+    if p.config.provisionable.groups_require_members:
+        work.groups.update(g for g, _ in work.memberships)  # a group may have lost its last member
+    narrowed = _narrowed(p, planned, work)
+    summary = _summary(work, events, rejected, queue.controls)
+    groups, entities, memberships = work.groups, work.entities, work.memberships
+
+    def wanted(key: Key) -> bool:
+        object_type, object_id = key
+        if object_type is ObjectType.GROUP:
+            return object_id in groups
+        if object_type is ObjectType.ENTITY:
+            return object_id in entities
+        return isinstance(object_id, tuple) and (
+            object_id in memberships or object_id[0] in groups or object_id[1] in entities
+        )
+
+    result = p._apply(  # noqa: SLF001  # same package
+        narrowed, dry_run=False, queue=attrs.evolve(queue, summary=summary), only=wanted
+    )
+    return attrs.evolve(result, incremental=summary)
+
+
+def _narrowed(p: Provisioner, planned: FullPlan, work: Work) -> FullPlan:
+    plan = planned.plan
+    groups, entities, memberships = work.groups, work.entities, work.memberships
+    by_target, _ = planned.state.target_index()
+    back: dict[ObjectType, dict[Hashable, Hashable]] = {
+        t: {tid: r.grouper_id for tid, r in by_target[t].items()} for t in ObjectType
+    }
+    for object_type, links in plan.links.items():
+        back.setdefault(object_type, {}).update((tid, gid) for gid, tid in links.items())
+    own = [c for c in plan.changes if concerns(c, groups, entities, memberships, back)]
+    # With them, the inserts of the groups and entities their new memberships need.
+    needed: set[tuple[ObjectType, Hashable]] = set()
+    for change in own:
+        if change.object_type is ObjectType.MEMBERSHIP and change.action is not Action.DELETE:
+            pairs = change.memberships or ((change.object_id,) if change.value is None else ())
+            for pair in pairs:
+                if not isinstance(pair, tuple):
+                    continue
+                needed.add((ObjectType.GROUP, pair[0]))
+                needed.add((ObjectType.ENTITY, pair[1]))
+    kept = {id(c) for c in own}
+    changes = tuple(
+        c
+        for c in plan.changes
+        if id(c) in kept or (c.action is Action.INSERT and (c.object_type, c.object_id) in needed)
+    )
+    errors: tuple[PlannedError, ...] = tuple(
+        e
+        for e in plan.errors
+        if (e.object_type is ObjectType.GROUP and e.object_id in groups)
+        or (e.object_type is ObjectType.ENTITY and e.object_id in entities)
+        or (
+            isinstance(e.object_id, tuple)
+            and (
+                e.object_id in memberships or e.object_id[0] in groups or e.object_id[1] in entities
+            )
+        )
+    )
+    comparison = attrs.evolve(
+        planned.comparison, plan=attrs.evolve(plan, changes=changes, errors=errors)
+    )
+    failsafe = planned.failsafe
+    if failsafe and not planned.blocked:
+        failsafe = check_failsafe(p.config.failsafe, plan_stats(comparison, Translator(p.config)))
+    return attrs.evolve(
+        planned,
+        comparison=comparison,
+        failsafe=failsafe,
+        sync_type=SyncType.INCREMENTAL,
+        groups_only=frozenset(groups),
+    )

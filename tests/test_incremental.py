@@ -1,0 +1,414 @@
+"""The incremental sync: events, non-recalc and recalc actions, thresholds, retries, controls."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from grouperprov import (
+    ChangeEvent,
+    EventKind,
+    MembershipType,
+    ObjectType,
+    Provisioner,
+    ProvisionerConfig,
+    SyncErrorCode,
+    SyncStatus,
+    SyncType,
+)
+from grouperprov.stores import MemorySyncStore
+from grouperprov.testing import InMemorySource, InMemoryTarget
+
+from test_provisioner_properties import _config as _property_config
+
+P = "campus-ldap"
+
+
+def _config(**overrides: Any) -> ProvisionerConfig:
+    data: dict[str, Any] = {
+        "name": P,
+        "groups": {
+            "attributes": [{"name": "cn", "field": "extension"}],
+            "matching": ["cn"],
+        },
+        "entities": {"operate": False},
+        "memberships": {
+            "type": "group_attributes",
+            "attribute": {"name": "member", "field": "subject_id"},
+        },
+    }
+    data.update(overrides)
+    return ProvisionerConfig.from_dict(data)
+
+
+def _campus() -> InMemorySource:
+    source = InMemorySource()
+    for subject in ("u1", "u2", "u3", "u4"):
+        source.add_subject(subject)
+    source.add_group("apps:ldap:staff")
+    source.add_group("other:wiki")
+    source.add_member("apps:ldap:staff", "u1")
+    source.add_member("apps:ldap:staff", "u2")
+    source.add_member("other:wiki", "u1")
+    source.mark("apps:ldap", P, scope="sub")
+    return source
+
+
+def _provisioner(source: InMemorySource, **kwargs: Any) -> Provisioner:
+    target = kwargs.pop("target", None) or InMemoryTarget(id_attributes={"group": "cn"})
+    return Provisioner(_config(**kwargs), source, target, MemorySyncStore())
+
+
+def _synced(source: InMemorySource, **kwargs: Any) -> tuple[Provisioner, int]:
+    prov = _provisioner(source, **kwargs)
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    return prov, len(source.changes)
+
+
+def _members(prov: Provisioner, cn: str) -> frozenset[object]:
+    target = prov.target
+    assert isinstance(target, InMemoryTarget)
+    (group,) = [g for g in target.groups.values() if g.get("cn") == cn]
+    return group.values("member")
+
+
+def test_a_third_member_arrives_through_an_event_without_reading_the_target() -> None:
+    source = _campus()
+    prov, seq = _synced(source)
+    source.add_member("apps:ldap:staff", "u3")
+    source.add_member("other:wiki", "u3")  # outside the folder: never provisioned
+    target = prov.target
+    assert isinstance(target, InMemoryTarget)
+    target.calls.clear()
+    result = prov.incremental_sync(source.events(seq))
+    assert result.status is SyncStatus.SUCCESS
+    assert result.sync_type is SyncType.INCREMENTAL
+    assert _members(prov, "staff") == {"u1", "u2", "u3"}
+    assert [g.get("cn") for g in target.groups.values()] == ["staff"]
+    # Stateful: the add agreed with the records, so nothing was read from the target.
+    assert target.calls == [("update_groups", 1)]
+    summary = result.incremental
+    assert summary is not None
+    assert summary.non_recalc == 1
+    assert summary.dropped == {"group not provisioned": 1}
+    assert summary.last_sequence == len(source.changes)
+    assert prov.store.load(P).provisioner.last_sequence == len(source.changes)
+    assert not prov.plan_full().plan.changes  # incremental equals full
+    records = prov.store.load(P).records
+    staff = next(g.id for g in source.snapshot().groups if g.get("extension") == "staff")
+    record = records[(ObjectType.MEMBERSHIP, (staff, "mem-u3"))]
+    assert record.in_target
+    assert record.inserted_by_us
+
+
+def test_a_delete_event_removes_the_member_and_a_burst_collapses() -> None:
+    source = _campus()
+    prov, seq = _synced(source)
+    source.remove_member("apps:ldap:staff", "u2")
+    source.add_member("apps:ldap:staff", "u4")
+    source.remove_member("apps:ldap:staff", "u4")
+    source.add_member("apps:ldap:staff", "u4")
+    result = prov.incremental_sync(source.events(seq))
+    assert result.status is SyncStatus.SUCCESS
+    assert _members(prov, "staff") == {"u1", "u4"}
+    assert result.incremental is not None
+    assert result.incremental.non_recalc == 2  # noqa: PLR2004  # u2 out, u4 in once
+    assert not prov.plan_full().plan.changes
+
+
+def test_a_renamed_group_is_updated_through_its_cached_link() -> None:
+    source = _campus()
+    target = InMemoryTarget()  # ids of its own, as a DN or a remote id would be
+    prov, seq = _synced(source, target=target)
+    (target_id,) = list(target.groups)
+    source.rename_group("apps:ldap:staff", "apps:ldap:employees")
+    result = prov.incremental_sync(source.events(seq))
+    assert result.status is SyncStatus.SUCCESS
+    assert list(target.groups) == [target_id]  # updated in place, not re-created
+    assert target.groups[target_id].get("cn") == "employees"
+    assert result.incremental is not None
+    assert len(result.incremental.recalc_groups) == 1
+    assert not prov.plan_full().plan.changes
+
+
+def test_membership_events_past_the_threshold_become_one_group_sync() -> None:
+    source = _campus()
+    prov, seq = _synced(source, incremental={"group_sync_threshold": 2})
+    for subject in ("u3", "u4"):
+        source.add_member("apps:ldap:staff", subject)
+    source.remove_member("apps:ldap:staff", "u1")
+    result = prov.incremental_sync(source.events(seq))
+    summary = result.incremental
+    assert summary is not None
+    staff = next(g.id for g in source.snapshot().groups if g.get("extension") == "staff")
+    assert summary.group_syncs == (staff,)
+    assert summary.recalc_groups == (staff,)
+    assert summary.non_recalc == 0
+    assert _members(prov, "staff") == {"u2", "u3", "u4"}
+    assert not prov.plan_full().plan.changes
+
+
+def test_a_heavy_batch_runs_as_a_full_sync() -> None:
+    source = _campus()
+    prov, seq = _synced(source, incremental={"full_sync_score": 2})
+    for subject in ("u3", "u4"):
+        source.add_member("apps:ldap:staff", subject)
+    source.mark("other", P, scope="sub")
+    result = prov.incremental_sync(source.events(seq))
+    assert result.sync_type is SyncType.FULL
+    assert result.incremental is not None
+    assert result.incremental.full_sync == "102 weighted events pass full_sync_score 2"
+    assert sorted(str(g.get("cn")) for g in prov.target.groups.values()) == ["staff", "wiki"]  # type: ignore[attr-defined]
+    assert prov.store.load(P).provisioner.last_sequence == len(source.changes)
+
+
+def test_a_failing_object_is_retried_later_and_its_error_clears() -> None:
+    source = _campus()
+    broken = {"on": True}
+    target = InMemoryTarget(
+        id_attributes={"group": "cn"},
+        fail=lambda op, bean: broken["on"] and op == "update_groups",
+    )
+    prov, seq = _synced(source, target=target)
+    source.add_member("apps:ldap:staff", "u3")
+    failed = prov.incremental_sync(source.events(seq))
+    assert failed.status is SyncStatus.ERROR
+    staff = next(g.id for g in source.snapshot().groups if g.get("extension") == "staff")
+    key = (ObjectType.MEMBERSHIP, (staff, "mem-u3"))
+    record = prov.store.load(P).records[key]
+    assert record.error_code is SyncErrorCode.ERR
+    assert not record.in_target
+    broken["on"] = False
+    retried = prov.incremental_sync([])  # no new events: the error is retried as a recalc
+    assert retried.status is SyncStatus.SUCCESS
+    assert retried.incremental is not None
+    assert retried.incremental.retried == 1
+    record = prov.store.load(P).records[key]
+    assert record.error_code is None
+    assert record.in_target
+    assert _members(prov, "staff") == {"u1", "u2", "u3"}
+
+
+def test_a_restarted_consumer_resumes_after_the_last_processed_event() -> None:
+    source = _campus()
+    prov, seq = _synced(source)
+    source.add_member("apps:ldap:staff", "u3")
+    batch = source.events(seq)
+    prov.incremental_sync(batch)
+    source.remove_member("apps:ldap:staff", "u3")
+    again = prov.incremental_sync([*batch, *source.events(seq + len(batch))])
+    assert again.incremental is not None
+    assert again.incremental.dropped == {"processed before": 1}
+    assert _members(prov, "staff") == {"u1", "u2"}
+
+
+def test_bad_events_are_kept_in_the_error_queue_and_the_batch_goes_on() -> None:
+    source = _campus()
+    prov, seq = _synced(source)
+    source.add_member("apps:ldap:staff", "u3")
+    good = [e.to_dict() for e in source.events(seq)]
+    bad = {"sequence": 99, "kind": "membership_add", "occurred": "now"}
+    result = prov.incremental_sync([bad, *good])
+    assert result.status is SyncStatus.SUCCESS
+    assert _members(prov, "staff") == {"u1", "u2", "u3"}
+    (kept,) = prov.store.rejected_events(P)
+    assert kept.sequence == 99  # noqa: PLR2004
+    assert kept.reason.startswith("group_id: required")
+    assert kept.received is not None
+    assert prov.store.load(P).provisioner.last_sequence == 99  # noqa: PLR2004
+
+
+def test_events_older_than_the_last_full_sync_are_dropped() -> None:
+    source = _campus()
+    prov = _provisioner(source)
+    old = source.events()
+    prov.full_sync()
+    result = prov.incremental_sync(old)
+    assert result.incremental is not None
+    assert result.incremental.dropped == {"older than the last full sync": len(old)}
+    assert result.plan is not None
+    assert not result.plan.changes
+
+
+def test_a_control_message_recalculates_a_group_and_is_acknowledged() -> None:
+    source = _campus()
+    prov, _ = _synced(source)
+    target = prov.target
+    assert isinstance(target, InMemoryTarget)
+    (staff,) = [t for t, g in target.groups.items() if g.get("cn") == "staff"]
+    target.groups[staff] = target.groups[staff].with_attributes({"member": frozenset({"u1"})})
+    message = prov.request_sync(groups=["apps:ldap:staff"], requested_by="admin")
+    assert prov.store.controls(P) == [message]
+    result = prov.incremental_sync()
+    assert result.status is SyncStatus.SUCCESS
+    assert _members(prov, "staff") == {"u1", "u2"}
+    assert prov.store.controls(P) == []
+    (done,) = prov.store.controls(P, pending=False)
+    assert done.acknowledged_at is not None
+    assert done.outcome is not None
+    assert done.outcome.startswith("SUCCESS")
+    with pytest.raises(ValueError, match="needs groups, entities or memberships"):
+        prov.request_sync(requested_by="admin")
+
+
+def test_an_asynchronous_full_sync_only_asks_the_incremental_path() -> None:
+    source = _campus()
+    prov, _ = _synced(source)
+    source.add_member("apps:ldap:staff", "u3")
+    source.add_group("apps:ldap:new")
+    source.add_member("apps:ldap:new", "u4")
+    target = prov.target
+    assert isinstance(target, InMemoryTarget)
+    before = dict(target.groups)
+    result = prov.full_sync(asynchronous=True)
+    assert result.message.startswith("asynchronous: recalculation requested")
+    assert target.groups == before  # nothing written
+    (message,) = prov.store.controls(P)
+    assert len(message.groups) == 1
+    done = prov.incremental_sync()
+    assert done.status is SyncStatus.SUCCESS
+    assert not prov.plan_full().plan.changes
+    assert prov.full_sync(asynchronous=True).message == "asynchronous: nothing to recalculate"
+
+
+def test_an_incremental_run_yields_to_a_running_full_sync() -> None:
+    source = _campus()
+    prov, seq = _synced(source, incremental={"when_busy": "yield"})
+    lease = prov.store.acquire_lease(
+        P, SyncType.FULL, "someone else", now=prov.clock(), ttl=timedelta(minutes=5)
+    )
+    assert lease is not None
+    source.add_member("apps:ldap:staff", "u3")
+    result = prov.incremental_sync(source.events(seq))
+    assert result.status is SyncStatus.BUSY
+    assert prov.store.load(P).provisioner.last_sequence is None  # nothing consumed
+    prov.store.release_lease(lease)
+    assert prov.incremental_sync(source.events(seq)).status is SyncStatus.SUCCESS
+
+
+def test_a_subject_change_recalculates_the_entity() -> None:
+    source = _campus()
+    for subject in ("u1", "u2", "u3", "u4"):
+        source.update_subject(subject, name=subject.upper())
+    prov, seq = _synced(
+        source,
+        memberships={
+            "type": "group_attributes",
+            "attribute": {"name": "member", "field": "name"},
+        },
+    )
+    source.update_subject("u1", name="Ada")
+    result = prov.incremental_sync(source.events(seq))
+    assert result.incremental is not None
+    assert result.incremental.recalc_entities == ("mem-u1",)
+    assert "Ada" in _members(prov, "staff")
+    assert not prov.plan_full().plan.changes
+
+
+# -- incremental equals full ------------------------------------------------------
+
+_OK = (SyncStatus.SUCCESS, SyncStatus.WARNING)
+SUBJECTS = [f"u{i}" for i in range(4)]
+FOLDERS = ["a", "a:b", "d"]
+
+_steps = st.lists(
+    st.one_of(
+        st.tuples(st.just("add"), st.integers(0, 5), st.sampled_from(SUBJECTS)),
+        st.tuples(st.just("remove"), st.integers(0, 5), st.sampled_from(SUBJECTS)),
+        st.tuples(st.just("group"), st.sampled_from(FOLDERS), st.integers(0, 99)),
+        st.tuples(st.just("rename"), st.integers(0, 5), st.integers(0, 99)),
+        st.tuples(st.just("delete"), st.integers(0, 5), st.just("")),
+        st.tuples(st.just("subject"), st.sampled_from(SUBJECTS), st.sampled_from(["x", "y"])),
+        st.tuples(st.just("mark"), st.sampled_from(FOLDERS), st.booleans()),
+    ),
+    max_size=25,
+)
+
+
+def _apply_step(source: InMemorySource, step: tuple[Any, Any, Any]) -> None:
+    kind, a, b = step
+    names = sorted(str(g.get("name")) for g in source.snapshot().groups)
+    if kind == "group":
+        name = f"{a}:n{b}"
+        if name not in names:
+            source.add_group(name)
+        return
+    if kind == "subject":
+        source.update_subject(a, name=b)
+        return
+    if kind == "mark":
+        if b:
+            source.mark(a, "prop", scope="sub")
+        else:
+            source.unmark(a, "prop")
+        return
+    if not names:
+        return
+    name = names[a % len(names)]
+    if kind == "add":
+        source.add_member(name, b)
+    elif kind == "remove":
+        source.remove_member(name, b)
+    elif kind == "delete":
+        source.delete_group(name)
+    else:
+        new = f"{name.rpartition(':')[0]}:r{b}"
+        if new not in names:
+            source.rename_group(name, new)
+
+
+@pytest.mark.parametrize("kind", list(MembershipType))
+@settings(max_examples=150, deadline=None)
+@given(
+    start=_steps,
+    steps=_steps,
+    batches=st.integers(1, 3),
+    policy=st.sampled_from(["inserted_by_us", "not_in_grouper", "removed_from_grouper"]),
+    require_members=st.booleans(),
+)
+def test_incremental_then_full_plans_nothing(  # noqa: PLR0913  # what hypothesis varies
+    kind: MembershipType,
+    start: list[Any],
+    steps: list[Any],
+    batches: int,
+    policy: str,
+    require_members: bool,
+) -> None:
+    source = InMemorySource()
+    for subject in SUBJECTS:
+        source.add_subject(subject)
+    source.mark("a", "prop", scope="sub")
+    for step in start:
+        _apply_step(source, step)
+    prov = Provisioner(
+        _property_config(kind, policy, require_members=require_members),
+        source,
+        InMemoryTarget(),
+        MemorySyncStore(),
+    )
+    assert prov.full_sync().status in _OK
+    seq = len(source.changes)
+    size = max(1, len(steps) // batches)
+    for index in range(0, len(steps), size):
+        for step in steps[index : index + size]:
+            _apply_step(source, step)
+        events = source.events(seq)
+        seq = len(source.changes)
+        result = prov.incremental_sync(events)
+        assert result.status in _OK, result.summary()  # MEM is a warning
+    plan = prov.plan_full().plan
+    assert not plan.changes, plan.summary()
+
+
+def test_change_events_of_the_in_memory_source() -> None:
+    source = _campus()
+    source.rename_group("apps:ldap:staff", "apps:ldap:employees")
+    events = source.events(len(source.changes) - 1)
+    assert [(e.kind, e.group_name, e.changed, e.old_value) for e in events] == [
+        (EventKind.GROUP_UPDATE, "apps:ldap:employees", "name", "apps:ldap:staff")
+    ]
+    assert all(isinstance(e, ChangeEvent) for e in source.events())
