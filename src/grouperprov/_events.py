@@ -44,11 +44,11 @@ class EventKind(enum.StrEnum):
 
     GROUP_ADD = "group_add"
     GROUP_UPDATE = "group_update"
-    """Renamed, described, moved: any change of the group's own fields."""
+    """Any change of the group's own fields (renamed, described, moved)."""
     GROUP_DELETE = "group_delete"
     MEMBERSHIP_ADD = "membership_add"
     MEMBERSHIP_UPDATE = "membership_update"
-    """A membership's own data changed (enabled dates, say): recalculated."""
+    """The membership's own data changed (its enabled dates, say); it is recalculated."""
     MEMBERSHIP_DELETE = "membership_delete"
     MARKER_CHANGE = "marker_change"
     """A provisioning marker was added, changed or removed on a folder or group."""

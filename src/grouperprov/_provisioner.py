@@ -395,7 +395,7 @@ class Provisioner:
 
         The "provision group" button: the message is kept in the store until
         an incremental run carries it out and acknowledges it (see
-        :meth:`SyncStore.controls`). Groups are ids or full names (with all
+        :meth:`~grouperprov.stores.SyncStore.controls`). Groups are ids or full names (with all
         their memberships); entities are member ids.
         """
         message = ControlMessage(
