@@ -411,3 +411,45 @@ def test_change_events_of_the_in_memory_source() -> None:
         (EventKind.GROUP_UPDATE, "apps:ldap:employees", "name", "apps:ldap:staff")
     ]
     assert all(isinstance(e, ChangeEvent) for e in source.events())
+
+
+@pytest.mark.parametrize(
+    "kind", [MembershipType.MEMBERSHIP_OBJECTS, MembershipType.ENTITY_ATTRIBUTES]
+)
+def test_non_recalc_actions_of_the_other_membership_types(kind: MembershipType) -> None:
+    memberships: dict[str, Any] = {"type": kind.value}
+    if kind is MembershipType.ENTITY_ATTRIBUTES:
+        memberships["attribute"] = {"name": "isMemberOf", "field": "name"}
+    else:
+        memberships["attributes"] = [
+            {"name": "g", "field": "group.name"},
+            {"name": "u", "field": "entity.subject_id"},
+        ]
+        memberships["matching"] = [["g", "u"]]
+    source = _campus()
+    source.add_group("apps:ldap:courses")
+    source.add_member("apps:ldap:courses", "u3")
+    target = InMemoryTarget(id_attributes={"group": "cn", "entity": "uid"})
+    prov, seq = _synced(
+        source,
+        target=target,
+        entities={
+            "attributes": [{"name": "uid", "field": "subject_id"}],
+            "matching": ["uid"],
+            "delete": False,  # an entity stays when its last membership goes
+        },
+        memberships=memberships,
+    )
+    source.add_member("apps:ldap:courses", "u1")  # u1 is in the target already
+    source.remove_member("apps:ldap:staff", "u2")
+    target.calls.clear()
+    result = prov.incremental_sync(source.events(seq))
+    assert result.status is SyncStatus.SUCCESS, result.summary()
+    assert result.incremental is not None
+    assert result.incremental.non_recalc == 2  # one add, one delete
+    assert not [name for name, _ in target.calls if name.startswith(("retrieve", "search"))]
+    assert not prov.plan_full().plan.changes
+    courses = next(g.id for g in source.snapshot().groups if g.get("extension") == "courses")
+    record = prov.store.load(P).records[(ObjectType.MEMBERSHIP, (courses, "mem-u1"))]
+    assert record.in_target
+    assert record.inserted_by_us
