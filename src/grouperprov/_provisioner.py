@@ -879,6 +879,10 @@ class _RecordKeeper:
             self.links[ObjectType.ENTITY].get(entity_id, entity_id),
         )
 
+    def _since(self, old: SyncRecord | None) -> datetime:
+        """When a provisionable object became so: as recorded, else now."""
+        return old.provisionable_start if old and old.provisionable_start else self.now
+
     def _error_fields(self, key: Key) -> dict[str, object]:
         error = self.errors.get(key)
         if error is None:
@@ -906,10 +910,7 @@ class _RecordKeeper:
 
     def checkpoint_records(self) -> list[SyncRecord]:
         """The records of the objects written so far (*result* holds the outcomes so far)."""
-        self._update_all()
-        applied = self.applied
-        touched = self.touched
-        return [r for key, r in self.out.items() if key in applied or key in touched]
+        return self.records_for(lambda _key: False)
 
     def _update_all(self) -> None:
         seen: set[Key] = set()
@@ -966,9 +967,7 @@ class _RecordKeeper:
                 key,
                 subject_link=value,
                 provisionable=True,
-                provisionable_start=(
-                    old.provisionable_start if old and old.provisionable_start else self.now
-                ),
+                provisionable_start=self._since(old),
                 provisionable_end=None,
                 **self._error_fields(key),
             )
@@ -993,9 +992,7 @@ class _RecordKeeper:
             key,
             target_id=target_id,
             provisionable=True,
-            provisionable_start=(
-                old.provisionable_start if old and old.provisionable_start else self.now
-            ),
+            provisionable_start=self._since(old),
             provisionable_end=None,
             in_target=in_target,
             in_target_start=(old.in_target_start if old and old.in_target else self.now)
@@ -1050,9 +1047,7 @@ class _RecordKeeper:
             key,
             target_id=target_id,
             provisionable=True,
-            provisionable_start=old.provisionable_start
-            if old and old.provisionable_start
-            else self.now,
+            provisionable_start=self._since(old),
             in_target=in_target,
             inserted_by_us=(old.inserted_by_us if old else False) or inserted,
             **self._error_fields(key),
