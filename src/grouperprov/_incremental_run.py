@@ -23,7 +23,7 @@ from ._events import (
 from ._failsafe import check_failsafe, plan_stats
 from ._incremental import IncrementalSummary, Work, classify, concerns, keys_of, non_recalc_changes
 from ._plan import Action, Change, Plan, PlannedError
-from ._records import SyncRecord, SyncType
+from ._records import SyncRecord, SyncType, error_fields
 from ._store import SyncState
 from ._translate import Translator
 from .exceptions import ConfigError
@@ -234,9 +234,7 @@ def _non_recalc_records(  # noqa: PLR0917  # the pieces of one step
                     in_target_start=now,
                     inserted_by_us=True,
                     last_sync=when,
-                    error_code=None,
-                    error_message=None,
-                    error_time=None,
+                    **error_fields(old, None, now),  # type: ignore[arg-type]  # keyword fields of SyncRecord
                 )
             else:
                 out[key] = attrs.evolve(
@@ -246,22 +244,17 @@ def _non_recalc_records(  # noqa: PLR0917  # the pieces of one step
                     in_target=False,
                     in_target_end=now,
                     last_sync=when,
-                    error_code=None,
-                    error_message=None,
-                    error_time=None,
+                    **error_fields(old, None, now),  # type: ignore[arg-type]  # keyword fields of SyncRecord
                 )
     for key, error in errors.items():
         old = state.records.get(key) or SyncRecord(object_type=key[0], grouper_id=key[1])
-        first = old.error_time if old.error_code is error.code and old.error_time else now
         item, action = by_pair[key[1]]  # type: ignore[index]  # a membership pair
         out[key] = attrs.evolve(
             old,
             provisionable=action is MembershipAction.ADD or old.provisionable,
             provisionable_start=old.provisionable_start or item.last.occurred,
             last_sync=now,
-            error_code=error.code,
-            error_message=error.message,
-            error_time=first,
+            **error_fields(old, error, now),  # type: ignore[arg-type]  # keyword fields of SyncRecord
         )
     return list(out.values())
 

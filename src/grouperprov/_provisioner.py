@@ -30,7 +30,7 @@ from ._lease import LeaseKeeper
 from ._links import SubjectLinks, resolve_subject_links
 from ._match import Matcher
 from ._plan import Action, Plan
-from ._records import FailsafeState, JobLease, LogRecord, SyncRecord, SyncType
+from ._records import FailsafeState, JobLease, LogRecord, SyncRecord, SyncType, error_fields
 from ._source import GrouperSnapshot, GrouperSource, Scope, provisionable_scope
 from ._store import MemorySyncStore, SyncState, SyncStore
 from ._target import TargetDAO, TargetData
@@ -884,17 +884,7 @@ class _RecordKeeper:
         return old.provisionable_start if old and old.provisionable_start else self.now
 
     def _error_fields(self, key: Key) -> dict[str, object]:
-        error = self.errors.get(key)
-        if error is None:
-            return {"error_code": None, "error_message": None, "error_time": None}
-        old = self.old.get(key)
-        # The time an error first happened (for retries): kept while it stays the same.
-        since = old.error_time if old and old.error_code is error.code and old.error_time else None
-        return {
-            "error_code": error.code,
-            "error_message": error.message,
-            "error_time": since or self.now,
-        }
+        return error_fields(self.old.get(key), self.errors.get(key), self.now)
 
     def records(self) -> list[SyncRecord]:
         """Every record the run changed, each once, in its final state."""

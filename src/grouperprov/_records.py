@@ -8,7 +8,7 @@ from datetime import datetime
 
 import attrs
 
-from ._codes import SyncErrorCode
+from ._codes import ObjectError, SyncErrorCode
 from ._config import ObjectType
 
 __all__ = [
@@ -75,6 +75,24 @@ class SyncRecord:
     def known_to_grouper(self) -> bool:
         """Whether Grouper ever provisioned this object."""
         return self.provisionable or self.provisionable_start is not None
+
+
+def error_fields(
+    old: SyncRecord | None, error: ObjectError | None, now: datetime
+) -> dict[str, object]:
+    """A record's error fields after a run that found *error* (``None``: no error).
+
+    The error time is when the error first happened: kept while the same
+    error recurs (retries decay with its age).
+    """
+    if error is None:
+        return {"error_code": None, "error_message": None, "error_time": None}
+    same = old is not None and old.error_code is error.code and old.error_time is not None
+    return {
+        "error_code": error.code,
+        "error_message": error.message,
+        "error_time": old.error_time if same and old is not None else now,
+    }
 
 
 @attrs.frozen(kw_only=True)
