@@ -453,3 +453,26 @@ def test_non_recalc_actions_of_the_other_membership_types(kind: MembershipType) 
     record = prov.store.load(P).records[(ObjectType.MEMBERSHIP, (courses, "mem-u1"))]
     assert record.in_target
     assert record.inserted_by_us
+
+
+def test_a_delete_that_empties_a_group_recalculates_both_its_entity_and_its_group() -> None:
+    # Entities are deleted and groups require members: both rules apply at once.
+    source = InMemorySource()
+    source.add_subject("u0")
+    source.mark("a", "prop", scope="sub")
+    source.add_group("a:n0")
+    source.add_member("a:n0", "u0")
+    config = _property_config(MembershipType.GROUP_ATTRIBUTES, "inserted_by_us", True)
+    prov = Provisioner(config, source, InMemoryTarget(), MemorySyncStore())
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    seq = len(source.changes)
+    source.remove_member("a:n0", "u0")
+    result = prov.incremental_sync(source.events(seq))
+    assert result.incremental is not None
+    assert result.incremental.recalc_groups == ("grp-00001",)
+    assert result.incremental.recalc_entities == ("mem-u0",)
+    target = prov.target
+    assert isinstance(target, InMemoryTarget)
+    assert target.groups == {}
+    assert target.entities == {}
+    assert not prov.plan_full().plan.changes

@@ -217,12 +217,15 @@ def classify(  # one pass over the rules, in order
         if pair[0] in work.groups or pair[1] in work.entities:
             continue  # recalculated with its group or entity
         action = _membership_action(config, behavior, records, item)
-        if action is MembershipAction.DELETE and behavior.entities.delete.on:
-            # The member may have lost its last provisioned membership: its entity
-            # is recalculated (and deleted as a full sync would).
-            work.entities.add(pair[1])
-        elif action is MembershipAction.DELETE and config.provisionable.groups_require_members:
-            work.groups.add(pair[0])  # the group may have lost its last member
+        require_members = config.provisionable.groups_require_members
+        if action is MembershipAction.DELETE and (behavior.entities.delete.on or require_members):
+            # It may have been the member's last provisioned membership, or the
+            # group's last member: the entity and the group are recalculated (and
+            # deleted as a full sync would), with the membership.
+            if behavior.entities.delete.on:
+                work.entities.add(pair[1])
+            if require_members:
+                work.groups.add(pair[0])
         elif isinstance(action, MembershipAction):
             work.non_recalc.append((item, action))
         elif action == _RECALC:

@@ -300,20 +300,12 @@ def _recalc(
         )
     state = p.store.load(p.config.name)
     planned = p._plan(None, snapshot, state)  # noqa: SLF001  # same package
-    if planned.behavior.entities.delete.on:
-        # Members of recalculated groups may have lost their last provisioned
-        # membership (a deleted group, a removed marker): their entities too.
-        work.entities.update(
-            str(key[1][1])
-            for key, record in state.records.items()
-            if key[0] is ObjectType.MEMBERSHIP
-            and record.in_target
-            and isinstance(key[1], tuple)
-            and key[1][0] in work.groups
-        )
-        work.entities.update(m for _, m in work.memberships)
-    if p.config.provisionable.groups_require_members:
-        work.groups.update(g for g, _ in work.memberships)  # a group may have lost its last member
+    _widen(
+        work,
+        state,
+        entities=planned.behavior.entities.delete.on,
+        groups=p.config.provisionable.groups_require_members,
+    )
     narrowed = _narrowed(p, planned, work)
     summary = _summary(work, events, rejected, queue.controls)
     groups, entities, memberships = work.groups, work.entities, work.memberships
@@ -332,6 +324,30 @@ def _recalc(
         narrowed, dry_run=False, queue=attrs.evolve(queue, summary=summary), only=wanted
     )
     return attrs.evolve(result, incremental=summary)
+
+
+def _widen(work: Work, state: SyncState, *, entities: bool, groups: bool) -> None:
+    """Add what a recalculation may empty: until nothing more is added.
+
+    With *entities* (entities are deleted), the members of recalculated groups
+    and of recalculated memberships, who may have lost their last provisioned
+    membership; with *groups* (``groups_require_members``), the groups of
+    recalculated memberships and entities, which may have lost their last member.
+    """
+    in_target = [
+        key[1]
+        for key, record in state.records.items()
+        if key[0] is ObjectType.MEMBERSHIP and record.in_target and isinstance(key[1], tuple)
+    ]
+    size = -1
+    while size != len(work.groups) + len(work.entities):
+        size = len(work.groups) + len(work.entities)
+        if entities:
+            work.entities.update(str(m) for g, m in in_target if g in work.groups)
+            work.entities.update(m for _, m in work.memberships)
+        if groups:
+            work.groups.update(str(g) for g, m in in_target if m in work.entities)
+            work.groups.update(g for g, _ in work.memberships)
 
 
 def _narrowed(p: Provisioner, planned: FullPlan, work: Work) -> FullPlan:

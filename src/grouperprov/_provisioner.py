@@ -917,9 +917,10 @@ class _RecordKeeper:
                 if cached[object_type]:
                     self._cache(key, wrapper, cached[object_type])
         for gid in self.planned.scope.errors:
-            # Left out with an error (MEM): the error is kept on the group's record.
+            # Left out with an error (MEM): the error is kept on the group's record,
+            # also when this run deleted the group from the target.
             key = (ObjectType.GROUP, gid)
-            if key not in self.out and key in self.errors:
+            if key in self.errors:
                 seen.add(key)
                 self._record(key, **self._error_fields(key))
         self._memberships(seen)
