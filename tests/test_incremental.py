@@ -226,9 +226,14 @@ def test_events_older_than_the_last_full_sync_are_dropped() -> None:
     prov = _provisioner(source)
     old = source.events()
     prov.full_sync()
+    target = prov.target
+    assert isinstance(target, InMemoryTarget)
+    target.calls.clear()
     result = prov.incremental_sync(old)
     assert result.incremental is not None
     assert result.incremental.dropped == {"older than the last full sync": len(old)}
+    assert result.incremental.received == len(old)
+    assert target.calls == []  # nothing left to do: neither side is read
     assert result.plan is not None
     assert not result.plan.changes
 

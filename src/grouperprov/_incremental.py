@@ -149,8 +149,8 @@ class Work:
         )
 
 
-def keys_of(events: Iterable[ChangeEvent]) -> tuple[set[RecordKey], set[str]]:
-    """The sync records a batch's classification needs: by key, and whole groups'."""
+def keys_of(events: Iterable[ChangeEvent]) -> set[RecordKey]:
+    """The sync records a batch's classification needs."""
     keys: set[RecordKey] = set()
     for event in events:
         if event.group_id:
@@ -160,7 +160,7 @@ def keys_of(events: Iterable[ChangeEvent]) -> tuple[set[RecordKey], set[str]]:
         pair = event.membership
         if pair is not None:
             keys.add((ObjectType.MEMBERSHIP, pair))
-    return keys, set()
+    return keys
 
 
 def classify(  # one pass over the rules, in order

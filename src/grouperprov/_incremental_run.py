@@ -43,8 +43,7 @@ def run_incremental(
     start = time.perf_counter()
     name = p.config.name
     now = p.clock()
-    keys, _ = keys_of(events)
-    state = p.store.load_records(name, keys)
+    state = p.store.load_records(name, keys_of(events))
     failsafe = state.provisioner.failsafe
     if failsafe is not None and failsafe.blocking:
         return SyncResult(
@@ -86,8 +85,9 @@ def run_incremental(
             planned, dry_run=False, queue=attrs.evolve(queue, summary=summary)
         )
         return attrs.evolve(result, incremental=summary)
-    if work.non_recalc and not work.recalc:
-        done = _non_recalc(p, behavior, work, state, queue, now, start)
+    if not work.recalc:
+        # Membership actions as they are, or nothing but the queue to save.
+        done = _non_recalc(p, behavior, work, state, queue, events, now=now, start=start)
         if done is not None:
             return done
     return _recalc(p, work, queue, events, rejected)
@@ -129,6 +129,8 @@ def _non_recalc(  # noqa: PLR0917  # the pieces of one step
     work: Work,
     state: SyncState,
     queue: _Queue,
+    events: Sequence[ChangeEvent],
+    *,
     now: datetime,
     start: float,
 ) -> SyncResult | None:
@@ -136,8 +138,16 @@ def _non_recalc(  # noqa: PLR0917  # the pieces of one step
     from ._provisioner import SyncResult  # noqa: PLC0415  # import cycle
 
     adds = [item for item, action in work.non_recalc if action is MembershipAction.ADD]
-    groups = {g.id: g for g in p.source.retrieve_groups(sorted({i.group_id for i in adds}))}
-    entities = {e.id: e for e in p.source.retrieve_entities(sorted({i.member_id for i in adds}))}
+    groups = (
+        {g.id: g for g in p.source.retrieve_groups(sorted({i.group_id for i in adds}))}
+        if adds
+        else {}
+    )
+    entities = (
+        {e.id: e for e in p.source.retrieve_entities(sorted({i.member_id for i in adds}))}
+        if adds
+        else {}
+    )
     translator = Translator(p.config)
     changes, errors, recalc = non_recalc_changes(
         p.config, translator, work.non_recalc, state.records, groups, entities
@@ -166,11 +176,8 @@ def _non_recalc(  # noqa: PLR0917  # the pieces of one step
     records = _non_recalc_records(p, state, result.outcomes, by_pair, object_errors, now)
     status = p._status(object_errors)  # noqa: SLF001  # same package
     p._log_errors(object_errors)  # noqa: SLF001  # same package
-    summary = _summary(work, [], [], [], non_recalc=len(work.non_recalc))
-    summary = attrs.evolve(
-        summary,
-        received=len(queue.rejected) + _received(work),
-        rejected=len(queue.rejected),
+    summary = _summary(
+        work, events, queue.rejected, queue.controls, non_recalc=len(work.non_recalc)
     )
     record = attrs.evolve(
         state.provisioner,
@@ -183,6 +190,7 @@ def _non_recalc(  # noqa: PLR0917  # the pieces of one step
         records,
         log=p._log(status, now, f"{len(result.outcomes)} changes; {summary}", SyncType.INCREMENTAL),  # noqa: SLF001  # same package
         rejected=queue.rejected,
+        acknowledged=queue.acknowledged(status, now),
     )
     return SyncResult(
         provisioner=p.config.name,
@@ -194,10 +202,6 @@ def _non_recalc(  # noqa: PLR0917  # the pieces of one step
         timings={"incremental": time.perf_counter() - start},
         incremental=summary,
     )
-
-
-def _received(work: Work) -> int:
-    return sum(item.count for item, _ in work.non_recalc) + sum(work.dropped.values())
 
 
 def _non_recalc_records(  # noqa: PLR0917  # the pieces of one step
