@@ -19,11 +19,11 @@ import attrs
 from ._beans import ProvisioningEntity, ProvisioningGroup, ProvisioningMembership
 from ._codes import ObjectError
 from ._config import MembershipType, ObjectType
-from ._failsafe import check_failsafe, plan_stats
-from ._plan import _CONVERTER, Action, Change, _bean_out, _id_out
+from ._narrow import narrowed, with_needed_inserts
+from ._plan import _CONVERTER, Change, _bean_out, _id_out
 from ._records import SyncType
 from ._report import explain_object
-from ._translate import Translated, Translator
+from ._translate import Translated
 
 if TYPE_CHECKING:
     from ._provisioner import FullPlan, Provisioner, SyncResult
@@ -517,20 +517,9 @@ class _Diagnoser:
         if self.gid is not None:
             # A group sync of the group: every change of it is the group's.
             return tuple(planned.plan.changes)
-        own = [c for c in planned.plan.changes if self._involves(c)]
         # With them, the inserts of the groups the subject's new memberships need.
-        needed = {group for c in own if c.action is not Action.DELETE for group in _groups_of(c)}
-        own_ids = {id(c) for c in own}
-        return tuple(
-            c
-            for c in planned.plan.changes
-            if id(c) in own_ids
-            or (
-                c.object_type is ObjectType.GROUP
-                and c.action is Action.INSERT
-                and c.object_id in needed
-            )
-        )
+        own = [c for c in planned.plan.changes if self._involves(c)]
+        return with_needed_inserts(planned.plan.changes, own)
 
     def _plan_step(self, planned: FullPlan, changes: tuple[Change, ...]) -> DiagnosticStep:
         lines: list[str] = []
@@ -566,37 +555,19 @@ class _Diagnoser:
             return self.p.apply(planned)
         # A subject alone: only its changes, as a group sync covering no group
         # (so no other object's records change, and no full sync is recorded).
-        comparison = attrs.evolve(
-            planned.comparison, plan=attrs.evolve(planned.plan, changes=changes)
-        )
-        narrowed = attrs.evolve(
+        narrowed_plan = narrowed(
             planned,
-            comparison=comparison,
-            # The subject's changes remove no more than the whole plan does:
-            # checked again only when the whole plan trips the failsafe.
-            failsafe=(
-                planned.failsafe
-                if planned.blocked or not planned.failsafe
-                else check_failsafe(
-                    self.p.config.failsafe, plan_stats(comparison, Translator(self.p.config))
-                )
-            ),
+            self.p.config,
+            changes,
             sync_type=SyncType.GROUP,
             groups_only=frozenset(),
         )
-        return self.p.apply(narrowed)
+        return self.p.apply(narrowed_plan)
 
 
 def _pairs(change: Change) -> tuple[Hashable, ...]:
     """A membership change's object id and the memberships behind it."""
     return (change.object_id, *change.memberships)
-
-
-def _groups_of(change: Change) -> set[str]:
-    """The Grouper groups of a membership change's memberships."""
-    if change.object_type is not ObjectType.MEMBERSHIP:
-        return set()
-    return {p[0] for p in _pairs(change) if isinstance(p, tuple)}
 
 
 def _listed(ids: list[str]) -> str:

@@ -20,9 +20,9 @@ from ._events import (
     MembershipAction,
     RejectedEvent,
 )
-from ._failsafe import check_failsafe, plan_stats
 from ._incremental import IncrementalSummary, Work, classify, concerns, keys_of, non_recalc_changes
-from ._plan import Action, Change, Plan, PlannedError
+from ._narrow import narrowed, with_needed_inserts
+from ._plan import Change, Plan, PlannedError
 from ._records import SyncRecord, SyncType, error_fields
 from ._store import SyncState
 from ._translate import Translator
@@ -310,7 +310,7 @@ def _recalc(
         entities=planned.behavior.entities.delete.on,
         groups=p.config.provisionable.groups_require_members,
     )
-    narrowed = _narrowed(p, planned, work)
+    narrowed_plan = _narrowed_plan(p, planned, work)
     summary = _summary(work, events, rejected, queue.controls)
     groups, entities, memberships = work.groups, work.entities, work.memberships
 
@@ -325,7 +325,7 @@ def _recalc(
         )
 
     result = p._apply(  # noqa: SLF001  # same package
-        narrowed, dry_run=False, queue=attrs.evolve(queue, summary=summary), only=wanted
+        narrowed_plan, dry_run=False, queue=attrs.evolve(queue, summary=summary), only=wanted
     )
     return attrs.evolve(result, incremental=summary)
 
@@ -354,7 +354,7 @@ def _widen(work: Work, state: SyncState, *, entities: bool, groups: bool) -> Non
             work.groups.update(g for g, _ in work.memberships)
 
 
-def _narrowed(p: Provisioner, planned: FullPlan, work: Work) -> FullPlan:
+def _narrowed_plan(p: Provisioner, planned: FullPlan, work: Work) -> FullPlan:
     plan = planned.plan
     groups, entities, memberships = work.groups, work.entities, work.memberships
     by_target, _ = planned.state.target_index()
@@ -364,22 +364,7 @@ def _narrowed(p: Provisioner, planned: FullPlan, work: Work) -> FullPlan:
     for object_type, links in plan.links.items():
         back.setdefault(object_type, {}).update((tid, gid) for gid, tid in links.items())
     own = [c for c in plan.changes if concerns(c, groups, entities, memberships, back)]
-    # With them, the inserts of the groups and entities their new memberships need.
-    needed: set[tuple[ObjectType, Hashable]] = set()
-    for change in own:
-        if change.object_type is ObjectType.MEMBERSHIP and change.action is not Action.DELETE:
-            pairs = change.memberships or ((change.object_id,) if change.value is None else ())
-            for pair in pairs:
-                if not isinstance(pair, tuple):
-                    continue
-                needed.add((ObjectType.GROUP, pair[0]))
-                needed.add((ObjectType.ENTITY, pair[1]))
-    kept = {id(c) for c in own}
-    changes = tuple(
-        c
-        for c in plan.changes
-        if id(c) in kept or (c.action is Action.INSERT and (c.object_type, c.object_id) in needed)
-    )
+    changes = with_needed_inserts(plan.changes, own)
     errors: tuple[PlannedError, ...] = tuple(
         e
         for e in plan.errors
@@ -392,16 +377,11 @@ def _narrowed(p: Provisioner, planned: FullPlan, work: Work) -> FullPlan:
             )
         )
     )
-    comparison = attrs.evolve(
-        planned.comparison, plan=attrs.evolve(plan, changes=changes, errors=errors)
-    )
-    failsafe = planned.failsafe
-    if failsafe and not planned.blocked:
-        failsafe = check_failsafe(p.config.failsafe, plan_stats(comparison, Translator(p.config)))
-    return attrs.evolve(
+    return narrowed(
         planned,
-        comparison=comparison,
-        failsafe=failsafe,
+        p.config,
+        changes,
+        errors,
         sync_type=SyncType.INCREMENTAL,
         groups_only=frozenset(groups),
     )

@@ -1,0 +1,71 @@
+"""Narrowing a full plan to some objects (diagnostics' writes, incremental recalcs)."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterable, Sequence
+from typing import TYPE_CHECKING
+
+import attrs
+
+from ._config import ObjectType, ProvisionerConfig
+from ._failsafe import check_failsafe, plan_stats
+from ._plan import Action, Change, PlannedError
+from ._records import SyncType
+from ._translate import Translator
+
+if TYPE_CHECKING:
+    from ._provisioner import FullPlan
+
+
+def _new_memberships(change: Change) -> Iterable[tuple[Hashable, Hashable]]:
+    """The Grouper memberships a membership insert or update brings: its own, or its value's."""
+    if change.object_type is not ObjectType.MEMBERSHIP or change.action is Action.DELETE:
+        return ()
+    pairs = change.memberships or ((change.object_id,) if change.value is None else ())
+    return (p for p in pairs if isinstance(p, tuple))
+
+
+def with_needed_inserts(changes: Sequence[Change], own: Iterable[Change]) -> tuple[Change, ...]:
+    """*own*, with the group and entity inserts their new memberships need, in plan order."""
+    kept = {id(c) for c in own}
+    needed: set[tuple[ObjectType, Hashable]] = set()
+    for change in changes:
+        if id(change) in kept:
+            for group_id, entity_id in _new_memberships(change):
+                needed.add((ObjectType.GROUP, group_id))
+                needed.add((ObjectType.ENTITY, entity_id))
+    return tuple(
+        c
+        for c in changes
+        if id(c) in kept or (c.action is Action.INSERT and (c.object_type, c.object_id) in needed)
+    )
+
+
+def narrowed(
+    planned: FullPlan,
+    config: ProvisionerConfig,
+    changes: tuple[Change, ...],
+    errors: tuple[PlannedError, ...] | None = None,
+    *,
+    sync_type: SyncType,
+    groups_only: frozenset[str],
+) -> FullPlan:
+    """*planned* with only *changes* (and *errors*), recorded as *sync_type* covering *groups_only*.
+
+    The failsafe is checked again on what is left, when the whole plan trips
+    it and no earlier trip blocks the run: a part removes no more than the
+    whole, so a whole that passes needs no second look.
+    """
+    plan = planned.plan
+    plan = attrs.evolve(plan, changes=changes, errors=plan.errors if errors is None else errors)
+    comparison = attrs.evolve(planned.comparison, plan=plan)
+    failsafe = planned.failsafe
+    if failsafe and not planned.blocked:
+        failsafe = check_failsafe(config.failsafe, plan_stats(comparison, Translator(config)))
+    return attrs.evolve(
+        planned,
+        comparison=comparison,
+        failsafe=failsafe,
+        sync_type=sync_type,
+        groups_only=groups_only,
+    )
