@@ -170,6 +170,13 @@ def test_groups_that_require_members_lifecycle() -> None:
     source.remove_member("apps:ldap:empty", "u0")
     prov.full_sync()
     assert "empty" not in prov.target.groups
+    # Deleted for MEM: the record keeps the error and says the group is no
+    # longer provisionable (nor in the target).
+    record = prov.store.load(P).records[(ObjectType.GROUP, "grp-00004")]
+    assert record.error_code is SyncErrorCode.MEM
+    assert not record.provisionable
+    assert record.provisionable_end is not None
+    assert not record.in_target
 
 
 def test_delete_only_what_we_inserted() -> None:

@@ -918,11 +918,18 @@ class _RecordKeeper:
                     self._cache(key, wrapper, cached[object_type])
         for gid in self.planned.scope.errors:
             # Left out with an error (MEM): the error is kept on the group's record,
-            # also when this run deleted the group from the target.
+            # also when this run deleted the group from the target; a group left
+            # out is not provisionable (it must not be in the target).
             key = (ObjectType.GROUP, gid)
             if key in self.errors:
                 seen.add(key)
-                self._record(key, **self._error_fields(key))
+                base = self.out.get(key) or self.old.get(key)
+                ended: dict[str, object] = (
+                    {"provisionable": False, "provisionable_end": self.now}
+                    if base is not None and base.provisionable
+                    else {}
+                )
+                self._record(key, **self._error_fields(key), **ended)
         self._memberships(seen)
         self._subject_links(seen)
         for key, old in self.old.items():
