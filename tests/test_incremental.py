@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import attrs
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from grouperprov import (
@@ -313,6 +314,41 @@ def test_a_subject_change_recalculates_the_entity() -> None:
     assert not prov.plan_full().plan.changes
 
 
+def test_joining_and_leaving_the_required_group_recalculates_the_member() -> None:
+    source = _campus()
+    source.add_group("ref:eligible")
+    source.add_member("ref:eligible", "u1")
+    prov, seq = _synced(source, provisionable={"required_group": "ref:eligible"})
+    assert _members(prov, "staff") == {"u1"}
+    source.add_member("ref:eligible", "u2")
+    source.remove_member("ref:eligible", "u1")
+    events = source.events(seq)
+    # Events that do not name their group: the source is asked which it is.
+    events = [attrs.evolve(e, group_name=None) for e in events]
+    result = prov.incremental_sync(events)
+    assert result.status is SyncStatus.SUCCESS, result.summary()
+    assert result.incremental is not None
+    assert result.incremental.recalc_entities == ("mem-u1", "mem-u2")
+    assert _members(prov, "staff") == {"u2"}
+    assert not prov.plan_full().plan.changes
+
+
+def test_a_rename_of_the_required_group_becomes_a_full_sync() -> None:
+    source = _campus()
+    source.add_group("ref:eligible")
+    source.add_member("ref:eligible", "u1")
+    prov, seq = _synced(source, provisionable={"required_group": "ref:eligible"})
+    source.rename_group("ref:eligible", "ref:old-eligible")
+    result = prov.incremental_sync(source.events(seq))
+    assert result.incremental is not None
+    assert result.incremental.full_sync == (
+        "the required group 'ref:eligible' changed (group_update)"
+    )
+    assert result.sync_type is SyncType.FULL
+    assert _members(prov, "staff") == set()
+    assert not prov.plan_full().plan.changes
+
+
 # -- incremental equals full ------------------------------------------------------
 
 _OK = (SyncStatus.SUCCESS, SyncStatus.WARNING)
@@ -373,6 +409,15 @@ def _apply_step(source: InMemorySource, step: tuple[Any, Any, Any]) -> None:
     batches=st.integers(1, 3),
     policy=st.sampled_from(["inserted_by_us", "not_in_grouper", "removed_from_grouper"]),
     require_members=st.booleans(),
+    required=st.booleans(),
+)
+@example(  # a member of a provisioned group joins the required group
+    start=[("group", "a", 1), ("add", 0, "u0"), ("add", 0, "u2")],
+    steps=[("add", 1, "u2")],
+    batches=1,
+    policy="inserted_by_us",
+    require_members=False,
+    required=True,
 )
 def test_incremental_then_full_plans_nothing(  # noqa: PLR0917  # what hypothesis varies
     kind: MembershipType,
@@ -381,15 +426,25 @@ def test_incremental_then_full_plans_nothing(  # noqa: PLR0917  # what hypothesi
     batches: int,
     policy: str,
     require_members: bool,
+    required: bool,
 ) -> None:
     source = InMemorySource()
     for subject in SUBJECTS:
         source.add_subject(subject)
     source.mark("a", "prop", scope="sub")
+    config = _property_config(kind, policy, require_members=require_members)
+    if required:
+        # Entities must be in d:eligible, whose members the steps add and remove.
+        source.add_group("d:eligible")
+        for subject in SUBJECTS[:2]:
+            source.add_member("d:eligible", subject)
+        config = attrs.evolve(
+            config, provisionable=attrs.evolve(config.provisionable, required_group="d:eligible")
+        )
     for step in start:
         _apply_step(source, step)
     prov = Provisioner(
-        _property_config(kind, policy, require_members=require_members),
+        config,
         source,
         InMemoryTarget(),
         MemorySyncStore(),

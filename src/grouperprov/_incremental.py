@@ -22,7 +22,7 @@ narrowed to the objects concerned, so they write nothing else.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Collection, Hashable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 import attrs
@@ -171,9 +171,16 @@ def classify(  # one pass over the rules, in order
     *,
     controls: Sequence[ControlMessage] = (),
     errors: Sequence[SyncRecord] = (),
+    dependencies: Collection[str] = (),
     now: datetime,
 ) -> Work:
-    """Turn a batch into work: what to drop, apply as it is, recalculate, or sync in full."""
+    """Turn a batch into work: what to drop, apply as it is, recalculate, or sync in full.
+
+    *dependencies* are the ids of the groups whose memberships decide which
+    entities are provisioned (:attr:`ProvisionableConfig.required_group`): a
+    membership event in one recalculates its member, whatever the records say
+    of the group itself.
+    """
     work = Work()
     settings = config.incremental
     last = state.provisioner.last_sequence
@@ -204,13 +211,7 @@ def classify(  # one pass over the rules, in order
         if group_id is not None and count > settings.group_sync_threshold:
             work.group_syncs.append(group_id)
             work.groups.add(group_id)
-    for event in kept:
-        if event.kind in _GROUP_EVENTS and event.group_id:
-            work.groups.add(event.group_id)
-        elif event.kind is EventKind.MARKER_CHANGE and event.name:
-            work.folders.add(event.name)
-        elif event.kind is EventKind.SUBJECT_CHANGE and event.member_id:
-            work.entities.add(event.member_id)
+    _object_recalcs(config, kept, dependencies, work)
     _retries(config, state, errors, now, work)
     records = state.records
     for pair, item in coalesce(kept).items():
@@ -233,6 +234,29 @@ def classify(  # one pass over the rules, in order
         else:
             work.dropped[action] += item.count
     return work
+
+
+def _object_recalcs(
+    config: ProvisionerConfig,
+    events: Sequence[ChangeEvent],
+    dependencies: Collection[str],
+    work: Work,
+) -> None:
+    """The groups, folders and entities that *events* recalculate by themselves."""
+    required = config.provisionable.required_group
+    for event in events:
+        if event.kind in _GROUP_EVENTS and required in {event.group_name, event.old_value}:
+            # The group every provisioned entity must be in was added, renamed
+            # or deleted: any entity may come or go.
+            work.full = work.full or f"the required group {required!r} changed ({event.kind})"
+        if event.kind in _GROUP_EVENTS and event.group_id:
+            work.groups.add(event.group_id)
+        elif event.member_id and event.group_id in dependencies:
+            work.entities.add(event.member_id)  # its membership of the required group changed
+        elif event.kind is EventKind.MARKER_CHANGE and event.name:
+            work.folders.add(event.name)
+        elif event.kind is EventKind.SUBJECT_CHANGE and event.member_id:
+            work.entities.add(event.member_id)
 
 
 def _retries(

@@ -71,6 +71,7 @@ def run_incremental(
         state,
         controls=controls,
         errors=p.store.error_records(name),
+        dependencies=_dependencies(p, events),
         now=now,
     )
     queue = _Queue(
@@ -91,6 +92,25 @@ def run_incremental(
         if done is not None:
             return done
     return _recalc(p, work, queue, events, rejected)
+
+
+def _dependencies(p: Provisioner, events: Sequence[ChangeEvent]) -> set[str]:
+    """The ids of the groups among *events'* that entities depend on (the required group).
+
+    An event names its group when Grouper's message does; the groups of the
+    membership events that do not are read from the source, in one call.
+    """
+    required = p.config.provisionable.required_group
+    if required is None:
+        return set()
+    found = {e.group_id for e in events if e.group_id and e.group_name == required}
+    unnamed = {
+        e.group_id for e in events if e.group_id and e.group_name is None and e.member_id
+    } - found
+    if unnamed:
+        groups = p.source.retrieve_groups(sorted(unnamed))
+        found.update(g.id for g in groups if g.get("name") == required)
+    return found
 
 
 def _last(work: Work, rejected: Sequence[RejectedEvent], state: SyncState) -> int | None:
