@@ -1,12 +1,15 @@
-"""A process that runs one full sync against a shared store (for test_leases.py).
+"""A process that runs one full or incremental sync against a shared store (for test_leases.py).
 
-Usage: python lease_worker.py STORE LOG NAME [hold]
+Usage: python lease_worker.py STORE LOG NAME [hold | incremental]
 
 STORE is a SQLite file or a PostgreSQL connection string (see ``open_store``).
 
-It writes "NAME start T" when its run starts working (the target's first read,
-with the job lease held) and "NAME end T STATUS" when the run is over, to LOG.
-With "hold" it takes the lease and then sleeps until it is killed.
+It writes to LOG "NAME start T" when its run takes the job lease (and again at
+the target's first read), "NAME release T" just before it gives the lease back,
+and "NAME end T STATUS" when the run is over.
+With "hold" it takes the lease and then sleeps until it is killed; with
+"incremental" it runs an incremental sync of the group's change-log events
+(a recalculation, which reads the target) instead of a full sync.
 """
 
 from __future__ import annotations
@@ -15,10 +18,11 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
-from grouperprov import Provisioner, ProvisionerConfig, SyncType, TargetData
+from grouperprov import JobLease, Provisioner, ProvisionerConfig, SyncType, TargetData
 from grouperprov._lease import LeaseKeeper
-from grouperprov.stores import open_store
+from grouperprov.stores import SyncStore, open_store
 from grouperprov.testing import InMemorySource, InMemoryTarget
 
 CONFIG = ProvisionerConfig.from_dict(
@@ -47,6 +51,24 @@ class SlowTarget(InMemoryTarget):
         return super().retrieve_all_data()
 
 
+def _logging_leases(store: SyncStore, log: Path, name: str) -> None:
+    """Log when *store* hands this process the lease and when it is given back."""
+    acquire, release = store.acquire_lease, store.release_lease
+
+    def acquire_lease(*args: Any, **kwargs: Any) -> JobLease | None:
+        lease = acquire(*args, **kwargs)
+        if lease is not None:
+            _log(log, f"{name} start {time.time()}")
+        return lease
+
+    def release_lease(lease: JobLease) -> None:
+        _log(log, f"{name} release {time.time()}")
+        release(lease)
+
+    store.acquire_lease = acquire_lease  # type: ignore[method-assign]  # a test probe
+    store.release_lease = release_lease  # type: ignore[method-assign]  # a test probe
+
+
 def main() -> None:
     log_path, name = Path(sys.argv[2]), sys.argv[3]
     store = open_store(sys.argv[1])
@@ -57,6 +79,7 @@ def main() -> None:
             raise SystemExit(f"{name}: could not take the lease")
         _log(log_path, f"{name} holding {time.time()}")
         time.sleep(3600)  # killed by the test, lease still held
+    _logging_leases(store, log_path, name)
     source = InMemorySource()
     source.add_group("a:b", description="x")
     source.mark("a", "shared")
@@ -68,7 +91,10 @@ def main() -> None:
         lease_ttl=ttl,
         lease_wait=timedelta(seconds=60),
     )
-    result = provisioner.full_sync()
+    if sys.argv[4:] == ["incremental"]:
+        result = provisioner.incremental_sync(source.events())
+    else:
+        result = provisioner.full_sync()
     _log(log_path, f"{name} end {time.time()} {result.status.value}")
 
 

@@ -314,6 +314,28 @@ def test_a_subject_change_recalculates_the_entity() -> None:
     assert not prov.plan_full().plan.changes
 
 
+def test_a_tripped_failsafe_blocks_incremental_runs_until_approved() -> None:
+    source = _campus()
+    for subject in ("u3", "u4"):
+        source.add_member("apps:ldap:staff", subject)
+    prov, seq = _synced(source, failsafe={"max_group_percent_removed": 20})
+    for subject in ("u1", "u2", "u3"):
+        source.remove_member("apps:ldap:staff", subject)
+    assert prov.full_sync().status is SyncStatus.ERROR_FAILSAFE
+    source.add_member("apps:ldap:staff", "u1")
+    events = source.events(seq)
+    blocked = prov.incremental_sync(events)
+    assert blocked.status is SyncStatus.ERROR_FAILSAFE
+    assert "no event was processed" in blocked.message
+    assert _members(prov, "staff") == {"u1", "u2", "u3", "u4"}  # nothing written
+    assert prov.store.load(P).provisioner.last_sequence is None  # nothing consumed
+    prov.approve_failsafe("jo@example.edu")
+    done = prov.incremental_sync(events)
+    assert done.status is SyncStatus.SUCCESS, done.summary()
+    assert _members(prov, "staff") == {"u1", "u4"}
+    assert not prov.plan_full().plan.changes
+
+
 def test_joining_and_leaving_the_required_group_recalculates_the_member() -> None:
     source = _campus()
     source.add_group("ref:eligible")

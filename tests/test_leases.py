@@ -94,13 +94,16 @@ def test_a_run_whose_lease_is_taken_over_stops_before_writing_its_records() -> N
 
 def _intervals(log: Path) -> dict[str, tuple[float, float, str]]:
     starts: dict[str, float] = {}
+    releases: dict[str, float] = {}
     result: dict[str, tuple[float, float, str]] = {}
     for line in log.read_text().splitlines():
         name, event, when, *rest = line.split()
         if event == "start":
             starts.setdefault(name, float(when))
+        elif event == "release":
+            releases[name] = float(when)
         elif event == "end":
-            result[name] = (starts[name], float(when), rest[0])
+            result[name] = (starts[name], releases.get(name, float(when)), rest[0])
     return result
 
 
@@ -119,10 +122,12 @@ def shared_store(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 def test_concurrent_processes_never_overlap_on_a_shared_store(
     shared_store: str, tmp_path: Path
 ) -> None:
+    """Two full and two incremental runs race: one after the other, never two at once."""
     store, log = shared_store, tmp_path / "runs.log"
+    modes: list[list[str]] = [[], ["incremental"], [], ["incremental"]]
     workers = [
-        subprocess.Popen([sys.executable, str(WORKER), store, str(log), f"w{i}"])  # noqa: S603
-        for i in range(4)
+        subprocess.Popen([sys.executable, str(WORKER), store, str(log), f"w{i}", *mode])  # noqa: S603
+        for i, mode in enumerate(modes)
     ]
     for worker in workers:
         assert worker.wait(timeout=120) == 0
