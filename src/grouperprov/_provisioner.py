@@ -378,9 +378,12 @@ class Provisioner:
             if self.config.incremental.when_busy is BusyPolicy.WAIT
             else timedelta(0)
         )
-        return self._holding_lease(
-            SyncType.INCREMENTAL, lambda: run_incremental(self, good, rejected), wait=wait
-        )
+
+        def run() -> SyncResult:
+            with paused_gc():  # a recalculation plans as a full sync does
+                return run_incremental(self, good, rejected)
+
+        return self._holding_lease(SyncType.INCREMENTAL, run, wait=wait)
 
     def request_sync(
         self,
@@ -663,8 +666,10 @@ class Provisioner:
             if queue.last_sequence is not None
             else planned.state.provisioner.last_sequence,
         )
-        keeper = _RecordKeeper(planned, result, errors, now, cached=_cached_attributes(self.config))
-        records = keeper.records() if only is None else keeper.records_for(only)
+        keeper = _RecordKeeper(
+            planned, result, errors, now, cached=_cached_attributes(self.config), wanted=only
+        )
+        records = keeper.records()
         self._check_lease()
         summary = f"{len(result.outcomes)} changes"
         if queue.summary is not None:
@@ -697,9 +702,14 @@ class Provisioner:
         """Save the records of what the run has written so far (nothing else changes)."""
         errors = {**plan_errors, **partial.object_errors()}
         keeper = _RecordKeeper(
-            planned, partial, errors, now, cached=_cached_attributes(self.config)
+            planned,
+            partial,
+            errors,
+            now,
+            cached=_cached_attributes(self.config),
+            wanted=lambda _key: False,  # the objects written so far only
         )
-        records = keeper.checkpoint_records()
+        records = keeper.records()
         self._check_lease()
         self.store.save(planned.state.provisioner, records)
         log.info(
@@ -835,8 +845,12 @@ class _RecordKeeper:
         now: datetime,
         *,
         cached: Mapping[ObjectType, tuple[str, ...]],
+        wanted: Callable[[Key], bool] | None = None,
     ) -> None:
         self.planned = planned
+        # Only the records of the objects *wanted* accepts, and of those written
+        # to, are kept (the others are not even built: a narrowed run is small).
+        self.wanted = wanted
         self.cached = cached
         self.result = result
         self.errors = errors
@@ -865,6 +879,14 @@ class _RecordKeeper:
             or self.old.get(key)
             or SyncRecord(object_type=key[0], grouper_id=key[1])
         )
+        wanted = self.wanted
+        if (
+            wanted is not None
+            and key not in self.applied
+            and key not in self.touched
+            and not wanted(key)
+        ):
+            return base
         record = attrs.evolve(base, last_sync=self.now, **changes)  # type: ignore[arg-type]  # keyword fields of SyncRecord
         self.out[key] = record
         return record
@@ -887,20 +909,9 @@ class _RecordKeeper:
         return error_fields(self.old.get(key), self.errors.get(key), self.now)
 
     def records(self) -> list[SyncRecord]:
-        """Every record the run changed, each once, in its final state."""
+        """Every record the run changed (that is wanted), each once, in its final state."""
         self._update_all()
         return list(self.out.values())
-
-    def records_for(self, wanted: Callable[[Key], bool]) -> list[SyncRecord]:
-        """The records of the objects *wanted* accepts, and of those written to."""
-        self._update_all()
-        applied = self.applied
-        touched = self.touched
-        return [r for key, r in self.out.items() if key in applied or key in touched or wanted(key)]
-
-    def checkpoint_records(self) -> list[SyncRecord]:
-        """The records of the objects written so far (*result* holds the outcomes so far)."""
-        return self.records_for(lambda _key: False)
 
     def _update_all(self) -> None:
         seen: set[Key] = set()
@@ -1010,7 +1021,9 @@ class _RecordKeeper:
         )
         seen = outcome.stored if outcome is not None and outcome.stored is not None else None
         seen = seen or wrapper.native
-        record = self.out[key]
+        record = self.out.get(key)
+        if record is None:
+            return  # not wanted
         values = cached_values(names, written, seen, record.links)
         if values != record.links:
             self.out[key] = attrs.evolve(record, links=values)
