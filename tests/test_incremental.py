@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from grouperprov import (
     ChangeEvent,
     EventKind,
+    GrouperSnapshot,
     MembershipType,
     ObjectType,
     Provisioner,
@@ -432,6 +433,31 @@ def _apply_step(source: InMemorySource, step: tuple[Any, Any, Any]) -> None:
     policy=st.sampled_from(["inserted_by_us", "not_in_grouper", "removed_from_grouper"]),
     require_members=st.booleans(),
     required=st.booleans(),
+    value_changes=st.booleans(),
+)
+@example(  # renamed to the name of a group deleted in the same batch, then renamed again
+    start=[("group", "a", 0), ("rename", 0, 1), ("group", "a", 0)],
+    steps=[("delete", 1, ""), ("rename", 0, 1), ("add", 0, "u0"), ("rename", 0, 0)],
+    batches=2,
+    policy="inserted_by_us",
+    require_members=False,
+    required=False,
+    value_changes=True,
+)
+@example(  # the same, with the groups' memberships taken over, then the group deleted
+    start=[
+        ("group", "a", 0),
+        ("add", 0, "u0"),
+        ("rename", 0, 0),
+        ("group", "a", 0),
+        ("add", 0, "u0"),
+    ],
+    steps=[("delete", 1, ""), ("rename", 0, 0), ("add", 0, "u0"), ("delete", 0, "")],
+    batches=2,
+    policy="inserted_by_us",
+    require_members=False,
+    required=False,
+    value_changes=True,
 )
 @example(  # a member of a provisioned group joins the required group
     start=[("group", "a", 1), ("add", 0, "u0"), ("add", 0, "u2")],
@@ -440,6 +466,7 @@ def _apply_step(source: InMemorySource, step: tuple[Any, Any, Any]) -> None:
     policy="inserted_by_us",
     require_members=False,
     required=True,
+    value_changes=True,
 )
 def test_incremental_then_full_plans_nothing(  # noqa: PLR0917  # what hypothesis varies
     kind: MembershipType,
@@ -449,6 +476,7 @@ def test_incremental_then_full_plans_nothing(  # noqa: PLR0917  # what hypothesi
     policy: str,
     require_members: bool,
     required: bool,
+    value_changes: bool,
 ) -> None:
     source = InMemorySource()
     for subject in SUBJECTS:
@@ -468,7 +496,7 @@ def test_incremental_then_full_plans_nothing(  # noqa: PLR0917  # what hypothesi
     prov = Provisioner(
         config,
         source,
-        InMemoryTarget(),
+        InMemoryTarget(value_changes=value_changes),  # False: whole lists replaced
         MemorySyncStore(),
     )
     assert prov.full_sync().status in _OK
@@ -481,6 +509,80 @@ def test_incremental_then_full_plans_nothing(  # noqa: PLR0917  # what hypothesi
         seq = len(source.changes)
         result = prov.incremental_sync(events)
         assert result.status in _OK, result.summary()  # MEM is a warning
+    plan = prov.plan_full().plan
+    assert not plan.changes, plan.summary()
+
+
+class _CountingSource(InMemorySource):
+    """Counts the whole snapshots read."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.snapshots = 0
+
+    def snapshot(self) -> GrouperSnapshot:
+        self.snapshots += 1
+        return super().snapshot()
+
+
+_part_steps = st.lists(
+    st.one_of(
+        st.tuples(st.just("add"), st.integers(0, 5), st.sampled_from(SUBJECTS)),
+        st.tuples(st.just("remove"), st.integers(0, 5), st.sampled_from(SUBJECTS)),
+        st.tuples(st.just("group"), st.sampled_from(FOLDERS), st.integers(0, 99)),
+        st.tuples(st.just("rename"), st.integers(0, 5), st.integers(0, 99)),
+        st.tuples(st.just("delete"), st.integers(0, 5), st.just("")),
+        st.tuples(st.just("subject"), st.sampled_from(SUBJECTS), st.sampled_from(["x", "y"])),
+    ),
+    max_size=25,
+)
+
+
+@pytest.mark.parametrize("kind", list(MembershipType))
+@settings(max_examples=150, deadline=None)
+@given(
+    start=_steps,
+    steps=_part_steps,
+    batches=st.integers(1, 3),
+    policy=st.sampled_from(["inserted_by_us", "not_in_grouper", "removed_from_grouper"]),
+    require_members=st.booleans(),
+)
+def test_recalcs_read_only_their_part_and_equal_full(  # noqa: PLR0917  # what hypothesis varies
+    kind: MembershipType,
+    start: list[Any],
+    steps: list[Any],
+    batches: int,
+    policy: str,
+    require_members: bool,
+) -> None:
+    """Without marker changes, recalcs read part of both sides, and still plan as a full sync."""
+    source = _CountingSource()
+    for subject in SUBJECTS:
+        source.add_subject(subject)
+    source.mark("a", "prop", scope="sub")
+    for step in start:
+        _apply_step(source, step)
+    target = InMemoryTarget()
+    prov = Provisioner(
+        _property_config(kind, policy, require_members=require_members),
+        source,
+        target,
+        MemorySyncStore(),
+    )
+    assert prov.full_sync().status in _OK
+    seq = len(source.changes)
+    size = max(1, len(steps) // batches)
+    for index in range(0, len(steps), size):
+        for step in steps[index : index + size]:
+            _apply_step(source, step)  # reads snapshots itself
+        events = source.events(seq)
+        seq = len(source.changes)
+        source.snapshots = 0
+        target.calls.clear()
+        result = prov.incremental_sync(events)
+        assert result.status in _OK, result.summary()
+        assert source.snapshots == 0
+        assert not [c for c in target.calls if c[0].startswith("retrieve_all")], target.calls
     plan = prov.plan_full().plan
     assert not plan.changes, plan.summary()
 

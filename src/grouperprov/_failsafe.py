@@ -14,7 +14,7 @@ from __future__ import annotations
 import itertools
 import operator
 from collections import Counter
-from collections.abc import Hashable, Mapping
+from collections.abc import Collection, Hashable, Mapping
 from typing import cast
 
 import attrs
@@ -125,6 +125,16 @@ def plan_stats(comparison: Comparison, translator: Translator) -> PlanStats:
 
 def _percent(part: int, whole: int) -> float:
     return 100.0 * part / whole if whole else 0.0
+
+
+def only_groups(stats: PlanStats, groups: Collection[str] | None) -> PlanStats:
+    """*stats* with the per-group figures of *groups* only (``None``: all of them)."""
+    if groups is None:
+        return stats
+    wanted = set(groups)
+    return attrs.evolve(
+        stats, members_removed={g: n for g, n in stats.members_removed.items() if g in wanted}
+    )
 
 
 def check_failsafe(config: FailsafeConfig, stats: PlanStats) -> tuple[str, ...]:

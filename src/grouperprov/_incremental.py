@@ -213,12 +213,27 @@ def classify(  # one pass over the rules, in order
             work.groups.add(group_id)
     _object_recalcs(config, kept, dependencies, work)
     _retries(config, state, errors, now, work)
-    records = state.records
-    for pair, item in coalesce(kept).items():
+    _membership_work(config, behavior, state.records, kept, work)
+    return work
+
+
+def _membership_work(
+    config: ProvisionerConfig,
+    behavior: Behavior,
+    records: Mapping[RecordKey, SyncRecord],
+    events: Sequence[ChangeEvent],
+    work: Work,
+) -> None:
+    """What becomes of *events'* memberships: applied as they are, recalculated, or dropped."""
+    replaces_lists = (
+        not behavior.value_changes
+        and behavior.membership_type is not MembershipType.MEMBERSHIP_OBJECTS
+    )
+    require_members = config.provisionable.groups_require_members
+    for pair, item in coalesce(events).items():
         if pair[0] in work.groups or pair[1] in work.entities:
             continue  # recalculated with its group or entity
         action = _membership_action(config, behavior, records, item)
-        require_members = config.provisionable.groups_require_members
         if action is MembershipAction.DELETE and (behavior.entities.delete.on or require_members):
             # It may have been the member's last provisioned membership, or the
             # group's last member: the entity and the group are recalculated (and
@@ -229,11 +244,16 @@ def classify(  # one pass over the rules, in order
                 work.groups.add(pair[0])
         elif isinstance(action, MembershipAction):
             work.non_recalc.append((item, action))
+        elif action == _RECALC and replaces_lists:
+            # The target takes whole value lists: the owner's list is recalculated.
+            if behavior.membership_type is MembershipType.GROUP_ATTRIBUTES:
+                work.groups.add(pair[0])
+            else:
+                work.entities.add(pair[1])
         elif action == _RECALC:
             work.memberships.add(pair)
         else:
             work.dropped[action] += item.count
-    return work
 
 
 def _object_recalcs(
@@ -245,7 +265,11 @@ def _object_recalcs(
     """The groups, folders and entities that *events* recalculate by themselves."""
     required = config.provisionable.required_group
     for event in events:
-        if event.kind in _GROUP_EVENTS and required in {event.group_name, event.old_value}:
+        if (
+            required is not None
+            and event.kind in _GROUP_EVENTS
+            and required in {event.group_name, event.old_value}
+        ):
             # The group every provisioned entity must be in was added, renamed
             # or deleted: any entity may come or go.
             work.full = work.full or f"the required group {required!r} changed ({event.kind})"

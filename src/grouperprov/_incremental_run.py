@@ -12,7 +12,7 @@ import attrs
 from ._apply import apply
 from ._behavior import Behavior, compute_behavior
 from ._codes import ObjectError
-from ._config import MembershipType, ObjectType
+from ._config import MembershipType, ObjectType, ProvisionerConfig
 from ._events import (
     ChangeEvent,
     CoalescedMembership,
@@ -23,6 +23,7 @@ from ._events import (
 from ._incremental import IncrementalSummary, Work, classify, concerns, keys_of, non_recalc_changes
 from ._narrow import narrowed, with_needed_inserts
 from ._plan import Change, Plan, PlannedError
+from ._recalc_reads import read_part
 from ._records import SyncRecord, SyncType, error_fields
 from ._store import SyncState
 from ._translate import Translator
@@ -91,7 +92,7 @@ def run_incremental(
         done = _non_recalc(p, behavior, work, state, queue, events, now=now, start=start)
         if done is not None:
             return done
-    return _recalc(p, work, queue, events, rejected)
+    return _recalc(p, behavior, work, queue, events, rejected)
 
 
 def _dependencies(p: Provisioner, events: Sequence[ChangeEvent]) -> set[str]:
@@ -303,34 +304,68 @@ def _target_id(
     )
 
 
-def _recalc(
+def _recalc(  # noqa: PLR0917  # the pieces of one step
     p: Provisioner,
+    behavior: Behavior,
     work: Work,
     queue: _Queue,
     events: Sequence[ChangeEvent],
     rejected: Sequence[RejectedEvent],
 ) -> SyncResult:
-    """Recalculate: plan from a fresh read of both sides, narrowed to the objects concerned."""
+    """Recalculate: plan from a fresh read of both sides, narrowed to the objects concerned.
+
+    Only the part of both sides the objects concerned need is read, when the
+    source and the target can (see :mod:`grouperprov._recalc_reads`); else
+    both are read in full.
+    """
     # Both sides are read anyway: the batch's other membership actions are
     # recalculated too, which is never wrong.
     work.memberships.update((i.group_id, i.member_id) for i, _ in work.non_recalc)
     work.non_recalc.clear()
-    snapshot = p.source.snapshot()
-    by_name = {str(g.get("name")): g.id for g in snapshot.groups}
-    work.groups.update(by_name.get(n, n) for n in work.group_names)
-    for folder in work.folders:
-        work.groups.update(
-            gid for n, gid in by_name.items() if n == folder or n.startswith(folder + ":")
+
+    def widen(w: Work, state: SyncState) -> None:
+        _widen(
+            w,
+            state,
+            entities=behavior.entities.delete.on,
+            groups=p.config.provisionable.groups_require_members,
         )
-    state = p.store.load(p.config.name)
-    planned = p._plan(None, snapshot, state)  # noqa: SLF001  # same package
-    _widen(
-        work,
-        state,
-        entities=planned.behavior.entities.delete.on,
-        groups=p.config.provisionable.groups_require_members,
+
+    part = read_part(p, behavior, work, widen)
+    config = p.config
+    if part is not None:
+        # Campus-wide shares cannot be measured on a part: the per-group rule only.
+        config = attrs.evolve(
+            config,
+            failsafe=attrs.evolve(
+                config.failsafe,
+                max_percent_groups_removed=None,
+                max_percent_memberships_removed=None,
+            ),
+        )
+        planned = p._plan(  # noqa: SLF001  # same package
+            None,
+            part.snapshot,
+            part.state,
+            target_data=part.target,
+            target_view=part.view,
+            failsafe_config=config.failsafe,
+            failsafe_groups=part.groups,
+        )
+    else:
+        snapshot = p.source.snapshot()
+        by_name = {str(g.get("name")): g.id for g in snapshot.groups}
+        work.groups.update(by_name.get(n, n) for n in work.group_names)
+        for folder in work.folders:
+            work.groups.update(
+                gid for n, gid in by_name.items() if n == folder or n.startswith(folder + ":")
+            )
+        state = p.store.load(p.config.name)
+        planned = p._plan(None, snapshot, state)  # noqa: SLF001  # same package
+        widen(work, state)
+    narrowed_plan = _narrowed_plan(
+        config, planned, work, failsafe_groups=None if part is None else part.groups
     )
-    narrowed_plan = _narrowed_plan(p, planned, work)
     summary = _summary(work, events, rejected, queue.controls)
     groups, entities, memberships = work.groups, work.entities, work.memberships
 
@@ -374,7 +409,13 @@ def _widen(work: Work, state: SyncState, *, entities: bool, groups: bool) -> Non
             work.groups.update(g for g, _ in work.memberships)
 
 
-def _narrowed_plan(p: Provisioner, planned: FullPlan, work: Work) -> FullPlan:
+def _narrowed_plan(
+    config: ProvisionerConfig,
+    planned: FullPlan,
+    work: Work,
+    *,
+    failsafe_groups: frozenset[str] | None,
+) -> FullPlan:
     plan = planned.plan
     groups, entities, memberships = work.groups, work.entities, work.memberships
     by_target, _ = planned.state.target_index()
@@ -399,9 +440,10 @@ def _narrowed_plan(p: Provisioner, planned: FullPlan, work: Work) -> FullPlan:
     )
     return narrowed(
         planned,
-        p.config,
+        config,
         changes,
         errors,
         sync_type=SyncType.INCREMENTAL,
         groups_only=frozenset(groups),
+        failsafe_groups=failsafe_groups,
     )

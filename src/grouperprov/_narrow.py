@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Collection, Hashable, Iterable, Sequence
 from typing import TYPE_CHECKING
 
 import attrs
 
 from ._config import ObjectType, ProvisionerConfig
-from ._failsafe import check_failsafe, plan_stats
+from ._failsafe import check_failsafe, only_groups, plan_stats
 from ._plan import Action, Change, PlannedError
 from ._records import SyncType
 from ._translate import Translator
@@ -49,19 +49,23 @@ def narrowed(
     *,
     sync_type: SyncType,
     groups_only: frozenset[str],
+    failsafe_groups: Collection[str] | None = None,
 ) -> FullPlan:
     """*planned* with only *changes* (and *errors*), recorded as *sync_type* covering *groups_only*.
 
     The failsafe is checked again on what is left, when the whole plan trips
     it and no earlier trip blocks the run: a part removes no more than the
-    whole, so a whole that passes needs no second look.
+    whole, so a whole that passes needs no second look. With *failsafe_groups*,
+    the per-group rule looks at those groups only (a plan of part of the campus
+    knows the true size of those alone).
     """
     plan = planned.plan
     plan = attrs.evolve(plan, changes=changes, errors=plan.errors if errors is None else errors)
     comparison = attrs.evolve(planned.comparison, plan=plan)
     failsafe = planned.failsafe
     if failsafe and not planned.blocked:
-        failsafe = check_failsafe(config.failsafe, plan_stats(comparison, Translator(config)))
+        stats = only_groups(plan_stats(comparison, Translator(config)), failsafe_groups)
+        failsafe = check_failsafe(config.failsafe, stats)
     return attrs.evolve(
         planned,
         comparison=comparison,

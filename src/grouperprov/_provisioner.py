@@ -7,7 +7,7 @@ import logging
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Hashable, Iterable, Mapping
+from collections.abc import Callable, Collection, Hashable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,10 +18,10 @@ from ._behavior import Behavior, Mode, compute_behavior
 from ._cache import cached_values, historical_ids
 from ._codes import ObjectError
 from ._compare import Comparison, ProvisioningWrapper, compare
-from ._config import BusyPolicy, DeletePolicy, ObjectType, ProvisionerConfig
+from ._config import BusyPolicy, DeletePolicy, FailsafeConfig, ObjectType, ProvisionerConfig
 from ._diagnostics import Diagnostics, diagnose
 from ._events import ChangeEvent, ControlKind, ControlMessage, RejectedEvent, parse_events
-from ._failsafe import check_failsafe, plan_stats
+from ._failsafe import check_failsafe, only_groups, plan_stats
 from ._gc import paused_gc
 from ._incremental import IncrementalSummary
 from ._incremental_run import run_incremental
@@ -60,6 +60,7 @@ class SyncStatus(enum.StrEnum):
     was done."""
 
 
+TargetView = Callable[[Translator, Translation, TargetData], TargetData]
 Key = tuple[ObjectType, Hashable]
 
 
@@ -246,7 +247,19 @@ class Provisioner:
         selected: frozenset[str] | None,
         snapshot: GrouperSnapshot | None = None,
         state: SyncState | None = None,
+        *,
+        target_data: TargetData | None = None,
+        target_view: TargetView | None = None,
+        failsafe_config: FailsafeConfig | None = None,
+        failsafe_groups: Collection[str] | None = None,
     ) -> FullPlan:
+        """Plan from *snapshot*, *state* and *target_data* (each read in full when not given).
+
+        A plan of part of the campus (an incremental recalc) passes the part it
+        read, *target_view* (what of the target it compares, given the
+        translation), *failsafe_config* (the thresholds it can measure) and
+        *failsafe_groups* (the groups whose true size it knows).
+        """
         timings: dict[str, float] = {}
         started = self.clock()
         start = time.perf_counter()
@@ -254,7 +267,8 @@ class Provisioner:
         behavior = compute_behavior(self.config, self.target.capabilities())
         state = state or self.store.load(self.config.name)
         snapshot = snapshot or self.source.snapshot()
-        target_data = read_target(self.target, behavior)
+        if target_data is None:
+            target_data = read_target(self.target, behavior)
         timings["read"] = time.perf_counter() - start
         start = time.perf_counter()
         scope = provisionable_scope(self.config, snapshot)
@@ -281,6 +295,8 @@ class Provisioner:
             translation = _without_links(translation, subject_links)
         if selected is not None:
             target_data = _target_of(translator, translation, target_data, state, selected)
+        if target_view is not None:
+            target_data = target_view(translator, translation, target_data)
         # Target links follow renames: a group whose name no longer matches is
         # paired with the object it was last synced to.
         records, linked = state.target_index()
@@ -306,7 +322,8 @@ class Provisioner:
             assert failsafe_state is not None  # noqa: S101  # blocked means there is one
             failsafe = failsafe_state.reasons
         elif not approved:
-            failsafe = check_failsafe(self.config.failsafe, plan_stats(comparison, translator))
+            stats = only_groups(plan_stats(comparison, translator), failsafe_groups)
+            failsafe = check_failsafe(failsafe_config or self.config.failsafe, stats)
         timings["plan"] = time.perf_counter() - start
         return FullPlan(
             comparison=comparison,
@@ -992,7 +1009,26 @@ class _RecordKeeper:
             return isinstance(key[1], tuple) and key[1][0] in only
         return False
 
+    def _claim(self, key: Key, target_id: Hashable) -> None:
+        """*key* is paired with *target_id*: an old record that had it no longer does.
+
+        A group renamed to the name of a group deleted in the same batch takes
+        over that group's target object (and its memberships theirs).
+        """
+        for other in self._by_target_id().get((key[0], target_id), ()):
+            if other == key or not self._covered(other):
+                continue
+            current = self.out.get(other)
+            if current is not None and current.target_id != target_id:
+                continue  # recorded elsewhere by this run already
+            if self.links.get(other[0], {}).get(str(other[1])) is not None:
+                continue  # paired with another target object: recorded by its own step
+            self.touched.add(other)
+            self._record(other, in_target=False, in_target_end=self.now, target_id=None)
+
     def _provisionable(self, key: Key, target_id: str | None) -> None:
+        if target_id is not None:
+            self._claim(key, target_id)
         old = self.old.get(key)
         outcome = self.applied.get(key)
         inserted = outcome is not None and outcome.ok and outcome.change.action is Action.INSERT
@@ -1036,6 +1072,9 @@ class _RecordKeeper:
             again = self.applied.get(key)
             if again is not None and again.ok and again.change.action is Action.INSERT:
                 continue  # replaced by this run's insert (a rename changed its matching id)
+            current = self.out.get(key)
+            if current is not None and current.in_target and current.target_id != target_id:
+                continue  # paired with another target object by this run (a rename)
             self.touched.add(key)
             self._record(key, in_target=False, in_target_end=self.now, target_id=None)
 
@@ -1053,6 +1092,8 @@ class _RecordKeeper:
         self, key: Key, target_id: Hashable | None, *, in_target: bool, inserted: bool
     ) -> None:
         """Record a provisionable membership (the origin kept, errors as of this run)."""
+        if in_target and target_id is not None:
+            self._claim(key, target_id)
         old = self.old.get(key)
         self._record(
             key,

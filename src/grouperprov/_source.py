@@ -76,6 +76,32 @@ class GrouperSnapshot:
 
 
 @runtime_checkable
+class PartialGrouperSource(Protocol):
+    """A :class:`GrouperSource` that can also read part of Grouper, for incremental recalcs.
+
+    Optional: with a source that has it, an incremental run that recalculates
+    some groups, entities and memberships reads only what they need from
+    Grouper (and the target), so its cost grows with the events, not with the
+    campus. Without it, recalcs read the whole snapshot.
+    """
+
+    def partial_snapshot(
+        self, *, groups: Collection[str], members: Collection[str]
+    ) -> GrouperSnapshot:
+        """Part of Grouper, as one consistent snapshot.
+
+        It holds the groups with the ids in *groups*, each with every one of
+        its memberships; the entities with the member ids in *members*, each
+        with every one of its memberships and the groups of those memberships;
+        every entity that is a member in what it returns; and the provisioning
+        markers of its groups and of every folder above them (all markers do
+        too). Ids Grouper does not have are left out. Groups, entities and
+        memberships come in the order :meth:`GrouperSource.snapshot` gives them.
+        """
+        ...
+
+
+@runtime_checkable
 class GrouperSource(Protocol):
     """Where Grouper data comes from: what the library calls, callers provide."""
 

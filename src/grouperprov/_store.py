@@ -74,13 +74,18 @@ class SyncStore(Protocol):
         ...
 
     def load_records(
-        self, provisioner: str, keys: Collection[RecordKey], *, groups: Collection[str] = ()
+        self,
+        provisioner: str,
+        keys: Collection[RecordKey],
+        *,
+        groups: Collection[str] = (),
+        members: Collection[str] = (),
     ) -> SyncState:
         """The provisioner record and only some records (what an incremental run needs).
 
-        Returns the records of *keys* that exist, and every membership record
-        of the groups in *groups*: a few indexed queries, however large the
-        store.
+        Returns the records of *keys* that exist, every membership record of
+        the groups in *groups* and every membership record of the members in
+        *members*: a few indexed queries, however large the store.
         """
         ...
 
@@ -232,20 +237,25 @@ class MemorySyncStore:
         return SyncState(provisioner=record, records=dict(self._records.get(provisioner, {})))
 
     def load_records(
-        self, provisioner: str, keys: Collection[RecordKey], *, groups: Collection[str] = ()
+        self,
+        provisioner: str,
+        keys: Collection[RecordKey],
+        *,
+        groups: Collection[str] = (),
+        members: Collection[str] = (),
     ) -> SyncState:
         """See :meth:`SyncStore.load_records`."""
         record = self._provisioners.get(provisioner) or ProvisionerRecord(name=provisioner)
         stored = self._records.get(provisioner, {})
         found = {key: stored[key] for key in keys if key in stored}
-        if groups:
-            wanted = set(groups)
+        if groups or members:
+            of_groups, of_members = set(groups), set(members)
             found.update(
                 (key, r)
                 for key, r in stored.items()
                 if key[0] is ObjectType.MEMBERSHIP
                 and isinstance(key[1], tuple)
-                and key[1][0] in wanted
+                and (key[1][0] in of_groups or key[1][1] in of_members)
             )
         return SyncState(provisioner=record, records=found)
 

@@ -229,14 +229,21 @@ class PostgresSyncStore:
         return SyncState(provisioner=record, records=records)
 
     def load_records(
-        self, provisioner: str, keys: Collection[RecordKey], *, groups: Collection[str] = ()
+        self,
+        provisioner: str,
+        keys: Collection[RecordKey],
+        *,
+        groups: Collection[str] = (),
+        members: Collection[str] = (),
     ) -> SyncState:
         """See :meth:`~grouperprov.stores.SyncStore.load_records`."""
         with self._transaction() as cur:
             cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             record = self._provisioner(cur, provisioner)
             parse = TimeCache(_utc).__getitem__
-            records = load_some(cur, "%s", provisioner, keys, groups, parse_time=parse)
+            records = load_some(
+                cur, "%s", provisioner, keys, groups, members=members, parse_time=parse
+            )
         return SyncState(provisioner=record, records=records)
 
     def error_records(self, provisioner: str) -> list[SyncRecord]:

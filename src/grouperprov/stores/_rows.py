@@ -427,9 +427,10 @@ def load_some(
     keys: Collection[tuple[ObjectType, Hashable]],
     groups: Collection[str],
     *,
+    members: Collection[str] = (),
     parse_time: Callable[[Any], Any],
 ) -> dict[tuple[ObjectType, Hashable], SyncRecord]:
-    """The records of *keys*, and every membership record of *groups*, by indexed queries."""
+    """The records of *keys*, every membership record of *groups* and of *members*, indexed."""
     found: dict[tuple[ObjectType, Hashable], SyncRecord] = {}
     wanted: dict[ObjectType, list[Any]] = {t: [] for t in TABLES}
     for object_type, grouper_id in keys:
@@ -443,9 +444,16 @@ def load_some(
         base = select_records(table, columns, p)
         for chunk in _chunks(sorted(set(wanted[object_type]))):
             if object_type is ObjectType.MEMBERSHIP:
+                # A join with the pairs, not "(group_id, member_id) IN (VALUES ...)",
+                # which SQLite answers by scanning all of the provisioner's rows.
                 pairs = ", ".join([f"({p}, {p})"] * len(chunk))
-                sql = f"{base} AND (group_id, member_id) IN (VALUES {pairs})"
-                params: list[Any] = [provisioner, *(part for pair in chunk for part in pair)]
+                selected = ", ".join(f"t.{c}" for c in (*columns, *RECORD_COLUMNS))
+                sql = (
+                    f"SELECT {selected} FROM (VALUES {pairs}) AS v JOIN {table} AS t"  # noqa: S608  # fixed names
+                    f" ON t.provisioner = {p} AND t.group_id = v.column1"
+                    " AND t.member_id = v.column2"
+                )
+                params: list[Any] = [*(part for pair in chunk for part in pair), provisioner]
             else:
                 sql = f"{base} AND {columns[0]} IN ({', '.join([p] * len(chunk))})"
                 params = [provisioner, *chunk]
@@ -454,15 +462,16 @@ def load_some(
             )
     table, columns = TABLES[ObjectType.MEMBERSHIP]
     base = select_records(table, columns, p)
-    for chunk in _chunks(sorted(set(groups))):
-        sql = f"{base} AND group_id IN ({', '.join([p] * len(chunk))})"
-        add_records(
-            found,
-            ObjectType.MEMBERSHIP,
-            2,
-            cur.execute(sql, [provisioner, *chunk]),
-            parse_time=parse_time,
-        )
+    for column, ids in (("group_id", groups), ("member_id", members)):
+        for chunk in _chunks(sorted(set(ids))):
+            sql = f"{base} AND {column} IN ({', '.join([p] * len(chunk))})"
+            add_records(
+                found,
+                ObjectType.MEMBERSHIP,
+                2,
+                cur.execute(sql, [provisioner, *chunk]),
+                parse_time=parse_time,
+            )
     return found
 
 

@@ -166,13 +166,20 @@ class SqliteSyncStore:
         return SyncState(provisioner=record, records=records)
 
     def load_records(
-        self, provisioner: str, keys: Collection[RecordKey], *, groups: Collection[str] = ()
+        self,
+        provisioner: str,
+        keys: Collection[RecordKey],
+        *,
+        groups: Collection[str] = (),
+        members: Collection[str] = (),
     ) -> SyncState:
         """See :meth:`~grouperprov.stores.SyncStore.load_records`."""
         with _transaction(self._connect(), "BEGIN") as conn:
             record = self._provisioner(conn, provisioner)
             parse = TimeCache(_parse_time).__getitem__
-            records = load_some(conn, "?", provisioner, keys, groups, parse_time=parse)
+            records = load_some(
+                conn, "?", provisioner, keys, groups, members=members, parse_time=parse
+            )
         return SyncState(provisioner=record, records=records)
 
     def error_records(self, provisioner: str) -> list[SyncRecord]:

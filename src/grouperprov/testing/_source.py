@@ -177,6 +177,21 @@ class InMemorySource:
             markers=dict(self._markers),
         )
 
+    def partial_snapshot(
+        self, *, groups: Collection[str], members: Collection[str]
+    ) -> GrouperSnapshot:
+        """Part of Grouper now (see :meth:`grouperprov.PartialGrouperSource.partial_snapshot`)."""
+        whole, of_members = set(groups), set(members)
+        pairs = [(g, e) for g, e in sorted(self._members) if g in whole or e in of_members]
+        kept = {g for g, _ in pairs} | whole
+        used = {e for _, e in pairs}
+        return GrouperSnapshot(
+            groups=tuple(g for i, g in self._groups.items() if i in kept),
+            entities=tuple(e for i, e in self._subjects.items() if i in used),
+            memberships=tuple(ProvisioningMembership(group_id=g, entity_id=e) for g, e in pairs),
+            markers=dict(self._markers),
+        )
+
     def retrieve_groups(self, ids: Collection[str]) -> list[ProvisioningGroup]:
         """The groups with these ids."""
         return [self._groups[i] for i in ids if i in self._groups]

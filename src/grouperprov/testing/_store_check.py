@@ -147,6 +147,12 @@ def _check_some_records(store: SyncStore) -> None:
         "load_records(groups=...) gives every membership record of those groups",
         sorted(map(str, of_group.records)),
     )
+    of_member = store.load_records(name, [], members=["m-2"], groups=["g-9"])
+    _expect(
+        set(of_member.records) == {(ObjectType.MEMBERSHIP, ("g-1", "m-2"))},
+        "load_records(members=...) gives every membership record of those members",
+        sorted(map(str, of_member.records)),
+    )
     many = [(ObjectType.GROUP, f"x-{i}") for i in range(1000)] + [(ObjectType.GROUP, "g-1")]
     _expect(
         set(store.load_records(name, many).records) == {(ObjectType.GROUP, "g-1")},

@@ -1,0 +1,359 @@
+"""Targeted reads for incremental recalcs: only what the objects concerned need.
+
+A recalculation of some groups, entities and memberships compares them as a
+full sync would, but it need not read the campus. With a source that reads
+part of Grouper (:class:`~grouperprov.PartialGrouperSource`) and a target that
+reads objects by id, it reads:
+
+1. the sync records of the groups and members concerned (their membership
+   records too), widened as the rules say (a delete may empty an entity or a
+   group, which is then recalculated as well);
+2. from Grouper: the groups recalculated, whole; the members concerned, with
+   every membership; the groups those members are or were in (beans only);
+3. the sync records of every object that brings;
+4. from the target: every group and entity of that part of Grouper, and those
+   the records link to it (by target id, else by a search attribute or a
+   single-attribute matching key), and the membership objects of those groups.
+
+The plan made from that part is narrowed to the objects concerned, as before,
+so what the part leaves out (the other members of a group a member is in) is
+never changed. When a rule cannot be kept with targeted reads, :func:`read_part`
+returns ``None`` and the recalc reads both sides in full, as a full sync does:
+the source cannot read part of Grouper; a folder's groups or groups named in a
+control message must be looked up by name; ``required_group`` (every entity's
+provisioning depends on another group's memberships); a target that replaces
+whole value lists (a part of the list would replace the whole); a target that
+cannot read by id or search for an object with no target id yet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Hashable, Iterable, Mapping
+from typing import TYPE_CHECKING, cast
+
+import attrs
+
+from ._beans import ProvisioningEntity, ProvisioningGroup, ProvisioningMembership, Scalar
+from ._behavior import Behavior
+from ._config import MembershipType, ObjectConfig, ObjectType, ProvisionerConfig
+from ._records import SyncRecord
+from ._source import GrouperSnapshot, PartialGrouperSource
+from ._store import SyncState
+from ._target import Capabilities, Operation, TargetData
+from ._translate import Translation, Translator
+
+if TYPE_CHECKING:
+    from ._incremental import Work
+    from ._provisioner import Provisioner
+
+Key = tuple[ObjectType, Hashable]
+
+
+@attrs.frozen
+class Part:
+    """What a targeted recalc reads: part of Grouper, of the records and of the target.
+
+    Attributes:
+        snapshot: The part of Grouper.
+        state: The sync records of what it holds.
+        target: The target objects of that part.
+        groups: The groups read whole (their true sizes are known).
+        members: The members read with every membership.
+    """
+
+    snapshot: GrouperSnapshot
+    state: SyncState
+    target: TargetData
+    groups: frozenset[str]
+    members: frozenset[str]
+
+    def view(
+        self, translator: Translator, translation: Translation, target: TargetData
+    ) -> TargetData:
+        """What of *target* to compare: only the membership values of what was read whole.
+
+        Of a group (or entity) read only in part, the values (or membership
+        objects) of the members (or groups) read whole are kept. The others are
+        left out of the comparison rather than compared with a Grouper side that
+        does not hold them (and so planned away, then left out).
+        """
+        kind = translator.membership_type
+        attribute = translator.membership_attribute
+        if kind is MembershipType.MEMBERSHIP_OBJECTS:
+            return attrs.evolve(target, memberships=tuple(self._kept_memberships(target)))
+        if attribute is None:
+            return target
+        owner_type = (
+            ObjectType.GROUP if kind is MembershipType.GROUP_ATTRIBUTES else ObjectType.ENTITY
+        )
+        whole = self.groups if owner_type is ObjectType.GROUP else self.members
+        other = self.members if owner_type is ObjectType.GROUP else self.groups
+        owners = {
+            str(r.target_id): str(key[1])
+            for key, r in self.state.records.items()
+            if key[0] is owner_type and r.target_id is not None
+        }
+        recorded: dict[str, set[Hashable]] = {}
+        side = 1 if owner_type is ObjectType.GROUP else 0
+        for key, r in self.state.records.items():
+            pair, value = key[1], r.target_id
+            if isinstance(pair, tuple) and isinstance(value, tuple) and pair[side] in other:
+                recorded.setdefault(str(pair[1 - side]), set()).update(
+                    translator.value_map(owner_type, attribute, frozenset((value[1],)))
+                )
+        beans = target.groups if owner_type is ObjectType.GROUP else target.entities
+        kept = []
+        for bean in beans:
+            owner = owners.get(bean.id)
+            if owner is None or owner in whole:
+                kept.append(bean)
+                continue
+            allowed = recorded.get(owner, set()) | set(translation.membership_values.get(owner, {}))
+            values = translator.value_map(owner_type, attribute, bean.get(attribute))
+            part = frozenset(v for form, v in values.items() if form in allowed)
+            kept.append(bean.with_attributes({attribute: part}))
+        if owner_type is ObjectType.GROUP:
+            return attrs.evolve(target, groups=tuple(cast("list[ProvisioningGroup]", kept)))
+        return attrs.evolve(target, entities=tuple(cast("list[ProvisioningEntity]", kept)))
+
+    def _kept_memberships(self, target: TargetData) -> Iterable[ProvisioningMembership]:
+        pairs = {
+            r.target_id: key[1]
+            for key, r in self.state.records.items()
+            if key[0] is ObjectType.MEMBERSHIP and r.target_id is not None
+        }
+        groups = {
+            str(r.target_id)
+            for key, r in self.state.records.items()
+            if key[0] is ObjectType.GROUP and key[1] in self.groups and r.target_id is not None
+        }
+        for membership in target.memberships:
+            pair = pairs.get(membership.id)
+            if (
+                membership.group_id in groups
+                or not isinstance(pair, tuple)
+                or pair[1] in self.members
+            ):
+                yield membership
+
+
+def read_part(
+    p: Provisioner,
+    behavior: Behavior,
+    work: Work,
+    widen: Callable[[Work, SyncState], None],
+) -> Part | None:
+    """Read what recalculating *work* needs (see the module rules); ``None``: read it all.
+
+    *widen* adds to *work* what its recalculation may empty, from the records
+    given; it is called until nothing more is added.
+    """
+    config = p.config
+    source = p.source
+    if not isinstance(source, PartialGrouperSource) or not _targetable(config, behavior, work):
+        return None
+    name = config.name
+    records: dict[Key, SyncRecord] = {}
+    state = p.store.load_records(name, ())
+    done_groups: set[str] = set()
+    done_members: set[str] = set()
+    while True:
+        members = work.entities | {m for _, m in work.memberships}
+        groups = work.groups - done_groups
+        fresh = members - done_members
+        if not groups and not fresh:
+            break
+        keys: list[Key] = [(ObjectType.GROUP, g) for g in groups]
+        keys += [(ObjectType.ENTITY, m) for m in fresh]
+        keys += [(ObjectType.MEMBERSHIP, pair) for pair in work.memberships]
+        records.update(p.store.load_records(name, keys, groups=groups, members=fresh).records)
+        done_groups |= groups
+        done_members |= fresh
+        widen(work, SyncState(provisioner=state.provisioner, records=records))
+    members = work.entities | {m for _, m in work.memberships}
+    part = source.partial_snapshot(groups=sorted(work.groups), members=sorted(members))
+    snapshot = _with_groups(p, part, _recorded_groups(records, work))
+    keys = [(ObjectType.GROUP, g.id) for g in snapshot.groups]
+    keys += [(ObjectType.ENTITY, e.id) for e in snapshot.entities]
+    keys += [(ObjectType.MEMBERSHIP, (m.group_id, m.entity_id)) for m in snapshot.memberships]
+    keys += [(ObjectType.ENTITY, str(k[1][1])) for k in records if isinstance(k[1], tuple)]
+    missing = [k for k in keys if k not in records]
+    records.update(p.store.load_records(name, missing).records)
+    state = SyncState(provisioner=state.provisioner, records=records)
+    target = _read_target(p, behavior, snapshot, state)
+    if target is None:
+        return None
+    return Part(
+        snapshot=snapshot,
+        state=state,
+        target=target,
+        groups=frozenset(work.groups),
+        members=frozenset(work.entities | {m for _, m in work.memberships}),
+    )
+
+
+def _targetable(config: ProvisionerConfig, behavior: Behavior, work: Work) -> bool:
+    """Whether the rules can be kept with targeted reads (see the module docstring)."""
+    if work.folders or work.group_names or config.provisionable.required_group is not None:
+        return False
+    return behavior.value_changes or behavior.membership_type is MembershipType.MEMBERSHIP_OBJECTS
+
+
+def _pair(key: Key) -> bool:
+    return key[0] is ObjectType.MEMBERSHIP and isinstance(key[1], tuple)
+
+
+def _recorded_groups(records: dict[Key, SyncRecord], work: Work) -> set[str]:
+    """The groups the records say the members concerned are in (a left group included)."""
+    groups = {str(key[1][0]) for key in records if isinstance(key[1], tuple)}
+    return groups | work.groups | {g for g, _ in work.memberships}
+
+
+def _with_groups(p: Provisioner, part: GrouperSnapshot, wanted: Collection[str]) -> GrouperSnapshot:
+    """*part* with the beans of the groups in *wanted* it lacks (and Grouper has)."""
+    have = {g.id for g in part.groups}
+    lacking = sorted(set(wanted) - have)
+    if not lacking:
+        return part
+    extra = [g for g in p.source.retrieve_groups(lacking) if g.id not in have]
+    return attrs.evolve(part, groups=part.groups + tuple(extra))
+
+
+def _read_target(
+    p: Provisioner, behavior: Behavior, snapshot: GrouperSnapshot, state: SyncState
+) -> TargetData | None:
+    """The target objects of *snapshot*'s part of Grouper; ``None`` if the target cannot tell."""
+    caps = behavior.capabilities
+    translator = Translator(p.config)
+    records = state.records
+    groups: list[ProvisioningGroup] = []
+    entities: list[ProvisioningEntity] = []
+    group_ids: list[str] = []
+    if behavior.groups.select:
+        found = _owners(
+            p,
+            translator,
+            ObjectType.GROUP,
+            snapshot.groups,
+            _linked(records, ObjectType.GROUP),
+            caps=caps,
+            retrieve=Operation.RETRIEVE_GROUPS,
+            search=Operation.SEARCH_GROUPS,
+        )
+        if found is None:
+            return None
+        groups = found  # type: ignore[assignment]  # groups in, groups out
+        group_ids = [g.id for g in groups]
+    if behavior.entities.select:
+        found = _owners(
+            p,
+            translator,
+            ObjectType.ENTITY,
+            snapshot.entities,
+            _linked(records, ObjectType.ENTITY),
+            caps=caps,
+            retrieve=Operation.RETRIEVE_ENTITIES,
+            search=Operation.SEARCH_ENTITIES,
+        )
+        if found is None:
+            return None
+        entities = found  # type: ignore[assignment]  # entities in, entities out
+    memberships: tuple[object, ...] = ()
+    if (
+        behavior.memberships.select
+        and behavior.membership_type is MembershipType.MEMBERSHIP_OBJECTS
+    ):
+        if not caps.can(Operation.RETRIEVE_MEMBERSHIPS_BY_GROUPS):
+            return None
+        ids = set(group_ids) | {
+            str(r.target_id[0])
+            for key, r in records.items()
+            if _pair(key) and isinstance(r.target_id, tuple)
+        }
+        memberships = tuple(p.target.retrieve_memberships_by_groups(sorted(ids))) if ids else ()
+    return TargetData(
+        groups=tuple(groups),
+        entities=tuple(entities),
+        memberships=memberships,  # type: ignore[arg-type]  # membership objects
+    )
+
+
+def _linked(records: Mapping[Key, SyncRecord], object_type: ObjectType) -> dict[str, str]:
+    """Grouper id -> target id of the records of *object_type* that have one."""
+    return {
+        str(key[1]): str(r.target_id)
+        for key, r in records.items()
+        if key[0] is object_type and r.target_id is not None
+    }
+
+
+def _owners(  # the pieces of one read
+    p: Provisioner,
+    translator: Translator,
+    object_type: ObjectType,
+    beans: Iterable[ProvisioningGroup | ProvisioningEntity],
+    linked: dict[str, str],
+    *,
+    caps: Capabilities,
+    retrieve: Operation,
+    search: Operation,
+) -> list[ProvisioningGroup | ProvisioningEntity] | None:
+    """The target objects of *beans*: by the target ids the records link, else by search."""
+    settings: ObjectConfig = (
+        p.config.groups if object_type is ObjectType.GROUP else p.config.entities
+    )
+    ids = set(linked.values())
+    unlinked = [b for b in beans if b.id not in linked]
+    if ids and not caps.can(retrieve):
+        return None
+    found: dict[str, ProvisioningGroup | ProvisioningEntity] = {}
+    if ids:
+        reader = (
+            p.target.retrieve_groups
+            if object_type is ObjectType.GROUP
+            else p.target.retrieve_entities
+        )
+        found.update((b.id, b) for b in reader(sorted(ids)))
+    if unlinked:
+        names = [*settings.search, *(k[0] for k in settings.matching if len(k) == 1)]
+        if not names or not caps.can(search):
+            return None
+        matcher_search = _search_values(
+            translator, object_type, unlinked, tuple(dict.fromkeys(names))
+        )
+        if matcher_search is None:
+            return None
+        finder = (
+            p.target.search_groups if object_type is ObjectType.GROUP else p.target.search_entities
+        )
+        for attribute, values in matcher_search.items():
+            found.update((b.id, b) for b in finder(attribute, sorted(values, key=str)))
+    return [found[k] for k in sorted(found)]
+
+
+def _search_values(
+    translator: Translator,
+    object_type: ObjectType,
+    beans: Iterable[ProvisioningGroup | ProvisioningEntity],
+    names: tuple[str, ...],
+) -> dict[str, set[Scalar]] | None:
+    """Per search attribute, the values to look *beans* up by; ``None`` if one has none."""
+    wanted: dict[str, set[Scalar]] = {}
+    for bean in beans:
+        translated = (
+            translator.translate_group(bean)  # type: ignore[arg-type]  # a group
+            if object_type is ObjectType.GROUP
+            else translator.translate_entity(bean)  # type: ignore[arg-type]  # an entity
+        )
+        found = False
+        for name in names:
+            value = translated.bean.get(name)
+            if isinstance(value, frozenset):
+                value = next(iter(value)) if len(value) == 1 else None
+            if value is None or value == "":
+                continue
+            wanted.setdefault(name, set()).add(value)
+            found = True
+        if not found:
+            return None
+    return wanted

@@ -1,0 +1,210 @@
+"""Incremental recalcs that read only their part of Grouper, the records and the target."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any
+
+import pytest
+
+from grouperprov import (
+    GrouperSnapshot,
+    Operation,
+    Provisioner,
+    ProvisionerConfig,
+    ProvisioningGroup,
+    ProvisioningMembership,
+    SyncStatus,
+)
+from grouperprov.stores import MemorySyncStore
+from grouperprov.testing import InMemorySource, InMemoryTarget
+
+P = "campus-ldap"
+
+
+class _Source(InMemorySource):
+    """Counts the whole snapshots read."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.snapshots = 0
+
+    def snapshot(self) -> GrouperSnapshot:
+        self.snapshots += 1
+        return super().snapshot()
+
+
+class _WholeOnly:
+    """A source that cannot read part of Grouper (only the GrouperSource protocol)."""
+
+    def __init__(self, inner: InMemorySource) -> None:
+        self.inner = inner
+
+    def snapshot(self) -> GrouperSnapshot:
+        return self.inner.snapshot()
+
+    def retrieve_groups(self, ids: Collection[str]) -> list[ProvisioningGroup]:
+        return self.inner.retrieve_groups(ids)
+
+    def retrieve_entities(self, ids: Collection[str]) -> list[Any]:
+        return self.inner.retrieve_entities(ids)
+
+    def retrieve_memberships(self, group_ids: Collection[str]) -> list[ProvisioningMembership]:
+        return self.inner.retrieve_memberships(group_ids)
+
+
+def _config(**overrides: Any) -> ProvisionerConfig:
+    data: dict[str, Any] = {
+        "name": P,
+        "groups": {"attributes": [{"name": "cn", "field": "extension"}], "matching": ["cn"]},
+        "entities": {"operate": False},
+        "memberships": {
+            "type": "group_attributes",
+            "attribute": {"name": "member", "field": "subject_id"},
+        },
+    }
+    data.update(overrides)
+    return ProvisionerConfig.from_dict(data)
+
+
+def _campus() -> _Source:
+    source = _Source()
+    for subject in ("u1", "u2", "u3", "u4"):
+        source.add_subject(subject)
+    for name in ("apps:ldap:staff", "apps:ldap:faculty", "other:wiki"):
+        source.add_group(name)
+    for subject in ("u1", "u2", "u3", "u4"):
+        source.add_member("apps:ldap:staff", subject)
+    source.add_member("apps:ldap:faculty", "u1")
+    source.add_member("other:wiki", "u1")
+    source.mark("apps:ldap", P, scope="sub")
+    return source
+
+
+def _synced(
+    source: Any, target: InMemoryTarget | None = None, **overrides: Any
+) -> tuple[Provisioner, InMemoryTarget, int]:
+    target = target or InMemoryTarget(id_attributes={"group": "cn"})
+    prov = Provisioner(_config(**overrides), source, target, MemorySyncStore())
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    target.calls.clear()
+    inner = source.inner if isinstance(source, _WholeOnly) else source
+    return prov, target, len(inner.changes)
+
+
+def _members(target: InMemoryTarget, cn: str) -> frozenset[object]:
+    (group,) = [g for g in target.groups.values() if g.get("cn") == cn]
+    return group.values("member")
+
+
+def _whole_reads(target: InMemoryTarget) -> list[str]:
+    return [op for op, _ in target.calls if op.startswith("retrieve_all")]
+
+
+def test_a_recalc_reads_its_groups_by_id_and_nothing_of_the_rest() -> None:
+    source = _campus()
+    prov, target, seq = _synced(source)
+    source.remove_member("apps:ldap:faculty", "u1")
+    source.add_member("apps:ldap:faculty", "u2")
+    source.rename_group("apps:ldap:faculty", "apps:ldap:professors")
+    source.snapshots = 0
+    result = prov.incremental_sync(source.events(seq))
+    assert result.status is SyncStatus.SUCCESS, result.summary()
+    assert source.snapshots == 0
+    assert _whole_reads(target) == []
+    assert ("retrieve_groups", 1) in target.calls  # faculty alone, by its target id
+    assert _members(target, "professors") == {"u2"}
+    assert _members(target, "staff") == {"u1", "u2", "u3", "u4"}
+    assert not prov.plan_full().plan.changes
+
+
+def test_a_new_group_is_looked_up_by_its_matching_value() -> None:
+    source = _campus()
+    target = InMemoryTarget(id_attributes={"group": "cn"})
+    # Already in the target, unknown to the records: found by search, not inserted again.
+    target.seed(groups=[ProvisioningGroup(id="deans", attributes={"cn": "deans"})])
+    prov, target, seq = _synced(
+        source,
+        target=target,
+        groups={
+            "attributes": [{"name": "cn", "field": "extension"}],
+            "matching": ["cn"],
+            "delete_policy": "not_in_grouper",
+        },
+    )
+    assert "deans" not in target.groups  # not in Grouper: deleted by the full sync
+    target.seed(groups=[ProvisioningGroup(id="deans", attributes={"cn": "deans"})])
+    source.add_group("apps:ldap:deans")
+    source.add_member("apps:ldap:deans", "u3")
+    result = prov.incremental_sync(source.events(seq))
+    assert result.status is SyncStatus.SUCCESS, result.summary()
+    assert ("search_groups", 1) in target.calls
+    assert _whole_reads(target) == []
+    assert _members(target, "deans") == {"u3"}
+    assert [op for op, _ in target.calls if op.startswith("insert")] == []
+    assert not prov.plan_full().plan.changes
+
+
+@pytest.mark.parametrize(
+    ("why", "change"),
+    [
+        ("the source reads Grouper whole only", "source"),
+        ("the target cannot read groups by id", "no_retrieve"),
+        ("the target cannot search for a new group", "no_search"),
+        ("the target replaces whole value lists", "replace_only"),
+        ("a marker change names a folder", "marker"),
+    ],
+)
+def test_a_recalc_reads_both_sides_in_full_when_it_must(why: str, change: str) -> None:
+    source = _campus()
+    every = set(Operation)
+    target = InMemoryTarget(
+        id_attributes={"group": "cn"},
+        operations=every - {Operation.RETRIEVE_GROUPS}
+        if change == "no_retrieve"
+        else every - {Operation.SEARCH_GROUPS}
+        if change == "no_search"
+        else every,
+        value_changes=change != "replace_only",
+    )
+    used: Any = _WholeOnly(source) if change == "source" else source
+    prov, target, seq = _synced(used, target=target)
+    if change == "marker":
+        source.mark("other", P, scope="sub")
+    else:
+        source.add_group("apps:ldap:deans")
+        source.add_member("apps:ldap:deans", "u3")
+        source.remove_member("apps:ldap:staff", "u4")
+    result = prov.incremental_sync(source.events(seq))
+    assert result.status is SyncStatus.SUCCESS, result.summary()
+    assert _whole_reads(target), why
+    assert not prov.plan_full().plan.changes, why
+
+
+def test_the_failsafe_of_a_recalc_checks_the_groups_it_read_whole() -> None:
+    source = _campus()
+    prov, target, seq = _synced(
+        source,
+        failsafe={"max_group_percent_removed": 40, "max_percent_groups_removed": 10},
+        incremental={"group_sync_threshold": 2},  # three events: staff is recalculated
+    )
+    # Three of staff's four members leave: staff is read whole, so its share is known.
+    for subject in ("u2", "u3", "u4"):
+        source.remove_member("apps:ldap:staff", subject)
+    source.delete_group("apps:ldap:faculty")
+    events = source.events(seq)
+    tripped = prov.incremental_sync(events[:3])
+    assert tripped.status is SyncStatus.ERROR_FAILSAFE
+    assert tripped.failsafe == (
+        "group 'apps:ldap:staff' (grp-00001) would lose 3 of its 4 members (75%), "
+        "more than max_group_percent_removed = 40%",
+    )
+    assert _members(target, "staff") == {"u1", "u2", "u3", "u4"}
+    prov.approve_failsafe("jo@example.edu")
+    assert prov.incremental_sync(events[:3]).status is SyncStatus.SUCCESS
+    # One managed group of two deleted (50%): a campus-wide share, which a
+    # recalc cannot measure without reading the campus: left to full syncs.
+    deleted = prov.incremental_sync(events[3:])
+    assert deleted.status is SyncStatus.SUCCESS, deleted.summary()
+    assert [g.get("cn") for g in target.groups.values()] == ["staff"]
+    assert not prov.plan_full().plan.changes
