@@ -19,6 +19,7 @@ from grouperprov import (
     ProvisionerConfig,
     SubjectLinkConfig,
 )
+from grouperprov.targets import AttributeTable, MembershipTable, ObjectTable
 
 ROOT = Path(__file__).parent.parent
 DOCS = ROOT / "docs"
@@ -26,7 +27,14 @@ _BLOCK = re.compile(r"^```(python|text)\n(.*?)^```", re.MULTILINE | re.DOTALL)
 
 
 @pytest.mark.parametrize(
-    "page", ["docs/getting-started.md", "docs/provisioner.md", "docs/engine.md", "README.md"]
+    "page",
+    [
+        "docs/getting-started.md",
+        "docs/provisioner.md",
+        "docs/engine.md",
+        "docs/targets.md",
+        "README.md",
+    ],
 )
 def test_examples_run_and_print_what_the_page_shows(page: str) -> None:
     blocks = _BLOCK.findall((ROOT / page).read_text(encoding="utf-8"))
@@ -77,3 +85,18 @@ def test_ci_runs_the_readme_demo_command() -> None:
     command = readme.split("<!-- demo-command -->\n```console\n", 1)[1].split("\n", 1)[0]
     assert command.endswith("grouperprov demo")
     assert "<!-- demo-command -->" in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("cls", "heading"),
+    [
+        (ObjectTable, "Groups and entities (`ObjectTable`)"),
+        (AttributeTable, "The attribute table (`AttributeTable`)"),
+        (MembershipTable, "Membership objects (`MembershipTable`)"),
+    ],
+)
+def test_the_sql_layout_reference_documents_every_setting(cls: type, heading: str) -> None:
+    text = (DOCS / "targets.md").read_text(encoding="utf-8")
+    table = text.split(heading, 1)[1].split("\n\n", 2)[1]
+    documented = set(re.findall(r"^\| `(\w+)` \|", table, re.MULTILINE))
+    assert documented == {f.name for f in attrs.fields(cls)}

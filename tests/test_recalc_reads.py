@@ -196,8 +196,10 @@ def test_the_failsafe_of_a_recalc_checks_the_groups_it_read_whole() -> None:
     tripped = prov.incremental_sync(events[:3])
     assert tripped.status is SyncStatus.ERROR_FAILSAFE
     assert tripped.failsafe == (
-        "group 'apps:ldap:staff' (grp-00001) would lose 3 of its 4 members (75%), "
-        "more than max_group_percent_removed = 40%",
+        (
+            "group 'apps:ldap:staff' (grp-00001) would lose 3 of its 4 members (75%), "
+            "more than max_group_percent_removed = 40%"
+        ),
     )
     assert _members(target, "staff") == {"u1", "u2", "u3", "u4"}
     prov.approve_failsafe("jo@example.edu")

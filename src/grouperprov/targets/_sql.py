@@ -1,0 +1,755 @@
+"""SqlTarget: groups, entities and memberships in tables of any DB-API 2 database."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sqlite3
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Protocol, TypeVar
+
+from grouperprov._beans import (
+    AttributeValue,
+    ProvisioningEntity,
+    ProvisioningGroup,
+    ProvisioningMembership,
+    Scalar,
+)
+from grouperprov._codes import exception_text
+from grouperprov._target import (
+    AttributeChange,
+    Capabilities,
+    ChangeOp,
+    Operation,
+    TargetDAO,
+    WriteOutcome,
+)
+from grouperprov.targets._sql_layout import MembershipTable, ObjectTable, SqlLayout, quote
+
+__all__ = ["SqlTarget"]
+
+log = logging.getLogger("grouperprov.targets.sql")
+
+
+class _Cursor(Protocol):
+    """The part of a DB-API 2 cursor the target uses."""
+
+    def execute(self, sql: str, params: Sequence[Any] = ..., /) -> object: ...
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]], /) -> object: ...
+    def fetchone(self) -> Any: ...  # noqa: ANN401  # a row of the driver's
+    def fetchall(self) -> list[Any]: ...
+    def close(self) -> object: ...
+
+
+Owner = ProvisioningGroup | ProvisioningEntity
+_T = TypeVar("_T")
+_OwnerT = TypeVar("_OwnerT", bound=ProvisioningGroup | ProvisioningEntity)
+
+_MARKS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
+_GROUP_OPS = {op for op in Operation if "group" in op.value and "membership" not in op.value}
+_ENTITY_OPS = {op for op in Operation if "entit" in op.value and "membership" not in op.value}
+_MEMBERSHIP_OPS = {op for op in Operation if "membership" in op.value}
+
+
+class _ObjectError(ValueError):
+    """One object cannot be written as it is (its outcome says why)."""
+
+
+class SqlTarget(TargetDAO):
+    """A target DAO over tables of a SQL database, through any DB-API 2 connection.
+
+    The tables are described by a :class:`SqlLayout`: a group table, an entity
+    table and a membership table (for ``membership_objects``), each optional,
+    with single-valued attributes as columns and multi-valued ones (a group's
+    ``member`` list for ``group_attributes``, an entity's ``isMemberOf`` for
+    ``entity_attributes``) as rows of an attribute table. Every value is bound
+    as a parameter; table and column names come only from the layout, where
+    they are checked as identifiers and quoted.
+
+    Reads and writes go in batches (``executemany``, *batch_size* objects at a
+    time, one transaction each). When a batch fails, it is rolled back and its
+    objects are written one by one, each in a savepoint, so that one bad row
+    becomes a failure of that object only.
+
+    Args:
+        connection: An open DB-API 2 connection (``sqlite3``, ``psycopg``...).
+            The target commits its own transactions on it.
+        layout: The tables.
+        batch_size: The largest number of objects per statement batch.
+        paramstyle: The driver's placeholder style (``qmark`` or ``format``);
+            found from the driver module when not given.
+    """
+
+    def __init__(
+        self,
+        connection: Any,  # noqa: ANN401  # any DB-API 2 connection
+        layout: SqlLayout,
+        *,
+        batch_size: int = 1000,
+        paramstyle: str | None = None,
+    ) -> None:
+        layout.check()
+        self._db = connection
+        self.layout = layout
+        self._batch = max(1, batch_size)
+        style = paramstyle or _paramstyle(connection)
+        if style not in _MARKS:
+            msg = f"unsupported paramstyle {style!r} (qmark, format or pyformat)"
+            raise ValueError(msg)
+        self._p = _MARKS[style]
+        self._sqlite = isinstance(connection, sqlite3.Connection)
+
+    def __repr__(self) -> str:
+        tables = [t.table for t in (self.layout.groups, self.layout.entities) if t]
+        if self.layout.memberships:
+            tables.append(self.layout.memberships.table)
+        return f"SqlTarget(tables={tables!r})"  # never the connection (it may hold a password)
+
+    def capabilities(self) -> Capabilities:
+        """Every operation of the tables the layout has, in batches of *batch_size*."""
+        caps = Capabilities.of(self)
+        missing: set[Operation] = set()
+        if self.layout.groups is None:
+            missing |= _GROUP_OPS
+        if self.layout.entities is None:
+            missing |= _ENTITY_OPS
+        if self.layout.memberships is None:
+            missing |= _MEMBERSHIP_OPS
+        sizes = {op: self._batch for op in caps.operations if op.value.endswith("s")}
+        return Capabilities(caps.operations - missing, sizes, caps.value_changes)
+
+    # -- schema -----------------------------------------------------------------
+
+    def create_tables(self) -> None:
+        """Create the layout's tables if they do not exist (for tests, demos, new set-ups).
+
+        Columns are ``TEXT`` unless the layout's ``types`` say otherwise; a
+        generated id is ``INTEGER PRIMARY KEY`` in SQLite and an identity
+        column elsewhere.
+        """
+        statements: list[str] = []
+        for table in (self.layout.groups, self.layout.entities):
+            if table is not None:
+                statements.extend(self._object_ddl(table))
+        if self.layout.memberships is not None:
+            m = self.layout.memberships
+            cols = [
+                f"{quote(m.group_column)} TEXT NOT NULL",
+                f"{quote(m.entity_column)} TEXT NOT NULL",
+            ]
+            cols += [f"{quote(c)} {m.types.get(c, 'TEXT')}" for c in m.columns.values()]
+            cols.append(f"PRIMARY KEY ({quote(m.group_column)}, {quote(m.entity_column)})")
+            statements.append(f"CREATE TABLE IF NOT EXISTS {quote(m.table)} ({', '.join(cols)})")
+            statements.append(
+                f"CREATE INDEX IF NOT EXISTS {quote(_index(m.table, m.entity_column))}"
+                f" ON {quote(m.table)} ({quote(m.entity_column)})"
+            )
+        with self._transaction() as cur:
+            for statement in statements:
+                cur.execute(statement)
+
+    def _object_ddl(self, table: ObjectTable) -> Iterator[str]:
+        if table.id_attribute is not None:
+            key = f"{quote(table.id_column)} TEXT PRIMARY KEY"
+        elif self._sqlite:
+            key = f"{quote(table.id_column)} INTEGER PRIMARY KEY"
+        else:
+            key = f"{quote(table.id_column)} BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY"
+        cols = [key]
+        cols += [
+            f"{quote(c)} {table.types.get(c, 'TEXT')}"
+            for c in dict.fromkeys(table.columns.values())
+            if c != table.id_column
+        ]
+        yield f"CREATE TABLE IF NOT EXISTS {quote(table.table)} ({', '.join(cols)})"
+        a = table.attribute_table
+        if a is not None:
+            yield (
+                f"CREATE TABLE IF NOT EXISTS {quote(a.table)} ("
+                f"{quote(a.owner_column)} TEXT NOT NULL, {quote(a.name_column)} TEXT NOT NULL, "
+                f"{quote(a.value_column)} TEXT NOT NULL, PRIMARY KEY ({quote(a.owner_column)}, "
+                f"{quote(a.name_column)}, {quote(a.value_column)}))"
+            )
+            yield (
+                f"CREATE INDEX IF NOT EXISTS {quote(_index(a.table, a.value_column))}"
+                f" ON {quote(a.table)} ({quote(a.name_column)}, {quote(a.value_column)})"
+            )
+
+    # -- plumbing ---------------------------------------------------------------
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self._db)
+
+    def _in(self, count: int) -> str:
+        return ", ".join([self._p] * count)
+
+    def _chunks(self, items: Sequence[_T]) -> Iterator[Sequence[_T]]:
+        for start in range(0, len(items), self._batch):
+            yield items[start : start + self._batch]
+
+    def _table(self, kind: type[Owner | _OwnerT]) -> ObjectTable:
+        table = self.layout.groups if kind is ProvisioningGroup else self.layout.entities
+        if table is None:  # pragma: no cover  # capabilities leave these operations out
+            msg = f"the layout has no {'group' if kind is ProvisioningGroup else 'entity'} table"
+            raise NotImplementedError(msg)
+        return table
+
+    # -- reads ------------------------------------------------------------------
+
+    def _read(
+        self, kind: type[_OwnerT], where: str = "", params: Sequence[object] = ()
+    ) -> list[_OwnerT]:
+        table = self._table(kind)
+        names = list(table.columns)
+        columns = [quote(table.id_column), *(quote(table.columns[n]) for n in names)]
+        sql = f"SELECT {', '.join(columns)} FROM {quote(table.table)}{where}"  # noqa: S608  # checked names
+        with self._transaction() as cur:  # reads end their transaction too
+            cur.execute(sql, list(params))
+            rows = cur.fetchall()
+        multi = self._multi(table, [str(r[0]) for r in rows])
+        beans: list[_OwnerT] = []
+        for row in rows:
+            target_id = str(row[0])
+            values: dict[str, AttributeValue] = {
+                n: v for n, v in zip(names, row[1:], strict=True) if v is not None
+            }
+            values.update(multi.get(target_id, {}))
+            beans.append(kind(id=target_id, attributes=values))
+        beans.sort(key=lambda b: b.id)
+        return beans
+
+    def _multi(
+        self, table: ObjectTable, ids: Sequence[str]
+    ) -> dict[str, dict[str, frozenset[Scalar]]]:
+        a = table.attribute_table
+        found: dict[str, dict[str, set[Scalar]]] = {}
+        if a is None or not table.multi_valued or not ids:
+            return {}
+        with self._transaction() as cur:  # reads end their transaction too
+            for chunk in self._chunks(list(ids)):
+                owner, name = quote(a.owner_column), quote(a.name_column)
+                cur.execute(
+                    f"SELECT {owner}, {name}, {quote(a.value_column)} FROM {quote(a.table)}"  # noqa: S608  # checked names
+                    f" WHERE {owner} IN ({self._in(len(chunk))})"
+                    f" AND {name} IN ({self._in(len(table.multi_valued))})",
+                    [*chunk, *table.multi_valued],
+                )
+                for row_owner, row_name, value in cur.fetchall():
+                    found.setdefault(str(row_owner), {}).setdefault(row_name, set()).add(value)
+        return {o: {n: frozenset(v) for n, v in by.items()} for o, by in found.items()}
+
+    def _by_ids(self, kind: type[_OwnerT], ids: Collection[str]) -> list[_OwnerT]:
+        table = self._table(kind)
+        found: list[_OwnerT] = []
+        for chunk in self._chunks(sorted(set(ids))):
+            where = f" WHERE {quote(table.id_column)} IN ({self._in(len(chunk))})"
+            found.extend(self._read(kind, where, chunk))
+        return sorted(found, key=lambda b: b.id)
+
+    def _search(
+        self, kind: type[_OwnerT], attribute: str, values: Collection[Scalar]
+    ) -> list[_OwnerT]:
+        table = self._table(kind)
+        wanted = sorted({str(v) for v in values})
+        if not wanted:
+            return []
+        if attribute in table.columns:
+            found: list[_OwnerT] = []
+            column = quote(table.columns[attribute])
+            for chunk in self._chunks(wanted):
+                found.extend(
+                    self._read(kind, f" WHERE {column} IN ({self._in(len(chunk))})", chunk)
+                )
+            return sorted(found, key=lambda b: b.id)
+        a = table.attribute_table
+        if a is None or attribute not in table.multi_valued:
+            return []
+        owners: set[str] = set()
+        with self._transaction() as cur:  # reads end their transaction too
+            for chunk in self._chunks(wanted):
+                cur.execute(
+                    f"SELECT {quote(a.owner_column)} FROM {quote(a.table)}"  # noqa: S608  # checked names
+                    f" WHERE {quote(a.name_column)} = {self._p}"
+                    f" AND {quote(a.value_column)} IN ({self._in(len(chunk))})",
+                    [attribute, *chunk],
+                )
+                owners.update(str(r[0]) for r in cur.fetchall())
+        return self._by_ids(kind, owners)
+
+    def retrieve_all_groups(self) -> list[ProvisioningGroup]:
+        """Every row of the group table, with its multi-valued attributes."""
+        return self._read(ProvisioningGroup)
+
+    def retrieve_all_entities(self) -> list[ProvisioningEntity]:
+        """Every row of the entity table, with its multi-valued attributes."""
+        return self._read(ProvisioningEntity)
+
+    def retrieve_groups(self, ids: Collection[str]) -> list[ProvisioningGroup]:
+        """The groups with these target ids (by the primary key, in batches)."""
+        return self._by_ids(ProvisioningGroup, ids)
+
+    def retrieve_entities(self, ids: Collection[str]) -> list[ProvisioningEntity]:
+        """The entities with these target ids."""
+        return self._by_ids(ProvisioningEntity, ids)
+
+    def search_groups(self, attribute: str, values: Collection[Scalar]) -> list[ProvisioningGroup]:
+        """The groups whose *attribute* (a column, or multi-valued) has one of *values*."""
+        return self._search(ProvisioningGroup, attribute, values)
+
+    def search_entities(
+        self, attribute: str, values: Collection[Scalar]
+    ) -> list[ProvisioningEntity]:
+        """The entities whose *attribute* has one of *values*."""
+        return self._search(ProvisioningEntity, attribute, values)
+
+    def _memberships(
+        self, where: str = "", params: Sequence[object] = ()
+    ) -> list[ProvisioningMembership]:
+        m = self._membership_table()
+        names = list(m.columns)
+        columns = [quote(m.group_column), quote(m.entity_column)]
+        columns += [quote(m.columns[n]) for n in names]
+        with self._transaction() as cur:  # reads end their transaction too
+            cur.execute(f"SELECT {', '.join(columns)} FROM {quote(m.table)}{where}", list(params))  # noqa: S608  # checked names
+            rows = cur.fetchall()
+        found = [
+            ProvisioningMembership(
+                group_id=str(row[0]),
+                entity_id=str(row[1]),
+                attributes={n: v for n, v in zip(names, row[2:], strict=True) if v is not None},
+            )
+            for row in rows
+        ]
+        return sorted(found, key=lambda m: m.id)
+
+    def _membership_table(self) -> MembershipTable:
+        if self.layout.memberships is None:  # pragma: no cover  # capabilities leave these out
+            msg = "the layout has no membership table"
+            raise NotImplementedError(msg)
+        return self.layout.memberships
+
+    def retrieve_all_memberships(self) -> list[ProvisioningMembership]:
+        """Every row of the membership table."""
+        return self._memberships()
+
+    def _memberships_by(self, column: str, ids: Collection[str]) -> list[ProvisioningMembership]:
+        found: list[ProvisioningMembership] = []
+        for chunk in self._chunks(sorted(set(ids))):
+            found.extend(
+                self._memberships(f" WHERE {quote(column)} IN ({self._in(len(chunk))})", chunk)
+            )
+        return sorted(found, key=lambda m: m.id)
+
+    def retrieve_memberships_by_groups(
+        self, group_ids: Collection[str]
+    ) -> list[ProvisioningMembership]:
+        """The membership rows of the groups with these target ids."""
+        return self._memberships_by(self._membership_table().group_column, group_ids)
+
+    def retrieve_memberships_by_entities(
+        self, entity_ids: Collection[str]
+    ) -> list[ProvisioningMembership]:
+        """The membership rows of the entities with these target ids."""
+        return self._memberships_by(self._membership_table().entity_column, entity_ids)
+
+    # -- writes -----------------------------------------------------------------
+
+    def _write(
+        self,
+        items: Sequence[_T],
+        bulk: Callable[[Any, Sequence[_T]], list[WriteOutcome]],
+    ) -> list[WriteOutcome]:
+        """Write *items* a batch at a time; a failing batch again one by one in savepoints."""
+        outcomes: list[WriteOutcome] = []
+        for chunk in self._chunks(items):
+            try:
+                with self._transaction() as cur:
+                    outcomes.extend(bulk(cur, chunk))
+                continue
+            except Exception:  # each object is tried alone below
+                log.debug("a batch failed: its objects are written one by one", exc_info=True)
+            with self._transaction() as cur:
+                for item in chunk:
+                    cur.execute("SAVEPOINT grouperprov_object")
+                    try:
+                        (outcome,) = bulk(cur, [item])
+                    except Exception as exc:  # noqa: BLE001  # this object's outcome
+                        cur.execute("ROLLBACK TO SAVEPOINT grouperprov_object")
+                        outcome = WriteOutcome.failure(exception_text(exc))
+                    cur.execute("RELEASE SAVEPOINT grouperprov_object")
+                    outcomes.append(outcome)
+        return outcomes
+
+    def _row(self, table: ObjectTable, bean: Owner) -> list[object]:
+        unknown = set(bean.attributes) - set(table.columns) - set(table.multi_valued)
+        if unknown:
+            msg = f"no column for the attributes {sorted(unknown)} in {table.table!r}"
+            raise _ObjectError(msg)
+        row: list[object] = []
+        for name in table.columns:
+            value = bean.get(name)
+            if isinstance(value, frozenset):
+                msg = f"{name!r} is a column: it holds one value, not {len(value)}"
+                raise _ObjectError(msg)
+            row.append(value)
+        return row
+
+    def _insert_owners(self, kind: type[_OwnerT], beans: Sequence[_OwnerT]) -> list[WriteOutcome]:
+        table = self._table(kind)
+
+        def bulk(cur: _Cursor, chunk: Sequence[_OwnerT]) -> list[WriteOutcome]:
+            outcomes: list[WriteOutcome] = []
+            rows: list[list[object]] = []
+            written: list[tuple[str, _OwnerT]] = []
+            for bean in chunk:
+                try:
+                    row = self._row(table, bean)
+                    target_id = self._new_id(table, bean)
+                except _ObjectError as exc:
+                    outcomes.append(WriteOutcome.failure(str(exc)))
+                    continue
+                rows.append(row if target_id is None else [target_id, *row])
+                written.append((target_id or "", bean))
+                outcomes.append(WriteOutcome.success())
+            columns = [quote(table.columns[n]) for n in table.columns]
+            stored: list[str] = []
+            if table.id_attribute is not None:
+                dedup = [c for c in columns if c != quote(table.id_column)]
+                keep = [i for i, c in enumerate(columns) if c != quote(table.id_column)]
+                names = ", ".join([quote(table.id_column), *dedup])
+                sql = (
+                    f"INSERT INTO {quote(table.table)} ({names})"  # noqa: S608  # checked names
+                    f" VALUES ({self._in(len(dedup) + 1)})"
+                )
+                cur.executemany(sql, [[r[0], *(r[1 + i] for i in keep)] for r in rows])
+                stored = [t for t, _ in written]
+            else:
+                sql = (
+                    f"INSERT INTO {quote(table.table)} ({', '.join(columns)})"  # noqa: S608  # checked names
+                    f" VALUES ({self._in(len(columns))}) RETURNING {quote(table.id_column)}"
+                )
+                for row in rows:
+                    cur.execute(sql, row)
+                    stored.append(str(cur.fetchone()[0]))
+            ids = iter(stored)
+            beans_iter = iter(written)
+            result: list[WriteOutcome] = []
+            for outcome in outcomes:
+                if not outcome.ok:
+                    result.append(outcome)
+                    continue
+                _, bean = next(beans_iter)
+                target_id = next(ids)
+                self._add_values(cur, table, target_id, bean.attributes)
+                result.append(WriteOutcome.success(kind(id=target_id, attributes=bean.attributes)))
+            return result
+
+        return self._write(beans, bulk)
+
+    def _new_id(self, table: ObjectTable, bean: Owner) -> str | None:
+        if table.id_attribute is None:
+            return None
+        value = bean.get(table.id_attribute)
+        if value is None or isinstance(value, frozenset) or value == "":
+            msg = f"no single value of {table.id_attribute!r} to make the target id"
+            raise _ObjectError(msg)
+        return str(value)
+
+    def _add_values(
+        self,
+        cur: _Cursor,
+        table: ObjectTable,
+        owner: str,
+        values: Mapping[str, AttributeValue],
+    ) -> None:
+        rows = [
+            (owner, name, str(v))
+            for name in table.multi_valued
+            for v in sorted(_as_set(values.get(name)), key=str)
+        ]
+        if rows:
+            a = table.attribute_table
+            assert a is not None  # noqa: S101  # checked by the layout
+            cur.executemany(
+                f"INSERT INTO {quote(a.table)} ({quote(a.owner_column)}, {quote(a.name_column)},"  # noqa: S608  # checked names
+                f" {quote(a.value_column)}) VALUES ({self._in(3)})",
+                rows,
+            )
+
+    def _remove_values(
+        self,
+        cur: _Cursor,
+        table: ObjectTable,
+        owner: str,
+        name: str,
+        values: Iterable[Scalar] | None,
+    ) -> None:
+        a = table.attribute_table
+        assert a is not None  # noqa: S101  # checked by the layout
+        base = (
+            f"DELETE FROM {quote(a.table)} WHERE {quote(a.owner_column)} = {self._p}"  # noqa: S608  # checked names
+            f" AND {quote(a.name_column)} = {self._p}"
+        )
+        if values is None:
+            cur.execute(base, [owner, name])
+        else:
+            cur.executemany(
+                f"{base} AND {quote(a.value_column)} = {self._p}",
+                [(owner, name, str(v)) for v in values],
+            )
+
+    def _update_owners(
+        self, kind: type[_OwnerT], updates: Sequence[tuple[_OwnerT, Sequence[AttributeChange]]]
+    ) -> list[WriteOutcome]:
+        table = self._table(kind)
+
+        def bulk(
+            cur: _Cursor, chunk: Sequence[tuple[_OwnerT, Sequence[AttributeChange]]]
+        ) -> list[WriteOutcome]:
+            outcomes: list[WriteOutcome] = []
+            for bean, changes in chunk:
+                try:
+                    self._check_changes(table, changes)
+                except _ObjectError as exc:
+                    outcomes.append(WriteOutcome.failure(str(exc)))
+                    continue
+                for change in changes:
+                    self._apply_change(cur, table, bean.id, change)
+                outcomes.append(WriteOutcome.success())
+            return outcomes
+
+        return self._write(updates, bulk)
+
+    def _check_changes(self, table: ObjectTable, changes: Sequence[AttributeChange]) -> None:
+        for change in changes:
+            name = change.attribute
+            if name in table.multi_valued:
+                continue
+            if name not in table.columns:
+                msg = f"no column for the attribute {name!r} in {table.table!r}"
+                raise _ObjectError(msg)
+            if change.op is not ChangeOp.REPLACE or isinstance(change.value, frozenset):
+                msg = f"{name!r} is a column: it takes one value, replaced"
+                raise _ObjectError(msg)
+            if table.columns[name] == table.id_column:
+                msg = f"{name!r} is the key column {table.id_column!r}: it cannot change"
+                raise _ObjectError(msg)
+
+    def _apply_change(
+        self, cur: _Cursor, table: ObjectTable, owner: str, change: AttributeChange
+    ) -> None:
+        name = change.attribute
+        if name not in table.multi_valued:
+            cur.execute(
+                f"UPDATE {quote(table.table)} SET {quote(table.columns[name])} = {self._p}"  # noqa: S608  # checked names
+                f" WHERE {quote(table.id_column)} = {self._p}",
+                [change.value, owner],
+            )
+            return
+        values = sorted(change.values(), key=str)
+        if change.op is ChangeOp.REPLACE:
+            self._remove_values(cur, table, owner, name, None)
+        elif change.op is ChangeOp.REMOVE:
+            self._remove_values(cur, table, owner, name, values)
+            return
+        else:
+            self._remove_values(cur, table, owner, name, values)  # an ADD of a value there is fine
+        self._add_values(cur, table, owner, {name: frozenset(values)})
+
+    def _delete_owners(self, kind: type[_OwnerT], beans: Sequence[_OwnerT]) -> list[WriteOutcome]:
+        table = self._table(kind)
+
+        def bulk(cur: _Cursor, chunk: Sequence[_OwnerT]) -> list[WriteOutcome]:
+            ids = [[b.id] for b in chunk]
+            a = table.attribute_table
+            if a is not None:
+                cur.executemany(
+                    f"DELETE FROM {quote(a.table)} WHERE {quote(a.owner_column)} = {self._p}",  # noqa: S608  # checked names
+                    ids,
+                )
+            m = self.layout.memberships
+            if m is not None:
+                column = m.group_column if kind is ProvisioningGroup else m.entity_column
+                cur.executemany(
+                    f"DELETE FROM {quote(m.table)} WHERE {quote(column)} = {self._p}",  # noqa: S608  # checked names
+                    ids,
+                )
+            cur.executemany(
+                f"DELETE FROM {quote(table.table)} WHERE {quote(table.id_column)} = {self._p}",  # noqa: S608  # checked names
+                ids,
+            )
+            return [WriteOutcome.success() for _ in chunk]
+
+        return self._write(beans, bulk)
+
+    def insert_groups(self, groups: Sequence[ProvisioningGroup]) -> list[WriteOutcome]:
+        """Insert group rows (and their multi-valued attributes' rows)."""
+        return self._insert_owners(ProvisioningGroup, groups)
+
+    def update_groups(
+        self, updates: Sequence[tuple[ProvisioningGroup, Sequence[AttributeChange]]]
+    ) -> list[WriteOutcome]:
+        """Replace columns; add, remove or replace multi-valued attributes' rows."""
+        return self._update_owners(ProvisioningGroup, updates)
+
+    def delete_groups(self, groups: Sequence[ProvisioningGroup]) -> list[WriteOutcome]:
+        """Delete group rows, their attribute rows and their membership rows (idempotent)."""
+        return self._delete_owners(ProvisioningGroup, groups)
+
+    def insert_entities(self, entities: Sequence[ProvisioningEntity]) -> list[WriteOutcome]:
+        """Insert entity rows."""
+        return self._insert_owners(ProvisioningEntity, entities)
+
+    def update_entities(
+        self, updates: Sequence[tuple[ProvisioningEntity, Sequence[AttributeChange]]]
+    ) -> list[WriteOutcome]:
+        """Replace columns; add, remove or replace multi-valued attributes' rows."""
+        return self._update_owners(ProvisioningEntity, updates)
+
+    def delete_entities(self, entities: Sequence[ProvisioningEntity]) -> list[WriteOutcome]:
+        """Delete entity rows, their attribute rows and their membership rows (idempotent)."""
+        return self._delete_owners(ProvisioningEntity, entities)
+
+    def _membership_row(
+        self, m: MembershipTable, membership: ProvisioningMembership
+    ) -> list[object]:
+        unknown = set(membership.attributes) - set(m.columns)
+        if unknown:
+            msg = f"no column for the membership attributes {sorted(unknown)}"
+            raise _ObjectError(msg)
+        row: list[object] = [membership.group_id, membership.entity_id]
+        for name in m.columns:
+            value = membership.get(name)
+            if isinstance(value, frozenset):
+                msg = f"{name!r} is a column: it holds one value"
+                raise _ObjectError(msg)
+            row.append(value)
+        return row
+
+    def insert_memberships(
+        self, memberships: Sequence[ProvisioningMembership]
+    ) -> list[WriteOutcome]:
+        """Insert membership rows (one already there is replaced: inserting is idempotent)."""
+        m = self._membership_table()
+        columns = [quote(m.group_column), quote(m.entity_column)]
+        columns += [quote(m.columns[n]) for n in m.columns]
+
+        def bulk(cur: _Cursor, chunk: Sequence[ProvisioningMembership]) -> list[WriteOutcome]:
+            outcomes: list[WriteOutcome] = []
+            rows: list[list[object]] = []
+            for membership in chunk:
+                try:
+                    rows.append(self._membership_row(m, membership))
+                except _ObjectError as exc:
+                    outcomes.append(WriteOutcome.failure(str(exc)))
+                    continue
+                outcomes.append(WriteOutcome.success(membership))
+            cur.executemany(
+                f"DELETE FROM {quote(m.table)} WHERE {quote(m.group_column)} = {self._p}"  # noqa: S608  # checked names
+                f" AND {quote(m.entity_column)} = {self._p}",
+                [r[:2] for r in rows],
+            )
+            cur.executemany(
+                f"INSERT INTO {quote(m.table)} ({', '.join(columns)})"  # noqa: S608  # checked names
+                f" VALUES ({self._in(len(columns))})",
+                rows,
+            )
+            return outcomes
+
+        return self._write(memberships, bulk)
+
+    def update_memberships(
+        self, updates: Sequence[tuple[ProvisioningMembership, Sequence[AttributeChange]]]
+    ) -> list[WriteOutcome]:
+        """Replace membership columns."""
+        m = self._membership_table()
+
+        def bulk(
+            cur: _Cursor, chunk: Sequence[tuple[ProvisioningMembership, Sequence[AttributeChange]]]
+        ) -> list[WriteOutcome]:
+            outcomes: list[WriteOutcome] = []
+            for membership, changes in chunk:
+                bad = [
+                    c
+                    for c in changes
+                    if c.attribute not in m.columns
+                    or c.op is not ChangeOp.REPLACE
+                    or isinstance(c.value, frozenset)
+                ]
+                if bad:
+                    outcomes.append(
+                        WriteOutcome.failure(f"cannot {bad[0].op.value} {bad[0].attribute!r}")
+                    )
+                    continue
+                for change in changes:
+                    column = quote(m.columns[change.attribute])
+                    cur.execute(
+                        f"UPDATE {quote(m.table)} SET {column} = {self._p}"  # noqa: S608  # checked names
+                        f" WHERE {quote(m.group_column)} = {self._p}"
+                        f" AND {quote(m.entity_column)} = {self._p}",
+                        [change.value, membership.group_id, membership.entity_id],
+                    )
+                outcomes.append(WriteOutcome.success())
+            return outcomes
+
+        return self._write(updates, bulk)
+
+    def delete_memberships(
+        self, memberships: Sequence[ProvisioningMembership]
+    ) -> list[WriteOutcome]:
+        """Delete membership rows (deleting a missing row succeeds)."""
+        m = self._membership_table()
+
+        def bulk(cur: _Cursor, chunk: Sequence[ProvisioningMembership]) -> list[WriteOutcome]:
+            cur.executemany(
+                f"DELETE FROM {quote(m.table)} WHERE {quote(m.group_column)} = {self._p}"  # noqa: S608  # checked names
+                f" AND {quote(m.entity_column)} = {self._p}",
+                [[x.group_id, x.entity_id] for x in chunk],
+            )
+            return [WriteOutcome.success() for _ in chunk]
+
+        return self._write(memberships, bulk)
+
+
+class _Transaction:
+    """A cursor in a transaction: committed on success, rolled back on an exception."""
+
+    def __init__(self, connection: Any) -> None:  # noqa: ANN401  # any DB-API 2 connection
+        self._db = connection
+        self._cur: Any = None
+
+    def __enter__(self) -> _Cursor:
+        cursor: _Cursor = self._db.cursor()
+        self._cur = cursor
+        return cursor
+
+    def __exit__(self, kind: object, exc: object, tb: object) -> None:
+        try:
+            if kind is None:
+                self._db.commit()
+            else:
+                self._db.rollback()
+        finally:
+            self._cur.close()
+
+
+def _as_set(value: AttributeValue) -> frozenset[Scalar]:
+    if value is None:
+        return frozenset()
+    if isinstance(value, frozenset):
+        return value
+    return frozenset((value,))
+
+
+def _index(table: str, column: str) -> str:
+    return f"{table.replace('.', '_')}_{column}_idx"
+
+
+def _paramstyle(connection: object) -> str:
+    """The paramstyle of the driver module *connection* comes from."""
+    module = type(connection).__module__.split(".")[0]
+    try:
+        return str(importlib.import_module(module).paramstyle)
+    except (ImportError, AttributeError):
+        msg = f"cannot tell the paramstyle of {type(connection).__name__}: pass paramstyle="
+        raise ValueError(msg) from None

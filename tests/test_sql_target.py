@@ -1,0 +1,479 @@
+"""SqlTarget against real databases: SQLite (standard library) and a PostgreSQL server."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from grouperprov import (
+    MembershipType,
+    Provisioner,
+    ProvisionerConfig,
+    ProvisioningEntity,
+    ProvisioningGroup,
+    ProvisioningMembership,
+    SyncStatus,
+)
+from grouperprov.exceptions import ConfigError
+from grouperprov.stores import MemorySyncStore
+from grouperprov.targets.sql import (
+    AttributeTable,
+    MembershipTable,
+    ObjectTable,
+    SqlLayout,
+    SqlTarget,
+)
+from grouperprov.testing import InMemorySource, check_target_dao
+
+Connect = Callable[[], Any]
+
+LAYOUT = SqlLayout(
+    groups=ObjectTable(
+        table="gp_groups",
+        id_column="group_key",
+        columns={"cn": "cn", "description": "description"},
+        id_attribute="cn",
+        attribute_table=AttributeTable(table="gp_group_attributes"),
+        multi_valued=("member",),
+    ),
+    entities=ObjectTable(
+        table="gp_people",
+        id_column="uid",
+        columns={"uid": "uid", "mail": "mail"},
+        id_attribute="uid",
+        attribute_table=AttributeTable(table="gp_people_attributes"),
+        multi_valued=("isMemberOf",),
+    ),
+    memberships=MembershipTable(
+        table="gp_memberships",
+        columns={"group_name": "group_name", "subject_id": "subject_id"},
+    ),
+)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def connect(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Connect]:
+    """Opens connections to a fresh, empty database of the kind the test runs on."""
+    opened: list[Any] = []
+    if request.param == "sqlite":
+        counter = iter(range(1_000_000))
+
+        def make() -> Any:
+            connection = sqlite3.connect(tmp_path / f"target-{next(counter)}.db")
+            opened.append(connection)
+            return connection
+
+    else:
+        import psycopg  # noqa: PLC0415  # the extra, with the server
+
+        server = request.getfixturevalue("postgres_server")
+
+        def make() -> Any:
+            connection = psycopg.connect(server.create_database())
+            opened.append(connection)
+            return connection
+
+    yield make
+    for connection in opened:
+        connection.close()
+
+
+def _target(connect: Connect, layout: SqlLayout = LAYOUT, **kwargs: Any) -> SqlTarget:
+    target = SqlTarget(connect(), layout, **kwargs)
+    target.create_tables()
+    return target
+
+
+def test_the_sql_target_keeps_the_target_dao_contract(connect: Connect) -> None:
+    check_target_dao(
+        lambda: _target(connect),
+        multi_valued_attribute="member",
+        entity_update_attribute="mail",
+        membership=lambda g, e: ProvisioningMembership(
+            group_id=g, entity_id=e, attributes={"group_name": g, "subject_id": e}
+        ),
+    )
+
+
+def test_generated_ids_keep_the_contract_too(connect: Connect) -> None:
+    layout = SqlLayout(
+        groups=ObjectTable(table="groups", columns={"cn": "cn", "description": "description"})
+    )
+    check_target_dao(lambda: _target(connect, layout))
+    target = _target(connect, layout)
+    (first, second) = target.insert_groups(
+        [
+            ProvisioningGroup(id="x", attributes={"cn": "a"}),
+            ProvisioningGroup(id="y", attributes={"cn": "b"}),
+        ]
+    )
+    assert first.stored is not None
+    assert second.stored is not None
+    assert first.stored.id != second.stored.id
+    assert [g.get("cn") for g in target.retrieve_groups([str(first.stored.id)])] == ["a"]
+
+
+def test_values_are_parameters_never_sql(connect: Connect) -> None:
+    target = _target(connect)
+    nasty = "x'); DROP TABLE gp_groups; --"
+    group = ProvisioningGroup(id=nasty, attributes={"cn": nasty, "member": frozenset({nasty})})
+    (outcome,) = target.insert_groups([group])
+    assert outcome.ok, outcome.error
+    (found,) = target.search_groups("cn", [nasty])
+    assert found.id == nasty
+    assert found.values("member") == {nasty}
+    assert [g.id for g in target.search_groups("member", [nasty])] == [nasty]
+
+
+def test_one_bad_object_fails_alone_and_the_batch_goes_on(connect: Connect) -> None:
+    target = _target(connect, batch_size=10)
+    target.insert_groups([ProvisioningGroup(id="a", attributes={"cn": "a"})])
+    outcomes = target.insert_groups(
+        [
+            ProvisioningGroup(id="b", attributes={"cn": "b"}),
+            ProvisioningGroup(id="a", attributes={"cn": "a"}),  # the key is taken
+            ProvisioningGroup(id="c", attributes={"cn": "c", "colour": "red"}),  # no column
+            ProvisioningGroup(id="d", attributes={"cn": "d", "description": frozenset("xy")}),
+            ProvisioningGroup(id="e", attributes={"cn": "e"}),
+        ]
+    )
+    assert [o.ok for o in outcomes] == [True, False, False, False, True]
+    assert "colour" in (outcomes[2].error or "")
+    assert "holds one value" in (outcomes[3].error or "")
+    assert sorted(g.id for g in target.retrieve_all_groups()) == ["a", "b", "e"]
+
+
+def test_updates_refuse_what_a_column_cannot_hold(connect: Connect) -> None:
+    from grouperprov import AttributeChange  # noqa: PLC0415
+
+    target = _target(connect)
+    target.insert_groups([ProvisioningGroup(id="a", attributes={"cn": "a"})])
+    (group,) = target.retrieve_all_groups()
+    outcomes = target.update_groups(
+        [
+            (group, [AttributeChange.add("description", ["x"])]),
+            (group, [AttributeChange.replace("colour", "red")]),
+            (group, [AttributeChange.replace("cn", "renamed")]),  # its own column: fine
+            (group, [AttributeChange.replace("description", "ok")]),
+        ]
+    )
+    assert [o.ok for o in outcomes] == [False, False, True, True]
+    (after,) = target.retrieve_all_groups()
+    assert (after.id, after.get("cn"), after.get("description")) == ("a", "renamed", "ok")
+    # An entity's uid is its key column: it cannot change.
+    target.insert_entities([ProvisioningEntity(id="u", attributes={"uid": "u"})])
+    (person,) = target.retrieve_all_entities()
+    (refused,) = target.update_entities([(person, [AttributeChange.replace("uid", "v")])])
+    assert not refused.ok
+    assert "key column" in (refused.error or "")
+
+
+def test_a_layout_is_checked_as_a_whole_with_key_paths() -> None:
+    with pytest.raises(ConfigError) as caught:
+        SqlLayout.from_dict(
+            {
+                "groups": {
+                    "table": "groups; DROP TABLE x",
+                    "columns": {"cn": "cn", "bad": "a b"},
+                    "multi_valued": ["member"],
+                    "colour": "red",
+                },
+                "memberships": {"table": "m", "group_column": "g", "entity_column": "g"},
+                "people": {},
+            }
+        )
+    paths = {p.path for p in caught.value.problems}
+    assert paths == {
+        "people",
+        "groups.colour",
+        "groups.table",
+        "groups.columns.bad",
+        "groups.attribute_table",
+        "memberships.columns",
+    }
+    with pytest.raises(ConfigError, match="at least one table"):
+        SqlLayout.from_dict({})
+    layout = SqlLayout.from_dict(
+        {
+            "groups": {
+                "table": "ldap.groups",
+                "columns": ["cn", "description"],
+                "id_attribute": "cn",
+                "attribute_table": "ldap.group_attributes",
+                "multi_valued": ["member"],
+            }
+        }
+    )
+    assert layout.groups is not None
+    assert layout.groups.columns == {"cn": "cn", "description": "description"}
+    assert layout.groups.attribute_table == AttributeTable(table="ldap.group_attributes")
+
+
+def test_membership_rows_read_by_entity_update_and_refuse_what_they_cannot_hold(
+    connect: Connect,
+) -> None:
+    from grouperprov import AttributeChange  # noqa: PLC0415
+
+    target = _target(connect)
+    rows = [
+        ProvisioningMembership(group_id="g", entity_id=e, attributes={"subject_id": e})
+        for e in ("e1", "e2")
+    ]
+    bad = [
+        ProvisioningMembership(group_id="g", entity_id="e3", attributes={"colour": "red"}),
+        ProvisioningMembership(
+            group_id="g", entity_id="e4", attributes={"subject_id": frozenset("ab")}
+        ),
+    ]
+    assert [o.ok for o in target.insert_memberships([*rows, *bad])] == [True, True, False, False]
+    assert [o.ok for o in target.insert_memberships(rows[:1])] == [True]  # again: idempotent
+    (e1,) = target.retrieve_memberships_by_entities(["e1"])
+    outcomes = target.update_memberships(
+        [
+            (e1, [AttributeChange.replace("group_name", "staff")]),
+            (e1, [AttributeChange.add("subject_id", ["x"])]),
+        ]
+    )
+    assert [o.ok for o in outcomes] == [True, False]
+    (e1,) = target.retrieve_memberships_by_groups(["g"])[:1]
+    assert e1.get("group_name") == "staff"
+    # Deleting an entity takes its membership rows with it.
+    target.insert_entities([ProvisioningEntity(id="e2", attributes={"uid": "e2"})])
+    (person,) = target.retrieve_all_entities()
+    assert [o.ok for o in target.delete_entities([person])] == [True]
+    assert [m.entity_id for m in target.retrieve_all_memberships()] == ["e1"]
+    assert target.search_groups("colour", ["red"]) == []
+    assert target.search_groups("cn", []) == []
+
+
+def test_multi_valued_values_are_replaced_whole_and_ids_need_a_value(connect: Connect) -> None:
+    from grouperprov import AttributeChange, Operation  # noqa: PLC0415
+
+    target = _target(connect)
+    outcomes = target.insert_groups(
+        [
+            ProvisioningGroup(id="a", attributes={"cn": "a", "member": "one"}),  # a single value
+            ProvisioningGroup(id="b", attributes={"description": "no cn"}),
+        ]
+    )
+    assert [o.ok for o in outcomes] == [True, False]
+    assert "no single value of 'cn'" in (outcomes[1].error or "")
+    (group,) = target.retrieve_all_groups()
+    assert group.values("member") == {"one"}
+    (done,) = target.update_groups([(group, [AttributeChange.replace("member", frozenset("xy"))])])
+    assert done.ok
+    assert target.retrieve_all_groups()[0].values("member") == {"x", "y"}
+    people_only = SqlTarget(connect(), SqlLayout(entities=ObjectTable(table="people")))
+    caps = people_only.capabilities()
+    assert not caps.can(Operation.INSERT_GROUPS)
+    assert not caps.can(Operation.INSERT_MEMBERSHIPS)
+    assert caps.can(Operation.INSERT_ENTITIES)
+    assert caps.batch_size(Operation.INSERT_ENTITIES, 5000) == 1000
+    assert repr(people_only) == "SqlTarget(tables=['people'])"
+    with pytest.raises(ConfigError, match=r"groups\.table"):
+        SqlTarget(connect(), SqlLayout(groups=ObjectTable(table="no good")))
+    with pytest.raises(ConfigError, match="expected the table's name"):
+        SqlLayout.from_dict({"groups": {"columns": ["cn"]}})
+
+
+def test_a_driver_whose_placeholders_are_unknown_is_refused() -> None:
+    with pytest.raises(ValueError, match="cannot tell the paramstyle of object"):
+        SqlTarget(object(), LAYOUT)
+    with pytest.raises(ValueError, match="unsupported paramstyle 'numeric'"):
+        SqlTarget(sqlite3.connect(":memory:"), LAYOUT, paramstyle="numeric")
+
+
+@pytest.mark.parametrize(
+    ("data", "path", "message"),
+    [
+        ({"groups": "x"}, "groups", "expected a table"),
+        ({"groups": {"table": "g", "columns": 3}}, "groups.columns", "attribute = column"),
+        ({"groups": {"table": "g", "multi_valued": "m"}}, "groups.multi_valued", "list"),
+        ({"groups": {"table": "g", "id_column": 1}}, "groups.id_column", "expected a name"),
+        ({"groups": {"table": "g", "attribute_table": 1}}, "groups.attribute_table", "name"),
+        (
+            {"groups": {"table": "g", "attribute_table": {"owner": "o"}}},
+            "groups.attribute_table.owner",
+            "unknown setting",
+        ),
+        (
+            {"groups": {"table": "g", "attribute_table": {"table": 1}}},
+            "groups.attribute_table.table",
+            "expected a name",
+        ),
+        (
+            {"groups": {"table": "g", "attribute_table": {"value_column": "v"}}},
+            "groups.attribute_table.table",
+            "expected the table's name",
+        ),
+        (
+            {"groups": {"table": "g", "attribute_table": {"table": "a", "name_column": "n m"}}},
+            "groups.attribute_table.name_column",
+            "not a valid SQL identifier",
+        ),
+        (
+            {"groups": {"table": "g", "columns": ["cn"], "id_attribute": "uuid"}},
+            "groups.id_attribute",
+            "'uuid' has no column",
+        ),
+        (
+            {
+                "groups": {
+                    "table": "g",
+                    "columns": ["member"],
+                    "multi_valued": ["member"],
+                    "attribute_table": "a",
+                }
+            },
+            "groups.multi_valued",
+            "also have a column",
+        ),
+        (
+            {"entities": {"table": "e", "columns": {"a": "c", "b": "c"}}},
+            "entities.columns",
+            "share a column",
+        ),
+        ({"groups": {"table": "a.b.c"}}, "groups.table", "schema.table at most"),
+    ],
+)
+def test_each_layout_problem_names_its_key(data: dict[str, Any], path: str, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        SqlLayout.from_dict(data)
+    problems = [(p.path, p.message) for p in caught.value.problems]
+    assert any(p == path and message in m for p, m in problems), problems
+
+
+def test_the_connection_never_shows_in_the_repr(connect: Connect) -> None:
+    target = _target(connect)
+    assert repr(target) == "SqlTarget(tables=['gp_groups', 'gp_people', 'gp_memberships'])"
+
+
+# -- the provisioner over real tables ------------------------------------------------
+
+
+def _config(kind: MembershipType) -> ProvisionerConfig:
+    data: dict[str, Any] = {
+        "name": "sql",
+        "groups": {
+            "attributes": [
+                {"name": "cn", "field": "name"},
+                {"name": "description", "field": "description"},
+            ],
+            "matching": ["cn"],
+            "delete_policy": "not_in_grouper",
+        },
+        "entities": {
+            "attributes": [{"name": "uid", "field": "subject_id"}],
+            "matching": ["uid"],
+            "delete_policy": "not_in_grouper",
+        },
+        "memberships": {"type": kind.value, "delete_policy": "not_in_grouper"},
+    }
+    if kind is MembershipType.GROUP_ATTRIBUTES:
+        data["memberships"]["attribute"] = {"name": "member", "field": "subject_id"}
+    elif kind is MembershipType.ENTITY_ATTRIBUTES:
+        data["memberships"]["attribute"] = {"name": "isMemberOf", "field": "name"}
+    else:
+        data["memberships"]["attributes"] = [
+            {"name": "group_name", "field": "group.name"},
+            {"name": "subject_id", "field": "entity.subject_id"},
+        ]
+        data["memberships"]["matching"] = [["group_name", "subject_id"]]
+    return ProvisionerConfig.from_dict(data)
+
+
+_steps = st.lists(
+    st.tuples(
+        st.sampled_from(["add", "remove", "group", "delete", "rename"]),
+        st.integers(0, 4),
+        st.sampled_from(["u0", "u1", "u2"]),
+    ),
+    max_size=12,
+)
+
+
+def _apply(source: InMemorySource, step: tuple[str, int, str]) -> None:
+    kind, index, subject = step
+    names = sorted(str(g.get("name")) for g in source.snapshot().groups)
+    if kind == "group":
+        name = f"a:g{index}"
+        if name not in names:
+            source.add_group(name, description=subject)
+        return
+    if not names:
+        return
+    name = names[index % len(names)]
+    if kind == "add":
+        source.add_member(name, subject)
+    elif kind == "remove":
+        source.remove_member(name, subject)
+    elif kind == "delete":
+        source.delete_group(name)
+    elif f"a:r{index}" not in names:
+        source.rename_group(name, f"a:r{index}")
+
+
+@pytest.mark.parametrize("kind", list(MembershipType))
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(start=_steps, steps=_steps)
+def test_full_and_incremental_syncs_converge_on_real_tables(
+    connect: Connect, kind: MembershipType, start: list[Any], steps: list[Any]
+) -> None:
+    """Convergence (a second plan is empty), and incremental equals full, on real tables."""
+    source = InMemorySource()
+    for subject in ("u0", "u1", "u2"):
+        source.add_subject(subject)
+    source.mark("a", "sql", scope="sub")
+    for step in start:
+        _apply(source, step)
+    target = _target(connect)
+    prov = Provisioner(_config(kind), source, target, MemorySyncStore())
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    assert not prov.plan_full().plan.changes  # converged, and idempotent
+    seq = len(source.changes)
+    for step in steps:
+        _apply(source, step)
+    result = prov.incremental_sync(source.events(seq))
+    assert result.status is SyncStatus.SUCCESS, result.summary()
+    plan = prov.plan_full().plan
+    assert not plan.changes, plan.summary()  # incremental equals full
+
+
+def test_a_campus_provisions_into_tables_people_can_query(connect: Connect) -> None:
+    source = InMemorySource()
+    for subject in ("ada", "alan", "grace"):
+        source.add_subject(subject)
+    source.add_group("apps:sql:staff", description="Staff")
+    for subject in ("ada", "alan"):
+        source.add_member("apps:sql:staff", subject)
+    source.mark("apps:sql", "sql", scope="sub")
+    connection = connect()
+    target = SqlTarget(connection, LAYOUT)
+    target.create_tables()
+    prov = Provisioner(
+        _config(MembershipType.MEMBERSHIP_OBJECTS), source, target, MemorySyncStore()
+    )
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    cur = connection.cursor()
+    cur.execute("SELECT group_id, entity_id, subject_id FROM gp_memberships ORDER BY 3")
+    assert cur.fetchall() == [
+        ("apps:sql:staff", "ada", "ada"),
+        ("apps:sql:staff", "alan", "alan"),
+    ]
+    cur.execute("SELECT uid FROM gp_people ORDER BY 1")
+    assert cur.fetchall() == [("ada",), ("alan",)]
+    cur.close()
+    connection.commit()
+    entities = {e.id for e in target.retrieve_all_entities()}
+    assert entities == {"ada", "alan"}
+    assert isinstance(target.retrieve_entities(["ada"])[0], ProvisioningEntity)
