@@ -6,7 +6,7 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import HealthCheck, settings
 
-from grouperprov.testing import PostgresServer, ServerUnavailable
+from grouperprov.testing import PostgresServer, ServerUnavailable, SlapdServer
 
 # CI runs more examples; locally the default keeps the loop quick.
 settings.register_profile("ci", max_examples=300, deadline=None)
@@ -48,3 +48,19 @@ def postgres_server() -> Iterator[PostgresServer]:
 def postgres_dsn(postgres_server: PostgresServer) -> str:
     """A new, empty database on the session's PostgreSQL server."""
     return postgres_server.create_database()
+
+
+@pytest.fixture(scope="session")
+def slapd_server() -> Iterator[SlapdServer]:
+    """An OpenLDAP server of the test session's own, on 127.0.0.1."""
+    try:
+        import ldap3  # noqa: F401, PLC0415  # is the client there?
+    except ImportError:
+        _unavailable("ldap3 is not installed: pip install -e '.[ldap]'")
+    try:
+        server = SlapdServer()
+        server.start()
+    except ServerUnavailable as exc:
+        _unavailable(str(exc))
+    yield server
+    server.stop()

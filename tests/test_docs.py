@@ -20,6 +20,7 @@ from grouperprov import (
     SubjectLinkConfig,
 )
 from grouperprov.targets import AttributeTable, MembershipTable, ObjectTable
+from grouperprov.targets.ldap import LdapEntities, LdapGroups
 
 ROOT = Path(__file__).parent.parent
 DOCS = ROOT / "docs"
@@ -98,5 +99,13 @@ def test_ci_runs_the_readme_demo_command() -> None:
 def test_the_sql_layout_reference_documents_every_setting(cls: type, heading: str) -> None:
     text = (DOCS / "targets.md").read_text(encoding="utf-8")
     table = text.split(heading, 1)[1].split("\n\n", 2)[1]
+    documented = set(re.findall(r"^\| `(\w+)` \|", table, re.MULTILINE))
+    assert documented == {f.name for f in attrs.fields(cls)}
+
+
+@pytest.mark.parametrize("cls", [LdapGroups, LdapEntities])
+def test_the_ldap_reference_documents_every_setting(cls: type) -> None:
+    text = (DOCS / "targets.md").read_text(encoding="utf-8")
+    table = text.split(f"`{cls.__name__}`:\n", 1)[1].lstrip("\n").split("\n\n", 1)[0]
     documented = set(re.findall(r"^\| `(\w+)` \|", table, re.MULTILINE))
     assert documented == {f.name for f in attrs.fields(cls)}

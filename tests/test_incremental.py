@@ -639,6 +639,34 @@ def test_non_recalc_actions_of_the_other_membership_types(kind: MembershipType) 
     assert record.inserted_by_us
 
 
+def test_with_groups_not_provisioned_membership_events_are_recalculated() -> None:
+    """Groups not operated have no records: their events cannot be judged from them."""
+    source = _campus()
+    target = InMemoryTarget(id_attributes={"entity": "uid"})
+    prov, seq = _synced(
+        source,
+        target=target,
+        groups={"operate": False},
+        entities={"attributes": [{"name": "uid", "field": "subject_id"}], "matching": ["uid"]},
+        memberships={
+            "type": "entity_attributes",
+            "attribute": {"name": "isMemberOf", "field": "name"},
+        },
+    )
+    source.add_member("apps:ldap:staff", "u3")
+    source.add_member("other:wiki", "u2")  # outside the folder: nothing to do
+    result = prov.incremental_sync(source.events(seq))
+    assert result.status is SyncStatus.SUCCESS, result.summary()
+    assert result.incremental is not None
+    assert result.incremental.recalc_memberships == (
+        ("grp-00001", "mem-u3"),
+        ("grp-00002", "mem-u2"),
+    )
+    assert target.entities["u3"].values("isMemberOf") == {"apps:ldap:staff"}
+    assert target.entities["u2"].values("isMemberOf") == {"apps:ldap:staff"}
+    assert not prov.plan_full().plan.changes
+
+
 def test_a_delete_that_empties_a_group_recalculates_both_its_entity_and_its_group() -> None:
     # Entities are deleted and groups require members: both rules apply at once.
     source = InMemorySource()

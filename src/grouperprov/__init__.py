@@ -62,6 +62,7 @@ from ._events import (
     parse_grouper_message,
 )
 from ._failsafe import PlanStats, check_failsafe, plan_stats
+from ._ldap_escape import escape_dn_value, escape_filter_value
 from ._match import LINK_KEY, Matcher, MatchingId, MatchResult
 from ._plan import Action, Change, ObjectId, Plan, PlannedError, Reason
 from ._provisioner import FullPlan, Provisioner, SyncResult, SyncStatus
@@ -196,6 +197,8 @@ __all__ = [
     "compare_form",
     "compute_behavior",
     "convert_scalar",
+    "escape_dn_value",
+    "escape_filter_value",
     "may_delete",
     "parse_event",
     "parse_events",

@@ -258,6 +258,17 @@ class _Applier:
             and change.object_type is not ObjectType.MEMBERSHIP
         ):
             target_id = self._link(change, stored)
+        elif (
+            change.action is Action.UPDATE
+            and stored is not None
+            and change.object_type is not ObjectType.MEMBERSHIP
+            and change.target_id is not None
+            and stored.id != change.target_id
+        ):
+            # The update moved the object (an LDAP modify DN): its new target id.
+            target_id = str(stored.id)
+            self.links[change.object_type][str(change.object_id)] = target_id
+            self.known[change.object_type][str(change.object_id)] = target_id
         result = ChangeOutcome(
             change=change,
             ok=error is None,

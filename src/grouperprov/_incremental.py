@@ -327,6 +327,10 @@ def _membership_action(  # one answer per rule
     """ADD or DELETE as they are, ``"recalc"``, or why the events are dropped."""
     group = records.get((ObjectType.GROUP, item.group_id))
     record = records.get((ObjectType.MEMBERSHIP, (item.group_id, item.member_id)))
+    if not behavior.groups.operate:
+        # Groups are not provisioned, so not recorded either: only a recalc
+        # (which reads the provisioning markers) knows whether this one counts.
+        return _RECALC
     unprovisioned = group is None or (not group.provisionable and group.error_code is None)
     if unprovisioned and (record is None or not record.in_target):
         # A group becomes provisionable through a group or marker event, which

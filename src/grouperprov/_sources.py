@@ -24,6 +24,7 @@ from ._beans import (
     ProvisioningGroup,
     ProvisioningMembership,
 )
+from ._ldap_escape import escape_dn_value
 
 if TYPE_CHECKING:
     from ._config import ObjectType
@@ -152,6 +153,11 @@ def resolve_function(ref: str | Callable[..., object]) -> Callable[..., object]:
 @attrs.frozen
 class _Field:
     name: str
+    escape: str | None = None
+
+
+# Escapes a template field may ask for: {subject_id|dn} for a value inside a DN.
+_ESCAPES = {"dn": escape_dn_value}
 
 
 @attrs.frozen
@@ -182,7 +188,13 @@ class Template:
                 if end < 0:
                     msg = f"unclosed '{{' at position {i} in template {text!r}"
                     raise ValueError(msg)
-                name = text[i + 1 : end]
+                name, _, escape = text[i + 1 : end].partition("|")
+                if escape and escape not in _ESCAPES:
+                    msg = (
+                        f"unknown escape {escape!r} at position {i} in template {text!r}"
+                        f" (known: {', '.join(sorted(_ESCAPES))})"
+                    )
+                    raise ValueError(msg)
                 if not _FIELD_RE.match(name):
                     msg = (
                         f"invalid field name {name!r} at position {i} in template "
@@ -192,7 +204,7 @@ class Template:
                 if literal:
                     parts.append("".join(literal))
                     literal = []
-                parts.append(_Field(name))
+                parts.append(_Field(name, escape or None))
                 i = end + 1
             elif char == "}":
                 msg = f"single '}}' at position {i} in template {text!r} (write '}}}}')"
@@ -228,7 +240,8 @@ class Template:
                     msg = f"field {part.name!r} has {len(value)} values; a template needs one"
                     raise ValueError(msg)
                 (value,) = value
-            out.append(scalar_to_str(value))
+            text = scalar_to_str(value)
+            out.append(_ESCAPES[part.escape](text) if part.escape else text)
         return "".join(out)
 
 

@@ -10,7 +10,9 @@
   failsafe, job lease, retention).
 - :class:`PostgresServer`: a throw-away PostgreSQL server (``initdb`` and
   ``pg_ctl`` in a temporary folder, on 127.0.0.1) for tests of stores and
-  targets; :exc:`ServerUnavailable` says why one cannot start here.
+  targets; :class:`SlapdServer`, the same for OpenLDAP (``slapd`` with the
+  schemas LDAP targets need); :exc:`ServerUnavailable` says why one cannot
+  start here.
 - ``grouperprov.testing.strategies``: Hypothesis strategies for beans and
   configurations; it needs the ``testing`` extra (``pip install grouperprov[testing]``).
 """
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 from ._check import TargetContractError, check_target_dao
 from ._memory import InjectedFailure, InMemoryTarget
-from ._servers import PostgresServer, ServerUnavailable
+from ._servers import PostgresServer, ServerUnavailable, SlapdServer
 from ._source import InMemorySource
 from ._store_check import StoreContractError, check_sync_store
 
@@ -29,6 +31,7 @@ __all__ = [
     "InjectedFailure",
     "PostgresServer",
     "ServerUnavailable",
+    "SlapdServer",
     "StoreContractError",
     "TargetContractError",
     "check_sync_store",

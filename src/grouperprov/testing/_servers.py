@@ -10,14 +10,18 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-__all__ = ["PostgresServer", "ServerUnavailable"]
+__all__ = ["PostgresServer", "ServerUnavailable", "SlapdServer"]
 
 _DEBIAN_ROOT = Path("/usr/lib/postgresql")  # Debian's packages: /usr/lib/postgresql/<n>/bin
 _INSTALL_HINT = "install them with `apt-get install -y postgresql` (Debian, Ubuntu)"
+_SLAPD_HINT = "install it with `apt-get install -y slapd ldap-utils` (Debian, Ubuntu)"
+_SCHEMAS = Path("/etc/ldap/schema")  # Debian's slapd package
+_SLAPD_SCHEMAS = ("core", "cosine", "inetorgperson", "nis")
 
 
 class ServerUnavailable(RuntimeError):  # noqa: N818  # reads as a condition, like TimeoutError's peers
@@ -163,3 +167,153 @@ class PostgresServer:
         with contextlib.closing(psycopg.connect(self.dsn(), autocommit=True)) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
         return self.dsn(name)
+
+
+class SlapdServer:
+    """An OpenLDAP server of its own: ``slapd`` on 127.0.0.1 with a throw-away database.
+
+    Its configuration (a ``slapd.conf``) loads the core, cosine, inetorgperson
+    and nis schemas of the system and a small eduPerson schema shipped with
+    grouperprov (``eduPersonEntitlement``, ``isMemberOf``), and one ``mdb``
+    database for :attr:`suffix`, whose administrator is :attr:`bind_dn` with
+    :attr:`password`. The base entry and the ``ou=groups`` and ``ou=people``
+    branches are there from the start. :meth:`stop` stops it and removes its
+    folder.
+
+    Use it as a context manager, or call :meth:`start` and :meth:`stop`.
+
+    Raises:
+        ServerUnavailable: ``slapd`` or ``slapadd`` is missing, or the server
+            would not start.
+    """
+
+    suffix = "dc=example,dc=edu"
+    bind_dn = "cn=admin,dc=example,dc=edu"
+    password = "test-only-secret"  # noqa: S105  # a throw-away server on loopback
+
+    def __init__(self) -> None:
+        self.slapd = shutil.which("slapd") or _sbin("slapd")
+        self.slapadd = shutil.which("slapadd") or _sbin("slapadd")
+        if self.slapd is None or self.slapadd is None:
+            msg = f"the OpenLDAP server (slapd, slapadd) is not installed; {_SLAPD_HINT}"
+            raise ServerUnavailable(msg)
+        missing = [n for n in _SLAPD_SCHEMAS if not (_SCHEMAS / f"{n}.schema").exists()]
+        if missing:
+            msg = f"the schemas {missing} are not in {_SCHEMAS}; {_SLAPD_HINT}"
+            raise ServerUnavailable(msg)
+        self.port = 0
+        self.folder: Path | None = None
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        """The server's ``ldap://`` URL."""
+        return f"ldap://127.0.0.1:{self.port}"
+
+    def _config(self, folder: Path) -> Path:
+        schemas = [str(_SCHEMAS / f"{n}.schema") for n in _SLAPD_SCHEMAS]
+        schemas.append(str(Path(__file__).with_name("schema") / "eduperson.schema"))
+        lines = [f"include {path}" for path in schemas]
+        lines += [
+            f"pidfile {folder / 'slapd.pid'}",
+            f"argsfile {folder / 'slapd.args'}",
+            "modulepath /usr/lib/ldap",
+            "moduleload back_mdb",
+            "database mdb",
+            "maxsize 1073741824",
+            f'suffix "{self.suffix}"',
+            f'rootdn "{self.bind_dn}"',
+            f"rootpw {self.password}",
+            f"directory {folder / 'data'}",
+            "index objectClass eq",
+            "index cn,uid,member,uniqueMember,memberUid,isMemberOf,eduPersonEntitlement eq",
+        ]
+        config = folder / "slapd.conf"
+        config.write_text("\n".join(lines) + "\n")
+        return config
+
+    def start(self) -> None:
+        """Create the database with its base entries and start the server."""
+        self.folder = Path(tempfile.mkdtemp(prefix="grouperprov-slapd-"))
+        (self.folder / "data").mkdir()
+        config = self._config(self.folder)
+        base = self.folder / "base.ldif"
+        base.write_text(
+            f"dn: {self.suffix}\nobjectClass: dcObject\nobjectClass: organization\n"
+            "dc: example\no: Example University\n\n"
+            f"dn: ou=groups,{self.suffix}\nobjectClass: organizationalUnit\nou: groups\n\n"
+            f"dn: ou=people,{self.suffix}\nobjectClass: organizationalUnit\nou: people\n"
+        )
+        assert self.slapadd is not None  # noqa: S101  # checked in __init__
+        assert self.slapd is not None  # noqa: S101
+        done = subprocess.run(  # noqa: S603  # our own fixed command line
+            [self.slapadd, "-f", str(config), "-l", str(base)],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+        if done.returncode != 0:
+            self.stop()
+            msg = f"slapadd failed: {done.stderr.strip()}"
+            raise ServerUnavailable(msg)
+        for _ in range(5):  # the port may be taken between finding it and binding it
+            self.port = _free_port()
+            with (self.folder / "slapd.log").open("wb") as log:  # the child keeps its copy
+                self._process = subprocess.Popen(  # noqa: S603  # our own fixed command line
+                    [self.slapd, "-f", str(config), "-h", self.url + "/", "-d", "0"],
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            if self._wait():
+                return
+            self._process.kill()
+            self._process.wait()
+        detail = (self.folder / "slapd.log").read_text(errors="replace")[-2000:]
+        self.stop()
+        msg = f"slapd would not start: {detail.strip()}"
+        raise ServerUnavailable(msg)
+
+    def _wait(self) -> bool:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self._process is not None and self._process.poll() is not None:
+                return False
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5),
+            ):
+                return True
+            time.sleep(0.05)
+        return False
+
+    def stop(self) -> None:
+        """Stop the server and remove its folder."""
+        if self._process is not None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+            self._process = None
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            self.folder = None
+
+
+def _sbin(name: str) -> str | None:
+    path = Path("/usr/sbin") / name
+    return str(path) if path.exists() else None

@@ -1,0 +1,112 @@
+"""Escaping values for LDAP: DN attribute values (RFC 4514) and search filters (RFC 4515).
+
+Values from Grouper or from configuration are never pasted into a DN or a
+filter as they are: ``a,b+c*)(uid=*`` must name one group and widen no search.
+"""
+
+from __future__ import annotations
+
+__all__ = ["canonical_dn", "escape_dn_value", "escape_filter_value", "split_dn"]
+
+_DN_SPECIAL = frozenset('\\"+,;<>=#')
+
+
+def escape_dn_value(value: str) -> str:
+    r"""*value* escaped to stand as an attribute value in a DN (RFC 4514 section 2.4).
+
+    The special characters ``\ " + , ; < > =`` and ``#`` (anywhere: strict
+    parsers ask for it) are escaped with a backslash; so are a leading space
+    and a trailing space; NUL becomes ``\00``.
+    """
+    out: list[str] = []
+    last = len(value) - 1
+    for index, char in enumerate(value):
+        if char == "\x00":
+            out.append("\\00")
+        elif (
+            char in _DN_SPECIAL or (index == 0 and char in "# ") or (index == last and char == " ")
+        ):
+            out.append("\\" + char)
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def escape_filter_value(value: str) -> str:
+    r"""*value* escaped to stand as an assertion value in a search filter (RFC 4515).
+
+    ``*``, ``(``, ``)``, ``\`` and NUL become ``\2a``, ``\28``, ``\29``,
+    ``\5c`` and ``\00``: a value can never add a wildcard or a clause.
+    """
+    table = {"\\": "\\5c", "*": "\\2a", "(": "\\28", ")": "\\29", "\x00": "\\00"}
+    return "".join(table.get(char, char) for char in value)
+
+
+def split_dn(dn: str) -> list[list[tuple[str, str]]]:
+    r"""*dn*'s RDNs, first (leftmost) first, each a list of ``(attribute, value)`` pairs.
+
+    Values come back unescaped (``\,`` and ``\2C`` alike give ``,``; hex pairs
+    are UTF-8). ``cn=a+sn=b,ou=x`` gives ``[[("cn", "a"), ("sn", "b")], [("ou", "x")]]``.
+
+    Raises:
+        ValueError: *dn* is not a DN (an RDN without ``=``, a dangling ``\``).
+    """
+    rdns: list[list[tuple[str, str]]] = []
+    current: list[tuple[str, str]] = []
+    attribute: str | None = None
+    text: list[str] = []
+    raw = bytearray()
+
+    def flush_bytes() -> None:
+        if raw:
+            text.append(raw.decode("utf-8", errors="strict"))
+            raw.clear()
+
+    i = 0
+    while i <= len(dn):
+        char = dn[i] if i < len(dn) else ","
+        if char == "\\" and i < len(dn):
+            pair = dn[i + 1 : i + 3]
+            if len(pair) == 2 and all(c in "0123456789abcdefABCDEF" for c in pair):  # noqa: PLR2004
+                raw.append(int(pair, 16))
+                i += 3
+                continue
+            if i + 1 >= len(dn):
+                msg = f"a dangling backslash at the end of {dn!r}"
+                raise ValueError(msg)
+            flush_bytes()
+            text.append(dn[i + 1])
+            i += 2
+            continue
+        flush_bytes()
+        if char == "=" and attribute is None:
+            attribute = "".join(text).strip()
+            text = []
+        elif char in ",+":
+            if not attribute:
+                if i >= len(dn) and not current and not rdns and not "".join(text).strip():
+                    break  # the empty DN
+                msg = f"an RDN without '=' in {dn!r}"
+                raise ValueError(msg)
+            current.append((attribute, "".join(text)))
+            attribute, text = None, []
+            if char == ",":
+                rdns.append(current)
+                current = []
+        else:
+            text.append(char)
+        i += 1
+    return rdns
+
+
+def canonical_dn(dn: str) -> str:
+    r"""*dn* with every value escaped the one way :func:`escape_dn_value` does.
+
+    Directories may give a DN back in another, equivalent escaping (OpenLDAP
+    writes ``\2C`` for ``\,``); the canonical form compares equal to the DN
+    grouperprov builds.
+    """
+    return ",".join(
+        "+".join(f"{attribute}={escape_dn_value(value)}" for attribute, value in rdn)
+        for rdn in split_dn(dn)
+    )

@@ -1,0 +1,683 @@
+"""LdapTarget: groups and people in an LDAP directory, through ldap3 (the ``ldap`` extra)."""
+
+from __future__ import annotations
+
+import enum
+import logging
+import ssl
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from typing import Any, TypeVar
+
+import attrs
+import ldap3
+
+from grouperprov._beans import (
+    AttributeValue,
+    ProvisioningEntity,
+    ProvisioningGroup,
+    Scalar,
+)
+from grouperprov._ldap_escape import canonical_dn, escape_dn_value, escape_filter_value, split_dn
+from grouperprov._target import (
+    AttributeChange,
+    Capabilities,
+    ChangeOp,
+    Operation,
+    TargetDAO,
+    WriteOutcome,
+)
+from grouperprov.exceptions import ConfigError, ConfigProblem
+
+__all__ = ["DnStyle", "LdapEntities", "LdapGroups", "LdapTarget"]
+
+log = logging.getLogger("grouperprov.targets.ldap")
+
+Owner = ProvisioningGroup | ProvisioningEntity
+_OwnerT = TypeVar("_OwnerT", bound=ProvisioningGroup | ProvisioningEntity)
+
+_GROUP_OPS = {op for op in Operation if "group" in op.value and "membership" not in op.value}
+_ENTITY_OPS = {op for op in Operation if "entit" in op.value and "membership" not in op.value}
+_NO_SUCH_OBJECT = 32
+_NO_SUCH_ATTRIBUTE = 16
+_TYPE_OR_VALUE_EXISTS = 20
+_OBJECT_CLASS_VIOLATION = 65
+_NOT_ALLOWED_ON_NON_LEAF = 66
+_FILTER_VALUES = 100  # values per OR filter
+
+
+class DnStyle(enum.StrEnum):
+    """Where groups live under the base DN."""
+
+    FLAT = "flat"
+    """All groups directly under the base: ``cn=<name>,<base>``."""
+    BUSHY = "bushy"
+    """Grouper's folders become OUs: ``a:b:c`` is ``cn=c,ou=b,ou=a,<base>``."""
+
+
+@attrs.frozen(kw_only=True)
+class LdapGroups:
+    r"""Where and how groups are kept in the directory.
+
+    Attributes:
+        base_dn: The branch that holds the groups (and only grouperprov's).
+        object_classes: The classes of a new group entry.
+        rdn_attribute: The attribute of a group's RDN (``cn``).
+        dn_style: Flat (every group under :attr:`base_dn`) or bushy (folders
+            become OUs, created and removed as needed).
+        path_attribute: Bushy only: the translated attribute that holds the
+            group's full Grouper name (``a:b:c``); it is not written to the
+            directory but read back from the DN, and a change of it moves the
+            entry (modify DN).
+        member_attribute: The multi-valued attribute that holds members
+            (``member``, ``uniqueMember``, ``memberUid``), for the
+            ``group_attributes`` membership type; ``None``: none.
+        placeholder: A value kept in :attr:`member_attribute` while a group
+            has no member, for classes that require one (``groupOfNames``);
+            never shown to the engine.
+        attributes: Further attributes to read and write (``description``, ...).
+        multi_valued: Attributes always read as sets (the member attribute is).
+        dn_attributes: Attributes whose values are DNs: read back in the
+            canonical escaping (directories may write ``\2C`` for ``\,``).
+        folder_object_classes: The classes of a folder's OU (bushy).
+    """
+
+    base_dn: str
+    object_classes: tuple[str, ...] = ("top", "groupOfNames")
+    rdn_attribute: str = "cn"
+    dn_style: DnStyle = DnStyle.FLAT
+    path_attribute: str | None = None
+    member_attribute: str | None = "member"
+    placeholder: str | None = None
+    attributes: tuple[str, ...] = ()
+    multi_valued: tuple[str, ...] = ()
+    dn_attributes: tuple[str, ...] = ("member", "uniqueMember", "owner")
+    folder_object_classes: tuple[str, ...] = ("top", "organizationalUnit")
+
+
+@attrs.frozen(kw_only=True)
+class LdapEntities:
+    """Where and how people (entities) are kept in the directory.
+
+    Attributes:
+        base_dn: The branch that holds them.
+        object_classes: The classes of a new entry.
+        rdn_attribute: The attribute of an entry's RDN (``uid``).
+        attributes: Further attributes to read and write (``cn``, ``sn``,
+            ``mail``, and for ``entity_attributes`` the membership attribute,
+            ``eduPersonEntitlement`` or ``isMemberOf``).
+        multi_valued: Attributes always read as sets (the membership attribute).
+        dn_attributes: Attributes whose values are DNs (read back canonically).
+    """
+
+    base_dn: str
+    object_classes: tuple[str, ...] = (
+        "top",
+        "person",
+        "organizationalPerson",
+        "inetOrgPerson",
+    )
+    rdn_attribute: str = "uid"
+    attributes: tuple[str, ...] = ()
+    multi_valued: tuple[str, ...] = ()
+    dn_attributes: tuple[str, ...] = ("manager",)
+
+
+class LdapTarget(TargetDAO):
+    """A target DAO over an LDAP directory: groups and people as entries.
+
+    Target ids are DNs. A group's DN comes from its RDN attribute (flat) or its
+    full Grouper name (bushy), each value escaped as RFC 4514 says; search
+    filters escape their values as RFC 4515 says, so a group named
+    ``a,b+c*)(uid=*`` is one entry and widens no search. Reads are paged
+    searches; member additions and removals are value adds and deletes in
+    chunks of *chunk_size*, never a replace of the whole list. Membership
+    objects are not an LDAP shape: the target declares no membership
+    operation, and a provisioner configured with ``membership_objects`` is
+    refused when its behaviour is computed.
+
+    The password is never logged, shown in the repr, or passed to diagnostics.
+
+    Args:
+        url: ``ldap://host:port`` or ``ldaps://host:port``.
+        bind_dn: Who binds (``None``: anonymously).
+        password: The bind password.
+        groups: Where groups are (``None``: no groups).
+        entities: Where people are (``None``: no entities).
+        start_tls: Upgrade an ``ldap://`` connection with StartTLS before binding.
+        ca_file: The CA certificates to check the server's against (TLS).
+        page_size: Entries per page of a paged search.
+        chunk_size: Values per modify of a multi-valued attribute.
+        timeout: Seconds to wait for the server to answer.
+    """
+
+    def __init__(  # the settings of one directory
+        self,
+        url: str,
+        *,
+        bind_dn: str | None = None,
+        password: str | None = None,
+        groups: LdapGroups | None = None,
+        entities: LdapEntities | None = None,
+        start_tls: bool = False,
+        ca_file: str | None = None,
+        page_size: int = 500,
+        chunk_size: int = 500,
+        timeout: float = 30.0,
+    ) -> None:
+        problems = list(_problems(url, groups, entities, start_tls=start_tls))
+        if problems:
+            raise ConfigError(problems)
+        self.url = url
+        self.groups = groups
+        self.entities = entities
+        self._page = max(1, page_size)
+        self._chunk = max(1, chunk_size)
+        tls = (
+            ldap3.Tls(ca_certs_file=ca_file, validate=ssl.CERT_REQUIRED)
+            if ca_file or start_tls or url.startswith("ldaps://")
+            else None
+        )
+        server = ldap3.Server(
+            url, use_ssl=url.startswith("ldaps://"), tls=tls, connect_timeout=int(timeout)
+        )
+        # Any: the stubs leave add, modify and delete untyped.
+        self._conn: Any = ldap3.Connection(
+            server,
+            user=bind_dn,
+            password=password,
+            auto_bind=ldap3.AUTO_BIND_TLS_BEFORE_BIND if start_tls else ldap3.AUTO_BIND_NO_TLS,
+            receive_timeout=int(timeout),
+            raise_exceptions=False,
+        )
+        self._moved: dict[str, str] = {}  # DNs this target renamed, old -> new
+        self._folders: set[str] = set()  # OUs known to exist (bushy)
+
+    def __repr__(self) -> str:
+        return f"LdapTarget(url={self.url!r})"  # never the bind DN's password
+
+    def close(self) -> None:
+        """Unbind from the directory."""
+        self._conn.unbind()
+
+    def capabilities(self) -> Capabilities:
+        """The operations of what is configured; value adds and removes supported."""
+        caps = Capabilities.of(self)
+        missing: set[Operation] = set()
+        if self.groups is None:
+            missing |= _GROUP_OPS
+        if self.entities is None:
+            missing |= _ENTITY_OPS
+        return Capabilities(caps.operations - missing, {}, caps.value_changes)
+
+    # -- plumbing ---------------------------------------------------------------
+
+    def _settings(self, kind: type[Owner | _OwnerT]) -> LdapGroups | LdapEntities:
+        settings = self.groups if kind is ProvisioningGroup else self.entities
+        if settings is None:  # pragma: no cover  # capabilities leave these operations out
+            msg = "this LdapTarget holds no such objects"
+            raise NotImplementedError(msg)
+        return settings
+
+    def _failure(self, what: str) -> WriteOutcome:
+        result = self._conn.result or {}
+        return WriteOutcome.failure(
+            f"{what}: {result.get('description', 'failed')} "
+            f"({result.get('result')}): {result.get('message', '')}".rstrip(": ")
+        )
+
+    def _code(self) -> int:
+        return int((self._conn.result or {}).get("result", -1))
+
+    def _names(self, settings: LdapGroups | LdapEntities) -> list[str]:
+        names = [settings.rdn_attribute, *settings.attributes]
+        if isinstance(settings, LdapGroups) and settings.member_attribute:
+            names.append(settings.member_attribute)
+        return list(dict.fromkeys(names))
+
+    def _bean(
+        self,
+        kind: type[_OwnerT],
+        settings: LdapGroups | LdapEntities,
+        dn: str,
+        entry: Mapping[str, Any],
+    ) -> _OwnerT:
+        by_lower = {k.lower(): v for k, v in entry.items()}
+        multi = {n.lower() for n in settings.multi_valued}
+        member = settings.member_attribute if isinstance(settings, LdapGroups) else None
+        if member:
+            multi.add(member.lower())
+        dns = {n.lower() for n in settings.dn_attributes}
+        values: dict[str, AttributeValue] = {}
+        for name in self._names(settings):
+            found = by_lower.get(name.lower())
+            items = [found] if isinstance(found, str | int) else list(found or ())
+            if name.lower() in dns:
+                items = [_canonical(v) for v in items]
+            if member and name.lower() == member.lower() and isinstance(settings, LdapGroups):
+                items = [v for v in items if v != settings.placeholder]
+            if not items:
+                continue
+            if name.lower() in multi or len(items) > 1:
+                values[name] = frozenset(items)
+            else:
+                values[name] = items[0]
+        dn = _canonical(dn)
+        if isinstance(settings, LdapGroups) and settings.path_attribute:
+            values[settings.path_attribute] = self._path(settings, dn)
+        return kind(id=dn, attributes=values)
+
+    def _path(self, settings: LdapGroups, dn: str) -> str:
+        rdns = split_dn(dn)
+        base = len(split_dn(settings.base_dn))
+        return ":".join(rdn[0][1] for rdn in reversed(rdns[: len(rdns) - base]))
+
+    def _search(
+        self,
+        kind: type[_OwnerT],
+        ldap_filter: str,
+        base: str | None = None,
+        scope: str = ldap3.SUBTREE,
+    ) -> list[_OwnerT]:
+        settings = self._settings(kind)
+        found: list[_OwnerT] = []
+        entries = self._conn.extend.standard.paged_search(
+            base or settings.base_dn,
+            ldap_filter,
+            search_scope=scope,
+            attributes=self._names(settings),
+            paged_size=self._page,
+            generator=True,
+        )
+        for entry in entries:
+            if entry.get("type") != "searchResEntry":
+                continue
+            found.append(self._bean(kind, settings, entry["dn"], entry["attributes"]))
+        code = self._code()
+        if code not in {0, _NO_SUCH_OBJECT}:
+            msg = f"search of {base or settings.base_dn!r} failed: {self._conn.result}"
+            raise RuntimeError(msg)
+        return found
+
+    def _class_filter(self, settings: LdapGroups | LdapEntities) -> str:
+        return f"(objectClass={escape_filter_value(settings.object_classes[-1])})"
+
+    # -- reads ------------------------------------------------------------------
+
+    def retrieve_all_groups(self) -> list[ProvisioningGroup]:
+        """Every group entry under the base DN (a paged search)."""
+        settings = self._settings(ProvisioningGroup)
+        return sorted(self._search(ProvisioningGroup, self._class_filter(settings)), key=_id)
+
+    def retrieve_all_entities(self) -> list[ProvisioningEntity]:
+        """Every person entry under the base DN (a paged search)."""
+        settings = self._settings(ProvisioningEntity)
+        return sorted(self._search(ProvisioningEntity, self._class_filter(settings)), key=_id)
+
+    def _by_dns(self, kind: type[_OwnerT], ids: Collection[str]) -> list[_OwnerT]:
+        settings = self._settings(kind)
+        found: list[_OwnerT] = []
+        for dn in sorted(set(ids)):
+            found += self._search(
+                kind, self._class_filter(settings), base=self._moved.get(dn, dn), scope=ldap3.BASE
+            )
+        return sorted(found, key=_id)
+
+    def retrieve_groups(self, ids: Collection[str]) -> list[ProvisioningGroup]:
+        """The group entries with these DNs."""
+        return self._by_dns(ProvisioningGroup, ids)
+
+    def retrieve_entities(self, ids: Collection[str]) -> list[ProvisioningEntity]:
+        """The person entries with these DNs."""
+        return self._by_dns(ProvisioningEntity, ids)
+
+    def _find(
+        self, kind: type[_OwnerT], attribute: str, values: Collection[Scalar]
+    ) -> list[_OwnerT]:
+        settings = self._settings(kind)
+        wanted = sorted({str(v) for v in values})
+        if isinstance(settings, LdapGroups) and attribute == settings.path_attribute:
+            return self._by_dns(kind, [self._group_dn(settings, {attribute: v}) for v in wanted])
+        found: dict[str, _OwnerT] = {}
+        for start in range(0, len(wanted), _FILTER_VALUES):
+            chunk = wanted[start : start + _FILTER_VALUES]
+            terms = "".join(
+                f"({escape_filter_value(attribute)}={escape_filter_value(v)})" for v in chunk
+            )
+            ldap_filter = f"(&{self._class_filter(settings)}(|{terms}))"
+            found.update((b.id, b) for b in self._search(kind, ldap_filter))
+        return [found[k] for k in sorted(found)]
+
+    def search_groups(self, attribute: str, values: Collection[Scalar]) -> list[ProvisioningGroup]:
+        """The groups whose *attribute* has one of *values* (escaped filters, paged)."""
+        return self._find(ProvisioningGroup, attribute, values)
+
+    def search_entities(
+        self, attribute: str, values: Collection[Scalar]
+    ) -> list[ProvisioningEntity]:
+        """The people whose *attribute* has one of *values*."""
+        return self._find(ProvisioningEntity, attribute, values)
+
+    # -- DNs --------------------------------------------------------------------
+
+    def _group_dn(self, settings: LdapGroups, values: Mapping[str, AttributeValue]) -> str:
+        if settings.dn_style is DnStyle.BUSHY:
+            path = _single(values.get(settings.path_attribute or ""))
+            if not path:
+                msg = f"no single value of {settings.path_attribute!r} to make the DN"
+                raise ValueError(msg)
+            *folders, leaf = str(path).split(":")
+            rdns = [f"{settings.rdn_attribute}={escape_dn_value(leaf)}"]
+            rdns += [f"ou={escape_dn_value(f)}" for f in reversed(folders)]
+            return ",".join([*rdns, settings.base_dn])
+        return self._flat_dn(settings, values)
+
+    def _flat_dn(
+        self, settings: LdapGroups | LdapEntities, values: Mapping[str, AttributeValue]
+    ) -> str:
+        rdn = _single(values.get(settings.rdn_attribute))
+        if rdn is None or rdn == "":
+            msg = f"no single value of {settings.rdn_attribute!r} to make the DN"
+            raise ValueError(msg)
+        return f"{settings.rdn_attribute}={escape_dn_value(str(rdn))},{settings.base_dn}"
+
+    def _dn(self, kind: type[Owner | _OwnerT], values: Mapping[str, AttributeValue]) -> str:
+        settings = self._settings(kind)
+        if isinstance(settings, LdapGroups):
+            return self._group_dn(settings, values)
+        return self._flat_dn(settings, values)
+
+    def _ensure_folders(self, settings: LdapGroups, dn: str) -> None:
+        """Create the OUs above a bushy group's DN that are not there yet."""
+        for parent in reversed(_parents(settings, dn)):
+            if parent in self._folders:
+                continue
+            ou = split_dn(parent)[0][0][1]
+            ok = self._conn.add(parent, list(settings.folder_object_classes), {"ou": ou})
+            if not ok and self._code() != 68:  # noqa: PLR2004  # entryAlreadyExists
+                msg = f"could not create the folder {parent!r}: {self._conn.result}"
+                raise RuntimeError(msg)
+            self._folders.add(parent)
+
+    def _prune_folders(self, settings: LdapGroups, dn: str) -> None:
+        """Remove the OUs above a deleted bushy group that are empty now."""
+        for parent in _parents(settings, dn):
+            if not self._conn.delete(parent):
+                break  # not empty (notAllowedOnNonLeaf), or gone
+            self._folders.discard(parent)
+
+    # -- writes -----------------------------------------------------------------
+
+    def _insert(self, kind: type[_OwnerT], beans: Sequence[_OwnerT]) -> list[WriteOutcome]:
+        settings = self._settings(kind)
+        outcomes: list[WriteOutcome] = []
+        for bean in beans:
+            try:
+                dn = self._dn(kind, bean.attributes)
+                attributes = self._entry(settings, bean.attributes)
+                if isinstance(settings, LdapGroups) and settings.dn_style is DnStyle.BUSHY:
+                    self._ensure_folders(settings, dn)
+            except (ValueError, RuntimeError) as exc:
+                outcomes.append(WriteOutcome.failure(str(exc)))
+                continue
+            if self._conn.add(dn, list(settings.object_classes), attributes):
+                outcomes.append(WriteOutcome.success(kind(id=dn, attributes=bean.attributes)))
+            else:
+                outcomes.append(self._failure(f"add {dn!r}"))
+        return outcomes
+
+    def _entry(
+        self, settings: LdapGroups | LdapEntities, values: Mapping[str, AttributeValue]
+    ) -> dict[str, list[Scalar]]:
+        allowed = {n.lower() for n in self._names(settings)}
+        path = settings.path_attribute if isinstance(settings, LdapGroups) else None
+        entry: dict[str, list[Scalar]] = {}
+        for name, value in values.items():
+            if name == path:
+                continue  # in the DN only
+            if name.lower() not in allowed:
+                msg = f"{name!r} is not an attribute this target writes (see attributes=)"
+                raise ValueError(msg)
+            items = sorted(_items(value), key=str)
+            if items:
+                entry[name] = items
+        if isinstance(settings, LdapGroups) and settings.member_attribute:
+            member = settings.member_attribute
+            if not entry.get(member) and settings.placeholder:
+                entry[member] = [settings.placeholder]
+        return entry
+
+    def _update(
+        self, kind: type[_OwnerT], updates: Sequence[tuple[_OwnerT, Sequence[AttributeChange]]]
+    ) -> list[WriteOutcome]:
+        settings = self._settings(kind)
+        outcomes: list[WriteOutcome] = []
+        for bean, changes in updates:
+            dn = self._moved.get(bean.id, bean.id)
+            try:
+                new_dn = self._rename(kind, settings, dn, bean, changes)
+                outcome = self._modify(settings, new_dn, changes)
+            except (ValueError, RuntimeError) as exc:
+                outcomes.append(WriteOutcome.failure(str(exc)))
+                continue
+            if outcome is None and new_dn != bean.id:
+                stored = kind(id=new_dn, attributes=_applied(bean.attributes, changes))
+                outcomes.append(WriteOutcome.success(stored))
+            else:
+                outcomes.append(outcome or WriteOutcome.success())
+        return outcomes
+
+    def _rename(
+        self,
+        kind: type[_OwnerT],
+        settings: LdapGroups | LdapEntities,
+        dn: str,
+        bean: _OwnerT,
+        changes: Sequence[AttributeChange],
+    ) -> str:
+        """Move the entry when its DN's attributes change (modify DN); the DN it has then."""
+        names = {settings.rdn_attribute}
+        if isinstance(settings, LdapGroups) and settings.dn_style is DnStyle.BUSHY:
+            names = {settings.path_attribute or ""}
+        if not any(c.attribute in names for c in changes):
+            return dn
+        new_dn = self._dn(kind, _applied(bean.attributes, changes))
+        if new_dn.lower() == dn.lower():
+            return dn
+        rdn, _, superior = _split_first(new_dn)
+        if isinstance(settings, LdapGroups) and settings.dn_style is DnStyle.BUSHY:
+            self._ensure_folders(settings, new_dn)
+        if not self._conn.modify_dn(dn, rdn, delete_old_dn=True, new_superior=superior):
+            msg = f"rename of {dn!r} to {new_dn!r}: {self._conn.result.get('description')}"
+            raise RuntimeError(msg)
+        self._moved[bean.id] = new_dn
+        if isinstance(settings, LdapGroups) and settings.dn_style is DnStyle.BUSHY:
+            self._prune_folders(settings, dn)
+        return new_dn
+
+    def _modify(
+        self, settings: LdapGroups | LdapEntities, dn: str, changes: Sequence[AttributeChange]
+    ) -> WriteOutcome | None:
+        """Apply *changes* (the DN's own attributes aside); a failure's outcome, else ``None``."""
+        skip = {settings.rdn_attribute.lower()}
+        if isinstance(settings, LdapGroups) and settings.path_attribute:
+            skip.add(settings.path_attribute.lower())
+        allowed = {n.lower() for n in self._names(settings)}
+        for change in changes:
+            name = change.attribute
+            if name.lower() in skip and (
+                change.op is ChangeOp.REPLACE or name.lower() != settings.rdn_attribute.lower()
+            ):
+                continue  # moved with the DN
+            if name.lower() not in allowed:
+                return WriteOutcome.failure(f"{name!r} is not an attribute this target writes")
+            failed = self._change(settings, dn, change)
+            if failed is not None:
+                return failed
+        return None
+
+    def _change(
+        self, settings: LdapGroups | LdapEntities, dn: str, change: AttributeChange
+    ) -> WriteOutcome | None:
+        name = change.attribute
+        placeholder = (
+            settings.placeholder
+            if isinstance(settings, LdapGroups) and name == settings.member_attribute
+            else None
+        )
+        if change.op is ChangeOp.REPLACE:
+            values = sorted(_items(change.value), key=str) or ([placeholder] if placeholder else [])
+            if not self._conn.modify(dn, {name: [(ldap3.MODIFY_REPLACE, values)]}):
+                return self._failure(f"replace {name!r} of {dn!r}")
+            return None
+        values = sorted(change.values(), key=str)
+        for chunk in _chunks(values, self._chunk):
+            if change.op is ChangeOp.ADD:
+                ok = self._conn.modify(dn, {name: [(ldap3.MODIFY_ADD, chunk)]})
+                if not ok and self._code() == _TYPE_OR_VALUE_EXISTS:
+                    ok = self._one_by_one(dn, name, ldap3.MODIFY_ADD, chunk, _TYPE_OR_VALUE_EXISTS)
+                if ok and placeholder:
+                    self._conn.modify(dn, {name: [(ldap3.MODIFY_DELETE, [placeholder])]})
+            else:
+                ok = self._conn.modify(dn, {name: [(ldap3.MODIFY_DELETE, chunk)]})
+                if not ok and self._code() == _OBJECT_CLASS_VIOLATION and placeholder:
+                    # The last members go: the placeholder keeps the entry valid.
+                    ok = self._conn.modify(
+                        dn,
+                        {name: [(ldap3.MODIFY_ADD, [placeholder]), (ldap3.MODIFY_DELETE, chunk)]},
+                    )
+                if not ok and self._code() == _NO_SUCH_ATTRIBUTE:
+                    ok = self._one_by_one(dn, name, ldap3.MODIFY_DELETE, chunk, _NO_SUCH_ATTRIBUTE)
+            if not ok:
+                return self._failure(f"{change.op.value} {name!r} of {dn!r}")
+        return None
+
+    def _one_by_one(self, dn: str, name: str, op: str, values: Sequence[Scalar], fine: int) -> bool:
+        """Send values one at a time where the chunk failed on one there (or gone) already."""
+        for value in values:
+            if not self._conn.modify(dn, {name: [(op, [value])]}) and self._code() != fine:
+                return False
+        return True
+
+    def _delete(self, kind: type[_OwnerT], beans: Sequence[_OwnerT]) -> list[WriteOutcome]:
+        settings = self._settings(kind)
+        outcomes: list[WriteOutcome] = []
+        for bean in beans:
+            dn = self._moved.get(bean.id, bean.id)
+            if self._conn.delete(dn) or self._code() == _NO_SUCH_OBJECT:
+                outcomes.append(WriteOutcome.success())
+                if isinstance(settings, LdapGroups) and settings.dn_style is DnStyle.BUSHY:
+                    self._prune_folders(settings, dn)
+            else:
+                outcomes.append(self._failure(f"delete {dn!r}"))
+        return outcomes
+
+    def insert_groups(self, groups: Sequence[ProvisioningGroup]) -> list[WriteOutcome]:
+        """Add group entries (bushy: their folders' OUs too)."""
+        return self._insert(ProvisioningGroup, groups)
+
+    def update_groups(
+        self, updates: Sequence[tuple[ProvisioningGroup, Sequence[AttributeChange]]]
+    ) -> list[WriteOutcome]:
+        """Modify group entries: a rename moves the entry (modify DN), members in chunks."""
+        return self._update(ProvisioningGroup, updates)
+
+    def delete_groups(self, groups: Sequence[ProvisioningGroup]) -> list[WriteOutcome]:
+        """Delete group entries (bushy: and the folders' OUs they leave empty)."""
+        return self._delete(ProvisioningGroup, groups)
+
+    def insert_entities(self, entities: Sequence[ProvisioningEntity]) -> list[WriteOutcome]:
+        """Add person entries."""
+        return self._insert(ProvisioningEntity, entities)
+
+    def update_entities(
+        self, updates: Sequence[tuple[ProvisioningEntity, Sequence[AttributeChange]]]
+    ) -> list[WriteOutcome]:
+        """Modify person entries (entitlement values in chunks)."""
+        return self._update(ProvisioningEntity, updates)
+
+    def delete_entities(self, entities: Sequence[ProvisioningEntity]) -> list[WriteOutcome]:
+        """Delete person entries."""
+        return self._delete(ProvisioningEntity, entities)
+
+
+def _problems(
+    url: str, groups: LdapGroups | None, entities: LdapEntities | None, *, start_tls: bool
+) -> Iterator[ConfigProblem]:
+    if not url.startswith(("ldap://", "ldaps://")):
+        yield ConfigProblem("url", f"expected ldap://host:port or ldaps://host:port, not {url!r}")
+    if start_tls and url.startswith("ldaps://"):
+        yield ConfigProblem("start_tls", "ldaps:// is TLS already: StartTLS is for ldap://")
+    if groups is None and entities is None:
+        yield ConfigProblem("", "an LDAP target needs groups, entities or both")
+    for path, settings in (("groups", groups), ("entities", entities)):
+        if settings is None:
+            continue
+        try:
+            if not split_dn(settings.base_dn):
+                msg = "it is empty"
+                raise ValueError(msg)  # noqa: TRY301  # reported as the others
+        except ValueError as exc:
+            yield ConfigProblem(f"{path}.base_dn", f"not a DN: {exc}")
+    if groups is not None and groups.dn_style is DnStyle.BUSHY and not groups.path_attribute:
+        yield ConfigProblem(
+            "groups.path_attribute", "a bushy DN needs the attribute of the full Grouper name"
+        )
+
+
+def _canonical(dn: object) -> Any:  # noqa: ANN401  # a value as the directory gave it
+    """A DN value in the canonical escaping; anything else as it is."""
+    if not isinstance(dn, str):
+        return dn
+    try:
+        return canonical_dn(dn)
+    except ValueError:
+        return dn
+
+
+def _parents(settings: LdapGroups, dn: str) -> list[str]:
+    """The DNs between *dn* and the base DN, nearest first."""
+    parts = split_dn(dn)
+    base = len(split_dn(settings.base_dn))
+    return [_join(parts[i:]) for i in range(1, len(parts) - base)]
+
+
+def _split_first(dn: str) -> tuple[str, str, str]:
+    """(first RDN, ",", the rest) of *dn*, escaped canonically."""
+    parts = split_dn(dn)
+    return _join(parts[:1]), ",", _join(parts[1:])
+
+
+def _join(rdns: Sequence[Sequence[tuple[str, str]]]) -> str:
+    return ",".join("+".join(f"{a}={escape_dn_value(v)}" for a, v in rdn) for rdn in rdns)
+
+
+def _single(value: AttributeValue) -> Scalar | None:
+    if isinstance(value, frozenset):
+        return next(iter(value)) if len(value) == 1 else None
+    return value
+
+
+def _items(value: AttributeValue) -> frozenset[Scalar]:
+    if value is None:
+        return frozenset()
+    if isinstance(value, frozenset):
+        return value
+    return frozenset((value,))
+
+
+def _applied(
+    values: Mapping[str, AttributeValue], changes: Iterable[AttributeChange]
+) -> dict[str, AttributeValue]:
+    result = dict(values)
+    for change in changes:
+        result[change.attribute] = change.apply_to(result.get(change.attribute))
+    return result
+
+
+def _chunks(values: Sequence[Scalar], size: int) -> Iterator[list[Scalar]]:
+    for start in range(0, len(values), size):
+        yield list(values[start : start + size])
+
+
+def _id(bean: Owner) -> str:
+    return str(bean.id)

@@ -1,0 +1,94 @@
+"""Escaping for LDAP DNs (RFC 4514) and search filters (RFC 4515), and the template escape."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from ldap3.utils.conv import escape_filter_chars
+from ldap3.utils.dn import parse_dn
+
+from grouperprov import (
+    ProvisionerConfig,
+    ProvisioningEntity,
+    Translator,
+    escape_dn_value,
+    escape_filter_value,
+)
+from grouperprov._ldap_escape import canonical_dn, split_dn
+from grouperprov._sources import Template
+
+
+@pytest.mark.parametrize(
+    ("value", "escaped"),
+    [
+        ("plain", "plain"),
+        ("a,b+c*)(uid=*", "a\\,b\\+c*)(uid\\=*"),
+        ('say "hi"; <now>', 'say \\"hi\\"\\; \\<now\\>'),
+        ("#hash", "\\#hash"),
+        (" lead and trail ", "\\ lead and trail\\ "),
+        ("back\\slash", "back\\\\slash"),
+        ("nul\x00", "nul\\00"),
+    ],
+)
+def test_dn_values_are_escaped_as_rfc_4514_says(value: str, escaped: str) -> None:
+    assert escape_dn_value(value) == escaped
+
+
+@given(st.text(alphabet=st.characters(exclude_categories=["Cs"]), min_size=1))
+def test_an_escaped_value_parses_back_as_one_attribute_value(value: str) -> None:
+    """Whatever the value, the DN has exactly the RDNs it was built from."""
+    dn = f"cn={escape_dn_value(value)},ou=groups,dc=example,dc=edu"
+    rdns = parse_dn(dn, escape=False)
+    assert len(rdns) == 4  # cn, ou, dc, dc
+    assert rdns[0][0] == "cn"
+
+
+@given(st.text())
+def test_filter_values_cannot_add_clauses_or_wildcards(value: str) -> None:
+    escaped = escape_filter_value(value)
+    assert not set(escaped) & set("*()\x00")
+    assert escaped == escape_filter_chars(value)  # the same as ldap3's own rule
+
+
+def test_a_template_field_can_be_escaped_for_a_dn() -> None:
+    config = ProvisionerConfig.from_dict(
+        {
+            "name": "ldap",
+            "groups": {"attributes": [{"name": "cn", "field": "name"}], "matching": ["cn"]},
+            "entities": {
+                "attributes": [
+                    {"name": "dn", "template": "uid={subject_id|dn},ou=people,dc=example,dc=edu"}
+                ],
+                "matching": ["dn"],
+            },
+            "memberships": {"operate": False},
+        }
+    )
+    translated = Translator(config).translate_entity(
+        ProvisioningEntity.from_grouper("m1", "smith, j")
+    )
+    assert translated.bean.get("dn") == "uid=smith\\, j,ou=people,dc=example,dc=edu"
+    with pytest.raises(ValueError, match="unknown escape 'url'"):
+        Template.parse("{name|url}")
+
+
+@given(st.text(alphabet=st.characters(exclude_categories=["Cs"])), st.text(min_size=1))
+def test_split_dn_gives_back_the_values_that_were_escaped(value: str, other: str) -> None:
+    dn = f"cn={escape_dn_value(value)}+sn={escape_dn_value(other)},ou=groups,dc=example,dc=edu"
+    assert split_dn(dn) == [
+        [("cn", value), ("sn", other)],
+        [("ou", "groups")],
+        [("dc", "example")],
+        [("dc", "edu")],
+    ]
+    assert canonical_dn(dn) == dn
+
+
+def test_canonical_dns_compare_equal_across_escapings() -> None:
+    assert canonical_dn("uid=o'brien\\2C j,ou=people") == "uid=o'brien\\, j,ou=people"
+    assert canonical_dn("cn=caf\\C3\\A9,dc=x") == "cn=café,dc=x"
+    assert split_dn("") == []
+    for bad in ("cn", "cn=a,ou", "cn=a\\"):
+        with pytest.raises(ValueError, match=r"DN|backslash|RDN"):
+            split_dn(bad)

@@ -1,0 +1,363 @@
+"""LdapTarget against a real OpenLDAP server (slapd) that the fixture starts on 127.0.0.1."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from typing import Any
+
+import ldap3
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from grouperprov import (
+    MembershipType,
+    Provisioner,
+    ProvisionerConfig,
+    ProvisioningEntity,
+    ProvisioningGroup,
+    SyncStatus,
+    escape_dn_value,
+)
+from grouperprov.exceptions import ConfigError
+from grouperprov.stores import MemorySyncStore
+from grouperprov.targets.ldap import DnStyle, LdapEntities, LdapGroups, LdapTarget
+from grouperprov.testing import InMemorySource, SlapdServer, check_target_dao
+
+SUFFIX = SlapdServer.suffix
+_branches = itertools.count()
+
+
+@pytest.fixture
+def branch(slapd_server: SlapdServer) -> Iterator[tuple[str, str]]:
+    """A fresh, empty pair of branches (groups, people) for one test."""
+    n = next(_branches)
+    admin = _admin(slapd_server)
+    groups, people = f"ou=g{n},ou=groups,{SUFFIX}", f"ou=p{n},ou=people,{SUFFIX}"
+    for dn in (groups, people):
+        assert admin.add(dn, ["top", "organizationalUnit"], {"ou": dn.split(",")[0][3:]})
+    yield groups, people
+    admin.unbind()
+
+
+def _admin(server: SlapdServer) -> Any:
+    return ldap3.Connection(
+        ldap3.Server(server.url), server.bind_dn, server.password, auto_bind=True
+    )
+
+
+_opened: list[LdapTarget] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_targets() -> Iterator[None]:
+    """Unbind every target a test made (their sockets would linger)."""
+    yield
+    while _opened:
+        _opened.pop().close()
+
+
+def _target(server: SlapdServer, branch: tuple[str, str], **kwargs: Any) -> LdapTarget:
+    groups, people = branch
+    options: dict[str, Any] = {
+        "groups": LdapGroups(
+            base_dn=groups, attributes=("description",), placeholder=f"cn=nobody,{SUFFIX}"
+        ),
+        "entities": LdapEntities(
+            base_dn=people,
+            object_classes=("top", "person", "organizationalPerson", "inetOrgPerson", "eduPerson"),
+            attributes=("cn", "sn", "mail", "eduPersonEntitlement"),
+            multi_valued=("eduPersonEntitlement",),
+        ),
+    }
+    options.update(kwargs)
+    target = LdapTarget(
+        server.url, bind_dn=server.bind_dn, password=server.password, page_size=3, **options
+    )
+    _opened.append(target)
+    return target
+
+
+def _subtree(server: SlapdServer, base: str) -> list[str]:
+    admin = _admin(server)
+    admin.search(base, "(objectClass=*)", search_scope=ldap3.SUBTREE)
+    found = sorted(e.entry_dn for e in admin.entries)
+    admin.unbind()
+    return found
+
+
+def test_the_ldap_target_keeps_the_target_dao_contract(
+    slapd_server: SlapdServer, branch: tuple[str, str]
+) -> None:
+    person = ProvisioningEntity(
+        id="check-e1",
+        attributes={"uid": "check-e1", "cn": "Check", "sn": "One", "mail": "e1@example.edu"},
+    )
+    fresh = itertools.count()
+    made: list[LdapTarget] = []
+
+    def factory() -> LdapTarget:
+        # Each target gets branches of its own, empty.
+        n = next(fresh)
+        admin = _admin(slapd_server)
+        groups, people = f"ou=c{n},{branch[0]}", f"ou=c{n},{branch[1]}"
+        for dn in (groups, people):
+            admin.add(dn, ["top", "organizationalUnit"], {"ou": f"c{n}"})
+        admin.unbind()
+        made.append(_target(slapd_server, (groups, people)))
+        return made[-1]
+
+    check_target_dao(
+        factory,
+        # member holds DNs only; description is multi-valued free text
+        multi_valued_attribute="description",
+        entity=person,
+        entity_update_attribute="mail",
+    )
+    assert len(made) > 2  # a fresh target per check
+
+
+def test_names_that_look_like_dn_or_filter_syntax_are_one_entry_each(
+    slapd_server: SlapdServer, branch: tuple[str, str]
+) -> None:
+    target = _target(slapd_server, branch)
+    nasty = "a,b+c*)(uid=*"
+    outcomes = target.insert_groups(
+        [
+            ProvisioningGroup(id="x", attributes={"cn": nasty}),
+            ProvisioningGroup(id="y", attributes={"cn": "other"}),
+        ]
+    )
+    assert all(o.ok for o in outcomes), outcomes
+    assert outcomes[0].stored is not None
+    assert outcomes[0].stored.id == f"cn=a\\,b\\+c*)(uid\\=*,{branch[0]}"
+    (found,) = target.search_groups("cn", [nasty])
+    assert found.get("cn") == nasty
+    assert [g.get("cn") for g in target.search_groups("cn", ["*"])] == []  # no wildcard
+    assert len(target.retrieve_all_groups()) == 2
+
+
+def test_members_are_added_and_removed_in_chunks_around_a_placeholder(
+    slapd_server: SlapdServer, branch: tuple[str, str]
+) -> None:
+    from grouperprov import AttributeChange  # noqa: PLC0415
+
+    target = _target(slapd_server, branch, chunk_size=2)
+    members = [f"uid=u{i},{branch[1]}" for i in range(5)]
+    (outcome,) = target.insert_groups([ProvisioningGroup(id="g", attributes={"cn": "staff"})])
+    assert outcome.ok, outcome.error
+    (group,) = target.retrieve_all_groups()
+    assert group.get("member") is None  # the placeholder is never shown
+    (added,) = target.update_groups([(group, [AttributeChange.add("member", members)])])
+    assert added.ok, added.error
+    (group,) = target.retrieve_all_groups()
+    assert group.values("member") == set(members)
+    again = target.update_groups([(group, [AttributeChange.add("member", members[:1])])])
+    assert again[0].ok  # adding a member already there is fine
+    (removed,) = target.update_groups([(group, [AttributeChange.remove("member", members)])])
+    assert removed.ok, removed.error
+    (group,) = target.retrieve_all_groups()
+    assert group.get("member") is None
+    admin = _admin(slapd_server)
+    admin.search(group.id, "(objectClass=*)", search_scope=ldap3.BASE, attributes=["member"])
+    assert admin.entries[0].member.values == [f"cn=nobody,{SUFFIX}"]
+    admin.unbind()
+
+
+def test_bushy_groups_make_and_remove_folder_ous_and_renames_move_entries(
+    slapd_server: SlapdServer, branch: tuple[str, str]
+) -> None:
+    from grouperprov import AttributeChange  # noqa: PLC0415
+
+    groups = LdapGroups(
+        base_dn=branch[0],
+        dn_style=DnStyle.BUSHY,
+        path_attribute="name",
+        placeholder=f"cn=nobody,{SUFFIX}",
+    )
+    target = _target(slapd_server, branch, groups=groups)
+    bean = ProvisioningGroup(id="g", attributes={"name": "apps:ldap:staff", "cn": "staff"})
+    (outcome,) = target.insert_groups([bean])
+    assert outcome.ok, outcome.error
+    dn = f"cn=staff,ou=ldap,ou=apps,{branch[0]}"
+    assert outcome.stored is not None
+    assert outcome.stored.id == dn
+    (group,) = target.retrieve_all_groups()
+    assert (group.id, group.get("name")) == (dn, "apps:ldap:staff")
+    (moved,) = target.update_groups(
+        [
+            (
+                group,
+                [
+                    AttributeChange.replace("name", "apps:wiki:editors"),
+                    AttributeChange.replace("cn", "editors"),
+                ],
+            )
+        ]
+    )
+    assert moved.ok, moved.error
+    assert moved.stored is not None
+    assert moved.stored.id == f"cn=editors,ou=wiki,ou=apps,{branch[0]}"
+    assert _subtree(slapd_server, branch[0]) == sorted(
+        [branch[0], f"ou=apps,{branch[0]}", f"ou=wiki,ou=apps,{branch[0]}", moved.stored.id]
+    )  # the emptied ou=ldap was removed
+    (group,) = target.retrieve_all_groups()
+    assert target.delete_groups([group])[0].ok
+    assert target.delete_groups([group])[0].ok  # again: idempotent
+    assert _subtree(slapd_server, branch[0]) == [branch[0]]
+
+
+def test_settings_are_checked_and_the_password_never_shows(
+    slapd_server: SlapdServer, branch: tuple[str, str]
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        LdapTarget(
+            "http://example.edu",
+            groups=LdapGroups(base_dn="not a dn", dn_style=DnStyle.BUSHY),
+            start_tls=False,
+        )
+    assert {p.path for p in caught.value.problems} == {
+        "url",
+        "groups.base_dn",
+        "groups.path_attribute",
+    }
+    with pytest.raises(ConfigError, match="StartTLS is for ldap://"):
+        LdapTarget("ldaps://x:636", entities=LdapEntities(base_dn=SUFFIX), start_tls=True)
+    with pytest.raises(ConfigError, match="needs groups, entities or both"):
+        LdapTarget(slapd_server.url)
+    target = _target(slapd_server, branch)
+    assert slapd_server.password not in repr(target)
+    assert repr(target) == f"LdapTarget(url={slapd_server.url!r})"
+
+
+def test_membership_objects_are_refused_with_a_clear_message(
+    slapd_server: SlapdServer, branch: tuple[str, str]
+) -> None:
+    config = _config(MembershipType.MEMBERSHIP_OBJECTS, branch)
+    prov = Provisioner(config, InMemorySource(), _target(slapd_server, branch), MemorySyncStore())
+    result = prov.full_sync()
+    assert result.status is SyncStatus.CONFIG_ERROR
+    assert "membership" in result.message
+
+
+# -- the provisioner against the directory ----------------------------------------
+
+
+def _config(kind: MembershipType, branch: tuple[str, str]) -> ProvisionerConfig:
+    people = branch[1]
+    data: dict[str, Any] = {
+        "name": "ldap",
+        "groups": {
+            "attributes": [
+                {"name": "cn", "field": "name"},
+                {"name": "description", "field": "description"},
+            ],
+            "matching": ["cn"],
+            "delete_policy": "not_in_grouper",
+        },
+        "entities": {
+            "attributes": [
+                {"name": "uid", "field": "subject_id"},
+                {"name": "cn", "field": "subject_id"},
+                {"name": "sn", "field": "subject_id"},
+            ],
+            "matching": ["uid"],
+            "delete_policy": "not_in_grouper",
+        },
+        "memberships": {"type": kind.value, "delete_policy": "not_in_grouper"},
+    }
+    if kind is MembershipType.GROUP_ATTRIBUTES:
+        data["memberships"]["attribute"] = {
+            "name": "member",
+            "template": f"uid={{subject_id|dn}},{people}",
+        }
+        data["entities"]["operate"] = False
+    elif kind is MembershipType.ENTITY_ATTRIBUTES:
+        data["memberships"]["attribute"] = {
+            "name": "eduPersonEntitlement",
+            "template": "urn:mace:example.edu:{name}",
+        }
+        data["groups"]["operate"] = False
+        # People come from the identity system: grouperprov only sets entitlements.
+        data["entities"].update(insert=False, delete=False)
+    else:
+        data["memberships"]["attributes"] = [{"name": "g", "field": "group.name"}]
+        data["memberships"]["matching"] = ["g"]
+    return ProvisionerConfig.from_dict(data)
+
+
+_steps = st.lists(
+    st.tuples(
+        st.sampled_from(["add", "remove", "group", "delete", "rename"]),
+        st.integers(0, 3),
+        st.sampled_from(["u0", "u1", "o'brien, j"]),
+    ),
+    max_size=10,
+)
+
+
+def _apply(source: InMemorySource, step: tuple[str, int, str]) -> None:
+    kind, index, subject = step
+    names = sorted(str(g.get("name")) for g in source.snapshot().groups)
+    if kind == "group":
+        if f"a:g{index}" not in names:
+            source.add_group(f"a:g{index}", description=subject)
+        return
+    if not names:
+        return
+    name = names[index % len(names)]
+    if kind == "add":
+        source.add_member(name, subject)
+    elif kind == "remove":
+        source.remove_member(name, subject)
+    elif kind == "delete":
+        source.delete_group(name)
+    elif f"a:r{index}+x" not in names:
+        source.rename_group(name, f"a:r{index}+x")
+
+
+@pytest.mark.parametrize(
+    "kind", [MembershipType.GROUP_ATTRIBUTES, MembershipType.ENTITY_ATTRIBUTES]
+)
+@settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(start=_steps, steps=_steps)
+def test_full_and_incremental_syncs_converge_on_the_directory(
+    slapd_server: SlapdServer, kind: MembershipType, start: list[Any], steps: list[Any]
+) -> None:
+    """Convergence, idempotence, and incremental equals full, on a real directory."""
+    n = next(_branches)
+    admin = _admin(slapd_server)
+    branch = (f"ou=g{n},ou=groups,{SUFFIX}", f"ou=p{n},ou=people,{SUFFIX}")
+    for dn in branch:
+        admin.add(dn, ["top", "organizationalUnit"], {"ou": dn.split(",")[0][3:]})
+    source = InMemorySource()
+    for subject in ("u0", "u1", "o'brien, j"):
+        source.add_subject(subject)
+    source.mark("a", "ldap", scope="sub")
+    for step in start:
+        _apply(source, step)
+    target = _target(slapd_server, branch)
+    if kind is MembershipType.ENTITY_ATTRIBUTES:
+        # People come from the identity system; grouperprov adds entitlements.
+        for subject in ("u0", "u1", "o'brien, j"):
+            admin.add(
+                f"uid={escape_dn_value(subject)},{branch[1]}",
+                ["top", "person", "organizationalPerson", "inetOrgPerson", "eduPerson"],
+                {"cn": subject, "sn": subject},
+            )
+    admin.unbind()
+    prov = Provisioner(_config(kind, branch), source, target, MemorySyncStore())
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    assert not prov.plan_full().plan.changes
+    seq = len(source.changes)
+    for step in steps:
+        _apply(source, step)
+    result = prov.incremental_sync(source.events(seq))
+    assert result.status is SyncStatus.SUCCESS, result.summary()
+    plan = prov.plan_full().plan
+    assert not plan.changes, plan.summary()
