@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from grouperprov import (
     MembershipType,
+    Operation,
     Provisioner,
     ProvisionerConfig,
     ProvisioningEntity,
@@ -185,6 +186,9 @@ def test_bushy_groups_make_and_remove_folder_ous_and_renames_move_entries(
     assert outcome.stored.id == dn
     (group,) = target.retrieve_all_groups()
     assert (group.id, group.get("name")) == (dn, "apps:ldap:staff")
+    assert [g.id for g in target.search_groups("name", ["apps:ldap:staff", "no:such"])] == [dn]
+    (nameless,) = target.insert_groups([ProvisioningGroup(id="n", attributes={"cn": "x"})])
+    assert "no single value of 'name'" in (nameless.error or "")
     (moved,) = target.update_groups(
         [
             (
@@ -208,6 +212,82 @@ def test_bushy_groups_make_and_remove_folder_ous_and_renames_move_entries(
     assert _subtree(slapd_server, branch[0]) == [branch[0]]
 
 
+def test_each_failure_is_the_object_s_own_outcome(
+    slapd_server: SlapdServer, branch: tuple[str, str]
+) -> None:
+    """What the directory refuses fails that object, with the server's reason."""
+    from grouperprov import AttributeChange  # noqa: PLC0415
+
+    target = _target(slapd_server, branch)
+    outcomes = target.insert_groups(
+        [
+            ProvisioningGroup(id="a", attributes={"cn": "ok"}),
+            ProvisioningGroup(id="b", attributes={"cn": "ok"}),  # already there
+            ProvisioningGroup(id="c", attributes={"description": "no cn"}),
+            ProvisioningGroup(id="d", attributes={"cn": "x", "colour": "red"}),
+            ProvisioningGroup(id="e", attributes={"cn": frozenset({"two", "names"})}),
+        ]
+    )
+    assert [o.ok for o in outcomes] == [True, False, False, False, False]
+    assert "entryAlreadyExists" in (outcomes[1].error or "")
+    assert "no single value of 'cn'" in (outcomes[2].error or "")
+    assert "'colour' is not an attribute" in (outcomes[3].error or "")
+    (group,) = target.retrieve_all_groups()
+    gone = ProvisioningGroup(id=f"cn=gone,{branch[0]}", attributes={"cn": "gone"})
+    updates = target.update_groups(
+        [
+            (group, [AttributeChange.replace("colour", "red")]),
+            (gone, [AttributeChange.replace("description", "x")]),
+            (gone, [AttributeChange.add("member", ["cn=x"])]),
+            (group, [AttributeChange.remove("member", [f"uid=never,{branch[1]}"])]),
+            (group, [AttributeChange.replace("cn", "ok")]),  # the same name: nothing moves
+            (gone, [AttributeChange.replace("cn", "elsewhere")]),
+        ]
+    )
+    assert [o.ok for o in updates] == [False, False, False, True, True, False]
+    assert "noSuchObject" in (updates[1].error or "")
+    assert "rename of" in (updates[5].error or "")
+    # Deleting a group that has children is refused (notAllowedOnNonLeaf).
+    admin = _admin(slapd_server)
+    admin.add(f"cn=child,{group.id}", ["top", "organizationalRole"], {"cn": "child"})
+    admin.unbind()
+    (refused,) = target.delete_groups([group])
+    assert not refused.ok
+    assert "notAllowedOnNonLeaf" in (refused.error or "")
+    assert target.retrieve_groups([f"cn=nothere,{branch[0]}"]) == []
+    assert [g.get("cn") for g in target.search_groups("cn", ["ok", "nope"])] == ["ok"]
+
+
+def test_people_are_found_by_dn_and_attribute_and_their_entitlements_change(
+    slapd_server: SlapdServer, branch: tuple[str, str]
+) -> None:
+    from grouperprov import AttributeChange  # noqa: PLC0415
+
+    target = _target(slapd_server, branch, groups=None)
+    person = ProvisioningEntity(
+        id="p", attributes={"uid": "ada", "cn": "Ada", "sn": "Lovelace", "mail": "ada@x.edu"}
+    )
+    (outcome,) = target.insert_entities([person])
+    assert outcome.ok, outcome.error
+    assert outcome.stored is not None
+    dn = str(outcome.stored.id)
+    (found,) = target.retrieve_entities([dn])
+    (updated,) = target.update_entities(
+        [(found, [AttributeChange.add("eduPersonEntitlement", ["urn:a", "urn:b"])])]
+    )
+    assert updated.ok, updated.error
+    (found,) = target.search_entities("eduPersonEntitlement", ["urn:a"])
+    assert found.values("eduPersonEntitlement") == {"urn:a", "urn:b"}
+    (moved,) = target.update_entities([(found, [AttributeChange.replace("uid", "ada2")])])
+    assert moved.ok, moved.error
+    assert moved.stored is not None
+    assert moved.stored.id == f"uid=ada2,{branch[1]}"
+    (again,) = target.retrieve_entities([dn])  # the old DN still finds it: it moved
+    assert again.id == moved.stored.id
+    assert not target.capabilities().can(Operation.INSERT_GROUPS)
+    assert target.delete_entities([again])[0].ok
+
+
 def test_settings_are_checked_and_the_password_never_shows(
     slapd_server: SlapdServer, branch: tuple[str, str]
 ) -> None:
@@ -226,6 +306,8 @@ def test_settings_are_checked_and_the_password_never_shows(
         LdapTarget("ldaps://x:636", entities=LdapEntities(base_dn=SUFFIX), start_tls=True)
     with pytest.raises(ConfigError, match="needs groups, entities or both"):
         LdapTarget(slapd_server.url)
+    with pytest.raises(ConfigError, match="not a DN: it is empty"):
+        LdapTarget(slapd_server.url, entities=LdapEntities(base_dn=""))
     target = _target(slapd_server, branch)
     assert slapd_server.password not in repr(target)
     assert repr(target) == f"LdapTarget(url={slapd_server.url!r})"

@@ -13,7 +13,7 @@ import psycopg
 import pytest
 
 from grouperprov.stores._postgres import _close_all
-from grouperprov.testing import PostgresServer, ServerUnavailable, _servers
+from grouperprov.testing import PostgresServer, ServerUnavailable, SlapdServer, _servers
 
 
 @pytest.fixture
@@ -104,3 +104,49 @@ def test_a_forked_child_leaves_its_parents_connections_open(postgres_dsn: str) -
     with psycopg.connect(postgres_dsn) as conn:
         _close_all([(os.getpid() + 1, conn)])  # opened by "another process"
         assert not conn.closed
+
+
+# -- SlapdServer ---------------------------------------------------------------------
+
+
+def test_slapd_missing_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(shutil, "which", lambda _name: None)
+    monkeypatch.setattr(_servers, "_sbin", lambda _name: None)
+    with pytest.raises(ServerUnavailable, match=r"apt-get install -y slapd ldap-utils"):
+        SlapdServer()
+
+
+def test_missing_schemas_are_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(_servers, "_SCHEMAS", tmp_path)
+    with pytest.raises(ServerUnavailable, match=r"\['core', 'cosine', 'inetorgperson', 'nis'\]"):
+        SlapdServer()
+
+
+def test_a_slapd_that_will_not_start_reports_its_log(
+    fake_bindir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _program(fake_bindir, "slapadd", "exit 0")
+    _program(fake_bindir, "slapd", "echo 'bad config line 7'; exit 1")
+    monkeypatch.setenv("PATH", str(fake_bindir))
+    server = SlapdServer()
+    with pytest.raises(ServerUnavailable, match=r"slapd would not start: .*bad config line 7"):
+        server.start()
+    assert server.folder is None  # cleaned up
+
+
+def test_a_failing_slapadd_is_reported(fake_bindir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _program(fake_bindir, "slapadd", "echo 'no database' >&2; exit 1")
+    _program(fake_bindir, "slapd", "exit 1")
+    monkeypatch.setenv("PATH", str(fake_bindir))
+    with pytest.raises(ServerUnavailable, match="slapadd failed: no database"):
+        SlapdServer().start()
+
+
+def test_the_server_runs_as_a_context_manager_and_cleans_up(slapd_server: SlapdServer) -> None:
+    # slapd_server: slapd is here (or the test is skipped, or in CI failed, with the reason).
+    with SlapdServer() as server:
+        assert server.port != slapd_server.port
+        folder = server.folder
+        assert folder is not None
+        assert server.url.startswith("ldap://127.0.0.1:")
+    assert not folder.exists()
