@@ -179,6 +179,37 @@ def test_groups_that_require_members_lifecycle() -> None:
     assert not record.in_target
 
 
+def test_a_person_who_leaves_every_provisioned_group_loses_the_values_we_put_there() -> None:
+    """entity_attributes, people never deleted: the entry stays, its entitlements go."""
+    source = _campus()
+    target = InMemoryTarget(id_attributes={"entity": "uid"})
+    prov = _provisioner(
+        source,
+        target=target,
+        groups={"operate": False},
+        entities={
+            "attributes": [{"name": "uid", "field": "subject_id"}],
+            "matching": ["uid"],
+            "delete": False,
+        },
+        memberships={
+            "type": "entity_attributes",
+            "attribute": {"name": "isMemberOf", "field": "name"},
+        },
+    )
+    prov.full_sync()
+    assert target.entities["u0"].values("isMemberOf") == {
+        "apps:ldap:staff",
+        "apps:ldap:courses:math101",
+    }
+    source.remove_member("apps:ldap:staff", "u2")  # u2's only provisioned group
+    result = prov.full_sync()
+    assert result.status is SyncStatus.SUCCESS, result.summary()
+    assert "u2" in target.entities  # never deleted
+    assert target.entities["u2"].values("isMemberOf") == frozenset()
+    assert prov.full_sync().plan.empty
+
+
 def test_delete_only_what_we_inserted() -> None:
     source = _campus()
     target = InMemoryTarget(id_attributes={"group": "cn"})

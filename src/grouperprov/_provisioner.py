@@ -18,7 +18,14 @@ from ._behavior import Behavior, Mode, compute_behavior
 from ._cache import cached_values, historical_ids
 from ._codes import ObjectError
 from ._compare import Comparison, ProvisioningWrapper, compare
-from ._config import BusyPolicy, DeletePolicy, FailsafeConfig, ObjectType, ProvisionerConfig
+from ._config import (
+    BusyPolicy,
+    DeletePolicy,
+    FailsafeConfig,
+    MembershipType,
+    ObjectType,
+    ProvisionerConfig,
+)
 from ._diagnostics import Diagnostics, diagnose
 from ._events import ChangeEvent, ControlKind, ControlMessage, RejectedEvent, parse_events
 from ._failsafe import check_failsafe, only_groups, plan_stats
@@ -272,6 +279,8 @@ class Provisioner:
         timings["read"] = time.perf_counter() - start
         start = time.perf_counter()
         scope = provisionable_scope(self.config, snapshot)
+        if selected is None:
+            scope = self._kept_entities(scope, behavior, state)
         if selected is not None:
             scope = _narrow(scope, selected)
             # A group sync never deletes entities: the others are not looked at.
@@ -339,6 +348,33 @@ class Provisioner:
             subject_links=subject_links,
             started=started,
         )
+
+    def _kept_entities(self, scope: Scope, behavior: Behavior, state: SyncState) -> Scope:
+        """*scope* with the entities that leave it but stay in the target, to manage their values.
+
+        With ``entity_attributes`` and entities never deleted (people that the
+        identity system owns), an entity that loses its last provisionable
+        membership keeps its entry; it stays managed, with no membership
+        values, so that the values grouperprov put there are removed.
+        """
+        if (
+            behavior.membership_type is not MembershipType.ENTITY_ATTRIBUTES
+            or behavior.entities.delete.on
+            or not behavior.memberships.operate
+        ):
+            return scope
+        gone = sorted(
+            str(key[1])
+            for key, record in state.records.items()
+            if key[0] is ObjectType.ENTITY
+            and record.in_target
+            and record.target_id is not None
+            and key[1] not in scope.entities
+        )
+        if not gone:
+            return scope
+        kept = {e.id: e for e in self.source.retrieve_entities(gone)}
+        return attrs.evolve(scope, entities={**scope.entities, **kept})
 
     def diagnostics(
         self, *, group: str | None = None, subject: str | None = None, write: bool = False
