@@ -49,9 +49,9 @@ class DnStyle(enum.StrEnum):
     """Where groups live under the base DN."""
 
     FLAT = "flat"
-    """All groups directly under the base: ``cn=<name>,<base>``."""
+    """All groups directly under the base, as ``cn=<name>,<base>``."""
     BUSHY = "bushy"
-    """Grouper's folders become OUs: ``a:b:c`` is ``cn=c,ou=b,ou=a,<base>``."""
+    """Grouper's folders become OUs, so ``a:b:c`` is ``cn=c,ou=b,ou=a,<base>``."""
 
 
 @attrs.frozen(kw_only=True)

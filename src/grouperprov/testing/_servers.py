@@ -175,8 +175,8 @@ class SlapdServer:
     Its configuration (a ``slapd.conf``) loads the core, cosine, inetorgperson
     and nis schemas of the system and a small eduPerson schema shipped with
     grouperprov (``eduPersonEntitlement``, ``isMemberOf``), and one ``mdb``
-    database for :attr:`suffix`, whose administrator is :attr:`bind_dn` with
-    :attr:`password`. The base entry and the ``ou=groups`` and ``ou=people``
+    database for ``suffix`` (``dc=example,dc=edu``), whose administrator is
+    ``bind_dn`` with ``password`` (class attributes). The base entry and the ``ou=groups`` and ``ou=people``
     branches are there from the start. :meth:`stop` stops it and removes its
     folder.
 
