@@ -176,9 +176,9 @@ class SlapdServer:
     and nis schemas of the system and a small eduPerson schema shipped with
     grouperprov (``eduPersonEntitlement``, ``isMemberOf``), and one ``mdb``
     database for ``suffix`` (``dc=example,dc=edu``), whose administrator is
-    ``bind_dn`` with ``password`` (class attributes). The base entry and the ``ou=groups`` and ``ou=people``
-    branches are there from the start. :meth:`stop` stops it and removes its
-    folder.
+    ``bind_dn`` with ``password`` (class attributes). The base entry and the
+    ``ou=groups`` and ``ou=people`` branches are there from the start.
+    :meth:`stop` stops it and removes its folder.
 
     Use it as a context manager, or call :meth:`start` and :meth:`stop`.
 
