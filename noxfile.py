@@ -60,7 +60,7 @@ def bench(session: nox.Session) -> None:
     For example ``nox -s bench -- --scale 0.1`` for a quick look at a tenth of
     the campus. The figures are ratios against floors measured in the same run.
     """
-    session.install("-e", ".[postgres]")
+    session.install("-e", ".[postgres,ldap]")
     for script in sorted(Path("benchmarks").glob("bench_*.py")):
         session.log(f"benchmark {script.name}")
         session.run("python", str(script), *session.posargs)

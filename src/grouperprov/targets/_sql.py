@@ -629,10 +629,24 @@ class SqlTarget(TargetDAO):
     def insert_memberships(
         self, memberships: Sequence[ProvisioningMembership]
     ) -> list[WriteOutcome]:
-        """Insert membership rows (one already there is replaced: inserting is idempotent)."""
+        """Insert membership rows, many per statement (one already there is updated).
+
+        The membership table needs a primary key or unique constraint on its
+        group and entity columns (:meth:`create_tables` makes one): inserts are
+        ``INSERT ... ON CONFLICT``, so inserting again is idempotent.
+        """
         m = self._membership_table()
         columns = [quote(m.group_column), quote(m.entity_column)]
         columns += [quote(m.columns[n]) for n in m.columns]
+        key = f"{quote(m.group_column)}, {quote(m.entity_column)}"
+        others = [quote(m.columns[n]) for n in m.columns]
+        conflict = (
+            f" ON CONFLICT ({key}) DO UPDATE SET "
+            + ", ".join(f"{c} = excluded.{c}" for c in others)
+            if others
+            else f" ON CONFLICT ({key}) DO NOTHING"
+        )
+        row_marks = f"({self._in(len(columns))})"
 
         def bulk(cur: _Cursor, chunk: Sequence[ProvisioningMembership]) -> list[WriteOutcome]:
             outcomes: list[WriteOutcome] = []
@@ -644,16 +658,12 @@ class SqlTarget(TargetDAO):
                     outcomes.append(WriteOutcome.failure(str(exc)))
                     continue
                 outcomes.append(WriteOutcome.success(membership))
-            cur.executemany(
-                f"DELETE FROM {quote(m.table)} WHERE {quote(m.group_column)} = {self._p}"  # noqa: S608  # checked names
-                f" AND {quote(m.entity_column)} = {self._p}",
-                [r[:2] for r in rows],
-            )
-            cur.executemany(
-                f"INSERT INTO {quote(m.table)} ({', '.join(columns)})"  # noqa: S608  # checked names
-                f" VALUES ({self._in(len(columns))})",
-                rows,
-            )
+            if rows:
+                cur.execute(
+                    f"INSERT INTO {quote(m.table)} ({', '.join(columns)})"  # noqa: S608  # checked names
+                    f" VALUES {', '.join([row_marks] * len(rows))}{conflict}",
+                    [value for row in rows for value in row],
+                )
             return outcomes
 
         return self._write(memberships, bulk)

@@ -1,0 +1,274 @@
+"""Benchmark: the SQL target on PostgreSQL and the LDAP target on OpenLDAP, against plain loads.
+
+PostgreSQL (``--scale 1``: the 1,000,000-membership campus of ``bench_plan.py``,
+membership objects): a full sync from empty into a group table and a
+membership table through ``SqlTarget``, against a plain ``COPY`` of the same
+rows into the same tables (same keys), measured in the same run on the same
+throw-away server.
+
+OpenLDAP (``--scale 1``: 2,000 groups with 20,000 distinct members, 100,000
+memberships, members as ``member`` DNs): a full sync from empty through
+``LdapTarget``, against ``ldapadd`` of the equivalent LDIF; and a full sync
+with nothing to change, against a plain paged read of the same entries.
+
+Each part prints ``<part>_skipped = 1`` when its server programs are missing.
+Every figure is printed on a line of its own as ``name = value``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import campus  # the benchmark's own helper, beside this file
+
+from grouperprov import Provisioner, ProvisionerConfig, SyncStatus, escape_dn_value
+from grouperprov.stores import MemorySyncStore
+from grouperprov.testing import InMemorySource, PostgresServer, ServerUnavailable, SlapdServer
+
+SQL_LAYOUT = {
+    "groups": {
+        "table": "app_groups",
+        "id_column": "name",
+        "id_attribute": "name",
+        "columns": ["name", "description"],
+    },
+    "memberships": {
+        "table": "app_memberships",
+        "group_column": "group_id",
+        "entity_column": "member_id",
+        "columns": ["group_name", "subject_id"],
+    },
+}
+
+
+def _timed(run: Any) -> float:  # noqa: ANN401  # any callable
+    start = time.perf_counter()
+    run()
+    return time.perf_counter() - start
+
+
+@contextlib.contextmanager
+def _server(kind: type[Any]) -> Iterator[Any]:
+    try:
+        server = kind(durable=True) if kind is PostgresServer else kind()
+        server.start()
+    except ServerUnavailable as exc:
+        print(f"# skipped: {exc}", file=sys.stderr)
+        yield None
+        return
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def bench_postgres(scale: float) -> None:
+    """The membership-objects campus into PostgreSQL tables, against COPY."""
+    import psycopg  # noqa: PLC0415  # the postgres extra
+
+    from grouperprov.targets.sql import SqlLayout, SqlTarget  # noqa: PLC0415
+
+    data = campus.build(
+        groups=int(20_000 * scale),
+        entities=int(200_000 * scale),
+        memberships=int(1_000_000 * scale),
+        variant="objects",
+    )
+    snapshot = data.snapshot
+    layout = SqlLayout.from_dict(SQL_LAYOUT)
+    with _server(PostgresServer) as server:
+        if server is None:
+            print("postgres_skipped = 1")
+            return
+        floor_dsn, sync_dsn = server.create_database(), server.create_database()
+        names = {g.id: str(g.get("name")) for g in snapshot.groups}
+        subjects = {e.id: str(e.get("subject_id")) for e in snapshot.entities}
+        for dsn in (floor_dsn, sync_dsn):
+            with psycopg.connect(dsn) as conn:
+                SqlTarget(conn, layout).create_tables()
+
+        def copy() -> None:
+            with psycopg.connect(floor_dsn) as conn, conn.cursor() as cur:
+                with cur.copy("COPY app_groups (name, description) FROM STDIN") as out:
+                    for g in snapshot.groups:
+                        out.write_row((g.get("name"), g.get("description")))
+                columns = "group_id, member_id, group_name, subject_id"
+                with cur.copy(f"COPY app_memberships ({columns}) FROM STDIN") as out:  # type: ignore[arg-type]  # fixed names
+                    for m in snapshot.memberships:
+                        name = names[m.group_id]
+                        out.write_row((name, m.entity_id, name, subjects[m.entity_id]))
+
+        copy_s = _timed(copy)
+        connection = psycopg.connect(sync_dsn)
+        provisioner = Provisioner(
+            _sql_config(),
+            campus.SnapshotSource(snapshot),
+            SqlTarget(connection, layout),
+            MemorySyncStore(),
+        )
+        result: list[Any] = []
+        sync_s = _timed(lambda: result.append(provisioner.full_sync()))
+        if result[0].status is not SyncStatus.SUCCESS:
+            raise SystemExit(result[0].summary())
+        (rows,) = connection.execute("SELECT count(*) FROM app_memberships").fetchone() or (0,)
+        connection.close()
+        if rows != len(snapshot.memberships):
+            msg = f"{rows} membership rows, {len(snapshot.memberships)} expected"
+            raise SystemExit(msg)
+        print(f"postgres_memberships = {rows}")
+        print(f"postgres_copy_s = {copy_s:.3f}")
+        print(f"postgres_full_sync_s = {sync_s:.3f}")
+        print(f"postgres_full_sync_over_copy = {sync_s / copy_s:.2f}")
+
+
+def _sql_config() -> ProvisionerConfig:
+    return ProvisionerConfig.from_toml(
+        campus.MEMBERSHIP_OBJECTS.replace(
+            'delete_policy = "not_in_grouper"', 'delete_policy = "inserted_by_us"'
+        )
+    )
+
+
+def _ldap_campus(scale: float) -> tuple[InMemorySource, int]:
+    rng = random.Random(20261201)  # noqa: S311  # benchmark data, not security
+    groups, people, memberships = int(2_000 * scale), int(20_000 * scale), int(100_000 * scale)
+    source = InMemorySource()
+    subjects = [f"s{i:06d}" for i in range(people)]
+    for subject in subjects:
+        source.add_subject(subject)
+    per_group = max(1, memberships // groups)
+    pairs = 0
+    for g in range(groups):
+        name = f"campus:dept{g % 20:02d}:group{g:05d}"
+        source.add_group(name, description=f"Group {g}")
+        for subject in rng.sample(subjects, per_group):
+            source.add_member(name, subject)
+            pairs += 1
+    source.mark("campus", "bench-ldap", scope="sub")
+    return source, pairs
+
+
+def _ldap_config(people: str) -> ProvisionerConfig:
+    return ProvisionerConfig.from_dict(
+        {
+            "name": "bench-ldap",
+            "groups": {
+                "attributes": [
+                    {"name": "cn", "field": "extension"},
+                    {"name": "description", "field": "description"},
+                ],
+                "matching": ["cn"],
+            },
+            "entities": {"operate": False},
+            "memberships": {
+                "type": "group_attributes",
+                "attribute": {"name": "member", "template": f"uid={{subject_id|dn}},{people}"},
+            },
+        }
+    )
+
+
+def bench_ldap(scale: float) -> None:
+    """Groups with member DNs into OpenLDAP, against ldapadd and a plain paged read."""
+    import ldap3  # noqa: PLC0415  # the ldap extra
+
+    from grouperprov.targets.ldap import LdapGroups, LdapTarget  # noqa: PLC0415
+
+    source, pairs = _ldap_campus(scale)
+    snapshot = source.snapshot()
+    with _server(SlapdServer) as server:
+        if server is None:
+            print("ldap_skipped = 1")
+            return
+        people = f"ou=people,{server.suffix}"
+        admin = ldap3.Connection(
+            ldap3.Server(server.url), server.bind_dn, server.password, auto_bind=True
+        )
+        for branch in ("floor", "sync"):
+            admin.add(f"ou={branch},ou=groups,{server.suffix}", ["organizationalUnit"])
+        floor_base, sync_base = (f"ou={b},ou=groups,{server.suffix}" for b in ("floor", "sync"))
+        members: dict[str, list[str]] = {}
+        subjects = {e.id: str(e.get("subject_id")) for e in snapshot.entities}
+        for m in snapshot.memberships:
+            members.setdefault(m.group_id, []).append(
+                f"uid={escape_dn_value(subjects[m.entity_id])},{people}"
+            )
+        with tempfile.NamedTemporaryFile("w", suffix=".ldif", delete=False) as ldif:
+            for g in snapshot.groups:
+                ldif.write(
+                    f"dn: cn={g.get('extension')},{floor_base}\nobjectClass: groupOfNames\n"
+                    f"cn: {g.get('extension')}\ndescription: {g.get('description')}\n"
+                )
+                ldif.writelines(f"member: {dn}\n" for dn in sorted(members.get(g.id, [])))
+                ldif.write("\n")
+        command = ["ldapadd", "-x", "-H", server.url, "-D", server.bind_dn, "-w"]
+        command += [server.password, "-f", ldif.name]
+        ldapadd_s = _timed(
+            lambda: subprocess.run(command, check=True, capture_output=True)  # noqa: S603
+        )
+        Path(ldif.name).unlink()
+        target = LdapTarget(
+            server.url,
+            bind_dn=server.bind_dn,
+            password=server.password,
+            groups=LdapGroups(base_dn=sync_base, attributes=("description",)),
+        )
+        provisioner = Provisioner(_ldap_config(people), source, target, MemorySyncStore())
+        result: list[Any] = []
+        sync_s = _timed(lambda: result.append(provisioner.full_sync()))
+        if result[0].status is not SyncStatus.SUCCESS:
+            raise SystemExit(result[0].summary())
+        again: list[Any] = []
+        nochange_s = _timed(lambda: again.append(provisioner.full_sync()))
+        if again[0].plan is None or not again[0].plan.empty:
+            raise SystemExit("the second full sync found changes")
+
+        def paged_read() -> None:
+            entries = admin.extend.standard.paged_search(
+                sync_base,
+                "(objectClass=groupOfNames)",
+                attributes=["cn", "description", "member"],
+                paged_size=500,
+                generator=True,
+            )
+            for _ in entries:
+                pass
+
+        read_s = _timed(paged_read)
+        admin.unbind()
+        target.close()
+        print(f"ldap_groups = {len(snapshot.groups)}")
+        print(f"ldap_memberships = {pairs}")
+        print(f"ldap_ldapadd_s = {ldapadd_s:.3f}")
+        print(f"ldap_full_sync_s = {sync_s:.3f}")
+        print(f"ldap_full_sync_over_ldapadd = {sync_s / ldapadd_s:.2f}")
+        print(f"ldap_paged_read_s = {read_s:.3f}")
+        print(f"ldap_nochange_sync_s = {nochange_s:.3f}")
+        print(f"ldap_nochange_sync_over_paged_read = {nochange_s / read_s:.2f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--scale", type=float, default=1.0, help="1 = the full campuses")
+    parser.add_argument("--repeat", type=int, default=1, help="accepted for nox -s bench; unused")
+    parser.add_argument("--only", choices=("postgres", "ldap"), help="run one part")
+    args = parser.parse_args()
+    if args.only != "ldap":
+        bench_postgres(args.scale)
+    if args.only != "postgres":
+        bench_ldap(args.scale)
+
+
+if __name__ == "__main__":
+    main()
