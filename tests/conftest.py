@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import importlib.util
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -17,6 +19,8 @@ settings.register_profile(
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
 
 
+_T = TypeVar("_T")
+
 # -- real servers ------------------------------------------------------------------
 # CI sets GROUPERPROV_REQUIRE_SERVERS=1: a server that cannot start there fails
 # the tests instead of skipping them.
@@ -28,20 +32,23 @@ def _unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
+def _started(server: Callable[[], _T], client: str, extra: str) -> Iterator[_T]:
+    """A server of the session's own, started, and stopped at the end."""
+    if importlib.util.find_spec(client) is None:
+        _unavailable(f"{client} is not installed: pip install -e '.[{extra}]'")
+    try:
+        started = server()
+        started.start()  # type: ignore[attr-defined]  # a PostgresServer or a SlapdServer
+    except ServerUnavailable as exc:
+        _unavailable(str(exc))
+    yield started
+    started.stop()  # type: ignore[attr-defined]
+
+
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
     """A PostgreSQL server of the test session's own, on 127.0.0.1."""
-    try:
-        import psycopg  # noqa: F401, PLC0415  # is the client there?
-    except ImportError:
-        _unavailable("psycopg is not installed: pip install -e '.[postgres]'")
-    try:
-        server = PostgresServer()
-        server.start()
-    except ServerUnavailable as exc:
-        _unavailable(str(exc))
-    yield server
-    server.stop()
+    yield from _started(PostgresServer, "psycopg", "postgres")
 
 
 @pytest.fixture
@@ -53,14 +60,4 @@ def postgres_dsn(postgres_server: PostgresServer) -> str:
 @pytest.fixture(scope="session")
 def slapd_server() -> Iterator[SlapdServer]:
     """An OpenLDAP server of the test session's own, on 127.0.0.1."""
-    try:
-        import ldap3  # noqa: F401, PLC0415  # is the client there?
-    except ImportError:
-        _unavailable("ldap3 is not installed: pip install -e '.[ldap]'")
-    try:
-        server = SlapdServer()
-        server.start()
-    except ServerUnavailable as exc:
-        _unavailable(str(exc))
-    yield server
-    server.stop()
+    yield from _started(SlapdServer, "ldap3", "ldap")

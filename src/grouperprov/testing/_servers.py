@@ -51,7 +51,29 @@ def _free_port() -> int:
         return port
 
 
-class PostgresServer:
+class _ThrowAway:
+    """A server that a ``with`` block starts and stops (its subclass has the two)."""
+
+    def start(self) -> None:  # pragma: no cover  # every subclass has its own
+        raise NotImplementedError
+
+    def stop(self) -> None:  # pragma: no cover  # every subclass has its own
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class PostgresServer(_ThrowAway):
     """A PostgreSQL server of its own: ``initdb`` in a temporary folder, ``pg_ctl`` start.
 
     It listens on 127.0.0.1 only, on a free port, with ``trust`` authentication
@@ -84,18 +106,6 @@ class PostgresServer:
         self.port = 0
         self.folder: Path | None = None
         self._databases = 0
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def _run(self, *args: str) -> subprocess.CompletedProcess[str]:
         command = [str(self.bindir / args[0]), *args[1:]]
@@ -169,7 +179,7 @@ class PostgresServer:
         return self.dsn(name)
 
 
-class SlapdServer:
+class SlapdServer(_ThrowAway):
     """An OpenLDAP server of its own: ``slapd`` on 127.0.0.1 with a throw-away database.
 
     Its configuration (a ``slapd.conf``) loads the core, cosine, inetorgperson
@@ -204,18 +214,6 @@ class SlapdServer:
         self.port = 0
         self.folder: Path | None = None
         self._process: subprocess.Popen[bytes] | None = None
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     @property
     def url(self) -> str:
