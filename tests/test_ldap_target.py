@@ -443,3 +443,29 @@ def test_full_and_incremental_syncs_converge_on_the_directory(
     assert result.status is SyncStatus.SUCCESS, result.summary()
     plan = prov.plan_full().plan
     assert not plan.changes, plan.summary()
+
+
+def test_a_rename_moves_the_entry_and_the_sync_record_follows_it(
+    slapd_server: SlapdServer, branch: tuple[str, str]
+) -> None:
+    from grouperprov import ObjectType  # noqa: PLC0415
+
+    source = InMemorySource()
+    source.add_subject("u0")
+    source.add_group("a:staff")
+    source.add_member("a:staff", "u0")
+    source.mark("a", "ldap", scope="sub")
+    target = _target(slapd_server, branch)
+    store = MemorySyncStore()
+    prov = Provisioner(_config(MembershipType.GROUP_ATTRIBUTES, branch), source, target, store)
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    (record,) = [r for k, r in store.load("ldap").records.items() if k[0] is ObjectType.GROUP]
+    assert record.target_id == f"cn=a:staff,{branch[0]}"
+    source.rename_group("a:staff", "a:employees")
+    result = prov.full_sync()
+    assert result.status is SyncStatus.SUCCESS, result.summary()
+    assert result.plan is not None
+    assert [c.action.value for c in result.plan.changes] == ["update"]  # moved, not re-created
+    (record,) = [r for k, r in store.load("ldap").records.items() if k[0] is ObjectType.GROUP]
+    assert record.target_id == f"cn=a:employees,{branch[0]}"
+    assert [g.id for g in target.retrieve_all_groups()] == [record.target_id]
