@@ -153,22 +153,33 @@ def test_a_new_group_is_looked_up_by_its_matching_value() -> None:
         ("the target cannot search for a new group", "no_search"),
         ("the target replaces whole value lists", "replace_only"),
         ("a marker change names a folder", "marker"),
+        ("the target cannot read membership objects by group", "no_membership_reads"),
     ],
 )
 def test_a_recalc_reads_both_sides_in_full_when_it_must(why: str, change: str) -> None:
     source = _campus()
-    every = set(Operation)
+    missing = {
+        "no_retrieve": {Operation.RETRIEVE_GROUPS},
+        "no_search": {Operation.SEARCH_GROUPS},
+        "no_membership_reads": {Operation.RETRIEVE_MEMBERSHIPS_BY_GROUPS},
+    }.get(change, set())
     target = InMemoryTarget(
         id_attributes={"group": "cn"},
-        operations=every - {Operation.RETRIEVE_GROUPS}
-        if change == "no_retrieve"
-        else every - {Operation.SEARCH_GROUPS}
-        if change == "no_search"
-        else every,
+        operations=set(Operation) - missing,
         value_changes=change != "replace_only",
     )
+    overrides: dict[str, Any] = {}
+    if change == "no_membership_reads":
+        overrides["memberships"] = {
+            "type": "membership_objects",
+            "attributes": [
+                {"name": "g", "field": "group.name"},
+                {"name": "u", "field": "entity.subject_id"},
+            ],
+            "matching": [["g", "u"]],
+        }
     used: Any = _WholeOnly(source) if change == "source" else source
-    prov, target, seq = _synced(used, target=target)
+    prov, target, seq = _synced(used, target=target, **overrides)
     if change == "marker":
         source.mark("other", P, scope="sub")
     else:
@@ -210,3 +221,26 @@ def test_the_failsafe_of_a_recalc_checks_the_groups_it_read_whole() -> None:
     assert deleted.status is SyncStatus.SUCCESS, deleted.summary()
     assert [g.get("cn") for g in target.groups.values()] == ["staff"]
     assert not prov.plan_full().plan.changes
+
+
+def test_search_values_need_one_value_per_object() -> None:
+    from grouperprov import ObjectType, Translator  # noqa: PLC0415
+    from grouperprov._recalc_reads import _search_values  # noqa: PLC0415
+
+    config = _config(
+        groups={
+            "attributes": [
+                {"name": "cn", "field": "extension"},
+                {"name": "description", "field": "description"},
+            ],
+            "matching": ["cn"],
+        }
+    )
+    translator = Translator(config)
+    named = ProvisioningGroup.from_grouper("g1", "apps:ldap:deans")
+    bare = ProvisioningGroup.from_grouper("g2", "apps:ldap:deans", description="")
+    assert _search_values(translator, ObjectType.GROUP, [named], ("description", "cn")) == {
+        "cn": {"deans"}
+    }
+    # Nothing to look the group up by: the recalc reads the whole target instead.
+    assert _search_values(translator, ObjectType.GROUP, [bare], ("description",)) is None

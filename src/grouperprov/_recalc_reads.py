@@ -47,6 +47,10 @@ if TYPE_CHECKING:
     from ._provisioner import Provisioner
 
 Key = tuple[ObjectType, Hashable]
+_READS = {
+    ObjectType.GROUP: (Operation.RETRIEVE_GROUPS, Operation.SEARCH_GROUPS),
+    ObjectType.ENTITY: (Operation.RETRIEVE_ENTITIES, Operation.SEARCH_ENTITIES),
+}
 
 
 @attrs.frozen
@@ -226,38 +230,20 @@ def _read_target(
     caps = behavior.capabilities
     translator = Translator(p.config)
     records = state.records
-    groups: list[ProvisioningGroup] = []
-    entities: list[ProvisioningEntity] = []
-    group_ids: list[str] = []
-    if behavior.groups.select:
-        found = _owners(
-            p,
-            translator,
-            ObjectType.GROUP,
-            snapshot.groups,
-            _linked(records, ObjectType.GROUP),
-            caps=caps,
-            retrieve=Operation.RETRIEVE_GROUPS,
-            search=Operation.SEARCH_GROUPS,
-        )
-        if found is None:
+    found: dict[ObjectType, list[ProvisioningGroup | ProvisioningEntity]] = {}
+    for object_type, selected, beans in (
+        (ObjectType.GROUP, behavior.groups.select, snapshot.groups),
+        (ObjectType.ENTITY, behavior.entities.select, snapshot.entities),
+    ):
+        if not selected:
+            continue
+        read = _owners(p, translator, object_type, beans, _linked(records, object_type), caps)
+        if read is None:
             return None
-        groups = found  # type: ignore[assignment]  # groups in, groups out
-        group_ids = [g.id for g in groups]
-    if behavior.entities.select:
-        found = _owners(
-            p,
-            translator,
-            ObjectType.ENTITY,
-            snapshot.entities,
-            _linked(records, ObjectType.ENTITY),
-            caps=caps,
-            retrieve=Operation.RETRIEVE_ENTITIES,
-            search=Operation.SEARCH_ENTITIES,
-        )
-        if found is None:
-            return None
-        entities = found  # type: ignore[assignment]  # entities in, entities out
+        found[object_type] = read
+    groups = cast("list[ProvisioningGroup]", found.get(ObjectType.GROUP, []))
+    entities = cast("list[ProvisioningEntity]", found.get(ObjectType.ENTITY, []))
+    group_ids = [g.id for g in groups]
     memberships: tuple[object, ...] = ()
     if (
         behavior.memberships.select
@@ -287,21 +273,19 @@ def _linked(records: Mapping[Key, SyncRecord], object_type: ObjectType) -> dict[
     }
 
 
-def _owners(  # the pieces of one read
+def _owners(  # noqa: PLR0917  # the pieces of one read
     p: Provisioner,
     translator: Translator,
     object_type: ObjectType,
     beans: Iterable[ProvisioningGroup | ProvisioningEntity],
     linked: dict[str, str],
-    *,
     caps: Capabilities,
-    retrieve: Operation,
-    search: Operation,
 ) -> list[ProvisioningGroup | ProvisioningEntity] | None:
     """The target objects of *beans*: by the target ids the records link, else by search."""
     settings: ObjectConfig = (
         p.config.groups if object_type is ObjectType.GROUP else p.config.entities
     )
+    retrieve, search = _READS[object_type]
     ids = set(linked.values())
     unlinked = [b for b in beans if b.id not in linked]
     if ids and not caps.can(retrieve):
