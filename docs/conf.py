@@ -33,7 +33,7 @@ nitpick_ignore_regex = [
     ("py:.*", r"(collections|abc|datetime|enum|os|pathlib|typing|hypothesis)(\..*)?"),
     ("py:class", r"RecordKey"),  # a type alias, documented in grouperprov.stores
     ("py:class", r"Path|TracebackType|Self|psycopg\..*|Connection\[.*"),  # unqualified in hints
-    ("py:.*", r"grouperprov\._[a-z_]+\._?[A-Za-z]+"),
+    ("py:.*", r"grouperprov(\.[a-z]+)*\._[a-z_]+\._?[A-Za-z]+"),  # private modules' names
 ]
 
 html_theme = "furo"
