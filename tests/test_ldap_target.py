@@ -9,7 +9,6 @@ from typing import Any
 import ldap3
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from grouperprov import (
     MembershipType,
@@ -25,6 +24,7 @@ from grouperprov.exceptions import ConfigError
 from grouperprov.stores import MemorySyncStore
 from grouperprov.targets.ldap import DnStyle, LdapEntities, LdapGroups, LdapTarget
 from grouperprov.testing import InMemorySource, SlapdServer, check_target_dao
+from target_steps import Step, apply_step, steps
 
 SUFFIX = SlapdServer.suffix
 _branches = itertools.count()
@@ -369,34 +369,11 @@ def _config(kind: MembershipType, branch: tuple[str, str]) -> ProvisionerConfig:
     return ProvisionerConfig.from_dict(data)
 
 
-_steps = st.lists(
-    st.tuples(
-        st.sampled_from(["add", "remove", "group", "delete", "rename"]),
-        st.integers(0, 3),
-        st.sampled_from(["u0", "u1", "o'brien, j"]),
-    ),
-    max_size=10,
-)
+_steps = steps(("u0", "u1", "o'brien, j"), groups=4, max_size=10)
 
 
-def _apply(source: InMemorySource, step: tuple[str, int, str]) -> None:
-    kind, index, subject = step
-    names = sorted(str(g.get("name")) for g in source.snapshot().groups)
-    if kind == "group":
-        if f"a:g{index}" not in names:
-            source.add_group(f"a:g{index}", description=subject)
-        return
-    if not names:
-        return
-    name = names[index % len(names)]
-    if kind == "add":
-        source.add_member(name, subject)
-    elif kind == "remove":
-        source.remove_member(name, subject)
-    elif kind == "delete":
-        source.delete_group(name)
-    elif f"a:r{index}+x" not in names:
-        source.rename_group(name, f"a:r{index}+x")
+def _apply(source: InMemorySource, step: Step) -> None:
+    apply_step(source, step, rename_suffix="+x")
 
 
 @pytest.mark.parametrize(

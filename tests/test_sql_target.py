@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from grouperprov import (
     MembershipType,
@@ -30,6 +29,7 @@ from grouperprov.targets.sql import (
     SqlTarget,
 )
 from grouperprov.testing import InMemorySource, check_target_dao
+from target_steps import Step, apply_step, steps
 
 Connect = Callable[[], Any]
 
@@ -388,35 +388,11 @@ def _config(kind: MembershipType) -> ProvisionerConfig:
     return ProvisionerConfig.from_dict(data)
 
 
-_steps = st.lists(
-    st.tuples(
-        st.sampled_from(["add", "remove", "group", "delete", "rename"]),
-        st.integers(0, 4),
-        st.sampled_from(["u0", "u1", "u2"]),
-    ),
-    max_size=12,
-)
+_steps = steps(("u0", "u1", "u2"), groups=5, max_size=12)
 
 
-def _apply(source: InMemorySource, step: tuple[str, int, str]) -> None:
-    kind, index, subject = step
-    names = sorted(str(g.get("name")) for g in source.snapshot().groups)
-    if kind == "group":
-        name = f"a:g{index}"
-        if name not in names:
-            source.add_group(name, description=subject)
-        return
-    if not names:
-        return
-    name = names[index % len(names)]
-    if kind == "add":
-        source.add_member(name, subject)
-    elif kind == "remove":
-        source.remove_member(name, subject)
-    elif kind == "delete":
-        source.delete_group(name)
-    elif f"a:r{index}" not in names:
-        source.rename_group(name, f"a:r{index}")
+def _apply(source: InMemorySource, step: Step) -> None:
+    apply_step(source, step)
 
 
 @pytest.mark.parametrize("kind", list(MembershipType))

@@ -1,0 +1,44 @@
+"""Random Grouper changes for the convergence tests of the real targets (SQL, LDAP)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from hypothesis import strategies as st
+
+from grouperprov.testing import InMemorySource
+
+Step = tuple[str, int, str]
+
+
+def steps(subjects: Sequence[str], *, groups: int, max_size: int) -> st.SearchStrategy[list[Step]]:
+    """Lists of (what, which group, which subject) steps for :func:`apply_step`."""
+    return st.lists(
+        st.tuples(
+            st.sampled_from(["add", "remove", "group", "delete", "rename"]),
+            st.integers(0, groups - 1),
+            st.sampled_from(list(subjects)),
+        ),
+        max_size=max_size,
+    )
+
+
+def apply_step(source: InMemorySource, step: Step, *, rename_suffix: str = "") -> None:
+    """Make one change in Grouper under the folder ``a`` (renames to ``a:r<n><suffix>``)."""
+    kind, index, subject = step
+    names = sorted(str(g.get("name")) for g in source.snapshot().groups)
+    if kind == "group":
+        if f"a:g{index}" not in names:
+            source.add_group(f"a:g{index}", description=subject)
+        return
+    if not names:
+        return
+    name = names[index % len(names)]
+    if kind == "add":
+        source.add_member(name, subject)
+    elif kind == "remove":
+        source.remove_member(name, subject)
+    elif kind == "delete":
+        source.delete_group(name)
+    elif f"a:r{index}{rename_suffix}" not in names:
+        source.rename_group(name, f"a:r{index}{rename_suffix}")
