@@ -158,23 +158,22 @@ def read_part(
         return None
     name = config.name
     records: dict[Key, SyncRecord] = {}
-    state = p.store.load_records(name, ())
     done_groups: set[str] = set()
     done_members: set[str] = set()
     while True:
-        members = work.entities | {m for _, m in work.memberships}
         groups = work.groups - done_groups
-        fresh = members - done_members
+        fresh = _members(work) - done_members
         if not groups and not fresh:
             break
         keys: list[Key] = [(ObjectType.GROUP, g) for g in groups]
         keys += [(ObjectType.ENTITY, m) for m in fresh]
         keys += [(ObjectType.MEMBERSHIP, pair) for pair in work.memberships]
-        records.update(p.store.load_records(name, keys, groups=groups, members=fresh).records)
+        loaded = p.store.load_records(name, keys, groups=groups, members=fresh)
+        records.update(loaded.records)
         done_groups |= groups
         done_members |= fresh
-        widen(work, SyncState(provisioner=state.provisioner, records=records))
-    members = work.entities | {m for _, m in work.memberships}
+        widen(work, SyncState(provisioner=loaded.provisioner, records=records))
+    members = _members(work)
     part = source.partial_snapshot(groups=sorted(work.groups), members=sorted(members))
     snapshot = _with_groups(p, part, _recorded_groups(records, work))
     keys = [(ObjectType.GROUP, g.id) for g in snapshot.groups]
@@ -182,8 +181,9 @@ def read_part(
     keys += [(ObjectType.MEMBERSHIP, (m.group_id, m.entity_id)) for m in snapshot.memberships]
     keys += [(ObjectType.ENTITY, str(k[1][1])) for k in records if isinstance(k[1], tuple)]
     missing = [k for k in keys if k not in records]
-    records.update(p.store.load_records(name, missing).records)
-    state = SyncState(provisioner=state.provisioner, records=records)
+    last = p.store.load_records(name, missing)  # the provisioner record comes with it
+    records.update(last.records)
+    state = SyncState(provisioner=last.provisioner, records=records)
     target = _read_target(p, behavior, snapshot, state)
     if target is None:
         return None
@@ -192,8 +192,13 @@ def read_part(
         state=state,
         target=target,
         groups=frozenset(work.groups),
-        members=frozenset(work.entities | {m for _, m in work.memberships}),
+        members=frozenset(members),
     )
+
+
+def _members(work: Work) -> set[str]:
+    """The members a recalc reads with every membership: its entities and its pairs'."""
+    return work.entities | {m for _, m in work.memberships}
 
 
 def _targetable(config: ProvisionerConfig, behavior: Behavior, work: Work) -> bool:
