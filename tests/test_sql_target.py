@@ -252,6 +252,55 @@ def test_membership_rows_read_by_entity_update_and_refuse_what_they_cannot_hold(
     assert target.search_groups("cn", []) == []
 
 
+@pytest.mark.parametrize("copy", [None, False], ids=["default", "no-copy"])
+def test_membership_batches_write_the_same_rows_with_or_without_copy(
+    connect: Connect, copy: bool | None
+) -> None:
+    """On PostgreSQL the default is COPY through a staging table; the rules are the same."""
+    layout = SqlLayout(
+        memberships=MembershipTable(
+            table="gp_memberships",
+            columns={"group_name": "group_name", "rank": "rank"},
+            types={"rank": "INTEGER NOT NULL"},
+        )
+    )
+    target = _target(connect, layout, copy=copy, batch_size=50)
+
+    def row(g: str, e: str, rank: object) -> ProvisioningMembership:
+        return ProvisioningMembership(g, e, {"group_name": g.upper(), "rank": rank})
+
+    first = [row(f"g{i % 3}", f"e{i}", i) for i in range(120)]
+    assert all(o.ok for o in target.insert_memberships(first))
+    # A second batch: rows already there are updated, a duplicate in the batch
+    # and a value the column refuses send the batch one row at a time.
+    again = [
+        row("g0", "e0", 1000),  # there already: updated
+        row("g9", "e1", 1),
+        row("g9", "e1", 2),  # the same pair twice in one batch: the last one wins
+        row("g9", "e2", None),  # NOT NULL refuses it: this row fails alone
+        row("g9", "e3", 3),
+    ]
+    outcomes = target.insert_memberships(again)
+    assert [o.ok for o in outcomes] == [True, True, True, False, True]
+    found = {m.id: m for m in target.retrieve_all_memberships()}
+    assert len(found) == 120 + 2
+    assert found[("g0", "e0")].get("rank") == 1000
+    assert found[("g9", "e1")].get("rank") == 2
+    assert found[("g1", "e1")].get("group_name") == "G1"
+    assert ("g9", "e2") not in found
+    # A batch of rows that cannot be written at all sends nothing.
+    (refused,) = target.insert_memberships([ProvisioningMembership("g7", "e7", {"colour": "x"})])
+    assert not refused.ok
+    # Nothing is left behind in the staging table between batches.
+    assert target.insert_memberships([row("g8", "e8", 8), row("g8", "e9", 9)])[0].ok
+    assert len(target.retrieve_all_memberships()) == 120 + 4
+
+
+def test_copy_needs_a_psycopg_connection() -> None:
+    with pytest.raises(ValueError, match="copy=True needs a psycopg 3 connection, not Connection"):
+        SqlTarget(sqlite3.connect(":memory:"), LAYOUT, copy=True)
+
+
 def test_multi_valued_values_are_replaced_whole_and_ids_need_a_value(connect: Connect) -> None:
     from grouperprov import AttributeChange, Operation  # noqa: PLC0415
 

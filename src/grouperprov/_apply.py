@@ -358,7 +358,8 @@ class _Applier:
         entity_id = self.known[ObjectType.ENTITY].get(membership.entity_id, membership.entity_id)
         if (group_id, entity_id) == membership.id:
             return membership
-        return attrs.evolve(membership, group_id=group_id, entity_id=entity_id)
+        # Built directly: attrs.evolve is several times slower, and this is per membership.
+        return ProvisioningMembership(group_id, entity_id, membership.attributes)
 
     def _replace_list(self, change: Change) -> None:
         group = change.bean

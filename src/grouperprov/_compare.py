@@ -199,7 +199,11 @@ class _Comparer:
             self._membership_objects(target.memberships)
         plan = Plan(
             provisioner=self.t.config.name,
-            changes=[attrs.evolve(c, label=self._label(c)) for c in self.changes],
+            # A change made with its label (the per-membership ones) keeps it.
+            changes=[
+                c if c.label is not None else attrs.evolve(c, label=self._label(c))
+                for c in self.changes
+            ],
             errors=tuple(PlannedError(t, i, e) for (t, i), e in self.errors.items()),
             links={t: dict(m) for t, m in self.links.items()},
         )
@@ -236,9 +240,7 @@ class _Comparer:
             name = self._name(owner, change.owner_id) or change.owner_id
             return name if change.value is None else f"{name} / {change.value}"
         if isinstance(object_id, tuple) and object_id in self.tr.memberships:
-            group = self._name(ObjectType.GROUP, object_id[0]) or object_id[0]
-            entity = self._name(ObjectType.ENTITY, object_id[1]) or object_id[1]
-            return f"{group} / {entity}"
+            return self._membership_label(object_id)  # type: ignore[arg-type]  # a membership id
         if change.action is Action.REPLACE and change.owner_id is not None:
             return self._name(ObjectType.GROUP, change.owner_id)
         if isinstance(change.bean, ProvisioningMembership):
@@ -247,6 +249,12 @@ class _Comparer:
             if found is not None:
                 return " / ".join(str(change.bean.get(n)) for n in found.key.split("+"))
         return None
+
+    def _membership_label(self, mid: MembershipId) -> str:
+        """A Grouper membership's readable name: group name / subject id."""
+        group = self._name(ObjectType.GROUP, mid[0]) or mid[0]
+        entity = self._name(ObjectType.ENTITY, mid[1]) or mid[1]
+        return f"{group} / {entity}"
 
     def _error(self, object_type: ObjectType, object_id: ObjectId, error: ObjectError) -> None:
         self.errors.setdefault((object_type, object_id), error)
@@ -683,7 +691,9 @@ class _Comparer:
         if settled:
             native, translated = _left_over(found, all_native, translated)
         normal = {k: self.t.from_target(ObjectType.MEMBERSHIP, m) for k, m in native.items()}
-        result = matcher.match({mid: tr.bean for mid, tr in translated.items()}, normal)
+        # Translated once here (a lazy mapping builds each translation on access).
+        translated_items = list(translated.items())
+        result = matcher.match({mid: tr.bean for mid, tr in translated_items}, normal)
         if settled:
             result = self._with_settled(result, settled, matcher)
             all_translated = self.tr.memberships
@@ -702,7 +712,7 @@ class _Comparer:
         self.matches[ObjectType.MEMBERSHIP] = result
         touched: set[str] = set()
         wrappers = self._explicit_wrappers(ObjectType.MEMBERSHIP)
-        for mid, tr in translated.items():
+        for mid, tr in translated_items:
             error = tr.error or result.errors.get(mid)
             tid = result.pairs.get(mid)
             action: Action | None = None
@@ -741,6 +751,7 @@ class _Comparer:
                             owner_id=mid[0],
                             search=matcher.search_keys(tr.bean),
                             reasons=(Reason("missing_in_target", "in Grouper, not in the target"),),
+                            label=self._membership_label(mid),
                         )
                     )
             else:

@@ -877,13 +877,17 @@ def _insert_intents(planned: FullPlan, now: datetime) -> list[SyncRecord]:
             old = records.get((change.object_type, object_id))
             if old is not None and old.inserted_by_us:
                 continue
-            base = old or SyncRecord(
-                object_type=change.object_type,
-                grouper_id=object_id,
-                provisionable=True,
-                provisionable_start=now,
+            intents.append(
+                attrs.evolve(old, inserted_by_us=True)
+                if old is not None
+                else SyncRecord(
+                    object_type=change.object_type,
+                    grouper_id=object_id,
+                    provisionable=True,
+                    provisionable_start=now,
+                    inserted_by_us=True,
+                )
             )
-            intents.append(attrs.evolve(base, inserted_by_us=True))
     return intents
 
 
@@ -927,11 +931,7 @@ class _RecordKeeper:
 
     def _record(self, key: Key, **changes: object) -> SyncRecord:
         """Update a record; updates of one record in one run build on each other."""
-        base = (
-            self.out.get(key)
-            or self.old.get(key)
-            or SyncRecord(object_type=key[0], grouper_id=key[1])
-        )
+        base = self.out.get(key) or self.old.get(key)
         wanted = self.wanted
         if (
             wanted is not None
@@ -939,8 +939,13 @@ class _RecordKeeper:
             and key not in self.touched
             and not wanted(key)
         ):
-            return base
-        record = attrs.evolve(base, last_sync=self.now, **changes)  # type: ignore[arg-type]  # keyword fields of SyncRecord
+            return base or SyncRecord(object_type=key[0], grouper_id=key[1])
+        # A new record is built at once (not a blank one evolved): one per new object.
+        record = (
+            SyncRecord(object_type=key[0], grouper_id=key[1], last_sync=self.now, **changes)  # type: ignore[arg-type]  # keyword fields of SyncRecord
+            if base is None
+            else attrs.evolve(base, last_sync=self.now, **changes)  # type: ignore[arg-type]  # keyword fields of SyncRecord
+        )
         self.out[key] = record
         return record
 

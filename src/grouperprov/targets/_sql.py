@@ -71,6 +71,11 @@ class SqlTarget(TargetDAO):
     objects are written one by one, each in a savepoint, so that one bad row
     becomes a failure of that object only.
 
+    On a psycopg 3 connection, membership rows are inserted with ``COPY``
+    into a temporary staging table and moved into the membership table by one
+    ``INSERT ... SELECT ... ON CONFLICT`` per batch: the same result as the
+    many-row ``INSERT``, several times faster (see *copy*).
+
     Args:
         connection: An open DB-API 2 connection (``sqlite3``, ``psycopg``...).
             The target commits its own transactions on it.
@@ -78,6 +83,9 @@ class SqlTarget(TargetDAO):
         batch_size: The largest number of objects per statement batch.
         paramstyle: The driver's placeholder style (``qmark`` or ``format``);
             found from the driver module when not given.
+        copy: Whether membership rows go in through ``COPY`` (needs psycopg 3
+            and the right to create temporary tables); ``None``, the default,
+            uses it on psycopg 3 connections.
     """
 
     def __init__(
@@ -87,6 +95,7 @@ class SqlTarget(TargetDAO):
         *,
         batch_size: int = 1000,
         paramstyle: str | None = None,
+        copy: bool | None = None,
     ) -> None:
         layout.check()
         self._db = connection
@@ -98,6 +107,11 @@ class SqlTarget(TargetDAO):
             raise ValueError(msg)
         self._p = _MARKS[style]
         self._sqlite = isinstance(connection, sqlite3.Connection)
+        psycopg3 = type(connection).__module__.split(".")[0] == "psycopg"
+        if copy and not psycopg3:
+            msg = f"copy=True needs a psycopg 3 connection, not {type(connection).__name__}"
+            raise ValueError(msg)
+        self._copy = psycopg3 if copy is None else copy
 
     def __repr__(self) -> str:
         tables = [t.table for t in (self.layout.groups, self.layout.entities) if t]
@@ -647,6 +661,7 @@ class SqlTarget(TargetDAO):
             else f" ON CONFLICT ({key}) DO NOTHING"
         )
         row_marks = f"({self._in(len(columns))})"
+        stage = quote(f"grouperprov_stage_{m.table.replace('.', '_')}")
 
         def bulk(cur: _Cursor, chunk: Sequence[ProvisioningMembership]) -> list[WriteOutcome]:
             outcomes: list[WriteOutcome] = []
@@ -658,7 +673,22 @@ class SqlTarget(TargetDAO):
                     outcomes.append(WriteOutcome.failure(str(exc)))
                     continue
                 outcomes.append(WriteOutcome.success(membership))
-            if rows:
+            if len(rows) > 1 and self._copy:
+                # COPY into a staging table of the same columns and types, without
+                # the table's constraints (emptied at every commit), then one
+                # INSERT ... SELECT with the same conflict rule.
+                names = ", ".join(columns)
+                cur.execute(
+                    f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS"  # noqa: S608  # checked names
+                    f" AS SELECT {names} FROM {quote(m.table)} WITH NO DATA"
+                )
+                with cur.copy(f"COPY {stage} ({names}) FROM STDIN") as out:  # type: ignore[attr-defined]  # psycopg 3 cursors
+                    for row in rows:
+                        out.write_row(row)
+                cur.execute(
+                    f"INSERT INTO {quote(m.table)} ({names}) SELECT {names} FROM {stage}{conflict}"  # noqa: S608  # checked names
+                )
+            elif rows:
                 cur.execute(
                     f"INSERT INTO {quote(m.table)} ({', '.join(columns)})"  # noqa: S608  # checked names
                     f" VALUES {', '.join([row_marks] * len(rows))}{conflict}",
