@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.dn import parse_dn
@@ -15,7 +15,7 @@ from grouperprov import (
     escape_dn_value,
     escape_filter_value,
 )
-from grouperprov._ldap_escape import canonical_dn, split_dn
+from grouperprov._ldap_escape import _rebuilt, canonical_dn, split_dn
 from grouperprov._sources import Template
 
 
@@ -83,6 +83,21 @@ def test_split_dn_gives_back_the_values_that_were_escaped(value: str, other: str
         [("dc", "edu")],
     ]
     assert canonical_dn(dn) == dn
+
+
+@given(st.text(alphabet='ab =,+\\#"<>;\x00\t2C', max_size=24))
+@example("cn=a b,ou=x+sn=c")  # returned as it is
+@example("cn=a,ou=b ")  # a trailing space: rebuilt
+@example("cn=a=b")  # an "=" in a value: rebuilt
+def test_a_dn_returned_as_it_is_is_the_one_the_slow_path_builds(dn: str) -> None:
+    """canonical_dn() skips the split for DNs that need no change: only for those."""
+    try:
+        rebuilt = _rebuilt(dn)
+    except ValueError:
+        with pytest.raises(ValueError, match=r"DN|backslash|RDN"):
+            canonical_dn(dn)
+        return
+    assert canonical_dn(dn) == rebuilt
 
 
 def test_canonical_dns_compare_equal_across_escapings() -> None:

@@ -10,8 +10,10 @@ its attributes are separable) and compare everything a caller can see.
 from __future__ import annotations
 
 import gc
+import threading
 from typing import Any
 
+import attrs
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -21,6 +23,7 @@ from grouperprov import (
     ProvisioningEntity,
     ProvisioningGroup,
     ProvisioningMembership,
+    SyncRecord,
     Translator,
     compare,
     compute_behavior,
@@ -30,6 +33,7 @@ from grouperprov._beans import attribute_values
 from grouperprov._failsafe import plan_stats
 from grouperprov._gc import paused_gc
 from grouperprov._lazy import LazyMap, merged
+from grouperprov._records import replaced
 from grouperprov._translate import _SeparableMemberships
 from grouperprov.testing import InMemoryTarget
 
@@ -249,6 +253,32 @@ def test_paused_gc_restores_the_collector_as_it_was() -> None:
         gc.enable()
 
 
+def test_paused_gc_overlapping_in_threads_turns_the_collector_on_after_the_last() -> None:
+    first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
+    seen: dict[str, bool] = {}
+
+    def first() -> None:
+        with paused_gc():
+            first_in.set()
+            second_in.wait(5)
+        first_out.set()
+
+    def second() -> None:
+        first_in.wait(5)
+        with paused_gc():
+            second_in.set()
+            first_out.wait(5)
+            seen["after the first left"] = gc.isenabled()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert seen == {"after the first left": False}
+    assert gc.isenabled()
+
+
 def test_attribute_values_reads_one_attribute_of_each_bean() -> None:
     beans = [ProvisioningGroup("1", {"cn": "x"}), ProvisioningGroup("2")]
     assert attribute_values(beans, "cn") == ["x", None]
@@ -283,3 +313,23 @@ def test_target_compare_forms_follow_from_target() -> None:
     assert not t.plain_compare(group, "hidden")  # not read
     assert not t.plain_compare(group, "gid")  # not a string
     assert not t.plain_compare(group, "other")  # not configured
+
+
+@given(
+    record=st.builds(
+        SyncRecord,
+        object_type=st.sampled_from(ObjectType),
+        grouper_id=st.text(max_size=3),
+        provisionable=st.booleans(),
+        in_target=st.booleans(),
+        error_message=st.none() | st.text(max_size=3),
+    ),
+    changes=st.dictionaries(
+        st.sampled_from(["target_id", "provisionable", "in_target", "error_message", "links"]),
+        st.none() | st.booleans() | st.text(max_size=3).map(lambda t: (t,)),
+    ),
+)
+def test_replaced_records_are_what_attrs_evolve_gives(
+    record: SyncRecord, changes: dict[str, Any]
+) -> None:
+    assert replaced(record, **changes) == attrs.evolve(record, **changes)

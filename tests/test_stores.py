@@ -92,6 +92,8 @@ def test_sqlite_records_survive_reopening_and_use_wal(tmp_path: Path) -> None:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert repr(reopened) == f"SqliteSyncStore({str(path)!r})"
     assert reopened.path == path
+    # Its own connections keep a page cache of 64 MiB (a campus's indexes are large).
+    assert reopened._connect().execute("PRAGMA cache_size").fetchone()[0] == -65536
 
 
 def test_a_newer_schema_is_refused_with_a_clear_message(tmp_path: Path) -> None:

@@ -6,9 +6,19 @@ filter as they are: ``a,b+c*)(uid=*`` must name one group and widen no search.
 
 from __future__ import annotations
 
+import re
+
 __all__ = ["canonical_dn", "escape_dn_value", "escape_filter_value", "split_dn"]
 
 _DN_SPECIAL = frozenset('\\"+,;<>=#')
+
+# A DN already in the canonical form: each RDN part "attribute=value", the
+# attribute without spaces, the value without the special characters, NUL, or
+# a leading or trailing space (the value may be empty). Most DNs a directory
+# gives back are like this, and canonical_dn() returns them as they are.
+_ATTRIBUTE = r'[^\s\\"#<>;\x00,+=]+'
+_VALUE = r'(?:[^ \\"#<>;\x00,+=](?:[^\\"#<>;\x00,+=]*[^ \\"#<>;\x00,+=])?)?'
+_PLAIN_DN = re.compile(f"{_ATTRIBUTE}={_VALUE}(?:[,+]{_ATTRIBUTE}={_VALUE})*")
 
 
 def escape_dn_value(value: str) -> str:
@@ -59,7 +69,11 @@ def split_dn(dn: str) -> list[list[tuple[str, str]]]:
 
     def flush_bytes() -> None:
         if raw:
-            text.append(raw.decode("utf-8", errors="strict"))
+            try:
+                text.append(raw.decode("utf-8", errors="strict"))
+            except UnicodeDecodeError:
+                msg = f"hex escapes that are not UTF-8 in the DN {dn!r}"
+                raise ValueError(msg) from None
             raw.clear()
 
     i = 0
@@ -106,6 +120,13 @@ def canonical_dn(dn: str) -> str:
     writes ``\2C`` for ``\,``); the canonical form compares equal to the DN
     grouperprov builds.
     """
+    if _PLAIN_DN.fullmatch(dn):
+        return dn  # nothing to unescape or to escape: a member list is mostly such DNs
+    return _rebuilt(dn)
+
+
+def _rebuilt(dn: str) -> str:
+    """*dn* split and put together again, each value escaped by :func:`escape_dn_value`."""
     return ",".join(
         "+".join(f"{attribute}={escape_dn_value(value)}" for attribute, value in rdn)
         for rdn in split_dn(dn)

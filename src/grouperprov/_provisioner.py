@@ -37,7 +37,15 @@ from ._lease import LeaseKeeper
 from ._links import SubjectLinks, resolve_subject_links
 from ._match import Matcher
 from ._plan import Action, Plan
-from ._records import FailsafeState, JobLease, LogRecord, SyncRecord, SyncType, error_fields
+from ._records import (
+    FailsafeState,
+    JobLease,
+    LogRecord,
+    SyncRecord,
+    SyncType,
+    error_fields,
+    replaced,
+)
 from ._source import GrouperSnapshot, GrouperSource, Scope, provisionable_scope
 from ._store import MemorySyncStore, SyncState, SyncStore
 from ._target import TargetDAO, TargetData
@@ -620,9 +628,12 @@ class Provisioner:
                 heartbeat failed for longer than ``lease_ttl``); the sync
                 records were not written, and the next full sync repairs them.
         """
-        if dry_run or self._keeper is not None:
-            return self._apply(planned, dry_run=dry_run)
-        return self._holding_lease(planned.sync_type, lambda: self._apply(planned, dry_run=False))
+        with paused_gc():  # the writes and records of a campus: millions of objects too
+            if dry_run or self._keeper is not None:
+                return self._apply(planned, dry_run=dry_run)
+            return self._holding_lease(
+                planned.sync_type, lambda: self._apply(planned, dry_run=False)
+            )
 
     def _check_lease(self) -> None:
         if self._keeper is not None:
@@ -944,7 +955,7 @@ class _RecordKeeper:
         record = (
             SyncRecord(object_type=key[0], grouper_id=key[1], last_sync=self.now, **changes)  # type: ignore[arg-type]  # keyword fields of SyncRecord
             if base is None
-            else attrs.evolve(base, last_sync=self.now, **changes)  # type: ignore[arg-type]  # keyword fields of SyncRecord
+            else replaced(base, last_sync=self.now, **changes)
         )
         self.out[key] = record
         return record

