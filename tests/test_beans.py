@@ -57,6 +57,13 @@ def test_attribute_map_merged_and_without_return_copies() -> None:
     d = m.to_dict()
     d["a"] = 9
     assert m["a"] == 1
+    # Merged values are checked and shaped as the constructor does it.
+    assert m.merged({"c": ["x", "y"]})["c"] == frozenset({"x", "y"})
+    assert hash(m.merged({"z": None})) == hash(m)
+    with pytest.raises(TypeError, match="attribute 'c': a value must be str, int or bool"):
+        m.merged({"c": 1.5})
+    with pytest.raises(TypeError, match="attribute names must be str"):
+        m.merged({3: "x"})  # type: ignore[dict-item]  # what an untyped caller may pass
 
 
 def test_beans_are_frozen_hashable_values() -> None:

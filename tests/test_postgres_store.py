@@ -180,4 +180,9 @@ def test_a_version_1_database_is_upgraded_in_place(postgres_dsn: str) -> None:
     assert store.load("p").provisioner.last_sequence == 12
     with psycopg.connect(postgres_dsn) as conn:
         assert conn.execute("SELECT version FROM gp_schema").fetchone() == (SCHEMA_VERSION,)
+        # Version 3 dropped the unused indexes of records by target id.
+        indexes = conn.execute("SELECT indexname FROM pg_indexes WHERE tablename LIKE 'gp_sync_%'")
+        names = {name for (name,) in indexes}
+        assert "gp_sync_membership_member" in names
+        assert not {n for n in names if n.endswith("_target")}
     store.close()

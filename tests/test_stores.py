@@ -203,3 +203,8 @@ def test_a_version_1_file_is_upgraded_in_place_and_keeps_its_records(tmp_path: P
     assert store.load("p").provisioner.last_sequence == 12
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        # Version 3 dropped the unused indexes of records by target id.
+        indexes = conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")
+        names = {name for (name,) in indexes}
+        assert "gp_sync_membership_member" in names
+        assert not {n for n in names if n.endswith("_target")}

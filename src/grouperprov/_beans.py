@@ -169,16 +169,36 @@ class AttributeMap(Mapping[str, AttributeValue]):
         """Return a plain (mutable) dict copy."""
         return dict(self._data)
 
+    @classmethod
+    def _checked(cls, data: dict[str, AttributeValue]) -> AttributeMap:
+        """An AttributeMap of *data*, whose values are already normalised (not copied)."""
+        new = cls.__new__(cls)
+        new._data = data  # noqa: SLF001  # a new object of this class
+        new._hash = None  # noqa: SLF001  # a new object of this class
+        return new
+
     def merged(self, changes: Mapping[str, object]) -> AttributeMap:
-        """Return a copy with *changes* applied; a ``None`` value removes the name."""
-        data: dict[str, object] = dict(self._data)
-        data.update(changes)
-        return AttributeMap(data)
+        """Return a copy with *changes* applied; a ``None`` value removes the name.
+
+        Only the changed values are checked again (a group's other attributes,
+        its member list among them, are already).
+        """
+        data = dict(self._data)
+        for name, value in cast("Mapping[object, object]", changes).items():
+            if not isinstance(name, str):
+                msg = f"attribute names must be str, got {name!r}"
+                raise TypeError(msg)
+            normalised = _normalise_value(name, value)
+            if normalised is None:
+                data.pop(name, None)
+            else:
+                data[name] = normalised
+        return AttributeMap._checked(data)
 
     def without(self, names: Iterable[str]) -> AttributeMap:
         """Return a copy without the attributes *names*."""
         drop = set(names)
-        return AttributeMap({k: v for k, v in self._data.items() if k not in drop})
+        return AttributeMap._checked({k: v for k, v in self._data.items() if k not in drop})
 
 
 def _attributes_converter(values: Mapping[str, object] | None) -> AttributeMap:

@@ -237,8 +237,7 @@ class _Comparer:
             return self._name(object_type, object_id) or self._target_name(object_type, object_id)
         owner = self.b.membership_owner
         if owner is not None and change.owner_id is not None:
-            name = self._name(owner, change.owner_id) or change.owner_id
-            return name if change.value is None else f"{name} / {change.value}"
+            return self._value_label(owner, change.owner_id, change.value)
         if isinstance(object_id, tuple) and object_id in self.tr.memberships:
             return self._membership_label(object_id)  # type: ignore[arg-type]  # a membership id
         if change.action is Action.REPLACE and change.owner_id is not None:
@@ -249,6 +248,11 @@ class _Comparer:
             if found is not None:
                 return " / ".join(str(change.bean.get(n)) for n in found.key.split("+"))
         return None
+
+    def _value_label(self, owner: ObjectType, owner_id: str, value: Scalar | None) -> str:
+        """A membership value's readable name: its owner's name / the value."""
+        name = self._name(owner, owner_id) or owner_id
+        return name if value is None else f"{name} / {value}"
 
     def _membership_label(self, mid: MembershipId) -> str:
         """A Grouper membership's readable name: group name / subject id."""
@@ -671,6 +675,9 @@ class _Comparer:
                 memberships=value.memberships,
                 with_owner=with_owner,
                 reasons=(reason,),
+                label=self._value_label(
+                    self.b.membership_owner or ObjectType.GROUP, owner_id, value.value
+                ),
             )
         )
 

@@ -52,6 +52,7 @@ from grouperprov.stores._rows import (
     save_queue,
     schema_v1,
     schema_v2,
+    schema_v3,
     select_controls,
     select_records,
     select_rejected,
@@ -77,6 +78,7 @@ _MIGRATIONS: dict[int, list[str]] = {
         number="bigint",
         log_id="bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
     ),
+    3: schema_v3(),
 }
 
 # The record columns' types, for binary COPY.

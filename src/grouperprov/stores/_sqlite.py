@@ -47,6 +47,7 @@ from grouperprov.stores._rows import (
     save_queue,
     schema_v1,
     schema_v2,
+    schema_v3,
     select_controls,
     select_records,
     select_rejected,
@@ -65,6 +66,7 @@ _MIGRATIONS: dict[int, list[str]] = {
     2: schema_v2(
         text="TEXT", time="TEXT", number="INTEGER", log_id="INTEGER PRIMARY KEY AUTOINCREMENT"
     ),
+    3: schema_v3(),
 }
 
 

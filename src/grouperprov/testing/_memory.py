@@ -9,6 +9,7 @@ from typing import TypeVar
 import attrs
 
 from grouperprov._beans import (
+    AttributeMap,
     AttributeValue,
     ProvisioningEntity,
     ProvisioningGroup,
@@ -135,17 +136,21 @@ class InMemoryTarget(TargetDAO):
             return str(value)
         return f"{kind}-{next(self._counter)}"
 
-    def _apply_changes(
-        self, bean: Bean, changes: Sequence[AttributeChange]
-    ) -> dict[str, AttributeValue]:
-        # Each change applies to the result of the ones before it.
-        values: dict[str, AttributeValue] = dict(bean.attributes)
+    def _apply_changes(self, bean: Bean, changes: Sequence[AttributeChange]) -> AttributeMap:
+        """*bean*'s attributes after *changes*, each applied to the result of the ones before.
+
+        Only the changed attributes are checked again, not a whole member list.
+        """
+        values: dict[str, AttributeValue] = {}
         for change in changes:
             if change.op is not ChangeOp.REPLACE and not self._value_changes:
                 msg = f"{change.op.value} on {change.attribute!r}: this target only replaces"
                 raise ValueError(msg)
-            values[change.attribute] = change.apply_to(values.get(change.attribute))
-        return values
+            name = change.attribute
+            values[name] = change.apply_to(
+                values[name] if name in values else bean.attributes.get(name)
+            )
+        return bean.attributes.merged(values)
 
     # -- reads ----------------------------------------------------------------
 
