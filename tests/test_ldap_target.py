@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -256,6 +257,44 @@ def test_each_failure_is_the_object_s_own_outcome(
     assert "notAllowedOnNonLeaf" in (refused.error or "")
     assert target.retrieve_groups([f"cn=nothere,{branch[0]}"]) == []
     assert [g.get("cn") for g in target.search_groups("cn", ["ok", "nope"])] == ["ok"]
+
+
+@pytest.mark.parametrize("pipeline", [1, 2, 64])
+def test_pipelined_adds_answer_in_order_each_with_its_own_outcome(
+    slapd_server: SlapdServer, branch: tuple[str, str], pipeline: int
+) -> None:
+    """Adds sent ahead of their answers: the directory takes them in order."""
+    target = _target(slapd_server, branch, pipeline=pipeline)
+    (first,) = target.insert_groups([ProvisioningGroup(id="x", attributes={"cn": "there"})])
+    assert first.ok
+    outcomes = target.insert_groups(
+        [
+            ProvisioningGroup(id="a", attributes={"cn": "one"}),
+            ProvisioningGroup(id="b", attributes={"cn": "there"}),  # already in the directory
+            ProvisioningGroup(id="c", attributes={"cn": "x", "colour": "red"}),  # never sent
+            ProvisioningGroup(id="d", attributes={"cn": "one"}),  # added just before, same batch
+            ProvisioningGroup(id="e", attributes={"cn": "two", "description": "last"}),
+        ]
+    )
+    assert [o.ok for o in outcomes] == [True, False, False, False, True]
+    assert "entryAlreadyExists" in (outcomes[1].error or "")
+    assert "entryAlreadyExists" in (outcomes[3].error or "")
+    assert [o.stored.id if o.stored else None for o in outcomes] == [
+        f"cn=one,{branch[0]}",
+        None,
+        None,
+        None,
+        f"cn=two,{branch[0]}",
+    ]
+    assert sorted(str(g.get("cn")) for g in target.retrieve_all_groups()) == ["one", "there", "two"]
+    # Closing stops the pipeline's receiving thread too (ldap3 makes one per connection).
+    receivers = [t for t in threading.enumerate() if "ReceiverSocketThread" in type(t).__name__]
+    _opened.remove(target)
+    target.close()
+    for thread in receivers:
+        thread.join(5)
+    assert not [t for t in receivers if t.is_alive()]
+    assert bool(receivers) is (pipeline > 1)
 
 
 def test_people_are_found_by_dn_and_attribute_and_their_entitlements_change(

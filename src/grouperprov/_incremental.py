@@ -45,7 +45,7 @@ from ._plan import Action, Change, Reason
 from ._records import SyncRecord, SyncType
 from ._store import RecordKey, SyncState
 from ._target import AttributeChange
-from ._translate import Translator
+from ._translate import MembershipValue, Translated, Translator
 
 __all__ = ["IncrementalSummary"]
 
@@ -424,13 +424,22 @@ def non_recalc_changes(  # noqa: PLR0917  # the pieces of one step
         and (not sources or entities[item.member_id].get("subject_source_id") in sources)
     ]
     wanted = set(pairs)
-    translation = translator._translate_all(  # noqa: SLF001  # same package
+    given = (
         [groups[g] for g in {g for g, _ in pairs}],
         [entities[m] for m in {m for _, m in pairs}],
         [ProvisioningMembership(group_id=g, entity_id=m) for g, m in pairs],
-        {},
-        checked=True,
     )
+    translated_objects: Mapping[tuple[str, str], Translated[ProvisioningMembership]] = {}
+    if kind is MembershipType.MEMBERSHIP_OBJECTS:
+        translation = translator._translate_all(*given, {}, checked=True)  # noqa: SLF001  # same package
+        translated_objects, membership_errors = (
+            translation.memberships,
+            translation.membership_errors,
+        )
+        membership_values: Mapping[str, Mapping[Hashable, MembershipValue]] = {}
+    else:
+        # Values only: their owners are in the target already and are not translated.
+        membership_values, membership_errors = translator._membership_values(*given)  # noqa: SLF001  # same package
     for item, action in actions:
         pair = (item.group_id, item.member_id)
         label = (
@@ -447,8 +456,8 @@ def non_recalc_changes(  # noqa: PLR0917  # the pieces of one step
             changes.append(_delete(kind, name, records, pair, label, reason))
             continue
         if kind is MembershipType.MEMBERSHIP_OBJECTS:
-            translated = translation.memberships.get(pair)
-            problems = translation.membership_errors.get(pair, ())
+            translated = translated_objects.get(pair)
+            problems = membership_errors.get(pair, ())
             if translated is None or problems or translated.errors:
                 errors[pair] = (problems or (translated.errors if translated else ()))[0]
                 continue
@@ -468,11 +477,11 @@ def non_recalc_changes(  # noqa: PLR0917  # the pieces of one step
             ObjectType.GROUP if kind is MembershipType.GROUP_ATTRIBUTES else ObjectType.ENTITY
         )
         owner_id = pair[0] if owner_type is ObjectType.GROUP else pair[1]
-        problems = translation.membership_errors.get(pair, ())
+        problems = membership_errors.get(pair, ())
         value = next(
             (
                 v.value
-                for v in translation.membership_values.get(owner_id, {}).values()
+                for v in membership_values.get(owner_id, {}).values()
                 if pair in v.memberships
             ),
             None,

@@ -825,6 +825,32 @@ class Translator:
             skipped_memberships=tuple(skipped),
         )
 
+    def _membership_values(
+        self,
+        groups: Iterable[ProvisioningGroup],
+        entities: Iterable[ProvisioningEntity],
+        memberships: Iterable[ProvisioningMembership],
+    ) -> tuple[
+        dict[str, dict[Hashable, MembershipValue]], dict[MembershipId, tuple[ObjectError, ...]]
+    ]:
+        """The membership values and errors of the attribute types, without the owners.
+
+        What :meth:`translate` gives as ``membership_values`` and
+        ``membership_errors``, for the incremental path, which writes values
+        to owners already in the target and needs no owner translated.
+        """
+        values: dict[str, dict[Hashable, MembershipValue]] = {}
+        errors: dict[MembershipId, tuple[ObjectError, ...]] = {}
+        self._translate_values(
+            {g.id: g for g in groups},
+            {e.id: e for e in entities},
+            memberships,
+            values=values,
+            errors=errors,
+            skipped=[],
+        )
+        return values, errors
+
     def _translate_values(  # the pieces of translate()
         self,
         group_beans: Mapping[str, ProvisioningGroup],

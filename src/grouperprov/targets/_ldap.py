@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import collections
 import enum
 import logging
 import ssl
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import attrs
 import ldap3
@@ -148,6 +149,9 @@ class LdapTarget(TargetDAO):
         page_size: Entries per page of a paged search.
         chunk_size: Values per modify of a multi-valued attribute.
         timeout: Seconds to wait for the server to answer.
+        pipeline: Adds sent ahead of their answers, on a second connection
+            (the directory works on one while the next is encoded, as
+            ``ldapadd`` cannot); ``1`` waits for each answer before the next.
     """
 
     def __init__(  # the settings of one directory
@@ -163,6 +167,7 @@ class LdapTarget(TargetDAO):
         page_size: int = 500,
         chunk_size: int = 500,
         timeout: float = 30.0,
+        pipeline: int = 64,
     ) -> None:
         problems = list(_problems(url, groups, entities, start_tls=start_tls))
         if problems:
@@ -180,15 +185,26 @@ class LdapTarget(TargetDAO):
         server = ldap3.Server(
             url, use_ssl=url.startswith("ldaps://"), tls=tls, connect_timeout=int(timeout)
         )
-        # Any: the stubs leave add, modify and delete untyped.
-        self._conn: Any = ldap3.Connection(
-            server,
-            user=bind_dn,
-            password=password,
-            auto_bind=ldap3.AUTO_BIND_TLS_BEFORE_BIND if start_tls else ldap3.AUTO_BIND_NO_TLS,
-            receive_timeout=int(timeout),
-            raise_exceptions=False,
-        )
+
+        def connect(strategy: Literal["SYNC", "ASYNC"]) -> Any:  # noqa: ANN401  # the stubs leave add, modify and delete untyped
+            return ldap3.Connection(
+                server,
+                user=bind_dn,
+                password=password,
+                auto_bind=ldap3.AUTO_BIND_TLS_BEFORE_BIND if start_tls else ldap3.AUTO_BIND_NO_TLS,
+                # Answers to pipelined adds are awaited with a timeout of their
+                # own: ldap3's receiving thread spins after an unbind when its
+                # connection has a receive timeout.
+                receive_timeout=int(timeout) if strategy == ldap3.SYNC else None,
+                raise_exceptions=False,
+                client_strategy=strategy,
+            )
+
+        self._connect = connect  # the password stays in this closure, out of the repr
+        self._timeout = timeout
+        self._window = max(1, pipeline)
+        self._conn: Any = connect(ldap3.SYNC)
+        self._pipe: Any = None  # the connection of pipelined adds, opened when first needed
         self._moved: dict[str, str] = {}  # DNs this target renamed, old -> new
         self._folders: set[str] = set()  # OUs known to exist (bushy)
 
@@ -198,6 +214,9 @@ class LdapTarget(TargetDAO):
     def close(self) -> None:
         """Unbind from the directory."""
         self._conn.unbind()
+        if self._pipe is not None:
+            self._pipe.unbind()
+            self._pipe = None
 
     def capabilities(self) -> Capabilities:
         """The operations of what is configured; value adds and removes supported."""
@@ -218,8 +237,8 @@ class LdapTarget(TargetDAO):
             raise NotImplementedError(msg)
         return settings
 
-    def _failure(self, what: str) -> WriteOutcome:
-        result = self._conn.result or {}
+    def _failure(self, what: str, result: Mapping[str, Any] | None = None) -> WriteOutcome:
+        result = result if result is not None else (self._conn.result or {})
         return WriteOutcome.failure(
             f"{what}: {result.get('description', 'failed')} "
             f"({result.get('result')}): {result.get('message', '')}".rstrip(": ")
@@ -409,21 +428,48 @@ class LdapTarget(TargetDAO):
 
     def _insert(self, kind: type[_OwnerT], beans: Sequence[_OwnerT]) -> list[WriteOutcome]:
         settings = self._settings(kind)
-        outcomes: list[WriteOutcome] = []
+        classes = list(settings.object_classes)
+        outcomes: list[WriteOutcome | None] = []
+        # Adds sent and not answered yet: (place in outcomes, message id, DN, bean).
+        pending: collections.deque[tuple[int, int, str, _OwnerT]] = collections.deque()
+
+        def settle() -> None:
+            place, message, dn, bean = pending.popleft()
+            _, result = self._pipe.get_response(message, timeout=self._timeout)
+            outcomes[place] = (
+                WriteOutcome.success(kind(id=dn, attributes=bean.attributes))
+                if result["result"] == 0
+                else self._failure(f"add {dn!r}", result)
+            )
+
         for bean in beans:
             try:
                 dn = self._dn(kind, bean.attributes)
                 attributes = self._entry(settings, bean.attributes)
                 if isinstance(settings, LdapGroups) and settings.dn_style is DnStyle.BUSHY:
-                    self._ensure_folders(settings, dn)
+                    self._ensure_folders(settings, dn)  # answered before the add is sent
             except (ValueError, RuntimeError) as exc:
                 outcomes.append(WriteOutcome.failure(str(exc)))
                 continue
-            if self._conn.add(dn, list(settings.object_classes), attributes):
-                outcomes.append(WriteOutcome.success(kind(id=dn, attributes=bean.attributes)))
-            else:
-                outcomes.append(self._failure(f"add {dn!r}"))
-        return outcomes
+            if self._window == 1:
+                ok = self._conn.add(dn, classes, attributes)
+                outcomes.append(
+                    WriteOutcome.success(kind(id=dn, attributes=bean.attributes))
+                    if ok
+                    else self._failure(f"add {dn!r}")
+                )
+                continue
+            if self._pipe is None:
+                self._pipe = self._connect(ldap3.ASYNC)
+            pending.append((len(outcomes), self._pipe.add(dn, classes, attributes), dn, bean))
+            outcomes.append(None)
+            if len(pending) >= self._window:
+                settle()
+        while pending:
+            settle()
+        done = [o for o in outcomes if o is not None]
+        assert len(done) == len(outcomes)  # noqa: S101  # every add was answered
+        return done
 
     def _entry(
         self, settings: LdapGroups | LdapEntities, values: Mapping[str, AttributeValue]
