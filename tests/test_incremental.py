@@ -468,6 +468,15 @@ def _apply_step(source: InMemorySource, step: tuple[Any, Any, Any]) -> None:
     required=True,
     value_changes=True,
 )
+@example(  # the required group is provisioned too, and its whole lists are replaced
+    start=[("mark", "d", True)],
+    steps=[("remove", 0, "u0")],
+    batches=1,
+    policy="inserted_by_us",
+    require_members=False,
+    required=True,
+    value_changes=False,
+)
 def test_incremental_then_full_plans_nothing(  # noqa: PLR0917  # what hypothesis varies
     kind: MembershipType,
     start: list[Any],
@@ -546,6 +555,7 @@ _part_steps = st.lists(
     batches=st.integers(1, 3),
     policy=st.sampled_from(["inserted_by_us", "not_in_grouper", "removed_from_grouper"]),
     require_members=st.booleans(),
+    entities_operated=st.booleans(),
 )
 def test_recalcs_read_only_their_part_and_equal_full(  # noqa: PLR0917  # what hypothesis varies
     kind: MembershipType,
@@ -554,8 +564,13 @@ def test_recalcs_read_only_their_part_and_equal_full(  # noqa: PLR0917  # what h
     batches: int,
     policy: str,
     require_members: bool,
+    entities_operated: bool,
 ) -> None:
-    """Without marker changes, recalcs read part of both sides, and still plan as a full sync."""
+    """Without marker changes, recalcs read part of both sides, and still plan as a full sync.
+
+    With group attributes and entities not operated, a membership's recalc
+    reads that membership alone, not its member's other memberships.
+    """
     source = _CountingSource()
     for subject in SUBJECTS:
         source.add_subject(subject)
@@ -563,12 +578,10 @@ def test_recalcs_read_only_their_part_and_equal_full(  # noqa: PLR0917  # what h
     for step in start:
         _apply_step(source, step)
     target = InMemoryTarget()
-    prov = Provisioner(
-        _property_config(kind, policy, require_members=require_members),
-        source,
-        target,
-        MemorySyncStore(),
-    )
+    config = _property_config(kind, policy, require_members=require_members)
+    if not entities_operated and kind is MembershipType.GROUP_ATTRIBUTES:
+        config = attrs.evolve(config, entities=attrs.evolve(config.entities, operate=False))
+    prov = Provisioner(config, source, target, MemorySyncStore())
     assert prov.full_sync().status in _OK
     seq = len(source.changes)
     size = max(1, len(steps) // batches)

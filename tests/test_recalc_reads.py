@@ -118,6 +118,36 @@ def test_a_recalc_reads_its_groups_by_id_and_nothing_of_the_rest() -> None:
     assert not prov.plan_full().plan.changes
 
 
+def test_a_membership_recalc_reads_its_group_alone_when_entities_are_not_operated() -> None:
+    """The member's other groups play no part: they are neither read nor compared."""
+    source = _campus()
+    prov, target, _ = _synced(source)
+    staff = next(g.id for g in target.groups.values() if g.get("cn") == "staff")
+    # The target loses u1 behind grouperprov's back; an add event for u1 in
+    # faculty is inconsistent (the target has it), so the pair is recalculated.
+    target.groups[staff] = target.groups[staff].with_attributes(
+        {"member": frozenset({"u2", "u3", "u4"})}
+    )
+    faculty = next(g.id for g in source.snapshot().groups if g.get("extension") == "faculty")
+    event = {
+        "sequence": 10_000,
+        "kind": "membership_add",
+        "occurred": "2030-01-01T00:00:00+00:00",
+        "group_id": faculty,
+        "group_name": "apps:ldap:faculty",
+        "member_id": "mem-u1",
+        "subject_id": "u1",
+    }
+    result = prov.incremental_sync([event])
+    assert result.status is SyncStatus.SUCCESS, result.summary()
+    assert result.incremental is not None
+    assert result.incremental.recalc_memberships == ((faculty, "mem-u1"),)
+    reads = [call for call in target.calls if call[0].startswith(("retrieve", "search"))]
+    assert reads == [("retrieve_groups", 1)]  # faculty only, not staff (u1 is in both)
+    assert _members(target, "staff") == {"u2", "u3", "u4"}  # left for a full sync to find
+    assert prov.plan_full().plan.changes
+
+
 def test_a_new_group_is_looked_up_by_its_matching_value() -> None:
     source = _campus()
     target = InMemoryTarget(id_attributes={"group": "cn"})

@@ -9,7 +9,14 @@ reads objects by id, it reads:
    records too), widened as the rules say (a delete may empty an entity or a
    group, which is then recalculated as well);
 2. from Grouper: the groups recalculated, whole; the members concerned, with
-   every membership; the groups those members are or were in (beans only);
+   every membership; the groups those members are or were in (beans only).
+   The members of recalculated memberships are members concerned only where
+   their other memberships matter: when entities are operated (an entity is
+   provisioned, and deleted, by all of its memberships) or hold the values
+   (``entity_attributes``), or memberships are objects. Otherwise
+   (``group_attributes`` with entities not operated, the usual LDAP set-up)
+   a membership's recalc reads that membership, its group and its entity, and
+   the group's value of that member only;
 3. the sync records of every object that brings;
 4. from the target: every group and entity of that part of Grouper, and those
    the records link to it (by target id, else by a search attribute or a
@@ -63,6 +70,7 @@ class Part:
         target: The target objects of that part.
         groups: The groups read whole (their true sizes are known).
         members: The members read with every membership.
+        pairs: The memberships recalculated.
     """
 
     snapshot: GrouperSnapshot
@@ -70,6 +78,7 @@ class Part:
     target: TargetData
     groups: frozenset[str]
     members: frozenset[str]
+    pairs: frozenset[tuple[str, str]] = frozenset()
 
     def view(
         self, translator: Translator, translation: Translation, target: TargetData
@@ -77,7 +86,8 @@ class Part:
         """What of *target* to compare: only the membership values of what was read whole.
 
         Of a group (or entity) read only in part, the values (or membership
-        objects) of the members (or groups) read whole are kept. The others are
+        objects) of the members (or groups) read whole, and of the memberships
+        recalculated, are kept. The others are
         left out of the comparison rather than compared with a Grouper side that
         does not hold them (and so planned away, then left out).
         """
@@ -101,7 +111,11 @@ class Part:
         side = 1 if owner_type is ObjectType.GROUP else 0
         for key, r in self.state.records.items():
             pair, value = key[1], r.target_id
-            if isinstance(pair, tuple) and isinstance(value, tuple) and pair[side] in other:
+            if (
+                isinstance(pair, tuple)
+                and isinstance(value, tuple)
+                and (pair[side] in other or pair in self.pairs)
+            ):
                 recorded.setdefault(str(pair[1 - side]), set()).update(
                     translator.value_map(owner_type, attribute, frozenset((value[1],)))
                 )
@@ -157,24 +171,32 @@ def read_part(
     if not isinstance(source, PartialGrouperSource) or not _targetable(config, behavior, work):
         return None
     name = config.name
+    whole = _pair_members_whole(config)
     records: dict[Key, SyncRecord] = {}
     done_groups: set[str] = set()
     done_members: set[str] = set()
+    done_pairs: set[tuple[str, str]] = set()
     while True:
         groups = work.groups - done_groups
-        fresh = _members(work) - done_members
-        if not groups and not fresh:
+        fresh = _members(work, whole=whole) - done_members
+        pairs = work.memberships - done_pairs
+        if not groups and not fresh and not pairs:
             break
         keys: list[Key] = [(ObjectType.GROUP, g) for g in groups]
         keys += [(ObjectType.ENTITY, m) for m in fresh]
-        keys += [(ObjectType.MEMBERSHIP, pair) for pair in work.memberships]
+        keys += [(ObjectType.MEMBERSHIP, pair) for pair in pairs]
         loaded = p.store.load_records(name, keys, groups=groups, members=fresh)
         records.update(loaded.records)
         done_groups |= groups
         done_members |= fresh
+        done_pairs |= pairs
         widen(work, SyncState(provisioner=loaded.provisioner, records=records))
-    members = _members(work)
-    part = source.partial_snapshot(groups=sorted(work.groups), members=sorted(members))
+    members = _members(work, whole=whole)
+    part = source.partial_snapshot(
+        groups=sorted(work.groups), members=sorted(_members(work, whole=True))
+    )
+    if not whole:
+        part = _only_concerned(part, work)
     snapshot = _with_groups(p, part, _recorded_groups(records, work))
     keys = [(ObjectType.GROUP, g.id) for g in snapshot.groups]
     keys += [(ObjectType.ENTITY, e.id) for e in snapshot.entities]
@@ -193,12 +215,42 @@ def read_part(
         target=target,
         groups=frozenset(work.groups),
         members=frozenset(members),
+        pairs=frozenset(work.memberships),
     )
 
 
-def _members(work: Work) -> set[str]:
-    """The members a recalc reads with every membership: its entities and its pairs'."""
-    return work.entities | {m for _, m in work.memberships}
+def _pair_members_whole(config: ProvisionerConfig) -> bool:
+    """Whether a membership's recalc reads its member with every membership (module rules)."""
+    return config.entities.operate or config.memberships.type is not MembershipType.GROUP_ATTRIBUTES
+
+
+def _members(work: Work, *, whole: bool) -> set[str]:
+    """The members a recalc reads with every membership: its entities (and its pairs')."""
+    return work.entities | {m for _, m in work.memberships} if whole else set(work.entities)
+
+
+def _only_concerned(part: GrouperSnapshot, work: Work) -> GrouperSnapshot:
+    """*part* without the other memberships of the recalculated memberships' members.
+
+    What stays: the memberships of the groups and members read whole, the
+    recalculated ones, and the groups and entities of those.
+    """
+    memberships = tuple(
+        m
+        for m in part.memberships
+        if m.group_id in work.groups
+        or m.entity_id in work.entities
+        or (m.group_id, m.entity_id) in work.memberships
+    )
+    groups = work.groups | {g for g, _ in work.memberships} | {m.group_id for m in memberships}
+    entities = work.entities | {e for _, e in work.memberships}
+    entities |= {m.entity_id for m in memberships}
+    return attrs.evolve(
+        part,
+        groups=tuple(g for g in part.groups if g.id in groups),
+        entities=tuple(e for e in part.entities if e.id in entities),
+        memberships=memberships,
+    )
 
 
 def _targetable(config: ProvisionerConfig, behavior: Behavior, work: Work) -> bool:
