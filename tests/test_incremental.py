@@ -477,6 +477,24 @@ def _apply_step(source: InMemorySource, step: tuple[Any, Any, Any]) -> None:
     required=True,
     value_changes=False,
 )
+@example(  # a member leaves the required group: a replaced list that drops them
+    start=[("group", "a", 0), ("add", 0, "u0")],
+    steps=[("remove", 1, "u0")],
+    batches=1,
+    policy="inserted_by_us",
+    require_members=False,
+    required=True,
+    value_changes=False,
+)
+@example(  # a member comes back to a group whose list has them already: the entity insert
+    start=[("group", "a", 0), ("add", 0, "u0")],
+    steps=[("delete", 0, ""), ("group", "a", 0), ("add", 0, "u0"), ("add", 0, "u0")],
+    batches=2,
+    policy="inserted_by_us",
+    require_members=False,
+    required=False,
+    value_changes=False,
+)
 def test_incremental_then_full_plans_nothing(  # noqa: PLR0917  # what hypothesis varies
     kind: MembershipType,
     start: list[Any],

@@ -22,7 +22,7 @@ from ._events import (
 )
 from ._incremental import IncrementalSummary, Work, classify, concerns, keys_of, non_recalc_changes
 from ._narrow import narrowed, with_needed_inserts
-from ._plan import Change, Plan, PlannedError
+from ._plan import Action, Change, Plan, PlannedError
 from ._recalc_reads import read_part
 from ._records import SyncRecord, SyncType, error_fields
 from ._store import SyncState
@@ -92,7 +92,7 @@ def run_incremental(
         done = _non_recalc(p, behavior, work, state, queue, events, now=now, start=start)
         if done is not None:
             return done
-    return _recalc(p, behavior, work, queue, events, rejected)
+    return _recalc(p, behavior, work, queue, events, rejected, known=state)
 
 
 def _dependencies(p: Provisioner, events: Sequence[ChangeEvent]) -> set[str]:
@@ -311,12 +311,15 @@ def _recalc(  # noqa: PLR0917  # the pieces of one step
     queue: _Queue,
     events: Sequence[ChangeEvent],
     rejected: Sequence[RejectedEvent],
+    *,
+    known: SyncState,
 ) -> SyncResult:
     """Recalculate: plan from a fresh read of both sides, narrowed to the objects concerned.
 
     Only the part of both sides the objects concerned need is read, when the
     source and the target can (see :mod:`grouperprov._recalc_reads`); else
-    both are read in full.
+    both are read in full. *known* holds the records the classification read
+    (of the keys of *events*), which the targeted reads do not read again.
     """
     # Both sides are read anyway: the batch's other membership actions are
     # recalculated too, which is never wrong.
@@ -331,7 +334,7 @@ def _recalc(  # noqa: PLR0917  # the pieces of one step
             groups=p.config.provisionable.groups_require_members,
         )
 
-    part = read_part(p, behavior, work, widen)
+    part = read_part(p, behavior, work, widen, known=(keys_of(events), known))
     config = p.config
     if part is not None:
         # Campus-wide shares cannot be measured on a part: the per-group rule only.
@@ -409,6 +412,19 @@ def _widen(work: Work, state: SyncState, *, entities: bool, groups: bool) -> Non
             work.groups.update(g for g, _ in work.memberships)
 
 
+def _recorded_owners(state: SyncState, groups: set[str], entities: set[str]) -> set[str]:
+    """The groups *entities* are recorded in, and the entities recorded in *groups*."""
+    owners: set[str] = set()
+    for key in state.records:
+        if key[0] is ObjectType.MEMBERSHIP and isinstance(key[1], tuple):
+            group_id, entity_id = key[1]
+            if entity_id in entities:
+                owners.add(str(group_id))
+            if group_id in groups:
+                owners.add(str(entity_id))
+    return owners
+
+
 def _narrowed_plan(
     config: ProvisionerConfig,
     planned: FullPlan,
@@ -424,7 +440,23 @@ def _narrowed_plan(
     }
     for object_type, links in plan.links.items():
         back.setdefault(object_type, {}).update((tid, gid) for gid, tid in links.items())
-    own = [c for c in plan.changes if concerns(c, groups, entities, memberships, back)]
+    # A replaced list names the members it keeps, not those it drops: the list
+    # of an owner a recalculated member (or group) is recorded in concerns it.
+    lists = _recorded_owners(planned.state, groups, entities) if groups or entities else set()
+    # The inserts the Grouper memberships of what is recalculated need, also
+    # when no membership change names them (the target had the value already).
+    inserts: set[tuple[ObjectType, Hashable]] = set()
+    for m in planned.scope.memberships:
+        if m.group_id in groups or m.entity_id in entities or m.id in memberships:
+            inserts.add((ObjectType.GROUP, m.group_id))
+            inserts.add((ObjectType.ENTITY, m.entity_id))
+    own = [
+        c
+        for c in plan.changes
+        if concerns(c, groups, entities, memberships, back)
+        or (c.action is Action.REPLACE and c.owner_id in lists)
+        or (c.action is Action.INSERT and (c.object_type, c.object_id) in inserts)
+    ]
     changes = with_needed_inserts(plan.changes, own)
     errors: tuple[PlannedError, ...] = tuple(
         e

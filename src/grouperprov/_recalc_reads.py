@@ -160,11 +160,15 @@ def read_part(
     behavior: Behavior,
     work: Work,
     widen: Callable[[Work, SyncState], None],
+    *,
+    known: tuple[Collection[Key], SyncState] | None = None,
 ) -> Part | None:
     """Read what recalculating *work* needs (see the module rules); ``None``: read it all.
 
     *widen* adds to *work* what its recalculation may empty, from the records
-    given; it is called until nothing more is added.
+    given; it is called until nothing more is added. *known* is keys whose
+    records were read in this run already, and those records (the keys with
+    none have none): they are not read again.
     """
     config = p.config
     source = p.source
@@ -176,6 +180,7 @@ def read_part(
     done_groups: set[str] = set()
     done_members: set[str] = set()
     done_pairs: set[tuple[str, str]] = set()
+    provisioner = known[1].provisioner if known is not None else None
     while True:
         groups = work.groups - done_groups
         fresh = _members(work, whole=whole) - done_members
@@ -185,12 +190,16 @@ def read_part(
         keys: list[Key] = [(ObjectType.GROUP, g) for g in groups]
         keys += [(ObjectType.ENTITY, m) for m in fresh]
         keys += [(ObjectType.MEMBERSHIP, pair) for pair in pairs]
-        loaded = p.store.load_records(name, keys, groups=groups, members=fresh)
-        records.update(loaded.records)
+        keys = _unknown(keys, known, records)
+        if keys or groups or fresh:
+            loaded = p.store.load_records(name, keys, groups=groups, members=fresh)
+            records.update(loaded.records)
+            provisioner = loaded.provisioner
         done_groups |= groups
         done_members |= fresh
         done_pairs |= pairs
-        widen(work, SyncState(provisioner=loaded.provisioner, records=records))
+        assert provisioner is not None  # noqa: S101  # known, or loaded above (keys or pairs)
+        widen(work, SyncState(provisioner=provisioner, records=records))
     members = _members(work, whole=whole)
     part = source.partial_snapshot(
         groups=sorted(work.groups), members=sorted(_members(work, whole=True))
@@ -202,7 +211,7 @@ def read_part(
     keys += [(ObjectType.ENTITY, e.id) for e in snapshot.entities]
     keys += [(ObjectType.MEMBERSHIP, (m.group_id, m.entity_id)) for m in snapshot.memberships]
     keys += [(ObjectType.ENTITY, str(k[1][1])) for k in records if isinstance(k[1], tuple)]
-    missing = [k for k in keys if k not in records]
+    missing = _unknown([k for k in keys if k not in records], known, records)
     last = p.store.load_records(name, missing)  # the provisioner record comes with it
     records.update(last.records)
     state = SyncState(provisioner=last.provisioner, records=records)
@@ -217,6 +226,22 @@ def read_part(
         members=frozenset(members),
         pairs=frozenset(work.memberships),
     )
+
+
+def _unknown(
+    keys: list[Key], known: tuple[Collection[Key], SyncState] | None, records: dict[Key, SyncRecord]
+) -> list[Key]:
+    """*keys* this run has not read yet; the records of those it has go into *records*."""
+    if known is None:
+        return keys
+    asked, state = known
+    unknown: list[Key] = []
+    for key in keys:
+        if key not in asked:
+            unknown.append(key)
+        elif (record := state.records.get(key)) is not None:
+            records[key] = record
+    return unknown
 
 
 def _pair_members_whole(config: ProvisionerConfig) -> bool:
