@@ -6,6 +6,7 @@ import pytest
 
 from grouperprov import (
     AttributeChange,
+    ChangeOp,
     Operation,
     ProvisioningEntity,
     ProvisioningGroup,
@@ -55,6 +56,24 @@ def test_a_replace_only_target_refuses_value_changes() -> None:
         [(ProvisioningGroup(id="g"), [AttributeChange.add("m", ["x"])])]
     )
     assert outcome.error == "add on 'm': this target only replaces"
+
+
+def test_updates_check_the_values_they_write() -> None:
+    target = InMemoryTarget()
+    target.seed(groups=[ProvisioningGroup(id="g", attributes={"m": ["a", "b"], "cn": "g"})])
+    changes = [
+        AttributeChange.add("m", ["c"]),
+        AttributeChange.remove("m", ["a"]),
+        AttributeChange.replace("cn", None),
+        AttributeChange("d", ChangeOp.REPLACE, ["x", "y"]),  # type: ignore[arg-type]  # a list, as an untyped caller may give it
+    ]
+    (good,) = target.update_groups([(ProvisioningGroup(id="g"), changes)])
+    assert good.ok
+    assert target.groups["g"].attributes == {"m": frozenset("bc"), "d": frozenset("xy")}
+    with pytest.raises(TypeError, match="attribute 'n': a value must be str, int or bool"):
+        target.update_groups(
+            [(ProvisioningGroup(id="g"), [AttributeChange.replace("n", 1.5)])]  # type: ignore[arg-type]  # not a value
+        )
 
 
 def test_updates_of_missing_objects_fail() -> None:

@@ -24,7 +24,7 @@ from ._incremental import IncrementalSummary, Work, classify, concerns, keys_of,
 from ._narrow import narrowed, with_needed_inserts
 from ._plan import Action, Change, Plan, PlannedError
 from ._recalc_reads import read_part
-from ._records import SyncRecord, SyncType, error_fields
+from ._records import SyncRecord, SyncType, error_fields, replaced
 from ._store import SyncState
 from ._translate import Translator
 from .exceptions import ConfigError
@@ -247,7 +247,7 @@ def _non_recalc_records(  # noqa: PLR0917  # the pieces of one step
             )
             when = item.last.occurred
             if action is MembershipAction.ADD:
-                out[key] = attrs.evolve(
+                out[key] = replaced(
                     old,
                     target_id=_target_id(kind, state, change, outcome, pair),
                     provisionable=True,
@@ -259,27 +259,27 @@ def _non_recalc_records(  # noqa: PLR0917  # the pieces of one step
                     in_target_start=now,
                     inserted_by_us=True,
                     last_sync=when,
-                    **error_fields(old, None, now),  # type: ignore[arg-type]  # keyword fields of SyncRecord
+                    **error_fields(old, None, now),
                 )
             else:
-                out[key] = attrs.evolve(
+                out[key] = replaced(
                     old,
                     provisionable=False,
                     provisionable_end=when,
                     in_target=False,
                     in_target_end=now,
                     last_sync=when,
-                    **error_fields(old, None, now),  # type: ignore[arg-type]  # keyword fields of SyncRecord
+                    **error_fields(old, None, now),
                 )
     for key, error in errors.items():
         old = state.records.get(key) or SyncRecord(object_type=key[0], grouper_id=key[1])
         item, action = by_pair[key[1]]  # type: ignore[index]  # a membership pair
-        out[key] = attrs.evolve(
+        out[key] = replaced(
             old,
             provisionable=action is MembershipAction.ADD or old.provisionable,
             provisionable_start=old.provisionable_start or item.last.occurred,
             last_sync=now,
-            **error_fields(old, error, now),  # type: ignore[arg-type]  # keyword fields of SyncRecord
+            **error_fields(old, error, now),
         )
     return list(out.values())
 

@@ -10,11 +10,11 @@ import attrs
 
 from grouperprov._beans import (
     AttributeMap,
-    AttributeValue,
     ProvisioningEntity,
     ProvisioningGroup,
     ProvisioningMembership,
     Scalar,
+    _normalise_value,
 )
 from grouperprov._target import (
     AttributeChange,
@@ -141,16 +141,20 @@ class InMemoryTarget(TargetDAO):
 
         Only the changed attributes are checked again, not a whole member list.
         """
-        values: dict[str, AttributeValue] = {}
+        data = bean.attributes.to_dict()
         for change in changes:
             if change.op is not ChangeOp.REPLACE and not self._value_changes:
                 msg = f"{change.op.value} on {change.attribute!r}: this target only replaces"
                 raise ValueError(msg)
             name = change.attribute
-            values[name] = change.apply_to(
-                values[name] if name in values else bean.attributes.get(name)
-            )
-        return bean.attributes.merged(values)
+            # The change's values are checked; what they are applied to already was.
+            checked = AttributeChange(name, change.op, _normalise_value(name, change.value))
+            value = checked.apply_to(data.get(name))
+            if value is None:
+                data.pop(name, None)
+            else:
+                data[name] = value
+        return AttributeMap._checked(data)  # noqa: SLF001  # same package, values checked
 
     # -- reads ----------------------------------------------------------------
 
