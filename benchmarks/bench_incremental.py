@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import gc
 import random
+import shutil
 import sys
 import tempfile
 import time
@@ -227,6 +228,7 @@ def main() -> None:
     ]
     # Recalc: adds of memberships the target has (inconsistent), on fresh campuses.
     recalc = _best(data, folder, inconsistent, "recalc", args.repeat)
+    shutil.rmtree(folder)  # the stores: a few hundred MB each
 
     print(f"incremental_memberships = {len(snapshot.memberships)}")
     print(f"incremental_events = {count}")
