@@ -161,7 +161,7 @@ def read_part(
     work: Work,
     widen: Callable[[Work, SyncState], None],
     *,
-    known: tuple[Collection[Key], SyncState] | None = None,
+    known: tuple[Collection[Key], SyncState],
 ) -> Part | None:
     """Read what recalculating *work* needs (see the module rules); ``None``: read it all.
 
@@ -180,7 +180,7 @@ def read_part(
     done_groups: set[str] = set()
     done_members: set[str] = set()
     done_pairs: set[tuple[str, str]] = set()
-    provisioner = known[1].provisioner if known is not None else None
+    provisioner = known[1].provisioner
     while True:
         groups = work.groups - done_groups
         fresh = _members(work, whole=whole) - done_members
@@ -198,7 +198,6 @@ def read_part(
         done_groups |= groups
         done_members |= fresh
         done_pairs |= pairs
-        assert provisioner is not None  # noqa: S101  # known, or loaded above (keys or pairs)
         widen(work, SyncState(provisioner=provisioner, records=records))
     members = _members(work, whole=whole)
     part = source.partial_snapshot(
@@ -229,11 +228,9 @@ def read_part(
 
 
 def _unknown(
-    keys: list[Key], known: tuple[Collection[Key], SyncState] | None, records: dict[Key, SyncRecord]
+    keys: list[Key], known: tuple[Collection[Key], SyncState], records: dict[Key, SyncRecord]
 ) -> list[Key]:
     """*keys* this run has not read yet; the records of those it has go into *records*."""
-    if known is None:
-        return keys
     asked, state = known
     unknown: list[Key] = []
     for key in keys:
