@@ -185,3 +185,12 @@ def test_labels_come_first_and_the_target_id_only_when_it_differs() -> None:
         action=Action.UPDATE, object_type=G, object_id="g1", target_id="cn=x", label="a:x"
     )
     assert moved.describe() == "update group 'a:x' [g1] (target 'cn=x')"
+
+
+def test_object_ids_are_shown_as_their_parts() -> None:
+    from grouperprov._plan import _show_id  # noqa: PLC0415  # how plans print ids
+
+    assert _show_id(("grp-1", "mem-2")) == "('grp-1', 'mem-2')"
+    assert _show_id(("grp-1",)) == "('grp-1')"  # no trailing comma: one part, as written
+    assert _show_id(()) == "()"
+    assert _show_id("grp-1") == "'grp-1'"

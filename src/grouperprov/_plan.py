@@ -173,8 +173,13 @@ def phase_of(change: Change) -> tuple[Action, ObjectType]:
     return (action, change.object_type)
 
 
+_PHASE_INDEX = {phase: index for index, phase in enumerate(_DELETES_FIRST)}
+
+
 def _sort_key(change: Change) -> tuple[int, str]:
-    return (_DELETES_FIRST.index(phase_of(change)), _show_id(change.object_id))
+    # A plan of a campus from empty sorts a million changes: one dict lookup each.
+    action = Action.INSERT if change.action is Action.REPLACE else change.action
+    return (_PHASE_INDEX[action, change.object_type], _show_id(change.object_id))
 
 
 def _ordered(changes: Iterable[Change]) -> tuple[Change, ...]:
@@ -183,6 +188,8 @@ def _ordered(changes: Iterable[Change]) -> tuple[Change, ...]:
 
 def _show_id(object_id: Hashable) -> str:
     if isinstance(object_id, tuple):
+        if len(object_id) != 1:
+            return repr(object_id)  # the same text, made in C
         return "(" + ", ".join(repr(part) for part in object_id) + ")"
     return repr(object_id)
 
