@@ -296,6 +296,30 @@ def test_membership_batches_write_the_same_rows_with_or_without_copy(
     assert len(target.retrieve_all_memberships()) == 120 + 4
 
 
+def test_an_autocommit_psycopg_connection_still_writes_batches_whole(
+    postgres_server: Any,
+) -> None:
+    """Each batch is an explicit transaction: COPY's staging rows survive to the INSERT."""
+    import psycopg  # noqa: PLC0415  # the extra, with the server
+
+    layout = SqlLayout(
+        memberships=MembershipTable(
+            table="gp_memberships",
+            columns={"rank": "rank"},
+            types={"rank": "INTEGER NOT NULL"},
+        )
+    )
+    with psycopg.connect(postgres_server.create_database(), autocommit=True) as connection:
+        target = SqlTarget(connection, layout, batch_size=10)
+        target.create_tables()
+        rows = [ProvisioningMembership("g", f"e{i}", {"rank": i}) for i in range(12)]
+        rows.append(ProvisioningMembership("g", "bad", {}))  # NOT NULL: fails alone
+        outcomes = target.insert_memberships(rows)
+        assert [o.ok for o in outcomes] == [True] * 12 + [False]
+        assert len(target.retrieve_all_memberships()) == 12
+        assert connection.autocommit  # left as it was
+
+
 def test_copy_needs_a_psycopg_connection() -> None:
     with pytest.raises(ValueError, match="copy=True needs a psycopg 3 connection, not Connection"):
         SqlTarget(sqlite3.connect(":memory:"), LAYOUT, copy=True)

@@ -752,20 +752,33 @@ class SqlTarget(TargetDAO):
 
 
 class _Transaction:
-    """A cursor in a transaction: committed on success, rolled back on an exception."""
+    """A cursor in a transaction: committed on success, rolled back on an exception.
+
+    On a psycopg 3 connection in autocommit mode, the block is an explicit
+    transaction (``connection.transaction()``): without one, every statement
+    would commit by itself, a batch would not be all or nothing, savepoints
+    would fail, and the ``COPY`` staging table would be emptied between its
+    ``COPY`` and its ``INSERT``.
+    """
 
     def __init__(self, connection: Any) -> None:  # noqa: ANN401  # any DB-API 2 connection
         self._db = connection
         self._cur: Any = None
+        self._block: Any = None
 
     def __enter__(self) -> _Cursor:
+        if getattr(self._db, "autocommit", False) is True and hasattr(self._db, "transaction"):
+            self._block = self._db.transaction()
+            self._block.__enter__()
         cursor: _Cursor = self._db.cursor()
         self._cur = cursor
         return cursor
 
     def __exit__(self, kind: object, exc: object, tb: object) -> None:
         try:
-            if kind is None:
+            if self._block is not None:
+                self._block.__exit__(kind, exc, tb)  # commits, or rolls back on an exception
+            elif kind is None:
                 self._db.commit()
             else:
                 self._db.rollback()
