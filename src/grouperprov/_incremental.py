@@ -232,14 +232,6 @@ def _membership_work(
     require_members = config.provisionable.groups_require_members
     for pair, item in coalesce(events).items():
         if pair[0] in work.groups or pair[1] in work.entities:
-            if replaces_lists:
-                # Recalculated with its group or entity; the list it is in is
-                # replaced whole, so that list's owner is recalculated too (a
-                # replaced list names the members it keeps, not those it drops).
-                owner_is_group = behavior.membership_type is MembershipType.GROUP_ATTRIBUTES
-                (work.groups if owner_is_group else work.entities).add(
-                    pair[0] if owner_is_group else pair[1]
-                )
             continue  # recalculated with its group or entity
         action = _membership_action(config, behavior, records, item)
         if action is MembershipAction.DELETE and (behavior.entities.delete.on or require_members):
