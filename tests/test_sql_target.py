@@ -296,6 +296,46 @@ def test_membership_batches_write_the_same_rows_with_or_without_copy(
     assert len(target.retrieve_all_memberships()) == 120 + 4
 
 
+def test_copy_goes_straight_into_the_table_until_a_row_is_refused(
+    postgres_server: Any,
+) -> None:
+    """A batch of new rows is one COPY into the table; one already there goes by staging."""
+    import psycopg  # noqa: PLC0415  # the extra, with the server
+
+    layout = SqlLayout(
+        memberships=MembershipTable(
+            table="gp_memberships",
+            columns={"rank": "rank"},
+            types={"rank": "INTEGER NOT NULL"},
+        )
+    )
+    with psycopg.connect(postgres_server.create_database()) as connection:
+        target = SqlTarget(connection, layout, batch_size=10)
+        target.create_tables()
+
+        def staged() -> bool:
+            (found,) = connection.execute(
+                "SELECT to_regclass('pg_temp.grouperprov_stage_gp_memberships')"
+            ).fetchone() or (None,)
+            return found is not None
+
+        new = [ProvisioningMembership("g", f"e{i}", {"rank": i}) for i in range(25)]
+        assert all(o.ok for o in target.insert_memberships(new))
+        assert not staged()  # three batches, each one COPY into the table
+        # One row already there: that batch's COPY is undone, the staging
+        # table's INSERT ... ON CONFLICT updates it and adds the others.
+        again = [
+            ProvisioningMembership("g", "e3", {"rank": 300}),
+            *(ProvisioningMembership("h", f"e{i}", {"rank": i}) for i in range(4)),
+        ]
+        assert all(o.ok for o in target.insert_memberships(again))
+        assert staged()
+        found = {m.id: m.get("rank") for m in target.retrieve_all_memberships()}
+        assert len(found) == 25 + 4
+        assert found[("g", "e3")] == 300
+        assert found[("h", "e2")] == 2
+
+
 def test_an_autocommit_psycopg_connection_still_writes_batches_whole(
     postgres_server: Any,
 ) -> None:
