@@ -463,6 +463,8 @@ def _caller(
 
 def _merge(unit: list[Change]) -> tuple[AttributeChange, ...]:
     """One owner's value changes as few attribute changes: all adds, all removes, replaces."""
+    if len(unit) == 1 and len(unit[0].attribute_changes) == 1:
+        return unit[0].attribute_changes  # nothing to merge (most owners of an incremental run)
     adds: dict[str, set[Any]] = {}
     removes: dict[str, set[Any]] = {}
     replaces: list[AttributeChange] = []

@@ -149,18 +149,33 @@ class Work:
         )
 
 
-def keys_of(events: Iterable[ChangeEvent]) -> set[RecordKey]:
-    """The sync records a batch's classification needs."""
+def keys_of(events: Iterable[ChangeEvent], *, entities: bool = True) -> set[RecordKey]:
+    """The sync records a batch's classification needs.
+
+    With *entities* false, no entity records: the classification and the
+    non-recalc path only read them when entities are operated, or when
+    memberships are objects or entity values (see :func:`entity_records_needed`).
+    """
     keys: set[RecordKey] = set()
     for event in events:
         if event.group_id:
             keys.add((ObjectType.GROUP, event.group_id))
-        if event.member_id:
+        if entities and event.member_id:
             keys.add((ObjectType.ENTITY, event.member_id))
         pair = event.membership
         if pair is not None:
             keys.add((ObjectType.MEMBERSHIP, pair))
     return keys
+
+
+def entity_records_needed(config: ProvisionerConfig) -> bool:
+    """Whether classifying and applying membership events as they are reads entity records.
+
+    They are read for the entity's target id (operated entities; membership
+    objects' target ids; entity values' owners); with group values and entities
+    not operated, only the group's record is.
+    """
+    return config.entities.operate or config.memberships.type is not MembershipType.GROUP_ATTRIBUTES
 
 
 def classify(  # one pass over the rules, in order
@@ -343,7 +358,7 @@ def _membership_action(  # one answer per rule
         and record.last_sync is not None
         and item.first.occurred <= record.last_sync
     ):
-        return _RECALC  # a run saw Grouper after this happened: read it again
+        return _RECALC  # a run wrote the record after this happened: read it again
     if (
         not behavior.value_changes
         and behavior.membership_type is not MembershipType.MEMBERSHIP_OBJECTS
@@ -440,6 +455,13 @@ def non_recalc_changes(  # noqa: PLR0917  # the pieces of one step
     else:
         # Values only: their owners are in the target already and are not translated.
         membership_values, membership_errors = translator._membership_values(*given)  # noqa: SLF001  # same package
+    owner_type = ObjectType.GROUP if kind is MembershipType.GROUP_ATTRIBUTES else ObjectType.ENTITY
+    # Each added membership's value (the first, if a member gives several).
+    value_of: dict[tuple[str, str], Scalar] = {}
+    for owner_values in membership_values.values():
+        for v in owner_values.values():
+            for produced_by in v.memberships:
+                value_of.setdefault(produced_by, v.value)
     for item, action in actions:
         pair = (item.group_id, item.member_id)
         label = (
@@ -473,19 +495,9 @@ def non_recalc_changes(  # noqa: PLR0917  # the pieces of one step
                 )
             )
             continue
-        owner_type = (
-            ObjectType.GROUP if kind is MembershipType.GROUP_ATTRIBUTES else ObjectType.ENTITY
-        )
         owner_id = pair[0] if owner_type is ObjectType.GROUP else pair[1]
         problems = membership_errors.get(pair, ())
-        value = next(
-            (
-                v.value
-                for v in membership_values.get(owner_id, {}).values()
-                if pair in v.memberships
-            ),
-            None,
-        )
+        value = value_of.get(pair)
         if problems or value is None:
             if problems:
                 errors[pair] = problems[0]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Hashable, Sequence
+from collections.abc import Collection, Hashable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -20,7 +20,15 @@ from ._events import (
     MembershipAction,
     RejectedEvent,
 )
-from ._incremental import IncrementalSummary, Work, classify, concerns, keys_of, non_recalc_changes
+from ._incremental import (
+    IncrementalSummary,
+    Work,
+    classify,
+    concerns,
+    entity_records_needed,
+    keys_of,
+    non_recalc_changes,
+)
 from ._narrow import narrowed, with_needed_inserts
 from ._plan import Action, Change, Plan, PlannedError
 from ._recalc_reads import read_part
@@ -44,7 +52,8 @@ def run_incremental(
     start = time.perf_counter()
     name = p.config.name
     now = p.clock()
-    state = p.store.load_records(name, keys_of(events))
+    asked = keys_of(events, entities=entity_records_needed(p.config))
+    state = p.store.load_records(name, asked)
     failsafe = state.provisioner.failsafe
     if failsafe is not None and failsafe.blocking:
         return SyncResult(
@@ -92,7 +101,7 @@ def run_incremental(
         done = _non_recalc(p, behavior, work, state, queue, events, now=now, start=start)
         if done is not None:
             return done
-    return _recalc(p, behavior, work, queue, events, rejected, known=state)
+    return _recalc(p, behavior, work, queue, events, rejected, known=(asked, state))
 
 
 def _dependencies(p: Provisioner, events: Sequence[ChangeEvent]) -> set[str]:
@@ -242,10 +251,23 @@ def _non_recalc_records(  # noqa: PLR0917  # the pieces of one step
         for pair in change.memberships:
             item, action = by_pair[pair]
             key: Key = (ObjectType.MEMBERSHIP, pair)
-            old = state.records.get(key) or SyncRecord(
-                object_type=ObjectType.MEMBERSHIP, grouper_id=pair
-            )
             when = item.last.occurred
+            found = state.records.get(key)
+            if found is None and action is MembershipAction.ADD:
+                # A membership new to the records (most adds): built at once.
+                out[key] = SyncRecord(
+                    object_type=ObjectType.MEMBERSHIP,
+                    grouper_id=pair,
+                    target_id=_target_id(kind, state, change, outcome, pair),
+                    provisionable=True,
+                    provisionable_start=when,
+                    in_target=True,
+                    in_target_start=now,
+                    inserted_by_us=True,
+                    last_sync=when,
+                )
+                continue
+            old = found or SyncRecord(object_type=ObjectType.MEMBERSHIP, grouper_id=pair)
             if action is MembershipAction.ADD:
                 out[key] = replaced(
                     old,
@@ -312,14 +334,15 @@ def _recalc(  # noqa: PLR0917  # the pieces of one step
     events: Sequence[ChangeEvent],
     rejected: Sequence[RejectedEvent],
     *,
-    known: SyncState,
+    known: tuple[Collection[Key], SyncState],
 ) -> SyncResult:
     """Recalculate: plan from a fresh read of both sides, narrowed to the objects concerned.
 
     Only the part of both sides the objects concerned need is read, when the
     source and the target can (see :mod:`grouperprov._recalc_reads`); else
-    both are read in full. *known* holds the records the classification read
-    (of the keys of *events*), which the targeted reads do not read again.
+    both are read in full. *known* holds the keys whose records the
+    classification read, and those records, which the targeted reads do not
+    read again.
     """
     # Both sides are read anyway: the batch's other membership actions are
     # recalculated too, which is never wrong.
@@ -334,7 +357,7 @@ def _recalc(  # noqa: PLR0917  # the pieces of one step
             groups=p.config.provisionable.groups_require_members,
         )
 
-    part = read_part(p, behavior, work, widen, known=(keys_of(events), known))
+    part = read_part(p, behavior, work, widen, known=known)
     config = p.config
     if part is not None:
         # Campus-wide shares cannot be measured on a part: the per-group rule only.
