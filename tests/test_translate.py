@@ -3,6 +3,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from grouperprov import (
     MembershipType,
@@ -543,3 +545,38 @@ def test_every_error_code_has_a_description() -> None:
     assert [c.value for c in SyncErrorCode] == ["ERR", "INV", "LEN", "REQ", "DNE", "MAT", "MEM"]
     assert SyncErrorCode.LEN.description == "a value is longer than the attribute's max length"
     assert all(c.description for c in SyncErrorCode)
+
+
+@settings(max_examples=150)
+@given(
+    values=st.frozensets(
+        st.one_of(st.sampled_from(["", "a", "A", "b", "jo", "Jo"]), st.integers(0, 3))
+    ),
+    forms=st.frozensets(
+        st.one_of(st.sampled_from(["", "a", "A", "b", "jo", "Jo"]), st.integers(0, 3))
+    ),
+    case_sensitive=st.booleans(),
+    ignored=st.booleans(),
+)
+def test_values_among_is_the_value_map_filtered_by_its_forms(
+    values: frozenset[str | int],
+    forms: frozenset[str | int],
+    *,
+    case_sensitive: bool,
+    ignored: bool,
+) -> None:
+    """The fast path (case-sensitive strings) and the general one agree with ``value_map``."""
+    attribute: dict[str, Any] = {
+        "name": "member",
+        "field": "subject_id",
+        "case_sensitive": case_sensitive,
+    }
+    if ignored:
+        attribute["ignore_values"] = ["jo"]
+    translator = _translator(
+        [{"name": "cn", "field": "extension"}],
+        memberships={"type": "group_attributes", "attribute": attribute},
+    )
+    mapped = translator.value_map(ObjectType.GROUP, "member", values)
+    expected = frozenset(v for form, v in mapped.items() if form in forms)
+    assert translator.values_among(ObjectType.GROUP, "member", values, forms) == expected

@@ -127,8 +127,7 @@ class Part:
                 kept.append(bean)
                 continue
             allowed = recorded.get(owner, set()) | set(translation.membership_values.get(owner, {}))
-            values = translator.value_map(owner_type, attribute, bean.get(attribute))
-            part = frozenset(v for form, v in values.items() if form in allowed)
+            part = translator.values_among(owner_type, attribute, bean.get(attribute), allowed)
             kept.append(bean.with_attributes({attribute: part}))
         if owner_type is ObjectType.GROUP:
             return attrs.evolve(target, groups=tuple(cast("list[ProvisioningGroup]", kept)))

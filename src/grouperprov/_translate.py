@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import operator
 import re
-from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Hashable, Iterable, Iterator, Mapping
 from typing import Generic, NamedTuple, TypeVar
 
 import attrs
@@ -1052,6 +1052,30 @@ class Translator:
             if key is not None:
                 result.setdefault(key, item)
         return result
+
+    def values_among(
+        self,
+        object_type: ObjectType,
+        name: str,
+        value: AttributeValue,
+        forms: Collection[Hashable],
+    ) -> frozenset[Scalar]:
+        """The values of *value* whose compare forms are among *forms*.
+
+        What ``value_map`` gives, filtered by its keys, without building it
+        when the values are case-sensitive strings (their own compare forms):
+        then only *forms* are looked up, however many values there are.
+        """
+        attribute = self._objects[object_type].by_name.get(name)
+        if (
+            isinstance(value, frozenset)
+            and (attribute is None or (attribute.config.case_sensitive and not attribute.ignore))
+            and set(map(type, value)) <= {str}
+        ):
+            return frozenset(v for v in forms if v != "" and v in value)
+        return frozenset(
+            v for form, v in self.value_map(object_type, name, value).items() if form in forms
+        )
 
     def is_ignored(self, object_type: ObjectType, name: str, value: Scalar) -> bool:
         """Whether *value* is one of the attribute's ignored values."""
