@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import attrs
@@ -256,6 +256,77 @@ def test_sync_records_agree_with_the_target() -> None:
     (log,) = prov.store.logs(P)
     assert log.status == "SUCCESS"
     assert log.sync_type is SyncType.FULL
+
+
+class _CountingStore(MemorySyncStore):
+    """A memory store that keeps the records of each save."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.saved: list[list[SyncRecord]] = []
+
+    def save(
+        self, provisioner: Any, records: Any, **kwargs: Any
+    ) -> None:  # the protocol's arguments
+        records = list(records)
+        self.saved.append(records)
+        super().save(provisioner, records, **kwargs)
+
+
+def _ticking(start: datetime) -> Any:  # a clock
+    """A clock one minute later at every call."""
+    times = (start + timedelta(minutes=i) for i in range(1_000_000))
+    return lambda: next(times)
+
+
+def test_a_run_that_finds_everything_as_recorded_writes_no_records() -> None:
+    """Only records that say something new are written; last_sync stays where it was."""
+    source = _campus()
+    store = _CountingStore()
+    prov = _provisioner(source, store=store)
+    prov.clock = _ticking(datetime(2026, 12, 1, tzinfo=UTC))
+    prov.full_sync()
+    before = prov.store.load(P).records
+    assert len(store.saved[-1]) == len(before) > 0
+    again = prov.full_sync()
+    assert again.plan is not None
+    assert again.plan.empty
+    assert store.saved[-1] == []
+    assert prov.store.load(P).records == before
+    # A changed group: its record alone is written (and its last_sync moves).
+    source.add_member("apps:ldap:courses:math101", "u2")
+    prov.full_sync()
+    (written,) = store.saved[-1]
+    assert written.grouper_id == ("grp-00002", "mem-u2")
+    after = prov.store.load(P).records
+    changed = {k for k in after if after[k] != before.get(k)}
+    assert changed == {(ObjectType.MEMBERSHIP, ("grp-00002", "mem-u2"))}
+
+
+@pytest.mark.parametrize("policy", ["not_in_grouper", "inserted_by_us"])
+def test_a_record_in_error_is_written_at_every_try(policy: str) -> None:
+    """Its last_sync is when it was last tried: retries are paced by it.
+
+    With ``inserted_by_us``, each try writes an insert intent ahead; the
+    record after the failed insert replaces it (it was not inserted by us).
+    """
+    source = _campus()
+    target = InMemoryTarget(
+        id_attributes={"group": "cn"}, fail=lambda _op, bean: bean.id == "grp-00002"
+    )
+    prov = _provisioner(source, target=target, groups=_groups(delete_policy=policy))
+    prov.clock = _ticking(datetime(2026, 12, 1, tzinfo=UTC))
+    key = (ObjectType.GROUP, "grp-00002")
+    prov.full_sync()
+    first = prov.store.load(P).records[key]
+    prov.full_sync()
+    second = prov.store.load(P).records[key]
+    assert second.error_code is first.error_code is SyncErrorCode.ERR
+    assert second.error_time == first.error_time  # the same error: when it first happened
+    assert first.last_sync is not None
+    assert second.last_sync is not None
+    assert second.last_sync > first.last_sync
+    assert not second.inserted_by_us
 
 
 def test_a_config_the_target_cannot_serve_is_a_config_error() -> None:

@@ -45,6 +45,7 @@ from ._records import (
     SyncType,
     error_fields,
     replaced,
+    unchanged,
 )
 from ._source import GrouperSnapshot, GrouperSource, Scope, provisionable_scope
 from ._store import MemorySyncStore, SyncState, SyncStore
@@ -731,7 +732,13 @@ class Provisioner:
             else planned.state.provisioner.last_sequence,
         )
         keeper = _RecordKeeper(
-            planned, result, errors, now, cached=_cached_attributes(self.config), wanted=only
+            planned,
+            result,
+            errors,
+            now,
+            cached=_cached_attributes(self.config),
+            wanted=only,
+            ahead=intents,
         )
         records = keeper.records()
         self._check_lease()
@@ -914,8 +921,12 @@ class _RecordKeeper:
         *,
         cached: Mapping[ObjectType, tuple[str, ...]],
         wanted: Callable[[Key], bool] | None = None,
+        ahead: Iterable[SyncRecord] = (),
     ) -> None:
         self.planned = planned
+        # Records written ahead of the target writes (insert intents): with the
+        # records the run started from, what the store holds now.
+        self.ahead: dict[Key, SyncRecord] = {(r.object_type, r.grouper_id): r for r in ahead}
         # Only the records of the objects *wanted* accepts, and of those written
         # to, are kept (the others are not even built: a narrowed run is small).
         self.wanted = wanted
@@ -978,9 +989,19 @@ class _RecordKeeper:
         return error_fields(self.old.get(key), self.errors.get(key), self.now)
 
     def records(self) -> list[SyncRecord]:
-        """Every record the run changed (that is wanted), each once, in its final state."""
+        """Every record the run changed (that is wanted), each once, in its final state.
+
+        A record that only says the run saw its object as recorded is left out
+        (see :func:`~grouperprov._records.unchanged`): a full sync of a campus
+        that has not changed writes no records.
+        """
         self._update_all()
-        return list(self.out.values())
+        ahead, old = self.ahead, self.old
+        return [
+            record
+            for key, record in self.out.items()
+            if (stored := ahead.get(key) or old.get(key)) is None or not unchanged(stored, record)
+        ]
 
     def _update_all(self) -> None:
         seen: set[Key] = set()

@@ -47,7 +47,9 @@ class SyncRecord:
         in_target_end: When it was last seen leaving the target.
         inserted_by_us: Whether grouperprov inserted it (``False``: it was
             there before, or someone else put it there).
-        last_sync: When a run last looked at it.
+        last_sync: When a run last wrote the record: when it changed (Grouper's
+            side, the target's, an error), or a run tried it again in error.
+            A run that finds the object as recorded leaves the record as it is.
         error_code: The error of the last run that failed on it, if any.
         error_message: That error's message.
         error_time: When it happened.
@@ -91,6 +93,23 @@ def replaced(record: SyncRecord, **changes: object) -> SyncRecord:
     values: dict[str, object] = dict(zip(_FIELDS, _VALUES(record), strict=True))
     values.update(changes)
     return SyncRecord(**values)  # type: ignore[arg-type]  # the fields of SyncRecord
+
+
+_BUT_LAST_SYNC = operator.attrgetter(*(f for f in _FIELDS if f != "last_sync"))
+
+
+def unchanged(stored: SyncRecord, record: SyncRecord) -> bool:
+    """Whether *record* says nothing new against *stored*: no error, and only ``last_sync`` moved.
+
+    Such a record is not written: a run that finds an object as recorded
+    leaves its record as it is. A record with an error always is (its
+    ``last_sync`` is when the object was last tried, which paces retries).
+    """
+    return (
+        record.error_code is None
+        and stored.error_code is None
+        and _BUT_LAST_SYNC(stored) == _BUT_LAST_SYNC(record)
+    )
 
 
 def error_fields(
