@@ -962,6 +962,16 @@ class _RecordKeeper:
             and not wanted(key)
         ):
             return base or SyncRecord(object_type=key[0], grouper_id=key[1])
+        if (
+            base is not None
+            and base.error_code is None
+            and changes.get("error_code") is None
+            and all(getattr(base, name) == value for name, value in changes.items())
+        ):
+            # Nothing new: kept as it is (records() leaves it out unless the
+            # store holds something else for it), not built again.
+            self.out[key] = base
+            return base
         # A new record is built at once (not a blank one evolved): one per new object.
         record = (
             SyncRecord(object_type=key[0], grouper_id=key[1], last_sync=self.now, **changes)  # type: ignore[arg-type]  # keyword fields of SyncRecord

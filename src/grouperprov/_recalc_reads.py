@@ -109,6 +109,7 @@ class Part:
         }
         recorded: dict[str, set[Hashable]] = {}
         side = 1 if owner_type is ObjectType.GROUP else 0
+        plain = translator.strings_are_forms(owner_type, attribute)
         for key, r in self.state.records.items():
             pair, value = key[1], r.target_id
             if (
@@ -116,9 +117,13 @@ class Part:
                 and isinstance(value, tuple)
                 and (pair[side] in other or pair in self.pairs)
             ):
-                recorded.setdefault(str(pair[1 - side]), set()).update(
-                    translator.value_map(owner_type, attribute, frozenset((value[1],)))
-                )
+                forms = recorded.setdefault(str(pair[1 - side]), set())
+                item = value[1]
+                if plain and type(item) is str:
+                    if item:  # the value is its own form (value_map's rule)
+                        forms.add(item)
+                else:
+                    forms.update(translator.value_map(owner_type, attribute, frozenset((item,))))
         beans = target.groups if owner_type is ObjectType.GROUP else target.entities
         kept = []
         for bean in beans:

@@ -1029,6 +1029,15 @@ class Translator:
             and not attribute.ignore
         )
 
+    def strings_are_forms(self, object_type: ObjectType, name: str) -> bool:
+        """Whether each non-empty str value of *name* is its own compare form.
+
+        True for an unconfigured name and for a case-sensitive attribute without
+        ignored values, multi-valued or not (the forms :meth:`value_map` keys by).
+        """
+        attribute = self._objects[object_type].by_name.get(name)
+        return attribute is None or (attribute.config.case_sensitive and not attribute.ignore)
+
     def value_map(
         self, object_type: ObjectType, name: str, value: AttributeValue
     ) -> dict[Hashable, Scalar]:
@@ -1041,7 +1050,7 @@ class Translator:
         result: dict[Hashable, Scalar] = {}
         if (
             isinstance(value, frozenset)
-            and (attribute is None or (attribute.config.case_sensitive and not attribute.ignore))
+            and self.strings_are_forms(object_type, name)
             and all(type(v) is str for v in value)
         ):
             # Case-sensitive strings are their own compare forms: no two collide,
@@ -1066,10 +1075,9 @@ class Translator:
         when the values are case-sensitive strings (their own compare forms):
         then only *forms* are looked up, however many values there are.
         """
-        attribute = self._objects[object_type].by_name.get(name)
         if (
             isinstance(value, frozenset)
-            and (attribute is None or (attribute.config.case_sensitive and not attribute.ignore))
+            and self.strings_are_forms(object_type, name)
             and set(map(type, value)) <= {str}
         ):
             return frozenset(v for v in forms if v != "" and v in value)
