@@ -951,6 +951,12 @@ class _RecordKeeper:
             for key in keys:
                 self.applied[(change.object_type, key)] = outcome
 
+    def _keep(self, key: Key, old: SyncRecord) -> None:
+        """*old* as this run's record of *key*: what :meth:`_record` does with no change."""
+        wanted = self.wanted
+        if wanted is None or key in self.applied or key in self.touched or wanted(key):
+            self.out[key] = old
+
     def _record(self, key: Key, **changes: object) -> SyncRecord:
         """Update a record; updates of one record in one run build on each other."""
         base = self.out.get(key) or self.old.get(key)
@@ -1010,7 +1016,8 @@ class _RecordKeeper:
         return [
             record
             for key, record in self.out.items()
-            if (stored := ahead.get(key) or old.get(key)) is None or not unchanged(stored, record)
+            if (stored := ahead.get(key) or old.get(key)) is None
+            or (record is not stored and not unchanged(stored, record))
         ]
 
     def _update_all(self) -> None:
@@ -1175,9 +1182,28 @@ class _RecordKeeper:
         self, key: Key, target_id: Hashable | None, *, in_target: bool, inserted: bool
     ) -> None:
         """Record a provisionable membership (the origin kept, errors as of this run)."""
+        old = self.old.get(key)
+        if (
+            in_target
+            and not inserted
+            and old is not None
+            and old.in_target
+            and old.provisionable
+            and old.provisionable_start is not None
+            and old.target_id == target_id
+            and old.error_code is None
+            and old.error_message is None
+            and old.error_time is None
+            and key not in self.errors
+            and key not in self.out
+            and self._by_target_id().get((ObjectType.MEMBERSHIP, target_id)) == [key]
+        ):
+            # Found as recorded, and no other record has its target id (nothing
+            # to claim): what the general path below gives, without building it.
+            self._keep(key, old)
+            return
         if in_target and target_id is not None:
             self._claim(key, target_id)
-        old = self.old.get(key)
         self._record(
             key,
             target_id=target_id,
