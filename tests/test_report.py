@@ -104,7 +104,7 @@ def test_explain_finds_objects_by_id_target_id_or_link() -> None:
         "  origin: pre-existing",
         "  cached links: 'uid=jo'; subject link 'jo@example.edu'",
         "  last error: none",
-        "  last sync: never",
+        "  last written: never",
         "  memberships: 1 recorded, 1 in the target",
     ]
     gone = explain_object(state, ObjectType.GROUP, "gone").splitlines()

@@ -142,7 +142,7 @@ def explain_object(state: SyncState, object_type: ObjectType, wanted: str) -> st
             )
         else:
             lines.append("  last error: none")
-        lines.append(f"  last sync: {_when(record.last_sync)}")
+        lines.append(f"  last written: {_when(record.last_sync)}")
         if object_type is not ObjectType.MEMBERSHIP:
             index = 0 if object_type is ObjectType.GROUP else 1
             members = [

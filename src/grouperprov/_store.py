@@ -171,8 +171,8 @@ class SyncStore(Protocol):
 
         A sync record goes when its object is neither provisionable nor in the
         target and nothing happened to it since *records_before* (it left the
-        target, stopped being provisionable and was last synced before then).
-        A log row goes when its run finished before *logs_before*.
+        target, stopped being provisionable and its record was last written
+        before then). A log row goes when its run finished before *logs_before*.
         """
         ...
 
