@@ -121,6 +121,38 @@ def test_a_delete_event_removes_the_member_and_a_burst_collapses() -> None:
     assert not prov.plan_full().plan.changes
 
 
+def test_a_member_who_left_and_returns_keeps_the_record_of_when_they_first_joined() -> None:
+    """An add for a membership recorded as left is applied as it is, on its old record."""
+    source = _campus()
+    prov, seq = _synced(source)
+    staff = next(g.id for g in source.snapshot().groups if g.get("extension") == "staff")
+    key = (ObjectType.MEMBERSHIP, (staff, "mem-u3"))
+    source.add_member("apps:ldap:staff", "u3")
+    prov.incremental_sync(source.events(seq))
+    joined = prov.store.load(P).records[key]
+    seq = len(source.changes)
+    source.remove_member("apps:ldap:staff", "u3")
+    prov.incremental_sync(source.events(seq))
+    left = prov.store.load(P).records[key]
+    assert not left.in_target
+    assert not left.provisionable
+    seq = len(source.changes)
+    source.add_member("apps:ldap:staff", "u3")
+    result = prov.incremental_sync(source.events(seq))
+    assert result.incremental is not None
+    assert result.incremental.non_recalc == 1
+    back = prov.store.load(P).records[key]
+    assert back.in_target
+    assert back.provisionable
+    assert back.provisionable_end is None
+    assert back.provisionable_start is not None
+    assert joined.provisionable_start is not None
+    assert back.provisionable_start > joined.provisionable_start  # it became so again
+    assert back.target_id == (staff, "u3")
+    assert _members(prov, "staff") == {"u1", "u2", "u3"}
+    assert not prov.plan_full().plan.changes
+
+
 def test_a_renamed_group_is_updated_through_its_cached_link() -> None:
     source = _campus()
     target = InMemoryTarget()  # ids of its own, as a DN or a remote id would be

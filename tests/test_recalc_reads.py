@@ -148,6 +148,55 @@ def test_a_membership_recalc_reads_its_group_alone_when_entities_are_not_operate
     assert prov.plan_full().plan.changes
 
 
+@pytest.mark.parametrize("case_sensitive", [True, False])
+def test_a_partly_read_group_keeps_the_recalculated_values_by_their_compare_forms(
+    *, case_sensitive: bool
+) -> None:
+    """Of a group read in part, its values of the recalculated memberships are compared.
+
+    Its other values are left out of the comparison (and so left alone). A
+    value the target spells differently is the same value when case does not
+    matter, and another one when it does.
+    """
+    source = _campus()
+    source.add_member("apps:ldap:faculty", "u2")
+    prov, target, _ = _synced(
+        source,
+        memberships={
+            "type": "group_attributes",
+            "attribute": {
+                "name": "member",
+                "field": "subject_id",
+                "case_sensitive": case_sensitive,
+            },
+        },
+    )
+    faculty = next(g.id for g in source.snapshot().groups if g.get("extension") == "faculty")
+    target_id = next(t for t, g in target.groups.items() if g.get("cn") == "faculty")
+    target.groups[target_id] = target.groups[target_id].with_attributes(
+        {"member": frozenset({"U1", "u2", "x9"})}
+    )
+    event = {
+        "sequence": 10_000,
+        "kind": "membership_add",
+        "occurred": "2030-01-01T00:00:00+00:00",
+        "group_id": faculty,
+        "group_name": "apps:ldap:faculty",
+        "member_id": "mem-u1",
+        "subject_id": "u1",
+    }
+    result = prov.incremental_sync([event])
+    assert result.status is SyncStatus.SUCCESS, result.summary()
+    assert result.incremental is not None
+    assert result.incremental.recalc_memberships == ((faculty, "mem-u1"),)
+    if case_sensitive:
+        assert _members(target, "faculty") == {"U1", "u1", "u2", "x9"}  # u1 added
+    else:
+        assert _members(target, "faculty") == {"U1", "u2", "x9"}  # U1 is u1
+    assert result.plan is not None
+    assert len(result.plan.changes) == (1 if case_sensitive else 0)
+
+
 def test_a_new_group_is_looked_up_by_its_matching_value() -> None:
     source = _campus()
     target = InMemoryTarget(id_attributes={"group": "cn"})
