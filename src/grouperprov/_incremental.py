@@ -153,8 +153,8 @@ def keys_of(events: Iterable[ChangeEvent], *, entities: bool = True) -> set[Reco
     """The sync records a batch's classification needs.
 
     With *entities* false, no entity records: the classification and the
-    non-recalc path only read them when entities are operated, or when
-    memberships are objects or entity values (see :func:`entity_records_needed`).
+    non-recalc path only read them when entities play a part (see
+    :func:`~grouperprov._recalc_reads.entities_play_a_part`).
     """
     keys: set[RecordKey] = set()
     for event in events:
@@ -166,16 +166,6 @@ def keys_of(events: Iterable[ChangeEvent], *, entities: bool = True) -> set[Reco
         if pair is not None:
             keys.add((ObjectType.MEMBERSHIP, pair))
     return keys
-
-
-def entity_records_needed(config: ProvisionerConfig) -> bool:
-    """Whether classifying and applying membership events as they are reads entity records.
-
-    They are read for the entity's target id (operated entities; membership
-    objects' target ids; entity values' owners); with group values and entities
-    not operated, only the group's record is.
-    """
-    return config.entities.operate or config.memberships.type is not MembershipType.GROUP_ATTRIBUTES
 
 
 def classify(  # one pass over the rules, in order

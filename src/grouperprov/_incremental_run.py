@@ -25,13 +25,12 @@ from ._incremental import (
     Work,
     classify,
     concerns,
-    entity_records_needed,
     keys_of,
     non_recalc_changes,
 )
 from ._narrow import narrowed, with_needed_inserts
 from ._plan import Action, Change, Plan, PlannedError
-from ._recalc_reads import read_part
+from ._recalc_reads import entities_play_a_part, read_part
 from ._records import SyncRecord, SyncType, error_fields, replaced
 from ._store import SyncState
 from ._translate import Translator
@@ -52,7 +51,7 @@ def run_incremental(
     start = time.perf_counter()
     name = p.config.name
     now = p.clock()
-    asked = keys_of(events, entities=entity_records_needed(p.config))
+    asked = keys_of(events, entities=entities_play_a_part(p.config))
     state = p.store.load_records(name, asked)
     failsafe = state.provisioner.failsafe
     if failsafe is not None and failsafe.blocking:

@@ -951,12 +951,6 @@ class _RecordKeeper:
             for key in keys:
                 self.applied[(change.object_type, key)] = outcome
 
-    def _keep(self, key: Key, old: SyncRecord) -> None:
-        """*old* as this run's record of *key*: what :meth:`_record` does with no change."""
-        wanted = self.wanted
-        if wanted is None or key in self.applied or key in self.touched or wanted(key):
-            self.out[key] = old
-
     def _record(self, key: Key, **changes: object) -> SyncRecord:
         """Update a record; updates of one record in one run build on each other."""
         base = self.out.get(key) or self.old.get(key)
@@ -1199,8 +1193,8 @@ class _RecordKeeper:
             and self._by_target_id().get((ObjectType.MEMBERSHIP, target_id)) == [key]
         ):
             # Found as recorded, and no other record has its target id (nothing
-            # to claim): what the general path below gives, without building it.
-            self._keep(key, old)
+            # to claim): kept as it is, as the general path below would keep it.
+            self._record(key)
             return
         if in_target and target_id is not None:
             self._claim(key, target_id)

@@ -179,7 +179,7 @@ def read_part(
     if not isinstance(source, PartialGrouperSource) or not _targetable(config, behavior, work):
         return None
     name = config.name
-    whole = _pair_members_whole(config)
+    whole = entities_play_a_part(config)
     records: dict[Key, SyncRecord] = {}
     done_groups: set[str] = set()
     done_members: set[str] = set()
@@ -245,8 +245,15 @@ def _unknown(
     return unknown
 
 
-def _pair_members_whole(config: ProvisionerConfig) -> bool:
-    """Whether a membership's recalc reads its member with every membership (module rules)."""
+def entities_play_a_part(config: ProvisionerConfig) -> bool:
+    """Whether entities count in a membership's sync beyond its value.
+
+    They do when operated, and when memberships are objects or entity values
+    (an entity's target id addresses them). Then a membership's recalc reads
+    its member with every membership (module rules), and classifying
+    membership events reads entity records; with group values and entities
+    not operated, only the group and the value count.
+    """
     return config.entities.operate or config.memberships.type is not MembershipType.GROUP_ATTRIBUTES
 
 
