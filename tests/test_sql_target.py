@@ -296,21 +296,24 @@ def test_membership_batches_write_the_same_rows_with_or_without_copy(
     assert len(target.retrieve_all_memberships()) == 120 + 4
 
 
+# Membership rows with a NOT NULL column, for the COPY paths on PostgreSQL.
+RANKED = SqlLayout(
+    memberships=MembershipTable(
+        table="gp_memberships",
+        columns={"rank": "rank"},
+        types={"rank": "INTEGER NOT NULL"},
+    )
+)
+
+
 def test_copy_goes_straight_into_the_table_until_a_row_is_refused(
     postgres_server: Any,
 ) -> None:
     """A batch of new rows is one COPY into the table; one already there goes by staging."""
     import psycopg  # noqa: PLC0415  # the extra, with the server
 
-    layout = SqlLayout(
-        memberships=MembershipTable(
-            table="gp_memberships",
-            columns={"rank": "rank"},
-            types={"rank": "INTEGER NOT NULL"},
-        )
-    )
     with psycopg.connect(postgres_server.create_database()) as connection:
-        target = SqlTarget(connection, layout, batch_size=10)
+        target = SqlTarget(connection, RANKED, batch_size=10)
         target.create_tables()
 
         def staged() -> bool:
@@ -342,15 +345,8 @@ def test_an_autocommit_psycopg_connection_still_writes_batches_whole(
     """Each batch is an explicit transaction: COPY's staging rows survive to the INSERT."""
     import psycopg  # noqa: PLC0415  # the extra, with the server
 
-    layout = SqlLayout(
-        memberships=MembershipTable(
-            table="gp_memberships",
-            columns={"rank": "rank"},
-            types={"rank": "INTEGER NOT NULL"},
-        )
-    )
     with psycopg.connect(postgres_server.create_database(), autocommit=True) as connection:
-        target = SqlTarget(connection, layout, batch_size=10)
+        target = SqlTarget(connection, RANKED, batch_size=10)
         target.create_tables()
         rows = [ProvisioningMembership("g", f"e{i}", {"rank": i}) for i in range(12)]
         rows.append(ProvisioningMembership("g", "bad", {}))  # NOT NULL: fails alone
