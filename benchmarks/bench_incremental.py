@@ -67,6 +67,7 @@ class IndexedSource(campus.SnapshotSource):
         self._entities = {e.id: e for e in snapshot.entities}
         self._members: dict[str, list[ProvisioningMembership]] = {}
         self._of_entity: dict[str, list[ProvisioningMembership]] = {}
+        self._pairs = {(m.group_id, m.entity_id): m for m in snapshot.memberships}
         for m in snapshot.memberships:
             self._members.setdefault(m.group_id, []).append(m)
             self._of_entity.setdefault(m.entity_id, []).append(m)
@@ -77,7 +78,11 @@ class IndexedSource(campus.SnapshotSource):
         self._index(snapshot)
 
     def partial_snapshot(
-        self, *, groups: Collection[str], members: Collection[str]
+        self,
+        *,
+        groups: Collection[str],
+        members: Collection[str],
+        memberships: Collection[tuple[str, str]] = (),
     ) -> GrouperSnapshot:
         """Part of the campus (see ``PartialGrouperSource``), through the indexes."""
         found = {
@@ -85,15 +90,16 @@ class IndexedSource(campus.SnapshotSource):
             for m in (
                 *(m for g in groups for m in self._members.get(g, ())),
                 *(m for e in members for m in self._of_entity.get(e, ())),
+                *(self._pairs[p] for p in memberships if p in self._pairs),
             )
         }
-        memberships = [found[k] for k in sorted(found)]
-        group_ids = set(groups) | {g for g, _ in found}
+        rows = [found[k] for k in sorted(found)]
+        group_ids = set(groups) | {g for g, _ in found} | {g for g, _ in memberships}
         entity_ids = {e for _, e in found}
         return GrouperSnapshot(
             groups=tuple(self._groups[g] for g in sorted(group_ids) if g in self._groups),
             entities=tuple(self._entities[e] for e in sorted(entity_ids) if e in self._entities),
-            memberships=tuple(memberships),
+            memberships=tuple(rows),
             markers=self._snapshot.markers,
         )
 

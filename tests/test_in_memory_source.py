@@ -57,6 +57,36 @@ def test_targeted_reads_and_changes_are_logged() -> None:
     assert snapshot.markers["apps:ldap"] == ()
 
 
+def test_a_partial_read_holds_what_it_was_asked_for() -> None:
+    source = InMemorySource.from_dict(DATA)
+    staff = next(g.id for g in source.snapshot().groups if g.get("name") == "apps:ldap:staff")
+
+    def read(**asked: object) -> tuple[set[tuple[str, str]], set[str], set[str]]:
+        part = source.partial_snapshot(**{"groups": (), "members": (), **asked})  # type: ignore[arg-type]  # test input
+        return (
+            {(m.group_id, m.entity_id) for m in part.memberships},
+            {g.id for g in part.groups},
+            {e.id for e in part.entities},
+        )
+
+    # A member read whole brings every membership of theirs, and those groups.
+    assert read(members=["mem-jo"]) == (
+        {(staff, "mem-jo"), ("admins-uuid", "mem-jo")},
+        {staff, "admins-uuid"},
+        {"mem-jo"},
+    )
+    # A pair brings that membership alone, with its group and its entity.
+    assert read(memberships=[("admins-uuid", "mem-jo")]) == (
+        {("admins-uuid", "mem-jo")},
+        {"admins-uuid"},
+        {"mem-jo"},
+    )
+    # A pair Grouper lacks brings its group (Grouper has it) and no membership.
+    assert read(memberships=[("admins-uuid", "mem-al")]) == (set(), {"admins-uuid"}, set())
+    # A group read whole brings every member.
+    assert read(groups=[staff])[0] == {(staff, "mem-jo"), (staff, "mem-al")}
+
+
 def test_mistakes_are_refused_clearly() -> None:
     source = InMemorySource.from_dict(DATA)
     with pytest.raises(ValueError, match="group 'apps:ldap:staff' exists already"):

@@ -23,15 +23,27 @@ P = "campus-ldap"
 
 
 class _Source(InMemorySource):
-    """Counts the whole snapshots read."""
+    """Counts the whole snapshots read, and keeps what each partial read asked for."""
 
     def __init__(self) -> None:
         super().__init__()
         self.snapshots = 0
+        self.partials: list[dict[str, list[Any]]] = []
 
     def snapshot(self) -> GrouperSnapshot:
         self.snapshots += 1
         return super().snapshot()
+
+    def partial_snapshot(
+        self,
+        *,
+        groups: Collection[str],
+        members: Collection[str],
+        memberships: Collection[tuple[str, str]] = (),
+    ) -> GrouperSnapshot:
+        asked = {"groups": [*groups], "members": [*members], "memberships": [*memberships]}
+        self.partials.append(asked)
+        return super().partial_snapshot(groups=groups, members=members, memberships=memberships)
 
 
 class _WholeOnly:
@@ -144,6 +156,10 @@ def test_a_membership_recalc_reads_its_group_alone_when_entities_are_not_operate
     assert result.incremental.recalc_memberships == ((faculty, "mem-u1"),)
     reads = [call for call in target.calls if call[0].startswith(("retrieve", "search"))]
     assert reads == [("retrieve_groups", 1)]  # faculty only, not staff (u1 is in both)
+    # Grouper is asked for that membership, not for every membership of u1.
+    assert source.partials == [
+        {"groups": [], "members": [], "memberships": [(faculty, "mem-u1")]}
+    ]
     assert _members(target, "staff") == {"u2", "u3", "u4"}  # left for a full sync to find
     assert prov.plan_full().plan.changes
 

@@ -204,11 +204,13 @@ def read_part(
         done_pairs |= pairs
         widen(work, SyncState(provisioner=provisioner, records=records))
     members = _members(work, whole=whole)
+    # A recalculated membership is read as that row where its member's other
+    # memberships play no part, else with every membership of its member.
     part = source.partial_snapshot(
-        groups=sorted(work.groups), members=sorted(_members(work, whole=True))
+        groups=sorted(work.groups),
+        members=sorted(members),
+        memberships=() if whole else sorted(work.memberships),
     )
-    if not whole:
-        part = _only_concerned(part, work)
     snapshot = _with_groups(p, part, _recorded_groups(records, work))
     keys = [(ObjectType.GROUP, g.id) for g in snapshot.groups]
     keys += [(ObjectType.ENTITY, e.id) for e in snapshot.entities]
@@ -260,30 +262,6 @@ def entities_play_a_part(config: ProvisionerConfig) -> bool:
 def _members(work: Work, *, whole: bool) -> set[str]:
     """The members a recalc reads with every membership: its entities (and its pairs')."""
     return work.entities | {m for _, m in work.memberships} if whole else set(work.entities)
-
-
-def _only_concerned(part: GrouperSnapshot, work: Work) -> GrouperSnapshot:
-    """*part* without the other memberships of the recalculated memberships' members.
-
-    What stays: the memberships of the groups and members read whole, the
-    recalculated ones, and the groups and entities of those.
-    """
-    memberships = tuple(
-        m
-        for m in part.memberships
-        if m.group_id in work.groups
-        or m.entity_id in work.entities
-        or (m.group_id, m.entity_id) in work.memberships
-    )
-    groups = work.groups | {g for g, _ in work.memberships} | {m.group_id for m in memberships}
-    entities = work.entities | {e for _, e in work.memberships}
-    entities |= {m.entity_id for m in memberships}
-    return attrs.evolve(
-        part,
-        groups=tuple(g for g in part.groups if g.id in groups),
-        entities=tuple(e for e in part.entities if e.id in entities),
-        memberships=memberships,
-    )
 
 
 def _targetable(config: ProvisionerConfig, behavior: Behavior, work: Work) -> bool:

@@ -86,17 +86,28 @@ class PartialGrouperSource(Protocol):
     """
 
     def partial_snapshot(
-        self, *, groups: Collection[str], members: Collection[str]
+        self,
+        *,
+        groups: Collection[str],
+        members: Collection[str],
+        memberships: Collection[tuple[str, str]] = (),
     ) -> GrouperSnapshot:
         """Part of Grouper, as one consistent snapshot.
 
         It holds the groups with the ids in *groups*, each with every one of
         its memberships; the entities with the member ids in *members*, each
         with every one of its memberships and the groups of those memberships;
+        the memberships with the ``(group id, member id)`` pairs in
+        *memberships* (a pair's group is there even when Grouper lacks the
+        membership);
         every entity that is a member in what it returns; and the provisioning
         markers of its groups and of every folder above them (all markers do
         too). Ids Grouper does not have are left out. Groups, entities and
         memberships come in the order :meth:`GrouperSource.snapshot` gives them.
+
+        *memberships* lets a recalc of single memberships read those rows,
+        not every membership of their members: the recalc of one membership
+        with group values and entities not operated needs only it.
         """
         ...
 

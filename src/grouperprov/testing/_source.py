@@ -178,12 +178,20 @@ class InMemorySource:
         )
 
     def partial_snapshot(
-        self, *, groups: Collection[str], members: Collection[str]
+        self,
+        *,
+        groups: Collection[str],
+        members: Collection[str],
+        memberships: Collection[tuple[str, str]] = (),
     ) -> GrouperSnapshot:
         """Part of Grouper now (see :meth:`grouperprov.PartialGrouperSource.partial_snapshot`)."""
-        whole, of_members = set(groups), set(members)
-        pairs = [(g, e) for g, e in sorted(self._members) if g in whole or e in of_members]
-        kept = {g for g, _ in pairs} | whole
+        whole, of_members, asked = set(groups), set(members), set(memberships)
+        pairs = [
+            (g, e)
+            for g, e in sorted(self._members)
+            if g in whole or e in of_members or (g, e) in asked
+        ]
+        kept = {g for g, _ in pairs} | whole | {g for g, _ in asked}
         used = {e for _, e in pairs}
         return GrouperSnapshot(
             groups=tuple(g for i, g in self._groups.items() if i in kept),
