@@ -951,16 +951,20 @@ class _RecordKeeper:
             for key in keys:
                 self.applied[(change.object_type, key)] = outcome
 
-    def _record(self, key: Key, **changes: object) -> SyncRecord:
-        """Update a record; updates of one record in one run build on each other."""
-        base = self.out.get(key) or self.old.get(key)
+    def _unwanted(self, key: Key) -> bool:
+        """Whether *key*'s record is left alone: not wanted, and not written to by this run."""
         wanted = self.wanted
-        if (
+        return (
             wanted is not None
             and key not in self.applied
             and key not in self.touched
             and not wanted(key)
-        ):
+        )
+
+    def _record(self, key: Key, **changes: object) -> SyncRecord:
+        """Update a record; updates of one record in one run build on each other."""
+        base = self.out.get(key) or self.old.get(key)
+        if self._unwanted(key):
             return base or SyncRecord(object_type=key[0], grouper_id=key[1])
         if (
             base is not None
@@ -1113,6 +1117,8 @@ class _RecordKeeper:
     def _provisionable(self, key: Key, target_id: str | None) -> None:
         if target_id is not None:
             self._claim(key, target_id)
+        if self._unwanted(key):
+            return  # what _record would do, without working out the fields
         old = self.old.get(key)
         outcome = self.applied.get(key)
         inserted = outcome is not None and outcome.ok and outcome.change.action is Action.INSERT
