@@ -18,7 +18,10 @@ from grouperprov import (
     ProvisioningGroup,
     ProvisioningMembership,
     SyncErrorCode,
+    Translator,
     WriteOutcome,
+    compute_behavior,
+    read_target,
 )
 from grouperprov.testing import InMemoryTarget
 
@@ -284,6 +287,34 @@ def test_attribute_level_updates_carry_the_differences_as_reasons() -> None:
         "  because attribute_differs: description: target has 'old', Grouper has 'new'"
     )
     assert target.groups["grp1"].get("description") == "new"
+
+
+def test_only_the_objects_named_are_compared_for_updates_and_the_rest_still_match() -> None:
+    """compare_part: what an incremental recalc uses for the groups it reads for their members."""
+    from grouperprov._compare import compare_part  # noqa: PLC0415  # the engine's own
+
+    config = _config()
+    target = _target()
+    target.seed(
+        groups=[
+            ProvisioningGroup(id="grp1", attributes={"cn": "grp1", "description": "old"}),
+            ProvisioningGroup(id="grp2", attributes={"cn": "grp2", "description": "old"}),
+        ]
+    )
+    translator = Translator(config)
+    behavior = compute_behavior(config, target.capabilities())
+    grouper = [group(1, description="new"), group(2, description="new")]
+    translation = translator.translate(grouper, [], [])
+    data = read_target(target, behavior)
+    everything = compare_part(translator, behavior, translation, data)
+    assert {(c.action, c.object_id) for c in everything.plan.changes} == {
+        (Action.UPDATE, "g1"),
+        (Action.UPDATE, "g2"),
+    }
+    part = compare_part(translator, behavior, translation, data, updated={ObjectType.GROUP: {"g2"}})
+    assert [(c.action, c.object_id) for c in part.plan.changes] == [(Action.UPDATE, "g2")]
+    # g1 is still paired with its target object (not inserted, not deleted).
+    assert part.plan.links[ObjectType.GROUP] == {"g1": "grp1", "g2": "grp2"}
 
 
 def test_a_value_over_max_length_gives_len_and_is_not_inserted_while_the_others_are() -> None:

@@ -392,3 +392,22 @@ def attribute_values(
     """
     # attrgetter and methodcaller run in C: no Python frame per bean.
     return list(map(operator.methodcaller("get", name), map(_DATA, beans)))
+
+
+_OwnerT = TypeVar("_OwnerT", bound="ProvisioningGroup | ProvisioningEntity")
+
+
+def with_stored_value(bean: _OwnerT, name: str, value: AttributeValue) -> _OwnerT:
+    """*bean* with attribute *name* set to *value* (``None`` removes it), not checked again.
+
+    :meth:`~_BeanMixin.with_attributes` for the engine's hot paths, where
+    *value* is already in its stored shape (a scalar, or a frozenset of
+    scalars, that translation made or a bean held): a group's member list is
+    not walked value by value to check what is known to be right.
+    """
+    data = dict(bean.attributes._data)  # noqa: SLF001  # same module
+    if value is None:
+        data.pop(name, None)
+    else:
+        data[name] = value
+    return type(bean)(id=bean.id, attributes=AttributeMap._checked(data))  # noqa: SLF001  # same module

@@ -26,7 +26,7 @@ from __future__ import annotations
 import functools
 import operator
 from collections import Counter
-from collections.abc import Hashable, Iterable, Iterator, Mapping
+from collections.abc import Collection, Hashable, Iterable, Iterator, Mapping
 from itertools import compress, repeat
 from typing import Any, NamedTuple, TypeAlias, TypeVar
 
@@ -145,8 +145,44 @@ def compare(
             entities by object type and Grouper id, to follow renames (see
             :meth:`Matcher.match <grouperprov.Matcher.match>`).
     """
+    return compare_part(
+        translator,
+        behavior,
+        translation,
+        target,
+        records=records,
+        historical=historical,
+        linked=linked,
+    )
+
+
+def compare_part(
+    translator: Translator,
+    behavior: Behavior,
+    translation: Translation,
+    target: TargetData,
+    *,
+    records: Mapping[ObjectType, Mapping[Hashable, SyncRecord]] | None = None,
+    historical: Mapping[ObjectType, Mapping[Hashable, Iterable[MatchingId]]] | None = None,
+    linked: Mapping[ObjectType, Mapping[Hashable, Hashable]] | None = None,
+    updated: Mapping[ObjectType, Collection[str]] | None = None,
+) -> Comparison:
+    """:func:`compare`, with the attributes of only some groups and entities compared.
+
+    *updated* gives, by object type, the Grouper ids of the objects whose
+    attributes are compared (``None``: all of them). The others are matched
+    and their memberships compared as usual, but no update of theirs is
+    planned: an incremental recalc keeps only the updates of the objects it
+    recalculates, and the groups it reads for a membership's sake are many.
+    """
     return _Comparer(
-        translator, behavior, translation, records or {}, historical or {}, linked=linked or {}
+        translator,
+        behavior,
+        translation,
+        records or {},
+        historical or {},
+        linked=linked or {},
+        updated=updated,
     ).run(target)
 
 
@@ -160,8 +196,10 @@ class _Comparer:
         historical: Mapping[ObjectType, Mapping[Any, Iterable[MatchingId]]],
         *,
         linked: Mapping[ObjectType, Mapping[Any, Any]],
+        updated: Mapping[ObjectType, Collection[str]] | None = None,
     ) -> None:
         self.t = translator
+        self.updated = updated
         self.b = behavior
         self.tr = translation
         self.records = records
@@ -291,6 +329,7 @@ class _Comparer:
         self.links[object_type].update(result.pairs)
         plural = _PLURAL[object_type]
         wrappers = self.wrappers[object_type]
+        updated = None if self.updated is None else self.updated.get(object_type, ())
         for gid, tr in translated.items():
             error = tr.error or result.errors.get(gid)
             tid = result.pairs.get(gid)
@@ -298,7 +337,7 @@ class _Comparer:
             if error is not None:
                 self._error(object_type, gid, error)
             elif tid is not None:
-                if ob.update.on:
+                if ob.update.on and (updated is None or gid in updated):
                     action = self._update(
                         object_type,
                         gid,

@@ -376,6 +376,8 @@ def _recalc(  # noqa: PLR0917  # the pieces of one step
             target_view=part.view,
             failsafe_config=config.failsafe,
             failsafe_groups=part.groups,
+            # The narrowing keeps the updates of these alone: the others' are not planned.
+            updated={ObjectType.GROUP: work.groups, ObjectType.ENTITY: work.entities},
         )
     else:
         snapshot = p.source.snapshot()

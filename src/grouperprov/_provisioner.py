@@ -17,7 +17,7 @@ from ._apply import ApplyResult, ChangeOutcome, apply, read_target
 from ._behavior import Behavior, Mode, compute_behavior
 from ._cache import cached_values, historical_ids
 from ._codes import ObjectError
-from ._compare import Comparison, ProvisioningWrapper, compare
+from ._compare import Comparison, ProvisioningWrapper, compare_part
 from ._config import (
     BusyPolicy,
     DeletePolicy,
@@ -268,13 +268,16 @@ class Provisioner:
         target_view: TargetView | None = None,
         failsafe_config: FailsafeConfig | None = None,
         failsafe_groups: Collection[str] | None = None,
+        updated: Mapping[ObjectType, Collection[str]] | None = None,
     ) -> FullPlan:
         """Plan from *snapshot*, *state* and *target_data* (each read in full when not given).
 
         A plan of part of the campus (an incremental recalc) passes the part it
         read, *target_view* (what of the target it compares, given the
-        translation), *failsafe_config* (the thresholds it can measure) and
-        *failsafe_groups* (the groups whose true size it knows).
+        translation), *failsafe_config* (the thresholds it can measure),
+        *failsafe_groups* (the groups whose true size it knows) and *updated*
+        (the groups and entities whose attributes it compares; see
+        :func:`~grouperprov._compare.compare_part`).
         """
         timings: dict[str, float] = {}
         started = self.clock()
@@ -323,7 +326,7 @@ class Provisioner:
             for object_type in (ObjectType.GROUP, ObjectType.ENTITY)
             if _cached_attributes(self.config)[object_type]
         }
-        comparison = compare(
+        comparison = compare_part(
             translator,
             behavior,
             translation,
@@ -331,6 +334,7 @@ class Provisioner:
             records=records,
             historical=historical,
             linked=linked,
+            updated=updated,
         )
         failsafe_state = state.provisioner.failsafe
         blocked = failsafe_state is not None and failsafe_state.blocking

@@ -40,7 +40,13 @@ from typing import TYPE_CHECKING, cast
 
 import attrs
 
-from ._beans import ProvisioningEntity, ProvisioningGroup, ProvisioningMembership, Scalar
+from ._beans import (
+    ProvisioningEntity,
+    ProvisioningGroup,
+    ProvisioningMembership,
+    Scalar,
+    with_stored_value,
+)
 from ._behavior import Behavior
 from ._config import MembershipType, ObjectConfig, ObjectType, ProvisionerConfig
 from ._records import SyncRecord
@@ -133,7 +139,7 @@ class Part:
                 continue
             allowed = recorded.get(owner, set()) | set(translation.membership_values.get(owner, {}))
             part = translator.values_among(owner_type, attribute, bean.get(attribute), allowed)
-            kept.append(bean.with_attributes({attribute: part}))
+            kept.append(with_stored_value(bean, attribute, part))  # values the bean held
         if owner_type is ObjectType.GROUP:
             return attrs.evolve(target, groups=tuple(cast("list[ProvisioningGroup]", kept)))
         return attrs.evolve(target, entities=tuple(cast("list[ProvisioningEntity]", kept)))

@@ -28,6 +28,7 @@ from ._beans import (
     ProvisioningMembership,
     Scalar,
     _normalise_value,
+    with_stored_value,
 )
 from ._codes import ObjectError, SyncErrorCode, exception_text
 from ._config import AttributeConfig, MembershipType, ObjectType, ProvisionerConfig, ValueType
@@ -504,9 +505,13 @@ def _fill_membership_attribute(
     assert name is not None  # noqa: S101  # only called for the attribute types
     no_values: dict[Hashable, MembershipValue] = {}
     for owner_id, owner in table.items():
+        # Translated values: scalars already (with_attributes would check each again).
         member_values = frozenset(map(_first, values.get(owner_id, no_values).values()))
-        table[owner_id] = attrs.evolve(
-            owner, bean=owner.bean.with_attributes({name: member_values or None})
+        table[owner_id] = Translated(
+            source=owner.source,
+            bean=with_stored_value(owner.bean, name, member_values or None),  # type: ignore[type-var]  # a group or an entity
+            create_only=owner.create_only,
+            errors=owner.errors,
         )
 
 
