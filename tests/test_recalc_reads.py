@@ -41,7 +41,11 @@ class _Source(InMemorySource):
         members: Collection[str],
         memberships: Collection[tuple[str, str]] = (),
     ) -> GrouperSnapshot:
-        asked = {"groups": [*groups], "members": [*members], "memberships": [*memberships]}
+        asked: dict[str, list[Any]] = {
+            "groups": [*groups],
+            "members": [*members],
+            "memberships": [*memberships],
+        }
         self.partials.append(asked)
         return super().partial_snapshot(groups=groups, members=members, memberships=memberships)
 
@@ -157,9 +161,7 @@ def test_a_membership_recalc_reads_its_group_alone_when_entities_are_not_operate
     reads = [call for call in target.calls if call[0].startswith(("retrieve", "search"))]
     assert reads == [("retrieve_groups", 1)]  # faculty only, not staff (u1 is in both)
     # Grouper is asked for that membership, not for every membership of u1.
-    assert source.partials == [
-        {"groups": [], "members": [], "memberships": [(faculty, "mem-u1")]}
-    ]
+    assert source.partials == [{"groups": [], "members": [], "memberships": [(faculty, "mem-u1")]}]
     assert _members(target, "staff") == {"u2", "u3", "u4"}  # left for a full sync to find
     assert prov.plan_full().plan.changes
 
