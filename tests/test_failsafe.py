@@ -177,3 +177,26 @@ def test_membership_objects_with_opaque_target_ids_are_not_counted_per_group() -
         matches={ObjectType.MEMBERSHIP: match},
     )
     assert plan_stats(comparison, translator).group_members == {"g1": 2}
+    assert plan_stats(comparison, translator, groups=()).group_members == {}
+
+
+def test_members_are_counted_of_the_groups_asked_for_only() -> None:
+    source = _source()
+    config = ProvisionerConfig.from_dict(
+        {
+            "name": P,
+            "groups": {"attributes": [{"name": "cn", "field": "extension"}], "matching": ["cn"]},
+            "entities": {"operate": False},
+            "memberships": {
+                "type": "group_attributes",
+                "attribute": {"name": "member", "field": "subject_id"},
+            },
+        }
+    )
+    prov = Provisioner(config, source, InMemoryTarget(id_attributes={"group": "cn"}))
+    prov.full_sync()
+    comparison, translator = prov.plan_full().comparison, Translator(config)
+    (team,) = comparison.plan.links[ObjectType.GROUP]
+    assert plan_stats(comparison, translator).group_members == {team: 4}
+    assert plan_stats(comparison, translator, groups={team}).group_members == {team: 4}
+    assert plan_stats(comparison, translator, groups=()).group_members == {}

@@ -53,8 +53,15 @@ class PlanStats:
 _FIRST = operator.itemgetter(0)
 
 
-def plan_stats(comparison: Comparison, translator: Translator) -> PlanStats:
-    """Measure what the plan of *comparison* removes."""
+def plan_stats(
+    comparison: Comparison, translator: Translator, *, groups: Collection[str] | None = None
+) -> PlanStats:
+    """Measure what the plan of *comparison* removes.
+
+    With *groups*, only those groups' members are counted (the others count
+    as having none): a recalc checks the per-group rule on the groups it read
+    whole, and reads many groups for their members' sake.
+    """
     plan = comparison.plan
     links = plan.links.get(ObjectType.GROUP, {})
     group_of = {target_id: gid for gid, target_id in links.items()}
@@ -63,7 +70,7 @@ def plan_stats(comparison: Comparison, translator: Translator) -> PlanStats:
     kind = translator.membership_type
     if kind is MembershipType.GROUP_ATTRIBUTES and translator.membership_attribute:
         name = translator.membership_attribute
-        for gid in links:
+        for gid in links if groups is None else (g for g in links if g in groups):
             wrapper = comparison.wrappers[ObjectType.GROUP].get(gid)
             target = wrapper.target if wrapper else None
             members[gid] = (
@@ -83,7 +90,7 @@ def plan_stats(comparison: Comparison, translator: Translator) -> PlanStats:
             )
         for target_group, count in per_target_group.items():
             owner = group_of.get(target_group)
-            if owner is not None:
+            if owner is not None and (groups is None or owner in groups):
                 members[owner] = count
     for change in plan.changes:
         # With entity_attributes a removal's owner is an entity: the per-group

@@ -344,7 +344,9 @@ class Provisioner:
             assert failsafe_state is not None  # noqa: S101  # blocked means there is one
             failsafe = failsafe_state.reasons
         elif not approved:
-            stats = only_groups(plan_stats(comparison, translator), failsafe_groups)
+            stats = only_groups(
+                plan_stats(comparison, translator, groups=failsafe_groups), failsafe_groups
+            )
             failsafe = check_failsafe(failsafe_config or self.config.failsafe, stats)
         timings["plan"] = time.perf_counter() - start
         return FullPlan(

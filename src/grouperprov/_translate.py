@@ -50,6 +50,7 @@ MembershipId = tuple[str, str]
 _SHOWN = 60  # characters of a value quoted in an error message
 _NO_TEXT = frozenset(("",))
 _NO_ATTRIBUTES = AttributeMap()
+_stored = AttributeMap._checked  # noqa: SLF001  # values in their stored shape
 
 
 def _quote(value: Scalar) -> str:
@@ -665,10 +666,16 @@ class Translator:
             else TranslationContext(object_type=object_type, bean=bean, metadata=metadata or {})
         )
         attributes, create_only, errors = self._translate(object_type, ctx, bean)
+        # What _Attribute.finish gives is in its stored shape already: not checked again.
         return Translated(
             source=bean,
-            bean=type(bean)(id=bean.id, attributes=attributes),  # type: ignore[call-arg]  # a group or an entity
-            create_only=AttributeMap(create_only),
+            bean=type(bean)(  # type: ignore[call-arg]  # a group or an entity
+                id=bean.id,
+                attributes=_stored({k: v for k, v in attributes.items() if v is not None}),
+            ),
+            create_only=_stored({k: v for k, v in create_only.items() if v is not None})
+            if create_only
+            else _NO_ATTRIBUTES,
             errors=tuple(errors),
         )
 
