@@ -96,6 +96,60 @@ def test_sqlite_records_survive_reopening_and_use_wal(tmp_path: Path) -> None:
     assert reopened._connect().execute("PRAGMA cache_size").fetchone()[0] == -65536
 
 
+def _memberships(count: int) -> list[SyncRecord]:
+    return [
+        SyncRecord(
+            object_type=ObjectType.MEMBERSHIP,
+            grouper_id=(f"group-{i % 50:03d}", f"member-{i:06d}"),
+            target_id=(f"group-{i % 50:03d}", f"uid=member-{i:06d},ou=people"),
+            provisionable=True,
+            in_target=True,
+        )
+        for i in range(count)
+    ]
+
+
+def test_sqlite_copies_its_wal_back_into_the_file_in_a_thread_not_in_the_commit(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "state.db"
+    store = SqliteSyncStore(path)
+    # The writer's own automatic checkpoint waits for a WAL of 64 MiB.
+    assert store._connect().execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 16_384
+    store.save(ProvisionerRecord(name="p"), [])
+    store._checkpointer.stop()  # its last checkpoint done (the writer's connection stays open:
+    before = path.stat().st_size  # closing the last one would checkpoint too)
+    records = _memberships(5_000)
+    store.save(ProvisionerRecord(name="p"), records)
+    store._checkpointer.stop()
+    # The rows reached the database file itself (a commit alone leaves them in the WAL).
+    assert path.stat().st_size > before + 100 * 4096
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+        assert conn.execute("SELECT count(*) FROM gp_sync_membership").fetchone()[0] == 5_000
+    assert len(SqliteSyncStore(path).load("p").records) == 5_000
+
+
+def test_the_checkpoint_thread_ends_when_idle_and_starts_again_at_the_next_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("grouperprov.stores._sqlite._CHECKPOINTER_IDLE_S", 0.01)
+    store = SqliteSyncStore(tmp_path / "state.db")
+    checkpointer = store._checkpointer
+    store.save(ProvisionerRecord(name="p"), _memberships(10))
+    first = checkpointer._thread
+    assert first is not None
+    first.join(timeout=10)
+    assert not first.is_alive()
+    assert getattr(checkpointer, "_thread") is None  # noqa: B009  # read again after the join
+    store.save(ProvisionerRecord(name="p"), _memberships(20))
+    again = checkpointer._thread
+    assert again is not None
+    assert again is not first
+    store.close()
+    assert not again.is_alive()
+    assert len(store.load("p").records) == 20
+
+
 def test_a_newer_schema_is_refused_with_a_clear_message(tmp_path: Path) -> None:
     path = tmp_path / "future.db"
     with sqlite3.connect(path) as conn:

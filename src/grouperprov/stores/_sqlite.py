@@ -9,6 +9,7 @@ after a fork) gets a connection of its own.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sqlite3
 import threading
@@ -55,6 +56,8 @@ from grouperprov.stores._rows import (
 
 __all__ = ["SCHEMA_VERSION", "SqliteSyncStore"]
 
+_log = logging.getLogger(__name__)
+
 # Migrations: the statements that bring a store from version n - 1 to n.
 _MIGRATIONS: dict[int, list[str]] = {
     1: schema_v1(
@@ -98,6 +101,7 @@ class SqliteSyncStore:
         self._path = Path(path)
         self._timeout = timeout
         self._local = threading.local()
+        self._checkpointer = _Checkpointer(self._path, timeout)
         self._connect()  # create or check the schema now, not at the first run
 
     def __repr__(self) -> str:
@@ -122,6 +126,10 @@ class SqliteSyncStore:
         # campus are hundreds of MiB, and an incremental run reads and writes
         # pages all over their indexes; measured, the writes take half the time.
         conn.execute("PRAGMA cache_size = -65536")
+        # The WAL is copied back into the file by a thread of the store's own
+        # after each write (see _Checkpointer), not inside the next commit;
+        # the writer checkpoints itself only if the WAL grows past this.
+        conn.execute(f"PRAGMA wal_autocheckpoint = {_WAL_PAGES_BEFORE_WRITER_CHECKPOINTS:d}")
         self._migrate(conn)
         self._local.conn, self._local.pid = conn, os.getpid()
         return conn
@@ -143,15 +151,23 @@ class SqliteSyncStore:
             )
             raise StoreError(msg)
 
-    def _write(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
-        return _transaction(self._connect(), "BEGIN IMMEDIATE")
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with _transaction(self._connect(), "BEGIN IMMEDIATE") as conn:
+            yield conn
+        self._checkpointer.request()  # committed: the WAL goes back into the file, aside
 
     def close(self) -> None:
-        """Close this thread's connection (others close when their threads end)."""
+        """Close this thread's connection (others close when their threads end).
+
+        The checkpoint thread finishes what it is copying and stops; a later
+        write starts it again.
+        """
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is not None:
             conn.close()
             self._local.conn = None
+        self._checkpointer.stop()
 
     def provisioners(self) -> list[str]:
         """The names of the provisioners this store has state for, sorted."""
@@ -381,6 +397,78 @@ class SqliteSyncStore:
                 _time(lease.expires),
             ),
         )
+
+
+_WAL_PAGES_BEFORE_WRITER_CHECKPOINTS = 16_384  # 64 MiB of 4 KiB pages: a safety net
+_CHECKPOINTER_IDLE_S = 5.0  # the thread (and its connection) ends after this long idle
+
+
+class _Checkpointer:
+    """Copies a store's WAL back into its database file, in a thread of its own.
+
+    SQLite's automatic checkpoint runs inside the commit that passes its
+    threshold: measured on the 1,000,000-membership campus, the commit of an
+    incremental run's 10,000 new records took 0.10 s with it and 0.025 s
+    without; the copy (some 6,000 pages) is work the run need not wait for.
+    So after each write the store asks this thread for a passive checkpoint,
+    which never blocks readers or writers and is crash-safe (until the copy
+    is done, the WAL holds the pages). Should the thread fall behind or fail,
+    the writer's own automatic checkpoint, at a larger threshold, still
+    bounds the WAL. The thread ends when idle and after :meth:`stop`; a
+    forked process starts its own.
+    """
+
+    def __init__(self, path: Path, timeout: float) -> None:
+        self._path = path
+        self._timeout = timeout
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pid: int | None = None
+        self._stopping = False
+
+    def request(self) -> None:
+        """Ask for a checkpoint soon (starting the thread if it is not running)."""
+        with self._lock:
+            self._stopping = False
+            self._wake.set()
+            if self._thread is None or self._pid != os.getpid():
+                self._pid = os.getpid()
+                self._thread = threading.Thread(
+                    target=self._run, name=f"grouperprov-checkpoint {self._path.name}", daemon=True
+                )
+                self._thread.start()
+
+    def stop(self) -> None:
+        """Let the thread make one last checkpoint and end; wait for it."""
+        with self._lock:
+            thread = self._thread if self._pid == os.getpid() else None
+            self._stopping = True
+            self._wake.set()
+        if thread is not None and thread is not threading.current_thread():
+            thread.join()
+
+    def _run(self) -> None:
+        conn: sqlite3.Connection | None = None
+        try:
+            while True:
+                self._wake.wait(0 if self._stopping else _CHECKPOINTER_IDLE_S)
+                with self._lock:
+                    if not self._wake.is_set():  # idle, or stopped and done
+                        self._thread = None
+                        return
+                    self._wake.clear()
+                if conn is None:
+                    conn = sqlite3.connect(self._path, timeout=self._timeout, isolation_level=None)
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except sqlite3.Error:
+            # The writer's automatic checkpoint takes over; the next write tries again.
+            _log.debug("checkpoint of %s failed", self._path, exc_info=True)
+            with self._lock:
+                self._thread = None
+        finally:
+            if conn is not None:
+                conn.close()
 
 
 @contextlib.contextmanager
