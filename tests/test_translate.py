@@ -580,3 +580,56 @@ def test_values_among_is_the_value_map_filtered_by_its_forms(
     mapped = translator.value_map(ObjectType.GROUP, "member", values)
     expected = frozenset(v for form, v in mapped.items() if form in forms)
     assert translator.values_among(ObjectType.GROUP, "member", values, forms) == expected
+
+
+_VALUES = st.one_of(
+    st.none(),
+    st.sampled_from(["", "a", "A", "jo", "Jo", " x "]),
+    st.integers(-2, 2),
+    st.booleans(),
+    st.frozensets(st.one_of(st.sampled_from(["", "a", "A", "Jo"]), st.integers(0, 2)), max_size=3),
+)
+
+
+@settings(max_examples=300)
+@given(
+    value=_VALUES,
+    case_sensitive=st.booleans(),
+    multi_valued=st.booleans(),
+    ignored=st.booleans(),
+    value_type=st.sampled_from(["string", "int", "boolean"]),
+)
+def test_compare_and_normalize_forms_are_those_of_the_general_rules(
+    value: Any, *, case_sensitive: bool, multi_valued: bool, ignored: bool, value_type: str
+) -> None:
+    """The one-string shortcuts of compare forms and target normalising change nothing."""
+    from grouperprov._values import compare_form, convert_scalar  # noqa: PLC0415  # the general rules
+
+    attribute: dict[str, Any] = {
+        "name": "title",
+        "field": "description",
+        "case_sensitive": case_sensitive,
+        "multi_valued": multi_valued,
+        "value_type": value_type,
+    }
+    if ignored:
+        attribute["ignore_values"] = [{"string": "jo", "int": "1", "boolean": "false"}[value_type]]
+    translator = _translator([{"name": "cn", "field": "extension"}, attribute])
+    compiled = translator._objects[ObjectType.GROUP].by_name["title"]
+    assert compiled.compare(value) == compare_form(
+        value, case_sensitive=case_sensitive, ignore=compiled.ignore, multi_valued=multi_valued
+    )
+    items = (
+        []
+        if value is None
+        else sorted(value, key=repr)
+        if isinstance(value, frozenset)
+        else [value]
+    )
+    converted = []
+    for item in items:
+        try:
+            converted.append(convert_scalar(item, compiled.config.value_type))
+        except ValueError:
+            converted.append(item)
+    assert compiled.normalize(value) == compiled._shape(converted)

@@ -33,7 +33,7 @@ from ._beans import (
 from ._codes import ObjectError, SyncErrorCode, exception_text
 from ._config import AttributeConfig, MembershipType, ObjectType, ProvisionerConfig, ValueType
 from ._sources import Template, TranslationContext, _bean_field, resolve_function, scalar_to_str
-from ._values import compare_form, convert_scalar, is_empty
+from ._values import EMPTY, compare_form, convert_scalar, is_empty
 
 __all__ = [
     "MembershipId",
@@ -344,6 +344,12 @@ class _Attribute:
         return self.config.name
 
     def compare(self, value: AttributeValue) -> Hashable:
+        if type(value) is str and not self.config.multi_valued:
+            # compare_form's rule for one string, the common case, without its calls.
+            if value == "":
+                return EMPTY
+            folded = value if self.config.case_sensitive else value.casefold()
+            return EMPTY if folded in self.ignore else folded
         return compare_form(
             value,
             case_sensitive=self.config.case_sensitive,
@@ -357,6 +363,12 @@ class _Attribute:
 
     def normalize(self, value: AttributeValue) -> AttributeValue:
         """Target-side manipulation: convert what converts, shape, drop emptiness."""
+        if (
+            type(value) is str
+            and not self.config.multi_valued
+            and self.config.value_type is ValueType.STRING
+        ):
+            return value  # what converting and shaping one string give
         if (
             self.config.multi_valued
             and self.config.value_type is ValueType.STRING
@@ -984,7 +996,7 @@ class Translator:
         """
         by_name = self._objects[object_type].by_name
         changed: dict[str, AttributeValue] = {}
-        for name, value in bean.attributes.items():
+        for name, value in bean.attributes._data.items():  # noqa: SLF001  # read in C
             attribute = by_name.get(name)
             if attribute is None:
                 continue
