@@ -420,6 +420,8 @@ def _widen(work: Work, state: SyncState, *, entities: bool, groups: bool) -> Non
     membership; with *groups* (``groups_require_members``), the groups of
     recalculated memberships and entities, which may have lost their last member.
     """
+    if not entities and not groups:
+        return  # nothing a recalculation empties is recalculated for it
     in_target = [
         key[1]
         for key, record in state.records.items()

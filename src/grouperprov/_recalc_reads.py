@@ -17,7 +17,8 @@ reads objects by id, it reads:
    (``group_attributes`` with entities not operated, the usual LDAP set-up)
    a membership's recalc reads that membership, its group and its entity, and
    the group's value of that member only;
-3. the sync records of every object that brings;
+3. the sync records of every object that brings (of its entities only where
+   entities play a part, or cache subject links);
 4. from the target: every group and entity of that part of Grouper, and those
    the records link to it (by target id, else by a search attribute or a
    single-attribute matching key), and the membership objects of those groups.
@@ -219,9 +220,12 @@ def read_part(
     )
     snapshot = _with_groups(p, part, _recorded_groups(records, work))
     keys = [(ObjectType.GROUP, g.id) for g in snapshot.groups]
-    keys += [(ObjectType.ENTITY, e.id) for e in snapshot.entities]
     keys += [(ObjectType.MEMBERSHIP, (m.group_id, m.entity_id)) for m in snapshot.memberships]
-    keys += [(ObjectType.ENTITY, str(k[1][1])) for k in records if isinstance(k[1], tuple)]
+    if whole or config.subject_link is not None:
+        # Entity records count where entities do, and where they cache subject
+        # links; else the part's plan neither reads nor writes them.
+        keys += [(ObjectType.ENTITY, e.id) for e in snapshot.entities]
+        keys += [(ObjectType.ENTITY, str(k[1][1])) for k in records if isinstance(k[1], tuple)]
     missing = _unknown([k for k in keys if k not in records], known, records)
     last = p.store.load_records(name, missing)  # the provisioner record comes with it
     records.update(last.records)

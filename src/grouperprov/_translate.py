@@ -1096,13 +1096,15 @@ class Translator:
         """The values of *value* whose compare forms are among *forms*.
 
         What ``value_map`` gives, filtered by its keys, without building it
-        when the values are case-sensitive strings (their own compare forms):
-        then only *forms* are looked up, however many values there are.
+        when the forms are strings of a case-sensitive attribute: a string is
+        its own compare form there (and a value of another type has a form of
+        its type), so only *forms* are looked up and type-checked, however
+        many values there are.
         """
         if (
             isinstance(value, frozenset)
             and self.strings_are_forms(object_type, name)
-            and set(map(type, value)) <= {str}
+            and all(type(f) is str for f in forms)
         ):
             return frozenset(v for v in forms if v != "" and v in value)
         return frozenset(
