@@ -1205,8 +1205,10 @@ class _RecordKeeper:
             and self._by_target_id().get((ObjectType.MEMBERSHIP, target_id)) == [key]
         ):
             # Found as recorded, and no other record has its target id (nothing
-            # to claim): kept as it is, as the general path below would keep it.
-            self._record(key)
+            # to claim): kept as it is, as the general path below would keep it
+            # (what _record gives with nothing new).
+            if not self._unwanted(key):
+                self.out[key] = old
             return
         if in_target and target_id is not None:
             self._claim(key, target_id)

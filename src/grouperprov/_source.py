@@ -193,7 +193,17 @@ def resolve_marker(
     for marker in markers.get(group_name, ()):
         if marker.provisioner == provisioner:
             return marker, group_name
-    for depth, folder in enumerate(_ancestors(group_name)):
+    parent = group_name.rpartition(":")[0]
+    return _folder_marker(parent, markers, provisioner) if parent else None
+
+
+def _folder_marker(
+    parent: str,
+    markers: Mapping[str, tuple[ProvisioningMarker, ...]],
+    provisioner: str,
+) -> tuple[ProvisioningMarker, str] | None:
+    """The marker that reaches the groups directly in *parent*, and where it is."""
+    for depth, folder in enumerate((parent, *_ancestors(parent))):
         for marker in markers.get(folder, ()):
             if marker.provisioner != provisioner:
                 continue
@@ -209,9 +219,19 @@ def provisionable_scope(config: ProvisionerConfig, snapshot: GrouperSnapshot) ->
     pattern = re.compile(settings.group_name_pattern) if settings.group_name_pattern else None
     groups: dict[str, ProvisionableGroup] = {}
     excluded: dict[str, str] = {}
+    markers, provisioner = snapshot.markers, config.name
+    # The groups of one folder share what reaches them from the folders: worked out once.
+    by_folder: dict[str, tuple[ProvisioningMarker, str] | None] = {}
     for group in snapshot.groups:
         name = group.get_str("name") or ""
-        found = resolve_marker(name, snapshot.markers, config.name)
+        found = next(
+            ((m, name) for m in markers.get(name, ()) if m.provisioner == provisioner), None
+        )
+        if found is None:
+            parent = name.rpartition(":")[0]
+            if parent not in by_folder:
+                by_folder[parent] = _folder_marker(parent, markers, provisioner) if parent else None
+            found = by_folder[parent]
         if found is None:
             excluded[group.id] = "no provisioning marker for this provisioner reaches it"
         elif not found[0].provisionable:

@@ -258,26 +258,48 @@ def record_from_row(
     parse_time: Callable[[Any], Any],
 ) -> SyncRecord:
     """The record of a row's :data:`RECORD_COLUMNS` values."""
-    links = tuple(row[12:16])
-    while links and links[-1] is None:
-        links = links[:-1]
+    (
+        target_id,
+        provisionable,
+        provisionable_start,
+        provisionable_end,
+        in_target,
+        in_target_start,
+        in_target_end,
+        inserted_by_us,
+        last_sync,
+        error_code,
+        error_message,
+        error_time,
+        link1,
+        link2,
+        link3,
+        link4,
+        subject_link,
+    ) = row
+    if link4 is None and link3 is None and link2 is None:
+        links: tuple[str | None, ...] = () if link1 is None else (link1,)
+    else:
+        links = (link1, link2, link3, link4)
+        while links[-1] is None:
+            links = links[:-1]
     return SyncRecord(
         object_type=object_type,
         grouper_id=grouper_id,
-        target_id=decode_id(row[0]),
-        provisionable=bool(row[1]),
-        provisionable_start=parse_time(row[2]),
-        provisionable_end=parse_time(row[3]),
-        in_target=bool(row[4]),
-        in_target_start=parse_time(row[5]),
-        in_target_end=parse_time(row[6]),
-        inserted_by_us=bool(row[7]),
-        last_sync=parse_time(row[8]),
-        error_code=SyncErrorCode(row[9]) if row[9] is not None else None,
-        error_message=row[10],
-        error_time=parse_time(row[11]),
+        target_id=decode_id(target_id),
+        provisionable=bool(provisionable),
+        provisionable_start=parse_time(provisionable_start),
+        provisionable_end=parse_time(provisionable_end),
+        in_target=bool(in_target),
+        in_target_start=parse_time(in_target_start),
+        in_target_end=parse_time(in_target_end),
+        inserted_by_us=bool(inserted_by_us),
+        last_sync=parse_time(last_sync),
+        error_code=SyncErrorCode(error_code) if error_code is not None else None,
+        error_message=error_message,
+        error_time=parse_time(error_time),
         links=links,
-        subject_link=row[16],
+        subject_link=subject_link,
     )
 
 
