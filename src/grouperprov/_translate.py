@@ -28,7 +28,6 @@ from ._beans import (
     ProvisioningMembership,
     Scalar,
     _normalise_value,
-    with_stored_value,
 )
 from ._codes import ObjectError, SyncErrorCode, exception_text
 from ._config import AttributeConfig, MembershipType, ObjectType, ProvisionerConfig, ValueType
@@ -509,25 +508,6 @@ _ENTITY_ID = operator.attrgetter("entity_id")
 _MEMBERSHIP_ID = operator.attrgetter("group_id", "entity_id")
 
 
-def _fill_membership_attribute(
-    table: dict[str, Translated[BeanT]],
-    values: Mapping[str, Mapping[Hashable, MembershipValue]],
-    name: str | None,
-) -> None:
-    """Set each owner's membership attribute to the values its memberships gave."""
-    assert name is not None  # noqa: S101  # only called for the attribute types
-    no_values: dict[Hashable, MembershipValue] = {}
-    for owner_id, owner in table.items():
-        # Translated values: scalars already (with_attributes would check each again).
-        member_values = frozenset(map(_first, values.get(owner_id, no_values).values()))
-        table[owner_id] = Translated(
-            source=owner.source,
-            bean=with_stored_value(owner.bean, name, member_values or None),  # type: ignore[type-var]  # a group or an entity
-            create_only=owner.create_only,
-            errors=owner.errors,
-        )
-
-
 @attrs.frozen
 class _ObjectAttributes:
     """The compiled attributes of one object type."""
@@ -667,17 +647,28 @@ class Translator:
         return attributes, create_only, errors
 
     def _translate_owner(
-        self, object_type: ObjectType, bean: BeanT, metadata: Mapping[str, object] | None
+        self,
+        object_type: ObjectType,
+        bean: BeanT,
+        metadata: Mapping[str, object] | None,
+        members: tuple[str, Mapping[Hashable, MembershipValue]] | None = None,
     ) -> Translated[BeanT]:
+        """Translate one group or entity; *members*: its membership attribute and values."""
+        member_values = frozenset(map(_first, members[1].values())) if members is not None else None
         if not self._objects[object_type].translated:
             # Nothing to translate (entities that are not operated on, say): cheap.
-            return Translated(source=bean, bean=type(bean)(id=bean.id, attributes=_NO_ATTRIBUTES))  # type: ignore[call-arg]  # a group or an entity
+            own = _stored({members[0]: member_values}) if members and member_values else None
+            plain = type(bean)(id=bean.id, attributes=own or _NO_ATTRIBUTES)  # type: ignore[call-arg]  # a group or an entity
+            return Translated(source=bean, bean=plain)
         ctx = (
             None
             if self._objects[object_type].own_fields is not None
             else TranslationContext(object_type=object_type, bean=bean, metadata=metadata or {})
         )
         attributes, create_only, errors = self._translate(object_type, ctx, bean)
+        if members is not None:
+            # Translated values: scalars already, as is everything finish() gives.
+            attributes[members[0]] = member_values or None
         # What _Attribute.finish gives is in its stored shape already: not checked again.
         return Translated(
             source=bean,
@@ -800,21 +791,43 @@ class Translator:
         metadata = metadata or {}
         group_beans = {g.id: g for g in groups}
         entity_beans = {e.id: e for e in entities}
-        t_groups = {
-            gid: self.translate_group(g, metadata=metadata.get(gid))
-            for gid, g in group_beans.items()
-        }
-        t_entities = {
-            eid: self.translate_entity(e, metadata=metadata.get(eid))
-            for eid, e in entity_beans.items()
-        }
-        if self._membership_sides is not None and self._config.memberships.operate:
-            return self._translate_separable(t_groups, t_entities, memberships, checked=checked)
         t_memberships: dict[MembershipId, Translated[ProvisioningMembership]] = {}
         errors: dict[MembershipId, tuple[ObjectError, ...]] = {}
         skipped: list[MembershipId] = []
         values: dict[str, dict[Hashable, MembershipValue]] = {}
         owner = self.membership_owner
+        if self.membership_type is not MembershipType.MEMBERSHIP_OBJECTS:
+            # The values first: each owner is then translated with its member list.
+            self._translate_values(
+                group_beans,
+                entity_beans,
+                memberships,
+                values=values,
+                errors=errors,
+                skipped=skipped,
+            )
+        name = self.membership_attribute or ""
+        no_values: dict[Hashable, MembershipValue] = {}
+        t_groups = {
+            gid: self._translate_owner(
+                ObjectType.GROUP,
+                g,
+                metadata.get(gid),
+                (name, values.get(gid, no_values)) if owner is ObjectType.GROUP else None,
+            )
+            for gid, g in group_beans.items()
+        }
+        t_entities = {
+            eid: self._translate_owner(
+                ObjectType.ENTITY,
+                e,
+                metadata.get(eid),
+                (name, values.get(eid, no_values)) if owner is ObjectType.ENTITY else None,
+            )
+            for eid, e in entity_beans.items()
+        }
+        if self._membership_sides is not None and self._config.memberships.operate:
+            return self._translate_separable(t_groups, t_entities, memberships, checked=checked)
         if self.membership_type is MembershipType.MEMBERSHIP_OBJECTS:
             for membership in memberships:
                 mid = (membership.group_id, membership.entity_id)
@@ -827,19 +840,6 @@ class Translator:
                     t_memberships[mid] = translated
                     if translated.errors:
                         errors[mid] = translated.errors
-        else:
-            self._translate_values(
-                group_beans,
-                entity_beans,
-                memberships,
-                values=values,
-                errors=errors,
-                skipped=skipped,
-            )
-        if owner is ObjectType.GROUP:
-            _fill_membership_attribute(t_groups, values, self.membership_attribute)
-        elif owner is ObjectType.ENTITY:
-            _fill_membership_attribute(t_entities, values, self.membership_attribute)
         return Translation(
             groups=t_groups,
             entities=t_entities,
