@@ -49,6 +49,16 @@ def test_attribute_map_refuses_bad_values_naming_the_attribute(
         AttributeMap(values)  # type: ignore[arg-type]
 
 
+def test_attribute_map_takes_collections_of_plain_values_and_of_their_subclasses() -> None:
+    class Code(str):
+        __slots__ = ()
+
+    assert AttributeMap({"a": ["x", 2, True]})["a"] == frozenset({"x", 2, True})
+    assert AttributeMap({"a": {Code("x"), "y"}})["a"] == frozenset({"x", "y"})
+    with pytest.raises(TypeError, match="attribute 'a': a value must be str, int or bool"):
+        AttributeMap({"a": {Code("x"), 1.5}})
+
+
 def test_attribute_map_merged_and_without_return_copies() -> None:
     m = AttributeMap({"a": 1, "b": 2})
     assert m.merged({"b": None, "c": 3}) == {"a": 1, "c": 3}

@@ -69,6 +69,7 @@ EPPN, a netid); ``name``, ``email`` and ``login_id`` are the usual subject field
 """
 
 _SCALARS = (str, int)  # bool is an int
+_PLAIN_TYPES = frozenset((str, int, bool))  # exact types: checked in C, a set at a time
 
 _T = TypeVar("_T")
 
@@ -87,8 +88,9 @@ def _normalise_value(name: str, value: object) -> AttributeValue:
     if value is None or isinstance(value, _SCALARS):
         return value
     if isinstance(value, (frozenset, set, list, tuple)):
-        for item in value:
-            _check_scalar(name, item)
+        if not set(map(type, value)) <= _PLAIN_TYPES:  # a member list: its types in C
+            for item in value:
+                _check_scalar(name, item)
         return value if isinstance(value, frozenset) else frozenset(value)
     _check_scalar(name, value)
     raise AssertionError  # pragma: no cover  # _check_scalar raised

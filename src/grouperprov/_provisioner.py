@@ -1184,15 +1184,18 @@ class _RecordKeeper:
             self._target_index = index
         return self._target_index
 
-    def _membership(
-        self, key: Key, target_id: Hashable | None, *, in_target: bool, inserted: bool
-    ) -> None:
-        """Record a provisionable membership (the origin kept, errors as of this run)."""
+    def _as_recorded(self, key: Key, target_id: Hashable | None) -> bool:
+        """Whether a membership in the target, not written by this run, is as its record says.
+
+        No error, the same target id, and no other record holding that id
+        (nothing to claim): the general path of :meth:`_membership` would
+        give the record back unchanged, which :meth:`records` leaves out, so
+        nothing is done for it at all (a no-change sync of a million
+        memberships does only this check for each).
+        """
         old = self.old.get(key)
-        if (
-            in_target
-            and not inserted
-            and old is not None
+        return (
+            old is not None
             and old.in_target
             and old.provisionable
             and old.provisionable_start is not None
@@ -1203,13 +1206,15 @@ class _RecordKeeper:
             and key not in self.errors
             and key not in self.out
             and self._by_target_id().get((ObjectType.MEMBERSHIP, target_id)) == [key]
-        ):
-            # Found as recorded, and no other record has its target id (nothing
-            # to claim): kept as it is, as the general path below would keep it
-            # (what _record gives with nothing new).
-            if not self._unwanted(key):
-                self.out[key] = old
+        )
+
+    def _membership(
+        self, key: Key, target_id: Hashable | None, *, in_target: bool, inserted: bool
+    ) -> None:
+        """Record a provisionable membership (the origin kept, errors as of this run)."""
+        if in_target and not inserted and self._as_recorded(key, target_id):
             return
+        old = self.old.get(key)
         if in_target and target_id is not None:
             self._claim(key, target_id)
         self._record(
@@ -1224,22 +1229,24 @@ class _RecordKeeper:
 
     def _memberships(self, seen: set[Key]) -> None:
         translation = self.planned.translation
+        applied, errors, as_recorded = self.applied, self.errors, self._as_recorded
         for owner_id, values in translation.membership_values.items():
             for value in values.values():
+                value_id = (owner_id, value.value)
                 for mid in value.memberships:
                     key: Key = (ObjectType.MEMBERSHIP, mid)
                     seen.add(key)
-                    outcome = self.applied.get(key)
+                    outcome = applied.get(key)
+                    if outcome is None and key not in errors and as_recorded(key, value_id):
+                        continue  # the value was there already, as recorded
                     inserted = (
                         outcome is not None
                         and outcome.ok
                         and outcome.change.action is Action.INSERT
                     )
                     # No change planned and no error: the value was there already.
-                    in_target = outcome.ok if outcome is not None else key not in self.errors
-                    self._membership(
-                        key, (owner_id, value.value), in_target=in_target, inserted=inserted
-                    )
+                    in_target = outcome.ok if outcome is not None else key not in errors
+                    self._membership(key, value_id, in_target=in_target, inserted=inserted)
         wrappers = self.planned.comparison.wrappers[ObjectType.MEMBERSHIP]
         if isinstance(wrappers, LazyMap):
             # Settled memberships: in the target as they should be, nothing planned.

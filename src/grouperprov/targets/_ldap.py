@@ -259,7 +259,9 @@ class LdapTarget(TargetDAO):
         settings: LdapGroups | LdapEntities,
         dn: str,
         entry: Mapping[str, Any],
+        canonical: _Canonical | None = None,
     ) -> _OwnerT:
+        """The bean of one entry; *canonical*: the DN values' canonical forms, kept for a search."""
         by_lower = {k.lower(): v for k, v in entry.items()}
         multi = {n.lower() for n in settings.multi_valued}
         member = settings.member_attribute if isinstance(settings, LdapGroups) else None
@@ -271,7 +273,11 @@ class LdapTarget(TargetDAO):
             found = by_lower.get(name.lower())
             items = [found] if isinstance(found, str | int) else list(found or ())
             if name.lower() in dns:
-                items = [_canonical(v) for v in items]
+                items = (
+                    [_canonical(v) for v in items]
+                    if canonical is None
+                    else [canonical[v] for v in items]
+                )
             if member and name.lower() == member.lower() and isinstance(settings, LdapGroups):
                 items = [v for v in items if v != settings.placeholder]
             if not items:
@@ -299,6 +305,7 @@ class LdapTarget(TargetDAO):
     ) -> list[_OwnerT]:
         settings = self._settings(kind)
         found: list[_OwnerT] = []
+        canonical = _Canonical()  # a member DN is in several groups: canonical once
         entries = self._conn.extend.standard.paged_search(
             base or settings.base_dn,
             ldap_filter,
@@ -310,7 +317,7 @@ class LdapTarget(TargetDAO):
         for entry in entries:
             if entry.get("type") != "searchResEntry":
                 continue
-            found.append(self._bean(kind, settings, entry["dn"], entry["attributes"]))
+            found.append(self._bean(kind, settings, entry["dn"], entry["attributes"], canonical))
         code = self._code()
         if code not in {0, _NO_SUCH_OBJECT}:
             msg = f"search of {base or settings.base_dn!r} failed: {self._conn.result}"
@@ -668,6 +675,14 @@ def _problems(
         yield ConfigProblem(
             "groups.path_attribute", "a bushy DN needs the attribute of the full Grouper name"
         )
+
+
+class _Canonical(dict[Any, Any]):
+    """:func:`_canonical` of each distinct value, worked out once (a search's cache)."""
+
+    def __missing__(self, value: Any) -> Any:  # noqa: ANN401  # a value as the directory gave it
+        form = self[value] = _canonical(value)
+        return form
 
 
 def _canonical(dn: object) -> Any:  # noqa: ANN401  # a value as the directory gave it
