@@ -20,6 +20,7 @@ from grouperprov import (
     SyncErrorCode,
     Translator,
     WriteOutcome,
+    compare,
     compute_behavior,
     read_target,
 )
@@ -290,9 +291,7 @@ def test_attribute_level_updates_carry_the_differences_as_reasons() -> None:
 
 
 def test_only_the_objects_named_are_compared_for_updates_and_the_rest_still_match() -> None:
-    """compare_part: what an incremental recalc uses for the groups it reads for their members."""
-    from grouperprov._compare import compare_part  # noqa: PLC0415  # the engine's own
-
+    """compare(updated=): what an incremental recalc uses for the groups it reads for members."""
     config = _config()
     target = _target()
     target.seed(
@@ -306,12 +305,12 @@ def test_only_the_objects_named_are_compared_for_updates_and_the_rest_still_matc
     grouper = [group(1, description="new"), group(2, description="new")]
     translation = translator.translate(grouper, [], [])
     data = read_target(target, behavior)
-    everything = compare_part(translator, behavior, translation, data)
+    everything = compare(translator, behavior, translation, data)
     assert {(c.action, c.object_id) for c in everything.plan.changes} == {
         (Action.UPDATE, "g1"),
         (Action.UPDATE, "g2"),
     }
-    part = compare_part(translator, behavior, translation, data, updated={ObjectType.GROUP: {"g2"}})
+    part = compare(translator, behavior, translation, data, updated={ObjectType.GROUP: {"g2"}})
     assert [(c.action, c.object_id) for c in part.plan.changes] == [(Action.UPDATE, "g2")]
     # g1 is still paired with its target object (not inserted, not deleted).
     assert part.plan.links[ObjectType.GROUP] == {"g1": "grp1", "g2": "grp2"}

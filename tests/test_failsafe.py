@@ -136,20 +136,29 @@ def test_replaced_membership_lists_count_what_they_drop() -> None:
     )
 
 
-def test_group_attributes_replace_counts_what_it_drops() -> None:
-    source = _source()
-    config = ProvisionerConfig.from_dict(
+def _group_attributes(**extra: Any) -> ProvisionerConfig:
+    """Member uids on groups, entities not operated; *extra* settings of memberships or top."""
+    memberships: dict[str, Any] = {
+        "type": "group_attributes",
+        "attribute": {"name": "member", "field": "subject_id"},
+        **extra.pop("memberships", {}),
+    }
+    return ProvisionerConfig.from_dict(
         {
             "name": P,
             "groups": {"attributes": [{"name": "cn", "field": "extension"}], "matching": ["cn"]},
             "entities": {"operate": False},
-            "memberships": {
-                "type": "group_attributes",
-                "attribute": {"name": "member", "field": "subject_id"},
-                "delete_policy": "not_in_grouper",
-            },
-            "failsafe": {"max_group_percent_removed": 30},
+            "memberships": memberships,
+            **extra,
         }
+    )
+
+
+def test_group_attributes_replace_counts_what_it_drops() -> None:
+    source = _source()
+    config = _group_attributes(
+        memberships={"delete_policy": "not_in_grouper"},
+        failsafe={"max_group_percent_removed": 30},
     )
     target = InMemoryTarget(id_attributes={"group": "cn"}, value_changes=False)
     prov = Provisioner(config, source, target)
@@ -182,17 +191,7 @@ def test_membership_objects_with_opaque_target_ids_are_not_counted_per_group() -
 
 def test_members_are_counted_of_the_groups_asked_for_only() -> None:
     source = _source()
-    config = ProvisionerConfig.from_dict(
-        {
-            "name": P,
-            "groups": {"attributes": [{"name": "cn", "field": "extension"}], "matching": ["cn"]},
-            "entities": {"operate": False},
-            "memberships": {
-                "type": "group_attributes",
-                "attribute": {"name": "member", "field": "subject_id"},
-            },
-        }
-    )
+    config = _group_attributes()
     prov = Provisioner(config, source, InMemoryTarget(id_attributes={"group": "cn"}))
     prov.full_sync()
     comparison, translator = prov.plan_full().comparison, Translator(config)

@@ -129,6 +129,7 @@ def compare(
     records: Mapping[ObjectType, Mapping[Hashable, SyncRecord]] | None = None,
     historical: Mapping[ObjectType, Mapping[Hashable, Iterable[MatchingId]]] | None = None,
     linked: Mapping[ObjectType, Mapping[Hashable, Hashable]] | None = None,
+    updated: Mapping[ObjectType, Collection[str]] | None = None,
 ) -> Comparison:
     """Compare translated Grouper data with target data and plan the changes.
 
@@ -144,36 +145,12 @@ def compare(
         linked: Target links (the target ids sync records keep) of groups and
             entities by object type and Grouper id, to follow renames (see
             :meth:`Matcher.match <grouperprov.Matcher.match>`).
-    """
-    return compare_part(
-        translator,
-        behavior,
-        translation,
-        target,
-        records=records,
-        historical=historical,
-        linked=linked,
-    )
-
-
-def compare_part(
-    translator: Translator,
-    behavior: Behavior,
-    translation: Translation,
-    target: TargetData,
-    *,
-    records: Mapping[ObjectType, Mapping[Hashable, SyncRecord]] | None = None,
-    historical: Mapping[ObjectType, Mapping[Hashable, Iterable[MatchingId]]] | None = None,
-    linked: Mapping[ObjectType, Mapping[Hashable, Hashable]] | None = None,
-    updated: Mapping[ObjectType, Collection[str]] | None = None,
-) -> Comparison:
-    """:func:`compare`, with the attributes of only some groups and entities compared.
-
-    *updated* gives, by object type, the Grouper ids of the objects whose
-    attributes are compared (``None``: all of them). The others are matched
-    and their memberships compared as usual, but no update of theirs is
-    planned: an incremental recalc keeps only the updates of the objects it
-    recalculates, and the groups it reads for a membership's sake are many.
+        updated: By object type, the Grouper ids of the groups and entities
+            whose attributes are compared (``None``: all of them). The others
+            are matched and their memberships compared as usual, but no update
+            of theirs is planned: an incremental recalc keeps only the updates
+            of the objects it recalculates, and the groups it reads for a
+            membership's sake are many.
     """
     return _Comparer(
         translator,

@@ -17,7 +17,7 @@ from ._apply import ApplyResult, ChangeOutcome, apply, read_target
 from ._behavior import Behavior, Mode, compute_behavior
 from ._cache import cached_values, historical_ids
 from ._codes import ObjectError
-from ._compare import Comparison, ProvisioningWrapper, compare_part
+from ._compare import Comparison, ProvisioningWrapper, compare
 from ._config import (
     BusyPolicy,
     DeletePolicy,
@@ -277,7 +277,7 @@ class Provisioner:
         translation), *failsafe_config* (the thresholds it can measure),
         *failsafe_groups* (the groups whose true size it knows) and *updated*
         (the groups and entities whose attributes it compares; see
-        :func:`~grouperprov._compare.compare_part`).
+        :func:`~grouperprov.compare`).
         """
         timings: dict[str, float] = {}
         started = self.clock()
@@ -326,7 +326,7 @@ class Provisioner:
             for object_type in (ObjectType.GROUP, ObjectType.ENTITY)
             if _cached_attributes(self.config)[object_type]
         }
-        comparison = compare_part(
+        comparison = compare(
             translator,
             behavior,
             translation,
