@@ -190,11 +190,23 @@ def resolve_marker(
     marker with scope ``one`` reaches direct children only. ``None`` when no
     marker reaches the group.
     """
+    own = _own_marker(group_name, markers, provisioner)
+    if own is not None:
+        return own
+    parent = group_name.rpartition(":")[0]
+    return _folder_marker(parent, markers, provisioner) if parent else None
+
+
+def _own_marker(
+    group_name: str,
+    markers: Mapping[str, tuple[ProvisioningMarker, ...]],
+    provisioner: str,
+) -> tuple[ProvisioningMarker, str] | None:
+    """The group's own marker for *provisioner*, and where it is (the group)."""
     for marker in markers.get(group_name, ()):
         if marker.provisioner == provisioner:
             return marker, group_name
-    parent = group_name.rpartition(":")[0]
-    return _folder_marker(parent, markers, provisioner) if parent else None
+    return None
 
 
 def _folder_marker(
@@ -224,9 +236,7 @@ def provisionable_scope(config: ProvisionerConfig, snapshot: GrouperSnapshot) ->
     by_folder: dict[str, tuple[ProvisioningMarker, str] | None] = {}
     for group in snapshot.groups:
         name = group.get_str("name") or ""
-        found = next(
-            ((m, name) for m in markers.get(name, ()) if m.provisioner == provisioner), None
-        )
+        found = _own_marker(name, markers, provisioner)
         if found is None:
             parent = name.rpartition(":")[0]
             if parent not in by_folder:

@@ -16,6 +16,7 @@ from typing import Any
 from grouperprov._codes import SyncErrorCode
 from grouperprov._config import ObjectType
 from grouperprov._events import ControlKind, ControlMessage, RejectedEvent
+from grouperprov._memo import Memo
 from grouperprov._records import FailsafeState, ProvisionerRecord, SyncRecord, SyncType
 from grouperprov.exceptions import StoreError
 
@@ -169,7 +170,7 @@ def decode_id(text: str | None) -> Hashable | None:
     return tuple(value) if isinstance(value, list) else value
 
 
-class TimeCache(dict[Any, Any]):
+class TimeCache(Memo):
     """A store's conversion of each distinct time, worked out once per save or load.
 
     The records of one run share a handful of times (the run's own, mostly),
@@ -179,12 +180,8 @@ class TimeCache(dict[Any, Any]):
     """
 
     def __init__(self, encode: Callable[[Any], Any]) -> None:
-        super().__init__({None: None})
-        self._encode = encode
-
-    def __missing__(self, value: Any) -> Any:  # noqa: ANN401  # what the store writes or reads
-        encoded = self[value] = self._encode(value)
-        return encoded
+        super().__init__(encode)
+        self[None] = None
 
 
 def record_key(record: SyncRecord) -> tuple[str, ...]:

@@ -19,6 +19,7 @@ from grouperprov._beans import (
     Scalar,
 )
 from grouperprov._ldap_escape import canonical_dn, escape_dn_value, escape_filter_value, split_dn
+from grouperprov._memo import Memo
 from grouperprov._target import (
     AttributeChange,
     Capabilities,
@@ -259,7 +260,7 @@ class LdapTarget(TargetDAO):
         settings: LdapGroups | LdapEntities,
         dn: str,
         entry: Mapping[str, Any],
-        canonical: _Canonical | None = None,
+        canonical: Memo,
     ) -> _OwnerT:
         """The bean of one entry; *canonical*: the DN values' canonical forms, kept for a search."""
         by_lower = {k.lower(): v for k, v in entry.items()}
@@ -273,11 +274,7 @@ class LdapTarget(TargetDAO):
             found = by_lower.get(name.lower())
             items = [found] if isinstance(found, str | int) else list(found or ())
             if name.lower() in dns:
-                items = (
-                    [_canonical(v) for v in items]
-                    if canonical is None
-                    else [canonical[v] for v in items]
-                )
+                items = [canonical[v] for v in items]
             if member and name.lower() == member.lower() and isinstance(settings, LdapGroups):
                 items = [v for v in items if v != settings.placeholder]
             if not items:
@@ -305,7 +302,7 @@ class LdapTarget(TargetDAO):
     ) -> list[_OwnerT]:
         settings = self._settings(kind)
         found: list[_OwnerT] = []
-        canonical = _Canonical()  # a member DN is in several groups: canonical once
+        canonical = Memo(_canonical)  # a member DN is in several groups: canonical once
         entries = self._conn.extend.standard.paged_search(
             base or settings.base_dn,
             ldap_filter,
@@ -675,14 +672,6 @@ def _problems(
         yield ConfigProblem(
             "groups.path_attribute", "a bushy DN needs the attribute of the full Grouper name"
         )
-
-
-class _Canonical(dict[Any, Any]):
-    """:func:`_canonical` of each distinct value, worked out once (a search's cache)."""
-
-    def __missing__(self, value: Any) -> Any:  # noqa: ANN401  # a value as the directory gave it
-        form = self[value] = _canonical(value)
-        return form
 
 
 def _canonical(dn: object) -> Any:  # noqa: ANN401  # a value as the directory gave it
