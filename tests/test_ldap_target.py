@@ -297,6 +297,40 @@ def test_pipelined_adds_answer_in_order_each_with_its_own_outcome(
     assert bool(receivers) is (pipeline > 1)
 
 
+@pytest.mark.parametrize("encoder", ["own", "ldap3"])
+def test_large_and_unicode_adds_arrive_whole_whoever_encodes_them(
+    slapd_server: SlapdServer,
+    branch: tuple[str, str],
+    encoder: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A group of 3,000 members (a 150 kB request) and non-ASCII text, read back as sent.
+
+    ``ldap3``: where ldap3's asynchronous strategy is not the one the target's
+    own encoding was written against, ldap3 encodes the adds itself.
+    """
+    from grouperprov.targets import _ldap  # noqa: PLC0415  # the switch between the two
+
+    if encoder == "ldap3":
+        monkeypatch.setattr(_ldap, "_direct_adds", lambda _strategy: False)
+    target = _target(slapd_server, branch, pipeline=8)
+    members = frozenset(f"uid=s{i:05d},{branch[1]}" for i in range(3_000))
+    groups = [
+        ProvisioningGroup(id="big", attributes={"cn": "big", "member": members}),
+        ProvisioningGroup(id="u", attributes={"cn": "Grüße ✓", "description": '日本語, \\ "'}),
+        ProvisioningGroup(id="n", attributes={"cn": "n", "description": frozenset({7, True})}),
+    ]
+    outcomes = target.insert_groups(groups)
+    assert [o.ok for o in outcomes] == [True, True, True]
+    found = {str(g.get("cn")): g for g in target.retrieve_all_groups()}
+    assert found["big"].get("member") == members
+    assert found["Grüße ✓"].get("description") == '日本語, \\ "'
+    assert found["n"].get("description") == frozenset({"7", "TRUE"})
+    sent = outcomes[1].stored
+    assert sent is not None
+    assert sent.id == f"cn={escape_dn_value('Grüße ✓')},{branch[0]}"
+
+
 def test_people_are_found_by_dn_and_attribute_and_their_entitlements_change(
     slapd_server: SlapdServer, branch: tuple[str, str]
 ) -> None:

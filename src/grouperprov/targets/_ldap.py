@@ -29,6 +29,7 @@ from grouperprov._target import (
     WriteOutcome,
 )
 from grouperprov.exceptions import ConfigError, ConfigProblem
+from grouperprov.targets._ldap_wire import add_request, wire_value
 
 __all__ = ["DnStyle", "LdapEntities", "LdapGroups", "LdapTarget"]
 
@@ -465,7 +466,7 @@ class LdapTarget(TargetDAO):
                 continue
             if self._pipe is None:
                 self._pipe = self._connect(ldap3.ASYNC)
-            pending.append((len(outcomes), self._pipe.add(dn, classes, attributes), dn, bean))
+            pending.append((len(outcomes), self._send_add(dn, classes, attributes), dn, bean))
             outcomes.append(None)
             if len(pending) >= self._window:
                 settle()
@@ -474,6 +475,34 @@ class LdapTarget(TargetDAO):
         done = [o for o in outcomes if o is not None]
         assert len(done) == len(outcomes)  # noqa: S101  # every add was answered
         return done
+
+    def _send_add(self, dn: str, classes: list[str], attributes: dict[str, list[Scalar]]) -> int:
+        """Send an add on the pipelined connection; its message id, for ``get_response``.
+
+        The request's bytes are written here (:mod:`._ldap_wire`) and handed
+        to ldap3's asynchronous strategy as its own ``add`` would: the id
+        registered as outstanding, an event to wait on, then the socket.
+        ldap3's receiving thread reads the answer as it reads any other. Where
+        that strategy is not the one this was written against, or the
+        connection signs its messages (SASL DIGEST-MD5), ldap3 encodes the add.
+        """
+        pipe = self._pipe
+        strategy = pipe.strategy
+        if not (_direct_adds(strategy) and pipe.sasl_mechanism is None and pipe.listening):
+            return int(pipe.add(dn, classes, attributes))
+        entry: dict[str, list[Scalar]] = {"objectClass": list(classes), **attributes}
+        message_id = int(pipe.server.next_message_id())
+        data = add_request(message_id, dn, entry)
+        # What ldap3 keeps of a request it sent: read back for a referral.
+        strategy._outstanding[message_id] = {  # noqa: SLF001  # see the docstring
+            "type": "addRequest",
+            "entry": dn,
+            "attributes": entry,
+            "controls": None,
+        }
+        strategy._add_event_for_message(message_id)  # noqa: SLF001  # before the answer can come
+        pipe.socket.sendall(data)
+        return message_id
 
     def _entry(
         self, settings: LdapGroups | LdapEntities, values: Mapping[str, AttributeValue]
@@ -487,7 +516,7 @@ class LdapTarget(TargetDAO):
             if name.lower() not in allowed:
                 msg = f"{name!r} is not an attribute this target writes (see attributes=)"
                 raise ValueError(msg)
-            items = sorted(_items(value), key=str)
+            items = _sent(_items(value))
             if items:
                 entry[name] = items
         if isinstance(settings, LdapGroups) and settings.member_attribute:
@@ -575,11 +604,11 @@ class LdapTarget(TargetDAO):
             else None
         )
         if change.op is ChangeOp.REPLACE:
-            values = sorted(_items(change.value), key=str) or ([placeholder] if placeholder else [])
+            values = _sent(_items(change.value)) or ([placeholder] if placeholder else [])
             if not self._conn.modify(dn, {name: [(ldap3.MODIFY_REPLACE, values)]}):
                 return self._failure(f"replace {name!r} of {dn!r}")
             return None
-        values = sorted(change.values(), key=str)
+        values = _sent(change.values())
         for chunk in _chunks(values, self._chunk):
             if change.op is ChangeOp.ADD:
                 ok = self._conn.modify(dn, {name: [(ldap3.MODIFY_ADD, chunk)]})
@@ -648,6 +677,13 @@ class LdapTarget(TargetDAO):
     def delete_entities(self, entities: Sequence[ProvisioningEntity]) -> list[WriteOutcome]:
         """Delete person entries."""
         return self._delete(ProvisioningEntity, entities)
+
+
+def _direct_adds(strategy: object) -> bool:
+    """Whether *strategy* keeps its requests as the ldap3 2.9 asynchronous strategy does."""
+    return isinstance(getattr(strategy, "_outstanding", None), dict) and callable(
+        getattr(strategy, "_add_event_for_message", None)
+    )
 
 
 def _problems(
@@ -722,6 +758,11 @@ def _applied(
     for change in changes:
         result[change.attribute] = change.apply_to(result.get(change.attribute))
     return result
+
+
+def _sent(values: Iterable[Scalar]) -> list[Scalar]:
+    """Values as the directory is sent them, in a stable order (booleans as ``TRUE``/``FALSE``)."""
+    return sorted(wire_value(v) for v in values)
 
 
 def _chunks(values: Sequence[Scalar], size: int) -> Iterator[list[Scalar]]:
