@@ -331,6 +331,37 @@ def test_large_and_unicode_adds_arrive_whole_whoever_encodes_them(
     assert sent.id == f"cn={escape_dn_value('Grüße ✓')},{branch[0]}"
 
 
+@pytest.mark.parametrize(("pipeline", "encoder"), [(1, "ldap3"), (8, "ldap3"), (8, "own")])
+def test_a_value_the_schema_refuses_fails_its_entry_alone(
+    slapd_server: SlapdServer,
+    branch: tuple[str, str],
+    pipeline: int,
+    encoder: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A gidNumber that is not an integer: refused by ldap3's schema check or by slapd."""
+    from grouperprov.targets import _ldap  # noqa: PLC0415  # the switch between the two
+
+    if encoder == "ldap3":
+        monkeypatch.setattr(_ldap, "_direct_adds", lambda _strategy: False)
+    posix = LdapGroups(
+        base_dn=branch[0],
+        object_classes=("top", "posixGroup"),
+        member_attribute="memberUid",
+        attributes=("gidNumber",),
+    )
+    target = _target(slapd_server, branch, groups=posix, pipeline=pipeline)
+    outcomes = target.insert_groups(
+        [
+            ProvisioningGroup(id="a", attributes={"cn": "a", "gidNumber": "twelve"}),
+            ProvisioningGroup(id="b", attributes={"cn": "b", "gidNumber": 12}),
+        ]
+    )
+    assert [o.ok for o in outcomes] == [False, True]
+    assert "gidNumber" in (outcomes[0].error or "")
+    assert [g.get("gidNumber") for g in target.retrieve_all_groups()] == [12]
+
+
 def test_people_are_found_by_dn_and_attribute_and_their_entitlements_change(
     slapd_server: SlapdServer, branch: tuple[str, str]
 ) -> None:

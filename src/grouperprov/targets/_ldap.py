@@ -456,17 +456,22 @@ class LdapTarget(TargetDAO):
             except (ValueError, RuntimeError) as exc:
                 outcomes.append(WriteOutcome.failure(str(exc)))
                 continue
-            if self._window == 1:
-                ok = self._conn.add(dn, classes, attributes)
-                outcomes.append(
-                    WriteOutcome.success(kind(id=dn, attributes=bean.attributes))
-                    if ok
-                    else self._failure(f"add {dn!r}")
-                )
+            try:
+                if self._window == 1:
+                    ok = self._conn.add(dn, classes, attributes)
+                    outcomes.append(
+                        WriteOutcome.success(kind(id=dn, attributes=bean.attributes))
+                        if ok
+                        else self._failure(f"add {dn!r}")
+                    )
+                    continue
+                if self._pipe is None:
+                    self._pipe = self._connect(ldap3.ASYNC)
+                message = self._send_add(dn, classes, attributes)
+            except ValueError as exc:  # ldap3 checks values against the schema before sending
+                outcomes.append(WriteOutcome.failure(f"add {dn!r}: {exc}"))
                 continue
-            if self._pipe is None:
-                self._pipe = self._connect(ldap3.ASYNC)
-            pending.append((len(outcomes), self._send_add(dn, classes, attributes), dn, bean))
+            pending.append((len(outcomes), message, dn, bean))
             outcomes.append(None)
             if len(pending) >= self._window:
                 settle()
