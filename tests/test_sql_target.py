@@ -231,7 +231,10 @@ def test_membership_rows_read_by_entity_update_and_refuse_what_they_cannot_hold(
             group_id="g", entity_id="e4", attributes={"subject_id": frozenset("ab")}
         ),
     ]
-    assert [o.ok for o in target.insert_memberships([*rows, *bad])] == [True, True, False, False]
+    outcomes = target.insert_memberships([*rows, *bad])
+    assert [o.ok for o in outcomes] == [True, True, False, False]
+    assert "no column for the membership attributes ['colour']" in (outcomes[2].error or "")
+    assert "'subject_id' is a column: it holds one value" in (outcomes[3].error or "")
     assert [o.ok for o in target.insert_memberships(rows[:1])] == [True]  # again: idempotent
     (e1,) = target.retrieve_memberships_by_entities(["e1"])
     outcomes = target.update_memberships(

@@ -196,6 +196,8 @@ class _Comparer:
         self.native: dict[ObjectType, Mapping[str, Bean]] = {}
         self.normal: dict[ObjectType, Mapping[str, Bean]] = {}
         self.managed_targets: dict[ObjectType, set[Hashable]] = {}
+        # Readable names, worked out once: a group's is in each of its memberships' labels.
+        self._names: dict[tuple[ObjectType, Hashable], str | None] = {}
 
     # -- the run ---------------------------------------------------------------
 
@@ -226,13 +228,19 @@ class _Comparer:
 
     def _name(self, object_type: ObjectType, grouper_id: Hashable) -> str | None:
         """A Grouper object's readable name: a group's full name, a subject id."""
+        key = (object_type, grouper_id)
+        names = self._names
+        if key in names:
+            return names[key]
         table = self.tr.groups if object_type is ObjectType.GROUP else self.tr.entities
         translated = table.get(grouper_id)  # type: ignore[call-overload]  # str ids
-        if translated is None:
-            return None
-        field = "name" if object_type is ObjectType.GROUP else "subject_id"
-        value = translated.source.get(field)
-        return None if value is None else str(value)
+        name: str | None = None
+        if translated is not None:
+            field = "name" if object_type is ObjectType.GROUP else "subject_id"
+            value = translated.source.get(field)
+            name = None if value is None else str(value)
+        names[key] = name
+        return name
 
     def _target_name(self, object_type: ObjectType, target_id: Hashable) -> str | None:
         """A target-only object's readable name: its first matching key's values."""

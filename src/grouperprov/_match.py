@@ -26,7 +26,7 @@ the same pairs, reversed.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Collection, Hashable, Iterable, Mapping
 from typing import Generic, TypeVar
 
 import attrs
@@ -40,6 +40,7 @@ __all__ = ["LINK_KEY", "MatchResult", "Matcher", "MatchingId"]
 
 IdT = TypeVar("IdT", bound=Hashable)
 TargetIdT = TypeVar("TargetIdT", bound=Hashable)
+_K = TypeVar("_K", bound=Hashable)
 Bean = ProvisioningGroup | ProvisioningEntity | ProvisioningMembership
 
 
@@ -235,24 +236,41 @@ class _State(Generic[IdT, TargetIdT]):
         target: Mapping[TargetIdT, MatchingId | None],
     ) -> None:
         """Pair on one key; the mappings give each object's matching id for it."""
-        t_index: dict[MatchingId, list[IdT]] = {}
-        for tid, mid in translated.items():
-            if mid is not None and self.free_translated(tid):
-                t_index.setdefault(mid, []).append(tid)
-        g_index: dict[MatchingId, list[TargetIdT]] = {}
-        for gid, mid in target.items():
-            if mid is not None and self.free_target(gid):
-                g_index.setdefault(mid, []).append(gid)
-        for mid, tids in t_index.items():
-            self._settle(mid, tids, g_index.get(mid, []))
-        for mid, gids in g_index.items():
-            if len(gids) > 1 and mid not in t_index:
+        t_index, t_shared = self._index(translated, self.pairs, self.errors)
+        g_index, g_shared = self._index(target, self._taken, self.set_aside)
+        for mid, tid in t_index.items():
+            gid = g_index.get(mid)
+            if gid is None and mid not in t_shared:
+                continue  # one Grouper object, nothing in the target: it stays free
+            gids = g_shared.get(mid) or ([] if gid is None else [gid])
+            self._settle(mid, t_shared.get(mid) or [tid], gids)
+        for mid, gids in g_shared.items():
+            if mid not in t_index:
                 # The mirror of two translated objects sharing an id (MAT): the
                 # target objects take no part in later keys, and are not extra.
                 for gid in gids:
                     self.set_aside[gid] = (
                         f"matching value {mid} is shared by {len(gids)} target objects"
                     )
+
+    @staticmethod
+    def _index(
+        ids: Mapping[_K, MatchingId | None], *taken: Collection[_K]
+    ) -> tuple[dict[MatchingId, _K], dict[MatchingId, list[_K]]]:
+        """The free objects by matching id: the first of each, and all of those shared.
+
+        Most ids belong to one object: no list is made for those.
+        """
+        first: dict[MatchingId, _K] = {}
+        shared: dict[MatchingId, list[_K]] = {}
+        one, two = taken
+        for key, mid in ids.items():
+            if mid is None or key in one or key in two:
+                continue
+            found = first.setdefault(mid, key)
+            if found is not key:  # setdefault gives back the key it was passed when new
+                shared.setdefault(mid, [found]).append(key)
+        return first, shared
 
     def linked_round(
         self,

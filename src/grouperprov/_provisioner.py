@@ -1217,6 +1217,21 @@ class _RecordKeeper:
         old = self.old.get(key)
         if in_target and target_id is not None:
             self._claim(key, target_id)
+        if old is None and key not in self.out and key not in self.errors:
+            # A new membership without an error (most of a sync from empty):
+            # what the general path below gives, built at once.
+            if not self._unwanted(key):
+                self.out[key] = SyncRecord(
+                    object_type=ObjectType.MEMBERSHIP,
+                    grouper_id=key[1],
+                    last_sync=self.now,
+                    target_id=target_id,
+                    provisionable=True,
+                    provisionable_start=self.now,
+                    in_target=in_target,
+                    inserted_by_us=inserted,
+                )
+            return
         self._record(
             key,
             target_id=target_id,

@@ -627,19 +627,20 @@ class SqlTarget(TargetDAO):
         return self._delete_owners(ProvisioningEntity, entities)
 
     def _membership_row(
-        self, m: MembershipTable, membership: ProvisioningMembership
+        self, m: MembershipTable, membership: ProvisioningMembership, known: frozenset[str]
     ) -> list[object]:
-        unknown = set(membership.attributes) - set(m.columns)
-        if unknown:
-            msg = f"no column for the membership attributes {sorted(unknown)}"
+        """The row of *membership*; *known*: the names of *m*'s columns."""
+        values = membership.attributes
+        if not known.issuperset(values):
+            unknown = sorted(set(values) - known)
+            msg = f"no column for the membership attributes {unknown}"
             raise _ObjectError(msg)
         row: list[object] = [membership.group_id, membership.entity_id]
-        for name in m.columns:
-            value = membership.get(name)
+        row += map(values.get, m.columns)
+        for name, value in zip(m.columns, row[2:], strict=True):
             if isinstance(value, frozenset):
                 msg = f"{name!r} is a column: it holds one value"
                 raise _ObjectError(msg)
-            row.append(value)
         return row
 
     def _copy_direct(self, cur: _Cursor, sql: str, rows: Sequence[Sequence[object]]) -> bool:
@@ -683,13 +684,14 @@ class SqlTarget(TargetDAO):
         )
         row_marks = f"({self._in(len(columns))})"
         stage = quote(f"grouperprov_stage_{m.table.replace('.', '_')}")
+        known = frozenset(m.columns)
 
         def bulk(cur: _Cursor, chunk: Sequence[ProvisioningMembership]) -> list[WriteOutcome]:
             outcomes: list[WriteOutcome] = []
             rows: list[list[object]] = []
             for membership in chunk:
                 try:
-                    rows.append(self._membership_row(m, membership))
+                    rows.append(self._membership_row(m, membership, known))
                 except _ObjectError as exc:
                     outcomes.append(WriteOutcome.failure(str(exc)))
                     continue
