@@ -61,3 +61,9 @@ def postgres_dsn(postgres_server: PostgresServer) -> str:
 def slapd_server() -> Iterator[SlapdServer]:
     """An OpenLDAP server of the test session's own, on 127.0.0.1."""
     yield from _started(SlapdServer, "ldap3", "ldap")
+
+
+@pytest.fixture(scope="session")
+def slapd_tls_server() -> Iterator[SlapdServer]:
+    """One that speaks TLS too (StartTLS and ldaps://), with a throw-away CA."""
+    yield from _started(lambda: SlapdServer(tls=True), "ldap3", "ldap")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import ssl
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -21,7 +22,7 @@ from grouperprov import (
     SyncStatus,
     escape_dn_value,
 )
-from grouperprov.exceptions import ConfigError
+from grouperprov.exceptions import ConfigError, TargetUnavailable
 from grouperprov.stores import MemorySyncStore
 from grouperprov.targets.ldap import DnStyle, LdapEntities, LdapGroups, LdapTarget
 from grouperprov.testing import InMemorySource, SlapdServer, check_target_dao
@@ -34,8 +35,12 @@ _branches = itertools.count()
 @pytest.fixture
 def branch(slapd_server: SlapdServer) -> Iterator[tuple[str, str]]:
     """A fresh, empty pair of branches (groups, people) for one test."""
+    yield from _branches_of(slapd_server)
+
+
+def _branches_of(server: SlapdServer) -> Iterator[tuple[str, str]]:
     n = next(_branches)
-    admin = _admin(slapd_server)
+    admin = _admin(server)
     groups, people = f"ou=g{n},ou=groups,{SUFFIX}", f"ou=p{n},ou=people,{SUFFIX}"
     for dn in (groups, people):
         assert admin.add(dn, ["top", "organizationalUnit"], {"ou": dn.split(",")[0][3:]})
@@ -415,6 +420,82 @@ def test_settings_are_checked_and_the_password_never_shows(
     target = _target(slapd_server, branch)
     assert slapd_server.password not in repr(target)
     assert repr(target) == f"LdapTarget(url={slapd_server.url!r})"
+
+
+@pytest.fixture
+def tls_branch(slapd_tls_server: SlapdServer) -> Iterator[tuple[str, str]]:
+    """A fresh, empty pair of branches on the TLS server."""
+    yield from _branches_of(slapd_tls_server)
+
+
+@pytest.mark.parametrize("how", ["ldaps", "starttls"])
+def test_tls_connections_check_the_server_against_the_ca_file(
+    slapd_tls_server: SlapdServer, tls_branch: tuple[str, str], how: str
+) -> None:
+    """Over ldaps:// or StartTLS, pipelined adds included, every connection is TLS."""
+    server = slapd_tls_server
+    url = server.ldaps_url if how == "ldaps" else server.url
+    target = LdapTarget(
+        url,
+        bind_dn=server.bind_dn,
+        password=server.password,
+        start_tls=how == "starttls",
+        ca_file=server.ca_file,
+        groups=LdapGroups(base_dn=tls_branch[0], attributes=("description",)),
+    )
+    _opened.append(target)
+    source = InMemorySource()
+    for subject in ("ann", "bob"):
+        source.add_subject(subject)
+        source.add_group(f"campus:{subject}s", description=f"{subject}'s group")
+        source.add_member(f"campus:{subject}s", subject)
+    source.mark("campus", "ldap", scope="sub")
+    config = _config(MembershipType.GROUP_ATTRIBUTES, tls_branch)
+    result = Provisioner(config, source, target, MemorySyncStore()).full_sync()
+    assert result.status is SyncStatus.SUCCESS, result.summary()
+    members = {str(g.get("cn")): g.get("member") for g in target.retrieve_all_groups()}
+    assert members == {
+        f"campus:{s}s": frozenset({f"uid={s},{tls_branch[1]}"}) for s in ("ann", "bob")
+    }
+    connections = [target._conn, target._pipe]  # what went over the wire
+    assert all(isinstance(c.socket, ssl.SSLSocket) for c in connections)
+
+
+@pytest.mark.parametrize("how", ["ldaps", "starttls"])
+def test_a_server_the_ca_does_not_vouch_for_is_refused_clearly(
+    slapd_tls_server: SlapdServer, how: str
+) -> None:
+    """Without the throw-away CA (the system's CAs only) the connection is refused."""
+    server = slapd_tls_server
+    url = server.ldaps_url if how == "ldaps" else server.url
+    with pytest.raises(TargetUnavailable) as caught:
+        LdapTarget(
+            url,
+            bind_dn=server.bind_dn,
+            password=server.password,
+            start_tls=how == "starttls",
+            groups=LdapGroups(base_dn=SUFFIX),
+        )
+    message = str(caught.value)
+    assert message.startswith(f"cannot connect to {url}")
+    assert "certificate verify failed" in message
+    assert server.password not in message
+    assert server.password not in repr(caught.value.__cause__)
+
+
+def test_refused_credentials_and_a_closed_port_are_clear_errors(
+    slapd_server: SlapdServer,
+) -> None:
+    with pytest.raises(TargetUnavailable, match="invalidCredentials") as caught:
+        LdapTarget(
+            slapd_server.url,
+            bind_dn=slapd_server.bind_dn,
+            password="not-the-password",  # noqa: S106  # a wrong one, on purpose
+            groups=LdapGroups(base_dn=SUFFIX),
+        )
+    assert "not-the-password" not in str(caught.value)
+    with pytest.raises(TargetUnavailable, match=r"cannot connect to ldap://127\.0\.0\.1:1 "):
+        LdapTarget("ldap://127.0.0.1:1", groups=LdapGroups(base_dn=SUFFIX), timeout=2)
 
 
 def test_membership_objects_are_refused_with_a_clear_message(

@@ -150,3 +150,32 @@ def test_the_server_runs_as_a_context_manager_and_cleans_up(slapd_server: SlapdS
         assert folder is not None
         assert server.url.startswith("ldap://127.0.0.1:")
     assert not folder.exists()
+
+
+def test_tls_needs_openssl_and_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = shutil.which
+    monkeypatch.setattr(shutil, "which", lambda name: None if name == "openssl" else real(name))
+    with pytest.raises(ServerUnavailable, match=r"apt-get install -y openssl"):
+        SlapdServer(tls=True)
+
+
+def test_a_failing_openssl_is_reported_and_cleaned_up(
+    fake_bindir: Path, monkeypatch: pytest.MonkeyPatch, slapd_server: SlapdServer
+) -> None:
+    _program(fake_bindir, "openssl", "echo 'no entropy' >&2; exit 1")
+    monkeypatch.setenv("PATH", f"{fake_bindir}:{os.environ['PATH']}")
+    server = SlapdServer(tls=True)
+    with pytest.raises(ServerUnavailable, match="openssl could not make the test certificates"):
+        server.start()
+    assert server.folder is None
+
+
+def test_tls_addresses_exist_only_on_a_tls_server(
+    slapd_server: SlapdServer, slapd_tls_server: SlapdServer
+) -> None:
+    with pytest.raises(RuntimeError, match="without TLS"):
+        _ = slapd_server.ldaps_url
+    with pytest.raises(RuntimeError, match="no certificate authority"):
+        _ = slapd_server.ca_file
+    assert slapd_tls_server.ldaps_url.startswith("ldaps://127.0.0.1:")
+    assert Path(slapd_tls_server.ca_file).read_text().startswith("-----BEGIN CERTIFICATE-----")

@@ -6,8 +6,10 @@ The tree::
     +-- ConfigError            the configuration is wrong (yours to fix); carries
     |                          every problem found, each with its key path
     +-- StoreError             the sync store cannot be used as it is (a schema
-        |                      newer than this version knows, a damaged row)
-        +-- LeaseLostError          another process took over this run's job lease
+    |   |                      newer than this version knows, a damaged row)
+    |   +-- LeaseLostError          another process took over this run's job lease
+    +-- TargetUnavailable      a target cannot be reached, or refuses the
+                               connection (TLS, credentials)
 
 A problem with one object's *data* (a missing required value, a value too long,
 an ambiguous match, a translation function that raised) is not an exception at all: it is a
@@ -26,6 +28,7 @@ __all__ = [
     "GrouperprovError",
     "LeaseLostError",
     "StoreError",
+    "TargetUnavailable",
 ]
 
 
@@ -76,3 +79,12 @@ class StoreError(GrouperprovError):
 
 class LeaseLostError(StoreError):
     """This run's job lease expired and another run took it over: stop writing."""
+
+
+class TargetUnavailable(GrouperprovError):  # noqa: N818  # reads as a condition, like ConnectionError
+    """A target cannot be reached, or refuses the connection.
+
+    The message names the target (its URL) and the reason (a certificate the
+    CA does not vouch for, credentials refused, nothing listening); never a
+    password. The library's own exception is chained as ``__cause__``.
+    """

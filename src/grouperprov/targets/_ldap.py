@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import contextlib
 import enum
 import logging
 import ssl
@@ -11,6 +12,7 @@ from typing import Any, Literal, TypeVar
 
 import attrs
 import ldap3
+from ldap3.core.exceptions import LDAPException
 
 from grouperprov._beans import (
     AttributeValue,
@@ -28,7 +30,7 @@ from grouperprov._target import (
     TargetDAO,
     WriteOutcome,
 )
-from grouperprov.exceptions import ConfigError, ConfigProblem
+from grouperprov.exceptions import ConfigError, ConfigProblem, TargetUnavailable
 from grouperprov.targets._ldap_wire import add_request, wire_value
 
 __all__ = ["DnStyle", "LdapEntities", "LdapGroups", "LdapTarget"]
@@ -189,11 +191,11 @@ class LdapTarget(TargetDAO):
         )
 
         def connect(strategy: Literal["SYNC", "ASYNC"]) -> Any:  # noqa: ANN401  # the stubs leave add, modify and delete untyped
-            return ldap3.Connection(
+            conn = ldap3.Connection(
                 server,
                 user=bind_dn,
                 password=password,
-                auto_bind=ldap3.AUTO_BIND_TLS_BEFORE_BIND if start_tls else ldap3.AUTO_BIND_NO_TLS,
+                auto_bind=ldap3.AUTO_BIND_NONE,  # below, to close what a failure leaves open
                 # Answers to pipelined adds are awaited with a timeout of their
                 # own: ldap3's receiving thread spins after an unbind when its
                 # connection has a receive timeout.
@@ -201,6 +203,15 @@ class LdapTarget(TargetDAO):
                 raise_exceptions=False,
                 client_strategy=strategy,
             )
+            try:
+                _open_and_bind(conn, start_tls=start_tls)
+            except (LDAPException, _Refused) as exc:
+                _close(conn)
+                # ldap3's messages carry no password; the URL says which directory.
+                how = " with StartTLS" if start_tls else ""
+                msg = f"cannot connect to {url}{how} as {bind_dn or 'anonymous'}: {_reason(exc)}"
+                raise TargetUnavailable(msg) from exc
+            return conn
 
         self._connect = connect  # the password stays in this closure, out of the repr
         self._timeout = timeout
@@ -682,6 +693,41 @@ class LdapTarget(TargetDAO):
     def delete_entities(self, entities: Sequence[ProvisioningEntity]) -> list[WriteOutcome]:
         """Delete person entries."""
         return self._delete(ProvisioningEntity, entities)
+
+
+class _Refused(Exception):  # noqa: N818  # internal: becomes TargetUnavailable
+    """The directory answered, and said no (StartTLS, the bind)."""
+
+
+def _open_and_bind(conn: Any, *, start_tls: bool) -> None:  # noqa: ANN401  # an ldap3 connection
+    """Open *conn*, upgrade it with StartTLS if asked, and bind; :class:`_Refused` if refused."""
+    conn.open(read_server_info=False)
+    if start_tls and not conn.start_tls(read_server_info=False):
+        raise _Refused(conn.last_error or "the server refused StartTLS")
+    if not conn.bind(read_server_info=True):
+        result = conn.result or {}
+        raise _Refused(
+            f"the bind was refused: {result.get('description')}"
+            f" ({result.get('result')}) {result.get('message') or ''}".rstrip()
+        )
+
+
+def _close(conn: Any) -> None:  # noqa: ANN401  # an ldap3 connection
+    """Close what a failed connect left open: ldap3 keeps a socket it could not use."""
+    with contextlib.suppress(Exception):
+        conn.unbind()
+    sock = getattr(conn, "socket", None)
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.close()
+
+
+def _reason(exc: Exception) -> str:
+    """ldap3's message of *exc*, without the tuple and quote wrapping it keeps."""
+    text = str(exc)
+    while text[:2] in {"('", '("'} and text[-3:] in {"',)", '",)'}:
+        text = text[2:-3]
+    return text
 
 
 def _direct_adds(strategy: object) -> bool:

@@ -190,18 +190,34 @@ class SlapdServer(_ThrowAway):
     ``ou=groups`` and ``ou=people`` branches are there from the start.
     :meth:`stop` stops it and removes its folder.
 
+    With ``tls=True`` it makes a throw-away certificate authority and a
+    server certificate for 127.0.0.1 (with the ``openssl`` program), speaks
+    StartTLS on :attr:`url` and listens on :attr:`ldaps_url` too; clients
+    check the server against :attr:`ca_file`.
+
     Use it as a context manager, or call :meth:`start` and :meth:`stop`.
 
+    Args:
+        tls: Serve TLS too (StartTLS and ``ldaps://``).
+
     Raises:
-        ServerUnavailable: ``slapd`` or ``slapadd`` is missing, or the server
-            would not start.
+        ServerUnavailable: ``slapd`` or ``slapadd`` is missing (or, with TLS,
+            ``openssl``), or the server would not start.
     """
 
     suffix = "dc=example,dc=edu"
     bind_dn = "cn=admin,dc=example,dc=edu"
     password = "test-only-secret"  # noqa: S105  # a throw-away server on loopback
 
-    def __init__(self) -> None:
+    def __init__(self, *, tls: bool = False) -> None:
+        self.tls = tls
+        self.openssl = shutil.which("openssl")
+        if tls and self.openssl is None:
+            msg = (
+                "the openssl program is not installed (it makes the test certificates);"
+                " install it with `apt-get install -y openssl` (Debian, Ubuntu)"
+            )
+            raise ServerUnavailable(msg)
         self.slapd = shutil.which("slapd") or _sbin("slapd")
         self.slapadd = shutil.which("slapadd") or _sbin("slapadd")
         if self.slapd is None or self.slapadd is None:
@@ -212,6 +228,7 @@ class SlapdServer(_ThrowAway):
             msg = f"the schemas {missing} are not in {_SCHEMAS}; {_SLAPD_HINT}"
             raise ServerUnavailable(msg)
         self.port = 0
+        self.tls_port = 0
         self.folder: Path | None = None
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -220,10 +237,61 @@ class SlapdServer(_ThrowAway):
         """The server's ``ldap://`` URL."""
         return f"ldap://127.0.0.1:{self.port}"
 
+    @property
+    def ldaps_url(self) -> str:
+        """The server's ``ldaps://`` URL (``tls=True``)."""
+        if not self.tls:
+            msg = "this server was started without TLS (SlapdServer(tls=True))"
+            raise RuntimeError(msg)
+        return f"ldaps://127.0.0.1:{self.tls_port}"
+
+    @property
+    def ca_file(self) -> str:
+        """The PEM file of the certificate authority that signed the server's certificate."""
+        if not self.tls or self.folder is None:
+            msg = "this server has no certificate authority (SlapdServer(tls=True), started)"
+            raise RuntimeError(msg)
+        return str(self.folder / "ca.pem")
+
+    def _certificates(self, folder: Path) -> list[str]:
+        """Make a CA and a server certificate for 127.0.0.1; slapd's TLS directives."""
+        assert self.openssl is not None  # noqa: S101  # checked in __init__
+        key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+        (folder / "server.ext").write_text(
+            "subjectAltName = IP:127.0.0.1, DNS:localhost\n"
+            "basicConstraints = critical, CA:FALSE\n"
+            "keyUsage = critical, digitalSignature\n"
+            "extendedKeyUsage = serverAuth\n"
+        )
+        ca = ["-keyout", "ca.key", "-out", "ca.pem", "-days", "2"]
+        ca += ["-subj", "/CN=grouperprov throw-away test CA"]
+        request = ["-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1"]
+        sign = ["-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial"]
+        sign += ["-out", "server.pem", "-days", "2", "-extfile", "server.ext"]
+        commands = [
+            [self.openssl, "req", "-x509", *key, *ca],
+            [self.openssl, "req", *key, *request],
+            [self.openssl, "x509", "-req", *sign],
+        ]
+        for command in commands:
+            done = subprocess.run(  # noqa: S603  # our own fixed command lines
+                command, cwd=folder, capture_output=True, text=True, check=False, timeout=60
+            )
+            if done.returncode != 0:
+                msg = f"openssl could not make the test certificates: {done.stderr.strip()}"
+                raise ServerUnavailable(msg)
+        return [
+            f"TLSCACertificateFile {folder / 'ca.pem'}",
+            f"TLSCertificateFile {folder / 'server.pem'}",
+            f"TLSCertificateKeyFile {folder / 'server.key'}",
+        ]
+
     def _config(self, folder: Path) -> Path:
         schemas = [str(_SCHEMAS / f"{n}.schema") for n in _SLAPD_SCHEMAS]
         schemas.append(str(Path(__file__).with_name("schema") / "eduperson.schema"))
         lines = [f"include {path}" for path in schemas]
+        if self.tls:
+            lines += self._certificates(folder)
         lines += [
             f"pidfile {folder / 'slapd.pid'}",
             f"argsfile {folder / 'slapd.args'}",
@@ -246,7 +314,11 @@ class SlapdServer(_ThrowAway):
         """Create the database with its base entries and start the server."""
         self.folder = Path(tempfile.mkdtemp(prefix="grouperprov-slapd-"))
         (self.folder / "data").mkdir()
-        config = self._config(self.folder)
+        try:
+            config = self._config(self.folder)
+        except ServerUnavailable:
+            self.stop()
+            raise
         base = self.folder / "base.ldif"
         base.write_text(
             f"dn: {self.suffix}\nobjectClass: dcObject\nobjectClass: organization\n"
@@ -269,9 +341,13 @@ class SlapdServer(_ThrowAway):
             raise ServerUnavailable(msg)
         for _ in range(5):  # the port may be taken between finding it and binding it
             self.port = _free_port()
+            urls = self.url + "/"
+            if self.tls:
+                self.tls_port = _free_port()
+                urls += " " + self.ldaps_url + "/"
             with (self.folder / "slapd.log").open("wb") as log:  # the child keeps its copy
                 self._process = subprocess.Popen(  # noqa: S603  # our own fixed command line
-                    [self.slapd, "-f", str(config), "-h", self.url + "/", "-d", "0"],
+                    [self.slapd, "-f", str(config), "-h", urls, "-d", "0"],
                     stdout=log,
                     stderr=subprocess.STDOUT,
                 )
@@ -289,10 +365,8 @@ class SlapdServer(_ThrowAway):
         while time.monotonic() < deadline:
             if self._process is not None and self._process.poll() is not None:
                 return False
-            with (
-                contextlib.suppress(OSError),
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5),
-            ):
+            ports = [self.port, self.tls_port] if self.tls else [self.port]
+            if all(_listening(port) for port in ports):
                 return True
             time.sleep(0.05)
         return False
@@ -310,6 +384,15 @@ class SlapdServer(_ThrowAway):
         if self.folder is not None:
             shutil.rmtree(self.folder, ignore_errors=True)
             self.folder = None
+
+
+def _listening(port: int) -> bool:
+    with (
+        contextlib.suppress(OSError),
+        socket.create_connection(("127.0.0.1", port), timeout=0.5),
+    ):
+        return True
+    return False
 
 
 def _sbin(name: str) -> str | None:
