@@ -25,7 +25,7 @@ from grouperprov import (
 from grouperprov.exceptions import ConfigError, TargetUnavailable
 from grouperprov.stores import MemorySyncStore
 from grouperprov.targets.ldap import DnStyle, LdapEntities, LdapGroups, LdapTarget
-from grouperprov.testing import InMemorySource, SlapdServer, check_target_dao
+from grouperprov.testing import InMemorySource, ServerUnavailable, SlapdServer, check_target_dao
 from target_steps import Step, apply_step, steps
 
 SUFFIX = SlapdServer.suffix
@@ -496,6 +496,79 @@ def test_refused_credentials_and_a_closed_port_are_clear_errors(
     assert "not-the-password" not in str(caught.value)
     with pytest.raises(TargetUnavailable, match=r"cannot connect to ldap://127\.0\.0\.1:1 "):
         LdapTarget("ldap://127.0.0.1:1", groups=LdapGroups(base_dn=SUFFIX), timeout=2)
+
+
+@pytest.fixture
+def own_slapd() -> Iterator[SlapdServer]:
+    """A server of this test's own, to restart (the session's serves the others)."""
+    try:
+        server = SlapdServer()
+        server.start()
+    except ServerUnavailable as exc:  # pragma: no cover  # the session's server started
+        pytest.fail(str(exc))
+    yield server
+    server.stop()
+
+
+def test_a_restarted_directory_is_connected_to_again(own_slapd: SlapdServer) -> None:
+    """Reads connect again and go on; a write that was cut off fails alone, then writes go on."""
+    branch = (f"ou=groups,{SUFFIX}", f"ou=people,{SUFFIX}")
+    target = _target(own_slapd, branch, pipeline=4)
+    source = InMemorySource()
+    for n in range(6):
+        source.add_subject(f"s{n}")
+        source.add_group(f"campus:g{n}")
+        source.add_member(f"campus:g{n}", f"s{n}")
+    source.mark("campus", "ldap", scope="sub")
+    prov = Provisioner(
+        _config(MembershipType.GROUP_ATTRIBUTES, branch), source, target, MemorySyncStore()
+    )
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    own_slapd.restart()  # every connection of the target is dropped
+    source.add_group("campus:late")
+    source.add_member("campus:late", "s0")
+    again = prov.full_sync()  # reads first: they connect again
+    assert again.status is SyncStatus.SUCCESS, again.summary()
+    assert len(target.retrieve_all_groups()) == 7
+    # Pipelined adds: ldap3 saw the end of that connection, so a new one is opened first.
+    own_slapd.restart()
+    (piped,) = target.insert_groups([ProvisioningGroup(id="p", attributes={"cn": "p"})])
+    assert piped.ok
+    # Adds on the main connection, which learns of the end only by using it:
+    # the write cut off fails with the reason, and the next one goes through.
+    plain = _target(own_slapd, branch, pipeline=1)
+    own_slapd.restart()
+    with pytest.raises(TargetUnavailable, match=r"add of 1 groups: the connection to .* was lost"):
+        plain.insert_groups([ProvisioningGroup(id="x", attributes={"cn": "x"})])
+    (done,) = plain.insert_groups([ProvisioningGroup(id="y", attributes={"cn": "y"})])
+    assert done.ok
+    assert {"p", "y"} <= {str(g.get("cn")) for g in plain.retrieve_all_groups()}
+    plain.close()  # a closed target connects again when it is used
+    assert {"p", "y"} <= {str(g.get("cn")) for g in plain.retrieve_all_groups()}
+    # Down for a while: runs stop before saving anything, and say why.
+    seq = len(source.changes)
+    source.add_member("campus:g1", "s2")
+    events = source.events(seq)
+    stored = prov.store.load("ldap").provisioner
+    assert stored.last_run  # the full syncs above
+    own_slapd.halt()
+    with pytest.raises(TargetUnavailable, match="cannot connect to"):
+        target.retrieve_all_groups()
+    result = prov.full_sync()  # it reads first
+    assert result.status is SyncStatus.TARGET_UNAVAILABLE
+    assert f"cannot connect to {own_slapd.url}" in result.message
+    assert own_slapd.password not in result.message
+    assert prov.store.load("ldap").provisioner == stored  # nothing saved
+    # A membership add that agrees with the records is written without a read:
+    # the write fails, and the membership keeps the error until it is retried.
+    written = prov.incremental_sync(events)
+    assert written.status is SyncStatus.ERROR
+    ((_, error),) = written.errors.items()
+    assert "TargetUnavailable: cannot connect to" in error.message
+    own_slapd.restart()
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    (g1,) = target.search_groups("cn", ["campus:g1"])
+    assert g1.get("member") == frozenset({f"uid={s},{branch[1]}" for s in ("s1", "s2")})
 
 
 def test_membership_objects_are_refused_with_a_clear_message(

@@ -21,6 +21,7 @@ from grouperprov import (
     SyncStatus,
     SyncType,
 )
+from grouperprov.exceptions import TargetUnavailable
 from grouperprov.stores import MemorySyncStore
 from grouperprov.testing import InMemorySource, InMemoryTarget
 
@@ -743,3 +744,48 @@ def test_a_checkpoint_records_errors_and_deletes_as_they_happen() -> None:
     staff = next(g.id for g in source.snapshot().groups if g.get("extension") == "staff")
     assert (ObjectType.MEMBERSHIP, (staff, "mem-u0")) not in saved
     assert (ObjectType.MEMBERSHIP, (staff, "mem-u0")) in store.load(P).records
+
+
+class _Unreachable(InMemoryTarget):
+    """A target whose reads fail as an unreachable one's do, while *down* is set."""
+
+    down = False
+
+    def _reached(self) -> None:
+        if self.down:
+            msg = "cannot connect to mem://here: nothing listens"
+            raise TargetUnavailable(msg)
+
+    def retrieve_all_data(self) -> Any:  # as the base class
+        self._reached()
+        return super().retrieve_all_data()
+
+    def retrieve_groups(self, ids: Any) -> list[Any]:  # as the base class
+        self._reached()
+        return super().retrieve_groups(ids)
+
+
+def test_a_target_that_cannot_be_reached_stops_the_run_and_saves_nothing() -> None:
+    """Full, group and incremental (recalc) runs: TARGET_UNAVAILABLE, no event taken."""
+    source = _campus()
+    target = _Unreachable(id_attributes={"group": "cn"})
+    prov = _provisioner(source, target=target)
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    before = prov.store.load(P)
+    seq = len(source.changes)
+    source.update_group("apps:ldap:staff", description="Everyone")  # a recalc
+    events = source.events(seq)
+    target.down = True
+    results = [
+        prov.full_sync(),
+        prov.sync_group("apps:ldap:staff"),
+        prov.incremental_sync(events),
+    ]
+    assert [r.status for r in results] == [SyncStatus.TARGET_UNAVAILABLE] * 3
+    assert all("cannot connect to mem://here" in r.message for r in results)
+    after = prov.store.load(P)
+    assert after.provisioner == before.provisioner  # no event marked processed
+    assert after.records == before.records
+    target.down = False
+    assert prov.incremental_sync(events).status is SyncStatus.SUCCESS
+    assert target.groups["staff"].get("description") == "Everyone"

@@ -159,8 +159,9 @@ def test_tls_needs_openssl_and_says_how_to_install_it(monkeypatch: pytest.Monkey
         SlapdServer(tls=True)
 
 
+@pytest.mark.usefixtures("slapd_server")  # slapd is here (or the test is skipped, or fails)
 def test_a_failing_openssl_is_reported_and_cleaned_up(
-    fake_bindir: Path, monkeypatch: pytest.MonkeyPatch, slapd_server: SlapdServer
+    fake_bindir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _program(fake_bindir, "openssl", "echo 'no entropy' >&2; exit 1")
     monkeypatch.setenv("PATH", f"{fake_bindir}:{os.environ['PATH']}")
@@ -179,3 +180,17 @@ def test_tls_addresses_exist_only_on_a_tls_server(
         _ = slapd_server.ca_file
     assert slapd_tls_server.ldaps_url.startswith("ldaps://127.0.0.1:")
     assert Path(slapd_tls_server.ca_file).read_text().startswith("-----BEGIN CERTIFICATE-----")
+
+
+def test_a_stopped_server_cannot_be_restarted(slapd_server: SlapdServer) -> None:
+    # slapd_server: slapd is here (or the test is skipped, or in CI failed, with the reason).
+    server = SlapdServer()
+    with pytest.raises(RuntimeError, match="never started"):
+        server.restart()
+    server.start()
+    server.halt()
+    server.restart()  # down, then up again on the same port
+    assert _servers._listening(server.port)
+    server.stop()
+    with pytest.raises(RuntimeError, match="or was stopped"):
+        server.restart()

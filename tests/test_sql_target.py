@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -524,17 +525,20 @@ def test_full_and_incremental_syncs_converge_on_real_tables(
     source.mark("a", "sql", scope="sub")
     for step in start:
         _apply(source, step)
-    target = _target(connect)
-    prov = Provisioner(_config(kind), source, target, MemorySyncStore())
-    assert prov.full_sync().status is SyncStatus.SUCCESS
-    assert not prov.plan_full().plan.changes  # converged, and idempotent
-    seq = len(source.changes)
-    for step in steps:
-        _apply(source, step)
-    result = prov.incremental_sync(source.events(seq))
-    assert result.status is SyncStatus.SUCCESS, result.summary()
-    plan = prov.plan_full().plan
-    assert not plan.changes, plan.summary()  # incremental equals full
+    # Closed after each example: hundreds of examples would use up the server's connections.
+    with contextlib.closing(connect()) as connection:
+        target = SqlTarget(connection, LAYOUT)
+        target.create_tables()
+        prov = Provisioner(_config(kind), source, target, MemorySyncStore())
+        assert prov.full_sync().status is SyncStatus.SUCCESS
+        assert not prov.plan_full().plan.changes  # converged, and idempotent
+        seq = len(source.changes)
+        for step in steps:
+            _apply(source, step)
+        result = prov.incremental_sync(source.events(seq))
+        assert result.status is SyncStatus.SUCCESS, result.summary()
+        plan = prov.plan_full().plan
+        assert not plan.changes, plan.summary()  # incremental equals full
 
 
 def test_a_campus_provisions_into_tables_people_can_query(connect: Connect) -> None:

@@ -34,7 +34,7 @@ from ._recalc_reads import entities_play_a_part, read_part
 from ._records import SyncRecord, SyncType, error_fields, replaced
 from ._store import SyncState
 from ._translate import Translator
-from .exceptions import ConfigError
+from .exceptions import ConfigError, TargetUnavailable
 
 if TYPE_CHECKING:
     from ._provisioner import FullPlan, Provisioner, SyncResult, _Queue
@@ -46,7 +46,7 @@ def run_incremental(
     p: Provisioner, events: Sequence[ChangeEvent], rejected: Sequence[RejectedEvent]
 ) -> SyncResult:
     """One incremental run, holding the job lease."""
-    from ._provisioner import SyncResult, SyncStatus, _Queue  # noqa: PLC0415  # import cycle
+    from ._provisioner import SyncResult, SyncStatus, _Queue, _unavailable  # noqa: PLC0415  # import cycle
 
     start = time.perf_counter()
     name = p.config.name
@@ -88,19 +88,23 @@ def run_incremental(
         rejected=tuple(rejected),
         controls=controls,
     )
-    if work.full is not None:
-        summary = _summary(work, events, rejected, controls)
-        planned = p._plan(None)  # noqa: SLF001  # same package
-        result = p._apply(  # noqa: SLF001  # same package
-            planned, dry_run=False, queue=attrs.evolve(queue, summary=summary)
-        )
-        return attrs.evolve(result, incremental=summary)
-    if not work.recalc:
-        # Membership actions as they are, or nothing but the queue to save.
-        done = _non_recalc(p, behavior, work, state, queue, events, now=now, start=start)
-        if done is not None:
-            return done
-    return _recalc(p, behavior, work, queue, events, rejected, known=(asked, state))
+    try:
+        if work.full is not None:
+            summary = _summary(work, events, rejected, controls)
+            planned = p._plan(None)  # noqa: SLF001  # same package
+            result = p._apply(  # noqa: SLF001  # same package
+                planned, dry_run=False, queue=attrs.evolve(queue, summary=summary)
+            )
+            return attrs.evolve(result, incremental=summary)
+        if not work.recalc:
+            # Membership actions as they are, or nothing but the queue to save.
+            done = _non_recalc(p, behavior, work, state, queue, events, now=now, start=start)
+            if done is not None:
+                return done
+        return _recalc(p, behavior, work, queue, events, rejected, known=(asked, state))
+    except TargetUnavailable as exc:
+        # Before the records and the queue are saved: no event is marked processed.
+        return _unavailable(name, SyncType.INCREMENTAL, exc)
 
 
 def _dependencies(p: Provisioner, events: Sequence[ChangeEvent]) -> set[str]:

@@ -51,7 +51,7 @@ from ._source import GrouperSnapshot, GrouperSource, Scope, provisionable_scope
 from ._store import MemorySyncStore, SyncState, SyncStore
 from ._target import TargetDAO, TargetData
 from ._translate import Translation, Translator
-from .exceptions import ConfigError
+from .exceptions import ConfigError, TargetUnavailable
 
 __all__ = ["FullPlan", "Provisioner", "SyncResult", "SyncStatus"]
 
@@ -74,9 +74,31 @@ class SyncStatus(enum.StrEnum):
     BUSY = "BUSY"
     """Another run of this provisioner held the job lease for longer than the wait; nothing
     was done."""
+    TARGET_UNAVAILABLE = "TARGET_UNAVAILABLE"
+    """The target could not be reached, or refused the connection
+    (:class:`~grouperprov.exceptions.TargetUnavailable`); the run stopped and
+    saved nothing: an incremental run's events are all processed by the next
+    run. A write that fails this way is not this: its objects get an error."""
 
 
 TargetView = Callable[[Translator, Translation, TargetData], TargetData]
+
+
+def _unavailable(
+    name: str, sync_type: SyncType, exc: TargetUnavailable, *, dry_run: bool = False
+) -> SyncResult:
+    """The result of a run stopped by a target it could not reach."""
+    message = f"the target could not be reached; nothing was saved: {exc}"
+    log.error("%s: %s", name, message)  # the message is the point
+    return SyncResult(
+        provisioner=name,
+        sync_type=sync_type,
+        status=SyncStatus.TARGET_UNAVAILABLE,
+        dry_run=dry_run,
+        message=message,
+    )
+
+
 Key = tuple[ObjectType, Hashable]
 
 
@@ -621,6 +643,8 @@ class Provisioner:
                 dry_run=dry_run,
                 message=str(exc),
             )
+        except TargetUnavailable as exc:
+            return _unavailable(self.config.name, sync_type, exc, dry_run=dry_run)
         return self.apply(planned, dry_run=dry_run)
 
     def apply(self, planned: FullPlan, *, dry_run: bool = False) -> SyncResult:

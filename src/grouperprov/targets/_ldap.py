@@ -7,12 +7,12 @@ import contextlib
 import enum
 import logging
 import ssl
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Literal, TypeVar
 
 import attrs
 import ldap3
-from ldap3.core.exceptions import LDAPException
+from ldap3.core.exceptions import LDAPCommunicationError, LDAPException, LDAPResponseTimeoutError
 
 from grouperprov._beans import (
     AttributeValue,
@@ -39,6 +39,10 @@ log = logging.getLogger("grouperprov.targets.ldap")
 
 Owner = ProvisioningGroup | ProvisioningEntity
 _OwnerT = TypeVar("_OwnerT", bound=ProvisioningGroup | ProvisioningEntity)
+_R = TypeVar("_R")
+# What a dropped connection raises: a socket error, the server's end of the
+# session, or no answer in time (a pipelined add's, whose receiver saw the end).
+_LOST = (LDAPCommunicationError, LDAPResponseTimeoutError)
 
 _GROUP_OPS = {op for op in Operation if "group" in op.value and "membership" not in op.value}
 _ENTITY_OPS = {op for op in Operation if "entit" in op.value and "membership" not in op.value}
@@ -186,11 +190,13 @@ class LdapTarget(TargetDAO):
             if ca_file or start_tls or url.startswith("ldaps://")
             else None
         )
-        server = ldap3.Server(
-            url, use_ssl=url.startswith("ldaps://"), tls=tls, connect_timeout=int(timeout)
-        )
 
         def connect(strategy: Literal["SYNC", "ASYNC"]) -> Any:  # noqa: ANN401  # the stubs leave add, modify and delete untyped
+            # A new Server each time: ldap3's marks an address it failed to
+            # reach unusable for five minutes, which would outlast a restart.
+            server = ldap3.Server(
+                url, use_ssl=url.startswith("ldaps://"), tls=tls, connect_timeout=int(timeout)
+            )
             conn = ldap3.Connection(
                 server,
                 user=bind_dn,
@@ -242,6 +248,50 @@ class LdapTarget(TargetDAO):
         return Capabilities(caps.operations - missing, {}, caps.value_changes)
 
     # -- plumbing ---------------------------------------------------------------
+
+    def _guarded(self, what: str, run: Callable[[], _R], *, retry: bool) -> _R:
+        """Run *run*, connecting again where the directory dropped the connection.
+
+        Directories and the load balancers in front of them close idle
+        connections, and restart. A connection found closed is opened again
+        before *run*; one lost during it is opened again after it. A read
+        (*retry*) is then tried once more; a write is not (part of it may have
+        been done), and fails as :class:`TargetUnavailable`: its objects get
+        an error, the run's next operations go over the new connection, and
+        the next run sees what the target holds.
+        """
+        self._revive()
+        try:
+            return run()
+        except _LOST as exc:
+            lost = exc
+        log.warning("%s: the connection to %s was lost (%s)", what, self.url, _reason(lost))
+        self._reconnect()
+        if retry:
+            try:
+                return run()
+            except _LOST as exc:
+                lost = exc
+                self._reconnect()
+        msg = f"{what}: the connection to {self.url} was lost: {_reason(lost)}"
+        raise TargetUnavailable(msg) from lost
+
+    def _revive(self) -> None:
+        """Open again what ldap3 knows the directory closed (it sees it on the next read)."""
+        if self._conn.closed:
+            self._reconnect()
+        elif self._pipe is not None and self._pipe.closed:
+            _close(self._pipe)
+            self._pipe = None
+
+    def _reconnect(self) -> None:
+        """A new main connection (TargetUnavailable if there is none to be had)."""
+        _close(self._conn)
+        if self._pipe is not None:
+            _close(self._pipe)  # the same directory dropped it too, or soon will
+            self._pipe = None
+        self._conn = self._connect(ldap3.SYNC)
+        log.info("connected to %s again", self.url)
 
     def _settings(self, kind: type[Owner | _OwnerT]) -> LdapGroups | LdapEntities:
         settings = self.groups if kind is ProvisioningGroup else self.entities
@@ -311,6 +361,16 @@ class LdapTarget(TargetDAO):
         ldap_filter: str,
         base: str | None = None,
         scope: str = ldap3.SUBTREE,
+    ) -> list[_OwnerT]:
+        where = base or self._settings(kind).base_dn
+        return self._guarded(
+            f"search of {where!r}",
+            lambda: self._search_once(kind, ldap_filter, base, scope),
+            retry=True,
+        )
+
+    def _search_once(
+        self, kind: type[_OwnerT], ldap_filter: str, base: str | None, scope: str
     ) -> list[_OwnerT]:
         settings = self._settings(kind)
         found: list[_OwnerT] = []
@@ -668,31 +728,55 @@ class LdapTarget(TargetDAO):
 
     def insert_groups(self, groups: Sequence[ProvisioningGroup]) -> list[WriteOutcome]:
         """Add group entries (bushy: their folders' OUs too)."""
-        return self._insert(ProvisioningGroup, groups)
+        return self._guarded(
+            f"add of {len(groups)} groups",
+            lambda: self._insert(ProvisioningGroup, groups),
+            retry=False,
+        )
 
     def update_groups(
         self, updates: Sequence[tuple[ProvisioningGroup, Sequence[AttributeChange]]]
     ) -> list[WriteOutcome]:
         """Modify group entries: a rename moves the entry (modify DN), members in chunks."""
-        return self._update(ProvisioningGroup, updates)
+        return self._guarded(
+            f"update of {len(updates)} groups",
+            lambda: self._update(ProvisioningGroup, updates),
+            retry=False,
+        )
 
     def delete_groups(self, groups: Sequence[ProvisioningGroup]) -> list[WriteOutcome]:
         """Delete group entries (bushy: and the folders' OUs they leave empty)."""
-        return self._delete(ProvisioningGroup, groups)
+        return self._guarded(
+            f"delete of {len(groups)} groups",
+            lambda: self._delete(ProvisioningGroup, groups),
+            retry=False,
+        )
 
     def insert_entities(self, entities: Sequence[ProvisioningEntity]) -> list[WriteOutcome]:
         """Add person entries."""
-        return self._insert(ProvisioningEntity, entities)
+        return self._guarded(
+            f"add of {len(entities)} people",
+            lambda: self._insert(ProvisioningEntity, entities),
+            retry=False,
+        )
 
     def update_entities(
         self, updates: Sequence[tuple[ProvisioningEntity, Sequence[AttributeChange]]]
     ) -> list[WriteOutcome]:
         """Modify person entries (entitlement values in chunks)."""
-        return self._update(ProvisioningEntity, updates)
+        return self._guarded(
+            f"update of {len(updates)} people",
+            lambda: self._update(ProvisioningEntity, updates),
+            retry=False,
+        )
 
     def delete_entities(self, entities: Sequence[ProvisioningEntity]) -> list[WriteOutcome]:
         """Delete person entries."""
-        return self._delete(ProvisioningEntity, entities)
+        return self._guarded(
+            f"delete of {len(entities)} people",
+            lambda: self._delete(ProvisioningEntity, entities),
+            retry=False,
+        )
 
 
 class _Refused(Exception):  # noqa: N818  # internal: becomes TargetUnavailable

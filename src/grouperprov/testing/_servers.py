@@ -229,6 +229,7 @@ class SlapdServer(_ThrowAway):
             raise ServerUnavailable(msg)
         self.port = 0
         self.tls_port = 0
+        self._urls = ""
         self.folder: Path | None = None
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -327,7 +328,6 @@ class SlapdServer(_ThrowAway):
             f"dn: ou=people,{self.suffix}\nobjectClass: organizationalUnit\nou: people\n"
         )
         assert self.slapadd is not None  # noqa: S101  # checked in __init__
-        assert self.slapd is not None  # noqa: S101
         done = subprocess.run(  # noqa: S603  # our own fixed command line
             [self.slapadd, "-f", str(config), "-l", str(base)],
             capture_output=True,
@@ -345,20 +345,62 @@ class SlapdServer(_ThrowAway):
             if self.tls:
                 self.tls_port = _free_port()
                 urls += " " + self.ldaps_url + "/"
-            with (self.folder / "slapd.log").open("wb") as log:  # the child keeps its copy
-                self._process = subprocess.Popen(  # noqa: S603  # our own fixed command line
-                    [self.slapd, "-f", str(config), "-h", urls, "-d", "0"],
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                )
-            if self._wait():
+            if self._launch(config, urls):
+                self._urls = urls
                 return
-            self._process.kill()
-            self._process.wait()
         detail = (self.folder / "slapd.log").read_text(errors="replace")[-2000:]
         self.stop()
         msg = f"slapd would not start: {detail.strip()}"
         raise ServerUnavailable(msg)
+
+    def _launch(self, config: Path, urls: str) -> bool:
+        """Start slapd listening on *urls*; whether it listens (else it is stopped)."""
+        assert self.folder is not None  # noqa: S101  # started
+        assert self.slapd is not None  # noqa: S101  # checked in __init__
+        with (self.folder / "slapd.log").open("ab") as log:  # the child keeps its copy
+            self._process = subprocess.Popen(  # noqa: S603  # our own fixed command line
+                [self.slapd, "-f", str(config), "-h", urls, "-d", "0"],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        if self._wait():
+            return True
+        self._process.kill()
+        self._process.wait()
+        return False
+
+    def halt(self) -> None:
+        """Stop slapd and keep its data: the directory is down until :meth:`restart`."""
+        self._terminate()
+
+    def restart(self) -> None:
+        """Stop slapd if it runs, and start it again on the same ports with the same data.
+
+        Every client connection is dropped, as when a directory restarts or a
+        load balancer closes idle connections: a client has to connect again.
+
+        Raises:
+            RuntimeError: The server was never started, or was stopped.
+            ServerUnavailable: It would not start again.
+        """
+        if self.folder is None or not self._urls:
+            msg = "the server was never started, or was stopped"
+            raise RuntimeError(msg)
+        self._terminate()
+        if not self._launch(self.folder / "slapd.conf", self._urls):
+            detail = (self.folder / "slapd.log").read_text(errors="replace")[-2000:]
+            msg = f"slapd would not start again: {detail.strip()}"
+            raise ServerUnavailable(msg)
+
+    def _terminate(self) -> None:
+        if self._process is not None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+            self._process = None
 
     def _wait(self) -> bool:
         deadline = time.monotonic() + 30
@@ -373,14 +415,8 @@ class SlapdServer(_ThrowAway):
 
     def stop(self) -> None:
         """Stop the server and remove its folder."""
-        if self._process is not None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
-            self._process = None
+        self._terminate()
+        self._urls = ""
         if self.folder is not None:
             shutil.rmtree(self.folder, ignore_errors=True)
             self.folder = None
