@@ -182,8 +182,8 @@ def test_tls_addresses_exist_only_on_a_tls_server(
     assert Path(slapd_tls_server.ca_file).read_text().startswith("-----BEGIN CERTIFICATE-----")
 
 
-def test_a_stopped_server_cannot_be_restarted(slapd_server: SlapdServer) -> None:
-    # slapd_server: slapd is here (or the test is skipped, or in CI failed, with the reason).
+@pytest.mark.usefixtures("slapd_server")  # slapd is here (or the test is skipped, or fails)
+def test_a_stopped_server_cannot_be_restarted() -> None:
     server = SlapdServer()
     with pytest.raises(RuntimeError, match="never started"):
         server.restart()
