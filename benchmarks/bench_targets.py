@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import random
 import subprocess
 import sys
@@ -57,6 +58,9 @@ SQL_LAYOUT = {
 
 
 def _timed(run: Any) -> float:  # noqa: ANN401  # any callable
+    # Each measure starts from a collected heap: a full collection of what an
+    # earlier measure left would otherwise fall into whichever runs next.
+    gc.collect()
     start = time.perf_counter()
     run()
     return time.perf_counter() - start

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from hypothesis import strategies as st
 
+from grouperprov import Provisioner, SyncStatus
 from grouperprov.testing import InMemorySource
 
 Step = tuple[str, int, str]
@@ -42,3 +43,21 @@ def apply_step(source: InMemorySource, step: Step, *, rename_suffix: str = "") -
         source.delete_group(name)
     elif f"a:r{index}{rename_suffix}" not in names:
         source.rename_group(name, f"a:r{index}{rename_suffix}")
+
+
+def converges_then_follows(
+    prov: Provisioner,
+    source: InMemorySource,
+    steps: Sequence[Step],
+    apply: Callable[[InMemorySource, Step], None],
+) -> None:
+    """A full sync converges (a second plan is empty); after *steps*, incremental equals full."""
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    assert not prov.plan_full().plan.changes  # converged, and idempotent
+    seq = len(source.changes)
+    for step in steps:
+        apply(source, step)
+    result = prov.incremental_sync(source.events(seq))
+    assert result.status is SyncStatus.SUCCESS, result.summary()
+    plan = prov.plan_full().plan
+    assert not plan.changes, plan.summary()  # incremental equals full

@@ -26,7 +26,7 @@ from grouperprov.exceptions import ConfigError, TargetUnavailable
 from grouperprov.stores import MemorySyncStore
 from grouperprov.targets.ldap import DnStyle, LdapEntities, LdapGroups, LdapTarget
 from grouperprov.testing import InMemorySource, ServerUnavailable, SlapdServer, check_target_dao
-from target_steps import Step, apply_step, steps
+from target_steps import Step, apply_step, converges_then_follows, steps
 
 SUFFIX = SlapdServer.suffix
 _branches = itertools.count()
@@ -669,15 +669,7 @@ def test_full_and_incremental_syncs_converge_on_the_directory(
             )
     admin.unbind()
     prov = Provisioner(_config(kind, branch), source, target, MemorySyncStore())
-    assert prov.full_sync().status is SyncStatus.SUCCESS
-    assert not prov.plan_full().plan.changes
-    seq = len(source.changes)
-    for step in steps:
-        _apply(source, step)
-    result = prov.incremental_sync(source.events(seq))
-    assert result.status is SyncStatus.SUCCESS, result.summary()
-    plan = prov.plan_full().plan
-    assert not plan.changes, plan.summary()
+    converges_then_follows(prov, source, steps, _apply)
 
 
 def test_a_rename_moves_the_entry_and_the_sync_record_follows_it(
