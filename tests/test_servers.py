@@ -194,3 +194,12 @@ def test_a_stopped_server_cannot_be_restarted() -> None:
     server.stop()
     with pytest.raises(RuntimeError, match="or was stopped"):
         server.restart()
+
+
+def test_a_postgres_server_never_started_cannot_be_restarted(
+    postgres_server: PostgresServer,
+) -> None:
+    server = PostgresServer(postgres_server.bindir)
+    with pytest.raises(RuntimeError, match="never started"):
+        server.restart()
+    server.halt()  # nothing to stop: nothing happens

@@ -20,7 +20,7 @@ from grouperprov import (
     ProvisioningMembership,
     SyncStatus,
 )
-from grouperprov.exceptions import ConfigError
+from grouperprov.exceptions import ConfigError, TargetUnavailable
 from grouperprov.stores import MemorySyncStore
 from grouperprov.targets.sql import (
     AttributeTable,
@@ -29,7 +29,7 @@ from grouperprov.targets.sql import (
     SqlLayout,
     SqlTarget,
 )
-from grouperprov.testing import InMemorySource, check_target_dao
+from grouperprov.testing import InMemorySource, PostgresServer, check_target_dao
 from target_steps import Step, apply_step, converges_then_follows, steps
 
 Connect = Callable[[], Any]
@@ -561,3 +561,69 @@ def test_a_campus_provisions_into_tables_people_can_query(connect: Connect) -> N
     entities = {e.id for e in target.retrieve_all_entities()}
     assert entities == {"ada", "alan"}
     assert isinstance(target.retrieve_entities(["ada"])[0], ProvisioningEntity)
+
+
+@pytest.fixture
+def own_postgres(postgres_server: PostgresServer) -> Iterator[PostgresServer]:
+    """A server of this test's own, to restart (postgres_server: the programs are here)."""
+    server = PostgresServer(postgres_server.bindir)
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_a_restarted_database_is_connected_to_again(own_postgres: PostgresServer) -> None:
+    """With a connect function: reads connect again, a write cut off fails alone; down: a status."""
+    import psycopg  # noqa: PLC0415  # the extra, with the server
+
+    dsn = own_postgres.create_database()
+    target = SqlTarget(lambda: psycopg.connect(dsn), LAYOUT)
+    target.create_tables()
+    source = InMemorySource()
+    for subject in ("u0", "u1"):
+        source.add_subject(subject)
+    source.add_group("a:staff", description="Staff")
+    source.add_member("a:staff", "u0")
+    source.mark("a", "sql", scope="sub")
+    prov = Provisioner(
+        _config(MembershipType.MEMBERSHIP_OBJECTS), source, target, MemorySyncStore()
+    )
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    own_postgres.restart()
+    source.add_member("a:staff", "u1")
+    assert prov.full_sync().status is SyncStatus.SUCCESS  # it reads first: connected again
+    assert len(target.retrieve_all_memberships()) == 2
+    own_postgres.restart()
+    with pytest.raises(TargetUnavailable, match=r"insert_groups: the connection .* was lost"):
+        target.insert_groups([ProvisioningGroup(id="x", attributes={"cn": "x"})])
+    (done,) = target.insert_groups([ProvisioningGroup(id="y", attributes={"cn": "y"})])
+    assert done.ok
+    own_postgres.halt()
+    result = prov.full_sync()
+    assert result.status is SyncStatus.TARGET_UNAVAILABLE
+    assert "cannot connect to the database" in result.message
+    own_postgres.restart()
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+
+
+def test_a_lost_plain_connection_says_how_to_have_it_connect_again(
+    own_postgres: PostgresServer,
+) -> None:
+    import psycopg  # noqa: PLC0415  # the extra, with the server
+
+    with psycopg.connect(own_postgres.create_database()) as connection:
+        target = SqlTarget(connection, LAYOUT)
+        target.create_tables()
+        own_postgres.restart()
+        with pytest.raises(TargetUnavailable, match="give SqlTarget a function that connects"):
+            target.retrieve_all_groups()
+    own_postgres.halt()
+    with pytest.raises(TargetUnavailable, match=r"cannot connect to the database: .*refused"):
+        SqlTarget(lambda: psycopg.connect(own_postgres.dsn(), connect_timeout=3), LAYOUT)
+
+
+def test_other_errors_are_not_taken_for_a_lost_connection(connect: Connect) -> None:
+    target = SqlTarget(connect(), SqlLayout(groups=ObjectTable(table="gp_missing")))
+    with pytest.raises(Exception, match="gp_missing") as caught:
+        target.retrieve_all_groups()  # the table was never created
+    assert not isinstance(caught.value, TargetUnavailable)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import importlib
 import logging
 import sqlite3
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
-from typing import Any, Protocol, TypeVar
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 from grouperprov._beans import (
     AttributeValue,
@@ -24,6 +26,7 @@ from grouperprov._target import (
     TargetDAO,
     WriteOutcome,
 )
+from grouperprov.exceptions import TargetUnavailable
 from grouperprov.targets._sql_layout import MembershipTable, ObjectTable, SqlLayout, quote
 
 __all__ = ["SqlTarget"]
@@ -55,6 +58,40 @@ class _ObjectError(ValueError):
     """One object cannot be written as it is (its outcome says why)."""
 
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _guarded(
+    *, retry: bool
+) -> Callable[[Callable[Concatenate[SqlTarget, _P], _R]], Callable[Concatenate[SqlTarget, _P], _R]]:
+    """A DAO method that survives a lost connection (see :meth:`SqlTarget._lost`).
+
+    A read (*retry*) is tried once more on a new connection; a write is not
+    (part of it may have been done): it raises :class:`TargetUnavailable`.
+    """
+
+    def wrap(
+        method: Callable[Concatenate[SqlTarget, _P], _R],
+    ) -> Callable[Concatenate[SqlTarget, _P], _R]:
+        @functools.wraps(method)
+        def run(self: SqlTarget, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+            try:
+                return method(self, *args, **kwargs)
+            except Exception as exc:  # noqa: BLE001  # _lost raises what is not a lost connection
+                lost = self._lost(exc, method.__name__)
+            if retry:
+                try:
+                    return method(self, *args, **kwargs)
+                except Exception as exc:  # noqa: BLE001  # lost again, or something else
+                    lost = self._lost(exc, method.__name__)
+            raise lost
+
+        return run
+
+    return wrap
+
+
 class SqlTarget(TargetDAO):
     """A target DAO over tables of a SQL database, through any DB-API 2 connection.
 
@@ -78,8 +115,16 @@ class SqlTarget(TargetDAO):
     SELECT ... ON CONFLICT``: the same result as the many-row ``INSERT``,
     several times faster (see *copy*).
 
+    A connection the database drops (a restart, a failover, an idle
+    timeout) is a :class:`~grouperprov.exceptions.TargetUnavailable`. Given a
+    *connect* function instead of a connection, the target connects again:
+    a read is then tried once more; a write cut off is not (part of it may
+    have been done), it fails for its objects and the next one goes over the
+    new connection.
+
     Args:
-        connection: An open DB-API 2 connection (``sqlite3``, ``psycopg``...).
+        connection: An open DB-API 2 connection (``sqlite3``, ``psycopg``...),
+            or a function of no arguments that opens one (to connect again).
             The target commits its own transactions on it.
         layout: The tables.
         batch_size: The largest number of objects per statement batch.
@@ -100,7 +145,10 @@ class SqlTarget(TargetDAO):
         copy: bool | None = None,
     ) -> None:
         layout.check()
-        self._db = connection
+        factory = callable(connection) and not hasattr(connection, "cursor")
+        self._connect: Callable[[], Any] | None = connection if factory else None
+        self._db = self._open() if factory else connection
+        connection = self._db
         self.layout = layout
         self._batch = max(1, batch_size)
         style = paramstyle or _paramstyle(connection)
@@ -114,6 +162,40 @@ class SqlTarget(TargetDAO):
             msg = f"copy=True needs a psycopg 3 connection, not {type(connection).__name__}"
             raise ValueError(msg)
         self._copy = psycopg3 if copy is None else copy
+
+    def _open(self) -> Any:  # noqa: ANN401  # a DB-API 2 connection
+        assert self._connect is not None  # noqa: S101  # a factory was given
+        try:
+            return self._connect()
+        except Exception as exc:
+            # The driver's message names the server; the function's arguments stay out.
+            msg = f"cannot connect to the database: {exception_text(exc)}"
+            raise TargetUnavailable(msg) from exc
+
+    def _lost(self, exc: Exception, what: str) -> TargetUnavailable:
+        """What to raise after *exc* in *what*: connected again, if the connection was lost.
+
+        A connection is lost when the driver says it is closed or broken
+        (psycopg's ``closed`` and ``broken``); any other exception is raised as
+        it is, here.
+        """
+        if isinstance(exc, TargetUnavailable):
+            return exc
+        if not (getattr(self._db, "closed", False) or getattr(self._db, "broken", False)):
+            raise exc
+        log.warning("%s: the connection to the database was lost (%s)", what, exception_text(exc))
+        if self._connect is None:
+            msg = (
+                f"{what}: the connection to the database was lost ({exception_text(exc)});"
+                " give SqlTarget a function that connects, to have it connect again"
+            )
+            return TargetUnavailable(msg)
+        with contextlib.suppress(Exception):
+            self._db.close()
+        self._db = self._open()
+        log.info("connected to the database again")
+        msg = f"{what}: the connection to the database was lost: {exception_text(exc)}"
+        return TargetUnavailable(msg)
 
     def __repr__(self) -> str:
         tables = [t.table for t in (self.layout.groups, self.layout.entities) if t]
@@ -292,26 +374,32 @@ class SqlTarget(TargetDAO):
                 owners.update(str(r[0]) for r in cur.fetchall())
         return self._by_ids(kind, owners)
 
+    @_guarded(retry=True)
     def retrieve_all_groups(self) -> list[ProvisioningGroup]:
         """Every row of the group table, with its multi-valued attributes."""
         return self._read(ProvisioningGroup)
 
+    @_guarded(retry=True)
     def retrieve_all_entities(self) -> list[ProvisioningEntity]:
         """Every row of the entity table, with its multi-valued attributes."""
         return self._read(ProvisioningEntity)
 
+    @_guarded(retry=True)
     def retrieve_groups(self, ids: Collection[str]) -> list[ProvisioningGroup]:
         """The groups with these target ids (by the primary key, in batches)."""
         return self._by_ids(ProvisioningGroup, ids)
 
+    @_guarded(retry=True)
     def retrieve_entities(self, ids: Collection[str]) -> list[ProvisioningEntity]:
         """The entities with these target ids."""
         return self._by_ids(ProvisioningEntity, ids)
 
+    @_guarded(retry=True)
     def search_groups(self, attribute: str, values: Collection[Scalar]) -> list[ProvisioningGroup]:
         """The groups whose *attribute* (a column, or multi-valued) has one of *values*."""
         return self._search(ProvisioningGroup, attribute, values)
 
+    @_guarded(retry=True)
     def search_entities(
         self, attribute: str, values: Collection[Scalar]
     ) -> list[ProvisioningEntity]:
@@ -344,6 +432,7 @@ class SqlTarget(TargetDAO):
             raise NotImplementedError(msg)
         return self.layout.memberships
 
+    @_guarded(retry=True)
     def retrieve_all_memberships(self) -> list[ProvisioningMembership]:
         """Every row of the membership table."""
         return self._memberships()
@@ -356,12 +445,14 @@ class SqlTarget(TargetDAO):
             )
         return sorted(found, key=lambda m: m.id)
 
+    @_guarded(retry=True)
     def retrieve_memberships_by_groups(
         self, group_ids: Collection[str]
     ) -> list[ProvisioningMembership]:
         """The membership rows of the groups with these target ids."""
         return self._memberships_by(self._membership_table().group_column, group_ids)
 
+    @_guarded(retry=True)
     def retrieve_memberships_by_entities(
         self, entity_ids: Collection[str]
     ) -> list[ProvisioningMembership]:
@@ -598,30 +689,36 @@ class SqlTarget(TargetDAO):
 
         return self._write(beans, bulk)
 
+    @_guarded(retry=False)
     def insert_groups(self, groups: Sequence[ProvisioningGroup]) -> list[WriteOutcome]:
         """Insert group rows (and their multi-valued attributes' rows)."""
         return self._insert_owners(ProvisioningGroup, groups)
 
+    @_guarded(retry=False)
     def update_groups(
         self, updates: Sequence[tuple[ProvisioningGroup, Sequence[AttributeChange]]]
     ) -> list[WriteOutcome]:
         """Replace columns; add, remove or replace multi-valued attributes' rows."""
         return self._update_owners(ProvisioningGroup, updates)
 
+    @_guarded(retry=False)
     def delete_groups(self, groups: Sequence[ProvisioningGroup]) -> list[WriteOutcome]:
         """Delete group rows, their attribute rows and their membership rows (idempotent)."""
         return self._delete_owners(ProvisioningGroup, groups)
 
+    @_guarded(retry=False)
     def insert_entities(self, entities: Sequence[ProvisioningEntity]) -> list[WriteOutcome]:
         """Insert entity rows."""
         return self._insert_owners(ProvisioningEntity, entities)
 
+    @_guarded(retry=False)
     def update_entities(
         self, updates: Sequence[tuple[ProvisioningEntity, Sequence[AttributeChange]]]
     ) -> list[WriteOutcome]:
         """Replace columns; add, remove or replace multi-valued attributes' rows."""
         return self._update_owners(ProvisioningEntity, updates)
 
+    @_guarded(retry=False)
     def delete_entities(self, entities: Sequence[ProvisioningEntity]) -> list[WriteOutcome]:
         """Delete entity rows, their attribute rows and their membership rows (idempotent)."""
         return self._delete_owners(ProvisioningEntity, entities)
@@ -662,6 +759,7 @@ class SqlTarget(TargetDAO):
         cur.execute("RELEASE SAVEPOINT grouperprov_copy")
         return True
 
+    @_guarded(retry=False)
     def insert_memberships(
         self, memberships: Sequence[ProvisioningMembership]
     ) -> list[WriteOutcome]:
@@ -724,6 +822,7 @@ class SqlTarget(TargetDAO):
 
         return self._write(memberships, bulk)
 
+    @_guarded(retry=False)
     def update_memberships(
         self, updates: Sequence[tuple[ProvisioningMembership, Sequence[AttributeChange]]]
     ) -> list[WriteOutcome]:
@@ -760,6 +859,7 @@ class SqlTarget(TargetDAO):
 
         return self._write(updates, bulk)
 
+    @_guarded(retry=False)
     def delete_memberships(
         self, memberships: Sequence[ProvisioningMembership]
     ) -> list[WriteOutcome]:

@@ -139,13 +139,7 @@ class PostgresServer(_ThrowAway):
             raise ServerUnavailable(msg)
         for _ in range(5):  # the port may be taken between finding it and binding it
             self.port = _free_port()
-            options = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.folder}" + (
-                "" if self.durable else " -c fsync=off -c synchronous_commit=off"
-            )
-            done = self._run(
-                "pg_ctl", "-D", str(data), "-o", options, "-l", str(self.folder / "server.log"),
-                "-w", "-t", "60", "start",
-            )  # fmt: skip
+            done = self._pg_ctl_start()
             if done.returncode == 0:
                 return
         log = self.folder / "server.log"
@@ -153,6 +147,44 @@ class PostgresServer(_ThrowAway):
         self.stop()
         msg = f"PostgreSQL would not start: {detail.strip()}"
         raise ServerUnavailable(msg)
+
+    def _pg_ctl_start(self) -> subprocess.CompletedProcess[str]:
+        assert self.folder is not None  # noqa: S101  # started
+        options = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.folder}" + (
+            "" if self.durable else " -c fsync=off -c synchronous_commit=off"
+        )
+        return self._run(
+            "pg_ctl", "-D", str(self.folder / "data"), "-o", options,
+            "-l", str(self.folder / "server.log"), "-w", "-t", "60", "start",
+        )  # fmt: skip
+
+    def halt(self) -> None:
+        """Stop the server and keep its data: it is down until :meth:`restart`.
+
+        A fast shutdown: clients are disconnected, and what was committed is
+        kept (an immediate one would lose the last asynchronous commits).
+        """
+        if self.folder is not None and (self.folder / "data" / "postmaster.pid").exists():
+            self._run("pg_ctl", "-D", str(self.folder / "data"), "-m", "fast", "-w", "stop")
+
+    def restart(self) -> None:
+        """Stop the server if it runs, and start it again on the same port with the same data.
+
+        Every client connection is dropped, as when a database restarts or
+        fails over: a client has to connect again.
+
+        Raises:
+            RuntimeError: The server was never started, or was stopped.
+            ServerUnavailable: It would not start again.
+        """
+        if self.folder is None or not self.port:
+            msg = "the server was never started, or was stopped"
+            raise RuntimeError(msg)
+        self.halt()
+        done = self._pg_ctl_start()
+        if done.returncode != 0:
+            msg = f"PostgreSQL would not start again: {(done.stderr or done.stdout).strip()}"
+            raise ServerUnavailable(msg)
 
     def stop(self) -> None:
         """Stop the server at once and remove its folder."""
