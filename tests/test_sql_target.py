@@ -604,6 +604,8 @@ def test_a_restarted_database_is_connected_to_again(own_postgres: PostgresServer
     assert "cannot connect to the database" in result.message
     own_postgres.restart()
     assert prov.full_sync().status is SyncStatus.SUCCESS
+    target.close()
+    assert target._db.closed  # the connection the target opened
 
 
 def test_a_lost_plain_connection_says_how_to_have_it_connect_again(
@@ -623,7 +625,11 @@ def test_a_lost_plain_connection_says_how_to_have_it_connect_again(
 
 
 def test_other_errors_are_not_taken_for_a_lost_connection(connect: Connect) -> None:
-    target = SqlTarget(connect(), SqlLayout(groups=ObjectTable(table="gp_missing")))
+    connection = connect()
+    target = SqlTarget(connection, SqlLayout(groups=ObjectTable(table="gp_missing")))
     with pytest.raises(Exception, match="gp_missing") as caught:
         target.retrieve_all_groups()  # the table was never created
     assert not isinstance(caught.value, TargetUnavailable)
+    target.close()  # the caller's connection: left open
+    target.create_tables()
+    assert target.retrieve_all_groups() == []

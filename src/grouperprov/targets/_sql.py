@@ -163,6 +163,14 @@ class SqlTarget(TargetDAO):
             raise ValueError(msg)
         self._copy = psycopg3 if copy is None else copy
 
+    def close(self) -> None:
+        """Close the connection if the target opened it (given a connect function).
+
+        A connection passed in is the caller's: it is left open.
+        """
+        if self._connect is not None:
+            self._db.close()
+
     def _open(self) -> Any:  # noqa: ANN401  # a DB-API 2 connection
         assert self._connect is not None  # noqa: S101  # a factory was given
         try:
