@@ -552,6 +552,8 @@ class _Comparer:
         name = self.t.membership_attribute
         assert name is not None  # noqa: S101  # an attribute membership type
         member_type = ObjectType.ENTITY if owner is ObjectType.GROUP else ObjectType.GROUP
+        # Members not operated on are not this run's to insert: every one is available.
+        check = self.b.of(member_type).operate
         translated = self.tr.groups if owner is ObjectType.GROUP else self.tr.entities
         for owner_id in translated:
             desired = self.tr.membership_values.get(owner_id, {})
@@ -561,7 +563,7 @@ class _Comparer:
                 if ms.insert.on:
                     missing = set()
                     for value in desired.values():
-                        if not self._members_available(member_type, owner, value):
+                        if check and not self._members_available(member_type, owner, value):
                             missing.add(value.value)
                             continue
                         self._value_change(
@@ -577,11 +579,10 @@ class _Comparer:
             current = self.t.value_map(owner, name, self.normal[owner][tid].get(name))
             adds = [desired[k] for k in desired.keys() - current.keys()]
             removes = [current[k] for k in current.keys() - desired.keys()]
-            adds = (
-                [v for v in adds if self._members_available(member_type, owner, v)]
-                if ms.insert.on
-                else []
-            )
+            if not ms.insert.on:
+                adds = []
+            elif check:
+                adds = [v for v in adds if self._members_available(member_type, owner, v)]
             removes = [
                 v
                 for v in removes
