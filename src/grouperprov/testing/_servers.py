@@ -60,6 +60,32 @@ class _ThrowAway:
     def stop(self) -> None:  # pragma: no cover  # every subclass has its own
         raise NotImplementedError
 
+    def halt(self) -> None:  # pragma: no cover  # every subclass has its own
+        raise NotImplementedError
+
+    def _started_once(self) -> bool:  # pragma: no cover  # every subclass has its own
+        raise NotImplementedError
+
+    def _start_again(self) -> None:  # pragma: no cover  # every subclass has its own
+        raise NotImplementedError
+
+    def restart(self) -> None:
+        """Stop the server if it runs, and start it again on the same ports with the same data.
+
+        Every client connection is dropped, as when a server restarts, fails
+        over, or a load balancer closes idle connections: a client has to
+        connect again.
+
+        Raises:
+            RuntimeError: The server was never started, or was stopped.
+            ServerUnavailable: It would not start again.
+        """
+        if not self._started_once():
+            msg = "the server was never started, or was stopped"
+            raise RuntimeError(msg)
+        self.halt()
+        self._start_again()
+
     def __enter__(self) -> Self:
         self.start()
         return self
@@ -167,20 +193,10 @@ class PostgresServer(_ThrowAway):
         if self.folder is not None and (self.folder / "data" / "postmaster.pid").exists():
             self._run("pg_ctl", "-D", str(self.folder / "data"), "-m", "fast", "-w", "stop")
 
-    def restart(self) -> None:
-        """Stop the server if it runs, and start it again on the same port with the same data.
+    def _started_once(self) -> bool:
+        return self.folder is not None and bool(self.port)
 
-        Every client connection is dropped, as when a database restarts or
-        fails over: a client has to connect again.
-
-        Raises:
-            RuntimeError: The server was never started, or was stopped.
-            ServerUnavailable: It would not start again.
-        """
-        if self.folder is None or not self.port:
-            msg = "the server was never started, or was stopped"
-            raise RuntimeError(msg)
-        self.halt()
+    def _start_again(self) -> None:
         done = self._pg_ctl_start()
         if done.returncode != 0:
             msg = f"PostgreSQL would not start again: {(done.stderr or done.stdout).strip()}"
@@ -405,20 +421,11 @@ class SlapdServer(_ThrowAway):
         """Stop slapd and keep its data: the directory is down until :meth:`restart`."""
         self._terminate()
 
-    def restart(self) -> None:
-        """Stop slapd if it runs, and start it again on the same ports with the same data.
+    def _started_once(self) -> bool:
+        return self.folder is not None and bool(self._urls)
 
-        Every client connection is dropped, as when a directory restarts or a
-        load balancer closes idle connections: a client has to connect again.
-
-        Raises:
-            RuntimeError: The server was never started, or was stopped.
-            ServerUnavailable: It would not start again.
-        """
-        if self.folder is None or not self._urls:
-            msg = "the server was never started, or was stopped"
-            raise RuntimeError(msg)
-        self._terminate()
+    def _start_again(self) -> None:
+        assert self.folder is not None  # noqa: S101  # _started_once
         if not self._launch(self.folder / "slapd.conf", self._urls):
             detail = (self.folder / "slapd.log").read_text(errors="replace")[-2000:]
             msg = f"slapd would not start again: {detail.strip()}"
