@@ -82,6 +82,7 @@ class SyncStatus(enum.StrEnum):
 
 
 TargetView = Callable[[Translator, Translation, TargetData], TargetData]
+Key = tuple[ObjectType, Hashable]
 
 
 def _unavailable(
@@ -97,9 +98,6 @@ def _unavailable(
         dry_run=dry_run,
         message=message,
     )
-
-
-Key = tuple[ObjectType, Hashable]
 
 
 @attrs.frozen(kw_only=True)

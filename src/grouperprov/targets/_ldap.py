@@ -32,6 +32,7 @@ from grouperprov._target import (
 )
 from grouperprov.exceptions import ConfigError, ConfigProblem, TargetUnavailable
 from grouperprov.targets._ldap_wire import add_request, wire_value
+from grouperprov.targets._reconnect import reconnecting
 
 __all__ = ["DnStyle", "LdapEntities", "LdapGroups", "LdapTarget"]
 
@@ -252,29 +253,19 @@ class LdapTarget(TargetDAO):
     def _guarded(self, what: str, run: Callable[[], _R], *, retry: bool) -> _R:
         """Run *run*, connecting again where the directory dropped the connection.
 
-        Directories and the load balancers in front of them close idle
-        connections, and restart. A connection found closed is opened again
-        before *run*; one lost during it is opened again after it. A read
-        (*retry*) is then tried once more; a write is not (part of it may have
-        been done), and fails as :class:`TargetUnavailable`: its objects get
-        an error, the run's next operations go over the new connection, and
-        the next run sees what the target holds.
+        A connection ldap3 knows is closed is opened again before *run*; one
+        lost during it is handled as :func:`._reconnect.reconnecting` says.
         """
         self._revive()
-        try:
-            return run()
-        except _LOST as exc:
-            lost = exc
-        log.warning("%s: the connection to %s was lost (%s)", what, self.url, _reason(lost))
-        self._reconnect()
-        if retry:
-            try:
-                return run()
-            except _LOST as exc:
-                lost = exc
-                self._reconnect()
-        msg = f"{what}: the connection to {self.url} was lost: {_reason(lost)}"
-        raise TargetUnavailable(msg) from lost
+        return reconnecting(
+            what,
+            run,
+            retry=retry,
+            lost=lambda exc: _reason(exc) if isinstance(exc, _LOST) else None,
+            reconnect=lambda _what, _reason: self._reconnect(),
+            where=self.url,
+            log=log,
+        )
 
     def _revive(self) -> None:
         """Open again what ldap3 knows the directory closed (it sees it on the next read)."""

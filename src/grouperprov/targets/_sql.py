@@ -27,6 +27,7 @@ from grouperprov._target import (
     WriteOutcome,
 )
 from grouperprov.exceptions import TargetUnavailable
+from grouperprov.targets._reconnect import reconnecting
 from grouperprov.targets._sql_layout import MembershipTable, ObjectTable, SqlLayout, quote
 
 __all__ = ["SqlTarget"]
@@ -65,27 +66,22 @@ _R = TypeVar("_R")
 def _guarded(
     *, retry: bool
 ) -> Callable[[Callable[Concatenate[SqlTarget, _P], _R]], Callable[Concatenate[SqlTarget, _P], _R]]:
-    """A DAO method that survives a lost connection (see :meth:`SqlTarget._lost`).
-
-    A read (*retry*) is tried once more on a new connection; a write is not
-    (part of it may have been done): it raises :class:`TargetUnavailable`.
-    """
+    """A DAO method that survives a lost connection, as :func:`._reconnect.reconnecting` says."""
 
     def wrap(
         method: Callable[Concatenate[SqlTarget, _P], _R],
     ) -> Callable[Concatenate[SqlTarget, _P], _R]:
         @functools.wraps(method)
         def run(self: SqlTarget, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
-            try:
-                return method(self, *args, **kwargs)
-            except Exception as exc:  # noqa: BLE001  # _lost raises what is not a lost connection
-                lost = self._lost(exc, method.__name__)
-            if retry:
-                try:
-                    return method(self, *args, **kwargs)
-                except Exception as exc:  # noqa: BLE001  # lost again, or something else
-                    lost = self._lost(exc, method.__name__)
-            raise lost
+            return reconnecting(
+                method.__name__,
+                lambda: method(self, *args, **kwargs),
+                retry=retry,
+                lost=self._lost,
+                reconnect=self._reconnect,
+                where="the database",
+                log=log,
+            )
 
         return run
 
@@ -180,30 +176,30 @@ class SqlTarget(TargetDAO):
             msg = f"cannot connect to the database: {exception_text(exc)}"
             raise TargetUnavailable(msg) from exc
 
-    def _lost(self, exc: Exception, what: str) -> TargetUnavailable:
-        """What to raise after *exc* in *what*: connected again, if the connection was lost.
+    def _lost(self, exc: Exception) -> str | None:
+        """Why the connection was lost, if *exc* means it was; else ``None``.
 
         A connection is lost when the driver says it is closed or broken
-        (psycopg's ``closed`` and ``broken``); any other exception is raised as
-        it is, here.
+        (psycopg's ``closed`` and ``broken``).
         """
         if isinstance(exc, TargetUnavailable):
-            return exc
+            return None
         if not (getattr(self._db, "closed", False) or getattr(self._db, "broken", False)):
-            raise exc
-        log.warning("%s: the connection to the database was lost (%s)", what, exception_text(exc))
+            return None
+        return exception_text(exc)
+
+    def _reconnect(self, what: str, reason: str) -> None:
+        """A new connection, from the connect function; without one, TargetUnavailable."""
         if self._connect is None:
             msg = (
-                f"{what}: the connection to the database was lost ({exception_text(exc)});"
+                f"{what}: the connection to the database was lost ({reason});"
                 " give SqlTarget a function that connects, to have it connect again"
             )
-            return TargetUnavailable(msg)
+            raise TargetUnavailable(msg)
         with contextlib.suppress(Exception):
             self._db.close()
         self._db = self._open()
         log.info("connected to the database again")
-        msg = f"{what}: the connection to the database was lost: {exception_text(exc)}"
-        return TargetUnavailable(msg)
 
     def __repr__(self) -> str:
         tables = [t.table for t in (self.layout.groups, self.layout.entities) if t]
