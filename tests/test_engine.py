@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import attrs
 import pytest
 
 from engine_helpers import plan, sync
@@ -24,6 +25,7 @@ from grouperprov import (
     compute_behavior,
     read_target,
 )
+from grouperprov._compare import with_owner_values
 from grouperprov.testing import InMemoryTarget
 
 ALL = frozenset(Operation)
@@ -665,13 +667,17 @@ def test_owner_update_batches_that_fail_or_forget_are_errors() -> None:
 def test_values_inserted_with_a_failed_owner_fail_with_it() -> None:
     target = _target(fail=lambda _op, bean: bean.id == "g1")
     _, result = sync(_config(), target, GROUPS, ENTITIES, MEMBERSHIPS)
-    failed = {(o.change.object_type, o.change.object_id) for o in result.failures}
-    assert failed == {
-        (ObjectType.GROUP, "g1"),
-        (ObjectType.MEMBERSHIP, ("g1", "u1")),
-        (ObjectType.MEMBERSHIP, ("g1", "u2")),
-    }
+    failed = {(o.change.object_type, o.change.object_id): o.change for o in result.failures}
+    assert failed.keys() == {(ObjectType.GROUP, "g1"), (ObjectType.MEMBERSHIP, "g1")}
+    # The new group's values, in one change written with its insert, fail with it...
+    values = failed[ObjectType.MEMBERSHIP, "g1"]
+    assert values.with_owner
+    assert values.attribute_changes == (AttributeChange.add("member", ["u1", "u2"]),)
+    # ... and the error goes to each membership behind them, not to the owner's id.
     errors = result.object_errors()
+    assert {key for key in errors if key[0] is ObjectType.MEMBERSHIP} == {
+        (ObjectType.MEMBERSHIP, m) for m in values.memberships
+    }
     assert (ObjectType.MEMBERSHIP, ("g1", "m1")) in errors
 
 
@@ -689,3 +695,59 @@ def test_a_target_that_reads_everything_at_once_is_read_once() -> None:
         "retrieve_all_entities",
         "retrieve_all_memberships",
     ]
+
+
+def test_a_new_owners_values_are_one_change_written_with_its_insert() -> None:
+    comparison = plan(_config(), _target(), GROUPS, ENTITIES, MEMBERSHIPS)
+    values = {
+        c.owner_id: c for c in comparison.plan.changes if c.object_type is ObjectType.MEMBERSHIP
+    }
+    assert values.keys() == {"g1", "g2"}
+    g1 = values["g1"]
+    assert (g1.action, g1.object_id, g1.value, g1.with_owner) == (Action.INSERT, "g1", None, True)
+    assert g1.attribute_changes == (AttributeChange.add("member", ["u1", "u2"]),)
+    assert sorted(g1.memberships) == [("g1", "m1"), ("g1", "m2")]
+    assert g1.label == "school:grp1"
+    assert [r.rule for r in g1.reasons] == ["members_missing"]
+    assert "2 member values in Grouper (from 2 memberships)" in str(g1.reasons[0])
+    assert "1 member value in Grouper (from 1 membership)" in str(values["g2"].reasons[0])
+    # The summary says how many memberships the two changes stand for.
+    assert "  insert membership: 2 (3 memberships)" in comparison.plan.summary().splitlines()
+
+
+def test_a_new_owners_values_split_one_by_one_as_a_narrowed_run_sees_them() -> None:
+    translator = Translator(_config())
+    translation = translator.translate(GROUPS, ENTITIES, MEMBERSHIPS)
+    comparison = plan(_config(), _target(), GROUPS, ENTITIES, MEMBERSHIPS)
+    (g1,) = [c for c in comparison.plan.changes if c.owner_id == "g1"]
+    split = with_owner_values(g1, translation)
+    assert sorted((c.object_id, c.value, c.memberships) for c in split) == [
+        (("g1", "u1"), "u1", (("g1", "m1"),)),
+        (("g1", "u2"), "u2", (("g1", "m2"),)),
+    ]
+    assert all(c.with_owner and c.action is Action.INSERT for c in split)
+    assert {c.label for c in split} == {"school:grp1 / u1", "school:grp1 / u2"}
+    assert {c.attribute_changes for c in split} == {
+        (AttributeChange.add("member", ["u1"]),),
+        (AttributeChange.add("member", ["u2"]),),
+    }
+    assert all(c.reasons[0].rule == "member_missing" for c in split)
+    # A value dropped from the change (its member had an error) stays out.
+    narrower = attrs.evolve(g1, memberships=(("g1", "m2"),))
+    assert [c.value for c in with_owner_values(narrower, translation)] == ["u2"]
+    # Any other change is as it was: the group's insert, a value of its own.
+    (insert,) = [c for c in comparison.plan.changes if c.object_type is ObjectType.GROUP][:1]
+    assert with_owner_values(insert, translation) == (insert,)
+    assert with_owner_values(split[0], translation) == (split[0],)
+    no_owner = attrs.evolve(g1, owner_id=None)
+    assert with_owner_values(no_owner, translation) == (no_owner,)
+
+
+def test_why_finds_a_value_in_its_new_owners_change() -> None:
+    the_plan = plan(_config(), _target(), GROUPS, ENTITIES, MEMBERSHIPS).plan
+    (g1,) = [c for c in the_plan.changes if c.owner_id == "g1"]
+    assert the_plan.changes_for(("g1", "u2")) == (g1,)  # by its value
+    assert the_plan.changes_for(("g1", "m2")) == (g1,)  # by the membership behind it
+    assert the_plan.changes_for(("g1", "u9")) == ()
+    assert the_plan.changes_for(("g2", "u2")) == ()  # another owner's change has u1 only
+    assert "because members_missing" in the_plan.why(("g1", "u1"))

@@ -76,14 +76,17 @@ class ApplyResult:
         return tuple(o for o in self.outcomes if not o.ok)
 
     def object_errors(self) -> dict[tuple[ObjectType, Hashable], ObjectError]:
-        """The error of every failed object: a membership value's error goes to its memberships."""
+        """The error of every failed object: a membership value's error goes to its memberships.
+
+        So does the error of a new owner's values (written with its insert).
+        """
         errors: dict[tuple[ObjectType, Hashable], ObjectError] = {}
         for outcome in self.failures:
             assert outcome.error is not None  # noqa: S101  # failures have errors
             change = outcome.change
             keys = (
                 change.memberships
-                if change.value is not None and change.memberships
+                if change.memberships and (change.value is not None or change.with_owner)
                 else (change.object_id,)
             )
             for key in keys:

@@ -16,7 +16,8 @@ rules:
    are left alone too.
 6. Memberships: as objects (matched like groups), or as values of the owner's
    membership attribute, added and removed value by value (or replaced as a
-   whole set when the target cannot add or remove single values). A
+   whole set when the target cannot add or remove single values); a new
+   owner's values are one change, written with its insert. A
    membership whose group or entity is provisioned but is not, and will not
    be, in the target gets DNE.
 """
@@ -561,16 +562,15 @@ class _Comparer:
                 continue  # an owner with an error is left alone, memberships included
             if owner_id in self.inserted[owner]:
                 if ms.insert.on:
-                    missing = set()
-                    for value in desired.values():
-                        if check and not self._members_available(member_type, owner, value):
-                            missing.add(value.value)
-                            continue
-                        self._value_change(
-                            Action.INSERT, owner_id, None, None, value, with_owner=True
-                        )
-                    if missing:
-                        self._drop_from_insert(owner, owner_id, name, missing)
+                    values: Collection[MembershipValue] = desired.values()
+                    if check:
+                        kept = [v for v in values if self._members_available(member_type, owner, v)]
+                        if len(kept) < len(desired):
+                            missing = {v.value for v in values} - {v.value for v in kept}
+                            self._drop_from_insert(owner, owner_id, name, missing)
+                        values = kept
+                    if values:
+                        self._with_owner(owner, owner_id, name, values)
                 continue
             # An owner neither paired nor inserted has an error (DNE, MAT, ...), so
             # it was skipped above: this one is in the target.
@@ -631,6 +631,37 @@ class _Comparer:
                 )
             )
 
+    def _with_owner(
+        self, owner: ObjectType, owner_id: str, name: str, values: Collection[MembershipValue]
+    ) -> None:
+        """One change for all membership values of a new owner: written with its insert.
+
+        A campus synced from empty has a new owner per group (or person), each
+        with its whole membership list: one change each, not one per value
+        (see :func:`with_owner_values` for the values one by one).
+        """
+        memberships = tuple(m for v in values for m in v.memberships)
+        self.changes.append(
+            Change(
+                action=Action.INSERT,
+                object_type=ObjectType.MEMBERSHIP,
+                object_id=owner_id,
+                owner_id=owner_id,
+                attribute_changes=(AttributeChange.add(name, [v.value for v in values]),),
+                memberships=memberships,
+                with_owner=True,
+                reasons=(
+                    Reason(
+                        "members_missing",
+                        f"{_counted(len(values), name + ' value')} in Grouper (from "
+                        f"{_counted(len(memberships), 'membership')}), not in the target: "
+                        f"written with the new {owner.value}",
+                    ),
+                ),
+                label=self._value_label(owner, owner_id, None),
+            )
+        )
+
     def _drop_from_insert(
         self, owner: ObjectType, owner_id: str, name: str, values: set[Scalar]
     ) -> None:
@@ -672,17 +703,11 @@ class _Comparer:
         tid: str | None,
         native: Bean | None,
         value: MembershipValue,
-        *,
-        with_owner: bool = False,
     ) -> None:
         name = self.t.membership_attribute or ""
         op = AttributeChange.add if action is Action.INSERT else AttributeChange.remove
         if action is Action.INSERT:
-            reason = Reason(
-                "member_missing",
-                f"{name} {value.value!r} is in Grouper (from {len(value.memberships)} "
-                f"membership{'s' if len(value.memberships) != 1 else ''}), not in the target",
-            )
+            reason = _member_missing(name, value)
         else:
             record = self._record(ObjectType.MEMBERSHIP, (owner_id, value.value))
             decision = may_delete(self.b.memberships.delete_policy, record, in_managed_group=True)
@@ -698,7 +723,6 @@ class _Comparer:
                 value=value.value,
                 attribute_changes=(op(name, [value.value]),),
                 memberships=value.memberships,
-                with_owner=with_owner,
                 reasons=(reason,),
                 label=self._value_label(
                     self.b.membership_owner or ObjectType.GROUP, owner_id, value.value
@@ -939,6 +963,53 @@ class _Comparer:
 _Form = tuple[Hashable, ...]
 _FIRST = operator.itemgetter(0)
 _SECOND = operator.itemgetter(1)
+
+
+def with_owner_values(change: Change, translation: Translation) -> tuple[Change, ...]:
+    """A new owner's membership values change, as one change per value.
+
+    The plan carries the values written with a new owner's insert as one
+    change per owner; a run narrowed to some memberships (an incremental
+    recalc, a subject's diagnostics) looks at them one value at a time. Any
+    other change is given back as it is.
+    """
+    if not change.with_owner or change.object_type is not ObjectType.MEMBERSHIP:
+        return (change,)
+    if change.owner_id is None or change.value is not None or not change.attribute_changes:
+        return (change,)  # one value already
+    name = change.attribute_changes[0].attribute
+    listed = set(change.memberships)
+    values = translation.membership_values.get(change.owner_id, {})
+    return tuple(
+        Change(
+            action=Action.INSERT,
+            object_type=ObjectType.MEMBERSHIP,
+            object_id=(change.owner_id, value.value),
+            owner_id=change.owner_id,
+            value=value.value,
+            attribute_changes=(AttributeChange.add(name, [value.value]),),
+            memberships=value.memberships,
+            with_owner=True,
+            reasons=(_member_missing(name, value),),
+            label=None if change.label is None else f"{change.label} / {value.value}",
+        )
+        for value in values.values()
+        if value.memberships and value.memberships[0] in listed
+    )
+
+
+def _member_missing(name: str, value: MembershipValue) -> Reason:
+    return Reason(
+        "member_missing",
+        f"{name} {value.value!r} is in Grouper (from "
+        f"{_counted(len(value.memberships), 'membership')}), not in the target",
+    )
+
+
+def _counted(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 _IDS = operator.attrgetter("group_id", "entity_id")  # a membership bean's id, in C
 _IS_NONE = functools.partial(operator.is_, None)
 

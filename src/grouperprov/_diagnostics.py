@@ -19,7 +19,7 @@ import attrs
 from ._beans import ProvisioningEntity, ProvisioningGroup, ProvisioningMembership
 from ._codes import ObjectError
 from ._config import MembershipType, ObjectType
-from ._narrow import narrowed, with_needed_inserts
+from ._narrow import narrowed, per_value, with_needed_inserts
 from ._plan import _CONVERTER, Change, _bean_out, _id_out
 from ._records import SyncType
 from ._report import explain_object
@@ -518,8 +518,9 @@ class _Diagnoser:
             # A group sync of the group: every change of it is the group's.
             return tuple(planned.plan.changes)
         # With them, the inserts of the groups the subject's new memberships need.
-        own = [c for c in planned.plan.changes if self._involves(c)]
-        return with_needed_inserts(planned.plan.changes, own)
+        changes = per_value(planned.plan.changes, planned.translation)
+        own = [c for c in changes if self._involves(c)]
+        return with_needed_inserts(changes, own)
 
     def _plan_step(self, planned: FullPlan, changes: tuple[Change, ...]) -> DiagnosticStep:
         lines: list[str] = []

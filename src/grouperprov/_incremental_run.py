@@ -28,7 +28,7 @@ from ._incremental import (
     keys_of,
     non_recalc_changes,
 )
-from ._narrow import narrowed, with_needed_inserts
+from ._narrow import narrowed, per_value, with_needed_inserts
 from ._plan import Action, Change, Plan, PlannedError
 from ._recalc_reads import entities_play_a_part, read_part
 from ._records import SyncRecord, SyncType, error_fields, replaced
@@ -462,7 +462,8 @@ def _narrowed_plan(
     *,
     failsafe_groups: frozenset[str] | None,
 ) -> FullPlan:
-    plan = planned.plan
+    # A new owner's values one by one: those of the memberships recalculated are kept.
+    plan = attrs.evolve(planned.plan, changes=per_value(planned.plan.changes, planned.translation))
     groups, entities, memberships = work.groups, work.entities, work.memberships
     by_target, _ = planned.state.target_index()
     back: dict[ObjectType, dict[Hashable, Hashable]] = {

@@ -7,14 +7,24 @@ from typing import TYPE_CHECKING
 
 import attrs
 
+from ._compare import with_owner_values
 from ._config import ObjectType, ProvisionerConfig
 from ._failsafe import check_failsafe, only_groups, plan_stats
 from ._plan import Action, Change, PlannedError
 from ._records import SyncType
-from ._translate import Translator
+from ._translate import Translation, Translator
 
 if TYPE_CHECKING:
     from ._provisioner import FullPlan
+
+
+def per_value(changes: Iterable[Change], translation: Translation) -> tuple[Change, ...]:
+    """*changes* with each new owner's values change split into one change per value.
+
+    A run narrowed to some memberships keeps the values it concerns, not a
+    whole new owner's list (see :func:`~grouperprov._compare.with_owner_values`).
+    """
+    return tuple(split for change in changes for split in with_owner_values(change, translation))
 
 
 def _new_memberships(change: Change) -> Iterable[tuple[Hashable, Hashable]]:

@@ -81,7 +81,9 @@ class Change:
         memberships: The Grouper memberships behind a membership value, or all
             memberships of a replaced list.
         replacement: For a replaced membership list: the complete new list.
-        with_owner: The membership value is written with its owner's insert.
+        with_owner: The membership value is written with its owner's insert
+            (for a new owner's values: all of them, in one change with no
+            ``value``; ``memberships`` has the memberships behind them).
         search: For inserts: search attribute values to find the object again.
         reasons: Why the change exists.
         label: A readable name of the object (a group's name, a subject id,
@@ -186,6 +188,37 @@ def _ordered(changes: Iterable[Change]) -> tuple[Change, ...]:
     return tuple(sorted(changes, key=_sort_key))
 
 
+def count_lines(changes: Iterable[Change]) -> list[str]:
+    """``  <action> <object type>: <count>`` for *changes*, by action and object type.
+
+    Membership changes that stand for more Grouper memberships than their
+    count (a new owner's values, a replaced list) say how many.
+    """
+    counts: Counter[tuple[Action, ObjectType]] = Counter()
+    behind: Counter[Action] = Counter()
+    for change in changes:
+        counts[change.action, change.object_type] += 1
+        if change.object_type is ObjectType.MEMBERSHIP:
+            behind[change.action] += len(change.memberships) or 1
+    lines = []
+    for (action, object_type), count in sorted(counts.items()):
+        many = behind[action] if object_type is ObjectType.MEMBERSHIP else count
+        more = f" ({many} memberships)" if many != count else ""
+        lines.append(f"  {action.value} {object_type.value}: {count}{more}")
+    return lines
+
+
+def _carries(change: Change, object_id: ObjectId) -> bool:
+    """Whether *change* writes a new owner's values, among them *object_id*'s."""
+    if not (change.with_owner and change.value is None and change.memberships):
+        return False
+    if not isinstance(object_id, tuple) or object_id[0] != change.owner_id:
+        return False
+    return object_id in change.memberships or any(
+        object_id[1] in c.values() for c in change.attribute_changes
+    )
+
+
 def _show_id(object_id: Hashable) -> str:
     if isinstance(object_id, tuple):
         if len(object_id) != 1:
@@ -248,8 +281,7 @@ class Plan:
                 f"{errors} error{'' if errors == 1 else 's'}"
             )
         ]
-        for (action, object_type), count in sorted(self.counts().items()):
-            lines.append(f"  {action.value} {object_type.value}: {count}")
+        lines.extend(count_lines(self.changes))
         for code, count in sorted(self.error_counts().items()):
             lines.append(f"  error {code}: {count}")
         limit = len(self.changes) + len(self.errors) if max_changes is None else max_changes
@@ -272,8 +304,13 @@ class Plan:
         return self.summary()
 
     def changes_for(self, object_id: ObjectId) -> tuple[Change, ...]:
-        """The changes to one object (by its plan id)."""
-        return tuple(c for c in self.changes if c.object_id == object_id)
+        """The changes to one object (by its plan id).
+
+        A membership value written with its new owner's insert, ``(owner_id,
+        value)`` (or a membership behind it, ``(group_id, entity_id)``), is
+        found in the owner's one change for all its values.
+        """
+        return tuple(c for c in self.changes if c.object_id == object_id or _carries(c, object_id))
 
     def why(self, object_id: ObjectId) -> str:
         """Why an object is in this plan (or that it is not), in words."""

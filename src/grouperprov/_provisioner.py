@@ -36,7 +36,7 @@ from ._lazy import LazyMap
 from ._lease import LeaseKeeper
 from ._links import SubjectLinks, resolve_subject_links
 from ._match import Matcher
-from ._plan import Action, Plan
+from ._plan import Action, Plan, count_lines
 from ._records import (
     FailsafeState,
     JobLease,
@@ -149,10 +149,7 @@ class SyncResult:
             + f", {done} change{'s' if done != 1 else ''} made, "
             f"{len(self.errors)} object{'s' if len(self.errors) != 1 else ''} in error"
         ]
-        lines.extend(
-            f"  {action.value} {object_type.value}: {count}"
-            for (action, object_type), count in sorted(self.counts().items())
-        )
+        lines.extend(count_lines(o.change for o in self.outcomes if o.ok and o.applied))
         lines.extend(
             f"  error {code}: {count}" for code, count in sorted(self.error_counts().items())
         )
