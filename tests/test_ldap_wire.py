@@ -25,8 +25,12 @@ def _pyasn1(message_id: int, dn: str, attributes: dict[str, list[Scalar]]) -> by
 
 
 _text = st.text(st.characters(exclude_categories=["Cs"]), max_size=40)
+# Values around 128 bytes too: the short and the long form of a value's length.
+_long_text = st.text(st.characters(codec="ascii"), min_size=120, max_size=140)
 _values = st.lists(
-    st.one_of(_text, st.integers(-(2**70), 2**70), st.booleans()), min_size=1, max_size=6
+    st.one_of(_text, _long_text, st.integers(-(2**70), 2**70), st.booleans()),
+    min_size=1,
+    max_size=6,
 )
 _names = st.from_regex(r"[A-Za-z][A-Za-z0-9-]{0,15}", fullmatch=True)
 

@@ -888,7 +888,7 @@ def _applied(
 
 def _sent(values: Iterable[Scalar]) -> list[Scalar]:
     """Values as the directory is sent them, in a stable order (booleans as ``TRUE``/``FALSE``)."""
-    return sorted(wire_value(v) for v in values)
+    return sorted([v if type(v) is str else wire_value(v) for v in values])
 
 
 def _chunks(values: Sequence[Scalar], size: int) -> Iterator[list[Scalar]]:
