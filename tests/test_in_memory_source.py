@@ -93,3 +93,20 @@ def test_mistakes_are_refused_clearly() -> None:
         source.add_group("apps:ldap:staff")
     with pytest.raises(KeyError, match="no subject 'nobody'; add it first"):
         source.add_member("apps:ldap:staff", "nobody")
+
+
+def test_memberships_come_once_each_in_order_whatever_was_added_and_removed() -> None:
+    source = InMemorySource.from_dict(DATA)
+    source.add_member("apps:ldap:staff", "jo")  # a member already: still one membership
+    source.remove_member("apps:ldap:admins", "jo")
+    source.remove_member("apps:ldap:admins", "jo")  # not a member: nothing happens
+    source.add_member("apps:ldap:admins", "al")
+    pairs = [(m.group_id, m.entity_id) for m in source.snapshot().memberships]
+    assert pairs == sorted(pairs)
+    assert len(pairs) == len(set(pairs)) == 3
+    assert ("admins-uuid", "mem-al") in pairs
+    assert ("admins-uuid", "mem-jo") not in pairs
+    staff = source.snapshot().groups[0].id
+    source.delete_group("apps:ldap:staff")
+    assert all(m.group_id != staff for m in source.snapshot().memberships)
+    assert source.retrieve_memberships(["admins-uuid"]) == list(source.snapshot().memberships)

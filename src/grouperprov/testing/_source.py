@@ -32,7 +32,8 @@ class InMemorySource:
         self._made = 0
         self._by_name: dict[str, str] = {}
         self._subjects: dict[str, ProvisioningEntity] = {}
-        self._members: set[tuple[str, str]] = set()
+        # Each membership's bean, made once (a snapshot shares them: beans are immutable).
+        self._members: dict[tuple[str, str], ProvisioningMembership] = {}
         self._markers: dict[str, tuple[ProvisioningMarker, ...]] = {}
         self.changes: list[dict[str, object]] = []
 
@@ -82,7 +83,7 @@ class InMemorySource:
         """Delete a group and its memberships."""
         gid = self._by_name.pop(name)
         del self._groups[gid]
-        self._members = {m for m in self._members if m[0] != gid}
+        self._members = {k: m for k, m in self._members.items() if k[0] != gid}
         self._log("group_delete", group_id=gid, name=name)
 
     def rename_group(self, name: str, new_name: str) -> None:
@@ -129,13 +130,14 @@ class InMemorySource:
         if key[1] not in self._subjects:
             msg = f"no subject {subject_id!r}; add it first"
             raise KeyError(msg)
-        self._members.add(key)
+        if key not in self._members:
+            self._members[key] = ProvisioningMembership(group_id=key[0], entity_id=key[1])
         self._log("membership_add", group_id=key[0], member_id=key[1])
 
     def remove_member(self, group_name: str, subject_id: str) -> None:
         """Remove a subject from a group."""
         key = (self._by_name[group_name], f"mem-{subject_id}")
-        self._members.discard(key)
+        self._members.pop(key, None)
         self._log("membership_delete", group_id=key[0], member_id=key[1])
 
     def mark(
@@ -168,12 +170,12 @@ class InMemorySource:
 
     def snapshot(self) -> GrouperSnapshot:
         """Everything now."""
-        members = sorted(self._members)
-        used = {e for _, e in members}
+        pairs = sorted(self._members)
+        used = {e for _, e in pairs}
         return GrouperSnapshot(
             groups=tuple(self._groups.values()),
             entities=tuple(e for i, e in self._subjects.items() if i in used),
-            memberships=tuple(ProvisioningMembership(group_id=g, entity_id=e) for g, e in members),
+            memberships=tuple(map(self._members.__getitem__, pairs)),
             markers=dict(self._markers),
         )
 
@@ -196,7 +198,7 @@ class InMemorySource:
         return GrouperSnapshot(
             groups=tuple(g for i, g in self._groups.items() if i in kept),
             entities=tuple(e for i, e in self._subjects.items() if i in used),
-            memberships=tuple(ProvisioningMembership(group_id=g, entity_id=e) for g, e in pairs),
+            memberships=tuple(self._members[pair] for pair in pairs),
             markers=dict(self._markers),
         )
 
@@ -211,11 +213,7 @@ class InMemorySource:
     def retrieve_memberships(self, group_ids: Collection[str]) -> list[ProvisioningMembership]:
         """Every membership of these groups."""
         wanted = set(group_ids)
-        return [
-            ProvisioningMembership(group_id=g, entity_id=e)
-            for g, e in sorted(self._members)
-            if g in wanted
-        ]
+        return [self._members[pair] for pair in sorted(self._members) if pair[0] in wanted]
 
     # -- loading -----------------------------------------------------------------
 
