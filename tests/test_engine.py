@@ -751,3 +751,20 @@ def test_why_finds_a_value_in_its_new_owners_change() -> None:
     assert the_plan.changes_for(("g1", "u9")) == ()
     assert the_plan.changes_for(("g2", "u2")) == ()  # another owner's change has u1 only
     assert "because members_missing" in the_plan.why(("g1", "u1"))
+
+
+def test_a_groups_memberships_as_new_members_values_are_part_of_its_story() -> None:
+    config = _config(
+        "entity_attributes",
+        memberships__attribute={"name": "isMemberOf", "field": "name"},
+    )
+    the_plan = plan(config, _target(), GROUPS, ENTITIES, MEMBERSHIPS).plan
+    # m1 is new with two values (grp1 and grp2), m2 with one (grp1).
+    values = {c.owner_id: c for c in the_plan.changes if c.object_type is ObjectType.MEMBERSHIP}
+    assert sorted(len(c.memberships) for c in values.values()) == [1, 2]
+    assert set(the_plan.for_group("g2")) == {
+        next(c for c in the_plan.changes if c.object_id == "g2"),
+        values["m1"],
+    }
+    assert values["m2"] not in the_plan.for_group("g2")
+    assert "insert membership 'u1' [m1] with its owner's insert" in the_plan.explain_group("g2")

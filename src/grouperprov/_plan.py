@@ -326,15 +326,22 @@ class Plan:
         return "\n".join(lines) or f"{_show_id(object_id)} is not in this plan"
 
     def for_group(self, group_id: str) -> tuple[Change, ...]:
-        """Everything that will happen to group *group_id* and its memberships."""
+        """Everything that will happen to group *group_id* and its memberships.
+
+        With ``entity_attributes`` a group's memberships are values of its
+        members: the changes of those that stand for a membership of the
+        group are among them.
+        """
         return tuple(
             c
             for c in self.changes
             if group_id in (c.object_id, c.owner_id)
             or (
                 c.object_type is ObjectType.MEMBERSHIP
-                and isinstance(c.object_id, tuple)
-                and c.object_id[0] == group_id
+                and (
+                    (isinstance(c.object_id, tuple) and c.object_id[0] == group_id)
+                    or any(m[0] == group_id for m in c.memberships)
+                )
             )
         )
 
