@@ -793,3 +793,76 @@ def test_a_target_that_cannot_be_reached_stops_the_run_and_saves_nothing() -> No
     target.down = False
     assert prov.incremental_sync(events).status is SyncStatus.SUCCESS
     assert target.groups["staff"].get("description") == "Everyone"
+
+
+class _DiesBeforeRecords(MemorySyncStore):
+    """Saves the insert intents, then dies where the run's records are saved (once)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.intents: list[SyncRecord] = []
+        self.dying = True
+
+    def save(
+        self,
+        provisioner: ProvisionerRecord,
+        records: Iterable[SyncRecord],
+        *,
+        log: LogRecord | None = None,
+        **queue: Any,
+    ) -> None:
+        records = list(records)
+        if log is None:
+            self.intents.extend(records)
+        elif self.dying:
+            self.dying = False
+            raise _Crash
+        super().save(provisioner, records, log=log, **queue)
+
+
+@pytest.mark.parametrize("group_policy", ["inserted_by_us", "not_in_grouper"])
+def test_values_written_with_a_new_group_stay_ours_when_the_run_dies_before_its_records(
+    group_policy: str,
+) -> None:
+    source = _campus()
+    store = _DiesBeforeRecords()
+    prov = _provisioner(source, store=store, groups=_groups(delete_policy=group_policy))
+    with pytest.raises(_Crash):
+        prov.full_sync()
+    assert prov.target.groups["staff"].get("member") == frozenset({"u0", "u1", "u2"})
+    intents = {r.object_type for r in store.intents}
+    if group_policy == "inserted_by_us":
+        # The new groups' intents stand for the values written with them.
+        assert intents == {ObjectType.GROUP}
+    else:
+        # No intent of the group's: the values have their own.
+        assert intents == {ObjectType.MEMBERSHIP}
+        assert len(store.intents) == 4
+    again = _provisioner(
+        source, target=prov.target, store=store, groups=_groups(delete_policy=group_policy)
+    )
+    assert again.full_sync().status is SyncStatus.SUCCESS
+    records = store.load(P).records
+    memberships = [r for k, r in records.items() if k[0] is ObjectType.MEMBERSHIP]
+    assert len(memberships) == 4
+    assert all(r.in_target and r.inserted_by_us for r in memberships)
+    # So what leaves Grouper leaves the target (delete_policy inserted_by_us).
+    source.remove_member("apps:ldap:staff", "u1")
+    assert again.full_sync().status is SyncStatus.SUCCESS
+    assert prov.target.groups["staff"].get("member") == frozenset({"u0", "u2"})
+
+
+def test_values_found_in_a_group_that_finished_its_insert_are_not_claimed() -> None:
+    # A value someone else put in a group grouperprov inserted, in a finished
+    # run, is not grouperprov's: only an unfinished insert's intent speaks for values.
+    source = _campus()
+    prov = _provisioner(source)
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    source.add_subject("u9")
+    source.add_member("apps:ldap:staff", "u9")
+    staff = prov.target.groups["staff"]
+    prov.target.seed(groups=[staff.with_attributes({"member": staff.values("member") | {"u9"}})])
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    record = prov.store.load(P).records[ObjectType.MEMBERSHIP, ("grp-00001", "mem-u9")]
+    assert record.in_target
+    assert not record.inserted_by_us

@@ -902,6 +902,9 @@ def _insert_intents(planned: FullPlan, now: datetime) -> list[SyncRecord]:
 
     Only where a delete policy relies on knowing what grouperprov inserted
     (``inserted_by_us``), and only for objects not already recorded so. The
+    member values written with the insert of a new owner (a group or person
+    with no record yet, whose own intent is written) have none: the owner's
+    intent stands for them (see :meth:`_RecordKeeper._intended`). The
     record is otherwise unchanged (not in the target yet); the records saved
     after the run are made from the records as they were before it, so an
     insert that fails leaves no trace of this.
@@ -912,13 +915,27 @@ def _insert_intents(planned: FullPlan, now: datetime) -> list[SyncRecord]:
     if not watched:
         return []
     records = planned.state.records
+    # New owners (no record yet) whose intent is written: the values written
+    # with their inserts need none of their own (see _RecordKeeper._intended).
+    owner = planned.behavior.membership_owner
+    new_owners = {
+        change.object_id
+        for change in planned.plan.changes
+        if change.action is Action.INSERT
+        and change.object_type is owner
+        and owner in watched
+        and (owner, change.object_id) not in records
+    }
     intents: list[SyncRecord] = []
     for change in planned.plan.changes:
         if change.action is not Action.INSERT or change.object_type not in watched:
             continue
+        with_new_owner = change.with_owner and change.owner_id in new_owners
         for object_id in change.memberships or (change.object_id,):
             old = records.get((change.object_type, object_id))
             if old is not None and old.inserted_by_us:
+                continue
+            if with_new_owner and old is None:
                 continue
             intents.append(
                 attrs.evolve(old, inserted_by_us=True)
@@ -1261,10 +1278,25 @@ class _RecordKeeper:
             **self._error_fields(key),
         )
 
+    def _intended(self, owner_id: str) -> bool:
+        """Whether a membership owner's record is an insert intent of a run that did not finish.
+
+        A run saves such an intent for a new owner before inserting it with
+        its member values, and no intent for the values themselves: they
+        were written with the owner, so the values found in the target with
+        an owner whose insert was never recorded as done are grouperprov's.
+        A run that finishes replaces every intent by the record of what it
+        did (``last_sync`` set), so only a killed run leaves one.
+        """
+        owner = self.planned.behavior.membership_owner
+        old = self.old.get((owner, owner_id)) if owner is not None else None
+        return old is not None and old.inserted_by_us and old.last_sync is None
+
     def _memberships(self, seen: set[Key]) -> None:
         translation = self.planned.translation
         applied, errors, as_recorded = self.applied, self.errors, self._as_recorded
         for owner_id, values in translation.membership_values.items():
+            ours = self._intended(owner_id)
             for value in values.values():
                 value_id = (owner_id, value.value)
                 for mid in value.memberships:
@@ -1280,7 +1312,12 @@ class _RecordKeeper:
                     )
                     # No change planned and no error: the value was there already.
                     in_target = outcome.ok if outcome is not None else key not in errors
-                    self._membership(key, value_id, in_target=in_target, inserted=inserted)
+                    self._membership(
+                        key,
+                        value_id,
+                        in_target=in_target,
+                        inserted=inserted or (in_target and ours),
+                    )
         wrappers = self.planned.comparison.wrappers[ObjectType.MEMBERSHIP]
         if isinstance(wrappers, LazyMap):
             # Settled memberships: in the target as they should be, nothing planned.
