@@ -262,3 +262,21 @@ def test_a_version_1_file_is_upgraded_in_place_and_keeps_its_records(tmp_path: P
         names = {name for (name,) in indexes}
         assert "gp_sync_membership_member" in names
         assert not {n for n in names if n.endswith("_target")}
+
+
+def test_an_insert_intent_comes_back_without_a_last_sync(
+    make_store: Callable[[], SyncStore],
+) -> None:
+    # The next run tells an unfinished insert by its intent's empty last_sync
+    # (the values written with a new group's insert have no intent of their own).
+    store = make_store()
+    state = store.load("p")
+    intent = SyncRecord(
+        object_type=ObjectType.GROUP,
+        grouper_id="g1",
+        provisionable=True,
+        provisionable_start=datetime(2026, 12, 2, tzinfo=UTC),
+        inserted_by_us=True,
+    )
+    store.save(state.provisioner, [intent])
+    assert store.load("p").records[ObjectType.GROUP, "g1"] == intent
