@@ -795,12 +795,11 @@ def test_a_target_that_cannot_be_reached_stops_the_run_and_saves_nothing() -> No
     assert target.groups["staff"].get("description") == "Everyone"
 
 
-class _DiesBeforeRecords(MemorySyncStore):
+class _DiesBeforeRecords(_WatchedStore):
     """Saves the insert intents, then dies where the run's records are saved (once)."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.intents: list[SyncRecord] = []
         self.dying = True
 
     def save(
@@ -811,13 +810,15 @@ class _DiesBeforeRecords(MemorySyncStore):
         log: LogRecord | None = None,
         **queue: Any,
     ) -> None:
-        records = list(records)
-        if log is None:
-            self.intents.extend(records)
-        elif self.dying:
+        if log is not None and self.dying:
             self.dying = False
             raise _Crash
         super().save(provisioner, records, log=log, **queue)
+
+    @property
+    def intents(self) -> list[SyncRecord]:
+        """What the saves before the run's records wrote: the insert intents."""
+        return [r for records, last in self.saves if not last for r in records]
 
 
 @pytest.mark.parametrize("group_policy", ["inserted_by_us", "not_in_grouper"])

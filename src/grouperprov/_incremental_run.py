@@ -462,8 +462,9 @@ def _narrowed_plan(
     *,
     failsafe_groups: frozenset[str] | None,
 ) -> FullPlan:
+    plan = planned.plan
     # A new owner's values one by one: those of the memberships recalculated are kept.
-    plan = attrs.evolve(planned.plan, changes=per_value(planned.plan.changes, planned.translation))
+    split = per_value(plan.changes, planned.translation)
     groups, entities, memberships = work.groups, work.entities, work.memberships
     by_target, _ = planned.state.target_index()
     back: dict[ObjectType, dict[Hashable, Hashable]] = {
@@ -483,12 +484,12 @@ def _narrowed_plan(
             inserts.add((ObjectType.ENTITY, m.entity_id))
     own = [
         c
-        for c in plan.changes
+        for c in split
         if concerns(c, groups, entities, memberships, back)
         or (c.action is Action.REPLACE and c.owner_id in lists)
         or (c.action is Action.INSERT and (c.object_type, c.object_id) in inserts)
     ]
-    changes = with_needed_inserts(plan.changes, own)
+    changes = with_needed_inserts(split, own)
     errors: tuple[PlannedError, ...] = tuple(
         e
         for e in plan.errors

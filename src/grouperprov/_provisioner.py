@@ -918,14 +918,17 @@ def _insert_intents(planned: FullPlan, now: datetime) -> list[SyncRecord]:
     # New owners (no record yet) whose intent is written: the values written
     # with their inserts need none of their own (see _RecordKeeper._intended).
     owner = planned.behavior.membership_owner
-    new_owners = {
-        change.object_id
-        for change in planned.plan.changes
-        if change.action is Action.INSERT
-        and change.object_type is owner
-        and owner in watched
-        and (owner, change.object_id) not in records
-    }
+    new_owners = (
+        {
+            change.object_id
+            for change in planned.plan.changes
+            if change.action is Action.INSERT
+            and change.object_type is owner
+            and (owner, change.object_id) not in records
+        }
+        if owner in watched
+        else set()
+    )
     intents: list[SyncRecord] = []
     for change in planned.plan.changes:
         if change.action is not Action.INSERT or change.object_type not in watched:
