@@ -14,15 +14,18 @@ import threading
 from typing import Any
 
 import attrs
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from grouperprov import (
+    Matcher,
     ObjectType,
     ProvisionerConfig,
     ProvisioningEntity,
     ProvisioningGroup,
     ProvisioningMembership,
+    SyncErrorCode,
     SyncRecord,
     Translator,
     compare,
@@ -93,6 +96,15 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
         group_name["case_sensitive"] = False
     if draw(st.booleans()):
         group_name["ignore_values"] = ["top:c"]
+    kind: dict[str, Any] = {
+        "name": "kind",
+        "static": "member",
+        # A static value that fails its check: every membership has LEN.
+        **({"max_length": 2} if draw(st.integers(0, 9)) == 0 else {}),
+    }
+    note: dict[str, Any] = {"name": "note", "field": "entity.email"}
+    if draw(st.integers(0, 4)) == 0:
+        note["create_only"] = True
     config = ProvisionerConfig.from_dict(
         {
             "name": "p",
@@ -103,17 +115,9 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
                 "matching": [key, *([["subject_id"]] if draw(st.booleans()) else [])],
                 "update": draw(st.booleans()),
                 "delete_policy": "not_in_grouper",
-                "attributes": [
-                    group_name,
-                    subject,
-                    {
-                        "name": "kind",
-                        "static": "member",
-                        # A static value that fails its check: every membership has LEN.
-                        **({"max_length": 2} if draw(st.integers(0, 9)) == 0 else {}),
-                    },
-                    {"name": "note", "field": "entity.email"},
-                ],
+                # In any order: membership translations merge their parts'
+                # values when each side's attributes come together.
+                "attributes": draw(st.permutations([group_name, subject, kind, note])),
             },
         }
     )
@@ -210,6 +214,69 @@ def test_a_campus_in_step_settles_every_membership_without_building_wrappers() -
     match = comparison.matches[ObjectType.MEMBERSHIP]
     assert match.pairs[("g1", "m2")] == ("t-g1", "t-m2")
     assert str(match.matched_by[("g1", "m2")]) == "group_name+subject_id=('top:g1', 's2')"
+
+
+def _campus_from_empty(matching: list[list[str]]) -> dict[str, Any]:
+    config = ProvisionerConfig.from_dict(
+        {
+            "name": "p",
+            "groups": {"operate": False},
+            "entities": {"operate": False},
+            "memberships": {
+                "type": "membership_objects",
+                "matching": matching,
+                "attributes": [
+                    {"name": "group_name", "field": "group.name"},
+                    {"name": "subject_id", "field": "entity.subject_id"},
+                ],
+            },
+        }
+    )
+    groups = [ProvisioningGroup.from_grouper(f"g{i}", f"top:g{i}") for i in range(2)]
+    entities = [ProvisioningEntity.from_grouper(f"m{i}", f"s{i}") for i in range(3)]
+    return {
+        "config": config,
+        "groups": groups,
+        "entities": entities,
+        "memberships": [ProvisioningMembership(g.id, e.id) for g in groups for e in entities],
+        "target": [],
+    }
+
+
+def test_from_empty_with_one_key_every_membership_is_inserted_without_general_matching(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    scenario = _campus_from_empty([["group_name", "subject_id"]])
+    slow = _run(scenario, compact=False)[0]
+    calls: list[int] = []
+    general = Matcher.match
+
+    def counted(self: Matcher, *args: Any, **kwargs: Any) -> Any:
+        if self.keys == ("group_name+subject_id",):
+            calls.append(1)
+        return general(self, *args, **kwargs)
+
+    monkeypatch.setattr(Matcher, "match", counted)
+    fast = _run(scenario, compact=True)[0]
+    assert calls == []  # decided: the six memberships are free
+    assert fast.plan.to_json() == slow.plan.to_json()
+    assert [c.object_id for c in fast.plan.changes] == [
+        (g, e) for g in ("g0", "g1") for e in ("m0", "m1", "m2")
+    ]
+    match = fast.matches[ObjectType.MEMBERSHIP]
+    assert set(match.unmatched_translated) == {m.id for m in scenario["memberships"]}
+    assert dict(match.errors) == {}
+
+
+def test_from_empty_a_second_key_grouper_memberships_share_still_gives_mat() -> None:
+    # Each subject is in both groups: its memberships share the second key's value.
+    scenario = _campus_from_empty([["group_name", "subject_id"], ["subject_id"]])
+    fast = _run(scenario, compact=True)[0]
+    slow = _run(scenario, compact=False)[0]
+    assert fast.plan.to_json() == slow.plan.to_json()
+    errors = {e.object_id: e.error.code for e in fast.plan.errors}
+    assert errors == {m.id: SyncErrorCode.MAT for m in scenario["memberships"]}
+    assert fast.plan.changes == ()
 
 
 def test_lazy_map_builds_on_access_and_merged_reads_two_mappings_as_one() -> None:

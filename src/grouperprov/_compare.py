@@ -199,6 +199,7 @@ class _Comparer:
         self.managed_targets: dict[ObjectType, set[Hashable]] = {}
         # Readable names, worked out once: a group's is in each of its memberships' labels.
         self._names: dict[tuple[ObjectType, Hashable], str | None] = {}
+        self._left_out: dict[ObjectType, frozenset[str]] = {}
 
     # -- the run ---------------------------------------------------------------
 
@@ -423,14 +424,20 @@ class _Comparer:
 
     def _insert_bean(self, object_type: ObjectType, tr: Translated[_BeanT]) -> _BeanT:
         bean = tr.insert_bean()
-        drop = [
-            name
-            for name in bean.attributes
-            if (config := self.t.attribute(object_type, name)) is not None and not config.insert
-        ]
-        if self.b.membership_owner is object_type and not self.b.memberships.insert.on:
-            drop.append(self.t.membership_attribute or "")
+        left_out = self._left_out.get(object_type)
+        if left_out is None:
+            left_out = self._left_out[object_type] = self._not_inserted(object_type)
+        if not left_out:
+            return bean  # the usual case: everything is sent
+        drop = [name for name in bean.attributes if name in left_out]
         return bean.without_attributes(*drop) if drop else bean
+
+    def _not_inserted(self, object_type: ObjectType) -> frozenset[str]:
+        """The attributes of *object_type* never sent with an insert."""
+        names = set(self.t.not_inserted(object_type))
+        if self.b.membership_owner is object_type and not self.b.memberships.insert.on:
+            names.add(self.t.membership_attribute or "")
+        return frozenset(names)
 
     def _update(
         self,
@@ -744,12 +751,25 @@ class _Comparer:
         settled = found.pairs
         native = all_native
         translated: Mapping[MembershipId, Translated[ProvisioningMembership]] = self.tr.memberships
-        if settled:
+        # Decided (the usual case from empty): no general matching is needed.
+        decided = found.decided and len(self.t.config.memberships.matching) == 1
+        if settled or decided:
             native, translated = _left_over(found, all_native, translated)
         normal = {k: self.t.from_target(ObjectType.MEMBERSHIP, m) for k, m in native.items()}
         # Translated once here (a lazy mapping builds each translation on access).
         translated_items = list(translated.items())
-        result = matcher.match({mid: tr.bean for mid, tr in translated_items}, normal)
+        result: MatchResult[MembershipId, MembershipId] = (
+            MatchResult(
+                pairs={},
+                matched_by={},
+                unmatched_translated=tuple(translated),
+                unmatched_target=(),
+                errors={},
+                set_aside={},
+            )
+            if decided
+            else matcher.match({mid: tr.bean for mid, tr in translated_items}, normal)
+        )
         if settled:
             result = self._with_settled(result, settled, matcher)
             all_translated = self.tr.memberships
@@ -849,14 +869,13 @@ class _Comparer:
         if (
             not isinstance(translated, _SeparableMemberships)
             or not keys
-            or not native
             or self.historical.get(ObjectType.MEMBERSHIP)
         ):
             return _Settled({})
         compared = (
             tuple(a.name for a in self.t.compared_attributes(ObjectType.MEMBERSHIP))
-            if self.b.memberships.update.on
-            else ()
+            if self.b.memberships.update.on and native
+            else ()  # with nothing in the target, nothing is compared: the key decides
         )
         return _settle(self.t, translated, native, tuple(keys[0]), compared)
 
@@ -1026,6 +1045,17 @@ class _Settled(NamedTuple):
     grouper_left: list[MembershipId] | None = None
     target_left: list[MembershipId] | None = None
 
+    @property
+    def decided(self) -> bool:
+        """Whether the matching of every membership is decided, with one matching key.
+
+        :func:`_settle_unique` knows it when the target has nothing left: the
+        memberships left have distinct, error-free forms that no target object
+        has, so the general matching would leave each one free, and nothing
+        would be set aside or extra.
+        """
+        return self.grouper_left is not None and self.target_left == []
+
 
 def _left_over(
     found: _Settled,
@@ -1091,6 +1121,8 @@ def _settle(
         target, _ = _target_forms(t, native, g_names, e_names, keep_all=False)
         if len(target) == len(native):
             return _settle_unique(translated, g_ok, e_ok, target, one=one)
+    if not native:
+        return _Settled({})  # nothing to settle with
     valid = list(translated) if every else [m for m in translated if m[0] in g_ok and m[1] in e_ok]
     forms: list[_Form]
     if one:

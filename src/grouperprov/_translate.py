@@ -13,6 +13,7 @@ the object (REQ, LEN, INV, and ERR for a failing function) and the others go on.
 
 from __future__ import annotations
 
+import itertools
 import operator
 import re
 from collections.abc import Callable, Collection, Hashable, Iterable, Iterator, Mapping
@@ -198,6 +199,38 @@ class _SeparableMemberships(Mapping[MembershipId, Translated[ProvisioningMembers
         self.static_fails = _fails(self.static_part)
         self.failing_groups = {g for g, part in self.group_parts.items() if _fails(part)}
         self.failing_entities = {e for e, part in self.entity_parts.items() if _fails(part)}
+        self._static_values: dict[str, AttributeValue] = {}
+        self._clean = self._clean_values()
+
+    def _clean_values(
+        self,
+    ) -> tuple[dict[str, dict[str, AttributeValue]], dict[str, dict[str, AttributeValue]]] | None:
+        """Each error-free group's and entity's values, ready to merge (the usual case).
+
+        ``None`` when a membership's attributes cannot be put together by
+        merging its group's, its entity's and the static values in that order:
+        a create-only attribute, an error in the static part, or the
+        configuration's attribute order not grouped by side (the order of the
+        translated attributes is the configuration's).
+        """
+        order = [self._sides[a.name] for a in self._attributes]
+        runs = [side for i, side in enumerate(order) if i == 0 or order[i - 1] != side]
+        rank = {"group": 0, "entity": 1, "": 2}
+        if (
+            self.static_fails
+            or any(a.config.create_only for a in self._attributes)
+            or any(rank[a] >= rank[b] for a, b in itertools.pairwise(runs))
+        ):
+            return None
+
+        def values(part: _Part) -> dict[str, AttributeValue]:
+            return {name: value for name, (value, _) in part.items() if value is not None}
+
+        self._static_values = values(self.static_part)
+        return (
+            {g: values(p) for g, p in self.group_parts.items() if g not in self.failing_groups},
+            {e: values(p) for e, p in self.entity_parts.items() if e not in self.failing_entities},
+        )
 
     def _part(self, side: str, bean: ProvisioningGroup | ProvisioningEntity | None) -> _Part:
         part: _Part = {}
@@ -237,6 +270,22 @@ class _SeparableMemberships(Mapping[MembershipId, Translated[ProvisioningMembers
 
     def __getitem__(self, mid: MembershipId) -> Translated[ProvisioningMembership]:
         membership = self._sources[mid]
+        clean = self._clean
+        if clean is not None:
+            group = clean[0].get(membership.group_id)
+            entity = clean[1].get(membership.entity_id)
+            if group is not None and entity is not None:
+                # No error, nothing create-only: the parts' values merged, in
+                # the configuration's order, already in their stored shape.
+                return Translated(
+                    source=membership,
+                    bean=ProvisioningMembership(
+                        membership.group_id,
+                        membership.entity_id,
+                        _stored({**group, **entity, **self._static_values}),
+                    ),
+                    create_only=_NO_ATTRIBUTES,
+                )
         parts = {
             "group": self.group_parts[membership.group_id],
             "entity": self.entity_parts[membership.entity_id],
@@ -612,6 +661,12 @@ class Translator:
     def membership_attribute(self) -> str | None:
         """The name of the membership attribute for the attribute types, else ``None``."""
         return self._membership_attribute.name if self._membership_attribute else None
+
+    def not_inserted(self, object_type: ObjectType) -> frozenset[str]:
+        """The configured attributes of *object_type* not sent on insert (``insert = false``)."""
+        return frozenset(
+            name for name, a in self._objects[object_type].by_name.items() if not a.config.insert
+        )
 
     def attribute(self, object_type: ObjectType, name: str) -> AttributeConfig | None:
         """The configuration of attribute *name* of *object_type*, membership attribute included."""
