@@ -738,10 +738,9 @@ class SqlTarget(TargetDAO):
             raise _ObjectError(msg)
         row: list[object] = [membership.group_id, membership.entity_id, *map(values.get, m.columns)]
         if frozenset in map(type, row):  # rare: found in C, named below
-            for name, value in zip(m.columns, row[2:], strict=True):
-                if isinstance(value, frozenset):
-                    msg = f"{name!r} is a column: it holds one value"
-                    raise _ObjectError(msg)
+            name = next(n for n, v in zip(m.columns, row[2:], strict=True) if type(v) is frozenset)
+            msg = f"{name!r} is a column: it holds one value"
+            raise _ObjectError(msg)
         return row
 
     def _copy_direct(self, cur: _Cursor, sql: str, rows: Sequence[Sequence[object]]) -> bool:
