@@ -251,19 +251,6 @@ class _Applier:
     def _record(
         self, change: Change, outcome: WriteOutcome | None, error: ObjectError | None
     ) -> None:
-        if (
-            change.object_type is ObjectType.MEMBERSHIP
-            and change.action is Action.INSERT
-            and error is None
-            and outcome is not None
-            and outcome.ok
-        ):
-            # A membership inserted (a campus from empty has millions): what
-            # the general path below gives, without its other questions.
-            done = ChangeOutcome(change=change, ok=True, applied=True, stored=outcome.stored)
-            self.outcomes.append(done)
-            self.insert_outcomes[(ObjectType.MEMBERSHIP, change.object_id)] = done
-            return
         if error is None and outcome is not None and not outcome.ok:
             error = _err(outcome.error or "the target reported a failure without a reason")
         stored = outcome.stored if outcome is not None and error is None else None
