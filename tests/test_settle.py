@@ -163,60 +163,8 @@ def test_the_compact_path_plans_what_the_general_path_plans(scenario: dict[str, 
     assert dict(a.set_aside) == dict(b.set_aside)
 
 
-def test_a_campus_in_step_settles_every_membership_without_building_wrappers() -> None:
-    config = ProvisionerConfig.from_dict(
-        {
-            "name": "p",
-            "groups": {"operate": False},
-            "entities": {"operate": False},
-            "memberships": {
-                "type": "membership_objects",
-                "matching": [["group_name", "subject_id"]],
-                "attributes": [
-                    {"name": "group_name", "field": "group.name"},
-                    {"name": "subject_id", "field": "entity.subject_id"},
-                ],
-            },
-        }
-    )
-    groups = [ProvisioningGroup.from_grouper(f"g{i}", f"top:g{i}") for i in range(3)]
-    entities = [ProvisioningEntity.from_grouper(f"m{i}", f"s{i}") for i in range(4)]
-    memberships = [ProvisioningMembership(g.id, e.id) for g in groups for e in entities]
-    target = InMemoryTarget()
-    target.seed(
-        memberships=[
-            ProvisioningMembership(
-                f"t-{m.group_id}",
-                f"t-{m.entity_id}",
-                {"group_name": f"top:{m.group_id}", "subject_id": "s" + m.entity_id[1:]},
-            )
-            for m in memberships
-        ]
-    )
-    comparison = _run(
-        {
-            "config": config,
-            "groups": groups,
-            "entities": entities,
-            "memberships": memberships,
-            "target": list(target.memberships.values()),
-        },
-        compact=True,
-    )[0]
-    assert comparison.plan.changes == ()
-    wrappers = comparison.wrappers[ObjectType.MEMBERSHIP]
-    assert isinstance(wrappers, LazyMap)
-    assert wrappers.explicit == {}
-    assert len(wrappers.lazy) == 12
-    wrapper = wrappers[("g1", "m2")]
-    assert wrapper.native is not None
-    assert wrapper.native.id == ("t-g1", "t-m2")
-    match = comparison.matches[ObjectType.MEMBERSHIP]
-    assert match.pairs[("g1", "m2")] == ("t-g1", "t-m2")
-    assert str(match.matched_by[("g1", "m2")]) == "group_name+subject_id=('top:g1', 's2')"
-
-
-def _campus_from_empty(matching: list[list[str]]) -> dict[str, Any]:
+def _small_campus(matching: list[list[str]], *, groups: int, entities: int) -> dict[str, Any]:
+    """Every entity in every group, group name and subject id as attributes; an empty target."""
     config = ProvisionerConfig.from_dict(
         {
             "name": "p",
@@ -232,21 +180,51 @@ def _campus_from_empty(matching: list[list[str]]) -> dict[str, Any]:
             },
         }
     )
-    groups = [ProvisioningGroup.from_grouper(f"g{i}", f"top:g{i}") for i in range(2)]
-    entities = [ProvisioningEntity.from_grouper(f"m{i}", f"s{i}") for i in range(3)]
+    group_beans = [ProvisioningGroup.from_grouper(f"g{i}", f"top:g{i}") for i in range(groups)]
+    entity_beans = [ProvisioningEntity.from_grouper(f"m{i}", f"s{i}") for i in range(entities)]
     return {
         "config": config,
-        "groups": groups,
-        "entities": entities,
-        "memberships": [ProvisioningMembership(g.id, e.id) for g in groups for e in entities],
+        "groups": group_beans,
+        "entities": entity_beans,
+        "memberships": [
+            ProvisioningMembership(g.id, e.id) for g in group_beans for e in entity_beans
+        ],
         "target": [],
     }
+
+
+def test_a_campus_in_step_settles_every_membership_without_building_wrappers() -> None:
+    scenario = _small_campus([["group_name", "subject_id"]], groups=3, entities=4)
+    target = InMemoryTarget()
+    target.seed(
+        memberships=[
+            ProvisioningMembership(
+                f"t-{m.group_id}",
+                f"t-{m.entity_id}",
+                {"group_name": f"top:{m.group_id}", "subject_id": "s" + m.entity_id[1:]},
+            )
+            for m in scenario["memberships"]
+        ]
+    )
+    scenario["target"] = list(target.memberships.values())
+    comparison = _run(scenario, compact=True)[0]
+    assert comparison.plan.changes == ()
+    wrappers = comparison.wrappers[ObjectType.MEMBERSHIP]
+    assert isinstance(wrappers, LazyMap)
+    assert wrappers.explicit == {}
+    assert len(wrappers.lazy) == 12
+    wrapper = wrappers[("g1", "m2")]
+    assert wrapper.native is not None
+    assert wrapper.native.id == ("t-g1", "t-m2")
+    match = comparison.matches[ObjectType.MEMBERSHIP]
+    assert match.pairs[("g1", "m2")] == ("t-g1", "t-m2")
+    assert str(match.matched_by[("g1", "m2")]) == "group_name+subject_id=('top:g1', 's2')"
 
 
 def test_from_empty_with_one_key_every_membership_is_inserted_without_general_matching(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    scenario = _campus_from_empty([["group_name", "subject_id"]])
+    scenario = _small_campus([["group_name", "subject_id"]], groups=2, entities=3)
     slow = _run(scenario, compact=False)[0]
     calls: list[int] = []
     general = Matcher.match
@@ -270,7 +248,7 @@ def test_from_empty_with_one_key_every_membership_is_inserted_without_general_ma
 
 def test_from_empty_a_second_key_grouper_memberships_share_still_gives_mat() -> None:
     # Each subject is in both groups: its memberships share the second key's value.
-    scenario = _campus_from_empty([["group_name", "subject_id"], ["subject_id"]])
+    scenario = _small_campus([["group_name", "subject_id"], ["subject_id"]], groups=2, entities=3)
     fast = _run(scenario, compact=True)[0]
     slow = _run(scenario, compact=False)[0]
     assert fast.plan.to_json() == slow.plan.to_json()

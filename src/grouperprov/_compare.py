@@ -1047,12 +1047,14 @@ class _Settled(NamedTuple):
 
     @property
     def decided(self) -> bool:
-        """Whether the matching of every membership is decided, with one matching key.
+        """Whether the first matching key decides every membership's matching.
 
         :func:`_settle_unique` knows it when the target has nothing left: the
         memberships left have distinct, error-free forms that no target object
-        has, so the general matching would leave each one free, and nothing
-        would be set aside or extra.
+        has, so the general matching's first round would leave each one free,
+        and nothing would be set aside or extra. Later keys can still give
+        MAT (two memberships sharing one's value): the caller checks there
+        is no other key.
         """
         return self.grouper_left is not None and self.target_left == []
 

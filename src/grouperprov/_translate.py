@@ -199,13 +199,19 @@ class _SeparableMemberships(Mapping[MembershipId, Translated[ProvisioningMembers
         self.static_fails = _fails(self.static_part)
         self.failing_groups = {g for g, part in self.group_parts.items() if _fails(part)}
         self.failing_entities = {e for e, part in self.entity_parts.items() if _fails(part)}
-        self._static_values: dict[str, AttributeValue] = {}
         self._clean = self._clean_values()
 
     def _clean_values(
         self,
-    ) -> tuple[dict[str, dict[str, AttributeValue]], dict[str, dict[str, AttributeValue]]] | None:
-        """Each error-free group's and entity's values, ready to merge (the usual case).
+    ) -> (
+        tuple[
+            dict[str, dict[str, AttributeValue]],
+            dict[str, dict[str, AttributeValue]],
+            dict[str, AttributeValue],
+        ]
+        | None
+    ):
+        """Each error-free group's and entity's values, and the static ones, ready to merge.
 
         ``None`` when a membership's attributes cannot be put together by
         merging its group's, its entity's and the static values in that order:
@@ -226,10 +232,10 @@ class _SeparableMemberships(Mapping[MembershipId, Translated[ProvisioningMembers
         def values(part: _Part) -> dict[str, AttributeValue]:
             return {name: value for name, (value, _) in part.items() if value is not None}
 
-        self._static_values = values(self.static_part)
         return (
             {g: values(p) for g, p in self.group_parts.items() if g not in self.failing_groups},
             {e: values(p) for e, p in self.entity_parts.items() if e not in self.failing_entities},
+            values(self.static_part),
         )
 
     def _part(self, side: str, bean: ProvisioningGroup | ProvisioningEntity | None) -> _Part:
@@ -282,7 +288,7 @@ class _SeparableMemberships(Mapping[MembershipId, Translated[ProvisioningMembers
                     bean=ProvisioningMembership(
                         membership.group_id,
                         membership.entity_id,
-                        _stored({**group, **entity, **self._static_values}),
+                        _stored({**group, **entity, **clean[2]}),
                     ),
                     create_only=_NO_ATTRIBUTES,
                 )
