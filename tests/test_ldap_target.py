@@ -367,6 +367,75 @@ def test_a_value_the_schema_refuses_fails_its_entry_alone(
     assert [g.get("gidNumber") for g in target.retrieve_all_groups()] == [12]
 
 
+def test_values_are_read_as_their_syntax_says_and_placeholders_never_show(
+    slapd_server: SlapdServer, branch: tuple[str, str]
+) -> None:
+    """Integers as ints (the schema's INTEGER syntax), the rest as text; the placeholder hidden."""
+    posix = LdapGroups(
+        base_dn=branch[0],
+        object_classes=("top", "posixGroup"),
+        member_attribute="memberUid",
+        placeholder="nobody",
+        attributes=("gidNumber", "description"),
+    )
+    target = _target(slapd_server, branch, groups=posix)
+    admin = _admin(slapd_server)
+    dn = f"cn=p,{branch[0]}"
+    assert admin.add(
+        dn,
+        ["top", "posixGroup"],
+        # No description: an attribute the entry does not have is not in the bean.
+        {"gidNumber": 7, "memberUid": ["nobody", "s1", "s2"]},
+    )
+    (group,) = target.retrieve_all_groups()
+    assert group.attributes == {"cn": "p", "gidNumber": 7, "memberUid": frozenset({"s1", "s2"})}
+    assert admin.modify(dn, {"memberUid": [(ldap3.MODIFY_DELETE, ["s1", "s2"])]})
+    (alone,) = target.retrieve_groups([dn])
+    assert "memberUid" not in alone.attributes  # the placeholder alone: no members
+    admin.unbind()
+
+
+def test_answers_out_of_step_are_a_lost_connection_and_the_read_is_done_again(
+    slapd_server: SlapdServer,
+    branch: tuple[str, str],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An answer to another message, or not a search's, closes the connection; a new one reads."""
+    from grouperprov.targets import _ldap_wire  # noqa: PLC0415  # to send a stray request
+
+    target = _target(slapd_server, branch)
+    target.insert_groups(
+        [ProvisioningGroup(id=str(n), attributes={"cn": f"g{n}"}) for n in range(5)]
+    )
+    units = _ldap_wire.equal("objectClass", "organizationalUnit")
+    stray = _ldap_wire.search_request(2**31 - 2, branch[0], 0, units, [], page_size=1)
+    target._conn.socket.sendall(stray)  # its answer comes before the next search's
+    with caplog.at_level("WARNING", logger="grouperprov.targets.ldap"):
+        assert [g.get("cn") for g in target.retrieve_all_groups()] == [f"g{n}" for n in range(5)]
+    assert "message 2147483646 came while waiting for" in caplog.text
+    caplog.clear()
+    # A Who am I? (an extended operation) sent under the id the next search is given.
+    whoami = _ldap_wire._tlv(0x77, _ldap_wire._tlv(0x80, b"1.3.6.1.4.1.4203.1.11.3"))
+    target._conn.socket.sendall(_ldap_wire._message(77, whoami))
+    ids = iter([77])
+    real = target._conn.server.next_message_id
+    monkeypatch.setattr(target._conn.server, "next_message_id", lambda: next(ids, None) or real())
+    with caplog.at_level("WARNING", logger="grouperprov.targets.ldap"):
+        assert len(target.retrieve_all_groups()) == 5
+    assert "a search was answered with operation 0x78" in caplog.text
+
+
+def test_a_search_the_directory_refuses_fails_with_its_reason(
+    slapd_server: SlapdServer, branch: tuple[str, str]
+) -> None:
+    target = _target(slapd_server, branch)
+    assert target.retrieve_groups([f"cn=absent,{branch[0]}"]) == []  # no such object: none
+    with pytest.raises(RuntimeError, match=r"search of 'not a dn' failed: result 34: .*DN"):
+        target.retrieve_groups(["not a dn"])
+    assert target.retrieve_all_groups() == []  # the connection is still good
+
+
 def test_people_are_found_by_dn_and_attribute_and_their_entitlements_change(
     slapd_server: SlapdServer, branch: tuple[str, str]
 ) -> None:
@@ -696,3 +765,47 @@ def test_a_rename_moves_the_entry_and_the_sync_record_follows_it(
     (record,) = [r for k, r in store.load("ldap").records.items() if k[0] is ObjectType.GROUP]
     assert record.target_id == f"cn=a:employees,{branch[0]}"
     assert [g.id for g in target.retrieve_all_groups()] == [record.target_id]
+
+
+def test_the_schema_s_syntax_is_followed_through_superiors_and_odd_values_stay_text() -> None:
+    """What the schema says an attribute is, with the odd cases a directory may give."""
+    from types import SimpleNamespace  # noqa: PLC0415
+
+    from grouperprov.targets import _ldap  # noqa: PLC0415  # the decoders are internal
+
+    def kind(syntax: str | None, *superior: str) -> SimpleNamespace:
+        return SimpleNamespace(syntax=syntax, superior=list(superior) or None)
+
+    types = {
+        "number": kind("1.3.6.1.4.1.1466.115.121.1.27{32}"),
+        "count": kind(None, "number"),
+        "flag": kind("1.3.6.1.4.1.1466.115.121.1.7"),
+        "orphan": kind(None),
+        "loop": kind(None, "loop"),
+        "lost": kind(None, "absent"),
+    }
+    schema = SimpleNamespace(attribute_types=types)
+    decode = {name: _ldap._decoder(schema, name) for name in (*types, "absent")}
+    assert decode["count"](b"42") == 42
+    assert decode["number"](b"forty") == "forty"  # not an integer after all: the text
+    assert [decode["flag"](v) for v in (b"TRUE", b"FALSE", b"maybe")] == [True, False, "maybe"]
+    for name in ("orphan", "loop", "lost", "absent"):
+        assert decode[name](b"42") == "42"
+    assert _ldap._decoder(None, "number")(b"42") == "42"  # no schema read: text
+    odd = b"caf\xc3\xa9 \xff"  # not UTF-8 at the end
+    assert _ldap._text(odd) == "café \udcff"
+    assert _ldap._text(odd).encode("utf-8", "surrogateescape") == odd  # kept, not lost
+    assert _ldap._canonical("cn=a\\") == "cn=a\\"  # not a DN: as it is
+    assert _ldap._canonical("cn=a\\2Cb") == "cn=a\\,b"
+
+
+def test_attributes_not_asked_for_and_empty_ones_are_not_in_the_bean(
+    slapd_server: SlapdServer, branch: tuple[str, str]
+) -> None:
+    target = _target(slapd_server, branch)
+    settings = target.groups
+    assert settings is not None
+    readers = target._readers(settings)
+    entry = [(b"CN", [b"x"]), (b"cn;lang-en", [b"y"]), (b"description", []), (b"member", [b"a=b"])]
+    bean = target._bean(ProvisioningGroup, settings, b"cn=x", entry, readers)
+    assert bean.attributes == {"cn": "x", "member": frozenset({"a=b"})}

@@ -12,7 +12,12 @@ from typing import Any, Literal, TypeVar
 
 import attrs
 import ldap3
-from ldap3.core.exceptions import LDAPCommunicationError, LDAPException, LDAPResponseTimeoutError
+from ldap3.core.exceptions import (
+    LDAPCommunicationError,
+    LDAPException,
+    LDAPResponseTimeoutError,
+    LDAPSocketReceiveError,
+)
 
 from grouperprov._beans import (
     AttributeValue,
@@ -20,7 +25,7 @@ from grouperprov._beans import (
     ProvisioningGroup,
     Scalar,
 )
-from grouperprov._ldap_escape import canonical_dn, escape_dn_value, escape_filter_value, split_dn
+from grouperprov._ldap_escape import canonical_dn, escape_dn_value, split_dn
 from grouperprov._memo import Memo
 from grouperprov._target import (
     AttributeChange,
@@ -31,7 +36,21 @@ from grouperprov._target import (
     WriteOutcome,
 )
 from grouperprov.exceptions import ConfigError, ConfigProblem, TargetUnavailable
-from grouperprov.targets._ldap_wire import add_request, wire_value
+from grouperprov.targets._ldap_wire import (
+    SEARCH_DONE,
+    SEARCH_ENTRY,
+    SEARCH_REFERENCE,
+    LdapProtocolError,
+    MessageReader,
+    add_request,
+    all_of,
+    any_of,
+    equal,
+    search_done,
+    search_entry,
+    search_request,
+    wire_value,
+)
 from grouperprov.targets._reconnect import reconnecting
 
 __all__ = ["DnStyle", "LdapEntities", "LdapGroups", "LdapTarget"]
@@ -53,6 +72,10 @@ _TYPE_OR_VALUE_EXISTS = 20
 _OBJECT_CLASS_VIOLATION = 65
 _NOT_ALLOWED_ON_NON_LEAF = 66
 _FILTER_VALUES = 100  # values per OR filter
+_BASE, _SUBTREE = 0, 2  # search scopes
+# The syntaxes whose values are read as Python values (as ldap3 formats them).
+_INTEGER_SYNTAX = "1.3.6.1.4.1.1466.115.121.1.27"
+_BOOLEAN_SYNTAX = "1.3.6.1.4.1.1466.115.121.1.7"
 
 
 class DnStyle(enum.StrEnum):
@@ -307,39 +330,63 @@ class LdapTarget(TargetDAO):
             names.append(settings.member_attribute)
         return list(dict.fromkeys(names))
 
-    def _bean(
-        self,
-        kind: type[_OwnerT],
-        settings: LdapGroups | LdapEntities,
-        dn: str,
-        entry: Mapping[str, Any],
-        canonical: Memo,
-    ) -> _OwnerT:
-        """The bean of one entry; *canonical*: the DN values' canonical forms, kept for a search."""
-        by_lower = {k.lower(): v for k, v in entry.items()}
+    def _readers(
+        self, settings: LdapGroups | LdapEntities
+    ) -> dict[bytes, tuple[str, Callable[[bytes], Scalar], bool]]:
+        """Per attribute name as the directory may spell it (lower case): how to read its values.
+
+        (the name as configured, the values' decoder, whether it is always a
+        set). DN attributes are decoded into the canonical escaping, once per
+        distinct value of a search (a member is in many groups); the rest as
+        the directory's schema says their syntax is (integers and booleans
+        as such, as ldap3 formats them), else as text.
+        """
+        schema = getattr(self._conn.server, "schema", None)
         multi = {n.lower() for n in settings.multi_valued}
         member = settings.member_attribute if isinstance(settings, LdapGroups) else None
         if member:
             multi.add(member.lower())
         dns = {n.lower() for n in settings.dn_attributes}
-        values: dict[str, AttributeValue] = {}
+        canonical = Memo(lambda raw: _canonical(_text(raw)))
+        readers: dict[bytes, tuple[str, Callable[[bytes], Scalar], bool]] = {}
         for name in self._names(settings):
-            found = by_lower.get(name.lower())
-            items = [found] if isinstance(found, str | int) else list(found or ())
-            if name.lower() in dns:
-                items = [canonical[v] for v in items]
-            if member and name.lower() == member.lower() and isinstance(settings, LdapGroups):
-                items = [v for v in items if v != settings.placeholder]
-            if not items:
+            lower = name.lower()
+            decode = canonical.__getitem__ if lower in dns else _decoder(schema, name)
+            readers[lower.encode()] = (name, decode, lower in multi)
+        return readers
+
+    def _bean(
+        self,
+        kind: type[_OwnerT],
+        settings: LdapGroups | LdapEntities,
+        dn: bytes,
+        entry: list[tuple[bytes, list[bytes]]],
+        readers: Mapping[bytes, tuple[str, Callable[[bytes], Scalar], bool]],
+    ) -> _OwnerT:
+        """The bean of one entry, as :func:`._ldap_wire.search_entry` gives it."""
+        found: dict[str, AttributeValue] = {}
+        for raw_name, raw in entry:
+            reader = readers.get(raw_name.lower())
+            if reader is None or not raw:
                 continue
-            if name.lower() in multi or len(items) > 1:
-                values[name] = frozenset(items)
-            else:
-                values[name] = items[0]
-        dn = _canonical(dn)
+            name, decode, multi = reader
+            items = list(map(decode, raw))
+            found[name] = frozenset(items) if multi or len(items) > 1 else items[0]
+        placeholder = settings.placeholder if isinstance(settings, LdapGroups) else None
+        member = settings.member_attribute if isinstance(settings, LdapGroups) else None
+        if member and placeholder is not None:
+            members = found.get(member)
+            if isinstance(members, frozenset) and placeholder in members:
+                if len(members) == 1:
+                    del found[member]
+                else:
+                    found[member] = members - {placeholder}
+        # The configured order, as the directory's may be any.
+        values = {name: found[name] for name in self._names(settings) if name in found}
+        text = _canonical(_text(dn))
         if isinstance(settings, LdapGroups) and settings.path_attribute:
-            values[settings.path_attribute] = self._path(settings, dn)
-        return kind(id=dn, attributes=values)
+            values[settings.path_attribute] = self._path(settings, text)
+        return kind(id=text, attributes=values)
 
     def _path(self, settings: LdapGroups, dn: str) -> str:
         rdns = split_dn(dn)
@@ -349,43 +396,90 @@ class LdapTarget(TargetDAO):
     def _search(
         self,
         kind: type[_OwnerT],
-        ldap_filter: str,
+        ldap_filter: bytes,
         base: str | None = None,
-        scope: str = ldap3.SUBTREE,
+        scope: int = _SUBTREE,
     ) -> list[_OwnerT]:
         where = base or self._settings(kind).base_dn
         return self._guarded(
             f"search of {where!r}",
-            lambda: self._search_once(kind, ldap_filter, base, scope),
+            lambda: self._search_once(kind, ldap_filter, where, scope),
             retry=True,
         )
 
     def _search_once(
-        self, kind: type[_OwnerT], ldap_filter: str, base: str | None, scope: str
+        self, kind: type[_OwnerT], ldap_filter: bytes, where: str, scope: int
     ) -> list[_OwnerT]:
-        settings = self._settings(kind)
-        found: list[_OwnerT] = []
-        canonical = Memo(_canonical)  # a member DN is in several groups: canonical once
-        entries = self._conn.extend.standard.paged_search(
-            base or settings.base_dn,
-            ldap_filter,
-            search_scope=scope,
-            attributes=self._names(settings),
-            paged_size=self._page,
-            generator=True,
-        )
-        for entry in entries:
-            if entry.get("type") != "searchResEntry":
-                continue
-            found.append(self._bean(kind, settings, entry["dn"], entry["attributes"], canonical))
-        code = self._code()
-        if code not in {0, _NO_SUCH_OBJECT}:
-            msg = f"search of {base or settings.base_dn!r} failed: {self._conn.result}"
-            raise RuntimeError(msg)
-        return found
+        """A paged search over the main connection's socket, answers decoded here.
 
-    def _class_filter(self, settings: LdapGroups | LdapEntities) -> str:
-        return f"(objectClass={escape_filter_value(settings.object_classes[-1])})"
+        ldap3 opens, binds and secures the connection; the search itself is
+        sent and read here (:mod:`._ldap_wire`), ldap3's decoding of every
+        value being most of a read's time. The connection is ldap3's
+        synchronous one, which reads only when asked, so nothing else reads
+        its socket meanwhile. A failure on the socket, or bytes that are not
+        an answer, close it and count as a lost connection (read again once
+        on a new one).
+        """
+        conn = self._conn
+        try:
+            return self._pages(conn, kind, ldap_filter, where, scope)
+        except (OSError, LdapProtocolError) as exc:
+            _close(conn)  # what was left unread would be read as the next answers
+            raise LDAPSocketReceiveError(f"search of {where!r}: {exc}") from exc
+
+    def _pages(
+        self,
+        conn: Any,  # noqa: ANN401  # an ldap3 connection
+        kind: type[_OwnerT],
+        ldap_filter: bytes,
+        where: str,
+        scope: int,
+    ) -> list[_OwnerT]:
+        """:meth:`_search_once`'s pages, one request and its answers at a time."""
+        settings = self._settings(kind)
+        names = self._names(settings)
+        readers = self._readers(settings)
+        sock = conn.socket
+        reader = MessageReader(sock.recv)
+        found: list[_OwnerT] = []
+        cookie = b""
+        while True:
+            message_id = int(conn.server.next_message_id())
+            sock.sendall(
+                search_request(
+                    message_id,
+                    where,
+                    scope,
+                    ldap_filter,
+                    names,
+                    page_size=self._page,
+                    cookie=cookie,
+                )
+            )
+            while True:
+                answer, operation, data, at = reader.next()
+                if answer != message_id:
+                    # Message 0 is the server's notice that it is closing the session.
+                    msg = f"message {answer} came while waiting for {message_id}"
+                    raise LdapProtocolError(msg)
+                if operation == SEARCH_ENTRY:
+                    dn, entry = search_entry(data, at)
+                    found.append(self._bean(kind, settings, dn, entry, readers))
+                elif operation == SEARCH_DONE:
+                    done = search_done(data, at)
+                    break
+                elif operation != SEARCH_REFERENCE:  # a referral is not followed
+                    msg = f"a search was answered with operation 0x{operation:02x}"
+                    raise LdapProtocolError(msg)
+            if done.code not in {0, _NO_SUCH_OBJECT}:
+                msg = f"search of {where!r} failed: result {done.code}: {done.message}"
+                raise RuntimeError(msg)
+            if not done.cookie:
+                return found
+            cookie = done.cookie
+
+    def _class_filter(self, settings: LdapGroups | LdapEntities) -> bytes:
+        return equal("objectClass", settings.object_classes[-1])
 
     # -- reads ------------------------------------------------------------------
 
@@ -404,7 +498,7 @@ class LdapTarget(TargetDAO):
         found: list[_OwnerT] = []
         for dn in sorted(set(ids)):
             found += self._search(
-                kind, self._class_filter(settings), base=self._moved.get(dn, dn), scope=ldap3.BASE
+                kind, self._class_filter(settings), base=self._moved.get(dn, dn), scope=_BASE
             )
         return sorted(found, key=_id)
 
@@ -426,10 +520,9 @@ class LdapTarget(TargetDAO):
         found: dict[str, _OwnerT] = {}
         for start in range(0, len(wanted), _FILTER_VALUES):
             chunk = wanted[start : start + _FILTER_VALUES]
-            terms = "".join(
-                f"({escape_filter_value(attribute)}={escape_filter_value(v)})" for v in chunk
+            ldap_filter = all_of(
+                self._class_filter(settings), any_of(*(equal(attribute, v) for v in chunk))
             )
-            ldap_filter = f"(&{self._class_filter(settings)}(|{terms}))"
             found.update((b.id, b) for b in self._search(kind, ldap_filter))
         return [found[k] for k in sorted(found)]
 
@@ -836,10 +929,49 @@ def _problems(
         )
 
 
-def _canonical(dn: object) -> Any:  # noqa: ANN401  # a value as the directory gave it
-    """A DN value in the canonical escaping; anything else as it is."""
-    if not isinstance(dn, str):
-        return dn
+def _text(raw: bytes) -> str:
+    """A value as text: UTF-8, as LDAP strings are; other bytes kept as surrogates, not lost."""
+    return raw.decode("utf-8", "surrogateescape")
+
+
+def _integer(raw: bytes) -> Scalar:
+    try:
+        return int(raw)
+    except ValueError:
+        return _text(raw)
+
+
+def _boolean(raw: bytes) -> Scalar:
+    return True if raw == b"TRUE" else False if raw == b"FALSE" else _text(raw)
+
+
+def _syntax(schema: Any, name: str) -> str | None:  # noqa: ANN401  # ldap3's SchemaInfo
+    """The syntax OID of attribute *name* in *schema*, through its superiors."""
+    types = getattr(schema, "attribute_types", None) or {}
+    for _ in range(16):  # a chain of superiors longer than this is a broken schema
+        info = types.get(name) if hasattr(types, "get") else None
+        if info is None:
+            return None
+        if info.syntax:
+            return str(info.syntax).split("{", 1)[0]
+        if not info.superior:
+            return None
+        name = info.superior[0]
+    return None
+
+
+def _decoder(schema: Any, name: str) -> Callable[[bytes], Scalar]:  # noqa: ANN401  # ldap3's SchemaInfo
+    """How values of *name* are read: by its syntax in the directory's schema."""
+    syntax = _syntax(schema, name)
+    if syntax == _INTEGER_SYNTAX:
+        return _integer
+    if syntax == _BOOLEAN_SYNTAX:
+        return _boolean
+    return _text
+
+
+def _canonical(dn: str) -> str:
+    """A DN value in the canonical escaping; a value that is no DN as it is."""
     try:
         return canonical_dn(dn)
     except ValueError:
