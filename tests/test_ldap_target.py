@@ -426,6 +426,22 @@ def test_answers_out_of_step_are_a_lost_connection_and_the_read_is_done_again(
     assert "a search was answered with operation 0x78" in caplog.text
 
 
+def test_a_referral_under_the_base_is_not_followed_and_the_groups_are_read(
+    slapd_server: SlapdServer, branch: tuple[str, str]
+) -> None:
+    """A subtree search answers a referral object with a reference, which the read passes over."""
+    target = _target(slapd_server, branch)
+    target.insert_groups([ProvisioningGroup(id="g", attributes={"cn": "g"})])
+    admin = _admin(slapd_server)
+    assert admin.add(
+        f"ou=elsewhere,{branch[0]}",
+        ["referral", "extensibleObject"],
+        {"ou": "elsewhere", "ref": "ldap://ldap.example.org/ou=groups,dc=example,dc=org"},
+    )
+    admin.unbind()
+    assert [g.get("cn") for g in target.retrieve_all_groups()] == ["g"]
+
+
 def test_a_search_the_directory_refuses_fails_with_its_reason(
     slapd_server: SlapdServer, branch: tuple[str, str]
 ) -> None:

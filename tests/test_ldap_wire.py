@@ -315,3 +315,10 @@ def test_a_value_that_is_not_an_octet_string_is_refused() -> None:
     data[data.rindex(b"\x04\x01x")] = 0x02  # the value tagged INTEGER
     with pytest.raises(LdapProtocolError, match="expected tag 0x04"):
         search_entry(bytes(data), MessageReader(_chunks(bytes(data), 100)).next()[3])
+
+
+def test_an_element_without_a_definite_length_is_refused() -> None:
+    """Inside a message too: an entry whose DN says its length is indefinite (0x80)."""
+    data = b"\x64\x06\x04\x80cn=x"
+    with pytest.raises(LdapProtocolError, match="at byte 2 has no definite length"):
+        search_entry(data, 0)

@@ -867,3 +867,41 @@ def test_values_found_in_a_group_that_finished_its_insert_are_not_claimed() -> N
     record = prov.store.load(P).records[ObjectType.MEMBERSHIP, ("grp-00001", "mem-u9")]
     assert record.in_target
     assert not record.inserted_by_us
+
+
+def test_memberships_that_share_a_value_keep_their_records_run_after_run() -> None:
+    """Two members with the same value: both records hold one target id, and stay as they are."""
+    source = InMemorySource()
+    for subject in ("a1", "a2", "b"):
+        source.add_subject(subject, name="Alex" if subject.startswith("a") else "Bo")
+    source.add_group("apps:ldap:staff")
+    for subject in ("a1", "a2", "b"):
+        source.add_member("apps:ldap:staff", subject)
+    source.mark("apps:ldap", P, scope="sub")
+    prov = _provisioner(
+        source,
+        memberships={"type": "group_attributes", "attribute": {"name": "member", "field": "name"}},
+    )
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    assert prov.target.groups["staff"].get("member") == frozenset({"Alex", "Bo"})
+    first = prov.store.load(P).records
+    shared = [
+        k for k, r in first.items() if isinstance(r.target_id, tuple) and "Alex" in r.target_id
+    ]
+    assert len(shared) == 2  # one target id (the group's value "Alex"), two records
+    again = prov.full_sync()
+    assert again.status is SyncStatus.SUCCESS
+    assert again.plan is not None
+    assert again.plan.empty
+    kept = prov.store.load(P).records
+    assert {k: attrs.evolve(r, last_sync=None) for k, r in kept.items()} == {
+        k: attrs.evolve(r, last_sync=None) for k, r in first.items()
+    }
+    # One of the two leaves: the value stays, for the other, and only its record changes.
+    source.remove_member("apps:ldap:staff", "a2")
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    assert prov.target.groups["staff"].get("member") == frozenset({"Alex", "Bo"})
+    after = prov.store.load(P).records
+    left = {k: after[k] for k in shared}
+    assert sorted(r.provisionable for r in left.values()) == [False, True]
+    assert all(r.in_target for r in left.values() if r.provisionable)

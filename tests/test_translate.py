@@ -633,3 +633,35 @@ def test_compare_and_normalize_forms_are_those_of_the_general_rules(
         except ValueError:
             converted.append(item)
     assert compiled.normalize(value) == compiled._shape(converted)
+
+
+def test_memberships_of_a_group_not_given_are_skipped_after_their_member_is_known() -> None:
+    """The member's value is worked out at its first membership; a later one's group is absent."""
+    config = ProvisionerConfig.from_dict(
+        {
+            "name": "skips",
+            "groups": {"attributes": [{"name": "cn", "field": "extension"}], "matching": ["cn"]},
+            "entities": {"operate": False},
+            "memberships": {
+                "type": "group_attributes",
+                "attribute": {"name": "member", "field": "subject_id"},
+            },
+        }
+    )
+    group = ProvisioningGroup(id="g1", attributes={"extension": "one"})
+    entity = ProvisioningEntity(id="e1", attributes={"subject_id": "s1"})
+    valueless = ProvisioningEntity(id="e3")  # no subject id: REQ
+    memberships = [
+        ProvisioningMembership(group_id="g1", entity_id="e1"),
+        ProvisioningMembership(group_id="g2", entity_id="e1"),  # no such group given
+        ProvisioningMembership(group_id="g1", entity_id="e2"),  # no such entity given
+        ProvisioningMembership(group_id="g1", entity_id="e3"),
+        ProvisioningMembership(group_id="g2", entity_id="e3"),
+    ]
+    translation = Translator(config).translate([group], [entity, valueless], memberships)
+    assert translation.skipped_memberships == (("g2", "e1"), ("g1", "e2"), ("g2", "e3"))
+    ((problem,),) = translation.membership_errors.values()
+    assert list(translation.membership_errors) == [("g1", "e3")]
+    assert problem.code is REQ
+    assert set(translation.membership_values) == {"g1"}
+    assert translation.groups["g1"].bean.get("member") == frozenset({"s1"})

@@ -21,6 +21,11 @@ _VALUE = r'(?:[^ \\"#<>;\x00,+=](?:[^\\"#<>;\x00,+=]*[^ \\"#<>;\x00,+=])?)?'
 _PLAIN_DN = re.compile(f"{_ATTRIBUTE}={_VALUE}(?:[,+]{_ATTRIBUTE}={_VALUE})*")
 
 
+# What escape_dn_value() changes: a special character or NUL anywhere, a
+# leading "#" or space, a trailing space.
+_NEEDS_ESCAPING = re.compile(r'[\\"+,;<>=#\x00]|\A | \Z')
+
+
 def escape_dn_value(value: str) -> str:
     r"""*value* escaped to stand as an attribute value in a DN (RFC 4514 section 2.4).
 
@@ -28,6 +33,8 @@ def escape_dn_value(value: str) -> str:
     parsers ask for it) are escaped with a backslash; so are a leading space
     and a trailing space; NUL becomes ``\00``.
     """
+    if not _NEEDS_ESCAPING.search(value):
+        return value  # a uid, a plain name: most values
     out: list[str] = []
     last = len(value) - 1
     for index, char in enumerate(value):

@@ -988,7 +988,12 @@ class _RecordKeeper:
         self.applied: dict[Key, ChangeOutcome] = {}
         # Records changed because of a write to the target (a checkpoint saves only those).
         self.touched: set[Key] = set()
-        self._target_index: dict[tuple[ObjectType, Hashable], list[Key]] | None = None
+        # The keys of old records that share a target id (see _holders), made if needed.
+        self._shared: dict[tuple[ObjectType, Hashable], list[Key]] | None = None
+        self._shared_ids = planned.state.shared_target_ids()
+        # The memberships behind a membership value that several produce, by its target id.
+        self._sharing: dict[Hashable, frozenset[Key]] = {}
+        self._recorded_by = planned.state.target_index()[0][ObjectType.MEMBERSHIP]
         for outcome in result.outcomes:
             change = outcome.change
             # A membership value or a replaced list stands for the memberships behind it.
@@ -1093,11 +1098,12 @@ class _RecordKeeper:
                 self._record(key, **self._error_fields(key), **ended)
         self._memberships(seen)
         self._subject_links(seen)
-        for key, old in self.old.items():
+        unseen = self.old.keys() - seen  # in C: a no-change run sees every record
+        for key, old in self.old.items() if unseen else ():
             if (
-                key not in seen
+                key[0] is not ObjectType.MEMBERSHIP
+                and key in unseen
                 and old.provisionable
-                and key[0] is not ObjectType.MEMBERSHIP
                 and self._covered(key)
             ):
                 self._record(key, provisionable=False, provisionable_end=self.now)
@@ -1146,10 +1152,13 @@ class _RecordKeeper:
         """*key* is paired with *target_id*: an old record that had it no longer does.
 
         A group renamed to the name of a group deleted in the same batch takes
-        over that group's target object (and its memberships theirs).
+        over that group's target object (and its memberships theirs). The
+        memberships behind one membership value share its target id: none of
+        them takes it from another.
         """
-        for other in self._by_target_id().get((key[0], target_id), ()):
-            if other == key or not self._covered(other):
+        sharing = self._sharing.get(target_id, ())
+        for other in self._holders(key[0], target_id):
+            if other == key or other in sharing or not self._covered(other):
                 continue
             current = self.out.get(other)
             if current is not None and current.target_id != target_id:
@@ -1203,7 +1212,7 @@ class _RecordKeeper:
         outcome = self.applied.get((object_type, target_id))
         if outcome is None or not outcome.ok or outcome.change.action is not Action.DELETE:
             return
-        for key in self._by_target_id().get((object_type, target_id), ()):
+        for key in self._holders(object_type, target_id):
             again = self.applied.get(key)
             if again is not None and again.ok and again.change.action is Action.INSERT:
                 continue  # replaced by this run's insert (a rename changed its matching id)
@@ -1213,38 +1222,47 @@ class _RecordKeeper:
             self.touched.add(key)
             self._record(key, in_target=False, in_target_end=self.now, target_id=None)
 
-    def _by_target_id(self) -> dict[tuple[ObjectType, Hashable], list[Key]]:
-        """Old records' keys by object type and target id, indexed once per run."""
-        if self._target_index is None:
-            index: dict[tuple[ObjectType, Hashable], list[Key]] = {}
-            for key, old in self.old.items():
-                if old.target_id is not None:
-                    index.setdefault((key[0], old.target_id), []).append(key)
-            self._target_index = index
-        return self._target_index
+    def _holders(self, object_type: ObjectType, target_id: Hashable) -> list[Key]:
+        """The keys of the old records that hold *target_id*, in the records' order.
+
+        From the state's index of target ids (made once per state: the plan
+        made it already); the records are gone through only for the ids that
+        several of them hold, and then once per run.
+        """
+        state = self.planned.state
+        if (object_type, target_id) in self._shared_ids:
+            if self._shared is None:
+                shared = self._shared_ids
+                held: dict[tuple[ObjectType, Hashable], list[Key]] = {}
+                for key, old in self.old.items():
+                    if (key[0], old.target_id) in shared:
+                        held.setdefault((key[0], old.target_id), []).append(key)
+                self._shared = held
+            return self._shared[object_type, target_id]
+        record = state.target_index()[0][object_type].get(target_id)
+        return [] if record is None else [(object_type, record.grouper_id)]
 
     def _as_recorded(self, key: Key, target_id: Hashable | None) -> bool:
         """Whether a membership in the target, not written by this run, is as its record says.
 
-        No error, the same target id, and no other record holding that id
-        (nothing to claim): the general path of :meth:`_membership` would
-        give the record back unchanged, which :meth:`records` leaves out, so
-        nothing is done for it at all (a no-change sync of a million
-        memberships does only this check for each).
+        Its record holds this target id, and no other record does (nothing
+        to claim); it is in the target, provisionable since a known time,
+        with no error; and the run has no error for it and has not recorded
+        it otherwise: the general path of :meth:`_membership` would give the
+        record back unchanged, which :meth:`records` leaves out, so nothing
+        is done for it at all (a no-change sync of a million memberships
+        does only this check for each, written out in :meth:`_memberships`).
         """
-        old = self.old.get(key)
+        if target_id is None:
+            return False
+        record = self._recorded_by.get(target_id)
         return (
-            old is not None
-            and old.in_target
-            and old.provisionable
-            and old.provisionable_start is not None
-            and old.target_id == target_id
-            and old.error_code is None
-            and old.error_message is None
-            and old.error_time is None
+            record is not None
+            and record.grouper_id == key[1]
+            and _settled(record)
+            and (ObjectType.MEMBERSHIP, target_id) not in self._shared_ids
             and key not in self.errors
             and key not in self.out
-            and self._by_target_id().get((ObjectType.MEMBERSHIP, target_id)) == [key]
         )
 
     def _membership(
@@ -1297,17 +1315,35 @@ class _RecordKeeper:
 
     def _memberships(self, seen: set[Key]) -> None:
         translation = self.planned.translation
-        applied, errors, as_recorded = self.applied, self.errors, self._as_recorded
+        applied, errors, out = self.applied, self.errors, self.out
+        membership, remember, shared = ObjectType.MEMBERSHIP, seen.add, self._shared_ids
+        recorded = self._recorded_by.get
         for owner_id, values in translation.membership_values.items():
             ours = self._intended(owner_id)
             for value in values.values():
                 value_id = (owner_id, value.value)
+                record = recorded(value_id)
+                if len(value.memberships) > 1:
+                    self._sharing[value_id] = frozenset((membership, m) for m in value.memberships)
                 for mid in value.memberships:
-                    key: Key = (ObjectType.MEMBERSHIP, mid)
-                    seen.add(key)
+                    key: Key = (membership, mid)
+                    remember(key)
+                    if (
+                        record is not None
+                        and record.grouper_id == mid
+                        and record.in_target
+                        and record.provisionable
+                        and record.provisionable_start is not None
+                        and record.error_code is None
+                        and record.error_message is None
+                        and record.error_time is None
+                        and (membership, value_id) not in shared
+                        and key not in applied
+                        and key not in errors
+                        and key not in out
+                    ):
+                        continue  # the value was there already, as recorded (_as_recorded)
                     outcome = applied.get(key)
-                    if outcome is None and key not in errors and as_recorded(key, value_id):
-                        continue  # the value was there already, as recorded
                     inserted = (
                         outcome is not None
                         and outcome.ok
@@ -1353,8 +1389,9 @@ class _RecordKeeper:
             and o.change.action is Action.REPLACE
             and o.change.object_type is ObjectType.MEMBERSHIP
         }
-        for key, old in self.old.items():
-            if key[0] is ObjectType.MEMBERSHIP and key not in seen and self._covered(key):
+        unseen = self.old.keys() - seen  # in C: a no-change run sees every record
+        for key, old in self.old.items() if unseen else ():
+            if key[0] is ObjectType.MEMBERSHIP and key in unseen and self._covered(key):
                 outcome = self.applied.get((ObjectType.MEMBERSHIP, old.target_id))
                 gone = outcome is not None and outcome.ok and outcome.change.action is Action.DELETE
                 # A membership that is not provisionable any more left with a replaced list.
@@ -1368,6 +1405,18 @@ class _RecordKeeper:
                     in_target=old.in_target and not gone,
                     in_target_end=self.now if gone else old.in_target_end,
                 )
+
+
+def _settled(record: SyncRecord) -> bool:
+    """In the target, provisionable since a known time, and no error recorded."""
+    return (
+        record.in_target
+        and record.provisionable
+        and record.provisionable_start is not None
+        and record.error_code is None
+        and record.error_message is None
+        and record.error_time is None
+    )
 
 
 def _cached_attributes(config: ProvisionerConfig) -> dict[ObjectType, tuple[str, ...]]:

@@ -30,31 +30,69 @@ class SyncState:
 
     provisioner: ProvisionerRecord
     records: Mapping[RecordKey, SyncRecord] = attrs.field(factory=dict, hash=False)
+    """Not to be changed once the state is used: :meth:`target_index` is kept."""
+
+    _index: (
+        tuple[
+            dict[ObjectType, dict[Hashable, SyncRecord]],
+            dict[ObjectType, dict[Hashable, Hashable]],
+            frozenset[tuple[ObjectType, Hashable]],
+        ]
+        | None
+    ) = attrs.field(default=None, init=False, repr=False, eq=False, hash=False)
 
     def target_index(
         self,
     ) -> tuple[
-        dict[ObjectType, dict[Hashable, SyncRecord]], dict[ObjectType, dict[Hashable, Hashable]]
+        Mapping[ObjectType, Mapping[Hashable, SyncRecord]],
+        Mapping[ObjectType, Mapping[Hashable, Hashable]],
     ]:
-        """What a plan needs from the records, in one pass over them.
+        """What a plan needs from the records, in one pass over them (made once, then kept).
 
         Returns:
             Per object type, the records by target id (as :meth:`by_target_id`);
             and per group and entity, the target links: Grouper id -> target id
             of the objects last seen in the target.
         """
+        by_target, links, _ = self._indexed()
+        return by_target, links
+
+    def shared_target_ids(self) -> frozenset[tuple[ObjectType, Hashable]]:
+        """The (object type, target id) pairs that more than one record holds.
+
+        :meth:`target_index` keeps the last of such records; these are the
+        ids to look up in :attr:`records` where all of them matter.
+        """
+        return self._indexed()[2]
+
+    def _indexed(
+        self,
+    ) -> tuple[
+        dict[ObjectType, dict[Hashable, SyncRecord]],
+        dict[ObjectType, dict[Hashable, Hashable]],
+        frozenset[tuple[ObjectType, Hashable]],
+    ]:
+        if self._index is not None:
+            return self._index
         by_target: dict[ObjectType, dict[Hashable, SyncRecord]] = {t: {} for t in ObjectType}
         links: dict[ObjectType, dict[Hashable, Hashable]] = {
             ObjectType.GROUP: {},
             ObjectType.ENTITY: {},
         }
+        shared: set[tuple[ObjectType, Hashable]] = set()
         for (object_type, key), record in self.records.items():
-            if record.target_id is None:
+            target_id = record.target_id
+            if target_id is None:
                 continue
-            by_target[object_type][record.target_id] = record
+            held = by_target[object_type]
+            if target_id in held:
+                shared.add((object_type, target_id))
+            held[target_id] = record
             if record.in_target and object_type is not ObjectType.MEMBERSHIP:
-                links[object_type][key] = record.target_id
-        return by_target, links
+                links[object_type][key] = target_id
+        index = (by_target, links, frozenset(shared))
+        object.__setattr__(self, "_index", index)  # a frozen class: kept once worked out
+        return index
 
     def by_target_id(self, object_type: ObjectType) -> dict[Hashable, SyncRecord]:
         """The records of one object type by target id (how compare looks them up)."""

@@ -72,7 +72,7 @@ class Translated(Generic[BeanT]):
 
     source: BeanT
     bean: BeanT
-    create_only: AttributeMap = attrs.field(factory=AttributeMap)
+    create_only: AttributeMap = _NO_ATTRIBUTES  # immutable: one empty map serves every object
     errors: tuple[ObjectError, ...] = ()
 
     @property
@@ -413,6 +413,10 @@ class _Attribute:
 
     def compare_value(self, value: Scalar) -> Hashable:
         """The compare form of one value (of a multi-valued attribute, say)."""
+        if type(value) is str and value:
+            # compare_form's rule for one string, the common case, without its calls.
+            folded = value if self.config.case_sensitive else value.casefold()
+            return EMPTY if folded in self.ignore else folded
         return compare_form(value, case_sensitive=self.config.case_sensitive, ignore=self.ignore)
 
     def normalize(self, value: AttributeValue) -> AttributeValue:
@@ -956,14 +960,35 @@ class Translator:
             str, tuple[tuple[tuple[Hashable, Scalar], ...], tuple[ObjectError, ...]]
         ] = {}
         make = tuple.__new__  # a MembershipValue without its Python-level __new__
-        for membership in memberships:
-            gid, eid = membership.group_id, membership.entity_id
-            owner_id, member_id = (gid, eid) if on_groups else (eid, gid)
-            # One lookup per membership on the hot path: the member's cached values.
+        # Members with one value and no error, most of a campus: (compare form, value).
+        single: dict[str, tuple[Hashable, Scalar]] = {}
+        owner_at, member_at = (0, 1) if on_groups else (1, 0)
+        for mid in map(_MEMBERSHIP_ID, memberships):  # (group id, entity id), made in C
+            member_id = mid[member_at]
+            one = single.get(member_id)
+            if one is not None:
+                # The hot path: one lookup for the member, one for the owner's values.
+                owner_id = mid[owner_at]
+                owner_values = values.get(owner_id)
+                if owner_values is None:
+                    if owner_id not in owners:
+                        skipped.append(mid)
+                        continue
+                    owner_values = values[owner_id] = {}
+                key, item = one
+                existing = owner_values.get(key)
+                owner_values[key] = (
+                    make(MembershipValue, (item, (mid,)))
+                    if existing is None
+                    else MembershipValue(existing.value, (*existing.memberships, mid))
+                )
+                continue
+            gid, eid = mid
+            owner_id = mid[owner_at]
             cached = member_cache.get(member_id)
             if cached is None:
                 if gid not in group_beans or eid not in entity_beans:
-                    skipped.append((gid, eid))
+                    skipped.append(mid)
                     continue
                 if owner is None or attribute is None:
                     continue
@@ -976,12 +1001,14 @@ class Translator:
                     if (key := attribute.compare_value(item)) is not None
                 )
                 cached = member_cache[member_id] = (keyed, tuple(found))
+                if len(keyed) == 1 and not found:
+                    single[member_id] = keyed[0]
             elif owner_id not in owners:
-                skipped.append((gid, eid))
+                skipped.append(mid)
                 continue
             keyed, problems = cached
             if problems:
-                errors[gid, eid] = problems
+                errors[mid] = problems
                 continue
             owner_values = values.get(owner_id)
             if owner_values is None:
@@ -989,9 +1016,9 @@ class Translator:
             for key, item in keyed:
                 existing = owner_values.get(key)
                 owner_values[key] = (
-                    make(MembershipValue, (item, ((gid, eid),)))
+                    make(MembershipValue, (item, (mid,)))
                     if existing is None
-                    else MembershipValue(existing.value, (*existing.memberships, (gid, eid)))
+                    else MembershipValue(existing.value, (*existing.memberships, mid))
                 )
 
     def _translate_separable(
