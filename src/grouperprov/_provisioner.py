@@ -993,7 +993,8 @@ class _RecordKeeper:
         self._shared_ids = planned.state.shared_target_ids()
         # The memberships behind a membership value that several produce, by its target id.
         self._sharing: dict[Hashable, frozenset[Key]] = {}
-        self._recorded_by = planned.state.target_index()[0][ObjectType.MEMBERSHIP]
+        self._by_target = planned.state.target_index()[0]
+        self._recorded_by = self._by_target[ObjectType.MEMBERSHIP]
         for outcome in result.outcomes:
             change = outcome.change
             # A membership value or a replaced list stands for the memberships behind it.
@@ -1156,6 +1157,11 @@ class _RecordKeeper:
         memberships behind one membership value share its target id: none of
         them takes it from another.
         """
+        if (key[0], target_id) not in self._shared_ids:
+            # One holder at most (a sync from empty: none); no list made for it.
+            record = self._by_target[key[0]].get(target_id)
+            if record is None or record.grouper_id == key[1]:
+                return
         sharing = self._sharing.get(target_id, ())
         for other in self._holders(key[0], target_id):
             if other == key or other in sharing or not self._covered(other):
@@ -1229,7 +1235,6 @@ class _RecordKeeper:
         made it already); the records are gone through only for the ids that
         several of them hold, and then once per run.
         """
-        state = self.planned.state
         if (object_type, target_id) in self._shared_ids:
             if self._shared is None:
                 shared = self._shared_ids
@@ -1239,7 +1244,7 @@ class _RecordKeeper:
                         held.setdefault((key[0], old.target_id), []).append(key)
                 self._shared = held
             return self._shared[object_type, target_id]
-        record = state.target_index()[0][object_type].get(target_id)
+        record = self._by_target[object_type].get(target_id)
         return [] if record is None else [(object_type, record.grouper_id)]
 
     def _as_recorded(self, key: Key, target_id: Hashable | None) -> bool:
