@@ -25,12 +25,13 @@ class SyncState:
 
     Attributes:
         provisioner: The provisioner's record.
-        records: Every object's sync record, by object type and Grouper id.
+        records: Every object's sync record, by object type and Grouper id;
+            not to be changed once the state is used (its index by target id
+            is made once and kept).
     """
 
     provisioner: ProvisionerRecord
     records: Mapping[RecordKey, SyncRecord] = attrs.field(factory=dict, hash=False)
-    """Not to be changed once the state is used: :meth:`target_index` is kept."""
 
     _index: (
         tuple[
