@@ -1323,6 +1323,7 @@ class _RecordKeeper:
         applied, errors, out = self.applied, self.errors, self.out
         membership, remember, shared = ObjectType.MEMBERSHIP, seen.add, self._shared_ids
         recorded = self._recorded_by.get
+        before, now, unfiltered = self.old, self.now, self.wanted is None
         for owner_id, values in translation.membership_values.items():
             ours = self._intended(owner_id)
             for value in values.values():
@@ -1354,6 +1355,28 @@ class _RecordKeeper:
                         and outcome.ok
                         and outcome.change.action is Action.INSERT
                     )
+                    if (
+                        inserted
+                        and record is None
+                        and unfiltered
+                        and key not in before
+                        and key not in out
+                        and key not in errors
+                        and (membership, value_id) not in shared
+                    ):
+                        # Written with its value and new to the records (most of a sync
+                        # from empty): what _membership gives, built at once.
+                        out[key] = SyncRecord(
+                            object_type=membership,
+                            grouper_id=mid,
+                            last_sync=now,
+                            target_id=value_id,
+                            provisionable=True,
+                            provisionable_start=now,
+                            in_target=True,
+                            inserted_by_us=True,
+                        )
+                        continue
                     # No change planned and no error: the value was there already.
                     in_target = outcome.ok if outcome is not None else key not in errors
                     self._membership(
