@@ -7,7 +7,7 @@ import logging
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Collection, Hashable, Iterable, Mapping
+from collections.abc import Callable, Collection, Hashable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -1100,7 +1100,10 @@ class _RecordKeeper:
         self._memberships(seen)
         self._subject_links(seen)
         unseen = self.old.keys() - seen  # in C: a no-change run sees every record
-        for key, old in self.old.items() if unseen else ():
+        if not unseen:
+            return
+        self._memberships_left(unseen)
+        for key, old in self.old.items():
             if (
                 key[0] is not ObjectType.MEMBERSHIP
                 and key in unseen
@@ -1157,14 +1160,12 @@ class _RecordKeeper:
         memberships behind one membership value share its target id: none of
         them takes it from another.
         """
-        if (key[0], target_id) not in self._shared_ids:
-            # One holder at most (a sync from empty: none); no list made for it.
-            record = self._by_target[key[0]].get(target_id)
-            if record is None or record.grouper_id == key[1]:
-                return
-        sharing = self._sharing.get(target_id, ())
         for other in self._holders(key[0], target_id):
-            if other == key or other in sharing or not self._covered(other):
+            if (
+                other == key
+                or other in self._sharing.get(target_id, ())
+                or not self._covered(other)
+            ):
                 continue
             current = self.out.get(other)
             if current is not None and current.target_id != target_id:
@@ -1228,7 +1229,7 @@ class _RecordKeeper:
             self.touched.add(key)
             self._record(key, in_target=False, in_target_end=self.now, target_id=None)
 
-    def _holders(self, object_type: ObjectType, target_id: Hashable) -> list[Key]:
+    def _holders(self, object_type: ObjectType, target_id: Hashable) -> Sequence[Key]:
         """The keys of the old records that hold *target_id*, in the records' order.
 
         From the state's index of target ids (made once per state: the plan
@@ -1245,7 +1246,7 @@ class _RecordKeeper:
                 self._shared = held
             return self._shared[object_type, target_id]
         record = self._by_target[object_type].get(target_id)
-        return [] if record is None else [(object_type, record.grouper_id)]
+        return () if record is None else ((object_type, record.grouper_id),)
 
     def _as_recorded(self, key: Key, target_id: Hashable | None) -> bool:
         """Whether a membership in the target, not written by this run, is as its record says.
@@ -1283,15 +1284,8 @@ class _RecordKeeper:
             # A new membership without an error (most of a sync from empty):
             # what the general path below gives, built at once.
             if not self._unwanted(key):
-                self.out[key] = SyncRecord(
-                    object_type=ObjectType.MEMBERSHIP,
-                    grouper_id=key[1],
-                    last_sync=self.now,
-                    target_id=target_id,
-                    provisionable=True,
-                    provisionable_start=self.now,
-                    in_target=in_target,
-                    inserted_by_us=inserted,
+                self.out[key] = self._new_membership(
+                    key, target_id, in_target=in_target, inserted=inserted
                 )
             return
         self._record(
@@ -1302,6 +1296,21 @@ class _RecordKeeper:
             in_target=in_target,
             inserted_by_us=(old.inserted_by_us if old else False) or inserted,
             **self._error_fields(key),
+        )
+
+    def _new_membership(
+        self, key: Key, target_id: Hashable | None, *, in_target: bool, inserted: bool
+    ) -> SyncRecord:
+        """The record of a membership new to the records, found without an error."""
+        return SyncRecord(
+            object_type=ObjectType.MEMBERSHIP,
+            grouper_id=key[1],
+            last_sync=self.now,
+            target_id=target_id,
+            provisionable=True,
+            provisionable_start=self.now,
+            in_target=in_target,
+            inserted_by_us=inserted,
         )
 
     def _intended(self, owner_id: str) -> bool:
@@ -1323,7 +1332,7 @@ class _RecordKeeper:
         applied, errors, out = self.applied, self.errors, self.out
         membership, remember, shared = ObjectType.MEMBERSHIP, seen.add, self._shared_ids
         recorded = self._recorded_by.get
-        before, now, unfiltered = self.old, self.now, self.wanted is None
+        before, unfiltered = self.old, self.wanted is None
         for owner_id, values in translation.membership_values.items():
             ours = self._intended(owner_id)
             for value in values.values():
@@ -1337,12 +1346,7 @@ class _RecordKeeper:
                     if (
                         record is not None
                         and record.grouper_id == mid
-                        and record.in_target
-                        and record.provisionable
-                        and record.provisionable_start is not None
-                        and record.error_code is None
-                        and record.error_message is None
-                        and record.error_time is None
+                        and _settled(record)
                         and (membership, value_id) not in shared
                         and key not in applied
                         and key not in errors
@@ -1366,15 +1370,8 @@ class _RecordKeeper:
                     ):
                         # Written with its value and new to the records (most of a sync
                         # from empty): what _membership gives, built at once.
-                        out[key] = SyncRecord(
-                            object_type=membership,
-                            grouper_id=mid,
-                            last_sync=now,
-                            target_id=value_id,
-                            provisionable=True,
-                            provisionable_start=now,
-                            in_target=True,
-                            inserted_by_us=True,
+                        out[key] = self._new_membership(
+                            key, value_id, in_target=True, inserted=True
                         )
                         continue
                     # No change planned and no error: the value was there already.
@@ -1410,6 +1407,9 @@ class _RecordKeeper:
             if inserted and outcome is not None:
                 target_id = self._membership_target_id(outcome, object_id)  # type: ignore[arg-type]  # a membership id
             self._membership(key, target_id, in_target=target_id is not None, inserted=inserted)
+
+    def _memberships_left(self, unseen: Collection[Key]) -> None:
+        """Record the memberships of old records this run did not see: not provisionable now."""
         replaced = {
             o.change.owner_id
             for o in self.result.outcomes
@@ -1417,8 +1417,7 @@ class _RecordKeeper:
             and o.change.action is Action.REPLACE
             and o.change.object_type is ObjectType.MEMBERSHIP
         }
-        unseen = self.old.keys() - seen  # in C: a no-change run sees every record
-        for key, old in self.old.items() if unseen else ():
+        for key, old in self.old.items():
             if key[0] is ObjectType.MEMBERSHIP and key in unseen and self._covered(key):
                 outcome = self.applied.get((ObjectType.MEMBERSHIP, old.target_id))
                 gone = outcome is not None and outcome.ok and outcome.change.action is Action.DELETE

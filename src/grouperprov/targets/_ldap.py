@@ -381,8 +381,8 @@ class LdapTarget(TargetDAO):
                     del found[member]
                 else:
                     found[member] = members - {placeholder}
-        # The configured order, as the directory's may be any.
-        values = {name: found[name] for name in self._names(settings) if name in found}
+        # The configured order (the readers'), as the directory's may be any.
+        values = {name: found[name] for name, _, _ in readers.values() if name in found}
         text = _canonical(_text(dn))
         if isinstance(settings, LdapGroups) and settings.path_attribute:
             values[settings.path_attribute] = self._path(settings, text)
@@ -949,7 +949,7 @@ def _syntax(schema: Any, name: str) -> str | None:  # noqa: ANN401  # ldap3's Sc
     """The syntax OID of attribute *name* in *schema*, through its superiors."""
     types = getattr(schema, "attribute_types", None) or {}
     for _ in range(16):  # a chain of superiors longer than this is a broken schema
-        info = types.get(name) if hasattr(types, "get") else None
+        info = types.get(name)
         if info is None:
             return None
         if info.syntax:

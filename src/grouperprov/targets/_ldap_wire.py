@@ -59,6 +59,8 @@ _FILTER_AND = 0xA0  # [0] SET OF Filter
 _FILTER_OR = 0xA1  # [1] SET OF Filter
 _FILTER_EQUAL = 0xA3  # [3] AttributeValueAssertion
 _PAGED_RESULTS = "1.2.840.113556.1.4.319"  # RFC 2696
+_PAGED_RESULTS_OID = _PAGED_RESULTS.encode()
+_NO_END = 1 << 62  # the end of a message still being received: not known yet
 _DEREF_ALWAYS = 3  # what ldap3's searches ask for
 
 
@@ -194,7 +196,9 @@ class LdapProtocolError(ValueError):
     """The directory's answer is not the BER of an LDAP message (the stream is lost)."""
 
 
-def _header(data: bytes, at: int, end: int, tag: int | None = None) -> tuple[int, int, int]:
+def _header(
+    data: bytes | bytearray, at: int, end: int, tag: int | None = None
+) -> tuple[int, int, int]:
     """(tag, start of the body, end of the body) of the element at *at*; definite lengths only."""
     if at + 2 > end:
         msg = f"an element is cut short at byte {at}"
@@ -251,17 +255,9 @@ class MessageReader:
         if buffer[0] != _SEQUENCE:
             msg = f"an LDAP message starts with 0x30, not 0x{buffer[0]:02x}"
             raise LdapProtocolError(msg)
-        size = buffer[1]
-        start = 2
-        if size >= 0x80:  # noqa: PLR2004  # the long form
-            count = size & 0x7F
-            if count == 0 or count > 4:  # noqa: PLR2004  # indefinite, or past 4 GiB
-                msg = "an LDAP message has no definite length LDAP allows"
-                raise LdapProtocolError(msg)
-            self._fill(2 + count)
-            size = int.from_bytes(buffer[2 : 2 + count], "big")
-            start += count
-        end = start + size
+        if buffer[1] >= 0x80:  # noqa: PLR2004  # the long form: its length bytes first
+            self._fill(2 + min(buffer[1] & 0x7F, 4))  # more than 4 is refused just below
+        _, start, end = _header(buffer, 0, _NO_END)  # the body is read next, whatever its size
         self._fill(end)
         data = bytes(buffer[:end])
         del buffer[:end]  # cheap: a bytearray drops its front without moving the rest
@@ -321,7 +317,7 @@ def search_done(data: bytes, at: int) -> SearchDone:
         while at < controls_end:
             _, body, at = _header(data, at, controls_end, _SEQUENCE)
             _, oid_start, oid_end = _header(data, body, at, _OCTET_STRING)
-            if data[oid_start:oid_end] != _PAGED_RESULTS.encode():
+            if data[oid_start:oid_end] != _PAGED_RESULTS_OID:
                 continue
             rest = oid_end
             if rest < at and data[rest] == _BOOLEAN:
