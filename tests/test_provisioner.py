@@ -905,3 +905,49 @@ def test_memberships_that_share_a_value_keep_their_records_run_after_run() -> No
     left = {k: after[k] for k in shared}
     assert sorted(r.provisionable for r in left.values()) == [False, True]
     assert all(r.in_target for r in left.values() if r.provisionable)
+
+
+@pytest.mark.parametrize("sync", ["full", "group"])
+def test_no_collection_runs_between_a_syncs_plan_and_its_records(sync: str) -> None:
+    """The cyclic collector stays off from the plan's first read to the records' save.
+
+    Turned back on between the plan and its writes, it would walk everything
+    the plan holds (the youngest generation is all that was made while it
+    was off), for nothing: the plan is still in use.
+    """
+    import gc  # noqa: PLC0415  # this test alone
+
+    collections: list[int] = []
+    marks: dict[str, int] = {}
+
+    class Source(InMemorySource):
+        def snapshot(self) -> Any:  # noqa: ANN401  # the base's snapshot
+            marks["read"] = len(collections)
+            return super().snapshot()
+
+    class Store(MemorySyncStore):
+        def save(self, *args: Any, **kwargs: Any) -> None:
+            marks["saved"] = len(collections)
+            super().save(*args, **kwargs)
+
+    def count(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            collections.append(info["generation"])
+
+    source = Source()
+    for g in range(3):
+        source.add_group(f"apps:ldap:g{g}")
+    for i in range(300):  # enough for the plan to pass the collector's threshold
+        source.add_subject(f"u{i}")
+        source.add_member(f"apps:ldap:g{i % 3}", f"u{i}")
+    source.mark("apps:ldap", P, scope="sub")
+    prov = _provisioner(source, store=Store())
+    gc.callbacks.append(count)
+    try:
+        assert gc.isenabled()
+        result = prov.full_sync() if sync == "full" else prov.sync_group(folder="apps:ldap")
+    finally:
+        gc.callbacks.remove(count)
+    assert result.status is SyncStatus.SUCCESS, result.summary()
+    assert marks["saved"] == marks["read"], (collections, marks)
+    assert gc.isenabled()

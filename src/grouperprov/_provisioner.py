@@ -574,11 +574,15 @@ class Provisioner:
         )
 
     def _run(self, sync_type: SyncType, plan: Callable[[], FullPlan], dry_run: bool) -> SyncResult:
-        if dry_run:  # reads only: no lease needed
-            return self._plan_and_apply(sync_type, plan, dry_run=True)
-        return self._holding_lease(
-            sync_type, lambda: self._plan_and_apply(sync_type, plan, dry_run=False)
-        )
+        # One pause from the plan to the records: paused twice, the collector
+        # would run in between over everything the plan holds (a collection of
+        # the youngest generation walks all that was made while it was off).
+        with paused_gc():
+            if dry_run:  # reads only: no lease needed
+                return self._plan_and_apply(sync_type, plan, dry_run=True)
+            return self._holding_lease(
+                sync_type, lambda: self._plan_and_apply(sync_type, plan, dry_run=False)
+            )
 
     def _holding_lease(
         self,
