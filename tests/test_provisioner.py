@@ -921,7 +921,7 @@ def test_no_collection_runs_between_a_syncs_plan_and_its_records(sync: str) -> N
     marks: dict[str, int] = {}
 
     class Source(InMemorySource):
-        def snapshot(self) -> Any:  # noqa: ANN401  # the base's snapshot
+        def snapshot(self) -> Any:  # the base's snapshot
             marks["read"] = len(collections)
             return super().snapshot()
 

@@ -1,0 +1,103 @@
+"""The benchmarks' own checks: their floors measure what they claim to."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import attrs
+import pytest
+
+from grouperprov import ObjectType, Provisioner, SyncErrorCode, SyncStatus
+from grouperprov.stores import MemorySyncStore
+from grouperprov.testing import SlapdServer
+
+BENCHMARKS = Path(__file__).parent.parent / "benchmarks"
+
+
+@pytest.fixture(scope="module")
+def bench_targets() -> Iterator[ModuleType]:
+    """``benchmarks/bench_targets.py``, imported as its scripts are (their folder on the path)."""
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        yield importlib.import_module("bench_targets")
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+
+
+def test_the_least_nochange_pass_finds_what_a_sync_would_change(
+    bench_targets: Any,  # a module
+    slapd_server: SlapdServer,
+) -> None:
+    """Nothing after a sync; a member gone from Grouper, or a record in error, is found."""
+    import ldap3  # noqa: PLC0415  # the ldap extra
+
+    from grouperprov.targets.ldap import LdapGroups, LdapTarget  # noqa: PLC0415
+
+    source, _ = bench_targets._ldap_campus(0.005)  # 10 groups, 100 people, 500 memberships
+    people = f"ou=people,{slapd_server.suffix}"
+    base = f"ou=least,{slapd_server.suffix}"
+    admin: Any = ldap3.Connection(
+        ldap3.Server(slapd_server.url), slapd_server.bind_dn, slapd_server.password, auto_bind=True
+    )
+    assert admin.add(base, ["organizationalUnit"])
+    admin.unbind()
+    target = LdapTarget(
+        slapd_server.url,
+        bind_dn=slapd_server.bind_dn,
+        password=slapd_server.password,
+        groups=LdapGroups(base_dn=base, attributes=("description",)),
+    )
+    store = MemorySyncStore()
+    provisioner = Provisioner(bench_targets._ldap_config(people), source, target, store)
+    try:
+        assert provisioner.full_sync().status is SyncStatus.SUCCESS
+
+        def least() -> int:
+            return int(bench_targets._least_nochange(source, target, store, "bench-ldap", people))
+
+        assert least() == 0
+        snapshot = source.snapshot()
+        membership = snapshot.memberships[0]
+        name = str(next(g for g in snapshot.groups if g.id == membership.group_id).get("name"))
+        subject = membership.entity_id.removeprefix("mem-")
+        source.remove_member(name, subject)
+        assert least() == 1  # that group's member DNs differ from the directory's
+        source.add_member(name, subject)
+        assert least() == 0
+        state = store.load("bench-ldap")
+        key = (ObjectType.MEMBERSHIP, (membership.group_id, membership.entity_id))
+        failed = attrs.evolve(
+            state.records[key],
+            error_code=SyncErrorCode.ERR,
+            error_message="a test",
+            error_time=datetime.now(UTC),
+        )
+        store.save(state.provisioner, [failed])
+        assert least() == 1  # that membership's record is in error
+    finally:
+        target.close()
+
+
+@pytest.mark.usefixtures("slapd_server")  # slapd can start here (the benchmark starts its own)
+def test_the_targets_benchmark_prints_each_ldap_figure(
+    bench_targets: Any,  # a module
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    bench_targets.bench_ldap(0.005)
+    figures = dict(
+        line.split(" = ") for line in capsys.readouterr().out.splitlines() if " = " in line
+    )
+    assert figures["ldap_memberships"] == "500"
+    for ratio in (
+        "ldap_full_sync_over_ldapadd",
+        "ldap_nochange_sync_over_paged_read",
+        "ldap_nochange_least_over_paged_read",
+        "ldap_nochange_sync_over_least",
+    ):
+        assert float(figures[ratio]) > 0
