@@ -911,6 +911,8 @@ def test_memberships_that_share_a_value_keep_their_records_run_after_run() -> No
 def test_no_collection_runs_between_a_syncs_plan_and_its_records(sync: str) -> None:
     """The cyclic collector stays off from the plan's first read to the records' save.
 
+    It is on while the run takes the job lease, which may mean waiting.
+
     Turned back on between the plan and its writes, it would walk everything
     the plan holds (the youngest generation is all that was made while it
     was off), for nothing: the plan is still in use.
@@ -926,6 +928,10 @@ def test_no_collection_runs_between_a_syncs_plan_and_its_records(sync: str) -> N
             return super().snapshot()
 
     class Store(MemorySyncStore):
+        def acquire_lease(self, *args: Any, **kwargs: Any) -> Any:
+            marks["collector on while taking the lease"] = int(gc.isenabled())
+            return super().acquire_lease(*args, **kwargs)
+
         def save(self, *args: Any, **kwargs: Any) -> None:
             marks["saved"] = len(collections)
             super().save(*args, **kwargs)
@@ -950,4 +956,6 @@ def test_no_collection_runs_between_a_syncs_plan_and_its_records(sync: str) -> N
         gc.callbacks.remove(count)
     assert result.status is SyncStatus.SUCCESS, result.summary()
     assert marks["saved"] == marks["read"], (collections, marks)
+    # Not paused while the run may wait for the lease (up to lease_wait).
+    assert marks["collector on while taking the lease"] == 1
     assert gc.isenabled()

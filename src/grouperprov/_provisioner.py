@@ -574,15 +574,17 @@ class Provisioner:
         )
 
     def _run(self, sync_type: SyncType, plan: Callable[[], FullPlan], dry_run: bool) -> SyncResult:
-        # One pause from the plan to the records: paused twice, the collector
-        # would run in between over everything the plan holds (a collection of
-        # the youngest generation walks all that was made while it was off).
-        with paused_gc():
-            if dry_run:  # reads only: no lease needed
-                return self._plan_and_apply(sync_type, plan, dry_run=True)
-            return self._holding_lease(
-                sync_type, lambda: self._plan_and_apply(sync_type, plan, dry_run=False)
-            )
+        def run() -> SyncResult:
+            # One pause from the plan to the records, and not while waiting for
+            # the lease: paused twice, the collector would run in between over
+            # everything the plan holds (a collection of the youngest
+            # generation walks all that was made while it was off).
+            with paused_gc():
+                return self._plan_and_apply(sync_type, plan, dry_run=dry_run)
+
+        if dry_run:  # reads only: no lease needed
+            return run()
+        return self._holding_lease(sync_type, run)
 
     def _holding_lease(
         self,
