@@ -825,3 +825,74 @@ def test_attributes_not_asked_for_and_empty_ones_are_not_in_the_bean(
     entry = [(b"CN", [b"x"]), (b"cn;lang-en", [b"y"]), (b"description", []), (b"member", [b"a=b"])]
     bean = target._bean(ProvisioningGroup, settings, b"cn=x", entry, readers)
     assert bean.attributes == {"cn": "x", "member": frozenset({"a=b"})}
+
+
+def test_groups_of_unique_names_keep_their_unique_members(
+    slapd_server: SlapdServer, branch: tuple[str, str]
+) -> None:
+    """``groupOfUniqueNames`` with ``uniqueMember`` DNs: added, removed, placeholder when empty."""
+    groups, people = branch
+    unique = LdapGroups(
+        base_dn=groups,
+        object_classes=("top", "groupOfUniqueNames"),
+        member_attribute="uniqueMember",
+        placeholder=f"cn=nobody,{SUFFIX}",  # the class requires a uniqueMember
+        attributes=("description",),
+    )
+    target = _target(slapd_server, branch, groups=unique)
+    config = ProvisionerConfig.from_dict(
+        {
+            "name": "ldap",
+            "groups": {"attributes": [{"name": "cn", "field": "name"}], "matching": ["cn"]},
+            "entities": {"operate": False},
+            "memberships": {
+                "type": "group_attributes",
+                "attribute": {
+                    "name": "uniqueMember",
+                    "template": f"uid={{subject_id|dn}},{people}",
+                },
+            },
+        }
+    )
+    source = InMemorySource()
+    for subject in ("u0", "o'brien, j"):
+        source.add_subject(subject)
+    source.add_group("a:staff")
+    source.add_member("a:staff", "u0")
+    source.add_member("a:staff", "o'brien, j")
+    source.mark("a", "ldap", scope="sub")
+    prov = Provisioner(config, source, target, MemorySyncStore())
+
+    def entry() -> dict[str, list[str]]:
+        admin = _admin(slapd_server)
+        admin.search(
+            f"cn=a:staff,{groups}",
+            "(objectClass=*)",
+            search_scope=ldap3.BASE,
+            attributes=["objectClass", "uniqueMember"],
+        )
+        (found,) = admin.entries
+        admin.unbind()
+        return {
+            "objectClass": sorted(found.objectClass.values),
+            "uniqueMember": sorted(found.uniqueMember.values),
+        }
+
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    assert entry() == {
+        "objectClass": ["groupOfUniqueNames", "top"],
+        "uniqueMember": [f"uid=o'brien\\2C j,{people}", f"uid=u0,{people}"],
+    }
+    source.remove_member("a:staff", "u0")
+    source.remove_member("a:staff", "o'brien, j")
+    emptied = prov.full_sync()
+    assert emptied.status is SyncStatus.SUCCESS, emptied.summary()
+    assert entry()["uniqueMember"] == [f"cn=nobody,{SUFFIX}"]
+    (group,) = target.retrieve_all_groups()
+    assert "uniqueMember" not in group.attributes  # the placeholder never shows
+    source.add_member("a:staff", "u0")
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    assert entry()["uniqueMember"] == [f"uid=u0,{people}"]
+    again = prov.full_sync()
+    assert again.plan is not None
+    assert again.plan.empty
