@@ -5,6 +5,7 @@ Each is checked against what ldap3 and pyasn1 write for the same message.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 
 import pytest
@@ -321,4 +322,59 @@ def test_an_element_without_a_definite_length_is_refused() -> None:
     """Inside a message too: an entry whose DN says its length is indefinite (0x80)."""
     data = b"\x64\x06\x04\x80cn=x"
     with pytest.raises(LdapProtocolError, match="at byte 2 has no definite length"):
+        search_entry(data, 0)
+
+
+def _read_all(stream: bytes) -> None:
+    """Read *stream* as the target does: entries until the search's end."""
+    reader = MessageReader(_chunks(stream, 64))
+    while True:
+        _, operation, data, at = reader.next()
+        if operation == SEARCH_ENTRY:
+            search_entry(data, at)
+        elif operation == SEARCH_DONE:
+            search_done(data, at)
+            return
+
+
+# Bytes that mean something in BER here: tags, short and long length forms.
+_BER_BYTES = (0x00, 0x01, 0x02, 0x04, 0x30, 0x31, 0x64, 0x65, 0x7F, 0x80, 0x81, 0x84, 0xA0, 0xFF)
+
+
+@pytest.mark.parametrize(
+    "stream",
+    [
+        _entry_message(9, b"cn=x", [(b"member", [b"", b"a", b"v" * 5]), (b"cn", [b"x"])])
+        + _done_message(9, 0, "fine", None),
+        _entry_message(9, b"cn=y", [(b"member", [b"w" * 200]), (b"cn", [])])
+        + _done_message(9, 0, "fine", b"ck"),
+    ],
+    ids=["short values", "a long value and a cookie"],
+)
+def test_a_corrupted_answer_is_read_or_refused_never_a_crash(stream: bytes) -> None:
+    """Every byte of a search's answer changed to each BER-like byte, whole and cut after it.
+
+    What the decoder cannot read is an ``LdapProtocolError`` (or the
+    connection closing, for a cut), which the target treats as a lost
+    connection; an ``IndexError`` or a ``ValueError`` of another kind would
+    end the run instead.
+    """
+    for where in range(len(stream)):
+        for byte in _BER_BYTES:
+            changed = stream[:where] + bytes([byte]) + stream[where + 1 :]
+            for data in (changed, changed[: where + 1]):
+                with contextlib.suppress(LdapProtocolError, ConnectionResetError):
+                    _read_all(data)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        # An entry whose last attribute's values end with one byte: a value's tag and no length.
+        b"\x64\x0d\x04\x01x\x30\x08\x30\x06\x04\x01a\x31\x01\x04",
+        b"\x64\x10\x04\x01x\x30\x0b\x30\x09\x04\x01a\x31\x04\x04\x01v\x04",
+    ],
+)
+def test_a_value_cut_to_its_tag_is_refused(data: bytes) -> None:
+    with pytest.raises(LdapProtocolError):
         search_entry(data, 0)

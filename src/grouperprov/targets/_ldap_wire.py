@@ -285,8 +285,12 @@ def search_entry(data: bytes, at: int) -> tuple[bytes, list[tuple[bytes, list[by
         _, value, values_end = _header(data, name_end, at, _SET)
         values: list[bytes] = []
         while value < values_end:
-            size = data[value + 1]
-            if data[value] == _OCTET_STRING and size < 0x80 and value + 2 + size <= values_end:  # noqa: PLR2004  # the short form
+            if (
+                data[value] == _OCTET_STRING
+                and value + 1 < values_end  # its length byte is inside the set
+                and (size := data[value + 1]) < 0x80  # noqa: PLR2004  # the short form
+                and value + 2 + size <= values_end
+            ):
                 values.append(data[value + 2 : value + 2 + size])
                 value += 2 + size
             else:
