@@ -633,3 +633,182 @@ def test_other_errors_are_not_taken_for_a_lost_connection(connect: Connect) -> N
     target.close()  # the caller's connection: left open
     target.create_tables()
     assert target.retrieve_all_groups() == []
+
+
+# -- the database's own types ------------------------------------------------------
+
+_OWN_TYPES = SqlLayout.from_dict(
+    {
+        "groups": {
+            "table": "app_groups",
+            "id_column": "name",
+            "id_attribute": "name",
+            "columns": ["name", "external_id", "created", "quota", "price", "ratio", "blob"],
+        }
+    }
+)
+
+
+def test_postgres_types_are_read_by_their_rules_and_a_sync_of_them_converges(
+    postgres_dsn: str,
+) -> None:
+    """uuid, timestamptz, numeric, real and bytea columns of a table of the database's own."""
+    import psycopg  # noqa: PLC0415  # the extra, with the server
+
+    with psycopg.connect(postgres_dsn) as connection:
+        connection.execute(
+            "CREATE TABLE app_groups (name text PRIMARY KEY, external_id uuid,"
+            " created timestamptz, quota numeric(10, 0), price numeric(10, 2), ratio real,"
+            " blob bytea, extra jsonb)"
+        )
+        connection.execute("SET TIME ZONE 'UTC'")
+        connection.execute(
+            "INSERT INTO app_groups VALUES ('old', '12345678-ABCD-4ef0-9abc-0123456789ab',"
+            " '2026-12-06 13:05:01+00', 5, 12.5, 1.5, '\\x636166c3a9', '{\"a\": 1}')"
+        )
+        connection.commit()
+        target = SqlTarget(connection, _OWN_TYPES)
+        (old,) = target.retrieve_all_groups()
+        assert old.attributes == {
+            "name": "old",
+            "external_id": "12345678-abcd-4ef0-9abc-0123456789ab",
+            "created": "2026-12-06T13:05:01+00:00",
+            "quota": 5,
+            "price": "12.50",
+            "ratio": "1.5",
+            "blob": "café",
+        }
+        source = InMemorySource()
+        source.add_group("apps:old")
+        source.add_group("apps:new")
+        source.mark("apps", "own-types", scope="sub")
+        config = ProvisionerConfig.from_dict(
+            {
+                "name": "own-types",
+                "groups": {
+                    "attributes": [
+                        {"name": "name", "field": "extension"},
+                        {"name": "external_id", "static": "12345678-abcd-4ef0-9abc-0123456789ab"},
+                        {"name": "quota", "static": 7, "value_type": "int"},
+                        {"name": "price", "static": "12.50"},
+                    ],
+                    "matching": ["name"],
+                    "delete_policy": "not_in_grouper",
+                },
+                "entities": {"operate": False},
+                "memberships": {"type": "membership_objects", "operate": False},
+            }
+        )
+        provisioner = Provisioner(config, source, target, MemorySyncStore())
+        first = provisioner.full_sync()
+        assert first.status is SyncStatus.SUCCESS, first.summary()
+        assert [g.attributes for g in target.retrieve_all_groups()] == [
+            {
+                "name": "new",
+                "external_id": "12345678-abcd-4ef0-9abc-0123456789ab",
+                "quota": 7,
+                "price": "12.50",
+            },
+            {**old.attributes, "quota": 7},
+        ]
+        again = provisioner.full_sync()
+        assert again.plan is not None
+        assert again.plan.empty, again.plan.summary()
+
+
+def test_a_value_of_a_type_no_rule_reads_names_its_table_row_and_column(
+    postgres_dsn: str,
+) -> None:
+    import psycopg  # noqa: PLC0415  # the extra, with the server
+
+    with psycopg.connect(postgres_dsn) as connection:
+        connection.execute("CREATE TABLE app_groups (name text PRIMARY KEY, extra jsonb)")
+        connection.execute("INSERT INTO app_groups VALUES ('g1', '{\"a\": 1}')")
+        connection.commit()
+        layout = SqlLayout.from_dict(
+            {
+                "groups": {
+                    "table": "app_groups",
+                    "id_column": "name",
+                    "columns": {"name": "name", "settings": "extra"},
+                }
+            }
+        )
+        with pytest.raises(
+            TypeError,
+            match=r"^table 'app_groups', row 'g1', column 'extra': a dict value cannot be",
+        ):
+            SqlTarget(connection, layout).retrieve_all_groups()
+        connection.execute("CREATE TABLE app_values (owner text, name text, value jsonb)")
+        connection.execute("INSERT INTO app_values VALUES ('g1', 'code', '[1]')")
+        connection.execute("CREATE TABLE app_members (group_id text, member_id text, since jsonb)")
+        connection.execute("INSERT INTO app_members VALUES ('g1', 'm1', 'true')")
+        connection.execute("INSERT INTO app_members VALUES ('g1', 'm2', '{}')")
+        connection.commit()
+        layout = SqlLayout.from_dict(
+            {
+                "groups": {
+                    "table": "app_groups",
+                    "id_column": "name",
+                    "columns": ["name"],
+                    "attribute_table": {
+                        "table": "app_values",
+                        "owner_column": "owner",
+                        "name_column": "name",
+                        "value_column": "value",
+                    },
+                    "multi_valued": ["code"],
+                },
+                "memberships": {
+                    "table": "app_members",
+                    "group_column": "group_id",
+                    "entity_column": "member_id",
+                    "columns": ["since"],
+                },
+            }
+        )
+        target = SqlTarget(connection, layout)
+        with pytest.raises(
+            TypeError, match=r"^table 'app_values', row of 'g1', value of 'code': a list value"
+        ):
+            target.retrieve_all_groups()
+        with pytest.raises(
+            TypeError,
+            match=r"^table 'app_members', row \('g1', 'm2'\), column 'since': a dict value",
+        ):
+            target.retrieve_all_memberships()
+
+
+def test_sqlite_reals_blobs_and_numbers_in_attribute_tables_are_read_by_their_rules() -> None:
+    connection = sqlite3.connect(":memory:")
+    connection.executescript(
+        "CREATE TABLE app_groups (name TEXT PRIMARY KEY, score REAL, data BLOB);"
+        "CREATE TABLE app_values (owner TEXT, name TEXT, value);"
+        "INSERT INTO app_groups VALUES ('g1', 2.0, x'ff41');"
+        "INSERT INTO app_values VALUES ('g1', 'code', 42), ('g1', 'code', 'x'),"
+        " ('g1', 'code', NULL), ('g1', 'code', 0.5);"
+    )
+    layout = SqlLayout.from_dict(
+        {
+            "groups": {
+                "table": "app_groups",
+                "id_column": "name",
+                "columns": ["name", "score", "data"],
+                "attribute_table": {
+                    "table": "app_values",
+                    "owner_column": "owner",
+                    "name_column": "name",
+                    "value_column": "value",
+                },
+                "multi_valued": ["code"],
+            }
+        }
+    )
+    (group,) = SqlTarget(connection, layout).retrieve_all_groups()
+    assert group.attributes == {
+        "name": "g1",
+        "score": "2.0",
+        "data": "\udcffA",
+        "code": frozenset({42, "x", "0.5"}),  # NULL is no value
+    }
+    connection.close()

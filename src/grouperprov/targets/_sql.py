@@ -29,6 +29,7 @@ from grouperprov._target import (
 from grouperprov.exceptions import TargetUnavailable
 from grouperprov.targets._reconnect import reconnecting
 from grouperprov.targets._sql_layout import MembershipTable, ObjectTable, SqlLayout, quote
+from grouperprov.targets._sql_values import database_scalar, plain, row_attributes
 
 __all__ = ["SqlTarget"]
 
@@ -309,12 +310,17 @@ class SqlTarget(TargetDAO):
             cur.execute(sql, list(params))
             rows = cur.fetchall()
         multi = self._multi(table, [str(r[0]) for r in rows])
+        as_they_are = plain(rows)  # most results: no value to read by a rule
         beans: list[_OwnerT] = []
         for row in rows:
             target_id = str(row[0])
-            values: dict[str, AttributeValue] = {
-                n: v for n, v in zip(names, row[1:], strict=True) if v is not None
-            }
+            values: dict[str, AttributeValue] = (
+                {n: v for n, v in zip(names, row[1:], strict=True) if v is not None}
+                if as_they_are
+                else row_attributes(
+                    names, row[1:], functools.partial(_place, table.table, target_id, table.columns)
+                )
+            )
             values.update(multi.get(target_id, {}))
             beans.append(kind(id=target_id, attributes=values))
         beans.sort(key=lambda b: b.id)
@@ -337,6 +343,10 @@ class SqlTarget(TargetDAO):
                     [*chunk, *table.multi_valued],
                 )
                 for row_owner, row_name, value in cur.fetchall():
+                    if value is None:  # a NULL value is no value, as a NULL column is
+                        continue
+                    if type(value) is not str:
+                        value = _attribute_value(a.table, row_owner, row_name, value)  # noqa: PLW2901  # read as a bean value
                     found.setdefault(str(row_owner), {}).setdefault(row_name, set()).add(value)
         return {o: {n: frozenset(v) for n, v in by.items()} for o, by in found.items()}
 
@@ -420,14 +430,28 @@ class SqlTarget(TargetDAO):
         with self._transaction() as cur:  # reads end their transaction too
             cur.execute(f"SELECT {', '.join(columns)} FROM {quote(m.table)}{where}", list(params))  # noqa: S608  # checked names
             rows = cur.fetchall()
-        found = [
-            ProvisioningMembership(
-                group_id=str(row[0]),
-                entity_id=str(row[1]),
-                attributes={n: v for n, v in zip(names, row[2:], strict=True) if v is not None},
-            )
-            for row in rows
-        ]
+        if plain(rows):  # most results: no value to read by a rule
+            found = [
+                ProvisioningMembership(
+                    group_id=str(row[0]),
+                    entity_id=str(row[1]),
+                    attributes={n: v for n, v in zip(names, row[2:], strict=True) if v is not None},
+                )
+                for row in rows
+            ]
+        else:
+            found = [
+                ProvisioningMembership(
+                    group_id=str(row[0]),
+                    entity_id=str(row[1]),
+                    attributes=row_attributes(
+                        names,
+                        row[2:],
+                        functools.partial(_place, m.table, (str(row[0]), str(row[1])), m.columns),
+                    ),
+                )
+                for row in rows
+            ]
         return sorted(found, key=lambda m: m.id)
 
     def _membership_table(self) -> MembershipTable:
@@ -913,6 +937,20 @@ class _Transaction:
                 self._db.rollback()
         finally:
             self._cur.close()
+
+
+def _place(table: str, row: object, columns: Mapping[str, str], name: str) -> str:
+    """Where attribute *name* of a row is read from, for an error."""
+    return f"table {table!r}, row {row!r}, column {columns[name]!r}"
+
+
+def _attribute_value(table: str, owner: object, name: object, value: object) -> Scalar:
+    """A value of an attribute table's row, as :func:`._sql_values.database_scalar` reads it."""
+    try:
+        return database_scalar(value)
+    except TypeError as exc:
+        msg = f"table {table!r}, row of {str(owner)!r}, value of {name!r}: {exc}"
+        raise TypeError(msg) from None
 
 
 def _as_set(value: AttributeValue) -> frozenset[Scalar]:
