@@ -430,28 +430,21 @@ class SqlTarget(TargetDAO):
         with self._transaction() as cur:  # reads end their transaction too
             cur.execute(f"SELECT {', '.join(columns)} FROM {quote(m.table)}{where}", list(params))  # noqa: S608  # checked names
             rows = cur.fetchall()
-        if plain(rows):  # most results: no value to read by a rule
-            found = [
-                ProvisioningMembership(
-                    group_id=str(row[0]),
-                    entity_id=str(row[1]),
-                    attributes={n: v for n, v in zip(names, row[2:], strict=True) if v is not None},
-                )
-                for row in rows
-            ]
-        else:
-            found = [
-                ProvisioningMembership(
-                    group_id=str(row[0]),
-                    entity_id=str(row[1]),
-                    attributes=row_attributes(
-                        names,
-                        row[2:],
-                        functools.partial(_place, m.table, (str(row[0]), str(row[1])), m.columns),
-                    ),
-                )
-                for row in rows
-            ]
+        as_they_are = plain(rows)  # most results: no value to read by a rule
+        found = [
+            ProvisioningMembership(
+                group_id=str(row[0]),
+                entity_id=str(row[1]),
+                attributes={n: v for n, v in zip(names, row[2:], strict=True) if v is not None}
+                if as_they_are
+                else row_attributes(
+                    names,
+                    row[2:],
+                    functools.partial(_place, m.table, (str(row[0]), str(row[1])), m.columns),
+                ),
+            )
+            for row in rows
+        ]
         return sorted(found, key=lambda m: m.id)
 
     def _membership_table(self) -> MembershipTable:
