@@ -649,6 +649,15 @@ _OWN_TYPES = SqlLayout.from_dict(
 )
 
 
+# An attribute table of an application's own: (owner, name, value) rows.
+_APP_VALUES = {
+    "table": "app_values",
+    "owner_column": "owner",
+    "name_column": "name",
+    "value_column": "value",
+}
+
+
 def test_postgres_types_are_read_by_their_rules_and_a_sync_of_them_converges(
     postgres_dsn: str,
 ) -> None:
@@ -751,12 +760,7 @@ def test_a_value_of_a_type_no_rule_reads_names_its_table_row_and_column(
                     "table": "app_groups",
                     "id_column": "name",
                     "columns": ["name"],
-                    "attribute_table": {
-                        "table": "app_values",
-                        "owner_column": "owner",
-                        "name_column": "name",
-                        "value_column": "value",
-                    },
+                    "attribute_table": _APP_VALUES,
                     "multi_valued": ["code"],
                 },
                 "memberships": {
@@ -794,12 +798,7 @@ def test_sqlite_reals_blobs_and_numbers_in_attribute_tables_are_read_by_their_ru
                 "table": "app_groups",
                 "id_column": "name",
                 "columns": ["name", "score", "data"],
-                "attribute_table": {
-                    "table": "app_values",
-                    "owner_column": "owner",
-                    "name_column": "name",
-                    "value_column": "value",
-                },
+                "attribute_table": _APP_VALUES,
                 "multi_valued": ["code"],
             }
         }
