@@ -31,7 +31,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,15 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import campus  # the benchmark's own helper, beside this file
 
-from grouperprov import ObjectType, Provisioner, ProvisionerConfig, SyncStatus, escape_dn_value
+from grouperprov import (
+    ObjectType,
+    Provisioner,
+    ProvisionerConfig,
+    ProvisionerRecord,
+    SyncRecord,
+    SyncStatus,
+    escape_dn_value,
+)
 from grouperprov.stores import MemorySyncStore
 from grouperprov.testing import InMemorySource, PostgresServer, ServerUnavailable, SlapdServer
 
@@ -120,6 +129,17 @@ def bench_postgres(scale: float) -> None:
                         out.write_row((name, m.entity_id, name, subjects[m.entity_id]))
 
         copy_s = _timed(copy)
+        least_dsn = server.create_database()
+        with psycopg.connect(least_dsn) as conn:
+            least_target = SqlTarget(conn, layout)
+            least_target.create_tables()
+            least_s = _timed(
+                lambda: _least_from_empty(snapshot, conn, least_target, MemorySyncStore())
+            )
+            (least_rows,) = conn.execute("SELECT count(*) FROM app_memberships").fetchone() or (0,)
+        if least_rows != len(snapshot.memberships):
+            msg = f"the least pass wrote {least_rows} membership rows"
+            raise SystemExit(msg)
         connection = psycopg.connect(sync_dsn)
         provisioner = Provisioner(
             _sql_config(),
@@ -140,6 +160,68 @@ def bench_postgres(scale: float) -> None:
         print(f"postgres_copy_s = {copy_s:.3f}")
         print(f"postgres_full_sync_s = {sync_s:.3f}")
         print(f"postgres_full_sync_over_copy = {sync_s / copy_s:.2f}")
+        print(f"postgres_least_s = {least_s:.3f}")
+        print(f"postgres_least_over_copy = {least_s / copy_s:.2f}")
+        print(f"postgres_full_sync_over_least = {sync_s / least_s:.2f}")
+
+
+def _least_from_empty(
+    snapshot: Any,  # noqa: ANN401  # a GrouperSnapshot
+    connection: Any,  # noqa: ANN401  # the target's psycopg connection
+    target: Any,  # noqa: ANN401  # a SqlTarget
+    store: MemorySyncStore,
+) -> int:
+    """The least a full sync from empty can do, in Python; the membership rows it wrote.
+
+    It reads what the sync reads (the target's groups and memberships, the
+    store's records), makes each group's row and each membership's row from
+    Grouper's values, writes them with the same ``COPY`` as the floor (on the
+    target's connection, in one transaction), and saves one record per group
+    and per membership: no scope, translation rules, matching, plan,
+    failsafe, intents or explanation. It is not a sync; it is a second floor,
+    which says how much of the sync's time one pass over the memberships
+    with per-object records must take in Python.
+    """
+    found = len(target.retrieve_all_groups()) + len(target.retrieve_all_memberships())
+    if found:
+        msg = f"the least pass starts from empty; the target has {found} objects"
+        raise SystemExit(msg)
+    state = store.load("bench-postgres")
+    names = {g.id: str(g.get("name")) for g in snapshot.groups}
+    subjects = {e.id: str(e.get("subject_id")) for e in snapshot.entities}
+    now = datetime.now(UTC)
+    records: list[SyncRecord] = []
+    columns = "group_id, member_id, group_name, subject_id"
+    with connection.transaction(), connection.cursor() as cur:
+        with cur.copy("COPY app_groups (name, description) FROM STDIN") as out:
+            for g in snapshot.groups:
+                out.write_row((names[g.id], g.get("description")))
+                records.append(_least_record(ObjectType.GROUP, g.id, names[g.id], now))
+        with cur.copy(f"COPY app_memberships ({columns}) FROM STDIN") as out:  # type: ignore[arg-type]  # fixed names
+            for m in snapshot.memberships:
+                if (ObjectType.MEMBERSHIP, m.id) in state.records:
+                    continue
+                name = names[m.group_id]
+                out.write_row((name, m.entity_id, name, subjects[m.entity_id]))
+                records.append(_least_record(ObjectType.MEMBERSHIP, m.id, (name, m.entity_id), now))
+    connection.commit()  # also when the reads above began the transaction
+    store.save(ProvisionerRecord(name="bench-postgres"), records)
+    return len(records) - len(snapshot.groups)
+
+
+def _least_record(
+    object_type: ObjectType, grouper_id: Hashable, target_id: Hashable, now: datetime
+) -> SyncRecord:
+    return SyncRecord(
+        object_type=object_type,
+        grouper_id=grouper_id,
+        last_sync=now,
+        target_id=target_id,
+        provisionable=True,
+        provisionable_start=now,
+        in_target=True,
+        inserted_by_us=True,
+    )
 
 
 def _sql_config() -> ProvisionerConfig:

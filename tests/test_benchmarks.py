@@ -101,3 +101,67 @@ def test_the_targets_benchmark_prints_each_ldap_figure(
         "ldap_nochange_sync_over_least",
     ):
         assert float(figures[ratio]) > 0
+
+
+def test_the_least_from_empty_pass_writes_what_a_sync_writes(
+    bench_targets: Any,  # a module
+    postgres_dsn: str,
+) -> None:
+    """The same rows as a full sync from empty, and one record per group and membership."""
+    import psycopg  # noqa: PLC0415  # the postgres extra
+
+    from grouperprov.targets.sql import SqlLayout, SqlTarget  # noqa: PLC0415
+
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        campus = importlib.import_module("campus")
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    data = campus.build(groups=20, entities=200, memberships=1000, variant="objects")
+    layout = SqlLayout.from_dict(bench_targets.SQL_LAYOUT)
+    rows = "SELECT group_id, member_id, group_name, subject_id FROM app_memberships"
+    with psycopg.connect(postgres_dsn) as conn:
+        target = SqlTarget(conn, layout)
+        target.create_tables()
+        store = MemorySyncStore()
+        written = bench_targets._least_from_empty(data.snapshot, conn, target, store)
+        least_rows = sorted(conn.execute(rows).fetchall())
+        least_groups = sorted(conn.execute("SELECT name, description FROM app_groups").fetchall())
+        conn.execute("DELETE FROM app_memberships")
+        conn.execute("DELETE FROM app_groups")
+        conn.commit()
+        provisioner = Provisioner(
+            bench_targets._sql_config(), campus.SnapshotSource(data.snapshot), target, store
+        )
+        assert provisioner.full_sync().status is SyncStatus.SUCCESS
+        assert sorted(conn.execute(rows).fetchall()) == least_rows
+        assert (
+            sorted(conn.execute("SELECT name, description FROM app_groups").fetchall())
+            == least_groups
+        )
+        with pytest.raises(SystemExit, match="starts from empty; the target has"):
+            bench_targets._least_from_empty(data.snapshot, conn, target, store)
+    assert written == len(least_rows) == len(data.snapshot.memberships)
+    records = store.load("bench-postgres").records
+    assert len(records) == len(data.snapshot.groups) + written
+    assert all(r.in_target and r.provisionable and r.inserted_by_us for r in records.values())
+
+
+@pytest.mark.usefixtures(
+    "postgres_server"
+)  # PostgreSQL can start here (the benchmark starts its own)
+def test_the_targets_benchmark_prints_each_postgres_figure(
+    bench_targets: Any,  # a module
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    bench_targets.bench_postgres(0.002)
+    figures = dict(
+        line.split(" = ") for line in capsys.readouterr().out.splitlines() if " = " in line
+    )
+    assert figures["postgres_memberships"] == "2000"
+    for ratio in (
+        "postgres_full_sync_over_copy",
+        "postgres_least_over_copy",
+        "postgres_full_sync_over_least",
+    ):
+        assert float(figures[ratio]) > 0
