@@ -70,6 +70,9 @@ _PLURAL = {
     ObjectType.ENTITY: "entities",
     ObjectType.MEMBERSHIP: "memberships",
 }
+# A membership object's reason to be inserted: one (frozen) tuple shared by
+# every such change, of which a sync from empty makes one per membership.
+_MISSING_IN_TARGET = (Reason("missing_in_target", "in Grouper, not in the target"),)
 
 
 @attrs.frozen(kw_only=True)
@@ -826,7 +829,7 @@ class _Comparer:
                             bean=self._insert_bean(ObjectType.MEMBERSHIP, tr),
                             owner_id=mid[0],
                             search=matcher.search_keys(tr.bean),
-                            reasons=(Reason("missing_in_target", "in Grouper, not in the target"),),
+                            reasons=_MISSING_IN_TARGET,
                             label=self._membership_label(mid),
                         )
                     )
