@@ -18,6 +18,7 @@ from grouperprov import (
     ObjectType,
     Provisioner,
     ProvisionerConfig,
+    ProvisioningGroup,
     SyncErrorCode,
     SyncStatus,
     SyncType,
@@ -751,3 +752,107 @@ def test_a_delete_that_empties_a_group_recalculates_both_its_entity_and_its_grou
     assert target.groups == {}
     assert target.entities == {}
     assert not prov.plan_full().plan.changes
+
+
+def test_an_asynchronous_full_sync_finds_deleted_groups_through_records() -> None:
+    """A group gone from Grouper is asked for by its Grouper id; one no record links is left."""
+    source = _campus()
+    source.add_group("apps:ldap:gone")
+    source.add_member("apps:ldap:gone", "u3")
+    groups = {
+        "attributes": [{"name": "cn", "field": "extension"}],
+        "matching": ["cn"],
+        "delete_policy": "not_in_grouper",
+    }
+    prov, _ = _synced(source, groups=groups)
+    target = prov.target
+    assert isinstance(target, InMemoryTarget)
+    (gone_id,) = [g.id for g in source.snapshot().groups if g.get("name") == "apps:ldap:gone"]
+    source.delete_group("apps:ldap:gone")
+    (stray,) = target.insert_groups([ProvisioningGroup(id="stray", attributes={"cn": "stray"})])
+    assert stray.ok
+    before = dict(target.groups)
+    result = prov.full_sync(asynchronous=True)
+    assert target.groups == before  # nothing written
+    (message,) = prov.store.controls(P)
+    assert result.message == (
+        f"asynchronous: recalculation requested ({message.id});"
+        " 1 target objects no Grouper object is linked to are left for a synchronous full sync"
+    )
+    assert message.groups == (gone_id,)  # through its record, not its target id
+    assert prov.incremental_sync().status is SyncStatus.SUCCESS
+    assert sorted(str(g.get("cn")) for g in target.groups.values()) == ["staff", "stray"]
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    assert sorted(str(g.get("cn")) for g in target.groups.values()) == ["staff"]
+
+
+def test_an_asynchronous_full_sync_of_membership_objects_converges() -> None:
+    """A membership alone, a membership gone (through its record), an entity, an error.
+
+    Before, a membership object's change was left out of the request (the
+    run said "nothing to recalculate"), and a deleted one was asked for by
+    its target id, which no Grouper membership has: neither was ever done.
+    """
+    source = _campus()
+    source.add_group("apps:ldap:extra")
+    source.add_member("apps:ldap:extra", "u1")
+    config: dict[str, Any] = {
+        "groups": {
+            "attributes": [
+                {"name": "cn", "field": "extension"},
+                {"name": "size", "field": "description", "value_type": "int"},
+            ],
+            "matching": ["cn"],
+        },
+        "entities": {"attributes": [{"name": "uid", "field": "subject_id"}], "matching": ["uid"]},
+        "memberships": {
+            "type": "membership_objects",
+            "attributes": [
+                {"name": "group_cn", "field": "group.extension"},
+                {"name": "uid", "field": "entity.subject_id"},
+            ],
+            "matching": [["group_cn", "uid"]],
+        },
+    }
+    target = InMemoryTarget(id_attributes={"group": "cn", "entity": "uid"})
+    prov, _ = _synced(source, target=target, **config)
+    source.add_member("apps:ldap:extra", "u2")  # a membership alone: both ends are there
+    source.remove_member("apps:ldap:staff", "u1")  # a membership gone
+    source.add_member("apps:ldap:staff", "u3")  # u3 is new to the target
+    broken = source.add_group("apps:ldap:broken", description="not a number").id  # INV
+    source.add_member("apps:ldap:broken", "u2")  # in error too: its group cannot be inserted
+    snapshot = source.snapshot()
+    ids = {str(g.get("name")): g.id for g in snapshot.groups}
+    people = {str(e.get("subject_id")): e.id for e in snapshot.entities}
+    result = prov.full_sync(asynchronous=True)
+    assert result.message.startswith("asynchronous: recalculation requested")
+    (message,) = prov.store.controls(P)
+    assert set(message.memberships) == {
+        (ids["apps:ldap:extra"], people["u2"]),
+        (ids["apps:ldap:staff"], people["u1"]),  # its Grouper id, from its record
+        (ids["apps:ldap:staff"], people["u3"]),
+        (broken, people["u2"]),
+    }
+    assert message.entities == (people["u3"],)
+    assert message.groups == (broken,)
+    assert prov.incremental_sync().status is SyncStatus.WARNING  # the group in error
+    left = prov.plan_full().plan
+    assert left.changes == ()
+    assert {e.object_id for e in left.errors} == {broken, (broken, people["u2"])}
+
+
+def test_an_asynchronous_full_sync_removes_member_values_through_their_owner() -> None:
+    """A member value no membership is behind is asked for through its group.
+
+    Before, nothing was asked for it, and the value stayed in the target.
+    """
+    source = _campus()
+    prov, _ = _synced(source)
+    source.remove_member("apps:ldap:staff", "u2")
+    (staff,) = [g.id for g in source.snapshot().groups if g.get("name") == "apps:ldap:staff"]
+    assert prov.full_sync(asynchronous=True).message.startswith("asynchronous: recalculation")
+    (message,) = prov.store.controls(P)
+    assert (message.groups, message.memberships) == ((staff,), ())
+    assert prov.incremental_sync().status is SyncStatus.SUCCESS
+    assert _members(prov, "staff") == {"u1"}
+    assert prov.plan_full().plan.changes == ()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -150,3 +150,55 @@ def test_full_sync_converges_records_agree_and_dry_runs_write_nothing(
         assert record.in_target == (record.target_id in held), record
         if record.provisionable:
             assert record.target_id in held, record
+
+
+@given(
+    campuses(),
+    st.sampled_from(MembershipType),
+    st.sampled_from(["not_in_grouper", "removed_from_grouper", "inserted_by_us"]),
+    st.booleans(),
+    st.data(),
+)
+def test_an_asynchronous_full_sync_and_an_incremental_run_converge(
+    campus: tuple[InMemorySource, list[tuple[str, str, bool]]],
+    kind: MembershipType,
+    policy: str,
+    require_members: bool,
+    data: st.DataObject,
+) -> None:
+    """What an asynchronous full sync asks for, recalculated, leaves nothing to change."""
+    source, markers = campus
+    if not markers:
+        source.mark(FOLDERS[0], P, scope="sub")  # something to provision, most often
+    target = InMemoryTarget(id_attributes={"group": "cn", "entity": "uid"})
+    prov = Provisioner(_config(kind, policy, require_members), source, target, MemorySyncStore())
+    assert prov.full_sync().status in {SyncStatus.SUCCESS, SyncStatus.WARNING}
+    # Grouper drifts: a member of a provisioned group gone, one added, a marker removed.
+    records = prov.store.load(P).records.values()
+    snapshot = source.snapshot()
+    names = {g.id: str(g.get("name")) for g in snapshot.groups}
+    provisioned = sorted(
+        str(r.grouper_id) for r in records if r.object_type is ObjectType.GROUP and r.in_target
+    )
+    synced = sorted(
+        cast("tuple[str, str]", r.grouper_id)
+        for r in records
+        if r.object_type is ObjectType.MEMBERSHIP and r.in_target
+    )
+    if synced:
+        group_id, entity_id = data.draw(st.sampled_from(synced))
+        source.remove_member(names[group_id], entity_id.removeprefix("mem-"))
+    subjects = sorted(str(e.get("subject_id")) for e in snapshot.entities)
+    if provisioned and subjects:
+        group = names[data.draw(st.sampled_from(provisioned))]
+        source.add_member(group, data.draw(st.sampled_from(subjects)))  # perhaps one already
+    if markers:
+        unmark = data.draw(st.booleans())
+        if unmark:
+            source.unmark(markers[0][0], P)
+    asked = prov.full_sync(asynchronous=True)
+    assert "left for a synchronous full sync" not in asked.message  # every object has a record
+    done = prov.incremental_sync()
+    assert done.status in {SyncStatus.SUCCESS, SyncStatus.WARNING}, done.summary()
+    after = prov.plan_full().plan
+    assert after.empty, after.summary()

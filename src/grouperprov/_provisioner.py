@@ -518,33 +518,10 @@ class Provisioner:
         if not asynchronous:
             return self._run(SyncType.FULL, self.plan_full, dry_run)
         planned = self.plan_full()
-        groups: set[str] = set()
-        entities: set[str] = set()
-        memberships: set[tuple[str, str]] = set()
-        by_target, _ = planned.state.target_index()
-        left = 0
-        for change in planned.plan.changes:
-            object_id: Hashable = change.object_id
-            if change.action is Action.DELETE and change.object_type is not ObjectType.MEMBERSHIP:
-                # A target-only object: recalculated through the Grouper object it was synced from.
-                record = by_target[change.object_type].get(change.target_id or object_id)
-                if record is None:
-                    left += 1
-                    continue
-                object_id = record.grouper_id
-            if change.object_type is ObjectType.GROUP:
-                groups.add(str(object_id))
-            elif change.object_type is ObjectType.ENTITY:
-                entities.add(str(object_id))
-            else:
-                memberships.update(change.memberships)
-                if change.owner_id is None and isinstance(object_id, tuple):
-                    memberships.add((str(object_id[0]), str(object_id[1])))
-        for error in planned.plan.errors:
-            if error.object_type is ObjectType.GROUP:
-                groups.add(str(error.object_id))
-            elif error.object_type is ObjectType.ENTITY:
-                entities.add(str(error.object_id))
+        wanted, left = _recalculated(planned)
+        groups = {str(i) for i in wanted[ObjectType.GROUP]}
+        entities = {str(i) for i in wanted[ObjectType.ENTITY]}
+        memberships = {(str(g), str(e)) for g, e in wanted[ObjectType.MEMBERSHIP]}
         message = None
         if groups or entities or memberships:
             message = self.request_sync(
@@ -887,6 +864,52 @@ class Provisioner:
             status=status.value,
             summary=summary,
         )
+
+
+def _recalculated(planned: FullPlan) -> tuple[dict[ObjectType, set[Any]], int]:
+    """What an asynchronous full sync asks the incremental path to recalculate.
+
+    By object type, the Grouper ids of every object the plan would change or
+    reports in error, and how many target objects no record links to a
+    Grouper object (left for a synchronous full sync). A change is named by
+    what a recalculation of it goes through:
+
+    - a group or entity by its Grouper id; a target-only one (a delete)
+      through the record of the Grouper object it was synced from;
+    - a membership object by its Grouper id; a target-only one (a delete,
+      whose id is the target's) through its record;
+    - a member value by the memberships behind it; one no membership is
+      behind (a value to remove), and a replaced membership list, through
+      their owner, whose recalculation removes what Grouper does not have.
+    """
+    # Grouper ids: str for groups and entities, (group, entity) for memberships.
+    wanted: dict[ObjectType, set[Any]] = {t: set() for t in ObjectType}
+    by_target, _ = planned.state.target_index()
+    owner = planned.behavior.membership_owner
+    left = 0
+    for change in planned.plan.changes:
+        object_type = change.object_type
+        object_id: Hashable = change.object_id
+        if object_type is ObjectType.MEMBERSHIP and change.memberships and owner is not None:
+            wanted[ObjectType.MEMBERSHIP].update(change.memberships)
+            continue
+        if (
+            object_type is ObjectType.MEMBERSHIP
+            and change.owner_id is not None
+            and (owner is not None or change.action is Action.REPLACE)
+        ):
+            wanted[owner or ObjectType.GROUP].add(change.owner_id)
+            continue
+        if change.action is Action.DELETE:
+            record = by_target[object_type].get(change.target_id or object_id)
+            if record is None:
+                left += 1
+                continue
+            object_id = record.grouper_id
+        wanted[object_type].add(object_id)
+    for error in planned.plan.errors:
+        wanted[error.object_type].add(error.object_id)
+    return wanted, left
 
 
 @attrs.frozen(kw_only=True)
