@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import attrs
@@ -11,11 +12,13 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from grouperprov import (
+    Action,
     ChangeEvent,
     EventKind,
     GrouperSnapshot,
     MembershipType,
     ObjectType,
+    Operation,
     Provisioner,
     ProvisionerConfig,
     ProvisioningGroup,
@@ -841,6 +844,35 @@ def test_an_asynchronous_full_sync_of_membership_objects_converges() -> None:
     assert {e.object_id for e in left.errors} == {broken, (broken, people["u2"])}
 
 
+def test_an_asynchronous_full_sync_asks_for_a_replaced_list_through_its_group() -> None:
+    """A target that only replaces whole membership lists: the group is recalculated."""
+    source = _campus()
+    config: dict[str, Any] = {
+        "entities": {"attributes": [{"name": "uid", "field": "subject_id"}], "matching": ["uid"]},
+        "memberships": {
+            "type": "membership_objects",
+            "attributes": [{"name": "uid", "field": "entity.subject_id"}],
+            "matching": [["uid"]],
+        },
+    }
+    writes = {Operation.INSERT_MEMBERSHIPS, Operation.DELETE_MEMBERSHIPS}
+    single = {Operation.INSERT_MEMBERSHIP, Operation.DELETE_MEMBERSHIP}
+    target = InMemoryTarget(
+        id_attributes={"group": "cn", "entity": "uid"},
+        operations=frozenset(Operation) - writes - single,
+    )
+    prov, _ = _synced(source, target=target, **config)
+    source.remove_member("apps:ldap:staff", "u2")
+    planned = prov.plan_full().plan
+    assert Action.REPLACE in {c.action for c in planned.changes}  # and u2 is deleted
+    staff = next(g.id for g in source.snapshot().groups if g.get("name") == "apps:ldap:staff")
+    prov.full_sync(asynchronous=True)
+    (message,) = prov.store.controls(P)
+    assert (message.groups, message.memberships) == ((staff,), ())
+    assert prov.incremental_sync().status is SyncStatus.SUCCESS
+    assert prov.plan_full().plan.changes == ()
+
+
 def test_an_asynchronous_full_sync_removes_member_values_through_their_owner() -> None:
     """A member value no membership is behind is asked for through its group.
 
@@ -856,3 +888,91 @@ def test_an_asynchronous_full_sync_removes_member_values_through_their_owner() -
     assert prov.incremental_sync().status is SyncStatus.SUCCESS
     assert _members(prov, "staff") == {"u1"}
     assert prov.plan_full().plan.changes == ()
+
+
+def test_a_full_sync_control_message_runs_a_full_sync_through_the_incremental_path() -> None:
+    source = _campus()
+    prov, _ = _synced(source)
+    source.add_member("apps:ldap:staff", "u3")  # no event is handed in: only a full sync sees it
+    message = prov.request_sync(full=True, requested_by="cron")
+    result = prov.incremental_sync([])
+    assert result.status is SyncStatus.SUCCESS
+    assert result.sync_type is SyncType.FULL
+    summary = result.incremental
+    assert summary is not None
+    assert summary.full_sync == f"requested by cron ({message.id})"
+    assert summary.controls == (message.id,)
+    assert _members(prov, "staff") == {"u1", "u2", "u3"}
+    (done,) = prov.store.controls(P, pending=False)
+    assert done.id == message.id
+    assert done.acknowledged_at is not None
+
+
+def test_events_of_privilege_lists_are_dropped_with_their_list_named() -> None:
+    source = _campus()
+    prov, seq = _synced(source)
+    source.add_member("apps:ldap:staff", "u3")
+    (added,) = source.events(seq)
+    admins = attrs.evolve(added, field="admins")  # u3 became an admin, not a member
+    result = prov.incremental_sync([admins])
+    summary = result.incremental
+    assert summary is not None
+    assert summary.dropped == {"privilege list 'admins'": 1}
+    assert _members(prov, "staff") == {"u1", "u2"}
+
+
+def test_older_errors_are_retried_less_often_and_never_after_a_full_sync_saw_them() -> None:
+    """Every run while young; then once a quarter of their age has passed; a full sync ends it."""
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    now = [start]
+    broken = {"on": False}
+    source = _campus()
+    target = InMemoryTarget(
+        id_attributes={"group": "cn"}, fail=lambda op, _bean: broken["on"] and op == "insert_groups"
+    )
+    prov = Provisioner(_config(), source, target, MemorySyncStore(), clock=lambda: now[0])
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    seq = len(source.changes)
+    source.add_group("apps:ldap:new")
+    source.add_member("apps:ldap:new", "u1")
+    broken["on"] = True
+
+    def retried(minutes: int, events: Sequence[ChangeEvent] = ()) -> int:
+        now[0] = start + timedelta(minutes=minutes)
+        summary = prov.incremental_sync(list(events)).incremental
+        assert summary is not None
+        return summary.retried
+
+    assert retried(1, source.events(seq)) == 0  # the error happens (the group and its member)
+    assert retried(2) == 2  # younger than retry_recent_seconds (10 minutes): every run
+    assert retried(13) == 2  # 12 minutes old, last tried 11 minutes ago: due (a quarter is 3)
+    assert retried(14) == 0  # 13 minutes old, tried a minute ago: not yet
+    assert retried(17) == 2  # tried 4 minutes ago, a quarter of 16 minutes: due again
+    now[0] = start + timedelta(minutes=20)
+    assert prov.full_sync().status is SyncStatus.ERROR  # the full sync tries it too
+    broken["on"] = False
+    assert retried(21) == 0  # the last full sync saw it: left for the next one
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    assert {str(g.get("cn")) for g in target.groups.values()} == {"staff", "new"}
+
+
+def test_a_membership_event_grouper_no_longer_agrees_with_is_recalculated_not_applied() -> None:
+    """The event's group is gone by the time it is processed: nothing is written for it."""
+    source = _campus()
+    extra = source.add_group("apps:ldap:extra").id
+    prov, seq = _synced(source)
+    source.add_member("apps:ldap:extra", "u3")
+    (added,) = source.events(seq)
+    source.delete_group("apps:ldap:extra")  # its event is not handed in (yet)
+    target = prov.target
+    assert isinstance(target, InMemoryTarget)
+    before = (dict(target.groups), dict(target.memberships))
+    result = prov.incremental_sync([added])
+    assert result.status is SyncStatus.SUCCESS
+    summary = result.incremental
+    assert summary is not None
+    assert summary.non_recalc == 0
+    assert summary.recalc_memberships == ((extra, "mem-u3"),)
+    assert result.plan is not None
+    assert result.plan.changes == ()
+    assert (dict(target.groups), dict(target.memberships)) == before
