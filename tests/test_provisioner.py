@@ -10,6 +10,7 @@ import attrs
 import pytest
 
 from grouperprov import (
+    AttributeChange,
     LogRecord,
     ObjectType,
     Operation,
@@ -959,3 +960,37 @@ def test_no_collection_runs_between_a_syncs_plan_and_its_records(sync: str) -> N
     # Not paused while the run may wait for the lease (up to lease_wait).
     assert marks["collector on while taking the lease"] == 1
     assert gc.isenabled()
+
+
+@pytest.mark.parametrize("value_changes", [True, False])
+def test_a_multi_valued_attribute_changes_by_its_values_or_whole(value_changes: bool) -> None:
+    """Values added and removed one by one; a target that cannot gets the whole set."""
+    from grouperprov import Provisioner  # noqa: PLC0415
+
+    def tags(*values: str) -> ProvisionerConfig:
+        return _config(
+            groups=_groups(
+                attributes=[
+                    {"name": "cn", "field": "extension"},
+                    {"name": "tags", "static": list(values), "multi_valued": True},
+                ]
+            )
+        )
+
+    source = _campus()
+    target = InMemoryTarget(id_attributes={"group": "cn"}, value_changes=value_changes)
+    store = MemorySyncStore()
+    assert (
+        Provisioner(tags("a", "b"), source, target, store).full_sync().status is SyncStatus.SUCCESS
+    )
+    result = Provisioner(tags("a", "c", "d"), source, target, store).full_sync()
+    assert result.status is SyncStatus.SUCCESS
+    assert result.plan is not None
+    changes = {c.attribute_changes for c in result.plan.changes}
+    if value_changes:
+        assert changes == {
+            (AttributeChange.add("tags", ["c", "d"]), AttributeChange.remove("tags", ["b"]))
+        }
+    else:
+        assert changes == {(AttributeChange.replace("tags", frozenset({"a", "c", "d"})),)}
+    assert {g.values("tags") for g in target.groups.values()} == {frozenset({"a", "c", "d"})}
