@@ -896,3 +896,40 @@ def test_groups_of_unique_names_keep_their_unique_members(
     again = prov.full_sync()
     assert again.plan is not None
     assert again.plan.empty
+
+
+@pytest.mark.parametrize("pipeline", [1, 64])
+def test_an_object_class_the_schema_lacks_fails_its_entry_alone(
+    slapd_server: SlapdServer, branch: tuple[str, str], pipeline: int
+) -> None:
+    """A folder OU or an entry of a class the directory does not know: that group fails.
+
+    ldap3 refuses such a request before sending it, with an exception that
+    is not a ValueError; before, it ended the whole batch.
+    """
+    bushy = LdapGroups(
+        base_dn=branch[0],
+        dn_style=DnStyle.BUSHY,
+        path_attribute="name",
+        placeholder=f"cn=nobody,{SUFFIX}",
+        folder_object_classes=("top", "organizationalUnit", "noSuchClass"),
+    )
+    target = _target(slapd_server, branch, groups=bushy, pipeline=pipeline)
+    flat = ProvisioningGroup(id="f", attributes={"name": "staff", "cn": "staff"})  # no folder
+    nested = ProvisioningGroup(id="n", attributes={"name": "apps:wiki", "cn": "wiki"})
+    outcomes = target.insert_groups([nested, flat])
+    assert [o.ok for o in outcomes] == [False, True]
+    assert f"could not create the folder 'ou=apps,{branch[0]}'" in (outcomes[0].error or "")
+    assert "noSuchClass" in (outcomes[0].error or "")
+    assert _subtree(slapd_server, branch[0]) == sorted([branch[0], f"cn=staff,{branch[0]}"])
+    odd = LdapGroups(
+        base_dn=branch[0],
+        object_classes=("top", "groupOfNames", "noSuchClass"),
+        placeholder=f"cn=nobody,{SUFFIX}",
+    )
+    target = _target(slapd_server, branch, groups=odd, pipeline=pipeline)
+    (refused,) = target.insert_groups([ProvisioningGroup(id="o", attributes={"cn": "odd"})])
+    assert not refused.ok
+    # ldap3 names the class (one add at a time); pipelined, the directory refuses it.
+    reason = "noSuchClass" if pipeline == 1 else "objectClass: value #2 invalid per syntax"
+    assert reason in (refused.error or "")

@@ -15,6 +15,7 @@ import ldap3
 from ldap3.core.exceptions import (
     LDAPCommunicationError,
     LDAPException,
+    LDAPObjectClassError,
     LDAPResponseTimeoutError,
     LDAPSocketReceiveError,
 )
@@ -77,6 +78,11 @@ _BASE, _SUBTREE = 0, 2  # search scopes
 _INTEGER_SYNTAX = "1.3.6.1.4.1.1466.115.121.1.27"
 _BOOLEAN_SYNTAX = "1.3.6.1.4.1.1466.115.121.1.7"
 
+
+# What ldap3 raises for a request it refuses to send, having checked it against
+# the directory's schema (an unknown attribute or object class): that object's
+# failure, not the batch's. A lost connection raises other LDAPExceptions.
+_UNSENT = (ValueError, LDAPObjectClassError)
 
 class DnStyle(enum.StrEnum):
     """Where groups live under the base DN."""
@@ -571,7 +577,11 @@ class LdapTarget(TargetDAO):
             if parent in self._folders:
                 continue
             ou = split_dn(parent)[0][0][1]
-            ok = self._conn.add(parent, list(settings.folder_object_classes), {"ou": ou})
+            try:
+                ok = self._conn.add(parent, list(settings.folder_object_classes), {"ou": ou})
+            except _UNSENT as exc:  # ldap3 checks the request against the schema first
+                msg = f"could not create the folder {parent!r}: {exc}"
+                raise RuntimeError(msg) from None
             if not ok and self._code() != 68:  # noqa: PLR2004  # entryAlreadyExists
                 msg = f"could not create the folder {parent!r}: {self._conn.result}"
                 raise RuntimeError(msg)
@@ -623,7 +633,7 @@ class LdapTarget(TargetDAO):
                 if self._pipe is None:
                     self._pipe = self._connect(ldap3.ASYNC)
                 message = self._send_add(dn, classes, attributes)
-            except ValueError as exc:  # ldap3 checks values against the schema before sending
+            except _UNSENT as exc:  # ldap3 checks the request against the schema first
                 outcomes.append(WriteOutcome.failure(f"add {dn!r}: {exc}"))
                 continue
             pending.append((len(outcomes), message, dn, bean))
