@@ -29,6 +29,8 @@ from grouperprov._sources import Template
         (" lead and trail ", "\\ lead and trail\\ "),
         ("back\\slash", "back\\\\slash"),
         ("nul\x00", "nul\\00"),
+        ("\ttab and newline\n", "\\09tab and newline\\0A"),  # OpenLDAP drops them raw
+        ("a\rb\x7f\x1f", "a\\0Db\\7F\\1F"),
     ],
 )
 def test_dn_values_are_escaped_as_rfc_4514_says(value: str, escaped: str) -> None:
@@ -85,7 +87,7 @@ def test_split_dn_gives_back_the_values_that_were_escaped(value: str, other: str
     assert canonical_dn(dn) == dn
 
 
-@given(st.text(alphabet='ab =,+\\#"<>;\x00\t2C', max_size=24))
+@given(st.text(alphabet='ab =,+\\#"<>;\x00\t\n\x7f2C', max_size=24))
 @example("cn=a b,ou=x+sn=c")  # returned as it is
 @example("cn=a,ou=b ")  # a trailing space: rebuilt
 @example("cn=a=b")  # an "=" in a value: rebuilt
@@ -103,6 +105,7 @@ def test_a_dn_returned_as_it_is_is_the_one_the_slow_path_builds(dn: str) -> None
 def test_canonical_dns_compare_equal_across_escapings() -> None:
     assert canonical_dn("uid=o'brien\\2C j,ou=people") == "uid=o'brien\\, j,ou=people"
     assert canonical_dn("cn=caf\\C3\\A9,dc=x") == "cn=café,dc=x"
+    assert canonical_dn("cn=a\nb\\09,dc=x") == "cn=a\\0Ab\\09,dc=x"  # control characters: hex
     assert split_dn("") == []
     for bad in ("cn", "cn=a,ou", "cn=a\\"):
         with pytest.raises(ValueError, match=r"DN|backslash|RDN"):

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from grouperprov import (
+    AttributeChange,
     MembershipType,
     Operation,
     Provisioner,
@@ -143,6 +144,32 @@ def test_names_that_look_like_dn_or_filter_syntax_are_one_entry_each(
     assert found.get("cn") == nasty
     assert [g.get("cn") for g in target.search_groups("cn", ["*"])] == []  # no wildcard
     assert len(target.retrieve_all_groups()) == 2
+
+
+@pytest.mark.parametrize("pipeline", [1, 64])
+def test_names_with_control_characters_at_their_ends_name_their_own_entry(
+    slapd_server: SlapdServer, branch: tuple[str, str], pipeline: int
+) -> None:
+    """A tab or newline at either end of a name stays in the DN (as a hex pair).
+
+    OpenLDAP drops such a character sent raw: the entry was named without it
+    and got a second ``cn`` value, and a rename moved it.
+    """
+    target = _target(slapd_server, branch, pipeline=pipeline)
+    names = ["\tstaff", "staff\n", "staff\r\n", "st\naff"]
+    outcomes = target.insert_groups(
+        [ProvisioningGroup(id=str(i), attributes={"cn": n}) for i, n in enumerate(names)]
+    )
+    assert all(o.ok for o in outcomes), outcomes
+    found = {g.id: g.get("cn") for g in target.retrieve_all_groups()}
+    assert found == {o.stored.id: n for o, n in zip(outcomes, names, strict=True) if o.stored}
+    assert len(found) == len(names)  # one entry each, each with its one cn
+    (group,) = [g for g in target.retrieve_all_groups() if g.get("cn") == "staff\n"]
+    (renamed,) = target.update_groups([(group, [AttributeChange.replace("cn", "\tstaff\t")])])
+    assert renamed.ok, renamed.error
+    assert renamed.stored is not None
+    assert renamed.stored.id == f"cn=\\09staff\\09,{branch[0]}"
+    assert [g.get("cn") for g in target.retrieve_groups([renamed.stored.id])] == ["\tstaff\t"]
 
 
 def test_members_are_added_and_removed_in_chunks_around_a_placeholder(

@@ -13,17 +13,21 @@ __all__ = ["canonical_dn", "escape_dn_value", "escape_filter_value", "split_dn"]
 _DN_SPECIAL = frozenset('\\"+,;<>=#')
 
 # A DN already in the canonical form: each RDN part "attribute=value", the
-# attribute without spaces, the value without the special characters, NUL, or
-# a leading or trailing space (the value may be empty). Most DNs a directory
-# gives back are like this, and canonical_dn() returns them as they are.
-_ATTRIBUTE = r'[^\s\\"#<>;\x00,+=]+'
-_VALUE = r'(?:[^ \\"#<>;\x00,+=](?:[^\\"#<>;\x00,+=]*[^ \\"#<>;\x00,+=])?)?'
+# attribute without spaces, the value without the special characters, control
+# characters, or a leading or trailing space (the value may be empty). Most
+# DNs a directory gives back are like this, and canonical_dn() returns them as
+# they are.
+_ATTRIBUTE = r'[^\s\\"#<>;\x00-\x1f\x7f,+=]+'
+_VALUE = (
+    r'(?:[^ \\"#<>;\x00-\x1f\x7f,+=]'
+    r'(?:[^\\"#<>;\x00-\x1f\x7f,+=]*[^ \\"#<>;\x00-\x1f\x7f,+=])?)?'
+)
 _PLAIN_DN = re.compile(f"{_ATTRIBUTE}={_VALUE}(?:[,+]{_ATTRIBUTE}={_VALUE})*")
 
 
-# What escape_dn_value() changes: a special character or NUL anywhere, a
+# What escape_dn_value() changes: a special or control character anywhere, a
 # leading "#" or space, a trailing space.
-_NEEDS_ESCAPING = re.compile(r'[\\"+,;<>=#\x00]|\A | \Z')
+_NEEDS_ESCAPING = re.compile(r'[\\"+,;<>=#\x00-\x1f\x7f]|\A | \Z')
 
 
 def escape_dn_value(value: str) -> str:
@@ -31,15 +35,17 @@ def escape_dn_value(value: str) -> str:
 
     The special characters ``\ " + , ; < > =`` and ``#`` (anywhere: strict
     parsers ask for it) are escaped with a backslash; so are a leading space
-    and a trailing space; NUL becomes ``\00``.
+    and a trailing space. Control characters (NUL, tab, newline... DEL)
+    become hex pairs (``\00``, ``\09``, ``\0A``): OpenLDAP drops a raw tab
+    or newline at either end of a value, which would name another entry.
     """
     if not _NEEDS_ESCAPING.search(value):
         return value  # a uid, a plain name: most values
     out: list[str] = []
     last = len(value) - 1
     for index, char in enumerate(value):
-        if char == "\x00":
-            out.append("\\00")
+        if char < " " or char == "\x7f":
+            out.append(f"\\{ord(char):02X}")
         elif (
             char in _DN_SPECIAL or (index == 0 and char in "# ") or (index == last and char == " ")
         ):
