@@ -784,6 +784,45 @@ def test_full_and_incremental_syncs_converge_on_the_directory(
     converges_then_follows(prov, source, steps, _apply)
 
 
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [("a:Staff", "a:staff"), ("a:x  y", "a:x y"), ("a:\u00e9", "a:e\u0301"), ("a:z ", "a:z")],
+    ids=["case", "spaces", "unicode-forms", "trailing-space"],
+)
+def test_names_the_directory_takes_as_one_leave_the_first_entry_alone(
+    slapd_server: SlapdServer, branch: tuple[str, str], first: str, second: str
+) -> None:
+    """Two groups whose cn the directory compares as equal: the second fails, every run.
+
+    The directory's matching rule for ``cn`` ignores case, runs of spaces,
+    leading and trailing spaces, and Unicode forms: the second group's add
+    is refused (ERR, entryAlreadyExists), and the first group's entry is
+    neither matched to it nor changed.
+    """
+    from grouperprov import ObjectType, SyncErrorCode  # noqa: PLC0415
+
+    source = InMemorySource()
+    source.add_subject("u0")
+    for name in (first, second):
+        source.add_group(name, description=name)
+        source.add_member(name, "u0")
+    source.mark("a", "ldap", scope="sub")
+    target = _target(slapd_server, branch)
+    prov = Provisioner(
+        _config(MembershipType.GROUP_ATTRIBUTES, branch), source, target, MemorySyncStore()
+    )
+    ids = {str(g.get("name")): g.id for g in source.snapshot().groups}
+    for _ in range(2):
+        result = prov.full_sync()
+        assert result.status is SyncStatus.ERROR
+        error = result.errors[(ObjectType.GROUP, ids[second])]
+        assert error.code is SyncErrorCode.ERR
+        assert "entryAlreadyExists" in error.message
+        assert [(g.get("cn"), g.get("description")) for g in target.retrieve_all_groups()] == [
+            (first, first)
+        ]
+
+
 def test_a_rename_moves_the_entry_and_the_sync_record_follows_it(
     slapd_server: SlapdServer, branch: tuple[str, str]
 ) -> None:
