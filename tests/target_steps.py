@@ -24,13 +24,19 @@ def steps(subjects: Sequence[str], *, groups: int, max_size: int) -> st.SearchSt
     )
 
 
-def apply_step(source: InMemorySource, step: Step, *, rename_suffix: str = "") -> None:
-    """Make one change in Grouper under the folder ``a`` (renames to ``a:r<n><suffix>``)."""
+def apply_step(
+    source: InMemorySource, step: Step, *, rename_suffix: str = "", group_suffix: str = ""
+) -> None:
+    """Make one change in Grouper under the folder ``a``.
+
+    New groups are named ``a:g<n><group_suffix>``, renamed ones
+    ``a:r<n><rename_suffix>``.
+    """
     kind, index, subject = step
     names = sorted(str(g.get("name")) for g in source.snapshot().groups)
     if kind == "group":
-        if f"a:g{index}" not in names:
-            source.add_group(f"a:g{index}", description=subject)
+        if f"a:g{index}{group_suffix}" not in names:
+            source.add_group(f"a:g{index}{group_suffix}", description=subject)
         return
     if not names:
         return

@@ -743,7 +743,8 @@ _steps = steps(("u0", "u1", "o'brien, j"), groups=4, max_size=10)
 
 
 def _apply(source: InMemorySource, step: Step) -> None:
-    apply_step(source, step, rename_suffix="+x")
+    # Names with DN syntax, and a tab and a space at their ends (escaped in the DN).
+    apply_step(source, step, rename_suffix="+x ", group_suffix=",#\t")
 
 
 @pytest.mark.parametrize(
