@@ -824,6 +824,95 @@ def test_names_the_directory_takes_as_one_leave_the_first_entry_alone(
         ]
 
 
+@pytest.mark.parametrize("written", ["as the directory has it", "in another case"])
+def test_a_rename_that_changes_only_case_moves_the_entry(
+    slapd_server: SlapdServer, branch: tuple[str, str], written: str
+) -> None:
+    """``Staff`` to ``staff`` is a modify DN; the links hold with the base DN in any case.
+
+    Before, a rename by case alone was planned again in every run and never
+    done (the RDN's value changes by a modify DN only), and a base DN
+    written in another case than the directory's (``OU=G1, ou=Groups``)
+    broke every target link: the DNs read back did not equal those kept.
+    """
+    from grouperprov import ObjectType  # noqa: PLC0415
+
+    base = branch[0]
+    if written == "in another case":
+        base = base.upper().replace(",", ", ")  # and spaces after the commas
+    groups = LdapGroups(
+        base_dn=base, attributes=("description",), placeholder=f"cn=nobody,{SUFFIX}"
+    )
+    target = _target(slapd_server, branch, groups=groups)
+    source = InMemorySource()
+    source.add_subject("u0")
+    source.add_group("a:Staff")
+    source.add_member("a:Staff", "u0")
+    source.mark("a", "ldap", scope="sub")
+    store = MemorySyncStore()
+    prov = Provisioner(_config(MembershipType.GROUP_ATTRIBUTES, branch), source, target, store)
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    assert prov.plan_full().plan.changes == ()
+    source.rename_group("a:Staff", "a:staff")
+    renamed = prov.full_sync()
+    assert renamed.status is SyncStatus.SUCCESS
+    assert renamed.plan is not None
+    assert [c.action.value for c in renamed.plan.changes] == ["update"]  # not a delete and add
+    assert prov.plan_full().plan.changes == ()  # done, not planned again
+    (group,) = target.retrieve_all_groups()
+    assert group.get("cn") == "a:staff"
+    assert _subtree(slapd_server, branch[0]) == sorted([branch[0], f"cn=a:staff,{branch[0]}"])
+    (gid,) = [g.id for g in source.snapshot().groups]
+    record = store.load("ldap").records[(ObjectType.GROUP, gid)]
+    assert record.target_id == group.id  # the link is the DN read back
+    source.delete_group("a:staff")
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    assert target.retrieve_all_groups() == []
+
+
+def test_bushy_folders_that_differ_only_in_case_share_an_ou_and_converge(
+    slapd_server: SlapdServer, branch: tuple[str, str]
+) -> None:
+    """``a:Dept:g1`` and ``a:dept:g2`` go in one OU; compared without case, nothing churns."""
+    groups = LdapGroups(
+        base_dn=branch[0],
+        dn_style=DnStyle.BUSHY,
+        path_attribute="name",
+        placeholder=f"cn=nobody,{SUFFIX}",
+    )
+    target = _target(slapd_server, branch, groups=groups)
+    source = InMemorySource()
+    source.add_subject("u0")
+    for name in ("a:Dept:g1", "a:dept:g2"):
+        source.add_group(name)
+        source.add_member(name, "u0")
+    source.mark("a", "ldap", scope="sub")
+    config = ProvisionerConfig.from_dict(
+        {
+            "name": "ldap",
+            "groups": {
+                "attributes": [
+                    {"name": "cn", "field": "extension"},
+                    {"name": "name", "field": "name", "case_sensitive": False},
+                ],
+                "matching": ["name"],
+            },
+            "entities": {"operate": False},
+            "memberships": {
+                "type": "group_attributes",
+                "attribute": {"name": "member", "template": f"uid={{subject_id|dn}},{branch[1]}"},
+            },
+        }
+    )
+    prov = Provisioner(config, source, target, MemorySyncStore())
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    assert prov.plan_full().plan.changes == ()
+    assert sorted(g.id for g in target.retrieve_all_groups()) == [
+        f"cn=g1,ou=Dept,ou=a,{branch[0]}",
+        f"cn=g2,ou=Dept,ou=a,{branch[0]}",
+    ]
+
+
 def test_a_rename_moves_the_entry_and_the_sync_record_follows_it(
     slapd_server: SlapdServer, branch: tuple[str, str]
 ) -> None:

@@ -211,8 +211,12 @@ class LdapTarget(TargetDAO):
         if problems:
             raise ConfigError(problems)
         self.url = url
-        self.groups = groups
-        self.entities = entities
+        # Base DNs in the one escaping grouperprov writes (no spaces after commas...),
+        # so the DNs it builds and those it reads back compare equal.
+        self.groups = groups and attrs.evolve(groups, base_dn=canonical_dn(groups.base_dn))
+        self.entities = entities and attrs.evolve(
+            entities, base_dn=canonical_dn(entities.base_dn)
+        )
         self._page = max(1, page_size)
         self._chunk = max(1, chunk_size)
         tls = (
@@ -389,7 +393,7 @@ class LdapTarget(TargetDAO):
                     found[member] = members - {placeholder}
         # The configured order (the readers'), as the directory's may be any.
         values = {name: found[name] for name, _, _ in readers.values() if name in found}
-        text = _canonical(_text(dn))
+        text = _rebased(_canonical(_text(dn)), settings.base_dn)
         if isinstance(settings, LdapGroups) and settings.path_attribute:
             values[settings.path_attribute] = self._path(settings, text)
         return kind(id=text, attributes=values)
@@ -730,7 +734,7 @@ class LdapTarget(TargetDAO):
         if not any(c.attribute in names for c in changes):
             return dn
         new_dn = self._dn(kind, _applied(bean.attributes, changes))
-        if new_dn.lower() == dn.lower():
+        if _same_place(new_dn, dn):
             return dn
         rdn, _, superior = _split_first(new_dn)
         if isinstance(settings, LdapGroups) and settings.dn_style is DnStyle.BUSHY:
@@ -993,6 +997,38 @@ def _parents(settings: LdapGroups, dn: str) -> list[str]:
     parts = split_dn(dn)
     base = len(split_dn(settings.base_dn))
     return [_join(parts[i:]) for i in range(1, len(parts) - base)]
+
+
+def _rebased(dn: str, base: str) -> str:
+    """*dn* with its base DN written as configured.
+
+    The directory gives an entry's DN with its superiors as it keeps them,
+    in whatever case they were added with (``ou=Groups``); the DNs
+    grouperprov builds, and keeps as target links, end in the base DN as
+    configured (``ou=groups``). The directory compares them without case:
+    so does this, and the read DN ends as the built one does.
+    """
+    if dn.endswith(base):
+        return dn  # the usual case: the same text
+    cut = len(dn) - len(base)
+    if cut > 0 and dn[cut - 1] == "," and dn[cut:].lower() == base.lower():
+        return dn[:cut] + base
+    return dn
+
+
+def _same_place(new_dn: str, dn: str) -> bool:
+    """Whether *new_dn* names *dn* with the same RDN value, case and all.
+
+    The superior DN compares without case, as the directory compares it
+    (the configured base DN may be written in another case than the
+    directory's); the RDN's value exactly: a rename from ``Staff`` to
+    ``staff`` is a modify DN, as the RDN's value changes by no other
+    operation.
+    """
+    if new_dn.lower() != dn.lower():
+        return False
+    new_rdn, old_rdn = split_dn(new_dn)[0], split_dn(dn)[0]
+    return [(a.lower(), v) for a, v in new_rdn] == [(a.lower(), v) for a, v in old_rdn]
 
 
 def _split_first(dn: str) -> tuple[str, str, str]:
