@@ -172,6 +172,50 @@ def test_names_with_control_characters_at_their_ends_name_their_own_entry(
     assert [g.get("cn") for g in target.retrieve_groups([renamed.stored.id])] == ["\tstaff\t"]
 
 
+def test_a_value_that_changes_only_case_is_kept_whatever_the_order_of_the_changes(
+    slapd_server: SlapdServer, branch: tuple[str, str]
+) -> None:
+    """``Alpha`` becomes ``alpha``: the directory takes them as one value (caseIgnoreMatch).
+
+    Added first, the new value was "there already", and the removal of the
+    old one then took it away: the group lost the value until the next run.
+    """
+    groups = LdapGroups(
+        base_dn=branch[0],
+        attributes=("description",),
+        multi_valued=("description",),
+        placeholder=f"cn=nobody,{SUFFIX}",
+    )
+    target = _target(slapd_server, branch, groups=groups)
+    bean = ProvisioningGroup(
+        id="g", attributes={"cn": "g", "description": frozenset({"Alpha", "b"})}
+    )
+    assert target.insert_groups([bean])[0].ok
+    (group,) = target.retrieve_all_groups()
+    add, remove = (
+        AttributeChange.add("description", ["alpha"]),
+        AttributeChange.remove("description", ["Alpha"]),
+    )
+    (outcome,) = target.update_groups([(group, [add, remove])])
+    assert outcome.ok, outcome.error
+    (group,) = target.retrieve_all_groups()
+    assert group.get("description") == frozenset({"alpha", "b"})
+    (outcome,) = target.update_groups(
+        [
+            (
+                group,
+                [
+                    AttributeChange.remove("description", ["alpha"]),
+                    AttributeChange.add("description", ["ALPHA"]),
+                ],
+            )
+        ]
+    )
+    assert outcome.ok, outcome.error
+    (group,) = target.retrieve_all_groups()
+    assert group.get("description") == frozenset({"ALPHA", "b"})
+
+
 def test_members_are_added_and_removed_in_chunks_around_a_placeholder(
     slapd_server: SlapdServer, branch: tuple[str, str]
 ) -> None:
