@@ -1027,6 +1027,23 @@ def test_attributes_not_asked_for_and_empty_ones_are_not_in_the_bean(
     assert bean.attributes == {"cn": "x", "member": frozenset({"a=b"})}
 
 
+def test_values_sent_in_ranges_are_refused_not_read_as_none(
+    slapd_server: SlapdServer, branch: tuple[str, str]
+) -> None:
+    """Active Directory's ``member;range=0-1499``: the read fails, naming the entry and why."""
+    target = _target(slapd_server, branch)
+    settings = target.groups
+    assert settings is not None
+    readers = target._readers(settings)
+    ranged = [(b"cn", [b"big"]), (b"member;Range=0-1499", [b"uid=a,o=x"])]
+    with pytest.raises(RuntimeError, match=r"cn=big,o=x: .*'member;Range=0-1499'.*MaxValRange"):
+        target._bean(ProvisioningGroup, settings, b"cn=big,o=x", ranged, readers)
+    # Ranges of an attribute the target does not read, and other options, are left out.
+    other = [(b"cn", [b"x"]), (b"seeAlso;range=0-*", [b"a=b"]), (b"member;binary", [b"a=b"])]
+    bean = target._bean(ProvisioningGroup, settings, b"cn=x,o=x", other, readers)
+    assert bean.attributes == {"cn": "x"}
+
+
 def test_groups_of_unique_names_keep_their_unique_members(
     slapd_server: SlapdServer, branch: tuple[str, str]
 ) -> None:

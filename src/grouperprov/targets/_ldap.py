@@ -84,6 +84,7 @@ _BOOLEAN_SYNTAX = "1.3.6.1.4.1.1466.115.121.1.7"
 # failure, not the batch's. A lost connection raises other LDAPExceptions.
 _UNSENT = (ValueError, LDAPObjectClassError)
 
+
 class DnStyle(enum.StrEnum):
     """Where groups live under the base DN."""
 
@@ -214,9 +215,7 @@ class LdapTarget(TargetDAO):
         # Base DNs in the one escaping grouperprov writes (no spaces after commas...),
         # so the DNs it builds and those it reads back compare equal.
         self.groups = groups and attrs.evolve(groups, base_dn=canonical_dn(groups.base_dn))
-        self.entities = entities and attrs.evolve(
-            entities, base_dn=canonical_dn(entities.base_dn)
-        )
+        self.entities = entities and attrs.evolve(entities, base_dn=canonical_dn(entities.base_dn))
         self._page = max(1, page_size)
         self._chunk = max(1, chunk_size)
         tls = (
@@ -377,7 +376,10 @@ class LdapTarget(TargetDAO):
         found: dict[str, AttributeValue] = {}
         for raw_name, raw in entry:
             reader = readers.get(raw_name.lower())
-            if reader is None or not raw:
+            if reader is None:
+                _check_not_ranged(dn, raw_name, readers)
+                continue
+            if not raw:
                 continue
             name, decode, multi = reader
             items = list(map(decode, raw))
@@ -1001,6 +1003,28 @@ def _parents(settings: LdapGroups, dn: str) -> list[str]:
     parts = split_dn(dn)
     base = len(split_dn(settings.base_dn))
     return [_join(parts[i:]) for i in range(1, len(parts) - base)]
+
+
+def _check_not_ranged(
+    dn: bytes, raw_name: bytes, readers: Mapping[bytes, tuple[str, Callable[[bytes], Scalar], bool]]
+) -> None:
+    """Refuse an entry whose read attribute came in ranges (``member;range=0-1499``): RuntimeError.
+
+    Active Directory sends an attribute with more values than its
+    ``MaxValRange`` (1,500 by default) a range at a time, under a name with
+    a ``range=`` option; read as it is, the group would seem to have none of
+    its members, and a sync would act on that. Other options (``cn;lang-en``)
+    are values of another attribute, and are left out.
+    """
+    name, _, options = raw_name.lower().partition(b";")
+    if name in readers and any(o.startswith(b"range=") for o in options.split(b";")):
+        msg = (
+            f"{_text(dn)}: the directory sent {_text(raw_name)!r}, the values of "
+            f"{_text(name)!r} in ranges (Active Directory's range retrieval, for an "
+            "attribute with more values than its MaxValRange); this target does not "
+            "read ranged values: raise MaxValRange above the largest group"
+        )
+        raise RuntimeError(msg)
 
 
 def _rebased(dn: str, base: str) -> str:
