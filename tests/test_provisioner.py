@@ -988,8 +988,8 @@ def test_a_multi_valued_attribute_changes_by_its_values_or_whole(value_changes: 
     assert result.plan is not None
     changes = {c.attribute_changes for c in result.plan.changes}
     if value_changes:
-        assert changes == {
-            (AttributeChange.add("tags", ["c", "d"]), AttributeChange.remove("tags", ["b"]))
+        assert changes == {  # removals first
+            (AttributeChange.remove("tags", ["b"]), AttributeChange.add("tags", ["c", "d"]))
         }
     else:
         assert changes == {(AttributeChange.replace("tags", frozenset({"a", "c", "d"})),)}

@@ -514,10 +514,13 @@ class _Comparer:
         result: list[AttributeChange] = []
         adds = [want_map[k] for k in want_map.keys() - have_map.keys()]
         removes = [have_map[k] for k in have_map.keys() - want_map.keys()]
-        if adds:
-            result.append(AttributeChange.add(name, adds))
+        # Removals first (as for member values): a target may take a removed
+        # value and an added one as equal (a directory's "Alpha" and "alpha");
+        # added first, the new one would be "there already" and then removed.
         if removes:
             result.append(AttributeChange.remove(name, removes))
+        if adds:
+            result.append(AttributeChange.add(name, adds))
         return result
 
     def _delete(

@@ -757,11 +757,7 @@ class LdapTarget(TargetDAO):
         if isinstance(settings, LdapGroups) and settings.path_attribute:
             skip.add(settings.path_attribute.lower())
         allowed = {n.lower() for n in self._names(settings)}
-        # Removals first: the directory may take an added value and a removed one
-        # as equal (``alpha`` and ``Alpha`` under caseIgnoreMatch): added first,
-        # it would be "there already", and the removal would then take it away.
-        ordered = sorted(changes, key=lambda c: c.op is not ChangeOp.REMOVE)
-        for change in ordered:
+        for change in changes:
             name = change.attribute
             if name.lower() in skip and (
                 change.op is ChangeOp.REPLACE or name.lower() != settings.rdn_attribute.lower()
