@@ -90,9 +90,7 @@ def test_the_targets_benchmark_prints_each_ldap_figure(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     bench_targets.bench_ldap(0.005)
-    figures = dict(
-        line.split(" = ") for line in capsys.readouterr().out.splitlines() if " = " in line
-    )
+    figures = _printed(capsys)
     assert figures["ldap_memberships"] == "500"
     for ratio in (
         "ldap_full_sync_over_ldapadd",
@@ -147,17 +145,13 @@ def test_the_least_from_empty_pass_writes_what_a_sync_writes(
     assert all(r.in_target and r.provisionable and r.inserted_by_us for r in records.values())
 
 
-@pytest.mark.usefixtures(
-    "postgres_server"
-)  # PostgreSQL can start here (the benchmark starts its own)
+@pytest.mark.usefixtures("postgres_server")  # it can start here (the benchmark starts its own)
 def test_the_targets_benchmark_prints_each_postgres_figure(
     bench_targets: Any,  # a module
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     bench_targets.bench_postgres(0.002)
-    figures = dict(
-        line.split(" = ") for line in capsys.readouterr().out.splitlines() if " = " in line
-    )
+    figures = _printed(capsys)
     assert figures["postgres_memberships"] == "2000"
     for ratio in (
         "postgres_full_sync_over_copy",
@@ -165,3 +159,9 @@ def test_the_targets_benchmark_prints_each_postgres_figure(
         "postgres_full_sync_over_least",
     ):
         assert float(figures[ratio]) > 0
+
+
+def _printed(capsys: pytest.CaptureFixture[str]) -> dict[str, str]:
+    """The ``name = value`` lines a benchmark printed."""
+    out = capsys.readouterr().out.splitlines()
+    return dict(line.split(" = ", 1) for line in out if " = " in line)
