@@ -8,6 +8,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
+import attrs
 import ldap3
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -965,6 +966,45 @@ def test_bushy_folders_that_differ_only_in_case_share_an_ou_and_converge(
         f"cn=g1,ou=Dept,ou=a,{branch[0]}",
         f"cn=g2,ou=Dept,ou=a,{branch[0]}",
     ]
+
+
+def test_a_person_the_directory_takes_for_another_gets_no_member_value(
+    slapd_server: SlapdServer, branch: tuple[str, str]
+) -> None:
+    """Grouper's ``bob`` and ``Bob`` are one entry to the directory (uid ignores case).
+
+    ``bob``'s add is refused (the entry is ``Bob``'s); before, ``bob``'s
+    member value ``uid=bob,...`` was written anyway, and the directory
+    resolves it to ``Bob``: a group of ``bob``'s gave ``Bob`` its access.
+    """
+    people = branch[1]
+    source = InMemorySource()
+    for subject in ("Bob", "bob"):
+        source.add_subject(subject)
+    source.add_group("a:staff")
+    source.add_member("a:staff", "Bob")
+    source.add_group("a:admins")
+    source.add_member("a:admins", "bob")
+    source.mark("a", "ldap", scope="sub")
+    config = _config(MembershipType.GROUP_ATTRIBUTES, branch)
+    config = attrs.evolve(config, entities=attrs.evolve(config.entities, operate=True))
+    target = _target(
+        slapd_server,
+        branch,
+        entities=LdapEntities(
+            base_dn=people,
+            object_classes=("top", "person", "organizationalPerson", "inetOrgPerson"),
+            attributes=("cn", "sn"),
+        ),
+    )
+    prov = Provisioner(config, source, target, MemorySyncStore())
+    for _ in range(2):
+        result = prov.full_sync()
+        assert result.status is SyncStatus.ERROR
+        refused = [e for e in result.errors.values() if "entryAlreadyExists" in e.message]
+        assert refused  # bob's add, and bob's membership for it (DNE)
+        members = {str(g.get("cn")): g.values("member") for g in target.retrieve_all_groups()}
+        assert members == {"a:staff": {f"uid=Bob,{people}"}, "a:admins": frozenset()}
 
 
 def test_a_rename_moves_the_entry_and_the_sync_record_follows_it(

@@ -994,3 +994,87 @@ def test_a_multi_valued_attribute_changes_by_its_values_or_whole(value_changes: 
     else:
         assert changes == {(AttributeChange.replace("tags", frozenset({"a", "c", "d"})),)}
     assert {g.values("tags") for g in target.groups.values()} == {frozenset({"a", "c", "d"})}
+
+
+@pytest.mark.parametrize("sync", ["full", "incremental"])
+def test_a_member_whose_insert_fails_is_left_out_of_its_groups(sync: str) -> None:
+    """Its value is not written (with a new group, or to one already there): DNE, until it is in.
+
+    Before, a new group was inserted (before the people) with every member
+    value, those of people whose insert then failed included: a value that
+    names nobody in the directory, or, where names collide, somebody else.
+    """
+    from grouperprov import Provisioner  # noqa: PLC0415
+
+    broken = {"on": True}
+    source = _campus()
+    source.add_group("apps:ldap:empty")  # a new group with no member values at all
+    target = InMemoryTarget(
+        id_attributes={"group": "cn", "entity": "uid"},
+        fail=lambda op, bean: broken["on"] and op == "insert_entities" and bean.get("uid") == "u2",
+    )
+    config = _config(
+        entities={"attributes": [{"name": "uid", "field": "subject_id"}], "matching": ["uid"]}
+    )
+    prov = Provisioner(config, source, target, MemorySyncStore())
+    snapshot = source.snapshot()
+    staff = next(g.id for g in snapshot.groups if g.get("name") == "apps:ldap:staff")
+    key = (ObjectType.MEMBERSHIP, (staff, "mem-u2"))
+
+    def members() -> frozenset[object]:
+        (group,) = [g for g in target.groups.values() if g.get("cn") == "staff"]
+        return group.values("member")
+
+    if sync == "full":
+        first = prov.full_sync()
+    else:  # the group and its members arrive as events
+        source.unmark("apps:ldap", P)
+        assert prov.full_sync().status is SyncStatus.SUCCESS
+        seq = len(source.changes)
+        source.mark("apps:ldap", P, scope="sub")
+        first = prov.incremental_sync(source.events(seq))
+    assert first.status is SyncStatus.ERROR
+    assert members() == {"u0", "u1"}  # u2 is not in the target: neither is its value
+    error = first.errors[key]
+    assert error.code is SyncErrorCode.DNE
+    assert "its entity was not inserted" in error.message
+    record = prov.store.load(P).records[key]
+    assert not record.in_target
+    assert record.error_code is SyncErrorCode.DNE
+    again = prov.full_sync()  # the group is there now: the value alone, still not written
+    assert again.errors[key].code is SyncErrorCode.DNE
+    assert members() == {"u0", "u1"}
+    broken["on"] = False
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    assert members() == {"u0", "u1", "u2"}
+    assert prov.plan_full().plan.changes == ()
+    assert "empty" in {g.get("cn") for g in target.groups.values()}
+
+
+def test_a_group_whose_insert_fails_is_left_out_of_its_members_values() -> None:
+    """The other way round (``entity_attributes``): no ``isMemberOf`` for a group not there."""
+    from grouperprov import Provisioner  # noqa: PLC0415
+
+    source = _campus()
+    target = InMemoryTarget(
+        id_attributes={"group": "cn", "entity": "uid"},
+        fail=lambda op, bean: op == "insert_groups" and bean.get("cn") == "math101",
+    )
+    config = _config(
+        entities={"attributes": [{"name": "uid", "field": "subject_id"}], "matching": ["uid"]},
+        memberships={
+            "type": "entity_attributes",
+            "attribute": {"name": "isMemberOf", "field": "extension"},
+        },
+    )
+    prov = Provisioner(config, source, target, MemorySyncStore())
+    result = prov.full_sync()
+    assert result.status is SyncStatus.ERROR
+    (u0,) = [e for e in target.entities.values() if e.get("uid") == "u0"]
+    assert u0.values("isMemberOf") == {"staff"}  # not math101: that group is not there
+    math = next(
+        g.id for g in source.snapshot().groups if g.get("name") == "apps:ldap:courses:math101"
+    )
+    error = result.errors[(ObjectType.MEMBERSHIP, (math, "mem-u0"))]
+    assert error.code is SyncErrorCode.DNE
+    assert error.message.startswith("its group was not inserted")

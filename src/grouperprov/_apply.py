@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, TypeAlias, cast
 
 import attrs
@@ -28,6 +28,9 @@ __all__ = ["ApplyResult", "ChangeOutcome", "apply", "read_target"]
 log = logging.getLogger("grouperprov.apply")
 
 Bean: TypeAlias = ProvisioningGroup | ProvisioningEntity | ProvisioningMembership
+MembershipPair: TypeAlias = tuple[str, str]
+# An owner's Grouper id -> its membership values, each (value, memberships behind it).
+MemberValues: TypeAlias = Callable[[str], Iterable[tuple[object, tuple[MembershipPair, ...]]]]
 _NAMES = {
     ObjectType.GROUP: ("group", "groups"),
     ObjectType.ENTITY: ("entity", "entities"),
@@ -133,6 +136,7 @@ def apply(
     *,
     checkpoint: Callable[[ApplyResult], None] | None = None,
     checkpoint_seconds: float = 60.0,
+    member_values: MemberValues | None = None,
 ) -> ApplyResult:
     """Carry out *plan* through *dao*, as *behavior* says.
 
@@ -148,8 +152,21 @@ def apply(
             last checkpoint: the caller records progress during long runs.
         checkpoint_seconds: How often *checkpoint* is called, at most (0:
             after every batch).
+        member_values: For the attribute membership types, a new owner's
+            membership values with the memberships behind each (the
+            translation's), so that a value whose member could not be
+            inserted is left out of the owner's insert. Without it, values
+            written with their owner are mapped only where the plan gives
+            them one by one.
     """
-    return _Applier(plan, dao, behavior, checkpoint, checkpoint_seconds).run()
+    return _Applier(
+        plan,
+        dao,
+        behavior,
+        checkpoint=checkpoint,
+        checkpoint_seconds=checkpoint_seconds,
+        member_values=member_values,
+    ).run()
 
 
 class _Applier:
@@ -158,10 +175,13 @@ class _Applier:
         plan: Plan,
         dao: TargetDAO,
         behavior: Behavior,
+        *,
         checkpoint: Callable[[ApplyResult], None] | None = None,
         checkpoint_seconds: float = 60.0,
+        member_values: MemberValues | None = None,
     ) -> None:
         self.plan = plan
+        self.member_values = member_values
         self.dao = dao
         self.b = behavior
         self.checkpoint = checkpoint
@@ -172,12 +192,30 @@ class _Applier:
         self.links: dict[ObjectType, dict[str, str]] = {ObjectType.GROUP: {}, ObjectType.ENTITY: {}}
         self.known = {t: dict(plan.links.get(t, {})) for t in (ObjectType.GROUP, ObjectType.ENTITY)}
         self.insert_outcomes: dict[tuple[ObjectType, Hashable], ChangeOutcome] = {}
+        owner = behavior.membership_owner
+        self.member_type = (
+            None
+            if owner is None
+            else ObjectType.ENTITY
+            if owner is ObjectType.GROUP
+            else ObjectType.GROUP
+        )
+        # Members (of member_type) whose insert failed in this run, with its error.
+        self.failed_members: dict[str, ObjectError] = {}
+        # New owners' memberships left out of their insert: its error, by membership.
+        self.left_out: dict[str, dict[MembershipPair, ObjectError]] = {}
+        # The changes of values written with a new owner's insert, by owner.
+        self.with_owner: dict[str, list[Change]] = {}
+        if owner is not None:
+            for change in plan.changes:
+                if change.with_owner and change.owner_id is not None:
+                    self.with_owner.setdefault(change.owner_id, []).append(change)
 
     def run(self) -> ApplyResult:
         by_phase: dict[tuple[Action, ObjectType], list[Change]] = {}
         for change in self.plan.changes:
             by_phase.setdefault(phase_of(change), []).append(change)
-        for phase in phases(self.b.crud_order):
+        for phase in phases(self.b.crud_order, self.b.membership_owner):
             changes = by_phase.get(phase, [])
             if not changes:
                 continue
@@ -208,6 +246,12 @@ class _Applier:
         if object_type is ObjectType.MEMBERSHIP and self.b.membership_owner is not None:
             self._value_changes(changes)
             return
+        if (
+            action is Action.INSERT
+            and object_type is self.b.membership_owner
+            and self.failed_members
+        ):
+            changes = [self._without_failed_members(change) for change in changes]
         items: list[tuple[Change, object]] = []
         for change in changes:
             if change.action is Action.REPLACE:
@@ -272,6 +316,12 @@ class _Applier:
             target_id = str(stored.id)
             self.links[change.object_type][str(change.object_id)] = target_id
             self.known[change.object_type][str(change.object_id)] = target_id
+        if (
+            error is not None
+            and change.action is Action.INSERT
+            and change.object_type is self.member_type
+        ):
+            self.failed_members[str(change.object_id)] = error
         result = ChangeOutcome(
             change=change,
             ok=error is None,
@@ -399,6 +449,15 @@ class _Applier:
         for change in changes:
             if change.with_owner:
                 self._follow_owner(owner, change)
+            elif change.action is Action.INSERT and self._member_failed(change.memberships):
+                self.outcomes.append(
+                    ChangeOutcome(
+                        change=change,
+                        ok=False,
+                        applied=False,
+                        error=self._member_error(change.memberships),
+                    )
+                )
             else:
                 grouped.setdefault(change.owner_id or "", []).append(change)
         if not grouped:
@@ -442,7 +501,92 @@ class _Applier:
                         self._record(change, result, None)
         self._tick()
 
+    def _member_failed(self, memberships: Sequence[MembershipPair]) -> bool:
+        """Whether every membership behind a value has a member whose insert failed."""
+        if not self.failed_members or not memberships:
+            return False
+        index = _member_index(self.b.membership_owner)
+        return all(m[index] in self.failed_members for m in memberships)
+
+    def _member_error(self, memberships: Sequence[MembershipPair]) -> ObjectError:
+        index = _member_index(self.b.membership_owner)
+        member = memberships[0][index]
+        assert self.member_type is not None  # noqa: S101  # an attribute membership type
+        return ObjectError(
+            SyncErrorCode.DNE,
+            f"its {self.member_type.value} was not inserted: {self.failed_members[member].message}",
+        )
+
+    def _owner_values(
+        self, owner_id: str
+    ) -> tuple[str | None, list[tuple[object, tuple[MembershipPair, ...]]]]:
+        """A new owner's membership attribute, and the values written with its insert.
+
+        Each value comes with the memberships behind it: from the plan where
+        it gives the values one by one, else from *member_values*.
+        """
+        written = [
+            c for c in self.with_owner.get(owner_id, ()) if c.attribute_changes and c.memberships
+        ]
+        if not written:
+            return None, []
+        name = written[0].attribute_changes[0].attribute
+        values: list[tuple[object, tuple[MembershipPair, ...]]] = [
+            (c.value, c.memberships) for c in written if c.value is not None
+        ]
+        if not values and self.member_values is not None:
+            listed = {m for c in written for m in c.memberships}
+            values = [
+                (value, memberships)
+                for value, memberships in self.member_values(owner_id)
+                if memberships and memberships[0] in listed
+            ]
+        return name, values
+
+    def _without_failed_members(self, change: Change) -> Change:
+        """A new owner's insert without the values whose members could not be inserted."""
+        owner_id = str(change.object_id)
+        name, values = self._owner_values(owner_id)
+        if change.bean is None or name is None:
+            return change
+        dropped: set[object] = set()
+        for value, memberships in values:
+            if self._member_failed(memberships):
+                dropped.add(value)
+                error = self._member_error(memberships)
+                for membership in memberships:
+                    self.left_out.setdefault(owner_id, {})[membership] = error
+        if not dropped:
+            return change
+        kept = change.bean.values(name) - dropped
+        log.warning(
+            "%d %s value(s) left out of %s: their %s could not be inserted",
+            len(dropped),
+            name,
+            change.describe(),
+            self.member_type.value if self.member_type else "member",
+        )
+        return attrs.evolve(change, bean=change.bean.with_attributes({name: kept or None}))
+
     def _follow_owner(self, owner: ObjectType, change: Change) -> None:
+        left_out = self.left_out.get(str(change.owner_id), {})
+        if left_out and change.memberships:
+            # Values left out of the owner's insert (their member's insert failed).
+            dropped = [m for m in change.memberships if m in left_out]
+            if dropped:
+                self.outcomes.extend(
+                    ChangeOutcome(
+                        change=attrs.evolve(change, memberships=(m,)),
+                        ok=False,
+                        applied=False,
+                        error=left_out[m],
+                    )
+                    for m in dropped
+                )
+                kept = tuple(m for m in change.memberships if m not in left_out)
+                if not kept:
+                    return
+                change = attrs.evolve(change, memberships=kept)
         outcome = self.insert_outcomes.get((owner, change.owner_id))
         if outcome is None:
             error: ObjectError | None = _err(f"its {owner.value} was not inserted")
@@ -451,6 +595,11 @@ class _Applier:
         self.outcomes.append(
             ChangeOutcome(change=change, ok=error is None, applied=outcome is not None, error=error)
         )
+
+
+def _member_index(owner: ObjectType | None) -> int:
+    """Where a membership pair holds the member of an owner's values."""
+    return 1 if owner is ObjectType.GROUP else 0
 
 
 def _caller(

@@ -164,8 +164,49 @@ _INSERTS_FIRST = (
 )
 
 
-def phases(order: CrudOrder) -> tuple[tuple[Action, ObjectType], ...]:
-    """The (action, object type) phases of *order*; replaces run with membership inserts."""
+# The same orders with entities written before groups (groups hold member values).
+_DELETES_FIRST_MEMBERS_FIRST = (
+    (Action.DELETE, ObjectType.MEMBERSHIP),
+    (Action.DELETE, ObjectType.GROUP),
+    (Action.DELETE, ObjectType.ENTITY),
+    (Action.INSERT, ObjectType.ENTITY),
+    (Action.UPDATE, ObjectType.ENTITY),
+    (Action.INSERT, ObjectType.GROUP),
+    (Action.UPDATE, ObjectType.GROUP),
+    (Action.INSERT, ObjectType.MEMBERSHIP),
+    (Action.UPDATE, ObjectType.MEMBERSHIP),
+)
+_INSERTS_FIRST_MEMBERS_FIRST = (
+    (Action.INSERT, ObjectType.ENTITY),
+    (Action.UPDATE, ObjectType.ENTITY),
+    (Action.INSERT, ObjectType.GROUP),
+    (Action.UPDATE, ObjectType.GROUP),
+    (Action.INSERT, ObjectType.MEMBERSHIP),
+    (Action.UPDATE, ObjectType.MEMBERSHIP),
+    (Action.DELETE, ObjectType.MEMBERSHIP),
+    (Action.DELETE, ObjectType.ENTITY),
+    (Action.DELETE, ObjectType.GROUP),
+)
+
+
+def phases(
+    order: CrudOrder, membership_owner: ObjectType | None = None
+) -> tuple[tuple[Action, ObjectType], ...]:
+    """The (action, object type) phases of *order*; replaces run with membership inserts.
+
+    Where groups hold their members as values (*membership_owner* is the
+    group), entities are inserted and updated before groups: a new group is
+    written with its member values, and a value whose entity could not be
+    inserted is left out of it (a directory with referential integrity
+    refuses a member that is not there; one without would keep a value
+    that names nobody, or, where names collide, somebody else).
+    """
+    if membership_owner is ObjectType.GROUP:
+        return (
+            _DELETES_FIRST_MEMBERS_FIRST
+            if order is CrudOrder.DELETES_FIRST
+            else _INSERTS_FIRST_MEMBERS_FIRST
+        )
     return _DELETES_FIRST if order is CrudOrder.DELETES_FIRST else _INSERTS_FIRST
 
 

@@ -721,6 +721,9 @@ class Provisioner:
             checkpoint_seconds=0.0
             if self.checkpoint_interval is None
             else self.checkpoint_interval.total_seconds(),
+            member_values=lambda owner_id: planned.translation.membership_values.get(
+                owner_id, {}
+            ).values(),
         )
         timings["apply"] = time.perf_counter() - start
         errors.update(result.object_errors())
