@@ -194,3 +194,28 @@ def test_object_ids_are_shown_as_their_parts() -> None:
     assert _show_id(("grp-1",)) == "('grp-1')"  # no trailing comma: one part, as written
     assert _show_id(()) == "()"
     assert _show_id("grp-1") == "'grp-1'"
+
+
+def test_entities_are_written_before_groups_that_hold_member_values() -> None:
+    """With group_attributes, entities are written before group inserts; else as configured."""
+    from grouperprov._config import CrudOrder, ObjectType  # noqa: PLC0415
+    from grouperprov._plan import Action, phases  # noqa: PLC0415
+
+    for order in CrudOrder:
+        plain = phases(order)
+        members_first = phases(order, ObjectType.GROUP)
+        assert sorted(members_first) == sorted(plain)  # the same phases
+        assert phases(order, ObjectType.ENTITY) == plain
+        group_insert = members_first.index((Action.INSERT, ObjectType.GROUP))
+        membership_insert = members_first.index((Action.INSERT, ObjectType.MEMBERSHIP))
+        written = [
+            i
+            for i, (action, object_type) in enumerate(members_first)
+            if object_type is ObjectType.ENTITY and action is not Action.DELETE
+        ]
+        assert all(i < group_insert for i in written)
+        assert group_insert < membership_insert
+        # Deletes of memberships still come first (deletes_first) or last (inserts_first).
+        assert members_first.index((Action.DELETE, ObjectType.MEMBERSHIP)) == plain.index(
+            (Action.DELETE, ObjectType.MEMBERSHIP)
+        )

@@ -164,29 +164,20 @@ _INSERTS_FIRST = (
 )
 
 
+def _members_first(
+    order: tuple[tuple[Action, ObjectType], ...],
+) -> tuple[tuple[Action, ObjectType], ...]:
+    """*order* with the entity phases it has before membership inserts put before group inserts."""
+    until = order.index((Action.INSERT, ObjectType.MEMBERSHIP))
+    moved = [p for p in order[:until] if p[1] is ObjectType.ENTITY]
+    rest = [p for p in order if p not in moved]
+    at = rest.index((Action.INSERT, ObjectType.GROUP))
+    return (*rest[:at], *moved, *rest[at:])
+
+
 # The same orders with entities written before groups (groups hold member values).
-_DELETES_FIRST_MEMBERS_FIRST = (
-    (Action.DELETE, ObjectType.MEMBERSHIP),
-    (Action.DELETE, ObjectType.GROUP),
-    (Action.DELETE, ObjectType.ENTITY),
-    (Action.INSERT, ObjectType.ENTITY),
-    (Action.UPDATE, ObjectType.ENTITY),
-    (Action.INSERT, ObjectType.GROUP),
-    (Action.UPDATE, ObjectType.GROUP),
-    (Action.INSERT, ObjectType.MEMBERSHIP),
-    (Action.UPDATE, ObjectType.MEMBERSHIP),
-)
-_INSERTS_FIRST_MEMBERS_FIRST = (
-    (Action.INSERT, ObjectType.ENTITY),
-    (Action.UPDATE, ObjectType.ENTITY),
-    (Action.INSERT, ObjectType.GROUP),
-    (Action.UPDATE, ObjectType.GROUP),
-    (Action.INSERT, ObjectType.MEMBERSHIP),
-    (Action.UPDATE, ObjectType.MEMBERSHIP),
-    (Action.DELETE, ObjectType.MEMBERSHIP),
-    (Action.DELETE, ObjectType.ENTITY),
-    (Action.DELETE, ObjectType.GROUP),
-)
+_DELETES_FIRST_MEMBERS_FIRST = _members_first(_DELETES_FIRST)
+_INSERTS_FIRST_MEMBERS_FIRST = _members_first(_INSERTS_FIRST)
 
 
 def phases(
