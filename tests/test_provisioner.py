@@ -1078,3 +1078,43 @@ def test_a_group_whose_insert_fails_is_left_out_of_its_members_values() -> None:
     error = result.errors[(ObjectType.MEMBERSHIP, (math, "mem-u0"))]
     assert error.code is SyncErrorCode.DNE
     assert error.message.startswith("its group was not inserted")
+
+
+def test_a_replaced_member_list_leaves_out_a_member_whose_insert_failed() -> None:
+    """A target without value changes gets the whole list: without the new person who is not in."""
+    from grouperprov import Provisioner  # noqa: PLC0415
+
+    broken = {"on": False}
+    source = _campus(members=2)
+    target = InMemoryTarget(
+        id_attributes={"group": "cn", "entity": "uid"},
+        value_changes=False,
+        fail=lambda op, bean: broken["on"] and op == "insert_entities" and bean.get("uid") == "u9",
+    )
+    config = _config(
+        entities={"attributes": [{"name": "uid", "field": "subject_id"}], "matching": ["uid"]}
+    )
+    prov = Provisioner(config, source, target, MemorySyncStore())
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    broken["on"] = True
+    source.add_subject("u9")
+    source.add_member("apps:ldap:staff", "u9")
+    source.remove_member("apps:ldap:staff", "u1")  # the list changes otherwise too
+    source.remove_member("apps:ldap:courses:math101", "u0")  # a list with nothing to leave out
+    staff = next(g.id for g in source.snapshot().groups if g.get("name") == "apps:ldap:staff")
+
+    def members() -> frozenset[object]:
+        (group,) = [g for g in target.groups.values() if g.get("cn") == "staff"]
+        return group.values("member")
+
+    result = prov.full_sync()
+    assert result.status is SyncStatus.ERROR
+    assert members() == {"u0"}  # u1 gone, u9 not written
+    error = result.errors[(ObjectType.MEMBERSHIP, (staff, "mem-u9"))]
+    assert error.code is SyncErrorCode.DNE
+    assert "its entity was not inserted" in error.message
+    assert (ObjectType.MEMBERSHIP, (staff, "mem-u0")) not in result.errors
+    broken["on"] = False
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    assert members() == {"u0", "u9"}
+    assert prov.plan_full().plan.changes == ()

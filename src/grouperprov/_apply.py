@@ -459,7 +459,14 @@ class _Applier:
                     )
                 )
             else:
-                grouped.setdefault(change.owner_id or "", []).append(change)
+                sent = (
+                    self._replaced_without_failed_members(change, self.member_values)
+                    if change.action is Action.REPLACE
+                    and self.failed_members
+                    and self.member_values is not None
+                    else change
+                )
+                grouped.setdefault(sent.owner_id or "", []).append(sent)
         if not grouped:
             return
         singular, plural = _NAMES[owner]
@@ -567,6 +574,51 @@ class _Applier:
             self.member_type.value if self.member_type else "member",
         )
         return attrs.evolve(change, bean=change.bean.with_attributes({name: kept or None}))
+
+    def _replaced_without_failed_members(
+        self, change: Change, member_values: MemberValues
+    ) -> Change:
+        """A replaced value list without the values added for members whose insert failed.
+
+        A value the owner has already stays (as when values change one by
+        one, where nothing is sent for it); one that would be added is left
+        out, and the memberships behind it get the member's error.
+        """
+        assert change.owner_id is not None  # noqa: S101  # a replaced list has its owner
+        (replaced,) = change.attribute_changes
+        new = replaced.values()
+        present = change.bean.values(replaced.attribute) if change.bean is not None else set()
+        dropped: dict[object, tuple[MembershipPair, ...]] = {
+            value: memberships
+            for value, memberships in member_values(change.owner_id)
+            if value in new and value not in present and self._member_failed(memberships)
+        }
+        if not dropped:
+            return change
+        for value, memberships in dropped.items():
+            self.outcomes.append(
+                ChangeOutcome(
+                    change=Change(
+                        action=Action.INSERT,
+                        object_type=ObjectType.MEMBERSHIP,
+                        object_id=(change.owner_id, value),  # type: ignore[arg-type]  # a value's id
+                        owner_id=change.owner_id,
+                        value=value,  # type: ignore[arg-type]  # a membership value
+                        memberships=memberships,
+                        label=change.label,
+                    ),
+                    ok=False,
+                    applied=False,
+                    error=self._member_error(memberships),
+                )
+            )
+        left_out = {m for memberships in dropped.values() for m in memberships}
+        kept = frozenset(new - dropped.keys())
+        return attrs.evolve(
+            change,
+            attribute_changes=(AttributeChange.replace(replaced.attribute, kept or None),),
+            memberships=tuple(m for m in change.memberships if m not in left_out),
+        )
 
     def _follow_owner(self, owner: ObjectType, change: Change) -> None:
         left_out = self.left_out.get(str(change.owner_id), {})
