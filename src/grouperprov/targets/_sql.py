@@ -29,7 +29,7 @@ from grouperprov._target import (
 from grouperprov.exceptions import TargetUnavailable
 from grouperprov.targets._reconnect import reconnecting
 from grouperprov.targets._sql_layout import MembershipTable, ObjectTable, SqlLayout, quote
-from grouperprov.targets._sql_values import database_scalar, plain, row_attributes
+from grouperprov.targets._sql_values import plain, read_scalar, row_attributes
 
 __all__ = ["SqlTarget"]
 
@@ -346,7 +346,9 @@ class SqlTarget(TargetDAO):
                     if value is None:  # a NULL value is no value, as a NULL column is
                         continue
                     if type(value) is not str:
-                        value = _attribute_value(a.table, row_owner, row_name, value)  # noqa: PLW2901  # read as a bean value
+                        value = read_scalar(  # noqa: PLW2901  # read as a bean value
+                            value, functools.partial(_value_place, a.table, row_owner, row_name)
+                        )
                     found.setdefault(str(row_owner), {}).setdefault(row_name, set()).add(value)
         return {o: {n: frozenset(v) for n, v in by.items()} for o, by in found.items()}
 
@@ -937,13 +939,9 @@ def _place(table: str, row: object, columns: Mapping[str, str], name: str) -> st
     return f"table {table!r}, row {row!r}, column {columns[name]!r}"
 
 
-def _attribute_value(table: str, owner: object, name: object, value: object) -> Scalar:
-    """A value of an attribute table's row, as :func:`._sql_values.database_scalar` reads it."""
-    try:
-        return database_scalar(value)
-    except TypeError as exc:
-        msg = f"table {table!r}, row of {str(owner)!r}, value of {name!r}: {exc}"
-        raise TypeError(msg) from None
+def _value_place(table: str, owner: object, name: object) -> str:
+    """Where a value of an attribute table is read from, for an error."""
+    return f"table {table!r}, row of {str(owner)!r}, value of {name!r}"
 
 
 def _as_set(value: AttributeValue) -> frozenset[Scalar]:

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import functools
 import itertools
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 
 from grouperprov._beans import AttributeValue, Scalar
 
-__all__ = ["database_scalar", "plain", "row_attributes"]
+__all__ = ["database_scalar", "plain", "read_scalar", "row_attributes"]
 
 # Types taken as they are; their check is one set operation per row, in C.
 _AS_THEY_ARE = frozenset((str, int, bool, type(None)))
@@ -60,6 +61,19 @@ def database_scalar(value: object) -> Scalar:
     raise TypeError(msg)
 
 
+def read_scalar(value: object, where: Callable[[], str]) -> Scalar:
+    """:func:`database_scalar` of *value*, read at the place *where* names.
+
+    Raises:
+        TypeError: A value of a type no rule reads, its message led by ``where()``.
+    """
+    try:
+        return database_scalar(value)
+    except TypeError as exc:
+        msg = f"{where()}: {exc}"
+        raise TypeError(msg) from None
+
+
 def plain(rows: Iterable[Sequence[object]]) -> bool:
     """Whether every value of *rows* is taken as it is (the usual result, checked in C)."""
     return set(map(type, itertools.chain.from_iterable(rows))) <= _AS_THEY_ARE
@@ -77,13 +91,8 @@ def row_attributes(
     Raises:
         TypeError: A value of a type no rule reads, with *where* of its attribute.
     """
-    found: dict[str, AttributeValue] = {}
-    for name, value in zip(names, values, strict=True):
-        if value is None:
-            continue
-        try:
-            found[name] = database_scalar(value)
-        except TypeError as exc:
-            msg = f"{where(name)}: {exc}"
-            raise TypeError(msg) from None
-    return found
+    return {
+        name: read_scalar(value, functools.partial(where, name))
+        for name, value in zip(names, values, strict=True)
+        if value is not None
+    }
