@@ -69,6 +69,10 @@ SQL_LAYOUT = {
     },
 }
 
+# The rows of SQL_LAYOUT's tables, as both floors write them (the same statements).
+_COPY_GROUPS = "COPY app_groups (name, description) FROM STDIN"
+_COPY_MEMBERSHIPS = "COPY app_memberships (group_id, member_id, group_name, subject_id) FROM STDIN"
+
 
 def _timed(run: Any) -> float:  # noqa: ANN401  # any callable
     # Each measure starts from a collected heap: a full collection of what an
@@ -121,11 +125,10 @@ def bench_postgres(scale: float) -> None:
 
         def copy() -> None:
             with psycopg.connect(floor_dsn) as conn, conn.cursor() as cur:
-                with cur.copy("COPY app_groups (name, description) FROM STDIN") as out:
+                with cur.copy(_COPY_GROUPS) as out:
                     for g in snapshot.groups:
                         out.write_row((g.get("name"), g.get("description")))
-                columns = "group_id, member_id, group_name, subject_id"
-                with cur.copy(f"COPY app_memberships ({columns}) FROM STDIN") as out:  # type: ignore[arg-type]  # fixed names
+                with cur.copy(_COPY_MEMBERSHIPS) as out:
                     for m in snapshot.memberships:
                         name = names[m.group_id]
                         out.write_row((name, m.entity_id, name, subjects[m.entity_id]))
@@ -193,13 +196,12 @@ def _least_from_empty(
     subjects = {e.id: str(e.get("subject_id")) for e in snapshot.entities}
     now = datetime.now(UTC)
     records: list[SyncRecord] = []
-    columns = "group_id, member_id, group_name, subject_id"
     with connection.transaction(), connection.cursor() as cur:
-        with cur.copy("COPY app_groups (name, description) FROM STDIN") as out:
+        with cur.copy(_COPY_GROUPS) as out:
             for g in snapshot.groups:
                 out.write_row((names[g.id], g.get("description")))
                 records.append(_least_record(ObjectType.GROUP, g.id, names[g.id], now))
-        with cur.copy(f"COPY app_memberships ({columns}) FROM STDIN") as out:  # type: ignore[arg-type]  # fixed names
+        with cur.copy(_COPY_MEMBERSHIPS) as out:
             for m in snapshot.memberships:
                 if (ObjectType.MEMBERSHIP, m.id) in state.records:
                     continue
