@@ -556,23 +556,17 @@ class _Applier:
         name, values = self._owner_values(owner_id)
         if change.bean is None or name is None:
             return change
-        dropped: set[object] = set()
+        dropped: dict[object, ObjectError] = {}
         for value, memberships in values:
             if self._member_failed(memberships):
-                dropped.add(value)
-                error = self._member_error(memberships)
+                error = dropped[value] = self._member_error(memberships)
                 for membership in memberships:
                     self.left_out.setdefault(owner_id, {})[membership] = error
         if not dropped:
             return change
-        kept = change.bean.values(name) - dropped
-        log.warning(
-            "%d %s value(s) left out of %s: their %s could not be inserted",
-            len(dropped),
-            name,
-            change.describe(),
-            self.member_type.value if self.member_type else "member",
-        )
+        kept = change.bean.values(name) - set(dropped)
+        for value, error in dropped.items():
+            log.warning("%s value %r left out of %s: %s", name, value, change.describe(), error)
         return attrs.evolve(change, bean=change.bean.with_attributes({name: kept or None}))
 
     def _replaced_without_failed_members(
