@@ -251,6 +251,35 @@ def test_target_links_follow_a_rename_before_historical_values() -> None:
     assert result.unmatched_target == ("t2",)
 
 
+def test_a_target_link_leads_to_an_object_whose_matching_values_were_blanked() -> None:
+    # Found by corrupting a synced table: a group row whose cn was set to NULL
+    # was set aside, so Grouper's group was inserted again on its own key, and
+    # failed on it, in every run.
+    m = _matcher(["cn"])
+    result = m.match(
+        {"g1": g("g1", cn="staff"), "g2": g("g2", cn="fac")},
+        {"t1": g("t1"), "t2": g("t2"), "t3": g("t3")},
+        linked={"g1": "t1", "g2": "t2"},
+    )
+    assert result.pairs == {"g1": "t1", "g2": "t2"}
+    assert result.matched_by["g1"] == MatchingId(LINK_KEY, ("t1",))
+    # One no link leads to stays set aside, never extra (never deleted).
+    assert result.set_aside == {"t3": "no value for any matching key"}
+    assert result.unmatched_target == ()
+
+
+def test_two_links_to_one_object_without_matching_values_give_mat() -> None:
+    m = _matcher(["cn"])
+    result = m.match(
+        {"g1": g("g1", cn="n1"), "g2": g("g2", cn="n2")},
+        {"t1": g("t1")},
+        linked={"g1": "t1", "g2": "t1"},
+    )
+    assert result.pairs == {}
+    assert set(result.errors) == {"g1", "g2"}
+    assert result.set_aside == {"t1": "the target link of 2 objects"}
+
+
 def test_a_target_link_taken_by_a_current_key_is_not_used() -> None:
     m = _matcher(["cn"])
     result = m.match(

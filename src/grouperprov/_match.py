@@ -17,7 +17,9 @@ a sync record keeps), then to historical values:
    never deleted because of an ambiguity); so are two or more target objects
    sharing a matching id that no translated object has.
 3. A translated object with no matching id at all gets MAT; a target object
-   with none is set aside.
+   with none is set aside, unless a target link leads to it: then it is
+   paired through the link (its values were blanked in the target; the
+   update gives them back).
 4. Objects paired, given MAT or set aside take no part in later keys.
 
 Pairing therefore never uses an object twice, and swapping the two sides gives
@@ -173,8 +175,9 @@ class Matcher:
                 record keeps), tried after every current key and before
                 historical values: an object whose current values match
                 nothing, such as a renamed group, is paired with the target
-                object it was last synced to, if that is still there and free.
-                Two objects linked to the same target object both get MAT.
+                object it was last synced to, if that is still there and free
+                (or set aside only for having no matching value). Two objects
+                linked to the same target object both get MAT.
         """
         t_ids = {tid: self.matching_ids(bean) for tid, bean in translated.items()}
         g_ids = {gid: self.matching_ids(bean) for gid, bean in target.items()}
@@ -185,16 +188,18 @@ class Matcher:
                     SyncErrorCode.MAT,
                     f"no value for any matching key ({', '.join(self.keys) or 'none configured'})",
                 )
+        unkeyed: set[TargetIdT] = set()
         for gid, ids in g_ids.items():
             if all(i is None for i in ids):
                 state.set_aside[gid] = "no value for any matching key"
+                unkeyed.add(gid)
         for position in range(len(self._keys)):
             state.pair_round(
                 {t: ids[position] for t, ids in t_ids.items() if ids[position] is not None},
                 {g: ids[position] for g, ids in g_ids.items() if ids[position] is not None},
             )
         if linked:
-            state.linked_round(linked, translated, target)
+            state.linked_round(linked, translated, target, unkeyed)
         if historical:
             target_index: dict[MatchingId, TargetIdT | None] = {}
             for gid, ids in g_ids.items():
@@ -277,14 +282,16 @@ class _State(Generic[IdT, TargetIdT]):
         linked: Mapping[IdT, TargetIdT],
         translated: Mapping[IdT, object],
         present: Mapping[TargetIdT, object],
+        unkeyed: Collection[TargetIdT],
     ) -> None:
+        """Pair through target links; *unkeyed*: target objects set aside for lack of any value."""
         claims: dict[TargetIdT, list[tuple[IdT, MatchingId]]] = {}
         for tid, gid in linked.items():
             if (
                 tid in translated
                 and self.free_translated(tid)
                 and gid in present
-                and self.free_target(gid)
+                and (self.free_target(gid) or gid in unkeyed)
             ):
                 claims.setdefault(gid, []).append((tid, MatchingId(LINK_KEY, (gid,))))
         self._award(claims, "the target links", "the target link of {n} objects")
@@ -336,6 +343,7 @@ class _State(Generic[IdT, TargetIdT]):
                 self.pairs[tid] = gid
                 self.matched_by[tid] = mid
                 self._taken.add(gid)
+                self.set_aside.pop(gid, None)  # an unkeyed object its link leads to
                 continue
             shown = ", ".join(repr(t) for t, _ in claimants)
             for tid, _ in claimants:
