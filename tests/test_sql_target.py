@@ -563,6 +563,98 @@ def test_a_campus_provisions_into_tables_people_can_query(connect: Connect) -> N
     assert isinstance(target.retrieve_entities(["ada"])[0], ProvisioningEntity)
 
 
+def _staff_and_faculty() -> InMemorySource:
+    source = InMemorySource()
+    for subject in ("u0", "u1"):
+        source.add_subject(subject)
+    source.add_group("a:staff", description="Staff")
+    source.add_member("a:staff", "u0")
+    source.add_member("a:staff", "u1")
+    source.add_group("a:fac", description="Fac")
+    source.add_member("a:fac", "u1")
+    source.mark("a", "sql", scope="sub")
+    return source
+
+
+def _edited_by_hand(connect: Connect, kind: MembershipType, *statements: str) -> SqlTarget:
+    """A target synced once, then changed behind the sync's back; a sync after converges."""
+    connection = connect()
+    target = SqlTarget(connection, LAYOUT)
+    target.create_tables()
+    prov = Provisioner(_config(kind), _staff_and_faculty(), target, MemorySyncStore())
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    cur = connection.cursor()
+    for statement in statements:
+        cur.execute(statement)
+    cur.close()
+    connection.commit()
+    first = prov.full_sync()
+    assert first.status is SyncStatus.SUCCESS, first.summary()
+    assert not prov.plan_full().plan.changes
+    return target
+
+
+@pytest.mark.parametrize("kind", list(MembershipType))
+def test_a_group_row_deleted_by_hand_leaves_no_values_behind_to_block_it(
+    connect: Connect, kind: MembershipType, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Found by editing a synced table: with the member rows left (no foreign
+    # key), inserting the group again failed on their primary key in every run.
+    target = _edited_by_hand(
+        connect,
+        kind,
+        "DELETE FROM gp_groups",
+        "INSERT INTO gp_group_attributes VALUES ('a:fac', 'member', 'ghost')",
+    )
+    groups = {g.id: g for g in target.retrieve_all_groups()}
+    assert set(groups) == {"a:staff", "a:fac"}
+    if kind is MembershipType.GROUP_ATTRIBUTES:
+        assert groups["a:staff"].values("member") == {"u0", "u1"}
+        assert groups["a:fac"].values("member") == {"u1"}  # not the orphaned ghost
+        assert "whose owners were not in 'gp_groups'" in caplog.text
+    else:
+        assert groups["a:fac"].values("member") == set()
+
+
+def test_a_group_row_whose_matching_value_was_blanked_is_found_by_its_link(
+    connect: Connect,
+) -> None:
+    # Found by editing a synced table: the row was set aside, and inserting
+    # the group again failed on the row's key in every run.
+    target = _edited_by_hand(
+        connect,
+        MembershipType.MEMBERSHIP_OBJECTS,
+        "UPDATE gp_groups SET cn = NULL WHERE group_key = 'a:staff'",
+    )
+    (staff,) = target.retrieve_groups(["a:staff"])
+    assert staff.get("cn") == "a:staff"
+
+
+def test_a_sqlite_row_with_a_null_key_is_left_alone_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # SQLite lets a TEXT primary key hold NULL. Such a row was read as the
+    # group "None", and its delete was planned, and not done, in every run.
+    connection = sqlite3.connect(tmp_path / "target.db")
+    _edited_by_hand(
+        lambda: connection,
+        MembershipType.MEMBERSHIP_OBJECTS,
+        "INSERT INTO gp_groups VALUES (NULL, 'zz', 'x')",
+        # A membership table of the application's own, without NOT NULL.
+        "DROP TABLE gp_memberships",
+        "CREATE TABLE gp_memberships (group_id TEXT, entity_id TEXT, group_name TEXT,"
+        " subject_id TEXT, PRIMARY KEY (group_id, entity_id))",
+        "INSERT INTO gp_memberships VALUES (NULL, 'u0', 'zz', 'u0')",
+    )
+    assert connection.execute("SELECT count(*) FROM gp_memberships").fetchone() == (4,)
+    assert connection.execute("SELECT count(*) FROM gp_groups WHERE cn = 'zz'").fetchone() == (1,)
+    assert "1 rows of 'gp_groups' have no value (NULL) in 'group_key'" in caplog.text
+    assert "1 rows of 'gp_memberships' have no value (NULL) in 'group_id' or 'entity_id'" in (
+        caplog.text
+    )
+    connection.close()
+
+
 @pytest.fixture
 def own_postgres(postgres_server: PostgresServer) -> Iterator[PostgresServer]:
     """A server of this test's own, to restart (postgres_server: the programs are here)."""

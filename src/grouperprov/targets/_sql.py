@@ -6,6 +6,7 @@ import contextlib
 import functools
 import importlib
 import logging
+import operator
 import sqlite3
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
@@ -44,6 +45,8 @@ class _Cursor(Protocol):
     def fetchone(self) -> Any: ...  # noqa: ANN401  # a row of the driver's
     def fetchall(self) -> list[Any]: ...
     def close(self) -> object: ...
+    @property
+    def rowcount(self) -> int: ...
 
 
 Owner = ProvisioningGroup | ProvisioningEntity
@@ -62,6 +65,27 @@ class _ObjectError(ValueError):
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
+
+
+def _keyed(rows: list[Any], width: int, table: str, key: Sequence[str]) -> list[Any]:
+    """*rows* without those whose key (their first *width* values) has a NULL.
+
+    Such a row (SQLite lets a non-integer primary key hold NULL; a table made
+    without a key may too) cannot be told apart from another or written by
+    its key, so the sync must not see it: it would plan the row's delete in
+    every run and never do it. It is left alone, with a warning.
+    """
+    if not any(None in map(operator.itemgetter(i), rows) for i in range(width)):
+        return rows  # the usual case, checked in C
+    kept = [r for r in rows if None not in r[:width]]
+    log.warning(
+        "%d rows of %r have no value (NULL) in %s: they cannot be told apart or written by"
+        " their key, so they are left alone",
+        len(rows) - len(kept),
+        table,
+        " or ".join(repr(k) for k in key),
+    )
+    return kept
 
 
 def _guarded(
@@ -308,7 +332,7 @@ class SqlTarget(TargetDAO):
         sql = f"SELECT {', '.join(columns)} FROM {quote(table.table)}{where}"  # noqa: S608  # checked names
         with self._transaction() as cur:  # reads end their transaction too
             cur.execute(sql, list(params))
-            rows = cur.fetchall()
+            rows = _keyed(cur.fetchall(), 1, table.table, (table.id_column,))
         multi = self._multi(table, [str(r[0]) for r in rows])
         as_they_are = plain(rows)  # most results: no value to read by a rule
         beans: list[_OwnerT] = []
@@ -431,7 +455,7 @@ class SqlTarget(TargetDAO):
         columns += [quote(m.columns[n]) for n in names]
         with self._transaction() as cur:  # reads end their transaction too
             cur.execute(f"SELECT {', '.join(columns)} FROM {quote(m.table)}{where}", list(params))  # noqa: S608  # checked names
-            rows = cur.fetchall()
+            rows = _keyed(cur.fetchall(), 2, m.table, (m.group_column, m.entity_column))
         as_they_are = plain(rows)  # most results: no value to read by a rule
         found = [
             ProvisioningMembership(
@@ -561,6 +585,7 @@ class SqlTarget(TargetDAO):
                 for row in rows:
                     cur.execute(sql, row)
                     stored.append(str(cur.fetchone()[0]))
+            self._clear_orphans(cur, table, stored)
             ids = iter(stored)
             beans_iter = iter(written)
             result: list[WriteOutcome] = []
@@ -575,6 +600,32 @@ class SqlTarget(TargetDAO):
             return result
 
         return self._write(beans, bulk)
+
+    def _clear_orphans(self, cur: _Cursor, table: ObjectTable, owners: Sequence[str]) -> None:
+        """Remove attribute rows that name owners just inserted: no row owned them.
+
+        They are left when an owner's row was deleted without its attribute
+        rows (by hand, with no foreign key); kept, they would refuse the new
+        owner's values on their primary key in every run, or give it values
+        no one wrote. Only the layout's multi-valued attributes are touched.
+        """
+        a = table.attribute_table
+        if a is None or not table.multi_valued or not owners:
+            return
+        cur.execute(
+            f"DELETE FROM {quote(a.table)} WHERE {quote(a.owner_column)}"  # noqa: S608  # checked names
+            f" IN ({self._in(len(owners))}) AND {quote(a.name_column)}"
+            f" IN ({self._in(len(table.multi_valued))})",
+            [*owners, *table.multi_valued],
+        )
+        if cur.rowcount > 0:
+            log.warning(
+                "removed %d rows of %r whose owners were not in %r (left when those rows were"
+                " deleted); their keys were inserted again",
+                cur.rowcount,
+                a.table,
+                table.table,
+            )
 
     def _new_id(self, table: ObjectTable, bean: Owner) -> str | None:
         if table.id_attribute is None:
