@@ -1033,6 +1033,60 @@ def test_a_rename_moves_the_entry_and_the_sync_record_follows_it(
     assert [g.id for g in target.retrieve_all_groups()] == [record.target_id]
 
 
+@pytest.mark.parametrize("renamed", [False, True], ids=["in-place", "renamed"])
+def test_a_second_rdn_value_added_by_hand_is_taken_away(
+    slapd_server: SlapdServer, branch: tuple[str, str], renamed: bool
+) -> None:
+    # Found by editing synced entries: the replace of cn was skipped as
+    # "moved with the DN", so it was planned in every run and never done.
+    source = InMemorySource()
+    source.add_subject("u0")
+    source.add_group("a:staff", description="Staff")
+    source.add_member("a:staff", "u0")
+    source.mark("a", "ldap", scope="sub")
+    target = _target(slapd_server, branch)
+    prov = Provisioner(
+        _config(MembershipType.GROUP_ATTRIBUTES, branch), source, target, MemorySyncStore()
+    )
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    admin = _admin(slapd_server)
+    assert admin.modify(f"cn=a:staff,{branch[0]}", {"cn": [(ldap3.MODIFY_ADD, ["extra"])]})
+    name = "a:staff"
+    if renamed:
+        name = "a:employees"
+        source.rename_group("a:staff", name)
+    result = prov.full_sync()
+    assert result.status is SyncStatus.SUCCESS, result.summary()
+    assert admin.search(f"cn={name},{branch[0]}", "(objectClass=*)", ldap3.BASE, attributes=["cn"])
+    assert admin.entries[0].entry_attributes_as_dict["cn"] == [name]
+    assert not prov.plan_full().plan.changes
+    admin.unbind()
+
+
+def test_a_second_uid_added_to_a_person_by_hand_is_taken_away(
+    slapd_server: SlapdServer, branch: tuple[str, str]
+) -> None:
+    source = InMemorySource()
+    source.add_subject("u0")
+    source.add_group("a:staff")
+    source.add_member("a:staff", "u0")
+    source.mark("a", "ldap", scope="sub")
+    admin = _admin(slapd_server)
+    person = f"uid=u0,{branch[1]}"
+    assert admin.add(person, ["inetOrgPerson", "eduPerson"], {"cn": "u0", "sn": "u0"})
+    target = _target(slapd_server, branch)
+    prov = Provisioner(
+        _config(MembershipType.ENTITY_ATTRIBUTES, branch), source, target, MemorySyncStore()
+    )
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    assert admin.modify(person, {"uid": [(ldap3.MODIFY_ADD, ["u0b"])]})
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    assert admin.search(person, "(objectClass=*)", ldap3.BASE, attributes=["uid"])
+    assert admin.entries[0].entry_attributes_as_dict["uid"] == ["u0"]
+    assert not prov.plan_full().plan.changes
+    admin.unbind()
+
+
 def test_the_schema_s_syntax_is_followed_through_superiors_and_odd_values_stay_text() -> None:
     """What the schema says an attribute is, with the odd cases a directory may give."""
     from types import SimpleNamespace  # noqa: PLC0415

@@ -753,14 +753,17 @@ class LdapTarget(TargetDAO):
         self, settings: LdapGroups | LdapEntities, dn: str, changes: Sequence[AttributeChange]
     ) -> WriteOutcome | None:
         """Apply *changes* (the DN's own attributes aside); a failure's outcome, else ``None``."""
-        skip = {settings.rdn_attribute.lower()}
+        rdn_name = settings.rdn_attribute.lower()
+        skip = {rdn_name}
         if isinstance(settings, LdapGroups) and settings.path_attribute:
             skip.add(settings.path_attribute.lower())
         allowed = {n.lower() for n in self._names(settings)}
         for change in changes:
             name = change.attribute
-            if name.lower() in skip and (
-                change.op is ChangeOp.REPLACE or name.lower() != settings.rdn_attribute.lower()
+            if (
+                name.lower() in skip
+                and (change.op is ChangeOp.REPLACE or name.lower() != rdn_name)
+                and not (name.lower() == rdn_name and _keeps_rdn(dn, name, change.value))
             ):
                 continue  # moved with the DN
             if name.lower() not in allowed:
@@ -1053,6 +1056,16 @@ def _same_place(new_dn: str, dn: str) -> bool:
         return False
     new_rdn, old_rdn = split_dn(new_dn)[0], split_dn(dn)[0]
     return [(a.lower(), v) for a, v in new_rdn] == [(a.lower(), v) for a, v in old_rdn]
+
+
+def _keeps_rdn(dn: str, name: str, value: AttributeValue) -> bool:
+    """Whether replacing *name* with *value* keeps the value *dn*'s RDN names.
+
+    Then the replace can be sent: it takes away values the entry has besides
+    its RDN's (a second ``cn`` added by hand), which a rename alone leaves.
+    """
+    wanted = {str(v) for v in _items(value)}
+    return any(a.lower() == name.lower() and v in wanted for a, v in split_dn(dn)[0])
 
 
 def _split_first(dn: str) -> tuple[str, str, str]:
