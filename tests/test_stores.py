@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from grouperprov import ObjectType, ProvisionerRecord, SyncRecord
+from grouperprov import LogRecord, ObjectType, ProvisionerRecord, SyncRecord, SyncType
 from grouperprov.exceptions import StoreError
 from grouperprov.stores import (
     SCHEMA_VERSION,
@@ -280,3 +281,176 @@ def test_an_insert_intent_comes_back_without_a_last_sync(
     )
     store.save(state.provisioner, [intent])
     assert store.load("p").records[ObjectType.GROUP, "g1"] == intent
+
+
+@pytest.mark.parametrize(
+    ("statement", "read", "message"),
+    [
+        (
+            "UPDATE gp_sync_group SET target_id = '{nope'",
+            "load",
+            "gp_sync_group, the record of group 'g1': target_id = '{nope' cannot be read",
+        ),
+        (
+            "UPDATE gp_sync_group SET error_code = 'XYZ', error_message = 'm'",
+            "load",
+            "the record of group 'g1': error_code = 'XYZ' cannot be read",
+        ),
+        (
+            "UPDATE gp_sync_membership SET error_code = 'XYZ', error_message = 'm'",
+            "error_records",
+            "gp_sync_membership, the record of membership ('g1', 'm1'): error_code = 'XYZ'",
+        ),
+        (
+            "UPDATE gp_job SET sync_type = 'weird'",
+            "load",
+            "gp_job, the last run of 'p' ('weird'): sync_type = 'weird' cannot be read",
+        ),
+        (
+            "UPDATE gp_provisioner SET failsafe_reasons = '{', failsafe_tripped_at = now()",
+            "load",
+            "gp_provisioner, the row of 'p': failsafe_reasons = '{' cannot be read",
+        ),
+        (
+            (
+                "INSERT INTO gp_control VALUES"
+                " ('p', 'c1', 'full_sync', 'me', now(), '[1]', '[]', '[]', NULL, NULL)"
+            ),
+            "controls",
+            "gp_control, the message 'c1' of 'p': group_ids = '[1]' cannot be read",
+        ),
+        (
+            (
+                "INSERT INTO gp_control VALUES"
+                " ('p', 'c1', 'full_sync', 'me', now(), '[]', '[]', '[[\"g\"]]', NULL, NULL)"
+            ),
+            "controls",
+            "membership_ids = '[[\"g\"]]' cannot be read",
+        ),
+        (
+            (
+                "INSERT INTO gp_control VALUES"
+                " ('p', 'c1', 'weird', 'me', now(), '[]', '[]', '[]', NULL, NULL)"
+            ),
+            "controls",
+            "gp_control, the message 'c1' of 'p': kind = 'weird' cannot be read",
+        ),
+        (
+            "INSERT INTO gp_lease VALUES ('p', 'weird', 'h', now(), now(), now())",
+            "current_lease",
+            "gp_lease, the lease of 'p': sync_type = 'weird' cannot be read",
+        ),
+        (
+            "UPDATE gp_sync_log SET sync_type = 'weird'",
+            "logs",
+            "gp_sync_log, a run of 'p': sync_type = 'weird' cannot be read",
+        ),
+    ],
+)
+def test_a_row_changed_by_hand_is_a_store_error_naming_its_table_row_and_column(
+    sql_store_and_sql: tuple[SyncStore, Callable[[str], None]],
+    statement: str,
+    read: str,
+    message: str,
+) -> None:
+    # Found by editing a store's rows: these raised a bare ValueError or
+    # JSONDecodeError that named neither the table, the row nor the column.
+    store, execute = sql_store_and_sql
+    execute(statement)
+    with pytest.raises(StoreError, match=re.escape(message)) as caught:
+        getattr(store, read)("p")
+    assert "correct or delete it" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("statement", "read", "message"),
+    [
+        (
+            "UPDATE gp_sync_group SET last_sync = 'yesterday'",
+            "load",
+            "the record of group 'g1': last_sync = 'yesterday' cannot be read",
+        ),
+        (
+            "UPDATE gp_sync_group SET last_sync = '2026-01-01T00:00:00'",
+            "load",
+            (
+                "last_sync = '2026-01-01T00:00:00' cannot be read (StoreError: the store keeps"
+                " timezone-aware datetimes only"
+            ),
+        ),
+        (
+            "UPDATE gp_job SET last_run = 'x'",
+            "load",
+            "gp_job, the last run of 'p' ('full'): last_run = 'x' cannot be read",
+        ),
+        (
+            "INSERT INTO gp_lease VALUES ('p', 'full', 'h', 'x', 'y', 'z')",
+            "current_lease",
+            "gp_lease, the lease of 'p': acquired = 'x' cannot be read",
+        ),
+        (
+            "UPDATE gp_sync_log SET finished = '2026-01-01'",
+            "logs",
+            "gp_sync_log, a run of 'p': finished = '2026-01-01' cannot be read",
+        ),
+        (
+            (
+                "INSERT INTO gp_rejected_event (provisioner, received, sequence, reason, payload)"
+                " VALUES ('p', 'soon', 1, 'r', '{}')"
+            ),
+            "rejected_events",
+            "gp_rejected_event, an event of 'p': received = 'soon' cannot be read",
+        ),
+    ],
+)
+def test_a_sqlite_time_changed_by_hand_is_a_store_error_naming_where(
+    tmp_path: Path, statement: str, read: str, message: str
+) -> None:
+    store = SqliteSyncStore(tmp_path / "s.db")
+    _with_rows(store)
+    with sqlite3.connect(tmp_path / "s.db") as connection:
+        connection.execute(statement)
+    connection.close()
+    with pytest.raises(StoreError, match=re.escape(message)):
+        getattr(store, read)("p")
+
+
+def _with_rows(store: SyncStore) -> None:
+    """A provisioner 'p' with a job's last run, a group, a membership and a logged run."""
+    when = datetime(2026, 1, 1, tzinfo=UTC)
+    store.save(
+        ProvisionerRecord(name="p", last_run={SyncType.FULL: when}),
+        [
+            SyncRecord(object_type=ObjectType.GROUP, grouper_id="g1", last_sync=when),
+            SyncRecord(object_type=ObjectType.MEMBERSHIP, grouper_id=("g1", "m1")),
+        ],
+        log=LogRecord(
+            provisioner="p",
+            sync_type=SyncType.FULL,
+            started=when,
+            finished=when,
+            status="SUCCESS",
+            summary="",
+        ),
+    )
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def sql_store_and_sql(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[tuple[SyncStore, Callable[[str], None]]]:
+    """A store of each SQL kind with :func:`_with_rows`, and a way to change its rows by hand."""
+    if request.param == "postgres":
+        import psycopg  # noqa: PLC0415  # the extra, with the server
+
+        dsn = request.getfixturevalue("postgres_dsn")
+        store: SyncStore = open_store(dsn)
+        connection: Any = psycopg.connect(dsn, autocommit=True)
+    else:
+        store = SqliteSyncStore(tmp_path / "s.db")
+        connection = sqlite3.connect(tmp_path / "s.db", isolation_level=None)
+        # PostgreSQL's now(), as the SQLite store writes a time.
+        connection.create_function("now", 0, lambda: "2026-01-01T00:00:00.000000+00:00")
+    _with_rows(store)
+    yield store, connection.execute
+    connection.close()

@@ -48,6 +48,7 @@ from grouperprov.stores._rows import (
     provisioner_upsert,
     provisioner_values,
     purge_condition,
+    read_field,
     record_row,
     save_queue,
     schema_v1,
@@ -331,10 +332,11 @@ class PostgresSyncStore:
                 "WHERE provisioner = %s ORDER BY id",
                 (provisioner,),
             ).fetchall()
+        where = f"gp_sync_log, a run of {provisioner!r}"
         return [
             LogRecord(
                 provisioner=provisioner,
-                sync_type=SyncType(r[0]),
+                sync_type=read_field(where, "sync_type", r[0], SyncType),
                 started=_utc(r[1]),  # type: ignore[arg-type]  # NOT NULL column
                 finished=_utc(r[2]),  # type: ignore[arg-type]  # NOT NULL column
                 status=r[3],
@@ -420,7 +422,9 @@ class PostgresSyncStore:
             return None
         return JobLease(
             provisioner=provisioner,
-            sync_type=SyncType(row[0]),
+            sync_type=read_field(
+                f"gp_lease, the lease of {provisioner!r}", "sync_type", row[0], SyncType
+            ),
             holder=row[1],
             acquired=row[2].astimezone(UTC),
             heartbeat=row[3].astimezone(UTC),

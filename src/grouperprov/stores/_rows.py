@@ -11,9 +11,9 @@ import json
 import json.encoder
 from collections.abc import Callable, Collection, Hashable, Iterable, Iterator, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from grouperprov._codes import SyncErrorCode
+from grouperprov._codes import SyncErrorCode, exception_text
 from grouperprov._config import ObjectType
 from grouperprov._events import ControlKind, ControlMessage, RejectedEvent
 from grouperprov._memo import Memo
@@ -71,6 +71,33 @@ TABLES: dict[ObjectType, tuple[str, tuple[str, ...]]] = {
 _json_str: Callable[[str], str] = json.encoder.encode_basestring_ascii  # what json.dumps uses
 
 MAX_LINKS = 4  # link1 .. link4, as in Grouper's sync tables
+
+_T = TypeVar("_T")
+
+# What a value read from a store's row can raise when the row was written by
+# something else (edited by hand, another program): the read names the row.
+_UNREADABLE = (ValueError, TypeError, KeyError, StoreError)
+
+
+def read_field(where: str, column: str, value: Any, convert: Callable[[Any], _T]) -> _T:  # noqa: ANN401  # a column's value
+    """*value* of *column* in the row *where* names, converted; else a :class:`StoreError`.
+
+    The error names the row and the column, and says what to do: the store's
+    rows are written by grouperprov alone, so one that cannot be read was
+    changed by something else.
+    """
+    try:
+        return convert(value)
+    except _UNREADABLE as exc:
+        raise unreadable(where, column, value, exc) from exc
+
+
+def unreadable(where: str, column: str, value: object, exc: BaseException) -> StoreError:
+    """The error of a row whose *column* holds what grouperprov never writes there."""
+    return StoreError(
+        f"{where}: {column} = {value!r} cannot be read ({exception_text(exc)}); the row was"
+        " changed by something other than grouperprov: correct or delete it"
+    )
 
 
 def aware(value: datetime | None) -> datetime | None:
@@ -317,9 +344,39 @@ def add_records(
     """Add the records of rows from :func:`select_records` (*width* key columns)."""
     for row in rows:
         grouper_id: Hashable = row[0] if width == 1 else (row[0], row[1])
-        into[(object_type, grouper_id)] = record_from_row(
-            object_type, grouper_id, row[width:], parse_time=parse_time
-        )
+        try:
+            into[(object_type, grouper_id)] = record_from_row(
+                object_type, grouper_id, row[width:], parse_time=parse_time
+            )
+        except _UNREADABLE as exc:
+            raise _bad_record(object_type, grouper_id, row[width:], parse_time, exc) from exc
+
+
+def _bad_record(
+    object_type: ObjectType,
+    grouper_id: Hashable,
+    values: Sequence[Any],
+    parse_time: Callable[[Any], Any],
+    exc: BaseException,
+) -> StoreError:
+    """The error of a record row :func:`record_from_row` could not read: which column."""
+    table, _ = TABLES[object_type]
+    where = f"{table}, the record of {object_type.value} {grouper_id!r}"
+    convert: dict[str, Callable[[Any], object]] = {
+        "target_id": decode_id,
+        "error_code": lambda code: None if code is None else SyncErrorCode(code),
+    }
+    for column, value in zip(RECORD_COLUMNS, values, strict=True):
+        check = parse_time if column in TIME_COLUMNS else convert.get(column)
+        if check is None:
+            continue
+        try:
+            check(value)
+        except _UNREADABLE as found:
+            return unreadable(where, column, value, found)
+    return StoreError(
+        f"{where} cannot be read: {exception_text(exc)}"
+    )  # pragma: no cover  # each column is checked above
 
 
 def provisioner_queries(placeholder: str) -> tuple[str, str]:
@@ -341,14 +398,20 @@ def provisioner_from_rows(
     parse_time: Callable[[Any], datetime | None],
 ) -> ProvisionerRecord:
     """The provisioner record of the rows of :func:`provisioner_queries`."""
-    last_run = {SyncType(sync_type): parse_time(when) for sync_type, when in job_rows}
+    last_run: dict[SyncType, datetime | None] = {}
+    for sync_type, when in job_rows:
+        where = f"gp_job, the last run of {name!r} ({sync_type!r})"
+        last_run[read_field(where, "sync_type", sync_type, SyncType)] = read_field(
+            where, "last_run", when, parse_time
+        )
     failsafe = None
     if failsafe_row is not None and failsafe_row[0] is not None:
+        where = f"gp_provisioner, the row of {name!r}"
         failsafe = FailsafeState(
-            tripped_at=parse_time(failsafe_row[0]),  # type: ignore[arg-type]  # not null here
-            reasons=tuple(json.loads(failsafe_row[1])),
+            tripped_at=read_field(where, "failsafe_tripped_at", failsafe_row[0], parse_time),  # type: ignore[arg-type]  # not null here
+            reasons=read_field(where, "failsafe_reasons", failsafe_row[1], _strings),
             approved_by=failsafe_row[2],
-            approved_at=parse_time(failsafe_row[3]),
+            approved_at=read_field(where, "failsafe_approved_at", failsafe_row[3], parse_time),
         )
     return ProvisionerRecord(
         name=name,
@@ -356,6 +419,27 @@ def provisioner_from_rows(
         failsafe=failsafe,
         last_sequence=None if failsafe_row is None else failsafe_row[4],
     )
+
+
+def _strings(text: str) -> tuple[str, ...]:
+    """A JSON list of strings, as a tuple."""
+    value = json.loads(text)
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        msg = "not a JSON list of strings"
+        raise ValueError(msg)
+    return tuple(value)
+
+
+def _pairs(text: str) -> tuple[tuple[str, str], ...]:
+    """A JSON list of [group id, entity id] pairs, as a tuple of tuples."""
+    value = json.loads(text)
+    if not isinstance(value, list) or not all(
+        isinstance(v, list) and len(v) == 2 and all(isinstance(p, str) for p in v)  # noqa: PLR2004  # a pair
+        for v in value
+    ):
+        msg = "not a JSON list of [group id, entity id] pairs"
+        raise ValueError(msg)
+    return tuple((g, m) for g, m in value)
 
 
 def provisioner_upsert(placeholder: str) -> str:
@@ -625,20 +709,24 @@ def select_controls(
         f"WHERE provisioner = {placeholder}{where} ORDER BY requested_at, id",
         [provisioner],
     )
-    return [
-        ControlMessage(
-            id=row[0],
-            kind=ControlKind(row[1]),
-            requested_by=row[2],
-            requested_at=parse_time(row[3]),
-            groups=tuple(json.loads(row[4])),
-            entities=tuple(json.loads(row[5])),
-            memberships=tuple((g, m) for g, m in json.loads(row[6])),
-            acknowledged_at=parse_time(row[7]),
-            outcome=row[8],
-        )
-        for row in rows
-    ]
+    return [_control(provisioner, row, parse_time) for row in rows]
+
+
+def _control(
+    provisioner: str, row: Sequence[Any], parse_time: Callable[[Any], Any]
+) -> ControlMessage:
+    where = f"gp_control, the message {row[0]!r} of {provisioner!r}"
+    return ControlMessage(
+        id=row[0],
+        kind=read_field(where, "kind", row[1], ControlKind),
+        requested_by=row[2],
+        requested_at=read_field(where, "requested_at", row[3], parse_time),
+        groups=read_field(where, "group_ids", row[4], _strings),
+        entities=read_field(where, "entity_ids", row[5], _strings),
+        memberships=read_field(where, "membership_ids", row[6], _pairs),
+        acknowledged_at=read_field(where, "acknowledged_at", row[7], parse_time),
+        outcome=row[8],
+    )
 
 
 def select_rejected(
@@ -655,6 +743,13 @@ def select_rejected(
         [provisioner],
     )
     return [
-        RejectedEvent(payload=row[0], reason=row[1], sequence=row[2], received=parse_time(row[3]))
+        RejectedEvent(
+            payload=row[0],
+            reason=row[1],
+            sequence=row[2],
+            received=read_field(
+                f"gp_rejected_event, an event of {provisioner!r}", "received", row[3], parse_time
+            ),
+        )
         for row in rows
     ]

@@ -44,6 +44,7 @@ from grouperprov.stores._rows import (
     provisioner_upsert,
     provisioner_values,
     purge_condition,
+    read_field,
     record_row,
     save_queue,
     schema_v1,
@@ -82,7 +83,14 @@ def _time(value: datetime | None) -> str | None:
 
 
 def _parse_time(text: str | None) -> datetime | None:
-    return None if text is None else datetime.fromisoformat(text)
+    return None if text is None else _parse_set(text)
+
+
+def _parse_set(text: str) -> datetime:
+    """The time of a NOT NULL column: aware, or a StoreError (the store writes UTC offsets)."""
+    value = datetime.fromisoformat(text)
+    aware(value)
+    return value
 
 
 class SqliteSyncStore:
@@ -286,12 +294,13 @@ class SqliteSyncStore:
             "WHERE provisioner = ? ORDER BY id",
             (provisioner,),
         )
+        where = f"gp_sync_log, a run of {provisioner!r}"
         return [
             LogRecord(
                 provisioner=provisioner,
-                sync_type=SyncType(r[0]),
-                started=_parse_time(r[1]),  # type: ignore[arg-type]  # NOT NULL column
-                finished=_parse_time(r[2]),  # type: ignore[arg-type]  # NOT NULL column
+                sync_type=read_field(where, "sync_type", r[0], SyncType),
+                started=read_field(where, "started", r[1], _parse_set),
+                finished=read_field(where, "finished", r[2], _parse_set),
                 status=r[3],
                 summary=r[4],
             )
@@ -371,13 +380,14 @@ class SqliteSyncStore:
         ).fetchone()
         if row is None:
             return None
+        where = f"gp_lease, the lease of {provisioner!r}"
         return JobLease(
             provisioner=provisioner,
-            sync_type=SyncType(row[0]),
+            sync_type=read_field(where, "sync_type", row[0], SyncType),
             holder=row[1],
-            acquired=datetime.fromisoformat(row[2]),
-            heartbeat=datetime.fromisoformat(row[3]),
-            expires=datetime.fromisoformat(row[4]),
+            acquired=read_field(where, "acquired", row[2], _parse_set),
+            heartbeat=read_field(where, "heartbeat", row[3], _parse_set),
+            expires=read_field(where, "expires", row[4], _parse_set),
         )
 
     @staticmethod
