@@ -5,19 +5,27 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import attrs
+import pytest
+
 from grouperprov import (
     GrouperSnapshot,
     MarkerScope,
     ProvisionableConfig,
+    Provisioner,
     ProvisionerConfig,
     ProvisioningEntity,
     ProvisioningGroup,
     ProvisioningMarker,
     ProvisioningMembership,
     SyncErrorCode,
+    SyncStatus,
     provisionable_scope,
     resolve_marker,
 )
+from grouperprov.exceptions import SourceError
+from grouperprov.stores import MemorySyncStore
+from grouperprov.testing import InMemorySource, InMemoryTarget
 
 P = "campus-ldap"
 
@@ -136,3 +144,140 @@ def test_groups_that_require_members_get_mem_when_empty() -> None:
 def test_an_invalid_name_pattern_is_a_config_problem() -> None:
     config = ProvisionerConfig(name=P, provisionable=ProvisionableConfig(group_name_pattern="("))
     assert [p.path for p in config.problems()][-1] == "provisionable.group_name_pattern"
+
+
+def _broken(**changes: Any) -> GrouperSnapshot:
+    snapshot = _snapshot({"apps": (_sub(),)})
+    return GrouperSnapshot(
+        groups=changes.get("groups", snapshot.groups),
+        entities=changes.get("entities", snapshot.entities),
+        memberships=changes.get("memberships", snapshot.memberships),
+        markers=snapshot.markers,
+    )
+
+
+_GOOD = _snapshot({})
+
+
+@pytest.mark.parametrize(
+    ("changes", "problem"),
+    [
+        (
+            {"groups": (*_GOOD.groups, ProvisioningGroup.from_grouper("g0", "apps:ldap:again"))},
+            "two or more group beans with the id 'g0'",
+        ),
+        (
+            {"entities": (*_GOOD.entities, ProvisioningEntity.from_grouper("m1", "jo2"))},
+            "two or more entity beans with the id 'm1'",
+        ),
+        (
+            {"groups": (*_GOOD.groups, ProvisioningGroup(id="g9", attributes={}))},
+            "group 'g9': its name is None, not a non-empty string",
+        ),
+        (
+            {"groups": (*_GOOD.groups, ProvisioningGroup(id="g9", attributes={"name": 5}))},
+            "group 'g9': its name is 5, not a non-empty string",
+        ),
+        (
+            {"groups": (*_GOOD.groups, ProvisioningGroup.from_grouper("", "apps:x"))},
+            "a group with an empty id",
+        ),
+        (
+            {"memberships": (*_GOOD.memberships, ProvisioningMembership("g0", "m9"))},
+            "membership ('g0', 'm9'): its entity 'm9' is not in the snapshot",
+        ),
+        (
+            {"memberships": (*_GOOD.memberships, ProvisioningMembership("g9", "m1"))},
+            "membership ('g9', 'm1'): its group 'g9' is not in the snapshot",
+        ),
+    ],
+)
+def test_a_snapshot_that_breaks_the_source_contract_is_refused_naming_each_problem(
+    changes: dict[str, Any], problem: str
+) -> None:
+    # Found by feeding odd snapshots: duplicates and dangling memberships were
+    # dropped without a word, and a name that was not a string ended the run
+    # with a bare TypeError or ValueError.
+    with pytest.raises(SourceError, match="breaks its contract") as caught:
+        provisionable_scope(_config(), _broken(**changes))
+    assert problem in str(caught.value)
+    assert "nothing was planned" in str(caught.value)
+
+
+def test_a_source_error_lists_twenty_problems_and_counts_the_rest() -> None:
+    extra = tuple(ProvisioningGroup(id=f"x{i}", attributes={}) for i in range(25))
+    with pytest.raises(SourceError, match=r"\(25 problems\)") as caught:
+        provisionable_scope(_config(), _broken(groups=(*_GOOD.groups, *extra)))
+    assert str(caught.value).count("its name is None") == 20
+    assert str(caught.value).endswith("... and 5 more")
+
+
+def test_a_provisioner_refuses_a_broken_snapshot_before_it_changes_anything() -> None:
+    source = InMemorySource()
+    source.add_subject("jo")
+    source.add_group("apps:ldap:staff")
+    source.add_member("apps:ldap:staff", "jo")
+    source.mark("apps", P, scope="sub")
+    config = ProvisionerConfig.from_dict(
+        {
+            "name": P,
+            "groups": {"attributes": [{"name": "cn", "field": "name"}], "matching": ["cn"]},
+            "entities": {"operate": False},
+            "memberships": {
+                "type": "group_attributes",
+                "attribute": {"name": "member", "field": "subject_id"},
+            },
+        }
+    )
+    target = InMemoryTarget()
+    prov = Provisioner(config, source, target, MemorySyncStore())
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    broken = source.snapshot()
+    source.snapshot = lambda: attrs.evolve(  # type: ignore[method-assign]  # a broken source
+        broken, groups=(*broken.groups, ProvisioningGroup(id="g9", attributes={"name": 5}))
+    )
+    before = target.retrieve_all_groups()
+    with pytest.raises(SourceError, match="group 'g9'"):
+        prov.plan_full()
+    prov.request_sync(full=True, requested_by="test")
+    for result in (prov.full_sync(), prov.incremental_sync()):
+        assert result.status is SyncStatus.SOURCE_ERROR
+        assert result.message is not None
+        assert "group 'g9': its name is 5" in result.message
+    assert target.retrieve_all_groups() == before
+    # Nothing was saved: the request is carried out by the next run.
+    assert len(prov.store.controls(P)) == 1
+
+
+def test_an_incremental_add_refuses_a_group_the_source_reads_back_without_a_name() -> None:
+    source = InMemorySource()
+    for subject in ("jo", "al"):
+        source.add_subject(subject)
+    source.add_group("apps:ldap:staff")
+    source.add_member("apps:ldap:staff", "jo")
+    source.mark("apps", P, scope="sub")
+    config = ProvisionerConfig.from_dict(
+        {
+            "name": P,
+            "groups": {"attributes": [{"name": "cn", "field": "name"}], "matching": ["cn"]},
+            "entities": {"operate": False},
+            "memberships": {
+                "type": "group_attributes",
+                "attribute": {"name": "member", "field": "subject_id"},
+            },
+        }
+    )
+    target = InMemoryTarget()
+    prov = Provisioner(config, source, target, MemorySyncStore())
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    seen = len(source.events(0))
+    source.add_member("apps:ldap:staff", "al")
+    read = source.retrieve_groups
+    source.retrieve_groups = lambda ids: [  # type: ignore[method-assign]  # a broken source
+        ProvisioningGroup(id=g.id, attributes={}) for g in read(ids)
+    ]
+    result = prov.incremental_sync(source.events(seen))
+    assert result.status is SyncStatus.SOURCE_ERROR
+    assert result.message is not None
+    assert "its name is None" in result.message
+    assert target.retrieve_all_groups()[0].values("member") == {"jo"}

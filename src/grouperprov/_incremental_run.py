@@ -32,9 +32,10 @@ from ._narrow import narrowed, per_value, with_needed_inserts
 from ._plan import Action, Change, Plan, PlannedError
 from ._recalc_reads import entities_play_a_part, read_part
 from ._records import SyncRecord, SyncType, error_fields, replaced
+from ._source import check_read
 from ._store import SyncState
 from ._translate import Translator
-from .exceptions import ConfigError, TargetUnavailable
+from .exceptions import ConfigError, SourceError, TargetUnavailable
 
 if TYPE_CHECKING:
     from ._provisioner import FullPlan, Provisioner, SyncResult, _Queue
@@ -46,7 +47,13 @@ def run_incremental(
     p: Provisioner, events: Sequence[ChangeEvent], rejected: Sequence[RejectedEvent]
 ) -> SyncResult:
     """One incremental run, holding the job lease."""
-    from ._provisioner import SyncResult, SyncStatus, _Queue, _unavailable  # noqa: PLC0415  # import cycle
+    from ._provisioner import (  # noqa: PLC0415  # import cycle
+        SyncResult,
+        SyncStatus,
+        _bad_source,
+        _Queue,
+        _unavailable,
+    )
 
     start = time.perf_counter()
     name = p.config.name
@@ -105,6 +112,8 @@ def run_incremental(
     except TargetUnavailable as exc:
         # Before the records and the queue are saved: no event is marked processed.
         return _unavailable(name, SyncType.INCREMENTAL, exc)
+    except SourceError as exc:
+        return _bad_source(name, SyncType.INCREMENTAL, exc)
 
 
 def _dependencies(p: Provisioner, events: Sequence[ChangeEvent]) -> set[str]:
@@ -181,6 +190,7 @@ def _non_recalc(  # noqa: PLR0917  # the pieces of one step
         if adds
         else {}
     )
+    check_read(list(groups.values()), list(entities.values()))
     translator = Translator(p.config)
     changes, errors, recalc = non_recalc_changes(
         p.config, translator, work.non_recalc, state.records, groups, entities

@@ -51,7 +51,7 @@ from ._source import GrouperSnapshot, GrouperSource, Scope, provisionable_scope
 from ._store import MemorySyncStore, SyncState, SyncStore
 from ._target import TargetDAO, TargetData
 from ._translate import Translation, Translator
-from .exceptions import ConfigError, TargetUnavailable
+from .exceptions import ConfigError, SourceError, TargetUnavailable
 
 __all__ = ["FullPlan", "Provisioner", "SyncResult", "SyncStatus"]
 
@@ -79,10 +79,29 @@ class SyncStatus(enum.StrEnum):
     (:class:`~grouperprov.exceptions.TargetUnavailable`); the run stopped and
     saved nothing: an incremental run's events are all processed by the next
     run. A write that fails this way is not this: its objects get an error."""
+    SOURCE_ERROR = "SOURCE_ERROR"
+    """The Grouper source gave data that breaks its contract
+    (:class:`~grouperprov.exceptions.SourceError`; the message lists each
+    problem); nothing was planned or saved: an incremental run's events are
+    all processed by the next run."""
 
 
 TargetView = Callable[[Translator, Translation, TargetData], TargetData]
 Key = tuple[ObjectType, Hashable]
+
+
+def _bad_source(
+    name: str, sync_type: SyncType, exc: SourceError, *, dry_run: bool = False
+) -> SyncResult:
+    """The result of a run stopped by a snapshot that breaks the source contract."""
+    log.error("%s: %s", name, exc)  # the message is the point
+    return SyncResult(
+        provisioner=name,
+        sync_type=sync_type,
+        status=SyncStatus.SOURCE_ERROR,
+        dry_run=dry_run,
+        message=str(exc),
+    )
 
 
 def _unavailable(
@@ -241,6 +260,8 @@ class Provisioner:
         Raises:
             ConfigError: The configuration is invalid or asks for what the
                 target cannot do.
+            SourceError: The Grouper source gave data that breaks its
+                contract (a run returns ``SOURCE_ERROR`` instead).
         """
         with paused_gc():
             return self._plan(None)
@@ -623,6 +644,8 @@ class Provisioner:
             )
         except TargetUnavailable as exc:
             return _unavailable(self.config.name, sync_type, exc, dry_run=dry_run)
+        except SourceError as exc:
+            return _bad_source(self.config.name, sync_type, exc, dry_run=dry_run)
         return self.apply(planned, dry_run=dry_run)
 
     def apply(self, planned: FullPlan, *, dry_run: bool = False) -> SyncResult:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 import operator
 import re
+from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
@@ -18,6 +19,7 @@ import attrs
 from ._beans import ProvisioningEntity, ProvisioningGroup, ProvisioningMembership
 from ._codes import ObjectError, SyncErrorCode
 from ._config import ProvisionerConfig
+from .exceptions import SourceError
 
 __all__ = [
     "GrouperSnapshot",
@@ -225,8 +227,73 @@ def _folder_marker(
     return None
 
 
+_SHOWN = 20  # problems listed in a SourceError's message; the rest are counted
+
+
+def check_read(
+    groups: Sequence[ProvisioningGroup] = (), entities: Sequence[ProvisioningEntity] = ()
+) -> None:
+    """Refuse read groups and entities that break the source contract: a SourceError.
+
+    The checks are those of :func:`provisionable_scope` on groups and entities.
+    """
+    problems: list[str] = []
+    _check_owners(GrouperSnapshot(groups=tuple(groups), entities=tuple(entities)), problems)
+    _refuse(problems)
+
+
+def _check_owners(snapshot: GrouperSnapshot, problems: list[str]) -> None:
+    """Add the problems of the snapshot's groups and entities: ids, and groups' names."""
+    for kind, beans in (("group", snapshot.groups), ("entity", snapshot.entities)):
+        ids = [b.id for b in beans]
+        if len(set(ids)) != len(ids):
+            twice = sorted(i for i, n in Counter(ids).items() if n > 1)
+            problems.extend(f"two or more {kind} beans with the id {i!r}" for i in twice)
+        if "" in ids:
+            problems.append(f"a {kind} with an empty id")
+    for group in snapshot.groups:
+        name = group.attributes.get("name")
+        if type(name) is not str or not name:
+            problems.append(f"group {group.id!r}: its name is {name!r}, not a non-empty string")
+
+
+def _dangling(
+    snapshot: GrouperSnapshot, memberships: Sequence[ProvisioningMembership], problems: list[str]
+) -> None:
+    """Add a problem for each membership whose group or entity the snapshot lacks."""
+    groups = {g.id for g in snapshot.groups}
+    entities = {e.id for e in snapshot.entities}
+    for m in memberships:
+        if m.group_id not in groups:
+            problems.append(f"membership {m.id!r}: its group {m.group_id!r} is not in the snapshot")
+        elif m.entity_id not in entities:
+            problems.append(
+                f"membership {m.id!r}: its entity {m.entity_id!r} is not in the snapshot"
+            )
+
+
+def _refuse(problems: Sequence[str]) -> None:
+    if problems:
+        shown = "\n  ".join(problems[:_SHOWN])
+        more = f"\n  ... and {len(problems) - _SHOWN} more" if len(problems) > _SHOWN else ""
+        msg = (
+            f"the Grouper source gave data that breaks its contract ({len(problems)}"
+            f" problem{'s' if len(problems) != 1 else ''}); nothing was planned:\n  {shown}{more}"
+        )
+        raise SourceError(msg)
+
+
 def provisionable_scope(config: ProvisionerConfig, snapshot: GrouperSnapshot) -> Scope:
-    """Decide which groups, entities and memberships *config*'s provisioner provisions."""
+    """Decide which groups, entities and memberships *config*'s provisioner provisions.
+
+    Raises:
+        SourceError: The snapshot breaks the :class:`GrouperSource` contract:
+            two groups (or entities) with one id, a group whose name is not a
+            non-empty string, a membership whose group or entity it lacks.
+    """
+    problems: list[str] = []
+    _check_owners(snapshot, problems)
+    _refuse(problems)
     settings = config.provisionable
     pattern = re.compile(settings.group_name_pattern) if settings.group_name_pattern else None
     groups: dict[str, ProvisionableGroup] = {}
@@ -235,7 +302,7 @@ def provisionable_scope(config: ProvisionerConfig, snapshot: GrouperSnapshot) ->
     # The groups of one folder share what reaches them from the folders: worked out once.
     by_folder: dict[str, tuple[ProvisioningMarker, str] | None] = {}
     for group in snapshot.groups:
-        name = group.get_str("name") or ""
+        name: str = group.attributes["name"]  # type: ignore[assignment]  # checked above
         found = _own_marker(name, markers, provisioner)
         if found is None:
             parent = name.rpartition(":")[0]
@@ -263,7 +330,10 @@ def provisionable_scope(config: ProvisionerConfig, snapshot: GrouperSnapshot) ->
         all(map(groups.__contains__, map(_GROUP_ID, memberships)))
         and all(map(entities.__contains__, map(_ENTITY_ID, memberships)))
     ):
-        # Checked in C above; only when some membership is out does Python filter.
+        # Checked in C above; only when some membership is out does Python filter
+        # (and look for memberships of what the snapshot lacks).
+        _dangling(snapshot, memberships, problems)
+        _refuse(problems)
         memberships = [m for m in memberships if m.group_id in groups and m.entity_id in entities]
     errors: dict[str, ObjectError] = {}
     if settings.groups_require_members:

@@ -8,6 +8,9 @@ The tree::
     +-- StoreError             the sync store cannot be used as it is (a schema
     |   |                      newer than this version knows, a damaged row)
     |   +-- LeaseLostError          another process took over this run's job lease
+    +-- SourceError            the Grouper source gave data that breaks its
+    |                          contract (two groups with one id, a group with
+    |                          no name, a membership of a group it left out)
     +-- TargetUnavailable      a target cannot be reached, or refuses the
                                connection (TLS, credentials)
 
@@ -27,6 +30,7 @@ __all__ = [
     "ConfigProblem",
     "GrouperprovError",
     "LeaseLostError",
+    "SourceError",
     "StoreError",
     "TargetUnavailable",
 ]
@@ -79,6 +83,18 @@ class StoreError(GrouperprovError):
 
 class LeaseLostError(StoreError):
     """This run's job lease expired and another run took it over: stop writing."""
+
+
+class SourceError(GrouperprovError):
+    """The Grouper source gave data that breaks its contract; the message lists each problem.
+
+    Raised before anything is planned, so a run that meets it changes
+    nothing. Such data is a fault of the source, not of one object: a group
+    with no name cannot be told to be provisionable or not, and leaving it
+    out would delete its entry from the target. Data that is merely odd (a
+    subject with no id, two groups with the same target name) is an error
+    code on the objects instead, and the run goes on.
+    """
 
 
 class TargetUnavailable(GrouperprovError):  # noqa: N818  # reads as a condition, like ConnectionError
