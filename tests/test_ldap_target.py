@@ -1007,16 +1007,22 @@ def test_a_person_the_directory_takes_for_another_gets_no_member_value(
         assert members == {"a:staff": {f"uid=Bob,{people}"}, "a:admins": frozenset()}
 
 
+def _staff_source(**group: Any) -> InMemorySource:
+    """Grouper with one group, a:staff, whose member is u0, marked for the provisioner."""
+    source = InMemorySource()
+    source.add_subject("u0")
+    source.add_group("a:staff", **group)
+    source.add_member("a:staff", "u0")
+    source.mark("a", "ldap", scope="sub")
+    return source
+
+
 def test_a_rename_moves_the_entry_and_the_sync_record_follows_it(
     slapd_server: SlapdServer, branch: tuple[str, str]
 ) -> None:
     from grouperprov import ObjectType  # noqa: PLC0415
 
-    source = InMemorySource()
-    source.add_subject("u0")
-    source.add_group("a:staff")
-    source.add_member("a:staff", "u0")
-    source.mark("a", "ldap", scope="sub")
+    source = _staff_source()
     target = _target(slapd_server, branch)
     store = MemorySyncStore()
     prov = Provisioner(_config(MembershipType.GROUP_ATTRIBUTES, branch), source, target, store)
@@ -1039,11 +1045,7 @@ def test_a_second_rdn_value_added_by_hand_is_taken_away(
 ) -> None:
     # Found by editing synced entries: the replace of cn was skipped as
     # "moved with the DN", so it was planned in every run and never done.
-    source = InMemorySource()
-    source.add_subject("u0")
-    source.add_group("a:staff", description="Staff")
-    source.add_member("a:staff", "u0")
-    source.mark("a", "ldap", scope="sub")
+    source = _staff_source(description="Staff")
     target = _target(slapd_server, branch)
     prov = Provisioner(
         _config(MembershipType.GROUP_ATTRIBUTES, branch), source, target, MemorySyncStore()
@@ -1066,11 +1068,7 @@ def test_a_second_rdn_value_added_by_hand_is_taken_away(
 def test_a_second_uid_added_to_a_person_by_hand_is_taken_away(
     slapd_server: SlapdServer, branch: tuple[str, str]
 ) -> None:
-    source = InMemorySource()
-    source.add_subject("u0")
-    source.add_group("a:staff")
-    source.add_member("a:staff", "u0")
-    source.mark("a", "ldap", scope="sub")
+    source = _staff_source()
     admin = _admin(slapd_server)
     person = f"uid=u0,{branch[1]}"
     assert admin.add(person, ["inetOrgPerson", "eduPerson"], {"cn": "u0", "sn": "u0"})

@@ -212,7 +212,8 @@ def test_a_source_error_lists_twenty_problems_and_counts_the_rest() -> None:
     assert str(caught.value).endswith("... and 5 more")
 
 
-def test_a_provisioner_refuses_a_broken_snapshot_before_it_changes_anything() -> None:
+def _synced_staff() -> tuple[InMemorySource, InMemoryTarget, Provisioner]:
+    """apps:ldap:staff with jo as its member, synced once to an in-memory target."""
     source = InMemorySource()
     source.add_subject("jo")
     source.add_group("apps:ldap:staff")
@@ -232,6 +233,11 @@ def test_a_provisioner_refuses_a_broken_snapshot_before_it_changes_anything() ->
     target = InMemoryTarget()
     prov = Provisioner(config, source, target, MemorySyncStore())
     assert prov.full_sync().status is SyncStatus.SUCCESS
+    return source, target, prov
+
+
+def test_a_provisioner_refuses_a_broken_snapshot_before_it_changes_anything() -> None:
+    source, target, prov = _synced_staff()
     broken = source.snapshot()
     source.snapshot = lambda: attrs.evolve(  # type: ignore[method-assign]  # a broken source
         broken, groups=(*broken.groups, ProvisioningGroup(id="g9", attributes={"name": 5}))
@@ -250,26 +256,8 @@ def test_a_provisioner_refuses_a_broken_snapshot_before_it_changes_anything() ->
 
 
 def test_an_incremental_add_refuses_a_group_the_source_reads_back_without_a_name() -> None:
-    source = InMemorySource()
-    for subject in ("jo", "al"):
-        source.add_subject(subject)
-    source.add_group("apps:ldap:staff")
-    source.add_member("apps:ldap:staff", "jo")
-    source.mark("apps", P, scope="sub")
-    config = ProvisionerConfig.from_dict(
-        {
-            "name": P,
-            "groups": {"attributes": [{"name": "cn", "field": "name"}], "matching": ["cn"]},
-            "entities": {"operate": False},
-            "memberships": {
-                "type": "group_attributes",
-                "attribute": {"name": "member", "field": "subject_id"},
-            },
-        }
-    )
-    target = InMemoryTarget()
-    prov = Provisioner(config, source, target, MemorySyncStore())
-    assert prov.full_sync().status is SyncStatus.SUCCESS
+    source, target, prov = _synced_staff()
+    source.add_subject("al")
     seen = len(source.events(0))
     source.add_member("apps:ldap:staff", "al")
     read = source.retrieve_groups

@@ -90,18 +90,21 @@ TargetView = Callable[[Translator, Translation, TargetData], TargetData]
 Key = tuple[ObjectType, Hashable]
 
 
+def _stopped(
+    name: str, sync_type: SyncType, status: SyncStatus, message: str, *, dry_run: bool
+) -> SyncResult:
+    """The result of a run stopped before it planned: logged, with *message*."""
+    log.error("%s: %s", name, message)  # the message is the point
+    return SyncResult(
+        provisioner=name, sync_type=sync_type, status=status, dry_run=dry_run, message=message
+    )
+
+
 def _bad_source(
     name: str, sync_type: SyncType, exc: SourceError, *, dry_run: bool = False
 ) -> SyncResult:
     """The result of a run stopped by a snapshot that breaks the source contract."""
-    log.error("%s: %s", name, exc)  # the message is the point
-    return SyncResult(
-        provisioner=name,
-        sync_type=sync_type,
-        status=SyncStatus.SOURCE_ERROR,
-        dry_run=dry_run,
-        message=str(exc),
-    )
+    return _stopped(name, sync_type, SyncStatus.SOURCE_ERROR, str(exc), dry_run=dry_run)
 
 
 def _unavailable(
@@ -109,14 +112,7 @@ def _unavailable(
 ) -> SyncResult:
     """The result of a run stopped by a target it could not reach."""
     message = f"the target could not be reached; nothing was saved: {exc}"
-    log.error("%s: %s", name, message)  # the message is the point
-    return SyncResult(
-        provisioner=name,
-        sync_type=sync_type,
-        status=SyncStatus.TARGET_UNAVAILABLE,
-        dry_run=dry_run,
-        message=message,
-    )
+    return _stopped(name, sync_type, SyncStatus.TARGET_UNAVAILABLE, message, dry_run=dry_run)
 
 
 @attrs.frozen(kw_only=True)
