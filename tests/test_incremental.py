@@ -21,6 +21,7 @@ from grouperprov import (
     Operation,
     Provisioner,
     ProvisionerConfig,
+    ProvisioningEntity,
     ProvisioningGroup,
     SyncErrorCode,
     SyncStatus,
@@ -976,3 +977,92 @@ def test_a_membership_event_grouper_no_longer_agrees_with_is_recalculated_not_ap
     assert result.plan is not None
     assert result.plan.changes == ()
     assert (dict(target.groups), dict(target.memberships)) == before
+
+
+@pytest.mark.parametrize(
+    "kind", [MembershipType.GROUP_ATTRIBUTES, MembershipType.MEMBERSHIP_OBJECTS]
+)
+def test_a_group_an_incremental_run_inserts_again_gets_all_its_members(
+    kind: MembershipType,
+) -> None:
+    # Found by deleting a synced group behind the sync's back: the recalc of a
+    # membership added to it inserted the group with that member alone, and
+    # u1's membership, recorded as in the target, stayed out of it until the
+    # next full sync.
+    memberships: dict[str, Any] = {
+        "type": kind.value,
+        "attribute": {"name": "member", "field": "subject_id"},
+    }
+    if kind is MembershipType.MEMBERSHIP_OBJECTS:
+        memberships = {
+            "type": kind.value,
+            "attributes": [
+                {"name": "g", "field": "group.name"},
+                {"name": "u", "field": "entity.subject_id"},
+            ],
+            "matching": [["g", "u"]],
+        }
+    source = _campus()
+    target = InMemoryTarget(id_attributes={"group": "cn"})
+    prov, seq = _synced(source, target=target, memberships=memberships)
+    (staff,) = target.retrieve_groups(["staff"])
+    target.delete_groups([staff])  # by hand: its memberships go with it
+    source.add_member("apps:ldap:staff", "u3")
+    # A recalculation of the new membership alone, as the retry of its add
+    # (which fails on the missing group with group_attributes) would be.
+    prov.request_sync(memberships=[("grp-00001", "mem-u3")], requested_by="test")
+    result = prov.incremental_sync(source.events(seq))
+    assert result.status is SyncStatus.SUCCESS, result.summary()
+    assert result.incremental is not None
+    assert "grp-00001" in result.incremental.recalc_groups  # recalculated whole
+    if kind is MembershipType.GROUP_ATTRIBUTES:
+        assert _members(prov, "staff") == {"u1", "u2", "u3"}
+    else:
+        assert sorted(m.entity_id for m in target.retrieve_memberships_by_groups(["staff"])) == [
+            "mem-u1",
+            "mem-u2",
+            "mem-u3",
+        ]
+    assert not prov.plan_full().plan.changes
+
+
+def test_memberships_of_an_owner_missing_from_the_target_get_dne_in_every_run() -> None:
+    # Found by deleting a person the sync may not insert: an incremental run
+    # recalculated the person's new membership, planned nothing, said SUCCESS,
+    # and every membership record of the person still said "in the target".
+    source = _campus()
+    target = InMemoryTarget(id_attributes={"entity": "uid"})
+    # The people come from the identity system: the sync only sets isMemberOf.
+    target.insert_entities(
+        [ProvisioningEntity(id=u, attributes={"uid": u}) for u in ("u1", "u2", "u3")]
+    )
+    prov, seq = _synced(
+        source,
+        target=target,
+        groups={"operate": False},
+        entities={
+            "attributes": [{"name": "uid", "field": "subject_id"}],
+            "matching": ["uid"],
+            "insert": False,
+            "delete": False,
+        },
+        memberships={
+            "type": "entity_attributes",
+            "attribute": {"name": "isMemberOf", "field": "name"},
+        },
+    )
+    target.delete_entities([target.entities["u2"]])  # by hand
+    source.add_group("apps:ldap:courses")
+    source.add_member("apps:ldap:courses", "u2")
+    source.add_member("apps:ldap:courses", "u3")
+    result = prov.incremental_sync(source.events(seq))
+    assert result.status is SyncStatus.WARNING, result.summary()
+    dne = "its entity is not in the target and may not be inserted"
+    courses = ("grp-00003", "mem-u2")
+    assert result.errors[(ObjectType.MEMBERSHIP, courses)].message == dne
+    assert target.entities["u3"].values("isMemberOf") == {"apps:ldap:courses"}
+    full = prov.full_sync()
+    records = prov.store.load(P).records
+    for key in ((ObjectType.MEMBERSHIP, ("grp-00001", "mem-u2")), (ObjectType.MEMBERSHIP, courses)):
+        assert full.errors[key].message == dne
+        assert not records[key].in_target

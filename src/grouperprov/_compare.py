@@ -571,8 +571,13 @@ class _Comparer:
         translated = self.tr.groups if owner is ObjectType.GROUP else self.tr.entities
         for owner_id in translated:
             desired = self.tr.membership_values.get(owner_id, {})
-            if (owner, owner_id) in self.errors:
-                continue  # an owner with an error is left alone, memberships included
+            error = self.errors.get((owner, owner_id))
+            if error is not None:
+                # An owner with an error is left alone, memberships included.
+                if error.code is SyncErrorCode.DNE and owner_id not in self.links[owner]:
+                    # Not in the target: neither are its values, whatever the records say.
+                    self._owner_missing(owner, desired.values())
+                continue
             if owner_id in self.inserted[owner]:
                 if ms.insert.on:
                     values: Collection[MembershipValue] = desired.values()
@@ -690,6 +695,15 @@ class _Comparer:
                 bean = change.bean.with_attributes({name: kept or None})
                 self.changes[index] = attrs.evolve(change, bean=bean)
                 return
+
+    def _owner_missing(self, owner: ObjectType, values: Iterable[MembershipValue]) -> None:
+        """DNE for the memberships of an owner that is not and will not be in the target."""
+        error = ObjectError(
+            SyncErrorCode.DNE, f"its {owner.value} is not in the target and may not be inserted"
+        )
+        for value in values:
+            for mid in value.memberships:
+                self._error(ObjectType.MEMBERSHIP, mid, error)
 
     def _members_available(
         self, member_type: ObjectType, owner: ObjectType, value: MembershipValue

@@ -370,43 +370,46 @@ def _recalc(  # noqa: PLR0917  # the pieces of one step
             groups=p.config.provisionable.groups_require_members,
         )
 
-    part = read_part(p, behavior, work, widen, known=known)
-    config = p.config
-    if part is not None:
-        # Campus-wide shares cannot be measured on a part: the per-group rule only.
-        config = attrs.evolve(
-            config,
-            failsafe=attrs.evolve(
-                config.failsafe,
-                max_percent_groups_removed=None,
-                max_percent_memberships_removed=None,
-            ),
-        )
-        planned = p._plan(  # noqa: SLF001  # same package
-            None,
-            part.snapshot,
-            part.state,
-            target_data=part.target,
-            target_view=part.view,
-            failsafe_config=config.failsafe,
-            failsafe_groups=part.groups,
-            # The narrowing keeps the updates of these alone: the others' are not planned.
-            updated={ObjectType.GROUP: work.groups, ObjectType.ENTITY: work.entities},
-        )
-    else:
-        snapshot = p.source.snapshot()
-        by_name = {str(g.get("name")): g.id for g in snapshot.groups}
-        work.groups.update(by_name.get(n, n) for n in work.group_names)
-        for folder in work.folders:
-            work.groups.update(
-                gid for n, gid in by_name.items() if n == folder or n.startswith(folder + ":")
+    for round_ in range(_INSERT_ROUNDS):
+        part = read_part(p, behavior, work, widen, known=known)
+        config = p.config
+        if part is not None:
+            # Campus-wide shares cannot be measured on a part: the per-group rule only.
+            config = attrs.evolve(
+                config,
+                failsafe=attrs.evolve(
+                    config.failsafe,
+                    max_percent_groups_removed=None,
+                    max_percent_memberships_removed=None,
+                ),
             )
-        state = p.store.load(p.config.name)
-        planned = p._plan(None, snapshot, state)  # noqa: SLF001  # same package
-        widen(work, state)
-    narrowed_plan = _narrowed_plan(
-        config, planned, work, failsafe_groups=None if part is None else part.groups
-    )
+            planned = p._plan(  # noqa: SLF001  # same package
+                None,
+                part.snapshot,
+                part.state,
+                target_data=part.target,
+                target_view=part.view,
+                failsafe_config=config.failsafe,
+                failsafe_groups=part.groups,
+                # The narrowing keeps the updates of these alone: the others' are not planned.
+                updated={ObjectType.GROUP: work.groups, ObjectType.ENTITY: work.entities},
+            )
+        else:
+            snapshot = p.source.snapshot()
+            by_name = {str(g.get("name")): g.id for g in snapshot.groups}
+            work.groups.update(by_name.get(n, n) for n in work.group_names)
+            for folder in work.folders:
+                work.groups.update(
+                    gid for n, gid in by_name.items() if n == folder or n.startswith(folder + ":")
+                )
+            state = p.store.load(p.config.name)
+            planned = p._plan(None, snapshot, state)  # noqa: SLF001  # same package
+            widen(work, state)
+        narrowed_plan = _narrowed_plan(
+            config, planned, work, failsafe_groups=None if part is None else part.groups
+        )
+        if round_ == _INSERT_ROUNDS - 1 or not _recalc_inserted(narrowed_plan, work):
+            break
     summary = _summary(work, events, rejected, queue.controls)
     groups, entities, memberships = work.groups, work.entities, work.memberships
 
@@ -424,6 +427,35 @@ def _recalc(  # noqa: PLR0917  # the pieces of one step
         narrowed_plan, dry_run=False, queue=attrs.evolve(queue, summary=summary), only=wanted
     )
     return attrs.evolve(result, incremental=summary)
+
+
+# Plans of one recalculation at most: each one after the first recalculates
+# whole the groups and entities the one before inserts. Bounded: on a target
+# emptied behind the sync's back each round could reach further; what is left
+# is inserted with the batch's memberships, as a full sync completes.
+_INSERT_ROUNDS = 3
+
+
+def _recalc_inserted(planned: FullPlan, work: Work) -> bool:
+    """Add to *work* the groups and entities *planned* inserts; whether there were any new.
+
+    A group (or entity) an event's membership needs, missing from the target
+    (new, or deleted there behind the sync's back), is inserted with all its
+    memberships, not only the batch's: the recalculation is planned again
+    with it recalculated whole. Without this, its other members stayed out
+    of the target until the next full sync, while every record said they
+    were in.
+    """
+    inserted = {
+        (c.object_type, c.object_id)
+        for c in planned.plan.changes
+        if c.action is Action.INSERT and c.object_type is not ObjectType.MEMBERSHIP
+    }
+    groups = {i for t, i in inserted if t is ObjectType.GROUP} - work.groups
+    entities = {i for t, i in inserted if t is ObjectType.ENTITY} - work.entities
+    work.groups.update(groups)  # type: ignore[arg-type]  # group ids are str
+    work.entities.update(entities)  # type: ignore[arg-type]  # entity ids are str
+    return bool(groups or entities)
 
 
 def _widen(work: Work, state: SyncState, *, entities: bool, groups: bool) -> None:
