@@ -81,3 +81,28 @@ def test_status_and_explain_read_the_demo_store(
     with pytest.raises(SystemExit):
         main(["status", "--store", str(tmp_path / "missing.db")])
     assert "no such sync store" in capsys.readouterr().err
+
+
+def test_status_refuses_a_file_that_is_not_a_sync_store_and_leaves_it_alone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Found by pointing the command at the wrong files: a file that was not a
+    # database ended in a traceback, and another application's database was
+    # given the store's tables by a command that only reads.
+    garbage = tmp_path / "notes.db"
+    garbage.write_text("not a database")
+    with pytest.raises(SystemExit) as caught:
+        main(["status", "--store", str(garbage)])
+    assert caught.value.code == 2
+    assert f"{garbage}: cannot be opened as a SQLite sync store" in capsys.readouterr().err
+    app = tmp_path / "app.db"
+    with sqlite3.connect(app) as connection:
+        connection.execute("CREATE TABLE accounts (id TEXT)")
+    connection.close()
+    with pytest.raises(SystemExit):
+        main(["explain", "--store", str(app), "--group", "x"])
+    assert "a SQLite database, but not a grouperprov sync store" in capsys.readouterr().err
+    with sqlite3.connect(app) as connection:
+        tables = connection.execute("SELECT name FROM sqlite_master").fetchall()
+    connection.close()
+    assert tables == [("accounts",)]

@@ -454,3 +454,11 @@ def sql_store_and_sql(
     _with_rows(store)
     yield store, connection.execute
     connection.close()
+
+
+def test_a_file_that_is_not_a_database_is_a_store_error_naming_it(tmp_path: Path) -> None:
+    path = tmp_path / "notes.db"
+    path.write_text("not a database")
+    with pytest.raises(StoreError, match=re.escape(f"{path}: cannot be opened as a SQLite")):
+        SqliteSyncStore(path)
+    assert path.read_text() == "not a database"

@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -80,7 +82,29 @@ def open_store(location: str, *, create: bool = True) -> SqliteSyncStore | Postg
     if _is_postgres(location):
         store: PostgresSyncStore = __getattr__("PostgresSyncStore")(location)
         return store
-    if not create and not Path(location).exists():
+    if not create:
+        _existing_sqlite_store(location)
+    return SqliteSyncStore(location)
+
+
+def _existing_sqlite_store(location: str) -> None:
+    """Refuse a SQLite file that is missing or not a sync store, before anything writes to it.
+
+    Opening a store creates its tables: pointed at another application's
+    database by mistake, a command that only reads must not.
+    """
+    if not Path(location).exists():
         msg = f"{location}: no such sync store"
         raise StoreError(msg)
-    return SqliteSyncStore(location)
+    try:
+        with contextlib.closing(
+            sqlite3.connect(f"{Path(location).resolve().as_uri()}?mode=ro", uri=True)
+        ) as conn:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+    except sqlite3.DatabaseError as exc:
+        msg = f"{location}: cannot be opened as a SQLite sync store ({exc})"
+        raise StoreError(msg) from exc
+    if version == 0 and tables:
+        msg = f"{location}: a SQLite database, but not a grouperprov sync store (no schema version)"
+        raise StoreError(msg)

@@ -126,8 +126,12 @@ class SqliteSyncStore:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is not None and getattr(self._local, "pid", None) == os.getpid():
             return conn
-        conn = sqlite3.connect(self._path, timeout=self._timeout, isolation_level=None)
-        conn.execute("PRAGMA journal_mode = WAL")
+        try:
+            conn = sqlite3.connect(self._path, timeout=self._timeout, isolation_level=None)
+            conn.execute("PRAGMA journal_mode = WAL")
+        except sqlite3.DatabaseError as exc:  # not a database, a folder, no access
+            msg = f"{self._path}: cannot be opened as a SQLite sync store ({exc})"
+            raise StoreError(msg) from exc
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA foreign_keys = ON")
         # A 64 MiB page cache (SQLite's default is 2 MiB): the record tables of a
