@@ -186,10 +186,6 @@ _GOOD = _snapshot({})
             {"memberships": (*_GOOD.memberships, ProvisioningMembership("g0", "m9"))},
             "membership ('g0', 'm9'): its entity 'm9' is not in the snapshot",
         ),
-        (
-            {"memberships": (*_GOOD.memberships, ProvisioningMembership("g9", "m1"))},
-            "membership ('g9', 'm1'): its group 'g9' is not in the snapshot",
-        ),
     ],
 )
 def test_a_snapshot_that_breaks_the_source_contract_is_refused_naming_each_problem(
@@ -268,4 +264,25 @@ def test_an_incremental_add_refuses_a_group_the_source_reads_back_without_a_name
     assert result.status is SyncStatus.SOURCE_ERROR
     assert result.message is not None
     assert "its name is None" in result.message
+    assert target.retrieve_all_groups()[0].values("member") == {"jo"}
+
+
+def test_memberships_of_groups_the_source_leaves_out_are_not_provisioned_nor_refused() -> None:
+    # A source may read only the groups it provisions, and every membership.
+    outside = ProvisioningMembership("g-outside", "m-unknown")
+    scope = provisionable_scope(_config(), _broken(memberships=(*_GOOD.memberships, outside)))
+    assert outside not in scope.memberships
+    assert len(scope.memberships) == len(_GOOD.memberships)
+
+
+def test_a_member_the_source_leaves_out_is_not_removed_from_the_target() -> None:
+    # Before SourceError, such a member was taken for one Grouper does not
+    # have, and removed from the group in the target.
+    source, target, prov = _synced_staff()
+    broken = source.snapshot()
+    source.snapshot = lambda: attrs.evolve(broken, entities=())  # type: ignore[method-assign]  # a broken source
+    result = prov.full_sync()
+    assert result.status is SyncStatus.SOURCE_ERROR
+    assert result.message is not None
+    assert "its entity 'mem-jo' is not in the snapshot" in result.message
     assert target.retrieve_all_groups()[0].values("member") == {"jo"}

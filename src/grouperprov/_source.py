@@ -258,18 +258,24 @@ def _check_owners(snapshot: GrouperSnapshot, problems: list[str]) -> None:
 
 
 def _dangling(
-    snapshot: GrouperSnapshot, memberships: Sequence[ProvisioningMembership], problems: list[str]
+    snapshot: GrouperSnapshot,
+    memberships: Sequence[ProvisioningMembership],
+    provisionable: Collection[str],
+    problems: list[str],
 ) -> None:
-    """Add a problem for each membership whose group or entity the snapshot lacks."""
-    groups = {g.id for g in snapshot.groups}
+    """Add a problem for each membership of a provisionable group whose entity the snapshot lacks.
+
+    Left out, such a member would be taken for one Grouper does not have, and
+    removed from the group in the target. A membership of a group the
+    snapshot lacks is not a problem: a source may leave out the groups it
+    does not provision, and their memberships are not provisioned either.
+    """
     entities = {e.id for e in snapshot.entities}
-    for m in memberships:
-        if m.group_id not in groups:
-            problems.append(f"membership {m.id!r}: its group {m.group_id!r} is not in the snapshot")
-        elif m.entity_id not in entities:
-            problems.append(
-                f"membership {m.id!r}: its entity {m.entity_id!r} is not in the snapshot"
-            )
+    problems.extend(
+        f"membership {m.id!r}: its entity {m.entity_id!r} is not in the snapshot"
+        for m in memberships
+        if m.group_id in provisionable and m.entity_id not in entities
+    )
 
 
 def _refuse(problems: Sequence[str]) -> None:
@@ -289,7 +295,8 @@ def provisionable_scope(config: ProvisionerConfig, snapshot: GrouperSnapshot) ->
     Raises:
         SourceError: The snapshot breaks the :class:`GrouperSource` contract:
             two groups (or entities) with one id, a group whose name is not a
-            non-empty string, a membership whose group or entity it lacks.
+            non-empty string, a membership of a provisionable group whose
+            entity it lacks.
     """
     problems: list[str] = []
     _check_owners(snapshot, problems)
@@ -332,7 +339,7 @@ def provisionable_scope(config: ProvisionerConfig, snapshot: GrouperSnapshot) ->
     ):
         # Checked in C above; only when some membership is out does Python filter
         # (and look for memberships of what the snapshot lacks).
-        _dangling(snapshot, memberships, problems)
+        _dangling(snapshot, memberships, groups, problems)
         _refuse(problems)
         memberships = [m for m in memberships if m.group_id in groups and m.entity_id in entities]
     errors: dict[str, ObjectError] = {}

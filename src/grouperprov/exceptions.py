@@ -10,7 +10,7 @@ The tree::
     |   +-- LeaseLostError          another process took over this run's job lease
     +-- SourceError            the Grouper source gave data that breaks its
     |                          contract (two groups with one id, a group with
-    |                          no name, a membership of a group it left out)
+    |                          no name, a member it left out)
     +-- TargetUnavailable      a target cannot be reached, or refuses the
                                connection (TLS, credentials)
 
