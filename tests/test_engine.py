@@ -14,6 +14,7 @@ from grouperprov import (
     AttributeChange,
     ObjectType,
     Operation,
+    Provisioner,
     ProvisionerConfig,
     ProvisioningEntity,
     ProvisioningGroup,
@@ -26,7 +27,8 @@ from grouperprov import (
     read_target,
 )
 from grouperprov._compare import with_owner_values
-from grouperprov.testing import InMemoryTarget
+from grouperprov.stores import MemorySyncStore
+from grouperprov.testing import InMemorySource, InMemoryTarget
 
 ALL = frozenset(Operation)
 
@@ -768,3 +770,81 @@ def test_a_groups_memberships_as_new_members_values_are_part_of_its_story() -> N
     }
     assert values["m2"] not in the_plan.for_group("g2")
     assert "insert membership 'u1' [m1] with its owner's insert" in the_plan.explain_group("g2")
+
+
+class _Picky(InMemoryTarget):
+    """Refuses the value *refused* of *attribute* alone, as a directory refuses a syntax."""
+
+    def __init__(self, attribute: str, refused: str) -> None:
+        super().__init__(id_attributes={"group": "cn", "entity": "uid"})
+        self.attribute, self.refused = attribute, refused
+
+    def _failed(self, bean: ProvisioningGroup) -> list[tuple[str, str, str]]:
+        return [(self.attribute, self.refused, "invalid per syntax")] * (
+            self.refused in bean.values(self.attribute)
+        )
+
+    def insert_groups(self, groups: Sequence[ProvisioningGroup]) -> list[WriteOutcome]:
+        kept = [
+            g.with_attributes({self.attribute: g.values(self.attribute) - {self.refused} or None})
+            for g in groups
+        ]
+        done = super().insert_groups(kept)
+        return [
+            WriteOutcome.partial(self._failed(g), stored=o.stored)
+            if o.ok and self._failed(g)
+            else o
+            for g, o in zip(groups, done, strict=True)
+        ]
+
+    def update_groups(
+        self, updates: Sequence[tuple[ProvisioningGroup, Sequence[AttributeChange]]]
+    ) -> list[WriteOutcome]:
+        outcomes = []
+        for bean, changes in updates:
+            sent = [
+                attrs.evolve(c, value=frozenset(c.values() - {self.refused}))
+                if c.attribute == self.attribute
+                else c
+                for c in changes
+            ]
+            (done,) = super().update_groups([(bean, sent)])
+            refused = any(
+                c.attribute == self.attribute and self.refused in c.values() for c in changes
+            )
+            failed = [(self.attribute, self.refused, "invalid per syntax")] if refused else []
+            outcomes.append(WriteOutcome.partial(failed) if done.ok and failed else done)
+        return outcomes
+
+
+def test_a_member_value_the_target_refuses_fails_its_membership_alone() -> None:
+    # Found on OpenLDAP: one member value the directory refused (its syntax)
+    # kept a new group out of the directory, and an existing group's other
+    # new members out of it, in every run.
+    source = InMemorySource()
+    for subject in ("u1", "u2", "u3"):
+        source.add_subject(subject)
+    source.add_group("school:grp1")
+    source.add_member("school:grp1", "u1")
+    source.add_member("school:grp1", "u2")
+    source.mark("school", "scenario", scope="sub")
+    target = _Picky("member", "u2")
+    prov = Provisioner(_config(entities__operate=False), source, target, MemorySyncStore())
+    result = prov.full_sync()
+    assert target.groups["grp1"].values("member") == {"u1"}  # inserted, without u2
+    refused = (ObjectType.MEMBERSHIP, ("grp-00001", "mem-u2"))
+    assert {k: e.message for k, e in result.errors.items()} == {refused: "invalid per syntax"}
+    source.add_member("school:grp1", "u3")
+    result = prov.full_sync()
+    assert target.groups["grp1"].values("member") == {"u1", "u3"}  # u3 in, u2 fails again
+    assert set(result.errors) == {refused}
+    assert not prov.store.load("scenario").records[refused].in_target
+
+
+def test_a_refused_value_of_another_attribute_fails_the_object_s_change() -> None:
+    target = _Picky("description", "bad")
+    _, result = sync(_config(), target, [group(1, description="bad")], [], [])
+    (failure,) = result.failures
+    assert failure.change.object_id == "g1"
+    assert failure.error is not None
+    assert failure.error.message == "description 'bad': invalid per syntax"

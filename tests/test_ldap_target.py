@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from grouperprov import (
     AttributeChange,
     MembershipType,
+    ObjectType,
     Operation,
     Provisioner,
     ProvisionerConfig,
@@ -262,6 +263,36 @@ def test_members_are_added_and_removed_in_chunks_around_a_placeholder(
     admin.search(group.id, "(objectClass=*)", search_scope=ldap3.BASE, attributes=["member"])
     assert admin.entries[0].member.values == [f"cn=nobody,{SUFFIX}"]
     admin.unbind()
+
+
+def test_member_values_the_directory_refuses_are_each_a_failed_value(
+    slapd_server: SlapdServer, branch: tuple[str, str]
+) -> None:
+    target = _target(slapd_server, branch, chunk_size=2)
+    good = f"uid=u0,{branch[1]}"
+    (outcome,) = target.insert_groups([ProvisioningGroup(id="g", attributes={"cn": "staff"})])
+    assert outcome.ok, outcome.error
+    (group,) = target.retrieve_all_groups()
+    # A chunk whose every value is refused: nothing goes in, the placeholder stays.
+    (refused,) = target.update_groups([(group, [AttributeChange.add("member", ["x", "y"])])])
+    assert refused.ok
+    assert [(a, v) for a, v, _ in refused.failed_values] == [("member", "x"), ("member", "y")]
+    assert all("invalidAttributeSyntax" in why for _, _, why in refused.failed_values)
+    (mixed,) = target.update_groups([(group, [AttributeChange.add("member", [good, "z"])])])
+    assert [(a, v) for a, v, _ in mixed.failed_values] == [("member", "z")]
+    (group,) = target.retrieve_all_groups()
+    assert group.values("member") == {good}
+    admin = _admin(slapd_server)
+    admin.search(group.id, "(objectClass=*)", search_scope=ldap3.BASE, attributes=["member"])
+    assert admin.entries[0].member.values == [good]  # the placeholder went with the first
+    admin.unbind()
+    # A new group whose only value is refused goes in, holding the placeholder.
+    (lone,) = target.insert_groups(
+        [ProvisioningGroup(id="h", attributes={"cn": "lone", "member": frozenset({"nope"})})]
+    )
+    assert lone.ok
+    assert [(a, v) for a, v, _ in lone.failed_values] == [("member", "nope")]
+    assert {g.get("cn") for g in target.retrieve_all_groups()} == {"staff", "lone"}
 
 
 def test_bushy_groups_make_and_remove_folder_ous_and_renames_move_entries(
@@ -895,8 +926,6 @@ def test_a_rename_that_changes_only_case_moves_the_entry(
     written in another case than the directory's (``OU=G1, ou=Groups``)
     broke every target link: the DNs read back did not equal those kept.
     """
-    from grouperprov import ObjectType  # noqa: PLC0415
-
     base = branch[0]
     if written == "in another case":
         base = base.upper().replace(",", ", ")  # and spaces after the commas
@@ -1083,6 +1112,50 @@ def test_a_second_uid_added_to_a_person_by_hand_is_taken_away(
     assert admin.entries[0].entry_attributes_as_dict["uid"] == ["u0"]
     assert not prov.plan_full().plan.changes
     admin.unbind()
+
+
+@pytest.mark.parametrize("pipeline", [1, 8])
+def test_a_member_value_the_directory_refuses_fails_its_membership_alone(
+    slapd_server: SlapdServer, branch: tuple[str, str], pipeline: int
+) -> None:
+    # Found by a value the directory refuses (not a DN): the new group's add
+    # failed whole, and an existing group's other new members were refused
+    # with it, in every run.
+    config = _config(MembershipType.GROUP_ATTRIBUTES, branch)
+    config = attrs.evolve(
+        config,
+        memberships=attrs.evolve(
+            config.memberships,
+            attribute=attrs.evolve(
+                config.memberships.attribute,  # type: ignore[misc]  # set for group_attributes
+                template=None,
+                function="translation_functions:member_dn_unless_odd",
+            ),
+        ),
+    )
+    source = InMemorySource()
+    for subject in ("u0", "odd", "u1"):
+        source.add_subject(subject)
+    source.add_group("a:new")
+    source.add_member("a:new", "u0")
+    source.add_member("a:new", "odd")
+    source.mark("a", "ldap", scope="sub")
+    target = _target(slapd_server, branch, pipeline=pipeline)
+    prov = Provisioner(config, source, target, MemorySyncStore())
+    result = prov.full_sync()
+    odd = (ObjectType.MEMBERSHIP, ("grp-00001", "mem-odd"))
+    assert set(result.errors) == {odd}
+    assert "invalidAttributeSyntax" in result.errors[odd].message
+    (group,) = target.retrieve_all_groups()
+    assert group.values("member") == {"uid=u0,ou=people,dc=example,dc=edu"}
+    source.add_member("a:new", "u1")
+    result = prov.full_sync()
+    assert set(result.errors) == {odd}
+    (group,) = target.retrieve_all_groups()
+    assert group.values("member") == {
+        "uid=u0,ou=people,dc=example,dc=edu",
+        "uid=u1,ou=people,dc=example,dc=edu",
+    }
 
 
 def test_the_schema_s_syntax_is_followed_through_superiors_and_odd_values_stay_text() -> None:

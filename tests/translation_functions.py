@@ -41,3 +41,9 @@ def validator_fails(value: Scalar) -> bool:
 
 
 NOT_CALLABLE = 42
+
+
+def member_dn_unless_odd(ctx: TranslationContext) -> object:
+    """A member DN, except for the subject 'odd', whose value is no DN at all."""
+    subject = ctx.field("subject_id")
+    return "not a dn" if subject == "odd" else f"uid={subject},ou=people,dc=example,dc=edu"

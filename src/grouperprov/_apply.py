@@ -297,6 +297,8 @@ class _Applier:
     ) -> None:
         if error is None and outcome is not None and not outcome.ok:
             error = _err(outcome.error or "the target reported a failure without a reason")
+        if error is None and outcome is not None and outcome.failed_values:
+            error = self._partial(change, outcome.failed_values)
         stored = outcome.stored if outcome is not None and error is None else None
         target_id = None
         if (
@@ -335,6 +337,39 @@ class _Applier:
         self.outcomes.append(result)
         if change.action is Action.INSERT:
             self.insert_outcomes[(change.object_type, change.object_id)] = result
+
+    def _partial(
+        self, change: Change, failed: Sequence[tuple[str, object, str]]
+    ) -> ObjectError | None:
+        """The error of *change* written but for *failed* values (see ``WriteOutcome.partial``).
+
+        A value of the membership attribute fails the memberships behind it
+        alone: a value change whose value failed gets the error; a new
+        owner's insert goes on, and the memberships behind its failed values
+        get theirs when its values are followed. Any other failed value fails
+        the change.
+        """
+        name: str | None = None
+        values: list[tuple[object, tuple[MembershipPair, ...]]] = []
+        owner_id = str(change.object_id)
+        if change.object_type is ObjectType.MEMBERSHIP and change.attribute_changes:
+            name = change.attribute_changes[0].attribute
+        elif change.action is Action.INSERT and change.object_type is self.b.membership_owner:
+            name, values = self._owner_values(owner_id)
+        others = [(a, v, why) for a, v, why in failed if a != name]
+        if others:
+            return _err("; ".join(f"{a} {v!r}: {why}" for a, v, why in others))
+        refused = {str(v): why for _, v, why in failed}
+        if change.object_type is ObjectType.MEMBERSHIP:
+            why = refused.get(str(change.value))
+            return None if why is None else _err(why)
+        for value, memberships in values:
+            why = refused.get(str(value))
+            if why is not None:
+                log.warning("%s value %r refused in %s: %s", name, value, change.describe(), why)
+                for membership in memberships:
+                    self.left_out.setdefault(owner_id, {})[membership] = _err(why)
+        return None
 
     def _single(self, change: Change, call: Callable[[Change], object]) -> None:
         try:

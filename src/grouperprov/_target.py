@@ -113,16 +113,35 @@ class WriteOutcome:
         stored: After an insert, the object as the target now holds it, with
             anything the target generated (a DN, a remote id) so the engine can
             cache it as the object's target link; ``None`` if nothing to report.
+        failed_values: With ``ok``, values of multi-valued attributes that
+            the target refused while the rest of the write took effect, each
+            as ``(attribute, value, why)`` (see :meth:`~grouperprov.WriteOutcome.partial`).
     """
 
     ok: bool
     error: str | None = None
     stored: Bean | None = None
+    failed_values: tuple[tuple[str, Scalar, str], ...] = ()
 
     @classmethod
     def success(cls, stored: Bean | None = None) -> WriteOutcome:
         """The write worked."""
         return cls(ok=True, stored=stored)
+
+    @classmethod
+    def partial(
+        cls, failed_values: Iterable[tuple[str, Scalar, str]], stored: Bean | None = None
+    ) -> WriteOutcome:
+        """The write worked, except for these values (``(attribute, value, why)``).
+
+        For a target that can tell one value from another: a member value the
+        directory refuses (a syntax it does not allow) then fails its own
+        membership, and the group and its other members are written. The
+        engine gives each membership behind a failed value of the membership
+        attribute an ``ERR`` with the reason; a failed value of any other
+        attribute fails the whole object's change.
+        """
+        return cls(ok=True, stored=stored, failed_values=tuple(failed_values))
 
     @classmethod
     def failure(cls, error: str) -> WriteOutcome:

@@ -72,6 +72,9 @@ _NO_SUCH_ATTRIBUTE = 16
 _TYPE_OR_VALUE_EXISTS = 20
 _OBJECT_CLASS_VIOLATION = 65
 _NOT_ALLOWED_ON_NON_LEAF = 66
+# What the directory answers for a value it will not take (its syntax, a
+# constraint): the value's own failure, not the entry's.
+_VALUE_REFUSED = frozenset({19, 21})  # constraintViolation, invalidAttributeSyntax
 _FILTER_VALUES = 100  # values per OR filter
 _BASE, _SUBTREE = 0, 2  # search scopes
 # The syntaxes whose values are read as Python values (as ldap3 formats them).
@@ -615,6 +618,8 @@ class LdapTarget(TargetDAO):
             outcomes[place] = (
                 WriteOutcome.success(kind(id=dn, attributes=bean.attributes))
                 if result["result"] == 0
+                else self._add_by_values(kind, dn, bean, self._failure(f"add {dn!r}", result))
+                if result["result"] in _VALUE_REFUSED
                 else self._failure(f"add {dn!r}", result)
             )
 
@@ -633,6 +638,8 @@ class LdapTarget(TargetDAO):
                     outcomes.append(
                         WriteOutcome.success(kind(id=dn, attributes=bean.attributes))
                         if ok
+                        else self._add_by_values(kind, dn, bean, self._failure(f"add {dn!r}"))
+                        if self._code() in _VALUE_REFUSED
                         else self._failure(f"add {dn!r}")
                     )
                     continue
@@ -651,6 +658,75 @@ class LdapTarget(TargetDAO):
         done = [o for o in outcomes if o is not None]
         assert len(done) == len(outcomes)  # noqa: S101  # every add was answered
         return done
+
+    def _add_by_values(
+        self, kind: type[_OwnerT], dn: str, bean: _OwnerT, refused: WriteOutcome
+    ) -> WriteOutcome:
+        """Add an entry the directory refused for a value: without its values, then one by one.
+
+        The values of the member attribute (groups) or the multi-valued
+        attributes (people) go in one at a time after the entry (a group
+        holds the placeholder until then); those refused are the outcome's
+        failed values, so one member whose value the directory will not take
+        does not keep the group and its other members out. *refused* is the
+        outcome when the entry is refused without them too.
+        """
+        settings = self._settings(kind)
+        attributes = self._entry(settings, bean.attributes)
+        member, placeholder = (
+            (settings.member_attribute, settings.placeholder)
+            if isinstance(settings, LdapGroups)
+            else (None, None)
+        )
+        wanted = (
+            {member.lower()}
+            if member
+            else {n.lower() for n in getattr(settings, "multi_valued", ())}
+        )
+        held = {n: attributes.pop(n) for n in list(attributes) if n.lower() in wanted}
+        if placeholder is not None and member is not None and member in held:
+            attributes[member] = [placeholder]
+        held = {n: [v for v in values if v != placeholder] for n, values in held.items()}
+        if not any(held.values()) or not self._conn.add(
+            dn, list(settings.object_classes), attributes
+        ):
+            return refused
+        failed: list[tuple[str, Scalar, str]] = []
+        for name, values in held.items():
+            before = len(failed)
+            if not self._each_value(dn, name, values, failed):
+                return self._failure(f"add {name!r} values of {dn!r}")
+            if placeholder is not None and len(failed) - before < len(values):
+                self._conn.modify(dn, {name: [(ldap3.MODIFY_DELETE, [placeholder])]})
+        refused_values = {(n, v) for n, v, _ in failed}
+        kept = {
+            n: frozenset(v for v in bean.values(n) if (n, v) not in refused_values) or None
+            for n in held
+        }
+        stored = kind(id=dn, attributes=bean.with_attributes(kept).attributes)
+        return (
+            WriteOutcome.partial(failed, stored=stored) if failed else WriteOutcome.success(stored)
+        )
+
+    def _each_value(
+        self, dn: str, name: str, values: Sequence[Scalar], failed: list[tuple[str, Scalar, str]]
+    ) -> bool:
+        """Add *values* one at a time; those refused for themselves go to *failed*.
+
+        ``False`` when the directory refuses one for another reason (the
+        entry's, the connection's): the caller's failure.
+        """
+        for value in values:
+            if self._conn.modify(dn, {name: [(ldap3.MODIFY_ADD, [value])]}):
+                continue
+            code = self._code()
+            if code == _TYPE_OR_VALUE_EXISTS:
+                continue
+            if code not in _VALUE_REFUSED:
+                return False
+            why = self._failure(f"add {name!r} value {value!r} to {dn!r}").error
+            failed.append((name, value, why or "refused"))
+        return True
 
     def _send_add(self, dn: str, classes: list[str], attributes: dict[str, list[Scalar]]) -> int:
         """Send an add on the pipelined connection; its message id, for ``get_response``.
@@ -708,17 +784,22 @@ class LdapTarget(TargetDAO):
         outcomes: list[WriteOutcome] = []
         for bean, changes in updates:
             dn = self._moved.get(bean.id, bean.id)
+            failed: list[tuple[str, Scalar, str]] = []
             try:
                 new_dn = self._rename(kind, settings, dn, bean, changes)
-                outcome = self._modify(settings, new_dn, changes)
+                outcome = self._modify(settings, new_dn, changes, failed)
             except (ValueError, RuntimeError) as exc:
                 outcomes.append(WriteOutcome.failure(str(exc)))
                 continue
-            if outcome is None and new_dn != bean.id:
-                stored = kind(id=new_dn, attributes=_applied(bean.attributes, changes))
-                outcomes.append(WriteOutcome.success(stored))
-            else:
-                outcomes.append(outcome or WriteOutcome.success())
+            if outcome is not None:
+                outcomes.append(outcome)
+                continue
+            stored = (
+                kind(id=new_dn, attributes=_applied(bean.attributes, changes))
+                if new_dn != bean.id
+                else None
+            )
+            outcomes.append(WriteOutcome.partial(failed, stored=stored))
         return outcomes
 
     def _rename(
@@ -750,9 +831,16 @@ class LdapTarget(TargetDAO):
         return new_dn
 
     def _modify(
-        self, settings: LdapGroups | LdapEntities, dn: str, changes: Sequence[AttributeChange]
+        self,
+        settings: LdapGroups | LdapEntities,
+        dn: str,
+        changes: Sequence[AttributeChange],
+        failed: list[tuple[str, Scalar, str]],
     ) -> WriteOutcome | None:
-        """Apply *changes* (the DN's own attributes aside); a failure's outcome, else ``None``."""
+        """Apply *changes* (the DN's own attributes aside); a failure's outcome, else ``None``.
+
+        Values added and refused for themselves go to *failed* (see :meth:`_each_value`).
+        """
         rdn_name = settings.rdn_attribute.lower()
         skip = {rdn_name}
         if isinstance(settings, LdapGroups) and settings.path_attribute:
@@ -768,13 +856,17 @@ class LdapTarget(TargetDAO):
                 continue  # moved with the DN
             if name.lower() not in allowed:
                 return WriteOutcome.failure(f"{name!r} is not an attribute this target writes")
-            failed = self._change(settings, dn, change)
-            if failed is not None:
-                return failed
+            refused = self._change(settings, dn, change, failed)
+            if refused is not None:
+                return refused
         return None
 
     def _change(
-        self, settings: LdapGroups | LdapEntities, dn: str, change: AttributeChange
+        self,
+        settings: LdapGroups | LdapEntities,
+        dn: str,
+        change: AttributeChange,
+        failed: list[tuple[str, Scalar, str]],
     ) -> WriteOutcome | None:
         name = change.attribute
         placeholder = (
@@ -791,8 +883,11 @@ class LdapTarget(TargetDAO):
         for chunk in _chunks(values, self._chunk):
             if change.op is ChangeOp.ADD:
                 ok = self._conn.modify(dn, {name: [(ldap3.MODIFY_ADD, chunk)]})
-                if not ok and self._code() == _TYPE_OR_VALUE_EXISTS:
-                    ok = self._one_by_one(dn, name, ldap3.MODIFY_ADD, chunk, _TYPE_OR_VALUE_EXISTS)
+                if not ok and self._code() in {_TYPE_OR_VALUE_EXISTS, *_VALUE_REFUSED}:
+                    before = len(failed)
+                    ok = self._each_value(dn, name, chunk, failed)
+                    if ok and len(failed) - before == len(chunk):
+                        continue  # nothing went in: the placeholder stays
                 if ok and placeholder:
                     self._conn.modify(dn, {name: [(ldap3.MODIFY_DELETE, [placeholder])]})
             else:
