@@ -1118,3 +1118,32 @@ def test_a_replaced_member_list_leaves_out_a_member_whose_insert_failed() -> Non
     assert prov.full_sync().status is SyncStatus.SUCCESS
     assert members() == {"u0", "u9"}
     assert prov.plan_full().plan.changes == ()
+
+
+def test_a_read_only_provisioner_keeps_its_records_as_the_target_is() -> None:
+    # Found by running read only: the records said every object was inserted
+    # (and inserted by grouperprov) while the target stayed empty, and the
+    # full sync's time made the next incremental run drop older events.
+    source = _campus()
+    target = InMemoryTarget(id_attributes={"group": "cn"})
+    store = MemorySyncStore()
+    read_only = _provisioner(source, target=target, store=store, read_only=True)
+    assert read_only.full_sync().status is SyncStatus.SUCCESS
+    assert target.groups == {}
+    state = store.load(P)
+    assert state.records == {}
+    assert state.provisioner.last_run == {}
+    (logged,) = store.logs(P)
+    assert "read only: none sent" in logged.summary
+    source.add_member("apps:ldap:courses:math101", "u1")
+    events = source.events()
+    assert read_only.incremental_sync(events).status is SyncStatus.SUCCESS
+    assert store.load(P).provisioner.last_sequence == events[-1].sequence
+    assert store.load(P).records == {}
+    # Writing again: everything goes in, recorded as inserted by grouperprov.
+    writing = _provisioner(source, target=target, store=store)
+    assert writing.full_sync().status is SyncStatus.SUCCESS
+    assert target.groups["math101"].values("member") == {"u0", "u1"}
+    records = store.load(P).records
+    assert records
+    assert all(r.in_target and r.inserted_by_us for r in records.values())

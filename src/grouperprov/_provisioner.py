@@ -725,7 +725,10 @@ class Provisioner:
             )
         start = time.perf_counter()
         self._check_lease()
-        intents = _insert_intents(planned, now)
+        # Read only: nothing is written, so no record may say it was (the
+        # run's log, rejected events and the events' sequence are kept).
+        read_only = planned.behavior.read_only
+        intents = [] if read_only else _insert_intents(planned, now)
         if intents:
             # Written ahead: a process killed during the target writes must not
             # leave what it inserted looking pre-existing to the next run.
@@ -753,7 +756,9 @@ class Provisioner:
         record = attrs.evolve(
             planned.state.provisioner,
             failsafe=None,
-            last_run={
+            last_run=planned.state.provisioner.last_run
+            if read_only
+            else {
                 **planned.state.provisioner.last_run,
                 planned.sync_type: planned.started or now,
             },
@@ -770,9 +775,11 @@ class Provisioner:
             wanted=only,
             ahead=intents,
         )
-        records = keeper.records()
+        records = [] if read_only else keeper.records()
         self._check_lease()
-        summary = f"{len(result.outcomes)} changes"
+        summary = f"{len(result.outcomes)} changes" + (
+            " (read only: none sent)" if read_only else ""
+        )
         if queue.summary is not None:
             summary += f"; {queue.summary}"
         self.store.save(
