@@ -594,8 +594,9 @@ def test_people_are_found_by_dn_and_attribute_and_their_entitlements_change(
     assert moved.ok, moved.error
     assert moved.stored is not None
     assert moved.stored.id == f"uid=ada2,{branch[1]}"
-    (again,) = target.retrieve_entities([dn])  # the old DN still finds it: it moved
-    assert again.id == moved.stored.id
+    # A DN names an entry: the old one names nothing now, the new one the person.
+    assert target.retrieve_entities([dn]) == []
+    (again,) = target.retrieve_entities([moved.stored.id])
     assert not target.capabilities().can(Operation.INSERT_GROUPS)
     assert target.delete_entities([again])[0].ok
 
@@ -1156,6 +1157,41 @@ def test_a_member_value_the_directory_refuses_fails_its_membership_alone(
         "uid=u0,ou=people,dc=example,dc=edu",
         "uid=u1,ou=people,dc=example,dc=edu",
     }
+
+
+def test_a_dn_a_renamed_group_left_is_its_own_when_a_new_group_takes_it(
+    slapd_server: SlapdServer, branch: tuple[str, str]
+) -> None:
+    # Found by renaming a group and giving its old name to a new one, in one
+    # process: the target remembered the old DN as moved, so the new group's
+    # updates went to the renamed group's entry, in every run.
+    source = _staff_source(description="Staff")
+    target = _target(slapd_server, branch)
+    prov = Provisioner(
+        _config(MembershipType.GROUP_ATTRIBUTES, branch), source, target, MemorySyncStore()
+    )
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    source.rename_group("a:staff", "a:employees")
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    source.add_subject("u1")
+    source.add_group("a:staff", description="New staff")
+    source.add_member("a:staff", "u1")
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    source.add_member("a:staff", "u0")
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    people = branch[1]
+    groups = {str(g.get("cn")): g for g in target.retrieve_all_groups()}
+    assert groups["a:staff"].values("member") == {f"uid=u0,{people}", f"uid=u1,{people}"}
+    assert groups["a:employees"].values("member") == {f"uid=u0,{people}"}
+    assert groups["a:employees"].get("description") == "Staff"
+    assert not prov.plan_full().plan.changes
+    # A rename and a new member in one run: the member goes to the moved entry.
+    source.rename_group("a:employees", "a:people")
+    source.add_member("a:people", "u1")
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    groups = {str(g.get("cn")): g for g in target.retrieve_all_groups()}
+    assert groups["a:people"].values("member") == {f"uid=u0,{people}", f"uid=u1,{people}"}
+    assert not prov.plan_full().plan.changes
 
 
 def test_the_schema_s_syntax_is_followed_through_superiors_and_odd_values_stay_text() -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, TypeAlias, cast
+from typing import Any, TypeAlias, TypeVar, cast
 
 import attrs
 
@@ -28,6 +28,7 @@ __all__ = ["ApplyResult", "ChangeOutcome", "apply", "read_target"]
 log = logging.getLogger("grouperprov.apply")
 
 Bean: TypeAlias = ProvisioningGroup | ProvisioningEntity | ProvisioningMembership
+_B = TypeVar("_B", bound=Bean | None)
 MembershipPair: TypeAlias = tuple[str, str]
 # An owner's Grouper id -> its membership values, each (value, memberships behind it).
 MemberValues: TypeAlias = Callable[[str], Iterable[tuple[object, tuple[MembershipPair, ...]]]]
@@ -286,9 +287,24 @@ class _Applier:
             if bean is None:
                 self._record(change, None, _err(f"the {change.object_type.value} was not inserted"))
                 return None
+        bean = self._current(change.object_type, change.object_id, bean)
         if action is Action.UPDATE:
             return (bean, change.attribute_changes)
         return bean
+
+    def _current(self, object_type: ObjectType, grouper_id: object, bean: _B) -> _B:
+        """*bean* at the target id its object has now (an update of this run may have moved it).
+
+        A rename (an LDAP modify DN) gives the object a new target id: later
+        changes of the run address it there, by the link the rename's outcome
+        updated, not by the id the plan read.
+        """
+        if not isinstance(bean, ProvisioningGroup | ProvisioningEntity):
+            return bean
+        target_id = self.known[object_type].get(str(grouper_id))
+        if target_id is None or target_id == bean.id:
+            return bean
+        return type(bean)(id=target_id, attributes=bean.attributes)
 
     # -- calls -------------------------------------------------------------------
 
@@ -515,7 +531,7 @@ class _Applier:
         single = getattr(self.dao, f"update_{singular}")
         for unit in units:
             try:
-                single(unit[0].bean, _merge(unit))
+                single(self._current(owner, unit[0].owner_id, unit[0].bean), _merge(unit))
             except Exception as exc:  # noqa: BLE001  # a DAO may raise anything; the run goes on
                 for change in unit:
                     self._record(change, None, _err(exception_text(exc)))
@@ -527,8 +543,17 @@ class _Applier:
     def _bulk_units(
         self, units: Sequence[list[Change]], method: Callable[[Any], Sequence[WriteOutcome]]
     ) -> None:
+        owner = self.b.membership_owner
+        assert owner is not None  # noqa: S101  # only for the attribute types
         try:
-            results = list(method([(unit[0].bean, _merge(unit)) for unit in units]))
+            results = list(
+                method(
+                    [
+                        (self._current(owner, unit[0].owner_id, unit[0].bean), _merge(unit))
+                        for unit in units
+                    ]
+                )
+            )
         except Exception as exc:  # noqa: BLE001  # a DAO may raise anything; the run goes on
             for unit in units:
                 for change in unit:

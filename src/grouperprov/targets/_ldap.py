@@ -260,7 +260,6 @@ class LdapTarget(TargetDAO):
         self._window = max(1, pipeline)
         self._conn: Any = connect(ldap3.SYNC)
         self._pipe: Any = None  # the connection of pipelined adds, opened when first needed
-        self._moved: dict[str, str] = {}  # DNs this target renamed, old -> new
         self._folders: set[str] = set()  # OUs known to exist (bushy)
 
     def __repr__(self) -> str:
@@ -512,9 +511,7 @@ class LdapTarget(TargetDAO):
         settings = self._settings(kind)
         found: list[_OwnerT] = []
         for dn in sorted(set(ids)):
-            found += self._search(
-                kind, self._class_filter(settings), base=self._moved.get(dn, dn), scope=_BASE
-            )
+            found += self._search(kind, self._class_filter(settings), base=dn, scope=_BASE)
         return sorted(found, key=_id)
 
     def retrieve_groups(self, ids: Collection[str]) -> list[ProvisioningGroup]:
@@ -783,7 +780,7 @@ class LdapTarget(TargetDAO):
         settings = self._settings(kind)
         outcomes: list[WriteOutcome] = []
         for bean, changes in updates:
-            dn = self._moved.get(bean.id, bean.id)
+            dn = bean.id
             failed: list[tuple[str, Scalar, str]] = []
             try:
                 new_dn = self._rename(kind, settings, dn, bean, changes)
@@ -825,7 +822,6 @@ class LdapTarget(TargetDAO):
         if not self._conn.modify_dn(dn, rdn, delete_old_dn=True, new_superior=superior):
             msg = f"rename of {dn!r} to {new_dn!r}: {self._conn.result.get('description')}"
             raise RuntimeError(msg)
-        self._moved[bean.id] = new_dn
         if isinstance(settings, LdapGroups) and settings.dn_style is DnStyle.BUSHY:
             self._prune_folders(settings, dn)
         return new_dn
@@ -915,7 +911,7 @@ class LdapTarget(TargetDAO):
         settings = self._settings(kind)
         outcomes: list[WriteOutcome] = []
         for bean in beans:
-            dn = self._moved.get(bean.id, bean.id)
+            dn = bean.id
             if self._conn.delete(dn) or self._code() == _NO_SUCH_OBJECT:
                 outcomes.append(WriteOutcome.success())
                 if isinstance(settings, LdapGroups) and settings.dn_style is DnStyle.BUSHY:
