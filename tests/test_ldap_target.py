@@ -334,6 +334,17 @@ def test_bushy_groups_make_and_remove_folder_ous_and_renames_move_entries(
     assert target.delete_groups([group])[0].ok
     assert target.delete_groups([group])[0].ok  # again: idempotent
     assert _subtree(slapd_server, branch[0]) == [branch[0]]
+    # Found by removing OUs behind the target's back: it remembered them as
+    # there, and every add under them failed with noSuchObject.
+    (again,) = target.insert_groups([bean])
+    assert again.ok, again.error
+    admin = _admin(slapd_server)
+    for gone in (dn, f"ou=ldap,ou=apps,{branch[0]}", f"ou=apps,{branch[0]}"):
+        assert admin.delete(gone)
+    admin.unbind()
+    (third,) = target.insert_groups([bean])
+    assert third.ok, third.error
+    assert [g.id for g in target.retrieve_all_groups()] == [dn]
 
 
 def test_each_failure_is_the_object_s_own_outcome(

@@ -260,7 +260,10 @@ class LdapTarget(TargetDAO):
         self._window = max(1, pipeline)
         self._conn: Any = connect(ldap3.SYNC)
         self._pipe: Any = None  # the connection of pipelined adds, opened when first needed
-        self._folders: set[str] = set()  # OUs known to exist (bushy)
+        # OUs known to exist (bushy), within one write call: the directory is
+        # not this process's alone, and an OU removed meanwhile (by hand, by
+        # another process) would refuse every add under it.
+        self._folders: set[str] = set()
 
     def __repr__(self) -> str:
         return f"LdapTarget(url={self.url!r})"  # never the bind DN's password
@@ -576,6 +579,14 @@ class LdapTarget(TargetDAO):
         if isinstance(settings, LdapGroups):
             return self._group_dn(settings, values)
         return self._flat_dn(settings, values)
+
+    def _writing(self, write: Callable[[], _R]) -> _R:
+        """Run one write call with a fresh memory of the OUs that exist."""
+        self._folders.clear()
+        try:
+            return write()
+        finally:
+            self._folders.clear()
 
     def _ensure_folders(self, settings: LdapGroups, dn: str) -> None:
         """Create the OUs above a bushy group's DN that are not there yet."""
@@ -924,7 +935,7 @@ class LdapTarget(TargetDAO):
         """Add group entries (bushy: their folders' OUs too)."""
         return self._guarded(
             f"add of {len(groups)} groups",
-            lambda: self._insert(ProvisioningGroup, groups),
+            lambda: self._writing(lambda: self._insert(ProvisioningGroup, groups)),
             retry=False,
         )
 
@@ -934,7 +945,7 @@ class LdapTarget(TargetDAO):
         """Modify group entries: a rename moves the entry (modify DN), members in chunks."""
         return self._guarded(
             f"update of {len(updates)} groups",
-            lambda: self._update(ProvisioningGroup, updates),
+            lambda: self._writing(lambda: self._update(ProvisioningGroup, updates)),
             retry=False,
         )
 
