@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 from hypothesis import HealthCheck, given, settings
 
@@ -167,12 +168,29 @@ def test_updates_refuse_what_a_column_cannot_hold(connect: Connect) -> None:
     assert [o.ok for o in outcomes] == [False, False, True, True]
     (after,) = target.retrieve_all_groups()
     assert (after.id, after.get("cn"), after.get("description")) == ("a", "renamed", "ok")
-    # An entity's uid is its key column: it cannot change.
-    target.insert_entities([ProvisioningEntity(id="u", attributes={"uid": "u"})])
-    (person,) = target.retrieve_all_entities()
-    (refused,) = target.update_entities([(person, [AttributeChange.replace("uid", "v")])])
-    assert not refused.ok
-    assert "key column" in (refused.error or "")
+    # An entity's uid makes its key: a new uid moves the key and the rows that
+    # name it (found by renaming a group whose name was its key: every run
+    # failed on "the key column cannot change").
+    person = ProvisioningEntity(id="u", attributes={"uid": "u", "isMemberOf": frozenset({"a"})})
+    target.insert_entities([person])
+    membership = ProvisioningMembership(
+        group_id="a", entity_id="u", attributes={"group_name": "a", "subject_id": "u"}
+    )
+    target.insert_memberships([membership])
+    (moved,) = target.update_entities([(person, [AttributeChange.replace("uid", "v")])])
+    assert moved.ok, moved.error
+    assert moved.stored is not None
+    assert (moved.stored.id, moved.stored.get("uid")) == ("v", "v")
+    (person_after,) = target.retrieve_all_entities()
+    assert (person_after.id, person_after.get("uid")) == ("v", "v")
+    assert person_after.values("isMemberOf") == {"a"}
+    assert [m.id for m in target.retrieve_all_memberships()] == [("a", "v")]
+    # A key another row has is that object's failure alone.
+    target.insert_entities([ProvisioningEntity(id="w", attributes={"uid": "w"})])
+    (taken,) = target.update_entities([(person_after, [AttributeChange.replace("uid", "w")])])
+    assert not taken.ok
+    (empty,) = target.update_entities([(person_after, [AttributeChange.replace("uid", None)])])
+    assert "no value of 'uid' to make the key" in (empty.error or "")
 
 
 def test_a_layout_is_checked_as_a_whole_with_key_paths() -> None:
@@ -531,6 +549,37 @@ def test_full_and_incremental_syncs_converge_on_real_tables(
         target.create_tables()
         prov = Provisioner(_config(kind), source, target, MemorySyncStore())
         converges_then_follows(prov, source, steps, _apply)
+
+
+# Groups keyed by their cn (as the README's layout keys them by name): a
+# rename in Grouper moves the key, and the rows that name the group follow it.
+assert LAYOUT.groups is not None
+KEYED = attrs.evolve(LAYOUT, groups=attrs.evolve(LAYOUT.groups, id_column="cn"))
+
+
+@pytest.mark.parametrize("kind", list(MembershipType))
+@settings(
+    max_examples=10,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(start=_steps, steps=_steps)
+def test_groups_keyed_by_their_name_follow_renames_and_converge(
+    connect: Connect, kind: MembershipType, start: list[Any], steps: list[Any]
+) -> None:
+    source = InMemorySource()
+    for subject in ("u0", "u1", "u2"):
+        source.add_subject(subject)
+    source.mark("a", "sql", scope="sub")
+    for step in start:
+        _apply(source, step)
+    with contextlib.closing(connect()) as connection:
+        target = SqlTarget(connection, KEYED)
+        target.create_tables()
+        prov = Provisioner(_config(kind), source, target, MemorySyncStore())
+        converges_then_follows(prov, source, steps, _apply)
+        names = {g.get_str("name") for g in source.snapshot().groups}
+        assert {g.id for g in target.retrieve_all_groups()} == names
 
 
 def test_a_campus_provisions_into_tables_people_can_query(connect: Connect) -> None:

@@ -691,12 +691,20 @@ class SqlTarget(TargetDAO):
             for bean, changes in chunk:
                 try:
                     self._check_changes(table, changes)
+                    key = self._new_key(table, bean.id, changes)
                 except _ObjectError as exc:
                     outcomes.append(WriteOutcome.failure(str(exc)))
                     continue
                 for change in changes:
                     self._apply_change(cur, table, bean.id, change)
-                outcomes.append(WriteOutcome.success())
+                if key is None:
+                    outcomes.append(WriteOutcome.success())
+                    continue
+                self._move_key(cur, kind, bean.id, key)
+                attributes = dict(bean.attributes)
+                for change in changes:
+                    attributes[change.attribute] = change.apply_to(attributes.get(change.attribute))
+                outcomes.append(WriteOutcome.success(kind(id=key, attributes=attributes)))
             return outcomes
 
         return self._write(updates, bulk)
@@ -712,9 +720,50 @@ class SqlTarget(TargetDAO):
             if change.op is not ChangeOp.REPLACE or isinstance(change.value, frozenset):
                 msg = f"{name!r} is a column: it takes one value, replaced"
                 raise _ObjectError(msg)
-            if table.columns[name] == table.id_column:
+            if table.columns[name] == table.id_column and table.id_attribute != name:
                 msg = f"{name!r} is the key column {table.id_column!r}: it cannot change"
                 raise _ObjectError(msg)
+
+    def _new_key(
+        self, table: ObjectTable, key: str, changes: Sequence[AttributeChange]
+    ) -> str | None:
+        """The key a change of the key's own attribute gives the row; ``None`` if it keeps its own.
+
+        The key is made from :attr:`ObjectTable.id_attribute` on insert (a
+        group's name, say): a rename in Grouper changes it, as a modify DN
+        changes an LDAP entry's DN.
+        """
+        for change in changes:
+            if (
+                change.attribute == table.id_attribute
+                and table.columns.get(change.attribute) == table.id_column
+            ):
+                if change.value is None or change.value == "":
+                    msg = f"no value of {change.attribute!r} to make the key"
+                    raise _ObjectError(msg)
+                new = str(change.value)
+                return None if new == key else new
+        return None
+
+    def _move_key(self, cur: _Cursor, kind: type[_OwnerT], old: str, new: str) -> None:
+        """Give the rows that name an owner by its key (its values, memberships) the new key.
+
+        The owner's own row has it already (its key column was updated).
+        """
+        table = self._table(kind)
+        moves: list[tuple[str, str]] = []
+        if table.attribute_table is not None:
+            moves.append((table.attribute_table.table, table.attribute_table.owner_column))
+        m = self.layout.memberships
+        if m is not None:
+            column = m.group_column if kind is ProvisioningGroup else m.entity_column
+            moves.append((m.table, column))
+        for name, column in moves:
+            cur.execute(
+                f"UPDATE {quote(name)} SET {quote(column)} = {self._p}"  # noqa: S608  # checked names
+                f" WHERE {quote(column)} = {self._p}",
+                [new, old],
+            )
 
     def _apply_change(
         self, cur: _Cursor, table: ObjectTable, owner: str, change: AttributeChange
