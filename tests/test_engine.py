@@ -848,3 +848,18 @@ def test_a_refused_value_of_another_attribute_fails_the_object_s_change() -> Non
     assert failure.change.object_id == "g1"
     assert failure.error is not None
     assert failure.error.message == "description 'bad': invalid per syntax"
+
+
+def test_membership_objects_of_a_group_in_error_are_left_alone() -> None:
+    # The check for rows naming another group than theirs must not take a
+    # group whose target id is unknown (MAT here) for one that moved.
+    config = _config("membership_objects")
+    target = _target()
+    sync(config, target, [group(1)], [entity(1)], [member(1, 1)])
+    assert len(target.memberships) == 1
+    twin = ProvisioningGroup.from_grouper("g2", "other:grp1")  # the same cn: MAT for both
+    comparison, _ = sync(config, target, [group(1), twin], [entity(1)], [member(1, 1)])
+    errors = {(e.object_type, e.object_id): e.error.code for e in comparison.plan.errors}
+    assert errors[(ObjectType.GROUP, "g1")] is SyncErrorCode.MAT
+    assert not [c for c in comparison.plan.changes if c.object_type is ObjectType.MEMBERSHIP]
+    assert len(target.memberships) == 1

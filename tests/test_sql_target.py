@@ -952,3 +952,38 @@ def test_sqlite_reals_blobs_and_numbers_in_attribute_tables_are_read_by_their_ru
         "code": frozenset({42, "x", "0.5"}),  # NULL is no value
     }
     connection.close()
+
+
+def test_membership_rows_of_a_group_made_again_under_a_new_key_are_replaced(
+    connect: Connect,
+) -> None:
+    # Found by deleting a group row by hand (its membership rows kept) where
+    # the database makes the keys: the group was inserted again under a new
+    # key, the old rows matched its memberships on their values, and the sync
+    # took them for the new group's, run after run.
+    layout = SqlLayout.from_dict(
+        {
+            "groups": {"table": "g", "columns": ["cn", "description"]},
+            "entities": {"table": "p", "columns": ["uid"]},
+            "memberships": {"table": "m", "columns": ["group_name", "subject_id"]},
+        }
+    )
+    connection = connect()
+    target = SqlTarget(connection, layout)
+    target.create_tables()
+    source = _staff_and_faculty()
+    prov = Provisioner(
+        _config(MembershipType.MEMBERSHIP_OBJECTS), source, target, MemorySyncStore()
+    )
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    cur = connection.cursor()
+    cur.execute("DELETE FROM g WHERE cn = 'a:staff'")
+    cur.close()
+    connection.commit()
+    result = prov.full_sync()
+    assert result.status is SyncStatus.SUCCESS, result.summary()
+    (staff,) = target.search_groups("cn", ["a:staff"])
+    rows = sorted((m.group_id, m.get("subject_id")) for m in target.retrieve_all_memberships())
+    (fac,) = target.search_groups("cn", ["a:fac"])
+    assert rows == sorted([(staff.id, "u0"), (staff.id, "u1"), (fac.id, "u1")])
+    assert not prov.plan_full().plan.changes

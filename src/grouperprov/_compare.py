@@ -203,6 +203,8 @@ class _Comparer:
         # Readable names, worked out once: a group's is in each of its memberships' labels.
         self._names: dict[tuple[ObjectType, Hashable], str | None] = {}
         self._left_out: dict[ObjectType, frozenset[str]] = {}
+        # Membership rows paired on their values but naming another group or entity.
+        self._stale_rows: set[MembershipId] = set()
 
     # -- the run ---------------------------------------------------------------
 
@@ -768,6 +770,8 @@ class _Comparer:
         replace = Mode.REPLACE in (ms.insert, ms.delete)
         matcher = Matcher(self.t, ObjectType.MEMBERSHIP)
         found = _Settled({}) if replace else self._settled_memberships(all_native)
+        if found.pairs and self._stale(found.pairs):
+            found = _Settled({})  # rare: each pair is looked at by the general matching below
         settled = found.pairs
         native = all_native
         translated: Mapping[MembershipId, Translated[ProvisioningMembership]] = self.tr.memberships
@@ -788,7 +792,9 @@ class _Comparer:
                 set_aside={},
             )
             if decided
-            else matcher.match({mid: tr.bean for mid, tr in translated_items}, normal)
+            else self._without_stale(
+                matcher.match({mid: tr.bean for mid, tr in translated_items}, normal)
+            )
         )
         if settled:
             result = self._with_settled(result, settled, matcher)
@@ -869,6 +875,55 @@ class _Comparer:
         if replace:
             self._replace_lists(touched, kept)
 
+    def _stale(self, pairs: Mapping[MembershipId, MembershipId]) -> set[MembershipId]:
+        """The pairs whose target row names another group or entity than the one it stands for.
+
+        Found with a group row deleted by hand, its membership rows kept, and
+        the group inserted again under a new (database-made) key: the old
+        rows matched the memberships on their attributes, and the sync took
+        them for the new group's, run after run. A row is stale when its
+        group (or entity, when entities are provisioned) has another target
+        id now, or is inserted by this run; a group with an error, whose
+        target id is not known, leaves its rows alone.
+        """
+        stale: set[MembershipId] = set()
+        for index, object_type in enumerate((ObjectType.GROUP, ObjectType.ENTITY)):
+            if not self.b.of(object_type).operate:
+                continue
+            links = self.links[object_type]
+            part = operator.itemgetter(index)
+            if all(map(operator.eq, map(links.get, map(part, pairs)), map(part, pairs.values()))):
+                continue  # checked in C: the usual case
+            inserted = self.inserted[object_type]
+            for mid, tid in pairs.items():
+                expected = links.get(mid[index])
+                if (expected is None and mid[index] in inserted) or (
+                    expected is not None and expected != tid[index]
+                ):
+                    stale.add(mid)
+        return stale
+
+    def _without_stale(
+        self, result: MatchResult[MembershipId, MembershipId]
+    ) -> MatchResult[MembershipId, MembershipId]:
+        """*result* with its stale pairs undone.
+
+        The Grouper membership is then inserted anew, and the row it was
+        paired with is extra, in a group that was provisioned.
+        """
+        undone = sorted(self._stale(result.pairs))
+        if not undone:
+            return result
+        rows = [result.pairs[m] for m in undone]
+        self._stale_rows.update(rows)
+        return attrs.evolve(
+            result,
+            pairs={m: t for m, t in result.pairs.items() if m not in undone},
+            matched_by={m: k for m, k in result.matched_by.items() if m not in undone},
+            unmatched_translated=(*result.unmatched_translated, *undone),
+            unmatched_target=(*result.unmatched_target, *rows),
+        )
+
     def _explicit_wrappers(self, object_type: ObjectType) -> dict[Hashable, ProvisioningWrapper]:
         wrappers = self.wrappers[object_type]
         if isinstance(wrappers, LazyMap):
@@ -937,8 +992,10 @@ class _Comparer:
         for key in unmatched:
             membership = native[key]
             assert isinstance(membership, ProvisioningMembership)  # noqa: S101  # membership objects
-            managed = not self.b.groups.operate or membership.group_id in self.managed_targets.get(
-                ObjectType.GROUP, set()
+            managed = (
+                not self.b.groups.operate
+                or membership.group_id in self.managed_targets.get(ObjectType.GROUP, set())
+                or key in self._stale_rows  # it stood for a Grouper membership
             )
             grouper_group = group_of.get(membership.group_id)
             record = self._record(ObjectType.MEMBERSHIP, key)
