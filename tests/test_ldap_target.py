@@ -1058,6 +1058,19 @@ def _staff_source(**group: Any) -> InMemorySource:
     return source
 
 
+def _synced_staff(
+    server: SlapdServer, branch: tuple[str, str]
+) -> tuple[InMemorySource, LdapTarget, Provisioner]:
+    """:func:`_staff_source` (described), synced once as group_attributes."""
+    source = _staff_source(description="Staff")
+    target = _target(server, branch)
+    prov = Provisioner(
+        _config(MembershipType.GROUP_ATTRIBUTES, branch), source, target, MemorySyncStore()
+    )
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    return source, target, prov
+
+
 def test_a_rename_moves_the_entry_and_the_sync_record_follows_it(
     slapd_server: SlapdServer, branch: tuple[str, str]
 ) -> None:
@@ -1086,12 +1099,7 @@ def test_a_second_rdn_value_added_by_hand_is_taken_away(
 ) -> None:
     # Found by editing synced entries: the replace of cn was skipped as
     # "moved with the DN", so it was planned in every run and never done.
-    source = _staff_source(description="Staff")
-    target = _target(slapd_server, branch)
-    prov = Provisioner(
-        _config(MembershipType.GROUP_ATTRIBUTES, branch), source, target, MemorySyncStore()
-    )
-    assert prov.full_sync().status is SyncStatus.SUCCESS
+    source, _, prov = _synced_staff(slapd_server, branch)
     admin = _admin(slapd_server)
     assert admin.modify(f"cn=a:staff,{branch[0]}", {"cn": [(ldap3.MODIFY_ADD, ["extra"])]})
     name = "a:staff"
@@ -1176,12 +1184,7 @@ def test_a_dn_a_renamed_group_left_is_its_own_when_a_new_group_takes_it(
     # Found by renaming a group and giving its old name to a new one, in one
     # process: the target remembered the old DN as moved, so the new group's
     # updates went to the renamed group's entry, in every run.
-    source = _staff_source(description="Staff")
-    target = _target(slapd_server, branch)
-    prov = Provisioner(
-        _config(MembershipType.GROUP_ATTRIBUTES, branch), source, target, MemorySyncStore()
-    )
-    assert prov.full_sync().status is SyncStatus.SUCCESS
+    source, target, prov = _synced_staff(slapd_server, branch)
     source.rename_group("a:staff", "a:employees")
     assert prov.full_sync().status is SyncStatus.SUCCESS
     source.add_subject("u1")

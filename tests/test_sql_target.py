@@ -537,6 +537,18 @@ def test_full_and_incremental_syncs_converge_on_real_tables(
     connect: Connect, kind: MembershipType, start: list[Any], steps: list[Any]
 ) -> None:
     """Convergence (a second plan is empty), and incremental equals full, on real tables."""
+    _converges_on(connect, LAYOUT, kind, start, steps)
+
+
+def _converges_on(  # noqa: PLR0917  # what each property varies
+    connect: Connect,
+    layout: SqlLayout,
+    kind: MembershipType,
+    start: list[Any],
+    steps: list[Any],
+    check: Callable[[InMemorySource, SqlTarget], None] = lambda _source, _target: None,
+) -> None:
+    """Grouper after *start*, synced into *layout*, then following *steps*; *check* at the end."""
     source = InMemorySource()
     for subject in ("u0", "u1", "u2"):
         source.add_subject(subject)
@@ -545,10 +557,11 @@ def test_full_and_incremental_syncs_converge_on_real_tables(
         _apply(source, step)
     # Closed after each example: hundreds of examples would use up the server's connections.
     with contextlib.closing(connect()) as connection:
-        target = SqlTarget(connection, LAYOUT)
+        target = SqlTarget(connection, layout)
         target.create_tables()
         prov = Provisioner(_config(kind), source, target, MemorySyncStore())
         converges_then_follows(prov, source, steps, _apply)
+        check(source, target)
 
 
 # Groups keyed by their cn (as the README's layout keys them by name): a
@@ -567,19 +580,12 @@ KEYED = attrs.evolve(LAYOUT, groups=attrs.evolve(LAYOUT.groups, id_column="cn"))
 def test_groups_keyed_by_their_name_follow_renames_and_converge(
     connect: Connect, kind: MembershipType, start: list[Any], steps: list[Any]
 ) -> None:
-    source = InMemorySource()
-    for subject in ("u0", "u1", "u2"):
-        source.add_subject(subject)
-    source.mark("a", "sql", scope="sub")
-    for step in start:
-        _apply(source, step)
-    with contextlib.closing(connect()) as connection:
-        target = SqlTarget(connection, KEYED)
-        target.create_tables()
-        prov = Provisioner(_config(kind), source, target, MemorySyncStore())
-        converges_then_follows(prov, source, steps, _apply)
+
+    def keyed_by_name(source: InMemorySource, target: SqlTarget) -> None:
         names = {g.get_str("name") for g in source.snapshot().groups}
         assert {g.id for g in target.retrieve_all_groups()} == names
+
+    _converges_on(connect, KEYED, kind, start, steps, keyed_by_name)
 
 
 def test_a_campus_provisions_into_tables_people_can_query(connect: Connect) -> None:
