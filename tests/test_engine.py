@@ -863,3 +863,19 @@ def test_membership_objects_of_a_group_in_error_are_left_alone() -> None:
     assert errors[(ObjectType.GROUP, "g1")] is SyncErrorCode.MAT
     assert not [c for c in comparison.plan.changes if c.object_type is ObjectType.MEMBERSHIP]
     assert len(target.memberships) == 1
+
+
+def test_a_delete_goes_to_its_own_target_id_even_when_it_is_a_grouper_id_too() -> None:
+    # A delete's object id is a target id: it must never be taken for the
+    # Grouper id of another object and sent to that object's target id.
+    target = _target()
+    target.seed(
+        groups=[
+            ProvisioningGroup(id="grp1", attributes={"cn": "grp1"}),  # Grouper's g1, linked
+            ProvisioningGroup(id="g1", attributes={"cn": "g1"}),  # not Grouper's: deleted
+        ]
+    )
+    _, result = sync(_config(), target, [group(1)], [], [])
+    deleted = [o.change for o in result.outcomes if o.change.action is Action.DELETE]
+    assert [c.object_id for c in deleted] == ["g1"]
+    assert set(target.groups) == {"grp1"}

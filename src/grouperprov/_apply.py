@@ -287,9 +287,12 @@ class _Applier:
             if bean is None:
                 self._record(change, None, _err(f"the {change.object_type.value} was not inserted"))
                 return None
-        bean = self._current(change.object_type, change.object_id, bean)
         if action is Action.UPDATE:
-            return (bean, change.attribute_changes)
+            # An update's object id is a Grouper id (a delete's is the target id).
+            return (
+                self._current(change.object_type, change.object_id, bean),
+                change.attribute_changes,
+            )
         return bean
 
     def _current(self, object_type: ObjectType, grouper_id: object, bean: _B) -> _B:
