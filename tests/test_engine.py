@@ -775,8 +775,8 @@ def test_a_groups_memberships_as_new_members_values_are_part_of_its_story() -> N
 class _Picky(InMemoryTarget):
     """Refuses the value *refused* of *attribute* alone, as a directory refuses a syntax."""
 
-    def __init__(self, attribute: str, refused: str) -> None:
-        super().__init__(id_attributes={"group": "cn", "entity": "uid"})
+    def __init__(self, attribute: str, refused: str, **kwargs: Any) -> None:
+        super().__init__(id_attributes={"group": "cn", "entity": "uid"}, **kwargs)
         self.attribute, self.refused = attribute, refused
 
     def _failed(self, bean: ProvisioningGroup) -> list[tuple[str, str, str]]:
@@ -879,3 +879,16 @@ def test_a_delete_goes_to_its_own_target_id_even_when_it_is_a_grouper_id_too() -
     deleted = [o.change for o in result.outcomes if o.change.action is Action.DELETE]
     assert [c.object_id for c in deleted] == ["g1"]
     assert set(target.groups) == {"grp1"}
+
+
+def test_a_refused_value_of_a_replaced_member_list_fails_the_list() -> None:
+    target = _Picky("member", "u2", value_changes=False)
+    config = _config(entities__operate=False)
+    sync(config, target, [group(1)], [entity(1)], [member(1, 1)])
+    _, result = sync(
+        config, target, [group(1)], [entity(1), entity(2)], [member(1, 1), member(1, 2)]
+    )
+    (failure,) = result.failures
+    assert failure.change.action is Action.REPLACE
+    assert failure.error is not None
+    assert failure.error.message == "member 'u2': invalid per syntax"

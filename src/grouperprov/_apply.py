@@ -376,6 +376,8 @@ class _Applier:
         elif change.action is Action.INSERT and change.object_type is self.b.membership_owner:
             name, values = self._owner_values(owner_id)
         others = [(a, v, why) for a, v, why in failed if a != name]
+        if change.object_type is ObjectType.MEMBERSHIP and change.value is None:
+            others = list(failed)  # a whole list replaced: its refused values fail it
         if others:
             return _err("; ".join(f"{a} {v!r}: {why}" for a, v, why in others))
         refused = {str(v): why for _, v, why in failed}
