@@ -993,3 +993,36 @@ def test_membership_rows_of_a_group_made_again_under_a_new_key_are_replaced(
     (fac,) = target.search_groups("cn", ["a:fac"])
     assert rows == sorted([(staff.id, "u0"), (staff.id, "u1"), (fac.id, "u1")])
     assert not prov.plan_full().plan.changes
+
+
+@pytest.mark.parametrize(
+    "kind", [MembershipType.GROUP_ATTRIBUTES, MembershipType.MEMBERSHIP_OBJECTS]
+)
+def test_a_key_moved_onto_rows_a_hand_delete_left_does_not_take_their_members(
+    connect: Connect, kind: MembershipType, caplog: pytest.LogCaptureFixture
+) -> None:
+    connection = connect()
+    target = SqlTarget(connection, KEYED)
+    target.create_tables()
+    source = _staff_and_faculty()
+    prov = Provisioner(_config(kind), source, target, MemorySyncStore())
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    cur = connection.cursor()
+    # What a group 'a:new', deleted by hand from gp_groups alone, left behind.
+    cur.execute("INSERT INTO gp_group_attributes VALUES ('a:new', 'member', 'ghost')")
+    cur.execute("INSERT INTO gp_memberships VALUES ('a:new', 'ghost', 'a:new', 'ghost')")
+    cur.close()
+    connection.commit()
+    source.rename_group("a:staff", "a:new")
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    (moved,) = target.retrieve_groups(["a:new"])
+    members = sorted(m.entity_id for m in target.retrieve_memberships_by_groups(["a:new"]))
+    if kind is MembershipType.GROUP_ATTRIBUTES:
+        assert moved.values("member") == {"u0", "u1"}
+    else:
+        assert members == ["u0", "u1"]
+    assert "ghost" not in str(target.retrieve_all_memberships())
+    assert "which no row of 'gp_groups' had" in caplog.text or "whose owners were not in" in (
+        caplog.text
+    )
+    assert not prov.plan_full().plan.changes

@@ -621,7 +621,7 @@ class SqlTarget(TargetDAO):
         if cur.rowcount > 0:
             log.warning(
                 "removed %d rows of %r whose owners were not in %r (left when those rows were"
-                " deleted); their keys were inserted again",
+                " deleted): their keys are taken again",
                 cur.rowcount,
                 a.table,
                 table.table,
@@ -748,9 +748,13 @@ class SqlTarget(TargetDAO):
     def _move_key(self, cur: _Cursor, kind: type[_OwnerT], old: str, new: str) -> None:
         """Give the rows that name an owner by its key (its values, memberships) the new key.
 
-        The owner's own row has it already (its key column was updated).
+        The owner's own row has it already (its key column was updated), so
+        no row owned the new key: rows that name it were left by a row
+        deleted by hand, and are removed first (with a warning), or the owner
+        would take on their values and members.
         """
         table = self._table(kind)
+        self._clear_orphans(cur, table, [new])
         moves: list[tuple[str, str]] = []
         if table.attribute_table is not None:
             moves.append((table.attribute_table.table, table.attribute_table.owner_column))
@@ -758,6 +762,18 @@ class SqlTarget(TargetDAO):
         if m is not None:
             column = m.group_column if kind is ProvisioningGroup else m.entity_column
             moves.append((m.table, column))
+            cur.execute(
+                f"DELETE FROM {quote(m.table)} WHERE {quote(column)} = {self._p}",  # noqa: S608  # checked names
+                [new],
+            )
+            if cur.rowcount > 0:
+                log.warning(
+                    "removed %d rows of %r that named %r, which no row of %r had",
+                    cur.rowcount,
+                    m.table,
+                    new,
+                    table.table,
+                )
         for name, column in moves:
             cur.execute(
                 f"UPDATE {quote(name)} SET {quote(column)} = {self._p}"  # noqa: S608  # checked names
