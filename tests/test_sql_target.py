@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 
 from grouperprov import (
     MembershipType,
+    ObjectType,
     Provisioner,
     ProvisionerConfig,
     ProvisioningEntity,
@@ -1026,3 +1027,42 @@ def test_a_key_moved_onto_rows_a_hand_delete_left_does_not_take_their_members(
         caplog.text
     )
     assert not prov.plan_full().plan.changes
+
+
+def test_a_member_value_the_table_refuses_fails_its_membership_alone(connect: Connect) -> None:
+    # The SQL side of WriteOutcome.partial: an application's attribute table
+    # whose value column takes 12 characters at most. One long member value
+    # failed the whole group, its insert and every later update, every run.
+    connection = connect()
+    target = SqlTarget(connection, LAYOUT)
+    target.create_tables()
+    cur = connection.cursor()
+    cur.execute("DROP TABLE gp_group_attributes")
+    cur.execute(
+        "CREATE TABLE gp_group_attributes (owner_id TEXT NOT NULL, attribute_name TEXT NOT NULL,"
+        " attribute_value TEXT NOT NULL CHECK (length(attribute_value) <= 12),"
+        " PRIMARY KEY (owner_id, attribute_name, attribute_value))"
+    )
+    cur.close()
+    connection.commit()
+    source = InMemorySource()
+    for subject in ("u0", "a-very-long-subject", "u1"):
+        source.add_subject(subject)
+    source.add_group("a:staff")
+    source.add_member("a:staff", "u0")
+    source.add_member("a:staff", "a-very-long-subject")
+    source.add_group("a:fac")  # in the same batch: written whole
+    source.add_member("a:fac", "u1")
+    source.mark("a", "sql", scope="sub")
+    prov = Provisioner(_config(MembershipType.GROUP_ATTRIBUTES), source, target, MemorySyncStore())
+    result = prov.full_sync()
+    long = (ObjectType.MEMBERSHIP, ("grp-00001", "mem-a-very-long-subject"))
+    assert set(result.errors) == {long}
+    groups = {g.id: g.values("member") for g in target.retrieve_all_groups()}
+    assert groups == {"a:staff": {"u0"}, "a:fac": {"u1"}}
+    source.add_member("a:staff", "u1")
+    result = prov.full_sync()
+    assert set(result.errors) == {long}
+    (staff,) = target.retrieve_groups(["a:staff"])
+    assert staff.values("member") == {"u0", "u1"}
+    assert not prov.store.load("sql").records[long].in_target

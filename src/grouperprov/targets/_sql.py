@@ -172,6 +172,9 @@ class SqlTarget(TargetDAO):
         connection = self._db
         self.layout = layout
         self._batch = max(1, batch_size)
+        # Set while a failed batch is written again one object at a time: values
+        # of multi-valued attributes are then tried one by one too (see _add_values).
+        self._careful = False
         style = paramstyle or _paramstyle(connection)
         if style not in _MARKS:
             msg = f"unsupported paramstyle {style!r} (qmark, format or pyformat)"
@@ -522,16 +525,20 @@ class SqlTarget(TargetDAO):
                 continue
             except Exception:  # each object is tried alone below
                 log.debug("a batch failed: its objects are written one by one", exc_info=True)
-            with self._transaction() as cur:
-                for item in chunk:
-                    cur.execute("SAVEPOINT grouperprov_object")
-                    try:
-                        (outcome,) = bulk(cur, [item])
-                    except Exception as exc:  # noqa: BLE001  # this object's outcome
-                        cur.execute("ROLLBACK TO SAVEPOINT grouperprov_object")
-                        outcome = WriteOutcome.failure(exception_text(exc))
-                    cur.execute("RELEASE SAVEPOINT grouperprov_object")
-                    outcomes.append(outcome)
+            self._careful = True
+            try:
+                with self._transaction() as cur:
+                    for item in chunk:
+                        cur.execute("SAVEPOINT grouperprov_object")
+                        try:
+                            (outcome,) = bulk(cur, [item])
+                        except Exception as exc:  # noqa: BLE001  # this object's outcome
+                            cur.execute("ROLLBACK TO SAVEPOINT grouperprov_object")
+                            outcome = WriteOutcome.failure(exception_text(exc))
+                        cur.execute("RELEASE SAVEPOINT grouperprov_object")
+                        outcomes.append(outcome)
+            finally:
+                self._careful = False
         return outcomes
 
     def _row(self, table: ObjectTable, bean: Owner) -> list[object]:
@@ -595,8 +602,10 @@ class SqlTarget(TargetDAO):
                     continue
                 _, bean = next(beans_iter)
                 target_id = next(ids)
-                self._add_values(cur, table, target_id, bean.attributes)
-                result.append(WriteOutcome.success(kind(id=target_id, attributes=bean.attributes)))
+                failed: list[tuple[str, Scalar, str]] = []
+                self._add_values(cur, table, target_id, bean.attributes, failed)
+                inserted = kind(id=target_id, attributes=bean.attributes)
+                result.append(WriteOutcome.partial(failed, stored=inserted))
             return result
 
         return self._write(beans, bulk)
@@ -642,20 +651,46 @@ class SqlTarget(TargetDAO):
         table: ObjectTable,
         owner: str,
         values: Mapping[str, AttributeValue],
+        failed: list[tuple[str, Scalar, str]],
     ) -> None:
-        rows = [
-            (owner, name, str(v))
+        """Add the rows of *owner*'s multi-valued *values*.
+
+        While a failed batch is written again (``_careful``), a refused
+        statement is tried value by value, each in a savepoint: a value the
+        table will not take (too long for its column, a check) goes to
+        *failed* as ``(attribute, value, why)``, and the others are written.
+        """
+        named = [
+            (name, v)
             for name in table.multi_valued
             for v in sorted(_as_set(values.get(name)), key=str)
         ]
-        if rows:
-            a = table.attribute_table
-            assert a is not None  # noqa: S101  # checked by the layout
-            cur.executemany(
-                f"INSERT INTO {quote(a.table)} ({quote(a.owner_column)}, {quote(a.name_column)},"  # noqa: S608  # checked names
-                f" {quote(a.value_column)}) VALUES ({self._in(3)})",
-                rows,
-            )
+        if not named:
+            return
+        a = table.attribute_table
+        assert a is not None  # noqa: S101  # checked by the layout
+        sql = (
+            f"INSERT INTO {quote(a.table)} ({quote(a.owner_column)}, {quote(a.name_column)},"  # noqa: S608  # checked names
+            f" {quote(a.value_column)}) VALUES ({self._in(3)})"
+        )
+        rows = [(owner, name, str(v)) for name, v in named]
+        if not self._careful:
+            cur.executemany(sql, rows)
+            return
+        cur.execute("SAVEPOINT grouperprov_values")
+        try:
+            cur.executemany(sql, rows)
+        except Exception:  # noqa: BLE001  # tried value by value below
+            cur.execute("ROLLBACK TO SAVEPOINT grouperprov_values")
+            for row, (name, value) in zip(rows, named, strict=True):
+                cur.execute("SAVEPOINT grouperprov_value")
+                try:
+                    cur.execute(sql, list(row))
+                except Exception as exc:  # noqa: BLE001  # this value's failure
+                    cur.execute("ROLLBACK TO SAVEPOINT grouperprov_value")
+                    failed.append((name, value, exception_text(exc)))
+                cur.execute("RELEASE SAVEPOINT grouperprov_value")
+        cur.execute("RELEASE SAVEPOINT grouperprov_values")
 
     def _remove_values(
         self,
@@ -695,16 +730,19 @@ class SqlTarget(TargetDAO):
                 except _ObjectError as exc:
                     outcomes.append(WriteOutcome.failure(str(exc)))
                     continue
+                failed: list[tuple[str, Scalar, str]] = []
                 for change in changes:
-                    self._apply_change(cur, table, bean.id, change)
+                    self._apply_change(cur, table, bean.id, change, failed)
                 if key is None:
-                    outcomes.append(WriteOutcome.success())
+                    outcomes.append(WriteOutcome.partial(failed))
                     continue
                 self._move_key(cur, kind, bean.id, key)
                 attributes = dict(bean.attributes)
                 for change in changes:
                     attributes[change.attribute] = change.apply_to(attributes.get(change.attribute))
-                outcomes.append(WriteOutcome.success(kind(id=key, attributes=attributes)))
+                outcomes.append(
+                    WriteOutcome.partial(failed, stored=kind(id=key, attributes=attributes))
+                )
             return outcomes
 
         return self._write(updates, bulk)
@@ -782,7 +820,12 @@ class SqlTarget(TargetDAO):
             )
 
     def _apply_change(
-        self, cur: _Cursor, table: ObjectTable, owner: str, change: AttributeChange
+        self,
+        cur: _Cursor,
+        table: ObjectTable,
+        owner: str,
+        change: AttributeChange,
+        failed: list[tuple[str, Scalar, str]],
     ) -> None:
         name = change.attribute
         if name not in table.multi_valued:
@@ -800,7 +843,7 @@ class SqlTarget(TargetDAO):
             return
         else:
             self._remove_values(cur, table, owner, name, values)  # an ADD of a value there is fine
-        self._add_values(cur, table, owner, {name: frozenset(values)})
+        self._add_values(cur, table, owner, {name: frozenset(values)}, failed)
 
     def _delete_owners(self, kind: type[_OwnerT], beans: Sequence[_OwnerT]) -> list[WriteOutcome]:
         table = self._table(kind)
