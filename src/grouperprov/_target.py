@@ -103,6 +103,16 @@ class AttributeChange:
         return result or None
 
 
+def applied(
+    values: Mapping[str, AttributeValue], changes: Iterable[AttributeChange]
+) -> dict[str, AttributeValue]:
+    """*values* after *changes*, each applied to the result of the ones before."""
+    result = dict(values)
+    for change in changes:
+        result[change.attribute] = change.apply_to(result.get(change.attribute))
+    return result
+
+
 @attrs.frozen
 class WriteOutcome:
     """The result of writing one object, as a bulk DAO method reports it.

@@ -35,6 +35,7 @@ from grouperprov._target import (
     Operation,
     TargetDAO,
     WriteOutcome,
+    applied,
 )
 from grouperprov.exceptions import ConfigError, ConfigProblem, TargetUnavailable
 from grouperprov.targets._ldap_wire import (
@@ -702,7 +703,9 @@ class LdapTarget(TargetDAO):
         failed: list[tuple[str, Scalar, str]] = []
         for name, values in held.items():
             before = len(failed)
-            if not self._each_value(dn, name, values, failed):
+            if not self._one_by_one(
+                dn, name, ldap3.MODIFY_ADD, values, _TYPE_OR_VALUE_EXISTS, failed
+            ):
                 return self._failure(f"add {name!r} values of {dn!r}")
             if placeholder is not None and len(failed) - before < len(values):
                 self._conn.modify(dn, {name: [(ldap3.MODIFY_DELETE, [placeholder])]})
@@ -715,26 +718,6 @@ class LdapTarget(TargetDAO):
         return (
             WriteOutcome.partial(failed, stored=stored) if failed else WriteOutcome.success(stored)
         )
-
-    def _each_value(
-        self, dn: str, name: str, values: Sequence[Scalar], failed: list[tuple[str, Scalar, str]]
-    ) -> bool:
-        """Add *values* one at a time; those refused for themselves go to *failed*.
-
-        ``False`` when the directory refuses one for another reason (the
-        entry's, the connection's): the caller's failure.
-        """
-        for value in values:
-            if self._conn.modify(dn, {name: [(ldap3.MODIFY_ADD, [value])]}):
-                continue
-            code = self._code()
-            if code == _TYPE_OR_VALUE_EXISTS:
-                continue
-            if code not in _VALUE_REFUSED:
-                return False
-            why = self._failure(f"add {name!r} value {value!r} to {dn!r}").error
-            failed.append((name, value, why or "refused"))
-        return True
 
     def _send_add(self, dn: str, classes: list[str], attributes: dict[str, list[Scalar]]) -> int:
         """Send an add on the pipelined connection; its message id, for ``get_response``.
@@ -803,7 +786,7 @@ class LdapTarget(TargetDAO):
                 outcomes.append(outcome)
                 continue
             stored = (
-                kind(id=new_dn, attributes=_applied(bean.attributes, changes))
+                kind(id=new_dn, attributes=applied(bean.attributes, changes))
                 if new_dn != bean.id
                 else None
             )
@@ -824,7 +807,7 @@ class LdapTarget(TargetDAO):
             names = {settings.path_attribute or ""}
         if not any(c.attribute in names for c in changes):
             return dn
-        new_dn = self._dn(kind, _applied(bean.attributes, changes))
+        new_dn = self._dn(kind, applied(bean.attributes, changes))
         if _same_place(new_dn, dn):
             return dn
         rdn, _, superior = _split_first(new_dn)
@@ -846,7 +829,7 @@ class LdapTarget(TargetDAO):
     ) -> WriteOutcome | None:
         """Apply *changes* (the DN's own attributes aside); a failure's outcome, else ``None``.
 
-        Values added and refused for themselves go to *failed* (see :meth:`_each_value`).
+        Values added and refused for themselves go to *failed* (see :meth:`_one_by_one`).
         """
         rdn_name = settings.rdn_attribute.lower()
         skip = {rdn_name}
@@ -892,7 +875,9 @@ class LdapTarget(TargetDAO):
                 ok = self._conn.modify(dn, {name: [(ldap3.MODIFY_ADD, chunk)]})
                 if not ok and self._code() in {_TYPE_OR_VALUE_EXISTS, *_VALUE_REFUSED}:
                     before = len(failed)
-                    ok = self._each_value(dn, name, chunk, failed)
+                    ok = self._one_by_one(
+                        dn, name, ldap3.MODIFY_ADD, chunk, _TYPE_OR_VALUE_EXISTS, failed
+                    )
                     if ok and len(failed) - before == len(chunk):
                         continue  # nothing went in: the placeholder stays
                 if ok and placeholder:
@@ -911,11 +896,32 @@ class LdapTarget(TargetDAO):
                 return self._failure(f"{change.op.value} {name!r} of {dn!r}")
         return None
 
-    def _one_by_one(self, dn: str, name: str, op: str, values: Sequence[Scalar], fine: int) -> bool:
-        """Send values one at a time where the chunk failed on one there (or gone) already."""
+    def _one_by_one(  # noqa: PLR0917  # a modify's parts, and what may fail
+        self,
+        dn: str,
+        name: str,
+        op: str,
+        values: Sequence[Scalar],
+        fine: int,
+        failed: list[tuple[str, Scalar, str]] | None = None,
+    ) -> bool:
+        """Send values one at a time where the chunk failed on one there (or gone) already.
+
+        With *failed* (adds), a value the directory refuses for itself (its
+        syntax, a constraint) goes there as ``(attribute, value, why)``. ``False`` when
+        it refuses one for another reason (the entry's, the connection's):
+        the caller's failure.
+        """
         for value in values:
-            if not self._conn.modify(dn, {name: [(op, [value])]}) and self._code() != fine:
+            if self._conn.modify(dn, {name: [(op, [value])]}):
+                continue
+            code = self._code()
+            if code == fine:
+                continue
+            if failed is None or code not in _VALUE_REFUSED:
                 return False
+            why = self._failure(f"add {name!r} value {value!r} to {dn!r}").error
+            failed.append((name, value, why or "refused"))
         return True
 
     def _delete(self, kind: type[_OwnerT], beans: Sequence[_OwnerT]) -> list[WriteOutcome]:
@@ -1192,15 +1198,6 @@ def _items(value: AttributeValue) -> frozenset[Scalar]:
     if isinstance(value, frozenset):
         return value
     return frozenset((value,))
-
-
-def _applied(
-    values: Mapping[str, AttributeValue], changes: Iterable[AttributeChange]
-) -> dict[str, AttributeValue]:
-    result = dict(values)
-    for change in changes:
-        result[change.attribute] = change.apply_to(result.get(change.attribute))
-    return result
 
 
 def _sent(values: Iterable[Scalar]) -> list[Scalar]:

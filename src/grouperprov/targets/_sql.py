@@ -26,6 +26,7 @@ from grouperprov._target import (
     Operation,
     TargetDAO,
     WriteOutcome,
+    applied,
 )
 from grouperprov.exceptions import TargetUnavailable
 from grouperprov.targets._reconnect import reconnecting
@@ -737,12 +738,8 @@ class SqlTarget(TargetDAO):
                     outcomes.append(WriteOutcome.partial(failed))
                     continue
                 self._move_key(cur, kind, bean.id, key)
-                attributes = dict(bean.attributes)
-                for change in changes:
-                    attributes[change.attribute] = change.apply_to(attributes.get(change.attribute))
-                outcomes.append(
-                    WriteOutcome.partial(failed, stored=kind(id=key, attributes=attributes))
-                )
+                moved = kind(id=key, attributes=applied(bean.attributes, changes))
+                outcomes.append(WriteOutcome.partial(failed, stored=moved))
             return outcomes
 
         return self._write(updates, bulk)
