@@ -10,15 +10,11 @@
 
 from __future__ import annotations
 
-import contextlib
-import sqlite3
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from grouperprov._store import MemorySyncStore, RecordKey, SyncState, SyncStore
-from grouperprov.exceptions import StoreError
 from grouperprov.stores._rows import SCHEMA_VERSION
-from grouperprov.stores._sqlite import SqliteSyncStore
+from grouperprov.stores._sqlite import SqliteSyncStore, existing_store
 
 if TYPE_CHECKING:
     from grouperprov.stores._postgres import PostgresSyncStore
@@ -83,28 +79,5 @@ def open_store(location: str, *, create: bool = True) -> SqliteSyncStore | Postg
         store: PostgresSyncStore = __getattr__("PostgresSyncStore")(location)
         return store
     if not create:
-        _existing_sqlite_store(location)
+        existing_store(location)
     return SqliteSyncStore(location)
-
-
-def _existing_sqlite_store(location: str) -> None:
-    """Refuse a SQLite file that is missing or not a sync store, before anything writes to it.
-
-    Opening a store creates its tables: pointed at another application's
-    database by mistake, a command that only reads must not.
-    """
-    if not Path(location).exists():
-        msg = f"{location}: no such sync store"
-        raise StoreError(msg)
-    try:
-        with contextlib.closing(
-            sqlite3.connect(f"{Path(location).resolve().as_uri()}?mode=ro", uri=True)
-        ) as conn:
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-    except sqlite3.DatabaseError as exc:
-        msg = f"{location}: cannot be opened as a SQLite sync store ({exc})"
-        raise StoreError(msg) from exc
-    if version == 0 and tables:
-        msg = f"{location}: a SQLite database, but not a grouperprov sync store (no schema version)"
-        raise StoreError(msg)

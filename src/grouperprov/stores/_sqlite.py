@@ -93,6 +93,35 @@ def _parse_set(text: str) -> datetime:
     return value
 
 
+def _unopenable(path: str | os.PathLike[str], exc: sqlite3.DatabaseError) -> StoreError:
+    return StoreError(f"{path}: cannot be opened as a SQLite sync store ({exc})")
+
+
+def existing_store(path: str | os.PathLike[str]) -> None:
+    """Refuse a SQLite file that is missing or not a sync store, before anything writes to it.
+
+    Opening a store creates its tables: pointed at another application's
+    database by mistake, a command that only reads must not.
+
+    Raises:
+        StoreError: No such file, not a database, or a database with no
+            schema version and tables of its own.
+    """
+    if not Path(path).exists():
+        msg = f"{path}: no such sync store"
+        raise StoreError(msg)
+    try:
+        uri = f"{Path(path).resolve().as_uri()}?mode=ro"
+        with contextlib.closing(sqlite3.connect(uri, uri=True)) as conn:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+    except sqlite3.DatabaseError as exc:
+        raise _unopenable(path, exc) from exc
+    if version == 0 and tables:
+        msg = f"{path}: a SQLite database, but not a grouperprov sync store (no schema version)"
+        raise StoreError(msg)
+
+
 class SqliteSyncStore:
     """A :class:`~grouperprov.stores.SyncStore` in one SQLite file.
 
@@ -130,8 +159,7 @@ class SqliteSyncStore:
             conn = sqlite3.connect(self._path, timeout=self._timeout, isolation_level=None)
             conn.execute("PRAGMA journal_mode = WAL")
         except sqlite3.DatabaseError as exc:  # not a database, a folder, no access
-            msg = f"{self._path}: cannot be opened as a SQLite sync store ({exc})"
-            raise StoreError(msg) from exc
+            raise _unopenable(self._path, exc) from exc
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA foreign_keys = ON")
         # A 64 MiB page cache (SQLite's default is 2 MiB): the record tables of a
