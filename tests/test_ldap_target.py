@@ -632,6 +632,9 @@ def test_settings_are_checked_and_the_password_never_shows(
         LdapTarget(slapd_server.url)
     with pytest.raises(ConfigError, match="not a DN: it is empty"):
         LdapTarget(slapd_server.url, entities=LdapEntities(base_dn=""))
+    with pytest.raises(ConfigError, match="only for a bushy DN") as caught:
+        LdapTarget(slapd_server.url, groups=LdapGroups(base_dn=SUFFIX, path_attribute="name"))
+    assert [p.path for p in caught.value.problems] == ["groups.path_attribute"]
     target = _target(slapd_server, branch)
     assert slapd_server.password not in repr(target)
     assert repr(target) == f"LdapTarget(url={slapd_server.url!r})"
@@ -1131,6 +1134,34 @@ def test_a_second_uid_added_to_a_person_by_hand_is_taken_away(
     assert admin.search(person, "(objectClass=*)", ldap3.BASE, attributes=["uid"])
     assert admin.entries[0].entry_attributes_as_dict["uid"] == ["u0"]
     assert not prov.plan_full().plan.changes
+    admin.unbind()
+
+
+@pytest.mark.parametrize("pipeline", [1, 8])
+def test_an_empty_value_is_no_value_in_the_directory(
+    slapd_server: SlapdServer, branch: tuple[str, str], pipeline: int
+) -> None:
+    # Found by provisioning a group with description "": the directory
+    # refused the add ("invalid per syntax"), so the group never went in.
+    source = _staff_source(description="")
+    target = _target(slapd_server, branch, pipeline=pipeline)
+    prov = Provisioner(
+        _config(MembershipType.GROUP_ATTRIBUTES, branch), source, target, MemorySyncStore()
+    )
+    dn = f"cn=a:staff,{branch[0]}"
+    admin = _admin(slapd_server)
+
+    def description() -> list[str]:
+        assert admin.search(dn, "(objectClass=*)", ldap3.BASE, attributes=["description"])
+        found: list[str] = admin.entries[0].entry_attributes_as_dict.get("description", [])
+        return found
+
+    for value, stored in (("", []), ("Staff", ["Staff"]), ("", [])):
+        source.update_group("a:staff", description=value)
+        result = prov.full_sync()
+        assert result.status is SyncStatus.SUCCESS, result.summary()
+        assert description() == stored
+        assert not prov.plan_full().plan.changes
     admin.unbind()
 
 

@@ -108,10 +108,10 @@ class LdapGroups:
         rdn_attribute: The attribute of a group's RDN (``cn``).
         dn_style: Flat (every group under :attr:`base_dn`) or bushy (folders
             become OUs, created and removed as needed).
-        path_attribute: Bushy only: the translated attribute that holds the
-            group's full Grouper name (``a:b:c``); it is not written to the
-            directory but read back from the DN, and a change of it moves the
-            entry (modify DN).
+        path_attribute: Bushy only (refused with a flat DN): the translated
+            attribute that holds the group's full Grouper name (``a:b:c``); it
+            is not written to the directory but read back from the DN, and a
+            change of it moves the entry (modify DN).
         member_attribute: The multi-valued attribute that holds members
             (``member``, ``uniqueMember``, ``memberUid``), for the
             ``group_attributes`` membership type; ``None``: none.
@@ -1054,6 +1054,13 @@ def _problems(
         yield ConfigProblem(
             "groups.path_attribute", "a bushy DN needs the attribute of the full Grouper name"
         )
+    if groups is not None and groups.dn_style is DnStyle.FLAT and groups.path_attribute:
+        # It is read back from the DN, which holds only the last part when flat:
+        # the name would differ from Grouper's in every run, and never be written.
+        yield ConfigProblem(
+            "groups.path_attribute",
+            "only for a bushy DN: a flat DN holds no folders to read the full name back from",
+        )
 
 
 def _text(raw: bytes) -> str:
@@ -1201,8 +1208,14 @@ def _items(value: AttributeValue) -> frozenset[Scalar]:
 
 
 def _sent(values: Iterable[Scalar]) -> list[Scalar]:
-    """Values as the directory is sent them, in a stable order (booleans as ``TRUE``/``FALSE``)."""
-    return sorted([v if type(v) is str else wire_value(v) for v in values])
+    """Values as the directory is sent them, in a stable order (booleans as ``TRUE``/``FALSE``).
+
+    The empty string is left out: it means "no value" to the engine (it
+    compares as absent), and a directory refuses it for most syntaxes
+    (``description: value #0 invalid per syntax``), which kept the whole
+    entry out.
+    """
+    return sorted([v if type(v) is str else wire_value(v) for v in values if v != ""])
 
 
 def _chunks(values: Sequence[Scalar], size: int) -> Iterator[list[Scalar]]:
