@@ -472,6 +472,28 @@ def test_a_driver_whose_placeholders_are_unknown_is_refused() -> None:
             "share a column",
         ),
         ({"groups": {"table": "a.b.c"}}, "groups.table", "schema.table at most"),
+        (
+            {"groups": {"table": "g", "columns": ["cn"], "types": {"cn": "TEXT); DROP TABLE x"}}},
+            "groups.types.cn",
+            "not a SQL type",
+        ),
+        (
+            {"groups": {"table": "g", "columns": ["cn"], "types": {"cn": "TEXT DEFAULT 'x'"}}},
+            "groups.types.cn",
+            "not a SQL type",
+        ),
+        (
+            {"groups": {"table": "g", "columns": ["cn"], "types": {"colour": "TEXT"}}},
+            "groups.types.colour",
+            "not a column of this table, so no type of it (columns: cn, id)",
+        ),
+        ({"groups": {"table": "g", "types": {"id": "TEXT"}}}, "groups.types.id", "makes this id"),
+        ({"memberships": {"table": "m", "types": ["x"]}}, "memberships.types", "= SQL type"),
+        (
+            {"memberships": {"table": "m", "types": {"member": "TEXT"}}},
+            "memberships.types.member",
+            "not a column of this table",
+        ),
     ],
 )
 def test_each_layout_problem_names_its_key(data: dict[str, Any], path: str, message: str) -> None:
@@ -479,6 +501,34 @@ def test_each_layout_problem_names_its_key(data: dict[str, Any], path: str, mess
         SqlLayout.from_dict(data)
     problems = [(p.path, p.message) for p in caught.value.problems]
     assert any(p == path and message in m for p, m in problems), problems
+
+
+def test_types_make_the_columns_keys_included_and_sql_types_of_all_shapes_pass() -> None:
+    layout = SqlLayout.from_dict(
+        {
+            "groups": {
+                "table": "g",
+                "id_column": "name",
+                "id_attribute": "name",
+                "columns": ["name", "gid", "price"],
+                "types": {
+                    "name": 'VARCHAR(200) COLLATE "NOCASE"',
+                    "gid": "INTEGER NOT NULL",
+                    "price": "NUMERIC(10, 2)",
+                },
+            },
+            "memberships": {"table": "m", "types": {"entity_id": "CHAR(8)"}},
+        }
+    )
+    connection = sqlite3.connect(":memory:")
+    SqlTarget(connection, layout).create_tables()
+    made = dict(connection.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table'"))
+    assert '"name" VARCHAR(200) COLLATE "NOCASE" PRIMARY KEY' in made["g"]
+    assert '"gid" INTEGER NOT NULL, "price" NUMERIC(10, 2)' in made["g"]
+    assert '"group_id" TEXT NOT NULL, "entity_id" CHAR(8) NOT NULL' in made["m"]
+    connection.execute("INSERT INTO g VALUES ('Staff', 1, 2)")
+    with pytest.raises(sqlite3.IntegrityError):  # the key's collation was made
+        connection.execute("INSERT INTO g VALUES ('staff', 1, 2)")
 
 
 def test_the_connection_never_shows_in_the_repr(connect: Connect) -> None:
@@ -871,6 +921,88 @@ def test_postgres_types_are_read_by_their_rules_and_a_sync_of_them_converges(
         again = provisioner.full_sync()
         assert again.plan is not None
         assert again.plan.empty, again.plan.summary()
+
+
+# LAYOUT with blank-padded CHAR(n) columns: keys, values and attribute tables.
+_PADDED = SqlLayout.from_dict(
+    {
+        "groups": {
+            "table": "gp_groups",
+            "id_column": "group_key",
+            "columns": ["cn", "description"],
+            "id_attribute": "cn",
+            "attribute_table": "gp_group_attributes",
+            "multi_valued": ["member"],
+            "types": {"group_key": "CHAR(24)", "description": "CHAR(12)"},
+        },
+        "entities": {
+            "table": "gp_people",
+            "id_column": "uid",
+            "columns": ["uid", "mail"],
+            "id_attribute": "uid",
+            "attribute_table": "gp_people_attributes",
+            "multi_valued": ["isMemberOf"],
+            "types": {"uid": "CHAR(8)"},
+        },
+        "memberships": {
+            "table": "gp_memberships",
+            "columns": ["group_name", "subject_id"],
+            "types": {"group_id": "CHAR(24)", "entity_id": "CHAR(8)", "subject_id": "CHAR(8)"},
+        },
+    }
+)
+
+
+@pytest.mark.parametrize("kind", list(MembershipType))
+def test_postgres_char_columns_are_read_without_their_padding(
+    postgres_dsn: str, kind: MembershipType
+) -> None:
+    # Found with a group table keyed by a CHAR(20) name: the key came back
+    # padded, so the group was inserted again (and refused) in every run, and
+    # its membership rows were written under another key.
+    import psycopg  # noqa: PLC0415  # the extra, with the server
+
+    with psycopg.connect(postgres_dsn) as connection:
+        for table, size in (("gp_group_attributes", 24), ("gp_people_attributes", 8)):
+            connection.execute(
+                f"CREATE TABLE {table} (owner_id CHAR({size}), attribute_name CHAR(16),"
+                " attribute_value CHAR(24), PRIMARY KEY (owner_id, attribute_name,"
+                " attribute_value))"
+            )
+        target = SqlTarget(connection, _PADDED)
+        target.create_tables()
+        (padded,) = connection.execute(
+            "SELECT count(*) FROM information_schema.columns WHERE data_type = 'character'"
+        ).fetchone() or (0,)
+        assert padded == 12  # the types of key columns are made too
+        source = _staff_and_faculty()
+        prov = Provisioner(_config(kind), source, target, MemorySyncStore())
+        for change in (
+            None,
+            lambda: source.rename_group("a:staff", "a:employees"),
+            lambda: source.update_group("a:fac", description="Faculty"),
+            lambda: source.remove_member("a:employees", "u1"),
+        ):
+            if change is not None:
+                change()
+            result = prov.full_sync()
+            assert result.status is SyncStatus.SUCCESS, result.summary()
+            assert not prov.plan_full().plan.changes
+        # The key stays as inserted (cn has a column of its own); cn follows.
+        groups = {g.id: g for g in target.retrieve_all_groups()}
+        assert {k: g.get("cn") for k, g in groups.items()} == {
+            "a:staff": "a:employees",
+            "a:fac": "a:fac",
+        }
+        assert groups["a:fac"].get("description") == "Faculty"
+        members = {(m.group_id, m.entity_id) for m in target.retrieve_all_memberships()}
+        if kind is MembershipType.GROUP_ATTRIBUTES:
+            assert groups["a:staff"].values("member") == {"u0"}
+        elif kind is MembershipType.ENTITY_ATTRIBUTES:
+            people = {e.id: e.values("isMemberOf") for e in target.retrieve_all_entities()}
+            assert people == {"u0": {"a:employees"}, "u1": {"a:fac"}}
+        else:
+            assert members == {("a:staff", "u0"), ("a:fac", "u1")}
 
 
 def test_a_value_of_a_type_no_rule_reads_names_its_table_row_and_column(

@@ -48,6 +48,8 @@ class _Cursor(Protocol):
     def close(self) -> object: ...
     @property
     def rowcount(self) -> int: ...
+    @property
+    def description(self) -> Sequence[Sequence[Any]] | None: ...
 
 
 Owner = ProvisioningGroup | ProvisioningEntity
@@ -66,6 +68,30 @@ class _ObjectError(ValueError):
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
+
+
+# PostgreSQL's character(n) (bpchar): its values are padded with spaces to n.
+_BPCHAR_OID = 1042
+
+
+def _unpadded(cur: _Cursor, rows: list[Any]) -> list[Any]:
+    """*rows* of a PostgreSQL cursor with the padding of its ``character(n)`` values cut.
+
+    PostgreSQL keeps a ``CHAR(8)`` value ``'ada'`` as ``'ada     '`` and gives
+    it back so; its comparisons ignore those spaces, so the value means
+    ``'ada'``. Read padded, a key would not be the one written (its group
+    inserted again in every run, its memberships under another key), and a
+    value would differ from Grouper's in every run.
+    """
+    padded = [i for i, column in enumerate(cur.description or ()) if column[1] == _BPCHAR_OID]
+    if not padded:
+        return rows  # the usual case: no column of that type
+    cut = [list(row) for row in rows]
+    for row in cut:
+        for i in padded:
+            if type(row[i]) is str:
+                row[i] = row[i].rstrip(" ")
+    return cut
 
 
 def _keyed(rows: list[Any], width: int, table: str, key: Sequence[str]) -> list[Any]:
@@ -182,7 +208,9 @@ class SqlTarget(TargetDAO):
             raise ValueError(msg)
         self._p = _MARKS[style]
         self._sqlite = isinstance(connection, sqlite3.Connection)
-        psycopg3 = type(connection).__module__.split(".")[0] == "psycopg"
+        driver = type(connection).__module__.split(".")[0]
+        psycopg3 = driver == "psycopg"
+        self._postgres = driver in {"psycopg", "psycopg2"}
         if copy and not psycopg3:
             msg = f"copy=True needs a psycopg 3 connection, not {type(connection).__name__}"
             raise ValueError(msg)
@@ -254,9 +282,10 @@ class SqlTarget(TargetDAO):
     def create_tables(self) -> None:
         """Create the layout's tables if they do not exist (for tests, demos, new set-ups).
 
-        Columns are ``TEXT`` unless the layout's ``types`` say otherwise; a
-        generated id is ``INTEGER PRIMARY KEY`` in SQLite and an identity
-        column elsewhere.
+        Columns are ``TEXT`` unless the layout's ``types`` say otherwise (key
+        columns too: a group name in ``VARCHAR(200)``, a member id in
+        ``CHAR(8)``); a generated id is ``INTEGER PRIMARY KEY`` in SQLite and
+        an identity column elsewhere.
         """
         statements: list[str] = []
         for table in (self.layout.groups, self.layout.entities):
@@ -265,8 +294,8 @@ class SqlTarget(TargetDAO):
         if self.layout.memberships is not None:
             m = self.layout.memberships
             cols = [
-                f"{quote(m.group_column)} TEXT NOT NULL",
-                f"{quote(m.entity_column)} TEXT NOT NULL",
+                f"{quote(m.group_column)} {m.types.get(m.group_column, 'TEXT')} NOT NULL",
+                f"{quote(m.entity_column)} {m.types.get(m.entity_column, 'TEXT')} NOT NULL",
             ]
             cols += [f"{quote(c)} {m.types.get(c, 'TEXT')}" for c in m.columns.values()]
             cols.append(f"PRIMARY KEY ({quote(m.group_column)}, {quote(m.entity_column)})")
@@ -281,7 +310,7 @@ class SqlTarget(TargetDAO):
 
     def _object_ddl(self, table: ObjectTable) -> Iterator[str]:
         if table.id_attribute is not None:
-            key = f"{quote(table.id_column)} TEXT PRIMARY KEY"
+            key = f"{quote(table.id_column)} {table.types.get(table.id_column, 'TEXT')} PRIMARY KEY"
         elif self._sqlite:
             key = f"{quote(table.id_column)} INTEGER PRIMARY KEY"
         else:
@@ -327,6 +356,11 @@ class SqlTarget(TargetDAO):
 
     # -- reads ------------------------------------------------------------------
 
+    def _fetched(self, cur: _Cursor) -> list[Any]:
+        """The rows of the statement *cur* ran, ``character(n)`` padding cut (PostgreSQL)."""
+        rows = cur.fetchall()
+        return _unpadded(cur, rows) if self._postgres else rows
+
     def _read(
         self, kind: type[_OwnerT], where: str = "", params: Sequence[object] = ()
     ) -> list[_OwnerT]:
@@ -336,7 +370,7 @@ class SqlTarget(TargetDAO):
         sql = f"SELECT {', '.join(columns)} FROM {quote(table.table)}{where}"  # noqa: S608  # checked names
         with self._transaction() as cur:  # reads end their transaction too
             cur.execute(sql, list(params))
-            rows = _keyed(cur.fetchall(), 1, table.table, (table.id_column,))
+            rows = _keyed(self._fetched(cur), 1, table.table, (table.id_column,))
         multi = self._multi(table, [str(r[0]) for r in rows])
         as_they_are = plain(rows)  # most results: no value to read by a rule
         beans: list[_OwnerT] = []
@@ -370,7 +404,7 @@ class SqlTarget(TargetDAO):
                     f" AND {name} IN ({self._in(len(table.multi_valued))})",
                     [*chunk, *table.multi_valued],
                 )
-                for row_owner, row_name, value in cur.fetchall():
+                for row_owner, row_name, value in self._fetched(cur):
                     if value is None:  # a NULL value is no value, as a NULL column is
                         continue
                     if type(value) is not str:
@@ -415,7 +449,7 @@ class SqlTarget(TargetDAO):
                     f" AND {quote(a.value_column)} IN ({self._in(len(chunk))})",
                     [attribute, *chunk],
                 )
-                owners.update(str(r[0]) for r in cur.fetchall())
+                owners.update(str(r[0]) for r in self._fetched(cur))
         return self._by_ids(kind, owners)
 
     @_guarded(retry=True)
@@ -459,7 +493,7 @@ class SqlTarget(TargetDAO):
         columns += [quote(m.columns[n]) for n in names]
         with self._transaction() as cur:  # reads end their transaction too
             cur.execute(f"SELECT {', '.join(columns)} FROM {quote(m.table)}{where}", list(params))  # noqa: S608  # checked names
-            rows = _keyed(cur.fetchall(), 2, m.table, (m.group_column, m.entity_column))
+            rows = _keyed(self._fetched(cur), 2, m.table, (m.group_column, m.entity_column))
         as_they_are = plain(rows)  # most results: no value to read by a rule
         found = [
             ProvisioningMembership(

@@ -29,6 +29,47 @@ def quote(name: str) -> str:
     return ".".join(f'"{p}"' for p in parts)
 
 
+# A column's SQL type for create_tables(): words (TEXT, DOUBLE PRECISION, NOT
+# NULL, COLLATE NOCASE), a double-quoted name ("C"), a size or precision
+# ((200), (10, 2)), an array ([]). Nothing else: no single quote, semicolon, comment
+# or expression, so a type from configuration carries no SQL of its own.
+_TYPE_PART = r'(?:[A-Za-z_][A-Za-z0-9_]*|"[^"\x00]+"|\(\s*\d+\s*(?:,\s*\d+\s*)?\)|\[\])'
+_SQL_TYPE = re.compile(rf"[A-Za-z_][A-Za-z0-9_]*(?:\s*{_TYPE_PART})*\s*\Z")
+
+
+def _types(value: object) -> dict[str, str]:
+    """Column types from config: ``{column: SQL type}``."""
+    if not isinstance(value, Mapping) or not all(isinstance(v, str) for v in value.values()):
+        msg = "expected a table of column = SQL type"
+        raise TypeError(msg)
+    return {str(k): v for k, v in value.items()}
+
+
+def _type_problems(
+    path: str, types: Mapping[str, str], columns: Mapping[str, str]
+) -> Iterator[ConfigProblem]:
+    """The problems of *types*: a type for no column, for one that takes none, or not a type.
+
+    *columns* maps each column of the table to why it takes no type, or to
+    ``""`` when it takes one.
+    """
+    for column, sql_type in types.items():
+        if column not in columns:
+            known = ", ".join(sorted(columns)) or "none"
+            yield ConfigProblem(
+                f"{path}.{column}",
+                f"not a column of this table, so no type of it (columns: {known})",
+            )
+        elif columns[column]:
+            yield ConfigProblem(f"{path}.{column}", columns[column])
+        elif not _SQL_TYPE.match(sql_type.strip()):
+            yield ConfigProblem(
+                f"{path}.{column}",
+                f"not a SQL type: {sql_type!r} (words, a quoted name, a size such as "
+                "(200) or (10, 2), []: no quotes, semicolons, comments or expressions)",
+            )
+
+
 def _columns(value: object) -> dict[str, str]:
     """A column mapping from config: ``{attribute: column}``, or a list of shared names."""
     if isinstance(value, Mapping):
@@ -72,7 +113,11 @@ class ObjectTable:
         multi_valued: Attributes kept as rows of :attr:`attribute_table` (a
             group's ``member`` list, an entity's ``isMemberOf``).
         types: SQL types of columns for :meth:`SqlTarget.create_tables`
-            (default ``TEXT``), by column name.
+            (default ``TEXT``), by column name, the id column's too when
+            :attr:`id_attribute` gives the id. Each is checked: words
+            (``DOUBLE PRECISION``, ``NOT NULL``, ``COLLATE NOCASE``), a
+            double-quoted name, a size (``VARCHAR(200)``), ``[]``; nothing
+            that could carry SQL of its own.
     """
 
     table: str
@@ -94,7 +139,9 @@ class MembershipTable:
         entity_column: The column holding the entity's target id (with entities
             not provisioned, the id grouperprov gives: Grouper's member id).
         columns: The membership's own attributes, by attribute name: the column of each.
-        types: SQL types of columns for :meth:`SqlTarget.create_tables`.
+        types: SQL types of columns for :meth:`SqlTarget.create_tables`
+            (default ``TEXT``), by column name, the group and entity
+            columns' too; checked as :attr:`ObjectTable.types` are.
     """
 
     table: str
@@ -175,6 +222,7 @@ class SqlLayout:
             used = [m.group_column, m.entity_column, *m.columns.values()]
             if len(set(used)) != len(used):
                 yield ConfigProblem("memberships.columns", "a column holds two things")
+            yield from _type_problems("memberships.types", m.types, dict.fromkeys(used, ""))
 
 
 def _object_problems(kind: str, table: ObjectTable) -> Iterator[ConfigProblem]:
@@ -208,6 +256,14 @@ def _object_problems(kind: str, table: ObjectTable) -> Iterator[ConfigProblem]:
     others = [c for c in table.columns.values() if c != table.id_column]
     if len(set(others)) != len(others):
         yield ConfigProblem(f"{kind}.columns", "two attributes share a column")
+    columns = dict.fromkeys(others, "")
+    columns[table.id_column] = (
+        ""
+        if table.id_attribute is not None
+        else "the database makes this id (INTEGER PRIMARY KEY, an identity column): "
+        "its type is not configurable"
+    )
+    yield from _type_problems(f"{kind}.types", table.types, columns)
 
 
 def _identifiers(path: str, names: Mapping[str, str]) -> Iterator[ConfigProblem]:
@@ -241,7 +297,7 @@ def _section(
         path = f"{kind}.{key}"
         if key in {"columns", "types"}:
             try:
-                values[key] = _columns(value)
+                values[key] = _columns(value) if key == "columns" else _types(value)
             except TypeError as exc:
                 problems.append(ConfigProblem(path, str(exc)))
         elif key == "multi_valued":
