@@ -531,6 +531,144 @@ def test_types_make_the_columns_keys_included_and_sql_types_of_all_shapes_pass()
         connection.execute("INSERT INTO g VALUES ('staff', 1, 2)")
 
 
+_APP_CONFIG = ProvisionerConfig.from_dict(
+    {
+        "name": "sql",
+        "groups": {
+            "attributes": [
+                {"name": "cn", "field": "name"},
+                {"name": "description", "field": "description"},
+            ],
+            "matching": ["cn"],
+        },
+        "entities": {"operate": False},
+        "memberships": {
+            "type": "membership_objects",
+            "delete_policy": "not_in_grouper",
+            "attributes": [
+                {"name": "group_name", "field": "group.name"},
+                {"name": "subject_id", "field": "entity.subject_id"},
+            ],
+            "matching": [["group_name", "subject_id"]],
+        },
+    }
+)
+
+
+def _app_tables(connection: Any) -> None:
+    """Tables of an application's own, and a membership row of another group of its own."""
+    cur = connection.cursor()
+    cur.execute(
+        "CREATE TABLE app_m (group_id TEXT, entity_id TEXT, group_name TEXT, subject_id TEXT,"
+        " PRIMARY KEY (group_id, entity_id))"
+    )
+    cur.execute("INSERT INTO app_m VALUES ('other:app', 'x1', 'other:app', 'x1')")
+    cur.execute("CREATE TABLE app_groups (name TEXT PRIMARY KEY, descr TEXT)")
+    cur.close()
+    connection.commit()
+
+
+def _app_rows(connection: Any) -> list[Any]:
+    cur = connection.cursor()
+    cur.execute("SELECT * FROM app_m ORDER BY 1, 2")
+    rows = [tuple(r) for r in cur.fetchall()]
+    cur.close()
+    connection.commit()
+    return rows
+
+
+def test_a_layout_the_tables_do_not_have_stops_the_run_before_anything_is_written(
+    connect: Connect,
+) -> None:
+    # Found with a misspelt group_column on SQLite, which takes an unknown
+    # double-quoted name for a string: every row of another application's
+    # table was read as a member of a group named "grp_id", and deleted.
+    connection = connect()
+    _app_tables(connection)
+    layout = SqlLayout.from_dict(
+        {
+            "groups": {
+                "table": "app_groups",
+                "id_column": "name",
+                "id_attribute": "cn",
+                "columns": {"cn": "name", "description": "description"},
+                "attribute_table": "app_group_values",
+                "multi_valued": ["member"],
+            },
+            "memberships": {
+                "table": "app_m",
+                "group_column": "grp_id",
+                "columns": {"group_name": "group_name", "subject_id": "Subject_ID"},
+            },
+        }
+    )
+    prov = Provisioner(
+        _APP_CONFIG, _staff_and_faculty(), SqlTarget(connection, layout), MemorySyncStore()
+    )
+    result = prov.full_sync()
+    assert result.status is SyncStatus.CONFIG_ERROR, result.summary()
+    problems = [line.split(":")[0].strip() for line in result.message.splitlines()[1:]]
+    postgres = "psycopg" in type(connection).__module__
+    assert problems == [
+        "groups.columns.description",
+        "groups.attribute_table.table",
+        "memberships.group_column",
+        *(["memberships.columns.subject_id"] if postgres else []),  # case counts there
+    ]
+    assert "table 'app_groups' has no column 'description' (its columns: descr, name)" in (
+        result.message
+    )
+    assert "cannot read table 'app_group_values'" in result.message
+    assert _app_rows(connection) == [("other:app", "x1", "other:app", "x1")]  # untouched
+
+
+def test_a_column_renamed_under_a_synced_target_stops_its_next_runs(connect: Connect) -> None:
+    connection = connect()
+    _app_tables(connection)
+    layout = SqlLayout.from_dict(
+        {
+            "groups": {
+                "table": "app_groups",
+                "id_column": "name",
+                "id_attribute": "cn",
+                "columns": {"cn": "name", "description": "descr"},
+            },
+            "memberships": {"table": "app_m", "columns": ["group_name", "subject_id"]},
+        }
+    )
+    source = _staff_and_faculty()
+    prov = Provisioner(_APP_CONFIG, source, SqlTarget(connection, layout), MemorySyncStore())
+    first = prov.full_sync()
+    assert first.status is SyncStatus.SUCCESS, first.summary()
+    synced = _app_rows(connection)
+    assert len(synced) == 4  # the app's row and a:staff's two, a:fac's one
+    cur = connection.cursor()
+    cur.execute("ALTER TABLE app_m RENAME COLUMN group_id TO grp_id")
+    cur.close()
+    connection.commit()
+    result = prov.full_sync()  # the same target, checked again at its full read
+    assert result.status is SyncStatus.CONFIG_ERROR, result.summary()
+    assert "memberships.group_column: table 'app_m' has no column 'group_id'" in result.message
+    seen = len(source.changes)
+    source.remove_member("a:staff", "u0")
+    later = prov.incremental_sync(source.events(seen))  # a delete, as it is: no read
+    assert later.status is SyncStatus.ERROR, later.summary()
+    (error,) = later.errors.values()
+    assert "table 'app_m' has no column 'group_id'" in error.message
+    seen = len(source.changes)
+    source.update_group("a:fac", description="Faculty")
+    recalc = prov.incremental_sync(source.events(seen))  # the group is read first
+    assert recalc.status is SyncStatus.CONFIG_ERROR, recalc.summary()
+    assert _app_rows(connection) == synced
+    cur = connection.cursor()
+    cur.execute("ALTER TABLE app_m RENAME COLUMN grp_id TO group_id")
+    cur.close()
+    connection.commit()
+    fixed = prov.full_sync()  # checked again: it failed
+    assert fixed.status is SyncStatus.SUCCESS, fixed.summary()
+    assert len(_app_rows(connection)) == len(synced) - 1
+
+
 def test_the_connection_never_shows_in_the_repr(connect: Connect) -> None:
     target = _target(connect)
     assert repr(target) == "SqlTarget(tables=['gp_groups', 'gp_people', 'gp_memberships'])"

@@ -50,6 +50,7 @@ def run_incremental(
     from ._provisioner import (  # noqa: PLC0415  # import cycle
         SyncResult,
         SyncStatus,
+        _bad_config,
         _bad_source,
         _Queue,
         _unavailable,
@@ -73,12 +74,7 @@ def run_incremental(
     try:
         behavior = compute_behavior(p.config, p.target.capabilities())
     except ConfigError as exc:
-        return SyncResult(
-            provisioner=name,
-            sync_type=SyncType.INCREMENTAL,
-            status=SyncStatus.CONFIG_ERROR,
-            message=str(exc),
-        )
+        return _bad_config(name, SyncType.INCREMENTAL, exc)
     controls = tuple(p.store.controls(name))
     work = classify(
         p.config,
@@ -112,6 +108,9 @@ def run_incremental(
     except TargetUnavailable as exc:
         # Before the records and the queue are saved: no event is marked processed.
         return _unavailable(name, SyncType.INCREMENTAL, exc)
+    except ConfigError as exc:
+        # A target's check of its own settings (SqlTarget's tables): as above.
+        return _bad_config(name, SyncType.INCREMENTAL, exc)
     except SourceError as exc:
         return _bad_source(name, SyncType.INCREMENTAL, exc)
 

@@ -68,7 +68,10 @@ class SyncStatus(enum.StrEnum):
     ERROR = "ERROR"
     """Done, with errors of a code in ``failing_error_codes``."""
     CONFIG_ERROR = "CONFIG_ERROR"
-    """The configuration is invalid, or asks what the target cannot do; nothing was done."""
+    """The configuration is invalid, or asks what the target cannot do, or the target's
+    own settings do not fit it (a :class:`~grouperprov.targets.SqlTarget` layout
+    column its table lacks); nothing was done: an incremental run's events are all
+    processed by the next run."""
     ERROR_FAILSAFE = "ERROR_FAILSAFE"
     """The failsafe tripped, or tripped earlier and is not approved; nothing was written."""
     BUSY = "BUSY"
@@ -98,6 +101,13 @@ def _stopped(
     return SyncResult(
         provisioner=name, sync_type=sync_type, status=status, dry_run=dry_run, message=message
     )
+
+
+def _bad_config(
+    name: str, sync_type: SyncType, exc: ConfigError, *, dry_run: bool = False
+) -> SyncResult:
+    """The result of a run stopped by a configuration (the target's too) that cannot work."""
+    return _stopped(name, sync_type, SyncStatus.CONFIG_ERROR, str(exc), dry_run=dry_run)
 
 
 def _bad_source(
@@ -630,14 +640,7 @@ class Provisioner:
         try:
             planned = plan()
         except ConfigError as exc:
-            log.error("%s: %s", self.config.name, exc)  # noqa: TRY400  # the message is the point
-            return SyncResult(
-                provisioner=self.config.name,
-                sync_type=sync_type,
-                status=SyncStatus.CONFIG_ERROR,
-                dry_run=dry_run,
-                message=str(exc),
-            )
+            return _bad_config(self.config.name, sync_type, exc, dry_run=dry_run)
         except TargetUnavailable as exc:
             return _unavailable(self.config.name, sync_type, exc, dry_run=dry_run)
         except SourceError as exc:

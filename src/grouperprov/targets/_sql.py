@@ -28,9 +28,15 @@ from grouperprov._target import (
     WriteOutcome,
     applied,
 )
-from grouperprov.exceptions import TargetUnavailable
+from grouperprov.exceptions import ConfigError, ConfigProblem, TargetUnavailable
 from grouperprov.targets._reconnect import reconnecting
-from grouperprov.targets._sql_layout import MembershipTable, ObjectTable, SqlLayout, quote
+from grouperprov.targets._sql_layout import (
+    MembershipTable,
+    ObjectTable,
+    SqlLayout,
+    quote,
+    used_columns,
+)
 from grouperprov.targets._sql_values import plain, read_scalar, row_attributes
 
 __all__ = ["SqlTarget"]
@@ -116,18 +122,28 @@ def _keyed(rows: list[Any], width: int, table: str, key: Sequence[str]) -> list[
 
 
 def _guarded(
-    *, retry: bool
+    *, retry: bool, recheck: bool = False
 ) -> Callable[[Callable[Concatenate[SqlTarget, _P], _R]], Callable[Concatenate[SqlTarget, _P], _R]]:
-    """A DAO method that survives a lost connection, as :func:`._reconnect.reconnecting` says."""
+    """A DAO method that survives a lost connection, as :func:`._reconnect.reconnecting` says.
+
+    It runs after the check of the tables (:meth:`SqlTarget._check_tables`):
+    once, or before every call with *recheck* (the full reads, where a column
+    renamed since would have the sync delete what it misreads).
+    """
 
     def wrap(
         method: Callable[Concatenate[SqlTarget, _P], _R],
     ) -> Callable[Concatenate[SqlTarget, _P], _R]:
         @functools.wraps(method)
         def run(self: SqlTarget, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+            def checked() -> _R:
+                if recheck or not self._checked:
+                    self._check_tables()
+                return method(self, *args, **kwargs)
+
             return reconnecting(
                 method.__name__,
-                lambda: method(self, *args, **kwargs),
+                checked,
                 retry=retry,
                 lost=self._lost,
                 reconnect=self._reconnect,
@@ -215,6 +231,8 @@ class SqlTarget(TargetDAO):
             msg = f"copy=True needs a psycopg 3 connection, not {type(connection).__name__}"
             raise ValueError(msg)
         self._copy = psycopg3 if copy is None else copy
+        # Whether the tables were found to have the layout's columns (see _check_tables).
+        self._checked = False
 
     def close(self) -> None:
         """Close the connection if the target opened it (given a connect function).
@@ -256,6 +274,7 @@ class SqlTarget(TargetDAO):
         with contextlib.suppress(Exception):
             self._db.close()
         self._db = self._open()
+        self._checked = False
         log.info("connected to the database again")
 
     def __repr__(self) -> str:
@@ -334,6 +353,49 @@ class SqlTarget(TargetDAO):
                 f"CREATE INDEX IF NOT EXISTS {quote(_index(a.table, a.value_column))}"
                 f" ON {quote(a.table)} ({quote(a.name_column)}, {quote(a.value_column)})"
             )
+
+    def _check_tables(self) -> None:
+        """Check that the tables have the layout's columns (first use, every full read).
+
+        A column the table lacks must stop the run before anything is
+        written: SQLite takes a double-quoted name it does not know for a
+        string, so a misspelt ``group_column`` read every row as a member of
+        a group named after the column, and the delete of those "memberships"
+        matched every row of each entity (a name compared with itself).
+        Names compare as the database does: exactly on PostgreSQL (quoted
+        names), ignoring case elsewhere.
+
+        Raises:
+            ConfigError: Every column missing, or table that cannot be read,
+                each with its key path in the layout.
+        """
+        self._checked = False  # until it passes: every operation checks again
+        problems: list[ConfigProblem] = []
+        fold: Callable[[str], str] = (lambda n: n) if self._postgres else str.casefold
+        for (path, table), columns in used_columns(self.layout).items():
+            try:
+                with self._transaction() as cur:
+                    cur.execute(f"SELECT * FROM {quote(table)} WHERE 1 = 0")  # noqa: S608  # checked name
+                    found = [str(d[0]) for d in cur.description or ()]
+            except Exception as exc:
+                if self._lost(exc) is not None:
+                    raise
+                why = exception_text(exc).splitlines()[0]  # PostgreSQL's next lines quote the SQL
+                problems.append(ConfigProblem(path, f"cannot read table {table!r}: {why}"))
+                continue
+            have = {fold(n) for n in found}
+            problems.extend(
+                ConfigProblem(
+                    key,
+                    f"table {table!r} has no column {column!r} (its columns: "
+                    f"{', '.join(sorted(found))})",
+                )
+                for key, column in columns
+                if fold(column) not in have
+            )
+        if problems:
+            raise ConfigError(problems)
+        self._checked = True
 
     # -- plumbing ---------------------------------------------------------------
 
@@ -452,12 +514,12 @@ class SqlTarget(TargetDAO):
                 owners.update(str(r[0]) for r in self._fetched(cur))
         return self._by_ids(kind, owners)
 
-    @_guarded(retry=True)
+    @_guarded(retry=True, recheck=True)
     def retrieve_all_groups(self) -> list[ProvisioningGroup]:
         """Every row of the group table, with its multi-valued attributes."""
         return self._read(ProvisioningGroup)
 
-    @_guarded(retry=True)
+    @_guarded(retry=True, recheck=True)
     def retrieve_all_entities(self) -> list[ProvisioningEntity]:
         """Every row of the entity table, with its multi-valued attributes."""
         return self._read(ProvisioningEntity)
@@ -517,7 +579,7 @@ class SqlTarget(TargetDAO):
             raise NotImplementedError(msg)
         return self.layout.memberships
 
-    @_guarded(retry=True)
+    @_guarded(retry=True, recheck=True)
     def retrieve_all_memberships(self) -> list[ProvisioningMembership]:
         """Every row of the membership table."""
         return self._memberships()

@@ -225,6 +225,39 @@ class SqlLayout:
             yield from _type_problems("memberships.types", m.types, dict.fromkeys(used, ""))
 
 
+def used_columns(layout: SqlLayout) -> dict[tuple[str, str], list[tuple[str, str]]]:
+    """The columns the target reads and writes, by ``(key path, table)``: ``(key path, column)``.
+
+    The key paths name the layout's settings (``groups.columns.description``,
+    ``memberships.group_column``), for the errors of a check against the
+    database.
+    """
+    used: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for kind, table in (("groups", layout.groups), ("entities", layout.entities)):
+        if table is None:
+            continue
+        columns = [(f"{kind}.id_column", table.id_column)]
+        columns += [(f"{kind}.columns.{a}", c) for a, c in table.columns.items()]
+        used[f"{kind}.table", table.table] = columns
+        a = table.attribute_table
+        if a is not None and table.multi_valued:
+            path = f"{kind}.attribute_table"
+            used[f"{path}.table", a.table] = [
+                (f"{path}.owner_column", a.owner_column),
+                (f"{path}.name_column", a.name_column),
+                (f"{path}.value_column", a.value_column),
+            ]
+    m = layout.memberships
+    if m is not None:
+        columns = [
+            ("memberships.group_column", m.group_column),
+            ("memberships.entity_column", m.entity_column),
+        ]
+        columns += [(f"memberships.columns.{a}", c) for a, c in m.columns.items()]
+        used["memberships.table", m.table] = columns
+    return used
+
+
 def _object_problems(kind: str, table: ObjectTable) -> Iterator[ConfigProblem]:
     yield from _identifiers(kind, {"table": table.table, "id_column": table.id_column})
     yield from _identifiers(f"{kind}.columns", dict(table.columns))
