@@ -260,6 +260,11 @@ class LdapTarget(TargetDAO):
         self._timeout = timeout
         self._window = max(1, pipeline)
         self._conn: Any = connect(ldap3.SYNC)
+        schema = getattr(self._conn.server, "schema", None)
+        problems = list(_schema_problems(schema, self.groups, self.entities))
+        if problems:
+            _close(self._conn)
+            raise ConfigError(problems)
         self._pipe: Any = None  # the connection of pipelined adds, opened when first needed
         # OUs known to exist (bushy), within one write call: the directory is
         # not this process's alone, and an OU removed meanwhile (by hand, by
@@ -1061,6 +1066,48 @@ def _problems(
             "groups.path_attribute",
             "only for a bushy DN: a flat DN holds no folders to read the full name back from",
         )
+
+
+def _schema_problems(
+    schema: Any,  # noqa: ANN401  # ldap3's SchemaInfo, or None
+    groups: LdapGroups | None,
+    entities: LdapEntities | None,
+) -> Iterator[ConfigProblem]:
+    """The attributes and object classes of the settings that the directory's schema lacks.
+
+    Each would fail every entry it is written to (``undefinedAttributeType``,
+    an object class ldap3 refuses), and an attribute that is read but not
+    known is read as no value. A directory that does not show its schema is
+    not checked: its answers say what it refuses.
+    """
+    types = getattr(schema, "attribute_types", None)
+    classes = getattr(schema, "object_classes", None)
+    if not types or not classes:
+        return
+    for path, settings in (("groups", groups), ("entities", entities)):
+        if settings is None:
+            continue
+        named = [("rdn_attribute", settings.rdn_attribute)]
+        named += [("attributes", n) for n in settings.attributes]
+        named += [("multi_valued", n) for n in settings.multi_valued]
+        kinds = [("object_classes", settings.object_classes)]
+        if isinstance(settings, LdapGroups):
+            if settings.member_attribute:
+                named.append(("member_attribute", settings.member_attribute))
+            if settings.dn_style is DnStyle.BUSHY:
+                kinds.append(("folder_object_classes", settings.folder_object_classes))
+        for key, name in named:
+            if name not in types:
+                yield ConfigProblem(
+                    f"{path}.{key}", f"{name!r} is not an attribute type of the directory's schema"
+                )
+        for key, names in kinds:
+            for name in names:
+                if name not in classes:
+                    yield ConfigProblem(
+                        f"{path}.{key}",
+                        f"{name!r} is not an object class of the directory's schema",
+                    )
 
 
 def _text(raw: bytes) -> str:
