@@ -1299,6 +1299,103 @@ def test_a_key_moved_onto_rows_a_hand_delete_left_does_not_take_their_members(
     assert not prov.plan_full().plan.changes
 
 
+_REFERENCED = SqlLayout.from_dict(
+    {
+        "groups": {
+            "table": "app_groups",
+            "id_column": "name",
+            "id_attribute": "name",
+            "columns": ["name", "description"],
+            "attribute_table": "app_group_values",
+            "multi_valued": ["owner"],
+        },
+        "memberships": {"table": "app_members", "columns": ["group_uuid", "subject_id"]},
+    }
+)
+
+
+@pytest.mark.parametrize("cascade", [True, False], ids=["on-update-cascade", "no-action"])
+def test_a_key_named_by_foreign_keys_moves_with_its_rows_or_fails_alone(
+    connect: Connect, cascade: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Found with foreign keys ON UPDATE CASCADE to a group table keyed by
+    # name: the rename's clean-up ran after the key had moved, took the
+    # group's own rows (moved by the cascade) for rows left by a hand delete,
+    # and removed them.
+    connection = connect()
+    cur = connection.cursor()
+    if isinstance(connection, sqlite3.Connection):
+        cur.execute("PRAGMA foreign_keys = ON")
+    on_update = " ON UPDATE CASCADE" if cascade else ""
+    cur.execute("CREATE TABLE app_groups (name TEXT PRIMARY KEY, description TEXT)")
+    cur.execute(
+        "CREATE TABLE app_group_values (owner_id TEXT NOT NULL REFERENCES app_groups (name)"
+        f"{on_update}, attribute_name TEXT NOT NULL, attribute_value TEXT NOT NULL,"
+        " PRIMARY KEY (owner_id, attribute_name, attribute_value))"
+    )
+    cur.execute(
+        "CREATE TABLE app_members (group_id TEXT NOT NULL REFERENCES app_groups (name)"
+        f"{on_update}, entity_id TEXT NOT NULL, group_uuid TEXT, subject_id TEXT,"
+        " PRIMARY KEY (group_id, entity_id))"
+    )
+    cur.close()
+    connection.commit()
+    config = ProvisionerConfig.from_dict(
+        {
+            "name": "sql",
+            "groups": {
+                "attributes": [
+                    {"name": "name", "field": "name"},
+                    {"name": "description", "field": "description"},
+                    {"name": "owner", "static": "admin", "multi_valued": True},
+                ],
+                "matching": ["name"],
+            },
+            "entities": {"operate": False},
+            "memberships": {
+                "type": "membership_objects",
+                "attributes": [
+                    {"name": "group_uuid", "field": "group.id"},
+                    {"name": "subject_id", "field": "entity.subject_id"},
+                ],
+                "matching": [["group_uuid", "subject_id"]],
+            },
+        }
+    )
+    source = _staff_and_faculty()
+    target = SqlTarget(connection, _REFERENCED)
+    prov = Provisioner(config, source, target, MemorySyncStore())
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    before = {(m.group_id, m.entity_id) for m in target.retrieve_all_memberships()}
+    source.rename_group("a:staff", "a:employees")
+    result = prov.full_sync()
+    groups = {g.id: g for g in target.retrieve_all_groups()}
+    members = {(m.group_id, m.entity_id) for m in target.retrieve_all_memberships()}
+    if cascade:
+        assert result.status is SyncStatus.SUCCESS, result.summary()
+        assert result.plan is not None
+        assert [c.action.value for c in result.plan.changes] == ["update"]
+        assert set(groups) == {"a:employees", "a:fac"}
+        assert groups["a:employees"].values("owner") == {"admin"}
+        assert members == {
+            ("a:employees", "mem-u0"),
+            ("a:employees", "mem-u1"),
+            ("a:fac", "mem-u1"),
+        }
+        assert "removed" not in caplog.text
+        assert not prov.plan_full().plan.changes
+    else:
+        # Nothing can move the key: the group fails alone, with the database's reason.
+        assert result.status is SyncStatus.ERROR, result.summary()
+        ((key, error),) = result.errors.items()
+        assert key == (ObjectType.GROUP, "grp-00001")
+        assert error.code.value == "ERR"
+        assert "foreign key" in error.message.lower()
+        assert set(groups) == {"a:staff", "a:fac"}
+        assert groups["a:staff"].values("owner") == {"admin"}
+        assert members == before
+
+
 def test_a_member_value_the_table_refuses_fails_its_membership_alone(connect: Connect) -> None:
     # The SQL side of WriteOutcome.partial: an application's attribute table
     # whose value column takes 12 characters at most. One long member value

@@ -828,6 +828,8 @@ class SqlTarget(TargetDAO):
                     outcomes.append(WriteOutcome.failure(str(exc)))
                     continue
                 failed: list[tuple[str, Scalar, str]] = []
+                if key is not None:
+                    self._clear_key(cur, kind, key)
                 for change in changes:
                     self._apply_change(cur, table, bean.id, change, failed)
                 if key is None:
@@ -876,16 +878,49 @@ class SqlTarget(TargetDAO):
                 return None if new == key else new
         return None
 
-    def _move_key(self, cur: _Cursor, kind: type[_OwnerT], old: str, new: str) -> None:
-        """Give the rows that name an owner by its key (its values, memberships) the new key.
+    def _clear_key(self, cur: _Cursor, kind: type[_OwnerT], new: str) -> None:
+        """Before a key moves to *new*: remove the rows that name it while no row has it.
 
-        The owner's own row has it already (its key column was updated), so
-        no row owned the new key: rows that name it were left by a row
-        deleted by hand, and are removed first (with a warning), or the owner
-        would take on their values and members.
+        They were left by a row deleted by hand (with no foreign key), and
+        the owner would take on their values and members. This runs before
+        the key column changes: a foreign key ``ON UPDATE CASCADE`` moves the
+        owner's own rows to the new key with it, and they must not be taken
+        for such rows. A row that has the key already is left alone (the
+        move then fails on the key, for that object alone).
         """
         table = self._table(kind)
+        cur.execute(
+            f"SELECT 1 FROM {quote(table.table)} WHERE {quote(table.id_column)} = {self._p}",  # noqa: S608  # checked names
+            [new],
+        )
+        if cur.fetchall():
+            return
         self._clear_orphans(cur, table, [new])
+        m = self.layout.memberships
+        if m is None:
+            return
+        column = m.group_column if kind is ProvisioningGroup else m.entity_column
+        cur.execute(
+            f"DELETE FROM {quote(m.table)} WHERE {quote(column)} = {self._p}",  # noqa: S608  # checked names
+            [new],
+        )
+        if cur.rowcount > 0:
+            log.warning(
+                "removed %d rows of %r that named %r, which no row of %r had",
+                cur.rowcount,
+                m.table,
+                new,
+                table.table,
+            )
+
+    def _move_key(self, cur: _Cursor, kind: type[_OwnerT], old: str, new: str) -> None:
+        """Give the rows that name an owner by its old key (values, memberships) the new key.
+
+        The owner's own row has it already (its key column was updated);
+        rows a foreign key ``ON UPDATE CASCADE`` moved with it are not found
+        under the old key again.
+        """
+        table = self._table(kind)
         moves: list[tuple[str, str]] = []
         if table.attribute_table is not None:
             moves.append((table.attribute_table.table, table.attribute_table.owner_column))
@@ -893,18 +928,6 @@ class SqlTarget(TargetDAO):
         if m is not None:
             column = m.group_column if kind is ProvisioningGroup else m.entity_column
             moves.append((m.table, column))
-            cur.execute(
-                f"DELETE FROM {quote(m.table)} WHERE {quote(column)} = {self._p}",  # noqa: S608  # checked names
-                [new],
-            )
-            if cur.rowcount > 0:
-                log.warning(
-                    "removed %d rows of %r that named %r, which no row of %r had",
-                    cur.rowcount,
-                    m.table,
-                    new,
-                    table.table,
-                )
         for name, column in moves:
             cur.execute(
                 f"UPDATE {quote(name)} SET {quote(column)} = {self._p}"  # noqa: S608  # checked names
