@@ -39,7 +39,11 @@ operate = false
 
 [memberships]
 type = "group_attributes"
-attribute = { name = "member", template = "uid={subject_id|dn},ou=people,dc=example,dc=edu" }
+
+[memberships.attribute]
+name = "member"
+template = "uid={subject_id|dn},ou=people,dc=example,dc=edu"
+case_sensitive = false  # the directory compares DNs ignoring case
 """
 
 

@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 
 from grouperprov import (
     AttributeChange,
+    DeletePolicy,
     MembershipType,
     ObjectType,
     Operation,
@@ -833,7 +834,8 @@ def test_membership_objects_are_refused_with_a_clear_message(
 # -- the provisioner against the directory ----------------------------------------
 
 
-def _config(kind: MembershipType, branch: tuple[str, str]) -> ProvisionerConfig:
+def _config(kind: MembershipType, branch: tuple[str, str], **member: Any) -> ProvisionerConfig:
+    """The test's configuration; *member*: more settings of the membership attribute."""
     people = branch[1]
     data: dict[str, Any] = {
         "name": "ldap",
@@ -860,6 +862,7 @@ def _config(kind: MembershipType, branch: tuple[str, str]) -> ProvisionerConfig:
         data["memberships"]["attribute"] = {
             "name": "member",
             "template": f"uid={{subject_id|dn}},{people}",
+            **member,
         }
         data["entities"]["operate"] = False
     elif kind is MembershipType.ENTITY_ATTRIBUTES:
@@ -1103,6 +1106,34 @@ def _synced_staff(
     )
     assert prov.full_sync().status is SyncStatus.SUCCESS
     return source, target, prov
+
+
+@pytest.mark.parametrize("policy", [DeletePolicy.INSERTED_BY_US, DeletePolicy.NOT_IN_GROUPER])
+def test_member_dns_in_another_case_are_one_value_when_compared_as_the_directory_does(
+    slapd_server: SlapdServer, branch: tuple[str, str], policy: DeletePolicy
+) -> None:
+    source = _staff_source()
+    target = _target(slapd_server, branch)
+    config = _config(MembershipType.GROUP_ATTRIBUTES, branch, case_sensitive=False)
+    config = attrs.evolve(
+        config, memberships=attrs.evolve(config.memberships, delete_policy=policy)
+    )
+    prov = Provisioner(config, source, target, MemorySyncStore())
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    admin = _admin(slapd_server)
+    dn, made = f"cn=a:staff,{branch[0]}", f"uid=u0,{branch[1]}"
+    other_case = made.replace("uid=u0,", "uid=U0,").upper()
+    assert admin.modify(
+        dn, {"member": [(ldap3.MODIFY_DELETE, [made]), (ldap3.MODIFY_ADD, [other_case])]}
+    )
+    assert not prov.plan_full().plan.changes  # one value, as the directory says
+    result = prov.full_sync()
+    assert result.status is SyncStatus.SUCCESS
+    assert not result.outcomes
+    assert admin.search(dn, "(objectClass=*)", ldap3.BASE, attributes=["member"])
+    (kept,) = admin.entries[0].entry_attributes_as_dict["member"]
+    assert kept.lower() == made  # the value the directory has, left as it is
+    admin.unbind()
 
 
 def test_a_rename_moves_the_entry_and_the_sync_record_follows_it(
