@@ -577,7 +577,9 @@ def test_a_search_the_directory_refuses_fails_with_its_reason(
 ) -> None:
     target = _target(slapd_server, branch)
     assert target.retrieve_groups([f"cn=absent,{branch[0]}"]) == []  # no such object: none
-    with pytest.raises(RuntimeError, match=r"search of 'not a dn' failed: result 34: .*DN"):
+    with pytest.raises(
+        RuntimeError, match=r"search of 'not a dn' failed after 0 entries: invalidDNSyntax \(34\)"
+    ):
         target.retrieve_groups(["not a dn"])
     assert target.retrieve_all_groups() == []  # the connection is still good
 
@@ -611,6 +613,34 @@ def test_people_are_found_by_dn_and_attribute_and_their_entitlements_change(
     (again,) = target.retrieve_entities([moved.stored.id])
     assert not target.capabilities().can(Operation.INSERT_GROUPS)
     assert target.delete_entities([again])[0].ok
+
+
+def test_a_search_the_bind_s_size_limit_ends_says_which_limit_to_raise(
+    slapd_server: SlapdServer, branch: tuple[str, str]
+) -> None:
+    # Found with a bind that is not the rootdn: OpenLDAP's default limit of
+    # 500 entries ends even a paged search, and the error was "result 4: ".
+    admin = _admin(slapd_server)
+    reader = f"cn=reader,{branch[1]}"
+    assert admin.add(reader, ["person"], {"sn": "r", "userPassword": "read-only"})
+    for i in range(501):
+        assert admin.add(f"cn=g{i},{branch[0]}", ["groupOfNames"], {"member": [reader]})
+    admin.unbind()
+    target = LdapTarget(
+        slapd_server.url,
+        bind_dn=reader,
+        password="read-only",  # noqa: S106  # the test's own entry
+        groups=LdapGroups(base_dn=branch[0], placeholder=reader),
+    )
+    _opened.append(target)
+    with pytest.raises(RuntimeError) as caught:
+        target.retrieve_all_groups()  # a sync must not go on from part of the entries
+    assert str(caught.value).startswith(
+        f"search of {branch[0]!r} failed after 500 entries: sizeLimitExceeded (4)"
+    )
+    assert "raise the bind DN's limits (OpenLDAP: olcLimits with size=unlimited" in str(
+        caught.value
+    )
 
 
 def test_settings_are_checked_and_the_password_never_shows(

@@ -19,6 +19,7 @@ from ldap3.core.exceptions import (
     LDAPResponseTimeoutError,
     LDAPSocketReceiveError,
 )
+from ldap3.core.results import RESULT_CODES
 
 from grouperprov._beans import (
     AttributeValue,
@@ -69,6 +70,8 @@ _LOST = (LDAPCommunicationError, LDAPResponseTimeoutError)
 _GROUP_OPS = {op for op in Operation if "group" in op.value and "membership" not in op.value}
 _ENTITY_OPS = {op for op in Operation if "entit" in op.value and "membership" not in op.value}
 _NO_SUCH_OBJECT = 32
+# timeLimitExceeded, sizeLimitExceeded, adminLimitExceeded: the bind's limits.
+_LIMITS = frozenset({3, 4, 11})
 _NO_SUCH_ATTRIBUTE = 16
 _TYPE_OR_VALUE_EXISTS = 20
 _OBJECT_CLASS_VIOLATION = 65
@@ -495,8 +498,7 @@ class LdapTarget(TargetDAO):
                     msg = f"a search was answered with operation 0x{operation:02x}"
                     raise LdapProtocolError(msg)
             if done.code not in {0, _NO_SUCH_OBJECT}:
-                msg = f"search of {where!r} failed: result {done.code}: {done.message}"
-                raise RuntimeError(msg)
+                raise RuntimeError(_search_failure(where, done.code, done.message, len(found)))
             if not done.cookie:
                 return found
             cookie = done.cookie
@@ -1108,6 +1110,22 @@ def _schema_problems(
                         f"{path}.{key}",
                         f"{name!r} is not an object class of the directory's schema",
                     )
+
+
+def _search_failure(where: str, code: int, message: str, read: int) -> str:
+    """Why a search failed, in words; for a limit, which one to raise."""
+    name = RESULT_CODES.get(code, "unknown result")
+    text = f"search of {where!r} failed after {read} entries: {name} ({code})"
+    text += f": {message}" if message else ""
+    if code in _LIMITS:
+        # A partial read would look like missing entries: the sync stops instead.
+        text += (
+            "; the directory limits what this bind may read in one search, and a"
+            " sync must read every entry: raise the bind DN's limits (OpenLDAP:"
+            " olcLimits with size=unlimited, or size.prtotal=unlimited for paged"
+            " searches, and time=unlimited; Active Directory: MaxResultSetSize)"
+        )
+    return text
 
 
 def _text(raw: bytes) -> str:
