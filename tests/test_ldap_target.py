@@ -700,6 +700,9 @@ def test_names_the_directory_s_schema_lacks_are_refused_when_the_target_is_made(
 
     # A directory that does not show its schema is not checked: its answers say.
     assert not list(_ldap._schema_problems(None, groups, people))
+    schema = _target(slapd_server, branch)._conn.server.schema  # what it read
+    memberless = LdapGroups(base_dn=branch[0], member_attribute=None)
+    assert not list(_ldap._schema_problems(schema, memberless, None))
 
 
 @pytest.fixture

@@ -339,6 +339,9 @@ def test_a_config_the_target_cannot_serve_is_a_config_error() -> None:
     assert result.status is SyncStatus.CONFIG_ERROR
     assert "groups.insert: the target cannot insert groups" in result.message
     assert result.summary().startswith(f"full sync of {P!r}: CONFIG_ERROR, 0 changes made")
+    later = prov.incremental_sync(source.events())
+    assert later.status is SyncStatus.CONFIG_ERROR
+    assert "groups.insert: the target cannot insert groups" in later.message
 
 
 def test_failed_objects_make_an_error_status_and_are_recorded() -> None:

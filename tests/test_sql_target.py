@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from grouperprov import (
+    AttributeChange,
     MembershipType,
     ObjectType,
     Provisioner,
@@ -153,7 +154,6 @@ def test_one_bad_object_fails_alone_and_the_batch_goes_on(connect: Connect) -> N
 
 
 def test_updates_refuse_what_a_column_cannot_hold(connect: Connect) -> None:
-    from grouperprov import AttributeChange  # noqa: PLC0415
 
     target = _target(connect)
     target.insert_groups([ProvisioningGroup(id="a", attributes={"cn": "a"})])
@@ -238,8 +238,6 @@ def test_a_layout_is_checked_as_a_whole_with_key_paths() -> None:
 def test_membership_rows_read_by_entity_update_and_refuse_what_they_cannot_hold(
     connect: Connect,
 ) -> None:
-    from grouperprov import AttributeChange  # noqa: PLC0415
-
     target = _target(connect)
     rows = [
         ProvisioningMembership(group_id="g", entity_id=e, attributes={"subject_id": e})
@@ -385,7 +383,7 @@ def test_copy_needs_a_psycopg_connection() -> None:
 
 
 def test_multi_valued_values_are_replaced_whole_and_ids_need_a_value(connect: Connect) -> None:
-    from grouperprov import AttributeChange, Operation  # noqa: PLC0415
+    from grouperprov import Operation  # noqa: PLC0415
 
     target = _target(connect)
     outcomes = target.insert_groups(
@@ -1114,6 +1112,7 @@ def test_postgres_char_columns_are_read_without_their_padding(
         ).fetchone() or (0,)
         assert padded == 12  # the types of key columns are made too
         source = _staff_and_faculty()
+        source.add_group("a:plain")  # no description: NULL in its CHAR(12) column
         prov = Provisioner(_config(kind), source, target, MemorySyncStore())
         for change in (
             None,
@@ -1131,7 +1130,9 @@ def test_postgres_char_columns_are_read_without_their_padding(
         assert {k: g.get("cn") for k, g in groups.items()} == {
             "a:staff": "a:employees",
             "a:fac": "a:fac",
+            "a:plain": "a:plain",
         }
+        assert groups["a:plain"].get("description") is None
         assert groups["a:fac"].get("description") == "Faculty"
         members = {(m.group_id, m.entity_id) for m in target.retrieve_all_memberships()}
         if kind is MembershipType.GROUP_ATTRIBUTES:
@@ -1297,6 +1298,20 @@ def test_a_key_moved_onto_rows_a_hand_delete_left_does_not_take_their_members(
         caplog.text
     )
     assert not prov.plan_full().plan.changes
+
+
+def test_a_key_moves_in_a_table_with_no_other_table_naming_it(connect: Connect) -> None:
+    layout = SqlLayout.from_dict(
+        {"groups": {"table": "g", "id_column": "cn", "id_attribute": "cn", "columns": ["cn"]}}
+    )
+    target = _target(connect, layout)
+    target.insert_groups([ProvisioningGroup(id="x", attributes={"cn": "staff"})])
+    (staff,) = target.retrieve_all_groups()
+    (moved,) = target.update_groups([(staff, [AttributeChange.replace("cn", "employees")])])
+    assert moved.ok
+    assert moved.stored is not None
+    assert moved.stored.id == "employees"
+    assert [g.id for g in target.retrieve_all_groups()] == ["employees"]
 
 
 _REFERENCED = SqlLayout.from_dict(
