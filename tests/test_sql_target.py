@@ -667,6 +667,62 @@ def test_a_column_renamed_under_a_synced_target_stops_its_next_runs(connect: Con
     assert len(_app_rows(connection)) == len(synced) - 1
 
 
+def test_tables_of_another_schema_are_made_and_synced(connect: Connect, tmp_path: Path) -> None:
+    # Found with SQLite tables in an attached database: the index was made
+    # with the table's schema on the wrong side ("near '.': syntax error").
+    connection = connect()
+    cur = connection.cursor()
+    if isinstance(connection, sqlite3.Connection):
+        cur.execute("ATTACH DATABASE ? AS app", [str(tmp_path / "app.db")])
+    else:
+        cur.execute("CREATE SCHEMA app")
+    cur.close()
+    connection.commit()
+    layout = SqlLayout.from_dict(
+        {
+            "groups": {
+                "table": "app.groups",
+                "id_column": "cn",
+                "id_attribute": "cn",
+                "columns": ["cn", "description"],
+                "attribute_table": "app.group_values",
+                "multi_valued": ["member"],
+            },
+            "entities": {
+                "table": "app.people",
+                "id_column": "uid",
+                "id_attribute": "uid",
+                "columns": ["uid"],
+            },
+            "memberships": {"table": "app.members", "columns": ["group_name"]},
+        }
+    )
+    target = SqlTarget(connection, layout)
+    target.create_tables()
+    target.create_tables()  # made once
+    prov = Provisioner(
+        _config(MembershipType.GROUP_ATTRIBUTES), _staff_and_faculty(), target, MemorySyncStore()
+    )
+    result = prov.full_sync()
+    assert result.status is SyncStatus.SUCCESS, result.summary()
+    assert {g.id: g.values("member") for g in target.retrieve_all_groups()} == {
+        "a:staff": {"u0", "u1"},
+        "a:fac": {"u1"},
+    }
+    cur = connection.cursor()
+    if isinstance(connection, sqlite3.Connection):
+        cur.execute("SELECT name FROM app.sqlite_master WHERE type = 'index' AND sql IS NOT NULL")
+    else:
+        cur.execute(
+            "SELECT indexname FROM pg_indexes WHERE schemaname = 'app' AND indexname LIKE '%idx'"
+        )
+    assert sorted(r[0] for r in cur.fetchall()) == [
+        "app_group_values_attribute_value_idx",
+        "app_members_entity_id_idx",
+    ]
+    cur.close()
+
+
 def test_the_connection_never_shows_in_the_repr(connect: Connect) -> None:
     target = _target(connect)
     assert repr(target) == "SqlTarget(tables=['gp_groups', 'gp_people', 'gp_memberships'])"

@@ -319,10 +319,7 @@ class SqlTarget(TargetDAO):
             cols += [f"{quote(c)} {m.types.get(c, 'TEXT')}" for c in m.columns.values()]
             cols.append(f"PRIMARY KEY ({quote(m.group_column)}, {quote(m.entity_column)})")
             statements.append(f"CREATE TABLE IF NOT EXISTS {quote(m.table)} ({', '.join(cols)})")
-            statements.append(
-                f"CREATE INDEX IF NOT EXISTS {quote(_index(m.table, m.entity_column))}"
-                f" ON {quote(m.table)} ({quote(m.entity_column)})"
-            )
+            statements.append(self._index_ddl(m.table, [m.entity_column]))
         with self._transaction() as cur:
             for statement in statements:
                 cur.execute(statement)
@@ -349,10 +346,20 @@ class SqlTarget(TargetDAO):
                 f"{quote(a.value_column)} TEXT NOT NULL, PRIMARY KEY ({quote(a.owner_column)}, "
                 f"{quote(a.name_column)}, {quote(a.value_column)}))"
             )
-            yield (
-                f"CREATE INDEX IF NOT EXISTS {quote(_index(a.table, a.value_column))}"
-                f" ON {quote(a.table)} ({quote(a.name_column)}, {quote(a.value_column)})"
-            )
+            yield self._index_ddl(a.table, [a.name_column, a.value_column])
+
+    def _index_ddl(self, table: str, columns: Sequence[str]) -> str:
+        """``CREATE INDEX`` on *columns* of *table* (``schema.table`` too).
+
+        The index is named after the table and the last column. Its schema is
+        the table's: PostgreSQL takes it from the table (the index's name has
+        none), SQLite from the index's name (the table's must then have none).
+        """
+        schema, _, name = table.rpartition(".")
+        index = f"{table.replace('.', '_')}_{columns[-1]}_idx"
+        on, index = (name, f"{schema}.{index}") if self._sqlite and schema else (table, index)
+        names = ", ".join(quote(c) for c in columns)
+        return f"CREATE INDEX IF NOT EXISTS {quote(index)} ON {quote(on)} ({names})"
 
     def _check_tables(self) -> None:
         """Check that the tables have the layout's columns (first use, every full read).
@@ -1225,10 +1232,6 @@ def _as_set(value: AttributeValue) -> frozenset[Scalar]:
     if isinstance(value, frozenset):
         return value
     return frozenset((value,))
-
-
-def _index(table: str, column: str) -> str:
-    return f"{table.replace('.', '_')}_{column}_idx"
 
 
 def _paramstyle(connection: object) -> str:
