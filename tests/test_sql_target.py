@@ -553,17 +553,28 @@ _APP_CONFIG = ProvisionerConfig.from_dict(
 )
 
 
-def _app_tables(connection: Any) -> None:
-    """Tables of an application's own, and a membership row of another group of its own."""
+# The group table of _app_tables, keyed by name (from cn).
+_APP_GROUPS = {"table": "app_groups", "id_column": "name", "id_attribute": "cn"}
+
+
+def _execute(connection: Any, *statements: str) -> None:  # a DB-API connection
+    """Run *statements* on *connection* and commit, as another program would."""
     cur = connection.cursor()
-    cur.execute(
-        "CREATE TABLE app_m (group_id TEXT, entity_id TEXT, group_name TEXT, subject_id TEXT,"
-        " PRIMARY KEY (group_id, entity_id))"
-    )
-    cur.execute("INSERT INTO app_m VALUES ('other:app', 'x1', 'other:app', 'x1')")
-    cur.execute("CREATE TABLE app_groups (name TEXT PRIMARY KEY, descr TEXT)")
+    for statement in statements:
+        cur.execute(statement)
     cur.close()
     connection.commit()
+
+
+def _app_tables(connection: Any) -> None:
+    """Tables of an application's own, and a membership row of another group of its own."""
+    _execute(
+        connection,
+        "CREATE TABLE app_m (group_id TEXT, entity_id TEXT, group_name TEXT, subject_id TEXT,"
+        " PRIMARY KEY (group_id, entity_id))",
+        "INSERT INTO app_m VALUES ('other:app', 'x1', 'other:app', 'x1')",
+        "CREATE TABLE app_groups (name TEXT PRIMARY KEY, descr TEXT)",
+    )
 
 
 def _app_rows(connection: Any) -> list[Any]:
@@ -586,9 +597,7 @@ def test_a_layout_the_tables_do_not_have_stops_the_run_before_anything_is_writte
     layout = SqlLayout.from_dict(
         {
             "groups": {
-                "table": "app_groups",
-                "id_column": "name",
-                "id_attribute": "cn",
+                **_APP_GROUPS,
                 "columns": {"cn": "name", "description": "description"},
                 "attribute_table": "app_group_values",
                 "multi_valued": ["member"],
@@ -625,12 +634,7 @@ def test_a_column_renamed_under_a_synced_target_stops_its_next_runs(connect: Con
     _app_tables(connection)
     layout = SqlLayout.from_dict(
         {
-            "groups": {
-                "table": "app_groups",
-                "id_column": "name",
-                "id_attribute": "cn",
-                "columns": {"cn": "name", "description": "descr"},
-            },
+            "groups": {**_APP_GROUPS, "columns": {"cn": "name", "description": "descr"}},
             "memberships": {"table": "app_m", "columns": ["group_name", "subject_id"]},
         }
     )
@@ -640,10 +644,7 @@ def test_a_column_renamed_under_a_synced_target_stops_its_next_runs(connect: Con
     assert first.status is SyncStatus.SUCCESS, first.summary()
     synced = _app_rows(connection)
     assert len(synced) == 4  # the app's row and a:staff's two, a:fac's one
-    cur = connection.cursor()
-    cur.execute("ALTER TABLE app_m RENAME COLUMN group_id TO grp_id")
-    cur.close()
-    connection.commit()
+    _execute(connection, "ALTER TABLE app_m RENAME COLUMN group_id TO grp_id")
     result = prov.full_sync()  # the same target, checked again at its full read
     assert result.status is SyncStatus.CONFIG_ERROR, result.summary()
     assert "memberships.group_column: table 'app_m' has no column 'group_id'" in result.message
@@ -658,10 +659,7 @@ def test_a_column_renamed_under_a_synced_target_stops_its_next_runs(connect: Con
     recalc = prov.incremental_sync(source.events(seen))  # the group is read first
     assert recalc.status is SyncStatus.CONFIG_ERROR, recalc.summary()
     assert _app_rows(connection) == synced
-    cur = connection.cursor()
-    cur.execute("ALTER TABLE app_m RENAME COLUMN grp_id TO group_id")
-    cur.close()
-    connection.commit()
+    _execute(connection, "ALTER TABLE app_m RENAME COLUMN grp_id TO group_id")
     fixed = prov.full_sync()  # checked again: it failed
     assert fixed.status is SyncStatus.SUCCESS, fixed.summary()
     assert len(_app_rows(connection)) == len(synced) - 1
@@ -1310,10 +1308,7 @@ def test_membership_rows_of_a_group_made_again_under_a_new_key_are_replaced(
         _config(MembershipType.MEMBERSHIP_OBJECTS), source, target, MemorySyncStore()
     )
     assert prov.full_sync().status is SyncStatus.SUCCESS
-    cur = connection.cursor()
-    cur.execute("DELETE FROM g WHERE cn = 'a:staff'")
-    cur.close()
-    connection.commit()
+    _execute(connection, "DELETE FROM g WHERE cn = 'a:staff'")
     result = prov.full_sync()
     assert result.status is SyncStatus.SUCCESS, result.summary()
     (staff,) = target.search_groups("cn", ["a:staff"])
@@ -1335,12 +1330,11 @@ def test_a_key_moved_onto_rows_a_hand_delete_left_does_not_take_their_members(
     source = _staff_and_faculty()
     prov = Provisioner(_config(kind), source, target, MemorySyncStore())
     assert prov.full_sync().status is SyncStatus.SUCCESS
-    cur = connection.cursor()
-    # What a group 'a:new', deleted by hand from gp_groups alone, left behind.
-    cur.execute("INSERT INTO gp_group_attributes VALUES ('a:new', 'member', 'ghost')")
-    cur.execute("INSERT INTO gp_memberships VALUES ('a:new', 'ghost', 'a:new', 'ghost')")
-    cur.close()
-    connection.commit()
+    _execute(  # what a group 'a:new', deleted by hand from gp_groups alone, left behind
+        connection,
+        "INSERT INTO gp_group_attributes VALUES ('a:new', 'member', 'ghost')",
+        "INSERT INTO gp_memberships VALUES ('a:new', 'ghost', 'a:new', 'ghost')",
+    )
     source.rename_group("a:staff", "a:new")
     assert prov.full_sync().status is SyncStatus.SUCCESS
     (moved,) = target.retrieve_groups(["a:new"])
