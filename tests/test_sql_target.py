@@ -626,6 +626,8 @@ def test_a_layout_the_tables_do_not_have_stops_the_run_before_anything_is_writte
         result.message
     )
     assert "cannot read table 'app_group_values'" in result.message
+    if postgres:
+        assert "quoted names are exact on PostgreSQL: write 'subject_id'" in result.message
     assert _app_rows(connection) == [("other:app", "x1", "other:app", "x1")]  # untouched
 
 

@@ -391,15 +391,17 @@ class SqlTarget(TargetDAO):
                 problems.append(ConfigProblem(path, f"cannot read table {table!r}: {why}"))
                 continue
             have = {fold(n) for n in found}
-            problems.extend(
-                ConfigProblem(
-                    key,
-                    f"table {table!r} has no column {column!r} (its columns: "
-                    f"{', '.join(sorted(found))})",
-                )
-                for key, column in columns
-                if fold(column) not in have
-            )
+            # On PostgreSQL, a name that differs in case only is not the column.
+            cased = {n.casefold(): n for n in found}
+            for key, column in columns:
+                if fold(column) in have:
+                    continue
+                near = cased.get(column.casefold())
+                why = f"table {table!r} has no column {column!r} (its columns: "
+                why += f"{', '.join(sorted(found))})"
+                if near is not None:
+                    why += f"; quoted names are exact on PostgreSQL: write {near!r}"
+                problems.append(ConfigProblem(key, why))
         if problems:
             raise ConfigError(problems)
         self._checked = True
