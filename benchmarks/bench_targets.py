@@ -269,7 +269,12 @@ def _ldap_config(people: str) -> ProvisionerConfig:
             "entities": {"operate": False},
             "memberships": {
                 "type": "group_attributes",
-                "attribute": {"name": "member", "template": f"uid={{subject_id|dn}},{people}"},
+                # Member DNs compared as the directory does (docs/targets.md).
+                "attribute": {
+                    "name": "member",
+                    "template": f"uid={{subject_id|dn}},{people}",
+                    "case_sensitive": False,
+                },
             },
         }
     )

@@ -582,6 +582,46 @@ def test_values_among_is_the_value_map_filtered_by_its_forms(
     assert translator.values_among(ObjectType.GROUP, "member", values, forms) == expected
 
 
+@settings(max_examples=200)
+@given(
+    values=st.frozensets(
+        st.one_of(
+            st.sampled_from(["", "a", "A", "b", "jo", "Jo", "JO", "é", "É"]), st.integers(0, 3)
+        )
+    ),
+    case_sensitive=st.booleans(),
+    ignored=st.booleans(),
+)
+def test_value_map_keys_each_value_by_its_form_and_keeps_the_first_of_equals(
+    values: frozenset[str | int], *, case_sensitive: bool, ignored: bool
+) -> None:
+    """Its fast paths (strings, either case rule) give what the rule says, value by value."""
+    attribute: dict[str, Any] = {
+        "name": "member",
+        "field": "subject_id",
+        "case_sensitive": case_sensitive,
+    }
+    if ignored:
+        attribute["ignore_values"] = ["jo"]
+    translator = _translator(
+        [{"name": "cn", "field": "extension"}],
+        memberships={"type": "group_attributes", "attribute": attribute},
+    )
+
+    def form(value: str | int) -> str | int | None:
+        if isinstance(value, int):
+            return value
+        folded = value if case_sensitive else value.casefold()
+        return None if value == "" or (ignored and folded == "jo") else folded
+
+    expected: dict[str | int, str | int] = {}
+    for value in sorted(values, key=lambda v: (type(v).__name__, str(v))):
+        key = form(value)
+        if key is not None:
+            expected.setdefault(key, value)  # the first in sorted order
+    assert translator.value_map(ObjectType.GROUP, "member", values) == expected
+
+
 _VALUES = st.one_of(
     st.none(),
     st.sampled_from(["", "a", "A", "jo", "Jo", " x "]),

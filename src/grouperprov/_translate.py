@@ -17,7 +17,7 @@ import itertools
 import operator
 import re
 from collections.abc import Callable, Collection, Hashable, Iterable, Iterator, Mapping
-from typing import Generic, NamedTuple, TypeVar
+from typing import Generic, NamedTuple, TypeVar, cast
 
 import attrs
 
@@ -1170,6 +1170,20 @@ class Translator:
             # so the order (which only picks a winner among equals) does not
             # matter. Built in C: a group's member DNs are thousands.
             result = dict(zip(value, value, strict=True))
+            result.pop("", None)
+            return result
+        if (
+            isinstance(value, frozenset)
+            and attribute is not None
+            and not attribute.ignore
+            and set(map(type, value)) <= _STR_ONLY
+        ):
+            # Case-insensitive strings (member DNs compared as a directory does):
+            # each form is its string case-folded, and among strings sharing a
+            # form the first in sorted order is kept, as below, the last one
+            # written here. Without a sort key per value: they are all strings.
+            strings = cast("frozenset[str]", value)  # checked above
+            result = {item.casefold(): item for item in sorted(strings, reverse=True)}
             result.pop("", None)
             return result
         for item in _items(value):
