@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import attrs
 import pytest
@@ -1052,6 +1052,55 @@ def test_a_member_whose_insert_fails_is_left_out_of_its_groups(sync: str) -> Non
     assert members() == {"u0", "u1", "u2"}
     assert prov.plan_full().plan.changes == ()
     assert "empty" in {g.get("cn") for g in target.groups.values()}
+
+
+@pytest.mark.parametrize("failing", ["insert_groups", "insert_entities"])
+def test_membership_objects_of_an_owner_whose_insert_failed_are_not_sent(failing: str) -> None:
+    # Found with a group row PostgreSQL refused (a NUL in its description):
+    # its membership rows went in under the group's Grouper id, naming no
+    # row of the target, and were deleted as stale and written again in
+    # every run.
+    from grouperprov import Provisioner  # noqa: PLC0415
+
+    broken = {"on": True}
+    source = _campus()
+    target = InMemoryTarget(
+        id_attributes={"group": "cn", "entity": "uid"},
+        fail=lambda op, bean: (
+            broken["on"]
+            and op == failing
+            and bean.get("cn" if "group" in op else "uid") in {"staff", "u1"}
+        ),
+    )
+    config = _config(
+        entities={"attributes": [{"name": "uid", "field": "subject_id"}], "matching": ["uid"]},
+        memberships={
+            "type": "membership_objects",
+            "attributes": [
+                {"name": "group_name", "field": "group.name"},
+                {"name": "subject_id", "field": "entity.subject_id"},
+            ],
+            "matching": [["group_name", "subject_id"]],
+        },
+    )
+    prov = Provisioner(config, source, target, MemorySyncStore())
+    for _ in range(2):
+        result = prov.full_sync()
+        assert result.status is SyncStatus.ERROR
+        # Each membership row names a group and a person the target has.
+        assert {m.group_id for m in target.memberships.values()} <= set(target.groups)
+        assert {m.entity_id for m in target.memberships.values()} <= set(target.entities)
+        dne = {k: e for k, e in result.errors.items() if e.code is SyncErrorCode.DNE}
+        members = {cast("tuple[str, str]", k[1])[1] for k in dne}
+        if failing == "insert_groups":  # staff's three memberships
+            assert members == {"mem-u0", "mem-u1", "mem-u2"}
+        else:  # u1's: in staff alone
+            assert members == {"mem-u1"}
+        assert all("was not inserted: injected failure" in e.message for e in dne.values())
+    broken["on"] = False
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    assert not prov.plan_full().plan.changes
+    assert len(target.memberships) == 4  # staff's three, math101's one
 
 
 def test_a_group_whose_insert_fails_is_left_out_of_its_members_values() -> None:

@@ -1200,6 +1200,30 @@ def test_postgres_char_columns_are_read_without_their_padding(
             assert members == {("a:staff", "u0"), ("a:fac", "u1")}
 
 
+def test_a_group_row_postgres_refuses_takes_none_of_its_membership_rows_in(
+    postgres_dsn: str,
+) -> None:
+    import psycopg  # noqa: PLC0415  # the extra, with the server
+
+    source = _staff_and_faculty()
+    source.update_group("a:staff", description="Staff\x00")  # no NUL in PostgreSQL's text
+    with psycopg.connect(postgres_dsn) as connection:
+        target = SqlTarget(connection, LAYOUT)
+        target.create_tables()
+        prov = Provisioner(
+            _config(MembershipType.MEMBERSHIP_OBJECTS), source, target, MemorySyncStore()
+        )
+        for _ in range(2):
+            result = prov.full_sync()
+            assert result.status is SyncStatus.ERROR
+            assert {g.get("cn") for g in target.retrieve_all_groups()} == {"a:fac"}
+            rows = [(m.group_id, m.entity_id) for m in target.retrieve_all_memberships()]
+            assert rows == [("a:fac", "u1")]  # none under a:staff's Grouper id
+            assert sorted(e.code.value for e in result.errors.values()) == ["DNE", "DNE", "ERR"]
+            assert result.plan is not None
+            assert not [c for c in result.plan.changes if c.action.value == "delete"]
+
+
 def test_a_value_of_a_type_no_rule_reads_names_its_table_row_and_column(
     postgres_dsn: str,
 ) -> None:

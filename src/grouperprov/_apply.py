@@ -459,8 +459,35 @@ class _Applier:
     def _insert_arg(self, change: Change) -> Bean | None:
         bean = change.bean
         if isinstance(bean, ProvisioningMembership):
+            missing = self._owner_not_inserted(bean)
+            if missing is not None:
+                log.warning("not sent: %s: %s", change.describe(), missing)
+                self.outcomes.append(
+                    ChangeOutcome(change=change, ok=False, applied=False, error=missing)
+                )
+                return None
             return self._with_target_ids(bean)
         return bean
+
+    def _owner_not_inserted(self, membership: ProvisioningMembership) -> ObjectError | None:
+        """``DNE`` when this run's insert of the membership's group or entity failed.
+
+        The membership has no target id to name it by: sent with Grouper's id
+        instead, its row named no object of the target (a group row refused for
+        a value made a membership row of ``grp-00001``), and it was deleted as
+        stale and written again in every run.
+        """
+        for object_type, grouper_id in (
+            (ObjectType.GROUP, membership.group_id),
+            (ObjectType.ENTITY, membership.entity_id),
+        ):
+            outcome = self.insert_outcomes.get((object_type, grouper_id))
+            if outcome is not None and outcome.error is not None:
+                return ObjectError(
+                    SyncErrorCode.DNE,
+                    f"its {object_type.value} was not inserted: {outcome.error.message}",
+                )
+        return None
 
     def _with_target_ids(self, membership: ProvisioningMembership) -> ProvisioningMembership:
         group_id = self.known[ObjectType.GROUP].get(membership.group_id, membership.group_id)
