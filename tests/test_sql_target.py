@@ -1200,6 +1200,53 @@ def test_postgres_char_columns_are_read_without_their_padding(
             assert members == {("a:staff", "u0"), ("a:fac", "u1")}
 
 
+@pytest.mark.parametrize("order", ["deletes_first", "inserts_first"])
+def test_membership_rows_are_changed_under_the_key_their_group_moved_to_in_the_run(
+    connect: Connect, order: str
+) -> None:
+    # Found with membership objects that carry the group's name: after a
+    # rename moved the group's key, their updates addressed the old key,
+    # matched no row, and were counted as done while nothing changed.
+    layout = SqlLayout.from_dict(
+        {
+            "groups": {"table": "g", "id_column": "cn", "id_attribute": "cn", "columns": ["cn"]},
+            "memberships": {"table": "m", "columns": ["group_uuid", "group_name", "subject_id"]},
+        }
+    )
+    data: dict[str, Any] = {
+        "name": "sql",
+        "crud_order": order,
+        "groups": {"attributes": [{"name": "cn", "field": "name"}], "matching": ["cn"]},
+        "entities": {"operate": False},
+        "memberships": {
+            "type": "membership_objects",
+            "update": True,
+            "delete_policy": "not_in_grouper",
+            "attributes": [
+                {"name": "group_uuid", "field": "group.id"},
+                {"name": "group_name", "field": "group.name"},
+                {"name": "subject_id", "field": "entity.subject_id"},
+            ],
+            "matching": [["group_uuid", "subject_id"]],
+        },
+    }
+    source = _staff_and_faculty()
+    target = _target(connect, layout)
+    prov = Provisioner(ProvisionerConfig.from_dict(data), source, target, MemorySyncStore())
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    source.rename_group("a:staff", "a:employees")
+    source.remove_member("a:employees", "u0")
+    result = prov.full_sync()
+    assert result.status is SyncStatus.SUCCESS, result.summary()
+    assert result.plan is not None
+    assert sorted(c.action.value for c in result.plan.changes) == ["delete", "update", "update"]
+    rows = sorted(
+        (m.group_id, m.entity_id, m.get("group_name")) for m in target.retrieve_all_memberships()
+    )
+    assert rows == [("a:employees", "mem-u1", "a:employees"), ("a:fac", "mem-u1", "a:fac")]
+    assert not prov.plan_full().plan.changes
+
+
 def test_a_group_row_postgres_refuses_takes_none_of_its_membership_rows_in(
     postgres_dsn: str,
 ) -> None:

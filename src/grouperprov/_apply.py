@@ -192,6 +192,8 @@ class _Applier:
         self.outcomes: list[ChangeOutcome] = []
         self.links: dict[ObjectType, dict[str, str]] = {ObjectType.GROUP: {}, ObjectType.ENTITY: {}}
         self.known = {t: dict(plan.links.get(t, {})) for t in (ObjectType.GROUP, ObjectType.ENTITY)}
+        # Target ids an update of this run moved (a key or a DN), old to new.
+        self.moved: dict[ObjectType, dict[str, str]] = {ObjectType.GROUP: {}, ObjectType.ENTITY: {}}
         self.insert_outcomes: dict[tuple[ObjectType, Hashable], ChangeOutcome] = {}
         owner = behavior.membership_owner
         self.member_type = (
@@ -287,6 +289,8 @@ class _Applier:
             if bean is None:
                 self._record(change, None, _err(f"the {change.object_type.value} was not inserted"))
                 return None
+        if isinstance(bean, ProvisioningMembership):
+            bean = self._after_moves(bean)
         if action is Action.UPDATE:
             # An update's object id is a Grouper id (a delete's is the target id).
             return (
@@ -308,6 +312,20 @@ class _Applier:
         if target_id is None or target_id == bean.id:
             return bean
         return type(bean)(id=target_id, attributes=bean.attributes)
+
+    def _after_moves(self, membership: ProvisioningMembership) -> ProvisioningMembership:
+        """A membership object read from the target, at its owners' target ids of now.
+
+        A group whose key moved earlier in the run (a rename, where the key
+        is the name) took its membership rows along: an update or delete of
+        one addresses it under the new key, or it matches no row, and is
+        counted as done while nothing changed.
+        """
+        group_id = self.moved[ObjectType.GROUP].get(membership.group_id, membership.group_id)
+        entity_id = self.moved[ObjectType.ENTITY].get(membership.entity_id, membership.entity_id)
+        if (group_id, entity_id) == membership.id:
+            return membership
+        return ProvisioningMembership(group_id, entity_id, membership.attributes)
 
     # -- calls -------------------------------------------------------------------
 
@@ -337,6 +355,7 @@ class _Applier:
             target_id = str(stored.id)
             self.links[change.object_type][str(change.object_id)] = target_id
             self.known[change.object_type][str(change.object_id)] = target_id
+            self.moved[change.object_type][str(change.target_id)] = target_id
         if (
             error is not None
             and change.action is Action.INSERT
