@@ -12,6 +12,7 @@ from engine_helpers import plan, sync
 from grouperprov import (
     Action,
     AttributeChange,
+    ObjectError,
     ObjectType,
     Operation,
     Provisioner,
@@ -227,6 +228,28 @@ def test_a_replace_only_target_gets_the_full_member_list() -> None:
     assert ("replace_group_memberships", 1) in target.calls
     assert set(target.memberships) == {("grp1", "u1"), ("grp2", "u1")}
     assert result.failures == ()
+
+
+def test_a_replaced_member_list_of_a_group_whose_insert_failed_fails_with_it() -> None:
+    ops = ALL - {
+        Operation.INSERT_MEMBERSHIP,
+        Operation.INSERT_MEMBERSHIPS,
+        Operation.DELETE_MEMBERSHIP,
+        Operation.DELETE_MEMBERSHIPS,
+    }
+    target = _target(
+        operations=ops, fail=lambda op, bean: op == "insert_groups" and bean.id == "g1"
+    )
+    comparison, result = sync(_config("membership_objects"), target, GROUPS, ENTITIES, MEMBERSHIPS)
+    failed = [o for o in result.outcomes if not o.ok]
+    assert [o.change.action for o in failed] == [Action.INSERT, Action.REPLACE]  # then its list
+    replaced = failed[1]
+    assert not replaced.applied  # not sent
+    assert replaced.error == ObjectError(
+        SyncErrorCode.DNE, "its group was not inserted: injected failure in insert_groups for 'g1'"
+    )
+    assert set(target.memberships) == {("grp2", "u1")}
+    assert len(comparison.plan.changes) == len(result.outcomes)
 
 
 def test_a_target_that_only_replaces_values_gets_the_whole_member_set() -> None:

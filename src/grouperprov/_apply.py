@@ -258,7 +258,8 @@ class _Applier:
         items: list[tuple[Change, object]] = []
         for change in changes:
             if change.action is Action.REPLACE:
-                self._single(change, self._replace_list)
+                if not self._not_sent(change, [(ObjectType.GROUP, change.owner_id)]):
+                    self._single(change, self._replace_list)
                 continue
             arg = self._argument(action, change)
             if arg is not None:
@@ -478,35 +479,33 @@ class _Applier:
     def _insert_arg(self, change: Change) -> Bean | None:
         bean = change.bean
         if isinstance(bean, ProvisioningMembership):
-            missing = self._owner_not_inserted(bean)
-            if missing is not None:
-                log.warning("not sent: %s: %s", change.describe(), missing)
-                self.outcomes.append(
-                    ChangeOutcome(change=change, ok=False, applied=False, error=missing)
-                )
+            owners = ((ObjectType.GROUP, bean.group_id), (ObjectType.ENTITY, bean.entity_id))
+            if self._not_sent(change, owners):
                 return None
             return self._with_target_ids(bean)
         return bean
 
-    def _owner_not_inserted(self, membership: ProvisioningMembership) -> ObjectError | None:
-        """``DNE`` when this run's insert of the membership's group or entity failed.
+    def _not_sent(self, change: Change, owners: Iterable[tuple[ObjectType, Hashable]]) -> bool:
+        """Whether *change* is left out (``DNE``): this run's insert of one of *owners* failed.
 
-        The membership has no target id to name it by: sent with Grouper's id
-        instead, its row named no object of the target (a group row refused for
-        a value made a membership row of ``grp-00001``), and it was deleted as
-        stale and written again in every run.
+        Its memberships have no target id to name that owner by: a membership
+        object sent with Grouper's id instead named no object of the target
+        (a group row refused for a value made a membership row of
+        ``grp-00001``), and was deleted as stale and written again in every run.
         """
-        for object_type, grouper_id in (
-            (ObjectType.GROUP, membership.group_id),
-            (ObjectType.ENTITY, membership.entity_id),
-        ):
+        for object_type, grouper_id in owners:
             outcome = self.insert_outcomes.get((object_type, grouper_id))
             if outcome is not None and outcome.error is not None:
-                return ObjectError(
+                error = ObjectError(
                     SyncErrorCode.DNE,
                     f"its {object_type.value} was not inserted: {outcome.error.message}",
                 )
-        return None
+                log.warning("not sent: %s: %s", change.describe(), error)
+                self.outcomes.append(
+                    ChangeOutcome(change=change, ok=False, applied=False, error=error)
+                )
+                return True
+        return False
 
     def _with_target_ids(self, membership: ProvisioningMembership) -> ProvisioningMembership:
         group_id = self.known[ObjectType.GROUP].get(membership.group_id, membership.group_id)
