@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -102,6 +103,53 @@ def test_large_saves_go_through_copy_and_update_what_is_there(postgres_dsn: str)
     loaded = store.load("p").records
     expected = {(r.object_type, r.grouper_id): r for r in [*first, *changed, *new]}
     assert dict(loaded) == expected
+
+
+def _terminate_others(dsn: str) -> None:
+    """Close every other connection to the database, as a restart or a failover does."""
+    with psycopg.connect(dsn, autocommit=True) as admin:
+        others = (
+            "SELECT pid FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        deadline = time.monotonic() + 10
+        while admin.execute(others).fetchall() and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+
+def test_a_connection_the_server_closed_is_opened_again_before_it_is_used(
+    postgres_dsn: str,
+) -> None:
+    # Found by restarting PostgreSQL between runs: the next run ended with
+    # psycopg's AdminShutdown, not even a StoreError; the one after worked.
+    store = PostgresSyncStore(postgres_dsn)
+    store.save(ProvisionerRecord(name="p"), [_membership(1)])
+    _terminate_others(postgres_dsn)
+    assert len(store.load("p").records) == 1  # connected again, nothing raised
+    # Closed after the check (a race): that operation fails clearly, the next connects.
+    from grouperprov.stores import _postgres  # noqa: PLC0415  # the check, left out
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_postgres, "_dropped", lambda _conn: False)
+        _terminate_others(postgres_dsn)
+        with pytest.raises(StoreError, match=r"was lost: .*; the next operation connects again"):
+            store.load("p")
+    assert len(store.load("p").records) == 1
+    given = psycopg.connect(postgres_dsn, autocommit=True)
+    kept = PostgresSyncStore(given)
+    _terminate_others(postgres_dsn)
+    with pytest.raises(StoreError) as caught:
+        kept.load("p")
+    assert "the connection to the sync store" in str(caught.value)
+    assert "was lost: " in str(caught.value)
+    assert "give PostgresSyncStore a connection string to have it connect again" in str(
+        caught.value
+    )
+    given.close()
 
 
 def test_an_unreachable_server_is_a_store_error_without_the_password() -> None:

@@ -10,7 +10,9 @@ lock, so two machines never both take it.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
+import select
 import threading
 import weakref
 from collections.abc import Collection, Iterable, Iterator, Sequence
@@ -89,6 +91,24 @@ _COLUMN_TYPES = [
 ]
 
 # Advisory lock keys (hashed by the server): one for migrations, one per lease.
+log = logging.getLogger("grouperprov.stores.postgres")
+
+
+def _dropped(conn: psycopg.Connection[Any]) -> bool:
+    """Whether the server closed this idle connection (it has something to read).
+
+    Between operations nothing is asked, so nothing should come: a server
+    that restarts or fails over sends its last message ("terminating
+    connection") and closes, and the socket turns readable. Checked without
+    a round trip, before each use.
+    """
+    try:
+        readable, _, _ = select.select([conn.fileno()], [], [], 0)
+    except (OSError, ValueError):  # no socket left
+        return True
+    return bool(readable)
+
+
 _MIGRATION_LOCK = "grouperprov schema"
 _LEASE_LOCK = "grouperprov lease "
 
@@ -155,11 +175,19 @@ class PostgresSyncStore:
     @contextlib.contextmanager
     def _connection(self) -> Iterator[psycopg.Connection[Any]]:
         if self._given is not None:
-            with self._lock:  # one user of the given connection at a time
+            with self._lock, self._losing(self._given, given=True):  # one user at a time
                 yield self._given
             return
         conn: psycopg.Connection[Any] | None = getattr(self._local, "conn", None)
-        if conn is None or conn.closed or getattr(self._local, "pid", None) != os.getpid():
+        if conn is not None and getattr(self._local, "pid", None) != os.getpid():
+            conn = None  # a forked process's: the parent's to use
+        if conn is not None and not conn.closed and _dropped(conn):
+            # Restarted, failed over, or closed while idle (between runs, say).
+            log.info(
+                "the connection to the sync store %s was closed: connecting again", self._shown
+            )
+            conn.close()
+        if conn is None or conn.closed:
             try:
                 conn = psycopg.connect(
                     self._conninfo, autocommit=True, connect_timeout=max(1, round(self._timeout))
@@ -171,7 +199,24 @@ class PostgresSyncStore:
             with self._lock:
                 self._opened[:] = [(p, c) for p, c in self._opened if not c.closed]
                 self._opened.append((os.getpid(), conn))
-        yield conn
+        with self._losing(conn, given=False):
+            yield conn
+
+    @contextlib.contextmanager
+    def _losing(self, conn: psycopg.Connection[Any], *, given: bool) -> Iterator[None]:
+        """A connection lost during an operation: a StoreError that says so."""
+        try:
+            yield
+        except psycopg.OperationalError as exc:
+            if not (conn.closed or conn.broken):
+                raise
+            msg = f"the connection to the sync store {self._shown} was lost: {exc}"
+            msg += (
+                "; give PostgresSyncStore a connection string to have it connect again"
+                if given
+                else "; the next operation connects again"
+            )
+            raise StoreError(msg) from exc
 
     @contextlib.contextmanager
     def _transaction(self, *, lock: str | None = None) -> Iterator[psycopg.Cursor[Any]]:
