@@ -134,7 +134,7 @@ def test_a_connection_the_server_closed_is_opened_again_before_it_is_used(
     from grouperprov.stores import _postgres  # noqa: PLC0415  # the check, left out
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(_postgres, "_dropped", lambda _conn: False)
+        patch.setattr(_postgres, "closed_by_peer", lambda _fileno: False)
         _terminate_others(postgres_dsn)
         with pytest.raises(StoreError, match=r"was lost: .*; the next operation connects again"):
             store.load("p")

@@ -962,9 +962,13 @@ def own_postgres(postgres_server: PostgresServer) -> Iterator[PostgresServer]:
     server.stop()
 
 
-def test_a_restarted_database_is_connected_to_again(own_postgres: PostgresServer) -> None:
+def test_a_restarted_database_is_connected_to_again(
+    own_postgres: PostgresServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """With a connect function: reads connect again, a write cut off fails alone; down: a status."""
     import psycopg  # noqa: PLC0415  # the extra, with the server
+
+    from grouperprov.targets import _sql  # noqa: PLC0415  # its check of an idle connection
 
     dsn = own_postgres.create_database()
     target = SqlTarget(lambda: psycopg.connect(dsn), LAYOUT)
@@ -983,9 +987,14 @@ def test_a_restarted_database_is_connected_to_again(own_postgres: PostgresServer
     source.add_member("a:staff", "u1")
     assert prov.full_sync().status is SyncStatus.SUCCESS  # it reads first: connected again
     assert len(target.retrieve_all_memberships()) == 2
-    own_postgres.restart()
-    with pytest.raises(TargetUnavailable, match=r"insert_groups: the connection .* was lost"):
-        target.insert_groups([ProvisioningGroup(id="x", attributes={"cn": "x"})])
+    own_postgres.restart()  # closed while idle: seen before the write, which goes through
+    (first,) = target.insert_groups([ProvisioningGroup(id="w", attributes={"cn": "w"})])
+    assert first.ok
+    with monkeypatch.context() as patch:  # closed after that check: the write is cut off
+        patch.setattr(_sql, "closed_by_peer", lambda _fileno: False)
+        own_postgres.restart()
+        with pytest.raises(TargetUnavailable, match=r"insert_groups: the connection .* was lost"):
+            target.insert_groups([ProvisioningGroup(id="x", attributes={"cn": "x"})])
     (done,) = target.insert_groups([ProvisioningGroup(id="y", attributes={"cn": "y"})])
     assert done.ok
     own_postgres.halt()
@@ -996,6 +1005,16 @@ def test_a_restarted_database_is_connected_to_again(own_postgres: PostgresServer
     assert prov.full_sync().status is SyncStatus.SUCCESS
     target.close()
     assert target._db.closed  # the connection the target opened
+
+
+def test_a_connect_function_of_a_driver_without_sockets_is_used_as_it_is(tmp_path: Path) -> None:
+    target = SqlTarget(lambda: sqlite3.connect(tmp_path / "t.db"), LAYOUT)
+    target.create_tables()
+    first = target._db  # the connection it opened
+    target.insert_groups([ProvisioningGroup(id="x", attributes={"cn": "x"})])
+    assert [g.id for g in target.retrieve_all_groups()] == ["x"]
+    assert target._db is first  # no socket to look at: never taken for closed
+    target.close()
 
 
 def test_a_lost_plain_connection_says_how_to_have_it_connect_again(

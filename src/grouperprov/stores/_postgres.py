@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import select
 import threading
 import weakref
 from collections.abc import Collection, Iterable, Iterator, Sequence
@@ -24,6 +23,7 @@ from psycopg import conninfo as _conninfo
 
 from grouperprov._config import ObjectType
 from grouperprov._events import ControlMessage, RejectedEvent
+from grouperprov._liveness import closed_by_peer
 from grouperprov._records import (
     JobLease,
     LogRecord,
@@ -90,25 +90,9 @@ _COLUMN_TYPES = [
     for c in RECORD_COLUMNS
 ]
 
-# Advisory lock keys (hashed by the server): one for migrations, one per lease.
 log = logging.getLogger("grouperprov.stores.postgres")
 
-
-def _dropped(conn: psycopg.Connection[Any]) -> bool:
-    """Whether the server closed this idle connection (it has something to read).
-
-    Between operations nothing is asked, so nothing should come: a server
-    that restarts or fails over sends its last message ("terminating
-    connection") and closes, and the socket turns readable. Checked without
-    a round trip, before each use.
-    """
-    try:
-        readable, _, _ = select.select([conn.fileno()], [], [], 0)
-    except (OSError, ValueError):  # no socket left
-        return True
-    return bool(readable)
-
-
+# Advisory lock keys (hashed by the server): one for migrations, one per lease.
 _MIGRATION_LOCK = "grouperprov schema"
 _LEASE_LOCK = "grouperprov lease "
 
@@ -181,7 +165,7 @@ class PostgresSyncStore:
         conn: psycopg.Connection[Any] | None = getattr(self._local, "conn", None)
         if conn is not None and getattr(self._local, "pid", None) != os.getpid():
             conn = None  # a forked process's: the parent's to use
-        if conn is not None and not conn.closed and _dropped(conn):
+        if conn is not None and not conn.closed and closed_by_peer(conn.fileno()):
             # Restarted, failed over, or closed while idle (between runs, say).
             log.info(
                 "the connection to the sync store %s was closed: connecting again", self._shown

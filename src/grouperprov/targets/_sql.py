@@ -19,6 +19,7 @@ from grouperprov._beans import (
     Scalar,
 )
 from grouperprov._codes import exception_text
+from grouperprov._liveness import closed_by_peer
 from grouperprov._target import (
     AttributeChange,
     Capabilities,
@@ -141,6 +142,7 @@ def _guarded(
                     self._check_tables()
                 return method(self, *args, **kwargs)
 
+            self._revive()
             return reconnecting(
                 method.__name__,
                 checked,
@@ -262,6 +264,23 @@ class SqlTarget(TargetDAO):
         if not (getattr(self._db, "closed", False) or getattr(self._db, "broken", False)):
             return None
         return exception_text(exc)
+
+    def _revive(self) -> None:
+        """Connect again, before an operation, where the server closed the idle connection.
+
+        Only with a connect function (a connection passed in is the
+        caller's: its loss says so when it is used), and on a connection
+        with a socket to look at (``fileno()``, as psycopg's has): a
+        database that restarted between runs is connected to again before
+        anything is sent, so a write is not cut off for it.
+        """
+        if self._connect is None:
+            return
+        fileno = getattr(self._db, "fileno", None)
+        if fileno is None:
+            return
+        if getattr(self._db, "closed", False) or closed_by_peer(fileno()):
+            self._reconnect("the next operation", "the server closed it while it was idle")
 
     def _reconnect(self, what: str, reason: str) -> None:
         """A new connection, from the connect function; without one, TargetUnavailable."""
