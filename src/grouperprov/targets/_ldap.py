@@ -28,6 +28,7 @@ from grouperprov._beans import (
     Scalar,
 )
 from grouperprov._ldap_escape import canonical_dn, escape_dn_value, split_dn
+from grouperprov._liveness import closed_by_peer
 from grouperprov._memo import Memo
 from grouperprov._target import (
     AttributeChange,
@@ -314,8 +315,16 @@ class LdapTarget(TargetDAO):
         )
 
     def _revive(self) -> None:
-        """Open again what ldap3 knows the directory closed (it sees it on the next read)."""
-        if self._conn.closed:
+        """Open again what the directory closed while it was idle.
+
+        ldap3 learns of the end of a connection only by using it; the main
+        connection is also looked at without a round trip: nothing is asked
+        between operations, so a socket with something to read was closed by
+        the directory (a restart, an idle timeout, its notice of
+        disconnection). The pipelined connection's socket is ldap3's
+        receiving thread's to read: what ldap3 knows of it is used.
+        """
+        if self._conn.closed or closed_by_peer(self._conn.socket.fileno()):
             self._reconnect()
         elif self._pipe is not None and self._pipe.closed:
             _close(self._pipe)
