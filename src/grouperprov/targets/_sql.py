@@ -400,14 +400,15 @@ class SqlTarget(TargetDAO):
         fold: Callable[[str], str] = (lambda n: n) if self._postgres else str.casefold
         for (path, table), columns in used_columns(self.layout).items():
             try:
-                with self._transaction() as cur:
-                    cur.execute(f"SELECT * FROM {quote(table)} WHERE 1 = 0")  # noqa: S608  # checked name
-                    found = [str(d[0]) for d in cur.description or ()]
+                found = self._columns_of(table)
             except Exception as exc:
                 if self._lost(exc) is not None:
                     raise
                 why = exception_text(exc).splitlines()[0]  # PostgreSQL's next lines quote the SQL
                 problems.append(ConfigProblem(path, f"cannot read table {table!r}: {why}"))
+                continue
+            if found is None:
+                problems.append(ConfigProblem(path, f"no table {table!r} in the database"))
                 continue
             have = {fold(n) for n in found}
             # On PostgreSQL, a name that differs in case only is not the column.
@@ -424,6 +425,29 @@ class SqlTarget(TargetDAO):
         if problems:
             raise ConfigError(problems)
         self._checked = True
+
+    def _columns_of(self, table: str) -> list[str] | None:
+        """The names of *table*'s columns; ``None`` when PostgreSQL has no such table.
+
+        PostgreSQL's are read from its catalog (``pg_attribute``), which needs
+        no privilege on the table: a role granted only the layout's columns
+        (column privileges) could not run ``SELECT *``. Elsewhere, the
+        columns of an empty ``SELECT *`` (a table the database lacks raises).
+        """
+        with self._transaction() as cur:
+            if self._postgres:
+                cur.execute(
+                    "SELECT attname FROM pg_catalog.pg_attribute WHERE attrelid ="  # noqa: S608  # a placeholder
+                    f" to_regclass({self._p}) AND attnum > 0 AND NOT attisdropped"
+                    " ORDER BY attnum",
+                    [quote(table)],  # the name as the statements write it, as a value
+                )
+                rows = cur.fetchall()
+                if not rows:  # to_regclass: NULL for no table (a table has a column)
+                    return None
+                return [str(r[0]) for r in rows]
+            cur.execute(f"SELECT * FROM {quote(table)} WHERE 1 = 0")  # noqa: S608  # checked name
+            return [str(d[0]) for d in cur.description or ()]
 
     # -- plumbing ---------------------------------------------------------------
 
