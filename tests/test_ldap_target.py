@@ -828,6 +828,20 @@ def test_a_write_on_a_connection_the_directory_closed_goes_on_a_new_one(
     assert {"w", "y"} <= {str(g.get("cn")) for g in plain.retrieve_all_groups()}
 
 
+def test_a_pipelined_connection_closed_alone_is_opened_again_alone(
+    slapd_server: SlapdServer, branch: tuple[str, str]
+) -> None:
+    target = _target(slapd_server, branch, pipeline=4)
+    target.insert_groups([ProvisioningGroup(id="a", attributes={"cn": "a"})])
+    main, pipe = target._conn, target._pipe  # the two connections
+    assert pipe is not None
+    pipe.unbind()  # as a directory's idle timeout would, on that connection alone
+    (done,) = target.insert_groups([ProvisioningGroup(id="b", attributes={"cn": "b"})])
+    assert done.ok
+    assert target._conn is main  # the main one kept
+    assert target._pipe is not pipe  # a new pipelined one
+
+
 def test_a_restarted_directory_is_connected_to_again(own_slapd: SlapdServer) -> None:
     """Reads connect again and go on; a write that was cut off fails alone, then writes go on."""
     branch = (f"ou=groups,{SUFFIX}", f"ou=people,{SUFFIX}")

@@ -139,6 +139,21 @@ def test_a_connection_the_server_closed_is_opened_again_before_it_is_used(
         with pytest.raises(StoreError, match=r"was lost: .*; the next operation connects again"):
             store.load("p")
     assert len(store.load("p").records) == 1
+
+    # An error that is not a lost connection is what it is.
+    def too_slow() -> None:
+        with store._transaction() as cur:
+            cur.execute("SET LOCAL statement_timeout = 1")
+            cur.execute("SELECT pg_sleep(1)")
+
+    with pytest.raises(psycopg.errors.QueryCanceled):
+        too_slow()
+    # A connection made before a fork is the parent's: the child makes its own.
+    parent = store._local.conn  # the thread's connection
+    store._local.pid = -1  # as a forked child sees it
+    assert len(store.load("p").records) == 1
+    assert store._local.conn is not parent
+    assert not parent.closed  # left to the parent
     given = psycopg.connect(postgres_dsn, autocommit=True)
     kept = PostgresSyncStore(given)
     _terminate_others(postgres_dsn)
