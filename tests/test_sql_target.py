@@ -529,16 +529,18 @@ def test_types_make_the_columns_keys_included_and_sql_types_of_all_shapes_pass()
         connection.execute("INSERT INTO g VALUES ('staff', 1, 2)")
 
 
+# Groups by name (cn) with their description, as the tables of _app_tables hold them.
+_APP_GROUP_CONFIG = {
+    "attributes": [
+        {"name": "cn", "field": "name"},
+        {"name": "description", "field": "description"},
+    ],
+    "matching": ["cn"],
+}
 _APP_CONFIG = ProvisionerConfig.from_dict(
     {
         "name": "sql",
-        "groups": {
-            "attributes": [
-                {"name": "cn", "field": "name"},
-                {"name": "description", "field": "description"},
-            ],
-            "matching": ["cn"],
-        },
+        "groups": _APP_GROUP_CONFIG,
         "entities": {"operate": False},
         "memberships": {
             "type": "membership_objects",
@@ -693,13 +695,7 @@ def test_a_role_granted_only_the_layout_s_columns_syncs(postgres_dsn: str) -> No
     config = ProvisionerConfig.from_dict(
         {
             "name": "sql",
-            "groups": {
-                "attributes": [
-                    {"name": "cn", "field": "name"},
-                    {"name": "description", "field": "description"},
-                ],
-                "matching": ["cn"],
-            },
+            "groups": _APP_GROUP_CONFIG,
             "entities": {"operate": False},
             "memberships": {"type": "membership_objects", "operate": False},
         }

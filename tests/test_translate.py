@@ -547,6 +547,21 @@ def test_every_error_code_has_a_description() -> None:
     assert all(c.description for c in SyncErrorCode)
 
 
+def _member_translator(*, case_sensitive: bool, ignored: bool) -> Translator:
+    """Group attributes, ``member`` from subject ids; ``jo`` ignored when *ignored*."""
+    attribute: dict[str, Any] = {
+        "name": "member",
+        "field": "subject_id",
+        "case_sensitive": case_sensitive,
+    }
+    if ignored:
+        attribute["ignore_values"] = ["jo"]
+    return _translator(
+        [{"name": "cn", "field": "extension"}],
+        memberships={"type": "group_attributes", "attribute": attribute},
+    )
+
+
 @settings(max_examples=150)
 @given(
     values=st.frozensets(
@@ -566,17 +581,7 @@ def test_values_among_is_the_value_map_filtered_by_its_forms(
     ignored: bool,
 ) -> None:
     """The fast path (case-sensitive strings) and the general one agree with ``value_map``."""
-    attribute: dict[str, Any] = {
-        "name": "member",
-        "field": "subject_id",
-        "case_sensitive": case_sensitive,
-    }
-    if ignored:
-        attribute["ignore_values"] = ["jo"]
-    translator = _translator(
-        [{"name": "cn", "field": "extension"}],
-        memberships={"type": "group_attributes", "attribute": attribute},
-    )
+    translator = _member_translator(case_sensitive=case_sensitive, ignored=ignored)
     mapped = translator.value_map(ObjectType.GROUP, "member", values)
     expected = frozenset(v for form, v in mapped.items() if form in forms)
     assert translator.values_among(ObjectType.GROUP, "member", values, forms) == expected
@@ -596,17 +601,7 @@ def test_value_map_keys_each_value_by_its_form_and_keeps_the_first_of_equals(
     values: frozenset[str | int], *, case_sensitive: bool, ignored: bool
 ) -> None:
     """Its fast paths (strings, either case rule) give what the rule says, value by value."""
-    attribute: dict[str, Any] = {
-        "name": "member",
-        "field": "subject_id",
-        "case_sensitive": case_sensitive,
-    }
-    if ignored:
-        attribute["ignore_values"] = ["jo"]
-    translator = _translator(
-        [{"name": "cn", "field": "extension"}],
-        memberships={"type": "group_attributes", "attribute": attribute},
-    )
+    translator = _member_translator(case_sensitive=case_sensitive, ignored=ignored)
 
     def form(value: str | int) -> str | int | None:
         if isinstance(value, int):
