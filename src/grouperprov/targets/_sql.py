@@ -101,6 +101,25 @@ def _unpadded(cur: _Cursor, rows: list[Any]) -> list[Any]:
     return cut
 
 
+def _attempt(
+    cur: _Cursor, name: str, run: Callable[_P, _R], /, *args: _P.args, **kwargs: _P.kwargs
+) -> _R | Exception:
+    """``run(*args)`` in savepoint *name*: its result, or the exception that undid it alone.
+
+    The savepoint is released either way, so the transaction goes on as if
+    a refused *run* had not been tried.
+    """
+    cur.execute(f"SAVEPOINT {name}")
+    try:
+        result = run(*args, **kwargs)
+    except Exception as exc:  # noqa: BLE001  # the caller's to report
+        cur.execute(f"ROLLBACK TO SAVEPOINT {name}")
+        cur.execute(f"RELEASE SAVEPOINT {name}")
+        return exc
+    cur.execute(f"RELEASE SAVEPOINT {name}")
+    return result
+
+
 def _keyed(rows: list[Any], width: int, table: str, key: Sequence[str]) -> list[Any]:
     """*rows* without those whose key (their first *width* values) has a NULL.
 
@@ -678,14 +697,10 @@ class SqlTarget(TargetDAO):
             try:
                 with self._transaction() as cur:
                     for item in chunk:
-                        cur.execute("SAVEPOINT grouperprov_object")
-                        try:
-                            (outcome,) = bulk(cur, [item])
-                        except Exception as exc:  # noqa: BLE001  # this object's outcome
-                            cur.execute("ROLLBACK TO SAVEPOINT grouperprov_object")
-                            outcome = WriteOutcome.failure(exception_text(exc))
-                        cur.execute("RELEASE SAVEPOINT grouperprov_object")
-                        outcomes.append(outcome)
+                        done = _attempt(cur, "grouperprov_object", bulk, cur, [item])
+                        if isinstance(done, Exception):  # this object's outcome
+                            done = [WriteOutcome.failure(exception_text(done))]
+                        outcomes += done
             finally:
                 self._careful = False
         return outcomes
@@ -826,20 +841,11 @@ class SqlTarget(TargetDAO):
         if not self._careful:
             cur.executemany(sql, rows)
             return
-        cur.execute("SAVEPOINT grouperprov_values")
-        try:
-            cur.executemany(sql, rows)
-        except Exception:  # noqa: BLE001  # tried value by value below
-            cur.execute("ROLLBACK TO SAVEPOINT grouperprov_values")
+        if isinstance(_attempt(cur, "grouperprov_values", cur.executemany, sql, rows), Exception):
             for row, (name, value) in zip(rows, named, strict=True):
-                cur.execute("SAVEPOINT grouperprov_value")
-                try:
-                    cur.execute(sql, list(row))
-                except Exception as exc:  # noqa: BLE001  # this value's failure
-                    cur.execute("ROLLBACK TO SAVEPOINT grouperprov_value")
-                    failed.append((name, value, exception_text(exc)))
-                cur.execute("RELEASE SAVEPOINT grouperprov_value")
-        cur.execute("RELEASE SAVEPOINT grouperprov_values")
+                done = _attempt(cur, "grouperprov_value", cur.execute, sql, row)
+                if isinstance(done, Exception):  # this value's failure
+                    failed.append((name, value, exception_text(done)))
 
     def _remove_values(
         self,
@@ -1095,18 +1101,18 @@ class SqlTarget(TargetDAO):
         A refused row (a key already there, a NOT NULL) undoes the whole COPY
         and nothing else of the transaction.
         """
-        cur.execute("SAVEPOINT grouperprov_copy")
-        try:
+
+        def copy() -> None:
             with cur.copy(sql) as out:  # type: ignore[attr-defined]  # psycopg 3 cursors
                 for row in rows:
                     out.write_row(row)
-        except Exception:  # the staging table's path tells the rows apart
-            log.debug("COPY refused a row: the batch goes through the staging table", exc_info=True)
-            cur.execute("ROLLBACK TO SAVEPOINT grouperprov_copy")
-            cur.execute("RELEASE SAVEPOINT grouperprov_copy")
-            return False
-        cur.execute("RELEASE SAVEPOINT grouperprov_copy")
-        return True
+
+        error = _attempt(cur, "grouperprov_copy", copy)
+        if not isinstance(error, Exception):
+            return True
+        # The staging table's path tells the rows apart.
+        log.debug("COPY refused a row: the batch goes through the staging table", exc_info=error)
+        return False
 
     @_guarded(retry=False)
     def insert_memberships(
