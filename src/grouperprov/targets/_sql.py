@@ -936,6 +936,13 @@ class SqlTarget(TargetDAO):
                 return None if new == key else new
         return None
 
+    def _members_of(self, kind: type[_OwnerT]) -> tuple[str, str] | None:
+        """The membership table and its column that name an owner of *kind* by its key."""
+        m = self.layout.memberships
+        if m is None:
+            return None
+        return m.table, m.group_column if kind is ProvisioningGroup else m.entity_column
+
     def _clear_key(self, cur: _Cursor, kind: type[_OwnerT], new: str) -> None:
         """Before a key moves to *new*: remove the rows that name it while no row has it.
 
@@ -954,19 +961,19 @@ class SqlTarget(TargetDAO):
         if cur.fetchall():
             return
         self._clear_orphans(cur, table, [new])
-        m = self.layout.memberships
-        if m is None:
+        named = self._members_of(kind)
+        if named is None:
             return
-        column = m.group_column if kind is ProvisioningGroup else m.entity_column
+        members, column = named
         cur.execute(
-            f"DELETE FROM {quote(m.table)} WHERE {quote(column)} = {self._p}",  # noqa: S608  # checked names
+            f"DELETE FROM {quote(members)} WHERE {quote(column)} = {self._p}",  # noqa: S608  # checked names
             [new],
         )
         if cur.rowcount > 0:
             log.warning(
                 "removed %d rows of %r that named %r, which no row of %r had",
                 cur.rowcount,
-                m.table,
+                members,
                 new,
                 table.table,
             )
@@ -982,10 +989,9 @@ class SqlTarget(TargetDAO):
         moves: list[tuple[str, str]] = []
         if table.attribute_table is not None:
             moves.append((table.attribute_table.table, table.attribute_table.owner_column))
-        m = self.layout.memberships
-        if m is not None:
-            column = m.group_column if kind is ProvisioningGroup else m.entity_column
-            moves.append((m.table, column))
+        named = self._members_of(kind)
+        if named is not None:
+            moves.append(named)
         for name, column in moves:
             cur.execute(
                 f"UPDATE {quote(name)} SET {quote(column)} = {self._p}"  # noqa: S608  # checked names
@@ -1030,11 +1036,11 @@ class SqlTarget(TargetDAO):
                     f"DELETE FROM {quote(a.table)} WHERE {quote(a.owner_column)} = {self._p}",  # noqa: S608  # checked names
                     ids,
                 )
-            m = self.layout.memberships
-            if m is not None:
-                column = m.group_column if kind is ProvisioningGroup else m.entity_column
+            named = self._members_of(kind)
+            if named is not None:
+                members, column = named
                 cur.executemany(
-                    f"DELETE FROM {quote(m.table)} WHERE {quote(column)} = {self._p}",  # noqa: S608  # checked names
+                    f"DELETE FROM {quote(members)} WHERE {quote(column)} = {self._p}",  # noqa: S608  # checked names
                     ids,
                 )
             cur.executemany(
