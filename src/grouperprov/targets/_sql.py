@@ -142,13 +142,14 @@ def _keyed(rows: list[Any], width: int, table: str, key: Sequence[str]) -> list[
 
 
 def _guarded(
-    *, retry: bool, recheck: bool = False
+    *, retry: bool, recheck: str | None = None
 ) -> Callable[[Callable[Concatenate[SqlTarget, _P], _R]], Callable[Concatenate[SqlTarget, _P], _R]]:
     """A DAO method that survives a lost connection, as :func:`._reconnect.reconnecting` says.
 
     It runs after the check of the tables (:meth:`SqlTarget._check_tables`):
-    once, or before every call with *recheck* (the full reads, where a column
-    renamed since would have the sync delete what it misreads).
+    of them all once; and with *recheck*, the layout's part it names
+    (``groups``...) before every call (the full reads, where a column renamed
+    since would have the sync delete what it misreads).
     """
 
     def wrap(
@@ -157,8 +158,10 @@ def _guarded(
         @functools.wraps(method)
         def run(self: SqlTarget, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
             def checked() -> _R:
-                if recheck or not self._checked:
+                if not self._checked:
                     self._check_tables()
+                elif recheck is not None:
+                    self._check_tables(recheck)
                 return method(self, *args, **kwargs)
 
             self._revive()
@@ -399,8 +402,11 @@ class SqlTarget(TargetDAO):
         names = ", ".join(quote(c) for c in columns)
         return f"CREATE INDEX IF NOT EXISTS {quote(index)} ON {quote(on)} ({names})"
 
-    def _check_tables(self) -> None:
-        """Check that the tables have the layout's columns (first use, every full read).
+    def _check_tables(self, part: str | None = None) -> None:
+        """Check that the tables have the layout's columns: all, or those of one *part*.
+
+        All of them before the first operation; at a full read, those of the
+        part it reads (``groups``, ``entities``, ``memberships``).
 
         A column the table lacks must stop the run before anything is
         written: SQLite takes a double-quoted name it does not know for a
@@ -414,10 +420,11 @@ class SqlTarget(TargetDAO):
             ConfigError: Every column missing, or table that cannot be read,
                 each with its key path in the layout.
         """
-        self._checked = False  # until it passes: every operation checks again
         problems: list[ConfigProblem] = []
         fold: Callable[[str], str] = (lambda n: n) if self._postgres else str.casefold
         for (path, table), columns in used_columns(self.layout).items():
+            if part is not None and path.partition(".")[0] != part:
+                continue
             try:
                 found = self._columns_of(table)
             except Exception as exc:
@@ -442,8 +449,10 @@ class SqlTarget(TargetDAO):
                     why += f"; quoted names are exact on PostgreSQL: write {near!r}"
                 problems.append(ConfigProblem(key, why))
         if problems:
+            self._checked = False  # until it passes: every operation checks all again
             raise ConfigError(problems)
-        self._checked = True
+        if part is None:
+            self._checked = True
 
     def _columns_of(self, table: str) -> list[str] | None:
         """The names of *table*'s columns; ``None`` when PostgreSQL has no such table.
@@ -585,12 +594,12 @@ class SqlTarget(TargetDAO):
                 owners.update(str(r[0]) for r in self._fetched(cur))
         return self._by_ids(kind, owners)
 
-    @_guarded(retry=True, recheck=True)
+    @_guarded(retry=True, recheck="groups")
     def retrieve_all_groups(self) -> list[ProvisioningGroup]:
         """Every row of the group table, with its multi-valued attributes."""
         return self._read(ProvisioningGroup)
 
-    @_guarded(retry=True, recheck=True)
+    @_guarded(retry=True, recheck="entities")
     def retrieve_all_entities(self) -> list[ProvisioningEntity]:
         """Every row of the entity table, with its multi-valued attributes."""
         return self._read(ProvisioningEntity)
@@ -650,7 +659,7 @@ class SqlTarget(TargetDAO):
             raise NotImplementedError(msg)
         return self.layout.memberships
 
-    @_guarded(retry=True, recheck=True)
+    @_guarded(retry=True, recheck="memberships")
     def retrieve_all_memberships(self) -> list[ProvisioningMembership]:
         """Every row of the membership table."""
         return self._memberships()
