@@ -35,7 +35,7 @@ from ._records import SyncRecord, SyncType, error_fields, replaced
 from ._source import check_read
 from ._store import SyncState
 from ._translate import Translator
-from .exceptions import ConfigError, SourceError, TargetUnavailable
+from .exceptions import ConfigError
 
 if TYPE_CHECKING:
     from ._provisioner import FullPlan, Provisioner, SyncResult, _Queue
@@ -48,12 +48,11 @@ def run_incremental(
 ) -> SyncResult:
     """One incremental run, holding the job lease."""
     from ._provisioner import (  # noqa: PLC0415  # import cycle
+        _STOPPING,
         SyncResult,
         SyncStatus,
-        _bad_config,
-        _bad_source,
         _Queue,
-        _unavailable,
+        _stopped_by,
     )
 
     start = time.perf_counter()
@@ -74,7 +73,7 @@ def run_incremental(
     try:
         behavior = compute_behavior(p.config, p.target.capabilities())
     except ConfigError as exc:
-        return _bad_config(name, SyncType.INCREMENTAL, exc)
+        return _stopped_by(name, SyncType.INCREMENTAL, exc)
     controls = tuple(p.store.controls(name))
     work = classify(
         p.config,
@@ -105,14 +104,10 @@ def run_incremental(
             if done is not None:
                 return done
         return _recalc(p, behavior, work, queue, events, rejected, known=(asked, state))
-    except TargetUnavailable as exc:
+    except _STOPPING as exc:
         # Before the records and the queue are saved: no event is marked processed.
-        return _unavailable(name, SyncType.INCREMENTAL, exc)
-    except ConfigError as exc:
-        # A target's check of its own settings (SqlTarget's tables): as above.
-        return _bad_config(name, SyncType.INCREMENTAL, exc)
-    except SourceError as exc:
-        return _bad_source(name, SyncType.INCREMENTAL, exc)
+        # A ConfigError here is a target's check of its own settings (SqlTarget's tables).
+        return _stopped_by(name, SyncType.INCREMENTAL, exc)
 
 
 def _dependencies(p: Provisioner, events: Sequence[ChangeEvent]) -> set[str]:

@@ -103,24 +103,27 @@ def _stopped(
     )
 
 
-def _bad_config(
-    name: str, sync_type: SyncType, exc: ConfigError, *, dry_run: bool = False
+# What stops a run before anything is saved, each with a status of its own.
+_STOPPING = (ConfigError, SourceError, TargetUnavailable)
+
+
+def _stopped_by(
+    name: str,
+    sync_type: SyncType,
+    exc: ConfigError | SourceError | TargetUnavailable,
+    *,
+    dry_run: bool = False,
 ) -> SyncResult:
-    """The result of a run stopped by a configuration (the target's too) that cannot work."""
-    return _stopped(name, sync_type, SyncStatus.CONFIG_ERROR, str(exc), dry_run=dry_run)
+    """The result of a run *exc* stopped before anything was saved.
 
-
-def _bad_source(
-    name: str, sync_type: SyncType, exc: SourceError, *, dry_run: bool = False
-) -> SyncResult:
-    """The result of a run stopped by a snapshot that breaks the source contract."""
-    return _stopped(name, sync_type, SyncStatus.SOURCE_ERROR, str(exc), dry_run=dry_run)
-
-
-def _unavailable(
-    name: str, sync_type: SyncType, exc: TargetUnavailable, *, dry_run: bool = False
-) -> SyncResult:
-    """The result of a run stopped by a target it could not reach."""
+    A configuration (the target's too) that cannot work is ``CONFIG_ERROR``;
+    a snapshot that breaks the source contract ``SOURCE_ERROR``; a target it
+    could not reach ``TARGET_UNAVAILABLE``.
+    """
+    if isinstance(exc, ConfigError):
+        return _stopped(name, sync_type, SyncStatus.CONFIG_ERROR, str(exc), dry_run=dry_run)
+    if isinstance(exc, SourceError):
+        return _stopped(name, sync_type, SyncStatus.SOURCE_ERROR, str(exc), dry_run=dry_run)
     message = f"the target could not be reached; nothing was saved: {exc}"
     return _stopped(name, sync_type, SyncStatus.TARGET_UNAVAILABLE, message, dry_run=dry_run)
 
@@ -639,12 +642,8 @@ class Provisioner:
     ) -> SyncResult:
         try:
             planned = plan()
-        except ConfigError as exc:
-            return _bad_config(self.config.name, sync_type, exc, dry_run=dry_run)
-        except TargetUnavailable as exc:
-            return _unavailable(self.config.name, sync_type, exc, dry_run=dry_run)
-        except SourceError as exc:
-            return _bad_source(self.config.name, sync_type, exc, dry_run=dry_run)
+        except _STOPPING as exc:
+            return _stopped_by(self.config.name, sync_type, exc, dry_run=dry_run)
         return self.apply(planned, dry_run=dry_run)
 
     def apply(self, planned: FullPlan, *, dry_run: bool = False) -> SyncResult:
