@@ -102,6 +102,13 @@ def _err(message: str) -> ObjectError:
     return ObjectError(SyncErrorCode.ERR, message)
 
 
+def _not_inserted(object_type: ObjectType, error: ObjectError) -> ObjectError:
+    """``DNE`` of what needs an object of *object_type* whose insert failed with *error*."""
+    return ObjectError(
+        SyncErrorCode.DNE, f"its {object_type.value} was not inserted: {error.message}"
+    )
+
+
 def _batches(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -496,10 +503,7 @@ class _Applier:
         for object_type, grouper_id in owners:
             outcome = self.insert_outcomes.get((object_type, grouper_id))
             if outcome is not None and outcome.error is not None:
-                error = ObjectError(
-                    SyncErrorCode.DNE,
-                    f"its {object_type.value} was not inserted: {outcome.error.message}",
-                )
+                error = _not_inserted(object_type, outcome.error)
                 log.warning("not sent: %s: %s", change.describe(), error)
                 self.outcomes.append(
                     ChangeOutcome(change=change, ok=False, applied=False, error=error)
@@ -629,10 +633,7 @@ class _Applier:
         index = _member_index(self.b.membership_owner)
         member = memberships[0][index]
         assert self.member_type is not None  # noqa: S101  # an attribute membership type
-        return ObjectError(
-            SyncErrorCode.DNE,
-            f"its {self.member_type.value} was not inserted: {self.failed_members[member].message}",
-        )
+        return _not_inserted(self.member_type, self.failed_members[member])
 
     def _owner_values(
         self, owner_id: str
