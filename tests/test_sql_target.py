@@ -1092,6 +1092,152 @@ def test_other_errors_are_not_taken_for_a_lost_connection(connect: Connect) -> N
     assert target.retrieve_all_groups() == []
 
 
+# -- a database busy with others' work ---------------------------------------------
+
+_LOCKED_LAYOUT = SqlLayout.from_dict(
+    {
+        "groups": {**_APP_GROUPS, "columns": {"cn": "name", "description": "descr"}},
+        "memberships": {"table": "app_m", "columns": ["group_name", "subject_id"]},
+    }
+)
+
+
+def _batch_failures(result: Any) -> set[str]:  # a SyncResult
+    return {error.message for error in result.errors.values()}
+
+
+def test_a_locked_sqlite_database_stops_the_run_or_fails_each_batch_once(
+    tmp_path: Path,
+) -> None:
+    # Found with another program holding the database: every object of a
+    # batch was tried again alone, each waiting out the busy timeout (five
+    # seconds by default; a thousand objects, over an hour), and a lock
+    # during the check of the tables ended the run as CONFIG_ERROR.
+    path = tmp_path / "app.db"
+    connection = sqlite3.connect(path, timeout=0.05)
+    _app_tables(connection)
+    source = _staff_and_faculty()
+    prov = Provisioner(
+        _APP_CONFIG, source, SqlTarget(connection, _LOCKED_LAYOUT), MemorySyncStore()
+    )
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")  # a migration: reads wait too
+    stopped = prov.full_sync()
+    assert stopped.status is SyncStatus.TARGET_UNAVAILABLE, stopped.summary()
+    assert "cannot read table 'app_groups': OperationalError: database is locked" in (
+        stopped.message
+    )
+    assert not prov.store.load("sql").records  # nothing saved
+    other.execute("ROLLBACK")
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    seen = len(source.changes)
+    for subject in ("u2", "u3", "u4"):
+        source.add_subject(subject)
+        source.add_member("a:fac", subject)
+    other.execute("BEGIN IMMEDIATE")  # a writer: reads go on, writes wait
+    failed = prov.full_sync()
+    assert failed.status is SyncStatus.ERROR, failed.summary()
+    assert len(failed.errors) == 3
+    # One attempt for the batch: alone, each would say only the error.
+    assert _batch_failures(failed) == {"the batch failed: OperationalError: database is locked"}
+    other.execute("ROLLBACK")
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    assert not prov.incremental_sync(source.events(seen)).errors
+    assert len(_app_rows(connection)) == 4 + 3
+    other.close()
+    connection.close()
+
+
+def test_a_locked_postgres_table_stops_the_run_or_fails_each_batch_once(
+    postgres_dsn: str,
+) -> None:
+    import psycopg  # noqa: PLC0415  # the extra, with the server
+
+    with psycopg.connect(postgres_dsn) as setup:
+        _app_tables(setup)
+    connection = psycopg.connect(postgres_dsn, options="-c lock_timeout=50")
+    source = _staff_and_faculty()
+    prov = Provisioner(
+        _APP_CONFIG, source, SqlTarget(connection, _LOCKED_LAYOUT), MemorySyncStore()
+    )
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    other = psycopg.connect(postgres_dsn)
+    other.execute("LOCK TABLE app_m IN ACCESS EXCLUSIVE MODE")  # a migration
+    stopped = prov.full_sync()  # it used to end with psycopg's LockNotAvailable
+    assert stopped.status is SyncStatus.TARGET_UNAVAILABLE, stopped.summary()
+    assert (
+        "retrieve_all_memberships: the database did not serve the read: LockNotAvailable:"
+        " canceling statement due to lock timeout"
+    ) in stopped.message
+    other.rollback()
+    for subject in ("u2", "u3", "u4"):
+        source.add_subject(subject)
+        source.add_member("a:fac", subject)
+    other.execute("LOCK TABLE app_m IN SHARE MODE")  # reads go on, writes wait
+    failed = prov.full_sync()
+    assert failed.status is SyncStatus.ERROR, failed.summary()
+    assert len(failed.errors) == 3
+    assert _batch_failures(failed) == {
+        "the batch failed: LockNotAvailable: canceling statement due to lock timeout"
+    }
+    other.rollback()
+    # A standby after a failover: read-only, every write refused alike.
+    with psycopg.connect(postgres_dsn, options="-c default_transaction_read_only=on") as standby:
+        store = prov.store
+        read_only = Provisioner(_APP_CONFIG, source, SqlTarget(standby, _LOCKED_LAYOUT), store)
+        refused = read_only.full_sync()
+        assert refused.status is SyncStatus.ERROR, refused.summary()
+        assert len(refused.errors) == 3
+        (message,) = _batch_failures(refused)
+        assert message.startswith("the batch failed: ReadOnlySqlTransaction: cannot execute")
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    assert len(_app_rows(connection)) == 4 + 3
+    other.close()
+    connection.close()
+
+
+def test_a_read_the_database_refuses_stops_the_run_and_names_why(postgres_dsn: str) -> None:
+    import psycopg  # noqa: PLC0415  # the extra, with the server
+
+    with psycopg.connect(postgres_dsn, autocommit=True) as admin:
+        _app_tables(admin)
+        role = f"no_select_{admin.info.dbname}"
+        admin.execute(f"CREATE ROLE {role} LOGIN PASSWORD 'no-select'")
+        admin.execute(f"GRANT INSERT, UPDATE, DELETE ON app_groups, app_m TO {role}")
+        host, port, dbname = admin.info.host, admin.info.port, admin.info.dbname
+    with psycopg.connect(
+        host=host,
+        port=port,
+        dbname=dbname,
+        user=role,
+        password="no-select",  # noqa: S106  # a test role's
+    ) as connection:
+        target = SqlTarget(connection, _LOCKED_LAYOUT)
+        prov = Provisioner(_APP_CONFIG, _staff_and_faculty(), target, MemorySyncStore())
+        result = prov.full_sync()  # it used to end with psycopg's InsufficientPrivilege
+        assert result.status is SyncStatus.TARGET_UNAVAILABLE, result.summary()
+        assert (
+            "retrieve_all_groups: the database did not serve the read: InsufficientPrivilege:"
+            " permission denied for table app_groups"
+        ) in result.message
+
+
+def test_a_column_renamed_since_the_check_stops_a_postgres_read_as_a_layout_problem(
+    postgres_dsn: str,
+) -> None:
+    # (SQLite reads a double-quoted name it does not know as a string: only
+    # the check of the tables at each full read finds it there.)
+    import psycopg  # noqa: PLC0415  # the extra, with the server
+
+    with psycopg.connect(postgres_dsn) as connection:
+        _app_tables(connection)
+        target = SqlTarget(connection, _LOCKED_LAYOUT)
+        assert target.retrieve_groups(["a:staff"]) == []  # checked: the layout fits
+        _execute(connection, "ALTER TABLE app_groups RENAME COLUMN descr TO description")
+        with pytest.raises(ConfigError, match=r"groups\.columns\.description: table .app_groups."):
+            target.retrieve_groups(["a:staff"])  # not checked before it: its error tells
+
+
 # -- the database's own types ------------------------------------------------------
 
 _OWN_TYPES = SqlLayout.from_dict(

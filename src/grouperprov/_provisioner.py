@@ -78,7 +78,8 @@ class SyncStatus(enum.StrEnum):
     """Another run of this provisioner held the job lease for longer than the wait; nothing
     was done."""
     TARGET_UNAVAILABLE = "TARGET_UNAVAILABLE"
-    """The target could not be reached, or refused the connection
+    """The target could not be reached, refused the connection, or could not serve a
+    read the run needs, such as a table locked past the database's lock timeout
     (:class:`~grouperprov.exceptions.TargetUnavailable`); the run stopped and
     saved nothing: an incremental run's events are all processed by the next
     run. A write that fails this way is not this: its objects get an error."""
@@ -124,7 +125,7 @@ def _stopped_by(
         return _stopped(name, sync_type, SyncStatus.CONFIG_ERROR, str(exc), dry_run=dry_run)
     if isinstance(exc, SourceError):
         return _stopped(name, sync_type, SyncStatus.SOURCE_ERROR, str(exc), dry_run=dry_run)
-    message = f"the target could not be reached; nothing was saved: {exc}"
+    message = f"the target is unavailable; nothing was saved: {exc}"
     return _stopped(name, sync_type, SyncStatus.TARGET_UNAVAILABLE, message, dry_run=dry_run)
 
 

@@ -98,9 +98,10 @@ class SourceError(GrouperprovError):
 
 
 class TargetUnavailable(GrouperprovError):  # noqa: N818  # reads as a condition, like ConnectionError
-    """A target cannot be reached, or refuses the connection.
+    """A target cannot be reached, refuses the connection, or cannot serve what is asked now.
 
     The message names the target (its URL) and the reason (a certificate the
-    CA does not vouch for, credentials refused, nothing listening); never a
-    password. The library's own exception is chained as ``__cause__``.
+    CA does not vouch for, credentials refused, nothing listening, a table
+    locked past the database's lock timeout); never a password. The
+    library's own exception is chained as ``__cause__``.
     """

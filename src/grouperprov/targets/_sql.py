@@ -38,6 +38,7 @@ from grouperprov.targets._sql_layout import (
     quote,
     used_columns,
 )
+from grouperprov.targets._sql_trouble import trouble
 from grouperprov.targets._sql_values import plain, read_scalar, row_attributes
 
 __all__ = ["SqlTarget"]
@@ -107,14 +108,19 @@ def _attempt(
     """``run(*args)`` in savepoint *name*: its result, or the exception that undid it alone.
 
     The savepoint is released either way, so the transaction goes on as if
-    a refused *run* had not been tried.
+    a refused *run* had not been tried. An error that is about the database,
+    not about what *run* wrote (a lock not granted, a full disk: see
+    :func:`._sql_trouble.trouble`), is raised: the next attempt would meet
+    it too, after as long a wait.
     """
     cur.execute(f"SAVEPOINT {name}")
     try:
         result = run(*args, **kwargs)
-    except Exception as exc:  # noqa: BLE001  # the caller's to report
+    except Exception as exc:
         cur.execute(f"ROLLBACK TO SAVEPOINT {name}")
         cur.execute(f"RELEASE SAVEPOINT {name}")
+        if trouble(exc) == "unavailable":
+            raise
         return exc
     cur.execute(f"RELEASE SAVEPOINT {name}")
     return result
@@ -165,15 +171,28 @@ def _guarded(
                 return method(self, *args, **kwargs)
 
             self._revive()
-            return reconnecting(
-                method.__name__,
-                checked,
-                retry=retry,
-                lost=self._lost,
-                reconnect=self._reconnect,
-                where="the database",
-                log=log,
-            )
+            try:
+                return reconnecting(
+                    method.__name__,
+                    checked,
+                    retry=retry,
+                    lost=self._lost,
+                    reconnect=self._reconnect,
+                    where="the database",
+                    log=log,
+                )
+            except (ConfigError, TargetUnavailable):
+                raise
+            except Exception as exc:
+                kind = trouble(exc)
+                if not retry or kind is None:
+                    raise
+                if kind == "setup":
+                    self._check_tables()  # a layout its tables no longer fit: ConfigError
+                # A read the run cannot do without: the run stops, and saves nothing.
+                why = exception_text(exc).splitlines()[0]  # PostgreSQL's next lines quote the SQL
+                msg = f"{method.__name__}: the database did not serve the read: {why}"
+                raise TargetUnavailable(msg) from exc
 
         return run
 
@@ -431,6 +450,9 @@ class SqlTarget(TargetDAO):
                 if self._lost(exc) is not None:
                     raise
                 why = exception_text(exc).splitlines()[0]  # PostgreSQL's next lines quote the SQL
+                if trouble(exc) == "unavailable":  # a lock, not the layout
+                    msg = f"cannot read table {table!r}: {why}"
+                    raise TargetUnavailable(msg) from exc
                 problems.append(ConfigProblem(path, f"cannot read table {table!r}: {why}"))
                 continue
             if found is None:
@@ -700,7 +722,11 @@ class SqlTarget(TargetDAO):
                 with self._transaction() as cur:
                     outcomes.extend(bulk(cur, chunk))
                 continue
-            except Exception:  # each object is tried alone below
+            except Exception as exc:
+                if trouble(exc) == "unavailable":
+                    # Each object alone would meet it too (and wait out a lock
+                    # timeout each): the batch fails, for all its objects.
+                    raise
                 log.debug("a batch failed: its objects are written one by one", exc_info=True)
             self._careful = True
             try:
