@@ -583,10 +583,12 @@ def test_a_search_the_directory_refuses_fails_with_its_reason(
 ) -> None:
     target = _target(slapd_server, branch)
     assert target.retrieve_groups([f"cn=absent,{branch[0]}"]) == []  # no such object: none
+    assert target.retrieve_groups(["not a dn"]) == []  # names no entry: none (it raised)
     with pytest.raises(
-        RuntimeError, match=r"search of 'not a dn' failed after 0 entries: invalidDNSyntax \(34\)"
+        TargetUnavailable,
+        match=r"search of 'not a dn' failed after 0 entries: invalidDNSyntax \(34\)",
     ):
-        target.retrieve_groups(["not a dn"])
+        target._search(ProvisioningGroup, b"(objectClass=*)", base="not a dn")  # subtree
     assert target.retrieve_all_groups() == []  # the connection is still good
 
 
@@ -639,7 +641,7 @@ def test_a_search_the_bind_s_size_limit_ends_says_which_limit_to_raise(
         groups=LdapGroups(base_dn=branch[0], placeholder=reader),
     )
     _opened.append(target)
-    with pytest.raises(RuntimeError) as caught:
+    with pytest.raises(TargetUnavailable) as caught:
         target.retrieve_all_groups()  # a sync must not go on from part of the entries
     assert str(caught.value).startswith(
         f"search of {branch[0]!r} failed after 500 entries: sizeLimitExceeded (4)"
@@ -647,6 +649,15 @@ def test_a_search_the_bind_s_size_limit_ends_says_which_limit_to_raise(
     assert "raise the bind DN's limits (OpenLDAP: olcLimits with size=unlimited" in str(
         caught.value
     )
+    # A run stops there with a status, saving nothing (it raised RuntimeError).
+    store = MemorySyncStore()
+    prov = Provisioner(
+        _config(MembershipType.GROUP_ATTRIBUTES, branch), _staff_source(), target, store
+    )
+    result = prov.full_sync()
+    assert result.status is SyncStatus.TARGET_UNAVAILABLE, result.summary()
+    assert "sizeLimitExceeded (4)" in result.message
+    assert not store.load("ldap").records
 
 
 def test_settings_are_checked_and_the_password_never_shows(
@@ -1422,7 +1433,9 @@ def test_attributes_not_asked_for_and_empty_ones_are_not_in_the_bean_and_ranges_
     bean = target._bean(ProvisioningGroup, settings, b"cn=x", entry, readers)
     assert bean.attributes == {"cn": "x", "member": frozenset({"a=b"})}
     ranged = [(b"cn", [b"big"]), (b"member;Range=0-1499", [b"uid=a,o=x"])]
-    with pytest.raises(RuntimeError, match=r"cn=big,o=x: .*'member;Range=0-1499'.*MaxValRange"):
+    with pytest.raises(
+        TargetUnavailable, match=r"cn=big,o=x: .*'member;Range=0-1499'.*MaxValRange"
+    ):
         target._bean(ProvisioningGroup, settings, b"cn=big,o=x", ranged, readers)
 
 

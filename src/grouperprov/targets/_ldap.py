@@ -71,6 +71,7 @@ _LOST = (LDAPCommunicationError, LDAPResponseTimeoutError)
 _GROUP_OPS = {op for op in Operation if "group" in op.value and "membership" not in op.value}
 _ENTITY_OPS = {op for op in Operation if "entit" in op.value and "membership" not in op.value}
 _NO_SUCH_OBJECT = 32
+_INVALID_DN_SYNTAX = 34
 # timeLimitExceeded, sizeLimitExceeded, adminLimitExceeded: the bind's limits.
 _LIMITS = frozenset({3, 4, 11})
 _NO_SUCH_ATTRIBUTE = 16
@@ -506,8 +507,12 @@ class LdapTarget(TargetDAO):
                 elif operation != SEARCH_REFERENCE:  # a referral is not followed
                     msg = f"a search was answered with operation 0x{operation:02x}"
                     raise LdapProtocolError(msg)
-            if done.code not in {0, _NO_SUCH_OBJECT}:
-                raise RuntimeError(_search_failure(where, done.code, done.message, len(found)))
+            # No such entry, or (looking one DN up) no such DN: none found.
+            if done.code not in {0, _NO_SUCH_OBJECT} and not (
+                scope == _BASE and done.code == _INVALID_DN_SYNTAX
+            ):
+                # The sync must not go on from part of the entries.
+                raise TargetUnavailable(_search_failure(where, done.code, done.message, len(found)))
             if not done.cookie:
                 return found
             cookie = done.cookie
@@ -1196,7 +1201,7 @@ def _parents(settings: LdapGroups, dn: str) -> list[str]:
 def _check_not_ranged(
     dn: bytes, raw_name: bytes, readers: Mapping[bytes, tuple[str, Callable[[bytes], Scalar], bool]]
 ) -> None:
-    """Refuse an entry whose read attribute came in ranges (``member;range=0-1499``): RuntimeError.
+    """Refuse an entry whose read attribute came in ranges (``member;range=0-1499``).
 
     Active Directory sends an attribute with more values than its
     ``MaxValRange`` (1,500 by default) a range at a time, under a name with
@@ -1212,7 +1217,7 @@ def _check_not_ranged(
             "attribute with more values than its MaxValRange); this target does not "
             "read ranged values: raise MaxValRange above the largest group"
         )
-        raise RuntimeError(msg)
+        raise TargetUnavailable(msg)  # the read cannot be done whole: the run stops
 
 
 def _rebased(dn: str, base: str) -> str:
