@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import sqlite3
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +19,7 @@ from grouperprov import (
 )
 from grouperprov._diagnostics import MASK, _attributes_text, mask_secrets
 from grouperprov.stores import SqliteSyncStore
+from grouperprov.targets import SqlLayout, SqlTarget
 from grouperprov.testing import InMemorySource, InMemoryTarget
 
 P = "sql"
@@ -84,6 +87,47 @@ def test_a_new_group_is_shown_step_by_step_and_nothing_is_written() -> None:
     assert not target.groups
     assert not target.memberships
     assert not store.load(P).records
+
+
+def test_a_target_that_cannot_be_read_is_shown_after_the_steps_that_need_none(
+    tmp_path: Path,
+) -> None:
+    # Found with a locked database: diagnostics, which an operator runs when
+    # a run stopped, raised the same error and showed nothing.
+    path = tmp_path / "app.db"
+    layout = SqlLayout.from_dict(
+        {
+            "groups": {"table": "app_groups", "id_column": "cn", "columns": ["cn"]},
+            "memberships": {"table": "app_m", "columns": ["group", "user"]},
+        }
+    )
+    connection = sqlite3.connect(path, timeout=0)
+    target = SqlTarget(connection, layout)
+    store = SqliteSyncStore(":memory:")
+    prov = Provisioner(_config(), _source(), target, store)
+    report = prov.diagnostics(group="apps:sql:team", subject="u1", write=True)
+    assert [s.name for s in report.steps] == STEPS[:-2]  # no match, no plan, no write
+    assert report.result is None
+    assert "group: cn='team'" in _lines(report, "translation")
+    (why, what) = report.step("target").lines
+    assert why.startswith("the target could not be read (ConfigError): invalid provisioner")
+    assert "groups.table: cannot read table 'app_groups'" in why
+    assert what == "the match, the plan and any write need it: none was done"
+    assert not store.load(P).records
+    target.create_tables()
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")
+    locked = prov.diagnostics(group="apps:sql:team")
+    assert locked.step("target").data == {
+        "error": {
+            "type": "TargetUnavailable",
+            "message": "cannot read table 'app_groups': OperationalError: database is locked",
+        }
+    }
+    other.execute("ROLLBACK")
+    assert [s.name for s in prov.diagnostics(group="apps:sql:team").steps] == STEPS
+    other.close()
+    connection.close()
 
 
 def test_a_synced_group_shows_its_record_target_object_and_match() -> None:

@@ -16,14 +16,18 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
+from ._apply import read_target
 from ._beans import ProvisioningEntity, ProvisioningGroup, ProvisioningMembership
+from ._behavior import compute_behavior
 from ._codes import ObjectError
 from ._config import MembershipType, ObjectType
 from ._narrow import narrowed, per_value, with_needed_inserts
 from ._plan import _CONVERTER, Change, _bean_out, _id_out
 from ._records import SyncType
 from ._report import explain_object
+from ._target import TargetData
 from ._translate import Translated
+from .exceptions import ConfigError, TargetUnavailable
 
 if TYPE_CHECKING:
     from ._provisioner import FullPlan, Provisioner, SyncResult
@@ -209,8 +213,12 @@ class _Diagnoser:
 
     def run(self, *, write: bool) -> Diagnostics:
         steps = [self._config(), self._capabilities()]
+        target_data, unread = self._read_target()
         planned = self.p._plan(  # noqa: SLF001  # the provisioner's own planning
-            frozenset({self.gid}) if self.gid is not None else None, self.snapshot, self.state
+            frozenset({self.gid}) if self.gid is not None else None,
+            self.snapshot,
+            self.state,
+            target_data=target_data,
         )
         steps.append(
             DiagnosticStep(
@@ -225,13 +233,17 @@ class _Diagnoser:
                 },
             )
         )
-        steps += [
-            self._source(planned),
-            self._records(planned),
-            self._translation(planned),
-            self._target(planned),
-            self._match(planned),
-        ]
+        steps += [self._source(planned), self._records(planned), self._translation(planned)]
+        if unread is not None:
+            # What a run that stops there would say; the steps before it still tell.
+            steps.append(unread)
+            return Diagnostics(
+                provisioner=self.p.config.name,
+                group=self.gid,
+                subject=self.eid,
+                steps=tuple(steps),
+            )
+        steps += [self._target(planned), self._match(planned)]
         changes = self._changes(planned)
         steps.append(self._plan_step(planned, changes))
         result = None
@@ -261,6 +273,29 @@ class _Diagnoser:
             steps=tuple(steps),
             result=result,
         )
+
+    def _read_target(self) -> tuple[TargetData, DiagnosticStep | None]:
+        """What the target holds; where it cannot be read, nothing and the step that says why.
+
+        A target that cannot be reached, or whose own settings do not fit
+        (a :class:`~grouperprov.targets.SqlTarget` layout its tables lack),
+        is what an operator runs diagnostics for: the report shows the steps
+        that need no target, then the reason, rather than raise it.
+        """
+        behavior = compute_behavior(self.p.config, self.p.target.capabilities())
+        try:
+            return read_target(self.p.target, behavior), None
+        except (TargetUnavailable, ConfigError) as exc:
+            kind = type(exc).__name__
+            step = DiagnosticStep(
+                name="target",
+                lines=(
+                    f"the target could not be read ({kind}): {exc}",
+                    "the match, the plan and any write need it: none was done",
+                ),
+                data={"error": {"type": kind, "message": str(exc)}},
+            )
+            return TargetData(), step
 
     def _config(self) -> DiagnosticStep:
         data = mask_secrets(self.p.config.to_dict())

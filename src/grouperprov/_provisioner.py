@@ -450,6 +450,9 @@ class Provisioner:
         records say, the translation, the target's object, the match and the
         plan. With a group, the plan is that of a group sync of the group; with
         a subject alone, the changes of a full plan that concern the subject.
+        A target that cannot be read (``TargetUnavailable``, or a
+        ``ConfigError`` of the target's own) ends the report with a
+        ``target`` step that says why, after the steps that need no target.
 
         Args:
             group: A group's id or full name.
