@@ -7,10 +7,12 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import attrs
 import psycopg
 import pytest
+from psycopg.rows import dict_row, namedtuple_row
 
 from grouperprov import ObjectType, Provisioner, ProvisionerRecord, SyncRecord, SyncStatus, stores
 from grouperprov._codes import SyncErrorCode
@@ -18,7 +20,7 @@ from grouperprov.cli import main
 from grouperprov.exceptions import StoreError
 from grouperprov.stores import SCHEMA_VERSION, PostgresSyncStore, SqliteSyncStore, open_store
 from grouperprov.stores._postgres import _COPY_FROM
-from grouperprov.testing import InMemorySource, InMemoryTarget
+from grouperprov.testing import InMemorySource, InMemoryTarget, PostgresServer, check_sync_store
 from lease_worker import CONFIG
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
@@ -87,6 +89,24 @@ def test_a_given_connection_is_used_and_left_open(postgres_dsn: str, autocommit:
         assert not conn.closed  # its owner closes it
     with contextlib.closing(PostgresSyncStore(postgres_dsn)) as other:  # committed, not pending
         assert len(other.load("p").records) == 1
+
+
+@pytest.mark.parametrize("rows", [dict_row, namedtuple_row], ids=["dict_row", "namedtuple_row"])
+def test_a_given_connection_that_makes_dicts_or_named_tuples_keeps_the_contract(
+    postgres_server: PostgresServer, rows: Any
+) -> None:
+    # Found with an application's own connection (row_factory=dict_row): the
+    # store read its rows by position, and every read failed with KeyError: 0.
+    opened: list[psycopg.Connection[Any]] = []
+
+    def make() -> PostgresSyncStore:
+        conn = psycopg.connect(postgres_server.create_database(), row_factory=rows)
+        opened.append(conn)
+        return PostgresSyncStore(conn)
+
+    check_sync_store(make)
+    for conn in opened:
+        conn.close()
 
 
 def test_large_saves_go_through_copy_and_update_what_is_there(postgres_dsn: str) -> None:

@@ -1092,6 +1092,45 @@ def test_other_errors_are_not_taken_for_a_lost_connection(connect: Connect) -> N
     assert target.retrieve_all_groups() == []
 
 
+def test_a_connection_that_makes_dicts_or_named_tuples_is_read_by_position(
+    connect: Connect,
+) -> None:
+    # Found with an application's own connection (psycopg's row_factory=dict_row):
+    # every run ended CONFIG_ERROR, "cannot read table ...: KeyError: 0"; with
+    # named tuples, psycopg refused the key column selected twice.
+    plain = connect()
+    _app_tables(plain)
+    layout = SqlLayout.from_dict(
+        {
+            "groups": {**_APP_GROUPS, "columns": {"cn": "name", "description": "descr"}},
+            "memberships": {"table": "app_m", "columns": ["group_name", "subject_id"]},
+        }
+    )
+    first = Provisioner(_APP_CONFIG, _staff_and_faculty(), SqlTarget(plain, layout))
+    assert first.full_sync().status is SyncStatus.SUCCESS
+    expected = SqlTarget(plain, layout).retrieve_all_groups()
+    assert len(expected) == 2
+    if isinstance(plain, sqlite3.Connection):
+
+        def as_dict(cur: sqlite3.Cursor, row: tuple[Any, ...]) -> dict[str, Any]:
+            return {d[0]: v for d, v in zip(cur.description, row, strict=True)}
+
+        factories: list[Any] = [sqlite3.Row, as_dict]
+    else:
+        from psycopg.rows import dict_row, namedtuple_row  # noqa: PLC0415  # the extra
+
+        factories = [dict_row, namedtuple_row]
+    for factory in factories:
+        plain.row_factory = factory
+        target = SqlTarget(plain, layout)
+        assert target.retrieve_all_groups() == expected
+        prov = Provisioner(_APP_CONFIG, _staff_and_faculty(), target, first.store)
+        result = prov.full_sync()
+        assert result.status is SyncStatus.SUCCESS, result.summary()
+        assert not result.plan or not result.plan.changes
+    assert len(_app_rows(plain)) == 4  # the app's row and the three synced: none added
+
+
 # -- a database busy with others' work ---------------------------------------------
 
 _LOCKED_LAYOUT = SqlLayout.from_dict(

@@ -20,6 +20,7 @@ from typing import Any
 
 import psycopg
 from psycopg import conninfo as _conninfo
+from psycopg.rows import tuple_row
 
 from grouperprov._config import ObjectType
 from grouperprov._events import ControlMessage, RejectedEvent
@@ -205,7 +206,12 @@ class PostgresSyncStore:
     @contextlib.contextmanager
     def _transaction(self, *, lock: str | None = None) -> Iterator[psycopg.Cursor[Any]]:
         """A cursor inside one transaction, optionally holding an advisory lock."""
-        with self._connection() as conn, conn.transaction(), conn.cursor() as cur:
+        # Tuples, whatever rows a connection passed in makes (dict_row, say).
+        with (
+            self._connection() as conn,
+            conn.transaction(),
+            conn.cursor(row_factory=tuple_row) as cur,
+        ):
             if lock is not None:
                 cur.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (lock,))
             yield cur

@@ -1292,7 +1292,7 @@ class _Transaction:
         if getattr(self._db, "autocommit", False) is True and hasattr(self._db, "transaction"):
             self._block = self._db.transaction()
             self._block.__enter__()
-        cursor: _Cursor = self._db.cursor()
+        cursor = _tuple_cursor(self._db)
         self._cur = cursor
         return cursor
 
@@ -1306,6 +1306,24 @@ class _Transaction:
                 self._db.rollback()
         finally:
             self._cur.close()
+
+
+def _tuple_cursor(connection: Any) -> _Cursor:  # noqa: ANN401  # any DB-API 2 connection
+    """A cursor of *connection* whose rows are tuples, whatever rows the connection makes.
+
+    An application's own connection may make dicts or named tuples
+    (psycopg's ``row_factory=dict_row``, a ``sqlite3`` ``row_factory``):
+    rows are read by position here, and a named tuple cannot even hold a
+    column selected twice.
+    """
+    if type(connection).__module__.split(".")[0] == "psycopg":
+        rows = importlib.import_module("psycopg.rows")
+        cursor: _Cursor = connection.cursor(row_factory=rows.tuple_row)
+        return cursor
+    cursor = connection.cursor()
+    if isinstance(connection, sqlite3.Connection):
+        cursor.row_factory = None  # type: ignore[attr-defined]  # a sqlite3 cursor's
+    return cursor
 
 
 def _place(table: str, row: object, columns: Mapping[str, str], name: str) -> str:
