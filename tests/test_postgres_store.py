@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import sys
 import time
@@ -107,6 +108,17 @@ def test_a_given_connection_that_makes_dicts_or_named_tuples_keeps_the_contract(
     check_sync_store(make)
     for conn in opened:
         conn.close()
+
+
+def test_an_asyncio_connection_is_refused_by_name(postgres_dsn: str) -> None:
+    connection = asyncio.run(psycopg.AsyncConnection.connect(postgres_dsn))
+    try:
+        with pytest.raises(
+            TypeError, match=r"psycopg\.Connection \(synchronous\), not psycopg\.Asy"
+        ):
+            PostgresSyncStore(connection)  # type: ignore[arg-type]  # what is refused
+    finally:
+        asyncio.run(connection.close())
 
 
 def test_large_saves_go_through_copy_and_update_what_is_there(postgres_dsn: str) -> None:

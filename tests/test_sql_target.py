@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import sqlite3
 from collections.abc import Callable, Iterator
@@ -412,11 +413,37 @@ def test_multi_valued_values_are_replaced_whole_and_ids_need_a_value(connect: Co
         SqlLayout.from_dict({"groups": {"columns": ["cn"]}})
 
 
+class _NoParamstyle:
+    """A connection of a driver module that says no paramstyle (this test module)."""
+
+    def cursor(self) -> None: ...
+    def commit(self) -> None: ...
+
+
 def test_a_driver_whose_placeholders_are_unknown_is_refused() -> None:
-    with pytest.raises(ValueError, match="cannot tell the paramstyle of object"):
-        SqlTarget(object(), LAYOUT)
+    with pytest.raises(ValueError, match="cannot tell the paramstyle of _NoParamstyle"):
+        SqlTarget(_NoParamstyle(), LAYOUT)
     with pytest.raises(ValueError, match="unsupported paramstyle 'numeric'"):
         SqlTarget(sqlite3.connect(":memory:"), LAYOUT, paramstyle="numeric")
+
+
+def test_what_is_not_a_synchronous_connection_is_refused_by_name(postgres_dsn: str) -> None:
+    # Found with an asyncio connection: create_tables() seemed to work (each
+    # statement a coroutine never run), then every run ended CONFIG_ERROR.
+    import psycopg  # noqa: PLC0415  # the extra, with the server
+
+    with pytest.raises(TypeError, match=r"not builtins\.str; for PostgreSQL, SqlTarget\(lambda"):
+        SqlTarget(postgres_dsn, LAYOUT)  # a connection string, not a connection
+    with pytest.raises(TypeError, match="or a function of no arguments that opens one"):
+        SqlTarget(lambda: "not a connection", LAYOUT)
+    connection = asyncio.run(psycopg.AsyncConnection.connect(postgres_dsn))
+    try:
+        with pytest.raises(TypeError, match=r"not the asyncio psycopg\.AsyncConnection"):
+            SqlTarget(connection, LAYOUT)
+        with pytest.raises(TypeError, match=r"not the asyncio psycopg\.AsyncConnection"):
+            SqlTarget(lambda: connection, LAYOUT)
+    finally:
+        asyncio.run(connection.close())
 
 
 @pytest.mark.parametrize(

@@ -131,6 +131,8 @@ class PostgresSyncStore:
 
     Raises:
         StoreError: The database cannot be reached, or its schema is newer.
+        TypeError: *conninfo* is neither a string nor a synchronous psycopg
+            connection (an ``AsyncConnection``, say).
     """
 
     def __init__(
@@ -143,6 +145,14 @@ class PostgresSyncStore:
         self._opened: list[tuple[int, psycopg.Connection[Any]]] = []  # (pid, connection)
         self._finalizer = weakref.finalize(self, _close_all, self._opened)
         self._timeout = connect_timeout
+        given: object = conninfo  # what the caller passed, whatever its annotation
+        if not isinstance(given, str | psycopg.Connection):
+            kind = f"{type(given).__module__}.{type(given).__qualname__}"
+            msg = (
+                "PostgresSyncStore needs a connection string or a psycopg.Connection"
+                f" (synchronous), not {kind}"
+            )
+            raise TypeError(msg)
         if isinstance(conninfo, str):
             self._conninfo = conninfo
             self._shown = _masked(conninfo)

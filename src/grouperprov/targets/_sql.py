@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib
+import inspect
 import logging
 import operator
 import sqlite3
@@ -240,6 +241,10 @@ class SqlTarget(TargetDAO):
         copy: Whether membership rows go in through ``COPY`` (needs psycopg 3
             and the right to create temporary tables); ``None``, the default,
             uses it on psycopg 3 connections.
+
+    Raises:
+        TypeError: *connection* is not a DB-API 2 connection or a function
+            of no arguments, or it is an asyncio connection.
     """
 
     def __init__(
@@ -256,6 +261,7 @@ class SqlTarget(TargetDAO):
         self._connect: Callable[[], Any] | None = connection if factory else None
         self._db = self._open() if factory else connection
         connection = self._db
+        _check_connection(connection)
         self.layout = layout
         self._batch = max(1, batch_size)
         # Set while a failed batch is written again one object at a time: values
@@ -1342,6 +1348,35 @@ def _as_set(value: AttributeValue) -> frozenset[Scalar]:
     if isinstance(value, frozenset):
         return value
     return frozenset((value,))
+
+
+def _check_connection(connection: object) -> None:
+    """Refuse what is not a synchronous DB-API 2 connection, naming what it is.
+
+    A connection string, or an asyncio connection (psycopg's
+    ``AsyncConnection``, whose methods only make coroutines), would fail
+    later and obscurely: every statement of the latter is dropped unrun,
+    and ``create_tables()`` seemed to succeed.
+
+    Raises:
+        TypeError: *connection* has no ``cursor()`` and ``commit()``, or its
+            ``commit()`` is a coroutine function.
+    """
+    kind = f"{type(connection).__module__}.{type(connection).__qualname__}"
+    commit = getattr(connection, "commit", None)
+    if not callable(getattr(connection, "cursor", None)) or not callable(commit):
+        msg = (
+            "SqlTarget needs a DB-API 2 connection (with cursor() and commit()) or a"
+            f" function of no arguments that opens one, not {kind}; for PostgreSQL,"
+            " SqlTarget(lambda: psycopg.connect(dsn), layout)"
+        )
+        raise TypeError(msg)
+    if inspect.iscoroutinefunction(commit):
+        msg = (
+            f"SqlTarget needs a synchronous connection, not the asyncio {kind}; for"
+            " psycopg, psycopg.connect(...) rather than AsyncConnection.connect(...)"
+        )
+        raise TypeError(msg)
 
 
 def _paramstyle(connection: object) -> str:
