@@ -9,6 +9,7 @@ from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.dn import parse_dn
 
 from grouperprov import (
+    ObjectType,
     ProvisionerConfig,
     ProvisioningEntity,
     Translator,
@@ -16,7 +17,7 @@ from grouperprov import (
     escape_filter_value,
 )
 from grouperprov._ldap_escape import _rebuilt, canonical_dn, split_dn
-from grouperprov._sources import Template
+from grouperprov._sources import Template, TranslationContext
 
 
 @pytest.mark.parametrize(
@@ -100,6 +101,33 @@ def test_a_dn_returned_as_it_is_is_the_one_the_slow_path_builds(dn: str) -> None
             canonical_dn(dn)
         return
     assert canonical_dn(dn) == rebuilt
+
+
+def test_spaces_around_separators_are_not_part_of_a_value_but_escaped_ones_are() -> None:
+    # RFC 2253 section 4; OpenLDAP stores "uid=a,ou=people,..." for either.
+    assert split_dn("uid = a , ou=people, dc=example") == [
+        [("uid", "a")],
+        [("ou", "people")],
+        [("dc", "example")],
+    ]
+    assert canonical_dn("uid=a, ou=people , dc=x") == "uid=a,ou=people,dc=x"
+    assert split_dn("cn=\\ a\\20 ,dc=x") == [[("cn", " a ")], [("dc", "x")]]
+    assert canonical_dn("cn=\\20a\\ ,dc=x") == "cn=\\ a\\ ,dc=x"
+    assert canonical_dn("cn=a b+sn= c d ,dc=x") == "cn=a b+sn=c d,dc=x"  # inner ones are
+    assert split_dn(" ") == []
+
+
+def test_a_dn_template_renders_the_canonical_dn_and_other_values_as_they_are() -> None:
+    def render(template: str, subject: str) -> str | None:
+        entity = ProvisioningEntity.from_grouper("m1", subject)
+        context = TranslationContext(object_type=ObjectType.ENTITY, bean=entity)
+        return Template.parse(template).render(context)
+
+    spaced = "uid = {subject_id|dn}, ou=people , dc=example"
+    assert render(spaced, "smith, j ") == "uid=smith\\, j\\ ,ou=people,dc=example"
+    assert render("{subject_id|dn}", "a b ") == "a b\\ "  # not a DN: as it is
+    assert render("cn={subject_id|dn}\\", "x") == "cn=x\\"  # a dangling "\\": nor this
+    assert render("uid={subject_id}, ou=people", "a") == "uid=a, ou=people"  # no |dn: text
 
 
 def test_canonical_dns_compare_equal_across_escapings() -> None:

@@ -1218,6 +1218,21 @@ def test_member_dns_in_another_case_are_one_value_when_compared_as_the_directory
     admin.unbind()
 
 
+def test_member_dns_written_with_spaces_in_the_template_are_not_added_again_every_run(
+    slapd_server: SlapdServer, branch: tuple[str, str]
+) -> None:
+    # Found with "uid={subject_id|dn},ou=people, dc=example, dc=edu": the
+    # directory keeps "uid=u0,ou=people,dc=example,dc=edu", and the compare
+    # planned the add of every member in every run.
+    spaced = f"uid = {{subject_id|dn}} , {branch[1].replace(',', ', ')}"
+    config = _config(MembershipType.GROUP_ATTRIBUTES, branch, template=spaced)
+    prov = Provisioner(config, _staff_source(), _target(slapd_server, branch))
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    (group,) = prov.target.retrieve_all_groups()
+    assert group.get("member") == frozenset({f"uid=u0,{branch[1]}"})
+    assert not prov.plan_full().plan.changes
+
+
 def test_a_rename_moves_the_entry_and_the_sync_record_follows_it(
     slapd_server: SlapdServer, branch: tuple[str, str]
 ) -> None:

@@ -70,6 +70,10 @@ def split_dn(dn: str) -> list[list[tuple[str, str]]]:
 
     Values come back unescaped (``\,`` and ``\2C`` alike give ``,``; hex pairs
     are UTF-8). ``cn=a+sn=b,ou=x`` gives ``[[("cn", "a"), ("sn", "b")], [("ou", "x")]]``.
+    Spaces around the separators (``ou=people, dc=example``) are not part of
+    any value, as RFC 2253 section 4 has parsers allow and directories store
+    them (OpenLDAP gives ``ou=people,dc=example`` back); an escaped space
+    (``\ `` or ``\20``) is.
 
     Raises:
         ValueError: *dn* is not a DN (an RDN without ``=``, a dangling ``\``).
@@ -77,13 +81,14 @@ def split_dn(dn: str) -> list[list[tuple[str, str]]]:
     rdns: list[list[tuple[str, str]]] = []
     current: list[tuple[str, str]] = []
     attribute: str | None = None
-    text: list[str] = []
+    # The text read since the last separator, each piece with whether it was escaped.
+    text: list[tuple[str, bool]] = []
     raw = bytearray()
 
     def flush_bytes() -> None:
         if raw:
             try:
-                text.append(raw.decode("utf-8", errors="strict"))
+                text.append((raw.decode("utf-8", errors="strict"), True))
             except UnicodeDecodeError:
                 msg = f"hex escapes that are not UTF-8 in the DN {dn!r}"
                 raise ValueError(msg) from None
@@ -102,28 +107,38 @@ def split_dn(dn: str) -> list[list[tuple[str, str]]]:
                 msg = f"a dangling backslash at the end of {dn!r}"
                 raise ValueError(msg)
             flush_bytes()
-            text.append(dn[i + 1])
+            text.append((dn[i + 1], True))
             i += 2
             continue
         flush_bytes()
         if char == "=" and attribute is None:
-            attribute = "".join(text).strip()
+            attribute = "".join(piece for piece, _ in text).strip()
             text = []
         elif char in ",+":
             if not attribute:
-                if i >= len(dn) and not current and not rdns and not "".join(text).strip():
+                if i >= len(dn) and not current and not rdns and not _significant(text):
                     break  # the empty DN
                 msg = f"an RDN without '=' in {dn!r}"
                 raise ValueError(msg)
-            current.append((attribute, "".join(text)))
+            current.append((attribute, _significant(text)))
             attribute, text = None, []
             if char == ",":
                 rdns.append(current)
                 current = []
         else:
-            text.append(char)
+            text.append((char, False))
         i += 1
     return rdns
+
+
+def _significant(text: list[tuple[str, bool]]) -> str:
+    """The value of *text*'s pieces without the unescaped spaces at either end."""
+    start, end = 0, len(text)
+    while start < end and text[start] == (" ", False):
+        start += 1
+    while end > start and text[end - 1] == (" ", False):
+        end -= 1
+    return "".join(piece for piece, _ in text[start:end])
 
 
 def canonical_dn(dn: str) -> str:

@@ -24,7 +24,7 @@ from ._beans import (
     ProvisioningGroup,
     ProvisioningMembership,
 )
-from ._ldap_escape import escape_dn_value
+from ._ldap_escape import canonical_dn, escape_dn_value
 
 if TYPE_CHECKING:
     from ._config import ObjectType
@@ -165,9 +165,25 @@ class Template:
     """A parsed template: literal text and ``{field}`` placeholders.
 
     Build one with :meth:`parse`; :meth:`render` fills it from a context.
+
+    A template with a ``{field|dn}`` placeholder makes a DN: what it renders
+    is given in the canonical form (:func:`~grouperprov.escape_dn_value`'s
+    escaping, no spaces around the separators), the form the LDAP target
+    reads DNs in, so ``uid={subject_id|dn},ou=people, dc=example,dc=edu``
+    compares equal to the ``uid=ada,ou=people,dc=example,dc=edu`` a
+    directory gives back. What does not parse as a DN is given as it is.
     """
 
     parts: tuple[str | _Field, ...]
+    _dn: bool = attrs.field(
+        init=False,
+        eq=False,
+        repr=False,
+        default=attrs.Factory(
+            lambda self: any(isinstance(p, _Field) and p.escape == "dn" for p in self.parts),
+            takes_self=True,
+        ),
+    )
 
     @classmethod
     def parse(cls, text: str) -> Template:
@@ -242,7 +258,13 @@ class Template:
                 (value,) = value
             text = scalar_to_str(value)
             out.append(_ESCAPES[part.escape](text) if part.escape else text)
-        return "".join(out)
+        rendered = "".join(out)
+        if self._dn:
+            try:
+                return canonical_dn(rendered)
+            except ValueError:
+                return rendered  # not a DN after all: a value inside one, say
+        return rendered
 
 
 def scalar_to_str(value: str | int | bool) -> str:
