@@ -378,6 +378,35 @@ def test_an_autocommit_psycopg_connection_still_writes_batches_whole(
         assert connection.autocommit  # left as it was
 
 
+def test_an_autocommit_sqlite_connection_still_writes_batches_whole(tmp_path: Path) -> None:
+    # Found with isolation_level=None: the rows of a batch before a refused
+    # one were committed, and the retry one by one reported them refused
+    # ("UNIQUE constraint failed") although they were in the table.
+    connection = sqlite3.connect(tmp_path / "app.db", isolation_level=None)
+    layout = SqlLayout(
+        groups=ObjectTable(
+            table="g", id_column="name", id_attribute="name", columns={"name": "name"}
+        )
+    )
+    target = SqlTarget(connection, layout)
+    target.create_tables()
+    connection.execute(
+        "CREATE TRIGGER no_bad BEFORE INSERT ON g WHEN NEW.name = 'bad'"
+        " BEGIN SELECT RAISE(ABORT, 'not that name'); END"
+    )
+    names = ["a", "b", "bad", "c"]
+    outcomes = target.insert_groups(
+        [ProvisioningGroup(id=n, attributes={"name": n}) for n in names]
+    )
+    assert [o.error for o in outcomes] == [None, None, "IntegrityError: not that name", None]
+    assert sorted(g.id for g in target.retrieve_all_groups()) == ["a", "b", "c"]
+    assert not connection.in_transaction  # each batch ended
+    connection.execute("BEGIN")  # one of the caller's own: the target's statements join it
+    assert target.insert_groups([ProvisioningGroup(id="d", attributes={"name": "d"})])[0].ok
+    assert not connection.in_transaction  # committed with it, as on any connection
+    connection.close()
+
+
 def test_copy_needs_a_psycopg_connection() -> None:
     with pytest.raises(ValueError, match="copy=True needs a psycopg 3 connection, not Connection"):
         SqlTarget(sqlite3.connect(":memory:"), LAYOUT, copy=True)

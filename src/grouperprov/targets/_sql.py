@@ -1282,11 +1282,14 @@ class SqlTarget(TargetDAO):
 class _Transaction:
     """A cursor in a transaction: committed on success, rolled back on an exception.
 
-    On a psycopg 3 connection in autocommit mode, the block is an explicit
-    transaction (``connection.transaction()``): without one, every statement
-    would commit by itself, a batch would not be all or nothing, savepoints
-    would fail, and the ``COPY`` staging table would be emptied between its
-    ``COPY`` and its ``INSERT``.
+    On a connection in autocommit mode, the block is an explicit transaction
+    (psycopg 3's ``connection.transaction()``; ``BEGIN`` on a ``sqlite3``
+    connection made with ``isolation_level=None``, which ``commit()`` and
+    ``rollback()`` then end): without one, every statement would commit by
+    itself, a batch would not be all or nothing (the rows before a refused
+    one stayed, and the retry one by one reported them as refused),
+    savepoints would fail, and the ``COPY`` staging table would be emptied
+    between its ``COPY`` and its ``INSERT``.
     """
 
     def __init__(self, connection: Any) -> None:  # noqa: ANN401  # any DB-API 2 connection
@@ -1300,6 +1303,13 @@ class _Transaction:
             self._block.__enter__()
         cursor = _tuple_cursor(self._db)
         self._cur = cursor
+        db = self._db
+        if (
+            isinstance(db, sqlite3.Connection)
+            and db.isolation_level is None
+            and not db.in_transaction
+        ):
+            cursor.execute("BEGIN")
         return cursor
 
     def __exit__(self, kind: object, exc: object, tb: object) -> None:
