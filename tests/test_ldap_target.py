@@ -1233,6 +1233,39 @@ def test_member_dns_written_with_spaces_in_the_template_are_not_added_again_ever
     assert not prov.plan_full().plan.changes
 
 
+@pytest.mark.parametrize(
+    "placeholder",
+    [
+        "cn=nobody, dc=example, dc=edu",
+        "CN=Nobody,DC=example,DC=edu",
+        "cn=no\\2Cbody,dc=example,dc=edu",
+    ],
+)
+def test_a_placeholder_written_another_way_is_still_left_out_of_the_members(
+    slapd_server: SlapdServer, branch: tuple[str, str], placeholder: str
+) -> None:
+    # Found with "cn=nobody, dc=example, dc=edu": the directory gave back
+    # "cn=nobody,dc=example,dc=edu", read as a member no Grouper group has,
+    # and its removal was refused in every run (the last value of a group).
+    groups = LdapGroups(base_dn=branch[0], attributes=("description",), placeholder=placeholder)
+    target = _target(slapd_server, branch, groups=groups)
+    source = _staff_source()
+    source.add_group("a:empty")
+    prov = Provisioner(_config(MembershipType.GROUP_ATTRIBUTES, branch), source, target)
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    source.remove_member("a:staff", "u0")
+    emptied = prov.full_sync()
+    assert emptied.status is SyncStatus.SUCCESS, emptied.summary()
+    assert [g.get("member") for g in target.retrieve_all_groups()] == [None, None]
+    assert not prov.plan_full().plan.changes
+    admin = _admin(slapd_server)
+    admin.search(branch[0], "(objectClass=groupOfNames)", attributes=["member"])
+    held = {str(v).lower() for e in admin.entries for v in e.entry_attributes_as_dict["member"]}
+    admin.unbind()
+    assert len(held) == 1  # the placeholder, in the directory's own writing
+    assert held <= {"cn=nobody,dc=example,dc=edu", "cn=no\\2cbody,dc=example,dc=edu"}
+
+
 def test_a_rename_moves_the_entry_and_the_sync_record_follows_it(
     slapd_server: SlapdServer, branch: tuple[str, str]
 ) -> None:

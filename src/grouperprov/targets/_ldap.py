@@ -222,8 +222,13 @@ class LdapTarget(TargetDAO):
             raise ConfigError(problems)
         self.url = url
         # Base DNs in the one escaping grouperprov writes (no spaces after commas...),
-        # so the DNs it builds and those it reads back compare equal.
-        self.groups = groups and attrs.evolve(groups, base_dn=canonical_dn(groups.base_dn))
+        # so the DNs it builds and those it reads back compare equal; so is the
+        # placeholder, which a read takes out of the members.
+        self.groups = groups and attrs.evolve(
+            groups,
+            base_dn=canonical_dn(groups.base_dn),
+            placeholder=None if groups.placeholder is None else _canonical(groups.placeholder),
+        )
         self.entities = entities and attrs.evolve(entities, base_dn=canonical_dn(entities.base_dn))
         self._page = max(1, page_size)
         self._chunk = max(1, chunk_size)
@@ -382,9 +387,12 @@ class LdapTarget(TargetDAO):
         dns = {n.lower() for n in settings.dn_attributes}
         canonical = Memo(lambda raw: _canonical(_text(raw)))
         readers: dict[bytes, tuple[str, Callable[[bytes], Scalar], bool]] = {}
+        placeholder = settings.placeholder if isinstance(settings, LdapGroups) else None
         for name in self._names(settings):
             lower = name.lower()
             decode = canonical.__getitem__ if lower in dns else _decoder(schema, name)
+            if placeholder is not None and lower in dns and lower == (member or "").lower():
+                decode = _placeholder_reader(placeholder, canonical)
             readers[lower.encode()] = (name, decode, lower in multi)
         return readers
 
@@ -1181,6 +1189,23 @@ def _decoder(schema: Any, name: str) -> Callable[[bytes], Scalar]:  # noqa: ANN4
     if syntax == _BOOLEAN_SYNTAX:
         return _boolean
     return _text
+
+
+def _placeholder_reader(placeholder: str, canonical: Memo) -> Callable[[bytes], str]:
+    """The member values' decoder that gives the placeholder as it is configured.
+
+    The directory may give it back in another case (OpenLDAP writes the
+    attribute types in lower case, Active Directory the entry's own case):
+    it is still the placeholder, which a read leaves out of the members.
+    Once per distinct value, as the canonical decoder.
+    """
+    folded = placeholder.casefold()
+
+    def read(raw: bytes) -> str:
+        dn = canonical[raw]
+        return placeholder if dn.casefold() == folded else dn
+
+    return Memo(read).__getitem__
 
 
 def _canonical(dn: str) -> str:
