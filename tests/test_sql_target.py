@@ -613,6 +613,13 @@ _APP_CONFIG = ProvisionerConfig.from_dict(
 
 # The group table of _app_tables, keyed by name (from cn).
 _APP_GROUPS = {"table": "app_groups", "id_column": "name", "id_attribute": "cn"}
+# The tables of _app_tables, as they are.
+_APP_LAYOUT = SqlLayout.from_dict(
+    {
+        "groups": {**_APP_GROUPS, "columns": {"cn": "name", "description": "descr"}},
+        "memberships": {"table": "app_m", "columns": ["group_name", "subject_id"]},
+    }
+)
 
 
 def _execute(connection: Any, *statements: str) -> None:  # a DB-API connection
@@ -696,12 +703,7 @@ def test_a_layout_the_tables_do_not_have_stops_the_run_before_anything_is_writte
 def test_a_column_renamed_under_a_synced_target_stops_its_next_runs(connect: Connect) -> None:
     connection = connect()
     _app_tables(connection)
-    layout = SqlLayout.from_dict(
-        {
-            "groups": {**_APP_GROUPS, "columns": {"cn": "name", "description": "descr"}},
-            "memberships": {"table": "app_m", "columns": ["group_name", "subject_id"]},
-        }
-    )
+    layout = _APP_LAYOUT
     source = _staff_and_faculty()
     prov = Provisioner(_APP_CONFIG, source, SqlTarget(connection, layout), MemorySyncStore())
     first = prov.full_sync()
@@ -729,22 +731,30 @@ def test_a_column_renamed_under_a_synced_target_stops_its_next_runs(connect: Con
     assert len(_app_rows(connection)) == len(synced) - 1
 
 
-def test_a_role_granted_only_the_layout_s_columns_syncs(postgres_dsn: str) -> None:
-    # Found with column privileges: the check of the tables ran SELECT *,
-    # which such a role may not, and every run ended with CONFIG_ERROR.
+@contextlib.contextmanager
+def _as_role(postgres_dsn: str, name: str, *setup: str) -> Iterator[Any]:
+    """Connected to the database as a new login role, after *setup* (``{role}`` in it)."""
     import psycopg  # noqa: PLC0415  # the extra, with the server
 
     with psycopg.connect(postgres_dsn, autocommit=True) as admin:
-        role = f"columns_{admin.info.dbname}"
-        admin.execute(
-            "CREATE TABLE app_groups (name text PRIMARY KEY, description text, secret text)"
-        )
-        admin.execute(f"CREATE ROLE {role} LOGIN PASSWORD 'only-columns'")
-        admin.execute(
-            "GRANT SELECT (name, description), INSERT (name, description),"
-            f" UPDATE (name, description), DELETE ON app_groups TO {role}"
-        )
+        role = f"{name}_{admin.info.dbname}"
+        admin.execute(f"CREATE ROLE {role} LOGIN PASSWORD 'test-role'")
+        for statement in setup:
+            admin.execute(statement.format(role=role))
         host, port, dbname = admin.info.host, admin.info.port, admin.info.dbname
+    with psycopg.connect(
+        host=host,
+        port=port,
+        dbname=dbname,
+        user=role,
+        password="test-role",  # noqa: S106  # a test role's
+    ) as connection:
+        yield connection
+
+
+def test_a_role_granted_only_the_layout_s_columns_syncs(postgres_dsn: str) -> None:
+    # Found with column privileges: the check of the tables ran SELECT *,
+    # which such a role may not, and every run ended with CONFIG_ERROR.
     layout = SqlLayout.from_dict(
         {"groups": {**_APP_GROUPS, "columns": {"cn": "name", "description": "description"}}}
     )
@@ -756,12 +766,12 @@ def test_a_role_granted_only_the_layout_s_columns_syncs(postgres_dsn: str) -> No
             "memberships": {"type": "membership_objects", "operate": False},
         }
     )
-    with psycopg.connect(
-        host=host,
-        port=port,
-        dbname=dbname,
-        user=role,
-        password="only-columns",  # noqa: S106  # a test role's
+    with _as_role(
+        postgres_dsn,
+        "columns",
+        "CREATE TABLE app_groups (name text PRIMARY KEY, description text, secret text)",
+        "GRANT SELECT (name, description), INSERT (name, description),"
+        " UPDATE (name, description), DELETE ON app_groups TO {role}",
     ) as connection:
         prov = Provisioner(
             config, _staff_and_faculty(), SqlTarget(connection, layout), MemorySyncStore()
@@ -1156,12 +1166,7 @@ def test_a_connection_that_makes_dicts_or_named_tuples_is_read_by_position(
     # named tuples, psycopg refused the key column selected twice.
     plain = connect()
     _app_tables(plain)
-    layout = SqlLayout.from_dict(
-        {
-            "groups": {**_APP_GROUPS, "columns": {"cn": "name", "description": "descr"}},
-            "memberships": {"table": "app_m", "columns": ["group_name", "subject_id"]},
-        }
-    )
+    layout = _APP_LAYOUT
     first = Provisioner(_APP_CONFIG, _staff_and_faculty(), SqlTarget(plain, layout))
     assert first.full_sync().status is SyncStatus.SUCCESS
     expected = SqlTarget(plain, layout).retrieve_all_groups()
@@ -1189,13 +1194,6 @@ def test_a_connection_that_makes_dicts_or_named_tuples_is_read_by_position(
 
 # -- a database busy with others' work ---------------------------------------------
 
-_LOCKED_LAYOUT = SqlLayout.from_dict(
-    {
-        "groups": {**_APP_GROUPS, "columns": {"cn": "name", "description": "descr"}},
-        "memberships": {"table": "app_m", "columns": ["group_name", "subject_id"]},
-    }
-)
-
 
 def _batch_failures(result: Any) -> set[str]:  # a SyncResult
     return {error.message for error in result.errors.values()}
@@ -1212,9 +1210,7 @@ def test_a_locked_sqlite_database_stops_the_run_or_fails_each_batch_once(
     connection = sqlite3.connect(path, timeout=0.05)
     _app_tables(connection)
     source = _staff_and_faculty()
-    prov = Provisioner(
-        _APP_CONFIG, source, SqlTarget(connection, _LOCKED_LAYOUT), MemorySyncStore()
-    )
+    prov = Provisioner(_APP_CONFIG, source, SqlTarget(connection, _APP_LAYOUT), MemorySyncStore())
     other = sqlite3.connect(path, isolation_level=None)
     other.execute("BEGIN EXCLUSIVE")  # a migration: reads wait too
     stopped = prov.full_sync()
@@ -1252,9 +1248,7 @@ def test_a_locked_postgres_table_stops_the_run_or_fails_each_batch_once(
         _app_tables(setup)
     connection = psycopg.connect(postgres_dsn, options="-c lock_timeout=50")
     source = _staff_and_faculty()
-    prov = Provisioner(
-        _APP_CONFIG, source, SqlTarget(connection, _LOCKED_LAYOUT), MemorySyncStore()
-    )
+    prov = Provisioner(_APP_CONFIG, source, SqlTarget(connection, _APP_LAYOUT), MemorySyncStore())
     assert prov.full_sync().status is SyncStatus.SUCCESS
     other = psycopg.connect(postgres_dsn)
     other.execute("LOCK TABLE app_m IN ACCESS EXCLUSIVE MODE")  # a migration
@@ -1279,7 +1273,7 @@ def test_a_locked_postgres_table_stops_the_run_or_fails_each_batch_once(
     # A standby after a failover: read-only, every write refused alike.
     with psycopg.connect(postgres_dsn, options="-c default_transaction_read_only=on") as standby:
         store = prov.store
-        read_only = Provisioner(_APP_CONFIG, source, SqlTarget(standby, _LOCKED_LAYOUT), store)
+        read_only = Provisioner(_APP_CONFIG, source, SqlTarget(standby, _APP_LAYOUT), store)
         refused = read_only.full_sync()
         assert refused.status is SyncStatus.ERROR, refused.summary()
         assert len(refused.errors) == 3
@@ -1294,20 +1288,11 @@ def test_a_locked_postgres_table_stops_the_run_or_fails_each_batch_once(
 def test_a_read_the_database_refuses_stops_the_run_and_names_why(postgres_dsn: str) -> None:
     import psycopg  # noqa: PLC0415  # the extra, with the server
 
-    with psycopg.connect(postgres_dsn, autocommit=True) as admin:
+    with psycopg.connect(postgres_dsn) as admin:
         _app_tables(admin)
-        role = f"no_select_{admin.info.dbname}"
-        admin.execute(f"CREATE ROLE {role} LOGIN PASSWORD 'no-select'")
-        admin.execute(f"GRANT INSERT, UPDATE, DELETE ON app_groups, app_m TO {role}")
-        host, port, dbname = admin.info.host, admin.info.port, admin.info.dbname
-    with psycopg.connect(
-        host=host,
-        port=port,
-        dbname=dbname,
-        user=role,
-        password="no-select",  # noqa: S106  # a test role's
-    ) as connection:
-        target = SqlTarget(connection, _LOCKED_LAYOUT)
+    grant = "GRANT INSERT, UPDATE, DELETE ON app_groups, app_m TO {role}"
+    with _as_role(postgres_dsn, "no_select", grant) as connection:
+        target = SqlTarget(connection, _APP_LAYOUT)
         prov = Provisioner(_APP_CONFIG, _staff_and_faculty(), target, MemorySyncStore())
         result = prov.full_sync()  # it used to end with psycopg's InsufficientPrivilege
         assert result.status is SyncStatus.TARGET_UNAVAILABLE, result.summary()
@@ -1326,7 +1311,7 @@ def test_a_column_renamed_since_the_check_stops_a_postgres_read_as_a_layout_prob
 
     with psycopg.connect(postgres_dsn) as connection:
         _app_tables(connection)
-        target = SqlTarget(connection, _LOCKED_LAYOUT)
+        target = SqlTarget(connection, _APP_LAYOUT)
         assert target.retrieve_groups(["a:staff"]) == []  # checked: the layout fits
         _execute(connection, "ALTER TABLE app_groups RENAME COLUMN descr TO description")
         with pytest.raises(ConfigError, match=r"groups\.columns\.description: table .app_groups."):
