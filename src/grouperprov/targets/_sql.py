@@ -1298,12 +1298,13 @@ class _Transaction:
         self._block: Any = None
 
     def __enter__(self) -> _Cursor:
-        if getattr(self._db, "autocommit", False) is True and hasattr(self._db, "transaction"):
-            self._block = self._db.transaction()
-            self._block.__enter__()
-        cursor = _tuple_cursor(self._db)
-        self._cur = cursor
         db = self._db
+        if getattr(db, "autocommit", False) is True and hasattr(db, "transaction"):
+            self._block = db.transaction()
+            self._block.__enter__()
+        cursor = _tuple_cursor(db)
+        self._cur = cursor
+        # (Where the caller's own transaction is open, the batch joins it.)
         if (
             isinstance(db, sqlite3.Connection)
             and db.isolation_level is None
