@@ -501,6 +501,27 @@ def test_load_names_the_file_in_every_problem(tmp_path: Path) -> None:
     assert str(info.value.problems[0]).startswith(f"{broken}: not valid TOML")
 
 
+def test_a_file_with_a_byte_order_mark_loads_and_one_not_in_utf_8_says_where(
+    tmp_path: Path,
+) -> None:
+    # Found with a file saved by a Windows editor: "Invalid statement (at
+    # line 1, column 1)"; and a Latin-1 file raised UnicodeDecodeError.
+    marked = tmp_path / "marked.toml"
+    marked.write_bytes(b"\xef\xbb\xbf" + LDAP_TOML.encode())
+    assert ProvisionerConfig.load(marked).name == "ldap-groups"
+    assert ProvisionerConfig.from_toml("\ufeff" + LDAP_TOML).name == "ldap-groups"
+    latin = tmp_path / "latin.toml"
+    latin.write_bytes(LDAP_TOML.replace('"ldap-groups"', '"caf\u00e9"').encode("latin-1"))
+    with pytest.raises(ConfigError) as info:
+        ProvisionerConfig.load(latin)
+    line = LDAP_TOML[: LDAP_TOML.index("ldap-groups")].count("\n") + 1
+    assert [str(p) for p in info.value.problems] == [
+        f"{latin}: not UTF-8 text: byte 0xe9 on line {line} (TOML files are UTF-8)"
+    ]
+    with pytest.raises(TypeError, match="takes TOML text \\(a str\\), not bytes; for a file"):
+        ProvisionerConfig.from_toml(LDAP_TOML.encode())  # type: ignore[arg-type]  # refused
+
+
 def test_config_error_message_lists_every_problem() -> None:
     error = ConfigError([ConfigProblem("a", "x"), ConfigProblem("", "y")])
     assert str(error) == "invalid provisioner configuration (2 problems):\n  a: x\n  y"

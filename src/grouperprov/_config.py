@@ -434,11 +434,20 @@ class ProvisionerConfig:
     def from_toml(cls, text: str) -> ProvisionerConfig:
         """Build and validate a configuration from TOML text.
 
+        A byte order mark at the start (as some editors write) is ignored.
+
         Raises:
             ConfigError: The text is not TOML, or the configuration is invalid.
+            TypeError: *text* is not a string (bytes: decode them, or use
+                :meth:`load` for a file).
         """
+        given: object = text  # what the caller passed, whatever its annotation
+        if not isinstance(given, str):
+            kind = type(given).__name__
+            msg = f"from_toml takes TOML text (a str), not {kind}; for a file, use load(path)"
+            raise TypeError(msg)
         try:
-            data = tomllib.loads(text)
+            data = tomllib.loads(text.removeprefix("\ufeff"))
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError([ConfigProblem("", f"not valid TOML: {exc}")]) from None
         return cls.from_dict(data)
@@ -448,16 +457,24 @@ class ProvisionerConfig:
         """Read, build and validate a configuration from a TOML file.
 
         Raises:
-            ConfigError: The file is not TOML or the configuration is invalid;
-                the message names the file.
+            ConfigError: The file is not UTF-8 TOML or the configuration is
+                invalid; the message names the file.
             OSError: The file cannot be read.
         """
-        with open(path, encoding="utf-8") as f:  # noqa: PTH123  # accepts PathLike
-            text = f.read()
+        with open(path, "rb") as f:  # noqa: PTH123  # accepts PathLike
+            raw = f.read()
+        where = os.fspath(path)
+        try:
+            text = raw.decode("utf-8-sig")  # TOML is UTF-8; a byte order mark is dropped
+        except UnicodeDecodeError as exc:
+            line = raw[: exc.start].count(b"\n") + 1
+            why = (
+                f"not UTF-8 text: byte 0x{raw[exc.start]:02x} on line {line} (TOML files are UTF-8)"
+            )
+            raise ConfigError([ConfigProblem(str(where), why)]) from None
         try:
             return cls.from_toml(text)
         except ConfigError as exc:
-            where = os.fspath(path)
             raise ConfigError(
                 ConfigProblem(f"{where}: {p.path}" if p.path else where, p.message)
                 for p in exc.problems
