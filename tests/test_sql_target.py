@@ -1192,6 +1192,24 @@ def test_a_connection_that_makes_dicts_or_named_tuples_is_read_by_position(
     assert len(_app_rows(plain)) == 4  # the app's row and the three synced: none added
 
 
+def test_a_connection_of_a_class_derived_from_psycopg_s_is_psycopg_s(postgres_dsn: str) -> None:
+    # Its class's module (this one) named no driver: "cannot tell the
+    # paramstyle", and with rows as dicts, reads failed.
+    import psycopg  # noqa: PLC0415  # the extra, with the server
+    from psycopg.rows import dict_row  # noqa: PLC0415
+
+    class AppConnection(psycopg.Connection[Any]):
+        pass
+
+    with AppConnection.connect(postgres_dsn, row_factory=dict_row) as connection:
+        _app_tables(connection)
+        target = SqlTarget(connection, _APP_LAYOUT)
+        prov = Provisioner(_APP_CONFIG, _staff_and_faculty(), target)
+        assert prov.full_sync().status is SyncStatus.SUCCESS
+        assert not prov.plan_full().plan.changes
+        assert target._copy  # membership rows through COPY, as on any psycopg connection
+
+
 # -- a database busy with others' work ---------------------------------------------
 
 

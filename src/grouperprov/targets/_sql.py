@@ -273,7 +273,7 @@ class SqlTarget(TargetDAO):
             raise ValueError(msg)
         self._p = _MARKS[style]
         self._sqlite = isinstance(connection, sqlite3.Connection)
-        driver = type(connection).__module__.split(".")[0]
+        driver = _driver(connection)
         psycopg3 = driver == "psycopg"
         self._postgres = driver in {"psycopg", "psycopg2"}
         if copy and not psycopg3:
@@ -1333,7 +1333,7 @@ def _tuple_cursor(connection: Any) -> _Cursor:  # noqa: ANN401  # any DB-API 2 c
     rows are read by position here, and a named tuple cannot even hold a
     column selected twice.
     """
-    if type(connection).__module__.split(".")[0] == "psycopg":
+    if _driver(connection) == "psycopg":
         rows = importlib.import_module("psycopg.rows")
         cursor: _Cursor = connection.cursor(row_factory=rows.tuple_row)
         return cursor
@@ -1390,9 +1390,20 @@ def _check_connection(connection: object) -> None:
         raise TypeError(msg)
 
 
+def _driver(connection: object) -> str:
+    """The top package of the driver *connection* comes from (``psycopg``, ``sqlite3``...).
+
+    A connection of a class of the application's own, derived from a
+    driver's (``class AppConnection(psycopg.Connection)``), is the driver's.
+    """
+    modules = [kind.__module__.split(".")[0] for kind in type(connection).__mro__]
+    known = [m for m in modules if m in {"psycopg", "psycopg2", "sqlite3"}]
+    return known[0] if known else modules[0]
+
+
 def _paramstyle(connection: object) -> str:
     """The paramstyle of the driver module *connection* comes from."""
-    module = type(connection).__module__.split(".")[0]
+    module = _driver(connection)
     try:
         return str(importlib.import_module(module).paramstyle)
     except (ImportError, AttributeError):
