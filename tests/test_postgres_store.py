@@ -110,6 +110,25 @@ def test_a_given_connection_that_makes_dicts_or_named_tuples_keeps_the_contract(
         conn.close()
 
 
+def test_a_given_connection_inside_its_owner_s_transaction_is_refused(postgres_dsn: str) -> None:
+    # Found so: the store's transaction became a savepoint of the caller's,
+    # and the records it saved were lost when the caller closed without a commit.
+    with psycopg.connect(postgres_dsn) as conn:
+        store = PostgresSyncStore(conn)
+        conn.execute("SELECT 1")  # the owner's own work: a transaction is open
+        with pytest.raises(StoreError, match=r"inside a transaction \(INTRANS\) of its owner"):
+            store.save(ProvisionerRecord(name="p"), [_membership(1)])
+        conn.rollback()
+        store.save(ProvisionerRecord(name="p"), [_membership(1)])  # now its own
+        with contextlib.suppress(psycopg.Error):
+            conn.execute("SELECT 1/0")  # a failed transaction of the owner's
+        with pytest.raises(StoreError, match=r"\(INERROR\)"):
+            store.load("p")
+        conn.rollback()
+    with contextlib.closing(PostgresSyncStore(postgres_dsn)) as other:
+        assert len(other.load("p").records) == 1  # committed
+
+
 def test_an_asyncio_connection_is_refused_by_name(postgres_dsn: str) -> None:
     connection = asyncio.run(psycopg.AsyncConnection.connect(postgres_dsn))
     try:

@@ -20,6 +20,7 @@ from typing import Any
 
 import psycopg
 from psycopg import conninfo as _conninfo
+from psycopg.pq import TransactionStatus
 from psycopg.rows import tuple_row
 
 from grouperprov._config import ObjectType
@@ -171,6 +172,7 @@ class PostgresSyncStore:
     def _connection(self) -> Iterator[psycopg.Connection[Any]]:
         if self._given is not None:
             with self._lock, self._losing(self._given, given=True):  # one user at a time
+                self._outside_callers_transaction(self._given)
                 yield self._given
             return
         conn: psycopg.Connection[Any] | None = getattr(self._local, "conn", None)
@@ -196,6 +198,26 @@ class PostgresSyncStore:
                 self._opened.append((os.getpid(), conn))
         with self._losing(conn, given=False):
             yield conn
+
+    def _outside_callers_transaction(self, conn: psycopg.Connection[Any]) -> None:
+        """Refuse a connection passed in while a transaction of its owner's is open.
+
+        The store's transaction would be a savepoint of that one: what it
+        saves would be lost unless the owner committed (found so: a run's
+        records, never seen by another process).
+
+        Raises:
+            StoreError: The connection is in a transaction (or a failed one).
+        """
+        status = conn.info.transaction_status  # UNKNOWN when lost: said on use
+        if status in {TransactionStatus.INTRANS, TransactionStatus.INERROR}:
+            msg = (
+                f"the connection given to the sync store {self._shown} is inside a"
+                f" transaction ({status.name}) of its owner's: the store commits its"
+                " own, and what it saved would be lost unless that one were committed;"
+                " commit or roll it back first, or give the store a connection string"
+            )
+            raise StoreError(msg)
 
     @contextlib.contextmanager
     def _losing(self, conn: psycopg.Connection[Any], *, given: bool) -> Iterator[None]:
