@@ -160,6 +160,63 @@ def test_behavior_refuses_what_the_target_cannot_do_listing_every_problem() -> N
     ]
 
 
+def test_attributes_the_target_does_not_keep_are_configuration_errors() -> None:
+    kept = {
+        ObjectType.GROUP: frozenset({"cn", "Description"}),
+        ObjectType.ENTITY: frozenset({"uid"}),
+        ObjectType.MEMBERSHIP: frozenset({"role"}),
+    }
+    caps = Capabilities(ALL, attributes=kept)
+    groups = {
+        "attributes": [
+            {"name": "CN", "field": "extension"},  # names compare ignoring case
+            {"name": "description", "field": "description"},
+            {"name": "gidNumber", "static": 5},
+            {"name": "note", "static": "x", "insert": False, "update": False, "select": False},
+        ],
+        "matching": ["CN"],
+    }
+    with pytest.raises(ConfigError) as info:
+        compute_behavior(_config(groups=groups), caps)
+    assert [str(p) for p in info.value.problems] == [
+        (
+            "groups.attributes[2]: the target keeps no group attribute 'gidNumber' (it keeps:"
+            " Description, cn); add it to the target's settings, or remove it here"
+        ),
+        (
+            "memberships.attribute: the target keeps no group attribute 'member' (it keeps:"
+            " Description, cn); add it to the target's settings, or remove it here"
+        ),
+    ]
+    entities = {"attributes": [{"name": "uid", "field": "subject_id"}], "matching": ["uid"]}
+    objects = {
+        "type": "membership_objects",
+        "attributes": [
+            {"name": "role", "static": "member"},
+            {"name": "since", "static": "now"},
+        ],
+        "matching": ["role"],
+    }
+    with pytest.raises(ConfigError) as info:
+        compute_behavior(_config(entities=entities, memberships=objects), caps)
+    assert [p.path for p in info.value.problems] == ["memberships.attributes[1]"]
+    entitlements = {
+        "type": "entity_attributes",
+        "attribute": {"name": "isMemberOf", "field": "name"},
+    }
+    with pytest.raises(ConfigError, match="entity attribute 'isMemberOf' \\(it keeps: uid\\)"):
+        compute_behavior(_config(entities=entities, memberships=entitlements), caps)
+    # Undeclared types take any attribute; types not operated on are not looked at.
+    assert compute_behavior(_config(groups=groups), Capabilities(ALL)).groups.operate
+    unused = Capabilities(ALL, attributes={ObjectType.ENTITY: frozenset()})
+    assert compute_behavior(_config(), unused).groups.operate
+    assert caps.keeps(ObjectType.GROUP, "DESCRIPTION")
+    assert not caps.keeps(ObjectType.GROUP, "member")
+    assert str(caps).endswith(
+        "group attributes: Description, cn\nentity attributes: uid\nmembership attributes: role"
+    )
+
+
 def test_membership_objects_behavior_uses_replace_when_that_is_all_there_is() -> None:
     config = _config(
         memberships={

@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 
 from grouperprov import (
     AttributeChange,
+    AttributeConfig,
     DeletePolicy,
     MembershipType,
     ObjectType,
@@ -638,7 +639,7 @@ def test_a_search_the_bind_s_size_limit_ends_says_which_limit_to_raise(
         slapd_server.url,
         bind_dn=reader,
         password="read-only",  # noqa: S106  # the test's own entry
-        groups=LdapGroups(base_dn=branch[0], placeholder=reader),
+        groups=LdapGroups(base_dn=branch[0], placeholder=reader, attributes=("description",)),
     )
     _opened.append(target)
     with pytest.raises(TargetUnavailable) as caught:
@@ -658,6 +659,31 @@ def test_a_search_the_bind_s_size_limit_ends_says_which_limit_to_raise(
     assert result.status is SyncStatus.TARGET_UNAVAILABLE, result.summary()
     assert "sizeLimitExceeded (4)" in result.message
     assert not store.load("ldap").records
+
+
+def test_a_configured_attribute_the_target_does_not_write_stops_the_run_before_it_writes(
+    slapd_server: SlapdServer, branch: tuple[str, str]
+) -> None:
+    # Found with an attribute left out of attributes=: every group failed
+    # with ERR in every run ("'businessCategory' is not an attribute this
+    # target writes"), and nothing said it was the configuration.
+    config = _config(MembershipType.GROUP_ATTRIBUTES, branch)
+    extra = AttributeConfig(name="businessCategory", static="staff")
+    config = attrs.evolve(
+        config, groups=attrs.evolve(config.groups, attributes=(*config.groups.attributes, extra))
+    )
+    target = _target(slapd_server, branch)
+    result = Provisioner(config, _staff_source(), target).full_sync()
+    assert result.status is SyncStatus.CONFIG_ERROR, result.summary()
+    assert result.message.splitlines()[1:] == [
+        (
+            "  groups.attributes[2]: the target keeps no group attribute 'businessCategory'"
+            " (it keeps: cn, description, member); add it to the target's settings, or remove"
+            " it here"
+        )
+    ]
+    assert target.retrieve_all_groups() == []
+    assert "group attributes: cn, description, member" in str(target.capabilities())
 
 
 def test_settings_are_checked_and_the_password_never_shows(

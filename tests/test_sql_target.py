@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 
 from grouperprov import (
     AttributeChange,
+    AttributeConfig,
     MembershipType,
     ObjectType,
     Provisioner,
@@ -697,6 +698,32 @@ def test_a_layout_the_tables_do_not_have_stops_the_run_before_anything_is_writte
     ) in result.message
     if postgres:
         assert "quoted names are exact on PostgreSQL: write 'subject_id'" in result.message
+    assert _app_rows(connection) == [("other:app", "x1", "other:app", "x1")]  # untouched
+
+
+def test_a_configured_attribute_the_layout_has_no_column_for_stops_the_run(
+    connect: Connect,
+) -> None:
+    # It failed every object with ERR ("no column for the attributes"), run after run.
+    connection = connect()
+    _app_tables(connection)
+    config = attrs.evolve(
+        _APP_CONFIG,
+        memberships=attrs.evolve(
+            _APP_CONFIG.memberships,
+            attributes=(
+                *_APP_CONFIG.memberships.attributes,
+                AttributeConfig(name="role", static="member"),
+            ),
+        ),
+    )
+    prov = Provisioner(config, _staff_and_faculty(), SqlTarget(connection, _APP_LAYOUT))
+    result = prov.full_sync()
+    assert result.status is SyncStatus.CONFIG_ERROR, result.summary()
+    assert (
+        "memberships.attributes[2]: the target keeps no membership attribute 'role'"
+        " (it keeps: group_name, subject_id)"
+    ) in result.message
     assert _app_rows(connection) == [("other:app", "x1", "other:app", "x1")]  # untouched
 
 

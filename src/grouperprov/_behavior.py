@@ -15,6 +15,7 @@ import enum
 import attrs
 
 from ._config import (
+    AttributeConfig,
     CrudOrder,
     DeletePolicy,
     MembershipsConfig,
@@ -275,6 +276,49 @@ def _owner_can_update(config: MembershipsConfig, caps: Capabilities) -> bool:
     return any(caps.can(Operation(n)) for n in names)
 
 
+def _unkept_attributes(config: ProvisionerConfig, caps: Capabilities) -> list[ConfigProblem]:
+    """A problem for each configured attribute the target says it does not keep.
+
+    Found with an attribute left out of an LDAP target's ``attributes=``:
+    every group failed with ERR, run after run, and nothing said it was
+    the configuration. An attribute neither inserted, updated nor read
+    reaches no target.
+    """
+    ms = config.memberships
+    checked: list[tuple[str, ObjectType, AttributeConfig]] = []
+    for object_type, part, plural in (
+        (ObjectType.GROUP, config.groups, "groups"),
+        (ObjectType.ENTITY, config.entities, "entities"),
+    ):
+        if part.operate:
+            checked += [
+                (f"{plural}.attributes[{i}]", object_type, a) for i, a in enumerate(part.attributes)
+            ]
+    if ms.operate and ms.type is MembershipType.MEMBERSHIP_OBJECTS:
+        checked += [
+            (f"memberships.attributes[{i}]", ObjectType.MEMBERSHIP, a)
+            for i, a in enumerate(ms.attributes)
+        ]
+    elif ms.operate and ms.attribute is not None:
+        owner = (
+            ObjectType.GROUP if ms.type is MembershipType.GROUP_ATTRIBUTES else ObjectType.ENTITY
+        )
+        checked.append(("memberships.attribute", owner, ms.attribute))
+    problems: list[ConfigProblem] = []
+    for path, object_type, attribute in checked:
+        sent = attribute.insert or attribute.update or attribute.select
+        if sent and not caps.keeps(object_type, attribute.name):
+            kept = ", ".join(sorted(caps.attributes[object_type]))
+            problems.append(
+                ConfigProblem(
+                    path,
+                    f"the target keeps no {object_type.value} attribute {attribute.name!r}"
+                    f" (it keeps: {kept}); add it to the target's settings, or remove it here",
+                )
+            )
+    return problems
+
+
 def compute_behavior(config: ProvisionerConfig, capabilities: Capabilities) -> Behavior:
     """Combine a configuration with a target's capabilities.
 
@@ -294,6 +338,7 @@ def compute_behavior(config: ProvisionerConfig, capabilities: Capabilities) -> B
         owner_type, owner = ObjectType.ENTITY, entities
     memberships, more = _membership_behavior(config.memberships, owner, capabilities)
     problems += more
+    problems += _unkept_attributes(config, capabilities)
     if problems:
         raise ConfigError(problems)
     return Behavior(

@@ -26,6 +26,7 @@ from ._beans import (
     ProvisioningMembership,
     Scalar,
 )
+from ._config import ObjectType
 
 __all__ = [
     "AttributeChange",
@@ -231,11 +232,18 @@ class Capabilities:
         value_changes: Whether updates accept ADD and REMOVE changes. When
             ``False`` the engine sends a REPLACE with the whole new value set of
             a multi-valued attribute instead.
+        attributes: The attributes the target keeps, per object type, where
+            it knows them (the columns of a table, an LDAP target's
+            ``attributes=``); a type left out takes any. A configured
+            attribute the target does not keep is a configuration error
+            before the run, not an error on every object of every run.
+            Names compare ignoring case.
     """
 
     operations: frozenset[Operation]
     batch_sizes: Mapping[Operation, int] = attrs.field(factory=dict, hash=False)
     value_changes: bool = True
+    attributes: Mapping[ObjectType, frozenset[str]] = attrs.field(factory=dict, hash=False)
 
     @classmethod
     def of(cls, dao: type[TargetDAO] | TargetDAO) -> Capabilities:
@@ -263,12 +271,19 @@ class Capabilities:
         """A copy without *operations* (to declare less than the class implements)."""
         return attrs.evolve(self, operations=self.operations - set(operations))
 
+    def keeps(self, object_type: ObjectType, name: str) -> bool:
+        """Whether the target keeps attribute *name* of *object_type* (ignoring case)."""
+        kept = self.attributes.get(object_type)
+        return kept is None or name.casefold() in {k.casefold() for k in kept}
+
     def __str__(self) -> str:
         lines = [f"value changes (add/remove): {'yes' if self.value_changes else 'no'}"]
         for op in Operation:
             if op in self.operations:
                 size = self.batch_sizes.get(op)
                 lines.append(f"{op.value}" + (f" (batch {size})" if size else ""))
+        for object_type, kept in self.attributes.items():
+            lines.append(f"{object_type.value} attributes: {', '.join(sorted(kept))}")
         return "\n".join(lines)
 
 

@@ -27,6 +27,7 @@ from grouperprov._beans import (
     ProvisioningGroup,
     Scalar,
 )
+from grouperprov._config import ObjectType
 from grouperprov._ldap_escape import canonical_dn, escape_dn_value, split_dn
 from grouperprov._liveness import closed_by_peer
 from grouperprov._memo import Memo
@@ -292,14 +293,25 @@ class LdapTarget(TargetDAO):
             self._pipe = None
 
     def capabilities(self) -> Capabilities:
-        """The operations of what is configured; value adds and removes supported."""
+        """The operations of what is configured; value adds and removes supported.
+
+        The attributes kept are the RDN attribute, ``attributes=``, the
+        member attribute and a bushy target's ``path_attribute`` (in the DN).
+        """
         caps = Capabilities.of(self)
         missing: set[Operation] = set()
-        if self.groups is None:
-            missing |= _GROUP_OPS
-        if self.entities is None:
-            missing |= _ENTITY_OPS
-        return Capabilities(caps.operations - missing, {}, caps.value_changes)
+        kept: dict[ObjectType, frozenset[str]] = {}
+        for object_type, settings, ops in (
+            (ObjectType.GROUP, self.groups, _GROUP_OPS),
+            (ObjectType.ENTITY, self.entities, _ENTITY_OPS),
+        ):
+            if settings is None:
+                missing |= ops
+                continue
+            names = frozenset(self._names(settings))
+            path = settings.path_attribute if isinstance(settings, LdapGroups) else None
+            kept[object_type] = names | {path} if path else names
+        return Capabilities(caps.operations - missing, {}, caps.value_changes, kept)
 
     # -- plumbing ---------------------------------------------------------------
 

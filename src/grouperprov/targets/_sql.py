@@ -20,6 +20,7 @@ from grouperprov._beans import (
     Scalar,
 )
 from grouperprov._codes import exception_text
+from grouperprov._config import ObjectType
 from grouperprov._liveness import closed_by_peer
 from grouperprov._target import (
     AttributeChange,
@@ -350,17 +351,28 @@ class SqlTarget(TargetDAO):
         return f"SqlTarget(tables={tables!r})"  # never the connection (it may hold a password)
 
     def capabilities(self) -> Capabilities:
-        """Every operation of the tables the layout has, in batches of *batch_size*."""
+        """Every operation of the tables the layout has, in batches of *batch_size*.
+
+        The attributes kept are the layout's: an object table's columns and
+        multi-valued attributes, the membership table's columns.
+        """
         caps = Capabilities.of(self)
         missing: set[Operation] = set()
-        if self.layout.groups is None:
-            missing |= _GROUP_OPS
-        if self.layout.entities is None:
-            missing |= _ENTITY_OPS
+        kept: dict[ObjectType, frozenset[str]] = {}
+        for object_type, table, ops in (
+            (ObjectType.GROUP, self.layout.groups, _GROUP_OPS),
+            (ObjectType.ENTITY, self.layout.entities, _ENTITY_OPS),
+        ):
+            if table is None:
+                missing |= ops
+            else:
+                kept[object_type] = frozenset(table.columns) | frozenset(table.multi_valued)
         if self.layout.memberships is None:
             missing |= _MEMBERSHIP_OPS
+        else:
+            kept[ObjectType.MEMBERSHIP] = frozenset(self.layout.memberships.columns)
         sizes = {op: self._batch for op in caps.operations if op.value.endswith("s")}
-        return Capabilities(caps.operations - missing, sizes, caps.value_changes)
+        return Capabilities(caps.operations - missing, sizes, caps.value_changes, kept)
 
     # -- schema -----------------------------------------------------------------
 
