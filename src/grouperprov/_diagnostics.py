@@ -319,6 +319,7 @@ class _Diagnoser:
                 "operations": sorted(op.value for op in caps.operations),
                 "batch_sizes": {op.value: n for op, n in caps.batch_sizes.items()},
                 "value_changes": caps.value_changes,
+                "attributes": {t.value: sorted(names) for t, names in caps.attributes.items()},
             },
         )
 
