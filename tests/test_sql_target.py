@@ -727,6 +727,68 @@ def test_a_configured_attribute_the_layout_has_no_column_for_stops_the_run(
     assert _app_rows(connection) == [("other:app", "x1", "other:app", "x1")]  # untouched
 
 
+def test_a_membership_table_without_a_unique_pair_stops_the_run_before_it_writes(
+    connect: Connect,
+) -> None:
+    # Found with an application's own table (an id key, no constraint on the
+    # pair): on SQLite every insert failed (ON CONFLICT needs one); on
+    # PostgreSQL, COPY went in, and a membership written again would be two rows.
+    connection = connect()
+    serial = "INTEGER" if isinstance(connection, sqlite3.Connection) else "SERIAL"
+    _execute(
+        connection,
+        "CREATE TABLE app_groups (name TEXT PRIMARY KEY, descr TEXT)",
+        f"CREATE TABLE app_m (id {serial} PRIMARY KEY, group_id TEXT, entity_id TEXT,"
+        " group_name TEXT, subject_id TEXT, note TEXT)",
+        "CREATE UNIQUE INDEX app_m_wide ON app_m (group_id, entity_id, note)",
+        "CREATE UNIQUE INDEX app_m_some ON app_m (group_id, entity_id) WHERE note IS NULL",
+    )
+    prov = Provisioner(_APP_CONFIG, _staff_and_faculty(), SqlTarget(connection, _APP_LAYOUT))
+    result = prov.full_sync()
+    assert result.status is SyncStatus.CONFIG_ERROR, result.summary()
+    assert result.message.splitlines()[1] == (
+        "  memberships.table: table 'app_m' has no primary key or unique constraint on"
+        " exactly (group_id, entity_id): a membership written twice (a run retried after a"
+        " crash) would be two rows, and inserts need one (ON CONFLICT); add one: CREATE"
+        " UNIQUE INDEX app_m_pair ON app_m (group_id, entity_id)"
+    )
+    _execute(connection, "CREATE UNIQUE INDEX app_m_pair ON app_m (entity_id, group_id)")
+    assert prov.full_sync().status is SyncStatus.SUCCESS  # either order is the pair
+    assert len(_app_rows(connection)) == 3
+
+
+class _Proxy:
+    """A connection of a driver grouperprov does not know: a pool's proxy, say."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self._connection = connection
+
+    def cursor(self) -> sqlite3.Cursor:
+        return self._connection.cursor()
+
+    def commit(self) -> None:
+        self._connection.commit()
+
+    def rollback(self) -> None:
+        self._connection.rollback()
+
+
+def test_a_connection_of_a_driver_it_does_not_know_syncs_with_its_paramstyle(
+    tmp_path: Path,
+) -> None:
+    # (Such as SQLAlchemy's engine.raw_connection(): its class is the pool's.)
+    connection = sqlite3.connect(tmp_path / "app.db")
+    _app_tables(connection)
+    with pytest.raises(ValueError, match="cannot tell the paramstyle of _Proxy: pass paramstyle="):
+        SqlTarget(_Proxy(connection), _APP_LAYOUT)
+    target = SqlTarget(_Proxy(connection), _APP_LAYOUT, paramstyle="qmark")
+    prov = Provisioner(_APP_CONFIG, _staff_and_faculty(), target)
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    assert not prov.plan_full().plan.changes
+    assert len(_app_rows(connection)) == 4
+    assert target._unique_on("app_m", ("group_id", "entity_id")) is None  # not looked at
+
+
 def test_a_column_renamed_under_a_synced_target_stops_its_next_runs(connect: Connect) -> None:
     connection = connect()
     _app_tables(connection)
@@ -1634,7 +1696,10 @@ def test_a_value_of_a_type_no_rule_reads_names_its_table_row_and_column(
             SqlTarget(connection, layout).retrieve_all_groups()
         connection.execute("CREATE TABLE app_values (owner text, name text, value jsonb)")
         connection.execute("INSERT INTO app_values VALUES ('g1', 'code', '[1]')")
-        connection.execute("CREATE TABLE app_members (group_id text, member_id text, since jsonb)")
+        connection.execute(
+            "CREATE TABLE app_members (group_id text, member_id text, since jsonb,"
+            " PRIMARY KEY (group_id, member_id))"
+        )
         connection.execute("INSERT INTO app_members VALUES ('g1', 'm1', 'true')")
         connection.execute("INSERT INTO app_members VALUES ('g1', 'm2', '{}')")
         connection.commit()

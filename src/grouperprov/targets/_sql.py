@@ -488,11 +488,55 @@ class SqlTarget(TargetDAO):
                 if near is not None:
                     why += f"; quoted names are exact on PostgreSQL: write {near!r}"
                 problems.append(ConfigProblem(key, why))
+        m = self.layout.memberships
+        if m is not None and part in {None, "memberships"} and not problems:
+            pair = (m.group_column, m.entity_column)
+            if self._unique_on(m.table, pair) is False:
+                why = (
+                    f"table {m.table!r} has no primary key or unique constraint on exactly"
+                    f" ({', '.join(pair)}): a membership written twice (a run retried after"
+                    " a crash) would be two rows, and inserts need one (ON CONFLICT); add"
+                    f" one: CREATE UNIQUE INDEX {m.table.rpartition('.')[2]}_pair"
+                    f" ON {m.table} ({', '.join(pair)})"
+                )
+                problems.append(ConfigProblem("memberships.table", why))
         if problems:
             self._checked = False  # until it passes: every operation checks all again
             raise ConfigError(problems)
         if part is None:
             self._checked = True
+
+    def _unique_on(self, table: str, columns: tuple[str, str]) -> bool | None:
+        """Whether a unique index of *table* (a primary key) is on exactly *columns*.
+
+        ``None`` on a database other than PostgreSQL and SQLite: not looked at.
+        """
+        with self._transaction() as cur:
+            if self._postgres:
+                # The key columns of each whole-table unique index, by name.
+                cur.execute(
+                    "SELECT count(*) FROM pg_catalog.pg_index i WHERE i.indrelid ="  # noqa: S608  # placeholders
+                    f" to_regclass({self._p}) AND i.indisunique AND i.indpred IS NULL"
+                    " AND i.indexprs IS NULL AND i.indnkeyatts = 2 AND ARRAY("
+                    "SELECT a.attname::text FROM pg_catalog.pg_attribute a"
+                    " WHERE a.attrelid = i.indrelid AND a.attnum IN (i.indkey[0], i.indkey[1])"
+                    f") @> {self._p}::text[]",
+                    [quote(table), list(columns)],
+                )
+                return bool(cur.fetchone()[0])
+            if not self._sqlite:
+                return None
+            schema, _, name = table.rpartition(".")
+            prefix = f"{quote(schema)}." if schema else ""
+            wanted = {c.casefold() for c in columns}
+            cur.execute(f"PRAGMA {prefix}index_list({quote(name)})")
+            # (seq, name, unique, origin, partial) per index
+            indexes = [row[1] for row in cur.fetchall() if row[2] and not row[4]]
+            for index in indexes:
+                cur.execute(f"PRAGMA {prefix}index_info({quote(index)})")
+                if {str(row[2]).casefold() for row in cur.fetchall()} == wanted:
+                    return True
+            return False
 
     def _columns_of(self, table: str) -> list[str] | None:
         """The names of *table*'s columns; ``None`` when PostgreSQL has no such table.
