@@ -117,6 +117,24 @@ def test_spaces_around_separators_are_not_part_of_a_value_but_escaped_ones_are()
     assert split_dn(" ") == []
 
 
+@given(
+    st.lists(st.text(alphabet=st.characters(exclude_categories=["Cs"])), min_size=1, max_size=4),
+    st.lists(st.sampled_from(["", " ", "  "]), min_size=12, max_size=12),
+)
+def test_spaces_around_any_separator_leave_every_escaped_value_as_it_was(
+    values: list[str], spaces: list[str]
+) -> None:
+    pads = iter(spaces)
+    dn = ",".join(
+        f"{next(pads)}ou{next(pads)}={next(pads)}{escape_dn_value(v)}{next(pads)}"
+        if i < 3
+        else f"ou={escape_dn_value(v)}"
+        for i, v in enumerate(values)
+    )
+    assert split_dn(dn) == [[("ou", v)] for v in values]
+    assert canonical_dn(dn) == ",".join(f"ou={escape_dn_value(v)}" for v in values)
+
+
 def test_a_dn_template_renders_the_canonical_dn_and_other_values_as_they_are() -> None:
     def render(template: str, subject: str) -> str | None:
         entity = ProvisioningEntity.from_grouper("m1", subject)
