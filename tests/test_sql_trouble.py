@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from grouperprov.exceptions import ConfigError, ConfigProblem, TargetUnavailable
 from grouperprov.targets._sql_trouble import trouble
 
 
@@ -50,6 +51,9 @@ def test_psycopg2_codes_and_other_drivers_classes_tell_too() -> None:
     assert trouble(LockTimeoutError()) == "unavailable"  # by its DB-API base class
     assert trouble(ProgrammingError()) == "setup"
     assert trouble(ValueError("x")) is None
+    # The target's own errors pass through its reads as they are.
+    assert trouble(TargetUnavailable("down")) is None
+    assert trouble(ConfigError([ConfigProblem("groups.table", "no table")])) is None
 
 
 def test_sqlite_errors_are_told_apart_by_result_code(tmp_path: Path) -> None:

@@ -183,10 +183,8 @@ def _guarded(
                     where="the database",
                     log=log,
                 )
-            except (ConfigError, TargetUnavailable):
-                raise
             except Exception as exc:
-                kind = trouble(exc)
+                kind = trouble(exc)  # None for the target's own errors (ConfigError...)
                 if not retry or kind is None:
                     raise
                 if kind == "setup":
