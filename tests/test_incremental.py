@@ -1066,3 +1066,172 @@ def test_memberships_of_an_owner_missing_from_the_target_get_dne_in_every_run() 
     for key in ((ObjectType.MEMBERSHIP, ("grp-00001", "mem-u2")), (ObjectType.MEMBERSHIP, courses)):
         assert full.errors[key].message == dne
         assert not records[key].in_target
+
+
+def test_a_member_value_that_fails_its_rules_is_an_error_without_a_recalc() -> None:
+    """A non-recalc add whose value breaks a rule fails that membership alone, unread."""
+    source = _campus()
+    source.add_subject("u3xx")
+    prov, seq = _synced(
+        source,
+        memberships={
+            "type": "group_attributes",
+            "attribute": {"name": "member", "field": "subject_id", "max_length": 2},
+        },
+    )
+    source.add_member("apps:ldap:staff", "u3xx")
+    source.add_member("apps:ldap:staff", "u3")
+    target = prov.target
+    assert isinstance(target, InMemoryTarget)
+    target.calls.clear()
+    result = prov.incremental_sync(source.events(seq))
+    assert result.status is SyncStatus.WARNING, result.summary()
+    assert result.incremental is not None
+    assert result.incremental.non_recalc == 2
+    pair = ("grp-00001", "mem-u3xx")
+    error = result.errors[(ObjectType.MEMBERSHIP, pair)]
+    assert error.code is SyncErrorCode.LEN
+    assert error.message == "value 'u3xx' is 4 characters long, max 2"
+    assert target.calls == [("update_groups", 1)]  # u3's value, and nothing read
+    assert _members(prov, "staff") == {"u1", "u2", "u3"}
+    record = prov.store.load(P).records[(ObjectType.MEMBERSHIP, pair)]
+    assert record.error_code is SyncErrorCode.LEN
+    assert not record.in_target
+
+
+def test_a_membership_object_that_fails_its_rules_is_an_error_without_a_recalc() -> None:
+    source = _campus()
+    source.add_group("apps:ldap:other")
+    source.add_member("apps:ldap:other", "u3")  # so u3 is in the target already
+    target = InMemoryTarget(id_attributes={"group": "cn", "entity": "uid"})
+    prov, seq = _synced(
+        source,
+        target=target,
+        entities={"attributes": [{"name": "uid", "field": "subject_id"}], "matching": ["uid"]},
+        memberships={
+            "type": "membership_objects",
+            "attributes": [
+                {"name": "g", "field": "group.name"},
+                {"name": "u", "field": "entity.subject_id"},
+                {
+                    "name": "k",
+                    "template": "{group.extension}-{entity.subject_id}",
+                    "valid_pattern": "(?!staff-u3$).*",
+                },
+            ],
+            "matching": [["g", "u"]],
+        },
+    )
+    source.add_member("apps:ldap:staff", "u3")
+    target.calls.clear()
+    result = prov.incremental_sync(source.events(seq))
+    assert result.status is SyncStatus.WARNING, result.summary()
+    assert result.incremental is not None
+    assert result.incremental.non_recalc == 1
+    error = result.errors[(ObjectType.MEMBERSHIP, ("grp-00001", "mem-u3"))]
+    assert error.code is SyncErrorCode.INV
+    assert target.calls == []  # neither read nor written
+    assert not [m for m in target.memberships.values() if m.get("k") == "staff-u3"]
+
+
+def test_a_member_whose_value_is_ignored_is_recalculated_and_nothing_is_written() -> None:
+    source = _campus()
+    source.add_subject("u5")
+    prov, seq = _synced(
+        source,
+        memberships={
+            "type": "group_attributes",
+            "attribute": {"name": "member", "field": "subject_id", "ignore_values": ["u5"]},
+        },
+    )
+    source.add_member("apps:ldap:staff", "u5")
+    result = prov.incremental_sync(source.events(seq))
+    assert result.status is SyncStatus.SUCCESS, result.summary()
+    assert result.incremental is not None
+    assert result.incremental.non_recalc == 0
+    assert result.incremental.recalc_memberships == (("grp-00001", "mem-u5"),)
+    assert _members(prov, "staff") == {"u1", "u2"}
+    assert not prov.plan_full().plan.changes
+
+
+def test_an_entity_that_failed_is_retried_as_a_recalc_and_gets_its_memberships() -> None:
+    source = _campus()
+    broken = {"on": True}
+    target = InMemoryTarget(
+        id_attributes={"group": "cn", "entity": "uid"},
+        fail=lambda op, bean: broken["on"] and op == "insert_entities" and bean.get("uid") == "u3",
+    )
+    prov, seq = _synced(
+        source,
+        target=target,
+        entities={"attributes": [{"name": "uid", "field": "subject_id"}], "matching": ["uid"]},
+        memberships={
+            "type": "entity_attributes",
+            "attribute": {"name": "isMemberOf", "field": "name"},
+        },
+    )
+    source.add_member("apps:ldap:staff", "u3")
+    failed = prov.incremental_sync(source.events(seq))
+    assert failed.status is SyncStatus.ERROR, failed.summary()
+    key = (ObjectType.ENTITY, "mem-u3")
+    assert prov.store.load(P).records[key].error_code is SyncErrorCode.ERR
+    broken["on"] = False
+    retried = prov.incremental_sync([])
+    assert retried.status is SyncStatus.SUCCESS, retried.summary()
+    assert retried.incremental is not None
+    assert retried.incremental.retried == 2  # the entity, and its membership that failed with it
+    assert retried.incremental.recalc_entities == ("mem-u3",)
+    assert retried.incremental.recalc_memberships == (("grp-00001", "mem-u3"),)
+    assert prov.store.load(P).records[key].error_code is None
+    assert target.entities["u3"].values("isMemberOf") == {"apps:ldap:staff"}
+    assert not prov.plan_full().plan.changes
+
+
+def test_a_delete_of_a_member_value_the_sync_did_not_insert_is_recalculated_and_kept() -> None:
+    """The delete policy is judged by a recalc, which leaves another's value alone."""
+    source = _campus()
+    target = InMemoryTarget(id_attributes={"group": "cn"})
+    # The group was in the target before the sync, u2 a member of it already.
+    target.seed(
+        groups=[ProvisioningGroup(id="staff", attributes={"cn": "staff", "member": {"u2"}})]
+    )
+    prov, seq = _synced(source, target=target)
+    staff = next(g.id for g in source.snapshot().groups if g.get("extension") == "staff")
+    record = prov.store.load(P).records[(ObjectType.MEMBERSHIP, (staff, "mem-u2"))]
+    assert record.in_target
+    assert not record.inserted_by_us
+    source.remove_member("apps:ldap:staff", "u2")
+    result = prov.incremental_sync(source.events(seq))
+    assert result.status is SyncStatus.SUCCESS, result.summary()
+    assert result.incremental is not None
+    assert result.incremental.non_recalc == 0
+    assert result.incremental.recalc_memberships == ((staff, "mem-u2"),)
+    assert _members(prov, "staff") == {"u1", "u2"}
+    assert not prov.plan_full().plan.changes  # a full sync keeps it too
+
+
+def test_a_membership_event_older_than_its_record_is_recalculated_not_applied() -> None:
+    """An event that happened before a run wrote its membership's record is read again.
+
+    The first batch ended before the event; its group's recalc read Grouper
+    after the event, so the record is newer than what the event says.
+    """
+    source = _campus()
+    prov, seq = _synced(source)
+    source.update_group("apps:ldap:staff", description="Staff")  # recalculates the group
+    source.remove_member("apps:ldap:staff", "u2")
+    first, late = source.events(seq)
+    assert prov.incremental_sync([first]).status is SyncStatus.SUCCESS
+    assert _members(prov, "staff") == {"u1"}
+    staff = next(g.id for g in source.snapshot().groups if g.get("extension") == "staff")
+    record = prov.store.load(P).records[(ObjectType.MEMBERSHIP, (staff, "mem-u2"))]
+    assert not record.in_target
+    assert record.last_sync is not None
+    assert late.occurred <= record.last_sync
+    source.add_member("apps:ldap:staff", "u2")  # and back, before the late event arrives
+    result = prov.incremental_sync([late])
+    assert result.status is SyncStatus.SUCCESS, result.summary()
+    assert result.incremental is not None
+    assert result.incremental.non_recalc == 0
+    assert result.incremental.recalc_memberships == ((staff, "mem-u2"),)
+    assert _members(prov, "staff") == {"u1", "u2"}
