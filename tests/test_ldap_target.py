@@ -822,6 +822,16 @@ def test_refused_credentials_and_a_closed_port_are_clear_errors(
     assert "not-the-password" not in str(caught.value)
     with pytest.raises(TargetUnavailable, match=r"cannot connect to ldap://127\.0\.0\.1:1 "):
         LdapTarget("ldap://127.0.0.1:1", groups=LdapGroups(base_dn=SUFFIX), timeout=2)
+    # A server without TLS refuses StartTLS: never a bind in the clear.
+    with pytest.raises(TargetUnavailable, match=r"with StartTLS as .*startTLS failed") as caught:
+        LdapTarget(
+            slapd_server.url,
+            bind_dn=slapd_server.bind_dn,
+            password=slapd_server.password,
+            start_tls=True,
+            groups=LdapGroups(base_dn=SUFFIX),
+        )
+    assert slapd_server.password not in str(caught.value)
 
 
 @pytest.fixture
