@@ -1235,3 +1235,66 @@ def test_a_membership_event_older_than_its_record_is_recalculated_not_applied() 
     assert result.incremental.non_recalc == 0
     assert result.incremental.recalc_memberships == ((staff, "mem-u2"),)
     assert _members(prov, "staff") == {"u1", "u2"}
+
+
+@pytest.mark.parametrize("value_changes", [True, False])
+def test_values_another_system_gave_people_are_kept_whatever_the_delete_policy(
+    value_changes: bool,  # a parameter
+) -> None:
+    """``not_in_grouper`` removes only values of groups that are or were provisioned.
+
+    Found by pointing ``entity_attributes`` at people whose entitlements
+    other systems set too: every run removed theirs from anyone in a
+    provisioned group.
+    """
+    source = _campus()
+    source.add_group("apps:ldap:courses")
+    source.add_member("apps:ldap:courses", "u3")
+    target = InMemoryTarget(id_attributes={"entity": "uid"}, value_changes=value_changes)
+    foreign = "urn:other:library"
+    target.insert_entities(
+        [
+            ProvisioningEntity(id=u, attributes={"uid": u, "ent": frozenset({foreign})})
+            for u in ("u1", "u2", "u3")
+        ]
+    )
+    # Grouper's value, added by hand to a person who is not in the group.
+    target.entities["u3"] = target.entities["u3"].with_attributes(
+        {"ent": frozenset({foreign, "urn:g:apps:ldap:staff"})}
+    )
+    prov, seq = _synced(
+        source,
+        target=target,
+        groups={"operate": False},
+        entities={
+            "attributes": [{"name": "uid", "field": "subject_id"}],
+            "matching": ["uid"],
+            "insert": False,
+            "delete": False,
+        },
+        memberships={
+            "type": "entity_attributes",
+            "delete_policy": "not_in_grouper",
+            "attribute": {"name": "ent", "template": "urn:g:{name}"},
+        },
+    )
+
+    def held() -> dict[str, frozenset[object]]:
+        return {u: e.values("ent") for u, e in sorted(target.entities.items())}
+
+    assert held() == {
+        "u1": {foreign, "urn:g:apps:ldap:staff"},
+        "u2": {foreign, "urn:g:apps:ldap:staff"},
+        # staff is provisioned: its value is Grouper's to remove
+        "u3": {foreign, "urn:g:apps:ldap:courses"},
+    }
+    source.delete_group("apps:ldap:staff")
+    source.add_member("apps:ldap:courses", "u1")
+    result = prov.incremental_sync(source.events(seq))
+    assert result.status is SyncStatus.SUCCESS, result.summary()
+    assert held() == {
+        "u1": {foreign, "urn:g:apps:ldap:courses"},
+        "u2": {foreign},
+        "u3": {foreign, "urn:g:apps:ldap:courses"},
+    }
+    assert not prov.plan_full().plan.changes

@@ -184,6 +184,8 @@ class _Comparer:
         self.b = behavior
         self.tr = translation
         self.records = records
+        # Compare forms of the values groups give people (see _of_a_group), made when needed.
+        self._group_values: set[Hashable] | None = None
         self.historical = historical
         self.linked = linked
         self.changes: list[Change] = []
@@ -609,8 +611,8 @@ class _Comparer:
                 if ms.delete.on
                 and may_delete(
                     ms.delete_policy,
-                    self._record(ObjectType.MEMBERSHIP, (owner_id, v)),
-                    in_managed_group=True,
+                    record := self._record(ObjectType.MEMBERSHIP, (owner_id, v)),
+                    in_managed_group=record is not None or self._of_a_group(owner, name, v),
                 )
             ]
             if not adds and not removes:
@@ -650,6 +652,29 @@ class _Comparer:
                     ),
                 )
             )
+
+    def _of_a_group(self, owner: ObjectType, name: str, value: Scalar) -> bool:
+        """Whether a value the target holds names a group that is or was provisioned.
+
+        A group's list holds its own members: every value is its group's. A
+        person's values (``entity_attributes``) may be another system's
+        (``urn:mace:other:...`` next to Grouper's entitlements): one is
+        Grouper's when a group gives it to someone in this run, or a sync
+        record holds it for someone. Others are never removed, whatever the
+        delete policy: only memberships of groups that are or were
+        provisioned are.
+        """
+        if owner is ObjectType.GROUP:
+            return True
+        if self._group_values is None:
+            known: set[Hashable] = set()
+            for values in self.tr.membership_values.values():
+                known.update(values)
+            for key in self.records.get(ObjectType.MEMBERSHIP, {}):
+                if isinstance(key, tuple) and len(key) == 2:  # noqa: PLR2004  # (owner, value)
+                    known.update(self.t.value_map(owner, name, key[1]))
+            self._group_values = known
+        return any(k in self._group_values for k in self.t.value_map(owner, name, value))
 
     def _with_owner(
         self, owner: ObjectType, owner_id: str, name: str, values: Collection[MembershipValue]
