@@ -593,6 +593,39 @@ def test_a_search_the_directory_refuses_fails_with_its_reason(
     assert target.retrieve_all_groups() == []  # the connection is still good
 
 
+def test_a_base_dn_the_directory_lacks_stops_the_run_before_it_writes(
+    slapd_server: SlapdServer, branch: tuple[str, str]
+) -> None:
+    """A missing base is a setting to fix, not an empty directory.
+
+    Found with a base DN misspelt: it was read as "no groups", and each
+    group's add was refused (noSuchObject), one by one, in every run.
+    """
+    groups, people = branch
+    missing = f"ou=misspelt,{SUFFIX}"
+    target = _target(slapd_server, (missing, people))
+    config = _config(MembershipType.GROUP_ATTRIBUTES, (missing, people))
+    source = InMemorySource()
+    source.add_subject("ann")
+    source.add_group("campus:staff")
+    source.add_member("campus:staff", "ann")
+    source.mark("campus", config.name, scope="sub")
+    store = MemorySyncStore()
+    result = Provisioner(config, source, target, store).full_sync()
+    assert result.status is SyncStatus.CONFIG_ERROR, result.summary()
+    assert f"groups.base_dn: the directory has no entry '{missing}'" in result.message
+    assert not store.load(config.name).records
+    admin = _admin(slapd_server)
+    admin.search(SUFFIX, "(cn=campus:staff)")
+    assert not admin.entries
+    admin.unbind()
+    # Found by DN, an absent entry is still none found; and the other side's base is checked.
+    assert target.retrieve_groups([f"cn=absent,{groups}"]) == []
+    people_missing = _target(slapd_server, (groups, f"ou=gone,{SUFFIX}"))
+    with pytest.raises(ConfigError, match=r"entities\.base_dn: the directory has no entry"):
+        people_missing.retrieve_all_entities()
+
+
 def test_people_are_found_by_dn_and_attribute_and_their_entitlements_change(
     slapd_server: SlapdServer, branch: tuple[str, str]
 ) -> None:

@@ -527,7 +527,11 @@ class LdapTarget(TargetDAO):
                 elif operation != SEARCH_REFERENCE:  # a referral is not followed
                     msg = f"a search was answered with operation 0x{operation:02x}"
                     raise LdapProtocolError(msg)
-            # No such entry, or (looking one DN up) no such DN: none found.
+            if done.code == _NO_SUCH_OBJECT and scope != _BASE:
+                # Not "no groups": every entry the sync adds under it would be refused.
+                side = "groups" if kind is ProvisioningGroup else "entities"
+                raise ConfigError([_missing_base(side, where)])
+            # Looking one DN up: no such entry (or no such DN) is none found.
             if done.code not in {0, _NO_SUCH_OBJECT} and not (
                 scope == _BASE and done.code == _INVALID_DN_SYNTAX
             ):
@@ -1144,6 +1148,14 @@ def _schema_problems(
                         f"{path}.{key}",
                         f"{name!r} is not an object class of the directory's schema",
                     )
+
+
+def _missing_base(side: str, base: str) -> ConfigProblem:
+    return ConfigProblem(
+        f"{side}.base_dn",
+        f"the directory has no entry {base!r}, or the bind DN may not see it: "
+        "create it (the sync adds entries under it, never the base itself) or correct the setting",
+    )
 
 
 def _search_failure(where: str, code: int, message: str, read: int) -> str:
