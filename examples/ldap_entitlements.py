@@ -5,9 +5,11 @@ Run it from a checkout (``pip install '.[ldap]'``; Debian's ``slapd`` package)::
     python examples/ldap_entitlements.py                    # its own throw-away slapd
     python examples/ldap_entitlements.py ldap://host:389 BIND_DN PASSWORD PEOPLE_BASE_DN
 
-People come from the identity system and are already in the directory;
-grouperprov only adds and removes one entitlement URN per provisioned group
-(``urn:mace:example.edu:group:<name>``). With no arguments it starts a
+People come from the identity system and are already in the directory, as
+``inetOrgPerson`` entries; grouperprov only adds and removes one entitlement
+URN per provisioned group (``urn:mace:example.edu:group:<name>``), giving a
+person the ``eduPerson`` class that attribute needs the first time (people
+are read by their structural class, with or without it). With no arguments it starts a
 throw-away OpenLDAP server, adds the people, provisions, changes a membership
 through change-log events, and prints every person's entitlements.
 """
@@ -56,10 +58,13 @@ def campus() -> InMemorySource:
 
 
 def show(connection: ldap3.Connection, base: str) -> None:
-    connection.search(base, "(objectClass=inetOrgPerson)", attributes=["eduPersonEntitlement"])
+    connection.search(
+        base, "(objectClass=inetOrgPerson)", attributes=["eduPersonEntitlement", "objectClass"]
+    )
     for entry in sorted(connection.entries, key=lambda e: e.entry_dn):
         values = sorted(v.rsplit(":", 1)[1] for v in entry.eduPersonEntitlement.values)
-        print(f"  {entry.entry_dn}: {', '.join(values) or '(none)'}")
+        classes = "eduPerson" if "eduPerson" in entry.objectClass.values else "no eduPerson"
+        print(f"  {entry.entry_dn}: {', '.join(values) or '(none)'} ({classes})")
 
 
 def run(url: str, bind_dn: str, password: str, base: str) -> None:
@@ -70,7 +75,7 @@ def run(url: str, bind_dn: str, password: str, base: str) -> None:
         password=password,
         entities=LdapEntities(
             base_dn=base,
-            object_classes=("top", "person", "organizationalPerson", "inetOrgPerson", "eduPerson"),
+            auxiliary_classes=("eduPerson",),  # added to a person who lacks it
             attributes=("eduPersonEntitlement",),
             multi_valued=("eduPersonEntitlement",),
         ),
@@ -103,7 +108,7 @@ def main() -> None:
         for person in PEOPLE:  # what the identity system put there
             admin.add(
                 f"uid={escape_dn_value(person)},{base}",
-                ["top", "person", "organizationalPerson", "inetOrgPerson", "eduPerson"],
+                ["top", "person", "organizationalPerson", "inetOrgPerson"],
                 {"cn": person.title(), "sn": person.title()},
             )
         admin.unbind()

@@ -41,7 +41,9 @@ def test_groups_to_openldap_with_member_dns() -> None:
 def test_entitlements_on_people_in_openldap() -> None:
     out = _run("ldap_entitlements.py")
     assert "uid=alan,ou=people,dc=example,dc=edu: (none)" in out  # left readers
-    assert "uid=grace,ou=people,dc=example,dc=edu: editors" in out
+    # Grace came without the eduPerson class; her first entitlement brought it.
+    assert "uid=grace,ou=people,dc=example,dc=edu: (none) (no eduPerson)" in out
+    assert "uid=grace,ou=people,dc=example,dc=edu: editors (eduPerson)" in out
     assert out.rstrip().endswith("a full sync now plans 0 changes")
 
 

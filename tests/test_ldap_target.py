@@ -657,6 +657,107 @@ def test_people_are_found_by_dn_and_attribute_and_their_entitlements_change(
     assert target.delete_entities([again])[0].ok
 
 
+def test_people_without_the_class_an_attribute_needs_are_given_it(
+    slapd_server: SlapdServer, branch: tuple[str, str]
+) -> None:
+    """People the identity system made as plain ``inetOrgPerson`` get ``eduPerson`` when needed.
+
+    Found by pointing ``entity_attributes`` at such people: every
+    entitlement was refused (``objectClassViolation``) in every run; and
+    with ``eduPerson`` among the entry's classes, no one was read at all.
+    """
+    people = branch[1]
+    admin = _admin(slapd_server)
+    for uid in ("ann", "bob"):
+        assert admin.add(f"uid={uid},{people}", ["inetOrgPerson"], {"cn": uid, "sn": uid})
+    config = ProvisionerConfig.from_dict(
+        {
+            "name": "entitlements",
+            "groups": {"operate": False},
+            "entities": {
+                "attributes": [{"name": "uid", "field": "subject_id"}],
+                "matching": ["uid"],
+                "insert": False,
+                "delete": False,
+            },
+            "memberships": {
+                "type": "entity_attributes",
+                "attribute": {"name": "eduPersonEntitlement", "template": "urn:x:{name}"},
+            },
+        }
+    )
+    source = InMemorySource()
+    for uid in ("ann", "bob"):
+        source.add_subject(uid)
+        source.add_group(f"campus:{uid}s")
+        source.add_member(f"campus:{uid}s", uid)
+    source.mark("campus", "entitlements", scope="sub")
+
+    def entities(**settings: Any) -> LdapEntities:
+        return LdapEntities(
+            base_dn=people,
+            attributes=("cn", "sn", "eduPersonEntitlement"),
+            multi_valued=("eduPersonEntitlement",),
+            **settings,
+        )
+
+    # Without the setting: refused, and the reason says what to set.
+    plain = Provisioner(
+        config,
+        source,
+        _target(slapd_server, branch, groups=None, entities=entities()),
+        MemorySyncStore(),
+    )
+    refused = plain.full_sync()
+    assert refused.status is SyncStatus.ERROR
+    error = refused.errors[(ObjectType.MEMBERSHIP, ("grp-00001", "mem-ann"))].message
+    assert "objectClassViolation" in error
+    assert error.endswith("see auxiliary_classes")
+    # With it: the class is added where it lacks, with the values.
+    admin.modify(f"uid=bob,{people}", {"objectClass": [(ldap3.MODIFY_ADD, ["eduPerson"])]})
+    target = _target(
+        slapd_server, branch, groups=None, entities=entities(auxiliary_classes=("eduPerson",))
+    )
+    provisioner = Provisioner(config, source, target, MemorySyncStore())
+    result = provisioner.full_sync()
+    assert result.status is SyncStatus.SUCCESS, result.summary()
+    admin.search(people, "(uid=*)", attributes=["objectClass", "eduPersonEntitlement"])
+    found = {
+        str(e.entry_dn): (set(e.objectClass.values), set(e.eduPersonEntitlement.values))
+        for e in admin.entries
+    }
+    assert found == {
+        f"uid=ann,{people}": ({"inetOrgPerson", "eduPerson"}, {"urn:x:campus:anns"}),
+        f"uid=bob,{people}": ({"inetOrgPerson", "eduPerson"}, {"urn:x:campus:bobs"}),
+    }
+    assert not provisioner.plan_full().plan.changes
+    # A new person gets the class with the entry.
+    (added,) = target.insert_entities(
+        [ProvisioningEntity(id="c", attributes={"uid": "cy", "cn": "c", "sn": "c"})]
+    )
+    assert added.ok, added.error
+    admin.search(f"uid=cy,{people}", "(objectClass=*)", attributes=["objectClass"])
+    assert "eduPerson" in admin.entries[0].objectClass.values
+    # A class that needs attributes the entry lacks: the entry's reason, nothing changed.
+    posix = _target(
+        slapd_server, branch, groups=None, entities=entities(auxiliary_classes=("posixAccount",))
+    )
+    (dan,) = posix.insert_entities(
+        [ProvisioningEntity(id="d", attributes={"uid": "dan", "cn": "d", "sn": "d"})]
+    )
+    assert not dan.ok
+    assert admin.add(f"uid=dan,{people}", ["inetOrgPerson"], {"cn": "d", "sn": "d"})
+    (person,) = posix.retrieve_entities([f"uid=dan,{people}"])
+    (write,) = posix.update_entities(
+        [(person, [AttributeChange.add("eduPersonEntitlement", ["urn:x:y"])])]
+    )
+    assert not write.ok
+    assert "objectClassViolation" in (write.error or "")
+    admin.search(f"uid=dan,{people}", "(objectClass=*)", attributes=["objectClass"])
+    assert set(admin.entries[0].objectClass.values) == {"inetOrgPerson"}
+    admin.unbind()
+
+
 def test_a_search_the_bind_s_size_limit_ends_says_which_limit_to_raise(
     slapd_server: SlapdServer, branch: tuple[str, str]
 ) -> None:
@@ -759,7 +860,12 @@ def test_names_the_directory_s_schema_lacks_are_refused_when_the_target_is_made(
         member_attribute="membr",
         folder_object_classes=("top", "orgUnit"),
     )
-    people = LdapEntities(base_dn=branch[1], rdn_attribute="UID", multi_valued=("entitlement",))
+    people = LdapEntities(
+        base_dn=branch[1],
+        rdn_attribute="UID",
+        multi_valued=("entitlement",),
+        auxiliary_classes=("eduPersn",),
+    )
     with pytest.raises(ConfigError) as caught:
         _target(slapd_server, branch, groups=groups, entities=people)
     assert [str(p) for p in caught.value.problems] == [
@@ -771,6 +877,7 @@ def test_names_the_directory_s_schema_lacks_are_refused_when_the_target_is_made(
             " directory's schema"
         ),
         "entities.multi_valued: 'entitlement' is not an attribute type of the directory's schema",
+        "entities.auxiliary_classes: 'eduPersn' is not an object class of the directory's schema",
     ]
     from grouperprov.targets import _ldap  # noqa: PLC0415  # the check itself
 

@@ -129,6 +129,10 @@ class LdapGroups:
         dn_attributes: Attributes whose values are DNs: read back in the
             canonical escaping (directories may write ``\2C`` for ``\,``).
         folder_object_classes: The classes of a folder's OU (bushy).
+        auxiliary_classes: Auxiliary classes the written attributes need,
+            given to new entries and added to an existing entry that lacks
+            them when it refuses a write for want of one (see
+            :attr:`LdapEntities.auxiliary_classes`).
     """
 
     base_dn: str
@@ -142,6 +146,7 @@ class LdapGroups:
     multi_valued: tuple[str, ...] = ()
     dn_attributes: tuple[str, ...] = ("member", "uniqueMember", "owner")
     folder_object_classes: tuple[str, ...] = ("top", "organizationalUnit")
+    auxiliary_classes: tuple[str, ...] = ()
 
 
 @attrs.frozen(kw_only=True)
@@ -157,6 +162,12 @@ class LdapEntities:
             ``eduPersonEntitlement`` or ``isMemberOf``).
         multi_valued: Attributes always read as sets (the membership attribute).
         dn_attributes: Attributes whose values are DNs (read back canonically).
+        auxiliary_classes: Auxiliary classes the written attributes need
+            (``eduPerson`` for ``eduPersonEntitlement``). New entries get
+            them; an existing entry (from the identity system) that refuses
+            a write for want of one (``objectClassViolation``) is given the
+            classes it lacks and the write is sent again. Reads do not ask
+            for them: people without them are read too.
     """
 
     base_dn: str
@@ -170,6 +181,7 @@ class LdapEntities:
     attributes: tuple[str, ...] = ()
     multi_valued: tuple[str, ...] = ()
     dn_attributes: tuple[str, ...] = ("manager",)
+    auxiliary_classes: tuple[str, ...] = ()
 
 
 class LdapTarget(TargetDAO):
@@ -661,7 +673,7 @@ class LdapTarget(TargetDAO):
 
     def _insert(self, kind: type[_OwnerT], beans: Sequence[_OwnerT]) -> list[WriteOutcome]:
         settings = self._settings(kind)
-        classes = list(settings.object_classes)
+        classes = _classes(settings)
         outcomes: list[WriteOutcome | None] = []
         # Adds sent and not answered yet: (place in outcomes, message id, DN, bean).
         pending: collections.deque[tuple[int, int, str, _OwnerT]] = collections.deque()
@@ -741,9 +753,7 @@ class LdapTarget(TargetDAO):
         if placeholder is not None and member is not None and member in held:
             attributes[member] = [placeholder]
         held = {n: [v for v in values if v != placeholder] for n, values in held.items()}
-        if not any(held.values()) or not self._conn.add(
-            dn, list(settings.object_classes), attributes
-        ):
+        if not any(held.values()) or not self._conn.add(dn, _classes(settings), attributes):
             return refused
         failed: list[tuple[str, Scalar, str]] = []
         for name, values in held.items():
@@ -911,13 +921,13 @@ class LdapTarget(TargetDAO):
         )
         if change.op is ChangeOp.REPLACE:
             values = _sent(_items(change.value)) or ([placeholder] if placeholder else [])
-            if not self._conn.modify(dn, {name: [(ldap3.MODIFY_REPLACE, values)]}):
-                return self._failure(f"replace {name!r} of {dn!r}")
+            if not self._modified(settings, dn, {name: [(ldap3.MODIFY_REPLACE, values)]}):
+                return self._refused(settings, f"replace {name!r} of {dn!r}")
             return None
         values = _sent(change.values())
         for chunk in _chunks(values, self._chunk):
             if change.op is ChangeOp.ADD:
-                ok = self._conn.modify(dn, {name: [(ldap3.MODIFY_ADD, chunk)]})
+                ok = self._modified(settings, dn, {name: [(ldap3.MODIFY_ADD, chunk)]})
                 if not ok and self._code() in {_TYPE_OR_VALUE_EXISTS, *_VALUE_REFUSED}:
                     before = len(failed)
                     ok = self._one_by_one(
@@ -938,8 +948,47 @@ class LdapTarget(TargetDAO):
                 if not ok and self._code() == _NO_SUCH_ATTRIBUTE:
                     ok = self._one_by_one(dn, name, ldap3.MODIFY_DELETE, chunk, _NO_SUCH_ATTRIBUTE)
             if not ok:
-                return self._failure(f"{change.op.value} {name!r} of {dn!r}")
+                what = f"{change.op.value} {name!r} of {dn!r}"
+                if change.op is ChangeOp.ADD:
+                    return self._refused(settings, what)
+                return self._failure(what)
         return None
+
+    def _refused(self, settings: LdapGroups | LdapEntities, what: str) -> WriteOutcome:
+        """The failure of a write of values; says what to set when a class was missing."""
+        outcome = self._failure(what)
+        if self._code() == _OBJECT_CLASS_VIOLATION and not settings.auxiliary_classes:
+            return WriteOutcome.failure(
+                f"{outcome.error}; an entry another system made may lack the auxiliary "
+                "class the attribute needs: see auxiliary_classes"
+            )
+        return outcome
+
+    def _modified(
+        self,
+        settings: LdapGroups | LdapEntities,
+        dn: str,
+        modification: dict[str, list[tuple[str, list[Scalar]]]],
+    ) -> bool:
+        """Send a modify that adds values; refused for want of a class, add the classes and resend.
+
+        An entry made by another system (a person from the identity system)
+        may lack the auxiliary class an attribute needs: the directory
+        answers ``objectClassViolation``. The configured auxiliary classes
+        it lacks are added (one already there is fine) and the modify is
+        sent once more; its answer is the outcome.
+        """
+        if self._conn.modify(dn, modification):
+            return True
+        if self._code() != _OBJECT_CLASS_VIOLATION or not settings.auxiliary_classes:
+            return False
+        classes = list(settings.auxiliary_classes)
+        if not self._one_by_one(
+            dn, "objectClass", ldap3.MODIFY_ADD, classes, _TYPE_OR_VALUE_EXISTS
+        ):
+            return False  # the class's answer says why (it needs an attribute, say)
+        log.info("gave %s the auxiliary classes %s", dn, ", ".join(classes))
+        return bool(self._conn.modify(dn, modification))
 
     def _one_by_one(  # noqa: PLR0917  # a modify's parts, and what may fail
         self,
@@ -1130,7 +1179,10 @@ def _schema_problems(
         named = [("rdn_attribute", settings.rdn_attribute)]
         named += [("attributes", n) for n in settings.attributes]
         named += [("multi_valued", n) for n in settings.multi_valued]
-        kinds = [("object_classes", settings.object_classes)]
+        kinds = [
+            ("object_classes", settings.object_classes),
+            ("auxiliary_classes", settings.auxiliary_classes),
+        ]
         if isinstance(settings, LdapGroups):
             if settings.member_attribute:
                 named.append(("member_attribute", settings.member_attribute))
@@ -1148,6 +1200,13 @@ def _schema_problems(
                         f"{path}.{key}",
                         f"{name!r} is not an object class of the directory's schema",
                     )
+
+
+def _classes(settings: LdapGroups | LdapEntities) -> list[str]:
+    """The classes of a new entry: its own, then the auxiliary ones it does not list."""
+    classes = list(settings.object_classes)
+    known = {c.lower() for c in classes}
+    return classes + [c for c in settings.auxiliary_classes if c.lower() not in known]
 
 
 def _missing_base(side: str, base: str) -> ConfigProblem:
