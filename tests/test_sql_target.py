@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from grouperprov import (
     AttributeChange,
     AttributeConfig,
+    MembershipsConfig,
     MembershipType,
     ObjectType,
     Provisioner,
@@ -699,6 +700,45 @@ def test_a_layout_the_tables_do_not_have_stops_the_run_before_anything_is_writte
     if postgres:
         assert "quoted names are exact on PostgreSQL: write 'subject_id'" in result.message
     assert _app_rows(connection) == [("other:app", "x1", "other:app", "x1")]  # untouched
+
+
+def test_a_table_named_in_another_case_or_schema_is_named_as_the_database_has_it(
+    postgres_server: PostgresServer,
+) -> None:
+    """PostgreSQL folds unquoted names: the layout's quoted ``AppGroups`` is not ``appgroups``."""
+    import psycopg  # noqa: PLC0415  # the extra, with the server
+
+    config = attrs.evolve(_APP_CONFIG, memberships=MembershipsConfig(operate=False))
+
+    def layout(table: str) -> SqlLayout:
+        columns = {"cn": "name", "description": "descr"}
+        return SqlLayout.from_dict({"groups": {**_APP_GROUPS, "table": table, "columns": columns}})
+
+    with psycopg.connect(postgres_server.create_database()) as connection:
+        connection.execute("CREATE SCHEMA app")
+        connection.execute("CREATE TABLE app.AppGroups (name TEXT PRIMARY KEY, descr TEXT)")
+        connection.commit()
+        for table in ("app.AppGroups", "AppGroups"):
+            prov = Provisioner(
+                config,
+                _staff_and_faculty(),
+                SqlTarget(connection, layout(table)),
+                MemorySyncStore(),
+            )
+            result = prov.full_sync()
+            assert result.status is SyncStatus.CONFIG_ERROR, result.summary()
+            assert (
+                f"groups.table: no table {table!r} in the database; it has 'app.appgroups'"
+            ) in result.message
+        prov = Provisioner(
+            config,
+            _staff_and_faculty(),
+            SqlTarget(connection, layout("app.gone")),
+            MemorySyncStore(),
+        )
+        assert "groups.table: no table 'app.gone' in the database\n" in (
+            prov.full_sync().message + "\n"
+        )
 
 
 def test_a_configured_attribute_the_layout_has_no_column_for_stops_the_run(

@@ -472,7 +472,14 @@ class SqlTarget(TargetDAO):
                 problems.append(ConfigProblem(path, f"cannot read table {table!r}: {why}"))
                 continue
             if found is None:
-                problems.append(ConfigProblem(path, f"no table {table!r} in the database"))
+                why = f"no table {table!r} in the database"
+                like = self._tables_like(table)
+                if like:
+                    why += (
+                        f"; it has {', '.join(map(repr, like))} (quoted names are exact on"
+                        " PostgreSQL, and a table outside the search_path needs its schema)"
+                    )
+                problems.append(ConfigProblem(path, why))
                 continue
             have = {fold(n) for n in found}
             # On PostgreSQL, a name that differs in case only is not the column.
@@ -558,6 +565,29 @@ class SqlTarget(TargetDAO):
                 return [str(r[0]) for r in rows]
             cur.execute(f"SELECT * FROM {quote(table)} WHERE 1 = 0")  # noqa: S608  # checked name
             return [str(d[0]) for d in cur.description or ()]
+
+    def _tables_like(self, table: str) -> list[str]:
+        """PostgreSQL's tables named as *table* is but for case or schema: what to write."""
+        if not self._postgres:
+            return []
+        schema, _, name = table.rpartition(".")
+        try:
+            with self._transaction() as cur:
+                cur.execute(
+                    "SELECT n.nspname, c.relname FROM pg_catalog.pg_class c"  # noqa: S608  # a placeholder
+                    " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+                    " WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')"
+                    f" AND lower(c.relname) = lower({self._p})"
+                    " AND n.nspname NOT IN ('pg_catalog', 'information_schema')"
+                    " ORDER BY 1, 2",
+                    [name],
+                )
+                rows = [(str(r[0]), str(r[1])) for r in cur.fetchall()]
+        except Exception:  # noqa: BLE001  # pragma: no cover  # a hint only; the catalog is every role's to read
+            return []
+        if schema:
+            rows = [r for r in rows if r[0].casefold() == schema.casefold()] or rows
+        return [f"{n}.{t}" for n, t in rows[:5]]
 
     # -- plumbing ---------------------------------------------------------------
 
