@@ -1485,6 +1485,50 @@ def test_a_second_rdn_value_added_by_hand_is_taken_away(
     admin.unbind()
 
 
+def test_entries_whose_matching_attribute_holds_an_alias_are_adopted_not_replaced(
+    slapd_server: SlapdServer, branch: tuple[str, str]
+) -> None:
+    """A group entry with an alias ``cn`` and a person with two ``uid`` values are matched.
+
+    Found by pointing a first sync at an existing directory: the group did
+    not match its ``cn`` (a set), so ``not_in_grouper`` deleted the entry,
+    its other attributes with it, and added it again; the person was
+    "missing" (DNE) in every run.
+    """
+    groups, people = branch
+    admin = _admin(slapd_server)
+    assert admin.add(
+        f"uid=u0,{people}",
+        ["inetOrgPerson", "eduPerson"],
+        {"uid": ["u0", "u0-old"], "cn": "u", "sn": "u"},
+    )
+    staff = f"cn=a:staff,{groups}"
+    member = f"uid=u0,{people}"
+    assert admin.add(
+        staff,
+        ["groupOfNames"],
+        {"cn": ["a:staff", "staff-alias"], "member": [member], "businessCategory": "kept"},
+    )
+    for kind in (MembershipType.GROUP_ATTRIBUTES, MembershipType.ENTITY_ATTRIBUTES):
+        config = _config(kind, branch)
+        if kind is MembershipType.ENTITY_ATTRIBUTES:  # the person is the identity system's
+            config = attrs.evolve(
+                config, entities=attrs.evolve(config.entities, insert=False, delete=False)
+            )
+        prov = Provisioner(
+            config, _staff_source(), _target(slapd_server, branch), MemorySyncStore()
+        )
+        result = prov.full_sync()
+        assert result.status is SyncStatus.SUCCESS, result.summary()
+        assert not prov.plan_full().plan.changes
+    admin.search(staff, "(objectClass=*)", ldap3.BASE, attributes=["cn", "businessCategory"])
+    (entry,) = admin.entries
+    assert entry.entry_attributes_as_dict == {"cn": ["a:staff"], "businessCategory": ["kept"]}
+    admin.search(member, "(objectClass=*)", ldap3.BASE, attributes=["uid", "eduPersonEntitlement"])
+    assert admin.entries[0].entry_attributes_as_dict["uid"] == ["u0"]
+    admin.unbind()
+
+
 def test_a_second_uid_added_to_a_person_by_hand_is_taken_away(
     slapd_server: SlapdServer, branch: tuple[str, str]
 ) -> None:

@@ -319,3 +319,63 @@ def test_target_objects_sharing_a_value_no_translated_object_has_are_set_aside()
     reason = "matching value cn='x' is shared by 2 target objects"
     assert forward.set_aside == {"t1": reason, "t2": reason}
     assert forward.unmatched_target == ()
+
+
+def test_a_single_valued_attribute_holding_several_values_matches_by_any() -> None:
+    """An LDAP entry's ``cn`` with an alias is still the group's (rule 5)."""
+    m = _matcher(["cn"])
+    result = m.match(
+        {"g1": g("g1", cn="Staff"), "g2": g("g2", cn="deans")},
+        {"t1": g("t1", cn=frozenset({"staff", "employees"})), "t2": g("t2", cn="deans")},
+    )
+    assert result.pairs == {"g1": "t1", "g2": "t2"}
+    assert str(result.matched_by["g1"]) == "cn='staff'"  # compared as cn compares
+    assert result.unmatched_target == ()
+    # Either side may hold the values: swapped, the same pairs.
+    backward = m.match(
+        {"t1": g("t1", cn=frozenset({"staff", "employees"}))}, {"g1": g("g1", cn="Staff")}
+    )
+    assert backward.pairs == {"t1": "g1"}
+
+
+def test_several_values_that_lead_to_several_objects_give_mat() -> None:
+    m = _matcher(["cn"])
+    both = m.match(  # two groups claim the entry that holds both their names
+        {"g1": g("g1", cn="a"), "g2": g("g2", cn="b")},
+        {"t1": g("t1", cn=frozenset({"a", "b"}))},
+    )
+    assert both.pairs == {}
+    assert both.errors["g1"] == ObjectError(
+        MAT, "the matching values of 2 objects ('g1', 'g2') lead to 't1'"
+    )
+    assert both.set_aside == {"t1": "matching values of several objects lead to it"}
+    assert both.unmatched_target == ()
+    two = m.match(  # one group, two entries that hold its name among others
+        {"g1": g("g1", cn="a")},
+        {"t1": g("t1", cn=frozenset({"a", "x"})), "t2": g("t2", cn=frozenset({"a", "y"}))},
+    )
+    assert two.pairs == {}
+    assert two.errors["g1"] == ObjectError(
+        MAT, "its matching values lead to 2 target objects ('t1', 't2')"
+    )
+    assert set(two.set_aside) == {"t1", "t2"}
+
+
+def test_a_plain_value_pairs_first_and_composite_keys_try_each_combination() -> None:
+    m = _matcher(["cn"])
+    result = m.match(
+        {"g1": g("g1", cn="a")},
+        {"t1": g("t1", cn=frozenset({"a", "x"})), "t2": g("t2", cn="a")},
+    )
+    assert result.pairs == {"g1": "t2"}  # the one value pairs in the key's own round
+    assert result.unmatched_target == ("t1",)
+    composite = _matcher([["cn", "gid"]])
+    result = composite.match(
+        {"g1": g("g1", cn="a", gid=2)},
+        {
+            "t1": g("t1", cn=frozenset({"a", "b"}), gid=1),
+            "t2": g("t2", cn=frozenset({"a", "b"}), gid=2),
+        },
+    )
+    assert result.pairs == {"g1": "t2"}
+    assert str(result.matched_by["g1"]) == "cn+gid=('a', 2)"

@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 from grouperprov import (
     Matcher,
+    MatchingId,
     ObjectType,
     ProvisionerConfig,
     ProvisioningEntity,
@@ -95,7 +96,10 @@ def _match_inputs(
     config = draw(gst.provisioner_configs())
     names = [a.name for a in config.groups.attributes]
     # Few distinct values, differing in case, so that ids collide often.
-    values = st.sampled_from(["a", "A", "b", "", 1, True])
+    # A set: a single-valued attribute that holds several values (an alias cn).
+    values = st.sampled_from(
+        ["a", "A", "b", "", 1, True, frozenset({"a", "b"}), frozenset({"A", "c", 1})]
+    )
     attributes = st.dictionaries(st.sampled_from(names), values, max_size=len(names))
 
     def side(prefix: str) -> st.SearchStrategy[dict[str, ProvisioningGroup]]:
@@ -138,10 +142,22 @@ def test_matching_is_symmetric_and_never_pairs_an_object_twice(
             gid in forward.unmatched_target,
         ]
         assert places.count(True) == 1, (gid, forward)
-    # A pair really shares a matching id.
+    # A pair really shares a matching id (one of the values, where a side holds several).
     for tid, gid in forward.pairs.items():
-        assert forward.matched_by[tid] in matcher.matching_ids(right[gid])
-        assert forward.matched_by[tid] in matcher.matching_ids(left[tid])
+        assert _answers_to(matcher.matching_ids(right[gid]), forward.matched_by[tid])
+        assert _answers_to(matcher.matching_ids(left[tid]), forward.matched_by[tid])
+
+
+def _answers_to(ids: tuple[MatchingId | None, ...], wanted: MatchingId) -> bool:
+    return any(
+        mid is not None
+        and mid.key == wanted.key
+        and all(
+            v == w or (isinstance(v, frozenset) and w in v)
+            for v, w in zip(mid.values, wanted.values, strict=True)
+        )
+        for mid in ids
+    )
 
 
 @given(gst.provisioner_configs(functions=True))

@@ -21,6 +21,12 @@ a sync record keeps), then to historical values:
    paired through the link (its values were blanked in the target; the
    update gives them back).
 4. Objects paired, given MAT or set aside take no part in later keys.
+5. A single-valued attribute that holds several values on one side (an LDAP
+   entry's ``cn`` with an alias, a person with two ``uid`` values) matches
+   by any of them: after each key's round, such objects are paired with the
+   one free object whose matching id is one of their values, when each is
+   the other's only candidate; otherwise both get MAT or are set aside, as in
+   rule 2. The update that follows gives the attribute its one value.
 
 Pairing therefore never uses an object twice, and swapping the two sides gives
 the same pairs, reversed.
@@ -28,6 +34,8 @@ the same pairs, reversed.
 
 from __future__ import annotations
 
+import itertools
+import math
 from collections.abc import Collection, Hashable, Iterable, Mapping
 from typing import Generic, TypeVar
 
@@ -198,6 +206,7 @@ class Matcher:
                 {t: ids[position] for t, ids in t_ids.items() if ids[position] is not None},
                 {g: ids[position] for g, ids in g_ids.items() if ids[position] is not None},
             )
+            self._several_values_round(state, position, t_ids, g_ids)
         if linked:
             state.linked_round(linked, translated, target, unkeyed)
         if historical:
@@ -220,6 +229,81 @@ class Matcher:
             set_aside=state.set_aside,
         )
 
+    @staticmethod
+    def _alternatives(mid: MatchingId | None) -> tuple[MatchingId, ...]:
+        """The ids *mid* stands for when an attribute holds several values; else ().
+
+        Matching attributes are single-valued (the configuration checks it):
+        a set is what an object read from the target holds instead of one value.
+        """
+        if mid is None:
+            return ()
+        options: list[list[Hashable]] = []
+        several = False
+        for value in mid.values:
+            if isinstance(value, frozenset):
+                several = True
+                options.append(sorted(value, key=repr))
+            else:
+                options.append([value])
+        if not several or math.prod(map(len, options)) > _MOST_ALTERNATIVES:
+            return ()
+        return tuple(MatchingId(mid.key, combo) for combo in itertools.product(*options))
+
+    def _several_values_round(
+        self,
+        state: _State[IdT, TargetIdT],
+        position: int,
+        t_ids: Mapping[IdT, tuple[MatchingId | None, ...]],
+        g_ids: Mapping[TargetIdT, tuple[MatchingId | None, ...]],
+    ) -> None:
+        """Rule 5: pair objects through the values of an attribute that holds several."""
+        # Found with set operations (in C): most objects are paired by now.
+        t_left = t_ids.keys() - state.pairs.keys() - state.errors.keys()
+        g_left = g_ids.keys() - state.taken - state.set_aside.keys()
+        if not t_left or not g_left:
+            return  # from empty, or everything paired
+        # In input order, so that what is reported is the same every run.
+        t_free = {t: ids[position] for t, ids in t_ids.items() if t in t_left}
+        g_free = {g: ids[position] for g, ids in g_ids.items() if g in g_left}
+        t_alt = {t: a for t, mid in t_free.items() if (a := self._alternatives(mid))}
+        g_alt = {g: a for g, mid in g_free.items() if (a := self._alternatives(mid))}
+        if not t_alt and not g_alt:
+            return  # the usual case: one value each
+        # Free target objects by each id they answer to; (object, answered as several).
+        index: dict[MatchingId, list[tuple[TargetIdT, bool]]] = {}
+        for g, mid in g_free.items():
+            for one in g_alt.get(g) or ((mid,) if mid is not None else ()):
+                index.setdefault(one, []).append((g, g in g_alt))
+        found: dict[IdT, dict[TargetIdT, MatchingId]] = {}
+        claimed: dict[TargetIdT, list[IdT]] = {}
+        for t, mid in t_free.items():
+            several = t in t_alt
+            for one in t_alt.get(t) or ((mid,) if mid is not None else ()):
+                for g, g_several in index.get(one, ()):
+                    if (several or g_several) and g not in found.get(t, {}):
+                        found.setdefault(t, {})[g] = one
+                        claimed.setdefault(g, []).append(t)
+        for t, targets in found.items():
+            if len(targets) == 1:
+                ((g, one),) = targets.items()
+                if len(claimed[g]) == 1:
+                    state.pair(t, g, one)
+                    continue
+                shown = ", ".join(repr(c) for c in claimed[g])
+                why = f"the matching values of {len(claimed[g])} objects ({shown}) lead to {g!r}"
+            else:
+                shown = ", ".join(repr(g) for g in targets)
+                why = f"its matching values lead to {len(targets)} target objects ({shown})"
+            state.errors[t] = ObjectError(SyncErrorCode.MAT, why)
+        for g, claimants in claimed.items():
+            if len(claimants) > 1 or len(found[claimants[0]]) > 1:
+                state.set_aside[g] = "matching values of several objects lead to it"
+
+
+# Of an attribute that holds several values: more combinations than this are not tried.
+_MOST_ALTERNATIVES = 64
+
 
 @attrs.define
 class _State(Generic[IdT, TargetIdT]):
@@ -228,6 +312,11 @@ class _State(Generic[IdT, TargetIdT]):
     errors: dict[IdT, ObjectError] = attrs.Factory(dict)
     set_aside: dict[TargetIdT, str] = attrs.Factory(dict)
     _taken: set[TargetIdT] = attrs.Factory(set)
+
+    @property
+    def taken(self) -> set[TargetIdT]:
+        """The target objects paired so far."""
+        return self._taken
 
     def free_translated(self, tid: IdT) -> bool:
         return tid not in self.pairs and tid not in self.errors
@@ -330,6 +419,11 @@ class _State(Generic[IdT, TargetIdT]):
             claims, "historical matching values", "claimed by the historical values of {n} objects"
         )
 
+    def pair(self, tid: IdT, gid: TargetIdT, mid: MatchingId) -> None:
+        self.pairs[tid] = gid
+        self.matched_by[tid] = mid
+        self._taken.add(gid)
+
     def _award(
         self,
         claims: Mapping[TargetIdT, list[tuple[IdT, MatchingId]]],
@@ -340,9 +434,7 @@ class _State(Generic[IdT, TargetIdT]):
         for gid, claimants in claims.items():
             if len(claimants) == 1:
                 ((tid, mid),) = claimants
-                self.pairs[tid] = gid
-                self.matched_by[tid] = mid
-                self._taken.add(gid)
+                self.pair(tid, gid, mid)
                 self.set_aside.pop(gid, None)  # an unkeyed object its link leads to
                 continue
             shown = ", ".join(repr(t) for t, _ in claimants)
@@ -378,6 +470,4 @@ class _State(Generic[IdT, TargetIdT]):
         elif gids:
             (tid,) = tids
             (gid,) = gids
-            self.pairs[tid] = gid
-            self.matched_by[tid] = mid
-            self._taken.add(gid)
+            self.pair(tid, gid, mid)
