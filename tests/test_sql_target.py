@@ -781,9 +781,11 @@ def test_a_not_null_column_the_layout_does_not_write_stops_the_run(connect: Conn
     assert result.status is SyncStatus.CONFIG_ERROR, result.summary()
     problems = result.message.splitlines()[1:]
     expected = [
-        "  memberships.table: table 'app_m' has a NOT NULL column 'created_by' with no default,"
-        " which the layout does not write: every insert would fail; give it a default, or"
-        " write it (a column of the layout)"
+        (
+            "  memberships.table: table 'app_m' has a NOT NULL column 'created_by' with no"
+            " default, which the layout does not write: every insert would fail; give it a"
+            " default, or write it (a column of the layout)"
+        )
     ]
     if postgres:
         expected.insert(
