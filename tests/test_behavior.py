@@ -8,11 +8,13 @@ import pytest
 from grouperprov import (
     Capabilities,
     DeletePolicy,
+    MembershipType,
     Mode,
     ObjectType,
     Operation,
     ProvisionerConfig,
     SyncRecord,
+    compared_config,
     compute_behavior,
     may_delete,
 )
@@ -283,3 +285,60 @@ def test_memberships_not_synced_when_the_owner_is_object_only() -> None:
     behavior = compute_behavior(config, Capabilities(ALL))
     assert behavior.membership_owner is None
     assert behavior.memberships.operate is False
+
+
+def test_attributes_the_target_compares_ignoring_case_are_compared_so() -> None:
+    config = ProvisionerConfig.from_dict(
+        {
+            "name": "p",
+            "groups": {
+                "attributes": [
+                    {"name": "cn", "field": "extension"},
+                    {"name": "owner", "field": "description"},
+                ],
+                "matching": ["cn"],
+            },
+            "entities": {
+                "attributes": [{"name": "uid", "field": "subject_id"}],
+                "matching": ["uid"],
+            },
+            "memberships": {
+                "type": "group_attributes",
+                "attribute": {"name": "member", "template": "uid={subject_id|dn},o=x"},
+            },
+        }
+    )
+    plain = Capabilities(ALL)
+    assert compared_config(config, plain) is config  # nothing declared: as it is
+    caps = Capabilities(
+        ALL,
+        case_insensitive={
+            ObjectType.GROUP: frozenset({"Member", "OWNER"}),
+            ObjectType.ENTITY: frozenset({"manager"}),
+        },
+    )
+    assert caps.ignores_case(ObjectType.GROUP, "member")
+    assert not caps.ignores_case(ObjectType.GROUP, "cn")
+    assert not caps.ignores_case(ObjectType.ENTITY, "member")
+    assert "group attributes compared ignoring case: Member, OWNER" in str(caps)
+    compared = compared_config(config, caps)
+    assert compared.memberships.attribute is not None
+    assert not compared.memberships.attribute.case_sensitive
+    groups = {a.name: a.case_sensitive for a in compared.groups.attributes}
+    assert groups == {"cn": True, "owner": False}
+    assert [a.case_sensitive for a in compared.entities.attributes] == [True]
+    assert config.memberships.attribute is not None
+    assert config.memberships.attribute.case_sensitive  # the caller's is unchanged
+    # With entity_attributes the value lives on the entity.
+    on_people = ProvisionerConfig.from_dict(
+        {
+            **config.to_dict(),
+            "memberships": {
+                "type": MembershipType.ENTITY_ATTRIBUTES.value,
+                "attribute": {"name": "member", "field": "name"},
+            },
+        }
+    )
+    attribute = compared_config(on_people, caps).memberships.attribute
+    assert attribute is not None
+    assert attribute.case_sensitive  # "member" is declared for groups only

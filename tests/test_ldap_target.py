@@ -1394,6 +1394,55 @@ def test_member_dns_in_another_case_are_one_value_when_compared_as_the_directory
     admin.unbind()
 
 
+@pytest.mark.parametrize("policy", [DeletePolicy.INSERTED_BY_US, DeletePolicy.REMOVED_FROM_GROUPER])
+def test_a_member_dn_another_tool_wrote_in_another_case_is_the_member(
+    slapd_server: SlapdServer, branch: tuple[str, str], policy: DeletePolicy
+) -> None:
+    """DNs compare ignoring case, as the directory compares them, whatever case_sensitive says.
+
+    Found by adopting a group another tool kept: its member ``UID=U0,OU=...``
+    was added again as ``uid=u0,ou=...`` in every run, the directory
+    answering that it had it, and the run saying it made a change.
+    """
+    groups, people = branch
+    source = _staff_source()
+    source.add_subject("u1")
+    source.add_member("a:staff", "u1")
+    admin = _admin(slapd_server)
+    upper = f"UID=U0,{people.upper()}"
+    assert admin.add(f"cn=a:staff,{groups}", ["groupOfNames"], {"member": [upper]})
+    config = _config(MembershipType.GROUP_ATTRIBUTES, branch)  # case_sensitive: the default
+    assert config.memberships.attribute is not None
+    assert config.memberships.attribute.case_sensitive
+    config = attrs.evolve(
+        config, memberships=attrs.evolve(config.memberships, delete_policy=policy)
+    )
+    target = _target(slapd_server, branch)
+    assert target.capabilities().ignores_case(ObjectType.GROUP, "MEMBER")
+    prov = Provisioner(config, source, target, MemorySyncStore())
+    first = prov.full_sync()
+    assert first.status is SyncStatus.SUCCESS, first.summary()
+    assert first.plan is not None
+    assert [c.value for c in first.plan.changes] == [f"uid=u1,{people}"]  # u0 is there
+    assert not prov.plan_full().plan.changes
+    # Grouper removes u0: the record of u0 is found for the value as the directory has it.
+    seq = len(source.changes)
+    source.remove_member("a:staff", "u0")
+    (group,) = target.retrieve_all_groups()
+    (held,) = group.values("member") - {f"uid=u1,{people}"}  # as the directory has it
+    assert str(held).casefold() == upper.casefold()
+    removed = [(c.action.value, c.value) for c in prov.plan_full().plan.changes]
+    assert removed == ([] if policy is DeletePolicy.INSERTED_BY_US else [("delete", held)])
+    result = prov.incremental_sync(source.events(seq))
+    assert result.status is SyncStatus.SUCCESS, result.summary()
+    (group,) = target.retrieve_all_groups()
+    assert len(group.values("member")) == (
+        2 if policy is DeletePolicy.INSERTED_BY_US else 1  # inserted by another, kept
+    )
+    assert not prov.plan_full().plan.changes  # incremental equals full
+    admin.unbind()
+
+
 def test_member_dns_written_with_spaces_in_the_template_are_not_added_again_every_run(
     slapd_server: SlapdServer, branch: tuple[str, str]
 ) -> None:

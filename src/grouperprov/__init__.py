@@ -25,6 +25,7 @@ from ._behavior import (
     DeleteDecision,
     Mode,
     ObjectBehavior,
+    compared_config,
     compute_behavior,
     may_delete,
 )
@@ -195,6 +196,7 @@ __all__ = [
     "coalesce",
     "compare",
     "compare_form",
+    "compared_config",
     "compute_behavior",
     "convert_scalar",
     "escape_dn_value",

@@ -319,6 +319,40 @@ def _unkept_attributes(config: ProvisionerConfig, caps: Capabilities) -> list[Co
     return problems
 
 
+def compared_config(config: ProvisionerConfig, capabilities: Capabilities) -> ProvisionerConfig:
+    """*config* as the engine compares with the target: its case-insensitive attributes so.
+
+    An attribute the target takes as equal ignoring case
+    (:attr:`Capabilities.case_insensitive`, an LDAP directory's ``member``)
+    compares ignoring case whatever its ``case_sensitive`` says; the values
+    written are the translated ones. The configuration is returned as it is
+    when nothing changes.
+    """
+    if not capabilities.case_insensitive:
+        return config
+
+    def folded(object_type: ObjectType, attribute: AttributeConfig) -> AttributeConfig:
+        if attribute.case_sensitive and capabilities.ignores_case(object_type, attribute.name):
+            return attrs.evolve(attribute, case_sensitive=False)
+        return attribute
+
+    groups, entities = (
+        attrs.evolve(section, attributes=tuple(folded(kind, a) for a in section.attributes))
+        for kind, section in (
+            (ObjectType.GROUP, config.groups),
+            (ObjectType.ENTITY, config.entities),
+        )
+    )
+    memberships = config.memberships
+    owner = {
+        MembershipType.GROUP_ATTRIBUTES: ObjectType.GROUP,
+        MembershipType.ENTITY_ATTRIBUTES: ObjectType.ENTITY,
+    }.get(memberships.type)
+    if owner is not None and memberships.attribute is not None:
+        memberships = attrs.evolve(memberships, attribute=folded(owner, memberships.attribute))
+    return attrs.evolve(config, groups=groups, entities=entities, memberships=memberships)
+
+
 def compute_behavior(config: ProvisionerConfig, capabilities: Capabilities) -> Behavior:
     """Combine a configuration with a target's capabilities.
 

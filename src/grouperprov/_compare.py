@@ -184,8 +184,10 @@ class _Comparer:
         self.b = behavior
         self.tr = translation
         self.records = records
-        # Compare forms of the values groups give people (see _of_a_group), made when needed.
+        # Compare forms of the values groups give people (see _of_a_group), and
+        # value records by compare form (see _value_record), made when needed.
         self._group_values: set[Hashable] | None = None
+        self._value_records: dict[tuple[Hashable, Hashable], SyncRecord] | None = None
         self.historical = historical
         self.linked = linked
         self.changes: list[Change] = []
@@ -611,7 +613,7 @@ class _Comparer:
                 if ms.delete.on
                 and may_delete(
                     ms.delete_policy,
-                    record := self._record(ObjectType.MEMBERSHIP, (owner_id, v)),
+                    record := self._value_record(owner, owner_id, name, v),
                     in_managed_group=record is not None or self._of_a_group(owner, name, v),
                 )
             ]
@@ -652,6 +654,29 @@ class _Comparer:
                     ),
                 )
             )
+
+    def _value_record(
+        self, owner: ObjectType, owner_id: str, name: str, value: Scalar
+    ) -> SyncRecord | None:
+        """The record of a membership value the target holds, found as the engine compares it.
+
+        Records keep the value as written; the target may hold it in another
+        case (a member DN another tool wrote) where the attribute compares
+        ignoring case: found exactly, the record was missed, and a member
+        Grouper removed stayed under ``removed_from_grouper``.
+        """
+        record = self._record(ObjectType.MEMBERSHIP, (owner_id, value))
+        if record is not None or self.t.strings_are_forms(owner, name):
+            return record
+        if self._value_records is None:
+            index: dict[tuple[Hashable, Hashable], SyncRecord] = {}
+            for key, found in self.records.get(ObjectType.MEMBERSHIP, {}).items():
+                if isinstance(key, tuple) and len(key) == 2:  # noqa: PLR2004  # (owner, value)
+                    for form in self.t.value_map(owner, name, key[1]):
+                        index.setdefault((key[0], form), found)
+            self._value_records = index
+        forms = self.t.value_map(owner, name, value)
+        return next((r for f in forms if (r := self._value_records.get((owner_id, f)))), None)
 
     def _of_a_group(self, owner: ObjectType, name: str, value: Scalar) -> bool:
         """Whether a value the target holds names a group that is or was provisioned.
@@ -763,7 +788,8 @@ class _Comparer:
         if action is Action.INSERT:
             reason = _member_missing(name, value)
         else:
-            record = self._record(ObjectType.MEMBERSHIP, (owner_id, value.value))
+            owner = self.b.membership_owner or ObjectType.GROUP
+            record = self._value_record(owner, owner_id, name, value.value)
             decision = may_delete(self.b.memberships.delete_policy, record, in_managed_group=True)
             reason = Reason("member_not_in_grouper", f"{name} {value.value!r}: {decision.reason}")
         self.changes.append(

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import attrs
 
 from ._apply import apply
-from ._behavior import Behavior, compute_behavior
+from ._behavior import Behavior, compared_config, compute_behavior
 from ._codes import ObjectError
 from ._config import MembershipType, ObjectType, ProvisionerConfig
 from ._events import (
@@ -185,7 +185,7 @@ def _non_recalc(  # noqa: PLR0917  # the pieces of one step
         else {}
     )
     check_read(list(groups.values()), list(entities.values()))
-    translator = Translator(p.config)
+    translator = Translator(compared_config(p.config, behavior.capabilities))
     changes, errors, recalc = non_recalc_changes(
         p.config, translator, work.non_recalc, state.records, groups, entities
     )

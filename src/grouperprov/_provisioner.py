@@ -14,7 +14,7 @@ from typing import Any
 import attrs
 
 from ._apply import ApplyResult, ChangeOutcome, apply, read_target
-from ._behavior import Behavior, Mode, compute_behavior
+from ._behavior import Behavior, Mode, compared_config, compute_behavior
 from ._cache import cached_values, historical_ids
 from ._codes import ObjectError
 from ._compare import Comparison, ProvisioningWrapper, compare
@@ -330,8 +330,9 @@ class Provisioner:
         timings: dict[str, float] = {}
         started = self.clock()
         start = time.perf_counter()
-        translator = Translator(self.config)
-        behavior = compute_behavior(self.config, self.target.capabilities())
+        capabilities = self.target.capabilities()
+        translator = Translator(compared_config(self.config, capabilities))
+        behavior = compute_behavior(self.config, capabilities)
         state = state or self.store.load(self.config.name)
         snapshot = snapshot or self.source.snapshot()
         if target_data is None:

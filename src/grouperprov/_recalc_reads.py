@@ -48,7 +48,7 @@ from ._beans import (
     Scalar,
     with_stored_value,
 )
-from ._behavior import Behavior
+from ._behavior import Behavior, compared_config
 from ._config import MembershipType, ObjectConfig, ObjectType, ProvisionerConfig
 from ._records import SyncRecord
 from ._source import GrouperSnapshot, PartialGrouperSource
@@ -306,7 +306,7 @@ def _read_target(
 ) -> TargetData | None:
     """The target objects of *snapshot*'s part of Grouper; ``None`` if the target cannot tell."""
     caps = behavior.capabilities
-    translator = Translator(p.config)
+    translator = Translator(compared_config(p.config, caps))
     records = state.records
     found: dict[ObjectType, list[ProvisioningGroup | ProvisioningEntity]] = {}
     for object_type, selected, beans in (

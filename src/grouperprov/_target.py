@@ -238,12 +238,20 @@ class Capabilities:
             attribute the target does not keep is a configuration error
             before the run, not an error on every object of every run.
             Names compare ignoring case.
+        case_insensitive: Attributes, per object type, whose values the
+            target takes as equal when they differ in case only (an LDAP
+            directory's DN-valued ``member``). The engine compares them so,
+            whatever their ``case_sensitive`` says: compared exactly, a
+            member written in another case by someone else was added again
+            in every run (the directory answering that it has it). Names
+            compare ignoring case.
     """
 
     operations: frozenset[Operation]
     batch_sizes: Mapping[Operation, int] = attrs.field(factory=dict, hash=False)
     value_changes: bool = True
     attributes: Mapping[ObjectType, frozenset[str]] = attrs.field(factory=dict, hash=False)
+    case_insensitive: Mapping[ObjectType, frozenset[str]] = attrs.field(factory=dict, hash=False)
 
     @classmethod
     def of(cls, dao: type[TargetDAO] | TargetDAO) -> Capabilities:
@@ -276,6 +284,11 @@ class Capabilities:
         kept = self.attributes.get(object_type)
         return kept is None or name.casefold() in {k.casefold() for k in kept}
 
+    def ignores_case(self, object_type: ObjectType, name: str) -> bool:
+        """Whether the target takes values of *name* as equal ignoring case (see above)."""
+        declared = self.case_insensitive.get(object_type, frozenset())
+        return name.casefold() in {n.casefold() for n in declared}
+
     def __str__(self) -> str:
         lines = [f"value changes (add/remove): {'yes' if self.value_changes else 'no'}"]
         for op in Operation:
@@ -284,6 +297,9 @@ class Capabilities:
                 lines.append(f"{op.value}" + (f" (batch {size})" if size else ""))
         for object_type, kept in self.attributes.items():
             lines.append(f"{object_type.value} attributes: {', '.join(sorted(kept))}")
+        for object_type, names in self.case_insensitive.items():
+            shown = ", ".join(sorted(names))
+            lines.append(f"{object_type.value} attributes compared ignoring case: {shown}")
         return "\n".join(lines)
 
 

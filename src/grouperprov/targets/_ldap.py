@@ -309,10 +309,16 @@ class LdapTarget(TargetDAO):
 
         The attributes kept are the RDN attribute, ``attributes=``, the
         member attribute and a bushy target's ``path_attribute`` (in the DN).
+        The ``dn_attributes`` compare ignoring case, as the directory compares
+        DNs.
         """
         caps = Capabilities.of(self)
         missing: set[Operation] = set()
         kept: dict[ObjectType, frozenset[str]] = {}
+        # DNs compare ignoring case (distinguishedNameMatch, over names that
+        # match ignoring case): a member another tool wrote as "UID=Ann,..." is
+        # the one the sync writes as "uid=ann,...", and the directory says so.
+        dns: dict[ObjectType, frozenset[str]] = {}
         for object_type, settings, ops in (
             (ObjectType.GROUP, self.groups, _GROUP_OPS),
             (ObjectType.ENTITY, self.entities, _ENTITY_OPS),
@@ -323,7 +329,8 @@ class LdapTarget(TargetDAO):
             names = frozenset(self._names(settings))
             path = settings.path_attribute if isinstance(settings, LdapGroups) else None
             kept[object_type] = names | {path} if path else names
-        return Capabilities(caps.operations - missing, {}, caps.value_changes, kept)
+            dns[object_type] = frozenset(settings.dn_attributes)
+        return Capabilities(caps.operations - missing, {}, caps.value_changes, kept, dns)
 
     # -- plumbing ---------------------------------------------------------------
 
