@@ -1443,6 +1443,39 @@ def test_a_member_dn_another_tool_wrote_in_another_case_is_the_member(
     admin.unbind()
 
 
+def test_an_entry_moved_by_hand_is_found_by_a_recalc_as_by_a_full_sync(
+    slapd_server: SlapdServer, branch: tuple[str, str]
+) -> None:
+    """A record's link that leads nowhere falls back to the matching value.
+
+    Found by moving a synced group to another OU by hand: the retry's
+    recalc read the group by its old DN alone, took it for missing, and
+    added it again; the two entries then got MAT in every full sync.
+    """
+    groups, people = branch
+    source, target, prov = _synced_staff(slapd_server, branch)
+    admin = _admin(slapd_server)
+    assert admin.add(f"ou=moved,{groups}", ["organizationalUnit"], {"ou": "moved"})
+    assert admin.modify_dn(f"cn=a:staff,{groups}", "cn=a:staff", new_superior=f"ou=moved,{groups}")
+    seq = len(source.changes)
+    source.add_subject("u1")
+    source.add_member("a:staff", "u1")
+    failed = prov.incremental_sync(source.events(seq))  # written by its old DN: refused
+    assert failed.status is SyncStatus.ERROR, failed.summary()
+    retried = prov.incremental_sync([])
+    assert retried.status is SyncStatus.SUCCESS, retried.summary()
+    assert retried.incremental is not None
+    assert retried.incremental.retried == 1
+    assert [(g.id, g.values("member")) for g in target.retrieve_all_groups()] == [
+        (f"cn=a:staff,ou=moved,{groups}", frozenset({f"uid=u0,{people}", f"uid=u1,{people}"}))
+    ]
+    full = prov.full_sync()
+    assert full.status is SyncStatus.SUCCESS, full.summary()
+    assert not full.errors
+    assert not prov.plan_full().plan.changes
+    admin.unbind()
+
+
 def test_member_dns_written_with_spaces_in_the_template_are_not_added_again_every_run(
     slapd_server: SlapdServer, branch: tuple[str, str]
 ) -> None:

@@ -376,6 +376,11 @@ def _owners(  # noqa: PLR0917  # the pieces of one read
             else p.target.retrieve_entities
         )
         found.update((b.id, b) for b in reader(sorted(ids)))
+        # A link that leads nowhere (an entry moved or deleted by hand): looked
+        # up as an unlinked object is, where a full sync would find it by its
+        # matching value. Read by its link alone, it was taken for missing and
+        # inserted again beside the moved entry, and both got MAT ever after.
+        unlinked += [b for b in beans if b.id in linked and linked[b.id] not in found]
     if unlinked:
         names = [*settings.search, *(k[0] for k in settings.matching if len(k) == 1)]
         if not names or not caps.can(search):
