@@ -43,7 +43,7 @@ from ._beans import (
 )
 from ._behavior import Behavior, Mode, ObjectBehavior, may_delete
 from ._codes import ObjectError, SyncErrorCode
-from ._config import MembershipType, ObjectType
+from ._config import DeletePolicy, MembershipType, ObjectType
 from ._lazy import LazyMap, merged
 from ._match import Matcher, MatchingId, MatchResult
 from ._plan import Action, Change, ObjectId, Plan, PlannedError, Reason
@@ -614,7 +614,13 @@ class _Comparer:
                 and may_delete(
                     ms.delete_policy,
                     record := self._value_record(owner, owner_id, name, v),
-                    in_managed_group=record is not None or self._of_a_group(owner, name, v),
+                    # Without a record only not_in_grouper may delete: only then
+                    # is it asked whose the value is (which reads every record once).
+                    in_managed_group=record is not None
+                    or (
+                        ms.delete_policy is DeletePolicy.NOT_IN_GROUPER
+                        and self._of_a_group(owner, name, v)
+                    ),
                 )
             ]
             if not adds and not removes:
