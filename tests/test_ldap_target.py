@@ -6,6 +6,7 @@ import itertools
 import ssl
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -846,6 +847,39 @@ def test_settings_are_checked_and_the_password_never_shows(
     target = _target(slapd_server, branch)
     assert slapd_server.password not in repr(target)
     assert repr(target) == f"LdapTarget(url={slapd_server.url!r})"
+
+
+def test_a_ca_file_that_is_not_one_is_a_setting_to_fix(
+    slapd_tls_server: SlapdServer, tmp_path: Path
+) -> None:
+    """Found with a misspelt path: ldap3 raised its own "invalid CA public key file"."""
+    groups = LdapGroups(base_dn=SUFFIX)
+    missing = tmp_path / "ca.pem"
+    with pytest.raises(ConfigError) as caught:
+        LdapTarget(slapd_tls_server.ldaps_url, ca_file=str(missing), groups=groups)
+    assert [str(p) for p in caught.value.problems] == [
+        f"ca_file: cannot read {str(missing)!r}: No such file or directory"
+    ]
+    key = tmp_path / "server.key"  # a PEM file, but no certificate in it
+    key.write_text(
+        "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIA==\n-----END PRIVATE KEY-----\n"
+    )
+    with pytest.raises(
+        ConfigError, match=r"^.*\n  ca_file: '.*server\.key' holds no PEM certificate"
+    ):
+        LdapTarget(slapd_tls_server.ldaps_url, ca_file=str(key), groups=groups)
+    # Comments around the certificates, as CA bundles have (in UTF-8), are fine.
+    bundle = tmp_path / "bundle.pem"
+    ca = Path(slapd_tls_server.ca_file).read_text()
+    bundle.write_text(f"# Főtanúsítvány, a CA of the bundle\n{ca}", encoding="utf-8")
+    target = LdapTarget(
+        slapd_tls_server.ldaps_url,
+        bind_dn=slapd_tls_server.bind_dn,
+        password=slapd_tls_server.password,
+        ca_file=str(bundle),
+        groups=groups,
+    )
+    target.close()
 
 
 def test_names_the_directory_s_schema_lacks_are_refused_when_the_target_is_made(

@@ -231,6 +231,7 @@ class LdapTarget(TargetDAO):
         pipeline: int = 64,
     ) -> None:
         problems = list(_problems(url, groups, entities, start_tls=start_tls))
+        problems += _ca_problems(ca_file)
         if problems:
             raise ConfigError(problems)
         self.url = url
@@ -1131,6 +1132,20 @@ def _direct_adds(strategy: object) -> bool:
     return isinstance(getattr(strategy, "_outstanding", None), dict) and callable(
         getattr(strategy, "_add_event_for_message", None)
     )
+
+
+def _ca_problems(ca_file: str | None) -> list[ConfigProblem]:
+    """A CA file that cannot be read as PEM certificates (ldap3 says only "invalid")."""
+    if ca_file is None:
+        return []
+    try:  # as the connections will read it (OpenSSL's PEM reader: comments are fine)
+        ssl.create_default_context(cafile=ca_file)
+    except ssl.SSLError as exc:
+        why = f"{ca_file!r} holds no PEM certificate to check servers against ({exc.reason})"
+        return [ConfigProblem("ca_file", why)]
+    except OSError as exc:
+        return [ConfigProblem("ca_file", f"cannot read {ca_file!r}: {exc.strerror or exc}")]
+    return []
 
 
 def _problems(
