@@ -202,6 +202,12 @@ def test_grouper_messages_become_events() -> None:
 
 def test_bad_grouper_messages_and_events_are_rejected() -> None:
     assert parse_grouper_message("{not json")[1][0].reason.startswith("not JSON: ")
+    (not_utf8,) = parse_grouper_message(b'{"esbEvent": [{"groupName": "caf\xe9"}]}')[1]
+    assert not_utf8.reason.startswith("not UTF-8: 'utf-8' codec can't decode byte 0xe9")
+    assert not_utf8.payload == '{"esbEvent": [{"groupName": "caf\ufffd"}]}'
+    # A byte order mark is ignored, in bytes or in text (RFC 8259).
+    for marked in (b'\xef\xbb\xbf{"esbEvent": []}', '\ufeff{"esbEvent": []}'):
+        assert parse_grouper_message(marked) == ([], [])
     (shape,) = parse_grouper_message('{"events": []}')[1]
     assert shape.reason == 'esbEvent: expected {"esbEvent": [...]}'
     message = _esb(

@@ -479,9 +479,19 @@ def parse_grouper_message(text: str | bytes) -> tuple[list[ChangeEvent], list[Re
     ``ownerName``, ``privilegeName`` for privileges). Types that concern no
     provisioner (folder events, say) are skipped; an event that is not
     understood is rejected with the reason; a message that is not JSON, or
-    not of that shape, is one rejected event.
+    not of that shape, is one rejected event. A byte order mark before it
+    is ignored (RFC 8259 lets a parser do so); bytes that are not UTF-8 are
+    one rejected event too, kept with the bad bytes shown as U+FFFD: read
+    with them replaced, a name would have been another group's.
     """
-    payload = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
+    if isinstance(text, bytes):
+        try:
+            payload = text.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            kept = text.decode("utf-8-sig", "replace")
+            return [], [RejectedEvent(payload=kept, reason=f"not UTF-8: {exc}")]
+    else:
+        payload = text.removeprefix("\ufeff")
     try:
         data = json.loads(payload)
     except json.JSONDecodeError as exc:
