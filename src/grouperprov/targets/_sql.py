@@ -640,9 +640,11 @@ class SqlTarget(TargetDAO):
             return [str(d[0]) for d in cur.description or ()]
 
     def _tables_like(self, table: str) -> list[str]:
-        """PostgreSQL's tables named as *table* is but for case or schema: what to write."""
-        if not self._postgres:
-            return []
+        """PostgreSQL's tables named as *table* is but for case or schema: what to write.
+
+        Asked only on PostgreSQL: elsewhere a table that is not there fails
+        the read of its columns, which says why.
+        """
         schema, _, name = table.rpartition(".")
         try:
             with self._transaction() as cur:
