@@ -187,7 +187,7 @@ class _Comparer:
         # Compare forms of the values groups give people (see _of_a_group), and
         # value records by compare form (see _value_record), made when needed.
         self._group_values: set[Hashable] | None = None
-        self._value_records: dict[tuple[Hashable, Hashable], SyncRecord] | None = None
+        self._value_records: dict[Hashable, list[tuple[Scalar, SyncRecord]]] | None = None
         self.historical = historical
         self.linked = linked
         self.changes: list[Change] = []
@@ -675,14 +675,17 @@ class _Comparer:
         if record is not None or self.t.strings_are_forms(owner, name):
             return record
         if self._value_records is None:
-            index: dict[tuple[Hashable, Hashable], SyncRecord] = {}
+            # By owner, in one pass: the forms are made for the owners asked about only.
+            by_owner: dict[Hashable, list[tuple[Scalar, SyncRecord]]] = {}
             for key, found in self.records.get(ObjectType.MEMBERSHIP, {}).items():
                 if isinstance(key, tuple) and len(key) == 2:  # noqa: PLR2004  # (owner, value)
-                    for form in self.t.value_map(owner, name, key[1]):
-                        index.setdefault((key[0], form), found)
-            self._value_records = index
-        forms = self.t.value_map(owner, name, value)
-        return next((r for f in forms if (r := self._value_records.get((owner_id, f)))), None)
+                    by_owner.setdefault(key[0], []).append((key[1], found))
+            self._value_records = by_owner
+        forms = self.t.value_map(owner, name, value).keys()
+        for held, found in self._value_records.get(owner_id, ()):
+            if forms & self.t.value_map(owner, name, held).keys():
+                return found
+        return None
 
     def _of_a_group(self, owner: ObjectType, name: str, value: Scalar) -> bool:
         """Whether a value the target holds names a group that is or was provisioned.
@@ -701,9 +704,13 @@ class _Comparer:
             known: set[Hashable] = set()
             for values in self.tr.membership_values.values():
                 known.update(values)
-            for key in self.records.get(ObjectType.MEMBERSHIP, {}):
-                if isinstance(key, tuple) and len(key) == 2:  # noqa: PLR2004  # (owner, value)
-                    known.update(self.t.value_map(owner, name, key[1]))
+            # The records' distinct values (a group's, once for all its members), then their forms.
+            held = frozenset(
+                key[1]
+                for key in self.records.get(ObjectType.MEMBERSHIP, {})
+                if isinstance(key, tuple) and len(key) == 2  # noqa: PLR2004  # (owner, value)
+            )
+            known.update(self.t.value_map(owner, name, held))
             self._group_values = known
         return any(k in self._group_values for k in self.t.value_map(owner, name, value))
 

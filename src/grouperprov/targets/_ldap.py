@@ -1141,7 +1141,7 @@ def _ca_problems(ca_file: str | None) -> list[ConfigProblem]:
     try:  # as the connections will read it (OpenSSL's PEM reader: comments are fine)
         ssl.create_default_context(cafile=ca_file)
     except ssl.SSLError as exc:
-        why = f"{ca_file!r} holds no PEM certificate to check servers against ({exc.reason})"
+        why = f"{ca_file!r} holds no PEM certificate to check servers against ({exc.reason or exc})"
         return [ConfigProblem("ca_file", why)]
     except OSError as exc:
         return [ConfigProblem("ca_file", f"cannot read {ca_file!r}: {exc.strerror or exc}")]
