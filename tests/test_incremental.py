@@ -64,6 +64,15 @@ def _campus() -> InMemorySource:
     return source
 
 
+# People the identity system keeps: the sync neither adds nor removes them.
+_PEOPLE_FROM_IDM: dict[str, Any] = {
+    "attributes": [{"name": "uid", "field": "subject_id"}],
+    "matching": ["uid"],
+    "insert": False,
+    "delete": False,
+}
+
+
 def _provisioner(source: InMemorySource, **kwargs: Any) -> Provisioner:
     target = kwargs.pop("target", None) or InMemoryTarget(id_attributes={"group": "cn"})
     return Provisioner(_config(**kwargs), source, target, MemorySyncStore())
@@ -1040,12 +1049,7 @@ def test_memberships_of_an_owner_missing_from_the_target_get_dne_in_every_run() 
         source,
         target=target,
         groups={"operate": False},
-        entities={
-            "attributes": [{"name": "uid", "field": "subject_id"}],
-            "matching": ["uid"],
-            "insert": False,
-            "delete": False,
-        },
+        entities=_PEOPLE_FROM_IDM,
         memberships={
             "type": "entity_attributes",
             "attribute": {"name": "isMemberOf", "field": "name"},
@@ -1266,12 +1270,7 @@ def test_values_another_system_gave_people_are_kept_whatever_the_delete_policy(
         source,
         target=target,
         groups={"operate": False},
-        entities={
-            "attributes": [{"name": "uid", "field": "subject_id"}],
-            "matching": ["uid"],
-            "insert": False,
-            "delete": False,
-        },
+        entities=_PEOPLE_FROM_IDM,
         memberships={
             "type": "entity_attributes",
             "delete_policy": "not_in_grouper",
