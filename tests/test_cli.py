@@ -106,3 +106,10 @@ def test_status_refuses_a_file_that_is_not_a_sync_store_and_leaves_it_alone(
         tables = connection.execute("SELECT name FROM sqlite_master").fetchall()
     connection.close()
     assert tables == [("accounts",)]
+    # An empty file (a store not made yet, a path touched by mistake) stays empty.
+    empty = tmp_path / "state.db"
+    empty.touch()
+    with pytest.raises(SystemExit):
+        main(["status", "--store", str(empty)])
+    assert "an empty database, not a sync store yet" in capsys.readouterr().err
+    assert empty.stat().st_size == 0

@@ -104,8 +104,8 @@ def existing_store(path: str | os.PathLike[str]) -> None:
     database by mistake, a command that only reads must not.
 
     Raises:
-        StoreError: No such file, not a database, or a database with no
-            schema version and tables of its own.
+        StoreError: No such file, not a database, a database with no
+            schema version and tables of its own, or an empty one.
     """
     if not Path(path).exists():
         msg = f"{path}: no such sync store"
@@ -119,6 +119,11 @@ def existing_store(path: str | os.PathLike[str]) -> None:
         raise _unopenable(path, exc) from exc
     if version == 0 and tables:
         msg = f"{path}: a SQLite database, but not a grouperprov sync store (no schema version)"
+        raise StoreError(msg)
+    if version == 0:
+        # An empty file (touched, or a new database): a run would make it a store,
+        # a command that only reads must not.
+        msg = f"{path}: an empty database, not a sync store yet (no provisioner has run with it)"
         raise StoreError(msg)
 
 
