@@ -1020,6 +1020,60 @@ def own_slapd() -> Iterator[SlapdServer]:
     server.stop()
 
 
+def test_writes_the_directory_s_access_rules_refuse_fail_their_object_with_the_reason() -> None:
+    """A bind that is not the administrator, under ACLs: refusals are the object's own.
+
+    The sync's account may add member values but not delete them, and may
+    not add one locked value.
+    """
+    account, groups = f"cn=svc,{SUFFIX}", f"ou=groups,{SUFFIX}"
+    rules = [
+        "to attrs=userPassword by anonymous auth by * none",
+        (
+            f'to dn.subtree="{groups}" attrs=member val.regex="^uid=locked,.*"'
+            f' by dn.exact="{account}" read by * read'
+        ),
+        f'to dn.subtree="{groups}" attrs=member by dn.exact="{account}" =rscxa by * read',
+        f'to * by dn.exact="{account}" write by * read',
+    ]
+    try:
+        server = SlapdServer(access=rules)
+        server.start()
+    except ServerUnavailable as exc:  # pragma: no cover  # the session's server started
+        pytest.fail(str(exc))
+    try:
+        admin = _admin(server)
+        assert admin.add(account, ["person"], {"sn": "svc", "userPassword": "svc-only"})
+        staff = f"cn=staff,{groups}"
+        assert admin.add(staff, ["groupOfNames"], {"member": ["uid=a,o=x"]})
+        admin.unbind()
+        target = LdapTarget(
+            server.url,
+            bind_dn=account,
+            password="svc-only",  # noqa: S106  # the test's own entry
+            groups=LdapGroups(base_dn=groups, placeholder=f"cn=nobody,{SUFFIX}"),
+        )
+        _opened.append(target)
+        (group,) = target.retrieve_all_groups()
+        (removed,) = target.update_groups(
+            [(group, [AttributeChange.remove("member", ["uid=a,o=x"])])]
+        )
+        assert not removed.ok
+        assert removed.error == f"remove 'member' of {staff!r}: insufficientAccessRights (50)"
+        (added,) = target.update_groups([(group, [AttributeChange.add("member", ["uid=b,o=x"])])])
+        assert added.ok, added.error
+        # One value refused for itself (its syntax), one by the rules: the object fails.
+        (mixed,) = target.update_groups(
+            [(group, [AttributeChange.add("member", ["not a dn", "uid=locked,o=x"])])]
+        )
+        assert not mixed.ok
+        assert mixed.error == f"add 'member' of {staff!r}: insufficientAccessRights (50)"
+        (group,) = target.retrieve_all_groups()
+        assert group.values("member") == {"uid=a,o=x", "uid=b,o=x"}
+    finally:
+        server.stop()
+
+
 def test_a_write_on_a_connection_the_directory_closed_goes_on_a_new_one(
     own_slapd: SlapdServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:

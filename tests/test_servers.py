@@ -122,6 +122,14 @@ def test_missing_schemas_are_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
         SlapdServer()
 
 
+def test_access_rules_are_one_line_each() -> None:
+    """A rule with a line break would be more directives than the caller wrote."""
+    with pytest.raises(ValueError, match="an access rule is one line"):
+        SlapdServer(access=["to * by * read\naccess to * by * write"])
+    with pytest.raises(TypeError, match="a sequence of rules, not one string"):
+        SlapdServer(access="to * by * read")
+
+
 def test_a_slapd_that_will_not_start_reports_its_log(
     fake_bindir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -11,6 +11,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -243,21 +244,38 @@ class SlapdServer(_ThrowAway):
     StartTLS on :attr:`url` and listens on :attr:`ldaps_url` too; clients
     check the server against :attr:`ca_file`.
 
+    With *access*, the database has those access rules, in order, instead
+    of slapd's default (everyone reads): a bind that is not the
+    administrator may then be refused what a real directory's ACLs refuse.
+    Each is one ``access`` directive without its keyword, such as
+    ``'to attrs=member by dn.exact="cn=svc,dc=example,dc=edu" =rscxa by * read'``
+    (``a``: may add values, not delete them); see ``slapd.access(5)``.
+
     Use it as a context manager, or call :meth:`start` and :meth:`stop`.
 
     Args:
         tls: Serve TLS too (StartTLS and ``ldaps://``).
+        access: The database's access rules.
 
     Raises:
         ServerUnavailable: ``slapd`` or ``slapadd`` is missing (or, with TLS,
             ``openssl``), or the server would not start.
+        ValueError: An access rule spans lines (it would be more directives).
     """
 
     suffix = "dc=example,dc=edu"
     bind_dn = "cn=admin,dc=example,dc=edu"
     password = "test-only-secret"  # noqa: S105  # a throw-away server on loopback
 
-    def __init__(self, *, tls: bool = False) -> None:
+    def __init__(self, *, tls: bool = False, access: Sequence[str] = ()) -> None:
+        if isinstance(access, str):
+            msg = "access is a sequence of rules, not one string"
+            raise TypeError(msg)
+        for rule in access:
+            if "\n" in rule or "\r" in rule:
+                msg = f"an access rule is one line: {rule!r}"
+                raise ValueError(msg)
+        self.access = tuple(access)
         self.tls = tls
         self.openssl = shutil.which("openssl")
         if tls and self.openssl is None:
@@ -354,6 +372,7 @@ class SlapdServer(_ThrowAway):
             f"directory {folder / 'data'}",
             "index objectClass eq",
             "index cn,uid,member,uniqueMember,memberUid,isMemberOf,eduPersonEntitlement eq",
+            *(f"access {rule}" for rule in self.access),
         ]
         config = folder / "slapd.conf"
         config.write_text("\n".join(lines) + "\n")
