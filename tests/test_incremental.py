@@ -1072,16 +1072,19 @@ def test_memberships_of_an_owner_missing_from_the_target_get_dne_in_every_run() 
         assert not records[key].in_target
 
 
+def _member_values(**settings: Any) -> dict[str, Any]:
+    """``group_attributes`` with the member's subject id as its value, and *settings*."""
+    attribute = {"name": "member", "field": "subject_id", **settings}
+    return {"type": "group_attributes", "attribute": attribute}
+
+
 def test_a_member_value_that_fails_its_rules_is_an_error_without_a_recalc() -> None:
     """A non-recalc add whose value breaks a rule fails that membership alone, unread."""
     source = _campus()
     source.add_subject("u3xx")
     prov, seq = _synced(
         source,
-        memberships={
-            "type": "group_attributes",
-            "attribute": {"name": "member", "field": "subject_id", "max_length": 2},
-        },
+        memberships=_member_values(max_length=2),
     )
     source.add_member("apps:ldap:staff", "u3xx")
     source.add_member("apps:ldap:staff", "u3")
@@ -1143,10 +1146,7 @@ def test_a_member_whose_value_is_ignored_is_recalculated_and_nothing_is_written(
     source.add_subject("u5")
     prov, seq = _synced(
         source,
-        memberships={
-            "type": "group_attributes",
-            "attribute": {"name": "member", "field": "subject_id", "ignore_values": ["u5"]},
-        },
+        memberships=_member_values(ignore_values=["u5"]),
     )
     source.add_member("apps:ldap:staff", "u5")
     result = prov.incremental_sync(source.events(seq))
