@@ -128,6 +128,7 @@ def test_a_target_that_cannot_be_read_is_shown_after_the_steps_that_need_none(
     assert [s.name for s in prov.diagnostics(group="apps:sql:team").steps] == STEPS
     kept = locked.step("capabilities")
     assert kept.data["attributes"] == {"group": ["cn"], "membership": ["group", "user"]}
+    assert kept.data["case_insensitive"] == {}  # tables compare their values exactly
     assert "membership attributes: group, user" in kept.lines
     other.close()
     connection.close()

@@ -1508,6 +1508,12 @@ def test_a_member_dn_another_tool_wrote_in_another_case_is_the_member(
     target = _target(slapd_server, branch)
     assert target.capabilities().ignores_case(ObjectType.GROUP, "MEMBER")
     prov = Provisioner(config, source, target, MemorySyncStore())
+    shown = prov.diagnostics(group="a:staff").step("capabilities")
+    assert shown.data["case_insensitive"] == {
+        "group": ["member", "owner", "uniqueMember"],
+        "entity": ["manager"],
+    }
+    assert "group attributes compared ignoring case: member, owner, uniqueMember" in shown.lines
     first = prov.full_sync()
     assert first.status is SyncStatus.SUCCESS, first.summary()
     assert first.plan is not None

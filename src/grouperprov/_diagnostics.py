@@ -320,6 +320,9 @@ class _Diagnoser:
                 "batch_sizes": {op.value: n for op, n in caps.batch_sizes.items()},
                 "value_changes": caps.value_changes,
                 "attributes": {t.value: sorted(names) for t, names in caps.attributes.items()},
+                "case_insensitive": {
+                    t.value: sorted(names) for t, names in caps.case_insensitive.items()
+                },
             },
         )
 
