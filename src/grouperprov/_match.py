@@ -146,6 +146,18 @@ class Matcher:
             ids.append(None)
         return tuple(ids)
 
+    def ids_answered(self, bean: Bean) -> set[MatchingId]:
+        """Every matching id *bean* can be paired by (a set, in no order).
+
+        Its own ids, and for an attribute that holds several values, one per
+        value (rule 5).
+        """
+        answered: set[MatchingId] = set()
+        for mid in self.matching_ids(bean):
+            if mid is not None:
+                answered.update(self._alternatives(mid) or (mid,))
+        return answered
+
     def search_keys(self, bean: Bean) -> tuple[tuple[str, Scalar], ...]:
         """The (attribute, value) pairs a target can look *bean* up by, in order.
 

@@ -1572,11 +1572,7 @@ def _target_of(
         g
         for g in target.groups
         if g.id in linked
-        or any(
-            mid in wanted
-            for mid in matcher.matching_ids(translator.from_target(ObjectType.GROUP, g))
-            if mid is not None
-        )
+        or not wanted.isdisjoint(matcher.ids_answered(translator.from_target(ObjectType.GROUP, g)))
     )
     kept = {g.id for g in groups}
     return TargetData(
