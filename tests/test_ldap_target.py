@@ -1482,9 +1482,15 @@ def test_member_dns_in_another_case_are_one_value_when_compared_as_the_directory
     admin.unbind()
 
 
+@pytest.mark.parametrize("written", ["in another case", "as the sync writes it"])
+@pytest.mark.parametrize("run", ["full", "incremental", "recalc"])
 @pytest.mark.parametrize("policy", [DeletePolicy.INSERTED_BY_US, DeletePolicy.REMOVED_FROM_GROUPER])
 def test_a_member_dn_another_tool_wrote_in_another_case_is_the_member(
-    slapd_server: SlapdServer, branch: tuple[str, str], policy: DeletePolicy
+    slapd_server: SlapdServer,
+    branch: tuple[str, str],
+    policy: DeletePolicy,
+    run: str,
+    written: str,
 ) -> None:
     """DNs compare ignoring case, as the directory compares them, whatever case_sensitive says.
 
@@ -1497,7 +1503,7 @@ def test_a_member_dn_another_tool_wrote_in_another_case_is_the_member(
     source.add_subject("u1")
     source.add_member("a:staff", "u1")
     admin = _admin(slapd_server)
-    upper = f"UID=U0,{people.upper()}"
+    upper = f"UID=U0,{people.upper()}" if written == "in another case" else f"uid=u0,{people}"
     assert admin.add(f"cn=a:staff,{groups}", ["groupOfNames"], {"member": [upper]})
     config = _config(MembershipType.GROUP_ATTRIBUTES, branch)  # case_sensitive: the default
     assert config.memberships.attribute is not None
@@ -1525,14 +1531,29 @@ def test_a_member_dn_another_tool_wrote_in_another_case_is_the_member(
     (group,) = target.retrieve_all_groups()
     (held,) = group.values("member") - {f"uid=u1,{people}"}  # as the directory has it
     assert str(held).casefold() == upper.casefold()
-    removed = [(c.action.value, c.value) for c in prov.plan_full().plan.changes]
-    assert removed == ([] if policy is DeletePolicy.INSERTED_BY_US else [("delete", held)])
-    result = prov.incremental_sync(source.events(seq))
+    changes = prov.plan_full().plan.changes
+    staff = next(g.id for g in source.snapshot().groups)
+    u0 = (staff, "mem-u0")
+    # Held in another case, the delete names u0's membership (its record's target id
+    # holds the value as written); as written, the target id finds the record.
+    named = (u0,) if written == "in another case" else ()
+    assert [(c.action.value, c.value, c.memberships) for c in changes] == (
+        [] if policy is DeletePolicy.INSERTED_BY_US else [("delete", held, named)]
+    )
+    events = source.events(seq)
+    if run == "recalc":  # an event that needs a recalc turns the batch into recalcs
+        source.update_subject("u1", name="U. One")
+        events = source.events(seq)
+    result = prov.full_sync() if run == "full" else prov.incremental_sync(events)
     assert result.status is SyncStatus.SUCCESS, result.summary()
     (group,) = target.retrieve_all_groups()
     assert len(group.values("member")) == (
         2 if policy is DeletePolicy.INSERTED_BY_US else 1  # inserted by another, kept
     )
+    # Also after a recalc, which covers no group: found with the value as written,
+    # a removed member's record still said "in the target".
+    record = prov.store.load("ldap").records[(ObjectType.MEMBERSHIP, u0)]
+    assert record.in_target is (policy is DeletePolicy.INSERTED_BY_US)
     assert not prov.plan_full().plan.changes  # incremental equals full
     admin.unbind()
 

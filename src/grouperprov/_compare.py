@@ -805,6 +805,15 @@ class _Comparer:
             record = self._value_record(owner, owner_id, name, value.value)
             decision = may_delete(self.b.memberships.delete_policy, record, in_managed_group=True)
             reason = Reason("member_not_in_grouper", f"{name} {value.value!r}: {decision.reason}")
+            if (
+                record is not None
+                and isinstance(record.grouper_id, tuple)
+                and self._record(ObjectType.MEMBERSHIP, (owner_id, value.value)) is None
+            ):
+                # Held in another form than written (a DN in another case): the
+                # change names its membership, whose record its target id
+                # would not find (an incremental run's narrowing neither).
+                value = MembershipValue(value=value.value, memberships=(record.grouper_id,))
         self.changes.append(
             Change(
                 action=action,

@@ -1164,6 +1164,7 @@ class _RecordKeeper:
                 self._record(key, **self._error_fields(key), **ended)
         self._memberships(seen)
         self._subject_links(seen)
+        self._values_deleted(seen)
         unseen = self.old.keys() - seen  # in C: a no-change run sees every record
         if not unseen:
             return
@@ -1176,6 +1177,33 @@ class _RecordKeeper:
                 and self._covered(key)
             ):
                 self._record(key, provisionable=False, provisionable_end=self.now)
+
+    def _values_deleted(self, seen: Collection[Key]) -> None:
+        """The records of the membership values this run removed: not in the target now.
+
+        A value is known by the memberships its change names (held in another
+        form than written), else by the records that hold its target id; the
+        memberships Grouper has (*seen*, recorded already) are left alone: the
+        same value may have been written again for another one. Found with a
+        recalc of a membership Grouper removed: the value went, and its
+        record, outside the groups the run covers, still said "in the target".
+        """
+        for outcome in self.result.outcomes:
+            change = outcome.change
+            if not (
+                outcome.ok
+                and change.action is Action.DELETE
+                and change.object_type is ObjectType.MEMBERSHIP
+                and change.value is not None
+            ):
+                continue
+            keys: list[Key] = [(ObjectType.MEMBERSHIP, m) for m in change.memberships]
+            keys = keys or list(self._holders(ObjectType.MEMBERSHIP, change.object_id))
+            for key in keys:
+                old = self.out.get(key) or self.old.get(key)
+                if key not in seen and old is not None and old.in_target:
+                    self.touched.add(key)
+                    self._record(key, in_target=False, in_target_end=self.now)
 
     def _subject_links(self, seen: set[Key]) -> None:
         """Cache each entity's subject link in its record (made if entities are not operated)."""
@@ -1484,7 +1512,11 @@ class _RecordKeeper:
         }
         for key, old in self.old.items():
             if key[0] is ObjectType.MEMBERSHIP and key in unseen and self._covered(key):
-                outcome = self.applied.get((ObjectType.MEMBERSHIP, old.target_id))
+                # By the value as recorded, or by the membership a delete of the value
+                # as the target held it names (a DN in another case).
+                outcome = self.applied.get((ObjectType.MEMBERSHIP, old.target_id)) or (
+                    self.applied.get(key)
+                )
                 gone = outcome is not None and outcome.ok and outcome.change.action is Action.DELETE
                 # A membership that is not provisionable any more left with a replaced list.
                 gone = gone or (isinstance(key[1], tuple) and key[1][0] in replaced)
