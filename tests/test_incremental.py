@@ -735,12 +735,48 @@ def test_with_groups_not_provisioned_membership_events_are_recalculated() -> Non
     result = prov.incremental_sync(source.events(seq))
     assert result.status is SyncStatus.SUCCESS, result.summary()
     assert result.incremental is not None
-    assert result.incremental.recalc_memberships == (
-        ("grp-00001", "mem-u3"),
-        ("grp-00002", "mem-u2"),
-    )
+    # u3's first membership may make u3 provisionable: u3 is recalculated whole.
+    assert "mem-u3" in result.incremental.recalc_entities
+    assert result.incremental.recalc_memberships == (("grp-00002", "mem-u2"),)
     assert target.entities["u3"].values("isMemberOf") == {"apps:ldap:staff"}
     assert target.entities["u2"].values("isMemberOf") == {"apps:ldap:staff"}
+    assert not prov.plan_full().plan.changes
+
+
+def test_a_person_s_first_membership_recalculates_the_person_as_a_full_sync_would() -> None:
+    """The attributes of a member who becomes provisionable are compared too.
+
+    Found by an adoption fuzzer: a person the identity system made with a
+    second uid got their first membership by an event; the recalc of that
+    membership added the value, and only the next full sync took the
+    second uid away.
+    """
+    source = _campus()
+    target = InMemoryTarget(id_attributes={"entity": "uid"})
+    target.insert_entities([ProvisioningEntity(id=u, attributes={"uid": u}) for u in ("u1", "u2")])
+    target.seed(
+        entities=[ProvisioningEntity(id="u3", attributes={"uid": frozenset({"u3", "u3-old"})})]
+    )
+    prov, seq = _synced(
+        source,
+        target=target,
+        groups={"operate": False},
+        entities=_PEOPLE_FROM_IDM,
+        memberships={
+            "type": "entity_attributes",
+            "attribute": {"name": "isMemberOf", "field": "name"},
+        },
+    )
+
+    def u3() -> ProvisioningEntity:
+        return next(e for e in target.entities.values() if "u3" in e.values("uid"))
+
+    assert u3().values("uid") == {"u3", "u3-old"}  # not provisioned yet
+    source.add_member("apps:ldap:staff", "u3")
+    result = prov.incremental_sync(source.events(seq))
+    assert result.status is SyncStatus.SUCCESS, result.summary()
+    assert u3().values("uid") == {"u3"}
+    assert u3().values("isMemberOf") == {"apps:ldap:staff"}
     assert not prov.plan_full().plan.changes
 
 

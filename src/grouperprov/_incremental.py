@@ -238,6 +238,17 @@ def _membership_work(
     for pair, item in coalesce(events).items():
         if pair[0] in work.groups or pair[1] in work.entities:
             continue  # recalculated with its group or entity
+        member = records.get((ObjectType.ENTITY, pair[1]))
+        if (
+            behavior.entities.operate
+            and item.action is MembershipAction.ADD
+            and (member is None or not member.provisionable)
+        ):
+            # The member may become provisionable with it: a full sync would
+            # compare its attributes too (a person the identity system made,
+            # whose uid or cn differ), so it is recalculated, not the pair alone.
+            work.entities.add(pair[1])
+            continue
         action = _membership_action(config, behavior, records, item)
         if action is MembershipAction.DELETE and (behavior.entities.delete.on or require_members):
             # It may have been the member's last provisioned membership, or the
