@@ -185,7 +185,7 @@ class _Comparer:
         self.tr = translation
         self.records = records
         # Compare forms of the values groups give people (see _of_a_group), and
-        # value records by compare form (see _value_record), made when needed.
+        # the value records by owner (see _records_by_owner), made when needed.
         self._group_values: set[Hashable] | None = None
         self._value_records: dict[Hashable, list[tuple[Scalar, SyncRecord]]] | None = None
         self.historical = historical
@@ -607,13 +607,18 @@ class _Comparer:
                 adds = []
             elif check:
                 adds = [v for v in adds if self._members_available(member_type, owner, v)]
+            # Each value's record, found once: the delete it may become says why by it.
+            held = (
+                {v: self._value_record(owner, owner_id, name, v) for v in removes}
+                if ms.delete.on
+                else {}
+            )
             removes = [
                 v
-                for v in removes
-                if ms.delete.on
-                and may_delete(
+                for v, record in held.items()
+                if may_delete(
                     ms.delete_policy,
-                    record := self._value_record(owner, owner_id, name, v),
+                    record,
                     # Without a record only not_in_grouper may delete: only then
                     # is it asked whose the value is (which reads every record once).
                     in_managed_group=record is not None
@@ -631,7 +636,7 @@ class _Comparer:
                 for raw in removes:
                     self._value_change(
                         Action.DELETE, owner_id, tid, native,
-                        MembershipValue(value=raw, memberships=()),
+                        MembershipValue(value=raw, memberships=()), record=held[raw],
                     )  # fmt: skip
                 continue
             keep = set(current.keys()) - {k for k, v in current.items() if v in removes}
@@ -674,18 +679,21 @@ class _Comparer:
         record = self._record(ObjectType.MEMBERSHIP, (owner_id, value))
         if record is not None or self.t.strings_are_forms(owner, name):
             return record
+        forms = self.t.value_map(owner, name, value).keys()
+        for held, found in self._records_by_owner().get(owner_id, ()):
+            if forms & self.t.value_map(owner, name, held).keys():
+                return found
+        return None
+
+    def _records_by_owner(self) -> dict[Hashable, list[tuple[Scalar, SyncRecord]]]:
+        """The membership value records by owner, ``(value, record)`` each, made in one pass."""
         if self._value_records is None:
-            # By owner, in one pass: the forms are made for the owners asked about only.
             by_owner: dict[Hashable, list[tuple[Scalar, SyncRecord]]] = {}
             for key, found in self.records.get(ObjectType.MEMBERSHIP, {}).items():
                 if isinstance(key, tuple) and len(key) == 2:  # noqa: PLR2004  # (owner, value)
                     by_owner.setdefault(key[0], []).append((key[1], found))
             self._value_records = by_owner
-        forms = self.t.value_map(owner, name, value).keys()
-        for held, found in self._value_records.get(owner_id, ()):
-            if forms & self.t.value_map(owner, name, held).keys():
-                return found
-        return None
+        return self._value_records
 
     def _of_a_group(self, owner: ObjectType, name: str, value: Scalar) -> bool:
         """Whether a value the target holds names a group that is or was provisioned.
@@ -705,11 +713,7 @@ class _Comparer:
             for values in self.tr.membership_values.values():
                 known.update(values)
             # The records' distinct values (a group's, once for all its members), then their forms.
-            held = frozenset(
-                key[1]
-                for key in self.records.get(ObjectType.MEMBERSHIP, {})
-                if isinstance(key, tuple) and len(key) == 2  # noqa: PLR2004  # (owner, value)
-            )
+            held = frozenset(v for values in self._records_by_owner().values() for v, _ in values)
             known.update(self.t.value_map(owner, name, held))
             self._group_values = known
         return any(k in self._group_values for k in self.t.value_map(owner, name, value))
@@ -795,14 +799,15 @@ class _Comparer:
         tid: str | None,
         native: Bean | None,
         value: MembershipValue,
+        *,
+        record: SyncRecord | None = None,
     ) -> None:
+        """A value added, or removed (*record*: the value's, as :meth:`_value_record` found it)."""
         name = self.t.membership_attribute or ""
         op = AttributeChange.add if action is Action.INSERT else AttributeChange.remove
         if action is Action.INSERT:
             reason = _member_missing(name, value)
         else:
-            owner = self.b.membership_owner or ObjectType.GROUP
-            record = self._value_record(owner, owner_id, name, value.value)
             decision = may_delete(self.b.memberships.delete_policy, record, in_managed_group=True)
             reason = Reason("member_not_in_grouper", f"{name} {value.value!r}: {decision.reason}")
             if (
