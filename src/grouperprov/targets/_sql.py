@@ -495,7 +495,8 @@ class SqlTarget(TargetDAO):
                     why += f"; quoted names are exact on PostgreSQL: write {near!r}"
                 problems.append(ConfigProblem(key, why))
             if len(problems) == before:  # a misspelt column would be named twice
-                problems += self._unwritten(path, table, columns, fold)
+                required = [n for n, needed in found.items() if needed]
+                problems += self._unwritten(path, table, columns, fold, required)
         m = self.layout.memberships
         if m is not None and part in {None, "memberships"} and not problems:
             pair = (m.group_column, m.entity_column)
@@ -520,8 +521,9 @@ class SqlTarget(TargetDAO):
         table: str,
         columns: Sequence[tuple[str, str]],
         fold: Callable[[str], str],
+        required: Sequence[str],
     ) -> list[ConfigProblem]:
-        """The columns every insert into *table* would leave empty although they may not be.
+        """The *required* columns every insert into *table* would leave empty.
 
         A ``NOT NULL`` column with no default that the layout does not write
         (an application's ``created_by``) refused every row, one at a time, in
@@ -529,7 +531,6 @@ class SqlTarget(TargetDAO):
         the key column of a table whose keys the database makes (no
         ``id_attribute``) when it has no default or identity.
         """
-        required = self._required(table)
         if not required:
             return []
         written = {fold(column) for _, column in columns}
@@ -559,30 +560,6 @@ class SqlTarget(TargetDAO):
                 )
                 problems.append(ConfigProblem(path, why))
         return problems
-
-    def _required(self, table: str) -> list[str]:
-        """*table*'s columns that an insert must give a value (PostgreSQL and SQLite)."""
-        with self._transaction() as cur:
-            if self._postgres:
-                cur.execute(
-                    "SELECT attname FROM pg_catalog.pg_attribute WHERE attrelid ="  # noqa: S608  # a placeholder
-                    f" to_regclass({self._p}) AND attnum > 0 AND NOT attisdropped"
-                    " AND attnotnull AND NOT atthasdef AND attidentity = ''"
-                    " AND attgenerated = '' ORDER BY attnum",
-                    [quote(table)],
-                )
-                return [str(r[0]) for r in cur.fetchall()]
-            if not self._sqlite:
-                return []
-            schema, _, name = table.rpartition(".")
-            prefix = f"{quote(schema)}." if schema else ""
-            cur.execute(f"PRAGMA {prefix}table_info({quote(name)})")
-            rows = cur.fetchall()  # (cid, name, type, notnull, default, pk) per column
-            keys = [r for r in rows if r[5]]
-            rowid = (  # INTEGER PRIMARY KEY: the row id, which SQLite makes
-                str(keys[0][1]) if len(keys) == 1 and str(keys[0][2]).upper() == "INTEGER" else None
-            )
-            return [str(r[1]) for r in rows if r[3] and r[4] is None and str(r[1]) != rowid]
 
     def _unique_on(self, table: str, columns: tuple[str, str]) -> bool | None:
         """Whether a unique index of *table* (a primary key) is on exactly *columns*.
@@ -616,8 +593,14 @@ class SqlTarget(TargetDAO):
                     return True
             return False
 
-    def _columns_of(self, table: str) -> list[str] | None:
-        """The names of *table*'s columns; ``None`` when PostgreSQL has no such table.
+    def _columns_of(self, table: str) -> dict[str, bool] | None:
+        """*table*'s columns, each with whether an insert must give it a value.
+
+        ``None`` when PostgreSQL has no such table. A column must be given a
+        value when it is ``NOT NULL`` with no default (nor identity, nor
+        generated; SQLite's ``INTEGER PRIMARY KEY`` is the row id, which it
+        makes); that is known on PostgreSQL and SQLite only, elsewhere no
+        column is.
 
         PostgreSQL's are read from its catalog (``pg_attribute``), which needs
         no privilege on the table: a role granted only the layout's columns
@@ -627,7 +610,8 @@ class SqlTarget(TargetDAO):
         with self._transaction() as cur:
             if self._postgres:
                 cur.execute(
-                    "SELECT attname FROM pg_catalog.pg_attribute WHERE attrelid ="  # noqa: S608  # a placeholder
+                    "SELECT attname, attnotnull AND NOT atthasdef AND attidentity = ''"  # noqa: S608  # a placeholder
+                    " AND attgenerated = '' FROM pg_catalog.pg_attribute WHERE attrelid ="
                     f" to_regclass({self._p}) AND attnum > 0 AND NOT attisdropped"
                     " ORDER BY attnum",
                     [quote(table)],  # the name as the statements write it, as a value
@@ -635,9 +619,23 @@ class SqlTarget(TargetDAO):
                 rows = cur.fetchall()
                 if not rows:  # to_regclass: NULL for no table (a table has a column)
                     return None
-                return [str(r[0]) for r in rows]
+                return {str(r[0]): bool(r[1]) for r in rows}
             cur.execute(f"SELECT * FROM {quote(table)} WHERE 1 = 0")  # noqa: S608  # checked name
-            return [str(d[0]) for d in cur.description or ()]
+            found = {str(d[0]): False for d in cur.description or ()}
+            if not self._sqlite:
+                return found
+            schema, _, name = table.rpartition(".")
+            prefix = f"{quote(schema)}." if schema else ""
+            cur.execute(f"PRAGMA {prefix}table_info({quote(name)})")
+            rows = cur.fetchall()  # (cid, name, type, notnull, default, pk) per column
+            keys = [r for r in rows if r[5]]
+            rowid = (  # INTEGER PRIMARY KEY: the row id, which SQLite makes
+                str(keys[0][1]) if len(keys) == 1 and str(keys[0][2]).upper() == "INTEGER" else None
+            )
+            found.update(
+                (str(r[1]), True) for r in rows if r[3] and r[4] is None and str(r[1]) != rowid
+            )
+            return found
 
     def _tables_like(self, table: str) -> list[str]:
         """PostgreSQL's tables named as *table* is but for case or schema: what to write.
