@@ -73,6 +73,17 @@ _PEOPLE_FROM_IDM: dict[str, Any] = {
 }
 
 
+# Groups not provisioned as objects: each person's isMemberOf lists their groups.
+_IS_MEMBER_OF_ON_PEOPLE_FROM_IDM: dict[str, Any] = {
+    "groups": {"operate": False},
+    "entities": _PEOPLE_FROM_IDM,
+    "memberships": {
+        "type": "entity_attributes",
+        "attribute": {"name": "isMemberOf", "field": "name"},
+    },
+}
+
+
 def _provisioner(source: InMemorySource, **kwargs: Any) -> Provisioner:
     target = kwargs.pop("target", None) or InMemoryTarget(id_attributes={"group": "cn"})
     return Provisioner(_config(**kwargs), source, target, MemorySyncStore())
@@ -760,12 +771,7 @@ def test_a_person_s_first_membership_recalculates_the_person_as_a_full_sync_woul
     prov, seq = _synced(
         source,
         target=target,
-        groups={"operate": False},
-        entities=_PEOPLE_FROM_IDM,
-        memberships={
-            "type": "entity_attributes",
-            "attribute": {"name": "isMemberOf", "field": "name"},
-        },
+        **_IS_MEMBER_OF_ON_PEOPLE_FROM_IDM,
     )
 
     def u3() -> ProvisioningEntity:
@@ -1084,12 +1090,7 @@ def test_memberships_of_an_owner_missing_from_the_target_get_dne_in_every_run() 
     prov, seq = _synced(
         source,
         target=target,
-        groups={"operate": False},
-        entities=_PEOPLE_FROM_IDM,
-        memberships={
-            "type": "entity_attributes",
-            "attribute": {"name": "isMemberOf", "field": "name"},
-        },
+        **_IS_MEMBER_OF_ON_PEOPLE_FROM_IDM,
     )
     target.delete_entities([target.entities["u2"]])  # by hand
     source.add_group("apps:ldap:courses")
