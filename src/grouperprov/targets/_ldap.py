@@ -310,8 +310,9 @@ class LdapTarget(TargetDAO):
 
         The attributes kept are the RDN attribute, ``attributes=``, the
         member attribute and a bushy target's ``path_attribute`` (in the DN).
-        The ``dn_attributes`` compare ignoring case, as the directory compares
-        DNs.
+        The ``dn_attributes`` and the ``path_attribute`` compare ignoring
+        case, as the directory compares DNs: its folders ``a:Dept`` and
+        ``a:dept`` are one OU.
         """
         caps = Capabilities.of(self)
         missing: set[Operation] = set()
@@ -330,7 +331,7 @@ class LdapTarget(TargetDAO):
             names = frozenset(self._names(settings))
             path = settings.path_attribute if isinstance(settings, LdapGroups) else None
             kept[object_type] = names | {path} if path else names
-            dns[object_type] = frozenset(settings.dn_attributes)
+            dns[object_type] = frozenset(settings.dn_attributes) | ({path} if path else set())
         return Capabilities(caps.operations - missing, {}, caps.value_changes, kept, dns)
 
     # -- plumbing ---------------------------------------------------------------
@@ -626,6 +627,9 @@ class LdapTarget(TargetDAO):
                 msg = f"no single value of {settings.path_attribute!r} to make the DN"
                 raise ValueError(msg)
             *folders, leaf = str(path).split(":")
+            named = _single(values.get(settings.rdn_attribute))
+            if isinstance(named, str) and named.casefold() == leaf.casefold():
+                leaf = named  # the RDN attribute's case: a rename in case alone moves it
             rdns = [f"{settings.rdn_attribute}={escape_dn_value(leaf)}"]
             rdns += [f"ou={escape_dn_value(f)}" for f in reversed(folders)]
             return ",".join([*rdns, settings.base_dn])
@@ -867,7 +871,7 @@ class LdapTarget(TargetDAO):
         """Move the entry when its DN's attributes change (modify DN); the DN it has then."""
         names = {settings.rdn_attribute}
         if isinstance(settings, LdapGroups) and settings.dn_style is DnStyle.BUSHY:
-            names = {settings.path_attribute or ""}
+            names = {settings.path_attribute or "", settings.rdn_attribute}
         if not any(c.attribute in names for c in changes):
             return dn
         new_dn = self._dn(kind, applied(bean.attributes, changes))
@@ -899,8 +903,21 @@ class LdapTarget(TargetDAO):
         if isinstance(settings, LdapGroups) and settings.path_attribute:
             skip.add(settings.path_attribute.lower())
         allowed = {n.lower() for n in self._names(settings)}
+        bushy = isinstance(settings, LdapGroups) and settings.dn_style is DnStyle.BUSHY
+        path = settings.path_attribute if isinstance(settings, LdapGroups) else None
         for change in changes:
             name = change.attribute
+            if (
+                bushy
+                and change.op is ChangeOp.REPLACE
+                and name.lower() == rdn_name
+                and not _keeps_rdn(dn, name, change.value, fold=True)
+            ):
+                leaf = split_dn(dn)[0][0][1]
+                return WriteOutcome.failure(
+                    f"{name!r} of {dn!r} would be {change.value!r}; in a bushy DN it is the "
+                    f"last part of {path!r} ({leaf!r}), in any case"
+                )
             if (
                 name.lower() in skip
                 and (change.op is ChangeOp.REPLACE or name.lower() != rdn_name)
@@ -1382,14 +1399,19 @@ def _same_place(new_dn: str, dn: str) -> bool:
     return [(a.lower(), v) for a, v in new_rdn] == [(a.lower(), v) for a, v in old_rdn]
 
 
-def _keeps_rdn(dn: str, name: str, value: AttributeValue) -> bool:
+def _keeps_rdn(dn: str, name: str, value: AttributeValue, *, fold: bool = False) -> bool:
     """Whether replacing *name* with *value* keeps the value *dn*'s RDN names.
 
     Then the replace can be sent: it takes away values the entry has besides
     its RDN's (a second ``cn`` added by hand), which a rename alone leaves.
+    With *fold*, values that differ in case only count as the RDN's.
     """
-    wanted = {str(v) for v in _items(value)}
-    return any(a.lower() == name.lower() and v in wanted for a, v in split_dn(dn)[0])
+
+    def form(text: str) -> str:
+        return text.casefold() if fold else text
+
+    wanted = {form(str(v)) for v in _items(value)}
+    return any(a.lower() == name.lower() and form(v) in wanted for a, v in split_dn(dn)[0])
 
 
 def _split_first(dn: str) -> tuple[str, str, str]:
