@@ -612,3 +612,32 @@ def test_cached_attributes_are_checked() -> None:
         )
     )
     assert config.groups.cached_attributes == ("cn", "gidNumber")
+
+
+def test_settings_in_code_take_a_lone_name_as_one_name() -> None:
+    """``("cn")`` lacks its comma: it is the name ``cn``, not the letters ``c`` and ``n``.
+
+    Before, ``ObjectConfig(matching=("cn",))`` (a key given as a name, as the
+    docstring allows) and ``LdapGroups(attributes=("description"))`` failed far
+    from the mistake, naming attributes ``'c'`` or ``'d'``, ``'e'``, ...
+    """
+    from grouperprov.targets.ldap import LdapEntities, LdapGroups  # noqa: PLC0415
+    from grouperprov.targets.sql import ObjectTable  # noqa: PLC0415
+
+    cn = AttributeConfig(name="cn", field="name", ignore_values="x")
+    groups = ObjectConfig(attributes=[cn], matching=("cn"), search="cn", cached_attributes="cn")
+    assert groups.attributes == (cn,)
+    assert groups.matching == (("cn",),)
+    assert (groups.search, groups.cached_attributes, cn.ignore_values) == (("cn",), ("cn",), ("x",))
+    assert ObjectConfig(matching=["cn", ["cn", "ou"]]).matching == (("cn",), ("cn", "ou"))
+    assert MembershipsConfig(matching="g", search=["g"]).matching == (("g",),)
+    assert AttributeConfig(name="n", field="id", ignore_values=0).ignore_values == (0,)
+    same = ObjectConfig(
+        attributes=(cn,), matching=[("cn",)], search=["cn"], cached_attributes=["cn"]
+    )
+    assert same == groups
+    assert hash(same) == hash(groups)  # lists became tuples: frozen settings stay hashable
+    ldap = LdapGroups(base_dn="ou=g", attributes=("description"), object_classes="groupOfNames")
+    assert (ldap.attributes, ldap.object_classes) == (("description",), ("groupOfNames",))
+    assert LdapEntities(base_dn="ou=p", multi_valued="isMemberOf").multi_valued == ("isMemberOf",)
+    assert ObjectTable(table="groups", multi_valued="member").multi_valued == ("member",)

@@ -12,13 +12,14 @@ from __future__ import annotations
 import enum
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, TypeAlias
 
 import attrs
 
 from ._beans import Scalar
 from ._codes import SyncErrorCode
+from ._convert import matching_keys, names, scalars
 from ._sources import FunctionRef, ValidatorRef
 from .exceptions import ConfigError, ConfigProblem
 
@@ -144,7 +145,7 @@ class AttributeConfig:
     valid_function: ValidatorRef | None = None
     default: StaticValue | None = None
     case_sensitive: bool = True
-    ignore_values: tuple[Scalar, ...] = ()
+    ignore_values: tuple[Scalar, ...] = attrs.field(default=(), converter=scalars)
     insert: bool = True
     update: bool = True
     select: bool = True
@@ -171,6 +172,10 @@ class AttributeConfig:
 
 def _find(attributes: tuple[AttributeConfig, ...], name: str) -> AttributeConfig | None:
     return next((a for a in attributes if a.name == name), None)
+
+
+def _configs(value: Iterable[AttributeConfig]) -> tuple[AttributeConfig, ...]:
+    return tuple(value)
 
 
 MatchingKey: TypeAlias = tuple[str, ...]
@@ -203,9 +208,9 @@ class ObjectConfig:
             target id), and ``explain`` shows them.
     """
 
-    attributes: tuple[AttributeConfig, ...] = ()
-    matching: tuple[MatchingKey, ...] = ()
-    search: tuple[str, ...] = ()
+    attributes: tuple[AttributeConfig, ...] = attrs.field(default=(), converter=_configs)
+    matching: tuple[MatchingKey, ...] = attrs.field(default=(), converter=matching_keys)
+    search: tuple[str, ...] = attrs.field(default=(), converter=names)
     operate: bool = True
     sync_memberships: bool = True
     select: bool = True
@@ -213,7 +218,7 @@ class ObjectConfig:
     update: bool = True
     delete: bool = True
     delete_policy: DeletePolicy = DeletePolicy.INSERTED_BY_US
-    cached_attributes: tuple[str, ...] = ()
+    cached_attributes: tuple[str, ...] = attrs.field(default=(), converter=names)
 
     def find_attribute(self, name: str) -> AttributeConfig | None:
         """Return the configuration of the attribute *name*, if configured."""
@@ -247,9 +252,9 @@ class MembershipsConfig:
 
     type: MembershipType = MembershipType.MEMBERSHIP_OBJECTS
     attribute: AttributeConfig | None = None
-    attributes: tuple[AttributeConfig, ...] = ()
-    matching: tuple[MatchingKey, ...] = ()
-    search: tuple[str, ...] = ()
+    attributes: tuple[AttributeConfig, ...] = attrs.field(default=(), converter=_configs)
+    matching: tuple[MatchingKey, ...] = attrs.field(default=(), converter=matching_keys)
+    search: tuple[str, ...] = attrs.field(default=(), converter=names)
     operate: bool = True
     select: bool = True
     insert: bool = True
@@ -283,7 +288,7 @@ class ProvisionableConfig:
     """
 
     group_name_pattern: str | None = None
-    subject_sources: tuple[str, ...] = ()
+    subject_sources: tuple[str, ...] = attrs.field(default=(), converter=names)
     required_group: str | None = None
     groups_require_members: bool = False
 

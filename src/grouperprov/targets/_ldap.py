@@ -21,6 +21,7 @@ from ldap3.core.exceptions import (
 )
 from ldap3.core.results import RESULT_CODES
 
+from grouperprov import _convert
 from grouperprov._beans import (
     AttributeValue,
     ProvisioningEntity,
@@ -136,17 +137,23 @@ class LdapGroups:
     """
 
     base_dn: str
-    object_classes: tuple[str, ...] = ("top", "groupOfNames")
+    object_classes: tuple[str, ...] = attrs.field(
+        default=("top", "groupOfNames"), converter=_convert.names
+    )
     rdn_attribute: str = "cn"
     dn_style: DnStyle = DnStyle.FLAT
     path_attribute: str | None = None
     member_attribute: str | None = "member"
     placeholder: str | None = None
-    attributes: tuple[str, ...] = ()
-    multi_valued: tuple[str, ...] = ()
-    dn_attributes: tuple[str, ...] = ("member", "uniqueMember", "owner")
-    folder_object_classes: tuple[str, ...] = ("top", "organizationalUnit")
-    auxiliary_classes: tuple[str, ...] = ()
+    attributes: tuple[str, ...] = attrs.field(default=(), converter=_convert.names)
+    multi_valued: tuple[str, ...] = attrs.field(default=(), converter=_convert.names)
+    dn_attributes: tuple[str, ...] = attrs.field(
+        default=("member", "uniqueMember", "owner"), converter=_convert.names
+    )
+    folder_object_classes: tuple[str, ...] = attrs.field(
+        default=("top", "organizationalUnit"), converter=_convert.names
+    )
+    auxiliary_classes: tuple[str, ...] = attrs.field(default=(), converter=_convert.names)
 
 
 @attrs.frozen(kw_only=True)
@@ -171,17 +178,14 @@ class LdapEntities:
     """
 
     base_dn: str
-    object_classes: tuple[str, ...] = (
-        "top",
-        "person",
-        "organizationalPerson",
-        "inetOrgPerson",
+    object_classes: tuple[str, ...] = attrs.field(
+        default=("top", "person", "organizationalPerson", "inetOrgPerson"), converter=_convert.names
     )
     rdn_attribute: str = "uid"
-    attributes: tuple[str, ...] = ()
-    multi_valued: tuple[str, ...] = ()
-    dn_attributes: tuple[str, ...] = ("manager",)
-    auxiliary_classes: tuple[str, ...] = ()
+    attributes: tuple[str, ...] = attrs.field(default=(), converter=_convert.names)
+    multi_valued: tuple[str, ...] = attrs.field(default=(), converter=_convert.names)
+    dn_attributes: tuple[str, ...] = attrs.field(default=("manager",), converter=_convert.names)
+    auxiliary_classes: tuple[str, ...] = attrs.field(default=(), converter=_convert.names)
 
 
 class LdapTarget(TargetDAO):

@@ -8,6 +8,7 @@ from typing import Any
 
 import attrs
 
+from grouperprov import _convert
 from grouperprov.exceptions import ConfigError, ConfigProblem
 
 __all__ = ["AttributeTable", "MembershipTable", "ObjectTable", "SqlLayout", "quote"]
@@ -125,7 +126,7 @@ class ObjectTable:
     columns: Mapping[str, str] = attrs.field(factory=dict)
     id_attribute: str | None = None
     attribute_table: AttributeTable | None = None
-    multi_valued: tuple[str, ...] = ()
+    multi_valued: tuple[str, ...] = attrs.field(default=(), converter=_convert.names)
     types: Mapping[str, str] = attrs.field(factory=dict)
 
 
