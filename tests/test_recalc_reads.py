@@ -5,10 +5,13 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
+import attrs
 import pytest
 
 from grouperprov import (
+    Capabilities,
     GrouperSnapshot,
+    ObjectType,
     Operation,
     Provisioner,
     ProvisionerConfig,
@@ -341,3 +344,35 @@ def test_search_values_need_one_value_per_object() -> None:
     }
     # Nothing to look the group up by: the recalc reads the whole target instead.
     assert _search_values(translator, ObjectType.GROUP, [bare], ("description",)) is None
+
+
+class _CaseInsensitiveMembers(InMemoryTarget):
+    """A target that takes member values as equal in any case (as LDAP takes DNs)."""
+
+    def capabilities(self) -> Capabilities:
+        caps = super().capabilities()
+        return attrs.evolve(caps, case_insensitive={ObjectType.GROUP: frozenset({"member"})})
+
+
+def test_the_failsafe_of_a_recalc_counts_members_as_the_target_compares_them() -> None:
+    """``u1`` and ``U1`` are one member to this target: staff has 4 members, not 6.
+
+    The narrowed plan's per-group count used the configuration as written
+    (members compared exactly): 3 removals of 6 values (50%) passed a 70%
+    limit that 3 members leaving of 4 (75%) goes past.
+    """
+    source = _campus()
+    target = _CaseInsensitiveMembers(id_attributes={"group": "cn"})
+    prov, _, seq = _synced(
+        source,
+        target,
+        failsafe={"max_group_percent_removed": 70},
+        incremental={"group_sync_threshold": 2},
+    )
+    (staff,) = [g for g in target.groups.values() if g.get("cn") == "staff"]
+    target.groups[staff.id] = staff.with_attributes(member=staff.values("member") | {"U1", "U2"})
+    for subject in ("u2", "u3", "u4"):
+        source.remove_member("apps:ldap:staff", subject)
+    result = prov.incremental_sync(source.events(seq))
+    assert result.status is SyncStatus.ERROR_FAILSAFE, result.summary()
+    assert "would lose 3 of its 4 members" in result.failsafe[0]

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
+from ._behavior import compared_config
 from ._compare import with_owner_values
 from ._config import ObjectType, ProvisionerConfig
 from ._failsafe import check_failsafe, only_groups, plan_stats
@@ -74,7 +75,8 @@ def narrowed(
     comparison = attrs.evolve(planned.comparison, plan=plan)
     failsafe = planned.failsafe
     if failsafe and not planned.blocked:
-        stats = only_groups(plan_stats(comparison, Translator(config)), failsafe_groups)
+        translator = Translator(compared_config(config, planned.behavior.capabilities))
+        stats = only_groups(plan_stats(comparison, translator), failsafe_groups)
         failsafe = check_failsafe(config.failsafe, stats)
     return attrs.evolve(
         planned,
