@@ -2089,3 +2089,48 @@ def test_a_member_value_the_table_refuses_fails_its_membership_alone(connect: Co
     (staff,) = target.retrieve_groups(["a:staff"])
     assert staff.values("member") == {"u0", "u1"}
     assert not prov.store.load("sql").records[long].in_target
+
+
+@pytest.mark.parametrize("case_sensitive", [True, False])
+def test_a_nocase_column_s_other_case_is_matched_when_the_attribute_ignores_case(
+    case_sensitive: bool,
+) -> None:
+    """As the targets page says: the target does not read collations; the configuration does.
+
+    Another tool wrote ``U1`` in a ``COLLATE NOCASE`` column; Grouper has ``u1``.
+    Compared exactly, the sync adds a row of its own beside it; with
+    ``case_sensitive = false`` the row is matched, and nothing is written.
+    """
+    conn = sqlite3.connect(":memory:")
+    conn.execute(
+        "CREATE TABLE m (group_id TEXT COLLATE NOCASE, member_id TEXT COLLATE NOCASE,"
+        " gname TEXT COLLATE NOCASE, uid TEXT COLLATE NOCASE, PRIMARY KEY (group_id, member_id))"
+    )
+    conn.execute("INSERT INTO m VALUES ('a:g0', 'mem-U1', 'a:g0', 'U1')")
+    conn.commit()
+    layout = SqlLayout.from_dict(
+        {"memberships": {"table": "m", "entity_column": "member_id", "columns": ["gname", "uid"]}}
+    )
+    uid = {"name": "uid", "field": "entity.subject_id", "case_sensitive": case_sensitive}
+    config = ProvisionerConfig.from_dict(
+        {
+            "name": "s",
+            "groups": {"operate": False},
+            "entities": {"operate": False},
+            "memberships": {
+                "type": "membership_objects",
+                "attributes": [{"name": "gname", "field": "group.name"}, uid],
+                "matching": [["gname", "uid"]],
+            },
+        }
+    )
+    source = InMemorySource()
+    source.add_subject("u1")
+    source.add_group("a:g0")
+    source.add_member("a:g0", "u1")
+    source.mark("a", "s", scope="sub")
+    prov = Provisioner(config, source, SqlTarget(conn, layout), MemorySyncStore())
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    assert prov.plan_full().plan.changes == ()
+    uids = sorted(row[0] for row in conn.execute("SELECT uid FROM m"))
+    assert uids == (["U1", "u1"] if case_sensitive else ["U1"])
