@@ -496,6 +496,27 @@ def test_a_group_sync_never_deletes_entities() -> None:
     assert "stranger" not in target.entities
 
 
+def test_a_group_deleted_from_grouper_is_group_synced_by_its_recorded_id() -> None:
+    """Its name is gone from Grouper; its id, in its sync record, still names it.
+
+    Before, a group sync of a deleted group was refused by name and by id
+    alike: only an incremental run or a full sync could take it away.
+    """
+    source = _campus()
+    prov = _provisioner(source)
+    prov.full_sync()
+    source.delete_group("apps:ldap:courses:math101")
+    with pytest.raises(LookupError, match="named by its id"):
+        prov.sync_group("apps:ldap:courses:math101")
+    result = prov.sync_group("grp-00002")
+    assert result.status is SyncStatus.SUCCESS, result.summary()
+    assert set(prov.target.groups) == {"staff"}
+    record = prov.store.load(P).records[(ObjectType.GROUP, "grp-00002")]
+    assert (record.provisionable, record.in_target) == (False, False)
+    with pytest.raises(LookupError, match="nor a sync record"):
+        prov.sync_group("grp-99999")
+
+
 def test_a_group_sync_of_unknown_groups_or_folders_is_refused() -> None:
     prov = _provisioner(_campus())
     with pytest.raises(LookupError, match="no group 'apps:nope' in Grouper"):

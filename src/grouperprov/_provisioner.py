@@ -283,18 +283,28 @@ class Provisioner:
         deleted as a full sync would, while every other group is left alone and
         no entity is deleted.
 
+        A group deleted from Grouper is named by its id, which its sync record
+        keeps (``grouperprov explain`` finds the record by the target id; the
+        delete event carries it): the plan deletes it from the target as a
+        full sync would, as the delete policy allows.
+
         Raises:
             ConfigError: As for :meth:`plan_full`.
-            LookupError: A group or folder is not in Grouper.
+            LookupError: A group is neither in Grouper nor, by its id, in the
+                sync records; or a folder has no group in Grouper.
         """
         snapshot = self.source.snapshot()
+        state = self.store.load(self.config.name)
         by_name = {str(g.get("name")): g.id for g in snapshot.groups}
         known = set(by_name.values())
         selected: set[str] = set()
         for group in groups:
             gid = by_name.get(group, group)
-            if gid not in known:
-                msg = f"no group {group!r} in Grouper"
+            if gid not in known and (ObjectType.GROUP, gid) not in state.records:
+                msg = (
+                    f"no group {group!r} in Grouper, nor a sync record of a group with that"
+                    " id (a group deleted from Grouper is named by its id)"
+                )
                 raise LookupError(msg)
             selected.add(gid)
         if folder is not None:
@@ -304,7 +314,7 @@ class Provisioner:
                 raise LookupError(msg)
             selected |= inside
         with paused_gc():
-            return self._plan(frozenset(selected), snapshot)
+            return self._plan(frozenset(selected), snapshot, state)
 
     def _plan(
         self,
