@@ -759,6 +759,48 @@ def test_people_without_the_class_an_attribute_needs_are_given_it(
     admin.unbind()
 
 
+def test_a_violation_no_auxiliary_class_mends_adds_none(
+    slapd_server: SlapdServer, branch: tuple[str, str]
+) -> None:
+    """A person's required ``sn`` emptied is refused; ``eduPerson`` is not given to it for that.
+
+    Before, every ``objectClassViolation`` added the configured auxiliary
+    classes and sent the write again: the entry gained a class it was not
+    refused for, and the write failed all the same.
+    """
+    from grouperprov import AttributeChange  # noqa: PLC0415
+
+    people = branch[1]
+    admin = _admin(slapd_server)
+    assert admin.add(f"uid=ann,{people}", ["inetOrgPerson"], {"cn": "ann", "sn": "ann"})
+    target = _target(
+        slapd_server,
+        branch,
+        groups=None,
+        entities=LdapEntities(
+            base_dn=people,
+            attributes=("cn", "sn", "mail", "eduPersonEntitlement"),
+            multi_valued=("eduPersonEntitlement",),
+            auxiliary_classes=("eduPerson",),
+        ),
+    )
+    (ann,) = target.retrieve_entities([f"uid=ann,{people}"])
+    (emptied,) = target.update_entities([(ann, [AttributeChange.replace("sn", None)])])
+    assert not emptied.ok
+    assert "objectClassViolation" in (emptied.error or "")
+    admin.search(f"uid=ann,{people}", "(objectClass=*)", attributes=["objectClass", "sn"])
+    (entry,) = admin.entries
+    assert (set(entry.objectClass.values), entry.sn.value) == ({"inetOrgPerson"}, "ann")
+    # A value the class allows still gets it, with the value.
+    (entitled,) = target.update_entities(
+        [(ann, [AttributeChange.add("eduPersonEntitlement", ["urn:x:y"])])]
+    )
+    assert entitled.ok, entitled.error
+    admin.search(f"uid=ann,{people}", "(objectClass=*)", attributes=["objectClass"])
+    assert set(admin.entries[0].objectClass.values) == {"inetOrgPerson", "eduPerson"}
+    admin.unbind()
+
+
 def test_a_search_the_bind_s_size_limit_ends_says_which_limit_to_raise(
     slapd_server: SlapdServer, branch: tuple[str, str]
 ) -> None:

@@ -1004,14 +1004,21 @@ class LdapTarget(TargetDAO):
         An entry made by another system (a person from the identity system)
         may lack the auxiliary class an attribute needs: the directory
         answers ``objectClassViolation``. The configured auxiliary classes
-        it lacks are added (one already there is fine) and the modify is
-        sent once more; its answer is the outcome.
+        that allow the modified attributes, as the directory's schema says
+        (all of them when it shows none), are added (one already there is
+        fine) and the modify is sent once more; its answer is the outcome.
+        A violation no such class mends (a required ``sn`` emptied) adds
+        none: the entry is left as it was.
         """
         if self._conn.modify(dn, modification):
             return True
         if self._code() != _OBJECT_CLASS_VIOLATION or not settings.auxiliary_classes:
             return False
-        classes = list(settings.auxiliary_classes)
+        schema = getattr(self._conn.server, "schema", None)
+        allowing = _allowing(schema, settings.auxiliary_classes, modification)
+        classes = list(settings.auxiliary_classes) if allowing is None else allowing
+        if not classes:
+            return False  # refused for another reason (a required attribute emptied, say)
         if not self._one_by_one(
             dn, "objectClass", ldap3.MODIFY_ADD, classes, _TYPE_OR_VALUE_EXISTS
         ):
@@ -1243,6 +1250,43 @@ def _schema_problems(
                         f"{path}.{key}",
                         f"{name!r} is not an object class of the directory's schema",
                     )
+
+
+def _allowing(
+    schema: Any,  # noqa: ANN401  # ldap3's SchemaInfo, or None
+    classes: Sequence[str],
+    attributes: Iterable[str],
+) -> list[str] | None:
+    """Those of *classes* that allow one of *attributes*, through their superiors.
+
+    An attribute counts by any of its names (``mail``, ``rfc822Mailbox``).
+    ``None`` when the directory shows no schema: then it cannot be told.
+    """
+    types = getattr(schema, "attribute_types", None)
+    known = getattr(schema, "object_classes", None)
+    if not types or not known:
+        return None
+    wanted: set[str] = set()
+    for attribute in attributes:
+        info = types.get(attribute)
+        wanted.update(n.lower() for n in (info.name if info is not None else [attribute]))
+
+    def allows(name: str) -> bool:
+        seen: set[str] = set()
+        todo = [name]
+        while todo:
+            current = todo.pop()
+            info = known.get(current)
+            if current.lower() in seen or info is None:
+                continue
+            seen.add(current.lower())
+            allowed = [*(info.may_contain or ()), *(info.must_contain or ())]
+            if any(a.lower() in wanted for a in allowed):
+                return True
+            todo.extend(info.superior or ())
+        return False
+
+    return [c for c in classes if allows(c)]
 
 
 def _classes(settings: LdapGroups | LdapEntities) -> list[str]:
