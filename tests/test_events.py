@@ -7,6 +7,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import attrs
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -284,3 +285,40 @@ def test_coalescing_ignores_privileges_and_other_events() -> None:
         sequence=2, kind=EventKind.GROUP_ADD, occurred=T0, group_id="g1", group_name="a:b"
     )
     assert coalesce([admins, group]) == {}
+
+
+def test_what_a_store_cannot_keep_or_a_parser_cannot_read_is_rejected_not_raised() -> None:
+    """Each of these raised (ValueError, OverflowError, RecursionError), or, for a
+    sequence past 2**63 - 1, was taken and then failed the run's save (SQLite:
+    "Python int too large"), again with every delivery of the message."""
+    event = {"eventType": "MEMBERSHIP_ADD", "groupId": "g", "memberId": "m"}
+    for micros in (10**20, -(10**20), 2**63):
+        (late,) = parse_grouper_message(
+            _esb({**event, "sequenceNumber": 1, "createdOnMicros": micros})
+        )[1]
+        assert late.reason == f"createdOnMicros: out of the range of times, got {micros}"
+    (huge,) = parse_grouper_message(_esb({**event, "sequenceNumber": 2**63, "createdOnMicros": 1}))[
+        1
+    ]
+    assert huge.reason.startswith(f"sequenceNumber: {2**63} is larger than {2**63 - 1}")
+    assert parse_grouper_message(
+        _esb({**event, "sequenceNumber": 2**63 - 1, "createdOnMicros": 1})
+    )[0]
+    for digits in ("\u00b2", "\uff11\uff12", "\u0661\u0662"):  # superscript, full-width, Arabic
+        text = _esb({**event, "createdOnMicros": 1}).replace(
+            "}", f', "sequenceNumber": "{digits}"}}', 1
+        )
+        (odd,) = parse_grouper_message(text)[1]
+        assert odd.reason.startswith("sequenceNumber: expected a whole number, got str")
+    (deep,) = parse_grouper_message("[" * 100_000 + "]" * 100_000)[1]
+    assert deep.reason == "not JSON as Grouper writes it: nested too deeply"
+    base = {"sequence": 1, "kind": "group_add", "group_id": "g", "group_name": "a:g"}
+    for when in ("0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"):
+        rejected = parse_event({**base, "occurred": when})
+        assert isinstance(rejected, RejectedEvent)
+        assert rejected.reason == f"occurred: out of the range of times: {when!r}"
+    given = RejectedEvent(payload="x", reason="y")
+    assert parse_event(given) is given
+    assert parse_events([given]) == ([], [given])
+    with pytest.raises(ValueError, match="is not between 0 and"):
+        ChangeEvent(sequence=2**63, kind=EventKind.GROUP_ADD, occurred=T0)

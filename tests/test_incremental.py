@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -278,6 +279,29 @@ def test_bad_events_are_kept_in_the_error_queue_and_the_batch_goes_on() -> None:
     assert kept.reason.startswith("group_id: required")
     assert kept.received is not None
     assert prov.store.load(P).provisioner.last_sequence == 99
+
+
+def test_the_rejected_events_of_a_grouper_message_are_kept_in_the_error_queue() -> None:
+    """``parse_grouper_message`` gives them back; the run takes them with the good ones.
+
+    Before, the run took events and plain dicts only: the docs' example
+    dropped the rejected events of a message, and nothing kept them.
+    """
+    from grouperprov import parse_grouper_message  # noqa: PLC0415
+
+    prov, _ = _synced(_campus())
+    message = json.dumps(
+        {"esbEvent": [{"eventType": "GROUP_RENAMED", "sequenceNumber": 7, "createdOnMicros": 1}]}
+    )
+    events, rejected = parse_grouper_message(message)
+    assert (events, len(rejected)) == ([], 1)
+    result = prov.incremental_sync([*events, *rejected])
+    assert result.status is SyncStatus.SUCCESS
+    (kept,) = prov.store.rejected_events(P)
+    assert (kept.sequence, kept.payload) == (7, rejected[0].payload)
+    assert kept.reason == "eventType: unknown Grouper event type 'GROUP_RENAMED'"
+    assert kept.received is not None
+    assert prov.store.load(P).provisioner.last_sequence == 7
 
 
 def test_events_older_than_the_last_full_sync_are_dropped() -> None:

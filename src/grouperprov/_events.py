@@ -36,6 +36,8 @@ __all__ = [
 ]
 
 MEMBERS_FIELD = "members"
+
+_MAX_SEQUENCE = 2**63 - 1  # a signed 64-bit integer: what SQLite and PostgreSQL keep
 """The membership field of a group's member list (other fields are privileges)."""
 
 
@@ -62,6 +64,12 @@ _MEMBERSHIP_KINDS = frozenset(
 _GROUP_KINDS = frozenset({EventKind.GROUP_ADD, EventKind.GROUP_UPDATE, EventKind.GROUP_DELETE})
 
 
+def _sequence_in_range(_: object, __: object, value: int) -> None:
+    if not 0 <= value <= _MAX_SEQUENCE:
+        msg = f"sequence: {value} is not between 0 and {_MAX_SEQUENCE} (what a sync store keeps)"
+        raise ValueError(msg)
+
+
 @attrs.frozen(kw_only=True)
 class ChangeEvent:
     """One change-log event.
@@ -69,7 +77,8 @@ class ChangeEvent:
     Attributes:
         sequence: Grouper's change-log sequence number: events are processed
             in this order, and the provisioner remembers the last one it
-            processed.
+            processed. From 0 to 2**63 - 1 (a store keeps a signed 64-bit
+            integer); another is a ``ValueError``.
         kind: What happened.
         occurred: When it happened in Grouper (timezone-aware).
         group_id: The group's id (group and membership events).
@@ -84,7 +93,7 @@ class ChangeEvent:
         old_value: That field's value before the change (a rename's old name).
     """
 
-    sequence: int
+    sequence: int = attrs.field(validator=_sequence_in_range)
     kind: EventKind
     occurred: datetime
     group_id: str | None = None
@@ -205,13 +214,16 @@ def _sequence(value: object, key: str) -> int:
         raise _BadEventError(msg)
     if isinstance(value, int):
         number = value
-    elif isinstance(value, str) and value.strip().isdigit():
+    elif isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
         number = int(value)
     else:
         msg = f"{key}: expected a whole number, got {type(value).__name__} {value!r}"
         raise _BadEventError(msg)
     if number < 0:
         msg = f"{key}: must not be negative, got {number}"
+        raise _BadEventError(msg)
+    if number > _MAX_SEQUENCE:
+        msg = f"{key}: {number} is larger than {_MAX_SEQUENCE}, the largest a sync store keeps"
         raise _BadEventError(msg)
     return number
 
@@ -231,7 +243,11 @@ def _time(value: object, key: str) -> datetime:
     if when.tzinfo is None:
         msg = f"{key}: the time has no timezone: {value!r}"
         raise _BadEventError(msg)
-    return when.astimezone(UTC)
+    try:
+        return when.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+01:00 is before the first UTC time there is
+        msg = f"{key}: out of the range of times: {value!r}"
+        raise _BadEventError(msg) from None
 
 
 _REQUIRED: Mapping[EventKind, tuple[str, ...]] = {
@@ -320,13 +336,17 @@ def _from_dict(data: Mapping[str, Any]) -> ChangeEvent:
     )
 
 
-def parse_event(data: Mapping[str, Any] | ChangeEvent) -> ChangeEvent | RejectedEvent:
+def parse_event(
+    data: Mapping[str, Any] | ChangeEvent | RejectedEvent,
+) -> ChangeEvent | RejectedEvent:
     """An event from a plain dict (as :meth:`ChangeEvent.to_dict` writes it).
 
     Returns a :class:`RejectedEvent` naming the field at fault when *data* is
-    not a valid event; never raises for bad data.
+    not a valid event; never raises for bad data. A :class:`ChangeEvent` or
+    a :class:`RejectedEvent` (from :func:`parse_grouper_message`, say) is
+    returned as it is.
     """
-    if isinstance(data, ChangeEvent):
+    if isinstance(data, ChangeEvent | RejectedEvent):
         return data
     try:
         return _from_dict(_mapping(data))
@@ -337,7 +357,7 @@ def parse_event(data: Mapping[str, Any] | ChangeEvent) -> ChangeEvent | Rejected
 
 
 def parse_events(
-    items: Iterable[Mapping[str, Any] | ChangeEvent],
+    items: Iterable[Mapping[str, Any] | ChangeEvent | RejectedEvent],
 ) -> tuple[list[ChangeEvent], list[RejectedEvent]]:
     """Parse several events: the good ones, and the rejected ones with their reasons."""
     good: list[ChangeEvent] = []
@@ -417,7 +437,11 @@ def _from_grouper(data: Mapping[str, Any]) -> ChangeEvent | None:
     if isinstance(micros, bool) or not isinstance(micros, int):
         msg = f"createdOnMicros: expected microseconds since 1970, got {micros!r}"
         raise _BadEventError(msg)
-    occurred = datetime.fromtimestamp(micros / 1_000_000, tz=UTC)
+    try:
+        occurred = datetime.fromtimestamp(micros / 1_000_000, tz=UTC)
+    except (OverflowError, ValueError, OSError):  # past year 9999, or before year 1
+        msg = f"createdOnMicros: out of the range of times, got {micros!r}"
+        raise _BadEventError(msg) from None
     return _grouper_fields(data, event_type, kind, sequence, occurred)
 
 
@@ -496,6 +520,12 @@ def parse_grouper_message(text: str | bytes) -> tuple[list[ChangeEvent], list[Re
         data = json.loads(payload)
     except json.JSONDecodeError as exc:
         return [], [RejectedEvent(payload=payload, reason=f"not JSON: {exc}")]
+    except RecursionError:
+        return [], [
+            RejectedEvent(
+                payload=payload, reason="not JSON as Grouper writes it: nested too deeply"
+            )
+        ]
     events = data.get("esbEvent") if isinstance(data, dict) else None
     if not isinstance(events, list):
         return [], [RejectedEvent(payload=payload, reason='esbEvent: expected {"esbEvent": [...]}')]

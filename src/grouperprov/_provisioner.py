@@ -482,14 +482,16 @@ class Provisioner:
             return diagnose(self, group=group, subject=subject, write=write)
 
     def incremental_sync(
-        self, events: Iterable[ChangeEvent | Mapping[str, Any]] = ()
+        self, events: Iterable[ChangeEvent | RejectedEvent | Mapping[str, Any]] = ()
     ) -> SyncResult:
         """Process a batch of change-log events (and the pending control messages).
 
         Events are :class:`~grouperprov.ChangeEvent` values or plain dicts
         (see :func:`~grouperprov.parse_event`); an event that cannot be
         understood is kept in the store's error queue with the reason and
-        the rest of the batch goes on. Membership adds and deletes that agree
+        the rest of the batch goes on. So is each
+        :class:`~grouperprov.RejectedEvent` given (those
+        :func:`~grouperprov.parse_grouper_message` returns). Membership adds and deletes that agree
         with the sync records are applied as they are; everything else is
         recalculated from both sides (see the incremental sync docs). The
         last sequence number is saved with the run's records, so a consumer
@@ -502,7 +504,7 @@ class Provisioner:
         """
         good, rejected = parse_events(events)
         now = self.clock()
-        rejected = [attrs.evolve(r, received=now) for r in rejected]
+        rejected = [r if r.received else attrs.evolve(r, received=now) for r in rejected]
         wait = (
             self.lease_wait
             if self.config.incremental.when_busy is BusyPolicy.WAIT
