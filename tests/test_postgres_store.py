@@ -300,3 +300,40 @@ def test_a_version_1_database_is_upgraded_in_place(postgres_dsn: str) -> None:
         assert "gp_sync_membership_member" in names
         assert not {n for n in names if n.endswith("_target")}
     store.close()
+
+
+def test_a_message_of_bytes_with_a_nul_neither_fails_the_run_nor_is_lost(
+    postgres_dsn: str,
+) -> None:
+    """Bytes off the queue, a NUL among them: one rejected event, kept with the NUL as text.
+
+    PostgreSQL's text cannot hold NUL: the save failed, so the run failed,
+    and again with every delivery of the message.
+    """
+    from grouperprov import ProvisionerConfig, parse_grouper_message  # noqa: PLC0415
+
+    config = ProvisionerConfig.from_dict(
+        {
+            "name": "p",
+            "groups": {"attributes": [{"name": "cn", "field": "extension"}], "matching": ["cn"]},
+            "entities": {"operate": False},
+            "memberships": {
+                "type": "group_attributes",
+                "attribute": {"name": "member", "field": "subject_id"},
+            },
+        }
+    )
+    source = InMemorySource()
+    source.add_subject("u1")
+    source.add_group("a:g")
+    source.add_member("a:g", "u1")
+    source.mark("a", "p", scope="sub")
+    store = PostgresSyncStore(postgres_dsn)
+    prov = Provisioner(config, source, InMemoryTarget(id_attributes={"group": "cn"}), store)
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    events, rejected = parse_grouper_message(b"\x00\x01 not a message")
+    result = prov.incremental_sync([*events, *rejected])
+    assert result.status is SyncStatus.SUCCESS, result.summary()
+    (kept,) = store.rejected_events("p")
+    assert kept.payload == "\\u0000\x01 not a message"
+    assert kept.reason.startswith("not JSON: ")

@@ -18,6 +18,7 @@ from collections.abc import Collection, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import attrs
 import psycopg
 from psycopg import conninfo as _conninfo
 from psycopg.pq import TransactionStatus
@@ -94,9 +95,29 @@ _COLUMN_TYPES = [
 
 log = logging.getLogger("grouperprov.stores.postgres")
 
+
 # Advisory lock keys (hashed by the server): one for migrations, one per lease.
 _MIGRATION_LOCK = "grouperprov schema"
 _LEASE_LOCK = "grouperprov lease "
+
+
+def _nul_free(value: Any) -> Any:  # noqa: ANN401  # text, or what holds it
+    r"""*value* with each NUL of its text written ``\u0000``, through tuples, lists and attrs.
+
+    A target id is left alone: it is kept as JSON, which escapes NUL itself.
+    """
+    if type(value) is str:
+        return value.replace("\x00", "\\u0000")
+    if isinstance(value, tuple | list):
+        return type(value)(_nul_free(v) for v in value)
+    if attrs.has(type(value)):
+        changes = {
+            f.alias: _nul_free(getattr(value, f.name))
+            for f in attrs.fields(type(value))
+            if f.init and f.name != "target_id"
+        }
+        return attrs.evolve(value, **changes)
+    return value
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -327,9 +348,15 @@ class PostgresSyncStore:
             return select_rejected(cur, "%s", provisioner, parse_time=_utc)
 
     def add_control(self, provisioner: str, message: ControlMessage) -> None:
-        """See :meth:`~grouperprov.stores.SyncStore.add_control`."""
-        with self._transaction() as cur:
-            insert_control(cur, "%s", provisioner, message, time=aware)
+        """See :meth:`~grouperprov.stores.SyncStore.add_control` (a NUL kept as in :meth:`save`)."""
+        try:
+            with self._transaction() as cur:
+                insert_control(cur, "%s", provisioner, message, time=aware)
+        except psycopg.DataError as exc:
+            if "NUL" not in str(exc):
+                raise
+            with self._transaction() as cur:
+                insert_control(cur, "%s", provisioner, _nul_free(message), time=aware)
 
     def controls(self, provisioner: str, *, pending: bool = True) -> list[ControlMessage]:
         """See :meth:`~grouperprov.stores.SyncStore.controls`."""
@@ -352,7 +379,32 @@ class PostgresSyncStore:
         rejected: Sequence[RejectedEvent] = (),
         acknowledged: Sequence[ControlMessage] = (),
     ) -> None:
-        """Write everything of a run in one transaction (see the protocol)."""
+        r"""Write everything of a run in one transaction (see the protocol).
+
+        PostgreSQL's text cannot hold the character NUL (U+0000): a run whose
+        text has one (a rejected event's payload of bytes off a queue, a
+        target's error message) is written again with each NUL as the six
+        characters ``\u0000``, rather than lose the run (and, for an event
+        delivered again, every run after it).
+        """
+        records = list(records)
+        try:
+            self._save(provisioner, records, log, rejected, acknowledged)
+        except psycopg.DataError as exc:
+            if "NUL" not in str(exc):
+                raise
+            logger = logging.getLogger("grouperprov.stores.postgres")
+            logger.warning("%s: text with NUL characters, kept as \\u0000", provisioner.name)
+            self._save(*_nul_free((provisioner, records, log, rejected, acknowledged)))
+
+    def _save(
+        self,
+        provisioner: ProvisionerRecord,
+        records: Sequence[SyncRecord],
+        log: LogRecord | None,
+        rejected: Sequence[RejectedEvent],
+        acknowledged: Sequence[ControlMessage],
+    ) -> None:
         rows: dict[ObjectType, dict[tuple[str, ...], tuple[Any, ...]]] = {t: {} for t in TABLES}
         time = TimeCache(aware).__getitem__
         for record in records:

@@ -219,6 +219,39 @@ def _check_queue(store: SyncStore) -> None:
     )
 
 
+def _check_nul_text(store: SyncStore) -> None:
+    r"""Text with a NUL (U+0000) is kept, or written ``\u0000`` where the database cannot hold it.
+
+    Bytes off a message queue become a rejected event's payload as they came;
+    a store that refused them failed the run, and every run the message was
+    delivered to again.
+    """
+    name = "contract-nul"
+    record = SyncRecord(
+        object_type=ObjectType.GROUP,
+        grouper_id="g-nul",
+        error_code=SyncErrorCode.ERR,
+        error_message="refused: \x00",
+        error_time=_T0,
+        last_sync=_T0,
+    )
+    rejected = RejectedEvent(payload="\x00\x01 off the queue", reason="not JSON", received=_T0)
+    store.save(ProvisionerRecord(name=name), [record], rejected=[rejected])
+    kept = store.load(name).records.get((ObjectType.GROUP, "g-nul"))
+    message = kept.error_message if kept is not None else None
+    _expect(
+        message in {"refused: \x00", "refused: \\u0000"},
+        "an error message with a NUL is kept (or with the NUL as \\u0000)",
+        message,
+    )
+    payloads = [r.payload for r in store.rejected_events(name)]
+    _expect(
+        payloads in (["\x00\x01 off the queue"], ["\\u0000\x01 off the queue"]),
+        "a rejected event's payload with a NUL is kept (or with the NUL as \\u0000)",
+        payloads,
+    )
+
+
 def _failing(records: list[SyncRecord]) -> Iterator[SyncRecord]:
     yield from records
     msg = "the caller failed half way"
@@ -345,6 +378,7 @@ CHECKS: tuple[Callable[[SyncStore], None], ...] = (
     _check_records,
     _check_some_records,
     _check_queue,
+    _check_nul_text,
     _check_atomic,
     _check_failsafe,
     _check_lease,
@@ -353,15 +387,16 @@ CHECKS: tuple[Callable[[SyncStore], None], ...] = (
 
 
 def check_sync_store(make_store: Callable[[], SyncStore]) -> None:
-    """Check that a sync store keeps the contract every store keeps.
+    r"""Check that a sync store keeps the contract every store keeps.
 
     Each check gets a new store from *make_store* (an empty one). The checks:
     records of every object type load exactly as saved (tuple ids, links,
     errors, times), saving again replaces and keeps the rest, provisioners are
-    separate, a save that fails half way leaves nothing behind, the failsafe
-    and its approval are kept, the job lease is exclusive, renewable, taken
-    over once expired and released only by its holder, and purging deletes
-    exactly what the retention rule allows.
+    separate, text with a NUL is kept (or written as the text ``\u0000``:
+    PostgreSQL's text cannot hold it), a save that fails half way leaves
+    nothing behind, the failsafe and its approval are kept, the job lease is
+    exclusive, renewable, taken over once expired and released only by its
+    holder, and purging deletes exactly what the retention rule allows.
 
     Raises:
         StoreContractError: A rule is broken; the message names it.
