@@ -322,3 +322,5 @@ def test_what_a_store_cannot_keep_or_a_parser_cannot_read_is_rejected_not_raised
     assert parse_events([given]) == ([], [given])
     with pytest.raises(ValueError, match="is not between 0 and"):
         ChangeEvent(sequence=2**63, kind=EventKind.GROUP_ADD, occurred=T0)
+    with pytest.raises(ValueError, match="is not between 0 and"):
+        RejectedEvent(payload="x", reason="y", sequence=-1)

@@ -70,6 +70,11 @@ def _sequence_in_range(_: object, __: object, value: int) -> None:
         raise ValueError(msg)
 
 
+def _optional_sequence(instance: object, attribute: object, value: int | None) -> None:
+    if value is not None:
+        _sequence_in_range(instance, attribute, value)
+
+
 @attrs.frozen(kw_only=True)
 class ChangeEvent:
     """One change-log event.
@@ -140,13 +145,14 @@ class RejectedEvent:
     Attributes:
         payload: The event as received (JSON text).
         reason: What is wrong with it, naming the field.
-        sequence: Its sequence number, when that much could be read.
+        sequence: Its sequence number, when that much could be read (in the
+            range of :attr:`ChangeEvent.sequence`).
         received: When a run received it (set by the run that keeps it).
     """
 
     payload: str
     reason: str
-    sequence: int | None = None
+    sequence: int | None = attrs.field(default=None, validator=_optional_sequence)
     received: datetime | None = None
 
 
