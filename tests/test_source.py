@@ -251,6 +251,29 @@ def test_a_provisioner_refuses_a_broken_snapshot_before_it_changes_anything() ->
     assert len(prov.store.controls(P)) == 1
 
 
+def test_a_snapshot_given_generators_keeps_every_bean() -> None:
+    """A source that builds its snapshot from generators loses no member.
+
+    Before, the contract check used the memberships generator up, the plan
+    saw none, and the full sync removed every member from the target.
+    """
+    source, target, prov = _synced_staff()
+    whole = source.snapshot()
+    source.snapshot = lambda: GrouperSnapshot(  # type: ignore[method-assign]  # a source of generators
+        groups=(g for g in whole.groups),
+        entities=(e for e in whole.entities),
+        memberships=(m for m in whole.memberships),
+        markers=whole.markers,
+    )
+    assert prov.plan_full().plan.changes == ()
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    (staff,) = target.retrieve_all_groups()
+    assert staff.values("member") == {"jo"}
+    listed = GrouperSnapshot(groups=list(whole.groups), memberships=list(whole.memberships))
+    assert (type(listed.groups), type(listed.memberships)) == (tuple, tuple)
+    assert hash(listed) == hash(GrouperSnapshot(groups=whole.groups, memberships=whole.memberships))
+
+
 def test_an_incremental_add_refuses_a_group_the_source_reads_back_without_a_name() -> None:
     source, target, prov = _synced_staff()
     source.add_subject("al")

@@ -11,7 +11,7 @@ import enum
 import operator
 import re
 from collections import Counter
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
 import attrs
@@ -60,9 +60,25 @@ class ProvisioningMarker:
     metadata: Mapping[str, object] = attrs.field(factory=dict, hash=False)
 
 
+# Each read once, into a tuple: a generator given for a field was used up by
+# the contract check, and the plan saw no memberships (every member removed).
+def _groups(value: Iterable[ProvisioningGroup]) -> tuple[ProvisioningGroup, ...]:
+    return value if type(value) is tuple else tuple(value)
+
+
+def _entities(value: Iterable[ProvisioningEntity]) -> tuple[ProvisioningEntity, ...]:
+    return value if type(value) is tuple else tuple(value)
+
+
+def _memberships(value: Iterable[ProvisioningMembership]) -> tuple[ProvisioningMembership, ...]:
+    return value if type(value) is tuple else tuple(value)
+
+
 @attrs.frozen(kw_only=True)
 class GrouperSnapshot:
     """Grouper's data at one moment.
+
+    The bean fields take any iterable (a list, a generator) and keep a tuple.
 
     Attributes:
         groups: Every group (Grouper-side beans with the standard fields).
@@ -71,9 +87,11 @@ class GrouperSnapshot:
         markers: Provisioning markers by folder or group full name.
     """
 
-    groups: tuple[ProvisioningGroup, ...] = ()
-    entities: tuple[ProvisioningEntity, ...] = ()
-    memberships: tuple[ProvisioningMembership, ...] = ()
+    groups: tuple[ProvisioningGroup, ...] = attrs.field(default=(), converter=_groups)
+    entities: tuple[ProvisioningEntity, ...] = attrs.field(default=(), converter=_entities)
+    memberships: tuple[ProvisioningMembership, ...] = attrs.field(
+        default=(), converter=_memberships
+    )
     markers: Mapping[str, tuple[ProvisioningMarker, ...]] = attrs.field(factory=dict, hash=False)
 
 
