@@ -756,7 +756,47 @@ def test_people_without_the_class_an_attribute_needs_are_given_it(
     assert "objectClassViolation" in (write.error or "")
     admin.search(f"uid=dan,{people}", "(objectClass=*)", attributes=["objectClass"])
     assert set(admin.entries[0].objectClass.values) == {"inetOrgPerson"}
+    # posixAccount allows loginShell: it is tried, and refused for what it needs.
+    shell = _target(
+        slapd_server,
+        branch,
+        groups=None,
+        entities=LdapEntities(
+            base_dn=people,
+            attributes=("cn", "sn", "loginShell"),
+            auxiliary_classes=("posixAccount",),
+        ),
+    )
+    (person,) = shell.retrieve_entities([f"uid=dan,{people}"])
+    (write,) = shell.update_entities([(person, [AttributeChange.replace("loginShell", "/bin/sh")])])
+    assert not write.ok
+    assert "objectClassViolation" in (write.error or "")
+    admin.search(f"uid=dan,{people}", "(objectClass=*)", attributes=["objectClass"])
+    assert set(admin.entries[0].objectClass.values) == {"inetOrgPerson"}
     admin.unbind()
+
+
+def test_the_auxiliary_classes_that_allow_an_attribute_are_found_through_superiors() -> None:
+    """What :func:`_allowing` reads of a schema: names, aliases, superiors; nothing without one."""
+    from types import SimpleNamespace  # noqa: PLC0415
+
+    from grouperprov.targets._ldap import _allowing  # noqa: PLC0415
+
+    def kind(may: tuple[str, ...] = (), superior: tuple[str, ...] = ()) -> SimpleNamespace:
+        return SimpleNamespace(may_contain=may, must_contain=(), superior=superior)
+
+    schema = SimpleNamespace(
+        attribute_types={"mail": SimpleNamespace(name=["mail", "rfc822Mailbox"])},
+        object_classes={
+            "top": kind(),
+            "mailish": kind(("rfc822Mailbox",), ("top",)),
+            "child": kind((), ("mailish", "top")),
+            "loop": kind((), ("loop",)),
+        },
+    )
+    assert _allowing(schema, ["child", "loop", "unknown", "top"], ["mail"]) == ["child"]
+    assert _allowing(schema, ["child"], ["sn"]) == []
+    assert _allowing(None, ["child"], ["mail"]) is None  # a directory that shows no schema
 
 
 def test_a_violation_no_auxiliary_class_mends_adds_none(

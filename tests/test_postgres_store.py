@@ -337,3 +337,13 @@ def test_a_message_of_bytes_with_a_nul_neither_fails_the_run_nor_is_lost(
     (kept,) = store.rejected_events("p")
     assert kept.payload == "\\u0000\x01 not a message"
     assert kept.reason.startswith("not JSON: ")
+
+
+def test_a_value_postgresql_refuses_for_another_reason_than_nul_is_not_retried(
+    postgres_dsn: str,
+) -> None:
+    """Only a NUL is written another way; any other refusal of the data stands as it is."""
+    store = PostgresSyncStore(postgres_dsn)
+    with pytest.raises(psycopg.errors.NumericValueOutOfRange):
+        store.save(ProvisionerRecord(name="p", last_sequence=2**63), [])
+    assert store.load("p").provisioner.last_sequence is None

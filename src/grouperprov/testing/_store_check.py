@@ -244,6 +244,16 @@ def _check_nul_text(store: SyncStore) -> None:
         "an error message with a NUL is kept (or with the NUL as \\u0000)",
         message,
     )
+    asked = ControlMessage(
+        id="c-nul", kind=ControlKind.FULL_SYNC, requested_by="ad\x00min", requested_at=_T0
+    )
+    store.add_control(name, asked)
+    by = [m.requested_by for m in store.controls(name)]
+    _expect(
+        by in (["ad\x00min"], ["ad\\u0000min"]),
+        "a control message with a NUL is kept (or with the NUL as \\u0000)",
+        by,
+    )
     payloads = [r.payload for r in store.rejected_events(name)]
     _expect(
         payloads in (["\x00\x01 off the queue"], ["\\u0000\x01 off the queue"]),
