@@ -991,9 +991,10 @@ class SqlTarget(TargetDAO):
         )
         if cur.rowcount > 0:
             log.warning(
-                "removed %d rows of %r whose owners were not in %r (left when those rows were"
+                "removed %d %s of %r whose owners were not in %r (left when those rows were"
                 " deleted): their keys are taken again",
                 cur.rowcount,
+                "row" if cur.rowcount == 1 else "rows",
                 a.table,
                 table.table,
             )
