@@ -3,6 +3,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import attrs
 import pytest
 
 from grouperprov import (
@@ -342,3 +343,20 @@ def test_attributes_the_target_compares_ignoring_case_are_compared_so() -> None:
     attribute = compared_config(on_people, caps).memberships.attribute
     assert attribute is not None
     assert attribute.case_sensitive  # "member" is declared for groups only
+    # Membership objects: their own attributes, by the membership declaration.
+    objects = ProvisionerConfig.from_dict(
+        {
+            **config.to_dict(),
+            "memberships": {
+                "type": MembershipType.MEMBERSHIP_OBJECTS.value,
+                "attributes": [
+                    {"name": "g", "field": "group.name"},
+                    {"name": "u", "field": "entity.subject_id"},
+                ],
+                "matching": [["g", "u"]],
+            },
+        }
+    )
+    by_rows = attrs.evolve(caps, case_insensitive={ObjectType.MEMBERSHIP: frozenset({"u"})})
+    folded = compared_config(objects, by_rows).memberships.attributes
+    assert [(a.name, a.case_sensitive) for a in folded] == [("g", True), ("u", False)]

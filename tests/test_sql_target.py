@@ -19,6 +19,7 @@ from grouperprov import (
     MembershipsConfig,
     MembershipType,
     ObjectType,
+    Operation,
     Provisioner,
     ProvisionerConfig,
     ProvisioningEntity,
@@ -2091,46 +2092,116 @@ def test_a_member_value_the_table_refuses_fails_its_membership_alone(connect: Co
     assert not prov.store.load("sql").records[long].in_target
 
 
-@pytest.mark.parametrize("case_sensitive", [True, False])
-def test_a_nocase_column_s_other_case_is_matched_when_the_attribute_ignores_case(
-    case_sensitive: bool,
-) -> None:
-    """As the targets page says: the target does not read collations; the configuration does.
-
-    Another tool wrote ``U1`` in a ``COLLATE NOCASE`` column; Grouper has ``u1``.
-    Compared exactly, the sync adds a row of its own beside it; with
-    ``case_sensitive = false`` the row is matched, and nothing is written.
-    """
-    conn = sqlite3.connect(":memory:")
-    conn.execute(
-        "CREATE TABLE m (group_id TEXT COLLATE NOCASE, member_id TEXT COLLATE NOCASE,"
-        " gname TEXT COLLATE NOCASE, uid TEXT COLLATE NOCASE, PRIMARY KEY (group_id, member_id))"
-    )
-    conn.execute("INSERT INTO m VALUES ('a:g0', 'mem-U1', 'a:g0', 'U1')")
-    conn.commit()
-    layout = SqlLayout.from_dict(
-        {"memberships": {"table": "m", "entity_column": "member_id", "columns": ["gname", "uid"]}}
-    )
-    uid = {"name": "uid", "field": "entity.subject_id", "case_sensitive": case_sensitive}
-    config = ProvisionerConfig.from_dict(
-        {
-            "name": "s",
-            "groups": {"operate": False},
-            "entities": {"operate": False},
-            "memberships": {
-                "type": "membership_objects",
-                "attributes": [{"name": "gname", "field": "group.name"}, uid],
-                "matching": [["gname", "uid"]],
-            },
-        }
-    )
+def _membership_campus(config: dict[str, Any] | None = None) -> tuple[InMemorySource, Any]:
+    """Grouper with u1 in a:g0, and membership objects of (gname, uid) in table ``m``."""
+    data: dict[str, Any] = {
+        "name": "s",
+        "groups": {"operate": False},
+        "entities": {"operate": False},
+        "memberships": {
+            "type": "membership_objects",
+            "attributes": [
+                {"name": "gname", "field": "group.name"},
+                {"name": "uid", "field": "entity.subject_id"},
+            ],
+            "matching": [["gname", "uid"]],
+        },
+    }
+    data.update(config or {})
     source = InMemorySource()
     source.add_subject("u1")
     source.add_group("a:g0")
     source.add_member("a:g0", "u1")
     source.mark("a", "s", scope="sub")
-    prov = Provisioner(config, source, SqlTarget(conn, layout), MemorySyncStore())
+    return source, ProvisionerConfig.from_dict(data)
+
+
+_M_LAYOUT = {
+    "memberships": {"table": "m", "entity_column": "member_id", "columns": ["gname", "uid"]}
+}
+
+
+@pytest.mark.parametrize(("collation", "rows"), [("NOCASE", ["U1"]), ("BINARY", ["U1", "u1"])])
+def test_a_nocase_column_is_compared_ignoring_case(collation: str, rows: list[str]) -> None:
+    """Another tool wrote ``U1`` in a ``COLLATE NOCASE`` column; Grouper has ``u1``: one row.
+
+    Before, the target declared no column case-insensitive: compared exactly,
+    the sync added a row of its own beside ``U1`` (or, under a unique key on
+    the values, was refused in every run) unless the configuration said
+    ``case_sensitive = false``. A ``BINARY`` column still compares exactly.
+    """
+    conn = sqlite3.connect(":memory:")
+    conn.execute(
+        f"CREATE TABLE m (group_id TEXT, member_id TEXT, gname TEXT, uid TEXT COLLATE {collation},"
+        " PRIMARY KEY (group_id, member_id))"
+    )
+    conn.execute("INSERT INTO m VALUES ('a:g0', 'mem-U1', 'a:g0', 'U1')")
+    conn.commit()
+    source, config = _membership_campus()
+    target = SqlTarget(conn, SqlLayout.from_dict(_M_LAYOUT))
+    folded = {ObjectType.MEMBERSHIP: frozenset({"uid"})} if collation == "NOCASE" else {}
+    assert target.capabilities().case_insensitive == folded
+    prov = Provisioner(config, source, target, MemorySyncStore())
     assert prov.full_sync().status is SyncStatus.SUCCESS
     assert prov.plan_full().plan.changes == ()
-    uids = sorted(row[0] for row in conn.execute("SELECT uid FROM m"))
-    assert uids == (["U1", "u1"] if case_sensitive else ["U1"])
+    assert sorted(row[0] for row in conn.execute("SELECT uid FROM m")) == rows
+
+
+def test_postgres_citext_and_nondeterministic_collations_are_compared_ignoring_case(
+    postgres_dsn: str,
+) -> None:
+    """``citext`` and a ``deterministic = false`` collation take ``U1`` as ``u1``; ``text`` not."""
+    import psycopg  # noqa: PLC0415  # the postgres extra
+
+    with psycopg.connect(postgres_dsn, autocommit=True) as admin:
+        admin.execute("CREATE EXTENSION citext")
+        admin.execute(
+            "CREATE COLLATION ci"
+            " (provider = icu, locale = 'und-u-ks-level2', deterministic = false)"
+        )
+        admin.execute(
+            "CREATE TABLE m (group_id text, member_id text, gname citext, uid text COLLATE ci,"
+            " note text, PRIMARY KEY (group_id, member_id))"
+        )
+        admin.execute("INSERT INTO m VALUES ('a:g0', 'mem-U1', 'A:G0', 'U1', 'kept')")
+    layout = SqlLayout.from_dict(
+        {"memberships": {**_M_LAYOUT["memberships"], "columns": ["gname", "uid", "note"]}}
+    )
+    with psycopg.connect(postgres_dsn) as connection:
+        target = SqlTarget(connection, layout)
+        assert target.capabilities().case_insensitive == {
+            ObjectType.MEMBERSHIP: frozenset({"gname", "uid"})
+        }
+        source, config = _membership_campus()
+        prov = Provisioner(config, source, target, MemorySyncStore())
+        assert prov.full_sync().status is SyncStatus.SUCCESS
+        assert prov.plan_full().plan.changes == ()
+        found = connection.execute("SELECT gname, uid, note FROM m").fetchall()
+        assert found == [("A:G0", "U1", "kept")]
+
+
+def test_a_target_whose_tables_cannot_be_read_declares_no_case_insensitive_column() -> None:
+    """``capabilities()`` before the tables are made: the operations, and nothing folded."""
+    conn = sqlite3.connect(":memory:")
+    target = SqlTarget(conn, SqlLayout.from_dict(_M_LAYOUT))
+    caps = target.capabilities()
+    assert caps.case_insensitive == {}
+    assert caps.can(Operation.INSERT_MEMBERSHIPS)
+    conn.execute(
+        "CREATE TABLE m (group_id TEXT, member_id TEXT, gname TEXT COLLATE NOCASE, uid TEXT,"
+        " PRIMARY KEY (group_id, member_id))"
+    )
+    assert target.capabilities().case_insensitive == {ObjectType.MEMBERSHIP: frozenset({"gname"})}
+
+
+def test_the_nocase_columns_of_a_create_table_statement() -> None:
+    from grouperprov.targets._sql import _nocase_columns  # noqa: PLC0415
+
+    sql = (
+        'CREATE TABLE m (a TEXT COLLATE NOCASE, "b c" TEXT collate nocase,'
+        ' d NUMERIC(10, 2) COLLATE NOCASE, e TEXT, [f] TEXT COLLATE "NOCASE",'
+        " `g` TEXT COLLATE RTRIM, h TEXT DEFAULT 'x, COLLATE NOCASE',"
+        " CHECK (e <> 'a,b' COLLATE NOCASE), PRIMARY KEY (a, \"b c\"))"
+    )
+    assert _nocase_columns(sql) == {"a", "b c", "d", "f"}
+    assert _nocase_columns("") == frozenset()

@@ -350,6 +350,11 @@ def compared_config(config: ProvisionerConfig, capabilities: Capabilities) -> Pr
     }.get(memberships.type)
     if owner is not None and memberships.attribute is not None:
         memberships = attrs.evolve(memberships, attribute=folded(owner, memberships.attribute))
+    if memberships.type is MembershipType.MEMBERSHIP_OBJECTS:
+        memberships = attrs.evolve(
+            memberships,
+            attributes=tuple(folded(ObjectType.MEMBERSHIP, a) for a in memberships.attributes),
+        )
     return attrs.evolve(config, groups=groups, entities=entities, memberships=memberships)
 
 

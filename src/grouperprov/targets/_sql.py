@@ -8,6 +8,7 @@ import importlib
 import inspect
 import logging
 import operator
+import re
 import sqlite3
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
@@ -102,6 +103,48 @@ def _unpadded(cur: _Cursor, rows: list[Any]) -> list[Any]:
             if type(row[i]) is str:
                 row[i] = row[i].rstrip(" ")
     return cut
+
+
+_NOCASE = re.compile(r'\bCOLLATE\s+(?:"NOCASE"|NOCASE\b)', re.IGNORECASE)
+
+
+_CONSTRAINTS = frozenset({"CONSTRAINT", "PRIMARY", "UNIQUE", "CHECK", "FOREIGN"})
+_LITERAL = re.compile(r"'(?:[^']|'')*'")
+
+
+def _nocase_columns(sql: str) -> frozenset[str]:
+    """The columns a SQLite ``CREATE TABLE`` statement declares ``COLLATE NOCASE``.
+
+    Its column definitions are split at the commas outside parentheses and
+    quotes; each one's first word (unquoted) is the column's name.
+    """
+    body = sql[sql.find("(") + 1 : sql.rfind(")")] if "(" in sql else ""
+    parts: list[str] = []
+    depth, quote_char, start = 0, "", 0
+    for i, ch in enumerate(body):
+        if quote_char:
+            if ch == quote_char or (quote_char == "[" and ch == "]"):
+                quote_char = ""
+        elif ch in "\"'`[":
+            quote_char = ch
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            parts.append(body[start:i])
+            start = i + 1
+    parts.append(body[start:])
+    found: set[str] = set()
+    for part in parts:
+        text = part.strip()
+        match = re.match(r'"((?:[^"]|"")*)"|`([^`]*)`|\[([^\]]*)\]|([^\s(]+)', text)
+        if match is None or (match.group(4) or "").upper() in _CONSTRAINTS:
+            continue  # a table constraint, not a column
+        if _NOCASE.search(_LITERAL.sub("''", text[match.end() :])):  # not in a default's text
+            name = next(g for g in match.groups() if g is not None)
+            found.add(name.replace('""', '"'))
+    return frozenset(found)
 
 
 def _attempt(
@@ -281,6 +324,8 @@ class SqlTarget(TargetDAO):
         self._copy = psycopg3 if copy is None else copy
         # Whether the tables were found to have the layout's columns (see _check_tables).
         self._checked = False
+        # The columns the database compares ignoring case, by table (found by _check_tables).
+        self._folding: dict[str, frozenset[str]] = {}
 
     def close(self) -> None:
         """Close the connection if the target opened it (given a connect function).
@@ -352,25 +397,57 @@ class SqlTarget(TargetDAO):
         """Every operation of the tables the layout has, in batches of *batch_size*.
 
         The attributes kept are the layout's: an object table's columns and
-        multi-valued attributes, the membership table's columns.
+        multi-valued attributes, the membership table's columns. Those whose
+        column the database compares ignoring case (PostgreSQL: ``citext``, a
+        nondeterministic collation; SQLite: ``COLLATE NOCASE``) are
+        :attr:`~grouperprov.Capabilities.case_insensitive`. Finding them
+        checks the tables once, as the first operation would; while the
+        tables cannot be read (not made yet, the database down), none is
+        declared, and the first operation says why.
         """
         caps = Capabilities.of(self)
         missing: set[Operation] = set()
         kept: dict[ObjectType, frozenset[str]] = {}
+        folding = self._folded()
+        folded: dict[ObjectType, frozenset[str]] = {}
         for object_type, table, ops in (
             (ObjectType.GROUP, self.layout.groups, _GROUP_OPS),
             (ObjectType.ENTITY, self.layout.entities, _ENTITY_OPS),
         ):
             if table is None:
                 missing |= ops
-            else:
-                kept[object_type] = frozenset(table.columns) | frozenset(table.multi_valued)
-        if self.layout.memberships is None:
+                continue
+            kept[object_type] = frozenset(table.columns) | frozenset(table.multi_valued)
+            columns = folding.get(table.table, frozenset())
+            names = {n for n, c in table.columns.items() if c in columns}
+            a = table.attribute_table
+            if a is not None and a.value_column in folding.get(a.table, frozenset()):
+                names |= set(table.multi_valued)
+            if names:
+                folded[object_type] = frozenset(names)
+        m = self.layout.memberships
+        if m is None:
             missing |= _MEMBERSHIP_OPS
         else:
-            kept[ObjectType.MEMBERSHIP] = frozenset(self.layout.memberships.columns)
+            kept[ObjectType.MEMBERSHIP] = frozenset(m.columns)
+            columns = folding.get(m.table, frozenset())
+            names = {n for n, c in m.columns.items() if c in columns}
+            if names:
+                folded[ObjectType.MEMBERSHIP] = frozenset(names)
         sizes = {op: self._batch for op in caps.operations if op.value.endswith("s")}
-        return Capabilities(caps.operations - missing, sizes, caps.value_changes, kept)
+        return Capabilities(caps.operations - missing, sizes, caps.value_changes, kept, folded)
+
+    def _folded(self) -> dict[str, frozenset[str]]:
+        """The columns the database compares ignoring case, by table; none while unreadable."""
+        try:
+            return self._checked_folding()
+        except (ConfigError, TargetUnavailable) as exc:
+            log.debug("no case-insensitive columns known: %s", exc)
+            return {}
+
+    @_guarded(retry=True)
+    def _checked_folding(self) -> dict[str, frozenset[str]]:
+        return self._folding
 
     # -- schema -----------------------------------------------------------------
 
@@ -610,15 +687,19 @@ class SqlTarget(TargetDAO):
         with self._transaction() as cur:
             if self._postgres:
                 cur.execute(
-                    "SELECT attname, attnotnull AND NOT atthasdef AND attidentity = ''"  # noqa: S608  # a placeholder
-                    " AND attgenerated = '' FROM pg_catalog.pg_attribute WHERE attrelid ="
-                    f" to_regclass({self._p}) AND attnum > 0 AND NOT attisdropped"
-                    " ORDER BY attnum",
+                    "SELECT a.attname, a.attnotnull AND NOT a.atthasdef AND a.attidentity = ''"  # noqa: S608  # a placeholder
+                    " AND a.attgenerated = '', t.typname = 'citext' OR coalesce(NOT"
+                    " c.collisdeterministic, false) FROM pg_catalog.pg_attribute a"
+                    " JOIN pg_catalog.pg_type t ON t.oid = a.atttypid"
+                    " LEFT JOIN pg_catalog.pg_collation c ON c.oid = a.attcollation"
+                    f" WHERE a.attrelid = to_regclass({self._p}) AND a.attnum > 0"
+                    " AND NOT a.attisdropped ORDER BY a.attnum",
                     [quote(table)],  # the name as the statements write it, as a value
                 )
                 rows = cur.fetchall()
                 if not rows:  # to_regclass: NULL for no table (a table has a column)
                     return None
+                self._folding[table] = frozenset(str(r[0]) for r in rows if r[2])
                 return {str(r[0]): bool(r[1]) for r in rows}
             cur.execute(f"SELECT * FROM {quote(table)} WHERE 1 = 0")  # noqa: S608  # checked name
             found = {str(d[0]): False for d in cur.description or ()}
@@ -635,6 +716,13 @@ class SqlTarget(TargetDAO):
             found.update(
                 (str(r[1]), True) for r in rows if r[3] and r[4] is None and str(r[1]) != rowid
             )
+            cur.execute(
+                f"SELECT sql FROM {prefix}sqlite_master WHERE type = 'table'"  # noqa: S608  # checked name
+                f" AND name = {self._p} COLLATE NOCASE",
+                [name],
+            )
+            made = cur.fetchone()
+            self._folding[table] = _nocase_columns(str(made[0]) if made and made[0] else "")
             return found
 
     def _tables_like(self, table: str) -> list[str]:
