@@ -2205,3 +2205,27 @@ def test_the_nocase_columns_of_a_create_table_statement() -> None:
     )
     assert _nocase_columns(sql) == {"a", "b c", "d", "f"}
     assert _nocase_columns("") == frozenset()
+
+
+def test_nocase_columns_of_an_object_table_and_its_attribute_table_are_declared() -> None:
+    """A group name in a NOCASE column, member values in a NOCASE value column."""
+    conn = sqlite3.connect(":memory:")
+    conn.execute("CREATE TABLE g (id TEXT PRIMARY KEY, name TEXT COLLATE NOCASE, note TEXT)")
+    conn.execute(
+        "CREATE TABLE gv (owner_id TEXT, attribute_name TEXT,"
+        " attribute_value TEXT COLLATE NOCASE, PRIMARY KEY (owner_id, attribute_name,"
+        " attribute_value))"
+    )
+    layout = SqlLayout.from_dict(
+        {
+            "groups": {
+                "table": "g",
+                "id_attribute": "name",
+                "columns": ["name", "note"],
+                "attribute_table": "gv",
+                "multi_valued": ["member"],
+            }
+        }
+    )
+    caps = SqlTarget(conn, layout).capabilities()
+    assert caps.case_insensitive == {ObjectType.GROUP: frozenset({"name", "member"})}
