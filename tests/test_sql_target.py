@@ -2221,7 +2221,7 @@ def test_nocase_columns_of_an_object_table_and_its_attribute_table_are_declared(
             "groups": {
                 "table": "g",
                 "id_attribute": "name",
-                "columns": ["name", "note"],
+                "columns": {"name": "NAME", "note": "note"},  # SQLite's names ignore case
                 "attribute_table": "gv",
                 "multi_valued": ["member"],
             }

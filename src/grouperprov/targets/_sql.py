@@ -408,7 +408,10 @@ class SqlTarget(TargetDAO):
         caps = Capabilities.of(self)
         missing: set[Operation] = set()
         kept: dict[ObjectType, frozenset[str]] = {}
-        folding = self._folded()
+        # Column names compare as the database compares them: exactly on
+        # PostgreSQL (quoted names), ignoring case elsewhere.
+        name: Callable[[str], str] = (lambda n: n) if self._postgres else str.casefold
+        folding = {t: frozenset(map(name, cs)) for t, cs in self._folded().items()}
         folded: dict[ObjectType, frozenset[str]] = {}
         for object_type, table, ops in (
             (ObjectType.GROUP, self.layout.groups, _GROUP_OPS),
@@ -419,9 +422,9 @@ class SqlTarget(TargetDAO):
                 continue
             kept[object_type] = frozenset(table.columns) | frozenset(table.multi_valued)
             columns = folding.get(table.table, frozenset())
-            names = {n for n, c in table.columns.items() if c in columns}
+            names = {n for n, c in table.columns.items() if name(c) in columns}
             a = table.attribute_table
-            if a is not None and a.value_column in folding.get(a.table, frozenset()):
+            if a is not None and name(a.value_column) in folding.get(a.table, frozenset()):
                 names |= set(table.multi_valued)
             if names:
                 folded[object_type] = frozenset(names)
@@ -431,7 +434,7 @@ class SqlTarget(TargetDAO):
         else:
             kept[ObjectType.MEMBERSHIP] = frozenset(m.columns)
             columns = folding.get(m.table, frozenset())
-            names = {n for n, c in m.columns.items() if c in columns}
+            names = {n for n, c in m.columns.items() if name(c) in columns}
             if names:
                 folded[ObjectType.MEMBERSHIP] = frozenset(names)
         sizes = {op: self._batch for op in caps.operations if op.value.endswith("s")}
@@ -688,8 +691,11 @@ class SqlTarget(TargetDAO):
             if self._postgres:
                 cur.execute(
                     "SELECT a.attname, a.attnotnull AND NOT a.atthasdef AND a.attidentity = ''"  # noqa: S608  # a placeholder
-                    " AND a.attgenerated = '', t.typname = 'citext' OR coalesce(NOT"
-                    " c.collisdeterministic, false) FROM pg_catalog.pg_attribute a"
+                    # collisdeterministic is PostgreSQL 12's: read through JSON, an
+                    # older server's catalog (without it) reads as deterministic.
+                    " AND a.attgenerated = '', t.typname = 'citext' OR NOT coalesce(("
+                    "to_jsonb(c) ->> 'collisdeterministic')::boolean, true)"
+                    " FROM pg_catalog.pg_attribute a"
                     " JOIN pg_catalog.pg_type t ON t.oid = a.atttypid"
                     " LEFT JOIN pg_catalog.pg_collation c ON c.oid = a.attcollation"
                     f" WHERE a.attrelid = to_regclass({self._p}) AND a.attnum > 0"
