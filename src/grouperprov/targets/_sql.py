@@ -11,7 +11,7 @@ import operator
 import re
 import sqlite3
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
-from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
+from typing import Any, Concatenate, NamedTuple, ParamSpec, Protocol, TypeVar
 
 from grouperprov._beans import (
     AttributeValue,
@@ -103,6 +103,13 @@ def _unpadded(cur: _Cursor, rows: list[Any]) -> list[Any]:
             if type(row[i]) is str:
                 row[i] = row[i].rstrip(" ")
     return cut
+
+
+class _Column(NamedTuple):
+    """What the check of a table learns of one column."""
+
+    required: bool  # an insert must give it a value (NOT NULL, no default)
+    folds: bool  # the database compares its values ignoring case
 
 
 _NOCASE = re.compile(r'\bCOLLATE\s+(?:"NOCASE"|NOCASE\b)', re.IGNORECASE)
@@ -324,7 +331,11 @@ class SqlTarget(TargetDAO):
         self._copy = psycopg3 if copy is None else copy
         # Whether the tables were found to have the layout's columns (see _check_tables).
         self._checked = False
-        # The columns the database compares ignoring case, by table (found by _check_tables).
+        # Column names compare as the database compares them: exactly on
+        # PostgreSQL (quoted names), ignoring case elsewhere.
+        self._column_form: Callable[[str], str] = (lambda n: n) if self._postgres else str.casefold
+        # The columns the database compares ignoring case (in that form), by
+        # table, as _check_tables found them.
         self._folding: dict[str, frozenset[str]] = {}
 
     def close(self) -> None:
@@ -408,10 +419,8 @@ class SqlTarget(TargetDAO):
         caps = Capabilities.of(self)
         missing: set[Operation] = set()
         kept: dict[ObjectType, frozenset[str]] = {}
-        # Column names compare as the database compares them: exactly on
-        # PostgreSQL (quoted names), ignoring case elsewhere.
-        name: Callable[[str], str] = (lambda n: n) if self._postgres else str.casefold
-        folding = {t: frozenset(map(name, cs)) for t, cs in self._folded().items()}
+        name = self._column_form
+        folding = self._folded()
         folded: dict[ObjectType, frozenset[str]] = {}
         for object_type, table, ops in (
             (ObjectType.GROUP, self.layout.groups, _GROUP_OPS),
@@ -536,7 +545,7 @@ class SqlTarget(TargetDAO):
                 each with its key path in the layout.
         """
         problems: list[ConfigProblem] = []
-        fold: Callable[[str], str] = (lambda n: n) if self._postgres else str.casefold
+        fold = self._column_form
         for (path, table), columns in used_columns(self.layout).items():
             if part is not None and path.partition(".")[0] != part:
                 continue
@@ -575,8 +584,9 @@ class SqlTarget(TargetDAO):
                     why += f"; quoted names are exact on PostgreSQL: write {near!r}"
                 problems.append(ConfigProblem(key, why))
             if len(problems) == before:  # a misspelt column would be named twice
-                required = [n for n, needed in found.items() if needed]
+                required = [n for n, c in found.items() if c.required]
                 problems += self._unwritten(path, table, columns, fold, required)
+            self._folding[table] = frozenset(fold(n) for n, c in found.items() if c.folds)
         m = self.layout.memberships
         if m is not None and part in {None, "memberships"} and not problems:
             pair = (m.group_column, m.entity_column)
@@ -673,14 +683,16 @@ class SqlTarget(TargetDAO):
                     return True
             return False
 
-    def _columns_of(self, table: str) -> dict[str, bool] | None:
-        """*table*'s columns, each with whether an insert must give it a value.
+    def _columns_of(self, table: str) -> dict[str, _Column] | None:
+        """*table*'s columns: whether an insert must give each a value, whether it folds case.
 
         ``None`` when PostgreSQL has no such table. A column must be given a
         value when it is ``NOT NULL`` with no default (nor identity, nor
         generated; SQLite's ``INTEGER PRIMARY KEY`` is the row id, which it
         makes); that is known on PostgreSQL and SQLite only, elsewhere no
-        column is.
+        column is. A column folds case when it is PostgreSQL's ``citext`` or
+        has a nondeterministic collation, or is SQLite's ``COLLATE NOCASE``;
+        elsewhere none is known to.
 
         PostgreSQL's are read from its catalog (``pg_attribute``), which needs
         no privilege on the table: a role granted only the layout's columns
@@ -705,12 +717,11 @@ class SqlTarget(TargetDAO):
                 rows = cur.fetchall()
                 if not rows:  # to_regclass: NULL for no table (a table has a column)
                     return None
-                self._folding[table] = frozenset(str(r[0]) for r in rows if r[2])
-                return {str(r[0]): bool(r[1]) for r in rows}
+                return {str(r[0]): _Column(bool(r[1]), bool(r[2])) for r in rows}
             cur.execute(f"SELECT * FROM {quote(table)} WHERE 1 = 0")  # noqa: S608  # checked name
-            found = {str(d[0]): False for d in cur.description or ()}
+            names = [str(d[0]) for d in cur.description or ()]
             if not self._sqlite:
-                return found
+                return {n: _Column(required=False, folds=False) for n in names}
             schema, _, name = table.rpartition(".")
             prefix = f"{quote(schema)}." if schema else ""
             cur.execute(f"PRAGMA {prefix}table_info({quote(name)})")
@@ -719,17 +730,17 @@ class SqlTarget(TargetDAO):
             rowid = (  # INTEGER PRIMARY KEY: the row id, which SQLite makes
                 str(keys[0][1]) if len(keys) == 1 and str(keys[0][2]).upper() == "INTEGER" else None
             )
-            found.update(
-                (str(r[1]), True) for r in rows if r[3] and r[4] is None and str(r[1]) != rowid
-            )
+            required = {str(r[1]) for r in rows if r[3] and r[4] is None and str(r[1]) != rowid}
             cur.execute(
                 f"SELECT sql FROM {prefix}sqlite_master WHERE type = 'table'"  # noqa: S608  # checked name
                 f" AND name = {self._p} COLLATE NOCASE",
                 [name],
             )
             made = cur.fetchone()
-            self._folding[table] = _nocase_columns(str(made[0]) if made and made[0] else "")
-            return found
+            nocase = {
+                c.casefold() for c in _nocase_columns(str(made[0]) if made and made[0] else "")
+            }
+            return {n: _Column(n in required, n.casefold() in nocase) for n in names}
 
     def _tables_like(self, table: str) -> list[str]:
         """PostgreSQL's tables named as *table* is but for case or schema: what to write.
