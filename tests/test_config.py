@@ -641,3 +641,19 @@ def test_settings_in_code_take_a_lone_name_as_one_name() -> None:
     assert (ldap.attributes, ldap.object_classes) == (("description",), ("groupOfNames",))
     assert LdapEntities(base_dn="ou=p", multi_valued="isMemberOf").multi_valued == ("isMemberOf",)
     assert ObjectTable(table="groups", multi_valued="member").multi_valued == ("member",)
+
+
+def test_config_error_of_text_is_one_problem() -> None:
+    # Found by a caller's factory raising ConfigError("..."), as one raises
+    # ValueError: the text became a problem per letter ("34 problems").
+    error = ConfigError("groups.matching: no attribute 'cn'")
+    assert error.problems == (ConfigProblem("", "groups.matching: no attribute 'cn'"),)
+    assert str(error) == (
+        "invalid provisioner configuration (1 problem):\n  groups.matching: no attribute 'cn'"
+    )
+    one = ConfigProblem("groups.matching", "no attribute 'cn'")
+    assert ConfigError(one).problems == (one,)
+    assert ConfigError([one, "a table is missing"]).problems == (
+        one,
+        ConfigProblem("", "a table is missing"),
+    )

@@ -63,14 +63,23 @@ class ConfigError(GrouperprovError):
     All problems found are reported at once, so a configuration can be fixed in
     one pass rather than one error at a time.
 
+    Args:
+        problems: The problems: :class:`ConfigProblem` s, or text for a
+            problem with no key path (``ConfigError("no such table: groups")``
+            is one problem, as is one :class:`ConfigProblem`).
+
     Attributes:
         problems: Every problem found, in the order of the configuration.
     """
 
     problems: tuple[ConfigProblem, ...]
 
-    def __init__(self, problems: Iterable[ConfigProblem]) -> None:
-        self.problems = tuple(problems)
+    def __init__(self, problems: Iterable[ConfigProblem | str] | ConfigProblem | str) -> None:
+        if isinstance(problems, ConfigProblem | str):
+            problems = (problems,)  # one problem, not a problem per letter
+        self.problems = tuple(
+            p if isinstance(p, ConfigProblem) else ConfigProblem("", str(p)) for p in problems
+        )
         count = len(self.problems)
         lines = "\n".join(f"  {problem}" for problem in self.problems)
         noun = "problem" if count == 1 else "problems"
