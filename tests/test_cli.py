@@ -1,12 +1,18 @@
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from grouperprov.cli import main
+from grouperprov import SyncStatus, SyncType
+from grouperprov.cli import EXIT_TEMPFAIL, exit_status, main
 
 
 def test_demo_provisions_changes_and_converges(
@@ -113,3 +119,246 @@ def test_status_refuses_a_file_that_is_not_a_sync_store_and_leaves_it_alone(
         main(["status", "--store", str(empty)])
     assert "an empty database, not a sync store yet" in capsys.readouterr().err
     assert empty.stat().st_size == 0
+
+
+# -- plan, sync and approve: the caller's provisioner, named as module:attribute
+
+_APP = """
+from datetime import timedelta
+
+from grouperprov import Provisioner, ProvisionerConfig
+from grouperprov.cli import DEMO_CONFIG, demo_campus
+from grouperprov.exceptions import ConfigError, TargetUnavailable
+from grouperprov.stores import SqliteSyncStore
+from grouperprov.testing import InMemoryTarget
+
+source = demo_campus()
+target = InMemoryTarget()
+store = SqliteSyncStore({state!r})
+
+
+def make():
+    config = ProvisionerConfig.from_toml(DEMO_CONFIG)
+    return Provisioner(config, source, target, store, lease_wait=timedelta(0))
+
+
+provisioner = make()
+holder = {{"provisioner": provisioner}}
+
+
+def unreachable():
+    raise TargetUnavailable("ldap://ldap.example.edu: connection refused")
+
+
+def misconfigured():
+    raise ConfigError("groups.matching: no attribute 'cn'")
+
+
+def not_a_provisioner():
+    return target
+"""
+
+
+@pytest.fixture
+def app(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[str, Any]]:
+    """A module of the caller's that builds a provisioner, and its name; cleaned up after."""
+    name = f"campus_app_{request.node.name.split('[')[0]}"
+    (tmp_path / f"{name}.py").write_text(_APP.format(state=str(tmp_path / "state.db")))
+    root, ours = logging.getLogger(), logging.getLogger("grouperprov")
+    handlers, level, our_level = list(root.handlers), root.level, ours.level
+    saved_path = list(sys.path)
+    yield name, lambda: sys.modules[name]
+    sys.modules.pop(name, None)
+    sys.path[:] = saved_path
+    root.handlers[:], root.level = handlers, level
+    ours.setLevel(our_level)
+
+
+def _cli(tmp_path: Path, *args: str) -> int:
+    return main([*args, "--app-dir", str(tmp_path)])
+
+
+def test_plan_shows_what_a_sync_would_do_and_writes_nothing(
+    tmp_path: Path, app: tuple[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    name, module = app
+    assert _cli(tmp_path, "plan", f"{name}:provisioner", "--changes", "2") == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Plan for 'campus-sql': 96 changes, 0 errors\n")
+    assert "  insert group 'school:courses:math:math101' [grp-00001]\n" in out
+    assert "  ... and 94 more\n" in out
+    assert out.endswith("a full sync would end SUCCESS\n")
+    assert module().target.retrieve_all_groups() == []
+    assert module().store.logs("campus-sql") == []
+    assert _cli(tmp_path, "plan", f"{name}:make", "--group", "school:staff:math") == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Plan for 'campus-sql': 5 changes, 0 errors\n")
+    assert out.endswith("a group sync would end SUCCESS\n")
+
+
+def test_sync_runs_a_full_sync_then_a_group_sync(
+    tmp_path: Path, app: tuple[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    name, module = app
+    assert _cli(tmp_path, "sync", f"{name}:provisioner") == 0
+    assert capsys.readouterr().out.startswith(
+        "full sync of 'campus-sql': SUCCESS, 96 changes made, 0 objects in error\n"
+    )
+    assert len(module().target.retrieve_all_groups()) == 12
+    module().source.add_member("school:courses:math:math101", "flo35")
+    module().source.add_member("school:courses:math:math201", "flo35")
+    assert _cli(tmp_path, "sync", f"{name}:make", "--group", "school:courses:math:math101") == 0
+    assert capsys.readouterr().out.startswith(
+        "group sync of 'campus-sql': SUCCESS, 1 change made, 0 objects in error\n"
+        "  insert membership: 1\n"
+    )
+    assert _cli(tmp_path, "sync", f"{name}:make", "--folder", "school:courses:math") == 0
+    assert "SUCCESS, 1 change made" in capsys.readouterr().out
+
+
+def test_a_tripped_failsafe_fails_the_command_until_approved(
+    tmp_path: Path, app: tuple[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    name, module = app
+    spec = f"{name}:provisioner"
+    assert _cli(tmp_path, "approve", spec, "--by", "alice") == 1
+    assert (
+        "grouperprov: the failsafe of 'campus-sql' has not tripped; nothing to approve"
+        in capsys.readouterr().err
+    )
+    assert _cli(tmp_path, "sync", spec) == 0
+    source = module().source
+    math101 = source.snapshot().groups[0]
+    assert math101.get("name") == "school:courses:math:math101"
+    for membership in source.retrieve_memberships([math101.id])[0:6]:
+        source.remove_member("school:courses:math:math101", membership.entity_id[len("mem-") :])
+    capsys.readouterr()
+    assert _cli(tmp_path, "plan", spec) == 1
+    out = capsys.readouterr().out
+    assert "failsafe: group 'school:courses:math:math101'" in out
+    assert "a full sync would end ERROR_FAILSAFE" in out
+    assert _cli(tmp_path, "sync", spec) == 1
+    assert "ERROR_FAILSAFE" in capsys.readouterr().out
+    assert _cli(tmp_path, "approve", spec, "--by", "alice") == 0
+    assert "the next run of 'campus-sql' may go ahead despite the failsafe (" in (
+        capsys.readouterr().out
+    )
+    assert _cli(tmp_path, "sync", spec) == 0
+    assert "SUCCESS, 6 changes made" in capsys.readouterr().out
+
+
+def test_a_run_to_try_again_later_exits_75(
+    tmp_path: Path, app: tuple[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    name, module = app
+    assert _cli(tmp_path, "plan", f"{name}:provisioner") == 0  # imports the module
+    held = module().store.acquire_lease(
+        "campus-sql", SyncType.FULL, "another-host", now=datetime.now(UTC), ttl=timedelta(hours=1)
+    )
+    assert held is not None
+    assert _cli(tmp_path, "sync", f"{name}:provisioner") == EXIT_TEMPFAIL
+    assert "BUSY" in capsys.readouterr().out
+    assert _cli(tmp_path, "sync", f"{name}:unreachable") == EXIT_TEMPFAIL
+    assert (
+        "grouperprov: the target is unavailable: ldap://ldap.example.edu: connection refused"
+        in capsys.readouterr().err
+    )
+    assert _cli(tmp_path, "plan", f"{name}:misconfigured") == 1
+    assert capsys.readouterr().err == (
+        "grouperprov: invalid provisioner configuration (1 problem):\n"
+        "  groups.matching: no attribute 'cn'\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("suffix", "message"),
+    [
+        ("", "name the provisioner as module:attribute, as in campus_ldap:provisioner"),
+        (":", "name the provisioner as module:attribute"),
+        (":nothing", "has no attribute 'nothing'"),
+        (":holder.provisioner", "has no attribute 'holder.provisioner'"),
+        (":source", "InMemorySource is not a Provisioner nor a function that returns one"),
+        (":not_a_provisioner", "returned InMemoryTarget, not a Provisioner"),
+    ],
+)
+def test_an_app_that_is_not_a_provisioner_is_a_usage_error(
+    tmp_path: Path,
+    app: tuple[str, Any],
+    suffix: str,
+    message: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    name, _ = app
+    with pytest.raises(SystemExit) as caught:
+        _cli(tmp_path, "sync", f"{name}{suffix}")
+    assert caught.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_missing_module_is_a_usage_error_but_a_missing_import_inside_it_is_shown(
+    tmp_path: Path, app: tuple[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    name, _ = app
+    with pytest.raises(SystemExit) as caught:
+        _cli(tmp_path, "plan", f"{name}_gone:provisioner")
+    assert caught.value.code == 2
+    assert (
+        f"there is no module '{name}_gone' (looked in {tmp_path.resolve()} and the Python path)"
+        in capsys.readouterr().err
+    )
+    with pytest.raises(SystemExit):
+        _cli(tmp_path, "plan", f"{name}.sub:provisioner")  # a module is not a package
+    assert f"there is no module '{name}.sub'" in capsys.readouterr().err
+    broken = f"{name}_broken"
+    (tmp_path / f"{broken}.py").write_text("import grouperprov_no_such_package\n")
+    try:
+        with pytest.raises(ModuleNotFoundError, match="grouperprov_no_such_package"):
+            _cli(tmp_path, "plan", f"{broken}:provisioner")
+    finally:
+        sys.modules.pop(broken, None)
+
+
+def test_usage_errors_of_plan_and_sync(
+    tmp_path: Path, app: tuple[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    name, _ = app
+    with pytest.raises(SystemExit) as caught:
+        _cli(tmp_path, "sync", f"{name}:provisioner", "--asynchronous", "--group", "g")
+    assert caught.value.code == 2
+    assert "--asynchronous is for a full sync" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as caught:
+        _cli(tmp_path, "sync", f"{name}:provisioner", "--group", "school:nothing")
+    assert caught.value.code == 2
+    assert "no group 'school:nothing' in Grouper" in capsys.readouterr().err
+
+
+def test_an_asynchronous_sync_asks_for_recalculation(
+    tmp_path: Path, app: tuple[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    name, module = app
+    assert _cli(tmp_path, "sync", f"{name}:provisioner", "--asynchronous") == 0
+    assert "asynchronous: recalculation requested" in capsys.readouterr().out
+    assert module().target.retrieve_all_groups() == []
+    assert len(module().store.controls("campus-sql")) == 1
+
+
+def test_verbose_logs_each_run(
+    tmp_path: Path, app: tuple[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    name, _ = app
+    assert _cli(tmp_path, "sync", f"{name}:provisioner", "-v") == 0
+    assert logging.getLogger("grouperprov").level == logging.INFO
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "grouperprov.provisioner"]
+    assert line.startswith("campus-sql: full sync SUCCESS: 96 changes, 0 objects in error (read ")
+    assert line.endswith(" s)")
+
+
+@pytest.mark.parametrize("status", list(SyncStatus))
+def test_exit_status_of_each_run_status(status: SyncStatus) -> None:
+    expected = {
+        SyncStatus.SUCCESS: 0,
+        SyncStatus.WARNING: 0,
+        SyncStatus.BUSY: 75,
+        SyncStatus.TARGET_UNAVAILABLE: 75,
+    }.get(status, 1)
+    assert exit_status(status) == expected

@@ -129,9 +129,10 @@ def test_a_tripped_failsafe_writes_nothing_and_blocks_until_approved() -> None:
     state = prov.store.load(P)
     assert state.provisioner.failsafe is not None
     assert state.provisioner.failsafe.blocking
-    prov.approve_failsafe("jo@example.edu")
+    returned = prov.approve_failsafe("jo@example.edu")
     approved = prov.store.load(P).provisioner.failsafe
     assert approved is not None
+    assert returned == approved
     assert approved.approved_by == "jo@example.edu"
     assert approved.approved_at is not None
     done = prov.full_sync()

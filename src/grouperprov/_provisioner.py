@@ -809,6 +809,15 @@ class Provisioner:
             acknowledged=queue.acknowledged(status, now),
         )
         timings["store"] = time.perf_counter() - start
+        log.info(
+            "%s: %s sync %s: %s, %d objects in error (%s)",
+            self.config.name,
+            planned.sync_type.value,
+            status.value,
+            summary,
+            len(errors),
+            ", ".join(f"{step} {seconds:.2f} s" for step, seconds in timings.items()),
+        )
         return SyncResult(
             provisioner=self.config.name,
             sync_type=planned.sync_type,
@@ -846,8 +855,11 @@ class Provisioner:
             len(records),
         )
 
-    def approve_failsafe(self, approved_by: str) -> None:
+    def approve_failsafe(self, approved_by: str) -> FailsafeState:
         """Let the next run go ahead despite the failsafe that tripped (recorded with who and when).
+
+        Returns:
+            The trip, with its approval, as now recorded.
 
         Raises:
             LookupError: The failsafe has not tripped.
@@ -859,6 +871,7 @@ class Provisioner:
             raise LookupError(msg)
         approval = attrs.evolve(tripped, approved_by=approved_by, approved_at=self.clock())
         self.store.save(attrs.evolve(state.provisioner, failsafe=approval), ())
+        return approval
 
     # -- helpers ---------------------------------------------------------------
 

@@ -2,12 +2,17 @@
 
 ``grouperprov demo`` provisions a sample campus into a SQLite file, changes it,
 and provisions again, showing the plans, the results and the sync records.
-``grouperprov status`` and ``grouperprov explain`` read a SQLite sync store.
+``grouperprov plan``, ``sync`` and ``approve`` run your provisioner, named as
+``module:attribute`` (a Provisioner, or a function that returns one): from cron,
+a systemd timer or by hand. ``grouperprov status`` and ``grouperprov explain``
+read a sync store.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import logging
 import random
 import sys
 import tempfile
@@ -17,14 +22,20 @@ from pathlib import Path
 from typing import TextIO
 
 from ._config import ObjectType, ProvisionerConfig
-from ._provisioner import Provisioner
+from ._provisioner import Provisioner, SyncResult, SyncStatus
 from ._report import explain_object, status_report
-from .exceptions import StoreError
+from .exceptions import GrouperprovError, StoreError, TargetUnavailable
 from .stores import SqliteSyncStore, open_store
 from .targets import SqliteTableTarget
 from .testing import InMemorySource
 
-__all__ = ["main"]
+__all__ = ["EXIT_TEMPFAIL", "exit_status", "load_provisioner", "main"]
+
+EXIT_TEMPFAIL = 75
+"""The exit status of a run to try again later (``BUSY``, ``TARGET_UNAVAILABLE``).
+
+It is ``EX_TEMPFAIL`` of BSD's ``sysexits.h``.
+"""
 
 DEMO_PROVISIONER = "campus-sql"
 
@@ -190,10 +201,198 @@ def _inspect(parser: argparse.ArgumentParser, args: argparse.Namespace, out: Tex
     return 0
 
 
+class _AppError(ValueError):
+    """The provisioner named on the command line cannot be had; the message says why."""
+
+
+def load_provisioner(spec: str, app_dir: Path | None = None) -> Provisioner:
+    """The provisioner *spec* names: ``module:attribute``, as in ``campus_ldap:provisioner``.
+
+    The attribute (dotted names reach inside objects) is a
+    :class:`~grouperprov.Provisioner`, or a function that takes no arguments and
+    returns one (it is called once). *app_dir* goes first on the module search
+    path, as the current folder does for ``python -m``.
+
+    Raises:
+        ValueError: *spec* is not ``module:attribute``, names a module that
+            does not exist, an attribute the module lacks, or something that
+            is not a provisioner and does not make one. An import that fails
+            inside the module (a package it needs is missing) is not caught:
+            its traceback says what went wrong.
+    """
+    module_name, colon, attribute = spec.partition(":")
+    if not colon or not module_name or not attribute:
+        msg = f"{spec!r}: name the provisioner as module:attribute, as in campus_ldap:provisioner"
+        raise _AppError(msg)
+    if app_dir is not None and str(app_dir) not in sys.path:
+        sys.path.insert(0, str(app_dir))
+    try:
+        found: object = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        missing = exc.name or ""
+        if module_name != missing and not module_name.startswith(f"{missing}."):
+            raise  # the module is there; something it imports is not
+        where = (
+            f" (looked in {app_dir.resolve()} and the Python path)" if app_dir is not None else ""
+        )
+        msg = f"{spec!r}: there is no module {module_name!r}{where}"
+        raise _AppError(msg) from None
+    for part in attribute.split("."):
+        try:
+            found = getattr(found, part)
+        except AttributeError:
+            msg = f"{spec!r}: {module_name!r} has no attribute {attribute!r}"
+            raise _AppError(msg) from None
+    if isinstance(found, Provisioner):
+        return found
+    if not callable(found):
+        msg = (
+            f"{spec!r}: {type(found).__name__} is not a Provisioner nor a function that returns one"
+        )
+        raise _AppError(msg)
+    made = found()
+    if not isinstance(made, Provisioner):
+        msg = f"{spec!r}: returned {type(made).__name__}, not a Provisioner"
+        raise _AppError(msg)
+    return made
+
+
+def exit_status(status: SyncStatus) -> int:
+    """The command's exit status for a run that ended with *status*.
+
+    0 for ``SUCCESS`` and ``WARNING`` (done; the warnings are object errors
+    whose codes the configuration does not count as failing);
+    :data:`EXIT_TEMPFAIL` (75) for ``BUSY`` and ``TARGET_UNAVAILABLE``, which
+    the next run may not meet; 1 for the others (``ERROR``,
+    ``ERROR_FAILSAFE``, ``CONFIG_ERROR``, ``SOURCE_ERROR``), which need someone
+    to look.
+    """
+    if status in {SyncStatus.SUCCESS, SyncStatus.WARNING}:
+        return 0
+    if status in {SyncStatus.BUSY, SyncStatus.TARGET_UNAVAILABLE}:
+        return EXIT_TEMPFAIL
+    return 1
+
+
+def _provisioner(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Provisioner:
+    try:
+        provisioner = load_provisioner(args.app, args.app_dir)
+    except _AppError as exc:
+        parser.error(str(exc))
+    level = logging.WARNING - 10 * min(args.verbose, 2)
+    # A handler for the messages, unless the caller's module set logging up.
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    if args.verbose:
+        logging.getLogger("grouperprov").setLevel(level)
+    return provisioner
+
+
+def _run(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, out: TextIO, err: TextIO
+) -> int:
+    """``plan``, ``sync`` and ``approve``: run the named provisioner."""
+    if args.command == "sync" and args.asynchronous and (args.group or args.folder):
+        parser.error("--asynchronous is for a full sync: leave out --group and --folder")
+    try:
+        provisioner = _provisioner(parser, args)
+        if args.command == "approve":
+            return _approve(provisioner, args.by, out, err)
+        dry_run = args.command == "plan"
+        try:
+            if args.group or args.folder:
+                result = provisioner.sync_group(*args.group, folder=args.folder, dry_run=dry_run)
+            else:
+                result = provisioner.full_sync(
+                    dry_run=dry_run, asynchronous=getattr(args, "asynchronous", False)
+                )
+        except LookupError as exc:
+            parser.error(str(exc))
+    except TargetUnavailable as exc:  # from a function that makes the provisioner
+        err.write(f"grouperprov: the target is unavailable: {exc}\n")
+        return EXIT_TEMPFAIL
+    except GrouperprovError as exc:
+        err.write(f"grouperprov: {exc}\n")
+        return 1
+    out.write(_report(result, dry_run=dry_run, max_changes=args.changes) + "\n")
+    return exit_status(result.status)
+
+
+def _report(result: SyncResult, *, dry_run: bool, max_changes: int | None) -> str:
+    if not dry_run or result.plan is None:
+        return result.summary()
+    lines = [result.plan.summary(max_changes=max_changes)]
+    lines.extend(f"failsafe: {reason}" for reason in result.failsafe)
+    lines.append(
+        f"a {result.sync_type.value} sync would end {result.status.value}"
+        + (f": {result.message}" if result.message else "")
+    )
+    return "\n".join(lines)
+
+
+def _approve(provisioner: Provisioner, by: str, out: TextIO, err: TextIO) -> int:
+    name = provisioner.config.name
+    try:
+        approved = provisioner.approve_failsafe(by)
+    except LookupError as exc:
+        err.write(f"grouperprov: {exc}; nothing to approve\n")
+        return 1
+    reasons = "; ".join(approved.reasons)
+    out.write(f"the next run of {name!r} may go ahead despite the failsafe ({reasons})\n")
+    return 0
+
+
 _STORE_HELP = (
     "the sync store: a SQLite file, or a PostgreSQL connection string or URL "
     "(keep its password in PGPASSWORD or ~/.pgpass, not on the command line)"
 )
+
+
+_APP_HELP = (
+    "your provisioner as module:attribute (a Provisioner, or a function "
+    "that returns one), as in campus_ldap:provisioner"
+)
+
+
+def _add_run_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    plan = commands.add_parser(
+        "plan", help="read both sides and show what a sync would change, writing nothing"
+    )
+    sync = commands.add_parser("sync", help="a full sync, or a group sync with --group/--folder")
+    approve = commands.add_parser(
+        "approve", help="let the next run go ahead despite the failsafe that tripped"
+    )
+    for command in (plan, sync, approve):
+        command.add_argument("app", metavar="APP", help=_APP_HELP)
+        command.add_argument(
+            "--app-dir",
+            type=Path,
+            default=Path(),
+            help="where APP's module is (default: the current folder)",
+        )
+        command.add_argument(
+            "-v", "--verbose", action="count", default=0, help="log more (-v info, -vv debug)"
+        )
+    for command in (plan, sync):
+        command.add_argument(
+            "--group",
+            action="append",
+            default=[],
+            help="group sync of this group (full name or Grouper id; repeatable)",
+        )
+        command.add_argument("--folder", help="group sync of this folder's groups")
+    plan.add_argument(
+        "--changes",
+        type=int,
+        metavar="N",
+        help="list at most N changes and N errors (the counts are always complete)",
+    )
+    sync.add_argument(
+        "--asynchronous",
+        action="store_true",
+        help="write nothing to the target: ask the incremental path to recalculate what differs",
+    )
+    sync.set_defaults(changes=None)
+    approve.add_argument("--by", required=True, help="who approves (kept in the sync records)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -213,9 +412,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     which = explain.add_mutually_exclusive_group(required=True)
     which.add_argument("--group", help="a group's Grouper id, target id or cached link")
     which.add_argument("--subject", help="an entity's member id, target id or subject link")
+    _add_run_commands(commands)
     args = parser.parse_args(argv)
     if args.command in {"status", "explain"}:
         return _inspect(parser, args, sys.stdout)
+    if args.command in {"plan", "sync", "approve"}:
+        return _run(parser, args, sys.stdout, sys.stderr)
     if args.command == "demo":  # pragma: no branch  # the only other command
         if args.db is None:
             with tempfile.TemporaryDirectory(prefix="grouperprov-demo-") as folder:
