@@ -2190,3 +2190,10 @@ def test_an_object_class_the_schema_lacks_fails_its_entry_alone(
     # ldap3 names the class (one add at a time); pipelined, the directory refuses it.
     reason = "noSuchClass" if pipeline == 1 else "objectClass: value #2 invalid per syntax"
     assert reason in (refused.error or "")
+
+
+def test_a_with_block_unbinds(slapd_server: SlapdServer, branch: tuple[str, str]) -> None:
+    with _target(slapd_server, branch) as target:
+        assert target.retrieve_all_groups() == []
+        assert not target._conn.closed
+    assert target._conn.closed

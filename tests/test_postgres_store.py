@@ -347,3 +347,24 @@ def test_a_value_postgresql_refuses_for_another_reason_than_nul_is_not_retried(
     with pytest.raises(psycopg.errors.NumericValueOutOfRange):
         store.save(ProvisionerRecord(name="p", last_sequence=2**63), [])
     assert store.load("p").provisioner.last_sequence is None
+
+
+def _sessions(dsn: str) -> int:
+    """Connections to *dsn*'s database, this one included."""
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_with_closes_the_connections_the_store_opened(postgres_dsn: str) -> None:
+    with PostgresSyncStore(postgres_dsn) as store:
+        store.save(ProvisionerRecord(name="p", last_run={}), [_membership(1)])
+        assert _sessions(postgres_dsn) == 2  # the store's and the count's
+    assert _sessions(postgres_dsn) == 1
+    with psycopg.connect(postgres_dsn, autocommit=True) as given:  # a given one: the caller's
+        with PostgresSyncStore(given) as store:
+            assert store.provisioners() == ["p"]
+        assert not given.closed

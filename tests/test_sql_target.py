@@ -1326,6 +1326,21 @@ def test_a_restarted_database_is_connected_to_again(
     assert target._db.closed  # the connection the target opened
 
 
+def test_a_with_block_closes_what_the_target_opened_and_leaves_a_given_connection(
+    tmp_path: Path,
+) -> None:
+    with SqlTarget(lambda: sqlite3.connect(tmp_path / "t.db"), LAYOUT) as target:
+        target.create_tables()
+        opened = target._db
+    with pytest.raises(sqlite3.ProgrammingError, match="closed database"):
+        opened.execute("SELECT 1")
+    given = sqlite3.connect(tmp_path / "t.db")
+    with SqlTarget(given, LAYOUT) as target:
+        assert target.retrieve_all_groups() == []
+    assert given.execute("SELECT count(*) FROM gp_groups").fetchone() == (0,)
+    given.close()
+
+
 def test_a_connect_function_of_a_driver_without_sockets_is_used_as_it_is(tmp_path: Path) -> None:
     target = SqlTarget(lambda: sqlite3.connect(tmp_path / "t.db"), LAYOUT)
     target.create_tables()

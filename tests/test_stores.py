@@ -462,3 +462,14 @@ def test_a_file_that_is_not_a_database_is_a_store_error_naming_it(tmp_path: Path
     with pytest.raises(StoreError, match=re.escape(f"{path}: cannot be opened as a SQLite")):
         SqliteSyncStore(path)
     assert path.read_text() == "not a database"
+
+
+def test_sqlite_store_closes_at_the_end_of_a_with_block(tmp_path: Path) -> None:
+    with SqliteSyncStore(tmp_path / "s.db") as store:
+        store.save(ProvisionerRecord(name="p", last_run={}), [])
+        connection = store._local.conn
+    assert store._local.conn is None
+    with pytest.raises(sqlite3.ProgrammingError, match="closed database"):
+        connection.execute("SELECT 1")
+    assert store.provisioners() == ["p"]  # used again: opened again
+    store.close()

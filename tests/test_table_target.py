@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -62,3 +63,10 @@ def test_bad_rows_fail_one_by_one(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="no table 'users'"):
         target.table("users")
     target.close()
+
+
+def test_a_with_block_closes_the_database(tmp_path: Path) -> None:
+    with SqliteTableTarget(tmp_path / "x.db", group_columns=("name",)) as target:
+        assert target.retrieve_all_groups() == []
+    with pytest.raises(sqlite3.ProgrammingError, match="closed database"):
+        target.retrieve_all_groups()

@@ -24,6 +24,7 @@ from psycopg import conninfo as _conninfo
 from psycopg.pq import TransactionStatus
 from psycopg.rows import tuple_row
 
+from grouperprov._closing import Closing
 from grouperprov._config import ObjectType
 from grouperprov._events import ControlMessage, RejectedEvent
 from grouperprov._liveness import closed_by_peer
@@ -134,7 +135,7 @@ def _masked(conninfo: str) -> str:
     return _conninfo.make_conninfo(**params)  # type: ignore[arg-type]  # str values
 
 
-class PostgresSyncStore:
+class PostgresSyncStore(Closing):
     """A :class:`~grouperprov.stores.SyncStore` in a PostgreSQL database.
 
     The schema is created on first use and upgraded in place by later

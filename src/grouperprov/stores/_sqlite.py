@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from grouperprov._closing import Closing
 from grouperprov._config import ObjectType
 from grouperprov._events import ControlMessage, RejectedEvent
 from grouperprov._records import (
@@ -127,7 +128,7 @@ def existing_store(path: str | os.PathLike[str]) -> None:
         raise StoreError(msg)
 
 
-class SqliteSyncStore:
+class SqliteSyncStore(Closing):
     """A :class:`~grouperprov.stores.SyncStore` in one SQLite file.
 
     The schema is created on first use and upgraded in place by later

@@ -28,6 +28,7 @@ from grouperprov._beans import (
     ProvisioningGroup,
     Scalar,
 )
+from grouperprov._closing import Closing
 from grouperprov._config import ObjectType
 from grouperprov._ldap_escape import canonical_dn, escape_dn_value, split_dn
 from grouperprov._liveness import closed_by_peer
@@ -188,7 +189,7 @@ class LdapEntities:
     auxiliary_classes: tuple[str, ...] = attrs.field(default=(), converter=_convert.names)
 
 
-class LdapTarget(TargetDAO):
+class LdapTarget(Closing, TargetDAO):
     """A target DAO over an LDAP directory: groups and people as entries.
 
     Target ids are DNs. A group's DN comes from its RDN attribute (flat) or its

@@ -20,6 +20,7 @@ from grouperprov._beans import (
     ProvisioningMembership,
     Scalar,
 )
+from grouperprov._closing import Closing
 from grouperprov._codes import exception_text
 from grouperprov._config import ObjectType
 from grouperprov._liveness import closed_by_peer
@@ -249,7 +250,7 @@ def _guarded(
     return wrap
 
 
-class SqlTarget(TargetDAO):
+class SqlTarget(Closing, TargetDAO):
     """A target DAO over tables of a SQL database, through any DB-API 2 connection.
 
     The tables are described by a :class:`SqlLayout`: a group table, an entity

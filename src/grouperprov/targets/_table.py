@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from grouperprov._beans import ProvisioningGroup, ProvisioningMembership, Scalar
+from grouperprov._closing import Closing
 from grouperprov._target import AttributeChange, ChangeOp, TargetDAO, WriteOutcome
 
 __all__ = ["SqliteTableTarget"]
@@ -24,7 +25,7 @@ def _quote(name: str) -> str:
     return f'"{name}"'
 
 
-class SqliteTableTarget(TargetDAO):
+class SqliteTableTarget(Closing, TargetDAO):
     """A group table and a membership table in one SQLite file.
 
     Groups are rows of ``groups`` (a generated ``id`` plus one text column per
