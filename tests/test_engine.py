@@ -458,6 +458,35 @@ def test_an_object_the_dao_did_not_report_on_is_an_error() -> None:
     assert failure.error.message == "the target did not report on this object"
 
 
+class _Boolish(InMemoryTarget):
+    def insert_groups(self, groups: Sequence[ProvisioningGroup]) -> list[WriteOutcome]:
+        super().insert_groups(groups)
+        return [True] * len(groups)  # type: ignore[list-item]  # the DAO bug under test
+
+
+class _BoolishOwnerUpdates(InMemoryTarget):
+    def update_groups(self, updates: Any) -> list[WriteOutcome]:
+        return [None for _ in super().update_groups(updates)]  # type: ignore[misc]  # the bug
+
+
+def test_a_dao_reporting_something_else_than_write_outcomes_fails_those_objects() -> None:
+    # Found by a probe of misbehaving DAOs: a bulk write returning booleans
+    # ended the run with "AttributeError: 'bool' object has no attribute 'ok'".
+    _, result = sync(_config(), _Boolish(id_attributes={"group": "cn"}), [group(1)], [], [])
+    (failure,) = result.failures
+    assert failure.error is not None
+    assert failure.error.message == (
+        "the target's insert_groups reported bool True for this object, not a WriteOutcome"
+    )
+    target = _BoolishOwnerUpdates(id_attributes={"group": "cn", "entity": "uid"})
+    sync(_config(), target, GROUPS, ENTITIES, [])
+    _, result = sync(_config(), target, GROUPS, ENTITIES, MEMBERSHIPS)
+    messages = {o.error.message for o in result.failures if o.error}
+    assert messages == {
+        "the target's update_groups reported NoneType None for this object, not a WriteOutcome"
+    }
+
+
 def test_target_links_are_read_back_after_inserts() -> None:
     _, result = sync(_config(), _target(), [group(1)], [], [])
     assert result.links[ObjectType.GROUP] == {"g1": "grp1"}

@@ -13,6 +13,7 @@ from grouperprov import (
     ProvisioningEntity,
     ProvisioningGroup,
     ProvisioningMembership,
+    TargetData,
     WriteOutcome,
 )
 from grouperprov.abc import TargetDAO
@@ -93,3 +94,58 @@ def test_the_base_class_refuses_every_operation_it_does_not_implement(operation:
         NotImplementedError, match=f"this target does not implement {operation.value}"
     ):
         getattr(dao, operation.value)(*call_args)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (
+            {"groups": [ProvisioningGroup(id="a"), {"id": "b"}]},
+            "TargetData.groups[1] is dict {'id': 'b'}, not a ProvisioningGroup",
+        ),
+        (
+            {"groups": [ProvisioningGroup(id=None)]},  # type: ignore[arg-type]
+            "TargetData.groups[0]: its id is NoneType None; a target's ids are text",
+        ),
+        (
+            {"entities": [ProvisioningEntity(id=7)]},  # type: ignore[arg-type]
+            "TargetData.entities[0]: its id is int 7",
+        ),
+        (
+            {"entities": [ProvisioningGroup(id="g")]},
+            "TargetData.entities[0] is ProvisioningGroup ProvisioningGroup(",
+        ),
+        (
+            {"memberships": [ProvisioningMembership(group_id="g", entity_id=None)]},  # type: ignore[arg-type]
+            "TargetData.memberships[0]: its entity_id is NoneType None",
+        ),
+        (
+            {"memberships": [("g", "e")]},
+            "TargetData.memberships[0] is tuple ('g', 'e'), not a ProvisioningMembership",
+        ),
+    ],
+)
+def test_target_data_refuses_what_breaks_the_dao_contract(
+    data: dict[str, list[object]], message: str
+) -> None:
+    # Found by a probe of misbehaving DAOs: groups read with the id None were
+    # one key to the engine, and every run inserted them all again.
+    with pytest.raises(TypeError) as caught:
+        TargetData(**data)  # type: ignore[arg-type]
+    assert message in str(caught.value)
+
+
+class _Subclassed(ProvisioningGroup):
+    pass
+
+
+def test_target_data_takes_subclasses_of_beans_and_str_ids() -> None:
+    class Dn(str):
+        __slots__ = ()
+
+    data = TargetData(
+        groups=iter([_Subclassed(id="a"), ProvisioningGroup(id=Dn("cn=b"))]),
+        memberships=[ProvisioningMembership(group_id="a", entity_id="e")],
+    )
+    assert [g.id for g in data.groups] == ["a", "cn=b"]
+    assert len(data.memberships) == 1

@@ -109,6 +109,26 @@ def _not_inserted(object_type: ObjectType, error: ObjectError) -> ObjectError:
     )
 
 
+def _reported(
+    method: Callable[..., object], results: Sequence[object], index: int
+) -> tuple[WriteOutcome | None, ObjectError | None]:
+    """What a bulk write reported for its *index*-th object: an outcome, or the error of none.
+
+    A result that is not a :class:`WriteOutcome` is a DAO bug, said as one on
+    the object (it was an ``AttributeError`` that ended the run).
+    """
+    if index >= len(results):
+        return None, _err("the target did not report on this object")
+    result = results[index]
+    if isinstance(result, WriteOutcome):
+        return result, None
+    name = getattr(method, "__name__", "write")
+    return None, _err(
+        f"the target's {name} reported {type(result).__name__} {result!r:.80} "
+        "for this object, not a WriteOutcome"
+    )
+
+
 def _batches(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -444,10 +464,7 @@ class _Applier:
                 self._record(change, None, _err(f"the batch failed: {exception_text(exc)}"))
         else:
             for index, change in enumerate(batch):
-                if index < len(results):
-                    self._record(change, results[index], None)
-                else:
-                    self._record(change, None, _err("the target did not report on this object"))
+                self._record(change, *_reported(method, results, index))
         self._tick()
 
     # -- helpers -------------------------------------------------------------------
@@ -614,12 +631,9 @@ class _Applier:
                     self._record(change, None, _err(f"the batch failed: {exception_text(exc)}"))
         else:
             for index, unit in enumerate(units):
-                result = results[index] if index < len(results) else None
+                reported = _reported(method, results, index)
                 for change in unit:
-                    if result is None:
-                        self._record(change, None, _err("the target did not report on this object"))
-                    else:
-                        self._record(change, result, None)
+                    self._record(change, *reported)
         self._tick()
 
     def _member_failed(self, memberships: Sequence[MembershipPair]) -> bool:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import abc
 import enum
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 import attrs
 
@@ -27,6 +27,8 @@ from ._beans import (
     Scalar,
 )
 from ._config import ObjectType
+
+_B = TypeVar("_B", ProvisioningGroup, ProvisioningEntity, ProvisioningMembership)
 
 __all__ = [
     "AttributeChange",
@@ -194,16 +196,60 @@ class Operation(enum.StrEnum):
     REPLACE_GROUP_MEMBERSHIPS = "replace_group_memberships"
 
 
+def _offender(field: str, items: Sequence[object], kind: type) -> str | None:
+    """What breaks the DAO contract in *items* (the first offender), or ``None``.
+
+    A bean of another class, or one whose ids are not text, would be
+    matched by nothing (an id of ``None`` made every group of a target one
+    key, and each run inserted them all again).
+    """
+    for index, item in enumerate(items):
+        where = f"TargetData.{field}[{index}]"
+        if not isinstance(item, kind):
+            return f"{where} is {type(item).__name__} {item!r:.80}, not a {kind.__name__}"
+        ids = (
+            (("group_id", item.group_id), ("entity_id", item.entity_id))
+            if isinstance(item, ProvisioningMembership)
+            else (("id", item.id),)  # type: ignore[attr-defined]  # a group or an entity
+        )
+        for name, value in ids:
+            if not isinstance(value, str):
+                return (
+                    f"{where}: its {name} is {type(value).__name__} {value!r:.80}; "
+                    "a target's ids are text (str() them in the DAO)"
+                )
+    return None
+
+
+def _checked(field: str, items: Iterable[_B], kind: type[_B]) -> tuple[_B, ...]:
+    found = tuple(items)
+    # The common case in one pass of exact type checks; the exact offender on failure.
+    if kind is ProvisioningMembership:
+        fine = all(
+            type(m) is ProvisioningMembership
+            and type(m.group_id) is str
+            and type(m.entity_id) is str
+            for m in found
+        )
+    else:
+        fine = all(type(b) is kind and type(b.id) is str for b in found)
+    if not fine:
+        problem = _offender(field, found, kind)
+        if problem is not None:
+            raise TypeError(problem)
+    return found
+
+
 def _groups(items: Iterable[ProvisioningGroup]) -> tuple[ProvisioningGroup, ...]:
-    return tuple(items)
+    return _checked("groups", items, ProvisioningGroup)
 
 
 def _entities(items: Iterable[ProvisioningEntity]) -> tuple[ProvisioningEntity, ...]:
-    return tuple(items)
+    return _checked("entities", items, ProvisioningEntity)
 
 
 def _members(items: Iterable[ProvisioningMembership]) -> tuple[ProvisioningMembership, ...]:
-    return tuple(items)
+    return _checked("memberships", items, ProvisioningMembership)
 
 
 @attrs.frozen(kw_only=True)
