@@ -186,6 +186,28 @@ _GOOD = _snapshot({})
             {"memberships": (*_GOOD.memberships, ProvisioningMembership("g0", "m9"))},
             "membership ('g0', 'm9'): its entity 'm9' is not in the snapshot",
         ),
+        # Found by a probe of misbehaving sources: these ended the run with an
+        # AttributeError, or (an int id) were taken for other objects.
+        (
+            {"groups": (*_GOOD.groups, {"id": "g9"})},
+            f"groups[{len(_GOOD.groups)}] is dict {{'id': 'g9'}}, not a ProvisioningGroup",
+        ),
+        (
+            {"groups": (ProvisioningGroup(id=5, attributes={"name": "apps:x"}),)},  # type: ignore[arg-type]
+            "groups[0]: its id is int 5, not text",
+        ),
+        (
+            {"entities": (ProvisioningEntity(id=None, attributes={}),)},  # type: ignore[arg-type]
+            "entities[0]: its id is NoneType None, not text",
+        ),
+        (
+            {"memberships": (ProvisioningMembership("g0", 7),)},  # type: ignore[arg-type]
+            "memberships[0]: its entity_id is int 7, not text",
+        ),
+        (
+            {"memberships": (("g0", "m1"),)},
+            "memberships[0] is tuple ('g0', 'm1'), not a ProvisioningMembership",
+        ),
     ],
 )
 def test_a_snapshot_that_breaks_the_source_contract_is_refused_naming_each_problem(
@@ -309,3 +331,23 @@ def test_a_member_the_source_leaves_out_is_not_removed_from_the_target() -> None
     assert result.message is not None
     assert "its entity 'mem-jo' is not in the snapshot" in result.message
     assert target.retrieve_all_groups()[0].values("member") == {"jo"}
+
+
+def test_markers_take_a_lone_marker_and_refuse_what_is_not_one() -> None:
+    # A lone marker for a name was iterated, and the run failed with a TypeError.
+    marker = ProvisioningMarker(provisioner=P)
+    snapshot = GrouperSnapshot(
+        groups=_GOOD.groups,
+        entities=_GOOD.entities,
+        memberships=_GOOD.memberships,
+        markers={"apps": marker},  # a lone marker
+    )
+    assert snapshot.markers == {"apps": (marker,)}
+    assert provisionable_scope(_config(), snapshot).groups
+    wrong = attrs.evolve(snapshot, markers={"apps": P, "other": [marker, {"x": 1}]})  # type: ignore[dict-item, list-item]  # a broken source
+    with pytest.raises(SourceError) as caught:
+        provisionable_scope(_config(), wrong)
+    assert f"markers['apps']: str '{P}' is not a ProvisioningMarker" in str(caught.value)
+    assert "markers['other']: dict {'x': 1} is not a ProvisioningMarker" in str(caught.value)
+    with pytest.raises(TypeError, match=r"GrouperSnapshot.markers is tuple \('apps',\); it maps"):
+        GrouperSnapshot(markers=("apps",))  # type: ignore[arg-type]
