@@ -7,6 +7,7 @@ import pytest
 from grouperprov import (
     AttributeChange,
     Operation,
+    ProvisioningEntity,
     ProvisioningGroup,
     ProvisioningMembership,
     WriteOutcome,
@@ -149,7 +150,7 @@ def test_custom_sample_objects() -> None:
         InMemoryTarget,
         group=ProvisioningGroup(id="x", attributes={"name": "a", "title": "t"}),
         update_attribute="title",
-        entity=ProvisioningGroup(id="y", attributes={"login": "jo", "phone": "1"}),  # type: ignore[arg-type]
+        entity=ProvisioningEntity(id="y", attributes={"login": "jo", "phone": "1"}),
         entity_update_attribute="phone",
     )
 
@@ -214,3 +215,46 @@ def test_more_broken_rules_are_caught() -> None:
     assert any(f.startswith("insert_memberships did not report success") for f in trouble)
     lost = _failures(_LostMemberships, membership=_membership)
     assert "an inserted membership does not read back with its group and entity ids" in lost
+
+
+class _DictReader(InMemoryTarget):
+    def retrieve_all_groups(self) -> list[ProvisioningGroup]:
+        return [{"id": g.id} for g in super().retrieve_all_groups()]  # type: ignore[misc]  # the bug
+
+
+class _NoneIds(InMemoryTarget):
+    def retrieve_all_entities(self) -> list[ProvisioningEntity]:
+        return [
+            ProvisioningEntity(id=None, attributes=e.attributes)  # type: ignore[arg-type]  # the bug
+            for e in super().retrieve_all_entities()
+        ]
+
+
+class _BoolOutcomes(InMemoryTarget):
+    def insert_memberships(
+        self, memberships: Sequence[ProvisioningMembership]
+    ) -> list[WriteOutcome]:
+        super().insert_memberships(memberships)
+        return [True for _ in memberships]  # type: ignore[misc]  # the bug
+
+
+def test_reads_of_what_is_not_a_bean_with_text_ids_are_caught() -> None:
+    # Found with the probe of misbehaving DAOs: these DAOs crashed the check
+    # with an AttributeError, or (ids of None) passed it.
+    failures = _failures(_DictReader)
+    assert failures == (
+        "retrieve_all_groups()[0] is dict {'id': 'group-1'}, not a ProvisioningGroup",
+    )
+    failures = _failures(_NoneIds)
+    assert failures == (
+        (
+            "retrieve_all_entities()[0]: its id is NoneType None; a target's ids are text "
+            "(str() them in the DAO)"
+        ),
+    )
+
+
+def test_writes_reporting_what_is_not_an_outcome_are_caught() -> None:
+    with pytest.raises(TargetContractError) as caught:
+        check_target_dao(_BoolOutcomes, membership=_membership)
+    assert caught.value.failures == ("insert_memberships reported bool True, not a WriteOutcome",)

@@ -196,7 +196,7 @@ class Operation(enum.StrEnum):
     REPLACE_GROUP_MEMBERSHIPS = "replace_group_memberships"
 
 
-def _offender(field: str, items: Sequence[object], kind: type) -> str | None:
+def offender(label: str, items: Sequence[object], kind: type) -> str | None:
     """What breaks the DAO contract in *items* (the first offender), or ``None``.
 
     A bean of another class, or one whose ids are not text, would be
@@ -204,7 +204,7 @@ def _offender(field: str, items: Sequence[object], kind: type) -> str | None:
     key, and each run inserted them all again).
     """
     for index, item in enumerate(items):
-        where = f"TargetData.{field}[{index}]"
+        where = f"{label}[{index}]"
         if not isinstance(item, kind):
             return f"{where} is {type(item).__name__} {item!r:.80}, not a {kind.__name__}"
         ids = (
@@ -234,7 +234,7 @@ def _checked(field: str, items: Iterable[_B], kind: type[_B]) -> tuple[_B, ...]:
     else:
         fine = all(type(b) is kind and type(b.id) is str for b in found)
     if not fine:
-        problem = _offender(field, found, kind)
+        problem = offender(f"TargetData.{field}", found, kind)
         if problem is not None:
             raise TypeError(problem)
     return found

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, cast
 
 import attrs
 
@@ -19,6 +20,7 @@ from grouperprov._target import (
     Operation,
     TargetDAO,
     WriteOutcome,
+    offender,
 )
 
 __all__ = ["TargetContractError", "check_target_dao"]
@@ -39,6 +41,37 @@ class TargetContractError(AssertionError):
         self.failures = tuple(failures)
         lines = "\n".join(f"  - {f}" for f in self.failures)
         super().__init__(f"{dao_name} breaks the target DAO contract:\n{lines}")
+
+
+class _Broken(Exception):  # noqa: N818  # a condition, as TargetUnavailable
+    """A break the checks cannot go past: a read of non-beans, a write's non-outcomes."""
+
+
+_BEANS: dict[str, type] = {
+    "groups": ProvisioningGroup,
+    "entities": ProvisioningEntity,
+    "memberships": ProvisioningMembership,
+}
+
+
+def _read(dao: TargetDAO, plural: str) -> list[Any]:
+    """``retrieve_all_<plural>()``: beans with text ids, else a :class:`_Broken` naming one."""
+    method = f"retrieve_all_{plural}"
+    items = list(getattr(dao, method)())
+    problem = offender(f"{method}()", items, _BEANS[plural])
+    if problem is not None:
+        raise _Broken(problem)
+    return items
+
+
+def _outcomes(method: str, results: Iterable[object]) -> list[WriteOutcome]:
+    """A bulk write's outcomes, or a :class:`_Broken` naming the first that is not one."""
+    found = list(results)
+    for result in found:
+        if not isinstance(result, WriteOutcome):
+            msg = f"{method} reported {type(result).__name__} {result!r:.80}, not a WriteOutcome"
+            raise _Broken(msg)
+    return cast("list[WriteOutcome]", found)
 
 
 @attrs.frozen(kw_only=True)
@@ -67,7 +100,8 @@ def check_target_dao(
     *factory*. The checks: declared operations are implemented; inserted objects
     read back with their attributes and a target id; updates apply REPLACE (and,
     where declared, ADD and REMOVE, in order) exactly; deletes take effect and
-    are idempotent; bulk methods report one outcome per object.
+    are idempotent; bulk methods report one :class:`~grouperprov.WriteOutcome`
+    per object; reads return beans of their kind with text ids.
 
     Args:
         factory: Makes a fresh DAO over an empty target (a new temporary database,
@@ -116,10 +150,14 @@ def check_target_dao(
     failures.extend(_declared_are_implemented(factory, caps))
     if failures:  # exercising operations that are not there would only crash
         raise TargetContractError(type(factory()).__name__, failures)
-    for kind in (groups, entities):
-        failures.extend(_check_owner(factory, caps, kind))
+    checks = [_check_owner(factory, caps, kind) for kind in (groups, entities)]
     if membership is not None:
-        failures.extend(_check_memberships(factory, caps, groups, entities, membership))
+        checks.append(_check_memberships(factory, caps, groups, entities, membership))
+    for check in checks:
+        try:
+            failures.extend(check)
+        except _Broken as exc:  # what the check found before it stays listed
+            failures.append(str(exc))
     if failures:
         raise TargetContractError(type(factory()).__name__, failures)
 
@@ -149,7 +187,7 @@ def _insert(
     failures: list[str] = []
     bulk = Operation(f"insert_{kind.plural}")
     if caps.can(bulk):
-        outcomes = list(getattr(dao, bulk.value)(list(beans)))
+        outcomes = _outcomes(bulk.value, getattr(dao, bulk.value)(list(beans)))
         if len(outcomes) != len(beans):
             failures.append(
                 f"{bulk.value} returned {len(outcomes)} outcomes for {len(beans)} objects"
@@ -176,7 +214,7 @@ def _insert(
 
 
 def _read_all(dao: TargetDAO, kind: _Kind) -> list[Owner]:
-    return list(getattr(dao, f"retrieve_all_{kind.plural}")())
+    return _read(dao, kind.plural)
 
 
 def _find(stored: Sequence[Owner], bean: Owner) -> Owner | None:
@@ -225,7 +263,7 @@ def _update(
 ) -> list[str]:
     bulk = Operation(f"update_{kind.plural}")
     if caps.can(bulk):
-        outcomes: list[WriteOutcome] = list(getattr(dao, bulk.value)([(bean, list(changes))]))
+        outcomes = _outcomes(bulk.value, getattr(dao, bulk.value)([(bean, list(changes))]))
         if len(outcomes) != 1:
             return [f"{bulk.value} returned {len(outcomes)} outcomes for 1 update"]
         return [f"{bulk.value} failed for a valid update: {o.error}" for o in outcomes if not o.ok]
@@ -276,7 +314,7 @@ def _check_delete(dao: TargetDAO, caps: Capabilities, kind: _Kind, ids: list[str
     beans = [b for b in _read_all(dao, kind) if b.id in ids]
     for _ in range(2):  # the second time checks idempotency
         if caps.can(bulk):
-            outcomes = list(getattr(dao, bulk.value)(beans))
+            outcomes = _outcomes(bulk.value, getattr(dao, bulk.value)(beans))
             if len(outcomes) != len(beans):
                 yield f"{bulk.value} returned {len(outcomes)} outcomes for {len(beans)} objects"
             yield from (f"{bulk.value} failed: {o.error}" for o in outcomes if not o.ok)
@@ -322,17 +360,17 @@ def _check_memberships(
     group_id, entity_id = ids
     bean = membership(group_id, entity_id)
     if caps.can(Operation.INSERT_MEMBERSHIPS):
-        outcomes = list(dao.insert_memberships([bean]))
+        outcomes = _outcomes("insert_memberships", dao.insert_memberships([bean]))
         if len(outcomes) != 1 or not outcomes[0].ok:
             yield f"insert_memberships did not report success for a valid membership: {outcomes}"
     elif caps.can(Operation.INSERT_MEMBERSHIP):
         dao.insert_membership(bean)
     elif caps.can(Operation.REPLACE_GROUP_MEMBERSHIPS):
-        group = next(g for g in dao.retrieve_all_groups() if g.id == group_id)
+        group = next(g for g in _read(dao, "groups") if g.id == group_id)
         dao.replace_group_memberships(group, [bean])
     else:
         return
-    stored = list(dao.retrieve_all_memberships())
+    stored = _read(dao, "memberships")
     if not any(m.group_id == bean.group_id and m.entity_id == bean.entity_id for m in stored):
         yield "an inserted membership does not read back with its group and entity ids"
         return
@@ -341,7 +379,7 @@ def _check_memberships(
     )
     for _ in range(2):
         if caps.can(Operation.DELETE_MEMBERSHIPS):
-            outcomes = list(dao.delete_memberships([target]))
+            outcomes = _outcomes("delete_memberships", dao.delete_memberships([target]))
             if len(outcomes) != 1 or not outcomes[0].ok:
                 yield f"delete_memberships did not report success: {outcomes}"
         elif caps.can(Operation.DELETE_MEMBERSHIP):
@@ -349,6 +387,6 @@ def _check_memberships(
     deletes = caps.can(Operation.DELETE_MEMBERSHIPS) or caps.can(Operation.DELETE_MEMBERSHIP)
     if deletes and any(
         m.group_id == bean.group_id and m.entity_id == bean.entity_id
-        for m in dao.retrieve_all_memberships()
+        for m in _read(dao, "memberships")
     ):
         yield "a deleted membership still reads back"
