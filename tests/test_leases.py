@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -15,6 +16,7 @@ import pytest
 from grouperprov import (
     Provisioner,
     ProvisioningGroup,
+    SyncResult,
     SyncStatus,
     SyncType,
     WriteOutcome,
@@ -58,6 +60,39 @@ def test_a_run_finding_the_lease_held_waits_then_reports_busy() -> None:
     store.release_lease(held)
     assert provisioner.full_sync().status is SyncStatus.SUCCESS
     assert store.current_lease("shared") is None  # given back at the end
+
+
+class _Paused(InMemoryTarget):
+    """Holds its first group insert until told to go on."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writing, self.go_on = threading.Event(), threading.Event()
+
+    def insert_groups(self, groups: Sequence[ProvisioningGroup]) -> list[WriteOutcome]:
+        self.writing.set()
+        assert self.go_on.wait(10)
+        return super().insert_groups(groups)
+
+
+def test_another_thread_s_apply_does_not_share_a_run_s_lease() -> None:
+    # Found by running one provisioner from two threads: the lease a run held
+    # was the provisioner's, so another thread's apply() took it for its own
+    # and wrote while that run wrote.
+    target = _Paused()
+    provisioner = Provisioner(CONFIG, _source(), target, MemorySyncStore(), lease_wait=timedelta(0))
+    planned = provisioner.plan_full()
+    results: dict[str, SyncResult] = {}
+    run = threading.Thread(target=lambda: results.update(full=provisioner.full_sync()))
+    run.start()
+    try:
+        assert target.writing.wait(10)
+        other = provisioner.apply(planned)  # this thread, while the run writes
+    finally:
+        target.go_on.set()
+        run.join(10)
+    assert other.status is SyncStatus.BUSY
+    assert results["full"].status is SyncStatus.SUCCESS
 
 
 class _Thief(InMemoryTarget):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import threading
 import time
 import uuid
 from collections import Counter
@@ -262,7 +263,15 @@ class Provisioner:
     lease_ttl: timedelta = timedelta(minutes=2)
     lease_wait: timedelta = timedelta(minutes=10)
     checkpoint_interval: timedelta | None = timedelta(minutes=1)
-    _keeper: LeaseKeeper | None = attrs.field(default=None, init=False, repr=False)
+    # Per thread: the lease a run of this thread holds. One attribute for all
+    # threads let a thread's apply() take another thread's lease for its own
+    # and write while that run wrote.
+    _runs: threading.local = attrs.field(factory=threading.local, init=False, repr=False, eq=False)
+
+    @property
+    def _keeper(self) -> LeaseKeeper | None:
+        keeper: LeaseKeeper | None = getattr(self._runs, "keeper", None)
+        return keeper
 
     def plan_full(self) -> FullPlan:
         """Read both sides and plan a full sync, without writing anything.
@@ -628,11 +637,11 @@ class Provisioner:
         )
         if not keeper.acquire():
             return self._busy(sync_type, keeper.blocked_by)
-        self._keeper = keeper
+        self._runs.keeper = keeper
         try:
             return work()
         finally:
-            self._keeper = None
+            self._runs.keeper = None
             keeper.release()
 
     def _busy(self, sync_type: SyncType, holder: JobLease | None) -> SyncResult:
