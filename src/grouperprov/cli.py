@@ -279,11 +279,12 @@ def _provisioner(parser: argparse.ArgumentParser, args: argparse.Namespace) -> P
         provisioner = load_provisioner(args.app, args.app_dir)
     except _AppError as exc:
         parser.error(str(exc))
-    level = logging.WARNING - 10 * min(args.verbose, 2)
     # A handler for the messages, unless the caller's module set logging up.
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    # Only grouperprov's own loggers get more verbose: another library's debug
+    # messages (an HTTP client's URLs) may carry what must not be shown.
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.verbose:
-        logging.getLogger("grouperprov").setLevel(level)
+        logging.getLogger("grouperprov").setLevel(logging.WARNING - 10 * min(args.verbose, 2))
     return provisioner
 
 
@@ -370,7 +371,11 @@ def _add_run_commands(commands: argparse._SubParsersAction[argparse.ArgumentPars
             help="where APP's module is (default: the current folder)",
         )
         command.add_argument(
-            "-v", "--verbose", action="count", default=0, help="log more (-v info, -vv debug)"
+            "-v",
+            "--verbose",
+            action="count",
+            default=0,
+            help="log more of grouperprov's messages (-v info, -vv debug)",
         )
     for command in (plan, sync):
         command.add_argument(
