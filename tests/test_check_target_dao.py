@@ -246,12 +246,7 @@ def test_reads_of_what_is_not_a_bean_with_text_ids_are_caught() -> None:
         "retrieve_all_groups()[0] is dict {'id': 'group-1'}, not a ProvisioningGroup",
     )
     failures = _failures(_NoneIds)
-    assert failures == (
-        (
-            "retrieve_all_entities()[0]: its id is NoneType None; a target's ids are text "
-            "(str() them in the DAO)"
-        ),
-    )
+    assert failures == ("retrieve_all_entities()[0]: its id is NoneType None, not text",)
 
 
 def test_writes_reporting_what_is_not_an_outcome_are_caught() -> None:

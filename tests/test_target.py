@@ -105,7 +105,7 @@ def test_the_base_class_refuses_every_operation_it_does_not_implement(operation:
         ),
         (
             {"groups": [ProvisioningGroup(id=None)]},  # type: ignore[arg-type]
-            "TargetData.groups[0]: its id is NoneType None; a target's ids are text",
+            "TargetData.groups[0]: its id is NoneType None, not text (a target DAO reads beans",
         ),
         (
             {"entities": [ProvisioningEntity(id=7)]},  # type: ignore[arg-type]

@@ -10,7 +10,7 @@ attribute. ``None`` means "no value" and is never stored: an attribute set to
 from __future__ import annotations
 
 import operator
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, TypeAlias, TypeVar, cast, final, overload
 
 import attrs
@@ -413,3 +413,34 @@ def with_stored_value(bean: _OwnerT, name: str, value: AttributeValue) -> _Owner
     else:
         data[name] = value
     return type(bean)(id=bean.id, attributes=AttributeMap._checked(data))  # noqa: SLF001  # same module
+
+
+def bean_problems(label: str, items: Sequence[object], kind: type) -> Iterator[str]:
+    """What in *items* is not a bean of *kind* with text ids, one problem per offender.
+
+    Used on what a source or a target DAO gives: left in, a dict failed
+    later with an ``AttributeError``, and an id of ``None`` or ``5`` was
+    not the object its memberships or records name. The common case costs
+    one pass of exact type checks (about 0.1 s per million memberships).
+    """
+    if kind is ProvisioningMembership:
+        fine = all(
+            type(m) is ProvisioningMembership
+            and type(m.group_id) is str
+            and type(m.entity_id) is str
+            for m in items
+        )
+    else:
+        fine = all(type(b) is kind and type(b.id) is str for b in items)  # type: ignore[attr-defined]  # a group or an entity
+    if fine:
+        return
+    names = ("group_id", "entity_id") if kind is ProvisioningMembership else ("id",)
+    for index, item in enumerate(items):
+        if not isinstance(item, kind):
+            yield f"{label}[{index}] is {type(item).__name__} {item!r:.80}, not a {kind.__name__}"
+            continue
+        for name in names:
+            value = getattr(item, name)
+            if not isinstance(value, str):
+                shown = f"{type(value).__name__} {value!r:.80}"
+                yield f"{label}[{index}]: its {name} is {shown}, not text"

@@ -16,7 +16,12 @@ from typing import Protocol, runtime_checkable
 
 import attrs
 
-from ._beans import ProvisioningEntity, ProvisioningGroup, ProvisioningMembership
+from ._beans import (
+    ProvisioningEntity,
+    ProvisioningGroup,
+    ProvisioningMembership,
+    bean_problems,
+)
 from ._codes import ObjectError, SyncErrorCode
 from ._config import ProvisionerConfig
 from .exceptions import SourceError
@@ -289,38 +294,9 @@ def _check_types(snapshot: GrouperSnapshot, problems: list[str]) -> None:
     a group), or was taken for another object (a group id of ``5`` was not
     the ``"5"`` its memberships name).
     """
-    fields: tuple[tuple[str, Sequence[object], type, tuple[str, ...]], ...] = (
-        ("groups", snapshot.groups, ProvisioningGroup, ("id",)),
-        ("entities", snapshot.entities, ProvisioningEntity, ("id",)),
-        ("memberships", snapshot.memberships, ProvisioningMembership, ("group_id", "entity_id")),
-    )
-    # The common case in one pass of exact type checks per field (a million
-    # memberships in about 0.1 s); each offender when one fails.
-    fine = (
-        all(type(g) is ProvisioningGroup and type(g.id) is str for g in snapshot.groups),
-        all(type(e) is ProvisioningEntity and type(e.id) is str for e in snapshot.entities),
-        all(
-            type(m) is ProvisioningMembership
-            and type(m.group_id) is str
-            and type(m.entity_id) is str
-            for m in snapshot.memberships
-        ),
-    )
-    for ok, (field, items, kind, names) in zip(fine, fields, strict=True):
-        if ok:
-            continue
-        for index, item in enumerate(items):
-            if not isinstance(item, kind):
-                problems.append(
-                    f"{field}[{index}] is {type(item).__name__} {item!r:.80}, not a {kind.__name__}"
-                )
-                continue
-            problems.extend(
-                f"{field}[{index}]: its {n} is {type(getattr(item, n)).__name__} "
-                f"{getattr(item, n)!r:.80}, not text"
-                for n in names
-                if not isinstance(getattr(item, n), str)
-            )
+    problems.extend(bean_problems("groups", snapshot.groups, ProvisioningGroup))
+    problems.extend(bean_problems("entities", snapshot.entities, ProvisioningEntity))
+    problems.extend(bean_problems("memberships", snapshot.memberships, ProvisioningMembership))
     for name, marked in snapshot.markers.items():
         markers: Sequence[object] = marked  # as given: the check is of what was given
         problems.extend(

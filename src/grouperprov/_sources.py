@@ -116,6 +116,18 @@ def function_ref_name(ref: str | Callable[..., object]) -> str:
     return f"{module}:{qualname}"
 
 
+def dotted_attribute(root: object, dotted: str) -> object:
+    """``root.a.b`` for ``"a.b"``.
+
+    Raises:
+        AttributeError: A part of the path is missing.
+    """
+    found = root
+    for part in dotted.split("."):
+        found = getattr(found, part)
+    return found
+
+
 def resolve_function(ref: str | Callable[..., object]) -> Callable[..., object]:
     """Import and return the callable a reference names.
 
@@ -138,12 +150,11 @@ def resolve_function(ref: str | Callable[..., object]) -> Callable[..., object]:
     except ImportError as exc:
         msg = f"cannot import module {module_name!r} of {ref!r}: {exc}"
         raise ValueError(msg) from exc
-    for part in qualname.split("."):
-        try:
-            target = getattr(target, part)
-        except AttributeError:
-            msg = f"{ref!r}: module {module_name!r} has no attribute {qualname!r}"
-            raise ValueError(msg) from None
+    try:
+        target = dotted_attribute(target, qualname)
+    except AttributeError:
+        msg = f"{ref!r}: module {module_name!r} has no attribute {qualname!r}"
+        raise ValueError(msg) from None
     if not callable(target):
         msg = f"{ref!r} names a {type(target).__name__}, not a callable"
         raise TypeError(msg)

@@ -25,6 +25,7 @@ from ._beans import (
     ProvisioningGroup,
     ProvisioningMembership,
     Scalar,
+    bean_problems,
 )
 from ._config import ObjectType
 
@@ -196,47 +197,11 @@ class Operation(enum.StrEnum):
     REPLACE_GROUP_MEMBERSHIPS = "replace_group_memberships"
 
 
-def offender(label: str, items: Sequence[object], kind: type) -> str | None:
-    """What breaks the DAO contract in *items* (the first offender), or ``None``.
-
-    A bean of another class, or one whose ids are not text, would be
-    matched by nothing (an id of ``None`` made every group of a target one
-    key, and each run inserted them all again).
-    """
-    for index, item in enumerate(items):
-        where = f"{label}[{index}]"
-        if not isinstance(item, kind):
-            return f"{where} is {type(item).__name__} {item!r:.80}, not a {kind.__name__}"
-        ids = (
-            (("group_id", item.group_id), ("entity_id", item.entity_id))
-            if isinstance(item, ProvisioningMembership)
-            else (("id", item.id),)  # type: ignore[attr-defined]  # a group or an entity
-        )
-        for name, value in ids:
-            if not isinstance(value, str):
-                return (
-                    f"{where}: its {name} is {type(value).__name__} {value!r:.80}; "
-                    "a target's ids are text (str() them in the DAO)"
-                )
-    return None
-
-
 def _checked(field: str, items: Iterable[_B], kind: type[_B]) -> tuple[_B, ...]:
     found = tuple(items)
-    # The common case in one pass of exact type checks; the exact offender on failure.
-    if kind is ProvisioningMembership:
-        fine = all(
-            type(m) is ProvisioningMembership
-            and type(m.group_id) is str
-            and type(m.entity_id) is str
-            for m in found
-        )
-    else:
-        fine = all(type(b) is kind and type(b.id) is str for b in found)
-    if not fine:
-        problem = offender(f"TargetData.{field}", found, kind)
-        if problem is not None:
-            raise TypeError(problem)
+    problem = next(bean_problems(f"TargetData.{field}", found, kind), None)
+    if problem is not None:
+        raise TypeError(f"{problem} (a target DAO reads beans with text ids)")
     return found
 
 

@@ -24,6 +24,7 @@ from typing import TextIO
 from ._config import ObjectType, ProvisionerConfig
 from ._provisioner import Provisioner, SyncResult, SyncStatus
 from ._report import explain_object, status_report
+from ._sources import dotted_attribute
 from .exceptions import GrouperprovError, StoreError, TargetUnavailable
 from .stores import SqliteSyncStore, open_store
 from .targets import SqliteTableTarget
@@ -237,12 +238,11 @@ def load_provisioner(spec: str, app_dir: Path | None = None) -> Provisioner:
         )
         msg = f"{spec!r}: there is no module {module_name!r}{where}"
         raise _AppError(msg) from None
-    for part in attribute.split("."):
-        try:
-            found = getattr(found, part)
-        except AttributeError:
-            msg = f"{spec!r}: {module_name!r} has no attribute {attribute!r}"
-            raise _AppError(msg) from None
+    try:
+        found = dotted_attribute(found, attribute)
+    except AttributeError:
+        msg = f"{spec!r}: {module_name!r} has no attribute {attribute!r}"
+        raise _AppError(msg) from None
     if isinstance(found, Provisioner):
         return found
     if not callable(found):

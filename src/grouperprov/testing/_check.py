@@ -12,6 +12,7 @@ from grouperprov._beans import (
     ProvisioningGroup,
     ProvisioningMembership,
     Scalar,
+    bean_problems,
 )
 from grouperprov._codes import exception_text
 from grouperprov._target import (
@@ -20,7 +21,6 @@ from grouperprov._target import (
     Operation,
     TargetDAO,
     WriteOutcome,
-    offender,
 )
 
 __all__ = ["TargetContractError", "check_target_dao"]
@@ -58,7 +58,7 @@ def _read(dao: TargetDAO, plural: str) -> list[Any]:
     """``retrieve_all_<plural>()``: beans with text ids, else a :class:`_Broken` naming one."""
     method = f"retrieve_all_{plural}"
     items = list(getattr(dao, method)())
-    problem = offender(f"{method}()", items, _BEANS[plural])
+    problem = next(bean_problems(f"{method}()", items, _BEANS[plural]), None)
     if problem is not None:
         raise _Broken(problem)
     return items
