@@ -14,6 +14,7 @@ from grouperprov import (
     LogRecord,
     ObjectType,
     Operation,
+    Provisioner,
     ProvisionerConfig,
     ProvisionerRecord,
     ProvisioningGroup,
@@ -1221,3 +1222,71 @@ def test_a_read_only_provisioner_keeps_its_records_as_the_target_is() -> None:
     records = store.load(P).records
     assert records
     assert all(r.in_target and r.inserted_by_us for r in records.values())
+
+
+_GOOD_ARGS: dict[str, Any] = {
+    "config": _config(),
+    "source": InMemorySource(),
+    "target": InMemoryTarget(),
+}
+
+
+@pytest.mark.parametrize(
+    ("changes", "error", "message"),
+    [
+        (
+            {"config": {"name": P}},
+            TypeError,
+            (
+                "config= takes a ProvisionerConfig (ProvisionerConfig.from_dict(data), "
+                ".from_toml(text) or .load(path)), not dict {'name': 'campus-ldap'}"
+            ),
+        ),
+        (
+            {"source": InMemorySource().snapshot()},
+            TypeError,
+            (
+                "source= takes a GrouperSource (an object whose snapshot() returns a "
+                "GrouperSnapshot), not a GrouperSnapshot"
+            ),
+        ),
+        ({"source": object()}, TypeError, "source= takes a GrouperSource (an object with a"),
+        ({"target": InMemoryTarget}, TypeError, "not the class InMemoryTarget: make one"),
+        ({"target": object()}, TypeError, "target= takes a TargetDAO"),
+        (
+            {"store": "state.db"},
+            TypeError,
+            (
+                "store= takes a SyncStore, not the path 'state.db': open it with "
+                "grouperprov.stores.open_store(path)"
+            ),
+        ),
+        ({"store": {}}, TypeError, "store= takes a SyncStore (grouperprov.stores), not dict"),
+        ({"clock": datetime.now(tz=UTC)}, TypeError, "clock= takes a function that returns"),
+        ({"lease_ttl": 120}, TypeError, "lease_ttl= takes a timedelta"),
+        ({"lease_ttl": timedelta(0)}, ValueError, "lease_ttl= must be more than 0, not 0:00:00"),
+        ({"lease_wait": timedelta(seconds=-1)}, ValueError, "lease_wait= must be 0 or more"),
+        ({"checkpoint_interval": 60.0}, TypeError, "checkpoint_interval= takes a timedelta"),
+    ],
+)
+def test_a_provisioner_refuses_arguments_of_the_wrong_kind_saying_what_to_pass(
+    changes: dict[str, Any], error: type[Exception], message: str
+) -> None:
+    # Found by passing what newcomers pass (a dict, a path, a class, seconds):
+    # each failed at the first run, far from the mistake, with an
+    # AttributeError such as "'str' object has no attribute 'acquire_lease'".
+    with pytest.raises(error) as caught:
+        Provisioner(**{**_GOOD_ARGS, **changes})
+    assert message in str(caught.value)
+
+
+def test_a_provisioner_takes_what_it_documents() -> None:
+    provisioner = Provisioner(
+        **_GOOD_ARGS,
+        lease_wait=timedelta(0),
+        checkpoint_interval=None,
+        clock=lambda: datetime(2026, 1, 1, tzinfo=UTC),
+    )
+    assert provisioner.full_sync().status is SyncStatus.SUCCESS
+    with pytest.raises(TypeError, match="store= takes a SyncStore"):
+        provisioner.store = "state.db"  # type: ignore[assignment]  # checked when set too

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import os
 import threading
 import time
 import uuid
@@ -234,6 +235,71 @@ def _utcnow() -> datetime:
     return datetime.now(tz=UTC)
 
 
+def _wrong(name: str, value: object, wanted: str) -> TypeError:
+    return TypeError(
+        f"Provisioner {name}= takes {wanted}, not {type(value).__name__} {value!r:.60}"
+    )
+
+
+# Each argument checked as it is given: given wrong, it failed at the first
+# run with an AttributeError far from the mistake ('dict' object has no
+# attribute 'name', 'str' object has no attribute 'acquire_lease').
+def _check_config(_: object, __: object, value: Any) -> None:  # noqa: ANN401  # anything may be given
+    if not isinstance(value, ProvisionerConfig):
+        raise _wrong(
+            "config",
+            value,
+            "a ProvisionerConfig (ProvisionerConfig.from_dict(data), .from_toml(text) "
+            "or .load(path))",
+        )
+
+
+def _check_source(_: object, __: object, value: Any) -> None:  # noqa: ANN401  # anything may be given
+    if isinstance(value, GrouperSnapshot):
+        msg = (
+            "Provisioner source= takes a GrouperSource (an object whose snapshot() "
+            "returns a GrouperSnapshot), not a GrouperSnapshot: its data is read at each run"
+        )
+        raise TypeError(msg)
+    if not callable(getattr(value, "snapshot", None)):
+        raise _wrong("source", value, "a GrouperSource (an object with a snapshot() method)")
+
+
+def _check_target(_: object, __: object, value: Any) -> None:  # noqa: ANN401  # anything may be given
+    if isinstance(value, type) and issubclass(value, TargetDAO):
+        msg = f"Provisioner target= takes a target, not the class {value.__name__}: make one"
+        raise TypeError(msg)
+    if not isinstance(value, TargetDAO):
+        raise _wrong("target", value, "a TargetDAO (an instance of a subclass)")
+
+
+def _check_store(_: object, __: object, value: Any) -> None:  # noqa: ANN401  # anything may be given
+    if isinstance(value, str | os.PathLike):
+        msg = (
+            f"Provisioner store= takes a SyncStore, not the path {os.fspath(value)!r}: "
+            "open it with grouperprov.stores.open_store(path)"
+        )
+        raise TypeError(msg)
+    if not isinstance(value, SyncStore):
+        raise _wrong("store", value, "a SyncStore (grouperprov.stores)")
+
+
+def _check_clock(_: object, __: object, value: Any) -> None:  # noqa: ANN401  # anything may be given
+    if not callable(value):
+        raise _wrong("clock", value, "a function that returns the time (a datetime)")
+
+
+def _check_duration(_: object, attribute: attrs.Attribute[Any], value: Any) -> None:  # noqa: ANN401  # anything may be given
+    if value is None and attribute.name == "checkpoint_interval":
+        return
+    if not isinstance(value, timedelta):
+        raise _wrong(attribute.name, value, "a timedelta (datetime.timedelta(seconds=...))")
+    if value < timedelta(0) or (attribute.name == "lease_ttl" and not value):
+        least = "more than 0" if attribute.name == "lease_ttl" else "0 or more"
+        msg = f"Provisioner {attribute.name}= must be {least}, not {value}"
+        raise ValueError(msg)
+
+
 @attrs.define
 class Provisioner:
     """Keeps one target in step with Grouper.
@@ -253,16 +319,25 @@ class Provisioner:
             what has been written so far are saved at most this often (after
             the batch that passes it), so a long run that dies part way keeps
             its progress and errors; ``None`` saves them at the end only.
+
+    Raises:
+        TypeError: An argument is not of its kind (a dict for *config*, a
+            path for *store*, a target class for *target*, a number of
+            seconds for a duration); the message says what to pass.
+        ValueError: *lease_ttl* is not positive, or another duration is
+            negative.
     """
 
-    config: ProvisionerConfig
-    source: GrouperSource
-    target: TargetDAO
-    store: SyncStore = attrs.field(factory=MemorySyncStore)
-    clock: Callable[[], datetime] = _utcnow
-    lease_ttl: timedelta = timedelta(minutes=2)
-    lease_wait: timedelta = timedelta(minutes=10)
-    checkpoint_interval: timedelta | None = timedelta(minutes=1)
+    config: ProvisionerConfig = attrs.field(validator=_check_config)
+    source: GrouperSource = attrs.field(validator=_check_source)
+    target: TargetDAO = attrs.field(validator=_check_target)
+    store: SyncStore = attrs.field(factory=MemorySyncStore, validator=_check_store)
+    clock: Callable[[], datetime] = attrs.field(default=_utcnow, validator=_check_clock)
+    lease_ttl: timedelta = attrs.field(default=timedelta(minutes=2), validator=_check_duration)
+    lease_wait: timedelta = attrs.field(default=timedelta(minutes=10), validator=_check_duration)
+    checkpoint_interval: timedelta | None = attrs.field(
+        default=timedelta(minutes=1), validator=_check_duration
+    )
     # Per thread: the lease a run of this thread holds. One attribute for all
     # threads let a thread's apply() take another thread's lease for its own
     # and write while that run wrote.
