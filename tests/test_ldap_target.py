@@ -2197,3 +2197,18 @@ def test_a_with_block_unbinds(slapd_server: SlapdServer, branch: tuple[str, str]
         assert target.retrieve_all_groups() == []
         assert not target._conn.closed
     assert target._conn.closed
+
+
+def test_settings_of_the_wrong_kind_are_named_not_crashed_on() -> None:
+    # Found by passing plain data: "'dict' object has no attribute 'base_dn'",
+    # "'list' object has no attribute 'startswith'".
+    with pytest.raises(ConfigError) as caught:
+        LdapTarget(
+            ["ldap://a"],  # type: ignore[arg-type]  # the mistake under test
+            groups={"base_dn": "ou=groups"},  # type: ignore[arg-type]
+            entities=LdapGroups(base_dn=SUFFIX),  # type: ignore[arg-type]
+        )
+    url, groups, entities = (str(p) for p in caught.value.problems)
+    assert url == "url: expected ldap://host:port or ldaps://host:port, not ['ldap://a']"
+    assert groups == "groups: takes LdapGroups(base_dn=...), not dict {'base_dn': 'ou=groups'}"
+    assert entities.startswith("entities: takes LdapEntities(base_dn=...), not LdapGroups ")

@@ -2244,3 +2244,13 @@ def test_nocase_columns_of_an_object_table_and_its_attribute_table_are_declared(
     )
     caps = SqlTarget(conn, layout).capabilities()
     assert caps.case_insensitive == {ObjectType.GROUP: frozenset({"name", "member"})}
+
+
+def test_a_layout_may_be_given_as_plain_data(tmp_path: Path) -> None:
+    data = {"groups": {"table": "gp_groups", "id_column": "cn", "columns": ["cn"]}}
+    with SqlTarget(sqlite3.connect(tmp_path / "t.db"), data) as target:
+        assert target.layout == SqlLayout.from_dict(data)
+    with pytest.raises(ConfigError, match=r"groups\.table: expected the table's name"):
+        SqlTarget(sqlite3.connect(tmp_path / "t.db"), {"groups": {"columns": ["cn"]}})
+    with pytest.raises(TypeError, match="layout= takes a SqlLayout or the mapping"):
+        SqlTarget(sqlite3.connect(tmp_path / "t.db"), ["groups"])  # type: ignore[arg-type]

@@ -473,3 +473,15 @@ def test_sqlite_store_closes_at_the_end_of_a_with_block(tmp_path: Path) -> None:
         connection.execute("SELECT 1")
     assert store.provisioners() == ["p"]  # used again: opened again
     store.close()
+
+
+def test_open_store_takes_a_path_object(tmp_path: Path) -> None:
+    # Found by following the Provisioner's own hint with a Path:
+    # "'PosixPath' object has no attribute 'startswith'".
+    with pytest.raises(StoreError, match="no such sync store"):
+        open_store(tmp_path / "s.db", create=False)
+    store = open_store(tmp_path / "s.db")
+    assert isinstance(store, SqliteSyncStore)
+    store.close()
+    with pytest.raises(TypeError, match="open_store takes a path or a connection string, not int"):
+        open_store(5)  # type: ignore[arg-type]  # the mistake under test

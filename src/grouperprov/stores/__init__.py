@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
 
 from grouperprov._store import MemorySyncStore, RecordKey, SyncState, SyncStore
@@ -58,7 +59,9 @@ def _is_postgres(location: str) -> bool:
     return first.partition("=")[0] in _LIBPQ_KEYS and "=" in first
 
 
-def open_store(location: str, *, create: bool = True) -> SqliteSyncStore | PostgresSyncStore:
+def open_store(
+    location: str | os.PathLike[str], *, create: bool = True
+) -> SqliteSyncStore | PostgresSyncStore:
     """The store at *location*: a PostgreSQL connection string or URL, else a SQLite file.
 
     For command-line tools and configuration files, where a store is named by
@@ -67,15 +70,20 @@ def open_store(location: str, *, create: bool = True) -> SqliteSyncStore | Postg
     :class:`SqliteSyncStore` file.
 
     Args:
-        location: Where the store is.
+        location: Where the store is; a path object is a SQLite file.
         create: Whether a missing SQLite file is created (else it is an error).
 
     Raises:
         StoreError: The store cannot be opened (see each store), or
             *create* is false and the SQLite file does not exist.
         ImportError: A PostgreSQL store, and psycopg is not installed.
+        TypeError: *location* is neither a string nor a path.
     """
-    if _is_postgres(location):
+    given: object = location  # whatever was passed
+    if not isinstance(given, str | os.PathLike):
+        msg = f"open_store takes a path or a connection string, not {type(given).__name__}"
+        raise TypeError(msg)
+    if isinstance(location, str) and _is_postgres(location):
         store: PostgresSyncStore = __getattr__("PostgresSyncStore")(location)
         return store
     if not create:

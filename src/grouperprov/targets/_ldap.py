@@ -1180,9 +1180,21 @@ def _ca_problems(ca_file: str | None) -> list[ConfigProblem]:
 def _problems(
     url: str, groups: LdapGroups | None, entities: LdapEntities | None, *, start_tls: bool
 ) -> Iterator[ConfigProblem]:
-    if not url.startswith(("ldap://", "ldaps://")):
+    given: tuple[object, object, object] = (url, groups, entities)  # whatever was passed
+    if not isinstance(given[0], str) or not url.startswith(("ldap://", "ldaps://")):
         yield ConfigProblem("url", f"expected ldap://host:port or ldaps://host:port, not {url!r}")
-    if start_tls and url.startswith("ldaps://"):
+    kinds = (("groups", given[1], LdapGroups), ("entities", given[2], LdapEntities))
+    wrong = [
+        (path, value, kind) for path, value, kind in kinds if not isinstance(value, kind | None)
+    ]
+    for path, value, kind in wrong:
+        # A dict failed with "'dict' object has no attribute 'base_dn'".
+        yield ConfigProblem(
+            path, f"takes {kind.__name__}(base_dn=...), not {type(value).__name__} {value!r:.60}"
+        )
+    if wrong:
+        return  # the checks below read the settings' fields
+    if start_tls and isinstance(given[0], str) and url.startswith("ldaps://"):
         yield ConfigProblem("start_tls", "ldaps:// is TLS already: StartTLS is for ldap://")
     if groups is None and entities is None:
         yield ConfigProblem("", "an LDAP target needs groups, entities or both")

@@ -284,7 +284,9 @@ class SqlTarget(Closing, TargetDAO):
         connection: An open DB-API 2 connection (``sqlite3``, ``psycopg``...),
             or a function of no arguments that opens one (to connect again).
             The target commits its own transactions on it.
-        layout: The tables.
+        layout: The tables: a :class:`SqlLayout`, or the plain data
+            :meth:`SqlLayout.from_dict` takes (a ``ConfigError`` names each
+            problem's key path).
         batch_size: The largest number of objects per statement batch.
         paramstyle: The driver's placeholder style (``qmark`` or ``format``);
             found from the driver module when not given.
@@ -294,18 +296,30 @@ class SqlTarget(Closing, TargetDAO):
 
     Raises:
         TypeError: *connection* is not a DB-API 2 connection or a function
-            of no arguments, or it is an asyncio connection.
+            of no arguments, or it is an asyncio connection; *layout* is
+            neither a layout nor a mapping.
+        ConfigError: The layout is invalid.
     """
 
     def __init__(
         self,
         connection: Any,  # noqa: ANN401  # any DB-API 2 connection
-        layout: SqlLayout,
+        layout: SqlLayout | Mapping[str, Any],
         *,
         batch_size: int = 1000,
         paramstyle: str | None = None,
         copy: bool | None = None,
     ) -> None:
+        given: object = layout  # as given, whatever the annotation says
+        if isinstance(given, Mapping):
+            layout = SqlLayout.from_dict(given)  # plain data, as from TOML
+        elif not isinstance(given, SqlLayout):
+            msg = (
+                f"SqlTarget layout= takes a SqlLayout or the mapping SqlLayout.from_dict "
+                f"takes, not {type(given).__name__} {given!r:.60}"
+            )
+            raise TypeError(msg)
+        assert isinstance(layout, SqlLayout)  # noqa: S101  # for the type checker
         layout.check()
         factory = callable(connection) and not hasattr(connection, "cursor")
         self._connect: Callable[[], Any] | None = connection if factory else None
