@@ -324,3 +324,42 @@ def test_what_a_store_cannot_keep_or_a_parser_cannot_read_is_rejected_not_raised
         ChangeEvent(sequence=2**63, kind=EventKind.GROUP_ADD, occurred=T0)
     with pytest.raises(ValueError, match="is not between 0 and"):
         RejectedEvent(payload="x", reason="y", sequence=-1)
+
+
+def test_a_lone_event_is_one_event_and_text_one_rejection() -> None:
+    # Found by passing what a consumer has at hand: a lone event was taken
+    # for its keys, and a message's text for its letters (each one rejected
+    # into the error queue).
+    good = _membership(1, EventKind.MEMBERSHIP_ADD)
+    assert parse_events(good.to_dict()) == ([good], [])  # type: ignore[arg-type]  # one event
+    assert parse_events(good) == ([good], [])  # type: ignore[arg-type]
+    message = _esb({"eventType": "MEMBERSHIP_ADD"})
+    for passed in (message, message.encode()):
+        parsed, (rejected,) = parse_events(passed)  # type: ignore[arg-type]  # the mistake
+        assert parsed == []
+        assert rejected.payload == message
+        assert rejected.reason.endswith(
+            "is not a list of events; read a message of Grouper's with parse_grouper_message"
+        )
+    with pytest.raises(TypeError, match="expected an iterable of events, not NoneType"):
+        parse_events(None)  # type: ignore[arg-type]
+
+
+def test_a_grouper_message_decoded_already_is_taken_as_it_is() -> None:
+    event = {
+        "eventType": "MEMBERSHIP_ADD",
+        "sequenceNumber": "101",
+        "createdOnMicros": MICROS,
+        "groupId": "g-uuid",
+        "groupName": "apps:ldap:staff",
+        "memberId": "m-uuid",
+        "subjectId": "jdoe",
+        "sourceId": "ldap",
+        "fieldName": "members",
+    }
+    assert parse_grouper_message({"esbEvent": [event]}) == parse_grouper_message(_esb(event))
+    (shape,) = parse_grouper_message({"events": []})[1]
+    assert shape.payload == '{"events": []}'
+    assert shape.reason == 'esbEvent: expected {"esbEvent": [...]}'
+    with pytest.raises(TypeError, match="text, bytes or its decoded JSON object, not NoneType"):
+        parse_grouper_message(None)  # type: ignore[arg-type]

@@ -365,9 +365,30 @@ def parse_event(
 def parse_events(
     items: Iterable[Mapping[str, Any] | ChangeEvent | RejectedEvent],
 ) -> tuple[list[ChangeEvent], list[RejectedEvent]]:
-    """Parse several events: the good ones, and the rejected ones with their reasons."""
+    """Parse several events: the good ones, and the rejected ones with their reasons.
+
+    A lone event (a mapping, a :class:`ChangeEvent`) is one event, not its
+    keys; text or bytes is one rejected event that says to read it with
+    :func:`parse_grouper_message` (each letter was rejected on its own).
+
+    Raises:
+        TypeError: *items* is not iterable (``None``, say).
+    """
     good: list[ChangeEvent] = []
     bad: list[RejectedEvent] = []
+    given: object = items  # whatever was passed
+    if isinstance(given, str | bytes | bytearray):
+        text = given if isinstance(given, str) else bytes(given).decode("utf-8", "replace")
+        reason = (
+            f"a {type(given).__name__} is not a list of events; read a message of "
+            "Grouper's with parse_grouper_message"
+        )
+        return good, [RejectedEvent(payload=text, reason=reason)]
+    if isinstance(given, Mapping | ChangeEvent | RejectedEvent):
+        items = [given]
+    elif not isinstance(given, Iterable):
+        msg = f"expected an iterable of events, not {type(given).__name__}"
+        raise TypeError(msg)
     for item in items:
         parsed = parse_event(item)
         (good if isinstance(parsed, ChangeEvent) else bad).append(parsed)  # type: ignore[arg-type]  # sorted by type
@@ -498,7 +519,9 @@ def _grouper_fields(
     )
 
 
-def parse_grouper_message(text: str | bytes) -> tuple[list[ChangeEvent], list[RejectedEvent]]:
+def parse_grouper_message(
+    text: str | bytes | Mapping[str, Any],
+) -> tuple[list[ChangeEvent], list[RejectedEvent]]:
     """The events of one message of Grouper's messaging change-log consumer.
 
     The message is ``{"esbEvent": [event, ...]}``; each event has
@@ -512,26 +535,41 @@ def parse_grouper_message(text: str | bytes) -> tuple[list[ChangeEvent], list[Re
     not of that shape, is one rejected event. A byte order mark before it
     is ignored (RFC 8259 lets a parser do so); bytes that are not UTF-8 are
     one rejected event too, kept with the bad bytes shown as U+FFFD: read
-    with them replaced, a name would have been another group's.
+    with them replaced, a name would have been another group's. A message
+    your client decoded already (a dict) is taken as it is.
+
+    Raises:
+        TypeError: *text* is neither text, bytes nor a mapping.
     """
-    if isinstance(text, bytes):
-        try:
-            payload = text.decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            kept = text.decode("utf-8-sig", "replace")
-            return [], [RejectedEvent(payload=kept, reason=f"not UTF-8: {exc}")]
+    given: object = text  # whatever was passed
+    if isinstance(given, Mapping):  # decoded already, by the caller's message client
+        data: object = given
+        payload = _payload(given)
+    elif not isinstance(given, str | bytes):
+        msg = (
+            "parse_grouper_message takes a message as text, bytes or its decoded "
+            f"JSON object, not {type(given).__name__}"
+        )
+        raise TypeError(msg)
     else:
-        payload = text.removeprefix("\ufeff")
-    try:
-        data = json.loads(payload)
-    except json.JSONDecodeError as exc:
-        return [], [RejectedEvent(payload=payload, reason=f"not JSON: {exc}")]
-    except RecursionError:
-        return [], [
-            RejectedEvent(
-                payload=payload, reason="not JSON as Grouper writes it: nested too deeply"
-            )
-        ]
+        if isinstance(given, bytes):
+            try:
+                payload = given.decode("utf-8-sig")
+            except UnicodeDecodeError as exc:
+                kept = given.decode("utf-8-sig", "replace")
+                return [], [RejectedEvent(payload=kept, reason=f"not UTF-8: {exc}")]
+        else:
+            payload = given.removeprefix("\ufeff")
+        try:
+            data = json.loads(payload)
+        except json.JSONDecodeError as exc:
+            return [], [RejectedEvent(payload=payload, reason=f"not JSON: {exc}")]
+        except RecursionError:
+            return [], [
+                RejectedEvent(
+                    payload=payload, reason="not JSON as Grouper writes it: nested too deeply"
+                )
+            ]
     events = data.get("esbEvent") if isinstance(data, dict) else None
     if not isinstance(events, list):
         return [], [RejectedEvent(payload=payload, reason='esbEvent: expected {"esbEvent": [...]}')]
