@@ -1290,3 +1290,47 @@ def test_a_provisioner_takes_what_it_documents() -> None:
     assert provisioner.full_sync().status is SyncStatus.SUCCESS
     with pytest.raises(TypeError, match="store= takes a SyncStore"):
         provisioner.store = "state.db"  # type: ignore[assignment]  # checked when set too
+
+
+def test_group_sync_takes_a_list_and_refuses_nothing_or_the_wrong_kind() -> None:
+    # Found by calling it as one does: a list was "unhashable type: 'list'",
+    # and a group sync of nothing returned SUCCESS having done nothing.
+    prov = _provisioner(_campus())
+    result = prov.sync_group(["apps:ldap:staff", "apps:ldap:courses:math101"])
+    assert result.status is SyncStatus.SUCCESS
+    assert {str(g.get("cn")) for g in prov.target.retrieve_all_groups()} == {
+        "staff",
+        "math101",
+    }
+    with pytest.raises(ValueError, match="a group sync needs groups"):
+        prov.sync_group()
+    with pytest.raises(TypeError, match=r"folder: expected a name \(a string\), not list"):
+        prov.plan_groups(folder=["apps:ldap"])
+    with pytest.raises(TypeError, match="groups: expected names"):
+        prov.plan_groups(None)
+    with pytest.raises(TypeError, match="group: expected a name"):
+        prov.diagnostics(group=["apps:ldap:staff"])
+
+
+def test_request_sync_takes_lone_names_and_refuses_what_is_not_a_request() -> None:
+    # Found the same way: a lone group name was kept as its letters, and a
+    # membership that was not a pair failed with "not enough values to unpack".
+    prov = _provisioner(_campus())
+    message = prov.request_sync(
+        groups="apps:ldap:staff", memberships=("apps:ldap:staff", "u1"), requested_by="jo"
+    )
+    assert message.groups == ("apps:ldap:staff",)
+    assert message.memberships == (("apps:ldap:staff", "u1"),)
+    with pytest.raises(ValueError, match=r"memberships\[1\]: expected a \(group, member\) pair"):
+        prov.request_sync(memberships=[("g", "m"), ("g",)], requested_by="jo")
+    with pytest.raises(ValueError, match="request_sync needs requested_by"):
+        prov.request_sync(groups=["g"], requested_by=" ")
+    with pytest.raises(TypeError, match="entities: expected names"):
+        prov.request_sync(entities=[5], requested_by="jo")
+
+
+def test_an_approval_needs_someone_who_approves() -> None:
+    # An approval by None recorded nothing that counted: the trip stayed blocking.
+    prov = _provisioner(_campus())
+    with pytest.raises(ValueError, match="approve_failsafe needs who approves, not None"):
+        prov.approve_failsafe(None)

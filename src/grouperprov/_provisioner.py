@@ -300,6 +300,46 @@ def _check_duration(_: object, attribute: attrs.Attribute[Any], value: Any) -> N
         raise ValueError(msg)
 
 
+def _given_names(what: str, values: Iterable[object]) -> tuple[str, ...]:
+    """*values* as names: each a string, or an iterable of strings (a list given for ``*args``).
+
+    A lone string is one name, never its letters; anything else is a
+    ``TypeError`` that names *what* (a list was "unhashable type: 'list'").
+    """
+    found: list[str] = []
+    for value in values:
+        items = [value] if isinstance(value, str) else value
+        if not isinstance(items, Iterable):
+            msg = f"{what}: expected names (strings), not {type(value).__name__} {value!r:.60}"
+            raise TypeError(msg)
+        for item in items:
+            if not isinstance(item, str):
+                msg = f"{what}: expected names (strings), not {type(item).__name__} {item!r:.60}"
+                raise TypeError(msg)
+            found.append(item)
+    return tuple(found)
+
+
+def _given_name(what: str, value: object) -> None:
+    if value is not None and not isinstance(value, str):
+        msg = f"{what}: expected a name (a string), not {type(value).__name__} {value!r:.60}"
+        raise TypeError(msg)
+
+
+def _given_pairs(values: Iterable[object]) -> tuple[tuple[str, str], ...]:
+    """Memberships as (group, member) pairs; a lone pair is one."""
+    items = list(values)
+    if len(items) == 2 and all(isinstance(i, str) for i in items):  # noqa: PLR2004  # one pair
+        items = [tuple(items)]
+    pairs: list[tuple[str, str]] = []
+    for index, item in enumerate(items):
+        if isinstance(item, str) or not isinstance(item, Iterable) or len(pair := tuple(item)) != 2:  # noqa: PLR2004
+            msg = f"memberships[{index}]: expected a (group, member) pair, not {item!r:.60}"
+            raise ValueError(msg)
+        pairs.append((str(pair[0]), str(pair[1])))
+    return tuple(pairs)
+
+
 @attrs.define
 class Provisioner:
     """Keeps one target in step with Grouper.
@@ -360,7 +400,7 @@ class Provisioner:
         with paused_gc():
             return self._plan(None)
 
-    def plan_groups(self, *groups: str, folder: str | None = None) -> FullPlan:
+    def plan_groups(self, *groups: str | Iterable[str], folder: str | None = None) -> FullPlan:
         """Plan a group sync: the given groups (ids or full names), or a folder's.
 
         Each group is recalculated with all its memberships: created, updated or
@@ -372,11 +412,21 @@ class Provisioner:
         delete event carries it): the plan deletes it from the target as a
         full sync would, as the delete policy allows.
 
+        Groups may also be given as one list (``plan_groups(["a:b", "a:c"])``).
+
         Raises:
             ConfigError: As for :meth:`plan_full`.
             LookupError: A group is neither in Grouper nor, by its id, in the
                 sync records; or a folder has no group in Grouper.
+            ValueError: Neither a group nor a folder was given (a group sync
+                of nothing is a mistake, not a success).
+            TypeError: A group or the folder is not a string.
         """
+        groups = _given_names("groups", groups)
+        _given_name("folder", folder)
+        if not groups and folder is None:
+            msg = "a group sync needs groups (ids or full names) or a folder"
+            raise ValueError(msg)
         snapshot = self.source.snapshot()
         state = self.store.load(self.config.name)
         by_name = {str(g.get("name")): g.id for g in snapshot.groups}
@@ -559,9 +609,12 @@ class Provisioner:
 
         Raises:
             ValueError: Neither a group nor a subject was given.
+            TypeError: The group or the subject is not a string.
             LookupError: The group or subject is not in Grouper.
             ConfigError: As for :meth:`plan_full`.
         """
+        _given_name("group", group)
+        _given_name("subject", subject)
         with paused_gc():
             return diagnose(self, group=group, subject=subject, write=write)
 
@@ -604,8 +657,8 @@ class Provisioner:
     def request_sync(
         self,
         *,
-        groups: Iterable[str] = (),
-        entities: Iterable[str] = (),
+        groups: str | Iterable[str] = (),
+        entities: str | Iterable[str] = (),
         memberships: Iterable[tuple[str, str]] = (),
         full: bool = False,
         requested_by: str,
@@ -615,16 +668,26 @@ class Provisioner:
         The "provision group" button: the message is kept in the store until
         an incremental run carries it out and acknowledges it (see
         :meth:`~grouperprov.stores.SyncStore.controls`). Groups are ids or full names (with all
-        their memberships); entities are member ids.
+        their memberships); entities are member ids. A lone string is one
+        group or entity, and a lone (group, member) pair one membership.
+
+        Raises:
+            ValueError: Nothing to recalculate and not *full*; a membership
+                that is not a pair; no *requested_by*.
+            TypeError: A group or entity that is not a string.
         """
+        who: object = requested_by  # whatever was passed
+        if not isinstance(who, str) or not who.strip():
+            msg = f"request_sync needs requested_by (who asks), not {who!r}"
+            raise ValueError(msg)
         message = ControlMessage(
             id=uuid.uuid4().hex,
             kind=ControlKind.FULL_SYNC if full else ControlKind.SYNC_OBJECTS,
             requested_by=requested_by,
             requested_at=self.clock(),
-            groups=tuple(groups),
-            entities=tuple(entities),
-            memberships=tuple((str(g), str(m)) for g, m in memberships),
+            groups=_given_names("groups", [groups]),
+            entities=_given_names("entities", [entities]),
+            memberships=_given_pairs(memberships),
         )
         if not full and not (message.groups or message.entities or message.memberships):
             msg = "request_sync needs groups, entities or memberships (or full=True)"
@@ -633,7 +696,7 @@ class Provisioner:
         return message
 
     def sync_group(
-        self, *groups: str, folder: str | None = None, dry_run: bool = False
+        self, *groups: str | Iterable[str], folder: str | None = None, dry_run: bool = False
     ) -> SyncResult:
         """Plan and apply a group sync (see :meth:`plan_groups`); *dry_run* plans only."""
         return self._run(SyncType.GROUP, lambda: self.plan_groups(*groups, folder=folder), dry_run)
@@ -947,7 +1010,13 @@ class Provisioner:
 
         Raises:
             LookupError: The failsafe has not tripped.
+            ValueError: *approved_by* is not a name (an approval by ``None``
+                approved nothing: the trip stayed blocking).
         """
+        who: object = approved_by  # whatever was passed
+        if not isinstance(who, str) or not who.strip():
+            msg = f"approve_failsafe needs who approves, not {who!r}"
+            raise ValueError(msg)
         state = self.store.load(self.config.name)
         tripped = state.provisioner.failsafe
         if tripped is None:
