@@ -13,6 +13,8 @@ from hypothesis import strategies as st
 
 from grouperprov import (
     ChangeEvent,
+    ControlKind,
+    ControlMessage,
     EventKind,
     MembershipAction,
     RejectedEvent,
@@ -363,3 +365,17 @@ def test_a_grouper_message_decoded_already_is_taken_as_it_is() -> None:
     assert shape.reason == 'esbEvent: expected {"esbEvent": [...]}'
     with pytest.raises(TypeError, match="text, bytes or its decoded JSON object, not NoneType"):
         parse_grouper_message(None)  # type: ignore[arg-type]
+
+
+def test_events_and_control_messages_refuse_naive_times() -> None:
+    # Accepted, a naive time failed the run far away ("can't compare
+    # offset-naive and offset-aware datetimes"), and its to_dict() was one
+    # parse_event rejects.
+    naive = datetime(2026, 1, 1)  # noqa: DTZ001  # naive on purpose
+    with pytest.raises(ValueError, match=r"occurred: expected a time with a timezone"):
+        ChangeEvent(sequence=1, kind=EventKind.MEMBERSHIP_ADD, occurred=naive, group_id="g")
+    with pytest.raises(ValueError, match=r"received: expected a time with a timezone"):
+        RejectedEvent(payload="{}", reason="x", received=naive)
+    assert RejectedEvent(payload="{}", reason="x").received is None
+    with pytest.raises(ValueError, match=r"requested_at: expected a time with a timezone"):
+        ControlMessage(id="1", kind=ControlKind.FULL_SYNC, requested_by="jo", requested_at=naive)

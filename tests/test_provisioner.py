@@ -1334,3 +1334,25 @@ def test_an_approval_needs_someone_who_approves() -> None:
     prov = _provisioner(_campus())
     with pytest.raises(ValueError, match="approve_failsafe needs who approves, not None"):
         prov.approve_failsafe(None)
+
+
+def test_a_clock_without_a_timezone_is_refused_before_anything_is_done() -> None:
+    # clock=datetime.now is easy to write: its naive times were kept by the
+    # in-memory store, refused by the SQL stores, and compared with aware
+    # ones far away from the mistake.
+    source, target, store = _campus(), InMemoryTarget(), MemorySyncStore()
+    with pytest.raises(TypeError, match=r"clock= gives times without a timezone: pass lambda"):
+        Provisioner(_config(), source, target, store, clock=datetime.now)
+    naive = Provisioner(
+        _config(),
+        source,
+        target,
+        store,
+        clock=lambda: datetime(2026, 1, 1),  # noqa: DTZ001  # naive on purpose
+    )
+    with pytest.raises(ValueError, match=r"the provisioner's clock gave datetime.datetime\(2026"):
+        naive.full_sync()
+    assert target.groups == {}
+    assert store.current_lease(P) is None
+    assert store.load(P).records == {}
+    assert attrs.evolve(naive, clock=naive.clock).clock == naive.clock  # wrapped once

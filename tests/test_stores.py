@@ -6,7 +6,7 @@ import json
 import re
 import sqlite3
 from collections.abc import Callable, Hashable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -485,3 +485,16 @@ def test_open_store_takes_a_path_object(tmp_path: Path) -> None:
     store.close()
     with pytest.raises(TypeError, match="open_store takes a path or a connection string, not int"):
         open_store(5)  # type: ignore[arg-type]  # the mistake under test
+
+
+def test_every_store_refuses_naive_times_in_purges_and_leases(
+    make_store: Callable[[], SyncStore],
+) -> None:
+    # The in-memory store compared them ("can't compare offset-naive and
+    # offset-aware datetimes") where the SQL stores said what was wrong.
+    store = make_store()
+    naive = datetime(2026, 1, 1)  # noqa: DTZ001  # naive on purpose
+    with pytest.raises(StoreError, match="timezone-aware datetimes only"):
+        store.purge("p", records_before=naive, logs_before=datetime.now(tz=UTC))
+    with pytest.raises(StoreError, match="timezone-aware datetimes only"):
+        store.acquire_lease("p", SyncType.FULL, "me", now=naive, ttl=timedelta(minutes=1))

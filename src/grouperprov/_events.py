@@ -75,6 +75,23 @@ def _optional_sequence(instance: object, attribute: object, value: int | None) -
         _sequence_in_range(instance, attribute, value)
 
 
+def _aware(_: object, attribute: attrs.Attribute[Any], value: datetime | None) -> None:
+    """A time with a timezone (``None`` where allowed): a naive one cannot be placed in time.
+
+    Accepted, it failed later, far away ("can't compare offset-naive and
+    offset-aware datetimes"), and its ``to_dict`` was refused by ``parse_event``.
+    """
+    given: object = value  # whatever was passed
+    if given is None and attribute.name == "received":
+        return
+    if not isinstance(given, datetime) or given.tzinfo is None:
+        msg = (
+            f"{attribute.name}: expected a time with a timezone (datetime.now(tz=UTC)), "
+            f"not {given!r:.80}"
+        )
+        raise ValueError(msg)
+
+
 @attrs.frozen(kw_only=True)
 class ChangeEvent:
     """One change-log event.
@@ -100,7 +117,7 @@ class ChangeEvent:
 
     sequence: int = attrs.field(validator=_sequence_in_range)
     kind: EventKind
-    occurred: datetime
+    occurred: datetime = attrs.field(validator=_aware)
     group_id: str | None = None
     group_name: str | None = None
     member_id: str | None = None
@@ -153,7 +170,7 @@ class RejectedEvent:
     payload: str
     reason: str
     sequence: int | None = attrs.field(default=None, validator=_optional_sequence)
-    received: datetime | None = None
+    received: datetime | None = attrs.field(default=None, validator=_aware)
 
 
 class ControlKind(enum.StrEnum):
@@ -186,7 +203,7 @@ class ControlMessage:
     id: str
     kind: ControlKind
     requested_by: str
-    requested_at: datetime
+    requested_at: datetime = attrs.field(validator=_aware)
     groups: tuple[str, ...] = ()
     entities: tuple[str, ...] = ()
     memberships: tuple[tuple[str, str], ...] = ()

@@ -284,9 +284,42 @@ def _check_store(_: object, __: object, value: Any) -> None:  # noqa: ANN401  # 
         raise _wrong("store", value, "a SyncStore (grouperprov.stores)")
 
 
-def _check_clock(_: object, __: object, value: Any) -> None:  # noqa: ANN401  # anything may be given
-    if not callable(value):
-        raise _wrong("clock", value, "a function that returns the time (a datetime)")
+@attrs.frozen
+class _AwareClock:
+    """The caller's clock, each time checked to have a timezone.
+
+    ``clock=datetime.now`` is easy to write; its naive times were kept by an
+    in-memory store, refused by the others, and compared with aware ones
+    far from the mistake ("can't compare offset-naive and offset-aware").
+    """
+
+    clock: Callable[[], datetime]
+
+    def __call__(self) -> datetime:
+        now = self.clock()
+        given: object = now  # whatever the clock gave
+        if not isinstance(given, datetime) or given.tzinfo is None:
+            msg = (
+                f"the provisioner's clock gave {given!r:.80}, not a time with a timezone: "
+                "pass one that does, as lambda: datetime.now(tz=UTC)"
+            )
+            raise ValueError(msg)
+        return now
+
+
+_NAIVE_CLOCKS = (datetime.now, datetime.utcnow, datetime.today)
+
+
+def _aware_clock(value: Callable[[], datetime]) -> Callable[[], datetime]:
+    given: object = value  # whatever was passed
+    if isinstance(given, _AwareClock):
+        return given
+    if not callable(given):
+        raise _wrong("clock", given, "a function that returns the time (a datetime)")
+    if given in _NAIVE_CLOCKS:
+        msg = "Provisioner clock= gives times without a timezone: pass lambda: datetime.now(tz=UTC)"
+        raise TypeError(msg)
+    return _AwareClock(value)
 
 
 def _check_duration(_: object, attribute: attrs.Attribute[Any], value: Any) -> None:  # noqa: ANN401  # anything may be given
@@ -350,7 +383,9 @@ class Provisioner:
         target: The target's DAO.
         store: Where sync records are kept (default: in memory, for this
             object's lifetime).
-        clock: What time it is (for tests).
+        clock: What time it is (for tests): a function that returns
+            timezone-aware datetimes (``datetime.now`` alone gives naive
+            ones and is refused).
         lease_ttl: How long the job lease lasts without a heartbeat (the
             heartbeat renews it every third of that while a run writes).
         lease_wait: How long a run waits for the lease while another run of
@@ -372,7 +407,7 @@ class Provisioner:
     source: GrouperSource = attrs.field(validator=_check_source)
     target: TargetDAO = attrs.field(validator=_check_target)
     store: SyncStore = attrs.field(factory=MemorySyncStore, validator=_check_store)
-    clock: Callable[[], datetime] = attrs.field(default=_utcnow, validator=_check_clock)
+    clock: Callable[[], datetime] = attrs.field(default=_utcnow, converter=_aware_clock)
     lease_ttl: timedelta = attrs.field(default=timedelta(minutes=2), validator=_check_duration)
     lease_wait: timedelta = attrs.field(default=timedelta(minutes=10), validator=_check_duration)
     checkpoint_interval: timedelta | None = attrs.field(

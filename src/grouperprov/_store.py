@@ -259,6 +259,18 @@ def renewed(current: JobLease | None, lease: JobLease, now: datetime, ttl: timed
     return attrs.evolve(current, heartbeat=now, expires=now + ttl)
 
 
+def aware(value: datetime | None) -> datetime | None:
+    """*value* itself, if it is timezone-aware (or ``None``); every store keeps such times only.
+
+    Raises:
+        StoreError: A naive datetime: a store cannot tell when it was.
+    """
+    if value is not None and value.tzinfo is None:
+        msg = f"the store keeps timezone-aware datetimes only, got {value!r}"
+        raise StoreError(msg)
+    return value
+
+
 @attrs.define
 class MemorySyncStore:
     """A :class:`SyncStore` in memory: for tests, and for runs that keep no state."""
@@ -358,6 +370,7 @@ class MemorySyncStore:
         ttl: timedelta,
     ) -> JobLease | None:
         """See :meth:`SyncStore.acquire_lease` (exclusive within this process)."""
+        aware(now)
         lease = lease_after(
             self._leases.get(provisioner),
             provisioner=provisioner,
@@ -372,6 +385,7 @@ class MemorySyncStore:
 
     def renew_lease(self, lease: JobLease, *, now: datetime, ttl: timedelta) -> JobLease:
         """See :meth:`SyncStore.renew_lease`."""
+        aware(now)
         new = renewed(self._leases.get(lease.provisioner), lease, now, ttl)
         self._leases[lease.provisioner] = new
         return new
@@ -390,6 +404,8 @@ class MemorySyncStore:
         self, provisioner: str, *, records_before: datetime, logs_before: datetime
     ) -> tuple[int, int]:
         """See :meth:`SyncStore.purge`."""
+        aware(records_before)
+        aware(logs_before)
         records = self._records.get(provisioner, {})
         gone = [k for k, r in records.items() if purgeable(r, records_before)]
         for key in gone:

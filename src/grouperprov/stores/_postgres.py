@@ -35,7 +35,7 @@ from grouperprov._records import (
     SyncRecord,
     SyncType,
 )
-from grouperprov._store import RecordKey, SyncState, lease_after, renewed
+from grouperprov._store import RecordKey, SyncState, aware, lease_after, renewed
 from grouperprov.exceptions import StoreError
 from grouperprov.stores._rows import (
     FLAG_COLUMNS,
@@ -45,7 +45,6 @@ from grouperprov.stores._rows import (
     TIME_COLUMNS,
     TimeCache,
     add_records,
-    aware,
     insert_control,
     load_errors,
     load_some,

@@ -100,18 +100,6 @@ def unreadable(where: str, column: str, value: object, exc: BaseException) -> St
     )
 
 
-def aware(value: datetime | None) -> datetime | None:
-    """*value* itself, if it is timezone-aware (or ``None``).
-
-    Raises:
-        StoreError: A naive datetime: a store cannot tell when it was.
-    """
-    if value is not None and value.tzinfo is None:
-        msg = f"the store keeps timezone-aware datetimes only, got {value!r}"
-        raise StoreError(msg)
-    return value
-
-
 def schema_v1(*, text: str, time: str, flag: Callable[[str], str], log_id: str) -> list[str]:
     """The statements of schema version 1, in one SQL store's types.
 

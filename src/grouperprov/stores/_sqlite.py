@@ -28,7 +28,7 @@ from grouperprov._records import (
     SyncRecord,
     SyncType,
 )
-from grouperprov._store import RecordKey, SyncState, lease_after, renewed
+from grouperprov._store import RecordKey, SyncState, aware, lease_after, renewed
 from grouperprov.exceptions import StoreError
 from grouperprov.stores._rows import (
     RECORD_COLUMNS,
@@ -36,7 +36,6 @@ from grouperprov.stores._rows import (
     TABLES,
     TimeCache,
     add_records,
-    aware,
     insert_control,
     load_errors,
     load_some,
