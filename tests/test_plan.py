@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from grouperprov import (
     Action,
     AttributeChange,
@@ -111,6 +113,24 @@ def test_plan_round_trips_through_json() -> None:
     assert again.changes[1].bean == plan.changes[1].bean
     assert again.changes[4].object_id == ("g1", "uid=x")
     assert Plan.from_dict(plan.to_dict()) == plan
+
+
+def test_a_plan_that_does_not_read_back_names_each_problem() -> None:
+    # A plan kept for review (and maybe edited) that no longer reads back
+    # failed with cattrs' "While structuring Plan (1 sub-exception)".
+    data = _plan().to_dict()
+    data["changes"][0]["action"] = "explode"
+    del data["changes"][1]["object_id"]
+    with pytest.raises(ValueError, match=r"not a plan \(2 problems\)") as caught:
+        Plan.from_dict(data)
+    assert str(caught.value).splitlines()[1:] == [
+        "  changes[0].action: ValueError: 'explode' is not a valid Action",
+        "  changes[1].object_id: required setting is missing",
+    ]
+    with pytest.raises(ValueError, match=r"expected a mapping \(a JSON object\), not list"):
+        Plan.from_json("[]")
+    with pytest.raises(ValueError, match="Expecting value"):  # not JSON at all
+        Plan.from_json("")
 
 
 def test_summary_counts_and_lists_everything() -> None:

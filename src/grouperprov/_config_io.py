@@ -249,8 +249,13 @@ def _problems(exc: BaseException, path: str) -> Iterator[ConfigProblem]:
         yield ConfigProblem(path, "required setting is missing")
     elif isinstance(exc, _SettingError):
         yield ConfigProblem(path, str(exc))
-    else:  # pragma: no cover  # every hook raises one of the above
+    else:  # a plan's values: a member of no enum, a value of the wrong type
         yield ConfigProblem(path, exception_text(exc))
+
+
+def problems_of(exc: BaseException) -> list[ConfigProblem]:
+    """Every problem a cattrs structuring error holds, each with its key path."""
+    return list(_problems(exc, ""))
 
 
 def structure_config(data: Mapping[str, Any]) -> ProvisionerConfig:

@@ -404,16 +404,40 @@ class Plan:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Plan:
-        """Rebuild a plan from :meth:`to_dict` data."""
-        return _CONVERTER.structure(data, cls)
+        """Rebuild a plan from :meth:`to_dict` data.
+
+        Raises:
+            ValueError: *data* is not a plan; the message lists each problem
+                with its key path (``changes[3].action: 'explode' is not a
+                valid Action``), as a plan kept for review and edited by hand
+                may have them.
+        """
+        given: object = data  # whatever was passed
+        if not isinstance(given, Mapping):
+            msg = f"not a plan: expected a mapping (a JSON object), not {type(given).__name__}"
+            raise ValueError(msg)  # noqa: TRY004  # bad data, as the other problems
+        try:
+            return _CONVERTER.structure(data, cls)
+        except (cattrs.BaseValidationError, ValueError, TypeError, KeyError) as exc:
+            from ._config_io import problems_of  # noqa: PLC0415  # import cycle
+
+            problems = [str(p) for p in problems_of(exc)]
+            shown = "\n  ".join(problems)
+            noun = "problem" if len(problems) == 1 else "problems"
+            msg = f"not a plan ({len(problems)} {noun}):\n  {shown}"
+            raise ValueError(msg) from None
 
     def to_json(self, *, indent: int | None = None) -> str:
         """The plan as JSON text."""
         return json.dumps(self.to_dict(), indent=indent)
 
     @classmethod
-    def from_json(cls, text: str) -> Plan:
-        """Rebuild a plan from :meth:`to_json` text."""
+    def from_json(cls, text: str | bytes) -> Plan:
+        """Rebuild a plan from :meth:`to_json` text.
+
+        Raises:
+            ValueError: The text is not JSON, or not a plan (see :meth:`from_dict`).
+        """
         return cls.from_dict(json.loads(text))
 
 
