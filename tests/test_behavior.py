@@ -209,6 +209,10 @@ def test_attributes_the_target_does_not_keep_are_configuration_errors() -> None:
     }
     with pytest.raises(ConfigError, match="entity attribute 'isMemberOf' \\(it keeps: uid\\)"):
         compute_behavior(_config(entities=entities, memberships=entitlements), caps)
+    # A type that keeps no attribute says so (it said "(it keeps: )").
+    bare = Capabilities(ALL, attributes={ObjectType.MEMBERSHIP: frozenset()})
+    with pytest.raises(ConfigError, match=r"membership attribute 'role' \(it keeps none\)"):
+        compute_behavior(_config(entities=entities, memberships=objects), bare)
     # Undeclared types take any attribute; types not operated on are not looked at.
     assert compute_behavior(_config(groups=groups), Capabilities(ALL)).groups.operate
     unused = Capabilities(ALL, attributes={ObjectType.ENTITY: frozenset()})

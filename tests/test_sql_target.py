@@ -2254,3 +2254,28 @@ def test_a_layout_may_be_given_as_plain_data(tmp_path: Path) -> None:
         SqlTarget(sqlite3.connect(tmp_path / "t.db"), {"groups": {"columns": ["cn"]}})
     with pytest.raises(TypeError, match="layout= takes a SqlLayout or the mapping"):
         SqlTarget(sqlite3.connect(tmp_path / "t.db"), ["groups"])  # type: ignore[arg-type]
+
+
+def test_tables_made_for_a_key_column_an_attribute_writes_take_its_values(
+    connect: Connect,
+) -> None:
+    # Found by provisioning into such a layout: create_tables made the key an
+    # integer identity column, which refused every group's name ("invalid
+    # input syntax for type bigint"; SQLite: "datatype mismatch").
+    layout = SqlLayout.from_dict(
+        {
+            "groups": {
+                "table": "named_groups",
+                "id_column": "name",
+                "columns": ["name", "description"],
+                "types": {"name": "VARCHAR(200)"},
+            }
+        }
+    )
+    target = SqlTarget(connect(), layout)
+    target.create_tables()
+    outcomes = target.insert_groups(
+        [ProvisioningGroup(id="x", attributes={"name": "a:b", "description": "d"})]
+    )
+    assert [(o.ok, o.stored.id if o.stored else None) for o in outcomes] == [(True, "a:b")]
+    assert [(g.id, g.get("description")) for g in target.retrieve_all_groups()] == [("a:b", "d")]

@@ -308,12 +308,13 @@ def _unkept_attributes(config: ProvisionerConfig, caps: Capabilities) -> list[Co
     for path, object_type, attribute in checked:
         sent = attribute.insert or attribute.update or attribute.select
         if sent and not caps.keeps(object_type, attribute.name):
-            kept = ", ".join(sorted(caps.attributes[object_type]))
+            kept = sorted(caps.attributes[object_type])
+            keeps = f"it keeps: {', '.join(kept)}" if kept else "it keeps none"
             problems.append(
                 ConfigProblem(
                     path,
                     f"the target keeps no {object_type.value} attribute {attribute.name!r}"
-                    f" (it keeps: {kept}); add it to the target's settings, or remove it here",
+                    f" ({keeps}); add it to the target's settings, or remove it here",
                 )
             )
     return problems

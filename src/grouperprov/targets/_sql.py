@@ -484,7 +484,9 @@ class SqlTarget(Closing, TargetDAO):
         Columns are ``TEXT`` unless the layout's ``types`` say otherwise (key
         columns too: a group name in ``VARCHAR(200)``, a member id in
         ``CHAR(8)``); a generated id is ``INTEGER PRIMARY KEY`` in SQLite and
-        an identity column elsewhere.
+        an identity column elsewhere. A key column an attribute is written to
+        (``columns = {name = "name"}`` with ``id_column = "name"``) is not
+        generated: it has that column's type.
         """
         statements: list[str] = []
         for table in (self.layout.groups, self.layout.entities):
@@ -505,7 +507,11 @@ class SqlTarget(Closing, TargetDAO):
                 cur.execute(statement)
 
     def _object_ddl(self, table: ObjectTable) -> Iterator[str]:
-        if table.id_attribute is not None:
+        # An attribute written into the key column makes the key, as id_attribute
+        # does: a generated (integer) key column refused its values on every insert
+        # ("invalid input syntax for type bigint", SQLite's "datatype mismatch").
+        written = table.id_column in table.columns.values()
+        if table.id_attribute is not None or written:
             key = f"{quote(table.id_column)} {table.types.get(table.id_column, 'TEXT')} PRIMARY KEY"
         elif self._sqlite:
             key = f"{quote(table.id_column)} INTEGER PRIMARY KEY"

@@ -293,7 +293,7 @@ def _object_problems(kind: str, table: ObjectTable) -> Iterator[ConfigProblem]:
     columns = dict.fromkeys(others, "")
     columns[table.id_column] = (
         ""
-        if table.id_attribute is not None
+        if table.id_attribute is not None or table.id_column in table.columns.values()
         else "the database makes this id (INTEGER PRIMARY KEY, an identity column): "
         "its type is not configurable"
     )
