@@ -7,13 +7,20 @@ import pytest
 from grouperprov import (
     AttributeChange,
     Operation,
+    Provisioner,
+    ProvisionerConfig,
     ProvisioningEntity,
     ProvisioningGroup,
     ProvisioningMembership,
     WriteOutcome,
 )
 from grouperprov.abc import Capabilities, TargetDAO
-from grouperprov.testing import InMemoryTarget, TargetContractError, check_target_dao
+from grouperprov.testing import (
+    InMemorySource,
+    InMemoryTarget,
+    TargetContractError,
+    check_target_dao,
+)
 
 ALL = frozenset(Operation)
 BULK = frozenset(
@@ -253,3 +260,32 @@ def test_writes_reporting_what_is_not_an_outcome_are_caught() -> None:
     with pytest.raises(TargetContractError) as caught:
         check_target_dao(_BoolOutcomes, membership=_membership)
     assert caught.value.failures == ("insert_memberships reported bool True, not a WriteOutcome",)
+
+
+class _SetCapabilities(InMemoryTarget):
+    def capabilities(self) -> Capabilities:
+        return set(Operation)  # type: ignore[return-value]  # the DAO bug under test
+
+
+def test_capabilities_that_are_not_capabilities_are_caught() -> None:
+    # Found with the misbehaving-DAO probe: a run failed with "'set' object
+    # has no attribute 'case_insensitive'".
+    with pytest.raises(TargetContractError) as caught:
+        check_target_dao(_SetCapabilities)
+    (failure,) = caught.value.failures
+    assert failure.startswith("_SetCapabilities.capabilities() returned set {")
+    assert failure.endswith(", not a Capabilities")
+    provisioner = Provisioner(
+        ProvisionerConfig.from_dict(
+            {
+                "name": "p",
+                "groups": {"attributes": [{"name": "cn", "field": "name"}], "matching": ["cn"]},
+                "entities": {"operate": False},
+                "memberships": {"operate": False},
+            }
+        ),
+        InMemorySource(),
+        _SetCapabilities(),
+    )
+    with pytest.raises(TypeError, match=r"capabilities\(\) returned set"):
+        provisioner.full_sync()

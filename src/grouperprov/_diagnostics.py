@@ -25,7 +25,7 @@ from ._narrow import narrowed, per_value, with_needed_inserts
 from ._plan import _CONVERTER, Change, _bean_out, _id_out
 from ._records import SyncType
 from ._report import explain_object
-from ._target import TargetData
+from ._target import TargetData, capabilities_of
 from ._translate import Translated
 from .exceptions import ConfigError, TargetUnavailable
 
@@ -282,7 +282,7 @@ class _Diagnoser:
         is what an operator runs diagnostics for: the report shows the steps
         that need no target, then the reason, rather than raise it.
         """
-        behavior = compute_behavior(self.p.config, self.p.target.capabilities())
+        behavior = compute_behavior(self.p.config, capabilities_of(self.p.target))
         try:
             return read_target(self.p.target, behavior), None
         except (TargetUnavailable, ConfigError) as exc:
@@ -311,7 +311,7 @@ class _Diagnoser:
         return DiagnosticStep(name="config", lines=lines, data={"config": data})
 
     def _capabilities(self) -> DiagnosticStep:
-        caps = self.p.target.capabilities()
+        caps = capabilities_of(self.p.target)
         return DiagnosticStep(
             name="capabilities",
             lines=tuple(str(caps).splitlines()),

@@ -34,6 +34,7 @@ from ._recalc_reads import entities_play_a_part, read_part
 from ._records import SyncRecord, SyncType, error_fields, replaced
 from ._source import check_read
 from ._store import SyncState
+from ._target import capabilities_of
 from ._translate import Translator
 from .exceptions import ConfigError
 
@@ -71,7 +72,7 @@ def run_incremental(
             "no event was processed",
         )
     try:
-        behavior = compute_behavior(p.config, p.target.capabilities())
+        behavior = compute_behavior(p.config, capabilities_of(p.target))
     except ConfigError as exc:
         return _stopped_by(name, SyncType.INCREMENTAL, exc)
     controls = tuple(p.store.controls(name))

@@ -51,7 +51,7 @@ from ._records import (
 )
 from ._source import GrouperSnapshot, GrouperSource, Scope, provisionable_scope
 from ._store import MemorySyncStore, SyncState, SyncStore
-from ._target import TargetDAO, TargetData
+from ._target import TargetDAO, TargetData, capabilities_of
 from ._translate import Translation, Translator
 from .exceptions import ConfigError, SourceError, TargetUnavailable
 
@@ -509,7 +509,7 @@ class Provisioner:
         timings: dict[str, float] = {}
         started = self.clock()
         start = time.perf_counter()
-        capabilities = self.target.capabilities()
+        capabilities = capabilities_of(self.target)
         translator = Translator(compared_config(self.config, capabilities))
         behavior = compute_behavior(self.config, capabilities)
         state = state or self.store.load(self.config.name)

@@ -518,3 +518,21 @@ class TargetDAO(abc.ABC):  # noqa: B024  # every operation is optional; capabili
         For targets that cannot add or remove single memberships.
         """
         raise _unsupported("replace_group_memberships")
+
+
+def capabilities_of(dao: TargetDAO) -> Capabilities:
+    """``dao.capabilities()``, checked to be :class:`Capabilities`.
+
+    Raises:
+        TypeError: A DAO of the caller's returned something else (a set of
+            operations failed later with "'set' object has no attribute
+            'case_insensitive'").
+    """
+    found: object = dao.capabilities()
+    if not isinstance(found, Capabilities):
+        msg = (
+            f"{type(dao).__name__}.capabilities() returned {type(found).__name__} "
+            f"{found!r:.80}, not a Capabilities"
+        )
+        raise TypeError(msg)
+    return found

@@ -21,6 +21,7 @@ from grouperprov._target import (
     Operation,
     TargetDAO,
     WriteOutcome,
+    capabilities_of,
 )
 
 __all__ = ["TargetContractError", "check_target_dao"]
@@ -146,7 +147,10 @@ def check_target_dao(
         multi_attribute=None,
     )
     failures: list[str] = []
-    caps = factory().capabilities()
+    try:
+        caps = capabilities_of(factory())
+    except TypeError as exc:
+        raise TargetContractError(type(factory()).__name__, [str(exc)]) from None
     failures.extend(_declared_are_implemented(factory, caps))
     if failures:  # exercising operations that are not there would only crash
         raise TargetContractError(type(factory()).__name__, failures)
