@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -28,6 +28,8 @@ from grouperprov import (
     SyncStatus,
     SyncType,
 )
+from grouperprov._source import read_entities, read_partial
+from grouperprov.exceptions import SourceError
 from grouperprov.stores import MemorySyncStore
 from grouperprov.testing import InMemorySource, InMemoryTarget
 from test_provisioner_properties import _config as _property_config
@@ -1358,3 +1360,41 @@ def test_values_another_system_gave_people_are_kept_whatever_the_delete_policy(
         "u3": {foreign, "urn:g:apps:ldap:courses"},
     }
     assert not prov.plan_full().plan.changes
+
+
+class _DictReads(InMemorySource):
+    """A source whose targeted reads give plain dicts (a caller's bug)."""
+
+    def retrieve_groups(self, ids: Collection[str]) -> list[ProvisioningGroup]:
+        return [{"id": g.id} for g in super().retrieve_groups(ids)]  # type: ignore[misc]
+
+    def partial_snapshot(self, **kwargs: Any) -> GrouperSnapshot:
+        return {"groups": []}  # type: ignore[return-value]
+
+
+def test_targeted_reads_that_break_the_source_contract_stop_the_run_as_a_source_error() -> None:
+    # Found with the probe of misbehaving sources: an incremental run failed
+    # with "'dict' object has no attribute 'id'" where a full sync said
+    # SOURCE_ERROR for the same data.
+    source = _DictReads()
+    for subject in ("u1", "u2"):
+        source.add_subject(subject)
+    source.add_group("apps:ldap:staff")
+    source.add_member("apps:ldap:staff", "u1")
+    source.mark("apps:ldap", P, scope="sub")
+    prov, seq = _synced(source)
+    source.add_member("apps:ldap:staff", "u2")
+    result = prov.incremental_sync(source.events(seq))
+    assert result.status is SyncStatus.SOURCE_ERROR
+    assert "retrieve_groups()[0] is dict {'id': 'grp-00001'}, not a ProvisioningGroup" in (
+        result.message
+    )
+    with pytest.raises(SourceError, match=r"partial_snapshot\(\) gave dict \{'groups': \[\]\}"):
+        read_partial(source, groups=["grp-00001"], members=[], memberships=[])
+    with pytest.raises(SourceError, match=r"retrieve_entities\(\)\[0\]: its id is NoneType"):
+        read_entities(_NoneEntities(), ["mem-u1"])
+
+
+class _NoneEntities(InMemorySource):
+    def retrieve_entities(self, ids: Collection[str]) -> list[ProvisioningEntity]:
+        return [ProvisioningEntity(id=None)]  # type: ignore[arg-type]  # the bug under test

@@ -32,7 +32,7 @@ from ._narrow import narrowed, per_value, with_needed_inserts
 from ._plan import Action, Change, Plan, PlannedError
 from ._recalc_reads import entities_play_a_part, read_part
 from ._records import SyncRecord, SyncType, error_fields, replaced
-from ._source import check_read
+from ._source import check_read, read_entities, read_groups
 from ._store import SyncState
 from ._target import capabilities_of
 from ._translate import Translator
@@ -125,7 +125,7 @@ def _dependencies(p: Provisioner, events: Sequence[ChangeEvent]) -> set[str]:
         e.group_id for e in events if e.group_id and e.group_name is None and e.member_id
     } - found
     if unnamed:
-        groups = p.source.retrieve_groups(sorted(unnamed))
+        groups = read_groups(p.source, sorted(unnamed))
         found.update(g.id for g in groups if g.get("name") == required)
     return found
 
@@ -176,12 +176,10 @@ def _non_recalc(  # noqa: PLR0917  # the pieces of one step
 
     adds = [item for item, action in work.non_recalc if action is MembershipAction.ADD]
     groups = (
-        {g.id: g for g in p.source.retrieve_groups(sorted({i.group_id for i in adds}))}
-        if adds
-        else {}
+        {g.id: g for g in read_groups(p.source, sorted({i.group_id for i in adds}))} if adds else {}
     )
     entities = (
-        {e.id: e for e in p.source.retrieve_entities(sorted({i.member_id for i in adds}))}
+        {e.id: e for e in read_entities(p.source, sorted({i.member_id for i in adds}))}
         if adds
         else {}
     )

@@ -49,7 +49,7 @@ from ._records import (
     replaced,
     unchanged,
 )
-from ._source import GrouperSnapshot, GrouperSource, Scope, provisionable_scope
+from ._source import GrouperSnapshot, GrouperSource, Scope, provisionable_scope, read_entities
 from ._store import MemorySyncStore, SyncState, SyncStore
 from ._target import TargetDAO, TargetData, capabilities_of
 from ._translate import Translation, Translator
@@ -616,7 +616,7 @@ class Provisioner:
         )
         if not gone:
             return scope
-        kept = {e.id: e for e in self.source.retrieve_entities(gone)}
+        kept = {e.id: e for e in read_entities(self.source, gone)}
         return attrs.evolve(scope, entities={**scope.entities, **kept})
 
     def diagnostics(

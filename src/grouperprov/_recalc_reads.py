@@ -51,7 +51,7 @@ from ._beans import (
 from ._behavior import Behavior, compared_config
 from ._config import MembershipType, ObjectConfig, ObjectType, ProvisionerConfig
 from ._records import SyncRecord
-from ._source import GrouperSnapshot, PartialGrouperSource
+from ._source import GrouperSnapshot, PartialGrouperSource, read_groups, read_partial
 from ._store import SyncState
 from ._target import Capabilities, Operation, TargetData
 from ._translate import Translation, Translator
@@ -213,7 +213,8 @@ def read_part(
     members = _members(work, whole=whole)
     # A recalculated membership is read as that row where its member's other
     # memberships play no part, else with every membership of its member.
-    part = source.partial_snapshot(
+    part = read_partial(
+        source,
         groups=sorted(work.groups),
         members=sorted(members),
         memberships=() if whole else sorted(work.memberships),
@@ -297,7 +298,7 @@ def _with_groups(p: Provisioner, part: GrouperSnapshot, wanted: Collection[str])
     lacking = sorted(set(wanted) - have)
     if not lacking:
         return part
-    extra = [g for g in p.source.retrieve_groups(lacking) if g.id not in have]
+    extra = [g for g in read_groups(p.source, lacking) if g.id not in have]
     return attrs.evolve(part, groups=part.groups + tuple(extra))
 
 

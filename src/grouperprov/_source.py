@@ -356,6 +356,48 @@ def _refuse(problems: Sequence[str]) -> None:
         raise SourceError(msg)
 
 
+def read_groups(source: GrouperSource, ids: Collection[str]) -> list[ProvisioningGroup]:
+    """``source.retrieve_groups(ids)``, checked as a snapshot's groups are.
+
+    Raises:
+        SourceError: It gave what is not a group bean with a text id.
+    """
+    found = list(source.retrieve_groups(ids))
+    _refuse(list(bean_problems("retrieve_groups()", found, ProvisioningGroup)))
+    return found
+
+
+def read_entities(source: GrouperSource, ids: Collection[str]) -> list[ProvisioningEntity]:
+    """``source.retrieve_entities(ids)``, checked as a snapshot's entities are.
+
+    Raises:
+        SourceError: It gave what is not an entity bean with a text id.
+    """
+    found = list(source.retrieve_entities(ids))
+    _refuse(list(bean_problems("retrieve_entities()", found, ProvisioningEntity)))
+    return found
+
+
+def read_partial(
+    source: PartialGrouperSource,
+    *,
+    groups: Collection[str],
+    members: Collection[str],
+    memberships: Collection[tuple[str, str]],
+) -> GrouperSnapshot:
+    """``source.partial_snapshot(...)``, checked to be a :class:`GrouperSnapshot`.
+
+    Raises:
+        SourceError: It gave something else.
+    """
+    part: object = source.partial_snapshot(groups=groups, members=members, memberships=memberships)
+    if not isinstance(part, GrouperSnapshot):
+        _refuse(
+            [f"partial_snapshot() gave {type(part).__name__} {part!r:.80}, not a GrouperSnapshot"]
+        )
+    return part  # type: ignore[return-value]  # refused above when it is not one
+
+
 def provisionable_scope(config: ProvisionerConfig, snapshot: GrouperSnapshot) -> Scope:
     """Decide which groups, entities and memberships *config*'s provisioner provisions.
 
