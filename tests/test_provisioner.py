@@ -23,7 +23,7 @@ from grouperprov import (
     SyncStatus,
     SyncType,
 )
-from grouperprov.exceptions import TargetUnavailable
+from grouperprov.exceptions import StalePlanError, TargetUnavailable
 from grouperprov.stores import MemorySyncStore
 from grouperprov.testing import InMemorySource, InMemoryTarget
 
@@ -1356,3 +1356,30 @@ def test_a_clock_without_a_timezone_is_refused_before_anything_is_done() -> None
     assert store.current_lease(P) is None
     assert store.load(P).records == {}
     assert attrs.evolve(naive, clock=naive.clock).clock == naive.clock  # wrapped once
+
+
+def test_a_plan_applied_twice_or_after_a_newer_run_is_refused_as_stale() -> None:
+    # Found by applying one plan twice (a retry in the caller's code): every
+    # group and member was inserted again, and every later run met them as
+    # ambiguous matches (MAT) with nothing left to fix them.
+    source = _campus()
+    prov = _provisioner(source, target=InMemoryTarget())
+    planned = prov.plan_full()
+    assert prov.apply(planned).status is SyncStatus.SUCCESS
+    groups = len(prov.target.groups)
+    with pytest.raises(StalePlanError, match="is stale: it was applied already; nothing"):
+        prov.apply(planned)
+    assert len(prov.target.groups) == groups
+    # A plan made before another run: that run's changes would be undone.
+    older = prov.plan_full()
+    source.add_member("apps:ldap:staff", "u0")
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    with pytest.raises(StalePlanError, match=r"stale: a full sync of 20\d\d-.* saved its records"):
+        prov.apply(older)
+    assert prov.apply(prov.plan_full()).status is SyncStatus.SUCCESS  # a fresh plan goes
+    assert prov.apply(prov.plan_full(), dry_run=True).dry_run  # a dry run writes nothing
+    other = Provisioner(
+        _config(name="other"), source, InMemoryTarget(), prov.store, lease_wait=timedelta(0)
+    )
+    with pytest.raises(ValueError, match="the plan is of 'campus-ldap', not of 'other'"):
+        other.apply(prov.plan_full())

@@ -53,7 +53,7 @@ from ._source import GrouperSnapshot, GrouperSource, Scope, provisionable_scope,
 from ._store import MemorySyncStore, SyncState, SyncStore
 from ._target import TargetDAO, TargetData, capabilities_of
 from ._translate import Translation, Translator
-from .exceptions import ConfigError, SourceError, TargetUnavailable
+from .exceptions import ConfigError, SourceError, StalePlanError, TargetUnavailable
 
 __all__ = ["FullPlan", "Provisioner", "SyncResult", "SyncStatus"]
 
@@ -852,17 +852,56 @@ class Provisioner:
         for the whole run); a status of ``BUSY`` means another run held it for
         longer than ``lease_wait``.
 
+        A plan is applied once, before any other run of this provisioner: a
+        run that finished after it was made (or this plan applied already)
+        makes it stale, and it is refused before anything is written.
+
         Raises:
             LeaseLostError: The lease was taken over during the run (its
                 heartbeat failed for longer than ``lease_ttl``); the sync
                 records were not written, and the next full sync repairs them.
+            StalePlanError: Another run of this provisioner, or this plan,
+                was applied after the plan was made; nothing was written.
+            ValueError: The plan is another provisioner's.
         """
+        if planned.plan.provisioner != self.config.name:
+            msg = (
+                f"the plan is of {planned.plan.provisioner!r}, not of {self.config.name!r}: "
+                "apply it with its own provisioner"
+            )
+            raise ValueError(msg)
         with paused_gc():  # the writes and records of a campus: millions of objects too
             if dry_run or self._keeper is not None:
                 return self._apply(planned, dry_run=dry_run)
-            return self._holding_lease(
-                planned.sync_type, lambda: self._apply(planned, dry_run=False)
-            )
+
+            def fresh() -> SyncResult:
+                self._refuse_stale(planned)
+                return self._apply(planned, dry_run=False)
+
+            return self._holding_lease(planned.sync_type, fresh)
+
+    def _refuse_stale(self, planned: FullPlan) -> None:
+        """Raise :class:`StalePlanError` if a run saved its records after *planned* was made.
+
+        Applied twice, a plan inserted its objects twice (into a target that
+        makes its own ids), and every later run met them as ambiguous
+        matches; applied after a newer run, it undid that run's changes.
+        """
+        then = planned.state.provisioner
+        now = self.store.load_records(self.config.name, ()).provisioner
+        if now.last_run == then.last_run and now.last_sequence == then.last_sequence:
+            return
+        if planned.started is not None and now.last_run.get(planned.sync_type) == planned.started:
+            why = "it was applied already"
+        else:
+            runs = [
+                f"a {sync_type.value} sync of {when.isoformat()}"
+                for sync_type, when in sorted(now.last_run.items(), key=lambda kv: kv[1])
+                if then.last_run.get(sync_type) != when
+            ]
+            why = f"{', '.join(runs) or 'an incremental run'} saved its records since it was made"
+        msg = f"the plan of {self.config.name!r} is stale: {why}; nothing was written: plan again"
+        raise StalePlanError(msg)
 
     def _check_lease(self) -> None:
         if self._keeper is not None:

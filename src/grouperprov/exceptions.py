@@ -11,6 +11,8 @@ The tree::
     +-- SourceError            the Grouper source gave data that breaks its
     |                          contract (two groups with one id, a group with
     |                          no name, a member it left out)
+    +-- StalePlanError         a plan applied after another run (or the same
+    |                          plan applied before) changed what it was made from
     +-- TargetUnavailable      a target cannot be reached, or refuses the
                                connection (TLS, credentials)
 
@@ -31,6 +33,7 @@ __all__ = [
     "GrouperprovError",
     "LeaseLostError",
     "SourceError",
+    "StalePlanError",
     "StoreError",
     "TargetUnavailable",
 ]
@@ -103,6 +106,16 @@ class SourceError(GrouperprovError):
     out would delete its entry from the target. Data that is merely odd (a
     subject with no id, two groups with the same target name) is an error
     code on the objects instead, and the run goes on.
+    """
+
+
+class StalePlanError(GrouperprovError):
+    """A plan was applied after a run of its provisioner that came after it was made.
+
+    That run (or an earlier apply of the same plan) changed the target and
+    the sync records the plan was made from: applied, it would undo newer
+    changes, or insert again what is there (twice, in a target that makes
+    its own ids). Nothing was written; plan again.
     """
 
 
