@@ -1030,15 +1030,16 @@ class Provisioner:
             acknowledged=queue.acknowledged(status, now),
         )
         timings["store"] = time.perf_counter() - start
-        log.info(
-            "%s: %s sync %s: %s, %d objects in error (%s)",
-            self.config.name,
-            planned.sync_type.value,
-            status.value,
-            summary,
-            len(errors),
-            ", ".join(f"{step} {seconds:.2f} s" for step, seconds in timings.items()),
-        )
+        if log.isEnabledFor(logging.INFO):
+            log.info(
+                "%s: %s sync %s: %s, %d objects in error (%s)",
+                self.config.name,
+                planned.sync_type.value,
+                status.value,
+                summary,
+                len(errors),
+                ", ".join(f"{step} {seconds:.2f} s" for step, seconds in timings.items()),
+            )
         return SyncResult(
             provisioner=self.config.name,
             sync_type=planned.sync_type,
