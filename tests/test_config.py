@@ -7,6 +7,8 @@ import pytest
 
 from grouperprov import (
     AttributeConfig,
+    CrudOrder,
+    DeletePolicy,
     MembershipsConfig,
     MembershipType,
     ObjectConfig,
@@ -656,4 +658,34 @@ def test_config_error_of_text_is_one_problem() -> None:
     assert ConfigError([one, "a table is missing"]).problems == (
         one,
         ConfigProblem("", "a table is missing"),
+    )
+
+
+def test_settings_built_in_code_of_the_wrong_kind_are_named_with_their_paths() -> None:
+    # Found by building configurations in Python as one writes TOML: nested
+    # dicts and enum names as text failed validation with AttributeErrors
+    # ("'dict' object has no attribute 'attributes'", "'str' object has no
+    # attribute 'value'").
+    config = ProvisionerConfig(
+        name="p",
+        groups=ObjectConfig(attributes=[{"name": "cn", "field": "name"}], matching="cn"),  # type: ignore[list-item]
+        provisionable={"group_name_pattern": "x"},  # type: ignore[arg-type]
+        memberships=MembershipsConfig(type="groupattributes"),
+    )
+    plain = " (plain data goes through ProvisionerConfig.from_dict)"
+    attribute = "groups.attributes[0]: expected AttributeConfig(...), got dict {'name': 'cn',"
+    kind = "memberships.type: expected one of 'membership_objects', 'group_attributes',"
+    provisionable = "provisionable: expected ProvisionableConfig(...), got dict"
+    assert [str(p) for p in config.problems()] == [
+        f"{attribute} 'field': 'name'}}{plain}",
+        f"{kind} 'entity_attributes', got 'groupattributes'",
+        f"{provisionable} {{'group_name_pattern': 'x'}}{plain}",
+    ]
+    # Enum settings given as the text that names them are those members.
+    named = MembershipsConfig(type="group_attributes", delete_policy="not_in_grouper")
+    assert named.type is MembershipType.GROUP_ATTRIBUTES
+    assert named.delete_policy is DeletePolicy.NOT_IN_GROUPER
+    assert (
+        ProvisionerConfig(name="p", crud_order="deletes_first").crud_order
+        is CrudOrder.DELETES_FIRST
     )

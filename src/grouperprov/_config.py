@@ -13,7 +13,7 @@ import enum
 import os
 import tomllib
 from collections.abc import Iterable, Mapping
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, TypeVar, cast
 
 import attrs
 
@@ -99,6 +99,40 @@ StaticValue: TypeAlias = str | int | bool | tuple[Scalar, ...]
 """A configured constant: one scalar, or a tuple of scalars for multi-valued attributes."""
 
 
+_E = TypeVar("_E", bound=enum.Enum)
+
+
+def _member(kind: type[_E], value: object) -> _E:
+    """*value* as a member of *kind* when it names one (``"group_attributes"``).
+
+    Given in code as text, a setting failed validation with "'str' object
+    has no attribute 'value'"; text that names no member is left for
+    :meth:`ProvisionerConfig.validate` to report with its key path.
+    """
+    if isinstance(value, kind):
+        return value
+    try:
+        return kind(value)
+    except ValueError:
+        return cast("_E", value)
+
+
+def _value_type(value: ValueType | str) -> ValueType:
+    return _member(ValueType, value)
+
+
+def _delete_policy(value: DeletePolicy | str) -> DeletePolicy:
+    return _member(DeletePolicy, value)
+
+
+def _membership_type(value: MembershipType | str) -> MembershipType:
+    return _member(MembershipType, value)
+
+
+def _crud_order(value: CrudOrder | str) -> CrudOrder:
+    return _member(CrudOrder, value)
+
+
 @attrs.frozen(kw_only=True)
 class AttributeConfig:
     """How one target attribute is computed, checked and compared.
@@ -137,7 +171,7 @@ class AttributeConfig:
     template: str | None = None
     function: FunctionRef | None = None
     create_only: bool = False
-    value_type: ValueType = ValueType.STRING
+    value_type: ValueType = attrs.field(default=ValueType.STRING, converter=_value_type)
     multi_valued: bool = False
     required: bool = False
     max_length: int | None = None
@@ -217,7 +251,9 @@ class ObjectConfig:
     insert: bool = True
     update: bool = True
     delete: bool = True
-    delete_policy: DeletePolicy = DeletePolicy.INSERTED_BY_US
+    delete_policy: DeletePolicy = attrs.field(
+        default=DeletePolicy.INSERTED_BY_US, converter=_delete_policy
+    )
     cached_attributes: tuple[str, ...] = attrs.field(default=(), converter=names)
 
     def find_attribute(self, name: str) -> AttributeConfig | None:
@@ -250,7 +286,9 @@ class MembershipsConfig:
             memberships of groups that are or were provisioned.
     """
 
-    type: MembershipType = MembershipType.MEMBERSHIP_OBJECTS
+    type: MembershipType = attrs.field(
+        default=MembershipType.MEMBERSHIP_OBJECTS, converter=_membership_type
+    )
     attribute: AttributeConfig | None = None
     attributes: tuple[AttributeConfig, ...] = attrs.field(default=(), converter=_configs)
     matching: tuple[MatchingKey, ...] = attrs.field(default=(), converter=matching_keys)
@@ -260,7 +298,9 @@ class MembershipsConfig:
     insert: bool = True
     update: bool = True
     delete: bool = True
-    delete_policy: DeletePolicy = DeletePolicy.INSERTED_BY_US
+    delete_policy: DeletePolicy = attrs.field(
+        default=DeletePolicy.INSERTED_BY_US, converter=_delete_policy
+    )
 
     def find_attribute(self, name: str) -> AttributeConfig | None:
         """Return the configuration of the membership object attribute *name*."""
@@ -331,6 +371,10 @@ class BusyPolicy(enum.StrEnum):
     """Give up at once (status ``BUSY``); the events are processed next time."""
 
 
+def _busy_policy(value: BusyPolicy | str) -> BusyPolicy:
+    return _member(BusyPolicy, value)
+
+
 @attrs.frozen(kw_only=True)
 class IncrementalConfig:
     """How the incremental sync turns events into work.
@@ -353,7 +397,7 @@ class IncrementalConfig:
     full_sync_score: int = 10_000
     retry_recent_seconds: int = 600
     retry_max_interval_seconds: int = 3600
-    when_busy: BusyPolicy = BusyPolicy.WAIT
+    when_busy: BusyPolicy = attrs.field(default=BusyPolicy.WAIT, converter=_busy_policy)
 
 
 @attrs.frozen(kw_only=True)
@@ -416,7 +460,7 @@ class ProvisionerConfig:
     failsafe: FailsafeConfig = FailsafeConfig()
     failing_error_codes: tuple[SyncErrorCode, ...] = (SyncErrorCode.ERR,)
     logged_errors_per_code: int = 10
-    crud_order: CrudOrder = CrudOrder.DELETES_FIRST
+    crud_order: CrudOrder = attrs.field(default=CrudOrder.DELETES_FIRST, converter=_crud_order)
     batch_size: int = 1000
     read_only: bool = False
     subject_link: SubjectLinkConfig | None = None

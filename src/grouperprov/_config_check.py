@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import enum
+import functools
 import re
+import types
+import typing
 from collections.abc import Iterator
+
+import attrs
 
 from ._beans import ENTITY_FIELDS
 from ._config import (
@@ -38,11 +44,56 @@ def check_config(config: ProvisionerConfig) -> tuple[ConfigProblem, ...]:
     type that only a type checker would catch); the meaning is checked when the
     types are right.
     """
+    shape = list(_shape_problems(config, ""))
+    if shape:
+        return tuple(shape)  # the checks below read the settings' fields
     try:
         structure_config(unstructure_config(config))
     except ConfigError as exc:
         return exc.problems
     return tuple(_check(config))
+
+
+_hints = functools.cache(typing.get_type_hints)  # per settings class, resolved once
+
+
+def _shape_problems(settings: object, path: str) -> Iterator[ConfigProblem]:
+    """Settings built in code that are not of their kind: a dict for an ``ObjectConfig``...
+
+    Such a configuration failed validation with an ``AttributeError`` ("'dict'
+    object has no attribute 'attributes'"); each is named with its key path.
+    """
+    kind = typing.cast("type[attrs.AttrsInstance]", type(settings))  # a settings class
+    hints = _hints(kind)
+    for field in attrs.fields(kind):
+        where = f"{path}.{field.name}" if path else field.name
+        yield from _shape_of(getattr(settings, field.name), hints[field.name], where)
+
+
+def _shape_of(value: object, hint: object, where: str) -> Iterator[ConfigProblem]:
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) in {typing.Union, types.UnionType}:
+        kinds = [a for a in args if a is not type(None)]
+        if value is not None and len(kinds) == 1:
+            yield from _shape_of(value, kinds[0], where)
+        return
+    if typing.get_origin(hint) is tuple and len(args) == 2 and attrs.has(args[0]):  # noqa: PLR2004
+        if isinstance(value, tuple):
+            for index, item in enumerate(value):
+                yield from _shape_of(item, args[0], f"{where}[{index}]")
+        return
+    if isinstance(hint, type) and attrs.has(hint):
+        if isinstance(value, hint):
+            yield from _shape_problems(value, where)
+        else:
+            yield ConfigProblem(
+                where,
+                f"expected {hint.__name__}(...), got {type(value).__name__} {value!r:.60}"
+                " (plain data goes through ProvisionerConfig.from_dict)",
+            )
+    elif isinstance(hint, type) and issubclass(hint, enum.Enum) and not isinstance(value, hint):
+        choices = ", ".join(repr(m.value) for m in hint)
+        yield ConfigProblem(where, f"expected one of {choices}, got {value!r:.60}")
 
 
 def _check(config: ProvisionerConfig) -> Iterator[ConfigProblem]:
