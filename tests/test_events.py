@@ -379,3 +379,17 @@ def test_events_and_control_messages_refuse_naive_times() -> None:
     assert RejectedEvent(payload="{}", reason="x").received is None
     with pytest.raises(ValueError, match=r"requested_at: expected a time with a timezone"):
         ControlMessage(id="1", kind=ControlKind.FULL_SYNC, requested_by="jo", requested_at=naive)
+
+
+def test_a_kind_given_as_text_is_that_kind() -> None:
+    # Given as text, an event's kind was none of the kinds: the event named a
+    # membership add and was handled as no such thing.
+    event = ChangeEvent(sequence=1, kind="membership_add", occurred=T0, group_id="g")
+    assert event.kind is EventKind.MEMBERSHIP_ADD
+    assert event == ChangeEvent(
+        sequence=1, kind=EventKind.MEMBERSHIP_ADD, occurred=T0, group_id="g"
+    )
+    with pytest.raises(ValueError, match="'member_add' is not a valid EventKind"):
+        ChangeEvent(sequence=1, kind="member_add", occurred=T0)
+    message = ControlMessage(id="1", kind="full_sync", requested_by="jo", requested_at=T0)
+    assert message.kind is ControlKind.FULL_SYNC

@@ -2212,3 +2212,13 @@ def test_settings_of_the_wrong_kind_are_named_not_crashed_on() -> None:
     assert url == "url: expected ldap://host:port or ldaps://host:port, not ['ldap://a']"
     assert groups == "groups: takes LdapGroups(base_dn=...), not dict {'base_dn': 'ou=groups'}"
     assert entities.startswith("entities: takes LdapEntities(base_dn=...), not LdapGroups ")
+
+
+def test_a_dn_style_given_as_text_is_that_style() -> None:
+    # Given as text ("bushy"), the style was no member: groups went flat,
+    # silently, with the folders' path attribute set.
+    assert LdapGroups(base_dn=SUFFIX, dn_style="bushy", path_attribute="name").dn_style is (
+        DnStyle.BUSHY
+    )
+    with pytest.raises(ValueError, match="'tree' is not a valid DnStyle"):
+        LdapGroups(base_dn=SUFFIX, dn_style="tree")

@@ -103,6 +103,17 @@ def test_scope_one_stops_at_direct_children() -> None:
     assert resolve_marker("apps:ldap:courses:math101", {"apps:ldap": (marker,)}, P) is None
 
 
+def test_a_scope_given_as_text_is_that_scope() -> None:
+    # Given as text, the scope was no member: a folder marked "one" provisioned
+    # every group below it, as "sub" does, without a word.
+    marker = ProvisioningMarker(provisioner=P, scope="one")
+    assert marker.scope is MarkerScope.ONE
+    scope = provisionable_scope(_config(), _snapshot({"apps:ldap": (marker,)}))
+    assert sorted(scope.groups) == ["g0"]
+    with pytest.raises(ValueError, match="'all' is not a valid MarkerScope"):
+        ProvisioningMarker(provisioner=P, scope="all")
+
+
 def test_an_opt_out_on_the_group_itself_wins() -> None:
     scope = provisionable_scope(
         _config(),

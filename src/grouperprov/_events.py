@@ -92,6 +92,16 @@ def _aware(_: object, attribute: attrs.Attribute[Any], value: datetime | None) -
         raise ValueError(msg)
 
 
+def _event_kind(value: EventKind | str) -> EventKind:
+    # Given as text, a kind compared unequal (``is``) to every member: the event
+    # was taken for none of the kinds it names.
+    return EventKind(value)
+
+
+def _control_kind(value: ControlKind | str) -> ControlKind:
+    return ControlKind(value)
+
+
 @attrs.frozen(kw_only=True)
 class ChangeEvent:
     """One change-log event.
@@ -116,7 +126,7 @@ class ChangeEvent:
     """
 
     sequence: int = attrs.field(validator=_sequence_in_range)
-    kind: EventKind
+    kind: EventKind = attrs.field(converter=_event_kind)
     occurred: datetime = attrs.field(validator=_aware)
     group_id: str | None = None
     group_name: str | None = None
@@ -201,7 +211,7 @@ class ControlMessage:
     """
 
     id: str
-    kind: ControlKind
+    kind: ControlKind = attrs.field(converter=_control_kind)
     requested_by: str
     requested_at: datetime = attrs.field(validator=_aware)
     groups: tuple[str, ...] = ()

@@ -47,6 +47,12 @@ class MarkerScope(enum.StrEnum):
     """Every group below the folder."""
 
 
+def _marker_scope(value: MarkerScope | str) -> MarkerScope:
+    # Given as text ("one"), the scope was no member: a folder marked for its
+    # direct children provisioned every group below it, silently.
+    return MarkerScope(value)
+
+
 @attrs.frozen(kw_only=True)
 class ProvisioningMarker:
     """A provisioning marker on a Grouper folder or group.
@@ -61,7 +67,7 @@ class ProvisioningMarker:
 
     provisioner: str
     provisionable: bool = True
-    scope: MarkerScope = MarkerScope.SUB
+    scope: MarkerScope = attrs.field(default=MarkerScope.SUB, converter=_marker_scope)
     metadata: Mapping[str, object] = attrs.field(factory=dict, hash=False)
 
 

@@ -106,6 +106,12 @@ class DnStyle(enum.StrEnum):
     """Grouper's folders become OUs, so ``a:b:c`` is ``cn=c,ou=b,ou=a,<base>``."""
 
 
+def _dn_style(value: DnStyle | str) -> DnStyle:
+    # Given as text ("bushy"), the style was no member: groups went flat,
+    # silently, with their folders' path attribute set.
+    return DnStyle(value)
+
+
 @attrs.frozen(kw_only=True)
 class LdapGroups:
     r"""Where and how groups are kept in the directory.
@@ -142,7 +148,7 @@ class LdapGroups:
         default=("top", "groupOfNames"), converter=_convert.names
     )
     rdn_attribute: str = "cn"
-    dn_style: DnStyle = DnStyle.FLAT
+    dn_style: DnStyle = attrs.field(default=DnStyle.FLAT, converter=_dn_style)
     path_attribute: str | None = None
     member_attribute: str | None = "member"
     placeholder: str | None = None
