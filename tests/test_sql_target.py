@@ -2279,3 +2279,24 @@ def test_tables_made_for_a_key_column_an_attribute_writes_take_its_values(
     )
     assert [(o.ok, o.stored.id if o.stored else None) for o in outcomes] == [(True, "a:b")]
     assert [(g.id, g.get("description")) for g in target.retrieve_all_groups()] == [("a:b", "d")]
+
+
+def test_a_layout_built_in_code_takes_lists_of_columns_and_names_wrong_kinds() -> None:
+    # Found by building layouts as one writes TOML: a list of columns failed
+    # with "dictionary update sequence element #1 has length 11", and a dict
+    # for a table with "'dict' object has no attribute 'table'".
+    table = ObjectTable(table="g", columns=["cn", "description"], id_attribute="cn")
+    assert table.columns == {"cn": "cn", "description": "description"}
+    assert MembershipTable(table="m", columns=("role",)).columns == {"role": "role"}
+    with pytest.raises(ConfigError) as caught:
+        SqlLayout(
+            groups={"table": "g"},  # type: ignore[arg-type]  # the mistake under test
+            entities=ObjectTable(table="p", attribute_table="pa"),  # type: ignore[arg-type]
+            memberships=MembershipTable(table="m", types=["text"]),  # type: ignore[arg-type]
+        ).check()
+    plain = " (plain data goes through SqlLayout.from_dict)"
+    assert [str(p) for p in caught.value.problems] == [
+        f"groups: expected ObjectTable(...), got dict {{'table': 'g'}}{plain}",
+        f"entities.attribute_table: expected AttributeTable(...), got str 'pa'{plain}",
+        "memberships.types: expected a mapping, got list ['text']",
+    ]

@@ -7,7 +7,7 @@ import functools
 import re
 import types
 import typing
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 import attrs
 
@@ -27,7 +27,7 @@ from ._sources import Template, resolve_function
 from ._values import convert_scalar
 from .exceptions import ConfigError, ConfigProblem
 
-__all__ = ["check_config"]
+__all__ = ["check_config", "shape_problems"]
 
 _PLAIN_FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _PREFIXED_FIELD = re.compile(r"(?:(?:group|entity)\.)?[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -44,7 +44,7 @@ def check_config(config: ProvisionerConfig) -> tuple[ConfigProblem, ...]:
     type that only a type checker would catch); the meaning is checked when the
     types are right.
     """
-    shape = list(_shape_problems(config, ""))
+    shape = list(shape_problems(config, "", loader="ProvisionerConfig.from_dict"))
     if shape:
         return tuple(shape)  # the checks below read the settings' fields
     try:
@@ -57,39 +57,43 @@ def check_config(config: ProvisionerConfig) -> tuple[ConfigProblem, ...]:
 _hints = functools.cache(typing.get_type_hints)  # per settings class, resolved once
 
 
-def _shape_problems(settings: object, path: str) -> Iterator[ConfigProblem]:
+def shape_problems(settings: object, path: str, *, loader: str) -> Iterator[ConfigProblem]:
     """Settings built in code that are not of their kind: a dict for an ``ObjectConfig``...
 
-    Such a configuration failed validation with an ``AttributeError`` ("'dict'
-    object has no attribute 'attributes'"); each is named with its key path.
+    Such settings failed validation with an ``AttributeError`` ("'dict'
+    object has no attribute 'attributes'"); each is named with its key path,
+    and with *loader*, which takes plain data.
     """
     kind = typing.cast("type[attrs.AttrsInstance]", type(settings))  # a settings class
     hints = _hints(kind)
     for field in attrs.fields(kind):
         where = f"{path}.{field.name}" if path else field.name
-        yield from _shape_of(getattr(settings, field.name), hints[field.name], where)
+        yield from _shape_of(getattr(settings, field.name), hints[field.name], where, loader)
 
 
-def _shape_of(value: object, hint: object, where: str) -> Iterator[ConfigProblem]:
+def _shape_of(value: object, hint: object, where: str, loader: str) -> Iterator[ConfigProblem]:
     args = typing.get_args(hint)
-    if typing.get_origin(hint) in {typing.Union, types.UnionType}:
+    origin = typing.get_origin(hint)
+    if origin in {typing.Union, types.UnionType}:
         kinds = [a for a in args if a is not type(None)]
         if value is not None and len(kinds) == 1:
-            yield from _shape_of(value, kinds[0], where)
+            yield from _shape_of(value, kinds[0], where, loader)
         return
-    if typing.get_origin(hint) is tuple and len(args) == 2 and attrs.has(args[0]):  # noqa: PLR2004
+    if origin is tuple and len(args) == 2 and attrs.has(args[0]):  # noqa: PLR2004
         if isinstance(value, tuple):
             for index, item in enumerate(value):
-                yield from _shape_of(item, args[0], f"{where}[{index}]")
+                yield from _shape_of(item, args[0], f"{where}[{index}]", loader)
         return
-    if isinstance(hint, type) and attrs.has(hint):
+    if origin is Mapping and not isinstance(value, Mapping):
+        yield ConfigProblem(where, f"expected a mapping, got {type(value).__name__} {value!r:.60}")
+    elif isinstance(hint, type) and attrs.has(hint):
         if isinstance(value, hint):
-            yield from _shape_problems(value, where)
+            yield from shape_problems(value, where, loader=loader)
         else:
             yield ConfigProblem(
                 where,
                 f"expected {hint.__name__}(...), got {type(value).__name__} {value!r:.60}"
-                " (plain data goes through ProvisionerConfig.from_dict)",
+                f" (plain data goes through {loader})",
             )
     elif isinstance(hint, type) and issubclass(hint, enum.Enum) and not isinstance(value, hint):
         choices = ", ".join(repr(m.value) for m in hint)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, cast
 
 import attrs
 
 from grouperprov import _convert
+from grouperprov._config_check import shape_problems
 from grouperprov.exceptions import ConfigError, ConfigProblem
 
 __all__ = ["AttributeTable", "MembershipTable", "ObjectTable", "SqlLayout", "quote"]
@@ -71,6 +72,17 @@ def _type_problems(
             )
 
 
+def _given_columns(value: Mapping[str, str] | Iterable[str]) -> Mapping[str, str]:
+    """Columns given in code: a list of names is each attribute in its namesake column.
+
+    A list failed with "dictionary update sequence element #1 has length
+    11"; anything else but a mapping is left for :meth:`SqlLayout.check`.
+    """
+    if isinstance(value, list | tuple):
+        return {str(v): str(v) for v in value}
+    return value if isinstance(value, Mapping) else cast("Mapping[str, str]", value)
+
+
 def _columns(value: object) -> dict[str, str]:
     """A column mapping from config: ``{attribute: column}``, or a list of shared names."""
     if isinstance(value, Mapping):
@@ -123,7 +135,7 @@ class ObjectTable:
 
     table: str
     id_column: str = "id"
-    columns: Mapping[str, str] = attrs.field(factory=dict)
+    columns: Mapping[str, str] = attrs.field(factory=dict, converter=_given_columns)
     id_attribute: str | None = None
     attribute_table: AttributeTable | None = None
     multi_valued: tuple[str, ...] = attrs.field(default=(), converter=_convert.names)
@@ -148,7 +160,7 @@ class MembershipTable:
     table: str
     group_column: str = "group_id"
     entity_column: str = "entity_id"
-    columns: Mapping[str, str] = attrs.field(factory=dict)
+    columns: Mapping[str, str] = attrs.field(factory=dict, converter=_given_columns)
     types: Mapping[str, str] = attrs.field(factory=dict)
 
 
@@ -209,6 +221,10 @@ class SqlLayout:
             raise ConfigError(problems)
 
     def _problems(self) -> Iterator[ConfigProblem]:
+        shape = list(shape_problems(self, "", loader="SqlLayout.from_dict"))
+        if shape:
+            yield from shape  # what follows reads the tables' fields
+            return
         if self.groups is None and self.entities is None and self.memberships is None:
             yield ConfigProblem("", "a SQL layout needs at least one table")
         for kind, table in (("groups", self.groups), ("entities", self.entities)):
