@@ -2222,3 +2222,21 @@ def test_a_dn_style_given_as_text_is_that_style() -> None:
     )
     with pytest.raises(ValueError, match="'tree' is not a valid DnStyle"):
         LdapGroups(base_dn=SUFFIX, dn_style="tree")
+
+
+def test_flags_and_sizes_of_the_wrong_type_are_named() -> None:
+    # start_tls="false" (read from an environment variable) is true: it asked
+    # for the StartTLS it meant to turn off.
+    with pytest.raises(ConfigError) as caught:
+        LdapTarget(
+            "ldap://127.0.0.1:1",
+            groups=LdapGroups(base_dn=SUFFIX),
+            start_tls="false",  # type: ignore[arg-type]  # the mistake under test
+            page_size="500",  # type: ignore[arg-type]
+            timeout=0,
+        )
+    assert [str(p) for p in caught.value.problems] == [
+        "start_tls: expected True or False, not str 'false'",
+        "page_size: expected a whole number, not str '500'",
+        "timeout: expected a number of seconds above 0, not int 0",
+    ]
