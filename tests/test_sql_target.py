@@ -2300,3 +2300,21 @@ def test_a_layout_built_in_code_takes_lists_of_columns_and_names_wrong_kinds() -
         f"entities.attribute_table: expected AttributeTable(...), got str 'pa'{plain}",
         "memberships.types: expected a mapping, got list ['text']",
     ]
+
+
+def test_settings_of_the_wrong_type_are_named(tmp_path: Path) -> None:
+    # copy="false" (read from an environment variable) is true: it turned on
+    # the COPY it meant to turn off; a batch size as text failed in max().
+    with pytest.raises(ConfigError) as caught:
+        SqlTarget(
+            sqlite3.connect(tmp_path / "t.db"),
+            LAYOUT,
+            batch_size="100",  # type: ignore[arg-type]  # the mistake under test
+            copy="false",  # type: ignore[arg-type]
+        )
+    assert [str(p) for p in caught.value.problems] == [
+        "batch_size: expected a whole number above 0, not str '100'",
+        "copy: expected True, False or None, not str 'false'",
+    ]
+    with pytest.raises(ConfigError, match="batch_size: expected a whole number above 0, not int 0"):
+        SqlTarget(sqlite3.connect(tmp_path / "t.db"), LAYOUT, batch_size=0)

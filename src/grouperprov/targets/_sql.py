@@ -298,7 +298,8 @@ class SqlTarget(Closing, TargetDAO):
         TypeError: *connection* is not a DB-API 2 connection or a function
             of no arguments, or it is an asyncio connection; *layout* is
             neither a layout nor a mapping.
-        ConfigError: The layout is invalid.
+        ConfigError: The layout is invalid, or *batch_size* or *copy* is of
+            the wrong type.
     """
 
     def __init__(
@@ -321,6 +322,7 @@ class SqlTarget(Closing, TargetDAO):
             raise TypeError(msg)
         assert isinstance(layout, SqlLayout)  # noqa: S101  # for the type checker
         layout.check()
+        _check_settings(batch_size, copy)
         factory = callable(connection) and not hasattr(connection, "cursor")
         self._connect: Callable[[], Any] | None = connection if factory else None
         self._db = self._open() if factory else connection
@@ -1683,6 +1685,26 @@ def _driver(connection: object) -> str:
     modules = [kind.__module__.split(".")[0] for kind in type(connection).__mro__]
     known = [m for m in modules if m in {"psycopg", "psycopg2", "sqlite3"}]
     return known[0] if known else modules[0]
+
+
+def _check_settings(batch_size: object, copy: object) -> None:
+    """Refuse settings of the wrong type before a connection is opened.
+
+    ``copy="false"`` (read from an environment variable) is true, and turned
+    on the COPY it meant to turn off; a batch size given as text failed in
+    ``max()``.
+    """
+    problems: list[ConfigProblem] = []
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        shown = f"{type(batch_size).__name__} {batch_size!r:.40}"
+        problems.append(
+            ConfigProblem("batch_size", f"expected a whole number above 0, not {shown}")
+        )
+    if copy is not None and not isinstance(copy, bool):
+        shown = f"{type(copy).__name__} {copy!r:.40}"
+        problems.append(ConfigProblem("copy", f"expected True, False or None, not {shown}"))
+    if problems:
+        raise ConfigError(problems)
 
 
 def _paramstyle(connection: object) -> str:
