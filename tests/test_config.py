@@ -13,6 +13,7 @@ from grouperprov import (
     MembershipType,
     ObjectConfig,
     ProvisionerConfig,
+    SyncErrorCode,
     ValueType,
 )
 from grouperprov.exceptions import ConfigError, ConfigProblem
@@ -689,3 +690,24 @@ def test_settings_built_in_code_of_the_wrong_kind_are_named_with_their_paths() -
         ProvisionerConfig(name="p", crud_order="deletes_first").crud_order
         is CrudOrder.DELETES_FIRST
     )
+
+
+def test_failing_error_codes_given_in_code_as_text() -> None:
+    # failing_error_codes="ERR" was taken for its letters, and validation
+    # failed with "'str' object has no attribute 'value'".
+    def made(codes: object) -> ProvisionerConfig:
+        return ProvisionerConfig(
+            name="p",
+            failing_error_codes=codes,  # type: ignore[arg-type]  # text, as TOML gives it
+            groups=ObjectConfig(operate=False),
+            entities=ObjectConfig(operate=False),
+            memberships=MembershipsConfig(operate=False),
+        )
+
+    assert made("ERR").failing_error_codes == (SyncErrorCode.ERR,)
+    assert made(["LEN", "REQ"]).failing_error_codes == (SyncErrorCode.LEN, SyncErrorCode.REQ)
+    assert made(["LEN", "REQ"]).problems() == ()
+    codes = "'ERR', 'INV', 'LEN', 'REQ', 'DNE', 'MAT', 'MEM'"
+    assert [str(p) for p in made(("ERR", "BOGUS")).problems()] == [
+        f"failing_error_codes[1]: expected one of {codes}, got 'BOGUS'"
+    ]

@@ -428,6 +428,19 @@ class FailsafeConfig:
     min_managed_groups: int = 0
 
 
+def _error_codes(
+    value: SyncErrorCode | str | Iterable[SyncErrorCode | str],
+) -> tuple[SyncErrorCode, ...]:
+    """Codes given in code: a lone code (``"ERR"``) is one, not its letters; text is its member.
+
+    ``failing_error_codes="ERR"`` failed validation with "'str' object has
+    no attribute 'value'"; text that names no code is left for
+    :meth:`ProvisionerConfig.validate` to report.
+    """
+    items = (value,) if isinstance(value, str) else value
+    return tuple(_member(SyncErrorCode, item) for item in items)
+
+
 @attrs.frozen(kw_only=True)
 class ProvisionerConfig:
     """Everything that defines one provisioner.
@@ -458,7 +471,9 @@ class ProvisionerConfig:
     memberships: MembershipsConfig = MembershipsConfig()
     provisionable: ProvisionableConfig = ProvisionableConfig()
     failsafe: FailsafeConfig = FailsafeConfig()
-    failing_error_codes: tuple[SyncErrorCode, ...] = (SyncErrorCode.ERR,)
+    failing_error_codes: tuple[SyncErrorCode, ...] = attrs.field(
+        default=(SyncErrorCode.ERR,), converter=_error_codes
+    )
     logged_errors_per_code: int = 10
     crud_order: CrudOrder = attrs.field(default=CrudOrder.DELETES_FIRST, converter=_crud_order)
     batch_size: int = 1000

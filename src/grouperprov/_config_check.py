@@ -71,6 +71,11 @@ def shape_problems(settings: object, path: str, *, loader: str) -> Iterator[Conf
         yield from _shape_of(getattr(settings, field.name), hints[field.name], where, loader)
 
 
+def _checked_kind(hint: object) -> bool:
+    """Whether the items of a tuple of *hint* are checked: settings classes and choices."""
+    return isinstance(hint, type) and (attrs.has(hint) or issubclass(hint, enum.Enum))
+
+
 def _shape_of(value: object, hint: object, where: str, loader: str) -> Iterator[ConfigProblem]:
     args = typing.get_args(hint)
     origin = typing.get_origin(hint)
@@ -79,7 +84,7 @@ def _shape_of(value: object, hint: object, where: str, loader: str) -> Iterator[
         if value is not None and len(kinds) == 1:
             yield from _shape_of(value, kinds[0], where, loader)
         return
-    if origin is tuple and len(args) == 2 and attrs.has(args[0]):  # noqa: PLR2004
+    if origin is tuple and len(args) == 2 and _checked_kind(args[0]):  # noqa: PLR2004
         if isinstance(value, tuple):
             for index, item in enumerate(value):
                 yield from _shape_of(item, args[0], f"{where}[{index}]", loader)
