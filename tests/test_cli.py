@@ -362,3 +362,26 @@ def test_exit_status_of_each_run_status(status: SyncStatus) -> None:
         SyncStatus.TARGET_UNAVAILABLE: 75,
     }.get(status, 1)
     assert exit_status(status) == expected
+
+
+def test_plan_lists_a_hundred_changes_unless_told(
+    tmp_path: Path, app: tuple[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A campus's first plan has millions of changes: all of them was the default.
+    name, module = app
+    assert _cli(tmp_path, "plan", f"{name}:provisioner") == 0  # imports the module
+    source = module().source
+    for i in range(30):
+        source.add_subject(f"extra{i:02d}")
+        source.add_member("school:courses:math:math101", f"extra{i:02d}")
+    capsys.readouterr()
+    assert _cli(tmp_path, "plan", f"{name}:provisioner") == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Plan for 'campus-sql': 126 changes, 0 errors\n")
+    assert "  ... and 26 more\n" in out
+    assert _cli(tmp_path, "plan", f"{name}:provisioner", "--changes", "all") == 0
+    assert "more" not in capsys.readouterr().out
+    with pytest.raises(SystemExit) as caught:
+        _cli(tmp_path, "plan", f"{name}:provisioner", "--changes", "-1")
+    assert caught.value.code == 2
+    assert "expected a number of changes or 'all', not '-1'" in capsys.readouterr().err

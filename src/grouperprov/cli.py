@@ -348,6 +348,23 @@ _STORE_HELP = (
 )
 
 
+_LISTED = 100  # changes `plan` lists by default: a campus's first plan has millions
+
+
+def _listed(text: str) -> int | None:
+    """``--changes``: a number of changes to list, or ``all`` (``None``)."""
+    if text == "all":
+        return None
+    try:
+        number = int(text)
+    except ValueError:
+        number = -1
+    if number < 0:
+        msg = f"expected a number of changes or 'all', not {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return number
+
+
 _APP_HELP = (
     "your provisioner as module:attribute (a Provisioner, or a function "
     "that returns one), as in campus_ldap:provisioner"
@@ -387,9 +404,13 @@ def _add_run_commands(commands: argparse._SubParsersAction[argparse.ArgumentPars
         command.add_argument("--folder", help="group sync of this folder's groups")
     plan.add_argument(
         "--changes",
-        type=int,
+        type=_listed,
+        default=_LISTED,
         metavar="N",
-        help="list at most N changes and N errors (the counts are always complete)",
+        help=(
+            f"list at most N changes and N errors, or 'all' (default {_LISTED}; "
+            "the counts are always complete)"
+        ),
     )
     sync.add_argument(
         "--asynchronous",
