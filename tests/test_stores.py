@@ -498,3 +498,12 @@ def test_every_store_refuses_naive_times_in_purges_and_leases(
         store.purge("p", records_before=naive, logs_before=datetime.now(tz=UTC))
     with pytest.raises(StoreError, match="timezone-aware datetimes only"):
         store.acquire_lease("p", SyncType.FULL, "me", now=naive, ttl=timedelta(minutes=1))
+
+
+def test_a_sqlite_store_that_cannot_be_opened_says_why(tmp_path: Path) -> None:
+    # SQLite says "unable to open database file" for both.
+    with pytest.raises(StoreError, match=r"\(it is a folder: name a file in it\)"):
+        SqliteSyncStore(tmp_path)
+    missing = tmp_path / "nope" / "s.db"
+    with pytest.raises(StoreError, match=rf"\(its folder {re.escape(str(missing.parent))} does"):
+        SqliteSyncStore(missing)

@@ -94,7 +94,13 @@ def _parse_set(text: str) -> datetime:
 
 
 def _unopenable(path: str | os.PathLike[str], exc: sqlite3.DatabaseError) -> StoreError:
-    return StoreError(f"{path}: cannot be opened as a SQLite sync store ({exc})")
+    where = Path(path)
+    why = str(exc)
+    if where.is_dir():
+        why = "it is a folder: name a file in it"
+    elif not where.parent.is_dir():
+        why = f"its folder {where.parent} does not exist"  # SQLite says "unable to open"
+    return StoreError(f"{path}: cannot be opened as a SQLite sync store ({why})")
 
 
 def existing_store(path: str | os.PathLike[str]) -> None:
