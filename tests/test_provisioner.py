@@ -1280,6 +1280,27 @@ def test_a_provisioner_refuses_arguments_of_the_wrong_kind_saying_what_to_pass(
     assert message in str(caught.value)
 
 
+class _HalfAStore:
+    """A store of the caller's that has not caught up with the protocol."""
+
+    def load(self, provisioner: str) -> None:
+        raise NotImplementedError
+
+    def save(self, *args: object) -> None:
+        raise NotImplementedError
+
+
+def test_a_store_lacking_methods_is_told_which() -> None:
+    # It was "takes a SyncStore, not _HalfAStore", with no word of what it lacks.
+    with pytest.raises(TypeError) as caught:
+        Provisioner(**{**_GOOD_ARGS, "store": _HalfAStore()})
+    assert str(caught.value) == (
+        "Provisioner store= takes a SyncStore: _HalfAStore lacks acquire_lease, add_control,"
+        " controls, current_lease, error_records, load_records, logs, purge, rejected_events,"
+        " release_lease, renew_lease (grouperprov.testing.check_sync_store checks a store)"
+    )
+
+
 def test_a_provisioner_takes_what_it_documents() -> None:
     provisioner = Provisioner(
         **_GOOD_ARGS,

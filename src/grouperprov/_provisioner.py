@@ -273,6 +273,13 @@ def _check_target(_: object, __: object, value: Any) -> None:  # noqa: ANN401  #
         raise _wrong("target", value, "a TargetDAO (an instance of a subclass)")
 
 
+_STORE_METHODS = frozenset(
+    name
+    for name, member in vars(SyncStore).items()
+    if not name.startswith("_") and callable(member)
+)
+
+
 def _check_store(_: object, __: object, value: Any) -> None:  # noqa: ANN401  # anything may be given
     if isinstance(value, str | os.PathLike):
         msg = (
@@ -280,8 +287,15 @@ def _check_store(_: object, __: object, value: Any) -> None:  # noqa: ANN401  # 
             "open it with grouperprov.stores.open_store(path)"
         )
         raise TypeError(msg)
-    if not isinstance(value, SyncStore):
+    missing = sorted(m for m in _STORE_METHODS if not callable(getattr(value, m, None)))
+    if len(missing) == len(_STORE_METHODS):
         raise _wrong("store", value, "a SyncStore (grouperprov.stores)")
+    if missing:  # a store of the caller's that lacks some: say which
+        msg = (
+            f"Provisioner store= takes a SyncStore: {type(value).__name__} lacks "
+            f"{', '.join(missing)} (grouperprov.testing.check_sync_store checks a store)"
+        )
+        raise TypeError(msg)
 
 
 @attrs.frozen
