@@ -1290,6 +1290,23 @@ class _HalfAStore:
         raise NotImplementedError
 
 
+class _SnapshotOnly:
+    def snapshot(self) -> None:
+        raise NotImplementedError
+
+
+def test_a_source_lacking_methods_is_told_which() -> None:
+    # With its snapshot alone, a source failed a full sync half way (an entity
+    # kept in the target is read with retrieve_entities) with an AttributeError.
+    with pytest.raises(TypeError) as caught:
+        Provisioner(**{**_GOOD_ARGS, "source": _SnapshotOnly()})
+    assert str(caught.value) == (
+        "Provisioner source= takes a GrouperSource: _SnapshotOnly lacks retrieve_groups,"
+        " retrieve_entities, retrieve_memberships, which group syncs, incremental runs and"
+        " full syncs use"
+    )
+
+
 def test_a_store_lacking_methods_is_told_which() -> None:
     # It was "takes a SyncStore, not _HalfAStore", with no word of what it lacks.
     with pytest.raises(TypeError) as caught:

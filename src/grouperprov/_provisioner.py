@@ -254,6 +254,9 @@ def _check_config(_: object, __: object, value: Any) -> None:  # noqa: ANN401  #
         )
 
 
+_SOURCE_METHODS = ("snapshot", "retrieve_groups", "retrieve_entities", "retrieve_memberships")
+
+
 def _check_source(_: object, __: object, value: Any) -> None:  # noqa: ANN401  # anything may be given
     if isinstance(value, GrouperSnapshot):
         msg = (
@@ -261,8 +264,18 @@ def _check_source(_: object, __: object, value: Any) -> None:  # noqa: ANN401  #
             "returns a GrouperSnapshot), not a GrouperSnapshot: its data is read at each run"
         )
         raise TypeError(msg)
-    if not callable(getattr(value, "snapshot", None)):
+    missing = [m for m in _SOURCE_METHODS if not callable(getattr(value, m, None))]
+    if "snapshot" in missing:
         raise _wrong("source", value, "a GrouperSource (an object with a snapshot() method)")
+    if missing:
+        # A source with its snapshot alone failed a full sync half way (an
+        # entity kept in the target is read with retrieve_entities), with an
+        # AttributeError; group syncs and incremental runs read with them all.
+        msg = (
+            f"Provisioner source= takes a GrouperSource: {type(value).__name__} lacks "
+            f"{', '.join(missing)}, which group syncs, incremental runs and full syncs use"
+        )
+        raise TypeError(msg)
 
 
 def _check_target(_: object, __: object, value: Any) -> None:  # noqa: ANN401  # anything may be given
