@@ -1239,7 +1239,7 @@ _GOOD_ARGS: dict[str, Any] = {
             TypeError,
             (
                 "config= takes a ProvisionerConfig (ProvisionerConfig.from_dict(data), "
-                ".from_toml(text) or .load(path)), not dict {'name': 'campus-ldap'}"
+                ".from_toml(text) or .load(path)), not dict"
             ),
         ),
         (
@@ -1258,8 +1258,13 @@ _GOOD_ARGS: dict[str, Any] = {
             TypeError,
             (
                 "store= takes a SyncStore, not the path 'state.db': open it with "
-                "grouperprov.stores.open_store(path)"
+                "grouperprov.stores.open_store(...)"
             ),
+        ),
+        (
+            {"store": "postgresql://gp:s3cret@db.example.edu/grouperprov"},
+            TypeError,
+            "store= takes a SyncStore, not a PostgreSQL connection string: open it with",
         ),
         ({"store": {}}, TypeError, "store= takes a SyncStore (grouperprov.stores), not dict"),
         ({"clock": datetime.now(tz=UTC)}, TypeError, "clock= takes a function that returns"),
@@ -1278,6 +1283,16 @@ def test_a_provisioner_refuses_arguments_of_the_wrong_kind_saying_what_to_pass(
     with pytest.raises(error) as caught:
         Provisioner(**{**_GOOD_ARGS, **changes})
     assert message in str(caught.value)
+    assert "s3cret" not in str(caught.value)  # a connection string's password is never shown
+
+
+def test_a_wrong_argument_is_named_by_its_kind_not_shown() -> None:
+    # A settings dict given for the configuration may hold the LDAP password.
+    settings = {"name": P, "ldap_password": "s3cret"}
+    with pytest.raises(TypeError) as caught:
+        Provisioner(**{**_GOOD_ARGS, "config": settings})
+    assert str(caught.value).endswith("not dict")
+    assert "s3cret" not in str(caught.value)
 
 
 class _HalfAStore:

@@ -2296,7 +2296,7 @@ def test_a_layout_built_in_code_takes_lists_of_columns_and_names_wrong_kinds() -
         ).check()
     plain = " (plain data goes through SqlLayout.from_dict)"
     assert [str(p) for p in caught.value.problems] == [
-        f"groups: expected ObjectTable(...), got dict {{'table': 'g'}}{plain}",
+        f"groups: expected ObjectTable(...), got dict{plain}",
         f"entities.attribute_table: expected AttributeTable(...), got str 'pa'{plain}",
         "memberships.types: expected a mapping, got list ['text']",
     ]

@@ -19,6 +19,7 @@ from ._config import ProvisionerConfig
 from ._source import GrouperSnapshot
 from ._store import SyncStore
 from ._target import TargetDAO
+from .stores import _is_postgres
 
 __all__ = [
     "aware_clock",
@@ -34,9 +35,10 @@ __all__ = [
 
 
 def _wrong(name: str, value: object, wanted: str) -> TypeError:
-    return TypeError(
-        f"Provisioner {name}= takes {wanted}, not {type(value).__name__} {value!r:.60}"
-    )
+    # The value itself is shown only when it is a number or a time: a dict or
+    # a string given for the configuration or the store may hold a password.
+    shown = f" {value!r:.60}" if isinstance(value, int | float | timedelta | datetime) else ""
+    return TypeError(f"Provisioner {name}= takes {wanted}, not {type(value).__name__}{shown}")
 
 
 # Each argument checked as it is given: given wrong, it failed at the first
@@ -93,9 +95,15 @@ _STORE_METHODS = frozenset(
 
 def check_store(_: object, __: object, value: Any) -> None:  # noqa: ANN401  # anything may be given
     if isinstance(value, str | os.PathLike):
+        # A connection string may hold a password: it is never shown.
+        shown = (
+            "a PostgreSQL connection string"
+            if isinstance(value, str) and _is_postgres(value)
+            else f"the path {os.fspath(value)!r}"
+        )
         msg = (
-            f"Provisioner store= takes a SyncStore, not the path {os.fspath(value)!r}: "
-            "open it with grouperprov.stores.open_store(path)"
+            f"Provisioner store= takes a SyncStore, not {shown}: "
+            "open it with grouperprov.stores.open_store(...)"
         )
         raise TypeError(msg)
     missing = sorted(m for m in _STORE_METHODS if not callable(getattr(value, m, None)))

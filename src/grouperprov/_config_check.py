@@ -95,9 +95,11 @@ def _shape_of(value: object, hint: object, where: str, loader: str) -> Iterator[
         if isinstance(value, hint):
             yield from shape_problems(value, where, loader=loader)
         else:
+            # A mapping is not shown: a dict of settings may hold a password.
+            shown = "" if isinstance(value, Mapping) else f" {value!r:.60}"
             yield ConfigProblem(
                 where,
-                f"expected {hint.__name__}(...), got {type(value).__name__} {value!r:.60}"
+                f"expected {hint.__name__}(...), got {type(value).__name__}{shown}"
                 f" (plain data goes through {loader})",
             )
     elif isinstance(hint, type) and issubclass(hint, enum.Enum) and not isinstance(value, hint):

@@ -1226,9 +1226,8 @@ def _problems(
     ]
     for path, value, kind in wrong:
         # A dict failed with "'dict' object has no attribute 'base_dn'".
-        yield ConfigProblem(
-            path, f"takes {kind.__name__}(base_dn=...), not {type(value).__name__} {value!r:.60}"
-        )
+        # The value is not shown: a dict of LDAP settings may hold the password.
+        yield ConfigProblem(path, f"takes {kind.__name__}(base_dn=...), not {type(value).__name__}")
     if wrong:
         return  # the checks below read the settings' fields
     if start_tls and isinstance(given[0], str) and url.startswith("ldaps://"):

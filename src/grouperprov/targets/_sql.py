@@ -315,9 +315,9 @@ class SqlTarget(Closing, TargetDAO):
         if isinstance(given, Mapping):
             layout = SqlLayout.from_dict(given)  # plain data, as from TOML
         elif not isinstance(given, SqlLayout):
-            msg = (
+            msg = (  # the value is not shown: a connection string may hold a password
                 f"SqlTarget layout= takes a SqlLayout or the mapping SqlLayout.from_dict "
-                f"takes, not {type(given).__name__} {given!r:.60}"
+                f"takes, not {type(given).__name__}"
             )
             raise TypeError(msg)
         assert isinstance(layout, SqlLayout)  # noqa: S101  # for the type checker
