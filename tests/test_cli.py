@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from grouperprov import SyncStatus, SyncType
-from grouperprov.cli import EXIT_TEMPFAIL, exit_status, main
+from grouperprov import SyncStatus, SyncType, WriteOutcome
+from grouperprov.cli import EXIT_INTERRUPTED, EXIT_TEMPFAIL, exit_status, main
 
 
 def test_demo_provisions_changes_and_converges(
@@ -385,3 +385,19 @@ def test_plan_lists_a_hundred_changes_unless_told(
         _cli(tmp_path, "plan", f"{name}:provisioner", "--changes", "-1")
     assert caught.value.code == 2
     assert "expected a number of changes or 'all', not '-1'" in capsys.readouterr().err
+
+
+def test_an_interrupted_run_exits_130_and_gives_its_lease_back(
+    tmp_path: Path, app: tuple[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    name, module = app
+    assert _cli(tmp_path, "plan", f"{name}:provisioner") == 0  # imports the module
+    target = module().target
+
+    def interrupted(*_: object) -> list[WriteOutcome]:
+        raise KeyboardInterrupt
+
+    target.insert_groups = interrupted
+    assert _cli(tmp_path, "sync", f"{name}:provisioner") == EXIT_INTERRUPTED
+    assert capsys.readouterr().err.endswith("grouperprov: interrupted\n")
+    assert module().store.current_lease("campus-sql") is None

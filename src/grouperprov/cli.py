@@ -30,13 +30,16 @@ from .stores import SqliteSyncStore, open_store
 from .targets import SqliteTableTarget
 from .testing import InMemorySource
 
-__all__ = ["EXIT_TEMPFAIL", "exit_status", "load_provisioner", "main"]
+__all__ = ["EXIT_INTERRUPTED", "EXIT_TEMPFAIL", "exit_status", "load_provisioner", "main"]
 
 EXIT_TEMPFAIL = 75
 """The exit status of a run to try again later (``BUSY``, ``TARGET_UNAVAILABLE``).
 
 It is ``EX_TEMPFAIL`` of BSD's ``sysexits.h``.
 """
+
+EXIT_INTERRUPTED = 130
+"""The exit status of a command stopped by Ctrl-C (SIGINT), as shells report it."""
 
 DEMO_PROVISIONER = "campus-sql"
 
@@ -443,7 +446,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command in {"status", "explain"}:
         return _inspect(parser, args, sys.stdout)
     if args.command in {"plan", "sync", "approve"}:
-        return _run(parser, args, sys.stdout, sys.stderr)
+        try:
+            return _run(parser, args, sys.stdout, sys.stderr)
+        except KeyboardInterrupt:
+            # The run gave its lease back on the way out; its records say what
+            # it wrote (as after any stop, the next full sync reads both sides).
+            sys.stderr.write("grouperprov: interrupted\n")
+            return EXIT_INTERRUPTED
     if args.command == "demo":  # pragma: no branch  # the only other command
         if args.db is None:
             with tempfile.TemporaryDirectory(prefix="grouperprov-demo-") as folder:
