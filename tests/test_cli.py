@@ -2,8 +2,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import signal
 import sqlite3
 import sys
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,7 +15,13 @@ from typing import Any
 import pytest
 
 from grouperprov import SyncStatus, SyncType, WriteOutcome
-from grouperprov.cli import EXIT_INTERRUPTED, EXIT_TEMPFAIL, exit_status, main
+from grouperprov.cli import (
+    EXIT_INTERRUPTED,
+    EXIT_TEMPFAIL,
+    EXIT_TERMINATED,
+    exit_status,
+    main,
+)
 
 
 def test_demo_provisions_changes_and_converges(
@@ -401,3 +410,24 @@ def test_an_interrupted_run_exits_130_and_gives_its_lease_back(
     assert _cli(tmp_path, "sync", f"{name}:provisioner") == EXIT_INTERRUPTED
     assert capsys.readouterr().err.endswith("grouperprov: interrupted\n")
     assert module().store.current_lease("campus-sql") is None
+
+
+def test_a_terminated_run_exits_143_and_gives_its_lease_back(
+    tmp_path: Path, app: tuple[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # systemd stops a unit with SIGTERM: the lease was left to lapse.
+    name, module = app
+    assert _cli(tmp_path, "plan", f"{name}:provisioner") == 0  # imports the module
+    target = module().target
+
+    def terminated(*_: object) -> list[WriteOutcome]:
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the handler raises before this ends
+        raise AssertionError
+
+    target.insert_groups = terminated
+    before = signal.getsignal(signal.SIGTERM)
+    assert _cli(tmp_path, "sync", f"{name}:provisioner") == EXIT_TERMINATED
+    assert capsys.readouterr().err.endswith("grouperprov: terminated\n")
+    assert module().store.current_lease("campus-sql") is None
+    assert signal.getsignal(signal.SIGTERM) is before  # put back

@@ -14,6 +14,7 @@ import argparse
 import importlib
 import logging
 import random
+import signal
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -30,7 +31,14 @@ from .stores import SqliteSyncStore, open_store
 from .targets import SqliteTableTarget
 from .testing import InMemorySource
 
-__all__ = ["EXIT_INTERRUPTED", "EXIT_TEMPFAIL", "exit_status", "load_provisioner", "main"]
+__all__ = [
+    "EXIT_INTERRUPTED",
+    "EXIT_TEMPFAIL",
+    "EXIT_TERMINATED",
+    "exit_status",
+    "load_provisioner",
+    "main",
+]
 
 EXIT_TEMPFAIL = 75
 """The exit status of a run to try again later (``BUSY``, ``TARGET_UNAVAILABLE``).
@@ -40,6 +48,18 @@ It is ``EX_TEMPFAIL`` of BSD's ``sysexits.h``.
 
 EXIT_INTERRUPTED = 130
 """The exit status of a command stopped by Ctrl-C (SIGINT), as shells report it."""
+
+EXIT_TERMINATED = 143
+"""The exit status of a command stopped by SIGTERM, as shells report it."""
+
+
+class _TerminatedError(BaseException):
+    """SIGTERM arrived: unwind as for Ctrl-C (a BaseException, so no handler eats it)."""
+
+
+def _terminated(_signum: int, _frame: object) -> None:
+    raise _TerminatedError
+
 
 DEMO_PROVISIONER = "campus-sql"
 
@@ -446,6 +466,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command in {"status", "explain"}:
         return _inspect(parser, args, sys.stdout)
     if args.command in {"plan", "sync", "approve"}:
+        # SIGTERM (systemd stopping the unit) stops the run as Ctrl-C does: the
+        # lease is given back on the way out, rather than left to lapse.
+        previous = signal.signal(signal.SIGTERM, _terminated)
         try:
             return _run(parser, args, sys.stdout, sys.stderr)
         except KeyboardInterrupt:
@@ -453,6 +476,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             # it wrote (as after any stop, the next full sync reads both sides).
             sys.stderr.write("grouperprov: interrupted\n")
             return EXIT_INTERRUPTED
+        except _TerminatedError:
+            sys.stderr.write("grouperprov: terminated\n")
+            return EXIT_TERMINATED
+        finally:
+            signal.signal(signal.SIGTERM, previous)
     if args.command == "demo":  # pragma: no branch  # the only other command
         if args.db is None:
             with tempfile.TemporaryDirectory(prefix="grouperprov-demo-") as folder:
