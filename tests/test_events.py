@@ -115,21 +115,24 @@ def _esb(*events: object) -> str:
 
 MICROS = int(T0.timestamp() * 1_000_000)
 
+# A membership add as Grouper's messaging change-log consumer writes it.
+_GROUPER_ADD = {
+    "eventType": "MEMBERSHIP_ADD",
+    "sequenceNumber": "101",
+    "createdOnMicros": MICROS,
+    "groupId": "g-uuid",
+    "groupName": "apps:ldap:staff",
+    "memberId": "m-uuid",
+    "subjectId": "jdoe",
+    "sourceId": "ldap",
+    "fieldName": "members",
+    "membershipType": "flattened",
+}
+
 
 def test_grouper_messages_become_events() -> None:
     message = _esb(
-        {
-            "eventType": "MEMBERSHIP_ADD",
-            "sequenceNumber": "101",
-            "createdOnMicros": MICROS,
-            "groupId": "g-uuid",
-            "groupName": "apps:ldap:staff",
-            "memberId": "m-uuid",
-            "subjectId": "jdoe",
-            "sourceId": "ldap",
-            "fieldName": "members",
-            "membershipType": "flattened",
-        },
+        _GROUPER_ADD,
         {
             "eventType": "PRIVILEGE_ADD",
             "sequenceNumber": "102",
@@ -348,18 +351,9 @@ def test_a_lone_event_is_one_event_and_text_one_rejection() -> None:
 
 
 def test_a_grouper_message_decoded_already_is_taken_as_it_is() -> None:
-    event = {
-        "eventType": "MEMBERSHIP_ADD",
-        "sequenceNumber": "101",
-        "createdOnMicros": MICROS,
-        "groupId": "g-uuid",
-        "groupName": "apps:ldap:staff",
-        "memberId": "m-uuid",
-        "subjectId": "jdoe",
-        "sourceId": "ldap",
-        "fieldName": "members",
-    }
-    assert parse_grouper_message({"esbEvent": [event]}) == parse_grouper_message(_esb(event))
+    decoded = parse_grouper_message({"esbEvent": [_GROUPER_ADD]})
+    assert decoded == parse_grouper_message(_esb(_GROUPER_ADD))
+    assert len(decoded[0]) == 1
     (shape,) = parse_grouper_message({"events": []})[1]
     assert shape.payload == '{"events": []}'
     assert shape.reason == 'esbEvent: expected {"esbEvent": [...]}'

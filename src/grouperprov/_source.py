@@ -12,7 +12,7 @@ import operator
 import re
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeVar, runtime_checkable
 
 import attrs
 
@@ -25,6 +25,8 @@ from ._beans import (
 from ._codes import ObjectError, SyncErrorCode
 from ._config import ProvisionerConfig
 from .exceptions import SourceError
+
+_Owner = TypeVar("_Owner", ProvisioningGroup, ProvisioningEntity)
 
 __all__ = [
     "GrouperSnapshot",
@@ -363,24 +365,23 @@ def _refuse(problems: Sequence[str]) -> None:
 
 
 def read_groups(source: GrouperSource, ids: Collection[str]) -> list[ProvisioningGroup]:
-    """``source.retrieve_groups(ids)``, checked as a snapshot's groups are.
-
-    Raises:
-        SourceError: It gave what is not a group bean with a text id.
-    """
-    found = list(source.retrieve_groups(ids))
-    _refuse(list(bean_problems("retrieve_groups()", found, ProvisioningGroup)))
-    return found
+    """``source.retrieve_groups(ids)``, checked as a snapshot's groups are (see :func:`_read`)."""
+    return _read(source.retrieve_groups(ids), "retrieve_groups()", ProvisioningGroup)
 
 
 def read_entities(source: GrouperSource, ids: Collection[str]) -> list[ProvisioningEntity]:
-    """``source.retrieve_entities(ids)``, checked as a snapshot's entities are.
+    """``source.retrieve_entities(ids)``, checked as a snapshot's entities are."""
+    return _read(source.retrieve_entities(ids), "retrieve_entities()", ProvisioningEntity)
+
+
+def _read(given: Iterable[_Owner], label: str, kind: type[_Owner]) -> list[_Owner]:
+    """*given* as a list of beans of *kind* with text ids.
 
     Raises:
-        SourceError: It gave what is not an entity bean with a text id.
+        SourceError: Something in it is not (each offender named by its place).
     """
-    found = list(source.retrieve_entities(ids))
-    _refuse(list(bean_problems("retrieve_entities()", found, ProvisioningEntity)))
+    found = list(given)
+    _refuse(list(bean_problems(label, found, kind)))
     return found
 
 
