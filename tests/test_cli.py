@@ -390,10 +390,11 @@ def test_plan_lists_a_hundred_changes_unless_told(
     assert "  ... and 26 more\n" in out
     assert _cli(tmp_path, "plan", f"{name}:provisioner", "--changes", "all") == 0
     assert "more" not in capsys.readouterr().out
-    with pytest.raises(SystemExit) as caught:
-        _cli(tmp_path, "plan", f"{name}:provisioner", "--changes", "-1")
-    assert caught.value.code == 2
-    assert "expected a number of changes or 'all', not '-1'" in capsys.readouterr().err
+    for wrong in ("-1", "some"):
+        with pytest.raises(SystemExit) as caught:
+            _cli(tmp_path, "plan", f"{name}:provisioner", "--changes", wrong)
+        assert caught.value.code == 2
+        assert f"expected a number of changes or 'all', not '{wrong}'" in capsys.readouterr().err
 
 
 def test_an_interrupted_run_exits_130_and_gives_its_lease_back(

@@ -85,9 +85,9 @@ def _shape_of(value: object, hint: object, where: str, loader: str) -> Iterator[
             yield from _shape_of(value, kinds[0], where, loader)
         return
     if origin is tuple and len(args) == 2 and _checked_kind(args[0]):  # noqa: PLR2004
-        if isinstance(value, tuple):
-            for index, item in enumerate(value):
-                yield from _shape_of(item, args[0], f"{where}[{index}]", loader)
+        items = value if isinstance(value, tuple) else ()  # the fields' converters make tuples
+        for index, item in enumerate(items):
+            yield from _shape_of(item, args[0], f"{where}[{index}]", loader)
         return
     if origin is Mapping and not isinstance(value, Mapping):
         yield ConfigProblem(where, f"expected a mapping, got {type(value).__name__} {value!r:.60}")
