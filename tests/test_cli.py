@@ -432,3 +432,27 @@ def test_a_terminated_run_exits_143_and_gives_its_lease_back(
     assert capsys.readouterr().err.endswith("grouperprov: terminated\n")
     assert module().store.current_lease("campus-sql") is None
     assert signal.getsignal(signal.SIGTERM) is before  # put back
+
+
+def test_a_provisioner_that_keeps_its_records_in_memory_is_warned_about(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each command is a process of its own: records kept in memory are gone at
+    # its end, so nothing was ever known to be inserted by grouperprov.
+    (tmp_path / "forgetful_app.py").write_text(
+        "from grouperprov import Provisioner, ProvisionerConfig\n"
+        "from grouperprov.cli import DEMO_CONFIG, demo_campus\n"
+        "from grouperprov.testing import InMemoryTarget\n"
+        "provisioner = Provisioner(\n"
+        "    ProvisionerConfig.from_toml(DEMO_CONFIG), demo_campus(), InMemoryTarget()\n"
+        ")\n"
+    )
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    monkeypatch.delitem(sys.modules, "forgetful_app", raising=False)
+    try:
+        assert _cli(tmp_path, "plan", "forgetful_app:provisioner") == 0
+    finally:
+        sys.modules.pop("forgetful_app", None)
+    assert capsys.readouterr().err.startswith(
+        "grouperprov: warning: the provisioner keeps its sync records in memory"
+    )

@@ -27,7 +27,7 @@ from ._provisioner import Provisioner, SyncResult, SyncStatus
 from ._report import explain_object, status_report
 from ._sources import dotted_attribute
 from .exceptions import GrouperprovError, StoreError, TargetUnavailable
-from .stores import SqliteSyncStore, open_store
+from .stores import MemorySyncStore, SqliteSyncStore, open_store
 from .targets import SqliteTableTarget
 from .testing import InMemorySource
 
@@ -311,6 +311,14 @@ def _provisioner(parser: argparse.ArgumentParser, args: argparse.Namespace) -> P
     return provisioner
 
 
+_FORGETFUL = (
+    "grouperprov: warning: the provisioner keeps its sync records in memory, and they "
+    "are lost when this command ends: nothing is known to be inserted by grouperprov "
+    "(so the inserted_by_us delete policy deletes nothing) and a failsafe trip is "
+    "forgotten; give it a SqliteSyncStore or a PostgresSyncStore\n"
+)
+
+
 def _run(
     parser: argparse.ArgumentParser, args: argparse.Namespace, out: TextIO, err: TextIO
 ) -> int:
@@ -319,6 +327,8 @@ def _run(
         parser.error("--asynchronous is for a full sync: leave out --group and --folder")
     try:
         provisioner = _provisioner(parser, args)
+        if isinstance(provisioner.store, MemorySyncStore):
+            err.write(_FORGETFUL)
         if args.command == "approve":
             return _approve(provisioner, args.by, out, err)
         dry_run = args.command == "plan"
