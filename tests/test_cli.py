@@ -96,6 +96,11 @@ def test_status_and_explain_read_the_demo_store(
     with pytest.raises(SystemExit):
         main(["status", "--store", str(tmp_path / "missing.db")])
     assert "no such sync store" in capsys.readouterr().err
+    # A misspelt provisioner read as one with "no runs yet".
+    with pytest.raises(SystemExit) as caught:
+        main(["status", "--store", str(store), "--provisioner", "campus-ldap"])
+    assert caught.value.code == 2
+    assert "has no provisioner 'campus-ldap' (it has 'campus-sql')" in capsys.readouterr().err
 
 
 def test_status_refuses_a_file_that_is_not_a_sync_store_and_leaves_it_alone(

@@ -212,7 +212,12 @@ def _inspect(parser: argparse.ArgumentParser, args: argparse.Namespace, out: Tex
         store = open_store(args.store, create=False)
     except (StoreError, ImportError) as exc:
         parser.error(str(exc))
-    names = [args.provisioner] if args.provisioner else store.provisioners()
+    known = store.provisioners()
+    if args.provisioner and args.provisioner not in known:
+        # A misspelt name read as a provisioner with "no runs yet".
+        has = f"it has {', '.join(repr(n) for n in known)}" if known else "it has none yet"
+        parser.error(f"{store!r} has no provisioner {args.provisioner!r} ({has})")
+    names = [args.provisioner] if args.provisioner else known
     if not names:
         out.write(f"{store!r}: no provisioner has run with this store yet\n")
         return 0
