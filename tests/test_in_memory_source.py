@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -110,3 +111,19 @@ def test_memberships_come_once_each_in_order_whatever_was_added_and_removed() ->
     source.delete_group("apps:ldap:staff")
     assert all(m.group_id != staff for m in source.snapshot().memberships)
     assert source.retrieve_memberships(["admins-uuid"]) == list(source.snapshot().memberships)
+
+
+def test_a_group_it_does_not_have_is_named() -> None:
+    # A bare KeyError('a:b') said nothing of what was missing.
+    source = InMemorySource()
+    calls: list[Callable[[], None]] = [
+        lambda: source.add_member("a:b", "u1"),
+        lambda: source.remove_member("a:b", "u1"),
+        lambda: source.update_group("a:b", description="d"),
+        lambda: source.rename_group("a:b", "a:c"),
+    ]
+    for call in calls:
+        with pytest.raises(KeyError, match="no group 'a:b'; add it first"):
+            call()
+    with pytest.raises(KeyError, match=r"groups\[1\]: a group needs a name"):
+        InMemorySource.from_dict({"groups": [{"name": "a:x"}, {"nam": "a:y"}]})

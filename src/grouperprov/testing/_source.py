@@ -91,7 +91,8 @@ class InMemorySource:
         if new_name in self._by_name:
             msg = f"group {new_name!r} exists already"
             raise ValueError(msg)
-        gid = self._by_name.pop(name)
+        gid = self._group_id(name)
+        del self._by_name[name]
         self._by_name[new_name] = gid
         self._groups[gid] = self._groups[gid].with_attributes(
             {
@@ -104,7 +105,7 @@ class InMemorySource:
 
     def update_group(self, name: str, **fields: object) -> None:
         """Change a group's fields (``description=...``)."""
-        gid = self._by_name[name]
+        gid = self._group_id(name)
         self._groups[gid] = self._groups[gid].with_attributes(fields)
         self._log("group_update", group_id=gid, name=name, fields=sorted(fields))
 
@@ -124,9 +125,17 @@ class InMemorySource:
         self._subjects[entity.id] = entity
         return entity
 
+    def _group_id(self, name: str) -> str:
+        """The id of the group named *name*; a ``KeyError`` that says so if there is none."""
+        gid = self._by_name.get(name)
+        if gid is None:
+            msg = f"no group {name!r}; add it first"
+            raise KeyError(msg)
+        return gid
+
     def add_member(self, group_name: str, subject_id: str) -> None:
         """Make a subject a member of a group."""
-        key = (self._by_name[group_name], f"mem-{subject_id}")
+        key = (self._group_id(group_name), f"mem-{subject_id}")
         if key[1] not in self._subjects:
             msg = f"no subject {subject_id!r}; add it first"
             raise KeyError(msg)
@@ -136,7 +145,7 @@ class InMemorySource:
 
     def remove_member(self, group_name: str, subject_id: str) -> None:
         """Remove a subject from a group."""
-        key = (self._by_name[group_name], f"mem-{subject_id}")
+        key = (self._group_id(group_name), f"mem-{subject_id}")
         self._members.pop(key, None)
         self._log("membership_delete", group_id=key[0], member_id=key[1])
 
@@ -230,9 +239,12 @@ class InMemorySource:
         for subject in data.get("subjects", ()):
             fields = dict(subject)
             source.add_subject(fields.pop("subject_id"), **fields)
-        for group in data.get("groups", ()):
+        for index, group in enumerate(data.get("groups", ())):
             fields = dict(group)
             members = fields.pop("members", ())
+            if "name" not in fields:
+                msg = f"groups[{index}]: a group needs a name"
+                raise KeyError(msg)
             source.add_group(fields.pop("name"), **fields)
             for member in members:
                 source.add_member(group["name"], member)
