@@ -240,6 +240,8 @@ def test_a_tripped_failsafe_fails_the_command_until_approved(
         "grouperprov: the failsafe of 'campus-sql' has not tripped; nothing to approve"
         in capsys.readouterr().err
     )
+    assert _cli(tmp_path, "approve", spec, "--by", " ") == 2
+    assert "approve_failsafe needs who approves, not ' '" in capsys.readouterr().err
     assert _cli(tmp_path, "sync", spec) == 0
     source = module().source
     math101 = source.snapshot().groups[0]

@@ -375,6 +375,9 @@ def _approve(provisioner: Provisioner, by: str, out: TextIO, err: TextIO) -> int
     except LookupError as exc:
         err.write(f"grouperprov: {exc}; nothing to approve\n")
         return 1
+    except ValueError as exc:  # --by "": who approves must be said
+        err.write(f"grouperprov: {exc}\n")
+        return 2
     reasons = "; ".join(approved.reasons)
     out.write(f"the next run of {name!r} may go ahead despite the failsafe ({reasons})\n")
     return 0
