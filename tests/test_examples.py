@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -69,3 +71,37 @@ def test_the_examples_use_the_fixture_servers() -> None:
     for name, text in texts.items():
         server = PostgresServer if name.startswith("postgres") else SlapdServer
         assert f"with {server.__name__}() as server:" in text, name
+
+
+def test_the_command_runs_a_provisioner_of_ones_own_process_after_process(
+    tmp_path: Path,
+) -> None:
+    # As under cron: each command a process of its own, the state in files.
+    def grouperprov(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(  # noqa: S603  # the command of this checkout, this interpreter
+            [sys.executable, "-m", "grouperprov.cli", *args, "--app-dir", str(EXAMPLES)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+            cwd=tmp_path,
+            env={**os.environ, "GROUPERPROV_EXAMPLE_DIR": str(tmp_path)},
+        )
+
+    app = "cli_provisioner:provisioner"
+    planned = grouperprov("plan", app)
+    assert planned.returncode == 0, planned.stderr
+    assert planned.stdout.startswith("Plan for 'campus-sql': 96 changes, 0 errors\n")
+    with sqlite3.connect(tmp_path / "campus.db") as db:  # the plan wrote nothing
+        assert db.execute("SELECT count(*) FROM groups").fetchone() == (0,)
+    db.close()
+    first = grouperprov("sync", app)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.startswith("full sync of 'campus-sql': SUCCESS, 96 changes made")
+    again = grouperprov("sync", app)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.startswith("full sync of 'campus-sql': SUCCESS, 0 changes made")
+    group = grouperprov("sync", app, "--group", "school:staff:math")
+    assert group.returncode == 0, group.stderr
+    assert group.stdout.startswith("group sync of 'campus-sql': SUCCESS, 0 changes made")
+    assert planned.stderr == first.stderr == ""  # no warning: the records are in a file
