@@ -7,7 +7,7 @@ import signal
 import sqlite3
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -404,39 +404,41 @@ def test_plan_lists_a_hundred_changes_unless_told(
         assert f"expected a number of changes or 'all', not '{wrong}'" in capsys.readouterr().err
 
 
-def test_an_interrupted_run_exits_130_and_gives_its_lease_back(
-    tmp_path: Path, app: tuple[str, Any], capsys: pytest.CaptureFixture[str]
+def _interrupt() -> None:
+    raise KeyboardInterrupt
+
+
+def _terminate() -> None:
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(5)  # the handler raises before this ends
+    raise AssertionError
+
+
+@pytest.mark.parametrize(
+    "case",
+    [(_interrupt, EXIT_INTERRUPTED, "interrupted"), (_terminate, EXIT_TERMINATED, "terminated")],
+    ids=["ctrl-c", "sigterm"],
+)
+def test_a_stopped_run_exits_as_shells_report_it_and_gives_its_lease_back(
+    tmp_path: Path,
+    app: tuple[str, Any],
+    capsys: pytest.CaptureFixture[str],
+    case: tuple[Callable[[], None], int, str],
 ) -> None:
+    # Ctrl-C ended in a traceback; SIGTERM (systemd stopping a unit) left the
+    # lease to lapse.
+    stop, status, said = case
     name, module = app
     assert _cli(tmp_path, "plan", f"{name}:provisioner") == 0  # imports the module
-    target = module().target
 
-    def interrupted(*_: object) -> list[WriteOutcome]:
-        raise KeyboardInterrupt
+    def stopped(*_: object) -> list[WriteOutcome]:
+        stop()
+        return []
 
-    target.insert_groups = interrupted
-    assert _cli(tmp_path, "sync", f"{name}:provisioner") == EXIT_INTERRUPTED
-    assert capsys.readouterr().err.endswith("grouperprov: interrupted\n")
-    assert module().store.current_lease("campus-sql") is None
-
-
-def test_a_terminated_run_exits_143_and_gives_its_lease_back(
-    tmp_path: Path, app: tuple[str, Any], capsys: pytest.CaptureFixture[str]
-) -> None:
-    # systemd stops a unit with SIGTERM: the lease was left to lapse.
-    name, module = app
-    assert _cli(tmp_path, "plan", f"{name}:provisioner") == 0  # imports the module
-    target = module().target
-
-    def terminated(*_: object) -> list[WriteOutcome]:
-        os.kill(os.getpid(), signal.SIGTERM)
-        time.sleep(5)  # the handler raises before this ends
-        raise AssertionError
-
-    target.insert_groups = terminated
+    module().target.insert_groups = stopped
     before = signal.getsignal(signal.SIGTERM)
-    assert _cli(tmp_path, "sync", f"{name}:provisioner") == EXIT_TERMINATED
-    assert capsys.readouterr().err.endswith("grouperprov: terminated\n")
+    assert _cli(tmp_path, "sync", f"{name}:provisioner") == status
+    assert capsys.readouterr().err.endswith(f"grouperprov: {said}\n")
     assert module().store.current_lease("campus-sql") is None
     assert signal.getsignal(signal.SIGTERM) is before  # put back
 
