@@ -36,9 +36,9 @@ __all__ = [
 ]
 
 MEMBERS_FIELD = "members"
+"""The membership field of a group's member list (other fields are privileges)."""
 
 _MAX_SEQUENCE = 2**63 - 1  # a signed 64-bit integer: what SQLite and PostgreSQL keep
-"""The membership field of a group's member list (other fields are privileges)."""
 
 
 class EventKind(enum.StrEnum):
