@@ -145,6 +145,8 @@ def read_target(dao: TargetDAO, behavior: Behavior) -> TargetData:
     memberships = ms.select and behavior.membership_type is MembershipType.MEMBERSHIP_OBJECTS
     if behavior.capabilities.can(Operation.RETRIEVE_ALL_DATA):
         data = dao.retrieve_all_data()
+        if behavior.groups.select and behavior.entities.select and memberships:
+            return data  # all of it, checked when it was made: not again
         return TargetData(
             groups=data.groups if behavior.groups.select else (),
             entities=data.entities if behavior.entities.select else (),
