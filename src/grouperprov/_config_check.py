@@ -7,7 +7,7 @@ import functools
 import re
 import types
 import typing
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 import attrs
 
@@ -27,7 +27,7 @@ from ._sources import Template, resolve_function
 from ._values import convert_scalar
 from .exceptions import ConfigError, ConfigProblem
 
-__all__ = ["check_config", "shape_problems"]
+__all__ = ["check_config", "shape_problems", "type_problems"]
 
 _PLAIN_FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _PREFIXED_FIELD = re.compile(r"(?:(?:group|entity)\.)?[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -430,3 +430,38 @@ def _check_keys(
             yield ConfigProblem(
                 f"{path}.search[{index}]", f"{name!r} is not a configured attribute of {path}"
             )
+
+
+def _whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _positive(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+
+
+# What a setting of each kind takes, and how that is said.
+_KINDS: dict[str, tuple[Callable[[object], bool], str]] = {
+    "flag": (lambda v: isinstance(v, bool), "True or False"),
+    "optional flag": (lambda v: v is None or isinstance(v, bool), "True, False or None"),
+    "whole": (_whole, "a whole number"),
+    "positive whole": (lambda v: _whole(v) and _positive(v), "a whole number above 0"),
+    "seconds": (_positive, "a number of seconds above 0"),
+}
+
+
+def type_problems(settings: Mapping[str, tuple[str, object]]) -> list[ConfigProblem]:
+    """Settings given in code that are not of their kind, by name: ``{name: (kind, value)}``.
+
+    A flag read from an environment variable is text, and ``"false"`` is
+    true: it turned on what it meant to turn off. A number as text failed
+    deep in a search or a batch. Kinds: ``flag``, ``optional flag``,
+    ``whole``, ``positive whole``, ``seconds``.
+    """
+    problems: list[ConfigProblem] = []
+    for name, (kind, value) in settings.items():
+        fine, wanted = _KINDS[kind]
+        if not fine(value):
+            shown = f"{type(value).__name__} {value!r:.40}"
+            problems.append(ConfigProblem(name, f"expected {wanted}, not {shown}"))
+    return problems

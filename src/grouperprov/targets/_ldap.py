@@ -30,6 +30,7 @@ from grouperprov._beans import (
 )
 from grouperprov._closing import Closing
 from grouperprov._config import ObjectType
+from grouperprov._config_check import type_problems
 from grouperprov._ldap_escape import canonical_dn, escape_dn_value, split_dn
 from grouperprov._liveness import closed_by_peer
 from grouperprov._memo import Memo
@@ -242,12 +243,16 @@ class LdapTarget(Closing, TargetDAO):
         pipeline: int = 64,
     ) -> None:
         problems = list(_problems(url, groups, entities, start_tls=start_tls))
-        problems += _number_problems(
-            start_tls=start_tls,
-            page_size=page_size,
-            chunk_size=chunk_size,
-            timeout=timeout,
-            pipeline=pipeline,
+        # start_tls="false" (from an environment variable) asked for the StartTLS
+        # it meant to turn off; a page size as text failed deep in a search.
+        problems += type_problems(
+            {
+                "start_tls": ("flag", start_tls),
+                "page_size": ("whole", page_size),
+                "chunk_size": ("whole", chunk_size),
+                "timeout": ("seconds", timeout),
+                "pipeline": ("whole", pipeline),
+            }
         )
         problems += _ca_problems(ca_file)
         if problems:
@@ -1188,30 +1193,6 @@ def _ca_problems(ca_file: str | None) -> list[ConfigProblem]:
     except OSError as exc:
         return [ConfigProblem("ca_file", f"cannot read {ca_file!r}: {exc.strerror or exc}")]
     return []
-
-
-def _number_problems(**settings: object) -> list[ConfigProblem]:
-    """Settings of the wrong type: ``start_tls="false"`` (from an environment variable) is true.
-
-    Such a flag asked for StartTLS it meant to turn off; a page size given
-    as text failed with a ``TypeError`` deep in a search.
-    """
-    problems: list[ConfigProblem] = []
-    for name, value in settings.items():
-        if name == "start_tls":
-            fine = isinstance(value, bool)
-            wanted = "True or False"
-        elif name == "timeout":
-            fine = isinstance(value, int | float) and not isinstance(value, bool) and value > 0
-            wanted = "a number of seconds above 0"
-        else:
-            fine = isinstance(value, int) and not isinstance(value, bool)
-            wanted = "a whole number"
-        if not fine:
-            problems.append(
-                ConfigProblem(name, f"expected {wanted}, not {type(value).__name__} {value!r:.40}")
-            )
-    return problems
 
 
 def _problems(

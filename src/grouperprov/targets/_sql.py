@@ -23,6 +23,7 @@ from grouperprov._beans import (
 from grouperprov._closing import Closing
 from grouperprov._codes import exception_text
 from grouperprov._config import ObjectType
+from grouperprov._config_check import type_problems
 from grouperprov._liveness import closed_by_peer
 from grouperprov._target import (
     AttributeChange,
@@ -1694,15 +1695,9 @@ def _check_settings(batch_size: object, copy: object) -> None:
     on the COPY it meant to turn off; a batch size given as text failed in
     ``max()``.
     """
-    problems: list[ConfigProblem] = []
-    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-        shown = f"{type(batch_size).__name__} {batch_size!r:.40}"
-        problems.append(
-            ConfigProblem("batch_size", f"expected a whole number above 0, not {shown}")
-        )
-    if copy is not None and not isinstance(copy, bool):
-        shown = f"{type(copy).__name__} {copy!r:.40}"
-        problems.append(ConfigProblem("copy", f"expected True, False or None, not {shown}"))
+    problems = type_problems(
+        {"batch_size": ("positive whole", batch_size), "copy": ("optional flag", copy)}
+    )
     if problems:
         raise ConfigError(problems)
 
