@@ -437,8 +437,13 @@ class SqlTarget(Closing, TargetDAO):
         caps = Capabilities.of(self)
         missing: set[Operation] = set()
         kept: dict[ObjectType, frozenset[str]] = {}
-        name = self._column_form
         folding = self._folded()
+
+        def folds(table: str, columns: Mapping[str, str]) -> set[str]:
+            """The attributes of *columns* whose column in *table* folds case."""
+            found = folding.get(table, frozenset())
+            return {n for n, c in columns.items() if self._column_form(c) in found}
+
         folded: dict[ObjectType, frozenset[str]] = {}
         for object_type, table, ops in (
             (ObjectType.GROUP, self.layout.groups, _GROUP_OPS),
@@ -448,10 +453,9 @@ class SqlTarget(Closing, TargetDAO):
                 missing |= ops
                 continue
             kept[object_type] = frozenset(table.columns) | frozenset(table.multi_valued)
-            columns = folding.get(table.table, frozenset())
-            names = {n for n, c in table.columns.items() if name(c) in columns}
+            names = folds(table.table, table.columns)
             a = table.attribute_table
-            if a is not None and name(a.value_column) in folding.get(a.table, frozenset()):
+            if a is not None and self._column_form(a.value_column) in folding.get(a.table, ()):
                 names |= set(table.multi_valued)
             if names:
                 folded[object_type] = frozenset(names)
@@ -460,8 +464,7 @@ class SqlTarget(Closing, TargetDAO):
             missing |= _MEMBERSHIP_OPS
         else:
             kept[ObjectType.MEMBERSHIP] = frozenset(m.columns)
-            columns = folding.get(m.table, frozenset())
-            names = {n for n, c in m.columns.items() if name(c) in columns}
+            names = folds(m.table, m.columns)
             if names:
                 folded[ObjectType.MEMBERSHIP] = frozenset(names)
         sizes = {op: self._batch for op in caps.operations if op.value.endswith("s")}
