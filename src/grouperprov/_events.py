@@ -546,6 +546,25 @@ def _grouper_fields(
     )
 
 
+def _decoded(text: str | bytes) -> tuple[object, str] | RejectedEvent:
+    """A message's JSON and its text; or the message rejected, with the reason."""
+    if isinstance(text, bytes):
+        try:
+            payload = text.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            kept = text.decode("utf-8-sig", "replace")
+            return RejectedEvent(payload=kept, reason=f"not UTF-8: {exc}")
+    else:
+        payload = text.removeprefix("\ufeff")
+    try:
+        return json.loads(payload), payload
+    except json.JSONDecodeError as exc:
+        return RejectedEvent(payload=payload, reason=f"not JSON: {exc}")
+    except RecursionError:
+        reason = "not JSON as Grouper writes it: nested too deeply"
+        return RejectedEvent(payload=payload, reason=reason)
+
+
 def parse_grouper_message(
     text: str | bytes | Mapping[str, Any],
 ) -> tuple[list[ChangeEvent], list[RejectedEvent]]:
@@ -572,31 +591,17 @@ def parse_grouper_message(
     if isinstance(given, Mapping):  # decoded already, by the caller's message client
         data: object = given
         payload = _payload(given)
-    elif not isinstance(given, str | bytes):
+    elif isinstance(given, str | bytes):
+        decoded = _decoded(given)
+        if isinstance(decoded, RejectedEvent):
+            return [], [decoded]
+        data, payload = decoded
+    else:
         msg = (
             "parse_grouper_message takes a message as text, bytes or its decoded "
             f"JSON object, not {type(given).__name__}"
         )
         raise TypeError(msg)
-    else:
-        if isinstance(given, bytes):
-            try:
-                payload = given.decode("utf-8-sig")
-            except UnicodeDecodeError as exc:
-                kept = given.decode("utf-8-sig", "replace")
-                return [], [RejectedEvent(payload=kept, reason=f"not UTF-8: {exc}")]
-        else:
-            payload = given.removeprefix("\ufeff")
-        try:
-            data = json.loads(payload)
-        except json.JSONDecodeError as exc:
-            return [], [RejectedEvent(payload=payload, reason=f"not JSON: {exc}")]
-        except RecursionError:
-            return [], [
-                RejectedEvent(
-                    payload=payload, reason="not JSON as Grouper writes it: nested too deeply"
-                )
-            ]
     events = data.get("esbEvent") if isinstance(data, dict) else None
     if not isinstance(events, list):
         return [], [RejectedEvent(payload=payload, reason='esbEvent: expected {"esbEvent": [...]}')]
