@@ -13,13 +13,13 @@ import enum
 import os
 import tomllib
 from collections.abc import Iterable, Mapping
-from typing import Any, TypeAlias, TypeVar, cast
+from typing import Any, TypeAlias
 
 import attrs
 
 from ._beans import Scalar
 from ._codes import SyncErrorCode
-from ._convert import matching_keys, names, scalars
+from ._convert import matching_keys, member, names, scalars
 from ._sources import FunctionRef, ValidatorRef
 from .exceptions import ConfigError, ConfigProblem
 
@@ -99,38 +99,20 @@ StaticValue: TypeAlias = str | int | bool | tuple[Scalar, ...]
 """A configured constant: one scalar, or a tuple of scalars for multi-valued attributes."""
 
 
-_E = TypeVar("_E", bound=enum.Enum)
-
-
-def _member(kind: type[_E], value: object) -> _E:
-    """*value* as a member of *kind* when it names one (``"group_attributes"``).
-
-    Given in code as text, a setting failed validation with "'str' object
-    has no attribute 'value'"; text that names no member is left for
-    :meth:`ProvisionerConfig.validate` to report with its key path.
-    """
-    if isinstance(value, kind):
-        return value
-    try:
-        return kind(value)
-    except ValueError:
-        return cast("_E", value)
-
-
 def _value_type(value: ValueType | str) -> ValueType:
-    return _member(ValueType, value)
+    return member(ValueType, value)
 
 
 def _delete_policy(value: DeletePolicy | str) -> DeletePolicy:
-    return _member(DeletePolicy, value)
+    return member(DeletePolicy, value)
 
 
 def _membership_type(value: MembershipType | str) -> MembershipType:
-    return _member(MembershipType, value)
+    return member(MembershipType, value)
 
 
 def _crud_order(value: CrudOrder | str) -> CrudOrder:
-    return _member(CrudOrder, value)
+    return member(CrudOrder, value)
 
 
 @attrs.frozen(kw_only=True)
@@ -372,7 +354,7 @@ class BusyPolicy(enum.StrEnum):
 
 
 def _busy_policy(value: BusyPolicy | str) -> BusyPolicy:
-    return _member(BusyPolicy, value)
+    return member(BusyPolicy, value)
 
 
 @attrs.frozen(kw_only=True)
@@ -438,7 +420,7 @@ def _error_codes(
     :meth:`ProvisionerConfig.validate` to report.
     """
     items = (value,) if isinstance(value, str) else value
-    return tuple(_member(SyncErrorCode, item) for item in items)
+    return tuple(member(SyncErrorCode, item) for item in items)
 
 
 @attrs.frozen(kw_only=True)

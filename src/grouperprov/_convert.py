@@ -10,11 +10,15 @@ a list given for a tuple field keeps the frozen settings hashable).
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterable
+from typing import TypeVar, cast
 
 from ._beans import Scalar
 
-__all__ = ["matching_keys", "names", "scalars"]
+__all__ = ["matching_keys", "member", "names", "scalars"]
+
+_E = TypeVar("_E", bound=enum.Enum)
 
 
 def names(value: str | Iterable[str]) -> tuple[str, ...]:
@@ -31,3 +35,19 @@ def matching_keys(value: str | Iterable[str | Iterable[str]]) -> tuple[tuple[str
     """*value* as matching keys: a lone string is one key of one name, as is each string key."""
     keys = (value,) if isinstance(value, str) else value
     return tuple(names(key) for key in keys)
+
+
+def member(kind: type[_E], value: object) -> _E:
+    """*value* as a member of *kind* when it names one (``"group_attributes"``).
+
+    Given in code as text, a setting failed validation with "'str' object
+    has no attribute 'value'"; text that names no member is left as it is,
+    for the settings' check to report with its key path. (attrs cannot type
+    a generic converter: each setting wraps this in a function of its own.)
+    """
+    if isinstance(value, kind):
+        return value
+    try:
+        return kind(value)
+    except ValueError:
+        return cast("_E", value)
