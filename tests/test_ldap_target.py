@@ -30,8 +30,11 @@ from grouperprov import (
 )
 from grouperprov.exceptions import ConfigError, TargetUnavailable
 from grouperprov.stores import MemorySyncStore
+from grouperprov.targets import _ldap
+from grouperprov.targets._ldap_wire import LdapProtocolError
 from grouperprov.targets.ldap import DnStyle, LdapEntities, LdapGroups, LdapTarget
 from grouperprov.testing import InMemorySource, ServerUnavailable, SlapdServer, check_target_dao
+from ranging_proxy import RangingProxy
 from target_steps import Step, apply_step, converges_then_follows, steps
 
 SUFFIX = SlapdServer.suffix
@@ -71,7 +74,10 @@ def _close_targets() -> Iterator[None]:
         _opened.pop().close()
 
 
-def _target(server: SlapdServer, branch: tuple[str, str], **kwargs: Any) -> LdapTarget:
+def _target(
+    server: SlapdServer, branch: tuple[str, str], *, url: str | None = None, **kwargs: Any
+) -> LdapTarget:
+    """A target over *branch* (through *url* when given, else the server's own)."""
     groups, people = branch
     options: dict[str, Any] = {
         "groups": LdapGroups(
@@ -86,7 +92,7 @@ def _target(server: SlapdServer, branch: tuple[str, str], **kwargs: Any) -> Ldap
     }
     options.update(kwargs)
     target = LdapTarget(
-        server.url, bind_dn=server.bind_dn, password=server.password, page_size=3, **options
+        url or server.url, bind_dn=server.bind_dn, password=server.password, page_size=3, **options
     )
     _opened.append(target)
     return target
@@ -2058,14 +2064,14 @@ def test_the_schema_s_syntax_is_followed_through_superiors_and_odd_values_stay_t
     assert _ldap._canonical("cn=a\\2Cb") == "cn=a\\,b"
 
 
-def test_attributes_not_asked_for_and_empty_ones_are_not_in_the_bean_and_ranges_are_refused(
+def test_attributes_not_asked_for_and_empty_ones_are_not_in_the_bean(
     slapd_server: SlapdServer, branch: tuple[str, str]
 ) -> None:
-    """Other attributes and options are left out; values sent in ranges fail the read.
+    """Other attributes and options are left out; a read attribute in ranges is read whole.
 
     Active Directory sends a group's members in ranges (``member;range=0-1499``)
-    when there are more than its MaxValRange: left out as another attribute's,
-    the group would be read without them. The read fails, naming the entry.
+    when there are more than its MaxValRange: the entry has no bean until the
+    rest is read (see the tests through :class:`RangingProxy`).
     """
     target = _target(slapd_server, branch)
     settings = target.groups
@@ -2074,12 +2080,168 @@ def test_attributes_not_asked_for_and_empty_ones_are_not_in_the_bean_and_ranges_
     entry = [(b"CN", [b"x"]), (b"cn;lang-en", [b"y"]), (b"description", []), (b"member", [b"a=b"])]
     entry += [(b"seeAlso;range=0-*", [b"a=b"]), (b"member;binary", [b"a=b"])]  # not read
     bean = target._bean(ProvisioningGroup, settings, b"cn=x", entry, readers)
+    assert bean is not None
     assert bean.attributes == {"cn": "x", "member": frozenset({"a=b"})}
     ranged = [(b"cn", [b"big"]), (b"member;Range=0-1499", [b"uid=a,o=x"])]
-    with pytest.raises(
-        TargetUnavailable, match=r"cn=big,o=x: .*'member;Range=0-1499'.*MaxValRange"
-    ):
-        target._bean(ProvisioningGroup, settings, b"cn=big,o=x", ranged, readers)
+    assert target._bean(ProvisioningGroup, settings, b"cn=big,o=x", ranged, readers) is None
+
+
+@pytest.mark.parametrize(
+    ("option", "expected"),
+    [
+        (b"member;range=0-1499", (b"member", 0, 1499)),
+        (b"MEMBER;Range=1500-*", (b"member", 1500, None)),
+        (b"member;lang-en", None),  # another option: another attribute's values
+        (b"member;binary;range=0-5", None),
+        (b"seeAlso;range=0-5", None),  # not read
+    ],
+)
+def test_a_range_option_is_read_from_the_attribute_name(
+    option: bytes, expected: tuple[bytes, int, int | None] | None
+) -> None:
+    readers = {b"member": ("member", _ldap._text, True)}
+    assert _ldap._ranged(b"cn=x", option, readers) == expected
+
+
+@pytest.mark.parametrize(
+    "option", [b"member;range=", b"member;range=5", b"member;range=a-5", b"member;range=-1-5"]
+)
+def test_a_range_option_that_is_not_one_is_a_protocol_error(option: bytes) -> None:
+    readers = {b"member": ("member", _ldap._text, True)}
+    with pytest.raises(LdapProtocolError, match=r"cn=x: .* is not a range of values"):
+        _ldap._ranged(b"cn=x", option, readers)
+
+
+@pytest.fixture
+def ranging(slapd_server: SlapdServer) -> Iterator[RangingProxy]:
+    """Active Directory's range retrieval in front of the test's slapd: 5 values at most."""
+    proxy = RangingProxy(slapd_server.url, max_values=5)
+    yield proxy
+    proxy.close()
+
+
+def _large_groups(
+    branch: tuple[str, str], sizes: dict[str, int]
+) -> tuple[ProvisionerConfig, InMemorySource]:
+    config = _config(MembershipType.GROUP_ATTRIBUTES, branch)
+    source = InMemorySource()
+    for n in range(max(sizes.values())):
+        source.add_subject(f"s{n:02d}")
+    for name, size in sizes.items():
+        source.add_group(f"campus:{name}")
+        for n in range(size):
+            source.add_member(f"campus:{name}", f"s{n:02d}")
+    source.mark("campus", config.name, scope="sub")
+    return config, source
+
+
+@pytest.mark.parametrize(("size", "asked"), [(12, ["5-*", "10-*"]), (10, ["5-*"]), (5, [])])
+def test_members_sent_in_ranges_are_read_whole(
+    slapd_server: SlapdServer,
+    branch: tuple[str, str],
+    ranging: RangingProxy,
+    size: int,
+    asked: list[str],
+) -> None:
+    """A group larger than the directory's MaxValRange is read with all its members.
+
+    Before, such a read failed: the target did not ask for the rest of the
+    ranges, and read as it came the group would have had none of its
+    members. The proxy sends at most five values per range, as Active
+    Directory sends 1,500.
+    """
+    config, source = _large_groups(branch, {"big": size, "small": 2})
+    target = _target(slapd_server, branch, url=ranging.url)
+    first = Provisioner(config, source, target, MemorySyncStore()).full_sync()
+    assert first.status is SyncStatus.SUCCESS, first.summary()
+    direct = _target(slapd_server, branch)
+    (big,) = [g for g in direct.retrieve_all_groups() if g.get("cn") == "campus:big"]
+    assert len(big.attributes["member"]) == size  # type: ignore[arg-type]
+    ranging.asked.clear()
+    assert target.retrieve_all_groups() == direct.retrieve_all_groups()
+    assert ranging.asked == [f"member;range={r}" for r in asked]
+    assert target.retrieve_groups([big.id]) == [big]
+    assert target.search_groups("cn", ["campus:big"]) == [big]
+    # A member gone from Grouper is taken out of the whole list, and no other.
+    source.remove_member("campus:big", f"s{size - 1:02d}")
+    store = MemorySyncStore()
+    again = Provisioner(config, source, target, store).full_sync()
+    assert again.status is SyncStatus.SUCCESS, again.summary()
+    (after,) = [g for g in direct.retrieve_all_groups() if g.get("cn") == "campus:big"]
+    assert after.attributes["member"] == big.attributes["member"] - {  # type: ignore[operator]
+        f"uid=s{size - 1:02d},{branch[1]}"
+    }
+    quiet = Provisioner(config, source, target, store).plan_full()
+    assert not quiet.plan.changes, quiet.plan.changes
+
+
+def test_an_entry_deleted_between_its_ranges_is_not_read(
+    slapd_server: SlapdServer, branch: tuple[str, str], ranging: RangingProxy
+) -> None:
+    """Gone before the rest of its members were read: not there, rather than half there."""
+    config, source = _large_groups(branch, {"big": 12, "small": 2})
+    target = _target(slapd_server, branch, url=ranging.url)
+    assert (
+        Provisioner(config, source, target, MemorySyncStore()).full_sync().status
+        is SyncStatus.SUCCESS
+    )
+    (big,) = target.search_groups("cn", ["campus:big"])
+    admin = _admin(slapd_server)
+    ranging.before_range = lambda: admin.delete(big.id)
+    assert [g.get("cn") for g in target.retrieve_all_groups()] == ["campus:small"]
+    admin.unbind()
+
+
+def test_members_removed_between_ranges_leave_the_values_read(
+    slapd_server: SlapdServer, branch: tuple[str, str], ranging: RangingProxy
+) -> None:
+    """Fewer values when the next range is asked for: those read so far, and no error."""
+    config, source = _large_groups(branch, {"big": 7})
+    target = _target(slapd_server, branch, url=ranging.url)
+    assert (
+        Provisioner(config, source, target, MemorySyncStore()).full_sync().status
+        is SyncStatus.SUCCESS
+    )
+    (big,) = target.search_groups("cn", ["campus:big"])
+    members = sorted(big.attributes["member"])  # type: ignore[arg-type]
+    admin = _admin(slapd_server)
+    ranging.before_range = lambda: admin.modify(
+        big.id, {"member": [(ldap3.MODIFY_DELETE, members[:3])]}
+    )
+    (read,) = target.retrieve_all_groups()
+    admin.unbind()
+    assert len(read.attributes["member"]) == 5  # type: ignore[arg-type]  # the first range
+
+
+@pytest.mark.parametrize(
+    ("mode", "problem"),
+    [
+        ("skewed", r"'member;range=6-\*' is not the range of 4 values that follows the 5 read"),
+        ("plain", r"asked for 'member;range=5-\*', the directory sent 'member'"),
+        ("busy", r"search of 'cn=campus:big,.*' failed after 0 entries: busy \(51\)"),
+    ],
+)
+def test_ranges_that_cannot_be_trusted_fail_the_read(
+    slapd_server: SlapdServer,
+    branch: tuple[str, str],
+    ranging: RangingProxy,
+    mode: str,
+    problem: str,
+) -> None:
+    """A range that does not follow the values read, or a failed one: the read fails.
+
+    The run stops (``TargetUnavailable``) rather than see a group with part
+    of its members and take the rest out.
+    """
+    config, source = _large_groups(branch, {"big": 9})
+    target = _target(slapd_server, branch, url=ranging.url)
+    assert (
+        Provisioner(config, source, target, MemorySyncStore()).full_sync().status
+        is SyncStatus.SUCCESS
+    )
+    ranging.mode = mode
+    with pytest.raises(TargetUnavailable, match=problem):
+        target.retrieve_all_groups()
 
 
 def test_groups_of_unique_names_keep_their_unique_members(

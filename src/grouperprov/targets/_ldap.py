@@ -50,6 +50,7 @@ from grouperprov.targets._ldap_wire import (
     SEARCH_REFERENCE,
     LdapProtocolError,
     MessageReader,
+    SearchDone,
     add_request,
     all_of,
     any_of,
@@ -459,14 +460,20 @@ class LdapTarget(Closing, TargetDAO):
         dn: bytes,
         entry: list[tuple[bytes, list[bytes]]],
         readers: Mapping[bytes, tuple[str, Callable[[bytes], Scalar], bool]],
-    ) -> _OwnerT:
-        """The bean of one entry, as :func:`._ldap_wire.search_entry` gives it."""
+    ) -> _OwnerT | None:
+        """The bean of one entry, as :func:`._ldap_wire.search_entry` gives it.
+
+        ``None`` when a read attribute came in ranges (Active Directory's
+        range retrieval): the rest of its values must be read first
+        (:meth:`_whole`).
+        """
         found: dict[str, AttributeValue] = {}
         for raw_name, raw in entry:
             reader = readers.get(raw_name.lower())
             if reader is None:
-                _check_not_ranged(dn, raw_name, readers)
-                continue
+                if _ranged(dn, raw_name, readers) is not None:
+                    return None
+                continue  # another attribute, or this one with another option
             if not raw:
                 continue
             name, decode, multi = reader
@@ -542,6 +549,16 @@ class LdapTarget(Closing, TargetDAO):
         sock = conn.socket
         reader = MessageReader(sock.recv)
         found: list[_OwnerT] = []
+        # Entries with values in ranges, read whole once the pages are done.
+        ranged: list[tuple[bytes, list[tuple[bytes, list[bytes]]]]] = []
+
+        def take(dn: bytes, entry: list[tuple[bytes, list[bytes]]]) -> None:
+            bean = self._bean(kind, settings, dn, entry, readers)
+            if bean is None:
+                ranged.append((dn, entry))
+            else:
+                found.append(bean)
+
         cookie = b""
         while True:
             message_id = int(conn.server.next_message_id())
@@ -556,21 +573,8 @@ class LdapTarget(Closing, TargetDAO):
                     cookie=cookie,
                 )
             )
-            while True:
-                answer, operation, data, at = reader.next()
-                if answer != message_id:
-                    # Message 0 is the server's notice that it is closing the session.
-                    msg = f"message {answer} came while waiting for {message_id}"
-                    raise LdapProtocolError(msg)
-                if operation == SEARCH_ENTRY:
-                    dn, entry = search_entry(data, at)
-                    found.append(self._bean(kind, settings, dn, entry, readers))
-                elif operation == SEARCH_DONE:
-                    done = search_done(data, at)
-                    break
-                elif operation != SEARCH_REFERENCE:  # a referral is not followed
-                    msg = f"a search was answered with operation 0x{operation:02x}"
-                    raise LdapProtocolError(msg)
+
+            done = _answers(reader, message_id, take)
             if done.code == _NO_SUCH_OBJECT and scope != _BASE:
                 # Not "no groups": every entry the sync adds under it would be refused.
                 side = "groups" if kind is ProvisioningGroup else "entities"
@@ -582,8 +586,93 @@ class LdapTarget(Closing, TargetDAO):
                 # The sync must not go on from part of the entries.
                 raise TargetUnavailable(_search_failure(where, done.code, done.message, len(found)))
             if not done.cookie:
-                return found
+                break
             cookie = done.cookie
+        for dn, entry in ranged:
+            whole = self._whole(conn, reader, kind, dn, entry, readers)
+            if whole is not None:  # else deleted meanwhile
+                bean = self._bean(kind, settings, dn, whole, readers)
+                assert bean is not None  # noqa: S101  # whole: no ranges left
+                found.append(bean)
+        return found
+
+    def _whole(  # noqa: PLR0917  # a search's parts
+        self,
+        conn: Any,  # noqa: ANN401  # an ldap3 connection
+        reader: MessageReader,
+        kind: type[_OwnerT],
+        dn: bytes,
+        entry: list[tuple[bytes, list[bytes]]],
+        readers: Mapping[bytes, tuple[str, Callable[[bytes], Scalar], bool]],
+    ) -> list[tuple[bytes, list[bytes]]] | None:
+        """*entry* with each attribute sent in ranges read whole; ``None`` if it is gone.
+
+        Active Directory sends an attribute with more values than its
+        ``MaxValRange`` (1,500 by default) as ``member;range=0-1499``; the
+        rest is asked for as ``member;range=1500-*``, one base search at a
+        time, until a range ends in ``*``. A range that does not start where
+        the values read so far end, or whose end does not match its values,
+        is an answer the read cannot trust: the search fails (as a lost
+        connection) rather than read a group without part of its members.
+        """
+        whole: list[tuple[bytes, list[bytes]]] = []
+        for first_name, first in entry:
+            part = _ranged(dn, first_name, readers)
+            if part is None:
+                whole.append((first_name, first))
+                continue
+            name, low, high = part
+            raw_name, raw = first_name, first
+            values: list[bytes] = []
+            while True:
+                if low != len(values) or (high is not None and high != low + len(raw) - 1):
+                    msg = (
+                        f"{_text(dn)}: {_text(raw_name)!r} is not the range of "
+                        f"{len(raw)} values that follows the {len(values)} read"
+                    )
+                    raise LdapProtocolError(msg)
+                values += raw
+                if high is None:  # the last range
+                    break
+                ask = f"{_text(name)};range={len(values)}-*"
+                more = self._range_read(conn, reader, kind, dn, ask)
+                if more is None:
+                    return None
+                following = _range_in(dn, name, ask, more, readers)
+                if following is None:  # fewer values now, none from len(values) on
+                    break
+                raw_name, raw, low, high = following
+            whole.append((name, values))
+        return whole
+
+    def _range_read(
+        self,
+        conn: Any,  # noqa: ANN401  # an ldap3 connection
+        reader: MessageReader,
+        kind: type[_OwnerT],
+        dn: bytes,
+        attribute: str,
+    ) -> list[tuple[bytes, list[bytes]]] | None:
+        """The attributes one entry sends for *attribute*; ``None`` if the entry is gone."""
+        message_id = int(conn.server.next_message_id())
+        where = _text(dn)
+        conn.socket.sendall(
+            search_request(
+                message_id,
+                where,
+                _BASE,
+                self._class_filter(self._settings(kind)),
+                [attribute],
+                page_size=self._page,
+            )
+        )
+        entries: list[list[tuple[bytes, list[bytes]]]] = []
+        done = _answers(reader, message_id, lambda _, entry: entries.append(entry))
+        if done.code == _NO_SUCH_OBJECT or (done.code == 0 and not entries):
+            return None  # deleted, or no longer of the class, since the search
+        if done.code != 0:
+            raise TargetUnavailable(_search_failure(where, done.code, done.message, 0))
+        return entries[0]
 
     def _class_filter(self, settings: LdapGroups | LdapEntities) -> bytes:
         return equal("objectClass", settings.object_classes[-1])
@@ -1423,26 +1512,63 @@ def _parents(settings: LdapGroups, dn: str) -> list[str]:
     return [_join(parts[i:]) for i in range(1, len(parts) - base)]
 
 
-def _check_not_ranged(
-    dn: bytes, raw_name: bytes, readers: Mapping[bytes, tuple[str, Callable[[bytes], Scalar], bool]]
-) -> None:
-    """Refuse an entry whose read attribute came in ranges (``member;range=0-1499``).
+def _answers(
+    reader: MessageReader,
+    message_id: int,
+    take: Callable[[bytes, list[tuple[bytes, list[bytes]]]], None],
+) -> SearchDone:
+    """Read the answers to one search: each entry to *take*, then the search's end."""
+    while True:
+        answer, operation, data, at = reader.next()
+        if answer != message_id:
+            # Message 0 is the server's notice that it is closing the session.
+            msg = f"message {answer} came while waiting for {message_id}"
+            raise LdapProtocolError(msg)
+        if operation == SEARCH_ENTRY:
+            take(*search_entry(data, at))
+        elif operation == SEARCH_DONE:
+            return search_done(data, at)
+        elif operation != SEARCH_REFERENCE:  # a referral is not followed
+            msg = f"a search was answered with operation 0x{operation:02x}"
+            raise LdapProtocolError(msg)
 
-    Active Directory sends an attribute with more values than its
-    ``MaxValRange`` (1,500 by default) a range at a time, under a name with
-    a ``range=`` option; read as it is, the group would seem to have none of
-    its members, and a sync would act on that. Other options (``cn;lang-en``)
-    are values of another attribute, and are left out.
+
+def _range_in(
+    dn: bytes,
+    name: bytes,
+    ask: str,
+    entry: list[tuple[bytes, list[bytes]]],
+    readers: Mapping[bytes, tuple[str, Callable[[bytes], Scalar], bool]],
+) -> tuple[bytes, list[bytes], int, int | None] | None:
+    """The range of *name*'s values in the answer to *ask*: (its name, values, low, high)."""
+    for raw_name, raw in entry:
+        if raw_name.lower() == name:  # all of them, or some, but not said which
+            msg = f"{_text(dn)}: asked for {ask!r}, the directory sent {_text(raw_name)!r}"
+            raise LdapProtocolError(msg)
+        part = _ranged(dn, raw_name, readers)
+        if part is not None and part[0] == name:
+            return raw_name, raw, part[1], part[2]
+    return None
+
+
+def _ranged(
+    dn: bytes,
+    raw_name: bytes,
+    readers: Mapping[bytes, tuple[str, Callable[[bytes], Scalar], bool]],
+) -> tuple[bytes, int, int | None] | None:
+    """(name, low, high) of a read attribute sent in a range (``member;range=0-1499``).
+
+    ``None`` for any other attribute or option (``cn;lang-en`` is the value
+    of another attribute). A high of ``*`` (the last range) is ``None``.
     """
     name, _, options = raw_name.lower().partition(b";")
-    if name in readers and any(o.startswith(b"range=") for o in options.split(b";")):
-        msg = (
-            f"{_text(dn)}: the directory sent {_text(raw_name)!r}, the values of "
-            f"{_text(name)!r} in ranges (Active Directory's range retrieval, for an "
-            "attribute with more values than its MaxValRange); this target does not "
-            "read ranged values: raise MaxValRange above the largest group"
-        )
-        raise TargetUnavailable(msg)  # the read cannot be done whole: the run stops
+    if name not in readers or not options.startswith(b"range="):
+        return None
+    low, dash, high = options.removeprefix(b"range=").partition(b"-")
+    if not (low.isdigit() and dash and (high.isdigit() or high == b"*")):
+        msg = f"{_text(dn)}: {_text(raw_name)!r} is not a range of values"
+        raise LdapProtocolError(msg)
+    return name, int(low), None if high == b"*" else int(high)
 
 
 def _rebased(dn: str, base: str) -> str:
