@@ -14,6 +14,7 @@ import ldap3
 import pytest
 from hypothesis import HealthCheck, given, settings
 
+from ad_proxy import ActiveDirectoryProxy
 from grouperprov import (
     AttributeChange,
     AttributeConfig,
@@ -34,7 +35,6 @@ from grouperprov.targets import _ldap
 from grouperprov.targets._ldap_wire import LdapProtocolError
 from grouperprov.targets.ldap import DnStyle, LdapEntities, LdapGroups, LdapTarget
 from grouperprov.testing import InMemorySource, ServerUnavailable, SlapdServer, check_target_dao
-from ranging_proxy import RangingProxy
 from target_steps import Step, apply_step, converges_then_follows, steps
 
 SUFFIX = SlapdServer.suffix
@@ -2071,7 +2071,7 @@ def test_attributes_not_asked_for_and_empty_ones_are_not_in_the_bean(
 
     Active Directory sends a group's members in ranges (``member;range=0-1499``)
     when there are more than its MaxValRange: the entry has no bean until the
-    rest is read (see the tests through :class:`RangingProxy`).
+    rest is read (see the tests through :class:`ActiveDirectoryProxy`).
     """
     target = _target(slapd_server, branch)
     settings = target.groups
@@ -2113,9 +2113,9 @@ def test_a_range_option_that_is_not_one_is_a_protocol_error(option: bytes) -> No
 
 
 @pytest.fixture
-def ranging(slapd_server: SlapdServer) -> Iterator[RangingProxy]:
-    """Active Directory's range retrieval in front of the test's slapd: 5 values at most."""
-    proxy = RangingProxy(slapd_server.url, max_values=5)
+def ranging(slapd_server: SlapdServer) -> Iterator[ActiveDirectoryProxy]:
+    """Active Directory's answers in front of the test's slapd: 5 values per range at most."""
+    proxy = ActiveDirectoryProxy(slapd_server.url, max_values=5)
     yield proxy
     proxy.close()
 
@@ -2139,7 +2139,7 @@ def _large_groups(
 def test_members_sent_in_ranges_are_read_whole(
     slapd_server: SlapdServer,
     branch: tuple[str, str],
-    ranging: RangingProxy,
+    ranging: ActiveDirectoryProxy,
     size: int,
     asked: list[str],
 ) -> None:
@@ -2176,7 +2176,7 @@ def test_members_sent_in_ranges_are_read_whole(
 
 
 def test_an_entry_deleted_between_its_ranges_is_not_read(
-    slapd_server: SlapdServer, branch: tuple[str, str], ranging: RangingProxy
+    slapd_server: SlapdServer, branch: tuple[str, str], ranging: ActiveDirectoryProxy
 ) -> None:
     """Gone before the rest of its members were read: not there, rather than half there."""
     config, source = _large_groups(branch, {"big": 12, "small": 2})
@@ -2193,7 +2193,7 @@ def test_an_entry_deleted_between_its_ranges_is_not_read(
 
 
 def test_members_removed_between_ranges_leave_the_values_read(
-    slapd_server: SlapdServer, branch: tuple[str, str], ranging: RangingProxy
+    slapd_server: SlapdServer, branch: tuple[str, str], ranging: ActiveDirectoryProxy
 ) -> None:
     """Fewer values when the next range is asked for: those read so far, and no error."""
     config, source = _large_groups(branch, {"big": 7})
@@ -2224,7 +2224,7 @@ def test_members_removed_between_ranges_leave_the_values_read(
 def test_ranges_that_cannot_be_trusted_fail_the_read(
     slapd_server: SlapdServer,
     branch: tuple[str, str],
-    ranging: RangingProxy,
+    ranging: ActiveDirectoryProxy,
     mode: str,
     problem: str,
 ) -> None:
@@ -2242,6 +2242,140 @@ def test_ranges_that_cannot_be_trusted_fail_the_read(
     ranging.mode = mode
     with pytest.raises(TargetUnavailable, match=problem):
         target.retrieve_all_groups()
+
+
+def _inserted(target: LdapTarget, **attributes: Any) -> ProvisioningGroup:
+    """Insert one group; the group as the directory holds it (its DN as id)."""
+    (made,) = target.insert_groups([ProvisioningGroup(id="g", attributes=attributes)])
+    assert made.ok, made.error
+    assert isinstance(made.stored, ProvisioningGroup)
+    return made.stored
+
+
+def _person(admin: Any, people: str, uid: str) -> str:
+    dn = f"uid={uid},{people}"
+    assert admin.add(dn, ["top", "person", "inetOrgPerson"], {"cn": uid, "sn": uid})
+    return dn
+
+
+def test_active_directory_answers_for_members_there_or_gone_already_are_fine(
+    slapd_server: SlapdServer, branch: tuple[str, str], ranging: ActiveDirectoryProxy
+) -> None:
+    """A member there already (``entryAlreadyExists``) or gone already (``unwillingToPerform``).
+
+    Active Directory answers so where OpenLDAP says ``attributeOrValueExists``
+    and ``noSuchAttribute``. Before, they failed the group's change: a
+    member added or removed by hand since the read kept the group in error.
+    """
+    people = branch[1]
+    ann, bob, carl, dave = (f"uid={u},{people}" for u in ("ann", "bob", "carl", "dave"))
+    target = _target(slapd_server, branch, url=ranging.url)
+    group = _inserted(target, cn="staff", member=frozenset({ann, bob}))
+    admin = _admin(slapd_server)
+    assert admin.modify(group.id, {"member": [(ldap3.MODIFY_ADD, [carl])]})
+    assert admin.modify(group.id, {"member": [(ldap3.MODIFY_DELETE, [bob])]})
+    admin.unbind()
+    (added,) = target.update_groups([(group, [AttributeChange.add("member", [carl, dave])])])
+    assert added.ok, added.error
+    (removed,) = target.update_groups([(group, [AttributeChange.remove("member", [bob, ann])])])
+    assert removed.ok, removed.error
+    (read,) = _target(slapd_server, branch).retrieve_groups([group.id])
+    assert read.get("member") == frozenset({carl, dave})
+
+
+def test_a_value_gone_with_the_whole_attribute_is_gone_already_too(
+    slapd_server: SlapdServer, branch: tuple[str, str], ranging: ActiveDirectoryProxy
+) -> None:
+    """``unwillingToPerform`` for the last value, gone by hand: the compare finds no attribute."""
+    target = _target(slapd_server, branch, url=ranging.url)
+    group = _inserted(target, cn="staff", description="old")
+    admin = _admin(slapd_server)
+    assert admin.modify(group.id, {"description": [(ldap3.MODIFY_DELETE, [])]})
+    admin.unbind()
+    (removed,) = target.update_groups([(group, [AttributeChange.remove("description", ["old"])])])
+    assert removed.ok, removed.error
+
+
+def test_a_member_delete_active_directory_refuses_fails_with_its_own_answer(
+    slapd_server: SlapdServer, branch: tuple[str, str], ranging: ActiveDirectoryProxy
+) -> None:
+    """``unwillingToPerform`` for a member that is there: a failure, not "gone already".
+
+    A compare tells the two apart; the failure shows the delete's answer,
+    not the compare's.
+    """
+    ann, bob = (f"uid={u},{branch[1]}" for u in ("ann", "bob"))
+    target = _target(slapd_server, branch, url=ranging.url)
+    group = _inserted(target, cn="staff", member=frozenset({ann, bob}))
+    ranging.mode = "stubborn"
+    (removed,) = target.update_groups([(group, [AttributeChange.remove("member", [ann])])])
+    assert not removed.ok
+    assert removed.error is not None
+    assert "unwillingToPerform (53)" in removed.error, removed.error
+    (read,) = _target(slapd_server, branch).retrieve_groups([group.id])
+    assert read.get("member") == frozenset({ann, bob})
+
+
+def test_members_that_name_no_entry_fail_alone(
+    slapd_server: SlapdServer, branch: tuple[str, str], ranging: ActiveDirectoryProxy
+) -> None:
+    """Active Directory refuses a member DN with no entry (``noSuchObject``): that member only.
+
+    Before, the whole add (or chunk of members) failed: one person missing
+    from the directory kept a group and all its other members out, run
+    after run. Now the group and the others are written, and the missing
+    member's membership gets its own error, with the reason.
+    """
+    people = branch[1]
+    admin = _admin(slapd_server)
+    for uid in ("ann", "bob"):
+        _person(admin, people, uid)
+    placeholder = f"cn=nobody,{SUFFIX}"  # for OpenLDAP's groupOfNames; AD groups may be empty
+    ranging.exists = lambda dn: (
+        dn == placeholder or bool(admin.search(dn, "(objectClass=*)", ldap3.BASE))
+    )
+    config, source = _large_groups(branch, {"staff": 0})
+    for uid in ("ann", "ghost", "bob", "spook"):
+        source.add_subject(uid)
+    for uid in ("ann", "ghost"):
+        source.add_member("campus:staff", uid)
+    target = _target(slapd_server, branch, url=ranging.url)
+    store = MemorySyncStore()
+    first = Provisioner(config, source, target, store).full_sync()
+    assert first.status is SyncStatus.ERROR, first.summary()
+    (staff,) = target.search_groups("cn", ["campus:staff"])
+    assert staff.get("member") == frozenset({f"uid=ann,{people}"})
+    assert first.error_counts() == {"ERR": 1}
+    (failed,) = [r for r in store.load(config.name).records.values() if r.error_code]
+    assert failed.object_type is ObjectType.MEMBERSHIP
+    assert f"the directory has no entry 'uid=ghost,{people}' to be a member" in (
+        failed.error_message or ""
+    )
+    # A later add of members: the one with an entry goes in beside the refused one.
+    source.add_member("campus:staff", "bob")
+    source.add_member("campus:staff", "spook")
+    second = Provisioner(config, source, target, store).full_sync()
+    assert second.status is SyncStatus.ERROR, second.summary()
+    (staff,) = target.search_groups("cn", ["campus:staff"])
+    assert staff.get("member") == frozenset({f"uid=ann,{people}", f"uid=bob,{people}"})
+    assert second.error_counts() == {"ERR": 2}
+    admin.unbind()
+
+
+def test_members_added_to_a_group_deleted_meanwhile_fail_the_group(
+    slapd_server: SlapdServer, branch: tuple[str, str]
+) -> None:
+    """``noSuchObject`` for the entry itself: the group's failure, not its members'."""
+    target = _target(slapd_server, branch)
+    group = _inserted(target, cn="staff")
+    admin = _admin(slapd_server)
+    assert admin.delete(group.id)
+    admin.unbind()
+    change = AttributeChange.add("member", [f"uid=ann,{branch[1]}"])
+    (added,) = target.update_groups([(group, [change])])
+    assert not added.ok
+    assert added.error is not None
+    assert "noSuchObject (32)" in added.error, added.error
 
 
 def test_groups_of_unique_names_keep_their_unique_members(

@@ -86,6 +86,18 @@ _NOT_ALLOWED_ON_NON_LEAF = 66
 # What the directory answers for a value it will not take (its syntax, a
 # constraint): the value's own failure, not the entry's.
 _VALUE_REFUSED = frozenset({19, 21})  # constraintViolation, invalidAttributeSyntax
+# Active Directory's answers for a member (a linked attribute's value) already
+# there, and already gone; checked with a compare, as they mean more besides.
+_ENTRY_ALREADY_EXISTS, _UNWILLING_TO_PERFORM = 68, 53
+_COMPARE_FALSE, _COMPARE_TRUE = 5, 6
+# Adds that fail for a value (Active Directory: a member DN that names no
+# entry, noSuchObject) are sent again without the values, then one by one.
+_ADD_REFUSED = _VALUE_REFUSED | {_NO_SUCH_OBJECT}
+# A chunk's failures that its values are sent again one by one for.
+_ONE_BY_ONE = {
+    ldap3.MODIFY_ADD: {_TYPE_OR_VALUE_EXISTS, _ENTRY_ALREADY_EXISTS, *_ADD_REFUSED},
+    ldap3.MODIFY_DELETE: {_NO_SUCH_ATTRIBUTE, _UNWILLING_TO_PERFORM},
+}
 _FILTER_VALUES = 100  # values per OR filter
 _BASE, _SUBTREE = 0, 2  # search scopes
 # The syntaxes whose values are read as Python values (as ldap3 formats them).
@@ -809,7 +821,7 @@ class LdapTarget(Closing, TargetDAO):
                 WriteOutcome.success(kind(id=dn, attributes=bean.attributes))
                 if result["result"] == 0
                 else self._add_by_values(kind, dn, bean, self._failure(f"add {dn!r}", result))
-                if result["result"] in _VALUE_REFUSED
+                if result["result"] in _ADD_REFUSED
                 else self._failure(f"add {dn!r}", result)
             )
 
@@ -829,7 +841,7 @@ class LdapTarget(Closing, TargetDAO):
                         WriteOutcome.success(kind(id=dn, attributes=bean.attributes))
                         if ok
                         else self._add_by_values(kind, dn, bean, self._failure(f"add {dn!r}"))
-                        if self._code() in _VALUE_REFUSED
+                        if self._code() in _ADD_REFUSED
                         else self._failure(f"add {dn!r}")
                     )
                     continue
@@ -882,9 +894,7 @@ class LdapTarget(Closing, TargetDAO):
         failed: list[tuple[str, Scalar, str]] = []
         for name, values in held.items():
             before = len(failed)
-            if not self._one_by_one(
-                dn, name, ldap3.MODIFY_ADD, values, _TYPE_OR_VALUE_EXISTS, failed
-            ):
+            if not self._one_by_one(dn, name, ldap3.MODIFY_ADD, values, failed):
                 return self._failure(f"add {name!r} values of {dn!r}")
             if placeholder is not None and len(failed) - before < len(values):
                 self._conn.modify(dn, {name: [(ldap3.MODIFY_DELETE, [placeholder])]})
@@ -1065,11 +1075,9 @@ class LdapTarget(Closing, TargetDAO):
         for chunk in _chunks(values, self._chunk):
             if change.op is ChangeOp.ADD:
                 ok = self._modified(settings, dn, {name: [(ldap3.MODIFY_ADD, chunk)]})
-                if not ok and self._code() in {_TYPE_OR_VALUE_EXISTS, *_VALUE_REFUSED}:
+                if not ok and self._code() in _ONE_BY_ONE[ldap3.MODIFY_ADD]:
                     before = len(failed)
-                    ok = self._one_by_one(
-                        dn, name, ldap3.MODIFY_ADD, chunk, _TYPE_OR_VALUE_EXISTS, failed
-                    )
+                    ok = self._one_by_one(dn, name, ldap3.MODIFY_ADD, chunk, failed)
                     if ok and len(failed) - before == len(chunk):
                         continue  # nothing went in: the placeholder stays
                 if ok and placeholder:
@@ -1082,8 +1090,8 @@ class LdapTarget(Closing, TargetDAO):
                         dn,
                         {name: [(ldap3.MODIFY_ADD, [placeholder]), (ldap3.MODIFY_DELETE, chunk)]},
                     )
-                if not ok and self._code() == _NO_SUCH_ATTRIBUTE:
-                    ok = self._one_by_one(dn, name, ldap3.MODIFY_DELETE, chunk, _NO_SUCH_ATTRIBUTE)
+                if not ok and self._code() in _ONE_BY_ONE[ldap3.MODIFY_DELETE]:
+                    ok = self._one_by_one(dn, name, ldap3.MODIFY_DELETE, chunk)
             if not ok:
                 what = f"{change.op.value} {name!r} of {dn!r}"
                 if change.op is ChangeOp.ADD:
@@ -1127,40 +1135,77 @@ class LdapTarget(Closing, TargetDAO):
         classes = list(settings.auxiliary_classes) if allowing is None else allowing
         if not classes:
             return False  # refused for another reason (a required attribute emptied, say)
-        if not self._one_by_one(
-            dn, "objectClass", ldap3.MODIFY_ADD, classes, _TYPE_OR_VALUE_EXISTS
-        ):
+        if not self._one_by_one(dn, "objectClass", ldap3.MODIFY_ADD, classes):
             return False  # the class's answer says why (it needs an attribute, say)
         log.info("gave %s the auxiliary classes %s", dn, ", ".join(classes))
         return bool(self._conn.modify(dn, modification))
 
-    def _one_by_one(  # noqa: PLR0917  # a modify's parts, and what may fail
+    def _one_by_one(
         self,
         dn: str,
         name: str,
         op: str,
         values: Sequence[Scalar],
-        fine: int,
         failed: list[tuple[str, Scalar, str]] | None = None,
     ) -> bool:
         """Send values one at a time where the chunk failed on one there (or gone) already.
 
+        A value there already (adds) or gone already (deletes) is fine: as
+        OpenLDAP says it (``attributeOrValueExists``, ``noSuchAttribute``),
+        and as Active Directory says it of a member (``entryAlreadyExists``,
+        ``unwillingToPerform``), which a compare of the value confirms.
         With *failed* (adds), a value the directory refuses for itself (its
-        syntax, a constraint) goes there as ``(attribute, value, why)``. ``False`` when
-        it refuses one for another reason (the entry's, the connection's):
-        the caller's failure.
+        syntax, a constraint, a member DN that names no entry) goes there as
+        ``(attribute, value, why)``. ``False`` when it refuses one for
+        another reason (the entry's, the connection's): the caller's failure.
         """
+        adding = op == ldap3.MODIFY_ADD
+        fine, maybe = (
+            (_TYPE_OR_VALUE_EXISTS, _ENTRY_ALREADY_EXISTS)
+            if adding
+            else (_NO_SUCH_ATTRIBUTE, _UNWILLING_TO_PERFORM)
+        )
+        there: bool | None = None  # whether the entry is there, once asked
         for value in values:
             if self._conn.modify(dn, {name: [(op, [value])]}):
                 continue
             code = self._code()
-            if code == fine:
+            if code == fine or (code == maybe and self._holds(dn, name, value) is adding):
                 continue
-            if failed is None or code not in _VALUE_REFUSED:
+            if failed is None or code not in _ADD_REFUSED:
                 return False
             why = self._failure(f"add {name!r} value {value!r} to {dn!r}").error
+            if code == _NO_SUCH_OBJECT:  # the entry's, or the value's (a member's DN)
+                there = self._exists(dn) if there is None else there
+                if not there:
+                    return False
+                why = f"{why}: the directory has no entry {value!r} to be a member"
             failed.append((name, value, why or "refused"))
         return True
+
+    @contextlib.contextmanager
+    def _aside(self) -> Iterator[None]:
+        """Ask the directory something, keeping the answer to the write before for its failure."""
+        result = self._conn.result
+        try:
+            yield
+        finally:
+            self._conn.result = result
+
+    def _holds(self, dn: str, name: str, value: Scalar) -> bool | None:
+        """Whether the entry has the value, as a compare says; ``None`` if it cannot say."""
+        with self._aside():
+            self._conn.compare(dn, name, wire_value(value))
+            code = self._code()
+        if code == _NO_SUCH_ATTRIBUTE:
+            return False  # no value at all
+        return {_COMPARE_TRUE: True, _COMPARE_FALSE: False}.get(code)
+
+    def _exists(self, dn: str) -> bool:
+        """Whether the directory has an entry *dn* (a base search, no attributes)."""
+        with self._aside():
+            self._conn.search(dn, "(objectClass=*)", search_scope=ldap3.BASE, attributes=["1.1"])
+            return bool(self._conn.entries) and self._code() == 0
 
     def _delete(self, kind: type[_OwnerT], beans: Sequence[_OwnerT]) -> list[WriteOutcome]:
         settings = self._settings(kind)
