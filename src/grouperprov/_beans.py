@@ -415,23 +415,48 @@ def with_stored_value(bean: _OwnerT, name: str, value: AttributeValue) -> _Owner
     return type(bean)(id=bean.id, attributes=AttributeMap._checked(data))  # noqa: SLF001  # same module
 
 
-def bean_problems(label: str, items: Sequence[object], kind: type) -> Iterator[str]:
+def is_text(value: str) -> bool:
+    r"""Whether *value* is text UTF-8 can encode: no lone surrogate in it.
+
+    A Python string may hold lone surrogates (JSON's ``"\ud800"`` escapes
+    make them, and bytes decoded with ``surrogateescape``); no database or
+    directory can store one, and the encoding of such a string raises.
+    """
+    if value.isascii():
+        return True  # the usual case, in C
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def bean_problems(
+    label: str, items: Sequence[object], kind: type, *, stored_ids: bool = False
+) -> Iterator[str]:
     """What in *items* is not a bean of *kind* with text ids, one problem per offender.
 
     Used on what a source or a target DAO gives: left in, a dict failed
     later with an ``AttributeError``, and an id of ``None`` or ``5`` was
     not the object its memberships or records name. The common case costs
     one pass of exact type checks (about 0.1 s per million memberships).
+    With *stored_ids* (Grouper's ids, the keys of sync records), an id must
+    be text a store can keep, too (:func:`is_text`): one with a lone
+    surrogate failed the save of the run's records.
     """
     if kind is ProvisioningMembership:
         fine = all(
             type(m) is ProvisioningMembership
             and type(m.group_id) is str
             and type(m.entity_id) is str
+            and (not stored_ids or (m.group_id.isascii() and m.entity_id.isascii()))
             for m in items
         )
     else:
-        fine = all(type(b) is kind and type(b.id) is str for b in items)  # type: ignore[attr-defined]  # a group or an entity
+        fine = all(
+            type(b) is kind and type(b.id) is str and (not stored_ids or b.id.isascii())  # type: ignore[attr-defined]  # a group or an entity
+            for b in items
+        )
     if fine:
         return
     names = ("group_id", "entity_id") if kind is ProvisioningMembership else ("id",)
@@ -444,3 +469,8 @@ def bean_problems(label: str, items: Sequence[object], kind: type) -> Iterator[s
             if not isinstance(value, str):
                 shown = f"{type(value).__name__} {value!r:.80}"
                 yield f"{label}[{index}]: its {name} is {shown}, not text"
+            elif stored_ids and not is_text(value):
+                yield (
+                    f"{label}[{index}]: its {name} {value!r:.80} has a lone surrogate,"
+                    " which no store can keep (not UTF-8 text)"
+                )

@@ -18,7 +18,6 @@ from collections.abc import Collection, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import attrs
 import psycopg
 from psycopg import conninfo as _conninfo
 from psycopg.pq import TransactionStatus
@@ -62,6 +61,7 @@ from grouperprov.stores._rows import (
     select_controls,
     select_records,
     select_rejected,
+    storable_text,
 )
 
 __all__ = ["PostgresSyncStore"]
@@ -101,23 +101,11 @@ _MIGRATION_LOCK = "grouperprov schema"
 _LEASE_LOCK = "grouperprov lease "
 
 
-def _nul_free(value: Any) -> Any:  # noqa: ANN401  # text, or what holds it
-    r"""*value* with each NUL of its text written ``\u0000``, through tuples, lists and attrs.
-
-    A target id is left alone: it is kept as JSON, which escapes NUL itself.
-    """
-    if type(value) is str:
-        return value.replace("\x00", "\\u0000")
-    if isinstance(value, tuple | list):
-        return type(value)(_nul_free(v) for v in value)
-    if attrs.has(type(value)):
-        changes = {
-            f.alias: _nul_free(getattr(value, f.name))
-            for f in attrs.fields(type(value))
-            if f.init and f.name != "target_id"
-        }
-        return attrs.evolve(value, **changes)
-    return value
+def _unstorable(exc: Exception) -> bool:
+    """Whether *exc* is the failure of text PostgreSQL cannot hold: a NUL, a lone surrogate."""
+    return isinstance(exc, UnicodeEncodeError) or (
+        isinstance(exc, psycopg.DataError) and "NUL" in str(exc)
+    )
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -352,11 +340,12 @@ class PostgresSyncStore(Closing):
         try:
             with self._transaction() as cur:
                 insert_control(cur, "%s", provisioner, message, time=aware)
-        except psycopg.DataError as exc:
-            if "NUL" not in str(exc):
+        except (psycopg.DataError, UnicodeEncodeError) as exc:
+            if not _unstorable(exc):
                 raise
+            kept = storable_text(message, nul=True)
             with self._transaction() as cur:
-                insert_control(cur, "%s", provisioner, _nul_free(message), time=aware)
+                insert_control(cur, "%s", provisioner, kept, time=aware)
 
     def controls(self, provisioner: str, *, pending: bool = True) -> list[ControlMessage]:
         """See :meth:`~grouperprov.stores.SyncStore.controls`."""
@@ -390,12 +379,16 @@ class PostgresSyncStore(Closing):
         records = list(records)
         try:
             self._save(provisioner, records, log, rejected, acknowledged)
-        except psycopg.DataError as exc:
-            if "NUL" not in str(exc):
+        except (psycopg.DataError, UnicodeEncodeError) as exc:
+            if not _unstorable(exc):
                 raise
             logger = logging.getLogger("grouperprov.stores.postgres")
-            logger.warning("%s: text with NUL characters, kept as \\u0000", provisioner.name)
-            self._save(*_nul_free((provisioner, records, log, rejected, acknowledged)))
+            logger.warning(
+                "%s: text with NUL characters or lone surrogates, kept as escapes (\\u0000)",
+                provisioner.name,
+            )
+            whole = (provisioner, records, log, rejected, acknowledged)
+            self._save(*storable_text(whole, nul=True))
 
     def _save(
         self,

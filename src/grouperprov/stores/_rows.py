@@ -13,6 +13,9 @@ from collections.abc import Callable, Collection, Hashable, Iterable, Iterator, 
 from datetime import datetime
 from typing import Any, TypeVar
 
+import attrs
+
+from grouperprov._beans import is_text
 from grouperprov._codes import SyncErrorCode, exception_text
 from grouperprov._config import ObjectType
 from grouperprov._events import ControlKind, ControlMessage, RejectedEvent
@@ -152,6 +155,32 @@ def schema_v1(*, text: str, time: str, flag: Callable[[str], str], log_id: str) 
         "CREATE INDEX gp_sync_log_finished ON gp_sync_log (provisioner, finished)",
         *(stmt for table, keys in TABLES.values() for stmt in record_table(table, keys)),
     ]
+
+
+def storable_text(value: Any, *, nul: bool = False) -> Any:  # noqa: ANN401  # text, or what holds it
+    r"""*value* with the text a store cannot hold as escapes, through tuples, lists and attrs.
+
+    A lone surrogate (a Python string may hold one: JSON's ``"\ud800"``
+    escapes make them, and bytes decoded with ``surrogateescape``; UTF-8
+    cannot encode it) becomes its escape, the six characters ``\ud800``;
+    with *nul*, so does a NUL (PostgreSQL's text cannot hold U+0000) as
+    ``\u0000``. A target id is left alone: it is kept as JSON, which escapes
+    both.
+    """
+    if type(value) is str:
+        if nul:
+            value = value.replace("\x00", "\\u0000")
+        return value if is_text(value) else value.encode("utf-8", "backslashreplace").decode()
+    if isinstance(value, tuple | list):
+        return type(value)(storable_text(v, nul=nul) for v in value)
+    if attrs.has(type(value)):
+        changes = {
+            f.alias: storable_text(getattr(value, f.name), nul=nul)
+            for f in attrs.fields(type(value))
+            if f.init and f.name != "target_id"
+        }
+        return attrs.evolve(value, **changes)
+    return value
 
 
 def encode_id(value: Hashable | None) -> str | None:

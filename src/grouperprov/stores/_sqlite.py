@@ -53,6 +53,7 @@ from grouperprov.stores._rows import (
     select_controls,
     select_records,
     select_rejected,
+    storable_text,
 )
 
 __all__ = ["SCHEMA_VERSION", "SqliteSyncStore"]
@@ -265,9 +266,13 @@ class SqliteSyncStore(Closing):
         return select_rejected(self._connect(), "?", provisioner, parse_time=_parse_time)
 
     def add_control(self, provisioner: str, message: ControlMessage) -> None:
-        """See :meth:`~grouperprov.stores.SyncStore.add_control`."""
-        with self._write() as conn:
-            insert_control(conn, "?", provisioner, message, time=_time)
+        """See :meth:`~grouperprov.stores.SyncStore.add_control` (text kept as in :meth:`save`)."""
+        try:
+            with self._write() as conn:
+                insert_control(conn, "?", provisioner, message, time=_time)
+        except UnicodeEncodeError:
+            with self._write() as conn:
+                insert_control(conn, "?", provisioner, storable_text(message), time=_time)
 
     def controls(self, provisioner: str, *, pending: bool = True) -> list[ControlMessage]:
         """See :meth:`~grouperprov.stores.SyncStore.controls`."""
@@ -290,7 +295,32 @@ class SqliteSyncStore(Closing):
         rejected: Sequence[RejectedEvent] = (),
         acknowledged: Sequence[ControlMessage] = (),
     ) -> None:
-        """Write everything of a run in one transaction (see the protocol)."""
+        r"""Write everything of a run in one transaction (see the protocol).
+
+        Text UTF-8 cannot encode (a lone surrogate: a target's value read
+        from bytes that are not UTF-8, an error message quoting it) failed
+        the save, and the run's records were lost, in every run; the run is
+        written again with each such character as its escape (``\udcff``).
+        """
+        records = list(records)
+        try:
+            self._save(provisioner, records, log, rejected, acknowledged)
+        except UnicodeEncodeError:
+            _log.warning(
+                "%s: text with lone surrogates (not UTF-8), kept as escapes (\\udcff)",
+                provisioner.name,
+            )
+            whole = (provisioner, records, log, rejected, acknowledged)
+            self._save(*storable_text(whole))
+
+    def _save(
+        self,
+        provisioner: ProvisionerRecord,
+        records: Sequence[SyncRecord],
+        log: LogRecord | None,
+        rejected: Sequence[RejectedEvent],
+        acknowledged: Sequence[ControlMessage],
+    ) -> None:
         rows: dict[ObjectType, list[tuple[Any, ...]]] = {t: [] for t in TABLES}
         time = TimeCache(_time).__getitem__
         for record in records:

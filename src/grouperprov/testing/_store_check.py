@@ -262,6 +262,63 @@ def _check_nul_text(store: SyncStore) -> None:
     )
 
 
+def _either(kept: object, given: object, escaped: object, rule: str) -> None:
+    _expect(kept in (given, escaped), rule, kept)
+
+
+def _check_surrogate_text(store: SyncStore) -> None:
+    r"""Text with a lone surrogate is kept, or written as its escape (``\udcff``).
+
+    UTF-8 cannot encode one, yet a Python string may hold it: a target's
+    value read from bytes that are not UTF-8 (a cached link), an error
+    message quoting it, a payload off a queue. A store that refused it lost
+    the run's records, and every later run's.
+    """
+    name = "contract-surrogate"
+    odd = SyncRecord(
+        object_type=ObjectType.GROUP,
+        grouper_id="g-odd",
+        error_code=SyncErrorCode.ERR,
+        error_message="refused: \ud800",
+        error_time=_T0,
+        last_sync=_T0,
+        links=("guid-\udcff",),
+        subject_link="who-\udcfe",
+    )
+    plain = attrs.evolve(
+        odd, grouper_id="g-plain", error_message="plain", links=(), subject_link=None
+    )
+    rejected = RejectedEvent(payload="\udcff off the queue", reason="not UTF-8", received=_T0)
+    log = LogRecord(
+        provisioner=name,
+        sync_type=SyncType.FULL,
+        started=_T0,
+        finished=_T0,
+        status="ERROR",
+        summary="group 'a:\ud800'",
+    )
+    store.save(ProvisionerRecord(name=name), [odd, plain], log=log, rejected=[rejected])
+    records = store.load(name).records
+    _expect((ObjectType.GROUP, "g-plain") in records, "the save's other records are kept")
+    kept = records.get((ObjectType.GROUP, "g-odd"))
+    _expect(kept is not None, "a record with a lone surrogate in its text is kept")
+    assert kept is not None  # noqa: S101  # for the type checker
+    rule = "text with a lone surrogate is kept (or as its escape, \\udcff)"
+    _either(kept.error_message, "refused: \ud800", "refused: \\ud800", rule)
+    _either(kept.links, ("guid-\udcff",), ("guid-\\udcff",), rule)
+    _either(kept.subject_link, "who-\udcfe", "who-\\udcfe", rule)
+    payloads = [r.payload for r in store.rejected_events(name)]
+    _either(payloads, ["\udcff off the queue"], ["\\udcff off the queue"], rule)
+    summaries = [entry.summary for entry in store.logs(name)]
+    _either(summaries, ["group 'a:\ud800'"], ["group 'a:\\ud800'"], rule)
+    asked = ControlMessage(
+        id="c-odd", kind=ControlKind.FULL_SYNC, requested_by="ad\udcffmin", requested_at=_T0
+    )
+    store.add_control(name, asked)
+    by = [m.requested_by for m in store.controls(name)]
+    _either(by, ["ad\udcffmin"], ["ad\\udcffmin"], rule)
+
+
 def _failing(records: list[SyncRecord]) -> Iterator[SyncRecord]:
     yield from records
     msg = "the caller failed half way"
@@ -389,6 +446,7 @@ CHECKS: tuple[Callable[[SyncStore], None], ...] = (
     _check_some_records,
     _check_queue,
     _check_nul_text,
+    _check_surrogate_text,
     _check_atomic,
     _check_failsafe,
     _check_lease,
@@ -403,10 +461,12 @@ def check_sync_store(make_store: Callable[[], SyncStore]) -> None:
     records of every object type load exactly as saved (tuple ids, links,
     errors, times), saving again replaces and keeps the rest, provisioners are
     separate, text with a NUL is kept (or written as the text ``\u0000``:
-    PostgreSQL's text cannot hold it), a save that fails half way leaves
-    nothing behind, the failsafe and its approval are kept, the job lease is
-    exclusive, renewable, taken over once expired and released only by its
-    holder, and purging deletes exactly what the retention rule allows.
+    PostgreSQL's text cannot hold it), text with a lone surrogate is kept
+    (or written as its escape, ``\udcff``: UTF-8 cannot encode it), a save
+    that fails half way leaves nothing behind, the failsafe and its approval
+    are kept, the job lease is exclusive, renewable, taken over once expired
+    and released only by its holder, and purging deletes exactly what the
+    retention rule allows.
 
     Raises:
         StoreContractError: A rule is broken; the message names it.
