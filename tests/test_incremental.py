@@ -1393,6 +1393,13 @@ def test_targeted_reads_that_break_the_source_contract_stop_the_run_as_a_source_
         read_partial(source, groups=["grp-00001"], members=[], memberships=[])
     with pytest.raises(SourceError, match=r"retrieve_entities\(\)\[0\]: its id is NoneType"):
         read_entities(_NoneEntities(), ["mem-u1"])
+    with pytest.raises(SourceError, match=r"\[0\]: its id 'mem-\\udcff' has a lone surrogate"):
+        read_entities(_OddEntities(), ["mem-u1"])
+
+
+class _OddEntities(InMemorySource):
+    def retrieve_entities(self, ids: Collection[str]) -> list[ProvisioningEntity]:
+        return [ProvisioningEntity(id="mem-\udcff")]  # no store can keep the id
 
 
 class _NoneEntities(InMemorySource):

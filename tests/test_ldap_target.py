@@ -2536,3 +2536,29 @@ def test_flags_and_sizes_of_the_wrong_type_are_named() -> None:
         "page_size: expected a whole number, not str '500'",
         "timeout: expected a number of seconds above 0, not int 0",
     ]
+
+
+def test_a_group_named_with_a_lone_surrogate_fails_alone_in_an_incremental_run(
+    slapd_server: SlapdServer, branch: tuple[str, str]
+) -> None:
+    r"""A name UTF-8 cannot encode (JSON's ``"\ud800"`` makes one) is that group's error.
+
+    Found by probing odd names: the incremental run's search for the group
+    encoded the name into its filter and ended with ``UnicodeEncodeError``,
+    so no event of the batch was applied, in every run. Such a value is in
+    no entry: a search or a read by it finds nothing.
+    """
+    config, source = _large_groups(branch, {"staff": 1, "bad\ud800": 1})
+    source.add_subject("s99")
+    target = _target(slapd_server, branch)
+    prov = Provisioner(config, source, target, MemorySyncStore())
+    first = prov.full_sync()
+    assert first.status is SyncStatus.ERROR, first.summary()
+    seen = len(source.changes)
+    source.add_member("campus:staff", "s99")
+    source.add_member("campus:bad\ud800", "s99")
+    later = prov.incremental_sync(source.events(seen))
+    assert later.status is SyncStatus.ERROR, later.summary()
+    (staff,) = target.search_groups("cn", ["campus:staff", "campus:bad\ud800"])
+    assert f"uid=s99,{branch[1]}" in staff.attributes["member"]  # type: ignore[operator]
+    assert target.retrieve_groups([f"cn=campus:bad\ud800,{branch[0]}"]) == []

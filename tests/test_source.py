@@ -219,6 +219,16 @@ _GOOD = _snapshot({})
             {"memberships": (("g0", "m1"),)},
             "memberships[0] is tuple ('g0', 'm1'), not a ProvisioningMembership",
         ),
+        # An id with a lone surrogate (JSON's "\ud800" makes one) is no store's
+        # key: the save of the run's records failed, in every run.
+        (
+            {"groups": (ProvisioningGroup(id="g\ud800", attributes={"name": "apps:x"}),)},
+            "groups[0]: its id 'g\\ud800' has a lone surrogate, which no store can keep",
+        ),
+        (
+            {"memberships": (ProvisioningMembership("g0", "m\udcff"),)},
+            "memberships[0]: its entity_id 'm\\udcff' has a lone surrogate",
+        ),
     ],
 )
 def test_a_snapshot_that_breaks_the_source_contract_is_refused_naming_each_problem(

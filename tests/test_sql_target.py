@@ -2318,3 +2318,36 @@ def test_settings_of_the_wrong_type_are_named(tmp_path: Path) -> None:
     ]
     with pytest.raises(ConfigError, match="batch_size: expected a whole number above 0, not int 0"):
         SqlTarget(sqlite3.connect(tmp_path / "t.db"), LAYOUT, batch_size=0)
+
+
+def test_a_group_named_with_a_lone_surrogate_fails_alone_in_every_kind_of_run(
+    connect: Connect,
+) -> None:
+    r"""A name UTF-8 cannot encode (JSON's ``"\ud800"`` makes one) is that group's error.
+
+    Found by probing odd names: the incremental run's read of the group
+    bound the name as a parameter and ended with ``UnicodeEncodeError``, so
+    no event of the batch was applied, in every run. Such a value is in no
+    table: a search or a read by it finds nothing.
+    """
+    connection = connect()
+    _app_tables(connection)
+    source = _staff_and_faculty()
+    source.add_group("a:bad\ud800", description="Bad")
+    source.add_member("a:bad\ud800", "u0")
+    target = SqlTarget(connection, _APP_LAYOUT)
+    prov = Provisioner(_APP_CONFIG, source, target, MemorySyncStore())
+    first = prov.full_sync()
+    assert first.status is SyncStatus.ERROR, first.summary()
+    assert len(_app_rows(connection)) == 4  # a:staff's and a:fac's rows, and the app's
+    seen = len(source.changes)
+    source.add_member("a:fac", "u0")
+    source.add_member("a:bad\ud800", "u1")
+    later = prov.incremental_sync(source.events(seen))
+    assert later.status is SyncStatus.ERROR, later.summary()
+    assert ("a:fac", "mem-u0", "a:fac", "u0") in _app_rows(connection)
+    assert target.search_groups("cn", ["a:bad\ud800", "a:fac"]) == [
+        ProvisioningGroup(id="a:fac", attributes={"cn": "a:fac", "description": "Fac"})
+    ]
+    assert target.retrieve_groups(["a:bad\ud800"]) == []
+    assert target.retrieve_memberships_by_groups(["a:bad\ud800"]) == []

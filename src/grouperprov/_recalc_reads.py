@@ -46,6 +46,7 @@ from ._beans import (
     ProvisioningGroup,
     ProvisioningMembership,
     Scalar,
+    is_text,
     with_stored_value,
 )
 from ._behavior import Behavior, compared_config
@@ -420,8 +421,10 @@ def _search_values(
                 value = next(iter(value)) if len(value) == 1 else None
             if value is None or value == "":
                 continue
-            wanted.setdefault(name, set()).add(value)
             found = True
+            if isinstance(value, str) and not is_text(value):
+                continue  # a lone surrogate: no target holds it, and sent, it failed the read
+            wanted.setdefault(name, set()).add(value)
         if not found:
             return None
     return wanted

@@ -302,9 +302,13 @@ def _check_types(snapshot: GrouperSnapshot, problems: list[str]) -> None:
     a group), or was taken for another object (a group id of ``5`` was not
     the ``"5"`` its memberships name).
     """
-    problems.extend(bean_problems("groups", snapshot.groups, ProvisioningGroup))
-    problems.extend(bean_problems("entities", snapshot.entities, ProvisioningEntity))
-    problems.extend(bean_problems("memberships", snapshot.memberships, ProvisioningMembership))
+    checks = (
+        ("groups", snapshot.groups, ProvisioningGroup),
+        ("entities", snapshot.entities, ProvisioningEntity),
+        ("memberships", snapshot.memberships, ProvisioningMembership),
+    )
+    for label, beans, kind in checks:
+        problems.extend(bean_problems(label, beans, kind, stored_ids=True))
     for name, marked in snapshot.markers.items():
         markers: Sequence[object] = marked  # as given: the check is of what was given
         problems.extend(
@@ -381,7 +385,7 @@ def _read(given: Iterable[_Owner], label: str, kind: type[_Owner]) -> list[_Owne
         SourceError: Something in it is not (each offender named by its place).
     """
     found = list(given)
-    _refuse(list(bean_problems(label, found, kind)))
+    _refuse(list(bean_problems(label, found, kind, stored_ids=True)))
     return found
 
 

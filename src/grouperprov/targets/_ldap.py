@@ -27,6 +27,7 @@ from grouperprov._beans import (
     ProvisioningEntity,
     ProvisioningGroup,
     Scalar,
+    is_text,
 )
 from grouperprov._closing import Closing
 from grouperprov._config import ObjectType
@@ -705,7 +706,8 @@ class LdapTarget(Closing, TargetDAO):
         settings = self._settings(kind)
         found: list[_OwnerT] = []
         for dn in sorted(set(ids)):
-            found += self._search(kind, self._class_filter(settings), base=dn, scope=_BASE)
+            if is_text(dn):  # else no entry has it, and sent, it failed the read
+                found += self._search(kind, self._class_filter(settings), base=dn, scope=_BASE)
         return sorted(found, key=_id)
 
     def retrieve_groups(self, ids: Collection[str]) -> list[ProvisioningGroup]:
@@ -720,7 +722,8 @@ class LdapTarget(Closing, TargetDAO):
         self, kind: type[_OwnerT], attribute: str, values: Collection[Scalar]
     ) -> list[_OwnerT]:
         settings = self._settings(kind)
-        wanted = sorted({str(v) for v in values})
+        # A value with a lone surrogate (not UTF-8 text) is in no entry; sent, it failed the read.
+        wanted = sorted({text for v in values if is_text(text := str(v))})
         if isinstance(settings, LdapGroups) and attribute == settings.path_attribute:
             return self._by_dns(kind, [self._group_dn(settings, {attribute: v}) for v in wanted])
         found: dict[str, _OwnerT] = {}

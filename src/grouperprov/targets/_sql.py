@@ -19,6 +19,7 @@ from grouperprov._beans import (
     ProvisioningGroup,
     ProvisioningMembership,
     Scalar,
+    is_text,
 )
 from grouperprov._closing import Closing
 from grouperprov._codes import exception_text
@@ -178,6 +179,15 @@ def _attempt(
         return exc
     cur.execute(f"RELEASE SAVEPOINT {name}")
     return result
+
+
+def _findable(values: Iterable[str]) -> list[str]:
+    """*values* a table can hold, sorted, once each.
+
+    One with a lone surrogate (not UTF-8 text) is in no table, and bound as
+    a parameter it failed the whole read (``UnicodeEncodeError``).
+    """
+    return sorted({v for v in values if is_text(v)})
 
 
 def _keyed(rows: list[Any], width: int, table: str, key: Sequence[str]) -> list[Any]:
@@ -876,7 +886,7 @@ class SqlTarget(Closing, TargetDAO):
     def _by_ids(self, kind: type[_OwnerT], ids: Collection[str]) -> list[_OwnerT]:
         table = self._table(kind)
         found: list[_OwnerT] = []
-        for chunk in self._chunks(sorted(set(ids))):
+        for chunk in self._chunks(_findable(ids)):
             where = f" WHERE {quote(table.id_column)} IN ({self._in(len(chunk))})"
             found.extend(self._read(kind, where, chunk))
         return sorted(found, key=lambda b: b.id)
@@ -885,7 +895,7 @@ class SqlTarget(Closing, TargetDAO):
         self, kind: type[_OwnerT], attribute: str, values: Collection[Scalar]
     ) -> list[_OwnerT]:
         table = self._table(kind)
-        wanted = sorted({str(v) for v in values})
+        wanted = _findable(str(v) for v in values)
         if not wanted:
             return []
         if attribute in table.columns:
@@ -983,7 +993,7 @@ class SqlTarget(Closing, TargetDAO):
 
     def _memberships_by(self, column: str, ids: Collection[str]) -> list[ProvisioningMembership]:
         found: list[ProvisioningMembership] = []
-        for chunk in self._chunks(sorted(set(ids))):
+        for chunk in self._chunks(_findable(ids)):
             found.extend(
                 self._memberships(f" WHERE {quote(column)} IN ({self._in(len(chunk))})", chunk)
             )
