@@ -216,6 +216,24 @@ def test_a_function_returning_something_else_than_text_is_an_error() -> None:
     )
 
 
+def test_a_link_with_a_lone_surrogate_is_an_error_not_a_link() -> None:
+    r"""A link UTF-8 cannot encode is refused, as no store can keep it.
+
+    Found by probing odd links: it was written to the target and cached; the
+    store kept it as its escape (``\ud800``), which the next run took for
+    the link and wrote to the target in its place.
+    """
+    directory = Directory()
+    directory.eppn["u3"] = "u3\ud800@campus.edu"
+    prov = _provisioner(directory)
+    result = prov.full_sync()
+    assert result.errors[(ObjectType.ENTITY, "mem-u3")].message == (
+        "subject link failed: ValueError: the function returned 'u3\\ud800@campus.edu', "
+        "which has a lone surrogate (not UTF-8 text)"
+    )
+    assert prov.store.load(P).records[(ObjectType.ENTITY, "mem-u3")].subject_link is None
+
+
 def test_operated_entities_keep_their_link_beside_their_target_state() -> None:
     directory = Directory()
     config = ProvisionerConfig.from_dict(

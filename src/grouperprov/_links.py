@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 import attrs
 
-from ._beans import ProvisioningEntity
+from ._beans import ProvisioningEntity, is_text
 from ._codes import ObjectError, SyncErrorCode, exception_text
 from ._config import ObjectType, SubjectLinkConfig
 from ._sources import TranslationContext, resolve_function
@@ -48,6 +48,10 @@ def _link_text(raw: object) -> str | None:
     if isinstance(raw, bool) or not isinstance(raw, str | int):
         msg = f"the function returned {type(raw).__name__} {raw!r}, not a str, an int or None"
         raise TypeError(msg)
+    if isinstance(raw, str) and not is_text(raw):
+        # Kept, it would be saved as its escape and written as that in the next run.
+        msg = f"the function returned {raw!r}, which has a lone surrogate (not UTF-8 text)"
+        raise ValueError(msg)
     return str(raw)
 
 
