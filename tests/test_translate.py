@@ -156,6 +156,31 @@ def test_too_long_values_give_len_for_single_and_each_multi_value() -> None:
     assert result.errors[1].message == f"value {'y' * 12!r} is 12 characters long, max 10"
 
 
+def test_a_value_with_a_lone_surrogate_gives_inv_and_other_text_does_not() -> None:
+    r"""A value UTF-8 cannot encode (JSON's ``"\ud800"`` makes one) is invalid input.
+
+    Before, it went on to the target, whose write failed (a SQL or LDAP
+    target), or which kept it (and a store then kept a link made of it as
+    its escape); the incremental run's search for it failed outright.
+    """
+    odd = MATH.with_attributes(extension="st\ud800aff", tags=["ok", "b\udcffd"])
+    t = _translator(
+        [
+            {"name": "cn", "field": "extension"},
+            {"name": "tags", "field": "tags", "multi_valued": True},
+        ]
+    )
+    result = t.translate_group(odd)
+    assert [(e.code, e.attribute) for e in result.errors] == [(INV, "cn"), (INV, "tags")]
+    assert result.errors[0].message == (
+        "value 'st\\ud800aff' has a lone surrogate: not UTF-8 text, which no target or store"
+        " can keep"
+    )
+    accented = t.translate_group(MATH.with_attributes(extension="Café ß 東京"))
+    assert accented.bean.get("cn") == "Café ß 東京"
+    assert not accented.errors
+
+
 def test_valid_pattern_and_valid_function_give_inv() -> None:
     t = _translator(
         [

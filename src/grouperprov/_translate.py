@@ -29,6 +29,7 @@ from ._beans import (
     ProvisioningMembership,
     Scalar,
     _normalise_value,
+    is_text,
 )
 from ._codes import ObjectError, SyncErrorCode, exception_text
 from ._config import AttributeConfig, MembershipType, ObjectType, ProvisionerConfig, ValueType
@@ -470,7 +471,7 @@ class _Attribute:
 
     def finish(self, raw: AttributeValue) -> tuple[AttributeValue, list[ObjectError]]:
         """Default, convert and validate a value taken from the source."""
-        if self.plain and type(raw) is str and raw:
+        if self.plain and type(raw) is str and raw and raw.isascii():
             # Nothing to default, convert or check: the common case, kept cheap.
             return (frozenset((raw,)) if self.config.multi_valued else raw), []
         name = self.name
@@ -503,6 +504,15 @@ class _Attribute:
         errors: list[ObjectError] = []
         limit = self.config.max_length
         for item in _items(value):
+            if isinstance(item, str) and not is_text(item):
+                errors.append(
+                    ObjectError(
+                        SyncErrorCode.INV,
+                        f"value {_quote(item)} has a lone surrogate: not UTF-8 text, which"
+                        " no target or store can keep",
+                        self.name,
+                    )
+                )
             if limit is not None and isinstance(item, str) and len(item) > limit:
                 errors.append(
                     ObjectError(
