@@ -1071,6 +1071,78 @@ def test_a_server_the_ca_does_not_vouch_for_is_refused_clearly(
     assert server.password not in repr(caught.value.__cause__)
 
 
+def test_several_urls_are_tried_in_order_and_the_reads_and_writes_keep_to_one(
+    slapd_server: SlapdServer, branch: tuple[str, str]
+) -> None:
+    """``"ldap://dc1 ldap://dc2"``, as Grouper's LDAP settings write a list of servers.
+
+    Before, such a URL failed with ldap3's ``LDAPInvalidServerError`` and no
+    message. The first server that answers serves, and the pipelined adds
+    go to the server the reads come from.
+    """
+    dead = "ldap://127.0.0.1:1"
+    target = _target(slapd_server, branch, url=f"{dead} {slapd_server.url}", timeout=2)
+    assert target.urls == (dead, slapd_server.url)
+    groups = [ProvisioningGroup(id=str(n), attributes={"cn": f"g{n}"}) for n in range(3)]
+    assert all(o.ok for o in target.insert_groups(groups))  # pipelined, on a second connection
+    assert len(target.retrieve_all_groups()) == 3
+    assert target._server == slapd_server.url
+    with pytest.raises(TargetUnavailable) as caught:
+        LdapTarget(f"{dead} ldap://127.0.0.1:2", groups=LdapGroups(base_dn=SUFFIX), timeout=2)
+    assert str(caught.value).startswith(
+        "cannot connect to any of 2 servers as anonymous: ldap://127.0.0.1:1: "
+    )
+    assert "; ldap://127.0.0.1:2: " in str(caught.value)
+
+
+def test_ipv6_hosts_are_in_brackets() -> None:
+    assert _ldap._urls("ldaps://[::1]:636/ ldap://[fe80::1]") == (
+        ("ldaps://[::1]:636", "ldap://[fe80::1]"),
+        [],
+    )
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        (
+            "ldap://h:389/dc=example,dc=edu",
+            "the part after the host ('dc=example,dc=edu') is not used",
+        ),
+        ("ldap://:389", "expected host or host:port after //"),
+        ("ldap://h:port", "expected host or host:port after //"),
+        ("ldap://::1", "expected host or host:port after //"),
+        ("ldap://[::1", "expected host or host:port after //"),
+        ("ldap://[::1]636", "expected host or host:port after //"),
+        ("ldap://h ftp://h", "expected ldap://host:port or ldaps://host:port, not 'ftp://h'"),
+    ],
+)
+def test_a_url_that_names_no_server_is_a_setting_to_fix(url: str, problem: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        LdapTarget(url, groups=LdapGroups(base_dn=SUFFIX))
+    assert [p.path for p in caught.value.problems] == ["url"]
+    assert problem in caught.value.problems[0].message
+
+
+@pytest.mark.parametrize("url", ["{url}/", "LDAP://{host}", "ldap://{host} "])
+def test_urls_as_rfc_4516_writes_them_connect(slapd_server: SlapdServer, url: str) -> None:
+    """A trailing ``/`` and a scheme in capitals are an LDAP URL too.
+
+    Before, ``ldap://host:389/`` failed with ldap3's "port must be an integer"
+    and ``LDAP://`` was refused.
+    """
+    given = url.format(url=slapd_server.url, host=slapd_server.url.removeprefix("ldap://"))
+    target = LdapTarget(
+        given,
+        bind_dn=slapd_server.bind_dn,
+        password=slapd_server.password,
+        groups=LdapGroups(base_dn=SUFFIX),
+    )
+    _opened.append(target)
+    assert target.urls == (slapd_server.url,)
+    assert target.retrieve_groups([f"cn=absent,{SUFFIX}"]) == []
+
+
 def test_refused_credentials_and_a_closed_port_are_clear_errors(
     slapd_server: SlapdServer,
 ) -> None:

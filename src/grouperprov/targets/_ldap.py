@@ -6,6 +6,7 @@ import collections
 import contextlib
 import enum
 import logging
+import re
 import ssl
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Literal, TypeVar
@@ -226,7 +227,10 @@ class LdapTarget(Closing, TargetDAO):
     The password is never logged, shown in the repr, or passed to diagnostics.
 
     Args:
-        url: ``ldap://host:port`` or ``ldaps://host:port``.
+        url: ``ldap://host:port`` or ``ldaps://host:port``; several,
+            separated by spaces, are tried in that order at each connect
+            (the first that answers serves, as Grouper's own LDAP settings
+            have it).
         bind_dn: Who binds (``None``: anonymously).
         password: The bind password.
         groups: Where groups are (``None``: no groups).
@@ -272,6 +276,7 @@ class LdapTarget(Closing, TargetDAO):
         if problems:
             raise ConfigError(problems)
         self.url = url
+        self.urls = _urls(url)[0]
         # Base DNs in the one escaping grouperprov writes (no spaces after commas...),
         # so the DNs it builds and those it reads back compare equal; so is the
         # placeholder, which a read takes out of the members.
@@ -285,41 +290,54 @@ class LdapTarget(Closing, TargetDAO):
         self._chunk = max(1, chunk_size)
         tls = (
             ldap3.Tls(ca_certs_file=ca_file, validate=ssl.CERT_REQUIRED)
-            if ca_file or start_tls or url.startswith("ldaps://")
+            if ca_file or start_tls or any(u.startswith("ldaps://") for u in self.urls)
             else None
         )
 
-        def connect(strategy: Literal["SYNC", "ASYNC"]) -> Any:  # noqa: ANN401  # the stubs leave add, modify and delete untyped
-            # A new Server each time: ldap3's marks an address it failed to
-            # reach unusable for five minutes, which would outlast a restart.
-            server = ldap3.Server(
-                url, use_ssl=url.startswith("ldaps://"), tls=tls, connect_timeout=int(timeout)
-            )
-            conn = ldap3.Connection(
-                server,
-                user=bind_dn,
-                password=password,
-                auto_bind=ldap3.AUTO_BIND_NONE,  # below, to close what a failure leaves open
-                # Answers to pipelined adds are awaited with a timeout of their
-                # own: ldap3's receiving thread spins after an unbind when its
-                # connection has a receive timeout.
-                receive_timeout=int(timeout) if strategy == ldap3.SYNC else None,
-                raise_exceptions=False,
-                client_strategy=strategy,
-            )
-            try:
-                _open_and_bind(conn, start_tls=start_tls)
-            except (LDAPException, _Refused) as exc:
-                _close(conn)
-                # ldap3's messages carry no password; the URL says which directory.
-                how = " with StartTLS" if start_tls else ""
-                msg = f"cannot connect to {url}{how} as {bind_dn or 'anonymous'}: {_reason(exc)}"
-                raise TargetUnavailable(msg) from exc
-            return conn
+        def connect(strategy: Literal["SYNC", "ASYNC"], first: str | None = None) -> Any:  # noqa: ANN401  # the stubs leave add, modify and delete untyped
+            """A bound connection to the first server that answers (*first* tried first)."""
+            failures: list[tuple[str, Exception]] = []
+            for one in sorted(self.urls, key=lambda u: u != first):  # stable: in order
+                # A new Server each time: ldap3's marks an address it failed to
+                # reach unusable for five minutes, which would outlast a restart.
+                server = ldap3.Server(
+                    one, use_ssl=one.startswith("ldaps://"), tls=tls, connect_timeout=int(timeout)
+                )
+                conn = ldap3.Connection(
+                    server,
+                    user=bind_dn,
+                    password=password,
+                    auto_bind=ldap3.AUTO_BIND_NONE,  # below, to close what a failure leaves open
+                    # Answers to pipelined adds are awaited with a timeout of their
+                    # own: ldap3's receiving thread spins after an unbind when its
+                    # connection has a receive timeout.
+                    receive_timeout=int(timeout) if strategy == ldap3.SYNC else None,
+                    raise_exceptions=False,
+                    client_strategy=strategy,
+                )
+                try:
+                    _open_and_bind(conn, start_tls=start_tls)
+                except (LDAPException, _Refused) as exc:
+                    _close(conn)
+                    failures.append((one, exc))
+                    continue
+                self._server = one
+                return conn
+            # ldap3's messages carry no password; the URLs say which directories.
+            how = " with StartTLS" if start_tls else ""
+            who = bind_dn or "anonymous"
+            if len(failures) == 1:
+                where, error = failures[0]
+                msg = f"cannot connect to {where}{how} as {who}: {_reason(error)}"
+            else:
+                reasons = "; ".join(f"{where}: {_reason(error)}" for where, error in failures)
+                msg = f"cannot connect to any of {len(failures)} servers{how} as {who}: {reasons}"
+            raise TargetUnavailable(msg) from failures[-1][1]
 
         self._connect = connect  # the password stays in this closure, out of the repr
         self._timeout = timeout
         self._window = max(1, pipeline)
+        self._server = self.urls[0]  # the server of the main connection, once connected
         self._conn: Any = connect(ldap3.SYNC)
         schema = getattr(self._conn.server, "schema", None)
         problems = list(_schema_problems(schema, self.groups, self.entities))
@@ -386,7 +404,7 @@ class LdapTarget(Closing, TargetDAO):
             retry=retry,
             lost=lambda exc: _reason(exc) if isinstance(exc, _LOST) else None,
             reconnect=lambda _what, _reason: self._reconnect(),
-            where=self.url,
+            where=self._server,
             log=log,
         )
 
@@ -412,8 +430,8 @@ class LdapTarget(Closing, TargetDAO):
         if self._pipe is not None:
             _close(self._pipe)  # the same directory dropped it too, or soon will
             self._pipe = None
-        self._conn = self._connect(ldap3.SYNC)
-        log.info("connected to %s again", self.url)
+        self._conn = self._connect(ldap3.SYNC, self._server)
+        log.info("connected to %s again", self._server)
 
     def _settings(self, kind: type[Owner | _OwnerT]) -> LdapGroups | LdapEntities:
         settings = self.groups if kind is ProvisioningGroup else self.entities
@@ -848,8 +866,10 @@ class LdapTarget(Closing, TargetDAO):
                         else self._failure(f"add {dn!r}")
                     )
                     continue
-                if self._pipe is None:
-                    self._pipe = self._connect(ldap3.ASYNC)
+                if self._pipe is None:  # on the main connection's server, which it reads
+                    main = self._server
+                    self._pipe = self._connect(ldap3.ASYNC, main)
+                    self._server = main  # (the pipe may have found another)
                 message = self._send_add(dn, classes, attributes)
             except _UNSENT as exc:  # ldap3 checks the request against the schema first
                 outcomes.append(WriteOutcome.failure(f"add {dn!r}: {exc}"))
@@ -1336,7 +1356,11 @@ def _problems(
     url: str, groups: LdapGroups | None, entities: LdapEntities | None, *, start_tls: bool
 ) -> Iterator[ConfigProblem]:
     given: tuple[object, object, object] = (url, groups, entities)  # whatever was passed
-    if not isinstance(given[0], str) or not url.startswith(("ldap://", "ldaps://")):
+    urls: tuple[str, ...] = ()
+    if isinstance(given[0], str):
+        urls, problems = _urls(url)
+        yield from problems
+    else:
         yield ConfigProblem("url", f"expected ldap://host:port or ldaps://host:port, not {url!r}")
     kinds = (("groups", given[1], LdapGroups), ("entities", given[2], LdapEntities))
     wrong = [
@@ -1348,7 +1372,7 @@ def _problems(
         yield ConfigProblem(path, f"takes {kind.__name__}(base_dn=...), not {type(value).__name__}")
     if wrong:
         return  # the checks below read the settings' fields
-    if start_tls and isinstance(given[0], str) and url.startswith("ldaps://"):
+    if start_tls and any(u.startswith("ldaps://") for u in urls):
         yield ConfigProblem("start_tls", "ldaps:// is TLS already: StartTLS is for ldap://")
     if groups is None and entities is None:
         yield ConfigProblem("", "an LDAP target needs groups, entities or both")
@@ -1372,6 +1396,53 @@ def _problems(
             "groups.path_attribute",
             "only for a bushy DN: a flat DN holds no folders to read the full name back from",
         )
+
+
+_URL = re.compile(r"(ldaps?)://([^/\s]*)(/?)(.*)", re.IGNORECASE | re.DOTALL)
+
+
+def _urls(url: str) -> tuple[tuple[str, ...], list[ConfigProblem]]:
+    """The servers of *url* (one, or several separated by spaces), and what is wrong with it.
+
+    Each becomes ``scheme://host[:port]``, the scheme in lower case (it is
+    any case, as RFC 3986 says) and without the ``/`` an LDAP URL (RFC 4516)
+    may end with; a DN, attributes or a filter after it are refused, as the
+    target takes its base DNs from its settings.
+    """
+    found: list[str] = []
+    problems: list[ConfigProblem] = []
+    for one in url.split() or [url]:
+        match = _URL.fullmatch(one)
+        if match is None:
+            problems.append(
+                ConfigProblem("url", f"expected ldap://host:port or ldaps://host:port, not {one!r}")
+            )
+            continue
+        scheme, host, _, rest = match.groups()
+        if host.startswith("["):  # an IPv6 address
+            name, close, after = host[1:].partition("]")
+            port = after.removeprefix(":") if close and after.startswith(":") else None
+            fine = bool(name and close) and (not after or bool(port and port.isdigit()))
+        else:
+            name, colon, port = host.partition(":")
+            fine = bool(name) and (not colon or port.isdigit())
+        if not fine:
+            problems.append(
+                ConfigProblem(
+                    "url", f"{one!r}: expected host or host:port after // (IPv6 in [brackets])"
+                )
+            )
+        elif rest:
+            problems.append(
+                ConfigProblem(
+                    "url",
+                    f"{one!r}: the part after the host ({rest!r}) is not used; the base DNs are"
+                    " set in groups and entities",
+                )
+            )
+        else:
+            found.append(f"{scheme.lower()}://{host}")
+    return tuple(found), problems
 
 
 def _schema_problems(
