@@ -1124,6 +1124,15 @@ def test_a_url_that_names_no_server_is_a_setting_to_fix(url: str, problem: str) 
     assert problem in caught.value.problems[0].message
 
 
+def test_a_url_with_a_user_part_is_refused_without_showing_it() -> None:
+    with pytest.raises(ConfigError) as caught:
+        LdapTarget("ldaps://admin:s3cret@dc1:636", groups=LdapGroups(base_dn=SUFFIX))
+    assert str(caught.value).endswith(
+        "url: a ldaps:// URL with a user part (user@host): give bind_dn and password instead"
+    )
+    assert "s3cret" not in str(caught.value)
+
+
 @pytest.mark.parametrize("url", ["{url}/", "LDAP://{host}", "ldap://{host} "])
 def test_urls_as_rfc_4516_writes_them_connect(slapd_server: SlapdServer, url: str) -> None:
     """A trailing ``/`` and a scheme in capitals are an LDAP URL too.

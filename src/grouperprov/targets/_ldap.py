@@ -1419,6 +1419,15 @@ def _urls(url: str) -> tuple[tuple[str, ...], list[ConfigProblem]]:
             )
             continue
         scheme, host, _, rest = match.groups()
+        if "@" in host:  # user:password@host: not shown, it may hold a password
+            problems.append(
+                ConfigProblem(
+                    "url",
+                    f"a {scheme}:// URL with a user part (user@host): give bind_dn and"
+                    " password instead",
+                )
+            )
+            continue
         if host.startswith("["):  # an IPv6 address
             name, close, after = host[1:].partition("]")
             port = after.removeprefix(":") if close and after.startswith(":") else None
