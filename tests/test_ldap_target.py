@@ -27,6 +27,7 @@ from grouperprov import (
     ProvisioningEntity,
     ProvisioningGroup,
     SyncStatus,
+    TranslationContext,
     escape_dn_value,
 )
 from grouperprov.exceptions import ConfigError, TargetUnavailable
@@ -2644,3 +2645,71 @@ def test_a_group_named_with_a_lone_surrogate_fails_alone_in_an_incremental_run(
     (staff,) = target.search_groups("cn", ["campus:staff", "campus:bad\ud800"])
     assert f"uid=s99,{branch[1]}" in staff.attributes["member"]  # type: ignore[operator]
     assert target.retrieve_groups([f"cn=campus:bad\ud800,{branch[0]}"]) == []
+
+
+def test_subject_dn_links_each_subject_to_its_person_by_an_attribute(
+    slapd_server: SlapdServer, branch: tuple[str, str]
+) -> None:
+    """People named by ``cn``, as Active Directory names them: no template makes their DNs.
+
+    The subject link looks each one up once by ``uid``; a subject with no
+    person has no link (its membership waits), two people with its ``uid``
+    are its ``ERR``.
+    """
+    people = branch[1]
+    admin = _admin(slapd_server)
+    for uid, name in (
+        ("ann", "Ann Lee"),
+        ("bob", "Bob, Jr."),
+        ("dup", "Dup One"),
+        ("dup", "Dup Two"),
+    ):
+        dn = f"cn={escape_dn_value(name)},{people}"
+        assert admin.add(
+            dn, ["top", "person", "inetOrgPerson"], {"cn": name, "sn": name, "uid": uid}
+        )
+    admin.unbind()
+    by_cn = LdapEntities(
+        base_dn=people, object_classes=("top", "person", "inetOrgPerson"), rdn_attribute="cn"
+    )
+    target = _target(slapd_server, branch, entities=by_cn)
+    config = ProvisionerConfig.from_dict(
+        {
+            "name": "ldap",
+            "groups": {"attributes": [{"name": "cn", "field": "name"}], "matching": ["cn"]},
+            "entities": {"operate": False},
+            "memberships": {
+                "type": "group_attributes",
+                "attribute": {"name": "member", "field": "subject_link"},
+            },
+            "subject_link": {"function": target.subject_dn("uid")},
+        }
+    )
+    source = InMemorySource()
+    source.add_group("campus:staff")
+    for uid in ("ann", "bob", "ghost", "dup"):
+        source.add_subject(uid)
+        source.add_member("campus:staff", uid)
+    source.mark("campus", config.name, scope="sub")
+    store = MemorySyncStore()
+    result = Provisioner(config, source, target, store).full_sync()
+    (staff,) = target.retrieve_all_groups()
+    assert staff.get("member") == frozenset({f"cn=Ann Lee,{people}", f"cn=Bob\\, Jr.,{people}"})
+    error = result.errors[(ObjectType.ENTITY, "mem-dup")]
+    assert error.message.startswith("subject link failed: LookupError: 2 people have uid='dup': ")
+    records = store.load(config.name).records
+    assert records[(ObjectType.ENTITY, "mem-ann")].subject_link == f"cn=Ann Lee,{people}"
+    assert records[(ObjectType.ENTITY, "mem-ghost")].subject_link is None
+    with pytest.raises(ConfigError, match="subject_dn looks people up under the entities"):
+        _target(slapd_server, branch, entities=None).subject_dn("uid")
+    link = target.subject_dn("uid", field="ids")  # a multi-valued field: one value, or none
+
+    def context(ids: frozenset[str] | None) -> TranslationContext:
+        given = {} if ids is None else {"ids": ids}
+        bean = ProvisioningEntity(id="e", attributes=given)
+        return TranslationContext(object_type=ObjectType.ENTITY, bean=bean)
+
+    assert link(context(None)) is None
+    assert link(context(frozenset({"ann"}))) == f"cn=Ann Lee,{people}"
+    with pytest.raises(ValueError, match="ids has 2 values; one is looked up"):
+        link(context(frozenset({"ann", "bob"})))

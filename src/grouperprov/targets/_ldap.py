@@ -36,6 +36,7 @@ from grouperprov._config_check import type_problems
 from grouperprov._ldap_escape import canonical_dn, escape_dn_value, split_dn
 from grouperprov._liveness import closed_by_peer
 from grouperprov._memo import Memo
+from grouperprov._sources import TranslationContext
 from grouperprov._target import (
     AttributeChange,
     Capabilities,
@@ -762,6 +763,52 @@ class LdapTarget(Closing, TargetDAO):
     ) -> list[ProvisioningEntity]:
         """The people whose *attribute* has one of *values*."""
         return self._find(ProvisioningEntity, attribute, values)
+
+    def subject_dn(
+        self, attribute: str, *, field: str = "subject_id"
+    ) -> Callable[[TranslationContext], str | None]:
+        """A subject link function: the DN of the person whose *attribute* is the subject's *field*.
+
+        For a directory whose people's DNs no template makes (Active
+        Directory's ``CN=Ada Lovelace,OU=People,...``): give it as
+        ``[subject_link] function`` and write members with ``field =
+        "subject_link"``. Each subject is looked up once (a search under the
+        entities' base DN, its value escaped), and the DN is kept in its sync
+        record. No such person is no link (the subject's memberships wait
+        for one, and it is asked again next run); two or more is the
+        subject's ``ERR``, naming them.
+
+        Args:
+            attribute: The people's attribute to look the subject up by
+                (``sAMAccountName``, ``uid``, ``mail``).
+            field: The Grouper entity field whose value it holds.
+
+        Raises:
+            ConfigError: The target has no ``entities`` settings (where the
+                people are).
+        """
+        if self.entities is None:
+            msg = "subject_dn looks people up under the entities' base DN: give entities="
+            raise ConfigError([ConfigProblem("entities", msg)])
+
+        def subject_dn(context: TranslationContext) -> str | None:
+            value = context.field(field)
+            if isinstance(value, frozenset):
+                if len(value) > 1:
+                    msg = f"{field} has {len(value)} values; one is looked up"
+                    raise ValueError(msg)
+                value = next(iter(value), None)
+            if value is None or value == "":
+                return None
+            found = self.search_entities(attribute, [value])
+            if len(found) > 1:
+                msg = f"{len(found)} people have {attribute}={value!r}: " + ", ".join(
+                    p.id for p in found
+                )
+                raise LookupError(msg)
+            return found[0].id if found else None
+
+        return subject_dn
 
     # -- DNs --------------------------------------------------------------------
 
