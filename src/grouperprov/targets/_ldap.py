@@ -605,7 +605,6 @@ class LdapTarget(Closing, TargetDAO):
                     cookie=cookie,
                 )
             )
-
             done = _answers(reader, message_id, take)
             if done.code == _NO_SUCH_OBJECT and scope != _BASE:
                 # Not "no groups": every entry the sync adds under it would be refused.
