@@ -2702,6 +2702,14 @@ def test_subject_dn_links_each_subject_to_its_person_by_an_attribute(
     assert records[(ObjectType.ENTITY, "mem-ghost")].subject_link is None
     with pytest.raises(ConfigError, match="subject_dn looks people up under the entities"):
         _target(slapd_server, branch, entities=None).subject_dn("uid")
+    with pytest.raises(ConfigError) as caught:
+        target.subject_dn("sAMAcountName")  # misspelt: nobody would be found
+    assert str(caught.value).endswith(
+        "subject_dn.attribute: 'sAMAcountName' is not an attribute type of the directory's schema"
+    )
+    with pytest.raises(ConfigError) as caught:
+        target.subject_dn("", field=None)  # type: ignore[arg-type]  # the misuse under test
+    assert [p.path for p in caught.value.problems] == ["subject_dn.attribute", "subject_dn.field"]
     link = target.subject_dn("uid", field="ids")  # a multi-valued field: one value, or none
 
     def context(ids: frozenset[str] | None) -> TranslationContext:

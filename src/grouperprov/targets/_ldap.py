@@ -784,11 +784,25 @@ class LdapTarget(Closing, TargetDAO):
 
         Raises:
             ConfigError: The target has no ``entities`` settings (where the
-                people are).
+                people are), *attribute* or *field* is not a name, or the
+                directory's schema has no *attribute* (a misspelt one would
+                find nobody, and every member would wait for a link).
         """
+        given: tuple[object, object] = (attribute, field)  # whatever was passed
+        problems = [
+            ConfigProblem(f"subject_dn.{path}", f"expected a name, not {value!r}")
+            for path, value in zip(("attribute", "field"), given, strict=True)
+            if not isinstance(value, str) or not value.strip()
+        ]
         if self.entities is None:
             msg = "subject_dn looks people up under the entities' base DN: give entities="
-            raise ConfigError([ConfigProblem("entities", msg)])
+            problems.append(ConfigProblem("entities", msg))
+        types = getattr(getattr(self._conn.server, "schema", None), "attribute_types", None)
+        if not problems and types and attribute not in types:
+            msg = f"{attribute!r} is not an attribute type of the directory's schema"
+            problems.append(ConfigProblem("subject_dn.attribute", msg))
+        if problems:
+            raise ConfigError(problems)
 
         def subject_dn(context: TranslationContext) -> str | None:
             value = context.field(field)
