@@ -889,6 +889,32 @@ class _Proxy:
         self._connection.rollback()
 
 
+@pytest.mark.parametrize(
+    ("module", "database"),
+    [
+        ("pymysql.connections", "MySQL or MariaDB"),
+        ("mysql.connector.connection_cext", "MySQL"),
+        ("pymssql._pymssql", "SQL Server"),
+        ("oracledb.connection", "Oracle"),
+    ],
+)
+def test_a_connection_to_a_database_of_another_sql_is_refused_when_made(
+    tmp_path: Path, module: str, database: str
+) -> None:
+    """MySQL's names are not double-quoted and it has no ``ON CONFLICT``.
+
+    Before, the target was made, and its first statement failed with the
+    database's syntax error, which said nothing of why.
+    """
+    foreign = type("Connection", (_Proxy,), {"__module__": module})
+    with (
+        contextlib.closing(sqlite3.connect(tmp_path / "x.db")) as connection,
+        pytest.raises(ValueError, match=f"which {database} does not take") as caught,
+    ):
+        SqlTarget(foreign(connection), _APP_LAYOUT)
+    assert "SqlTarget writes the SQL of PostgreSQL and SQLite" in str(caught.value)
+
+
 def test_a_connection_of_a_driver_it_does_not_know_syncs_with_its_paramstyle(
     tmp_path: Path,
 ) -> None:

@@ -339,6 +339,14 @@ class SqlTarget(Closing, TargetDAO):
         self._db = self._open() if factory else connection
         connection = self._db
         _check_connection(connection)
+        driver = _driver(connection)
+        if driver in _OTHER_SQL:
+            msg = (
+                f"SqlTarget writes the SQL of PostgreSQL and SQLite (double-quoted names,"
+                f" INSERT ... ON CONFLICT), which {_OTHER_SQL[driver]} does not take; this"
+                f" {driver} connection's database would refuse its statements"
+            )
+            raise ValueError(msg)
         self.layout = layout
         self._batch = max(1, batch_size)
         # Set while a failed batch is written again one object at a time: values
@@ -350,7 +358,6 @@ class SqlTarget(Closing, TargetDAO):
             raise ValueError(msg)
         self._p = _MARKS[style]
         self._sqlite = isinstance(connection, sqlite3.Connection)
-        driver = _driver(connection)
         psycopg3 = driver == "psycopg"
         self._postgres = driver in {"psycopg", "psycopg2"}
         if copy and not psycopg3:
@@ -1688,6 +1695,19 @@ def _check_connection(connection: object) -> None:
             " psycopg, psycopg.connect(...) rather than AsyncConnection.connect(...)"
         )
         raise TypeError(msg)
+
+
+# Drivers of databases whose SQL the target's is not (MySQL and MariaDB quote
+# names with backticks and write ON DUPLICATE KEY; SQL Server and Oracle MERGE).
+_OTHER_SQL = {
+    "pymysql": "MySQL or MariaDB",
+    "MySQLdb": "MySQL or MariaDB",
+    "mysql": "MySQL",
+    "mariadb": "MariaDB",
+    "pymssql": "SQL Server",
+    "oracledb": "Oracle",
+    "cx_Oracle": "Oracle",
+}
 
 
 def _driver(connection: object) -> str:
