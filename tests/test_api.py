@@ -7,6 +7,8 @@ import subprocess
 import sys
 import types
 
+import pytest
+
 import grouperprov
 from grouperprov import exceptions
 
@@ -60,3 +62,25 @@ def test_import_needs_only_the_core_dependencies() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.strip()
     assert out == ""
+
+
+@pytest.mark.parametrize(
+    ("missing", "load", "extra"),
+    [
+        ("ldap3", "import grouperprov.targets.ldap", "ldap"),
+        ("psycopg", "from grouperprov.stores import PostgresSyncStore", "postgres"),
+    ],
+)
+def test_an_extra_not_installed_is_named_with_the_command_that_installs_it(
+    missing: str, load: str, extra: str
+) -> None:
+    """Without ldap3, the import said only "No module named 'ldap3'".
+
+    Run in a process of its own, where the module is made missing.
+    """
+    code = f"import sys; sys.modules[{missing!r}] = None\n{load}"
+    done = subprocess.run(  # noqa: S603  # this interpreter, code of the test's own
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 1
+    assert f"pip install 'grouperprov[{extra}]'" in done.stderr.splitlines()[-1], done.stderr
