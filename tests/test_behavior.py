@@ -364,3 +364,31 @@ def test_attributes_the_target_compares_ignoring_case_are_compared_so() -> None:
     by_rows = attrs.evolve(caps, case_insensitive={ObjectType.MEMBERSHIP: frozenset({"u"})})
     folded = compared_config(objects, by_rows).memberships.attributes
     assert [(a.name, a.case_sensitive) for a in folded] == [("g", True), ("u", False)]
+
+
+def test_attributes_the_target_maintains_itself_may_be_read_but_not_written() -> None:
+    caps = Capabilities(ALL, read_only={ObjectType.ENTITY: frozenset({"memberOf", "entryUUID"})})
+    entities = {
+        "attributes": [
+            {"name": "uid", "field": "subject_id"},
+            {"name": "ENTRYUUID"},  # no source: read only (names compare ignoring case)
+            {"name": "entryUUID", "field": "id", "insert": False, "update": False},
+        ],
+        "matching": ["uid"],
+    }
+    entitlements = {
+        "type": "entity_attributes",
+        "attribute": {"name": "memberof", "field": "name"},
+    }
+    with pytest.raises(ConfigError) as info:
+        compute_behavior(_config(entities=entities, memberships=entitlements), caps)
+    assert [str(p) for p in info.value.problems] == [
+        (
+            "memberships.attribute: the target maintains the entity attribute 'memberof' itself"
+            " and lets nobody write it; to only read it, give it no source (or insert = false and"
+            " update = false)"
+        )
+    ]
+    assert not caps.writes(ObjectType.ENTITY, "MEMBEROF")
+    assert caps.writes(ObjectType.GROUP, "memberOf")
+    assert str(caps).endswith("entity attributes only read: entryUUID, memberOf")

@@ -2721,3 +2721,62 @@ def test_subject_dn_links_each_subject_to_its_person_by_an_attribute(
     assert link(context(frozenset({"ann"}))) == f"cn=Ann Lee,{people}"
     with pytest.raises(ValueError, match="ids has 2 values; one is looked up"):
         link(context(frozenset({"ann", "bob"})))
+
+
+def test_attributes_the_directory_maintains_are_read_and_never_written(
+    slapd_server: SlapdServer, branch: tuple[str, str]
+) -> None:
+    """``entryUUID`` (and ``memberOf``, ``createTimestamp``): NO-USER-MODIFICATION in the schema.
+
+    Configured as written (``memberOf`` as a person's entitlements, say),
+    every write was refused, on every object, in every run. It is now a
+    configuration error naming the attribute; read only, it is read, and
+    can be the object's cached link.
+    """
+    people = LdapEntities(
+        base_dn=branch[1],
+        object_classes=("top", "person", "inetOrgPerson"),
+        attributes=("cn", "sn", "entryUUID"),
+    )
+    target = _target(slapd_server, branch, groups=None, entities=people)
+    assert "entity attributes only read: entryUUID" in str(target.capabilities())
+
+    def config(uuid: dict[str, Any]) -> ProvisionerConfig:
+        return ProvisionerConfig.from_dict(
+            {
+                "name": "ldap",
+                "groups": {"operate": False},
+                "entities": {
+                    "attributes": [
+                        {"name": "uid", "field": "subject_id"},
+                        {"name": "cn", "field": "subject_id"},
+                        {"name": "sn", "field": "subject_id"},
+                        {"name": "entryUUID", **uuid},
+                    ],
+                    "matching": ["uid"],
+                    "cached_attributes": ["entryUUID"],
+                },
+                "memberships": {"operate": False},
+            }
+        )
+
+    source = InMemorySource()
+    source.add_subject("ann")
+    source.add_group("campus:staff")
+    source.add_member("campus:staff", "ann")
+    source.mark("campus", "ldap", scope="sub")
+    written = Provisioner(config({"field": "id"}), source, target).full_sync()
+    assert written.status is SyncStatus.CONFIG_ERROR, written.summary()
+    assert (
+        "entities.attributes[3]: the target maintains the entity attribute 'entryUUID' itself"
+        in written.message
+    )
+    store = MemorySyncStore()
+    read = Provisioner(config({}), source, target, store).full_sync()
+    assert read.status is SyncStatus.SUCCESS, read.summary()
+    again = Provisioner(config({}), source, target, store).full_sync()  # reads it back
+    assert again.status is SyncStatus.SUCCESS, again.summary()
+    (ann,) = target.retrieve_all_entities()
+    (record,) = store.load("ldap").records.values()
+    assert record.links == (ann.get("entryUUID"),)
+    assert len(str(ann.get("entryUUID"))) == 36  # a UUID, as the directory made it

@@ -317,6 +317,20 @@ def _unkept_attributes(config: ProvisionerConfig, caps: Capabilities) -> list[Co
                     f" ({keeps}); add it to the target's settings, or remove it here",
                 )
             )
+        elif (
+            not attribute.select_only
+            and (attribute.insert or attribute.update)
+            and not caps.writes(object_type, attribute.name)
+        ):
+            # memberOf written as entitlements: refused on every person, every run.
+            problems.append(
+                ConfigProblem(
+                    path,
+                    f"the target maintains the {object_type.value} attribute"
+                    f" {attribute.name!r} itself and lets nobody write it; to only read it,"
+                    " give it no source (or insert = false and update = false)",
+                )
+            )
     return problems
 
 

@@ -256,6 +256,12 @@ class Capabilities:
             member written in another case by someone else was added again
             in every run (the directory answering that it has it). Names
             compare ignoring case.
+        read_only: Attributes, per object type, that the target keeps but
+            does not let anyone write (an LDAP directory's ``memberOf`` or
+            ``entryUUID``, which it maintains itself). A configured attribute
+            that is inserted or updated is a configuration error before the
+            run; one only read (``insert = false``, ``update = false``) is
+            fine. Names compare ignoring case.
     """
 
     operations: frozenset[Operation]
@@ -263,6 +269,7 @@ class Capabilities:
     value_changes: bool = True
     attributes: Mapping[ObjectType, frozenset[str]] = attrs.field(factory=dict, hash=False)
     case_insensitive: Mapping[ObjectType, frozenset[str]] = attrs.field(factory=dict, hash=False)
+    read_only: Mapping[ObjectType, frozenset[str]] = attrs.field(factory=dict, hash=False)
 
     @classmethod
     def of(cls, dao: type[TargetDAO] | TargetDAO) -> Capabilities:
@@ -295,6 +302,11 @@ class Capabilities:
         kept = self.attributes.get(object_type)
         return kept is None or name.casefold() in {k.casefold() for k in kept}
 
+    def writes(self, object_type: ObjectType, name: str) -> bool:
+        """Whether the target lets attribute *name* of *object_type* be written (ignoring case)."""
+        declared = self.read_only.get(object_type, frozenset())
+        return name.casefold() not in {n.casefold() for n in declared}
+
     def ignores_case(self, object_type: ObjectType, name: str) -> bool:
         """Whether the target takes values of *name* as equal ignoring case (see above)."""
         declared = self.case_insensitive.get(object_type, frozenset())
@@ -311,6 +323,9 @@ class Capabilities:
         for object_type, names in self.case_insensitive.items():
             shown = ", ".join(sorted(names))
             lines.append(f"{object_type.value} attributes compared ignoring case: {shown}")
+        for object_type, names in self.read_only.items():
+            shown = ", ".join(sorted(names))
+            lines.append(f"{object_type.value} attributes only read: {shown}")
         return "\n".join(lines)
 
 

@@ -365,7 +365,9 @@ class LdapTarget(Closing, TargetDAO):
         """The operations of what is configured; value adds and removes supported.
 
         The attributes kept are the RDN attribute, ``attributes=``, the
-        member attribute and a bushy target's ``path_attribute`` (in the DN).
+        member attribute and a bushy target's ``path_attribute`` (in the DN);
+        those the directory's schema marks ``NO-USER-MODIFICATION``
+        (``memberOf``, ``entryUUID``) are only read.
         The ``dn_attributes`` and the ``path_attribute`` compare ignoring
         case, as the directory compares DNs: its folders ``a:Dept`` and
         ``a:dept`` are one OU.
@@ -373,6 +375,10 @@ class LdapTarget(Closing, TargetDAO):
         caps = Capabilities.of(self)
         missing: set[Operation] = set()
         kept: dict[ObjectType, frozenset[str]] = {}
+        # What the directory maintains itself (NO-USER-MODIFICATION in its
+        # schema: memberOf, entryUUID): read, never written.
+        types = getattr(getattr(self._conn.server, "schema", None), "attribute_types", None) or {}
+        fixed: dict[ObjectType, frozenset[str]] = {}
         # DNs compare ignoring case (distinguishedNameMatch, over names that
         # match ignoring case): a member another tool wrote as "UID=Ann,..." is
         # the one the sync writes as "uid=ann,...", and the directory says so.
@@ -388,7 +394,10 @@ class LdapTarget(Closing, TargetDAO):
             path = settings.path_attribute if isinstance(settings, LdapGroups) else None
             kept[object_type] = names | {path} if path else names
             dns[object_type] = frozenset(settings.dn_attributes) | ({path} if path else set())
-        return Capabilities(caps.operations - missing, {}, caps.value_changes, kept, dns)
+            maintained = [n for n in names if getattr(types.get(n), "no_user_modification", False)]
+            if maintained:
+                fixed[object_type] = frozenset(maintained)
+        return Capabilities(caps.operations - missing, {}, caps.value_changes, kept, dns, fixed)
 
     # -- plumbing ---------------------------------------------------------------
 
