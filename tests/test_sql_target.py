@@ -2380,3 +2380,87 @@ def test_a_group_named_with_a_lone_surrogate_fails_alone_in_every_kind_of_run(
     ]
     assert target.retrieve_groups(["a:bad\ud800"]) == []
     assert target.retrieve_memberships_by_groups(["a:bad\ud800"]) == []
+
+
+def test_a_column_the_database_makes_is_read_and_never_written(connect: Connect) -> None:
+    """A generated column (``GENERATED ALWAYS AS ...``) refused every insert that gave it a value.
+
+    Configured to be written, it is now a configuration error naming it;
+    with no source, it is read.
+    """
+    connection = connect()
+    _execute(
+        connection,
+        "CREATE TABLE app_groups (name TEXT PRIMARY KEY, descr TEXT,"
+        " shout TEXT GENERATED ALWAYS AS (upper(name)) STORED)",
+    )
+    layout = SqlLayout.from_dict(
+        {"groups": {**_APP_GROUPS, "columns": {"cn": "name", "shout": "shout"}}}
+    )
+    target = SqlTarget(connection, layout)
+    assert "group attributes only read: shout" in str(target.capabilities())
+
+    def config(shout: dict[str, Any]) -> ProvisionerConfig:
+        return ProvisionerConfig.from_dict(
+            {
+                "name": "sql",
+                "groups": {
+                    "attributes": [{"name": "cn", "field": "name"}, {"name": "shout", **shout}],
+                    "matching": ["cn"],
+                },
+                "entities": {"operate": False},
+                "memberships": {"operate": False},
+            }
+        )
+
+    source = _staff_and_faculty()
+    written = Provisioner(config({"field": "name"}), source, target).full_sync()
+    assert written.status is SyncStatus.CONFIG_ERROR, written.summary()
+    assert "groups.attributes[1]: the target maintains the group attribute 'shout'" in (
+        written.message
+    )
+    store = MemorySyncStore()
+    read = Provisioner(config({}), source, target, store).full_sync()
+    assert read.status is SyncStatus.SUCCESS, read.summary()
+    assert {g.get("shout") for g in target.retrieve_all_groups()} == {"A:STAFF", "A:FAC"}
+
+
+def test_a_membership_column_the_database_makes_is_left_out_of_inserts(
+    connect: Connect,
+) -> None:
+    """Rows go in without it, by ``INSERT`` (SQLite) and by ``COPY`` (PostgreSQL)."""
+    connection = connect()
+    _execute(
+        connection,
+        "CREATE TABLE app_m (group_id TEXT, entity_id TEXT, group_name TEXT, subject_id TEXT,"
+        " pair TEXT GENERATED ALWAYS AS (group_name || '/' || subject_id) STORED,"
+        " PRIMARY KEY (group_id, entity_id))",
+    )
+    layout = SqlLayout.from_dict(
+        {"memberships": {"table": "app_m", "columns": ["group_name", "subject_id", "pair"]}}
+    )
+    target = SqlTarget(connection, layout)
+    assert "membership attributes only read: pair" in str(target.capabilities())
+    memberships = {
+        "type": "membership_objects",
+        "attributes": [
+            {"name": "group_name", "field": "group.name"},
+            {"name": "subject_id", "field": "entity.subject_id"},
+            {"name": "pair"},
+        ],
+        "matching": [["group_name", "subject_id"]],
+    }
+    config = ProvisionerConfig.from_dict(
+        {
+            "name": "sql",
+            "groups": {"operate": False},
+            "entities": {"operate": False},
+            "memberships": memberships,
+        }
+    )
+    store = MemorySyncStore()
+    result = Provisioner(config, _staff_and_faculty(), target, store).full_sync()
+    assert result.status is SyncStatus.SUCCESS, result.summary()
+    pairs = {m.get("pair") for m in target.retrieve_all_memberships()}
+    assert pairs == {"a:staff/u0", "a:staff/u1", "a:fac/u1"}
+    assert not Provisioner(config, _staff_and_faculty(), target, store).plan_full().plan.changes

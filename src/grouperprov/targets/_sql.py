@@ -113,6 +113,7 @@ class _Column(NamedTuple):
 
     required: bool  # an insert must give it a value (NOT NULL, no default)
     folds: bool  # the database compares its values ignoring case
+    generated: bool = False  # the database makes its values, and refuses others
 
 
 _NOCASE = re.compile(r'\bCOLLATE\s+(?:"NOCASE"|NOCASE\b)', re.IGNORECASE)
@@ -372,6 +373,8 @@ class SqlTarget(Closing, TargetDAO):
         # The columns the database compares ignoring case (in that form), by
         # table, as _check_tables found them.
         self._folding: dict[str, frozenset[str]] = {}
+        # The columns whose values the database makes (generated), by table, alike.
+        self._generated: dict[str, frozenset[str]] = {}
 
     def close(self) -> None:
         """Close the connection if the target opened it (given a connect function).
@@ -446,7 +449,9 @@ class SqlTarget(Closing, TargetDAO):
         multi-valued attributes, the membership table's columns. Those whose
         column the database compares ignoring case (PostgreSQL: ``citext``, a
         nondeterministic collation; SQLite: ``COLLATE NOCASE``) are
-        :attr:`~grouperprov.Capabilities.case_insensitive`. Finding them
+        :attr:`~grouperprov.Capabilities.case_insensitive`; those whose
+        column the database makes (``GENERATED ALWAYS``, a generated column)
+        are :attr:`~grouperprov.Capabilities.read_only`. Finding them
         checks the tables once, as the first operation would; while the
         tables cannot be read (not made yet, the database down), none is
         declared, and the first operation says why.
@@ -454,14 +459,22 @@ class SqlTarget(Closing, TargetDAO):
         caps = Capabilities.of(self)
         missing: set[Operation] = set()
         kept: dict[ObjectType, frozenset[str]] = {}
-        folding = self._folded()
+        folding, generating = self._folded()
 
         def folds(table: str, columns: Mapping[str, str]) -> set[str]:
             """The attributes of *columns* whose column in *table* folds case."""
             found = folding.get(table, frozenset())
             return {n for n, c in columns.items() if self._column_form(c) in found}
 
+        def made(object_type: ObjectType, table: str, columns: Mapping[str, str]) -> None:
+            """Declare the attributes of *columns* whose column in *table* is generated."""
+            found = generating.get(table, frozenset())
+            names = {n for n, c in columns.items() if self._column_form(c) in found}
+            if names:
+                generated[object_type] = frozenset(names)
+
         folded: dict[ObjectType, frozenset[str]] = {}
+        generated: dict[ObjectType, frozenset[str]] = {}
         for object_type, table, ops in (
             (ObjectType.GROUP, self.layout.groups, _GROUP_OPS),
             (ObjectType.ENTITY, self.layout.entities, _ENTITY_OPS),
@@ -470,6 +483,7 @@ class SqlTarget(Closing, TargetDAO):
                 missing |= ops
                 continue
             kept[object_type] = frozenset(table.columns) | frozenset(table.multi_valued)
+            made(object_type, table.table, table.columns)
             names = folds(table.table, table.columns)
             a = table.attribute_table
             if a is not None and self._column_form(a.value_column) in folding.get(a.table, ()):
@@ -481,23 +495,26 @@ class SqlTarget(Closing, TargetDAO):
             missing |= _MEMBERSHIP_OPS
         else:
             kept[ObjectType.MEMBERSHIP] = frozenset(m.columns)
+            made(ObjectType.MEMBERSHIP, m.table, m.columns)
             names = folds(m.table, m.columns)
             if names:
                 folded[ObjectType.MEMBERSHIP] = frozenset(names)
         sizes = {op: self._batch for op in caps.operations if op.value.endswith("s")}
-        return Capabilities(caps.operations - missing, sizes, caps.value_changes, kept, folded)
+        return Capabilities(
+            caps.operations - missing, sizes, caps.value_changes, kept, folded, generated
+        )
 
-    def _folded(self) -> dict[str, frozenset[str]]:
-        """The columns the database compares ignoring case, by table; none while unreadable."""
+    def _folded(self) -> tuple[dict[str, frozenset[str]], dict[str, frozenset[str]]]:
+        """The columns that fold case and those generated, by table; none while unreadable."""
         try:
-            return self._checked_folding()
+            return self._checked_columns()
         except (ConfigError, TargetUnavailable) as exc:
-            log.debug("no case-insensitive columns known: %s", exc)
-            return {}
+            log.debug("no case-insensitive or generated columns known: %s", exc)
+            return {}, {}
 
     @_guarded(retry=True)
-    def _checked_folding(self) -> dict[str, frozenset[str]]:
-        return self._folding
+    def _checked_columns(self) -> tuple[dict[str, frozenset[str]], dict[str, frozenset[str]]]:
+        return self._folding, self._generated
 
     # -- schema -----------------------------------------------------------------
 
@@ -631,6 +648,7 @@ class SqlTarget(Closing, TargetDAO):
                 required = [n for n, c in found.items() if c.required]
                 problems += self._unwritten(path, table, columns, fold, required)
             self._folding[table] = frozenset(fold(n) for n, c in found.items() if c.folds)
+            self._generated[table] = frozenset(fold(n) for n, c in found.items() if c.generated)
         m = self.layout.memberships
         if m is not None and part in {None, "memberships"} and not problems:
             pair = (m.group_column, m.entity_column)
@@ -750,7 +768,8 @@ class SqlTarget(Closing, TargetDAO):
                     # collisdeterministic is PostgreSQL 12's: read through JSON, an
                     # older server's catalog (without it) reads as deterministic.
                     " AND a.attgenerated = '', t.typname = 'citext' OR NOT coalesce(("
-                    "to_jsonb(c) ->> 'collisdeterministic')::boolean, true)"
+                    "to_jsonb(c) ->> 'collisdeterministic')::boolean, true),"
+                    " a.attgenerated <> '' OR a.attidentity = 'a'"  # GENERATED ALWAYS
                     " FROM pg_catalog.pg_attribute a"
                     " JOIN pg_catalog.pg_type t ON t.oid = a.atttypid"
                     " LEFT JOIN pg_catalog.pg_collation c ON c.oid = a.attcollation"
@@ -761,15 +780,19 @@ class SqlTarget(Closing, TargetDAO):
                 rows = cur.fetchall()
                 if not rows:  # to_regclass: NULL for no table (a table has a column)
                     return None
-                return {str(r[0]): _Column(bool(r[1]), bool(r[2])) for r in rows}
+                return {str(r[0]): _Column(bool(r[1]), bool(r[2]), bool(r[3])) for r in rows}
             cur.execute(f"SELECT * FROM {quote(table)} WHERE 1 = 0")  # noqa: S608  # checked name
             names = [str(d[0]) for d in cur.description or ()]
             if not self._sqlite:
                 return {n: _Column(required=False, folds=False) for n in names}
             schema, _, name = table.rpartition(".")
             prefix = f"{quote(schema)}." if schema else ""
-            cur.execute(f"PRAGMA {prefix}table_info({quote(name)})")
-            rows = cur.fetchall()  # (cid, name, type, notnull, default, pk) per column
+            cur.execute(f"PRAGMA {prefix}table_xinfo({quote(name)})")
+            # (cid, name, type, notnull, default, pk, hidden) per column; hidden
+            # 2 or 3: a generated column (table_info leaves those out).
+            every = cur.fetchall()
+            generated = {str(r[1]) for r in every if r[6] in {2, 3}}
+            rows = [r for r in every if str(r[1]) not in generated]
             keys = [r for r in rows if r[5]]
             rowid = (  # INTEGER PRIMARY KEY: the row id, which SQLite makes
                 str(keys[0][1]) if len(keys) == 1 and str(keys[0][2]).upper() == "INTEGER" else None
@@ -784,7 +807,9 @@ class SqlTarget(Closing, TargetDAO):
             nocase = {
                 c.casefold() for c in _nocase_columns(str(made[0]) if made and made[0] else "")
             }
-            return {n: _Column(n in required, n.casefold() in nocase) for n in names}
+            return {
+                n: _Column(n in required, n.casefold() in nocase, n in generated) for n in names
+            }
 
     def _tables_like(self, table: str) -> list[str]:
         """PostgreSQL's tables named as *table* is but for case or schema: what to write.
@@ -1052,13 +1077,23 @@ class SqlTarget(Closing, TargetDAO):
                 self._careful = False
         return outcomes
 
-    def _row(self, table: ObjectTable, bean: Owner) -> list[object]:
+    def _written(self, table: str, columns: Mapping[str, str]) -> tuple[str, ...]:
+        """The attributes of *columns* an insert writes: not those the database makes.
+
+        A generated column (``GENERATED ALWAYS``) refuses any value, ``NULL``
+        too: inserts leave it out, and the database fills it in.
+        """
+        made = self._generated.get(table, frozenset())
+        return tuple(n for n, c in columns.items() if self._column_form(c) not in made)
+
+    def _row(self, table: ObjectTable, bean: Owner, names: Sequence[str]) -> list[object]:
+        """The values of *bean* for the columns of *names* (the attributes written)."""
         unknown = set(bean.attributes) - set(table.columns) - set(table.multi_valued)
         if unknown:
             msg = f"no column for the attributes {sorted(unknown)} in {table.table!r}"
             raise _ObjectError(msg)
         row: list[object] = []
-        for name in table.columns:
+        for name in names:
             value = bean.get(name)
             if isinstance(value, frozenset):
                 msg = f"{name!r} is a column: it holds one value, not {len(value)}"
@@ -1068,6 +1103,7 @@ class SqlTarget(Closing, TargetDAO):
 
     def _insert_owners(self, kind: type[_OwnerT], beans: Sequence[_OwnerT]) -> list[WriteOutcome]:
         table = self._table(kind)
+        names = self._written(table.table, table.columns)
 
         def bulk(cur: _Cursor, chunk: Sequence[_OwnerT]) -> list[WriteOutcome]:
             outcomes: list[WriteOutcome] = []
@@ -1075,7 +1111,7 @@ class SqlTarget(Closing, TargetDAO):
             written: list[tuple[str, _OwnerT]] = []
             for bean in chunk:
                 try:
-                    row = self._row(table, bean)
+                    row = self._row(table, bean, names)
                     target_id = self._new_id(table, bean)
                 except _ObjectError as exc:
                     outcomes.append(WriteOutcome.failure(str(exc)))
@@ -1083,14 +1119,14 @@ class SqlTarget(Closing, TargetDAO):
                 rows.append(row if target_id is None else [target_id, *row])
                 written.append((target_id or "", bean))
                 outcomes.append(WriteOutcome.success())
-            columns = [quote(table.columns[n]) for n in table.columns]
+            columns = [quote(table.columns[n]) for n in names]
             stored: list[str] = []
             if table.id_attribute is not None:
                 dedup = [c for c in columns if c != quote(table.id_column)]
                 keep = [i for i, c in enumerate(columns) if c != quote(table.id_column)]
-                names = ", ".join([quote(table.id_column), *dedup])
+                listed = ", ".join([quote(table.id_column), *dedup])
                 sql = (
-                    f"INSERT INTO {quote(table.table)} ({names})"  # noqa: S608  # checked names
+                    f"INSERT INTO {quote(table.table)} ({listed})"  # noqa: S608  # checked names
                     f" VALUES ({self._in(len(dedup) + 1)})"
                 )
                 cur.executemany(sql, [[r[0], *(r[1 + i] for i in keep)] for r in rows])
@@ -1434,17 +1470,17 @@ class SqlTarget(Closing, TargetDAO):
         return self._delete_owners(ProvisioningEntity, entities)
 
     def _membership_row(
-        self, m: MembershipTable, membership: ProvisioningMembership, known: frozenset[str]
+        self, membership: ProvisioningMembership, known: frozenset[str], names: Sequence[str]
     ) -> list[object]:
-        """The row of *membership*; *known*: the names of *m*'s columns."""
+        """The row of *membership*; *known*: the membership table's attributes, *names* written."""
         values = membership.attributes
         if not known.issuperset(values):
             unknown = sorted(set(values) - known)
             msg = f"no column for the membership attributes {unknown}"
             raise _ObjectError(msg)
-        row: list[object] = [membership.group_id, membership.entity_id, *map(values.get, m.columns)]
+        row: list[object] = [membership.group_id, membership.entity_id, *map(values.get, names)]
         if frozenset in map(type, row):  # rare: found in C, named below
-            name = next(n for n, v in zip(m.columns, row[2:], strict=True) if type(v) is frozenset)
+            name = next(n for n, v in zip(names, row[2:], strict=True) if type(v) is frozenset)
             msg = f"{name!r} is a column: it holds one value"
             raise _ObjectError(msg)
         return row
@@ -1479,10 +1515,11 @@ class SqlTarget(Closing, TargetDAO):
         ``INSERT ... ON CONFLICT``, so inserting again is idempotent.
         """
         m = self._membership_table()
+        names = self._written(m.table, m.columns)
         columns = [quote(m.group_column), quote(m.entity_column)]
-        columns += [quote(m.columns[n]) for n in m.columns]
+        columns += [quote(m.columns[n]) for n in names]
         key = f"{quote(m.group_column)}, {quote(m.entity_column)}"
-        others = [quote(m.columns[n]) for n in m.columns]
+        others = [quote(m.columns[n]) for n in names]
         conflict = (
             f" ON CONFLICT ({key}) DO UPDATE SET "
             + ", ".join(f"{c} = excluded.{c}" for c in others)
@@ -1498,14 +1535,14 @@ class SqlTarget(Closing, TargetDAO):
             rows: list[list[object]] = []
             for membership in chunk:
                 try:
-                    rows.append(self._membership_row(m, membership, known))
+                    rows.append(self._membership_row(membership, known, names))
                 except _ObjectError as exc:
                     outcomes.append(WriteOutcome.failure(str(exc)))
                     continue
                 outcomes.append(WriteOutcome.success(membership))
             if len(rows) > 1 and self._copy:
-                names = ", ".join(columns)
-                if self._copy_direct(cur, f"COPY {quote(m.table)} ({names}) FROM STDIN", rows):
+                listed = ", ".join(columns)
+                if self._copy_direct(cur, f"COPY {quote(m.table)} ({listed}) FROM STDIN", rows):
                     return outcomes
                 # A row was refused (most often one already there): COPY into a
                 # staging table of the same columns and types, without the
@@ -1513,13 +1550,14 @@ class SqlTarget(Closing, TargetDAO):
                 # INSERT ... SELECT with the same conflict rule.
                 cur.execute(
                     f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS"  # noqa: S608  # checked names
-                    f" AS SELECT {names} FROM {quote(m.table)} WITH NO DATA"
+                    f" AS SELECT {listed} FROM {quote(m.table)} WITH NO DATA"
                 )
-                with cur.copy(f"COPY {stage} ({names}) FROM STDIN") as out:  # type: ignore[attr-defined]  # psycopg 3 cursors
+                with cur.copy(f"COPY {stage} ({listed}) FROM STDIN") as out:  # type: ignore[attr-defined]  # psycopg 3 cursors
                     for row in rows:
                         out.write_row(row)
                 cur.execute(
-                    f"INSERT INTO {quote(m.table)} ({names}) SELECT {names} FROM {stage}{conflict}"  # noqa: S608  # checked names
+                    f"INSERT INTO {quote(m.table)} ({listed})"  # noqa: S608  # checked names
+                    f" SELECT {listed} FROM {stage}{conflict}"
                 )
             elif rows:
                 cur.execute(
