@@ -260,8 +260,8 @@ class Capabilities:
             does not let anyone write (an LDAP directory's ``memberOf`` or
             ``entryUUID``, which it maintains itself). A configured attribute
             that is inserted or updated is a configuration error before the
-            run; one only read (``insert = false``, ``update = false``) is
-            fine. Names compare ignoring case.
+            run; one only read (no source, or ``insert = false`` and ``update
+            = false``) is fine. Names compare ignoring case.
     """
 
     operations: frozenset[Operation]
