@@ -34,6 +34,7 @@ _BLOCK = re.compile(r"^```(python|text)\n(.*?)^```", re.MULTILINE | re.DOTALL)
         "docs/provisioner.md",
         "docs/engine.md",
         "docs/targets.md",
+        "docs/migrating.md",
         "README.md",
     ],
 )
