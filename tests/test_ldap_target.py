@@ -2780,3 +2780,70 @@ def test_attributes_the_directory_maintains_are_read_and_never_written(
     (record,) = store.load("ldap").records.values()
     assert record.links == (ann.get("entryUUID"),)
     assert len(str(ann.get("entryUUID"))) == 36  # a UUID, as the directory made it
+
+
+def test_the_migration_pages_posix_groups_sync_against_a_real_directory(
+    slapd_server: SlapdServer, branch: tuple[str, str]
+) -> None:
+    """docs/migrating.md's worked example: bushy ``posixGroup``s numbered by ``idIndex``.
+
+    Its settings, with this test's base DN: a full sync writes them, a second
+    finds nothing to do, and a rename to another folder moves the entry.
+    """
+    groups = LdapGroups(
+        base_dn=branch[0],
+        object_classes=("top", "posixGroup"),
+        dn_style=DnStyle.BUSHY,
+        path_attribute="name",
+        attributes=("gidNumber",),
+        member_attribute="description",
+    )
+    target = _target(slapd_server, branch, groups=groups)
+    config = ProvisionerConfig.from_dict(
+        {
+            "name": "ldapPosixGroups",
+            "groups": {
+                "attributes": [
+                    {"name": "name", "field": "name"},
+                    {"name": "cn", "field": "extension"},
+                    {"name": "gidNumber", "field": "id_index", "value_type": "int"},
+                ],
+                "matching": ["gidNumber"],
+                "search": ["gidNumber"],
+                "delete_policy": "not_in_grouper",
+            },
+            "entities": {"operate": False},
+            "memberships": {
+                "type": "group_attributes",
+                "attribute": {"name": "description", "field": "subject_id"},
+                "delete_policy": "not_in_grouper",
+            },
+        }
+    )
+    source = InMemorySource()
+    for uid in ("ann", "bob"):
+        source.add_subject(uid)
+    source.add_group("apps:unix:staff")
+    source.add_member("apps:unix:staff", "bob")
+    source.add_group("apps:unix:empty")
+    source.mark("apps", config.name, scope="sub")
+    prov = Provisioner(config, source, target, MemorySyncStore())
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    assert not prov.plan_full().plan.changes
+    seen = len(source.changes)
+    source.rename_group("apps:unix:empty", "apps:other:empty2")
+    assert prov.incremental_sync(source.events(seen)).status is SyncStatus.SUCCESS
+    found = {g.id: g.attributes for g in target.retrieve_all_groups()}
+    assert found == {
+        f"cn=empty2,ou=other,ou=apps,{branch[0]}": {
+            "cn": "empty2",
+            "gidNumber": 10002,
+            "name": "apps:other:empty2",
+        },
+        f"cn=staff,ou=unix,ou=apps,{branch[0]}": {
+            "cn": "staff",
+            "gidNumber": 10001,
+            "description": frozenset({"bob"}),
+            "name": "apps:unix:staff",
+        },
+    }
