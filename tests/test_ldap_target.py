@@ -2700,6 +2700,20 @@ def test_subject_dn_links_each_subject_to_its_person_by_an_attribute(
     records = store.load(config.name).records
     assert records[(ObjectType.ENTITY, "mem-ann")].subject_link == f"cn=Ann Lee,{people}"
     assert records[(ObjectType.ENTITY, "mem-ghost")].subject_link is None
+    # An incremental run: the ghost has a person now, and a new subject joins.
+    admin = _admin(slapd_server)
+    for uid, name in (("ghost", "Casper"), ("cat", "Cat Stevens")):
+        dn = f"cn={escape_dn_value(name)},{people}"
+        assert admin.add(
+            dn, ["top", "person", "inetOrgPerson"], {"cn": name, "sn": name, "uid": uid}
+        )
+    admin.unbind()
+    seen = len(source.changes)
+    source.add_subject("cat")
+    source.add_member("campus:staff", "cat")
+    Provisioner(config, source, target, store).incremental_sync(source.events(seen))
+    (staff,) = target.retrieve_all_groups()
+    assert f"cn=Cat Stevens,{people}" in staff.attributes["member"]  # type: ignore[operator]
     with pytest.raises(ConfigError, match="subject_dn looks people up under the entities"):
         _target(slapd_server, branch, entities=None).subject_dn("uid")
     with pytest.raises(ConfigError) as caught:

@@ -17,8 +17,8 @@ from grouperprov import (
     SyncStatus,
     TranslationContext,
 )
-from grouperprov.exceptions import ConfigError
-from grouperprov.stores import SqliteSyncStore
+from grouperprov.exceptions import ConfigError, TargetUnavailable
+from grouperprov.stores import MemorySyncStore, SqliteSyncStore
 from grouperprov.testing import InMemorySource, InMemoryTarget
 
 P = "wiki"
@@ -214,6 +214,70 @@ def test_a_function_returning_something_else_than_text_is_an_error() -> None:
         "subject link failed: TypeError: the function returned list ['not', 'text'], "
         "not a str, an int or None"
     )
+
+
+def test_incremental_membership_adds_write_the_members_links(tmp_path: Path) -> None:
+    """A cached link is used; a new subject's is resolved once, then cached.
+
+    Before, every membership added by an incremental run as the event said
+    got REQ ("the member gives no membership value"): the member, read from
+    the source, had no link, cached or not. It stayed out of the target
+    until the next full sync.
+    """
+    directory = Directory()
+    store = SqliteSyncStore(tmp_path / "state.db")
+    target = InMemoryTarget(id_attributes={"group": "cn"})
+    prov = _provisioner(directory, store, target)
+    source = prov.source
+    assert isinstance(source, InMemorySource)
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    seen = len(source.changes)
+    source.add_member("apps:wiki:editors", "u1")  # u1's link is cached
+    cached = prov.incremental_sync(source.events(seen))
+    assert cached.status is SyncStatus.SUCCESS, cached.summary()
+    assert cached.incremental is not None
+    assert cached.incremental.non_recalc == 1  # as the event said
+    assert _members(target, "editors") == {"u0@campus.edu", "u1@campus.edu"}
+    seen = len(source.changes)
+    source.add_subject("u9")
+    directory.eppn["u9"] = "u9@campus.edu"
+    source.add_member("apps:wiki:editors", "u9")  # no link yet: recalculated
+    new = prov.incremental_sync(source.events(seen))
+    assert new.status is SyncStatus.SUCCESS, new.summary()
+    assert "u9@campus.edu" in _members(target, "editors")
+    assert directory.calls["u9"] == 1
+    record = store.load(P).records[(ObjectType.ENTITY, "mem-u9")]
+    assert record.subject_link == "u9@campus.edu"
+    seen = len(source.changes)
+    source.add_member("apps:wiki:readers", "u9")
+    assert prov.incremental_sync(source.events(seen)).status is SyncStatus.SUCCESS
+    assert "u9@campus.edu" in _members(target, "readers")
+    assert directory.calls["u9"] == 1  # cached: not asked again
+
+
+class _Down(Directory):
+    """A directory that cannot be reached, as LdapTarget.subject_dn says so."""
+
+    def __call__(self, ctx: TranslationContext) -> object:
+        super().__call__(ctx)
+        msg = "cannot connect to ldaps://dc1.example.edu:636 as cn=sync: timed out"
+        raise TargetUnavailable(msg)
+
+
+def test_a_lookup_whose_directory_is_down_stops_the_run_at_once() -> None:
+    """``TargetUnavailable`` from the function: the run's status, after one call.
+
+    Before, it was each subject's ERR: with ``LdapTarget.subject_dn`` and the
+    directory down, the run waited out a connect timeout per subject (30 s
+    each, by default), and then wrote nothing useful.
+    """
+    directory = _Down()
+    store = MemorySyncStore()
+    result = _provisioner(directory, store).full_sync()
+    assert result.status is SyncStatus.TARGET_UNAVAILABLE, result.summary()
+    assert "cannot connect to ldaps://dc1.example.edu:636" in result.message
+    assert sum(directory.calls.values()) == 1
+    assert not store.load(P).records
 
 
 def test_a_link_with_a_lone_surrogate_is_an_error_not_a_link() -> None:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import attrs
 
 from ._apply import apply
+from ._beans import ProvisioningEntity
 from ._behavior import Behavior, compared_config, compute_behavior
 from ._codes import ObjectError
 from ._config import MembershipType, ObjectType, ProvisionerConfig
@@ -184,6 +185,14 @@ def _non_recalc(  # noqa: PLR0917  # the pieces of one step
         else {}
     )
     check_read(list(groups.values()), list(entities.values()))
+    if p.config.subject_link is not None and entities:
+        unlinked = _with_cached_links(p, entities)
+        if unlinked:
+            # No link cached yet: the recalc resolves it, and keeps it in the record.
+            work.memberships.update(
+                (i.group_id, i.member_id) for i in adds if i.member_id in unlinked
+            )
+            return None
     translator = Translator(compared_config(p.config, behavior.capabilities))
     changes, errors, recalc = non_recalc_changes(
         p.config, translator, work.non_recalc, state.records, groups, entities
@@ -238,6 +247,29 @@ def _non_recalc(  # noqa: PLR0917  # the pieces of one step
         timings={"incremental": time.perf_counter() - start},
         incremental=summary,
     )
+
+
+def _with_cached_links(p: Provisioner, entities: dict[str, ProvisioningEntity]) -> set[str]:
+    """Give *entities* (in place) the subject links their records cache; the ids that have none.
+
+    A membership's value may be its member's subject link (``field =
+    "subject_link"``); read from the source, the member has none. Applied
+    as they were, every added membership got REQ ("the member gives no
+    membership value"), also for members whose link was cached.
+    """
+    assert p.config.subject_link is not None  # noqa: S101  # the caller checked
+    attribute = p.config.subject_link.attribute
+    keys = [(ObjectType.ENTITY, eid) for eid in sorted(entities)]
+    records = p.store.load_records(p.config.name, keys).records
+    unlinked: set[str] = set()
+    for eid, bean in entities.items():
+        record = records.get((ObjectType.ENTITY, eid))
+        link = record.subject_link if record is not None else None
+        if link is None:
+            unlinked.add(eid)
+        else:
+            entities[eid] = bean.with_attributes({attribute: link})
+    return unlinked
 
 
 def _non_recalc_records(  # noqa: PLR0917  # the pieces of one step
@@ -405,13 +437,17 @@ def _recalc(  # noqa: PLR0917  # the pieces of one step
             break
     summary = _summary(work, events, rejected, queue.controls)
     groups, entities, memberships = work.groups, work.entities, work.memberships
+    # The subject links the plan resolved: cached in their entities' records,
+    # as a full sync caches them (else looked up again at every recalc).
+    links = narrowed_plan.subject_links
+    linked = frozenset(links.values) if links is not None else frozenset()
 
     def wanted(key: Key) -> bool:
         object_type, object_id = key
         if object_type is ObjectType.GROUP:
             return object_id in groups
         if object_type is ObjectType.ENTITY:
-            return object_id in entities
+            return object_id in entities or object_id in linked
         return isinstance(object_id, tuple) and (
             object_id in memberships or object_id[0] in groups or object_id[1] in entities
         )

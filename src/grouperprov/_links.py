@@ -18,6 +18,7 @@ from ._codes import ObjectError, SyncErrorCode, exception_text
 from ._config import ObjectType, SubjectLinkConfig
 from ._sources import TranslationContext, resolve_function
 from ._store import SyncState
+from .exceptions import TargetUnavailable
 
 __all__ = ["SubjectLinks", "resolve_subject_links"]
 
@@ -104,6 +105,10 @@ def resolve_subject_links(
                 value = _link_text(
                     function(TranslationContext(object_type=ObjectType.ENTITY, bean=bean))
                 )
+            except TargetUnavailable:
+                # The system it looks subjects up in is down (LdapTarget.subject_dn's
+                # directory): the run stops, rather than wait for it once per subject.
+                raise
             except Exception as exc:  # noqa: BLE001  # a user's function may raise anything
                 errors[eid] = ObjectError(
                     SyncErrorCode.ERR,
