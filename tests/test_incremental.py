@@ -24,9 +24,11 @@ from grouperprov import (
     ProvisionerConfig,
     ProvisioningEntity,
     ProvisioningGroup,
+    SubjectLinkConfig,
     SyncErrorCode,
     SyncStatus,
     SyncType,
+    TranslationContext,
 )
 from grouperprov._source import read_entities, read_partial
 from grouperprov.exceptions import SourceError
@@ -517,6 +519,7 @@ def _apply_step(source: InMemorySource, step: tuple[Any, Any, Any]) -> None:
     require_members=st.booleans(),
     required=st.booleans(),
     value_changes=st.booleans(),
+    links=st.booleans(),
 )
 @example(  # renamed to the name of a group deleted in the same batch, then renamed again
     start=[("group", "a", 0), ("rename", 0, 1), ("group", "a", 0)],
@@ -526,6 +529,7 @@ def _apply_step(source: InMemorySource, step: tuple[Any, Any, Any]) -> None:
     require_members=False,
     required=False,
     value_changes=True,
+    links=False,
 )
 @example(  # the same, with the groups' memberships taken over, then the group deleted
     start=[
@@ -541,6 +545,7 @@ def _apply_step(source: InMemorySource, step: tuple[Any, Any, Any]) -> None:
     require_members=False,
     required=False,
     value_changes=True,
+    links=False,
 )
 @example(  # a member of a provisioned group joins the required group
     start=[("group", "a", 1), ("add", 0, "u0"), ("add", 0, "u2")],
@@ -550,6 +555,7 @@ def _apply_step(source: InMemorySource, step: tuple[Any, Any, Any]) -> None:
     require_members=False,
     required=True,
     value_changes=True,
+    links=False,
 )
 @example(  # the required group is provisioned too, and its whole lists are replaced
     start=[("mark", "d", True)],
@@ -559,6 +565,7 @@ def _apply_step(source: InMemorySource, step: tuple[Any, Any, Any]) -> None:
     require_members=False,
     required=True,
     value_changes=False,
+    links=False,
 )
 @example(  # a member leaves the required group: a replaced list that drops them
     start=[("group", "a", 0), ("add", 0, "u0")],
@@ -568,6 +575,7 @@ def _apply_step(source: InMemorySource, step: tuple[Any, Any, Any]) -> None:
     require_members=False,
     required=True,
     value_changes=False,
+    links=False,
 )
 @example(  # a member comes back to a group whose list has them already: the entity insert
     start=[("group", "a", 0), ("add", 0, "u0")],
@@ -577,6 +585,17 @@ def _apply_step(source: InMemorySource, step: tuple[Any, Any, Any]) -> None:
     require_members=False,
     required=False,
     value_changes=False,
+    links=False,
+)
+@example(  # a member added by its subject link, as the event says
+    start=[("group", "a", 0), ("add", 0, "u0")],
+    steps=[("add", 0, "u1")],
+    batches=1,
+    policy="inserted_by_us",
+    require_members=False,
+    required=False,
+    value_changes=True,
+    links=True,
 )
 def test_incremental_then_full_plans_nothing(  # noqa: PLR0917  # what hypothesis varies
     kind: MembershipType,
@@ -587,12 +606,17 @@ def test_incremental_then_full_plans_nothing(  # noqa: PLR0917  # what hypothesi
     require_members: bool,
     required: bool,
     value_changes: bool,
+    links: bool,
 ) -> None:
     source = InMemorySource()
     for subject in SUBJECTS:
         source.add_subject(subject)
     source.mark("a", "prop", scope="sub")
     config = _property_config(kind, policy, require_members=require_members)
+    if links:
+        # Members written by their subject links (as LdapTarget.subject_dn gives
+        # them): incremental runs once wrote none of them.
+        config = _by_links(config)
     if required:
         # Entities must be in d:eligible, whose members the steps add and remove.
         source.add_group("d:eligible")
@@ -621,6 +645,29 @@ def test_incremental_then_full_plans_nothing(  # noqa: PLR0917  # what hypothesi
         assert result.status in _OK, result.summary()  # MEM is a warning
     plan = prov.plan_full().plan
     assert not plan.changes, plan.summary()
+
+
+def _link(context: TranslationContext) -> str:
+    return f"{context.field('subject_id')}@link.example.edu"
+
+
+def _by_links(config: ProvisionerConfig) -> ProvisionerConfig:
+    """*config* with a subject link, which memberships are written by where they can be."""
+    ms = config.memberships
+    entities = config.entities
+    if ms.attribute is not None and ms.type is MembershipType.GROUP_ATTRIBUTES:
+        ms = attrs.evolve(ms, attribute=attrs.evolve(ms.attribute, field="subject_link"))
+        # The people are the directory's already (Active Directory's): memberships
+        # are then applied as their events say, where the links went missing.
+        entities = attrs.evolve(entities, operate=False)
+    elif ms.type is MembershipType.MEMBERSHIP_OBJECTS:
+        linked = [
+            attrs.evolve(a, field="entity.subject_link") if a.field == "entity.subject_id" else a
+            for a in ms.attributes
+        ]
+        ms = attrs.evolve(ms, attributes=tuple(linked))
+    link = SubjectLinkConfig(function=_link)
+    return attrs.evolve(config, entities=entities, memberships=ms, subject_link=link)
 
 
 class _CountingSource(InMemorySource):
