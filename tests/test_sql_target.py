@@ -2464,3 +2464,29 @@ def test_a_membership_column_the_database_makes_is_left_out_of_inserts(
     pairs = {m.get("pair") for m in target.retrieve_all_memberships()}
     assert pairs == {"a:staff/u0", "a:staff/u1", "a:fac/u1"}
     assert not Provisioner(config, _staff_and_faculty(), target, store).plan_full().plan.changes
+
+
+def test_a_rename_and_another_change_of_one_row_are_both_made(connect: Connect) -> None:
+    """The key column's change goes last: the row is found by its key.
+
+    Found by a fuzzer comparing incremental runs with full syncs: a group
+    renamed and given a new description in one batch got its new name, and
+    its old description; the outcome said the update was done.
+    """
+    connection = connect()
+    _app_tables(connection)
+    target = SqlTarget(connection, _APP_LAYOUT)
+    (made,) = target.insert_groups(
+        [ProvisioningGroup(id="g1", attributes={"cn": "a:staff", "description": "Staff"})]
+    )
+    assert made.ok, made.error
+    (group,) = target.retrieve_groups(["a:staff"])
+    changes = [
+        AttributeChange.replace("cn", "a:crew"),
+        AttributeChange.replace("description", "Crew"),
+    ]
+    (updated,) = target.update_groups([(group, changes)])
+    assert updated.ok, updated.error
+    assert target.retrieve_all_groups() == [
+        ProvisioningGroup(id="a:crew", attributes={"cn": "a:crew", "description": "Crew"})
+    ]

@@ -1272,7 +1272,15 @@ class SqlTarget(Closing, TargetDAO):
                 failed: list[tuple[str, Scalar, str]] = []
                 if key is not None:
                     self._clear_key(cur, kind, key)
-                for change in changes:
+                # The row is found by its key: a change of the key column goes
+                # last. Sent first, it moved the row, and the changes after it
+                # (a new description with the rename) updated no row, unnoticed.
+                ordered = (
+                    sorted(changes, key=lambda c: c.attribute == table.id_attribute)
+                    if key is not None
+                    else changes
+                )
+                for change in ordered:
                     self._apply_change(cur, table, bean.id, change, failed)
                 if key is None:
                     outcomes.append(WriteOutcome.partial(failed))
