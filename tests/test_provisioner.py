@@ -464,6 +464,52 @@ def test_a_group_sync_leaves_other_groups_and_their_records_alone() -> None:
     assert records[(ObjectType.MEMBERSHIP, ("grp-00001", "mem-u2"))].in_target
 
 
+@pytest.mark.parametrize("policy", ["not_in_grouper", "removed_from_grouper", "inserted_by_us"])
+def test_a_group_sync_changes_only_its_groups_values_on_people(policy: str) -> None:
+    """Entitlements: a group sync changes its group's values and leaves people's other groups'.
+
+    Found by a fuzzer comparing group syncs and incremental runs with full
+    syncs: with ``entity_attributes``, a group sync saw a person's values
+    from their other groups as gone from Grouper, and removed them; and it
+    never looked at a member who had left the group, whose value stayed.
+    """
+    source = InMemorySource()
+    for subject in ("u0", "u1"):
+        source.add_subject(subject)
+    for name in ("apps:a", "apps:b"):
+        source.add_group(name)
+        source.add_member(name, "u0")
+    source.add_member("apps:a", "u1")
+    source.add_member("apps:b", "u1")
+    source.mark("apps", P, scope="sub")
+    config = ProvisionerConfig.from_dict(
+        {
+            "name": P,
+            "groups": {"operate": False},
+            "entities": {
+                "attributes": [{"name": "uid", "field": "subject_id"}],
+                "matching": ["uid"],
+                "delete_policy": policy,
+            },
+            "memberships": {
+                "type": "entity_attributes",
+                "attribute": {"name": "isMemberOf", "field": "name"},
+                "delete_policy": policy,
+            },
+        }
+    )
+    target = InMemoryTarget(id_attributes={"entity": "uid"})
+    prov = Provisioner(config, source, target, MemorySyncStore())
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    source.remove_member("apps:a", "u0")
+    result = prov.sync_group("apps:a")
+    assert result.status is SyncStatus.SUCCESS, result.summary()
+    # u0 left apps:a: that value goes. u1 is still in both: apps:b stays.
+    assert target.entities["u0"].get("isMemberOf") == frozenset({"apps:b"})
+    assert target.entities["u1"].get("isMemberOf") == frozenset({"apps:a", "apps:b"})
+    assert not prov.plan_full().plan.changes
+
+
 def test_a_group_sync_deletes_a_group_that_is_no_longer_provisionable() -> None:
     source = _campus()
     prov = _provisioner(source)

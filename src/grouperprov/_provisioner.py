@@ -26,6 +26,7 @@ from ._arguments import (
     given_names,
     given_pairs,
 )
+from ._beans import ProvisioningEntity
 from ._behavior import Behavior, Mode, compared_config, compute_behavior
 from ._cache import cached_values, historical_ids
 from ._codes import ObjectError
@@ -394,7 +395,7 @@ class Provisioner:
         if selected is None:
             scope = self._kept_entities(scope, behavior, state)
         if selected is not None:
-            scope = _narrow(scope, selected)
+            scope = _narrow(scope, selected, _former_members(self.config, state, selected))
             # A group sync never deletes entities: the others are not looked at.
             behavior = attrs.evolve(
                 behavior, entities=attrs.evolve(behavior.entities, delete=Mode.OFF)
@@ -1685,10 +1686,32 @@ def _without_links(translation: Translation, links: SubjectLinks) -> Translation
     return attrs.evolve(translation, entities=entities)
 
 
-def _narrow(scope: Scope, selected: frozenset[str]) -> Scope:
-    """The part of *scope* a group sync of *selected* covers."""
+def _former_members(
+    config: ProvisionerConfig, state: SyncState, selected: frozenset[str]
+) -> frozenset[str]:
+    """With ``entity_attributes``: who the records say holds a value of a selected group.
+
+    A member who left a selected group keeps its value on their entry until
+    a run looks at them: a group sync of the group now does, as a full sync
+    would (the value goes; their other groups' values stay, see
+    :func:`_selected_values`).
+    """
+    if config.memberships.type is not MembershipType.ENTITY_ATTRIBUTES:
+        return frozenset()
+    return frozenset(
+        str(grouper_id[1])
+        for (object_type, grouper_id), record in state.records.items()
+        if object_type is ObjectType.MEMBERSHIP
+        and isinstance(grouper_id, tuple)
+        and grouper_id[0] in selected
+        and record.in_target
+    )
+
+
+def _narrow(scope: Scope, selected: frozenset[str], former: frozenset[str]) -> Scope:
+    """The part of *scope* a group sync of *selected* covers (*former*: members kept in view)."""
     memberships = tuple(m for m in scope.memberships if m.group_id in selected)
-    members = {m.entity_id for m in memberships}
+    members = {m.entity_id for m in memberships} | former
     return Scope(
         groups={g: p for g, p in scope.groups.items() if g in selected},
         entities={e: b for e, b in scope.entities.items() if e in members},
@@ -1734,6 +1757,52 @@ def _target_of(
     kept = {g.id for g in groups}
     return TargetData(
         groups=groups,
-        entities=target.entities,
+        entities=_selected_values(translator, translation, target.entities, state, selected),
         memberships=tuple(m for m in target.memberships if m.group_id in kept),
     )
+
+
+def _selected_values(
+    translator: Translator,
+    translation: Translation,
+    entities: tuple[ProvisioningEntity, ...],
+    state: SyncState,
+    selected: frozenset[str],
+) -> tuple[ProvisioningEntity, ...]:
+    """*entities* with only the membership values a group sync of *selected* may change.
+
+    With ``entity_attributes``, a person's values (``eduPersonEntitlement``)
+    come from all their groups, and the plan of a group sync knows the
+    selected groups' memberships alone: every other value looked as if
+    Grouper no longer had it, and was removed. The values kept in view are
+    those the selected groups give now, and those their sync records say
+    they gave (a member who left, a group renamed or deleted).
+    """
+    name = translator.membership_attribute
+    if name is None or translator.config.memberships.type is not MembershipType.ENTITY_ATTRIBUTES:
+        return entities
+    allowed: set[Hashable] = set()
+    for values in translation.membership_values.values():
+        allowed.update(values)
+    for (object_type, grouper_id), record in state.records.items():
+        if (
+            object_type is ObjectType.MEMBERSHIP
+            and isinstance(grouper_id, tuple)
+            and grouper_id[0] in selected
+            and isinstance(record.target_id, tuple)
+        ):
+            allowed.update(_forms(translator, name, record.target_id[1]))
+    narrowed: list[ProvisioningEntity] = []
+    for entity in entities:
+        value = entity.get(name)
+        if not isinstance(value, frozenset):
+            value = frozenset() if value is None else frozenset((value,))
+        kept = frozenset(v for v in value if allowed.intersection(_forms(translator, name, v)))
+        narrowed.append(entity if kept == value else entity.with_attributes({name: kept or None}))
+    return tuple(narrowed)
+
+
+def _forms(translator: Translator, name: str, value: object) -> frozenset[Hashable]:
+    """The compare forms of one membership value read from the target (none if ignored)."""
+    form = translator.target_compare_form(ObjectType.ENTITY, name, frozenset((value,)))  # type: ignore[arg-type]  # a value as read
+    return form if isinstance(form, frozenset) else frozenset(() if form is None else (form,))
