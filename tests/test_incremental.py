@@ -1452,3 +1452,84 @@ class _OddEntities(InMemorySource):
 class _NoneEntities(InMemorySource):
     def retrieve_entities(self, ids: Collection[str]) -> list[ProvisioningEntity]:
         return [ProvisioningEntity(id=None)]  # type: ignore[arg-type]  # the bug under test
+
+
+def _deleting_entities(**member: Any) -> ProvisionerConfig:
+    """Groups with member values, entities operated and deleted when Grouper drops them."""
+    return ProvisionerConfig.from_dict(
+        {
+            "name": P,
+            "groups": {
+                "attributes": [
+                    {"name": "cn", "field": "name"},
+                    {"name": "description", "field": "description"},
+                ],
+                "matching": ["cn"],
+            },
+            "entities": {
+                "attributes": [{"name": "uid", "field": "subject_id"}],
+                "matching": ["uid"],
+                "delete_policy": "not_in_grouper",
+            },
+            "memberships": {
+                "type": "group_attributes",
+                "attribute": {"name": "member", "field": "subject_id", **member},
+            },
+        }
+    )
+
+
+def test_a_membership_never_written_still_counts_when_its_member_leaves() -> None:
+    """The delete of a membership not in the target is no "redundant delete" for its member.
+
+    u1's value fails the attribute's pattern (INV), so that membership is
+    never written; u1 is provisioned through it all the same. Found by a
+    fuzzer: when u1 left the group, the incremental run dropped the delete
+    as redundant, and u1 stayed in the target until the next full sync.
+    """
+    source = InMemorySource()
+    for subject in ("u0", "u1"):
+        source.add_subject(subject)
+    source.add_group("apps:ldap:staff")
+    source.add_member("apps:ldap:staff", "u0")
+    source.add_member("apps:ldap:staff", "u1")
+    source.mark("apps:ldap", P, scope="sub")
+    target = InMemoryTarget(id_attributes={"group": "cn", "entity": "uid"})
+    prov = Provisioner(_deleting_entities(valid_pattern="u0"), source, target, MemorySyncStore())
+    assert prov.full_sync().status is SyncStatus.WARNING  # u1's membership: INV
+    assert "u1" in target.entities
+    seen = len(source.changes)
+    source.remove_member("apps:ldap:staff", "u1")
+    result = prov.incremental_sync(source.events(seen))
+    assert result.status is SyncStatus.SUCCESS, result.summary()
+    assert "u1" not in target.entities
+    assert not prov.plan_full().plan.changes
+
+
+def test_a_member_a_group_sync_removed_is_deleted_by_the_next_incremental_run() -> None:
+    """A group sync never deletes entities; the incremental run after it does, as a full sync.
+
+    The group sync removed u1's last membership; the batch after it also
+    recalculates the group (a description changed), and the group's recalc
+    finds members by their records in the target, where u1's membership no
+    longer was. Found by a fuzzer mixing group syncs and incremental runs.
+    """
+    source = InMemorySource()
+    for subject in ("u0", "u1"):
+        source.add_subject(subject)
+    source.add_group("apps:ldap:staff")
+    source.add_member("apps:ldap:staff", "u0")
+    source.add_member("apps:ldap:staff", "u1")
+    source.mark("apps:ldap", P, scope="sub")
+    target = InMemoryTarget(id_attributes={"group": "cn", "entity": "uid"})
+    prov = Provisioner(_deleting_entities(), source, target, MemorySyncStore())
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    seen = len(source.changes)
+    source.remove_member("apps:ldap:staff", "u1")
+    source.update_group("apps:ldap:staff", description="Staff")
+    assert prov.sync_group("apps:ldap:staff").status is SyncStatus.SUCCESS
+    assert "u1" in target.entities  # a group sync never deletes entities
+    result = prov.incremental_sync(source.events(seen))
+    assert result.status is SyncStatus.SUCCESS, result.summary()
+    assert "u1" not in target.entities
+    assert not prov.plan_full().plan.changes

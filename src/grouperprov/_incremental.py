@@ -237,6 +237,11 @@ def _membership_work(
     require_members = config.provisionable.groups_require_members
     for pair, item in coalesce(events).items():
         if pair[0] in work.groups or pair[1] in work.entities:
+            if behavior.entities.delete.on and item.action is MembershipAction.DELETE:
+                # Its group's recalc finds members by their records in the target,
+                # and this one may be gone already (a group sync took it) with the
+                # member's last membership: the member is recalculated too.
+                work.entities.add(pair[1])
             continue  # recalculated with its group or entity
         member = records.get((ObjectType.ENTITY, pair[1]))
         if (
@@ -367,6 +372,11 @@ def _membership_action(  # one answer per rule
         return _RECALC  # the target replaces whole lists: only a recalc knows the list
     if item.action is MembershipAction.DELETE:
         if record is None or not record.in_target:
+            if behavior.entities.delete.on or config.provisionable.groups_require_members:
+                # Not in the target (its value was invalid, say), yet the member (or
+                # the group) may have lost its last membership with it: a full sync
+                # would then delete them, so the recalc looks.
+                return _RECALC
             return "redundant delete" if record is None or not record.provisionable else _RECALC
         ms = behavior.memberships
         if (
