@@ -1533,3 +1533,43 @@ def test_a_member_a_group_sync_removed_is_deleted_by_the_next_incremental_run() 
     assert result.status is SyncStatus.SUCCESS, result.summary()
     assert "u1" not in target.entities
     assert not prov.plan_full().plan.changes
+
+
+def test_members_of_a_folder_no_longer_provisioned_go_after_a_group_sync_took_their_groups() -> (
+    None
+):
+    """The marker's recalc looks at members whose memberships a group sync took out first.
+
+    Membership objects. The folder was unmarked; a group sync of its group
+    deleted the group and its memberships (never entities); the incremental run for the marker
+    event recalculated the group, which found no member in the target, and
+    left the people. Found by a fuzzer mixing group syncs, markers and
+    incremental runs.
+    """
+    source = InMemorySource()
+    for subject in ("u0", "u1"):
+        source.add_subject(subject)
+    source.add_group("c:crew")
+    source.add_member("c:crew", "u0")
+    source.add_member("c:crew", "u1")
+    source.mark("c", P, scope="sub")
+    objects = {
+        "type": "membership_objects",
+        "attributes": [
+            {"name": "g", "field": "group.name"},
+            {"name": "u", "field": "entity.subject_id"},
+        ],
+        "matching": [["g", "u"]],
+    }
+    config = ProvisionerConfig.from_dict({**_deleting_entities().to_dict(), "memberships": objects})
+    target = InMemoryTarget(id_attributes={"group": "cn", "entity": "uid"})
+    prov = Provisioner(config, source, target, MemorySyncStore())
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    seen = len(source.changes)
+    source.unmark("c", P)
+    assert prov.sync_group("c:crew").status is SyncStatus.SUCCESS
+    assert set(target.entities) == {"u0", "u1"}  # a group sync never deletes entities
+    result = prov.incremental_sync(source.events(seen))
+    assert result.status is SyncStatus.SUCCESS, result.summary()
+    assert not target.entities
+    assert not prov.plan_full().plan.changes

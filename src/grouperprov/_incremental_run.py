@@ -502,11 +502,22 @@ def _widen(work: Work, state: SyncState, *, entities: bool, groups: bool) -> Non
         for key, record in state.records.items()
         if key[0] is ObjectType.MEMBERSHIP and record.in_target and isinstance(key[1], tuple)
     ]
+    # Members whose membership left the target since (a group sync takes a
+    # member's last membership out, but never deletes the member): a recalc
+    # of the group still looks at them, as a full sync would.
+    were = [
+        key[1]
+        for key, record in state.records.items()
+        if key[0] is ObjectType.MEMBERSHIP
+        and not record.in_target
+        and record.in_target_end is not None
+        and isinstance(key[1], tuple)
+    ]
     size = -1
     while size != len(work.groups) + len(work.entities):
         size = len(work.groups) + len(work.entities)
         if entities:
-            work.entities.update(str(m) for g, m in in_target if g in work.groups)
+            work.entities.update(str(m) for g, m in (*in_target, *were) if g in work.groups)
             work.entities.update(m for _, m in work.memberships)
         if groups:
             work.groups.update(str(g) for g, m in in_target if m in work.entities)
