@@ -1479,6 +1479,18 @@ def _deleting_entities(**member: Any) -> ProvisionerConfig:
     )
 
 
+def _two_members(group: str) -> tuple[InMemorySource, InMemoryTarget]:
+    """*group* with u0 and u1 as members, its folder marked; an empty target keyed by name."""
+    source = InMemorySource()
+    for subject in ("u0", "u1"):
+        source.add_subject(subject)
+    source.add_group(group)
+    source.add_member(group, "u0")
+    source.add_member(group, "u1")
+    source.mark(group.rpartition(":")[0], P, scope="sub")
+    return source, InMemoryTarget(id_attributes={"group": "cn", "entity": "uid"})
+
+
 def test_a_membership_never_written_still_counts_when_its_member_leaves() -> None:
     """The delete of a membership not in the target is no "redundant delete" for its member.
 
@@ -1487,14 +1499,7 @@ def test_a_membership_never_written_still_counts_when_its_member_leaves() -> Non
     fuzzer: when u1 left the group, the incremental run dropped the delete
     as redundant, and u1 stayed in the target until the next full sync.
     """
-    source = InMemorySource()
-    for subject in ("u0", "u1"):
-        source.add_subject(subject)
-    source.add_group("apps:ldap:staff")
-    source.add_member("apps:ldap:staff", "u0")
-    source.add_member("apps:ldap:staff", "u1")
-    source.mark("apps:ldap", P, scope="sub")
-    target = InMemoryTarget(id_attributes={"group": "cn", "entity": "uid"})
+    source, target = _two_members("apps:ldap:staff")
     prov = Provisioner(_deleting_entities(valid_pattern="u0"), source, target, MemorySyncStore())
     assert prov.full_sync().status is SyncStatus.WARNING  # u1's membership: INV
     assert "u1" in target.entities
@@ -1514,14 +1519,7 @@ def test_a_member_a_group_sync_removed_is_deleted_by_the_next_incremental_run() 
     finds members by their records in the target, where u1's membership no
     longer was. Found by a fuzzer mixing group syncs and incremental runs.
     """
-    source = InMemorySource()
-    for subject in ("u0", "u1"):
-        source.add_subject(subject)
-    source.add_group("apps:ldap:staff")
-    source.add_member("apps:ldap:staff", "u0")
-    source.add_member("apps:ldap:staff", "u1")
-    source.mark("apps:ldap", P, scope="sub")
-    target = InMemoryTarget(id_attributes={"group": "cn", "entity": "uid"})
+    source, target = _two_members("apps:ldap:staff")
     prov = Provisioner(_deleting_entities(), source, target, MemorySyncStore())
     assert prov.full_sync().status is SyncStatus.SUCCESS
     seen = len(source.changes)
@@ -1546,13 +1544,7 @@ def test_members_of_a_folder_no_longer_provisioned_go_after_a_group_sync_took_th
     left the people. Found by a fuzzer mixing group syncs, markers and
     incremental runs.
     """
-    source = InMemorySource()
-    for subject in ("u0", "u1"):
-        source.add_subject(subject)
-    source.add_group("c:crew")
-    source.add_member("c:crew", "u0")
-    source.add_member("c:crew", "u1")
-    source.mark("c", P, scope="sub")
+    source, target = _two_members("c:crew")
     objects = {
         "type": "membership_objects",
         "attributes": [
