@@ -1792,12 +1792,18 @@ def _selected_values(
             and isinstance(record.target_id, tuple)
         ):
             allowed.update(_forms(translator, name, record.target_id[1]))
+    # Every target entity passes here: where strings are their own compare
+    # forms (the usual case), a set intersection keeps the allowed ones.
+    plain = translator.strings_are_forms(ObjectType.ENTITY, name)
     narrowed: list[ProvisioningEntity] = []
     for entity in entities:
         value = entity.get(name)
         if not isinstance(value, frozenset):
             value = frozenset() if value is None else frozenset((value,))
-        kept = frozenset(v for v in value if allowed.intersection(_forms(translator, name, v)))
+        if plain and all(type(v) is str for v in value):
+            kept = value.intersection(allowed)
+        else:
+            kept = frozenset(v for v in value if allowed.intersection(_forms(translator, name, v)))
         narrowed.append(entity if kept == value else entity.with_attributes({name: kept or None}))
     return tuple(narrowed)
 
