@@ -186,7 +186,7 @@ def _non_recalc(  # noqa: PLR0917  # the pieces of one step
     )
     check_read(list(groups.values()), list(entities.values()))
     if p.config.subject_link is not None and entities:
-        unlinked = _with_cached_links(p, entities)
+        unlinked = _with_cached_links(p, state, entities)
         if unlinked:
             # No link cached yet: the recalc resolves it, and keeps it in the record.
             work.memberships.update(
@@ -249,21 +249,27 @@ def _non_recalc(  # noqa: PLR0917  # the pieces of one step
     )
 
 
-def _with_cached_links(p: Provisioner, entities: dict[str, ProvisioningEntity]) -> set[str]:
+def _with_cached_links(
+    p: Provisioner, state: SyncState, entities: dict[str, ProvisioningEntity]
+) -> set[str]:
     """Give *entities* (in place) the subject links their records cache; the ids that have none.
 
     A membership's value may be its member's subject link (``field =
     "subject_link"``); read from the source, the member has none. Applied
     as they were, every added membership got REQ ("the member gives no
-    membership value"), also for members whose link was cached.
+    membership value"), also for members whose link was cached. The records
+    the run read already (*state*: entity records, when entities play a
+    part) are not read again.
     """
     assert p.config.subject_link is not None  # noqa: S101  # the caller checked
     attribute = p.config.subject_link.attribute
-    keys = [(ObjectType.ENTITY, eid) for eid in sorted(entities)]
-    records = p.store.load_records(p.config.name, keys).records
+    keys: list[Key] = [(ObjectType.ENTITY, eid) for eid in sorted(entities)]
+    missing = [k for k in keys if k not in state.records]
+    loaded = p.store.load_records(p.config.name, missing).records if missing else {}
     unlinked: set[str] = set()
     for eid, bean in entities.items():
-        record = records.get((ObjectType.ENTITY, eid))
+        key: Key = (ObjectType.ENTITY, eid)
+        record = state.records.get(key) or loaded.get(key)
         link = record.subject_link if record is not None else None
         if link is None:
             unlinked.add(eid)
@@ -497,22 +503,18 @@ def _widen(work: Work, state: SyncState, *, entities: bool, groups: bool) -> Non
     """
     if not entities and not groups:
         return  # nothing a recalculation empties is recalculated for it
-    in_target = [
-        key[1]
-        for key, record in state.records.items()
-        if key[0] is ObjectType.MEMBERSHIP and record.in_target and isinstance(key[1], tuple)
-    ]
-    # Members whose membership left the target since (a group sync takes a
-    # member's last membership out, but never deletes the member): a recalc
-    # of the group still looks at them, as a full sync would.
-    were = [
-        key[1]
-        for key, record in state.records.items()
-        if key[0] is ObjectType.MEMBERSHIP
-        and not record.in_target
-        and record.in_target_end is not None
-        and isinstance(key[1], tuple)
-    ]
+    # In one pass over the records: the memberships in the target, and those
+    # that left it since (a group sync takes a member's last membership out,
+    # but never deletes the member): a recalc of the group still looks at
+    # their members, as a full sync would.
+    in_target: list[tuple[Hashable, ...]] = []
+    were: list[tuple[Hashable, ...]] = []
+    for key, record in state.records.items():
+        if key[0] is ObjectType.MEMBERSHIP and isinstance(key[1], tuple):
+            if record.in_target:
+                in_target.append(key[1])
+            elif record.in_target_end is not None:
+                were.append(key[1])
     size = -1
     while size != len(work.groups) + len(work.entities):
         size = len(work.groups) + len(work.entities)
