@@ -459,19 +459,14 @@ class SqlTarget(Closing, TargetDAO):
         caps = Capabilities.of(self)
         missing: set[Operation] = set()
         kept: dict[ObjectType, frozenset[str]] = {}
-        folding, generating = self._folded()
+        folding, generating = self._column_kinds()
 
-        def folds(table: str, columns: Mapping[str, str]) -> set[str]:
-            """The attributes of *columns* whose column in *table* folds case."""
-            found = folding.get(table, frozenset())
+        def among(
+            by_table: Mapping[str, frozenset[str]], table: str, columns: Mapping[str, str]
+        ) -> set[str]:
+            """The attributes of *columns* whose column in *table* is in *by_table*'s."""
+            found = by_table.get(table, frozenset())
             return {n for n, c in columns.items() if self._column_form(c) in found}
-
-        def made(object_type: ObjectType, table: str, columns: Mapping[str, str]) -> None:
-            """Declare the attributes of *columns* whose column in *table* is generated."""
-            found = generating.get(table, frozenset())
-            names = {n for n, c in columns.items() if self._column_form(c) in found}
-            if names:
-                generated[object_type] = frozenset(names)
 
         folded: dict[ObjectType, frozenset[str]] = {}
         generated: dict[ObjectType, frozenset[str]] = {}
@@ -483,8 +478,9 @@ class SqlTarget(Closing, TargetDAO):
                 missing |= ops
                 continue
             kept[object_type] = frozenset(table.columns) | frozenset(table.multi_valued)
-            made(object_type, table.table, table.columns)
-            names = folds(table.table, table.columns)
+            if made := among(generating, table.table, table.columns):
+                generated[object_type] = frozenset(made)
+            names = among(folding, table.table, table.columns)
             a = table.attribute_table
             if a is not None and self._column_form(a.value_column) in folding.get(a.table, ()):
                 names |= set(table.multi_valued)
@@ -495,8 +491,9 @@ class SqlTarget(Closing, TargetDAO):
             missing |= _MEMBERSHIP_OPS
         else:
             kept[ObjectType.MEMBERSHIP] = frozenset(m.columns)
-            made(ObjectType.MEMBERSHIP, m.table, m.columns)
-            names = folds(m.table, m.columns)
+            if made := among(generating, m.table, m.columns):
+                generated[ObjectType.MEMBERSHIP] = frozenset(made)
+            names = among(folding, m.table, m.columns)
             if names:
                 folded[ObjectType.MEMBERSHIP] = frozenset(names)
         sizes = {op: self._batch for op in caps.operations if op.value.endswith("s")}
@@ -504,7 +501,7 @@ class SqlTarget(Closing, TargetDAO):
             caps.operations - missing, sizes, caps.value_changes, kept, folded, generated
         )
 
-    def _folded(self) -> tuple[dict[str, frozenset[str]], dict[str, frozenset[str]]]:
+    def _column_kinds(self) -> tuple[dict[str, frozenset[str]], dict[str, frozenset[str]]]:
         """The columns that fold case and those generated, by table; none while unreadable."""
         try:
             return self._checked_columns()
