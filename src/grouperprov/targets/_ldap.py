@@ -340,7 +340,7 @@ class LdapTarget(Closing, TargetDAO):
         self._window = max(1, pipeline)
         self._server = self.urls[0]  # the server of the main connection, once connected
         self._conn: Any = connect(ldap3.SYNC)
-        schema = getattr(self._conn.server, "schema", None)
+        schema = self._schema
         problems = list(_schema_problems(schema, self.groups, self.entities))
         if problems:
             _close(self._conn)
@@ -377,7 +377,7 @@ class LdapTarget(Closing, TargetDAO):
         kept: dict[ObjectType, frozenset[str]] = {}
         # What the directory maintains itself (NO-USER-MODIFICATION in its
         # schema: memberOf, entryUUID): read, never written.
-        types = getattr(getattr(self._conn.server, "schema", None), "attribute_types", None) or {}
+        types = getattr(self._schema, "attribute_types", None) or {}
         fixed: dict[ObjectType, frozenset[str]] = {}
         # DNs compare ignoring case (distinguishedNameMatch, over names that
         # match ignoring case): a member another tool wrote as "UID=Ann,..." is
@@ -400,6 +400,11 @@ class LdapTarget(Closing, TargetDAO):
         return Capabilities(caps.operations - missing, {}, caps.value_changes, kept, dns, fixed)
 
     # -- plumbing ---------------------------------------------------------------
+
+    @property
+    def _schema(self) -> Any:  # noqa: ANN401  # ldap3's SchemaInfo
+        """The directory's schema as ldap3 read it at the bind; ``None`` if it shows none."""
+        return getattr(self._conn.server, "schema", None)
 
     def _guarded(self, what: str, run: Callable[[], _R], *, retry: bool) -> _R:
         """Run *run*, connecting again where the directory dropped the connection.
@@ -477,7 +482,7 @@ class LdapTarget(Closing, TargetDAO):
         the directory's schema says their syntax is (integers and booleans
         as such, as ldap3 formats them), else as text.
         """
-        schema = getattr(self._conn.server, "schema", None)
+        schema = self._schema
         multi = {n.lower() for n in settings.multi_valued}
         member = settings.member_attribute if isinstance(settings, LdapGroups) else None
         if member:
@@ -806,7 +811,7 @@ class LdapTarget(Closing, TargetDAO):
         if self.entities is None:
             msg = "subject_dn looks people up under the entities' base DN: give entities="
             problems.append(ConfigProblem("entities", msg))
-        types = getattr(getattr(self._conn.server, "schema", None), "attribute_types", None)
+        types = getattr(self._schema, "attribute_types", None)
         if not problems and types and attribute not in types:
             msg = f"{attribute!r} is not an attribute type of the directory's schema"
             problems.append(ConfigProblem("subject_dn.attribute", msg))
@@ -1222,7 +1227,7 @@ class LdapTarget(Closing, TargetDAO):
             return True
         if self._code() != _OBJECT_CLASS_VIOLATION or not settings.auxiliary_classes:
             return False
-        schema = getattr(self._conn.server, "schema", None)
+        schema = self._schema
         allowing = _allowing(schema, settings.auxiliary_classes, modification)
         classes = list(settings.auxiliary_classes) if allowing is None else allowing
         if not classes:
