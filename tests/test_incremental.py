@@ -627,11 +627,12 @@ def test_incremental_then_full_plans_nothing(  # noqa: PLR0917  # what hypothesi
         )
     for step in start:
         _apply_step(source, step)
+    store = MemorySyncStore()
     prov = Provisioner(
         config,
         source,
         InMemoryTarget(value_changes=value_changes),  # False: whole lists replaced
-        MemorySyncStore(),
+        store,
     )
     assert prov.full_sync().status in _OK
     seq = len(source.changes)
@@ -645,6 +646,25 @@ def test_incremental_then_full_plans_nothing(  # noqa: PLR0917  # what hypothesi
         assert result.status in _OK, result.summary()  # MEM is a warning
     plan = prov.plan_full().plan
     assert not plan.changes, plan.summary()
+    # The records say what a full sync's say: it changes none of them.
+    before = _record_facts(store, config)
+    assert prov.full_sync().status in _OK
+    assert _record_facts(store, config) == before
+
+
+def _record_facts(store: MemorySyncStore, config: ProvisionerConfig) -> dict[object, object]:
+    """What each record says of its object: provisionable, in the target, error, target id.
+
+    The records of entities not operated (they cache subject links) are left
+    out: a recalculated membership does not read its member's others, so it
+    cannot tell whether the member is still provisioned (see the docs'
+    incremental page).
+    """
+    return {
+        key: (r.provisionable, r.in_target, r.error_code, r.target_id)
+        for key, r in store.load(config.name).records.items()
+        if key[0] is not ObjectType.ENTITY or config.entities.operate
+    }
 
 
 def _link(context: TranslationContext) -> str:
@@ -1509,6 +1529,125 @@ def test_a_membership_never_written_still_counts_when_its_member_leaves() -> Non
     assert result.status is SyncStatus.SUCCESS, result.summary()
     assert "u1" not in target.entities
     assert not prov.plan_full().plan.changes
+
+
+def _membership_facts(store: MemorySyncStore) -> dict[object, tuple[object, ...]]:
+    """Each membership record's provisionable, in-target and error code."""
+    return {
+        key[1]: (r.provisionable, r.in_target, r.error_code)
+        for key, r in store.load(P).records.items()
+        if key[0] is ObjectType.MEMBERSHIP
+    }
+
+
+@pytest.mark.parametrize("kind", ["group_attributes", "entity_attributes", "membership_objects"])
+def test_a_membership_in_error_has_a_record_with_its_error(kind: str) -> None:
+    """A membership whose value fails its pattern is recorded: provisionable, out, INV.
+
+    With membership values it has no value, and so had no record: the run's
+    result named the error, but the sync tables did not (membership objects
+    always had one), and an incremental run could not know its member was
+    provisioned by it.
+    """
+    member: dict[str, Any]
+    if kind == "entity_attributes":
+        member = {"name": "isMemberOf", "field": "name", "valid_pattern": "apps:ldap:staff"}
+    else:
+        member = {"name": "member", "field": "subject_id", "valid_pattern": "u0"}
+    data = _deleting_entities().to_dict()
+    if kind == "membership_objects":
+        data["memberships"] = {
+            "type": kind,
+            "attributes": [
+                {"name": "g", "field": "group.name"},
+                {"name": "u", "field": "entity.subject_id", "valid_pattern": "u0"},
+            ],
+            "matching": [["g", "u"]],
+        }
+    else:
+        data["memberships"] = {"type": kind, "attribute": member}
+    source, target = _two_members("apps:ldap:staff")
+    source.add_group("apps:ldap:crew")
+    source.add_member("apps:ldap:crew", "u1")
+    store = MemorySyncStore()
+    prov = Provisioner(ProvisionerConfig.from_dict(data), source, target, store)
+    assert prov.full_sync().status is SyncStatus.WARNING
+    staff, crew = prov.source.snapshot().groups[0].id, prov.source.snapshot().groups[1].id
+    u1 = next(e.id for e in source.snapshot().entities if e.get("subject_id") == "u1")
+    # The crew's name fails the pattern of values on entities; u1's id, that of values on groups.
+    bad = {(crew, u1)} if kind == "entity_attributes" else {(staff, u1), (crew, u1)}
+    facts = _membership_facts(store)
+    assert {m: facts[m] for m in bad} == dict.fromkeys(bad, (True, False, SyncErrorCode.INV))
+    assert {r.grouper_id for r in store.error_records(P)} == bad
+
+
+@pytest.mark.parametrize("run", ["full", "incremental"])
+def test_a_membership_in_error_that_leaves_grouper_has_its_error_cleared(run: str) -> None:
+    """Its record says not provisionable, and the error (nothing is left to do) goes.
+
+    Found by comparing the records of incremental runs with a full sync's:
+    a full sync kept the INV of a membership Grouper had dropped, for good;
+    an incremental run left the record provisionable (a recalculated
+    membership was not one the run covered).
+    """
+    source, target = _two_members("apps:ldap:staff")
+    store = MemorySyncStore()
+    prov = Provisioner(_deleting_entities(valid_pattern="u0"), source, target, store)
+    assert prov.full_sync().status is SyncStatus.WARNING  # u1's membership: INV
+    assert len(store.error_records(P)) == 1
+    seen = len(source.changes)
+    source.remove_member("apps:ldap:staff", "u1")
+    result = prov.full_sync() if run == "full" else prov.incremental_sync(source.events(seen))
+    assert result.status is SyncStatus.SUCCESS, result.summary()
+    assert store.error_records(P) == []
+    assert sorted(_membership_facts(store).values(), key=str) == [
+        (False, False, None),
+        (True, True, None),
+    ]
+
+
+def test_a_member_provisioned_only_by_a_membership_in_error_goes_with_its_group() -> None:
+    """The group's delete recalculates the members its records name, those in error too.
+
+    u1's only membership fails the pattern (INV): u1 is provisioned by it
+    but it is not in the target. Found by a fuzzer: when the group was
+    deleted in Grouper, the incremental run did not know u1 was its member,
+    and u1 stayed in the target until the next full sync.
+    """
+    source, target = _two_members("apps:ldap:staff")
+    store = MemorySyncStore()
+    prov = Provisioner(_deleting_entities(valid_pattern="u0"), source, target, store)
+    assert prov.full_sync().status is SyncStatus.WARNING
+    assert {"u0", "u1"} <= set(target.entities)
+    seen = len(source.changes)
+    source.delete_group("apps:ldap:staff")
+    result = prov.incremental_sync(source.events(seen))
+    assert result.status is SyncStatus.SUCCESS, result.summary()
+    assert not target.entities
+    assert not prov.plan_full().plan.changes
+    assert store.error_records(P) == []
+
+
+def test_an_entity_a_recalc_deletes_is_recorded_as_a_full_sync_records_it() -> None:
+    """Not provisionable, not in the target: the recalc covers the entities it reads whole.
+
+    Found by comparing the records of incremental runs with a full sync's:
+    the entity went from the target, but its record still said Grouper
+    wanted it (the recalc marked only its groups' objects as covered).
+    """
+    source, target = _two_members("apps:ldap:staff")
+    store = MemorySyncStore()
+    prov = Provisioner(_deleting_entities(), source, target, store)
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    u1 = next(e.id for e in source.snapshot().entities if e.get("subject_id") == "u1")
+    seen = len(source.changes)
+    source.remove_member("apps:ldap:staff", "u1")
+    result = prov.incremental_sync(source.events(seen))
+    assert result.status is SyncStatus.SUCCESS, result.summary()
+    assert "u1" not in target.entities
+    record = store.load(P).records[ObjectType.ENTITY, u1]
+    assert (record.provisionable, record.in_target) == (False, False)
+    assert record.provisionable_end is not None
 
 
 def test_a_member_a_group_sync_removed_is_deleted_by_the_next_incremental_run() -> None:

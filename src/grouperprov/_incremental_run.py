@@ -505,15 +505,16 @@ def _widen(work: Work, state: SyncState, *, entities: bool, groups: bool) -> Non
         return  # nothing a recalculation empties is recalculated for it
     # In one pass over the records: the memberships in the target, and those
     # that left it since (a group sync takes a member's last membership out,
-    # but never deletes the member): a recalc of the group still looks at
-    # their members, as a full sync would.
+    # but never deletes the member) or never reached it (an error, INV...,
+    # kept them out; their members are provisioned all the same): a recalc
+    # of the group still looks at their members, as a full sync would.
     in_target: list[tuple[Hashable, ...]] = []
     were: list[tuple[Hashable, ...]] = []
     for key, record in state.records.items():
         if key[0] is ObjectType.MEMBERSHIP and isinstance(key[1], tuple):
             if record.in_target:
                 in_target.append(key[1])
-            elif record.in_target_end is not None:
+            elif record.in_target_end is not None or record.provisionable:
                 were.append(key[1])
     size = -1
     while size != len(work.groups) + len(work.entities):
@@ -593,5 +594,7 @@ def _narrowed_plan(
         errors,
         sync_type=SyncType.INCREMENTAL,
         groups_only=frozenset(groups),
+        entities_covered=frozenset(entities),
+        memberships_covered=frozenset(memberships),
         failsafe_groups=failsafe_groups,
     )

@@ -60,9 +60,14 @@ def narrowed(
     *,
     sync_type: SyncType,
     groups_only: frozenset[str],
+    entities_covered: frozenset[str] = frozenset(),
+    memberships_covered: frozenset[tuple[str, str]] = frozenset(),
     failsafe_groups: Collection[str] | None = None,
 ) -> FullPlan:
     """*planned* with only *changes* (and *errors*), recorded as *sync_type* covering *groups_only*.
+
+    *entities_covered* and *memberships_covered* are what the run covers
+    besides those groups (what the records of the run may say of them).
 
     The failsafe is checked again on what is left, when the whole plan trips
     it and no earlier trip blocks the run: a part removes no more than the
@@ -84,4 +89,6 @@ def narrowed(
         failsafe=failsafe,
         sync_type=sync_type,
         groups_only=groups_only,
+        entities_covered=entities_covered,
+        memberships_covered=memberships_covered,
     )

@@ -217,7 +217,12 @@ class FullPlan:
         state: The sync state the plan was made from.
         timings: Seconds spent per step so far.
         sync_type: ``FULL``, or ``GROUP`` for a group sync.
-        groups_only: For a group sync, the ids of the groups it covers.
+        groups_only: For a group sync (or an incremental recalc), the ids of
+            the groups it covers; ``None``: it covers the whole campus.
+        entities_covered: With ``groups_only``: the entities it covers too,
+            read with every membership (an incremental recalc's).
+        memberships_covered: With ``groups_only``: the memberships it covers
+            too, each read from Grouper (an incremental recalc's).
         subject_links: The subject links of the run, when configured.
         started: When planning began, before Grouper was read (the run's
             view of Grouper is as of then; recorded as its ``last_run``).
@@ -233,6 +238,8 @@ class FullPlan:
     timings: Mapping[str, float] = attrs.field(factory=dict, hash=False)
     sync_type: SyncType = SyncType.FULL
     groups_only: frozenset[str] | None = None
+    entities_covered: frozenset[str] = frozenset()
+    memberships_covered: frozenset[tuple[str, str]] = frozenset()
     subject_links: SubjectLinks | None = None
     started: datetime | None = None
 
@@ -1291,6 +1298,7 @@ class _RecordKeeper:
         self._memberships(seen)
         self._subject_links(seen)
         self._values_deleted(seen)
+        self._memberships_in_error(seen)
         unseen = self.old.keys() - seen  # in C: a no-change run sees every record
         if not unseen:
             return
@@ -1302,7 +1310,12 @@ class _RecordKeeper:
                 and old.provisionable
                 and self._covered(key)
             ):
-                self._record(key, provisionable=False, provisionable_end=self.now)
+                self._record(
+                    key,
+                    provisionable=False,
+                    provisionable_end=self.now,
+                    **self._error_over(key, old),
+                )
 
     def _values_deleted(self, seen: Collection[Key]) -> None:
         """The records of the membership values this run removed: not in the target now.
@@ -1330,6 +1343,28 @@ class _RecordKeeper:
                 if key not in seen and old is not None and old.in_target:
                     self.touched.add(key)
                     self._record(key, in_target=False, in_target_end=self.now)
+
+    def _memberships_in_error(self, seen: set[Key]) -> None:
+        """Record the memberships Grouper gives whose translation failed (INV, REQ, LEN).
+
+        With membership values, such a membership has no value, and so neither
+        a change nor a wrapper: without this, its error was in the run's
+        result but in no record (membership objects always had one), and an
+        incremental run did not know the member was provisioned by it.
+        """
+        membership = ObjectType.MEMBERSHIP
+        for mid in self.planned.translation.membership_errors:
+            key: Key = (membership, mid)
+            if key in seen or key not in self.errors:
+                continue
+            seen.add(key)
+            self._record(
+                key,
+                provisionable=True,
+                provisionable_start=self._since(self.old.get(key)),
+                provisionable_end=None,
+                **self._error_fields(key),
+            )
 
     def _subject_links(self, seen: set[Key]) -> None:
         """Cache each entity's subject link in its record (made if entities are not operated)."""
@@ -1361,15 +1396,27 @@ class _RecordKeeper:
             )
 
     def _covered(self, key: Key) -> bool:
-        """Whether the run looked at this object (a group sync covers its groups only)."""
-        only = self.planned.groups_only
+        """Whether the run looked at this object: what Grouper says of it is known.
+
+        A group sync covers its groups (with their memberships); an
+        incremental recalc its groups, its entities (each read with every
+        membership) and its memberships. An object a run covers that Grouper
+        does not give is not provisionable now.
+        """
+        planned = self.planned
+        only = planned.groups_only
         if only is None:
             return True
-        if key[0] is ObjectType.GROUP:
-            return key[1] in only
-        if key[0] is ObjectType.MEMBERSHIP:
-            return isinstance(key[1], tuple) and key[1][0] in only
-        return False
+        object_type, object_id = key
+        if object_type is ObjectType.GROUP:
+            return object_id in only
+        if object_type is ObjectType.ENTITY:
+            return object_id in planned.entities_covered
+        return isinstance(object_id, tuple) and (
+            object_id[0] in only
+            or object_id[1] in planned.entities_covered
+            or object_id in planned.memberships_covered
+        )
 
     def _claim(self, key: Key, target_id: Hashable) -> None:
         """*key* is paired with *target_id*: an old record that had it no longer does.
@@ -1648,13 +1695,28 @@ class _RecordKeeper:
                 gone = gone or (isinstance(key[1], tuple) and key[1][0] in replaced)
                 if gone:
                     self.touched.add(key)
+                in_target = old.in_target and not gone
                 self._record(
                     key,
                     provisionable=False,
                     provisionable_end=self.now if old.provisionable else old.provisionable_end,
-                    in_target=old.in_target and not gone,
+                    in_target=in_target,
                     in_target_end=self.now if gone else old.in_target_end,
+                    **({} if in_target else self._error_over(key, old)),
                 )
+
+    def _error_over(self, key: Key, old: SyncRecord) -> dict[str, object]:
+        """The error fields of a record whose object leaves Grouper's wish, out of the target.
+
+        Nothing is left to do for it: an error it had (an INV that kept it
+        out of the target) is over, and is cleared, as an incremental run
+        clears it. One the run found for it (or for an object still in the
+        target, a failed delete) is kept.
+        """
+        current = self.out.get(key) or old
+        if key in self.errors or current.in_target or current.error_code is None:
+            return {}
+        return error_fields(old, None, self.now)
 
 
 def _settled(record: SyncRecord) -> bool:
