@@ -1672,6 +1672,43 @@ def test_a_member_a_group_sync_removed_is_deleted_by_the_next_incremental_run() 
     assert not prov.plan_full().plan.changes
 
 
+def test_a_group_recalc_looks_at_members_who_left_since_the_last_full_sync_only() -> None:
+    """A group's churn before the last full sync is not read again at each of its recalcs.
+
+    That full sync dealt with those members already (u1 was deleted with
+    their last membership). A member whose membership left since in a group
+    sync (u2, still in the target: group syncs never delete entities) is
+    recalculated with the group, and deleted, as a full sync would.
+    """
+    source, target = _two_members("apps:ldap:staff")
+    source.add_subject("u2")
+    source.add_member("apps:ldap:staff", "u2")
+    names = {e.id: str(e.get("subject_id")) for e in source.snapshot().entities}
+    prov = Provisioner(_deleting_entities(), source, target, MemorySyncStore())
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    source.remove_member("apps:ldap:staff", "u1")
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    assert "u1" not in target.entities
+
+    def recalculated(seen: int) -> list[str]:
+        result = prov.incremental_sync(source.events(seen))
+        assert result.status is SyncStatus.SUCCESS, result.summary()
+        assert result.incremental is not None
+        return sorted(names[e] for e in result.incremental.recalc_entities)
+
+    seen = len(source.changes)
+    source.update_group("apps:ldap:staff", description="Staff")
+    assert recalculated(seen) == ["u0", "u2"]  # no group sync since the full sync
+    seen = len(source.changes)
+    source.remove_member("apps:ldap:staff", "u2")
+    assert prov.sync_group("apps:ldap:staff").status is SyncStatus.SUCCESS
+    assert "u2" in target.entities  # a group sync never deletes entities
+    source.update_group("apps:ldap:staff", description="All staff")
+    assert "u2" in recalculated(seen)
+    assert set(target.entities) == {"u0"}
+    assert not prov.plan_full().plan.changes
+
+
 def test_members_of_a_folder_no_longer_provisioned_go_after_a_group_sync_took_their_groups() -> (
     None
 ):

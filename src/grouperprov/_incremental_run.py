@@ -504,17 +504,27 @@ def _widen(work: Work, state: SyncState, *, entities: bool, groups: bool) -> Non
     if not entities and not groups:
         return  # nothing a recalculation empties is recalculated for it
     # In one pass over the records: the memberships in the target, and those
-    # that left it since (a group sync takes a member's last membership out,
-    # but never deletes the member) or never reached it (an error, INV...,
-    # kept them out; their members are provisioned all the same): a recalc
-    # of the group still looks at their members, as a full sync would.
+    # that never reached it (an error, INV..., kept them out; their members
+    # are provisioned all the same) or left it in a group sync, which takes a
+    # member's last membership out but never deletes the member: a recalc of
+    # the group still looks at their members, as a full sync would. Runs
+    # share one lease, so only memberships that left since the last full sync
+    # began, when a group sync ran since, can be such; the others are not
+    # read again (a group's churn over the years, at every recalc of it).
+    runs = state.provisioner.last_run
+    full_at, group_at = runs.get(SyncType.FULL), runs.get(SyncType.GROUP)
+    orphans = full_at is None or (group_at is not None and group_at >= full_at)
     in_target: list[tuple[Hashable, ...]] = []
     were: list[tuple[Hashable, ...]] = []
     for key, record in state.records.items():
         if key[0] is ObjectType.MEMBERSHIP and isinstance(key[1], tuple):
             if record.in_target:
                 in_target.append(key[1])
-            elif record.in_target_end is not None or record.provisionable:
+            elif record.provisionable or (
+                orphans
+                and (left := record.in_target_end) is not None
+                and (full_at is None or left >= full_at)
+            ):
                 were.append(key[1])
     size = -1
     while size != len(work.groups) + len(work.entities):
