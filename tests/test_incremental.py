@@ -1650,6 +1650,50 @@ def test_an_entity_a_recalc_deletes_is_recorded_as_a_full_sync_records_it() -> N
     assert record.provisionable_end is not None
 
 
+def test_a_new_groups_new_member_is_recorded_as_a_full_sync_records_them() -> None:
+    """A member new to the records, added with a new group, is recalculated and recorded.
+
+    People come from the identity system (entities neither inserted nor
+    deleted); grouperprov adds entitlements. Found by the real-directory
+    property test once it compared records: the group's recalc wrote u0's
+    value, but u0 had no record until the next full sync (a delete policy
+    that asks the records would not have known grouperprov provisioned them).
+    """
+    config = ProvisionerConfig.from_dict(
+        {
+            "name": P,
+            "groups": {"attributes": [{"name": "cn", "field": "name"}], "operate": False},
+            "entities": {
+                "attributes": [{"name": "uid", "field": "subject_id"}],
+                "matching": ["uid"],
+                "insert": False,
+                "delete": False,
+            },
+            "memberships": {
+                "type": "entity_attributes",
+                "attribute": {"name": "entitlement", "template": "urn:{name}"},
+            },
+        }
+    )
+    source = InMemorySource()
+    source.add_subject("u0")
+    source.mark("apps", P)
+    target = InMemoryTarget(id_attributes={"group": "cn", "entity": "uid"})
+    target.seed(entities=[ProvisioningEntity(id="u0", attributes={"uid": "u0"})])
+    store = MemorySyncStore()
+    prov = Provisioner(config, source, target, store)
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    seen = len(source.changes)
+    source.add_group("apps:wiki")
+    source.add_member("apps:wiki", "u0")
+    result = prov.incremental_sync(source.events(seen))
+    assert result.status is SyncStatus.SUCCESS, result.summary()
+    assert target.entities["u0"].get("entitlement") == frozenset({"urn:apps:wiki"})
+    u0 = next(e.id for e in source.snapshot().entities)
+    record = store.load(P).records[ObjectType.ENTITY, u0]
+    assert (record.provisionable, record.in_target, record.target_id) == (True, True, "u0")
+
+
 def test_a_member_a_group_sync_removed_is_deleted_by_the_next_incremental_run() -> None:
     """A group sync never deletes entities; the incremental run after it does, as a full sync.
 

@@ -236,13 +236,6 @@ def _membership_work(
     )
     require_members = config.provisionable.groups_require_members
     for pair, item in coalesce(events).items():
-        if pair[0] in work.groups or pair[1] in work.entities:
-            if behavior.entities.delete.on and item.action is MembershipAction.DELETE:
-                # Its group's recalc finds members by their records in the target,
-                # and this one may be gone already (a group sync took it) with the
-                # member's last membership: the member is recalculated too.
-                work.entities.add(pair[1])
-            continue  # recalculated with its group or entity
         member = records.get((ObjectType.ENTITY, pair[1]))
         if (
             behavior.entities.operate
@@ -251,9 +244,17 @@ def _membership_work(
         ):
             # The member may become provisionable with it: a full sync would
             # compare its attributes too (a person the identity system made,
-            # whose uid or cn differ), so it is recalculated, not the pair alone.
+            # whose uid or cn differ), and record it, so it is recalculated,
+            # not the pair alone (nor only with its group: a new group's).
             work.entities.add(pair[1])
             continue
+        if pair[0] in work.groups or pair[1] in work.entities:
+            if behavior.entities.delete.on and item.action is MembershipAction.DELETE:
+                # Its group's recalc finds members by their records in the target,
+                # and this one may be gone already (a group sync took it) with the
+                # member's last membership: the member is recalculated too.
+                work.entities.add(pair[1])
+            continue  # recalculated with its group or entity
         action = _membership_action(config, behavior, records, item)
         if action is MembershipAction.DELETE and (behavior.entities.delete.on or require_members):
             # It may have been the member's last provisioned membership, or the
