@@ -653,17 +653,10 @@ def test_incremental_then_full_plans_nothing(  # noqa: PLR0917  # what hypothesi
 
 
 def _record_facts(store: MemorySyncStore, config: ProvisionerConfig) -> dict[object, object]:
-    """What each record says of its object: provisionable, in the target, error, target id.
-
-    The records of entities not operated (they cache subject links) are left
-    out: a recalculated membership does not read its member's others, so it
-    cannot tell whether the member is still provisioned (see the docs'
-    incremental page).
-    """
+    """What each record says of its object: provisionable, in the target, error, target id."""
     return {
-        key: (r.provisionable, r.in_target, r.error_code, r.target_id)
+        key: (r.provisionable, r.in_target, r.error_code, r.target_id, r.subject_link)
         for key, r in store.load(config.name).records.items()
-        if key[0] is not ObjectType.ENTITY or config.entities.operate
     }
 
 

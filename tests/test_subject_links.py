@@ -255,6 +255,85 @@ def test_incremental_membership_adds_write_the_members_links(tmp_path: Path) -> 
     assert directory.calls["u9"] == 1  # cached: not asked again
 
 
+def _link_record(store: Any, member: str) -> tuple[bool, str | None]:
+    record = store.load(P).records[(ObjectType.ENTITY, member)]
+    return record.provisionable, record.subject_link
+
+
+@pytest.mark.parametrize("how", ["memberships", "group_deleted"])
+def test_a_member_who_leaves_every_group_keeps_the_link_but_not_provisionable(
+    tmp_path: Path, how: str
+) -> None:
+    """Incremental runs record the subject-link entity as a full sync does.
+
+    u0 is in both groups. Leaving both (membership deletes applied as they
+    are; or the editors group deleted after the readers membership went),
+    their record says not provisionable, its link kept for their return;
+    coming back says provisionable again. Found by comparing incremental
+    runs' records with a full sync's: the record said provisionable until
+    the next full sync, as the run read none of the member's other groups.
+    """
+    directory = Directory()
+    store = SqliteSyncStore(tmp_path / "state.db")
+    prov = _provisioner(directory, store)
+    source = prov.source
+    assert isinstance(source, InMemorySource)
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    seen = len(source.changes)
+    source.remove_member("apps:wiki:readers", "u0")
+    assert prov.incremental_sync(source.events(seen)).status is SyncStatus.SUCCESS
+    assert _link_record(store, "mem-u0") == (True, "u0@campus.edu")  # still an editor
+    seen = len(source.changes)
+    if how == "memberships":
+        source.remove_member("apps:wiki:editors", "u0")
+    else:
+        source.delete_group("apps:wiki:editors")
+    left = prov.incremental_sync(source.events(seen))
+    assert left.status is SyncStatus.SUCCESS, left.summary()
+    assert left.incremental is not None
+    assert (left.incremental.non_recalc, len(left.incremental.recalc_groups)) == (
+        (1, 0) if how == "memberships" else (0, 1)
+    )
+    assert _link_record(store, "mem-u0") == (False, "u0@campus.edu")
+    seen = len(source.changes)
+    source.add_member("apps:wiki:readers", "u0")
+    back = prov.incremental_sync(source.events(seen))
+    assert back.status is SyncStatus.SUCCESS, back.summary()
+    assert _link_record(store, "mem-u0") == (True, "u0@campus.edu")
+    assert directory.calls["u0"] == 1  # the link was kept: not asked again
+    facts = {k: (r.provisionable, r.subject_link) for k, r in store.load(P).records.items()}
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    assert {k: (r.provisionable, r.subject_link) for k, r in store.load(P).records.items()} == (
+        facts
+    )
+
+
+def test_a_link_configured_later_makes_no_record_for_members_who_leave_before() -> None:
+    """Members recorded before the subject link was configured have no link record to update.
+
+    The incremental run that takes u1 out of the readers leaves their entity
+    without a record (the next full sync resolves and records the links).
+    """
+    directory = Directory()
+    store = MemorySyncStore()
+    target = InMemoryTarget(id_attributes={"group": "cn"})
+    before = _config(directory).to_dict()
+    del before["subject_link"]
+    before["memberships"]["attribute"]["field"] = "subject_id"
+    source = _source()
+    first = Provisioner(ProvisionerConfig.from_dict(before), source, target, store)
+    assert first.full_sync().status is SyncStatus.SUCCESS
+    prov = Provisioner(_config(directory), source, target, store)
+    seen = len(source.changes)
+    source.remove_member("apps:wiki:readers", "u1")
+    result = prov.incremental_sync(source.events(seen))
+    assert result.status is SyncStatus.SUCCESS, result.summary()
+    assert "u1" not in _members(target, "readers")
+    records = store.load(P).records
+    assert not records[(ObjectType.MEMBERSHIP, ("grp-00002", "mem-u1"))].provisionable
+    assert (ObjectType.ENTITY, "mem-u1") not in records
+
+
 class _Down(Directory):
     """A directory that cannot be reached, as LdapTarget.subject_dn says so."""
 

@@ -29,6 +29,7 @@ from ._incremental import (
     keys_of,
     non_recalc_changes,
 )
+from ._links import link_records
 from ._narrow import narrowed, per_value, with_needed_inserts
 from ._plan import Action, Change, Plan, PlannedError
 from ._recalc_reads import entities_play_a_part, read_part
@@ -219,6 +220,7 @@ def _non_recalc(  # noqa: PLR0917  # the pieces of one step
     }
     object_errors.update(failed)
     records = _non_recalc_records(p, state, result.outcomes, by_pair, object_errors, now)
+    records += link_records(p.config, p.store, records, now)
     status = p._status(object_errors)  # noqa: SLF001  # same package
     p._log_errors(object_errors)  # noqa: SLF001  # same package
     summary = _summary(

@@ -9,18 +9,20 @@ from __future__ import annotations
 
 import hashlib
 import heapq
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 
 import attrs
 
 from ._beans import ProvisioningEntity, is_text
 from ._codes import ObjectError, SyncErrorCode, exception_text
-from ._config import ObjectType, SubjectLinkConfig
+from ._config import MembershipType, ObjectType, ProvisionerConfig, SubjectLinkConfig
+from ._records import SyncRecord, replaced
 from ._sources import TranslationContext, resolve_function
-from ._store import SyncState
+from ._store import RecordKey, SyncState, SyncStore
 from .exceptions import TargetUnavailable
 
-__all__ = ["SubjectLinks", "resolve_subject_links"]
+__all__ = ["SubjectLinks", "link_records", "resolve_subject_links"]
 
 
 @attrs.frozen(kw_only=True)
@@ -127,3 +129,71 @@ def resolve_subject_links(
         refreshed=refresh,
         errors=errors,
     )
+
+
+def link_records(
+    config: ProvisionerConfig, store: SyncStore, written: Sequence[SyncRecord], now: datetime
+) -> list[SyncRecord]:
+    """The entity records that only cache subject links, as *written* leaves their members.
+
+    With entities not operated (``group_attributes``), an entity's record
+    only caches its subject link, and says whether Grouper provisions the
+    member at all: a full sync records it provisionable when the member is in
+    a provisioned group, and not when they left the last one. A run of part
+    of the campus (an incremental run, a group sync) does not read the
+    members' other memberships, so it cannot tell; their records can. For
+    each member of a membership record in *written*, the record of the
+    member (unless *written* has it: the run resolved the link, and knows)
+    is made to say what the member's membership records say, those written
+    first: provisionable while one of them is. Only the records that change
+    are returned, to be saved with *written*.
+    """
+    if (
+        config.subject_link is None
+        or config.entities.operate
+        or config.memberships.type is not MembershipType.GROUP_ATTRIBUTES
+    ):
+        return []  # no such records: entities play a part, and are covered
+    membership, entity = ObjectType.MEMBERSHIP, ObjectType.ENTITY
+    by_key = {(r.object_type, r.grouper_id): r for r in written}
+    # The members of the memberships written: those with one provisionable are
+    # provisioned; of the others, only those who left one need their other
+    # memberships' records read.
+    provisioned: set[str] = set()
+    leaving: set[str] = set()
+    for record in written:
+        if record.object_type is membership and isinstance(record.grouper_id, tuple):
+            member = str(record.grouper_id[1])
+            (provisioned if record.provisionable else leaving).add(member)
+    members = {m for m in provisioned | leaving if (entity, m) not in by_key}
+    if not members:
+        return []
+    leaving = (leaving - provisioned) & members
+    keys: list[RecordKey] = [(entity, m) for m in sorted(members)]
+    stored = store.load_records(config.name, keys, members=sorted(leaving)).records
+    for key, record in stored.items():
+        if (
+            key[0] is membership
+            and isinstance(key[1], tuple)
+            and record.provisionable
+            and key not in by_key  # as the run left it, above
+        ):
+            provisioned.add(str(key[1][1]))
+    out: list[SyncRecord] = []
+    for member in sorted(members):
+        old = stored.get((entity, member))
+        if old is None:
+            continue  # no link cached: nothing to say
+        wanted = member in provisioned
+        if old.provisionable == wanted:
+            continue
+        out.append(
+            replaced(
+                old,
+                provisionable=wanted,
+                provisionable_start=now if wanted else old.provisionable_start,
+                provisionable_end=None if wanted else now,
+                last_sync=now,
+            )
+        )
+    return out

@@ -47,7 +47,7 @@ from ._incremental import IncrementalSummary
 from ._incremental_run import run_incremental
 from ._lazy import LazyMap
 from ._lease import LeaseKeeper
-from ._links import SubjectLinks, resolve_subject_links
+from ._links import SubjectLinks, link_records, resolve_subject_links
 from ._match import Matcher
 from ._plan import Action, Plan, count_lines
 from ._records import (
@@ -896,6 +896,10 @@ class Provisioner:
             ahead=intents,
         )
         records = [] if read_only else keeper.records()
+        if records and planned.groups_only is not None:
+            # A run of part of the campus: the subject-link records of the members
+            # whose memberships it recorded, from their other memberships' records.
+            records += link_records(self.config, self.store, records, now)
         self._check_lease()
         summary = f"{len(result.outcomes)} changes" + (
             " (read only: none sent)" if read_only else ""
