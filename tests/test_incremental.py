@@ -1264,20 +1264,33 @@ def test_a_membership_object_that_fails_its_rules_is_an_error_without_a_recalc()
     assert not [m for m in target.memberships.values() if m.get("k") == "staff-u3"]
 
 
-def test_a_member_whose_value_is_ignored_is_recalculated_and_nothing_is_written() -> None:
+@pytest.mark.parametrize("run", ["incremental", "full"])
+def test_a_member_whose_value_is_ignored_is_inv_and_nothing_is_written(run: str) -> None:
+    """A real member whose value is one of ``ignore_values``: INV on that membership.
+
+    An ignored value is never written nor removed, so the membership cannot
+    be provisioned. Before, it was left out without a word: no error, no
+    record, and the member was provisioned by nothing anyone could see.
+    """
     source = _campus()
     source.add_subject("u5")
     prov, seq = _synced(
         source,
-        memberships=_member_values(ignore_values=["u5"]),
+        memberships=_member_values(ignore_values=["U5", "cn=placeholder"], case_sensitive=False),
     )
     source.add_member("apps:ldap:staff", "u5")
-    result = prov.incremental_sync(source.events(seq))
-    assert result.status is SyncStatus.SUCCESS, result.summary()
-    assert result.incremental is not None
-    assert result.incremental.non_recalc == 0
-    assert result.incremental.recalc_memberships == (("grp-00001", "mem-u5"),)
+    result = prov.incremental_sync(source.events(seq)) if run == "incremental" else prov.full_sync()
+    assert result.status is SyncStatus.WARNING, result.summary()
+    key = (ObjectType.MEMBERSHIP, ("grp-00001", "mem-u5"))
+    assert result.errors[key].code is SyncErrorCode.INV
+    assert "'u5' is one of the ignored values" in result.errors[key].message
     assert _members(prov, "staff") == {"u1", "u2"}
+    record = prov.store.load(P).records[key]
+    assert (record.provisionable, record.in_target, record.error_code) == (
+        True,
+        False,
+        SyncErrorCode.INV,
+    )
     assert not prov.plan_full().plan.changes
 
 

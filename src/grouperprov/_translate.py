@@ -823,6 +823,19 @@ class Translator:
                     SyncErrorCode.REQ, "the member gives no membership value", attribute.name
                 )
             )
+        elif not errors and attribute.ignore:
+            items = _items(value)
+            if all(attribute.compare_value(item) is EMPTY for item in items):
+                # Never written, never removed: without an error the membership
+                # was left out unseen, and its member with it.
+                errors.append(
+                    ObjectError(
+                        SyncErrorCode.INV,
+                        f"value {scalar_to_str(items[0])!r} is one of the ignored values "
+                        "(ignore_values): it is never written",
+                        attribute.name,
+                    )
+                )
         return value, errors
 
     def translate(
