@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import ssl
 import threading
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 
 from ad_proxy import ActiveDirectoryProxy
 from grouperprov import (
+    Action,
     AttributeChange,
     AttributeConfig,
     DeletePolicy,
@@ -2861,3 +2863,121 @@ def test_the_migration_pages_posix_groups_sync_against_a_real_directory(
             "name": "apps:unix:staff",
         },
     }
+
+
+def test_active_directorys_binary_ids_are_read_searched_and_never_written(
+    slapd_server: SlapdServer, branch: tuple[str, str]
+) -> None:
+    """``objectGUID`` and ``objectSid`` read as Windows writes them, found by those forms.
+
+    Before, they were read as the UTF-8 decoding of their bytes (lone
+    surrogates where those were not UTF-8), which no store could keep and no
+    search could find: a group moved by hand could not be found by its GUID.
+    """
+    guid = uuid.UUID("0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d")
+    sid = "S-1-5-21-3623811015-3361044348-30300820-1013"
+    raw_sid = bytes((1, 5)) + (5).to_bytes(6, "big")
+    raw_sid += b"".join(
+        n.to_bytes(4, "little") for n in (21, 3623811015, 3361044348, 30300820, 1013)
+    )
+    admin = _admin(slapd_server)
+    dn = f"uid=ann,{branch[1]}"
+    assert admin.add(
+        dn,
+        ["top", "person", "inetOrgPerson", "extensibleObject"],
+        {"cn": "Ann", "sn": "A", "objectGUID": guid.bytes_le, "objectSid": raw_sid},
+    )
+    admin.unbind()
+    people = LdapEntities(
+        base_dn=branch[1],
+        object_classes=("top", "person", "inetOrgPerson"),
+        attributes=("cn", "sn", "objectGUID", "objectSid"),
+    )
+    target = _target(slapd_server, branch, groups=None, entities=people)
+    assert "entity attributes only read: objectGUID, objectSid" in str(target.capabilities())
+    (ann,) = target.retrieve_all_entities()
+    assert (ann.get("objectGUID"), ann.get("objectSid")) == (str(guid), sid)
+    for attribute, value in (
+        ("objectGUID", str(guid)),
+        ("objectGUID", "{" + str(guid).upper() + "}"),  # as PowerShell shows it
+        ("objectSid", sid),
+    ):
+        assert [p.id for p in target.search_entities(attribute, [value])] == [dn], value
+    for attribute, value in (
+        ("objectGUID", "not-a-guid"),
+        ("objectGUID", str(uuid.uuid4())),
+        ("objectSid", "S-1-5-21-x"),
+        ("objectSid", "S-1-99999999999999999-1"),
+        ("objectSid", "S-256-5-21"),
+        ("objectSid", "S-1-281474976710656-21"),
+        ("objectSid", "S-1-5-4294967296"),
+    ):
+        assert target.search_entities(attribute, [value]) == [], value
+    # Bytes of no GUID's or SID's size are read as text, as other values.
+    admin = _admin(slapd_server)
+    assert admin.modify(
+        dn,
+        {
+            "objectGUID": [(ldap3.MODIFY_REPLACE, [b"abc"])],
+            "objectSid": [(ldap3.MODIFY_REPLACE, [b"\x01\x05xyz"])],
+        },
+    )
+    admin.unbind()
+    (ann,) = target.retrieve_all_entities()
+    assert (ann.get("objectGUID"), ann.get("objectSid")) == ("abc", "\x01\x05xyz")
+
+
+def test_a_group_moved_by_hand_is_found_by_its_cached_object_guid(
+    slapd_server: SlapdServer, branch: tuple[str, str]
+) -> None:
+    """The GUID the directory gave a group is its cached link: it finds the group moved.
+
+    An administrator renamed the group's entry (``cn=staff`` to
+    ``cn=staff-old``): neither its DN nor its ``cn`` find it, its cached
+    ``objectGUID`` does, and the sync puts the name back instead of making
+    a second group.
+    """
+    groups = LdapGroups(
+        base_dn=branch[0],
+        object_classes=("top", "groupOfNames", "extensibleObject"),
+        attributes=("description", "objectGUID"),
+        placeholder=f"cn=nobody,{SUFFIX}",
+    )
+    target = _target(slapd_server, branch, groups=groups, entities=None)
+    config = ProvisionerConfig.from_dict(
+        {
+            "name": "ad",
+            "groups": {
+                "attributes": [
+                    {"name": "cn", "field": "extension"},
+                    {"name": "description", "field": "description"},
+                    {"name": "objectGUID"},
+                ],
+                "matching": [["cn"], ["objectGUID"]],
+                "cached_attributes": ["objectGUID"],
+                "delete_policy": "not_in_grouper",
+            },
+            "entities": {"operate": False},
+            "memberships": {"operate": False},
+        }
+    )
+    source = InMemorySource()
+    source.add_group("campus:staff", description="Staff")
+    source.mark("campus", "ad")
+    store = MemorySyncStore()
+    prov = Provisioner(config, source, target, store)
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    dn = f"cn=staff,{branch[0]}"
+    guid = uuid.uuid4()
+    admin = _admin(slapd_server)  # the directory gives the new entry its GUID
+    assert admin.modify(dn, {"objectGUID": [(ldap3.MODIFY_ADD, [guid.bytes_le])]})
+    assert prov.full_sync().status is SyncStatus.SUCCESS  # reads it, and caches it
+    (record,) = store.load("ad").records.values()
+    assert record.links == (str(guid),)
+    assert admin.modify_dn(dn, "cn=staff-old")
+    admin.unbind()
+    plan = prov.plan_full().plan
+    assert [c.action for c in plan.changes] == [Action.UPDATE], plan.summary()
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    (group,) = target.retrieve_all_groups()
+    assert (group.id, group.get("cn"), group.get("objectGUID")) == (dn, "staff", str(guid))

@@ -8,6 +8,7 @@ import enum
 import logging
 import re
 import ssl
+import uuid
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Literal, TypeVar
 
@@ -394,7 +395,11 @@ class LdapTarget(Closing, TargetDAO):
             path = settings.path_attribute if isinstance(settings, LdapGroups) else None
             kept[object_type] = names | {path} if path else names
             dns[object_type] = frozenset(settings.dn_attributes) | ({path} if path else set())
-            maintained = [n for n in names if getattr(types.get(n), "no_user_modification", False)]
+            maintained = [
+                n
+                for n in names
+                if getattr(types.get(n), "no_user_modification", False) or n.lower() in _BINARY_IDS
+            ]
             if maintained:
                 fixed[object_type] = frozenset(maintained)
         return Capabilities(caps.operations - missing, {}, caps.value_changes, kept, dns, fixed)
@@ -758,9 +763,14 @@ class LdapTarget(Closing, TargetDAO):
         wanted = sorted({text for v in values if is_text(text := str(v))})
         if isinstance(settings, LdapGroups) and attribute == settings.path_attribute:
             return self._by_dns(kind, [self._group_dn(settings, {attribute: v}) for v in wanted])
+        binary = _BINARY_IDS.get(attribute.lower())
+        sought: list[str | bytes] = list(wanted)
+        if binary is not None:
+            # Searched for as the bytes the directory keeps; a value of no such form is in no entry.
+            sought = sorted({raw for v in wanted if (raw := binary[1](v)) is not None})
         found: dict[str, _OwnerT] = {}
-        for start in range(0, len(wanted), _FILTER_VALUES):
-            chunk = wanted[start : start + _FILTER_VALUES]
+        for start in range(0, len(sought), _FILTER_VALUES):
+            chunk = sought[start : start + _FILTER_VALUES]
             ldap_filter = all_of(
                 self._class_filter(settings), any_of(*(equal(attribute, v) for v in chunk))
             )
@@ -1646,6 +1656,55 @@ def _text(raw: bytes) -> str:
     return raw.decode("utf-8", "surrogateescape")
 
 
+def _guid(raw: bytes) -> str:
+    """An ``objectGUID`` as Windows writes it (``"5f1c...-...-..."``); not 16 bytes: as text."""
+    if len(raw) != 16:  # noqa: PLR2004  # a GUID's size
+        return _text(raw)
+    return str(uuid.UUID(bytes_le=raw))
+
+
+def _guid_bytes(text: str) -> bytes | None:
+    """The bytes of a GUID in its text form (braces or none); ``None``: it is no GUID."""
+    try:
+        return uuid.UUID(text).bytes_le
+    except ValueError:
+        return None
+
+
+def _sid(raw: bytes) -> str:
+    """An ``objectSid`` in its text form (``"S-1-5-21-..."``); not a SID's bytes: as text."""
+    if len(raw) < 8 or len(raw) != 8 + 4 * raw[1]:  # noqa: PLR2004  # a SID's header
+        return _text(raw)
+    authority = int.from_bytes(raw[2:8], "big")
+    subs = (int.from_bytes(raw[i : i + 4], "little") for i in range(8, len(raw), 4))
+    return "-".join(("S", str(raw[0]), str(authority), *map(str, subs)))
+
+
+_BYTE = 0xFF
+_SID = re.compile(r"[Ss]-([0-9]{1,3})-([0-9]{1,15})((?:-[0-9]{1,10}){0,15})")
+
+
+def _sid_bytes(text: str) -> bytes | None:
+    """The bytes of a SID in its text form; ``None``: it is no SID."""
+    found = _SID.fullmatch(text)
+    if found is None:
+        return None
+    revision, authority = int(found[1]), int(found[2])
+    subs = [int(s) for s in found[3].split("-")[1:]]
+    if revision > _BYTE or authority >= 1 << 48 or any(s >= 1 << 32 for s in subs):
+        return None  # a field wider than its bytes
+    head = bytes((revision, len(subs))) + authority.to_bytes(6, "big")
+    return head + b"".join(s.to_bytes(4, "little") for s in subs)
+
+
+# Active Directory's binary identifiers, by lower-case name: read as their
+# usual text forms, searched for as their bytes. The directory writes them.
+_BINARY_IDS: dict[str, tuple[Callable[[bytes], Scalar], Callable[[str], bytes | None]]] = {
+    "objectguid": (_guid, _guid_bytes),
+    "objectsid": (_sid, _sid_bytes),
+}
+
+
 def _integer(raw: bytes) -> Scalar:
     try:
         return int(raw)
@@ -1674,6 +1733,9 @@ def _syntax(schema: Any, name: str) -> str | None:  # noqa: ANN401  # ldap3's Sc
 
 def _decoder(schema: Any, name: str) -> Callable[[bytes], Scalar]:  # noqa: ANN401  # ldap3's SchemaInfo
     """How values of *name* are read: by its syntax in the directory's schema."""
+    binary = _BINARY_IDS.get(name.lower())
+    if binary is not None:
+        return binary[0]
     syntax = _syntax(schema, name)
     if syntax == _INTEGER_SYNTAX:
         return _integer

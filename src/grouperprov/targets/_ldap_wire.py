@@ -137,9 +137,10 @@ def _message(message_id: int, operation: bytes, controls: bytes = b"") -> bytes:
 # -- filters (RFC 4511 section 4.5.1.7), built from their parts ----------------
 
 
-def equal(attribute: str, value: str) -> bytes:
-    """The filter ``(attribute=value)``: *value* goes as it is, no escaping needed."""
-    return _tlv(_FILTER_EQUAL, _octets(attribute) + _octets(value))
+def equal(attribute: str, value: str | bytes) -> bytes:
+    """The filter ``(attribute=value)``: *value* goes as it is (text in UTF-8), unescaped."""
+    raw = _tlv(_OCTET_STRING, value) if isinstance(value, bytes) else _octets(value)
+    return _tlv(_FILTER_EQUAL, _octets(attribute) + raw)
 
 
 def all_of(*filters: bytes) -> bytes:

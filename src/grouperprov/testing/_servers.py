@@ -232,8 +232,10 @@ class SlapdServer(_ThrowAway):
     """An OpenLDAP server of its own: ``slapd`` on 127.0.0.1 with a throw-away database.
 
     Its configuration (a ``slapd.conf``) loads the core, cosine, inetorgperson
-    and nis schemas of the system and a small eduPerson schema shipped with
-    grouperprov (``eduPersonEntitlement``, ``isMemberOf``), and one ``mdb``
+    and nis schemas of the system and two small schemas shipped with
+    grouperprov: eduPerson (``eduPersonEntitlement``, ``isMemberOf``) and
+    Active Directory's binary identifiers (``objectGUID``, ``objectSid``,
+    on entries of the ``extensibleObject`` class); and one ``mdb``
     database for ``suffix`` (``dc=example,dc=edu``), whose administrator is
     ``bind_dn`` with ``password`` (class attributes). The base entry and the
     ``ou=groups`` and ``ou=people`` branches are there from the start.
@@ -355,7 +357,8 @@ class SlapdServer(_ThrowAway):
 
     def _config(self, folder: Path) -> Path:
         schemas = [str(_SCHEMAS / f"{n}.schema") for n in _SLAPD_SCHEMAS]
-        schemas.append(str(Path(__file__).with_name("schema") / "eduperson.schema"))
+        own = Path(__file__).with_name("schema")
+        schemas += [str(own / "eduperson.schema"), str(own / "activedirectory.schema")]
         lines = [f"include {path}" for path in schemas]
         if self.tls:
             lines += self._certificates(folder)
