@@ -1600,18 +1600,37 @@ def test_a_bushy_group_in_a_folder_another_case_made_is_found_again(
     source.add_member("a:Y:g4", "u0")
     source.mark("a", "ldap", scope="sub")
     target = _target(slapd_server, branch, groups=_bushy(branch, attributes=("cn",)))
-    prov = Provisioner(_bushy_config(branch), source, target, MemorySyncStore())
+    store = MemorySyncStore()
+    prov = Provisioner(_bushy_config(branch), source, target, store)
     assert prov.full_sync().status is SyncStatus.SUCCESS
     source.add_group("a:y:g0")
     source.add_member("a:y:g0", "u0")
-    for _ in range(2):
-        result = prov.full_sync()
-        assert result.status is SyncStatus.SUCCESS, result.summary()
+    result = prov.full_sync()
+    assert result.status is SyncStatus.SUCCESS, result.summary()
+    # The link kept is the DN the directory gives the entry (its OU's case):
+    # the next run finds it as recorded, and writes no record.
+    g0 = next(g.id for g in source.snapshot().groups if g.get("name") == "a:y:g0")
+    record = store.load("ldap").records[ObjectType.GROUP, g0]
+    assert record.target_id == f"cn=g0,ou=Y,ou=a,{branch[0]}"
+    before = store.load("ldap").records
+    result = prov.full_sync()
+    assert result.status is SyncStatus.SUCCESS, result.summary()
+    assert store.load("ldap").records == before  # last_sync too: none written
     assert prov.plan_full().plan.changes == ()
     assert sorted(g.id for g in target.retrieve_all_groups()) == [
         f"cn=g0,ou=Y,ou=a,{branch[0]}",
         f"cn=g4,ou=Y,ou=a,{branch[0]}",
     ]
+    # A move into the OU by a name in the other case: the same.
+    source.rename_group("a:Y:g4", "a:y:g5")
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    g5 = next(g.id for g in source.snapshot().groups if g.get("name") == "a:y:g5")
+    assert store.load("ldap").records[ObjectType.GROUP, g5].target_id == (
+        f"cn=g5,ou=Y,ou=a,{branch[0]}"
+    )
+    before = store.load("ldap").records
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    assert store.load("ldap").records == before
 
 
 def test_a_bushy_group_renamed_in_case_only_is_renamed_once(

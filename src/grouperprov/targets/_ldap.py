@@ -350,7 +350,8 @@ class LdapTarget(Closing, TargetDAO):
         # OUs known to exist (bushy), within one write call: the directory is
         # not this process's alone, and an OU removed meanwhile (by hand, by
         # another process) would refuse every add under it.
-        self._folders: set[str] = set()
+        # The bushy folders' OUs there, in this write call: by their DN without case, as kept.
+        self._folders: dict[str, str] = {}
 
     def __repr__(self) -> str:
         return f"LdapTarget(url={self.url!r})"  # never the bind DN's password
@@ -887,28 +888,58 @@ class LdapTarget(Closing, TargetDAO):
         finally:
             self._folders.clear()
 
-    def _ensure_folders(self, settings: LdapGroups, dn: str) -> None:
-        """Create the OUs above a bushy group's DN that are not there yet."""
-        for parent in reversed(_parents(settings, dn)):
-            if parent in self._folders:
-                continue
-            ou = split_dn(parent)[0][0][1]
-            try:
-                ok = self._conn.add(parent, list(settings.folder_object_classes), {"ou": ou})
-            except _UNSENT as exc:  # ldap3 checks the request against the schema first
-                msg = f"could not create the folder {parent!r}: {exc}"
-                raise RuntimeError(msg) from None
-            if not ok and self._code() != 68:  # noqa: PLR2004  # entryAlreadyExists
-                msg = f"could not create the folder {parent!r}: {self._conn.result}"
-                raise RuntimeError(msg)
-            self._folders.add(parent)
+    def _ensure_folders(self, settings: LdapGroups, dn: str) -> str:
+        """Create the OUs above a bushy group's DN that are not there yet; *dn* as it will be.
+
+        An OU that is there may be written in another case than *dn* writes
+        it (Grouper's folders ``a:Y`` and ``a:y`` are one OU): the directory
+        names the entries under it with its own, which a base read of it
+        gives (once per OU and write call), so the DN given back, which the
+        records keep as the group's link, is the one the directory will
+        give when it is read. Before, such a group's record held the DN as
+        built, and the next sync wrote it again as read.
+        """
+        parents = _parents(settings, dn)
+        if not parents:
+            return dn
+        above = settings.base_dn
+        for parent in reversed(parents):
+            key = parent.casefold()
+            kept = self._folders.get(key)
+            if kept is None:
+                here = f"{_split_first(parent)[0]},{above}"
+                ou = split_dn(here)[0][0][1]
+                try:
+                    ok = self._conn.add(here, list(settings.folder_object_classes), {"ou": ou})
+                except _UNSENT as exc:  # ldap3 checks the request against the schema first
+                    msg = f"could not create the folder {parent!r}: {exc}"
+                    raise RuntimeError(msg) from None
+                if ok:
+                    kept = here
+                elif self._code() == _ENTRY_ALREADY_EXISTS:
+                    kept = self._kept_dn(settings, here)
+                else:
+                    msg = f"could not create the folder {parent!r}: {self._conn.result}"
+                    raise RuntimeError(msg)
+                self._folders[key] = kept
+            above = kept
+        return f"{_split_first(dn)[0]},{above}"
+
+    def _kept_dn(self, settings: LdapGroups, dn: str) -> str:
+        """*dn* as the directory keeps it (its case; the base DN as configured)."""
+        with self._aside():
+            self._conn.search(dn, "(objectClass=*)", search_scope=ldap3.BASE, attributes=["1.1"])
+            entries = self._conn.entries
+            if not entries or self._code() != 0:
+                return dn  # gone meanwhile: the add under it says so
+            return _rebased(_canonical(entries[0].entry_dn), settings.base_dn)
 
     def _prune_folders(self, settings: LdapGroups, dn: str) -> None:
         """Remove the OUs above a deleted bushy group that are empty now."""
         for parent in _parents(settings, dn):
             if not self._conn.delete(parent):
                 break  # not empty (notAllowedOnNonLeaf), or gone
-            self._folders.discard(parent)
+            self._folders.pop(parent.casefold(), None)
 
     # -- writes -----------------------------------------------------------------
 
@@ -935,7 +966,7 @@ class LdapTarget(Closing, TargetDAO):
                 dn = self._dn(kind, bean.attributes)
                 attributes = self._entry(settings, bean.attributes)
                 if isinstance(settings, LdapGroups) and settings.dn_style is DnStyle.BUSHY:
-                    self._ensure_folders(settings, dn)  # answered before the add is sent
+                    dn = self._ensure_folders(settings, dn)  # answered before the add is sent
             except (ValueError, RuntimeError) as exc:
                 outcomes.append(WriteOutcome.failure(str(exc)))
                 continue
@@ -1106,9 +1137,9 @@ class LdapTarget(Closing, TargetDAO):
         new_dn = self._dn(kind, applied(bean.attributes, changes))
         if _same_place(new_dn, dn):
             return dn
-        rdn, _, superior = _split_first(new_dn)
         if isinstance(settings, LdapGroups) and settings.dn_style is DnStyle.BUSHY:
-            self._ensure_folders(settings, new_dn)
+            new_dn = self._ensure_folders(settings, new_dn)
+        rdn, _, superior = _split_first(new_dn)
         if not self._conn.modify_dn(dn, rdn, delete_old_dn=True, new_superior=superior):
             msg = f"rename of {dn!r} to {new_dn!r}: {self._conn.result.get('description')}"
             raise RuntimeError(msg)
