@@ -333,6 +333,45 @@ def test_a_record_in_error_is_written_at_every_try(policy: str) -> None:
     assert not second.inserted_by_us
 
 
+@pytest.mark.parametrize("kind", ["group_attributes", "membership_objects"])
+def test_a_data_error_found_again_is_not_written_again(kind: str) -> None:
+    """INV (LEN, REQ, MEM) changes with Grouper's data, and is not retried: nothing new.
+
+    A pattern that keeps service accounts out (``u[0-9]+``) makes an INV of
+    each of their memberships. Each no-change full sync wrote all those
+    records again (once membership values had records in error, as
+    membership objects always had); only a retried error's record must be
+    (its last_sync paces the retries).
+    """
+    pattern = {"valid_pattern": "u[0-9]+"}
+    source = _campus()
+    source.add_subject("svc-backup")
+    source.add_member("apps:ldap:courses:math101", "svc-backup")
+    memberships: dict[str, Any] = (
+        {"type": kind, "attribute": {"name": "member", "field": "subject_id", **pattern}}
+        if kind == "group_attributes"
+        else {
+            "type": kind,
+            "attributes": [
+                {"name": "g", "field": "group.name"},
+                {"name": "u", "field": "entity.subject_id", **pattern},
+            ],
+            "matching": [["g", "u"]],
+        }
+    )
+    store = _CountingStore()
+    prov = _provisioner(source, store=store, memberships=memberships)
+    prov.clock = _ticking(datetime(2026, 12, 1, tzinfo=UTC))
+    assert prov.full_sync().status is SyncStatus.WARNING
+    (inv,) = store.error_records(P)
+    assert inv.error_code is SyncErrorCode.INV
+    before = prov.store.load(P).records
+    again = prov.full_sync()
+    assert again.status is SyncStatus.WARNING
+    assert store.saved[-1] == []
+    assert prov.store.load(P).records == before
+
+
 def test_a_config_the_target_cannot_serve_is_a_config_error() -> None:
     source = _campus()
     target = InMemoryTarget(operations=set())

@@ -46,6 +46,11 @@ _DESCRIPTIONS = {
     SyncErrorCode.MEM: "the group has no members and must have members to be provisioned",
 }
 
+# The errors the target's state or health causes: retried between full syncs,
+# and their records written at every try (their last_sync paces the retries).
+# The others (INV, LEN, REQ, MEM) change with Grouper's data alone.
+RETRIED_CODES = frozenset({SyncErrorCode.ERR, SyncErrorCode.DNE, SyncErrorCode.MAT})
+
 
 @attrs.frozen
 class ObjectError:

@@ -29,7 +29,7 @@ import attrs
 
 from ._beans import ProvisioningEntity, ProvisioningGroup, ProvisioningMembership, Scalar
 from ._behavior import Behavior, may_delete
-from ._codes import ObjectError, SyncErrorCode
+from ._codes import RETRIED_CODES, ObjectError
 from ._config import MembershipType, ObjectType, ProvisionerConfig
 from ._events import (
     MEMBERS_FIELD,
@@ -61,7 +61,7 @@ WEIGHTS: Mapping[EventKind, int] = {
 }
 """How much each kind of event counts towards ``full_sync_score``."""
 
-RETRIED = frozenset({SyncErrorCode.ERR, SyncErrorCode.DNE, SyncErrorCode.MAT})
+RETRIED = RETRIED_CODES
 """The errors retried between full syncs: those the target's state or health causes."""
 
 _GROUP_EVENTS = (EventKind.GROUP_ADD, EventKind.GROUP_UPDATE, EventKind.GROUP_DELETE)

@@ -29,7 +29,7 @@ from ._arguments import (
 from ._beans import ProvisioningEntity
 from ._behavior import Behavior, Mode, compared_config, compute_behavior
 from ._cache import cached_values, historical_ids
-from ._codes import ObjectError
+from ._codes import RETRIED_CODES, ObjectError
 from ._compare import Comparison, ProvisioningWrapper, compare
 from ._config import (
     BusyPolicy,
@@ -1221,12 +1221,14 @@ class _RecordKeeper:
             return base or SyncRecord(object_type=key[0], grouper_id=key[1])
         if (
             base is not None
-            and base.error_code is None
-            and changes.get("error_code") is None
+            and base.error_code not in RETRIED_CODES
+            and changes.get("error_code", base.error_code) not in RETRIED_CODES
             and all(getattr(base, name) == value for name, value in changes.items())
         ):
             # Nothing new: kept as it is (records() leaves it out unless the
-            # store holds something else for it), not built again.
+            # store holds something else for it), not built again. A data
+            # error found again is nothing new; a retried one is (its
+            # last_sync paces the retries).
             self.out[key] = base
             return base
         # A new record is built at once (not a blank one evolved): one per new object.

@@ -9,7 +9,7 @@ from datetime import datetime
 
 import attrs
 
-from ._codes import ObjectError, SyncErrorCode
+from ._codes import RETRIED_CODES, ObjectError, SyncErrorCode
 from ._config import ObjectType
 
 __all__ = [
@@ -99,15 +99,17 @@ _BUT_LAST_SYNC = operator.attrgetter(*(f for f in _FIELDS if f != "last_sync"))
 
 
 def unchanged(stored: SyncRecord, record: SyncRecord) -> bool:
-    """Whether *record* says nothing new against *stored*: no error, and only ``last_sync`` moved.
+    """Whether *record* says nothing new against *stored*: only ``last_sync`` moved.
 
     Such a record is not written: a run that finds an object as recorded
-    leaves its record as it is. A record with an error always is (its
-    ``last_sync`` is when the object was last tried, which paces retries).
+    leaves its record as it is, the same data error (INV, LEN, REQ, MEM)
+    too. A record with an error that is retried (ERR, DNE, MAT) always is:
+    its ``last_sync`` is when the object was last tried, which paces the
+    retries.
     """
     return (
-        record.error_code is None
-        and stored.error_code is None
+        record.error_code not in RETRIED_CODES
+        and stored.error_code not in RETRIED_CODES
         and _BUT_LAST_SYNC(stored) == _BUT_LAST_SYNC(record)
     )
 
