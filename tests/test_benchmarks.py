@@ -165,3 +165,25 @@ def _printed(capsys: pytest.CaptureFixture[str]) -> dict[str, str]:
     """The ``name = value`` lines a benchmark printed."""
     out = capsys.readouterr().out.splitlines()
     return dict(line.split(" = ", 1) for line in out if " = " in line)
+
+
+def test_the_links_benchmark_measures_deletes_that_leave_members(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``bench_links.py`` at a tiny scale: both runs apply every delete as it is, and it says so.
+
+    Its own checks stop it (``SystemExit``) when a run is not what it
+    measures (a delete recalculated, a run that failed).
+    """
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        bench_links = importlib.import_module("bench_links")
+        monkeypatch.setattr(sys, "argv", ["bench_links.py", "--scale", "0.01"])
+        bench_links.main()
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    figures = dict(
+        line.split(" = ") for line in capsys.readouterr().out.splitlines() if " = " in line
+    )
+    assert (figures["links_memberships"], figures["links_deletes"]) == ("2000", "100")
+    assert float(figures["links_delete_over_plain_delete"]) > 0
