@@ -507,3 +507,29 @@ def test_a_sqlite_store_that_cannot_be_opened_says_why(tmp_path: Path) -> None:
     missing = tmp_path / "nope" / "s.db"
     with pytest.raises(StoreError, match=rf"\(its folder {re.escape(str(missing.parent))} does"):
         SqliteSyncStore(missing)
+
+
+def test_every_store_gives_the_provisionable_membership_pairs_of_members(
+    make_store: Callable[[], SyncStore],
+) -> None:
+    """What the subject-link records ask of grouperprov's own stores, without building records.
+
+    The pairs of the members' provisionable membership records, and only
+    theirs: as the records that ``load_records(members=)`` gives say.
+    """
+    store = make_store()
+    records = _memberships(300)
+    records[7] = attrs.evolve(records[7], provisionable=False)
+    records += [
+        SyncRecord(object_type=ObjectType.ENTITY, grouper_id="member-000007", provisionable=True)
+    ]
+    store.save(ProvisionerRecord(name="p"), records)
+    store.save(ProvisionerRecord(name="other"), _memberships(10))
+    members = ["member-000003", "member-000007", "member-000299", "nobody"]
+    pairs = store._provisioned_pairs("p", members)  # type: ignore[attr-defined]  # grouperprov's stores
+    loaded = store.load_records("p", [], members=members).records
+    assert sorted(pairs) == sorted(
+        k[1] for k, r in loaded.items() if r.provisionable and isinstance(k[1], tuple)
+    )
+    assert sorted(pairs) == [("group-003", "member-000003"), ("group-049", "member-000299")]
+    assert store._provisioned_pairs("p", []) == []  # type: ignore[attr-defined]  # as above

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import heapq
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
 import attrs
@@ -168,17 +168,25 @@ def link_records(
     members = {m for m in provisioned | leaving if (entity, m) not in by_key}
     if not members:
         return []
-    leaving = (leaving - provisioned) & members
+    left = sorted((leaving - provisioned) & members)
     keys: list[RecordKey] = [(entity, m) for m in sorted(members)]
-    stored = store.load_records(config.name, keys, members=sorted(leaving)).records
-    for key, record in stored.items():
-        if (
-            key[0] is membership
-            and isinstance(key[1], tuple)
-            and record.provisionable
-            and key not in by_key  # as the run left it, above
-        ):
-            provisioned.add(str(key[1][1]))
+    pairs = getattr(store, "_provisioned_pairs", None)  # grouperprov's own stores
+    if pairs is not None and left:
+        # Only whether a member has a provisionable membership left: the
+        # pairs, through the index by member, no record built (the records
+        # of 100,000 memberships took 0.7 s in SQLite; see bench_links.py).
+        stored = store.load_records(config.name, keys).records
+        found: Iterable[tuple[str, str]] = pairs(config.name, left)
+    else:
+        stored = store.load_records(config.name, keys, members=left).records
+        found = (
+            (str(key[1][0]), str(key[1][1]))
+            for key, record in stored.items()
+            if key[0] is membership and isinstance(key[1], tuple) and record.provisionable
+        )
+    for pair in found:
+        if (membership, pair) not in by_key:  # as the run left it, above
+            provisioned.add(pair[1])
     out: list[SyncRecord] = []
     for member in sorted(members):
         old = stored.get((entity, member))

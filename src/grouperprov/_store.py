@@ -310,6 +310,20 @@ class MemorySyncStore:
             )
         return SyncState(provisioner=record, records=found)
 
+    def _provisioned_pairs(
+        self, provisioner: str, members: Collection[str]
+    ) -> list[tuple[str, str]]:
+        """The pairs of the provisionable membership records of *members*."""
+        of_members = set(members)
+        return [
+            (str(key[1][0]), str(key[1][1]))
+            for key, r in self._records.get(provisioner, {}).items()
+            if key[0] is ObjectType.MEMBERSHIP
+            and isinstance(key[1], tuple)
+            and key[1][1] in of_members
+            and r.provisionable
+        ]
+
     def error_records(self, provisioner: str) -> list[SyncRecord]:
         """See :meth:`SyncStore.error_records`."""
         failed = [r for r in self._records.get(provisioner, {}).values() if r.error_code]

@@ -47,6 +47,7 @@ from grouperprov.stores._rows import (
     insert_control,
     load_errors,
     load_some,
+    provisioned_pairs,
     provisioner_from_rows,
     provisioner_queries,
     provisioner_upsert,
@@ -324,6 +325,14 @@ class PostgresSyncStore(Closing):
                 cur, "%s", provisioner, keys, groups, members=members, parse_time=parse
             )
         return SyncState(provisioner=record, records=records)
+
+    def _provisioned_pairs(
+        self, provisioner: str, members: Collection[str]
+    ) -> list[tuple[str, str]]:
+        """The pairs of the provisionable membership records of *members* (no records built)."""
+        with self._transaction() as cur:
+            cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            return provisioned_pairs(cur, "%s", provisioner, members)
 
     def error_records(self, provisioner: str) -> list[SyncRecord]:
         """See :meth:`~grouperprov.stores.SyncStore.error_records`."""

@@ -605,6 +605,30 @@ def load_some(
     return found
 
 
+def provisioned_pairs(
+    cur: Any,  # noqa: ANN401  # a sqlite3 connection or a psycopg cursor
+    placeholder: str,
+    provisioner: str,
+    members: Collection[str],
+) -> list[tuple[str, str]]:
+    """The (group, member) ids of the provisionable membership records of *members*.
+
+    Through the index by member, and only those two columns: no record is
+    built (see :func:`grouperprov._links.link_records`, which asks whether
+    members leaving a membership have another).
+    """
+    table, _ = TABLES[ObjectType.MEMBERSHIP]
+    p = placeholder
+    found: list[tuple[str, str]] = []
+    for chunk in _chunks(sorted(set(members))):
+        sql = (
+            f"SELECT group_id, member_id FROM {table} WHERE provisioner = {p}"  # noqa: S608  # fixed names
+            f" AND member_id IN ({', '.join([p] * len(chunk))}) AND provisionable"
+        )
+        found.extend((str(g), str(m)) for g, m in cur.execute(sql, [provisioner, *chunk]))
+    return found
+
+
 def load_errors(
     cur: Any,  # noqa: ANN401  # a sqlite3 connection or a psycopg cursor
     placeholder: str,

@@ -39,6 +39,7 @@ from grouperprov.stores._rows import (
     insert_control,
     load_errors,
     load_some,
+    provisioned_pairs,
     provisioner_from_rows,
     provisioner_queries,
     provisioner_upsert,
@@ -255,6 +256,13 @@ class SqliteSyncStore(Closing):
                 conn, "?", provisioner, keys, groups, members=members, parse_time=parse
             )
         return SyncState(provisioner=record, records=records)
+
+    def _provisioned_pairs(
+        self, provisioner: str, members: Collection[str]
+    ) -> list[tuple[str, str]]:
+        """The pairs of the provisionable membership records of *members* (no records built)."""
+        with _transaction(self._connect(), "BEGIN") as conn:
+            return provisioned_pairs(conn, "?", provisioner, members)
 
     def error_records(self, provisioner: str) -> list[SyncRecord]:
         """See :meth:`~grouperprov.stores.SyncStore.error_records`."""
