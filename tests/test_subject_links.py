@@ -475,3 +475,58 @@ def test_diagnostics_show_the_subject_link_and_where_it_came_from() -> None:
     source = "\n".join(report.step("source").lines)
     assert "subject link: None (the lookup failed)" in source
     assert "subject link error: ERR [eppn]: subject link failed: TimeoutError" in source
+
+
+def test_a_recalc_caches_other_members_links_and_keeps_their_errors() -> None:
+    """The subject links a recalc resolves for members it does not cover: the link, nothing more.
+
+    Everyone's ``mail`` (their link) is too long: LEN on each entity. A
+    recalc of u2 alone reads everyone (a required group: both sides in
+    full) and resolves every link. Found by a fuzzer: it also wrote those
+    members' records as if it had looked at them, and their LEN, narrowed
+    away from its plan, was cleared.
+    """
+    directory = Directory()
+    config = ProvisionerConfig.from_dict(
+        {
+            "name": P,
+            "groups": {"attributes": [{"name": "cn", "field": "extension"}], "matching": ["cn"]},
+            "entities": {
+                "attributes": [
+                    {"name": "uid", "field": "subject_id"},
+                    {"name": "mail", "field": "subject_link", "max_length": 5},
+                ],
+                "matching": ["uid"],
+            },
+            "memberships": {
+                "type": "group_attributes",
+                "attribute": {"name": "member", "field": "subject_id"},
+            },
+            "provisionable": {"required_group": "apps:wiki:readers"},
+            "subject_link": {"function": directory, "refresh_per_run": 10},
+        }
+    )
+    source = _source()
+    target = InMemoryTarget(id_attributes={"group": "cn", "entity": "uid"})
+    store = MemorySyncStore()
+    prov = Provisioner(config, source, target, store)
+    for _ in range(2):  # the second: the errors (DNE of their memberships) are not retried
+        assert prov.full_sync().status is SyncStatus.WARNING
+
+    def errors() -> dict[object, object]:
+        return {
+            k[1]: r.error_code
+            for k, r in store.load(P).records.items()
+            if k[0] is ObjectType.ENTITY
+        }
+
+    assert set(errors().values()) == {SyncErrorCode.LEN}
+    assert len(errors()) == 4
+    seen = len(source.changes)
+    source.add_member("apps:wiki:editors", "u2")
+    directory.eppn["u0"] = "ada@campus.edu"  # refreshed by the recalc, cached
+    result = prov.incremental_sync(source.events(seen))
+    assert result.incremental is not None
+    assert result.incremental.recalc_entities == ("mem-u2",), str(result.incremental)
+    assert errors() == dict.fromkeys(("mem-u0", "mem-u1", "mem-u2", "mem-u3"), SyncErrorCode.LEN)
+    assert store.load(P).records[ObjectType.ENTITY, "mem-u0"].subject_link == "ada@campus.edu"

@@ -445,17 +445,15 @@ def _recalc(  # noqa: PLR0917  # the pieces of one step
             break
     summary = _summary(work, events, rejected, queue.controls)
     groups, entities, memberships = work.groups, work.entities, work.memberships
-    # The subject links the plan resolved: cached in their entities' records,
-    # as a full sync caches them (else looked up again at every recalc).
-    links = narrowed_plan.subject_links
-    linked = frozenset(links.values) if links is not None else frozenset()
 
     def wanted(key: Key) -> bool:
         object_type, object_id = key
         if object_type is ObjectType.GROUP:
             return object_id in groups
         if object_type is ObjectType.ENTITY:
-            return object_id in entities or object_id in linked
+            # The others' subject links the plan resolved are cached all the
+            # same (the record keeper writes the link alone): see _subject_links.
+            return object_id in entities
         return isinstance(object_id, tuple) and (
             object_id in memberships or object_id[0] in groups or object_id[1] in entities
         )

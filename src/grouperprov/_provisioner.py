@@ -1190,6 +1190,8 @@ class _RecordKeeper:
         self.applied: dict[Key, ChangeOutcome] = {}
         # Records changed because of a write to the target (a checkpoint saves only those).
         self.touched: set[Key] = set()
+        # Entities outside a narrowed run whose subject link alone it records.
+        self._linked: set[Key] = set()
         # The keys of old records that share a target id (see _holders), made if needed.
         self._shared: dict[tuple[ObjectType, Hashable], list[Key]] | None = None
         self._shared_ids = planned.state.shared_target_ids()
@@ -1211,6 +1213,7 @@ class _RecordKeeper:
             wanted is not None
             and key not in self.applied
             and key not in self.touched
+            and key not in self._linked
             and not wanted(key)
         )
 
@@ -1377,6 +1380,7 @@ class _RecordKeeper:
         links = self.planned.subject_links
         if links is None:
             return
+        operated = self.planned.behavior.entities.operate
         for eid, value in links.values.items():
             key: Key = (ObjectType.ENTITY, eid)
             seen.add(key)
@@ -1384,6 +1388,20 @@ class _RecordKeeper:
                 self._record(key, subject_link=value)
                 continue
             old = self.old.get(key)
+            if self._unwanted(key):
+                # Outside what a narrowed run covers (a member of a group it read
+                # in part): its link is cached, and nothing else is said of it;
+                # its errors, narrowed away, are not this run's to clear. Found
+                # by a fuzzer: every linked entity's LEN was cleared so.
+                if old is not None and old.subject_link != value:
+                    self._linked.add(key)
+                    self._record(key, subject_link=value)
+                elif old is None and not operated:  # a record of its link alone
+                    self._linked.add(key)
+                    self._record(
+                        key, subject_link=value, provisionable=True, provisionable_start=self.now
+                    )
+                continue
             if (
                 old is not None
                 and old.provisionable
