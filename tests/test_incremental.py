@@ -1722,6 +1722,29 @@ def test_a_member_a_group_sync_removed_is_deleted_by_the_next_incremental_run() 
     assert not prov.plan_full().plan.changes
 
 
+def test_a_member_a_group_sync_left_behind_by_a_membership_in_error_goes_at_the_next_run() -> None:
+    """A membership that was never in the target (INV) still names its member to the recalc.
+
+    The folder was unmarked; a group sync deleted the group (never
+    entities). u1's membership had failed its pattern, so it never reached
+    the target: only its record's end of being provisionable says the
+    group sync took it. Found by a fuzzer: the marker's recalc looked at u0
+    (whose membership left the target) but not u1, who stayed.
+    """
+    source, target = _two_members("apps:ldap:staff")
+    prov = Provisioner(_deleting_entities(valid_pattern="u0"), source, target, MemorySyncStore())
+    assert prov.full_sync().status is SyncStatus.WARNING  # u1's membership: INV
+    seen = len(source.changes)
+    source.unmark("apps:ldap", P)
+    assert prov.sync_group("apps:ldap:staff").status is SyncStatus.SUCCESS
+    assert not target.groups
+    assert set(target.entities) == {"u0", "u1"}  # a group sync never deletes entities
+    result = prov.incremental_sync(source.events(seen))
+    assert result.status is SyncStatus.SUCCESS, result.summary()
+    assert not target.entities
+    assert not prov.plan_full().plan.changes
+
+
 def test_a_group_recalc_looks_at_members_who_left_since_the_last_full_sync_only() -> None:
     """A group's churn before the last full sync is not read again at each of its recalcs.
 

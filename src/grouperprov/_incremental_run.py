@@ -505,9 +505,10 @@ def _widen(work: Work, state: SyncState, *, entities: bool, groups: bool) -> Non
         return  # nothing a recalculation empties is recalculated for it
     # In one pass over the records: the memberships in the target, and those
     # that never reached it (an error, INV..., kept them out; their members
-    # are provisioned all the same) or left it in a group sync, which takes a
-    # member's last membership out but never deletes the member: a recalc of
-    # the group still looks at their members, as a full sync would. Runs
+    # are provisioned all the same) or left it (or Grouper's wish, when an
+    # error had kept them out) in a group sync, which takes a member's last
+    # membership out but never deletes the member: a recalc of the group
+    # still looks at their members, as a full sync would. Runs
     # share one lease, so only memberships that left since the last full sync
     # began, when a group sync ran since, can be such; the others are not
     # read again (a group's churn over the years, at every recalc of it).
@@ -522,8 +523,10 @@ def _widen(work: Work, state: SyncState, *, entities: bool, groups: bool) -> Non
                 in_target.append(key[1])
             elif record.provisionable or (
                 orphans
-                and (left := record.in_target_end) is not None
-                and (full_at is None or left >= full_at)
+                and any(
+                    when is not None and (full_at is None or when >= full_at)
+                    for when in (record.in_target_end, record.provisionable_end)
+                )
             ):
                 were.append(key[1])
     size = -1
