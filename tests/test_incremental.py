@@ -1722,6 +1722,43 @@ def test_a_member_a_group_sync_removed_is_deleted_by_the_next_incremental_run() 
     assert not prov.plan_full().plan.changes
 
 
+def test_a_marked_folders_members_in_error_are_recorded_as_a_full_sync_records_them() -> None:
+    """A group new to the target brings its members with no record, those in error too.
+
+    The folder is marked: its group goes in with u0; u1's entity fails
+    (LEN on ``cn``) and cannot be inserted. Found by a fuzzer: u1 had no
+    record at all until the next full sync (only the entities the plan
+    inserted were recalculated, and u1's error was narrowed away).
+    """
+    data = _deleting_entities().to_dict()
+    data["entities"]["attributes"].append({"name": "cn", "field": "subject_id", "max_length": 2})
+    source, target = _two_members("c:crew")
+    source.add_subject("u10")
+    source.add_member("c:crew", "u10")
+    source.unmark("c", P)
+    store = MemorySyncStore()
+    prov = Provisioner(ProvisionerConfig.from_dict(data), source, target, store)
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    assert not target.groups
+    seen = len(source.changes)
+    source.mark("c", P, scope="sub")
+    result = prov.incremental_sync(source.events(seen))
+    assert result.status is SyncStatus.WARNING, result.summary()
+    assert set(target.entities) == {"u0", "u1"}
+
+    def facts() -> dict[object, object]:
+        return {
+            k: (r.provisionable, r.in_target, r.error_code)
+            for k, r in store.load(P).records.items()
+        }
+
+    u10 = next(e.id for e in source.snapshot().entities if e.get("subject_id") == "u10")
+    assert facts()[ObjectType.ENTITY, u10] == (True, False, SyncErrorCode.LEN)
+    before = facts()
+    assert prov.full_sync().status is SyncStatus.WARNING
+    assert facts() == before
+
+
 def test_a_member_a_group_sync_left_behind_by_a_membership_in_error_goes_at_the_next_run() -> None:
     """A membership that was never in the target (INV) still names its member to the recalc.
 

@@ -486,11 +486,28 @@ def _recalc_inserted(planned: FullPlan, work: Work) -> bool:
         for c in planned.plan.changes
         if c.action is Action.INSERT and c.object_type is not ObjectType.MEMBERSHIP
     }
-    groups = {i for t, i in inserted if t is ObjectType.GROUP} - work.groups
+    new_groups = {i for t, i in inserted if t is ObjectType.GROUP}
+    groups = new_groups - work.groups
     entities = {i for t, i in inserted if t is ObjectType.ENTITY} - work.entities
+    if new_groups and planned.behavior.entities.operate:
+        # The members of a group new to the target with no provisionable record
+        # may become provisionable with it (a folder marked, say), as when a
+        # membership is added for them: recalculated too, so that one the plan
+        # cannot insert (a LEN) is recorded with its error, as a full sync does.
+        records = planned.state.records
+        entities |= {
+            m.entity_id
+            for m in planned.scope.memberships
+            if m.group_id in new_groups
+            and not _provisionable(records.get((ObjectType.ENTITY, m.entity_id)))
+        } - work.entities
     work.groups.update(groups)  # type: ignore[arg-type]  # group ids are str
     work.entities.update(entities)  # type: ignore[arg-type]  # entity ids are str
     return bool(groups or entities)
+
+
+def _provisionable(record: SyncRecord | None) -> bool:
+    return record is not None and record.provisionable
 
 
 def _widen(work: Work, state: SyncState, *, entities: bool, groups: bool) -> None:
