@@ -1722,6 +1722,35 @@ def test_a_member_a_group_sync_removed_is_deleted_by_the_next_incremental_run() 
     assert not prov.plan_full().plan.changes
 
 
+def test_a_groups_last_member_leaving_with_their_entity_recalculated_empties_the_group() -> None:
+    """``groups_require_members``: the group of a membership delete is recalculated, always.
+
+    u0 is the group's only member; their value fails its pattern (INV), so
+    the membership never reached the target. In the batch, u0 also changed
+    (their entity is recalculated anyway), and the membership delete went
+    with the entity's recalc alone. Found by a fuzzer: the group, now
+    without members (MEM), stayed in the target until the next full sync.
+    """
+    data = _deleting_entities(valid_pattern="u9").to_dict()
+    data["provisionable"] = {"groups_require_members": True}
+    source = InMemorySource()
+    source.add_subject("u0")
+    source.add_group("apps:ldap:staff")
+    source.add_member("apps:ldap:staff", "u0")
+    source.mark("apps:ldap", P, scope="sub")
+    target = InMemoryTarget(id_attributes={"group": "cn", "entity": "uid"})
+    prov = Provisioner(ProvisionerConfig.from_dict(data), source, target, MemorySyncStore())
+    assert prov.full_sync().status is SyncStatus.WARNING  # u0's membership: INV
+    assert set(target.groups) == {"apps:ldap:staff"}
+    seen = len(source.changes)
+    source.update_subject("u0", email="u0@example.edu")
+    source.remove_member("apps:ldap:staff", "u0")
+    result = prov.incremental_sync(source.events(seen))
+    assert result.status in {SyncStatus.SUCCESS, SyncStatus.WARNING}, result.summary()
+    assert not target.groups
+    assert not prov.plan_full().plan.changes
+
+
 def test_a_marked_folders_members_in_error_are_recorded_as_a_full_sync_records_them() -> None:
     """A group new to the target brings its members with no record, those in error too.
 

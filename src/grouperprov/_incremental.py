@@ -249,11 +249,16 @@ def _membership_work(
             work.entities.add(pair[1])
             continue
         if pair[0] in work.groups or pair[1] in work.entities:
-            if behavior.entities.delete.on and item.action is MembershipAction.DELETE:
-                # Its group's recalc finds members by their records in the target,
-                # and this one may be gone already (a group sync took it) with the
-                # member's last membership: the member is recalculated too.
-                work.entities.add(pair[1])
+            if item.action is MembershipAction.DELETE:
+                if behavior.entities.delete.on:
+                    # Its group's recalc finds members by their records in the target,
+                    # and this one may be gone already (a group sync took it) with the
+                    # member's last membership: the member is recalculated too.
+                    work.entities.add(pair[1])
+                if require_members:
+                    # It may have been the group's last member (its entity's recalc
+                    # does not look at the group): the group is recalculated too.
+                    work.groups.add(pair[0])
             continue  # recalculated with its group or entity
         action = _membership_action(config, behavior, records, item)
         if action is MembershipAction.DELETE and (behavior.entities.delete.on or require_members):

@@ -553,7 +553,7 @@ def _widen(work: Work, state: SyncState, *, entities: bool, groups: bool) -> Non
             work.entities.update(str(m) for g, m in (*in_target, *were) if g in work.groups)
             work.entities.update(m for _, m in work.memberships)
         if groups:
-            work.groups.update(str(g) for g, m in in_target if m in work.entities)
+            work.groups.update(str(g) for g, m in (*in_target, *were) if m in work.entities)
             work.groups.update(g for g, _ in work.memberships)
 
 
