@@ -61,9 +61,6 @@ WEIGHTS: Mapping[EventKind, int] = {
 }
 """How much each kind of event counts towards ``full_sync_score``."""
 
-RETRIED = RETRIED_CODES
-"""The errors retried between full syncs: those the target's state or health causes."""
-
 _GROUP_EVENTS = (EventKind.GROUP_ADD, EventKind.GROUP_UPDATE, EventKind.GROUP_DELETE)
 
 
@@ -235,6 +232,19 @@ def _membership_work(
         and behavior.membership_type is not MembershipType.MEMBERSHIP_OBJECTS
     )
     require_members = config.provisionable.groups_require_members
+
+    def may_empty(pair: tuple[str, str]) -> None:
+        """A delete may take the member's last membership, or the group's last member.
+
+        The entity (with entities deleted) and the group (with
+        ``groups_require_members``) are recalculated, and deleted as a full
+        sync would.
+        """
+        if behavior.entities.delete.on:
+            work.entities.add(pair[1])
+        if require_members:
+            work.groups.add(pair[0])
+
     for pair, item in coalesce(events).items():
         member = records.get((ObjectType.ENTITY, pair[1]))
         if (
@@ -250,25 +260,15 @@ def _membership_work(
             continue
         if pair[0] in work.groups or pair[1] in work.entities:
             if item.action is MembershipAction.DELETE:
-                if behavior.entities.delete.on:
-                    # Its group's recalc finds members by their records in the target,
-                    # and this one may be gone already (a group sync took it) with the
-                    # member's last membership: the member is recalculated too.
-                    work.entities.add(pair[1])
-                if require_members:
-                    # It may have been the group's last member (its entity's recalc
-                    # does not look at the group): the group is recalculated too.
-                    work.groups.add(pair[0])
+                # Recalculated with its group or its entity, not both: its group's
+                # recalc finds members by their records in the target (a group
+                # sync may have taken this one out already), and its entity's does
+                # not look at the group.
+                may_empty(pair)
             continue  # recalculated with its group or entity
         action = _membership_action(config, behavior, records, item)
         if action is MembershipAction.DELETE and (behavior.entities.delete.on or require_members):
-            # It may have been the member's last provisioned membership, or the
-            # group's last member: the entity and the group are recalculated (and
-            # deleted as a full sync would), with the membership.
-            if behavior.entities.delete.on:
-                work.entities.add(pair[1])
-            if require_members:
-                work.groups.add(pair[0])
+            may_empty(pair)  # with the membership
         elif isinstance(action, MembershipAction):
             work.non_recalc.append((item, action))
         elif action == _RECALC and replaces_lists:
@@ -323,7 +323,7 @@ def _retries(
     recent = timedelta(seconds=settings.retry_recent_seconds)
     longest = timedelta(seconds=settings.retry_max_interval_seconds)
     for record in errors:
-        if record.error_code not in RETRIED:
+        if record.error_code not in RETRIED_CODES:
             continue  # a data error (INV, LEN, REQ, MEM) changes with Grouper's data: its events
         first = record.error_time
         if first is None or (full_at is not None and first < full_at):
