@@ -927,12 +927,10 @@ class LdapTarget(Closing, TargetDAO):
 
     def _kept_dn(self, settings: LdapGroups, dn: str) -> str:
         """*dn* as the directory keeps it (its case; the base DN as configured)."""
-        with self._aside():
-            self._conn.search(dn, "(objectClass=*)", search_scope=ldap3.BASE, attributes=["1.1"])
-            entries = self._conn.entries
-            if not entries or self._code() != 0:
-                return dn  # gone meanwhile: the add under it says so
-            return _rebased(_canonical(entries[0].entry_dn), settings.base_dn)
+        kept = self._entry_dn(dn)
+        if kept is None:
+            return dn  # gone meanwhile: the add under it says so
+        return _rebased(_canonical(kept), settings.base_dn)
 
     def _prune_folders(self, settings: LdapGroups, dn: str) -> None:
         """Remove the OUs above a deleted bushy group that are empty now."""
@@ -1340,10 +1338,20 @@ class LdapTarget(Closing, TargetDAO):
         return {_COMPARE_TRUE: True, _COMPARE_FALSE: False}.get(code)
 
     def _exists(self, dn: str) -> bool:
-        """Whether the directory has an entry *dn* (a base search, no attributes)."""
+        """Whether the directory has an entry *dn*."""
+        return self._entry_dn(dn) is not None
+
+    def _entry_dn(self, dn: str) -> str | None:
+        """The DN of the entry *dn* as the directory gives it (a base search, no attributes).
+
+        ``None``: no such entry.
+        """
         with self._aside():
             self._conn.search(dn, "(objectClass=*)", search_scope=ldap3.BASE, attributes=["1.1"])
-            return bool(self._conn.entries) and self._code() == 0
+            entries = self._conn.entries
+            if not entries or self._code() != 0:
+                return None
+            return str(entries[0].entry_dn)
 
     def _delete(self, kind: type[_OwnerT], beans: Sequence[_OwnerT]) -> list[WriteOutcome]:
         settings = self._settings(kind)
