@@ -34,6 +34,7 @@ from grouperprov._source import read_entities, read_partial
 from grouperprov.exceptions import SourceError
 from grouperprov.stores import MemorySyncStore
 from grouperprov.testing import InMemorySource, InMemoryTarget
+from target_steps import record_facts
 from test_provisioner_properties import _config as _property_config
 
 P = "campus-ldap"
@@ -627,12 +628,11 @@ def test_incremental_then_full_plans_nothing(  # noqa: PLR0917  # what hypothesi
         )
     for step in start:
         _apply_step(source, step)
-    store = MemorySyncStore()
     prov = Provisioner(
         config,
         source,
         InMemoryTarget(value_changes=value_changes),  # False: whole lists replaced
-        store,
+        MemorySyncStore(),
     )
     assert prov.full_sync().status in _OK
     seq = len(source.changes)
@@ -647,17 +647,9 @@ def test_incremental_then_full_plans_nothing(  # noqa: PLR0917  # what hypothesi
     plan = prov.plan_full().plan
     assert not plan.changes, plan.summary()
     # The records say what a full sync's say: it changes none of them.
-    before = _record_facts(store, config)
+    before = record_facts(prov)
     assert prov.full_sync().status in _OK
-    assert _record_facts(store, config) == before
-
-
-def _record_facts(store: MemorySyncStore, config: ProvisionerConfig) -> dict[object, object]:
-    """What each record says of its object: provisionable, in the target, error, target id."""
-    return {
-        key: (r.provisionable, r.in_target, r.error_code, r.target_id, r.subject_link)
-        for key, r in store.load(config.name).records.items()
-    }
+    assert record_facts(prov) == before
 
 
 def _link(context: TranslationContext) -> str:
