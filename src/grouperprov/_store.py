@@ -314,14 +314,11 @@ class MemorySyncStore:
         self, provisioner: str, members: Collection[str]
     ) -> list[tuple[str, str]]:
         """The pairs of the provisionable membership records of *members*."""
-        of_members = set(members)
+        found = self.load_records(provisioner, (), members=members).records
         return [
-            (str(key[1][0]), str(key[1][1]))
-            for key, r in self._records.get(provisioner, {}).items()
-            if key[0] is ObjectType.MEMBERSHIP
-            and isinstance(key[1], tuple)
-            and key[1][1] in of_members
-            and r.provisionable
+            (str(k[1][0]), str(k[1][1]))
+            for k, r in found.items()
+            if isinstance(k[1], tuple) and r.provisionable
         ]
 
     def error_records(self, provisioner: str) -> list[SyncRecord]:
