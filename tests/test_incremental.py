@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import zlib
 from collections.abc import Collection, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,6 +27,7 @@ from grouperprov import (
     ProvisioningGroup,
     SubjectLinkConfig,
     SyncErrorCode,
+    SyncRecord,
     SyncStatus,
     SyncType,
     TranslationContext,
@@ -652,6 +654,85 @@ def test_incremental_then_full_plans_nothing(  # noqa: PLR0917  # what hypothesi
     assert record_facts(prov) == before
 
 
+@pytest.mark.parametrize("kind", list(MembershipType))
+@settings(max_examples=100, deadline=None)
+@example(  # a new group takes the target's group by its name; removing its member fails
+    start=[("group", "a:b", 15), ("add", 0, "u0")],
+    steps=[("rename", 0, 0), ("group", "a:b", 15)],
+    batches=1,
+    policy="not_in_grouper",
+    require_members=False,
+    failing={4},
+).via("discovered failure")
+@example(  # the rename fails; its retry moves the group, and its membership objects with it
+    start=[("group", "a", 27)],
+    steps=[("add", 0, "u0"), ("rename", 0, 0)],
+    batches=1,
+    policy="inserted_by_us",
+    require_members=False,
+    failing={0},
+).via("discovered failure")
+@given(
+    start=_steps,
+    steps=_steps,
+    batches=st.integers(1, 3),
+    policy=st.sampled_from(["inserted_by_us", "not_in_grouper", "removed_from_grouper"]),
+    require_members=st.booleans(),
+    failing=st.sets(st.integers(0, 6), min_size=1, max_size=4),
+)
+def test_after_a_failing_target_heals_one_incremental_run_converges(  # noqa: PLR0917  # what hypothesis varies
+    kind: MembershipType,
+    start: list[Any],
+    steps: list[Any],
+    batches: int,
+    policy: str,
+    require_members: bool,
+    failing: set[int],
+) -> None:
+    """Writes fail during the incremental runs; the next run retries every error, and is done.
+
+    The target knows groups and entities by name and subject id, not by
+    Grouper's ids; the writes that fail are picked by their object.
+    After the target heals, one incremental run with no events retries
+    the errors (all younger than ``retry_recent_seconds``): then a full
+    sync plans nothing and finds the records as it would write them.
+    """
+    broken = {"on": False}
+
+    def fail(_op: str, bean: object) -> bool:
+        return broken["on"] and zlib.crc32(repr(bean).encode()) % 7 in failing
+
+    source = InMemorySource()
+    for subject in SUBJECTS:
+        source.add_subject(subject)
+    source.mark("a", "prop", scope="sub")
+    for step in start:
+        _apply_step(source, step)
+    target = InMemoryTarget(id_attributes={"group": "cn", "entity": "uid"}, fail=fail)
+    config = _property_config(kind, policy, require_members=require_members)
+    prov = Provisioner(config, source, target, MemorySyncStore())
+    assert prov.full_sync().status in _OK
+    seq = len(source.changes)
+    size = max(1, len(steps) // batches)
+    broken["on"] = True
+    for index in range(0, len(steps), size):
+        for step in steps[index : index + size]:
+            _apply_step(source, step)
+        events = source.events(seq)
+        seq = len(source.changes)
+        summary = prov.incremental_sync(events).incremental
+        assert summary is not None
+        assert summary.full_sync is None  # no run here is a full sync: its errors wait
+    broken["on"] = False
+    result = prov.incremental_sync([])
+    assert result.status in _OK, result.summary()
+    plan = prov.plan_full().plan
+    assert not plan.changes, plan.summary()
+    before = record_facts(prov)
+    assert prov.full_sync().status in _OK
+    assert record_facts(prov) == before
+
+
 def _link(context: TranslationContext) -> str:
     return f"{context.field('subject_id')}@link.example.edu"
 
@@ -1084,6 +1165,144 @@ def test_older_errors_are_retried_less_often_and_never_after_a_full_sync_saw_the
     assert retried(21) == 0  # the last full sync saw it: left for the next one
     assert prov.full_sync().status is SyncStatus.SUCCESS
     assert {str(g.get("cn")) for g in target.groups.values()} == {"staff", "new"}
+
+
+def _failing_deletes(kind: str, broken: dict[str, bool]) -> tuple[Provisioner, InMemorySource]:
+    """apps:ldap:staff with u0 and u1, synced; deletes of *kind* fail while *broken* is on.
+
+    Groups are known to the target by name, memberships by (group name,
+    subject id): neither by Grouper's ids, as with most targets.
+    """
+    source, _ = _two_members("apps:ldap:staff")
+    target = InMemoryTarget(
+        id_attributes={"group": "cn", "entity": "uid"},
+        fail=lambda op, _bean: broken["on"] and op == f"delete_{kind}",
+    )
+    config = ProvisionerConfig.from_dict(
+        {
+            "name": P,
+            "groups": {"attributes": [{"name": "cn", "field": "name"}], "matching": ["cn"]},
+            "entities": {
+                "attributes": [{"name": "uid", "field": "subject_id"}],
+                "matching": ["uid"],
+            },
+            "memberships": {
+                "type": "membership_objects",
+                "attributes": [
+                    {"name": "g", "field": "group.name"},
+                    {"name": "u", "field": "entity.subject_id"},
+                ],
+                "matching": [["g", "u"]],
+            },
+            "provisionable": {"groups_require_members": True},
+        }
+    )
+    prov = Provisioner(config, source, target, MemorySyncStore())
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    return prov, source
+
+
+def _record_of(prov: Provisioner, object_type: ObjectType, grouper_id: object) -> SyncRecord:
+    store = prov.store
+    assert isinstance(store, MemorySyncStore)
+    return store.load(P).records[(object_type, grouper_id)]
+
+
+def test_a_failed_delete_of_a_membership_grouper_dropped_is_recorded_and_retried() -> None:
+    """The delete goes to the membership as the target knows it; its error, to the record.
+
+    The target knows the membership by (group name, subject id), so the
+    delete was made under that id and its error was kept under it: the
+    membership's record said "in the target, no error", nothing retried
+    it, and the membership stayed until the next full sync. Found by a
+    fuzzer that makes target writes fail.
+    """
+    broken = {"on": False}
+    prov, source = _failing_deletes("memberships", broken)
+    staff = source.snapshot().groups[0].id
+    seen = len(source.changes)
+    source.remove_member("apps:ldap:staff", "u1")
+    broken["on"] = True
+    assert prov.incremental_sync(source.events(seen)).status is SyncStatus.ERROR
+    record = _record_of(prov, ObjectType.MEMBERSHIP, (staff, "mem-u1"))
+    assert (record.provisionable, record.in_target, record.error_code) == (
+        False,
+        True,
+        SyncErrorCode.ERR,
+    )
+    broken["on"] = False
+    summary = prov.incremental_sync([]).incremental
+    assert summary is not None
+    assert summary.retried == 1
+    record = _record_of(prov, ObjectType.MEMBERSHIP, (staff, "mem-u1"))
+    assert (record.in_target, record.error_code) == (False, None)
+    assert not prov.plan_full().plan.changes
+
+
+def test_a_group_grouper_deleted_keeps_its_failed_delete_error_until_a_retry_deletes_it() -> None:
+    """Failed twice (the second time its record says "not provisionable" already), then done.
+
+    The group is deleted under its name, the target's id; its record is
+    under Grouper's id. The error went to neither before: a second
+    failure was not recorded either, as the record was no longer
+    provisionable, and nothing retried the delete.
+    """
+    broken = {"on": False}
+    prov, source = _failing_deletes("groups", broken)
+    staff = source.snapshot().groups[0].id
+    seen = len(source.changes)
+    source.delete_group("apps:ldap:staff")
+    broken["on"] = True
+    assert prov.incremental_sync(source.events(seen)).status is SyncStatus.ERROR
+    first = _record_of(prov, ObjectType.GROUP, staff)
+    assert (first.provisionable, first.in_target, first.error_code) == (
+        False,
+        True,
+        SyncErrorCode.ERR,
+    )
+    summary = prov.incremental_sync([]).incremental
+    assert summary is not None
+    assert summary.retried == 1
+    again = _record_of(prov, ObjectType.GROUP, staff)
+    assert (again.in_target, again.error_code) == (True, SyncErrorCode.ERR)
+    assert again.error_time == first.error_time  # the same error, still failing
+    broken["on"] = False
+    summary = prov.incremental_sync([]).incremental
+    assert summary is not None
+    assert summary.retried == 1
+    done = _record_of(prov, ObjectType.GROUP, staff)
+    assert (done.in_target, done.error_code) == (False, None)
+    assert not prov.plan_full().plan.changes
+
+
+def test_a_group_left_out_whose_delete_fails_has_the_retried_error_not_mem() -> None:
+    """Its last member left (groups_require_members): MEM, and the delete failed: ERR.
+
+    The record said MEM only, which is not retried (a data error), and
+    the group stayed in the target until the next full sync. The
+    target's failure comes first; once the delete is done, MEM again.
+    """
+    broken = {"on": False}
+    prov, source = _failing_deletes("groups", broken)
+    staff = source.snapshot().groups[0].id
+    seen = len(source.changes)
+    source.remove_member("apps:ldap:staff", "u0")
+    source.remove_member("apps:ldap:staff", "u1")
+    broken["on"] = True
+    assert prov.incremental_sync(source.events(seen)).status is SyncStatus.ERROR
+    record = _record_of(prov, ObjectType.GROUP, staff)
+    assert (record.provisionable, record.in_target, record.error_code) == (
+        False,
+        True,
+        SyncErrorCode.ERR,
+    )
+    broken["on"] = False
+    summary = prov.incremental_sync([]).incremental
+    assert summary is not None
+    assert summary.retried == 1
+    record = _record_of(prov, ObjectType.GROUP, staff)
+    assert (record.in_target, record.error_code) == (False, SyncErrorCode.MEM)
+    assert not prov.plan_full().plan.changes
 
 
 def test_a_membership_event_grouper_no_longer_agrees_with_is_recalculated_not_applied() -> None:

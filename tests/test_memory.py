@@ -92,3 +92,49 @@ def test_membership_updates_and_failures_on_demand() -> None:
     failing = InMemoryTarget(fail=lambda op, _bean: op == "delete_entity")
     with pytest.raises(InjectedFailure, match="injected failure in delete_entity for 'e'"):
         failing.delete_entity(ProvisioningEntity(id="e"))
+
+
+def test_an_insert_never_overwrites_an_object_with_the_same_id() -> None:
+    """A directory or a keyed table refuses it: the object there is kept, the insert fails."""
+    target = InMemoryTarget(id_attributes={"group": "cn"})
+    target.insert_group(ProvisioningGroup(id="g1", attributes={"cn": "staff", "description": "a"}))
+    (outcome,) = target.insert_groups(
+        [ProvisioningGroup(id="g2", attributes={"cn": "staff", "description": "b"})]
+    )
+    assert not outcome.ok
+    assert outcome.error is not None
+    assert "'staff' already" in outcome.error
+    assert target.groups["staff"].get("description") == "a"
+    with pytest.raises(ValueError, match="'staff' already"):
+        target.insert_group(ProvisioningGroup(id="g3", attributes={"cn": "staff"}))
+
+
+def test_a_change_of_the_id_attribute_moves_the_object_and_its_memberships() -> None:
+    """As a modify DN or a key with ON UPDATE CASCADE: the new id is reported, the old one gone."""
+    target = InMemoryTarget(id_attributes={"group": "cn", "entity": "uid"})
+    target.insert_group(ProvisioningGroup(id="g1", attributes={"cn": "staff"}))
+    target.insert_group(ProvisioningGroup(id="g2", attributes={"cn": "wiki"}))
+    target.insert_entity(ProvisioningEntity(id="e1", attributes={"uid": "x"}))
+    target.insert_membership(ProvisioningMembership(group_id="staff", entity_id="x"))
+    rename = AttributeChange("cn", ChangeOp.REPLACE, "faculty")
+    (outcome,) = target.update_groups([(target.groups["staff"], [rename])])
+    assert outcome.ok
+    assert outcome.stored is not None
+    assert outcome.stored.id == "faculty"
+    assert sorted(target.groups) == ["faculty", "wiki"]
+    assert list(target.memberships) == [("faculty", "x")]
+    target.update_entity(target.entities["x"], [AttributeChange("uid", ChangeOp.REPLACE, "y")])
+    assert list(target.entities) == ["y"]
+    assert list(target.memberships) == [("faculty", "y")]
+    # A move onto an id another object has fails, and moves nothing.
+    onto = AttributeChange("cn", ChangeOp.REPLACE, "wiki")
+    (refused,) = target.update_groups([(target.groups["faculty"], [onto])])
+    assert not refused.ok
+    assert sorted(target.groups) == ["faculty", "wiki"]
+    assert target.groups["faculty"].get("cn") == "faculty"
+    # Other attributes change in place.
+    (kept,) = target.update_groups(
+        [(target.groups["wiki"], [AttributeChange("description", ChangeOp.REPLACE, "d")])]
+    )
+    assert kept.stored is not None
+    assert kept.stored.id == "wiki"

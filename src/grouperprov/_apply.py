@@ -68,11 +68,15 @@ class ApplyResult:
         outcomes: One per change, in the order applied.
         links: Target ids learned from inserts, by object type and Grouper id.
         read_only: Whether nothing was written.
+        moved: Target ids an update moved (a modify DN, a new key), old to
+            new, by object type: the membership objects that name them moved
+            with them.
     """
 
     outcomes: tuple[ChangeOutcome, ...]
     links: Mapping[ObjectType, Mapping[str, str]]
     read_only: bool
+    moved: Mapping[ObjectType, Mapping[str, str]] = attrs.field(factory=dict)
 
     @property
     def failures(self) -> tuple[ChangeOutcome, ...]:
@@ -264,6 +268,7 @@ class _Applier:
             outcomes=tuple(self.outcomes),
             links={t: dict(m) for t, m in self.links.items()},
             read_only=self.b.read_only,
+            moved={t: dict(m) for t, m in self.moved.items() if m},
         )
 
     def _tick(self) -> None:

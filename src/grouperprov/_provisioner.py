@@ -49,7 +49,7 @@ from ._lazy import LazyMap
 from ._lease import LeaseKeeper
 from ._links import SubjectLinks, link_records, resolve_subject_links
 from ._match import Matcher
-from ._plan import Action, Plan, count_lines
+from ._plan import Action, Change, Plan, count_lines
 from ._records import (
     FailsafeState,
     JobLease,
@@ -1205,6 +1205,60 @@ class _RecordKeeper:
             keys = change.memberships or (change.object_id,)
             for key in keys:
                 self.applied[(change.object_type, key)] = outcome
+        self.errors = self._failed_deletes(errors)
+
+    def _failed_deletes(self, errors: Mapping[Key, ObjectError]) -> Mapping[Key, ObjectError]:
+        """*errors*, with a failed delete's error also on the records of the object deleted.
+
+        A group or entity only the target has (one Grouper deleted, or left
+        out) is deleted under its target id; the records that hold that id
+        get the error, so that it is retried. It is put before a data error
+        the record has (MEM: the group left out, still in the target).
+        """
+        wrappers = self.planned.comparison.wrappers
+        moved: dict[Key, ObjectError] = {}
+        for outcome in self.result.outcomes:
+            change = outcome.change
+            error = errors.get((change.object_type, change.object_id))
+            if outcome.ok or error is None or change.action is not Action.DELETE:
+                continue
+            holders: Iterable[Key]
+            if change.object_type is ObjectType.MEMBERSHIP:
+                holders = self._value_owner(change)
+            else:
+                wrapper = wrappers[change.object_type].get(change.object_id)
+                if wrapper is None or wrapper.grouper is not None:
+                    continue
+                holders = self._holders(change.object_type, change.object_id)
+            for key in holders:
+                held = errors.get(key)
+                if held is None or held.code not in RETRIED_CODES:
+                    moved[key] = error
+                    self.touched.add(key)
+        return {**errors, **moved} if moved else errors
+
+    def _value_owner(self, change: Change) -> tuple[Key, ...]:
+        """The owner of a membership value no record holds, whose removal failed.
+
+        The target holds the value for no membership Grouper gives or a
+        record knows (a group taken over by its name, with the members
+        another group had): no membership's record can say that it is
+        left, so its owner's record holds the error, and a retry
+        recalculates the owner, values and all.
+        """
+        key = (ObjectType.MEMBERSHIP, change.object_id)
+        if (
+            change.value is None
+            or change.owner_id is None
+            or change.memberships
+            or key in self.old
+            or self._holders(ObjectType.MEMBERSHIP, change.object_id)
+        ):
+            return ()
+        owner = (
+            ObjectType.ENTITY if isinstance(change.bean, ProvisioningEntity) else ObjectType.GROUP
+        )
+        return ((owner, change.owner_id),)
 
     def _unwanted(self, key: Key) -> bool:
         """Whether *key*'s record is left alone: not wanted, and not written to by this run."""
@@ -1298,12 +1352,7 @@ class _RecordKeeper:
             if key in self.errors:
                 seen.add(key)
                 base = self.out.get(key) or self.old.get(key)
-                ended: dict[str, object] = (
-                    {"provisionable": False, "provisionable_end": self.now}
-                    if base is not None and base.provisionable
-                    else {}
-                )
-                self._record(key, **self._error_fields(key), **ended)
+                self._record(key, **self._error_fields(key), **self._ended(base))
         self._memberships(seen)
         self._subject_links(seen)
         self._values_deleted(seen)
@@ -1316,15 +1365,18 @@ class _RecordKeeper:
             if (
                 key[0] is not ObjectType.MEMBERSHIP
                 and key in unseen
-                and old.provisionable
+                and (old.provisionable or old.error_code is not None or key in self.errors)
                 and self._covered(key)
             ):
-                self._record(
-                    key,
-                    provisionable=False,
-                    provisionable_end=self.now,
-                    **self._error_over(key, old),
-                )
+                # Out of Grouper's wish: not provisionable; a failed delete's error is
+                # kept, and an error is over once the object is out of the target.
+                self._record(key, **self._ended(old), **self._error_over(key, old))
+
+    def _ended(self, record: SyncRecord | None) -> dict[str, object]:
+        """The fields that end a record's provisionable span now (none if it has ended)."""
+        if record is None or not record.provisionable:
+            return {}
+        return {"provisionable": False, "provisionable_end": self.now}
 
     def _values_deleted(self, seen: Collection[Key]) -> None:
         """The records of the membership values this run removed: not in the target now.
@@ -1507,8 +1559,10 @@ class _RecordKeeper:
 
     def _target_only(self, object_type: ObjectType, target_id: Hashable) -> None:
         outcome = self.applied.get((object_type, target_id))
-        if outcome is None or not outcome.ok or outcome.change.action is not Action.DELETE:
+        if outcome is None or outcome.change.action is not Action.DELETE:
             return
+        if not outcome.ok:
+            return  # its records hold the error (see _failed_deletes)
         for key in self._holders(object_type, target_id):
             again = self.applied.get(key)
             if again is not None and again.ok and again.change.action is Action.INSERT:
@@ -1673,12 +1727,13 @@ class _RecordKeeper:
                         inserted=inserted or (in_target and ours),
                     )
         wrappers = self.planned.comparison.wrappers[ObjectType.MEMBERSHIP]
+        where = self._moved_membership
         if isinstance(wrappers, LazyMap):
             # Settled memberships: in the target as they should be, nothing planned.
             for mid, settled_id in wrappers.lazy.items():
                 key = (ObjectType.MEMBERSHIP, mid)
                 seen.add(key)
-                self._membership(key, settled_id, in_target=True, inserted=False)
+                self._membership(key, where(settled_id), in_target=True, inserted=False)
             wrappers = wrappers.explicit
         for object_id, wrapper in wrappers.items():
             if wrapper.grouper is None:
@@ -1687,7 +1742,9 @@ class _RecordKeeper:
             key = (ObjectType.MEMBERSHIP, object_id)
             seen.add(key)
             outcome = self.applied.get(key)
-            target_id: Hashable | None = wrapper.native.id if wrapper.native is not None else None
+            target_id: Hashable | None = (
+                where(wrapper.native.id) if wrapper.native is not None else None
+            )
             inserted = (
                 outcome is not None
                 and outcome.ok
@@ -1697,6 +1754,22 @@ class _RecordKeeper:
             if inserted and outcome is not None:
                 target_id = self._membership_target_id(outcome, object_id)  # type: ignore[arg-type]  # a membership id
             self._membership(key, target_id, in_target=target_id is not None, inserted=inserted)
+
+    def _moved_membership(self, target_id: Hashable) -> Hashable:
+        """A membership object's target id, after the moves of its group and entity this run made.
+
+        A rename that moves a group (its key, its DN) moves the membership
+        objects that name it, as a cascade does: their records take the new
+        id, also when nothing about them changed.
+        """
+        moved = self.result.moved
+        if not moved or not isinstance(target_id, tuple):
+            return target_id
+        group_id, entity_id = target_id
+        return (
+            moved.get(ObjectType.GROUP, {}).get(group_id, group_id),
+            moved.get(ObjectType.ENTITY, {}).get(entity_id, entity_id),
+        )
 
     def _memberships_left(self, unseen: Collection[Key]) -> None:
         """Record the memberships of old records this run did not see: not provisionable now."""
@@ -1714,22 +1787,31 @@ class _RecordKeeper:
                 outcome = self.applied.get((ObjectType.MEMBERSHIP, old.target_id)) or (
                     self.applied.get(key)
                 )
-                gone = outcome is not None and outcome.ok and outcome.change.action is Action.DELETE
+                deleting = outcome is not None and outcome.change.action is Action.DELETE
+                gone = deleting and outcome is not None and outcome.ok
                 # A membership that is not provisionable any more left with a replaced list.
                 gone = gone or (isinstance(key[1], tuple) and key[1][0] in replaced)
                 if gone:
                     self.touched.add(key)
-                in_target = old.in_target and not gone
                 self._record(
                     key,
                     provisionable=False,
                     provisionable_end=self.now if old.provisionable else old.provisionable_end,
-                    in_target=in_target,
+                    in_target=old.in_target and not gone,
                     in_target_end=self.now if gone else old.in_target_end,
-                    **({} if in_target else self._error_over(key, old)),
+                    # A failed delete of the membership as the target holds it: its error.
+                    **self._error_over(
+                        key,
+                        old,
+                        (ObjectType.MEMBERSHIP, outcome.change.object_id)
+                        if deleting and outcome is not None
+                        else key,
+                    ),
                 )
 
-    def _error_over(self, key: Key, old: SyncRecord) -> dict[str, object]:
+    def _error_over(
+        self, key: Key, old: SyncRecord, error_key: Key | None = None
+    ) -> dict[str, object]:
         """The error fields of a record whose object leaves Grouper's wish, out of the target.
 
         Nothing is left to do for it: an error it had (an INV that kept it
@@ -1737,8 +1819,11 @@ class _RecordKeeper:
         clears it. One the run found for it (or for an object still in the
         target, a failed delete) is kept.
         """
+        error = self.errors.get(key) or self.errors.get(error_key or key)
+        if error is not None:
+            return error_fields(old, error, self.now)
         current = self.out.get(key) or old
-        if key in self.errors or current.in_target or current.error_code is None:
+        if current.in_target or current.error_code is None:
             return {}
         return error_fields(old, None, self.now)
 

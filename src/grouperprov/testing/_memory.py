@@ -54,7 +54,11 @@ class InMemoryTarget(TargetDAO):
             bulk methods report a failure for it).
         id_attributes: Per kind (``"group"``, ``"entity"``), an attribute whose
             value becomes an inserted object's target id (like a DN); otherwise
-            ids are generated (``group-1``, ...).
+            ids are generated (``group-1``, ...). An insert of an id the
+            target has fails (nothing is overwritten); an update of the
+            attribute moves the object to its new id, as a modify DN does,
+            with the membership objects that name it (the outcome's
+            ``stored`` has the new id).
 
     Attributes:
         groups: Target groups by target id.
@@ -215,6 +219,10 @@ class InMemoryTarget(TargetDAO):
     ) -> _OwnerT:
         self._check(op, bean)
         new_id = self._new_id(kind, bean)
+        if new_id in store:
+            # As a directory or a table with a key refuses it: never overwritten.
+            msg = f"cannot insert {kind} {bean.id!r}: the target has {new_id!r} already"
+            raise ValueError(msg)
         stored = type(bean)(id=new_id, attributes=bean.attributes)
         store[new_id] = stored
         return stored
@@ -222,18 +230,43 @@ class InMemoryTarget(TargetDAO):
     def _update_owner(
         self,
         op: Operation,
+        kind: str,
         store: dict[str, _OwnerT],
         bean: _OwnerT,
         changes: Sequence[AttributeChange],
-    ) -> None:
+    ) -> _OwnerT:
+        """Update an object; a change of its id attribute moves it (like a modify DN)."""
         self._check(op, bean)
         current = store.get(bean.id)
         if current is None:
             msg = f"no such object {bean.id!r}"
             raise LookupError(msg)
-        store[bean.id] = type(current)(
-            id=current.id, attributes=self._apply_changes(current, changes)
-        )
+        updated = type(current)(id=current.id, attributes=self._apply_changes(current, changes))
+        attribute = self._id_attributes.get(kind)
+        if attribute is not None and any(c.attribute == attribute for c in changes):
+            new_id = self._new_id(kind, updated)
+            if new_id != current.id:
+                if new_id in store:
+                    msg = f"cannot move {kind} {current.id!r}: the target has {new_id!r} already"
+                    raise ValueError(msg)
+                del store[current.id]
+                updated = type(current)(id=new_id, attributes=updated.attributes)
+                self._move_memberships(kind, current.id, new_id)
+        store[updated.id] = updated
+        return updated
+
+    def _move_memberships(self, kind: str, old_id: str, new_id: str) -> None:
+        """A moved group's or entity's membership objects follow it (as a cascade would)."""
+        for key, membership in list(self.memberships.items()):
+            if (membership.group_id if kind == "group" else membership.entity_id) != old_id:
+                continue
+            del self.memberships[key]
+            moved = (
+                attrs.evolve(membership, group_id=new_id)
+                if kind == "group"
+                else attrs.evolve(membership, entity_id=new_id)
+            )
+            self.memberships[moved.id] = moved
 
     def _delete_owner(self, op: Operation, store: dict[str, _OwnerT], bean: _OwnerT) -> None:
         self._check(op, bean)
@@ -249,13 +282,15 @@ class InMemoryTarget(TargetDAO):
 
     def update_group(self, group: ProvisioningGroup, changes: Sequence[AttributeChange]) -> None:
         self._enter(Operation.UPDATE_GROUP, 1)
-        self._update_owner(Operation.UPDATE_GROUP, self.groups, group, changes)
+        self._update_owner(Operation.UPDATE_GROUP, "group", self.groups, group, changes)
 
     def update_groups(
         self, updates: Sequence[tuple[ProvisioningGroup, Sequence[AttributeChange]]]
     ) -> list[WriteOutcome]:
         op = Operation.UPDATE_GROUPS
-        return self._bulk(op, updates, lambda u: self._update_owner(op, self.groups, u[0], u[1]))
+        return self._bulk(
+            op, updates, lambda u: self._update_owner(op, "group", self.groups, u[0], u[1])
+        )
 
     def delete_group(self, group: ProvisioningGroup) -> None:
         self._enter(Operation.DELETE_GROUP, 1)
@@ -277,13 +312,15 @@ class InMemoryTarget(TargetDAO):
 
     def update_entity(self, entity: ProvisioningEntity, changes: Sequence[AttributeChange]) -> None:
         self._enter(Operation.UPDATE_ENTITY, 1)
-        self._update_owner(Operation.UPDATE_ENTITY, self.entities, entity, changes)
+        self._update_owner(Operation.UPDATE_ENTITY, "entity", self.entities, entity, changes)
 
     def update_entities(
         self, updates: Sequence[tuple[ProvisioningEntity, Sequence[AttributeChange]]]
     ) -> list[WriteOutcome]:
         op = Operation.UPDATE_ENTITIES
-        return self._bulk(op, updates, lambda u: self._update_owner(op, self.entities, u[0], u[1]))
+        return self._bulk(
+            op, updates, lambda u: self._update_owner(op, "entity", self.entities, u[0], u[1])
+        )
 
     def delete_entity(self, entity: ProvisioningEntity) -> None:
         self._enter(Operation.DELETE_ENTITY, 1)
