@@ -664,6 +664,15 @@ def test_incremental_then_full_plans_nothing(  # noqa: PLR0917  # what hypothesi
     require_members=False,
     failing={4},
 ).via("discovered failure")
+@example(  # a membership object's delete fails; its group, deleted anyway, left it named by
+    # a new group of the same name: the group now stays while its membership objects do
+    start=[("group", "a", 25), ("add", 0, "u3")],
+    steps=[("delete", 0, ""), ("group", "a", 25), ("add", 0, "u0")],
+    batches=2,
+    policy="inserted_by_us",
+    require_members=True,
+    failing={0},
+).via("discovered failure")
 @example(  # the rename fails; its retry moves the group, and its membership objects with it
     start=[("group", "a", 27)],
     steps=[("add", 0, "u0"), ("rename", 0, 0)],
@@ -1230,12 +1239,21 @@ def test_a_failed_delete_of_a_membership_grouper_dropped_is_recorded_and_retried
         True,
         SyncErrorCode.ERR,
     )
+    # u1 is in no group now, but stays while a membership object names them.
+    person = _record_of(prov, ObjectType.ENTITY, "mem-u1")
+    assert (person.in_target, person.error_code) == (True, SyncErrorCode.ERR)
+    assert person.error_message is not None
+    assert "a membership object of it was not deleted" in person.error_message
+    target = prov.target
+    assert isinstance(target, InMemoryTarget)
+    assert "u1" in target.entities
     broken["on"] = False
     summary = prov.incremental_sync([]).incremental
     assert summary is not None
-    assert summary.retried == 1
+    assert summary.retried == 2  # the membership and its entity
     record = _record_of(prov, ObjectType.MEMBERSHIP, (staff, "mem-u1"))
     assert (record.in_target, record.error_code) == (False, None)
+    assert "u1" not in target.entities
     assert not prov.plan_full().plan.changes
 
 
@@ -2091,3 +2109,108 @@ def test_members_of_a_folder_no_longer_provisioned_go_after_a_group_sync_took_th
     assert result.status is SyncStatus.SUCCESS, result.summary()
     assert not target.entities
     assert not prov.plan_full().plan.changes
+
+
+def test_a_group_left_out_for_no_members_is_recorded_back_when_one_joins() -> None:
+    """Groups not operated (isMemberOf on people): the first member clears the group's MEM.
+
+    The member was new to the target, so the membership event recalculated
+    that entity alone, which wrote the value; the group's record kept MEM
+    until the next full sync.
+    Found by a fuzzer of the LDAP target.
+    """
+    config = ProvisionerConfig.from_dict(
+        {
+            "name": P,
+            "groups": {"operate": False},
+            "entities": {
+                "attributes": [{"name": "uid", "field": "subject_id"}],
+                "matching": ["uid"],
+            },
+            "memberships": {
+                "type": "entity_attributes",
+                "attribute": {"name": "isMemberOf", "field": "name"},
+            },
+            "provisionable": {"groups_require_members": True},
+        }
+    )
+    source, _ = _two_members("apps:ldap:staff")
+    source.add_subject("u2")  # in no group yet: not provisionable
+    source.add_group("apps:ldap:empty")
+    empty = source.snapshot().groups[-1].id
+    target = InMemoryTarget(id_attributes={"entity": "uid"})
+    prov = Provisioner(config, source, target, MemorySyncStore())
+    assert prov.full_sync().status is SyncStatus.WARNING
+    assert _record_of(prov, ObjectType.GROUP, empty).error_code is SyncErrorCode.MEM
+    seen = len(source.changes)
+    source.add_member("apps:ldap:empty", "u2")
+    result = prov.incremental_sync(source.events(seen))
+    assert result.status is SyncStatus.SUCCESS, result.summary()
+    assert _record_of(prov, ObjectType.GROUP, empty).error_code is None
+    assert target.entities["u2"].values("isMemberOf") == frozenset({"apps:ldap:empty"})
+    before = record_facts(prov)
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    assert record_facts(prov) == before
+
+
+def test_a_renamed_groups_old_value_whose_removal_failed_is_removed_by_the_retry() -> None:
+    """isMemberOf: the new name is written, the old one's removal fails; the retry removes it.
+
+    The membership's record took the new value, and no record held the old
+    one any more: to every later run, a full sync included, it was a value
+    some other system had put there, never removed. A person kept the
+    renamed group's old name for good. Found by a fuzzer of the LDAP target
+    that makes writes fail.
+    """
+    calls: list[str] = []
+    broken = {"on": False}
+
+    def fail(op: str, _bean: object) -> bool:
+        if broken["on"] and op == "update_entities":
+            calls.append(op)
+            return len(calls) == 1  # the first: the old value's removal
+        return False
+
+    config = ProvisionerConfig.from_dict(
+        {
+            "name": P,
+            "groups": {"operate": False},
+            "entities": {
+                "attributes": [{"name": "uid", "field": "subject_id"}],
+                "matching": ["uid"],
+            },
+            "memberships": {
+                "type": "entity_attributes",
+                "attribute": {"name": "isMemberOf", "field": "name"},
+            },
+        }
+    )
+    source = InMemorySource()
+    source.add_subject("u1")
+    source.add_group("apps:ldap:staff")
+    source.add_member("apps:ldap:staff", "u1")
+    source.mark("apps:ldap", P, scope="sub")
+    target = InMemoryTarget(id_attributes={"entity": "uid"}, fail=fail)
+    prov = Provisioner(config, source, target, MemorySyncStore())
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    staff = source.snapshot().groups[0].id
+    seen = len(source.changes)
+    source.rename_group("apps:ldap:staff", "apps:ldap:faculty")
+    broken["on"] = True
+    assert prov.incremental_sync(source.events(seen)).status is SyncStatus.ERROR
+    assert target.entities["u1"].values("isMemberOf") == {"apps:ldap:staff", "apps:ldap:faculty"}
+    record = _record_of(prov, ObjectType.MEMBERSHIP, (staff, "mem-u1"))
+    # The record holds the old value, left in the target, until it is gone.
+    assert (record.in_target, record.target_id, record.error_code) == (
+        True,
+        ("mem-u1", "apps:ldap:staff"),
+        SyncErrorCode.ERR,
+    )
+    broken["on"] = False
+    assert prov.incremental_sync([]).status is SyncStatus.SUCCESS
+    assert target.entities["u1"].values("isMemberOf") == {"apps:ldap:faculty"}
+    record = _record_of(prov, ObjectType.MEMBERSHIP, (staff, "mem-u1"))
+    assert (record.target_id, record.error_code) == (("mem-u1", "apps:ldap:faculty"), None)
+    before = record_facts(prov)
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    assert record_facts(prov) == before

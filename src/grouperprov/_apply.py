@@ -238,6 +238,8 @@ class _Applier:
         )
         # Members (of member_type) whose insert failed in this run, with its error.
         self.failed_members: dict[str, ObjectError] = {}
+        # Groups and entities by target id whose membership objects' delete failed.
+        self.undeleted: dict[tuple[ObjectType, Hashable], ObjectError] = {}
         # New owners' memberships left out of their insert: its error, by membership.
         self.left_out: dict[str, dict[MembershipPair, ObjectError]] = {}
         # The changes of values written with a new owner's insert, by owner.
@@ -326,6 +328,18 @@ class _Applier:
                 return None
         if isinstance(bean, ProvisioningMembership):
             bean = self._after_moves(bean)
+        elif action is Action.DELETE and self.undeleted:
+            error = self.undeleted.get((change.object_type, bean.id))
+            if error is not None:
+                # Deleted, it would leave the membership object behind it (a row
+                # naming no group, which a group of that name takes over later),
+                # or a foreign key refuses it: the two are retried together.
+                self._record(
+                    change,
+                    None,
+                    _err(f"a membership object of it was not deleted: {error.message}"),
+                )
+                return None
         if action is Action.UPDATE:
             # An update's object id is a Grouper id (a delete's is the target id).
             return (
@@ -397,6 +411,14 @@ class _Applier:
             and change.object_type is self.member_type
         ):
             self.failed_members[str(change.object_id)] = error
+        if (
+            error is not None
+            and change.action is Action.DELETE
+            and isinstance(change.bean, ProvisioningMembership)
+        ):
+            # Its group and entity stay while it does (see _argument).
+            self.undeleted[(ObjectType.GROUP, change.bean.group_id)] = error
+            self.undeleted[(ObjectType.ENTITY, change.bean.entity_id)] = error
         result = ChangeOutcome(
             change=change,
             ok=error is None,

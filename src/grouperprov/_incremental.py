@@ -29,7 +29,7 @@ import attrs
 
 from ._beans import ProvisioningEntity, ProvisioningGroup, ProvisioningMembership, Scalar
 from ._behavior import Behavior, may_delete
-from ._codes import RETRIED_CODES, ObjectError
+from ._codes import RETRIED_CODES, ObjectError, SyncErrorCode
 from ._config import MembershipType, ObjectType, ProvisionerConfig
 from ._events import (
     MEMBERS_FIELD,
@@ -246,6 +246,12 @@ def _membership_work(
             work.groups.add(pair[0])
 
     for pair, item in coalesce(events).items():
+        if require_members and item.action is MembershipAction.ADD:
+            group = records.get((ObjectType.GROUP, pair[0]))
+            if group is not None and group.error_code is SyncErrorCode.MEM:
+                # Left out for having no members: with one it comes back (its
+                # record too, also when groups are not operated), as in a full sync.
+                work.groups.add(pair[0])
         member = records.get((ObjectType.ENTITY, pair[1]))
         if (
             behavior.entities.operate

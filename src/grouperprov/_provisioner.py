@@ -1205,26 +1205,41 @@ class _RecordKeeper:
             keys = change.memberships or (change.object_id,)
             for key in keys:
                 self.applied[(change.object_type, key)] = outcome
+        # The records that hold another object's failed delete (see _failed_deletes).
+        self._moved_errors: dict[Key, ObjectError] = {}
+        # Memberships whose old target form a failed delete left in the target: that form.
+        self._stale: dict[Key, Hashable] = {}
+        # The groups by their target id (this run's links), made if needed.
+        self._linked_to: dict[Hashable, list[str]] | None = None
         self.errors = self._failed_deletes(errors)
 
     def _failed_deletes(self, errors: Mapping[Key, ObjectError]) -> Mapping[Key, ObjectError]:
         """*errors*, with a failed delete's error also on the records of the object deleted.
 
-        A group or entity only the target has (one Grouper deleted, or left
-        out) is deleted under its target id; the records that hold that id
-        get the error, so that it is retried. It is put before a data error
-        the record has (MEM: the group left out, still in the target).
+        An object only the target has (a group or membership Grouper
+        deleted, a group left out, the old form of a renamed group's member
+        value) is deleted under its target id; the records that hold that
+        id get the error, so that it is retried. It is put before a data
+        error the record has (MEM: the group left out, still in the target).
+        A membership whose record holds the old form keeps it, while it is
+        in the target (see :meth:`_membership`): the record of its new form
+        would not say that the old one is left, and only a record makes a
+        value Grouper's to remove in a run narrowed to a few objects.
         """
         wrappers = self.planned.comparison.wrappers
-        moved: dict[Key, ObjectError] = {}
+        moved = self._moved_errors
         for outcome in self.result.outcomes:
             change = outcome.change
             error = errors.get((change.object_type, change.object_id))
             if outcome.ok or error is None or change.action is not Action.DELETE:
                 continue
-            holders: Iterable[Key]
+            holders: Sequence[Key]
             if change.object_type is ObjectType.MEMBERSHIP:
-                holders = self._value_owner(change)
+                held_by: list[Key] = [(ObjectType.MEMBERSHIP, m) for m in change.memberships]
+                held_by = held_by or list(self._holders(ObjectType.MEMBERSHIP, change.object_id))
+                for key in held_by:
+                    self._stale[key] = self.old[key].target_id if key in self.old else None
+                holders = [*held_by, *self._owner_now(change, held_by)]
             else:
                 wrapper = wrappers[change.object_type].get(change.object_id)
                 if wrapper is None or wrapper.grouper is not None:
@@ -1237,28 +1252,54 @@ class _RecordKeeper:
                     self.touched.add(key)
         return {**errors, **moved} if moved else errors
 
-    def _value_owner(self, change: Change) -> tuple[Key, ...]:
-        """The owner of a membership value no record holds, whose removal failed.
+    def _owner_now(self, change: Change, held_by: Sequence[Key]) -> tuple[Key, ...]:
+        """The owner a failed membership delete's object has now, when its records miss it.
 
-        The target holds the value for no membership Grouper gives or a
-        record knows (a group taken over by its name, with the members
-        another group had): no membership's record can say that it is
-        left, so its owner's record holds the error, and a retry
-        recalculates the owner, values and all.
+        The object may be one no record holds: a value the target holds for
+        no membership Grouper gives or a record knows (a group that took
+        over a target group by its name, with another group's members). Or
+        its records name another owner: the group deleted, whose name
+        another group took, so that a retry of the membership reads nothing.
+        Then the owner's record holds the error too, and a retry
+        recalculates the owner, values and membership objects all.
         """
-        key = (ObjectType.MEMBERSHIP, change.object_id)
-        if (
-            change.value is None
-            or change.owner_id is None
-            or change.memberships
-            or key in self.old
-            or self._holders(ObjectType.MEMBERSHIP, change.object_id)
+        behavior = self.planned.behavior
+        owner_type = behavior.membership_owner or ObjectType.GROUP
+        index = 0 if owner_type is ObjectType.GROUP else 1
+        if change.owner_id is not None:
+            owner_id: Hashable = change.owner_id
+        else:
+            # A membership object, by its group's target id: the group linked to it now.
+            if self._linked_to is None:
+                linked: dict[Hashable, list[str]] = {}
+                for gid, tid in self.links[ObjectType.GROUP].items():
+                    linked.setdefault(tid, []).append(gid)
+                self._linked_to = linked
+            target_group = change.object_id[0] if isinstance(change.object_id, tuple) else None
+            groups = self._linked_to.get(target_group, [])
+            if len(groups) != 1:
+                return ()
+            owner_id = groups[0]
+        if held_by and all(
+            isinstance(key[1], tuple) and key[1][index] == owner_id for key in held_by
         ):
-            return ()
-        owner = (
-            ObjectType.ENTITY if isinstance(change.bean, ProvisioningEntity) else ObjectType.GROUP
-        )
-        return ((owner, change.owner_id),)
+            return ()  # its own records: a retry of them reads it
+        return ((owner_type, owner_id),)
+
+    def _owners_in_error(self) -> None:
+        """Record the errors of failed deletes on the records that hold them, if not yet done.
+
+        An owner of a membership value this run did not otherwise look at
+        (a membership's recalc) has no record written by then.
+        """
+        for key, error in self._moved_errors.items():
+            if self._unwanted(key):
+                continue
+            base = self.out.get(key) or self.old.get(key)
+            if base is None:
+                continue  # an owner with no record: the next full sync finds the value
+            if base.error_code is not error.code or base.error_message != error.message:
+                self._record(key, **error_fields(base, error, self.now))
 
     def _unwanted(self, key: Key) -> bool:
         """Whether *key*'s record is left alone: not wanted, and not written to by this run."""
@@ -1322,6 +1363,7 @@ class _RecordKeeper:
         that has not changed writes no records.
         """
         self._update_all()
+        self._owners_in_error()
         ahead, old = self.ahead, self.old
         return [
             record
@@ -1622,6 +1664,10 @@ class _RecordKeeper:
         if in_target and not inserted and self._as_recorded(key, target_id):
             return
         old = self.old.get(key)
+        if key in self._stale and old is not None and old.in_target:
+            # Its old form's delete failed: the record holds that form (and the
+            # error) until a retry removes it.
+            target_id, in_target = self._stale[key], True
         if in_target and target_id is not None:
             self._claim(key, target_id)
         if old is None and key not in self.out and key not in self.errors:
