@@ -1176,8 +1176,12 @@ def test_older_errors_are_retried_less_often_and_never_after_a_full_sync_saw_the
     assert {str(g.get("cn")) for g in target.groups.values()} == {"staff", "new"}
 
 
-def _failing_deletes(kind: str, broken: dict[str, bool]) -> tuple[Provisioner, InMemorySource]:
+def _failing_deletes(
+    kind: str, broken: dict[str, bool], *, entity: str | None = None
+) -> tuple[Provisioner, InMemorySource]:
     """apps:ldap:staff with u0 and u1, synced; deletes of *kind* fail while *broken* is on.
+
+    With *entity*, only the deletes of objects that name that entity fail.
 
     Groups are known to the target by name, memberships by (group name,
     subject id): neither by Grouper's ids, as with most targets.
@@ -1185,7 +1189,11 @@ def _failing_deletes(kind: str, broken: dict[str, bool]) -> tuple[Provisioner, I
     source, _ = _two_members("apps:ldap:staff")
     target = InMemoryTarget(
         id_attributes={"group": "cn", "entity": "uid"},
-        fail=lambda op, _bean: broken["on"] and op == f"delete_{kind}",
+        fail=lambda op, bean: (
+            broken["on"]
+            and op == f"delete_{kind}"
+            and (entity is None or getattr(bean, "entity_id", None) == entity)
+        ),
     )
     config = ProvisionerConfig.from_dict(
         {
@@ -2214,3 +2222,33 @@ def test_a_renamed_groups_old_value_whose_removal_failed_is_removed_by_the_retry
     before = record_facts(prov)
     assert prov.full_sync().status is SyncStatus.SUCCESS
     assert record_facts(prov) == before
+
+
+def test_a_group_is_deleted_only_after_all_its_membership_objects() -> None:
+    """u1's membership object cannot be deleted: the group and u1 stay (ERR); u0 goes.
+
+    Deleted anyway, the group left u1's row naming no group, which a new
+    group of the same name took over later, with a member it never had.
+    """
+    broken = {"on": False}
+    prov, source = _failing_deletes("memberships", broken, entity="u1")
+    target = prov.target
+    assert isinstance(target, InMemoryTarget)
+    staff = source.snapshot().groups[0].id
+    seen = len(source.changes)
+    source.remove_member("apps:ldap:staff", "u0")
+    source.remove_member("apps:ldap:staff", "u1")  # no member left: MEM, deleted
+    broken["on"] = True
+    assert prov.incremental_sync(source.events(seen)).status is SyncStatus.ERROR
+    assert list(target.memberships) == [("apps:ldap:staff", "u1")]
+    assert set(target.groups) == {"apps:ldap:staff"}
+    assert set(target.entities) == {"u1"}  # u0, whose membership went, went too
+    group = _record_of(prov, ObjectType.GROUP, staff)
+    assert (group.in_target, group.error_code) == (True, SyncErrorCode.ERR)
+    assert group.error_message is not None
+    assert group.error_message.startswith("a membership object of it was not deleted")
+    broken["on"] = False
+    assert prov.incremental_sync([]).status is SyncStatus.WARNING  # MEM again, as it should
+    assert (target.groups, target.entities, target.memberships) == ({}, {}, {})
+    assert _record_of(prov, ObjectType.GROUP, staff).error_code is SyncErrorCode.MEM
+    assert not prov.plan_full().plan.changes

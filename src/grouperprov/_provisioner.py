@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import functools
 import logging
 import threading
 import time
@@ -1209,8 +1210,6 @@ class _RecordKeeper:
         self._moved_errors: dict[Key, ObjectError] = {}
         # Memberships whose old target form a failed delete left in the target: that form.
         self._stale: dict[Key, Hashable] = {}
-        # The groups by their target id (this run's links), made if needed.
-        self._linked_to: dict[Hashable, list[str]] | None = None
         self.errors = self._failed_deletes(errors)
 
     def _failed_deletes(self, errors: Mapping[Key, ObjectError]) -> Mapping[Key, ObjectError]:
@@ -1226,7 +1225,6 @@ class _RecordKeeper:
         would not say that the old one is left, and only a record makes a
         value Grouper's to remove in a run narrowed to a few objects.
         """
-        wrappers = self.planned.comparison.wrappers
         moved = self._moved_errors
         for outcome in self.result.outcomes:
             change = outcome.change
@@ -1241,9 +1239,8 @@ class _RecordKeeper:
                     self._stale[key] = self.old[key].target_id if key in self.old else None
                 holders = [*held_by, *self._owner_now(change, held_by)]
             else:
-                wrapper = wrappers[change.object_type].get(change.object_id)
-                if wrapper is None or wrapper.grouper is not None:
-                    continue
+                # Deleted under its target id, for an object only the target has: the
+                # records that hold it (for one Grouper has, its own, whose error it is).
                 holders = self._holders(change.object_type, change.object_id)
             for key in holders:
                 held = errors.get(key)
@@ -1251,6 +1248,14 @@ class _RecordKeeper:
                     moved[key] = error
                     self.touched.add(key)
         return {**errors, **moved} if moved else errors
+
+    @functools.cached_property
+    def _groups_by_link(self) -> dict[Hashable, list[str]]:
+        """The groups by their target id (this run's links)."""
+        linked: dict[Hashable, list[str]] = {}
+        for gid, tid in self.links[ObjectType.GROUP].items():
+            linked.setdefault(tid, []).append(gid)
+        return linked
 
     def _owner_now(self, change: Change, held_by: Sequence[Key]) -> tuple[Key, ...]:
         """The owner a failed membership delete's object has now, when its records miss it.
@@ -1270,13 +1275,8 @@ class _RecordKeeper:
             owner_id: Hashable = change.owner_id
         else:
             # A membership object, by its group's target id: the group linked to it now.
-            if self._linked_to is None:
-                linked: dict[Hashable, list[str]] = {}
-                for gid, tid in self.links[ObjectType.GROUP].items():
-                    linked.setdefault(tid, []).append(gid)
-                self._linked_to = linked
             target_group = change.object_id[0] if isinstance(change.object_id, tuple) else None
-            groups = self._linked_to.get(target_group, [])
+            groups = self._groups_by_link.get(target_group, [])
             if len(groups) != 1:
                 return ()
             owner_id = groups[0]
@@ -1285,21 +1285,6 @@ class _RecordKeeper:
         ):
             return ()  # its own records: a retry of them reads it
         return ((owner_type, owner_id),)
-
-    def _owners_in_error(self) -> None:
-        """Record the errors of failed deletes on the records that hold them, if not yet done.
-
-        An owner of a membership value this run did not otherwise look at
-        (a membership's recalc) has no record written by then.
-        """
-        for key, error in self._moved_errors.items():
-            if self._unwanted(key):
-                continue
-            base = self.out.get(key) or self.old.get(key)
-            if base is None:
-                continue  # an owner with no record: the next full sync finds the value
-            if base.error_code is not error.code or base.error_message != error.message:
-                self._record(key, **error_fields(base, error, self.now))
 
     def _unwanted(self, key: Key) -> bool:
         """Whether *key*'s record is left alone: not wanted, and not written to by this run."""
@@ -1363,7 +1348,6 @@ class _RecordKeeper:
         that has not changed writes no records.
         """
         self._update_all()
-        self._owners_in_error()
         ahead, old = self.ahead, self.old
         return [
             record
