@@ -1227,9 +1227,11 @@ class _RecordKeeper:
         """
         moved = self._moved_errors
         for outcome in self.result.outcomes:
+            if outcome.ok:
+                continue
             change = outcome.change
             error = errors.get((change.object_type, change.object_id))
-            if outcome.ok or error is None or change.action is not Action.DELETE:
+            if error is None or change.action is not Action.DELETE:
                 continue
             holders: Sequence[Key]
             if change.object_type is ObjectType.MEMBERSHIP:
@@ -1760,10 +1762,13 @@ class _RecordKeeper:
         where = self._moved_membership
         if isinstance(wrappers, LazyMap):
             # Settled memberships: in the target as they should be, nothing planned.
-            for mid, settled_id in wrappers.lazy.items():
+            settled: Iterable[tuple[Any, Hashable]] = wrappers.lazy.items()
+            if self.result.moved:
+                settled = [(mid, where(settled_id)) for mid, settled_id in settled]
+            for mid, settled_id in settled:
                 key = (ObjectType.MEMBERSHIP, mid)
                 seen.add(key)
-                self._membership(key, where(settled_id), in_target=True, inserted=False)
+                self._membership(key, settled_id, in_target=True, inserted=False)
             wrappers = wrappers.explicit
         for object_id, wrapper in wrappers.items():
             if wrapper.grouper is None:
