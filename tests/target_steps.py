@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import zlib
+from collections.abc import Callable, Collection, Sequence
 
 from hypothesis import strategies as st
 
@@ -69,12 +70,84 @@ def converges_then_follows(
         apply(source, step)
     result = prov.incremental_sync(source.events(seq))
     assert result.status is SyncStatus.SUCCESS, result.summary()
+    _as_a_full_sync_leaves_it(prov)
+
+
+def recovers_after_failures(
+    prov: Provisioner,
+    source: InMemorySource,
+    steps: Sequence[Step],
+    apply: Callable[[InMemorySource, Step], None],
+    broken: dict[str, bool],
+) -> None:
+    """Writes fail in the incremental run of *steps*; once healed, the next run retries them.
+
+    *prov*'s target fails writes while ``broken["on"]`` (a
+    :class:`~grouperprov.testing.FailingTarget`). After the failing run,
+    one incremental run with no events retries every error (all of them
+    younger than ``retry_recent_seconds``); then the target and the records
+    are as a full sync leaves them.
+    """
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    seq = len(source.changes)
+    for step in steps:
+        apply(source, step)
+    broken["on"] = True
+    try:
+        summary = prov.incremental_sync(source.events(seq)).incremental
+    finally:
+        broken["on"] = False
+    assert summary is not None
+    assert summary.full_sync is None  # a full sync's errors would wait for the next one
+    result = prov.incremental_sync([])
+    assert result.status is SyncStatus.SUCCESS, result.summary()
+    _as_a_full_sync_leaves_it(prov)
+
+
+def renaming_apart(
+    apply: Callable[[InMemorySource, Step], None],
+) -> Callable[[InMemorySource, Step], None]:
+    """*apply*, with each rename to a name of its own (``~1``, ``~2``, ... added).
+
+    For :func:`recovers_after_failures`: a group renamed to the name of a
+    group deleted in the same batch takes over that group's target object,
+    and if the delete of its own old object then fails, no record holds
+    that object any more, so no retry finds it: it waits for the next full
+    sync (a known limit, see the incremental docs).
+    """
+    made = iter(range(1, 1_000_000))
+
+    def applied(source: InMemorySource, step: Step) -> None:
+        if step[0] != "rename":
+            apply(source, step)
+            return
+        before = {g.id: g.get("name") for g in source.snapshot().groups}
+        apply(source, step)
+        for group in source.snapshot().groups:
+            if before.get(group.id) not in (None, group.get("name")):
+                source.rename_group(str(group.get("name")), f"{group.get('name')}~{next(made)}")
+
+    return applied
+
+
+def _as_a_full_sync_leaves_it(prov: Provisioner) -> None:
+    """A full sync plans nothing, and changes nothing the records say."""
     plan = prov.plan_full().plan
     assert not plan.changes, plan.summary()  # incremental equals full
     before = record_facts(prov)
     assert prov.full_sync().status is SyncStatus.SUCCESS
     after = record_facts(prov)
     assert after == before, {k: (before.get(k), v) for k, v in after.items() if before.get(k) != v}
+
+
+def failing(residues: Collection[int]) -> Callable[[str, object], bool]:
+    """A stable pick of the writes to fail: by a checksum of the operation and object id."""
+
+    def fail(operation: str, bean: object) -> bool:
+        key = f"{operation} {getattr(bean, 'id', bean)!r}".encode()
+        return zlib.crc32(key) % 5 in residues
+
+    return fail
 
 
 def record_facts(prov: Provisioner) -> dict[object, object]:

@@ -14,6 +14,7 @@ import attrs
 import ldap3
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ad_proxy import ActiveDirectoryProxy
 from grouperprov import (
@@ -37,8 +38,22 @@ from grouperprov.stores import MemorySyncStore
 from grouperprov.targets import _ldap
 from grouperprov.targets._ldap_wire import LdapProtocolError
 from grouperprov.targets.ldap import DnStyle, LdapEntities, LdapGroups, LdapTarget
-from grouperprov.testing import InMemorySource, ServerUnavailable, SlapdServer, check_target_dao
-from target_steps import Step, apply_step, converges_then_follows, steps
+from grouperprov.testing import (
+    FailingTarget,
+    InMemorySource,
+    ServerUnavailable,
+    SlapdServer,
+    check_target_dao,
+)
+from target_steps import (
+    Step,
+    apply_step,
+    converges_then_follows,
+    failing,
+    recovers_after_failures,
+    renaming_apart,
+    steps,
+)
 
 SUFFIX = SlapdServer.suffix
 _branches = itertools.count()
@@ -1441,6 +1456,55 @@ def test_full_and_incremental_syncs_converge_on_the_directory(
     admin.unbind()
     prov = Provisioner(_config(kind, branch), source, target, MemorySyncStore())
     converges_then_follows(prov, source, steps, _apply)
+
+
+@pytest.mark.parametrize(
+    "kind", [MembershipType.GROUP_ATTRIBUTES, MembershipType.ENTITY_ATTRIBUTES]
+)
+@settings(
+    max_examples=10,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(start=_steps, steps=_steps, residues=st.sets(st.integers(0, 4), min_size=1, max_size=3))
+def test_after_failed_writes_one_incremental_run_recovers_on_the_directory(
+    slapd_server: SlapdServer,
+    kind: MembershipType,
+    start: list[Any],
+    steps: list[Any],
+    residues: set[int],
+) -> None:
+    """Writes fail in an incremental run (picked by object); the next run retries them all.
+
+    Renames included: a modify DN that fails, a renamed group's old
+    ``eduPersonEntitlement`` value whose removal fails.
+    """
+    n = next(_branches)
+    admin = _admin(slapd_server)
+    branch = (f"ou=g{n},ou=groups,{SUFFIX}", f"ou=p{n},ou=people,{SUFFIX}")
+    for dn in branch:
+        admin.add(dn, ["top", "organizationalUnit"], {"ou": dn.split(",")[0][3:]})
+    source = InMemorySource()
+    for subject in ("u0", "u1", "o'brien, j"):
+        source.add_subject(subject)
+    source.mark("a", "ldap", scope="sub")
+    for step in start:
+        _apply(source, step)
+    if kind is MembershipType.ENTITY_ATTRIBUTES:
+        for subject in ("u0", "u1", "o'brien, j"):
+            admin.add(
+                f"uid={escape_dn_value(subject)},{branch[1]}",
+                ["top", "person", "organizationalPerson", "inetOrgPerson", "eduPerson"],
+                {"cn": subject, "sn": subject},
+            )
+    admin.unbind()
+    broken = {"on": False}
+    pick = failing(residues)
+    target = FailingTarget(
+        _target(slapd_server, branch), lambda op, bean: broken["on"] and pick(op, bean)
+    )
+    prov = Provisioner(_config(kind, branch), source, target, MemorySyncStore())
+    recovers_after_failures(prov, source, steps, renaming_apart(_apply), broken)
 
 
 @pytest.mark.parametrize(

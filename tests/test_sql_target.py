@@ -12,6 +12,7 @@ from typing import Any
 import attrs
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from grouperprov import (
     AttributeChange,
@@ -36,8 +37,16 @@ from grouperprov.targets.sql import (
     SqlLayout,
     SqlTarget,
 )
-from grouperprov.testing import InMemorySource, PostgresServer, check_target_dao
-from target_steps import Step, apply_step, converges_then_follows, steps
+from grouperprov.testing import FailingTarget, InMemorySource, PostgresServer, check_target_dao
+from target_steps import (
+    Step,
+    apply_step,
+    converges_then_follows,
+    failing,
+    recovers_after_failures,
+    renaming_apart,
+    steps,
+)
 
 Connect = Callable[[], Any]
 
@@ -1150,6 +1159,33 @@ def _converges_on(  # noqa: PLR0917  # what each property varies
         prov = Provisioner(_config(kind), source, target, MemorySyncStore())
         converges_then_follows(prov, source, steps, _apply)
         check(source, target)
+
+
+@pytest.mark.parametrize("kind", list(MembershipType))
+@settings(
+    max_examples=10,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(start=_steps, steps=_steps, residues=st.sets(st.integers(0, 4), min_size=1, max_size=3))
+def test_after_failed_writes_one_incremental_run_recovers_on_real_tables(
+    connect: Connect, kind: MembershipType, start: list[Any], steps: list[Any], residues: set[int]
+) -> None:
+    """Writes fail in an incremental run (picked by object); the next run retries them all."""
+    source = InMemorySource()
+    for subject in ("u0", "u1", "u2"):
+        source.add_subject(subject)
+    source.mark("a", "sql", scope="sub")
+    for step in start:
+        _apply(source, step)
+    broken = {"on": False}
+    pick = failing(residues)
+    with contextlib.closing(connect()) as connection:
+        inner = SqlTarget(connection, KEYED)
+        inner.create_tables()
+        target = FailingTarget(inner, lambda op, bean: broken["on"] and pick(op, bean))
+        prov = Provisioner(_config(kind), source, target, MemorySyncStore())
+        recovers_after_failures(prov, source, steps, renaming_apart(_apply), broken)
 
 
 # Groups keyed by their cn (as the README's layout keys them by name): a

@@ -37,7 +37,7 @@ class SqliteTableTarget(Closing, TargetDAO):
     constructor and are checked as identifiers.
 
     A minimal target for the demo and for tests; the configurable SQL target
-    for real databases is ``grouperprov.targets.sql`` (planned).
+    for real databases is :class:`~grouperprov.targets.SqlTarget`.
 
     Args:
         path: The SQLite file (created if missing), or ``":memory:"``.

@@ -2,6 +2,8 @@
 
 - :class:`InMemoryTarget`: the reference target DAO, with every capability or a
   chosen subset, and failures on demand.
+- :class:`FailingTarget`: any target DAO (yours, a built-in one on a real
+  server), with writes that fail on demand, to test how a sync recovers.
 - :class:`InMemorySource`: a Grouper registry in memory (folders, groups,
   subjects, memberships, provisioning markers, a change log).
 - :func:`check_target_dao`: the contract every target DAO must keep, runnable
@@ -20,12 +22,14 @@
 from __future__ import annotations
 
 from ._check import TargetContractError, check_target_dao
+from ._failing import FailingTarget
 from ._memory import InjectedFailure, InMemoryTarget
 from ._servers import PostgresServer, ServerUnavailable, SlapdServer
 from ._source import InMemorySource
 from ._store_check import StoreContractError, check_sync_store
 
 __all__ = [
+    "FailingTarget",
     "InMemorySource",
     "InMemoryTarget",
     "InjectedFailure",
