@@ -1587,10 +1587,8 @@ class _RecordKeeper:
 
     def _target_only(self, object_type: ObjectType, target_id: Hashable) -> None:
         outcome = self.applied.get((object_type, target_id))
-        if outcome is None or outcome.change.action is not Action.DELETE:
-            return
-        if not outcome.ok:
-            return  # its records hold the error (see _failed_deletes)
+        if outcome is None or not outcome.ok or outcome.change.action is not Action.DELETE:
+            return  # a failed delete: its records hold the error (see _failed_deletes)
         for key in self._holders(object_type, target_id):
             again = self.applied.get(key)
             if again is not None and again.ok and again.change.action is Action.INSERT:
@@ -1822,8 +1820,7 @@ class _RecordKeeper:
                 outcome = self.applied.get((ObjectType.MEMBERSHIP, old.target_id)) or (
                     self.applied.get(key)
                 )
-                deleting = outcome is not None and outcome.change.action is Action.DELETE
-                gone = deleting and outcome is not None and outcome.ok
+                gone = outcome is not None and outcome.ok and outcome.change.action is Action.DELETE
                 # A membership that is not provisionable any more left with a replaced list.
                 gone = gone or (isinstance(key[1], tuple) and key[1][0] in replaced)
                 if gone:
@@ -1834,19 +1831,11 @@ class _RecordKeeper:
                     provisionable_end=self.now if old.provisionable else old.provisionable_end,
                     in_target=old.in_target and not gone,
                     in_target_end=self.now if gone else old.in_target_end,
-                    # A failed delete of the membership as the target holds it: its error.
-                    **self._error_over(
-                        key,
-                        old,
-                        (ObjectType.MEMBERSHIP, outcome.change.object_id)
-                        if deleting and outcome is not None
-                        else key,
-                    ),
+                    # A failed delete of it has its error (see _failed_deletes).
+                    **self._error_over(key, old),
                 )
 
-    def _error_over(
-        self, key: Key, old: SyncRecord, error_key: Key | None = None
-    ) -> dict[str, object]:
+    def _error_over(self, key: Key, old: SyncRecord) -> dict[str, object]:
         """The error fields of a record whose object leaves Grouper's wish, out of the target.
 
         Nothing is left to do for it: an error it had (an INV that kept it
@@ -1854,7 +1843,7 @@ class _RecordKeeper:
         clears it. One the run found for it (or for an object still in the
         target, a failed delete) is kept.
         """
-        error = self.errors.get(key) or self.errors.get(error_key or key)
+        error = self.errors.get(key)
         if error is not None:
             return error_fields(old, error, self.now)
         current = self.out.get(key) or old
