@@ -1222,7 +1222,7 @@ def _failing_deletes(
 def _record_of(prov: Provisioner, object_type: ObjectType, grouper_id: object) -> SyncRecord:
     store = prov.store
     assert isinstance(store, MemorySyncStore)
-    return store.load(P).records[(object_type, grouper_id)]
+    return store.load(prov.config.name).records[(object_type, grouper_id)]
 
 
 def test_a_failed_delete_of_a_membership_grouper_dropped_is_recorded_and_retried() -> None:
@@ -2119,15 +2119,9 @@ def test_members_of_a_folder_no_longer_provisioned_go_after_a_group_sync_took_th
     assert not prov.plan_full().plan.changes
 
 
-def test_a_group_left_out_for_no_members_is_recorded_back_when_one_joins() -> None:
-    """Groups not operated (isMemberOf on people): the first member clears the group's MEM.
-
-    The member was new to the target, so the membership event recalculated
-    that entity alone, which wrote the value; the group's record kept MEM
-    until the next full sync.
-    Found by a fuzzer of the LDAP target.
-    """
-    config = ProvisionerConfig.from_dict(
+def _is_member_of_on_people(**provisionable: Any) -> ProvisionerConfig:
+    """Groups not operated; people by uid, with isMemberOf listing their groups."""
+    return ProvisionerConfig.from_dict(
         {
             "name": P,
             "groups": {"operate": False},
@@ -2139,9 +2133,20 @@ def test_a_group_left_out_for_no_members_is_recorded_back_when_one_joins() -> No
                 "type": "entity_attributes",
                 "attribute": {"name": "isMemberOf", "field": "name"},
             },
-            "provisionable": {"groups_require_members": True},
+            "provisionable": provisionable,
         }
     )
+
+
+def test_a_group_left_out_for_no_members_is_recorded_back_when_one_joins() -> None:
+    """Groups not operated (isMemberOf on people): the first member clears the group's MEM.
+
+    The member was new to the target, so the membership event recalculated
+    that entity alone, which wrote the value; the group's record kept MEM
+    until the next full sync.
+    Found by a fuzzer of the LDAP target.
+    """
+    config = _is_member_of_on_people(groups_require_members=True)
     source, _ = _two_members("apps:ldap:staff")
     source.add_subject("u2")  # in no group yet: not provisionable
     source.add_group("apps:ldap:empty")
@@ -2179,20 +2184,7 @@ def test_a_renamed_groups_old_value_whose_removal_failed_is_removed_by_the_retry
             return len(calls) == 1  # the first: the old value's removal
         return False
 
-    config = ProvisionerConfig.from_dict(
-        {
-            "name": P,
-            "groups": {"operate": False},
-            "entities": {
-                "attributes": [{"name": "uid", "field": "subject_id"}],
-                "matching": ["uid"],
-            },
-            "memberships": {
-                "type": "entity_attributes",
-                "attribute": {"name": "isMemberOf", "field": "name"},
-            },
-        }
-    )
+    config = _is_member_of_on_people()
     source = InMemorySource()
     source.add_subject("u1")
     source.add_group("apps:ldap:staff")

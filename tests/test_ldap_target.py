@@ -1433,8 +1433,18 @@ def test_full_and_incremental_syncs_converge_on_the_directory(
     slapd_server: SlapdServer, kind: MembershipType, start: list[Any], steps: list[Any]
 ) -> None:
     """Convergence, idempotence, and incremental equals full, on a real directory."""
+    branch, source = _directory_campus(slapd_server, kind, start)
+    target = _target(slapd_server, branch)
+    prov = Provisioner(_config(kind, branch), source, target, MemorySyncStore())
+    converges_then_follows(prov, source, steps, _apply)
+
+
+def _directory_campus(
+    server: SlapdServer, kind: MembershipType, start: list[Any]
+) -> tuple[tuple[str, str], InMemorySource]:
+    """Branches of their own (with the people, for entity attributes); Grouper after *start*."""
     n = next(_branches)
-    admin = _admin(slapd_server)
+    admin = _admin(server)
     branch = (f"ou=g{n},ou=groups,{SUFFIX}", f"ou=p{n},ou=people,{SUFFIX}")
     for dn in branch:
         admin.add(dn, ["top", "organizationalUnit"], {"ou": dn.split(",")[0][3:]})
@@ -1444,7 +1454,6 @@ def test_full_and_incremental_syncs_converge_on_the_directory(
     source.mark("a", "ldap", scope="sub")
     for step in start:
         _apply(source, step)
-    target = _target(slapd_server, branch)
     if kind is MembershipType.ENTITY_ATTRIBUTES:
         # People come from the identity system; grouperprov adds entitlements.
         for subject in ("u0", "u1", "o'brien, j"):
@@ -1454,8 +1463,7 @@ def test_full_and_incremental_syncs_converge_on_the_directory(
                 {"cn": subject, "sn": subject},
             )
     admin.unbind()
-    prov = Provisioner(_config(kind, branch), source, target, MemorySyncStore())
-    converges_then_follows(prov, source, steps, _apply)
+    return branch, source
 
 
 @pytest.mark.parametrize(
@@ -1479,25 +1487,7 @@ def test_after_failed_writes_one_incremental_run_recovers_on_the_directory(
     Renames included: a modify DN that fails, a renamed group's old
     ``eduPersonEntitlement`` value whose removal fails.
     """
-    n = next(_branches)
-    admin = _admin(slapd_server)
-    branch = (f"ou=g{n},ou=groups,{SUFFIX}", f"ou=p{n},ou=people,{SUFFIX}")
-    for dn in branch:
-        admin.add(dn, ["top", "organizationalUnit"], {"ou": dn.split(",")[0][3:]})
-    source = InMemorySource()
-    for subject in ("u0", "u1", "o'brien, j"):
-        source.add_subject(subject)
-    source.mark("a", "ldap", scope="sub")
-    for step in start:
-        _apply(source, step)
-    if kind is MembershipType.ENTITY_ATTRIBUTES:
-        for subject in ("u0", "u1", "o'brien, j"):
-            admin.add(
-                f"uid={escape_dn_value(subject)},{branch[1]}",
-                ["top", "person", "organizationalPerson", "inetOrgPerson", "eduPerson"],
-                {"cn": subject, "sn": subject},
-            )
-    admin.unbind()
+    branch, source = _directory_campus(slapd_server, kind, start)
     broken = {"on": False}
     pick = failing(residues)
     target = FailingTarget(

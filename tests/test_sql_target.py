@@ -1137,6 +1137,17 @@ def test_full_and_incremental_syncs_converge_on_real_tables(
     _converges_on(connect, LAYOUT, kind, start, steps)
 
 
+def _campus(start: list[Any]) -> InMemorySource:
+    """Three people, and the folder ``a`` marked, after the steps *start*."""
+    source = InMemorySource()
+    for subject in ("u0", "u1", "u2"):
+        source.add_subject(subject)
+    source.mark("a", "sql", scope="sub")
+    for step in start:
+        _apply(source, step)
+    return source
+
+
 def _converges_on(  # noqa: PLR0917  # what each property varies
     connect: Connect,
     layout: SqlLayout,
@@ -1146,12 +1157,7 @@ def _converges_on(  # noqa: PLR0917  # what each property varies
     check: Callable[[InMemorySource, SqlTarget], None] = lambda _source, _target: None,
 ) -> None:
     """Grouper after *start*, synced into *layout*, then following *steps*; *check* at the end."""
-    source = InMemorySource()
-    for subject in ("u0", "u1", "u2"):
-        source.add_subject(subject)
-    source.mark("a", "sql", scope="sub")
-    for step in start:
-        _apply(source, step)
+    source = _campus(start)
     # Closed after each example: hundreds of examples would use up the server's connections.
     with contextlib.closing(connect()) as connection:
         target = SqlTarget(connection, layout)
@@ -1172,12 +1178,7 @@ def test_after_failed_writes_one_incremental_run_recovers_on_real_tables(
     connect: Connect, kind: MembershipType, start: list[Any], steps: list[Any], residues: set[int]
 ) -> None:
     """Writes fail in an incremental run (picked by object); the next run retries them all."""
-    source = InMemorySource()
-    for subject in ("u0", "u1", "u2"):
-        source.add_subject(subject)
-    source.mark("a", "sql", scope="sub")
-    for step in start:
-        _apply(source, step)
+    source = _campus(start)
     broken = {"on": False}
     pick = failing(residues)
     with contextlib.closing(connect()) as connection:
