@@ -80,6 +80,22 @@ def test_reads_capabilities_and_other_attributes_pass_through() -> None:
         _ = target.no_such_attribute
 
 
+def test_a_with_block_closes_the_wrapped_target() -> None:
+    """``with FailingTarget(LdapTarget(...)) as target:`` unbinds, as the target's own does."""
+
+    class Connected(InMemoryTarget):
+        closed = 0
+
+        def close(self) -> None:
+            self.closed += 1
+
+    inner = Connected()
+    with FailingTarget(inner, lambda _op, _bean: False) as target:
+        assert target.target is inner
+    assert inner.closed == 1
+    FailingTarget(InMemoryTarget(), lambda _op, _bean: False).close()  # nothing to close: fine
+
+
 def test_a_failing_target_that_fails_nothing_keeps_the_dao_contract() -> None:
     check_target_dao(
         lambda: FailingTarget(InMemoryTarget(), lambda _op, _bean: False),

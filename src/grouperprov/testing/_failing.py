@@ -6,6 +6,7 @@ from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
 from grouperprov._beans import ProvisioningEntity, ProvisioningGroup, ProvisioningMembership
+from grouperprov._closing import Closing
 from grouperprov._target import Capabilities, Operation, TargetDAO, WriteOutcome
 
 from ._memory import InjectedFailure
@@ -29,7 +30,7 @@ _SINGLE_WRITES = frozenset(
 )
 
 
-class FailingTarget(TargetDAO):
+class FailingTarget(Closing, TargetDAO):
     """A target DAO around another one, whose writes fail on demand.
 
     For tests of how a sync recovers when the target refuses writes: with
@@ -38,7 +39,8 @@ class FailingTarget(TargetDAO):
     *fail*; a bulk write then reports a failure for the objects it picked
     and sends the others to *target* in one call, in order, and a single
     write raises :class:`InjectedFailure`. Reads, capabilities and any
-    other attribute of *target* pass through as they are.
+    other attribute of *target* pass through as they are; a ``with`` block
+    closes *target* at its end.
 
     Args:
         target: The DAO the writes that do not fail go to.
@@ -69,6 +71,12 @@ class FailingTarget(TargetDAO):
     def capabilities(self) -> Capabilities:
         """The wrapped target's capabilities."""
         return self.target.capabilities()
+
+    def close(self) -> None:
+        """Close the wrapped target, if it holds anything to close (also: ``with``)."""
+        close = getattr(self.target, "close", None)
+        if callable(close):
+            close()
 
     def __getattr__(self, name: str) -> Any:  # noqa: ANN401  # whatever the wrapped target has
         # Only called for what this class lacks: the wrapped target's own extras.
