@@ -35,7 +35,7 @@ from grouperprov import (
 from grouperprov._source import read_entities, read_partial
 from grouperprov.exceptions import SourceError
 from grouperprov.stores import MemorySyncStore
-from grouperprov.testing import InMemorySource, InMemoryTarget
+from grouperprov.testing import FailingTarget, InMemorySource, InMemoryTarget
 from target_steps import record_facts
 from test_provisioner_properties import _config as _property_config
 
@@ -2244,3 +2244,121 @@ def test_a_group_is_deleted_only_after_all_its_membership_objects() -> None:
     assert (target.groups, target.entities, target.memberships) == ({}, {}, {})
     assert _record_of(prov, ObjectType.GROUP, staff).error_code is SyncErrorCode.MEM
     assert not prov.plan_full().plan.changes
+
+
+def test_a_rename_onto_a_deleted_groups_name_whose_old_object_stays_is_for_the_full_sync() -> None:
+    """The known limit: the renamed group takes over the deleted group's object by its name.
+
+    a:g0 becomes a:r2 while a:r2 is deleted: a:g0's record now holds the
+    object named r2, and the delete of its own old object (g0) failed. No
+    record holds g0 any more, so incremental runs do not find it; with
+    groups deleted when not in Grouper, the next full sync deletes it (under
+    ``inserted_by_us`` nothing says any more that grouperprov inserted it).
+    """
+    broken = {"on": False}
+    source = InMemorySource()
+    for subject in ("u0", "u1"):
+        source.add_subject(subject)
+    source.mark("a", P, scope="sub")
+    source.add_group("a:g0")
+    source.add_member("a:g0", "u0")
+    source.add_group("a:r2")
+    source.add_member("a:r2", "u1")
+    inner = InMemoryTarget(id_attributes={"group": "cn"})
+    target = FailingTarget(
+        inner, lambda op, bean: broken["on"] and op == "delete_groups" and bean.id == "g0"
+    )
+    groups = {
+        "attributes": [{"name": "cn", "field": "extension"}],
+        "matching": ["cn"],
+        "delete_policy": "not_in_grouper",
+    }
+    prov = Provisioner(_config(groups=groups), source, target, MemorySyncStore())
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    seen = len(source.changes)
+    source.delete_group("a:r2")
+    source.rename_group("a:g0", "a:r2")
+    broken["on"] = True
+    assert prov.incremental_sync(source.events(seen)).status is SyncStatus.ERROR
+    assert target.failures == [("delete_groups", "g0")]
+    broken["on"] = False
+    assert prov.incremental_sync([]).status in _OK
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    assert {g: inner.groups[g].values("member") for g in inner.groups} == {"r2": {"u0"}}
+    assert not prov.plan_full().plan.changes
+    before = record_facts(prov)
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    assert record_facts(prov) == before
+
+
+@pytest.mark.parametrize("full", [False, True], ids=["incremental", "full"])
+def test_a_group_renamed_onto_a_deleted_groups_name_does_not_inherit_its_members(
+    full: bool,
+) -> None:
+    """a:g0 becomes a:r2 as a:r2 is deleted: a:r2's old member loses the access.
+
+    The renamed group takes over the deleted group's target object (they
+    match by name), with the members grouperprov wrote for the other
+    group. Their records are under the other group's id: looked up under
+    the renamed group's alone, they were nobody's, and under
+    ``inserted_by_us`` (the default) u1 stayed a member for good.
+    """
+    source = InMemorySource()
+    for subject in ("u0", "u1"):
+        source.add_subject(subject)
+    source.mark("a", P, scope="sub")
+    source.add_group("a:g0")
+    source.add_member("a:g0", "u0")
+    source.add_group("a:r2")
+    source.add_member("a:r2", "u1")
+    target = InMemoryTarget(id_attributes={"group": "cn"})
+    prov = Provisioner(_config(), source, target, MemorySyncStore())
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    seen = len(source.changes)
+    source.delete_group("a:r2")
+    source.rename_group("a:g0", "a:r2")
+    result = prov.full_sync() if full else prov.incremental_sync(source.events(seen))
+    assert result.status is SyncStatus.SUCCESS, result.summary()
+    assert {g: target.groups[g].values("member") for g in target.groups} == {"r2": {"u0"}}
+    assert not prov.plan_full().plan.changes
+    before = record_facts(prov)
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    assert record_facts(prov) == before
+
+
+@pytest.mark.parametrize("kind", list(MembershipType))
+def test_what_a_group_takes_over_by_name_stays_grouperprovs(kind: MembershipType) -> None:
+    """A new a:g1 takes the object and members of the a:g1 deleted in the batch; then goes too.
+
+    Under ``inserted_by_us`` (the default), what the new group took over
+    was recorded as found in the target, not inserted by grouperprov: when
+    the new group was deleted in turn, its object (or its members' rows, or
+    the people's ``isMemberOf`` values) stayed for good.
+    """
+    source = InMemorySource()
+    for subject in ("u0", "u1"):
+        source.add_subject(subject)
+    source.mark("a", "prop", scope="sub")
+    source.add_group("a:g1")
+    source.add_member("a:g1", "u0")
+    source.add_group("a:g2")
+    source.add_member("a:g2", "u1")
+    target = InMemoryTarget(id_attributes={"group": "cn", "entity": "uid"})
+    config = _property_config(kind, "inserted_by_us", require_members=False)
+    prov = Provisioner(config, source, target, MemorySyncStore())
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    seen = len(source.changes)
+    source.delete_group("a:g1")
+    source.add_group("a:g1")  # another group, of the same name
+    source.add_member("a:g1", "u0")
+    assert prov.incremental_sync(source.events(seen)).status is SyncStatus.SUCCESS
+    seen = len(source.changes)
+    source.delete_group("a:g1")
+    assert prov.incremental_sync(source.events(seen)).status is SyncStatus.SUCCESS
+    assert set(target.groups) == {"a:g2"}
+    assert set(target.entities) == {"u1"}
+    assert not [m for m in target.memberships if m[0] == "a:g1"]
+    assert not prov.plan_full().plan.changes
+    before = record_facts(prov)
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    assert record_facts(prov) == before

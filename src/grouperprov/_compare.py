@@ -613,6 +613,8 @@ class _Comparer:
                 if ms.delete.on
                 else {}
             )
+            if None in held.values():
+                self._held_before(owner, owner_id, tid, name, held)
             removes = [
                 v
                 for v, record in held.items()
@@ -665,6 +667,31 @@ class _Comparer:
                     ),
                 )
             )
+
+    def _held_before(
+        self,
+        owner: ObjectType,
+        owner_id: str,
+        tid: str,
+        name: str,
+        held: dict[Scalar, SyncRecord | None],
+    ) -> None:
+        """Fill in *held* from the records of the owner whose object this was before.
+
+        A group renamed to the name of a group Grouper deleted takes over
+        that group's target object (it matches by name), with the members
+        grouperprov wrote for the other group. Their records are under the
+        other group's id: looked up only under this group's, they were not
+        grouperprov's, and under ``inserted_by_us`` or
+        ``removed_from_grouper`` the other group's members kept their access
+        for good.
+        """
+        before = self._record(owner, tid)
+        if before is None or before.grouper_id == owner_id:
+            return
+        for value, record in held.items():
+            if record is None:
+                held[value] = self._value_record(owner, str(before.grouper_id), name, value)
 
     def _value_record(
         self, owner: ObjectType, owner_id: str, name: str, value: Scalar

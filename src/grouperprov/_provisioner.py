@@ -1210,6 +1210,8 @@ class _RecordKeeper:
         self._moved_errors: dict[Key, ObjectError] = {}
         # Memberships whose old target form a failed delete left in the target: that form.
         self._stale: dict[Key, Hashable] = {}
+        # Groups and entities paired with an object another record held: that record's id.
+        self._took_over: dict[Key, Hashable] = {}
         self.errors = self._failed_deletes(errors)
 
     def _failed_deletes(self, errors: Mapping[Key, ObjectError]) -> Mapping[Key, ObjectError]:
@@ -1230,7 +1232,7 @@ class _RecordKeeper:
             if outcome.ok:
                 continue
             change = outcome.change
-            error = errors.get((change.object_type, change.object_id))
+            error = outcome.error
             if error is None or change.action is not Action.DELETE:
                 continue
             holders: Sequence[Key]
@@ -1554,6 +1556,9 @@ class _RecordKeeper:
         outcome = self.applied.get(key)
         inserted = outcome is not None and outcome.ok and outcome.change.action is Action.INSERT
         in_target = target_id is not None or inserted
+        ours = (old is not None and old.inserted_by_us) or inserted
+        if target_id is not None and (old is None or old.target_id != target_id):
+            ours = self._taken_over(key, target_id) or ours
         self._record(
             key,
             target_id=target_id,
@@ -1564,9 +1569,48 @@ class _RecordKeeper:
             in_target_start=(old.in_target_start if old and old.in_target else self.now)
             if in_target
             else None,
-            inserted_by_us=(old.inserted_by_us if old else False) or inserted,
+            inserted_by_us=ours,
             **self._error_fields(key),
         )
+
+    def _taken_over(self, key: Key, target_id: Hashable) -> bool:
+        """Whether *key* took over a target object that another record says grouperprov inserted.
+
+        A new group named as a group Grouper deleted in the same batch
+        matches that group's object by name, and takes it over. The object
+        is still grouperprov's: kept as "found in the target", it was never
+        deleted under ``inserted_by_us`` once the new group went too.
+        """
+        taken = False
+        for other in self._holders(key[0], target_id):
+            held = self.old.get(other)
+            if other != key and held is not None:
+                self._took_over[key] = other[1]
+                taken = taken or held.inserted_by_us
+        return taken
+
+    def _membership_taken_over(self, key: Key, target_id: Hashable) -> bool:
+        """Whether a membership found in the target is one grouperprov wrote for another.
+
+        Known by its target id (a membership object, a person's ``isMemberOf``
+        value), or for a group's member value, by the value under the group
+        whose object this one's group took over (see :meth:`_taken_over`).
+        Found as "already there", it was never removed under
+        ``inserted_by_us``: a person kept a deleted group's name, a row named
+        a deleted group.
+        """
+        held = self._by_target[ObjectType.MEMBERSHIP]
+        other = held.get(target_id)
+        if other is not None and other.grouper_id != key[1] and other.inserted_by_us:
+            # The same object or value, another membership's (a group that took a
+            # deleted group's name: the same isMemberOf value, the same row).
+            return True
+        owner = self.planned.behavior.membership_owner
+        if owner is None or not self._took_over or not isinstance(target_id, tuple):
+            return False
+        previous = self._took_over.get((owner, target_id[0]))
+        other = held.get((previous, target_id[1])) if previous is not None else None
+        return other is not None and other.inserted_by_us
 
     def _cache(self, key: Key, wrapper: ProvisioningWrapper, names: tuple[str, ...]) -> None:
         """Keep the cached attributes' values: as written by this run, else as read."""
@@ -1648,6 +1692,13 @@ class _RecordKeeper:
         if in_target and not inserted and self._as_recorded(key, target_id):
             return
         old = self.old.get(key)
+        if (
+            in_target
+            and not inserted
+            and target_id is not None
+            and (old is None or not old.inserted_by_us)
+        ):
+            inserted = self._membership_taken_over(key, target_id)
         if key in self._stale and old is not None and old.in_target:
             # Its old form's delete failed: the record holds that form (and the
             # error) until a retry removes it.
