@@ -2246,6 +2246,19 @@ def test_a_group_is_deleted_only_after_all_its_membership_objects() -> None:
     assert not prov.plan_full().plan.changes
 
 
+def _g0_and_r2() -> InMemorySource:
+    """a:g0 with u0 and a:r2 with u1, their folder marked."""
+    source = InMemorySource()
+    for subject in ("u0", "u1"):
+        source.add_subject(subject)
+    source.mark("a", P, scope="sub")
+    source.add_group("a:g0")
+    source.add_member("a:g0", "u0")
+    source.add_group("a:r2")
+    source.add_member("a:r2", "u1")
+    return source
+
+
 def test_a_rename_onto_a_deleted_groups_name_whose_old_object_stays_is_for_the_full_sync() -> None:
     """The known limit: the renamed group takes over the deleted group's object by its name.
 
@@ -2256,14 +2269,7 @@ def test_a_rename_onto_a_deleted_groups_name_whose_old_object_stays_is_for_the_f
     ``inserted_by_us`` nothing says any more that grouperprov inserted it).
     """
     broken = {"on": False}
-    source = InMemorySource()
-    for subject in ("u0", "u1"):
-        source.add_subject(subject)
-    source.mark("a", P, scope="sub")
-    source.add_group("a:g0")
-    source.add_member("a:g0", "u0")
-    source.add_group("a:r2")
-    source.add_member("a:r2", "u1")
+    source = _g0_and_r2()
     inner = InMemoryTarget(id_attributes={"group": "cn"})
     target = FailingTarget(
         inner, lambda op, bean: broken["on"] and op == "delete_groups" and bean.id == "g0"
@@ -2303,14 +2309,7 @@ def test_a_group_renamed_onto_a_deleted_groups_name_does_not_inherit_its_members
     the renamed group's alone, they were nobody's, and under
     ``inserted_by_us`` (the default) u1 stayed a member for good.
     """
-    source = InMemorySource()
-    for subject in ("u0", "u1"):
-        source.add_subject(subject)
-    source.mark("a", P, scope="sub")
-    source.add_group("a:g0")
-    source.add_member("a:g0", "u0")
-    source.add_group("a:r2")
-    source.add_member("a:r2", "u1")
+    source = _g0_and_r2()
     target = InMemoryTarget(id_attributes={"group": "cn"})
     prov = Provisioner(_config(), source, target, MemorySyncStore())
     assert prov.full_sync().status is SyncStatus.SUCCESS
