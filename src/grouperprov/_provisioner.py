@@ -1208,8 +1208,8 @@ class _RecordKeeper:
                 self.applied[(change.object_type, key)] = outcome
         # The records that hold another object's failed delete (see _failed_deletes).
         self._moved_errors: dict[Key, ObjectError] = {}
-        # Memberships whose old target form a failed delete left in the target: that form.
-        self._stale: dict[Key, Hashable] = {}
+        # Memberships whose old target form (their record's) a failed delete left there.
+        self._stale: set[Key] = set()
         # Groups and entities paired with an object another record held: that record's id.
         self._took_over: dict[Key, Hashable] = {}
         self.errors = self._failed_deletes(errors)
@@ -1239,8 +1239,7 @@ class _RecordKeeper:
             if change.object_type is ObjectType.MEMBERSHIP:
                 held_by: list[Key] = [(ObjectType.MEMBERSHIP, m) for m in change.memberships]
                 held_by = held_by or list(self._holders(ObjectType.MEMBERSHIP, change.object_id))
-                for key in held_by:
-                    self._stale[key] = self.old[key].target_id if key in self.old else None
+                self._stale.update(held_by)
                 holders = [*held_by, *self._owner_now(change, held_by)]
             else:
                 # Deleted under its target id, for an object only the target has: the
@@ -1702,7 +1701,7 @@ class _RecordKeeper:
         if key in self._stale and old is not None and old.in_target:
             # Its old form's delete failed: the record holds that form (and the
             # error) until a retry removes it.
-            target_id, in_target = self._stale[key], True
+            target_id, in_target = old.target_id, True
         if in_target and target_id is not None:
             self._claim(key, target_id)
         if old is None and key not in self.out and key not in self.errors:
