@@ -19,7 +19,7 @@ from ._codes import ObjectError, SyncErrorCode, exception_text
 from ._config import MembershipType, ObjectType, ProvisionerConfig, SubjectLinkConfig
 from ._records import SyncRecord, replaced
 from ._sources import TranslationContext, resolve_function
-from ._store import RecordKey, SyncState, SyncStore
+from ._store import RecordKey, SyncState, SyncStore, provisionable_pairs
 from .exceptions import TargetUnavailable
 
 __all__ = ["SubjectLinks", "link_records", "resolve_subject_links"]
@@ -179,11 +179,7 @@ def link_records(
         found: Iterable[tuple[str, str]] = pairs(config.name, left)
     else:
         stored = store.load_records(config.name, keys, members=left).records
-        found = (
-            (str(key[1][0]), str(key[1][1]))
-            for key, record in stored.items()
-            if key[0] is membership and isinstance(key[1], tuple) and record.provisionable
-        )
+        found = provisionable_pairs(stored)
     for pair in found:
         if (membership, pair) not in by_key:  # as the run left it, above
             provisioned.add(pair[1])

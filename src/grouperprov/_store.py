@@ -16,6 +16,17 @@ from .exceptions import LeaseLostError, StoreError
 __all__ = ["MemorySyncStore", "RecordKey", "SyncState", "SyncStore"]
 
 RecordKey = tuple[ObjectType, Hashable]
+
+
+def provisionable_pairs(records: Mapping[RecordKey, SyncRecord]) -> list[tuple[str, str]]:
+    """The (group, member) ids of the provisionable membership records among *records*."""
+    return [
+        (str(key[1][0]), str(key[1][1]))
+        for key, record in records.items()
+        if key[0] is ObjectType.MEMBERSHIP and isinstance(key[1], tuple) and record.provisionable
+    ]
+
+
 """A record's key: its object type and Grouper id."""
 
 
@@ -314,12 +325,7 @@ class MemorySyncStore:
         self, provisioner: str, members: Collection[str]
     ) -> list[tuple[str, str]]:
         """The pairs of the provisionable membership records of *members*."""
-        found = self.load_records(provisioner, (), members=members).records
-        return [
-            (str(k[1][0]), str(k[1][1]))
-            for k, r in found.items()
-            if isinstance(k[1], tuple) and r.provisionable
-        ]
+        return provisionable_pairs(self.load_records(provisioner, (), members=members).records)
 
     def error_records(self, provisioner: str) -> list[SyncRecord]:
         """See :meth:`SyncStore.error_records`."""
