@@ -74,7 +74,7 @@ class IndexedSource(campus.SnapshotSource):
 
     def replace(self, snapshot: GrouperSnapshot) -> None:
         """Grouper after some changes."""
-        self._snapshot = snapshot
+        super().replace(snapshot)
         self._index(snapshot)
 
     def partial_snapshot(
@@ -144,22 +144,6 @@ def _events(
     ]
 
 
-def _timed(provisioner: Provisioner, events: list[ChangeEvent], kind: str) -> float:
-    gc.collect()
-    start = time.perf_counter()
-    result = provisioner.incremental_sync(events)
-    elapsed = time.perf_counter() - start
-    summary = result.incremental
-    if result.status is not SyncStatus.SUCCESS or summary is None:
-        msg = f"{kind}: the incremental run did not succeed: {result.summary()}"
-        raise SystemExit(msg)
-    applied = summary.non_recalc if kind == "non_recalc" else len(summary.recalc_memberships)
-    if applied != len(events):
-        msg = f"{kind}: {applied} of {len(events)} events went the {kind} way: {summary}"
-        raise SystemExit(msg)
-    return elapsed
-
-
 def _best(  # the pieces of one measure
     data: campus.Campus,
     folder: Path,
@@ -179,7 +163,7 @@ def _best(  # the pieces of one measure
         if added:
             snapshot = data.snapshot
             source.replace(attrs.evolve(snapshot, memberships=snapshot.memberships + added))
-        best = min(best, _timed(provisioner, _events(pairs, 1_000_000_000), kind))
+        best = min(best, campus.timed_incremental(provisioner, _events(pairs, 1_000_000_000), kind))
         del provisioner, source
         gc.collect()
     return best

@@ -8,19 +8,24 @@ drifted: some memberships missing, some extra, some groups changed.
 
 from __future__ import annotations
 
+import gc
 import random
+import time
 from collections.abc import Collection
 
 import attrs
 
 from grouperprov import (
     AttributeMap,
+    ChangeEvent,
     GrouperSnapshot,
+    Provisioner,
     ProvisionerConfig,
     ProvisioningEntity,
     ProvisioningGroup,
     ProvisioningMarker,
     ProvisioningMembership,
+    SyncStatus,
 )
 from grouperprov.testing import InMemoryTarget
 
@@ -90,6 +95,10 @@ class SnapshotSource:
 
     def snapshot(self) -> GrouperSnapshot:
         return self._snapshot
+
+    def replace(self, snapshot: GrouperSnapshot) -> None:
+        """Grouper after some changes."""
+        self._snapshot = snapshot
 
     def retrieve_groups(self, ids: Collection[str]) -> list[ProvisioningGroup]:
         wanted = set(ids)
@@ -217,3 +226,25 @@ def target_for(campus: Campus) -> InMemoryTarget:
     target = InMemoryTarget()
     target.seed(groups=campus.target_groups, memberships=campus.target_memberships)
     return target
+
+
+def timed_incremental(provisioner: Provisioner, events: list[ChangeEvent], kind: str) -> float:
+    """The seconds one incremental run of *events* takes; each event must go the *kind* way.
+
+    *kind* is ``"non_recalc"`` (applied as they are) or ``"recalc"`` (each
+    membership recalculated); a run that fails, or takes another way, ends
+    the benchmark with what it did instead.
+    """
+    gc.collect()
+    start = time.perf_counter()
+    result = provisioner.incremental_sync(events)
+    elapsed = time.perf_counter() - start
+    summary = result.incremental
+    if result.status is not SyncStatus.SUCCESS or summary is None:
+        msg = f"{kind}: the incremental run did not succeed: {result.summary()}"
+        raise SystemExit(msg)
+    applied = summary.non_recalc if kind == "non_recalc" else len(summary.recalc_memberships)
+    if applied != len(events):
+        msg = f"{kind}: {applied} of {len(events)} events went the {kind} way: {summary}"
+        raise SystemExit(msg)
+    return elapsed
