@@ -9,7 +9,7 @@ from grouperprov._beans import ProvisioningEntity, ProvisioningGroup, Provisioni
 from grouperprov._closing import Closing
 from grouperprov._target import Capabilities, Operation, TargetDAO, WriteOutcome
 
-from ._memory import InjectedFailure
+from ._memory import InjectedFailure, injected
 
 __all__ = ["FailingTarget"]
 
@@ -98,16 +98,14 @@ class FailingTarget(Closing, TargetDAO):
         outcomes: list[WriteOutcome] = []
         for item, failed in zip(items, failing, strict=True):
             if failed:
-                message = f"injected failure in {operation} for {_bean_of(item).id!r}"
-                outcomes.append(WriteOutcome.failure(message))
+                outcomes.append(WriteOutcome.failure(injected(operation, _bean_of(item))))
             else:
                 outcomes.append(next(reported))
         return outcomes
 
     def _single(self, operation: str, bean: Bean, *rest: Any) -> Any:  # noqa: ANN401  # the DAO's answer
         if self._fails(operation, bean):
-            msg = f"injected failure in {operation} for {bean.id!r}"
-            raise InjectedFailure(msg)
+            raise InjectedFailure(injected(operation, bean))
         return getattr(self.target, operation)(bean, *rest)
 
 

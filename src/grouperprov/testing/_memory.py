@@ -33,6 +33,11 @@ _T = TypeVar("_T")
 _OwnerT = TypeVar("_OwnerT", ProvisioningGroup, ProvisioningEntity)
 
 
+def injected(operation: str, bean: Bean) -> str:
+    """The message of a failure injected in *operation* for *bean*."""
+    return f"injected failure in {operation} for {bean.id!r}"
+
+
 class InjectedFailure(RuntimeError):  # noqa: N818  # named for what it is in tests
     """The failure an :class:`InMemoryTarget` raises or reports on demand."""
 
@@ -113,7 +118,7 @@ class InMemoryTarget(TargetDAO):
 
     def _check(self, op: Operation, bean: Bean) -> None:
         if self._fail(op.value, bean):
-            msg = f"injected failure in {op.value} for {bean.id!r}"
+            msg = injected(op.value, bean)
             raise InjectedFailure(msg)
 
     def _bulk(
