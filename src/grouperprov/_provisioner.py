@@ -1578,7 +1578,9 @@ class _RecordKeeper:
         A new group named as a group Grouper deleted in the same batch
         matches that group's object by name, and takes it over. The object
         is still grouperprov's: kept as "found in the target", it was never
-        deleted under ``inserted_by_us`` once the new group went too.
+        deleted under ``inserted_by_us`` once the new group went too. The
+        record it took the object from is noted in ``_took_over``, where
+        :meth:`_membership_taken_over` finds the member values it had.
         """
         taken = False
         for other in self._holders(key[0], target_id):
