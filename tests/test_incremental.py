@@ -460,6 +460,65 @@ def test_a_rename_of_the_required_group_becomes_a_full_sync() -> None:
     assert not prov.plan_full().plan.changes
 
 
+@pytest.mark.parametrize(
+    "kind", [MembershipType.GROUP_ATTRIBUTES, MembershipType.ENTITY_ATTRIBUTES]
+)
+def test_a_value_a_replaced_list_adds_is_ours_and_leaves_with_its_membership(
+    kind: MembershipType,
+) -> None:
+    """A target that only replaces whole lists: what the list adds is grouperprov's to remove.
+
+    Under ``inserted_by_us``, a value added by an incremental run through a
+    replaced list (``u2`` in ``a:x``'s members, or ``a:x`` in ``u2``'s
+    groups) is removed when its membership ends; a value that was in the
+    list before grouperprov (another system's) stays. Such an added value
+    was once recorded as found, not inserted, and stayed in the target for
+    good: a full sync agreed with the records.
+    """
+    source = InMemorySource()
+    for subject in ("u1", "u2"):
+        source.add_subject(subject)
+    source.mark("a", "prop", scope="sub")
+    for name, subject in (("a:x", "u1"), ("a:y", "u2")):
+        source.add_group(name)
+        source.add_member(name, subject)
+    target = InMemoryTarget(value_changes=False, id_attributes={"group": "cn", "entity": "uid"})
+    prov = Provisioner(
+        _property_config(kind, "inserted_by_us", require_members=False),
+        source,
+        target,
+        MemorySyncStore(),
+    )
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    # Values another system put there.
+    if kind is MembershipType.GROUP_ATTRIBUTES:
+        target.groups["a:x"] = target.groups["a:x"].with_attributes({"member": {"u1", "u9"}})
+    else:
+        target.entities["u2"] = target.entities["u2"].with_attributes({"isMemberOf": {"a:y", "z"}})
+
+    def lists() -> tuple[set[object], set[object]]:
+        if kind is MembershipType.GROUP_ATTRIBUTES:
+            x, y = target.groups["a:x"], target.groups["a:y"]
+            return set(x.values("member")), set(y.values("member"))
+        u1, u2 = target.entities["u1"], target.entities["u2"]
+        return set(u1.values("isMemberOf")), set(u2.values("isMemberOf"))
+
+    seq = len(source.changes)
+    source.add_member("a:x", "u2")
+    assert prov.incremental_sync(source.events(seq)).status is SyncStatus.SUCCESS
+    added = lists()
+    seq = len(source.changes)
+    source.remove_member("a:x", "u2")
+    assert prov.incremental_sync(source.events(seq)).status is SyncStatus.SUCCESS
+    if kind is MembershipType.GROUP_ATTRIBUTES:
+        assert added == ({"u1", "u2", "u9"}, {"u2"})
+        assert lists() == ({"u1", "u9"}, {"u2"})
+    else:
+        assert added == ({"a:x"}, {"a:x", "a:y", "z"})
+        assert lists() == ({"a:x"}, {"a:y", "z"})
+    assert not prov.plan_full().plan.changes
+
+
 # -- incremental equals full ------------------------------------------------------
 
 _OK = (SyncStatus.SUCCESS, SyncStatus.WARNING)

@@ -658,6 +658,7 @@ class _Comparer:
                     owner_id=owner_id,
                     attribute_changes=(AttributeChange.replace(name, frozenset(new) or None),),
                     memberships=tuple(m for v in desired.values() for m in v.memberships),
+                    added=tuple(m for v in adds for m in v.memberships),
                     reasons=(
                         Reason(
                             "members_differ",

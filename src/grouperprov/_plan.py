@@ -80,6 +80,9 @@ class Change:
         value: For membership values: the value added or removed.
         memberships: The Grouper memberships behind a membership value, or all
             memberships of a replaced list.
+        added: For a replaced list of membership values: the memberships
+            behind the values it adds (the rest of ``memberships`` were in
+            the target already, and are not made grouperprov's by it).
         replacement: For a replaced membership list: the complete new list.
         with_owner: The membership value is written with its owner's insert
             (for a new owner's values: all of them, in one change with no
@@ -99,6 +102,7 @@ class Change:
     owner_id: str | None = None
     value: Scalar | None = None
     memberships: tuple[tuple[str, str], ...] = ()
+    added: tuple[tuple[str, str], ...] = ()
     replacement: tuple[ProvisioningMembership, ...] = ()
     with_owner: bool = False
     search: tuple[tuple[str, Scalar], ...] = ()

@@ -1208,6 +1208,8 @@ class _RecordKeeper:
                 self.applied[(change.object_type, key)] = outcome
         # The records that hold another object's failed delete (see _failed_deletes).
         self._moved_errors: dict[Key, ObjectError] = {}
+        # The memberships a replaced list of values adds, by id() of its change (see _writes).
+        self._added: dict[int, frozenset[tuple[str, str]]] = {}
         # Memberships whose old target form (their record's) a failed delete left there.
         self._stale: set[Key] = set()
         # Groups and entities paired with an object another record held: that record's id.
@@ -1739,6 +1741,23 @@ class _RecordKeeper:
             inserted_by_us=inserted,
         )
 
+    def _writes(self, outcome: ChangeOutcome, membership: Hashable) -> bool:
+        """Whether a membership value change that was applied wrote the value of *membership*.
+
+        An insert writes its values; a replaced list writes those it adds
+        (``Change.added``): the others were in the target before it, and are
+        not grouperprov's because the list that holds them was replaced.
+        """
+        change = outcome.change
+        if change.action is Action.INSERT:
+            return True
+        if change.action is not Action.REPLACE or not change.added:
+            return False
+        added = self._added.get(id(change))
+        if added is None:
+            added = self._added[id(change)] = frozenset(change.added)
+        return membership in added
+
     def _intended(self, owner_id: str) -> bool:
         """Whether a membership owner's record is an insert intent of a run that did not finish.
 
@@ -1780,11 +1799,7 @@ class _RecordKeeper:
                     ):
                         continue  # the value was there already, as recorded (_as_recorded)
                     outcome = applied.get(key)
-                    inserted = (
-                        outcome is not None
-                        and outcome.ok
-                        and outcome.change.action is Action.INSERT
-                    )
+                    inserted = outcome is not None and outcome.ok and self._writes(outcome, mid)
                     if (
                         inserted
                         and record is None
