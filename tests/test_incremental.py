@@ -519,6 +519,71 @@ def test_a_value_a_replaced_list_adds_is_ours_and_leaves_with_its_membership(
     assert not prov.plan_full().plan.changes
 
 
+@pytest.mark.parametrize(
+    "kind", [MembershipType.GROUP_ATTRIBUTES, MembershipType.ENTITY_ATTRIBUTES]
+)
+def test_a_replaced_list_that_fails_is_retried_whole(kind: MembershipType) -> None:
+    """A replaced list that fails: its memberships and its owner get the error, and are retried.
+
+    ``a:x`` loses ``u2`` and gains ``u3`` (with group attributes), or is
+    renamed ``a:z`` (with entity attributes: each member's ``isMemberOf``
+    loses the old name and gains the new one). The replace fails; once the
+    target heals, one incremental run with no events writes the list. The
+    error of a failed replace once went to a membership key that was the
+    owner's id, which no record has: nothing was retried, and a renamed
+    group's old name stayed in ``isMemberOf`` for good.
+    """
+    broken = {"on": False}
+
+    def fail(operation: str, _bean: object) -> bool:
+        return broken["on"] and operation.startswith("update")
+
+    source = InMemorySource()
+    for subject in ("u1", "u2", "u3"):
+        source.add_subject(subject)
+    source.mark("a", "prop", scope="sub")
+    source.add_group("a:x")
+    for subject in ("u1", "u2"):
+        source.add_member("a:x", subject)
+    target = InMemoryTarget(
+        value_changes=False, id_attributes={"group": "cn", "entity": "uid"}, fail=fail
+    )
+    prov = Provisioner(
+        _property_config(kind, "inserted_by_us", require_members=False),
+        source,
+        target,
+        MemorySyncStore(),
+    )
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    seq = len(source.changes)
+    if kind is MembershipType.GROUP_ATTRIBUTES:
+        source.add_member("a:x", "u3")
+        source.remove_member("a:x", "u2")
+    else:
+        source.rename_group("a:x", "a:z")
+    broken["on"] = True
+    failed = prov.incremental_sync(source.events(seq))
+    broken["on"] = False
+    assert failed.status is SyncStatus.ERROR
+    codes = {k: r.error_code for k, r in prov.store.load("prop").records.items()}
+    (group_id,) = [g.id for g in source.snapshot().groups]
+    owner = (
+        (ObjectType.GROUP, group_id)
+        if kind is MembershipType.GROUP_ATTRIBUTES
+        else (ObjectType.ENTITY, "mem-u1")
+    )
+    assert codes[owner] is SyncErrorCode.ERR
+    assert prov.incremental_sync([]).status is SyncStatus.SUCCESS
+    if kind is MembershipType.GROUP_ATTRIBUTES:
+        assert target.groups["a:x"].values("member") == {"u1", "u3"}
+    else:
+        assert {uid: e.values("isMemberOf") for uid, e in target.entities.items()} == {
+            "u1": {"a:z"},
+            "u2": {"a:z"},
+        }
+    assert not prov.plan_full().plan.changes
+
+
 # -- incremental equals full ------------------------------------------------------
 
 _OK = (SyncStatus.SUCCESS, SyncStatus.WARNING)

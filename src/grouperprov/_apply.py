@@ -86,7 +86,9 @@ class ApplyResult:
     def object_errors(self) -> dict[tuple[ObjectType, Hashable], ObjectError]:
         """The error of every failed object: a membership value's error goes to its memberships.
 
-        So does the error of a new owner's values (written with its insert).
+        So does the error of a new owner's values (written with its insert),
+        and of a replaced list (of values or of membership objects: its
+        ``object_id`` is its owner's, not a membership's).
         """
         errors: dict[tuple[ObjectType, Hashable], ObjectError] = {}
         for outcome in self.failures:
@@ -94,7 +96,10 @@ class ApplyResult:
             change = outcome.change
             keys = (
                 change.memberships
-                if change.memberships and (change.value is not None or change.with_owner)
+                if change.memberships
+                and (
+                    change.value is not None or change.with_owner or change.action is Action.REPLACE
+                )
                 else (change.object_id,)
             )
             for key in keys:

@@ -1235,10 +1235,14 @@ class _RecordKeeper:
                 continue
             change = outcome.change
             error = outcome.error
-            if error is None or change.action is not Action.DELETE:
+            if error is None:
                 continue
             holders: Sequence[Key]
-            if change.object_type is ObjectType.MEMBERSHIP:
+            if change.action is Action.REPLACE and change.object_type is ObjectType.MEMBERSHIP:
+                holders = self._replace_failed(change)
+            elif change.action is not Action.DELETE:
+                continue
+            elif change.object_type is ObjectType.MEMBERSHIP:
                 held_by: list[Key] = [(ObjectType.MEMBERSHIP, m) for m in change.memberships]
                 held_by = held_by or list(self._holders(ObjectType.MEMBERSHIP, change.object_id))
                 self._stale.update(held_by)
@@ -1253,6 +1257,22 @@ class _RecordKeeper:
                     moved[key] = error
                     self.touched.add(key)
         return {**errors, **moved} if moved else errors
+
+    def _replace_failed(self, change: Change) -> tuple[Key, ...]:
+        """The records that hold a failed replaced list's error, besides its memberships'.
+
+        The list is as it was: the memberships behind the new list keep
+        their old forms while those are in the target (a renamed group's
+        old name in ``isMemberOf``), and the owner holds the error too. A
+        retry then recalculates the owner and its whole list, the values
+        the list was to remove included, which no membership of the new
+        list would name.
+        """
+        self._stale.update((ObjectType.MEMBERSHIP, m) for m in change.memberships)
+        if change.owner_id is None:
+            return ()
+        owner = self.planned.behavior.membership_owner or ObjectType.GROUP
+        return ((owner, change.owner_id),)
 
     @functools.cached_property
     def _groups_by_link(self) -> dict[Hashable, list[str]]:
