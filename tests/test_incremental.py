@@ -584,6 +584,51 @@ def test_a_replaced_list_that_fails_is_retried_whole(kind: MembershipType) -> No
     assert not prov.plan_full().plan.changes
 
 
+@pytest.mark.parametrize("policy", ["inserted_by_us", "not_in_grouper"])
+@pytest.mark.parametrize("known", [True, False], ids=["member-known", "member-new"])
+def test_a_target_that_replaces_membership_lists_keeps_the_other_members(
+    known: bool, policy: str
+) -> None:
+    """Membership objects written only as whole lists: an added member joins the others.
+
+    The target implements ``replace_group_memberships`` and no single
+    membership writes. An added membership is recalculated with its whole
+    group: recalculated alone (its member already provisioned) or with its
+    member (a new one), the list sent had that member only, and the
+    group's other members were dropped from it.
+    """
+    source = InMemorySource()
+    for subject in ("u1", "u2", "u3"):
+        source.add_subject(subject)
+    source.mark("a", "prop", scope="sub")
+    source.add_group("a:x")
+    source.add_group("a:y")
+    source.add_member("a:y", "u2")
+    single = {
+        Operation.INSERT_MEMBERSHIP,
+        Operation.INSERT_MEMBERSHIPS,
+        Operation.DELETE_MEMBERSHIP,
+        Operation.DELETE_MEMBERSHIPS,
+    }
+    target = InMemoryTarget(
+        operations=set(Operation) - single, id_attributes={"group": "cn", "entity": "uid"}
+    )
+    config = _property_config(MembershipType.MEMBERSHIP_OBJECTS, policy, False)
+    prov = Provisioner(config, source, target, MemorySyncStore())
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    for subject in ("u1", "u2" if known else "u3"):  # u1 is new, and a:x empty before it
+        seq = len(source.changes)
+        source.add_member("a:x", subject)
+        result = prov.incremental_sync(source.events(seq))
+        assert result.status is SyncStatus.SUCCESS, result.summary()
+    assert {(m.get("g"), m.get("u")) for m in target.memberships.values()} == {
+        ("a:x", "u1"),
+        ("a:x", "u2" if known else "u3"),
+        ("a:y", "u2"),
+    }
+    assert not prov.plan_full().plan.changes
+
+
 # -- incremental equals full ------------------------------------------------------
 
 _OK = (SyncStatus.SUCCESS, SyncStatus.WARNING)

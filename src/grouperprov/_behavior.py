@@ -459,3 +459,19 @@ def _decide(policy: DeletePolicy, record: SyncRecord | None) -> DeleteDecision:
     if record is not None and record.inserted_by_us:
         return DeleteDecision(True, "grouperprov inserted it (delete_policy inserted_by_us)")
     return DeleteDecision(False, "grouperprov did not insert it (delete_policy inserted_by_us)")
+
+
+def replaces_lists(behavior: Behavior) -> bool:
+    """Whether the target takes memberships only as whole lists, an owner's at a time.
+
+    A target without single-value changes takes an owner's whole value
+    list; a membership-objects target that implements only
+    ``replace_group_memberships`` (for inserts or deletes) a group's whole
+    list of rows. Either way a membership's event is written by
+    recalculating its owner: the membership alone would make a list of
+    one, and the others would be dropped.
+    """
+    if behavior.membership_type is MembershipType.MEMBERSHIP_OBJECTS:
+        ms = behavior.memberships
+        return Mode.REPLACE in (ms.insert, ms.delete)
+    return not behavior.value_changes

@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 import attrs
 
 from ._beans import ProvisioningEntity, ProvisioningGroup, ProvisioningMembership, Scalar
-from ._behavior import Behavior, may_delete
+from ._behavior import Behavior, may_delete, replaces_lists
 from ._codes import RETRIED_CODES, ObjectError, SyncErrorCode
 from ._config import MembershipType, ObjectType, ProvisionerConfig
 from ._events import (
@@ -227,10 +227,7 @@ def _membership_work(
     work: Work,
 ) -> None:
     """What becomes of *events'* memberships: applied as they are, recalculated, or dropped."""
-    replaces_lists = (
-        not behavior.value_changes
-        and behavior.membership_type is not MembershipType.MEMBERSHIP_OBJECTS
-    )
+    whole_lists = replaces_lists(behavior)
     require_members = config.provisionable.groups_require_members
 
     def may_empty(pair: tuple[str, str]) -> None:
@@ -277,9 +274,9 @@ def _membership_work(
             may_empty(pair)  # with the membership
         elif isinstance(action, MembershipAction):
             work.non_recalc.append((item, action))
-        elif action == _RECALC and replaces_lists:
-            # The target takes whole value lists: the owner's list is recalculated.
-            if behavior.membership_type is MembershipType.GROUP_ATTRIBUTES:
+        elif action == _RECALC and whole_lists:
+            # The target takes whole lists: the owner's list is recalculated.
+            if behavior.membership_type is not MembershipType.ENTITY_ATTRIBUTES:
                 work.groups.add(pair[0])
             else:
                 work.entities.add(pair[1])
@@ -377,10 +374,7 @@ def _membership_action(  # one answer per rule
         and item.first.occurred <= record.last_sync
     ):
         return _RECALC  # a run wrote the record after this happened: read it again
-    if (
-        not behavior.value_changes
-        and behavior.membership_type is not MembershipType.MEMBERSHIP_OBJECTS
-    ):
+    if replaces_lists(behavior):
         return _RECALC  # the target replaces whole lists: only a recalc knows the list
     if item.action is MembershipAction.DELETE:
         if record is None or not record.in_target:

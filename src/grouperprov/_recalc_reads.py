@@ -30,7 +30,8 @@ returns ``None`` and the recalc reads both sides in full, as a full sync does:
 the source cannot read part of Grouper; a folder's groups or groups named in a
 control message must be looked up by name; ``required_group`` (every entity's
 provisioning depends on another group's memberships); a target that replaces
-whole value lists (a part of the list would replace the whole); a target that
+whole lists, of values or of membership objects (a part of the list would
+replace the whole); a target that
 cannot read by id or search for an object with no target id yet.
 """
 
@@ -49,7 +50,7 @@ from ._beans import (
     is_text,
     with_stored_value,
 )
-from ._behavior import Behavior, compared_config
+from ._behavior import Behavior, compared_config, replaces_lists
 from ._config import MembershipType, ObjectConfig, ObjectType, ProvisionerConfig
 from ._records import SyncRecord
 from ._source import GrouperSnapshot, PartialGrouperSource, read_groups, read_partial
@@ -280,7 +281,7 @@ def _targetable(config: ProvisionerConfig, behavior: Behavior, work: Work) -> bo
     """Whether the rules can be kept with targeted reads (see the module docstring)."""
     if work.folders or work.group_names or config.provisionable.required_group is not None:
         return False
-    return behavior.value_changes or behavior.membership_type is MembershipType.MEMBERSHIP_OBJECTS
+    return not replaces_lists(behavior)
 
 
 def _pair(key: Key) -> bool:

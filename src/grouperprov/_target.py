@@ -530,7 +530,13 @@ class TargetDAO(abc.ABC):  # noqa: B024  # every operation is optional; capabili
     ) -> None:
         """Make *memberships* the complete list of the target group's membership objects.
 
-        For targets that cannot add or remove single memberships.
+        For targets that cannot add or remove single memberships. Such a
+        target keeps a group's membership objects as part of the group:
+        deleting a group removes its list, and deleting an entity removes
+        it from every list (as a SaaS API that only replaces a group's
+        members does). grouperprov cannot remove them itself: it deletes
+        groups and entities before it writes lists, and a list needs its
+        group.
         """
         raise _unsupported("replace_group_memberships")
 

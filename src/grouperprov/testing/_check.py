@@ -394,3 +394,20 @@ def _check_memberships(
         for m in _read(dao, "memberships")
     ):
         yield "a deleted membership still reads back"
+    if not deletes and caps.can(Operation.REPLACE_GROUP_MEMBERSHIPS):
+        yield from _check_list_goes_with_group(dao, caps, groups, group_id)
+
+
+def _check_list_goes_with_group(
+    dao: TargetDAO, caps: Capabilities, groups: _Kind, group_id: str
+) -> Iterator[str]:
+    """A target that only replaces lists removes a deleted group's list with it."""
+    deleted = list(_check_delete(dao, caps, groups, [group_id]))
+    if deleted or not (caps.can(Operation.DELETE_GROUPS) or caps.can(Operation.DELETE_GROUP)):
+        return  # the group checks report a delete that does not work
+    if any(m.group_id == group_id for m in _read(dao, "memberships")):
+        yield (
+            "a deleted group's membership objects still read back: a target that only "
+            "replaces membership lists must remove a group's list with the group "
+            "(see TargetDAO.replace_group_memberships)"
+        )

@@ -42,6 +42,9 @@ class InjectedFailure(RuntimeError):  # noqa: N818  # named for what it is in te
     """The failure an :class:`InMemoryTarget` raises or reports on demand."""
 
 
+_SINGLE_MEMBERSHIP_DELETES = frozenset({Operation.DELETE_MEMBERSHIP, Operation.DELETE_MEMBERSHIPS})
+
+
 class InMemoryTarget(TargetDAO):
     """A target that keeps groups, entities and membership objects in memory.
 
@@ -64,6 +67,11 @@ class InMemoryTarget(TargetDAO):
             attribute moves the object to its new id, as a modify DN does,
             with the membership objects that name it (the outcome's
             ``stored`` has the new id).
+
+    Declared without single membership deletes, it keeps membership objects
+    as lists of their groups (see
+    :meth:`~grouperprov.TargetDAO.replace_group_memberships`): a group's
+    delete removes its list, an entity's removes it from every list.
 
     Attributes:
         groups: Target groups by target id.
@@ -276,6 +284,12 @@ class InMemoryTarget(TargetDAO):
     def _delete_owner(self, op: Operation, store: dict[str, _OwnerT], bean: _OwnerT) -> None:
         self._check(op, bean)
         store.pop(bean.id, None)  # idempotent
+        if not self._operations & _SINGLE_MEMBERSHIP_DELETES:
+            # Lists only (replace_group_memberships): a list goes with its group,
+            # and a member leaves every list, as TargetDAO asks of such a target.
+            index = 0 if store is self.groups else 1
+            for key in [k for k in self.memberships if k[index] == bean.id]:
+                del self.memberships[key]
 
     def insert_group(self, group: ProvisioningGroup) -> ProvisioningGroup:
         self._enter(Operation.INSERT_GROUP, 1)
