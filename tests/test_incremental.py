@@ -629,6 +629,84 @@ def test_a_target_that_replaces_membership_lists_keeps_the_other_members(
     assert not prov.plan_full().plan.changes
 
 
+def _list_only_target(**kwargs: Any) -> InMemoryTarget:
+    """Membership objects written only as whole lists; targets ids from ``cn`` and ``uid``."""
+    single = {
+        Operation.INSERT_MEMBERSHIP,
+        Operation.INSERT_MEMBERSHIPS,
+        Operation.DELETE_MEMBERSHIP,
+        Operation.DELETE_MEMBERSHIPS,
+    }
+    return InMemoryTarget(
+        operations=set(Operation) - single,
+        id_attributes={"group": "cn", "entity": "uid"},
+        **kwargs,
+    )
+
+
+def _rows(target: InMemoryTarget) -> set[tuple[object, ...]]:
+    return {(m.group_id, m.entity_id, m.get("g"), m.get("u")) for m in target.memberships.values()}
+
+
+def test_a_replaced_list_is_sent_where_a_rename_in_the_same_run_moved_its_group() -> None:
+    """A rename moves the group (its id is its ``cn``); its new list goes to the new id.
+
+    The list was sent to the id the plan had read, which named no group any
+    more: nothing was written, the run counted it done, and the old
+    member's row stayed until a full sync.
+    """
+    source = InMemorySource()
+    for subject in ("u1", "u2"):
+        source.add_subject(subject)
+    source.mark("a", "prop", scope="sub")
+    for name in ("a:x", "a:y"):  # u1 stays provisioned, by a:y
+        source.add_group(name)
+        source.add_member(name, "u1")
+    target = _list_only_target()
+    config = _property_config(MembershipType.MEMBERSHIP_OBJECTS, "inserted_by_us", False)
+    prov = Provisioner(config, source, target, MemorySyncStore())
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    seq = len(source.changes)
+    source.rename_group("a:x", "a:z")
+    source.add_member("a:z", "u2")
+    source.remove_member("a:z", "u1")
+    assert prov.incremental_sync(source.events(seq)).status is SyncStatus.SUCCESS
+    assert _rows(target) == {("a:z", "u2", "a:z", "u2"), ("a:y", "u1", "a:y", "u1")}
+    assert not prov.plan_full().plan.changes
+
+
+def test_a_replaced_list_leaves_out_a_row_whose_entity_insert_failed() -> None:
+    """The entity of a new row fails to insert: the row is left out (DNE), the rest is sent.
+
+    It was sent under the entity's Grouper id, a row that named nobody in
+    the target, and its record said it was there: nothing retried it.
+    """
+    broken = {"on": True}
+
+    def fail(operation: str, _bean: object) -> bool:
+        return broken["on"] and operation.startswith("insert_entit")
+
+    source = InMemorySource()
+    for subject in ("u1", "u2"):
+        source.add_subject(subject)
+    source.mark("a", "prop", scope="sub")
+    source.add_group("a:x")
+    target = _list_only_target(fail=fail)
+    config = _property_config(MembershipType.MEMBERSHIP_OBJECTS, "inserted_by_us", False)
+    prov = Provisioner(config, source, target, MemorySyncStore())
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    seq = len(source.changes)
+    source.add_member("a:x", "u1")
+    failed = prov.incremental_sync(source.events(seq))
+    assert failed.status is SyncStatus.ERROR
+    assert {c.code for c in failed.errors.values()} >= {SyncErrorCode.DNE}
+    assert _rows(target) == set()
+    broken["on"] = False
+    assert prov.incremental_sync([]).status is SyncStatus.SUCCESS
+    assert _rows(target) == {("a:x", "u1", "a:x", "u1")}
+    assert not prov.plan_full().plan.changes
+
+
 # -- incremental equals full ------------------------------------------------------
 
 _OK = (SyncStatus.SUCCESS, SyncStatus.WARNING)

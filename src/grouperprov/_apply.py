@@ -300,7 +300,7 @@ class _Applier:
         for change in changes:
             if change.action is Action.REPLACE:
                 if not self._not_sent(change, [(ObjectType.GROUP, change.owner_id)]):
-                    self._single(change, self._replace_list)
+                    self._single(self._without_failed_rows(change), self._replace_list)
                 continue
             arg = self._argument(action, change)
             if arg is not None:
@@ -577,8 +577,49 @@ class _Applier:
         if not isinstance(group, ProvisioningGroup):
             msg = f"group {change.owner_id!r} is not in the target"
             raise LookupError(msg)  # noqa: TRY004  # the group is missing, not of a wrong type
+        # At the target id the group has now (a rename earlier in the run may
+        # have moved it, with its rows); Grouper's rows by their owners' target
+        # ids, the rows kept from the target by where their owners moved.
+        wanted = len(change.memberships)
+        rows = [self._with_target_ids(m) for m in change.replacement[:wanted]]
+        rows += [self._after_moves(m) for m in change.replacement[wanted:]]
         self.dao.replace_group_memberships(
-            group, [self._with_target_ids(m) for m in change.replacement]
+            self._current(ObjectType.GROUP, change.owner_id, group), rows
+        )
+
+    def _without_failed_rows(self, change: Change) -> Change:
+        """A replaced list of membership objects without those whose entity insert failed.
+
+        Such a row has no target id to name its entity by: it is left out
+        of the list (``DNE``, as a row inserted alone would be), and the
+        others are sent.
+        """
+        wanted = len(change.memberships)
+        kept: list[tuple[tuple[str, str], ProvisioningMembership]] = []
+        for mid, row in zip(change.memberships, change.replacement[:wanted], strict=True):
+            outcome = self.insert_outcomes.get((ObjectType.ENTITY, mid[1]))
+            if outcome is None or outcome.error is None:
+                kept.append((mid, row))
+                continue
+            left_out = Change(
+                action=Action.INSERT,
+                object_type=ObjectType.MEMBERSHIP,
+                object_id=mid,
+                bean=row,
+                reasons=change.reasons,
+                label=change.label,
+            )
+            error = _not_inserted(ObjectType.ENTITY, outcome.error)
+            log.warning("not sent: %s: %s", left_out.describe(), error)
+            self.outcomes.append(
+                ChangeOutcome(change=left_out, ok=False, applied=False, error=error)
+            )
+        if len(kept) == wanted:
+            return change
+        return attrs.evolve(
+            change,
+            memberships=tuple(mid for mid, _ in kept),
+            replacement=tuple(row for _, row in kept) + change.replacement[wanted:],
         )
 
     def _inserted_owner(self, object_type: ObjectType, grouper_id: Hashable) -> Bean | None:
