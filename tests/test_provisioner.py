@@ -549,6 +549,59 @@ def test_a_group_sync_changes_only_its_groups_values_on_people(policy: str) -> N
     assert not prov.plan_full().plan.changes
 
 
+@pytest.mark.parametrize("how", ["group deleted", "member left"])
+@pytest.mark.parametrize("delete", [True, False], ids=["entities-deleted", "entities-kept"])
+def test_a_group_sync_takes_the_value_off_a_member_it_was_the_last_group_of(
+    how: str, delete: bool
+) -> None:
+    """Entitlements: a member whose last group goes keeps no value of it after a group sync.
+
+    ``u0`` is in ``apps:a`` alone; the group is deleted (and synced by its
+    id), or ``u0`` leaves it. ``u0`` is then in no scope, and a group sync
+    never deletes entities: it used to leave ``apps:a`` on the entry, where
+    an incremental run or a full sync took it off (found by a fuzzer that
+    compares the target with Grouper).
+    """
+    source = InMemorySource()
+    for subject in ("u0", "u1"):
+        source.add_subject(subject)
+    source.add_group("apps:a")
+    source.add_group("apps:b")
+    source.add_member("apps:a", "u0")
+    source.add_member("apps:a", "u1")
+    source.add_member("apps:b", "u1")
+    source.mark("apps", P, scope="sub")
+    config = ProvisionerConfig.from_dict(
+        {
+            "name": P,
+            "groups": {"operate": False},
+            "entities": {
+                "attributes": [{"name": "uid", "field": "subject_id"}],
+                "matching": ["uid"],
+                "delete": delete,
+            },
+            "memberships": {
+                "type": "entity_attributes",
+                "attribute": {"name": "isMemberOf", "field": "name"},
+            },
+        }
+    )
+    target = InMemoryTarget(id_attributes={"entity": "uid"})
+    prov = Provisioner(config, source, target, MemorySyncStore())
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    (group_id,) = [g.id for g in source.snapshot().groups if g.get("name") == "apps:a"]
+    if how == "group deleted":
+        source.delete_group("apps:a")
+    else:
+        source.remove_member("apps:a", "u0")
+    result = prov.sync_group(group_id)
+    assert result.status is SyncStatus.SUCCESS, result.summary()
+    assert target.entities["u0"].values("isMemberOf") == frozenset()
+    expected = {"apps:b"} if how == "group deleted" else {"apps:a", "apps:b"}
+    assert target.entities["u1"].values("isMemberOf") == expected
+    assert not prov.plan_full().plan.changes or delete  # a full sync deletes u0 when it may
+
+
 def test_a_group_sync_deletes_a_group_that_is_no_longer_provisionable() -> None:
     source = _campus()
     prov = _provisioner(source)

@@ -324,7 +324,8 @@ class Provisioner:
         no entity is deleted.
 
         A group deleted from Grouper is named by its id, which its sync record
-        keeps (``grouperprov explain`` finds the record by the target id; the
+        keeps (or, for groups not operated, its memberships' records;
+        ``grouperprov explain`` finds the record by the target id; the
         delete event carries it): the plan deletes it from the target as a
         full sync would, as the delete policy allows.
 
@@ -350,7 +351,7 @@ class Provisioner:
         selected: set[str] = set()
         for group in groups:
             gid = by_name.get(group, group)
-            if gid not in known and (ObjectType.GROUP, gid) not in state.records:
+            if gid not in known and not _recorded_group(state, gid):
                 msg = (
                     f"no group {group!r} in Grouper, nor a sync record of a group with that"
                     " id (a group deleted from Grouper is named by its id)"
@@ -403,7 +404,8 @@ class Provisioner:
         if selected is None:
             scope = self._kept_entities(scope, behavior, state)
         if selected is not None:
-            scope = _narrow(scope, selected, _former_members(self.config, state, selected))
+            former = _former_members(self.config, state, selected)
+            scope = _narrow(self._with_former(scope, former, state), selected, former)
             # A group sync never deletes entities: the others are not looked at.
             behavior = attrs.evolve(
                 behavior, entities=attrs.evolve(behavior.entities, delete=Mode.OFF)
@@ -494,6 +496,28 @@ class Provisioner:
             and record.in_target
             and record.target_id is not None
             and key[1] not in scope.entities
+        )
+        if not gone:
+            return scope
+        kept = {e.id: e for e in read_entities(self.source, gone)}
+        return attrs.evolve(scope, entities={**scope.entities, **kept})
+
+    def _with_former(self, scope: Scope, former: Collection[str], state: SyncState) -> Scope:
+        """*scope* with the former members of a group sync's groups that have left it.
+
+        With ``entity_attributes``, a member whose last provisionable
+        membership was in a selected group (the group deleted, or the member
+        gone from it) is in no scope; a group sync never deletes entities, so
+        it keeps the entry in view, to take the group's value off it (as a
+        full sync does with entities that are not deleted). Only entities
+        the records say are in the target are read.
+        """
+        gone = sorted(
+            str(key[1])
+            for key in ((ObjectType.ENTITY, m) for m in former if m not in scope.entities)
+            if (record := state.records.get(key)) is not None
+            and record.in_target
+            and record.target_id is not None
         )
         if not gone:
             return scope
@@ -1966,6 +1990,20 @@ def _without_links(translation: Translation, links: SubjectLinks) -> Translation
         if translated is not None and links.values.get(eid) is None:
             entities[eid] = attrs.evolve(translated, errors=(error, *translated.errors))
     return attrs.evolve(translation, entities=entities)
+
+
+def _recorded_group(state: SyncState, group_id: str) -> bool:
+    """Whether the sync records know a group by this id: its own, or a membership's.
+
+    Groups that are not operated have no records of their own; their
+    memberships' records name them (an entitlement on people).
+    """
+    if (ObjectType.GROUP, group_id) in state.records:
+        return True
+    return any(
+        key[0] is ObjectType.MEMBERSHIP and isinstance(key[1], tuple) and key[1][0] == group_id
+        for key in state.records
+    )
 
 
 def _former_members(
