@@ -52,33 +52,74 @@ def apply_step(
         source.rename_group(name, f"a:r{index}{rename_suffix}")
 
 
+Lists = Callable[[], dict[str, set[str]]]
+"""What a target holds: each group's full name, with its members' subject ids."""
+
+
+def grouper_lists(source: InMemorySource) -> dict[str, set[str]]:
+    """What Grouper says the target should hold: every group under ``a``, with its members.
+
+    Worked out from Grouper alone (the steps make groups under the folder
+    ``a``, which the tests mark), not by the engine's rules.
+    """
+    snapshot = source.snapshot()
+    names = {g.id: str(g.get("name")) for g in snapshot.groups}
+    subjects = {e.id: str(e.get("subject_id")) for e in snapshot.entities}
+    lists: dict[str, set[str]] = {n: set() for n in names.values() if n.startswith("a:")}
+    for m in snapshot.memberships:
+        if names[m.group_id] in lists:
+            lists[names[m.group_id]].add(subjects[m.entity_id])
+    return lists
+
+
+def _says_what_grouper_says(source: InMemorySource, lists: Lists | None, *, empty: bool) -> None:
+    """The target's lists are Grouper's (*empty*: whether it shows groups without members)."""
+    if lists is None:
+        return
+    wanted = grouper_lists(source)
+    if not empty:
+        wanted = {name: members for name, members in wanted.items() if members}
+    assert lists() == wanted
+
+
 def converges_then_follows(
     prov: Provisioner,
     source: InMemorySource,
     steps: Sequence[Step],
     apply: Callable[[InMemorySource, Step], None],
+    lists: Lists | None = None,
+    *,
+    empty: bool = True,
 ) -> None:
     """A full sync converges (a second plan is empty); after *steps*, incremental equals full.
 
     Both in the target (a full sync plans nothing) and in the records (a full
-    sync changes none of what they say of their objects).
+    sync changes none of what they say of their objects). With *lists*
+    (what the target holds), the target also says what Grouper says, after
+    the full sync and after the incremental run: a full sync that agrees
+    with an incremental run may share its mistake.
     """
     assert prov.full_sync().status is SyncStatus.SUCCESS
     assert not prov.plan_full().plan.changes  # converged, and idempotent
+    _says_what_grouper_says(source, lists, empty=empty)
     seq = len(source.changes)
     for step in steps:
         apply(source, step)
     result = prov.incremental_sync(source.events(seq))
     assert result.status is SyncStatus.SUCCESS, result.summary()
+    _says_what_grouper_says(source, lists, empty=empty)
     _as_a_full_sync_leaves_it(prov)
 
 
-def recovers_after_failures(
+def recovers_after_failures(  # noqa: PLR0917  # the run and what checks it
     prov: Provisioner,
     source: InMemorySource,
     steps: Sequence[Step],
     apply: Callable[[InMemorySource, Step], None],
     broken: dict[str, bool],
+    lists: Lists | None = None,
+    *,
+    empty: bool = True,
 ) -> None:
     """Writes fail in the incremental run of *steps*; once healed, the next run retries them.
 
@@ -86,7 +127,8 @@ def recovers_after_failures(
     :class:`~grouperprov.testing.FailingTarget`). After the failing run,
     one incremental run with no events retries every error (all of them
     younger than ``retry_recent_seconds``); then the target and the records
-    are as a full sync leaves them.
+    are as a full sync leaves them (and, with *lists*, the target says what
+    Grouper says).
     """
     assert prov.full_sync().status is SyncStatus.SUCCESS
     seq = len(source.changes)
@@ -101,6 +143,7 @@ def recovers_after_failures(
     assert summary.full_sync is None  # a full sync's errors would wait for the next one
     result = prov.incremental_sync([])
     assert result.status is SyncStatus.SUCCESS, result.summary()
+    _says_what_grouper_says(source, lists, empty=empty)
     _as_a_full_sync_leaves_it(prov)
 
 

@@ -6,7 +6,7 @@ import itertools
 import ssl
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -1367,7 +1367,13 @@ def test_membership_objects_are_refused_with_a_clear_message(
 # -- the provisioner against the directory ----------------------------------------
 
 
-def _config(kind: MembershipType, branch: tuple[str, str], **member: Any) -> ProvisionerConfig:
+def _config(
+    kind: MembershipType,
+    branch: tuple[str, str],
+    *,
+    policy: str = "not_in_grouper",
+    **member: Any,
+) -> ProvisionerConfig:
     """The test's configuration; *member*: more settings of the membership attribute."""
     people = branch[1]
     data: dict[str, Any] = {
@@ -1378,7 +1384,7 @@ def _config(kind: MembershipType, branch: tuple[str, str], **member: Any) -> Pro
                 {"name": "description", "field": "description"},
             ],
             "matching": ["cn"],
-            "delete_policy": "not_in_grouper",
+            "delete_policy": policy,
         },
         "entities": {
             "attributes": [
@@ -1387,9 +1393,9 @@ def _config(kind: MembershipType, branch: tuple[str, str], **member: Any) -> Pro
                 {"name": "sn", "field": "subject_id"},
             ],
             "matching": ["uid"],
-            "delete_policy": "not_in_grouper",
+            "delete_policy": policy,
         },
-        "memberships": {"type": kind.value, "delete_policy": "not_in_grouper"},
+        "memberships": {"type": kind.value, "delete_policy": policy},
     }
     if kind is MembershipType.GROUP_ATTRIBUTES:
         data["memberships"]["attribute"] = {
@@ -1412,7 +1418,36 @@ def _config(kind: MembershipType, branch: tuple[str, str], **member: Any) -> Pro
     return ProvisionerConfig.from_dict(data)
 
 
-_steps = steps(("u0", "u1", "o'brien, j"), groups=4, max_size=10)
+_SUBJECTS = ("u0", "u1", "o'brien, j")
+_steps = steps(_SUBJECTS, groups=4, max_size=10)
+_policies = st.sampled_from(["not_in_grouper", "inserted_by_us", "removed_from_grouper"])
+
+
+def _lists(
+    target: LdapTarget, kind: MembershipType, branch: tuple[str, str]
+) -> Callable[[], dict[str, set[str]]]:
+    """What the directory holds: each group's name, with its members' subject ids.
+
+    Member DNs and entitlements are read back to the subject ids and group
+    names they were made from (one that is neither shows as it is).
+    """
+    subject_of = {f"uid={escape_dn_value(s)},{branch[1]}": s for s in _SUBJECTS}
+    prefix = "urn:mace:example.edu:"
+
+    def lists() -> dict[str, set[str]]:
+        found: dict[str, set[str]] = {}
+        if kind is MembershipType.GROUP_ATTRIBUTES:
+            for group in target.retrieve_all_groups():
+                members = {str(v) for v in group.values("member")} - {f"cn=nobody,{SUFFIX}"}
+                found[str(group.get("cn"))] = {subject_of.get(m, m) for m in members}
+            return found
+        for person in target.retrieve_all_entities():
+            for value in person.values("eduPersonEntitlement"):
+                name = str(value).removeprefix(prefix)
+                found.setdefault(name, set()).add(str(person.get("cn")))
+        return found
+
+    return lists
 
 
 def _apply(source: InMemorySource, step: Step) -> None:
@@ -1428,15 +1463,22 @@ def _apply(source: InMemorySource, step: Step) -> None:
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
-@given(start=_steps, steps=_steps)
+@given(start=_steps, steps=_steps, policy=_policies)
 def test_full_and_incremental_syncs_converge_on_the_directory(
-    slapd_server: SlapdServer, kind: MembershipType, start: list[Any], steps: list[Any]
+    slapd_server: SlapdServer,
+    kind: MembershipType,
+    start: list[Any],
+    steps: list[Any],
+    policy: str,
 ) -> None:
-    """Convergence, idempotence, and incremental equals full, on a real directory."""
+    """Convergence, incremental equals full, and the directory says what Grouper says."""
     branch, source = _directory_campus(slapd_server, kind, start)
     target = _target(slapd_server, branch)
-    prov = Provisioner(_config(kind, branch), source, target, MemorySyncStore())
-    converges_then_follows(prov, source, steps, _apply)
+    prov = Provisioner(_config(kind, branch, policy=policy), source, target, MemorySyncStore())
+    lists = _lists(target, kind, branch)
+    # Entitlements show groups with members only: the groups are not entries.
+    empty = kind is MembershipType.GROUP_ATTRIBUTES
+    converges_then_follows(prov, source, steps, _apply, lists, empty=empty)
 
 
 def _directory_campus(
@@ -1474,13 +1516,19 @@ def _directory_campus(
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
-@given(start=_steps, steps=_steps, residues=st.sets(st.integers(0, 4), min_size=1, max_size=3))
-def test_after_failed_writes_one_incremental_run_recovers_on_the_directory(
+@given(
+    start=_steps,
+    steps=_steps,
+    residues=st.sets(st.integers(0, 4), min_size=1, max_size=3),
+    policy=_policies,
+)
+def test_after_failed_writes_one_incremental_run_recovers_on_the_directory(  # noqa: PLR0917  # what hypothesis varies
     slapd_server: SlapdServer,
     kind: MembershipType,
     start: list[Any],
     steps: list[Any],
     residues: set[int],
+    policy: str,
 ) -> None:
     """Writes fail in an incremental run (picked by object); the next run retries them all.
 
@@ -1490,11 +1538,12 @@ def test_after_failed_writes_one_incremental_run_recovers_on_the_directory(
     branch, source = _directory_campus(slapd_server, kind, start)
     broken = {"on": False}
     pick = failing(residues)
-    target = FailingTarget(
-        _target(slapd_server, branch), lambda op, bean: broken["on"] and pick(op, bean)
-    )
-    prov = Provisioner(_config(kind, branch), source, target, MemorySyncStore())
-    recovers_after_failures(prov, source, steps, renaming_apart(_apply), broken)
+    inner = _target(slapd_server, branch)
+    target = FailingTarget(inner, lambda op, bean: broken["on"] and pick(op, bean))
+    prov = Provisioner(_config(kind, branch, policy=policy), source, target, MemorySyncStore())
+    lists = _lists(inner, kind, branch)
+    empty = kind is MembershipType.GROUP_ATTRIBUTES
+    recovers_after_failures(prov, source, steps, renaming_apart(_apply), broken, lists, empty=empty)
 
 
 @pytest.mark.parametrize(

@@ -1085,7 +1085,7 @@ def test_the_connection_never_shows_in_the_repr(connect: Connect) -> None:
 # -- the provisioner over real tables ------------------------------------------------
 
 
-def _config(kind: MembershipType) -> ProvisionerConfig:
+def _config(kind: MembershipType, policy: str = "not_in_grouper") -> ProvisionerConfig:
     data: dict[str, Any] = {
         "name": "sql",
         "groups": {
@@ -1094,14 +1094,14 @@ def _config(kind: MembershipType) -> ProvisionerConfig:
                 {"name": "description", "field": "description"},
             ],
             "matching": ["cn"],
-            "delete_policy": "not_in_grouper",
+            "delete_policy": policy,
         },
         "entities": {
             "attributes": [{"name": "uid", "field": "subject_id"}],
             "matching": ["uid"],
-            "delete_policy": "not_in_grouper",
+            "delete_policy": policy,
         },
-        "memberships": {"type": kind.value, "delete_policy": "not_in_grouper"},
+        "memberships": {"type": kind.value, "delete_policy": policy},
     }
     if kind is MembershipType.GROUP_ATTRIBUTES:
         data["memberships"]["attribute"] = {"name": "member", "field": "subject_id"}
@@ -1117,6 +1117,28 @@ def _config(kind: MembershipType) -> ProvisionerConfig:
 
 
 _steps = steps(("u0", "u1", "u2"), groups=5, max_size=12)
+_policies = st.sampled_from(["not_in_grouper", "inserted_by_us", "removed_from_grouper"])
+
+
+def _lists(target: SqlTarget, kind: MembershipType) -> Callable[[], dict[str, set[str]]]:
+    """What *target*'s tables hold: each group's ``cn``, with its members' subject ids."""
+
+    def lists() -> dict[str, set[str]]:
+        groups = target.retrieve_all_groups()
+        found: dict[str, set[str]] = {str(g.get("cn")): set() for g in groups}
+        if kind is MembershipType.GROUP_ATTRIBUTES:
+            for group in groups:
+                found[str(group.get("cn"))] |= {str(v) for v in group.values("member")}
+        elif kind is MembershipType.ENTITY_ATTRIBUTES:
+            for entity in target.retrieve_all_entities():
+                for name in entity.values("isMemberOf"):
+                    found.setdefault(str(name), set()).add(str(entity.get("uid")))
+        else:
+            for m in target.retrieve_all_memberships():
+                found.setdefault(str(m.get("group_name")), set()).add(str(m.get("subject_id")))
+        return found
+
+    return lists
 
 
 def _apply(source: InMemorySource, step: Step) -> None:
@@ -1129,12 +1151,12 @@ def _apply(source: InMemorySource, step: Step) -> None:
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
-@given(start=_steps, steps=_steps)
+@given(start=_steps, steps=_steps, policy=_policies)
 def test_full_and_incremental_syncs_converge_on_real_tables(
-    connect: Connect, kind: MembershipType, start: list[Any], steps: list[Any]
+    connect: Connect, kind: MembershipType, start: list[Any], steps: list[Any], policy: str
 ) -> None:
-    """Convergence (a second plan is empty), and incremental equals full, on real tables."""
-    _converges_on(connect, LAYOUT, kind, start, steps)
+    """Convergence, incremental equals full, and the tables say what Grouper says."""
+    _converges_on(connect, LAYOUT, kind, start, steps, policy=policy)
 
 
 def _campus(start: list[Any]) -> InMemorySource:
@@ -1155,6 +1177,8 @@ def _converges_on(  # noqa: PLR0917  # what each property varies
     start: list[Any],
     steps: list[Any],
     check: Callable[[InMemorySource, SqlTarget], None] = lambda _source, _target: None,
+    *,
+    policy: str = "not_in_grouper",
 ) -> None:
     """Grouper after *start*, synced into *layout*, then following *steps*; *check* at the end."""
     source = _campus(start)
@@ -1162,8 +1186,8 @@ def _converges_on(  # noqa: PLR0917  # what each property varies
     with contextlib.closing(connect()) as connection:
         target = SqlTarget(connection, layout)
         target.create_tables()
-        prov = Provisioner(_config(kind), source, target, MemorySyncStore())
-        converges_then_follows(prov, source, steps, _apply)
+        prov = Provisioner(_config(kind, policy), source, target, MemorySyncStore())
+        converges_then_follows(prov, source, steps, _apply, _lists(target, kind))
         check(source, target)
 
 
@@ -1173,9 +1197,19 @@ def _converges_on(  # noqa: PLR0917  # what each property varies
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
-@given(start=_steps, steps=_steps, residues=st.sets(st.integers(0, 4), min_size=1, max_size=3))
-def test_after_failed_writes_one_incremental_run_recovers_on_real_tables(
-    connect: Connect, kind: MembershipType, start: list[Any], steps: list[Any], residues: set[int]
+@given(
+    start=_steps,
+    steps=_steps,
+    residues=st.sets(st.integers(0, 4), min_size=1, max_size=3),
+    policy=_policies,
+)
+def test_after_failed_writes_one_incremental_run_recovers_on_real_tables(  # noqa: PLR0917  # what hypothesis varies
+    connect: Connect,
+    kind: MembershipType,
+    start: list[Any],
+    steps: list[Any],
+    residues: set[int],
+    policy: str,
 ) -> None:
     """Writes fail in an incremental run (picked by object); the next run retries them all."""
     source = _campus(start)
@@ -1185,8 +1219,9 @@ def test_after_failed_writes_one_incremental_run_recovers_on_real_tables(
         inner = SqlTarget(connection, KEYED)
         inner.create_tables()
         target = FailingTarget(inner, lambda op, bean: broken["on"] and pick(op, bean))
-        prov = Provisioner(_config(kind), source, target, MemorySyncStore())
-        recovers_after_failures(prov, source, steps, renaming_apart(_apply), broken)
+        prov = Provisioner(_config(kind, policy), source, target, MemorySyncStore())
+        lists = _lists(inner, kind)
+        recovers_after_failures(prov, source, steps, renaming_apart(_apply), broken, lists)
 
 
 # Groups keyed by their cn (as the README's layout keys them by name): a
