@@ -134,6 +134,7 @@ def compare(
     historical: Mapping[ObjectType, Mapping[Hashable, Iterable[MatchingId]]] | None = None,
     linked: Mapping[ObjectType, Mapping[Hashable, Hashable]] | None = None,
     updated: Mapping[ObjectType, Collection[str]] | None = None,
+    hidden_values: Mapping[str, Collection[Scalar]] | None = None,
 ) -> Comparison:
     """Compare translated Grouper data with target data and plan the changes.
 
@@ -155,6 +156,10 @@ def compare(
             of theirs is planned: an incremental recalc keeps only the updates
             of the objects it recalculates, and the groups it reads for a
             membership's sake are many.
+        hidden_values: By target id of a membership owner, values of its
+            membership attribute that *target* leaves out of view (a group
+            sync sees only its groups' values on people). They are never
+            compared; a replaced list keeps them.
     """
     return _Comparer(
         translator,
@@ -164,6 +169,7 @@ def compare(
         historical or {},
         linked=linked or {},
         updated=updated,
+        hidden_values=hidden_values,
     ).run(target)
 
 
@@ -178,9 +184,11 @@ class _Comparer:
         *,
         linked: Mapping[ObjectType, Mapping[Any, Any]],
         updated: Mapping[ObjectType, Collection[str]] | None = None,
+        hidden_values: Mapping[str, Collection[Scalar]] | None = None,
     ) -> None:
         self.t = translator
         self.updated = updated
+        self.hidden_values = hidden_values or {}
         self.b = behavior
         self.tr = translation
         self.records = records
@@ -648,6 +656,7 @@ class _Comparer:
                 for v in _items(self.normal[owner][tid].get(name))
                 if self.t.is_ignored(owner, name, v)
             }
+            new |= set(self.hidden_values.get(tid, ()))
             self.changes.append(
                 Change(
                     action=Action.REPLACE,

@@ -27,7 +27,7 @@ from ._arguments import (
     given_names,
     given_pairs,
 )
-from ._beans import ProvisioningEntity
+from ._beans import ProvisioningEntity, Scalar
 from ._behavior import Behavior, Mode, compared_config, compute_behavior
 from ._cache import cached_values, historical_ids
 from ._codes import RETRIED_CODES, ObjectError
@@ -425,8 +425,11 @@ class Provisioner:
         )
         if subject_links is not None and subject_links.errors:
             translation = _without_links(translation, subject_links)
+        hidden: dict[str, frozenset[Scalar]] = {}
         if selected is not None:
-            target_data = _target_of(translator, translation, target_data, state, selected)
+            target_data = _target_of(
+                translator, translation, target_data, state, selected, hidden=hidden
+            )
         if target_view is not None:
             target_data = target_view(translator, translation, target_data)
         # Target links follow renames: a group whose name no longer matches is
@@ -446,6 +449,7 @@ class Provisioner:
             historical=historical,
             linked=linked,
             updated=updated,
+            hidden_values=hidden,
         )
         failsafe_state = state.provisioner.failsafe
         blocked = failsafe_state is not None and failsafe_state.blocking
@@ -2047,12 +2051,15 @@ def _target_of(
     target: TargetData,
     state: SyncState,
     selected: frozenset[str],
+    *,
+    hidden: dict[str, frozenset[Scalar]],
 ) -> TargetData:
     """The part of the target a group sync of *selected* may change.
 
     Its groups: those matching a selected group, or linked to one in the sync
     records (a selected group no longer provisionable); their membership objects;
-    every entity (a group sync never deletes entities).
+    every entity (a group sync never deletes entities), with only the values
+    of the selected groups in view (the others go to *hidden*, by entity).
     """
     matcher = Matcher(translator, ObjectType.GROUP)
     wanted = {
@@ -2077,7 +2084,9 @@ def _target_of(
     kept = {g.id for g in groups}
     return TargetData(
         groups=groups,
-        entities=_selected_values(translator, translation, target.entities, state, selected),
+        entities=_selected_values(
+            translator, translation, target.entities, state, selected, hidden=hidden
+        ),
         memberships=tuple(m for m in target.memberships if m.group_id in kept),
     )
 
@@ -2088,8 +2097,14 @@ def _selected_values(
     entities: tuple[ProvisioningEntity, ...],
     state: SyncState,
     selected: frozenset[str],
+    *,
+    hidden: dict[str, frozenset[Scalar]],
 ) -> tuple[ProvisioningEntity, ...]:
     """*entities* with only the membership values a group sync of *selected* may change.
+
+    The values taken out of view go to *hidden*, by entity target id: a
+    target that only replaces whole lists is sent them back with the list
+    (they were dropped from it, and people lost their other groups).
 
     With ``entity_attributes``, a person's values (``eduPersonEntitlement``)
     come from all their groups, and the plan of a group sync knows the
@@ -2124,7 +2139,11 @@ def _selected_values(
             kept = value.intersection(allowed)
         else:
             kept = frozenset(v for v in value if allowed.intersection(_forms(translator, name, v)))
-        narrowed.append(entity if kept == value else entity.with_attributes({name: kept or None}))
+        if kept == value:
+            narrowed.append(entity)
+            continue
+        hidden[entity.id] = value - kept
+        narrowed.append(entity.with_attributes({name: kept or None}))
     return tuple(narrowed)
 
 
