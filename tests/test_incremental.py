@@ -460,6 +460,53 @@ def test_a_rename_of_the_required_group_becomes_a_full_sync() -> None:
     assert not prov.plan_full().plan.changes
 
 
+def _marked(
+    lists: dict[str, Sequence[str]], subjects: Sequence[str] = ("u1", "u2")
+) -> InMemorySource:
+    """*subjects*, the folder ``a`` marked for ``prop``, and the groups of *lists* with members."""
+    source = InMemorySource()
+    for subject in subjects:
+        source.add_subject(subject)
+    source.mark("a", "prop", scope="sub")
+    for name, members in lists.items():
+        source.add_group(name)
+        for subject in members:
+            source.add_member(name, subject)
+    return source
+
+
+def _synced_prop(
+    kind: MembershipType,
+    source: InMemorySource,
+    target: InMemoryTarget,
+    policy: str = "inserted_by_us",
+) -> Provisioner:
+    """A ``prop`` provisioner of *kind* over *source* and *target*, after a full sync."""
+    config = _property_config(kind, policy, require_members=False)
+    prov = Provisioner(config, source, target, MemorySyncStore())
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    return prov
+
+
+def _list_only_target(**kwargs: Any) -> InMemoryTarget:
+    """Membership objects written only as whole lists; targets ids from ``cn`` and ``uid``."""
+    single = {
+        Operation.INSERT_MEMBERSHIP,
+        Operation.INSERT_MEMBERSHIPS,
+        Operation.DELETE_MEMBERSHIP,
+        Operation.DELETE_MEMBERSHIPS,
+    }
+    return InMemoryTarget(
+        operations=set(Operation) - single,
+        id_attributes={"group": "cn", "entity": "uid"},
+        **kwargs,
+    )
+
+
+def _rows(target: InMemoryTarget) -> set[tuple[object, ...]]:
+    return {(m.group_id, m.entity_id, m.get("g"), m.get("u")) for m in target.memberships.values()}
+
+
 @pytest.mark.parametrize(
     "kind", [MembershipType.GROUP_ATTRIBUTES, MembershipType.ENTITY_ATTRIBUTES]
 )
@@ -475,21 +522,9 @@ def test_a_value_a_replaced_list_adds_is_ours_and_leaves_with_its_membership(
     was once recorded as found, not inserted, and stayed in the target for
     good: a full sync agreed with the records.
     """
-    source = InMemorySource()
-    for subject in ("u1", "u2"):
-        source.add_subject(subject)
-    source.mark("a", "prop", scope="sub")
-    for name, subject in (("a:x", "u1"), ("a:y", "u2")):
-        source.add_group(name)
-        source.add_member(name, subject)
+    source = _marked({"a:x": ["u1"], "a:y": ["u2"]})
     target = InMemoryTarget(value_changes=False, id_attributes={"group": "cn", "entity": "uid"})
-    prov = Provisioner(
-        _property_config(kind, "inserted_by_us", require_members=False),
-        source,
-        target,
-        MemorySyncStore(),
-    )
-    assert prov.full_sync().status is SyncStatus.SUCCESS
+    prov = _synced_prop(kind, source, target)
     # Values another system put there.
     if kind is MembershipType.GROUP_ATTRIBUTES:
         target.groups["a:x"] = target.groups["a:x"].with_attributes({"member": {"u1", "u9"}})
@@ -538,23 +573,11 @@ def test_a_replaced_list_that_fails_is_retried_whole(kind: MembershipType) -> No
     def fail(operation: str, _bean: object) -> bool:
         return broken["on"] and operation.startswith("update")
 
-    source = InMemorySource()
-    for subject in ("u1", "u2", "u3"):
-        source.add_subject(subject)
-    source.mark("a", "prop", scope="sub")
-    source.add_group("a:x")
-    for subject in ("u1", "u2"):
-        source.add_member("a:x", subject)
+    source = _marked({"a:x": ["u1", "u2"]}, ("u1", "u2", "u3"))
     target = InMemoryTarget(
         value_changes=False, id_attributes={"group": "cn", "entity": "uid"}, fail=fail
     )
-    prov = Provisioner(
-        _property_config(kind, "inserted_by_us", require_members=False),
-        source,
-        target,
-        MemorySyncStore(),
-    )
-    assert prov.full_sync().status is SyncStatus.SUCCESS
+    prov = _synced_prop(kind, source, target)
     seq = len(source.changes)
     if kind is MembershipType.GROUP_ATTRIBUTES:
         source.add_member("a:x", "u3")
@@ -597,25 +620,9 @@ def test_a_target_that_replaces_membership_lists_keeps_the_other_members(
     member (a new one), the list sent had that member only, and the
     group's other members were dropped from it.
     """
-    source = InMemorySource()
-    for subject in ("u1", "u2", "u3"):
-        source.add_subject(subject)
-    source.mark("a", "prop", scope="sub")
-    source.add_group("a:x")
-    source.add_group("a:y")
-    source.add_member("a:y", "u2")
-    single = {
-        Operation.INSERT_MEMBERSHIP,
-        Operation.INSERT_MEMBERSHIPS,
-        Operation.DELETE_MEMBERSHIP,
-        Operation.DELETE_MEMBERSHIPS,
-    }
-    target = InMemoryTarget(
-        operations=set(Operation) - single, id_attributes={"group": "cn", "entity": "uid"}
-    )
-    config = _property_config(MembershipType.MEMBERSHIP_OBJECTS, policy, False)
-    prov = Provisioner(config, source, target, MemorySyncStore())
-    assert prov.full_sync().status is SyncStatus.SUCCESS
+    source = _marked({"a:x": [], "a:y": ["u2"]}, ("u1", "u2", "u3"))
+    target = _list_only_target()
+    prov = _synced_prop(MembershipType.MEMBERSHIP_OBJECTS, source, target, policy)
     for subject in ("u1", "u2" if known else "u3"):  # u1 is new, and a:x empty before it
         seq = len(source.changes)
         source.add_member("a:x", subject)
@@ -629,25 +636,6 @@ def test_a_target_that_replaces_membership_lists_keeps_the_other_members(
     assert not prov.plan_full().plan.changes
 
 
-def _list_only_target(**kwargs: Any) -> InMemoryTarget:
-    """Membership objects written only as whole lists; targets ids from ``cn`` and ``uid``."""
-    single = {
-        Operation.INSERT_MEMBERSHIP,
-        Operation.INSERT_MEMBERSHIPS,
-        Operation.DELETE_MEMBERSHIP,
-        Operation.DELETE_MEMBERSHIPS,
-    }
-    return InMemoryTarget(
-        operations=set(Operation) - single,
-        id_attributes={"group": "cn", "entity": "uid"},
-        **kwargs,
-    )
-
-
-def _rows(target: InMemoryTarget) -> set[tuple[object, ...]]:
-    return {(m.group_id, m.entity_id, m.get("g"), m.get("u")) for m in target.memberships.values()}
-
-
 def test_a_replaced_list_is_sent_where_a_rename_in_the_same_run_moved_its_group() -> None:
     """A rename moves the group (its id is its ``cn``); its new list goes to the new id.
 
@@ -655,17 +643,9 @@ def test_a_replaced_list_is_sent_where_a_rename_in_the_same_run_moved_its_group(
     more: nothing was written, the run counted it done, and the old
     member's row stayed until a full sync.
     """
-    source = InMemorySource()
-    for subject in ("u1", "u2"):
-        source.add_subject(subject)
-    source.mark("a", "prop", scope="sub")
-    for name in ("a:x", "a:y"):  # u1 stays provisioned, by a:y
-        source.add_group(name)
-        source.add_member(name, "u1")
+    source = _marked({"a:x": ["u1"], "a:y": ["u1"]})  # u1 stays provisioned, by a:y
     target = _list_only_target()
-    config = _property_config(MembershipType.MEMBERSHIP_OBJECTS, "inserted_by_us", False)
-    prov = Provisioner(config, source, target, MemorySyncStore())
-    assert prov.full_sync().status is SyncStatus.SUCCESS
+    prov = _synced_prop(MembershipType.MEMBERSHIP_OBJECTS, source, target)
     seq = len(source.changes)
     source.rename_group("a:x", "a:z")
     source.add_member("a:z", "u2")
@@ -686,15 +666,9 @@ def test_a_replaced_list_leaves_out_a_row_whose_entity_insert_failed() -> None:
     def fail(operation: str, _bean: object) -> bool:
         return broken["on"] and operation.startswith("insert_entit")
 
-    source = InMemorySource()
-    for subject in ("u1", "u2"):
-        source.add_subject(subject)
-    source.mark("a", "prop", scope="sub")
-    source.add_group("a:x")
+    source = _marked({"a:x": []})
     target = _list_only_target(fail=fail)
-    config = _property_config(MembershipType.MEMBERSHIP_OBJECTS, "inserted_by_us", False)
-    prov = Provisioner(config, source, target, MemorySyncStore())
-    assert prov.full_sync().status is SyncStatus.SUCCESS
+    prov = _synced_prop(MembershipType.MEMBERSHIP_OBJECTS, source, target)
     seq = len(source.changes)
     source.add_member("a:x", "u1")
     failed = prov.incremental_sync(source.events(seq))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -503,6 +503,42 @@ def test_a_group_sync_leaves_other_groups_and_their_records_alone() -> None:
     assert records[(ObjectType.MEMBERSHIP, ("grp-00001", "mem-u2"))].in_target
 
 
+def _entitlements(lists: dict[str, Sequence[str]]) -> InMemorySource:
+    """``u0`` and ``u1``, the groups of *lists* with their members, the folder ``apps`` marked."""
+    source = InMemorySource()
+    for subject in ("u0", "u1"):
+        source.add_subject(subject)
+    for name, members in lists.items():
+        source.add_group(name)
+        for subject in members:
+            source.add_member(name, subject)
+    source.mark("apps", P, scope="sub")
+    return source
+
+
+def _entitlements_config(**entities: Any) -> ProvisionerConfig:
+    """Groups not operated; people by uid with the groups' names in ``isMemberOf``."""
+    policy = entities.pop("delete_policy", None)
+    memberships: dict[str, Any] = {
+        "type": "entity_attributes",
+        "attribute": {"name": "isMemberOf", "field": "name"},
+    }
+    if policy is not None:
+        entities["delete_policy"] = memberships["delete_policy"] = policy
+    return ProvisionerConfig.from_dict(
+        {
+            "name": P,
+            "groups": {"operate": False},
+            "entities": {
+                "attributes": [{"name": "uid", "field": "subject_id"}],
+                "matching": ["uid"],
+                **entities,
+            },
+            "memberships": memberships,
+        }
+    )
+
+
 @pytest.mark.parametrize("value_changes", [True, False], ids=["value-changes", "whole-lists"])
 @pytest.mark.parametrize("policy", ["not_in_grouper", "removed_from_grouper", "inserted_by_us"])
 def test_a_group_sync_changes_only_its_groups_values_on_people(
@@ -518,31 +554,8 @@ def test_a_group_sync_changes_only_its_groups_values_on_people(
     the group sync had not looked at (found by comparing the target with
     Grouper): they are sent back with it.
     """
-    source = InMemorySource()
-    for subject in ("u0", "u1"):
-        source.add_subject(subject)
-    for name in ("apps:a", "apps:b"):
-        source.add_group(name)
-        source.add_member(name, "u0")
-    source.add_member("apps:a", "u1")
-    source.add_member("apps:b", "u1")
-    source.mark("apps", P, scope="sub")
-    config = ProvisionerConfig.from_dict(
-        {
-            "name": P,
-            "groups": {"operate": False},
-            "entities": {
-                "attributes": [{"name": "uid", "field": "subject_id"}],
-                "matching": ["uid"],
-                "delete_policy": policy,
-            },
-            "memberships": {
-                "type": "entity_attributes",
-                "attribute": {"name": "isMemberOf", "field": "name"},
-                "delete_policy": policy,
-            },
-        }
-    )
+    source = _entitlements({"apps:a": ["u0", "u1"], "apps:b": ["u0", "u1"]})
+    config = _entitlements_config(delete_policy=policy)
     target = InMemoryTarget(id_attributes={"entity": "uid"}, value_changes=value_changes)
     prov = Provisioner(config, source, target, MemorySyncStore())
     assert prov.full_sync().status is SyncStatus.SUCCESS
@@ -568,30 +581,8 @@ def test_a_group_sync_takes_the_value_off_a_member_it_was_the_last_group_of(
     an incremental run or a full sync took it off (found by a fuzzer that
     compares the target with Grouper).
     """
-    source = InMemorySource()
-    for subject in ("u0", "u1"):
-        source.add_subject(subject)
-    source.add_group("apps:a")
-    source.add_group("apps:b")
-    source.add_member("apps:a", "u0")
-    source.add_member("apps:a", "u1")
-    source.add_member("apps:b", "u1")
-    source.mark("apps", P, scope="sub")
-    config = ProvisionerConfig.from_dict(
-        {
-            "name": P,
-            "groups": {"operate": False},
-            "entities": {
-                "attributes": [{"name": "uid", "field": "subject_id"}],
-                "matching": ["uid"],
-                "delete": delete,
-            },
-            "memberships": {
-                "type": "entity_attributes",
-                "attribute": {"name": "isMemberOf", "field": "name"},
-            },
-        }
-    )
+    source = _entitlements({"apps:a": ["u0", "u1"], "apps:b": ["u1"]})
+    config = _entitlements_config(delete=delete)
     target = InMemoryTarget(id_attributes={"entity": "uid"})
     prov = Provisioner(config, source, target, MemorySyncStore())
     assert prov.full_sync().status is SyncStatus.SUCCESS
