@@ -1790,15 +1790,14 @@ class _RecordKeeper:
         )
 
     def _writes(self, outcome: ChangeOutcome, membership: Hashable) -> bool:
-        """Whether a membership value change that was applied wrote the value of *membership*.
+        """Whether a membership value change other than an insert wrote *membership*'s value.
 
-        An insert writes its values; a replaced list writes those it adds
-        (``Change.added``): the others were in the target before it, and are
-        not grouperprov's because the list that holds them was replaced.
+        A replaced list writes the values it adds (``Change.added``): the
+        others were in the target before it, and are not grouperprov's
+        because the list that holds them was replaced. (An insert writes
+        its values: the caller checks that first, on the hot path.)
         """
         change = outcome.change
-        if change.action is Action.INSERT:
-            return True
         if change.action is not Action.REPLACE or not change.added:
             return False
         added = self._added.get(id(change))
@@ -1847,7 +1846,11 @@ class _RecordKeeper:
                     ):
                         continue  # the value was there already, as recorded (_as_recorded)
                     outcome = applied.get(key)
-                    inserted = outcome is not None and outcome.ok and self._writes(outcome, mid)
+                    inserted = (
+                        outcome is not None
+                        and outcome.ok
+                        and (outcome.change.action is Action.INSERT or self._writes(outcome, mid))
+                    )
                     if (
                         inserted
                         and record is None
