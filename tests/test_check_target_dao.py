@@ -147,6 +147,36 @@ def test_deletes_that_do_not_delete_are_caught() -> None:
     assert any(f.startswith("deleted groups still read back") for f in failures)
 
 
+class _ListsLeftBehind(InMemoryTarget):
+    """Membership lists only, and a group's list stays when the group goes."""
+
+    def __init__(self) -> None:
+        super().__init__(operations=ALL - MEMBERSHIP_WRITES)
+
+    def delete_groups(self, groups: Sequence[ProvisioningGroup]) -> list[WriteOutcome]:
+        rows = dict(self.memberships)
+        outcomes = super().delete_groups(groups)
+        self.memberships.update(rows)  # as if the list were not the group's
+        return outcomes
+
+
+def test_a_list_only_target_that_keeps_a_deleted_group_s_list_is_caught() -> None:
+    failures = _failures(_ListsLeftBehind, membership=_membership)
+    assert any(
+        f.startswith("a deleted group's membership objects still read back") for f in failures
+    )
+
+
+def test_a_list_only_target_without_group_deletes_is_not_asked_about_them() -> None:
+    check_target_dao(
+        lambda: InMemoryTarget(
+            operations=ALL - MEMBERSHIP_WRITES - {Operation.DELETE_GROUP, Operation.DELETE_GROUPS}
+        ),
+        multi_valued_attribute="member",
+        membership=_membership,
+    )
+
+
 def test_inserts_that_do_not_read_back_are_caught() -> None:
     failures = _failures(_AmnesiacEntities)
     assert any(f.startswith("an inserted entity does not read back") for f in failures)

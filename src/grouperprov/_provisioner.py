@@ -1263,8 +1263,7 @@ class _RecordKeeper:
                 continue
             change = outcome.change
             error = outcome.error
-            if error is None:
-                continue
+            assert error is not None  # noqa: S101  # failures have errors
             holders: Sequence[Key]
             if change.action is Action.REPLACE and change.object_type is ObjectType.MEMBERSHIP:
                 holders = self._replace_failed(change)
@@ -1297,8 +1296,7 @@ class _RecordKeeper:
         list would name.
         """
         self._stale.update((ObjectType.MEMBERSHIP, m) for m in change.memberships)
-        if change.owner_id is None:
-            return ()
+        assert change.owner_id is not None  # noqa: S101  # a replaced list has its owner
         owner = self.planned.behavior.membership_owner or ObjectType.GROUP
         return ((owner, change.owner_id),)
 
