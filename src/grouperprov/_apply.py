@@ -65,7 +65,12 @@ class ApplyResult:
     """The outcome of applying a plan.
 
     Attributes:
-        outcomes: One per change, in the order applied.
+        outcomes: One per change, in the order applied. Where some of a
+            change's memberships could not be sent (their group's or
+            entity's insert failed this run: values left out of a new
+            owner's insert, rows left out of a replaced list), the change's
+            outcome is for the part sent, and each membership left out has
+            an outcome of its own (``DNE``, not applied).
         links: Target ids learned from inserts, by object type and Grouper id.
         read_only: Whether nothing was written.
         moved: Target ids an update moved (a modify DN, a new key), old to
