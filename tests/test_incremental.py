@@ -946,6 +946,7 @@ def test_incremental_then_full_plans_nothing(  # noqa: PLR0917  # what hypothesi
     policy="not_in_grouper",
     require_members=False,
     failing={4},
+    value_changes=True,
 ).via("discovered failure")
 @example(  # a membership object's delete fails; its group, deleted anyway, left it named by
     # a new group of the same name: the group now stays while its membership objects do
@@ -955,6 +956,7 @@ def test_incremental_then_full_plans_nothing(  # noqa: PLR0917  # what hypothesi
     policy="inserted_by_us",
     require_members=True,
     failing={0},
+    value_changes=True,
 ).via("discovered failure")
 @example(  # the rename fails; its retry moves the group, and its membership objects with it
     start=[("group", "a", 27)],
@@ -963,6 +965,16 @@ def test_incremental_then_full_plans_nothing(  # noqa: PLR0917  # what hypothesi
     policy="inserted_by_us",
     require_members=False,
     failing={0},
+    value_changes=True,
+).via("discovered failure")
+@example(  # a target that replaces whole lists: a renamed group's list fails to write
+    start=[],
+    steps=[("group", "a:b", 5), ("add", 5, "u2"), ("rename", 1, 2)],
+    batches=2,
+    policy="not_in_grouper",
+    require_members=False,
+    failing={4},
+    value_changes=False,
 ).via("discovered failure")
 @given(
     start=_steps,
@@ -971,6 +983,7 @@ def test_incremental_then_full_plans_nothing(  # noqa: PLR0917  # what hypothesi
     policy=st.sampled_from(["inserted_by_us", "not_in_grouper", "removed_from_grouper"]),
     require_members=st.booleans(),
     failing=st.sets(st.integers(0, 6), min_size=1, max_size=4),
+    value_changes=st.booleans(),
 )
 def test_after_a_failing_target_heals_one_incremental_run_converges(  # noqa: PLR0917  # what hypothesis varies
     kind: MembershipType,
@@ -980,14 +993,17 @@ def test_after_a_failing_target_heals_one_incremental_run_converges(  # noqa: PL
     policy: str,
     require_members: bool,
     failing: set[int],
+    value_changes: bool,
 ) -> None:
     """Writes fail during the incremental runs; the next run retries every error, and is done.
 
     The target knows groups and entities by name and subject id, not by
     Grouper's ids; the writes that fail are picked by their object.
     After the target heals, one incremental run with no events retries
-    the errors (all younger than ``retry_recent_seconds``): then a full
-    sync plans nothing and finds the records as it would write them.
+    the errors (all younger than ``retry_recent_seconds``): then the
+    target says what Grouper says, and a full sync plans nothing and finds
+    the records as it would write them. *value_changes* off: the target
+    takes whole value lists.
     """
     broken = {"on": False}
 
@@ -1000,7 +1016,9 @@ def test_after_a_failing_target_heals_one_incremental_run_converges(  # noqa: PL
     source.mark("a", "prop", scope="sub")
     for step in start:
         _apply_step(source, step)
-    target = InMemoryTarget(id_attributes={"group": "cn", "entity": "uid"}, fail=fail)
+    target = InMemoryTarget(
+        id_attributes={"group": "cn", "entity": "uid"}, fail=fail, value_changes=value_changes
+    )
     config = _property_config(kind, policy, require_members=require_members)
     prov = Provisioner(config, source, target, MemorySyncStore())
     assert prov.full_sync().status in _OK
@@ -1018,6 +1036,8 @@ def test_after_a_failing_target_heals_one_incremental_run_converges(  # noqa: PL
     broken["on"] = False
     result = prov.incremental_sync([])
     assert result.status in _OK, result.summary()
+    wanted = _grouper_lists(source, require_members=require_members, required=False)
+    assert _target_lists(target, kind) == wanted
     plan = prov.plan_full().plan
     assert not plan.changes, plan.summary()
     before = record_facts(prov)
