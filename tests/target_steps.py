@@ -25,6 +25,13 @@ def steps(subjects: Sequence[str], *, groups: int, max_size: int) -> st.SearchSt
     )
 
 
+DELETE_POLICIES = st.sampled_from(["not_in_grouper", "inserted_by_us", "removed_from_grouper"])
+"""The three delete policies, for the properties of the real targets."""
+
+RESIDUES = st.sets(st.integers(0, 4), min_size=1, max_size=3)
+"""Which checksum residues :func:`failing` fails writes for."""
+
+
 def apply_step(
     source: InMemorySource, step: Step, *, rename_suffix: str = "", group_suffix: str = ""
 ) -> None:

@@ -14,7 +14,6 @@ import attrs
 import ldap3
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from ad_proxy import ActiveDirectoryProxy
 from grouperprov import (
@@ -46,6 +45,8 @@ from grouperprov.testing import (
     check_target_dao,
 )
 from target_steps import (
+    DELETE_POLICIES,
+    RESIDUES,
     Step,
     apply_step,
     converges_then_follows,
@@ -1420,7 +1421,6 @@ def _config(
 
 _SUBJECTS = ("u0", "u1", "o'brien, j")
 _steps = steps(_SUBJECTS, groups=4, max_size=10)
-_policies = st.sampled_from(["not_in_grouper", "inserted_by_us", "removed_from_grouper"])
 
 
 def _lists(
@@ -1463,7 +1463,7 @@ def _apply(source: InMemorySource, step: Step) -> None:
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
-@given(start=_steps, steps=_steps, policy=_policies)
+@given(start=_steps, steps=_steps, policy=DELETE_POLICIES)
 def test_full_and_incremental_syncs_converge_on_the_directory(
     slapd_server: SlapdServer,
     kind: MembershipType,
@@ -1519,8 +1519,8 @@ def _directory_campus(
 @given(
     start=_steps,
     steps=_steps,
-    residues=st.sets(st.integers(0, 4), min_size=1, max_size=3),
-    policy=_policies,
+    residues=RESIDUES,
+    policy=DELETE_POLICIES,
 )
 def test_after_failed_writes_one_incremental_run_recovers_on_the_directory(  # noqa: PLR0917  # what hypothesis varies
     slapd_server: SlapdServer,

@@ -12,7 +12,6 @@ from typing import Any
 import attrs
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from grouperprov import (
     AttributeChange,
@@ -39,6 +38,8 @@ from grouperprov.targets.sql import (
 )
 from grouperprov.testing import FailingTarget, InMemorySource, PostgresServer, check_target_dao
 from target_steps import (
+    DELETE_POLICIES,
+    RESIDUES,
     Step,
     apply_step,
     converges_then_follows,
@@ -1117,7 +1118,6 @@ def _config(kind: MembershipType, policy: str = "not_in_grouper") -> Provisioner
 
 
 _steps = steps(("u0", "u1", "u2"), groups=5, max_size=12)
-_policies = st.sampled_from(["not_in_grouper", "inserted_by_us", "removed_from_grouper"])
 
 
 def _lists(target: SqlTarget, kind: MembershipType) -> Callable[[], dict[str, set[str]]]:
@@ -1151,7 +1151,7 @@ def _apply(source: InMemorySource, step: Step) -> None:
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
-@given(start=_steps, steps=_steps, policy=_policies)
+@given(start=_steps, steps=_steps, policy=DELETE_POLICIES)
 def test_full_and_incremental_syncs_converge_on_real_tables(
     connect: Connect, kind: MembershipType, start: list[Any], steps: list[Any], policy: str
 ) -> None:
@@ -1200,8 +1200,8 @@ def _converges_on(  # noqa: PLR0917  # what each property varies
 @given(
     start=_steps,
     steps=_steps,
-    residues=st.sets(st.integers(0, 4), min_size=1, max_size=3),
-    policy=_policies,
+    residues=RESIDUES,
+    policy=DELETE_POLICIES,
 )
 def test_after_failed_writes_one_incremental_run_recovers_on_real_tables(  # noqa: PLR0917  # what hypothesis varies
     connect: Connect,
