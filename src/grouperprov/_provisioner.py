@@ -493,13 +493,18 @@ class Provisioner:
             or not behavior.memberships.operate
         ):
             return scope
+        entities = (key[1] for key in state.records if key[0] is ObjectType.ENTITY)
+        return self._kept_in_view(scope, entities, state)
+
+    def _kept_in_view(self, scope: Scope, entities: Iterable[Hashable], state: SyncState) -> Scope:
+        """*scope* with those of *entities* it lacks that the records say are in the target."""
         gone = sorted(
-            str(key[1])
-            for key, record in state.records.items()
-            if key[0] is ObjectType.ENTITY
+            str(entity)
+            for entity in entities
+            if entity not in scope.entities
+            and (record := state.records.get((ObjectType.ENTITY, entity))) is not None
             and record.in_target
             and record.target_id is not None
-            and key[1] not in scope.entities
         )
         if not gone:
             return scope
@@ -516,17 +521,7 @@ class Provisioner:
         full sync does with entities that are not deleted). Only entities
         the records say are in the target are read.
         """
-        gone = sorted(
-            str(key[1])
-            for key in ((ObjectType.ENTITY, m) for m in former if m not in scope.entities)
-            if (record := state.records.get(key)) is not None
-            and record.in_target
-            and record.target_id is not None
-        )
-        if not gone:
-            return scope
-        kept = {e.id: e for e in read_entities(self.source, gone)}
-        return attrs.evolve(scope, entities={**scope.entities, **kept})
+        return self._kept_in_view(scope, former, state)
 
     def diagnostics(
         self, *, group: str | None = None, subject: str | None = None, write: bool = False
