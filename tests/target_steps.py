@@ -154,32 +154,6 @@ def recovers_after_failures(  # noqa: PLR0917  # the run and what checks it
     _as_a_full_sync_leaves_it(prov)
 
 
-def renaming_apart(
-    apply: Callable[[InMemorySource, Step], None],
-) -> Callable[[InMemorySource, Step], None]:
-    """*apply*, with each rename to a name of its own (``~1``, ``~2``, ... added).
-
-    For :func:`recovers_after_failures`: a group renamed to the name of a
-    group deleted in the same batch takes over that group's target object,
-    and if the delete of its own old object then fails, no record holds
-    that object any more, so no retry finds it: it waits for the next full
-    sync (a known limit, see the incremental docs).
-    """
-    made = iter(range(1, 1_000_000))
-
-    def applied(source: InMemorySource, step: Step) -> None:
-        if step[0] != "rename":
-            apply(source, step)
-            return
-        before = {g.id: g.get("name") for g in source.snapshot().groups}
-        apply(source, step)
-        for group in source.snapshot().groups:
-            if before.get(group.id) not in (None, group.get("name")):
-                source.rename_group(str(group.get("name")), f"{group.get('name')}~{next(made)}")
-
-    return applied
-
-
 def _as_a_full_sync_leaves_it(prov: Provisioner) -> None:
     """A full sync plans nothing, and changes nothing the records say."""
     plan = prov.plan_full().plan

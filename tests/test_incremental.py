@@ -2562,14 +2562,18 @@ def _g0_and_r2() -> InMemorySource:
     return source
 
 
-def test_a_rename_onto_a_deleted_groups_name_whose_old_object_stays_is_for_the_full_sync() -> None:
-    """The known limit: the renamed group takes over the deleted group's object by its name.
+@pytest.mark.parametrize("policy", ["not_in_grouper", "inserted_by_us"])
+def test_a_renamed_groups_old_object_whose_delete_failed_is_deleted_by_the_retry(
+    policy: str,
+) -> None:
+    """a:g0 becomes a:r2 as a:r2 is deleted, and the delete of a:g0's own old object fails.
 
-    a:g0 becomes a:r2 while a:r2 is deleted: a:g0's record now holds the
-    object named r2, and the delete of its own old object (g0) failed. No
-    record holds g0 any more, so incremental runs do not find it; with
-    groups deleted when not in Grouper, the next full sync deletes it (under
-    ``inserted_by_us`` nothing says any more that grouperprov inserted it).
+    The renamed group takes over the deleted group's target object (they
+    match by name). Its record keeps its old object (g0), with the error,
+    until the delete of that object is done: moved to the new object at
+    once, no record held g0 any more, and no incremental run found it;
+    under ``inserted_by_us`` (the default) nothing said any more that
+    grouperprov had inserted it, and it stayed for good.
     """
     broken = {"on": False}
     source = _g0_and_r2()
@@ -2580,20 +2584,33 @@ def test_a_rename_onto_a_deleted_groups_name_whose_old_object_stays_is_for_the_f
     groups = {
         "attributes": [{"name": "cn", "field": "extension"}],
         "matching": ["cn"],
-        "delete_policy": "not_in_grouper",
+        "delete_policy": policy,
     }
     prov = Provisioner(_config(groups=groups), source, target, MemorySyncStore())
     assert prov.full_sync().status is SyncStatus.SUCCESS
     seen = len(source.changes)
     source.delete_group("a:r2")
     source.rename_group("a:g0", "a:r2")
+    (renamed,) = (g.id for g in source.snapshot().groups)
     broken["on"] = True
     assert prov.incremental_sync(source.events(seen)).status is SyncStatus.ERROR
     assert target.failures == [("delete_groups", "g0")]
+    assert {g: inner.groups[g].values("member") for g in inner.groups} == {
+        "g0": {"u0"},
+        "r2": {"u0"},
+    }
+    record = _record_of(prov, ObjectType.GROUP, renamed)
+    assert (record.target_id, record.in_target, record.error_code) == (
+        "g0",
+        True,
+        SyncErrorCode.ERR,
+    )
     broken["on"] = False
-    assert prov.incremental_sync([]).status in _OK
-    assert prov.full_sync().status is SyncStatus.SUCCESS
+    assert prov.incremental_sync([]).status is SyncStatus.SUCCESS
     assert {g: inner.groups[g].values("member") for g in inner.groups} == {"r2": {"u0"}}
+    record = _record_of(prov, ObjectType.GROUP, renamed)
+    assert (record.target_id, record.in_target, record.error_code) == ("r2", True, None)
+    assert record.inserted_by_us
     assert not prov.plan_full().plan.changes
     before = record_facts(prov)
     assert prov.full_sync().status is SyncStatus.SUCCESS
@@ -2625,6 +2642,116 @@ def test_a_group_renamed_onto_a_deleted_groups_name_does_not_inherit_its_members
     assert not prov.plan_full().plan.changes
     before = record_facts(prov)
     assert prov.full_sync().status is SyncStatus.SUCCESS
+    assert record_facts(prov) == before
+
+
+@pytest.mark.parametrize("policy", ["inserted_by_us", "removed_from_grouper", "not_in_grouper"])
+@pytest.mark.parametrize("how", ["deleted", "renamed"])
+def test_a_member_a_group_took_over_by_name_whose_removal_failed_is_removed_by_the_retry(
+    policy: str, how: str
+) -> None:
+    """a:g0 becomes a:r2 and takes the object of the a:r2 that left, with u1; removing u1 fails.
+
+    The group that left (deleted, or renamed away) had u1, written by
+    grouperprov; the renamed group has u0. Once the target takes writes again,
+    one incremental run with no events removes u1. Before, the failed
+    value's record stayed under the group that left, whose object was
+    another's now: no retry found the value as grouperprov's, and under
+    ``inserted_by_us`` or ``removed_from_grouper`` u1 stayed for good.
+    """
+    broken = {"on": False}
+    source = _g0_and_r2()
+    inner = InMemoryTarget(id_attributes={"group": "cn"})
+    target = FailingTarget(
+        inner, lambda op, bean: broken["on"] and op == "update_groups" and bean.id == "r2"
+    )
+    config = _config(
+        groups={
+            "attributes": [{"name": "cn", "field": "extension"}],
+            "matching": ["cn"],
+            "delete_policy": policy,
+        },
+        memberships={
+            "type": "group_attributes",
+            "attribute": {"name": "member", "field": "subject_id"},
+            "delete_policy": policy,
+        },
+    )
+    prov = Provisioner(config, source, target, MemorySyncStore())
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    seen = len(source.changes)
+    if how == "deleted":
+        source.delete_group("a:r2")
+    else:
+        source.rename_group("a:r2", "a:r3")
+    source.rename_group("a:g0", "a:r2")
+    broken["on"] = True
+    assert prov.incremental_sync(source.events(seen)).status is SyncStatus.ERROR
+    assert ("update_groups", "r2") in target.failures
+    assert "u1" in inner.groups["r2"].values("member")  # its removal failed
+    broken["on"] = False
+    assert prov.incremental_sync([]).status is SyncStatus.SUCCESS
+    wanted = {"r2": {"u0"}} if how == "deleted" else {"r2": {"u0"}, "r3": {"u1"}}
+    assert {g: inner.groups[g].values("member") for g in inner.groups} == wanted
+    assert not prov.plan_full().plan.changes
+    before = record_facts(prov)
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    assert record_facts(prov) == before
+
+
+def test_a_member_taken_over_whose_value_is_now_invalid_is_removed_by_the_retry() -> None:
+    """As above, u1 joining the renamed group with a value now invalid (INV): u1's old value goes.
+
+    The membership of u1 in the renamed group is in Grouper, in error; the
+    value the other group had for u1 is on the object all the same, and is
+    grouperprov's: the membership's record says so, with the error, until
+    a retry removes the value.
+    """
+    broken = {"on": False}
+    source = InMemorySource()
+    for subject in ("u0", "u1"):
+        source.add_subject(subject, email=f"{subject}@x")
+    source.mark("a", P, scope="sub")
+    for name, subject in (("a:g0", "u0"), ("a:r2", "u1")):
+        source.add_group(name)
+        source.add_member(name, subject)
+    inner = InMemoryTarget(id_attributes={"group": "cn"})
+    target = FailingTarget(
+        inner, lambda op, bean: broken["on"] and op == "update_groups" and bean.id == "r2"
+    )
+    memberships = {
+        "type": "group_attributes",
+        "attribute": {"name": "member", "field": "email", "valid_pattern": "[a-z0-9]+@x"},
+    }
+    prov = Provisioner(_config(memberships=memberships), source, target, MemorySyncStore())
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    seen = len(source.changes)
+    source.delete_group("a:r2")
+    source.rename_group("a:g0", "a:r2")
+    source.add_member("a:r2", "u1")
+    source.update_subject("u1", email="not valid")
+    broken["on"] = True
+    assert prov.incremental_sync(source.events(seen)).status is SyncStatus.ERROR
+    assert inner.groups["r2"].values("member") == {"u1@x"}  # nothing written
+    (renamed,) = (g.id for g in source.snapshot().groups)
+    record = _record_of(prov, ObjectType.MEMBERSHIP, (renamed, "mem-u1"))
+    assert (record.provisionable, record.in_target, record.target_id) == (
+        True,
+        True,
+        (renamed, "u1@x"),
+    )
+    broken["on"] = False
+    assert prov.incremental_sync([]).status is SyncStatus.WARNING  # u1's INV
+    assert {g: inner.groups[g].values("member") for g in inner.groups} == {"r2": {"u0@x"}}
+    record = _record_of(prov, ObjectType.MEMBERSHIP, (renamed, "mem-u1"))
+    assert (record.provisionable, record.in_target, record.error_code) == (
+        True,
+        False,
+        SyncErrorCode.INV,
+    )
+    assert not prov.plan_full().plan.changes
+    before = record_facts(prov)
+    assert prov.full_sync().status is SyncStatus.WARNING
     assert record_facts(prov) == before
 
 

@@ -51,8 +51,8 @@ from target_steps import (
     apply_step,
     converges_then_follows,
     failing,
+    record_facts,
     recovers_after_failures,
-    renaming_apart,
     steps,
 )
 
@@ -1543,7 +1543,46 @@ def test_after_failed_writes_one_incremental_run_recovers_on_the_directory(  # n
     prov = Provisioner(_config(kind, branch, policy=policy), source, target, MemorySyncStore())
     lists = _lists(inner, kind, branch)
     empty = kind is MembershipType.GROUP_ATTRIBUTES
-    recovers_after_failures(prov, source, steps, renaming_apart(_apply), broken, lists, empty=empty)
+    recovers_after_failures(prov, source, steps, _apply, broken, lists, empty=empty)
+
+
+@pytest.mark.parametrize("policy", ["not_in_grouper", "inserted_by_us"])
+def test_a_renamed_groups_old_entry_whose_delete_failed_is_deleted_by_the_retry(
+    slapd_server: SlapdServer, policy: str
+) -> None:
+    """a:g0 becomes a:r2 as a:r2 is deleted; the delete of a:g0's old entry fails.
+
+    The renamed group takes over the entry of the group deleted (they
+    match by name). Its record keeps its old entry until a retry deletes
+    it: moved to the new DN at once, no record held the old entry, and no
+    incremental run deleted it (under ``inserted_by_us``, not even a full
+    sync).
+    """
+    kind = MembershipType.GROUP_ATTRIBUTES
+    branch, source = _directory_campus(slapd_server, kind, [])
+    for name, subject in (("a:g0", "u0"), ("a:r2", "u1")):
+        source.add_group(name)
+        source.add_member(name, subject)
+    broken = {"on": False}
+    inner = _target(slapd_server, branch)
+    target = FailingTarget(inner, lambda op, _bean: broken["on"] and op == "delete_groups")
+    prov = Provisioner(_config(kind, branch, policy=policy), source, target, MemorySyncStore())
+    lists = _lists(inner, kind, branch)
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    seen = len(source.changes)
+    source.delete_group("a:r2")
+    source.rename_group("a:g0", "a:r2")
+    broken["on"] = True
+    assert prov.incremental_sync(source.events(seen)).status is SyncStatus.ERROR
+    assert target.failures == [("delete_groups", f"cn=a:g0,{branch[0]}")]
+    assert lists() == {"a:g0": {"u0"}, "a:r2": {"u0"}}
+    broken["on"] = False
+    assert prov.incremental_sync([]).status is SyncStatus.SUCCESS
+    assert lists() == {"a:r2": {"u0"}}
+    assert not prov.plan_full().plan.changes
+    before = record_facts(prov)
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    assert record_facts(prov) == before
 
 
 @pytest.mark.parametrize(

@@ -45,7 +45,6 @@ from target_steps import (
     converges_then_follows,
     failing,
     recovers_after_failures,
-    renaming_apart,
     steps,
 )
 
@@ -1221,7 +1220,7 @@ def test_after_failed_writes_one_incremental_run_recovers_on_real_tables(  # noq
         target = FailingTarget(inner, lambda op, bean: broken["on"] and pick(op, bean))
         prov = Provisioner(_config(kind, policy), source, target, MemorySyncStore())
         lists = _lists(inner, kind)
-        recovers_after_failures(prov, source, steps, renaming_apart(_apply), broken, lists)
+        recovers_after_failures(prov, source, steps, _apply, broken, lists)
 
 
 # Groups keyed by their cn (as the README's layout keys them by name): a

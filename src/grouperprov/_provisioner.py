@@ -1237,6 +1237,12 @@ class _RecordKeeper:
         self._stale: set[Key] = set()
         # Groups and entities paired with an object another record held: that record's id.
         self._took_over: dict[Key, Hashable] = {}
+        # The groups and entities, by type and target id, whose delete failed.
+        self._undeleted: set[tuple[ObjectType, Hashable]] = set()
+        # Member values a failed removal left on an object its owner took over
+        # from another (see _hand_over): by the record that takes each, the
+        # record it was under, its target id and the error.
+        self._handed: dict[Key, tuple[Key, Hashable, ObjectError]] = {}
         self.errors = self._failed_deletes(errors)
 
     def _failed_deletes(self, errors: Mapping[Key, ObjectError]) -> Mapping[Key, ObjectError]:
@@ -1267,18 +1273,75 @@ class _RecordKeeper:
             elif change.object_type is ObjectType.MEMBERSHIP:
                 held_by: list[Key] = [(ObjectType.MEMBERSHIP, m) for m in change.memberships]
                 held_by = held_by or list(self._holders(ObjectType.MEMBERSHIP, change.object_id))
+                handed = self._hand_over(change, held_by, error)
+                held_by = [k for k in held_by if k not in handed.values()]
                 self._stale.update(held_by)
-                holders = [*held_by, *self._owner_now(change, held_by)]
+                holders = [*held_by, *handed, *self._owner_now(change, held_by)]
             else:
                 # Deleted under its target id, for an object only the target has: the
                 # records that hold it (for one Grouper has, its own, whose error it is).
                 holders = self._holders(change.object_type, change.object_id)
+                self._undeleted.add((change.object_type, change.object_id))
             for key in holders:
                 held = errors.get(key)
                 if held is None or held.code not in RETRIED_CODES:
                     moved[key] = error
                     self.touched.add(key)
-        return {**errors, **moved} if moved else errors
+        if not self._handed:
+            return {**errors, **moved} if moved else errors
+        # The record a value left does not keep its failed removal's error,
+        # unless another failure of the run names it.
+        handed_ids = {target_id for _, target_id, _ in self._handed.values()}
+        named = {
+            (o.change.object_type, m)
+            for o in self.result.outcomes
+            if not o.ok and o.change.object_id not in handed_ids
+            for m in o.change.memberships or (o.change.object_id,)
+        }
+        dropped = self._handed_from - named
+        return {k: e for k, e in {**errors, **moved}.items() if k not in dropped}
+
+    @functools.cached_property
+    def _handed_from(self) -> frozenset[Key]:
+        """The records whose values were handed over (see :meth:`_hand_over`)."""
+        return frozenset(left for left, _, _ in self._handed.values())
+
+    def _hand_over(
+        self, change: Change, held_by: Sequence[Key], error: ObjectError
+    ) -> dict[Key, Key]:
+        """The records that take a member value whose removal failed, by the record it was under.
+
+        A group that takes over the object of a group that left (deleted, or
+        renamed away, in the same batch) finds that group's members on it,
+        and removes those the records say are grouperprov's (the other
+        group's). When such a removal fails, the value is recorded under the
+        owner it is on now, as the membership of its member in that owner:
+        not provisionable, in the target, with the error and what the other
+        group's record said (inserted by grouperprov, since when Grouper
+        provisioned it). A retry finds the value as grouperprov's and
+        removes it. Left under the other group, whose object this is no
+        longer, no retry found it, and under ``inserted_by_us`` or
+        ``removed_from_grouper`` it stayed for good. (The member may be in
+        the owner now, with a value in error, INV say: its record is then
+        provisionable, and says the old value is in the target.)
+        """
+        owner_type = self.planned.behavior.membership_owner
+        owner_id = change.owner_id
+        if owner_type is None or owner_id is None or change.value is None:
+            return {}
+        index = 0 if owner_type is ObjectType.GROUP else 1
+        handed: dict[Key, Key] = {}
+        for key in held_by:
+            mid = key[1]
+            if not isinstance(mid, tuple) or mid[index] == owner_id or key not in self.old:
+                continue
+            taker: Key = (
+                ObjectType.MEMBERSHIP,
+                (owner_id, mid[1]) if index == 0 else (mid[0], owner_id),
+            )
+            self._handed[taker] = (key, change.object_id, error)
+            handed[taker] = key
+        return handed
 
     def _replace_failed(self, change: Change) -> tuple[Key, ...]:
         """The records that hold a failed replaced list's error, besides its memberships'.
@@ -1429,6 +1492,7 @@ class _RecordKeeper:
         self._subject_links(seen)
         self._values_deleted(seen)
         self._memberships_in_error(seen)
+        self._values_handed_over(seen)
         unseen = self.old.keys() - seen  # in C: a no-change run sees every record
         if not unseen:
             return
@@ -1476,6 +1540,32 @@ class _RecordKeeper:
                 if key not in seen and old is not None and old.in_target:
                     self.touched.add(key)
                     self._record(key, in_target=False, in_target_end=self.now)
+
+    def _values_handed_over(self, seen: set[Key]) -> None:
+        """Record the member values a failed removal left on an object taken over (_hand_over)."""
+        for taker, (left, target_id, _) in self._handed.items():
+            old = self.old[left]
+            self.touched.add(taker)
+            seen.add(taker)
+            recorded = self.out.get(taker)
+            provisionable: dict[str, object] = (
+                {}  # in Grouper, its value in error: recorded as such already
+                if recorded is not None and recorded.provisionable
+                else {
+                    "provisionable": False,
+                    "provisionable_start": old.provisionable_start,
+                    "provisionable_end": old.provisionable_end or self.now,
+                }
+            )
+            self._record(
+                taker,
+                target_id=target_id,
+                in_target=True,
+                in_target_start=old.in_target_start,
+                inserted_by_us=old.inserted_by_us,
+                **provisionable,
+                **self._error_fields(taker),
+            )
 
     def _memberships_in_error(self, seen: set[Key]) -> None:
         """Record the memberships Grouper gives whose translation failed (INV, REQ, LEN).
@@ -1601,6 +1691,14 @@ class _RecordKeeper:
         ours = (old is not None and old.inserted_by_us) or inserted
         if target_id is not None and (old is None or old.target_id != target_id):
             ours = self._taken_over(key, target_id) or ours
+            if old is not None and (key[0], old.target_id) in self._undeleted:
+                # Paired with another object (a group renamed onto a name another
+                # group left, whose object it took over), while the delete of its
+                # own old object failed: the record keeps the old object, with the
+                # error, until a retry deletes it. Moved at once, no record held
+                # the old object, and no retry found it; under inserted_by_us
+                # nothing said any more that grouperprov inserted it.
+                target_id, ours = str(old.target_id), old.inserted_by_us
         self._record(
             key,
             target_id=target_id,
@@ -1932,6 +2030,8 @@ class _RecordKeeper:
                     self.applied.get(key)
                 )
                 gone = outcome is not None and outcome.ok and outcome.change.action is Action.DELETE
+                # Its value is left where another record now holds it (see _hand_over).
+                gone = gone or key in self._handed_from
                 # A membership that is not provisionable any more left with a replaced list.
                 gone = gone or (isinstance(key[1], tuple) and key[1][0] in replaced)
                 if gone:

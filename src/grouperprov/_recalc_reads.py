@@ -318,7 +318,15 @@ def _read_target(
     ):
         if not selected:
             continue
-        read = _owners(p, translator, object_type, beans, _linked(records, object_type), caps)
+        read = _owners(
+            p,
+            translator,
+            object_type,
+            beans,
+            _linked(records, object_type),
+            caps,
+            _in_error(records, object_type),
+        )
         if read is None:
             return None
         found[object_type] = read
@@ -354,6 +362,15 @@ def _linked(records: Mapping[Key, SyncRecord], object_type: ObjectType) -> dict[
     }
 
 
+def _in_error(records: Mapping[Key, SyncRecord], object_type: ObjectType) -> frozenset[str]:
+    """The Grouper ids of the records of *object_type* with an error."""
+    return frozenset(
+        str(key[1])
+        for key, r in records.items()
+        if key[0] is object_type and r.error_code is not None
+    )
+
+
 def _owners(  # noqa: PLR0917  # the pieces of one read
     p: Provisioner,
     translator: Translator,
@@ -361,8 +378,18 @@ def _owners(  # noqa: PLR0917  # the pieces of one read
     beans: Iterable[ProvisioningGroup | ProvisioningEntity],
     linked: dict[str, str],
     caps: Capabilities,
+    in_error: Collection[str] = frozenset(),
 ) -> list[ProvisioningGroup | ProvisioningEntity] | None:
-    """The target objects of *beans*: by the target ids the records link, else by search."""
+    """The target objects of *beans*: by the target ids the records link, else by search.
+
+    An object in error whose linked object does not hold its matching
+    values now is looked up by them too, as a full sync sees it: a group
+    renamed onto the name of an object another group left is paired with
+    that object by name, and the record keeps its old object while that
+    one's delete fails (see the record keeper). Read by its link alone, the
+    retry paired the group with its old object again, and its rename
+    failed on the object of its new name, run after run.
+    """
     settings: ObjectConfig = (
         p.config.groups if object_type is ObjectType.GROUP else p.config.entities
     )
@@ -384,6 +411,13 @@ def _owners(  # noqa: PLR0917  # the pieces of one read
         # matching value. Read by its link alone, it was taken for missing and
         # inserted again beside the moved entry, and both got MAT ever after.
         unlinked += [b for b in beans if b.id in linked and linked[b.id] not in found]
+        unlinked += [
+            b
+            for b in beans
+            if b.id in in_error
+            and linked.get(b.id) in found
+            and _moved_from(translator, object_type, b, found[linked[b.id]], settings)
+        ]
     if unlinked:
         names = [*settings.search, *(k[0] for k in settings.matching if len(k) == 1)]
         if not names or not caps.can(search):
@@ -399,6 +433,27 @@ def _owners(  # noqa: PLR0917  # the pieces of one read
         for attribute, values in matcher_search.items():
             found.update((b.id, b) for b in finder(attribute, sorted(values, key=str)))
     return [found[k] for k in sorted(found)]
+
+
+def _moved_from(
+    translator: Translator,
+    object_type: ObjectType,
+    bean: ProvisioningGroup | ProvisioningEntity,
+    linked: ProvisioningGroup | ProvisioningEntity,
+    settings: ObjectConfig,
+) -> bool:
+    """Whether *bean*'s single-attribute matching values are not all held by its *linked* object.
+
+    Compared as text ignoring case: a difference of case only costs a search.
+    """
+    names = [k[0] for k in settings.matching if len(k) == 1]
+    wanted = _search_values(translator, object_type, [bean], tuple(dict.fromkeys(names)))
+    for name, values in (wanted or {}).items():
+        held = linked.get(name)
+        have = held if isinstance(held, frozenset) else {held}
+        if {str(v).casefold() for v in values} - {str(v).casefold() for v in have}:
+            return True
+    return False
 
 
 def _search_values(
