@@ -25,6 +25,7 @@ from grouperprov import (
     ProvisioningEntity,
     ProvisioningGroup,
     ProvisioningMembership,
+    SyncErrorCode,
     SyncStatus,
 )
 from grouperprov.exceptions import ConfigError, TargetUnavailable
@@ -2561,3 +2562,42 @@ def test_a_rename_and_another_change_of_one_row_are_both_made(connect: Connect) 
     assert target.retrieve_all_groups() == [
         ProvisioningGroup(id="a:crew", attributes={"cn": "a:crew", "description": "Crew"})
     ]
+
+
+@pytest.mark.parametrize("keyed", [False, True], ids=["own-key-column", "cn-is-the-key"])
+def test_a_name_a_renamed_group_was_inserted_with_is_taken_as_its_layout_keys_it(
+    keyed: bool,
+) -> None:
+    """a:staff is renamed a:employees, and later a new a:staff made (docs: the target ids).
+
+    With cn in a column of its own, the key stays as inserted: the new
+    group's insert meets the renamed group's key, and fails, with the
+    database's reason, run after run. With cn as the key column, the
+    rename moved the key, and the new group goes in.
+    """
+    with contextlib.closing(sqlite3.connect(":memory:")) as connection:
+        target = SqlTarget(connection, KEYED if keyed else LAYOUT)
+        target.create_tables()
+        source = _campus([])
+        source.add_group("a:staff")
+        source.add_member("a:staff", "u0")
+        prov = Provisioner(
+            _config(MembershipType.GROUP_ATTRIBUTES), source, target, MemorySyncStore()
+        )
+        assert prov.full_sync().status is SyncStatus.SUCCESS
+        source.rename_group("a:staff", "a:employees")
+        assert prov.full_sync().status is SyncStatus.SUCCESS
+        source.add_group("a:staff")
+        source.add_member("a:staff", "u1")
+        for _ in range(2):
+            result = prov.full_sync()
+            if keyed:
+                assert result.status is SyncStatus.SUCCESS, result.summary()
+                continue
+            assert result.status is SyncStatus.ERROR
+            error = result.errors[ObjectType.GROUP, source.snapshot().groups[-1].id]
+            assert error.code is SyncErrorCode.ERR
+            assert "UNIQUE constraint failed: gp_groups.group_key" in error.message
+        groups = {g.get("cn"): g.values("member") for g in target.retrieve_all_groups()}
+        wanted = {"a:employees": {"u0"}, "a:staff": {"u1"}} if keyed else {"a:employees": {"u0"}}
+        assert groups == wanted
