@@ -2755,6 +2755,60 @@ def test_a_member_taken_over_whose_value_is_now_invalid_is_removed_by_the_retry(
     assert record_facts(prov) == before
 
 
+@pytest.mark.parametrize("whole", [False, True], ids=["row-deletes", "whole-lists"])
+def test_a_row_whose_delete_failed_as_its_group_moved_is_deleted_by_the_retry(
+    whole: bool,
+) -> None:
+    """a:g0 is renamed a:g9 as u1 leaves it; the rename moves its rows, deleting u1's fails.
+
+    The membership left Grouper, and its row went with its group to the
+    group's new key. Its record kept the row's old target id: the retry
+    found the row under the new key as no record's, and under
+    ``inserted_by_us`` kept it for good.
+    """
+    broken = {"on": False}
+    source = InMemorySource()
+    for subject in ("u0", "u1"):
+        source.add_subject(subject)
+    source.mark("a", "prop", scope="sub")
+    source.add_group("a:g0")
+    for subject in ("u0", "u1"):
+        source.add_member("a:g0", subject)
+    source.add_group("a:other")  # u1 stays provisioned
+    source.add_member("a:other", "u1")
+    operations = (
+        set(Operation)
+        - {
+            Operation.INSERT_MEMBERSHIP,
+            Operation.INSERT_MEMBERSHIPS,
+            Operation.DELETE_MEMBERSHIP,
+            Operation.DELETE_MEMBERSHIPS,
+        }
+        if whole
+        else None
+    )
+    inner = InMemoryTarget(operations=operations, id_attributes={"group": "cn", "entity": "uid"})
+    writes = {"replace_group_memberships", "delete_memberships"}
+    target = FailingTarget(inner, lambda op, _bean: broken["on"] and op in writes)
+    config = _property_config(MembershipType.MEMBERSHIP_OBJECTS, "inserted_by_us", False)
+    prov = Provisioner(config, source, target, MemorySyncStore())
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    seen = len(source.changes)
+    source.rename_group("a:g0", "a:g9")
+    source.remove_member("a:g9", "u1")
+    broken["on"] = True
+    assert prov.incremental_sync(source.events(seen)).status is SyncStatus.ERROR
+    # Moved with their group, u1's not deleted.
+    assert set(inner.memberships) == {("a:g9", "u0"), ("a:g9", "u1"), ("a:other", "u1")}
+    broken["on"] = False
+    assert prov.incremental_sync([]).status is SyncStatus.SUCCESS
+    assert set(inner.memberships) == {("a:g9", "u0"), ("a:other", "u1")}
+    assert not prov.plan_full().plan.changes
+    before = record_facts(prov)
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    assert record_facts(prov) == before
+
+
 @pytest.mark.parametrize("kind", list(MembershipType))
 def test_what_a_group_takes_over_by_name_stays_grouperprovs(kind: MembershipType) -> None:
     """A new a:g1 takes the object and members of the a:g1 deleted in the batch; then goes too.

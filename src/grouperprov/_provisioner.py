@@ -1843,8 +1843,8 @@ class _RecordKeeper:
             inserted = self._membership_taken_over(key, target_id)
         if key in self._stale and old is not None and old.in_target:
             # Its old form's delete failed: the record holds that form (and the
-            # error) until a retry removes it.
-            target_id, in_target = old.target_id, True
+            # error) until a retry removes it, where this run's moves took it.
+            target_id, in_target = self._moved_row(old.target_id), True
         if in_target and target_id is not None:
             self._claim(key, target_id)
         if old is None and key not in self.out and key not in self.errors:
@@ -2013,6 +2013,15 @@ class _RecordKeeper:
             moved.get(ObjectType.ENTITY, {}).get(entity_id, entity_id),
         )
 
+    def _moved_row(self, target_id: Hashable) -> Hashable:
+        """*target_id* after this run's moves, if memberships are objects (see _moved_membership).
+
+        A member value names no object of the target by its key: it stays.
+        """
+        if self.planned.behavior.membership_owner is not None:
+            return target_id
+        return self._moved_membership(target_id)
+
     def _memberships_left(self, unseen: Collection[Key]) -> None:
         """Record the memberships of old records this run did not see: not provisionable now."""
         replaced = {
@@ -2036,12 +2045,16 @@ class _RecordKeeper:
                 gone = gone or (isinstance(key[1], tuple) and key[1][0] in replaced)
                 if gone:
                     self.touched.add(key)
+                # Still there, it went with its group or entity where this run moved
+                # them (a rename that moves a key moves the rows that name it).
+                moved = {} if gone else {"target_id": self._moved_row(old.target_id)}
                 self._record(
                     key,
                     provisionable=False,
                     provisionable_end=self.now if old.provisionable else old.provisionable_end,
                     in_target=old.in_target and not gone,
                     in_target_end=self.now if gone else old.in_target_end,
+                    **moved,
                     # A failed delete of it has its error (see _failed_deletes).
                     **self._error_over(key, old),
                 )
