@@ -976,6 +976,21 @@ def test_incremental_then_full_plans_nothing(  # noqa: PLR0917  # what hypothesi
     failing={4},
     value_changes=False,
 ).via("discovered failure")
+@example(  # a row whose delete fails as the rename of its group moves it
+    start=[
+        ("group", "a", 0),
+        ("add", 0, "u0"),
+        ("add", 0, "u1"),
+        ("group", "a", 1),
+        ("add", 1, "u1"),
+    ],
+    steps=[("remove", 0, "u1"), ("rename", 0, 9)],
+    batches=1,
+    policy="inserted_by_us",
+    require_members=False,
+    failing={1},
+    value_changes=False,
+).via("discovered failure")
 @given(
     start=_steps,
     steps=_steps,
