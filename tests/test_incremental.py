@@ -2662,8 +2662,9 @@ def test_a_group_renamed_onto_a_deleted_groups_name_does_not_inherit_its_members
 
 @pytest.mark.parametrize("policy", ["inserted_by_us", "removed_from_grouper", "not_in_grouper"])
 @pytest.mark.parametrize("how", ["deleted", "renamed"])
+@pytest.mark.parametrize("whole", [False, True], ids=["value-changes", "whole-lists"])
 def test_a_member_a_group_took_over_by_name_whose_removal_failed_is_removed_by_the_retry(
-    policy: str, how: str
+    policy: str, how: str, whole: bool
 ) -> None:
     """a:g0 becomes a:r2 and takes the object of the a:r2 that left, with u1; removing u1 fails.
 
@@ -2676,7 +2677,7 @@ def test_a_member_a_group_took_over_by_name_whose_removal_failed_is_removed_by_t
     """
     broken = {"on": False}
     source = _g0_and_r2()
-    inner = InMemoryTarget(id_attributes={"group": "cn"})
+    inner = InMemoryTarget(id_attributes={"group": "cn"}, value_changes=not whole)
     target = FailingTarget(
         inner, lambda op, bean: broken["on"] and op == "update_groups" and bean.id == "r2"
     )

@@ -668,6 +668,11 @@ class _Comparer:
                     attribute_changes=(AttributeChange.replace(name, frozenset(new) or None),),
                     memberships=tuple(m for v in desired.values() for m in v.memberships),
                     added=tuple(m for v in adds for m in v.memberships),
+                    removed=tuple(
+                        r.grouper_id
+                        for v in removes
+                        if (r := held[v]) is not None and isinstance(r.grouper_id, tuple)
+                    ),
                     reasons=(
                         Reason(
                             "members_differ",

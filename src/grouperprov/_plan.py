@@ -83,6 +83,8 @@ class Change:
         added: For a replaced list of membership values: the memberships
             behind the values it adds (the rest of ``memberships`` were in
             the target already, and are not made grouperprov's by it).
+        removed: For a replaced list of membership values: the memberships
+            whose records hold the values it removes.
         replacement: For a replaced membership list: the complete new list.
         with_owner: The membership value is written with its owner's insert
             (for a new owner's values: all of them, in one change with no
@@ -103,6 +105,7 @@ class Change:
     value: Scalar | None = None
     memberships: tuple[tuple[str, str], ...] = ()
     added: tuple[tuple[str, str], ...] = ()
+    removed: tuple[tuple[str, str], ...] = ()
     replacement: tuple[ProvisioningMembership, ...] = ()
     with_owner: bool = False
     search: tuple[tuple[str, Scalar], ...] = ()

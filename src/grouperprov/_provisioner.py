@@ -1267,7 +1267,8 @@ class _RecordKeeper:
             assert error is not None  # noqa: S101  # failures have errors
             holders: Sequence[Key]
             if change.action is Action.REPLACE and change.object_type is ObjectType.MEMBERSHIP:
-                holders = self._replace_failed(change)
+                removed = [(ObjectType.MEMBERSHIP, m) for m in change.removed]
+                holders = [*self._replace_failed(change), *self._hand_over(change, removed, error)]
             elif change.action is not Action.DELETE:
                 continue
             elif change.object_type is ObjectType.MEMBERSHIP:
@@ -1327,19 +1328,25 @@ class _RecordKeeper:
         """
         owner_type = self.planned.behavior.membership_owner
         owner_id = change.owner_id
-        if owner_type is None or owner_id is None or change.value is None:
+        if owner_type is None or owner_id is None:
             return {}
         index = 0 if owner_type is ObjectType.GROUP else 1
         handed: dict[Key, Key] = {}
         for key in held_by:
-            mid = key[1]
-            if not isinstance(mid, tuple) or mid[index] == owner_id or key not in self.old:
+            mid, old = key[1], self.old.get(key)
+            if not isinstance(mid, tuple) or mid[index] == owner_id or old is None:
+                continue
+            if change.value is not None:
+                value_id: Hashable = change.object_id  # the value as the target holds it
+            elif old.in_target and isinstance(old.target_id, tuple):
+                value_id = (owner_id, old.target_id[1])  # in a replaced list: as recorded
+            else:
                 continue
             taker: Key = (
                 ObjectType.MEMBERSHIP,
                 (owner_id, mid[1]) if index == 0 else (mid[0], owner_id),
             )
-            self._handed[taker] = (key, change.object_id, error)
+            self._handed[taker] = (key, value_id, error)
             handed[taker] = key
         return handed
 
@@ -2024,13 +2031,17 @@ class _RecordKeeper:
 
     def _memberships_left(self, unseen: Collection[Key]) -> None:
         """Record the memberships of old records this run did not see: not provisionable now."""
-        replaced = {
-            o.change.owner_id
+        lists = [
+            o.change
             for o in self.result.outcomes
             if o.ok
             and o.change.action is Action.REPLACE
             and o.change.object_type is ObjectType.MEMBERSHIP
-        }
+        ]
+        replaced = {change.owner_id for change in lists}
+        # The values of another owner's memberships a list removed (a group that
+        # took over that owner's object, with its members).
+        removed = {(ObjectType.MEMBERSHIP, m) for change in lists for m in change.removed}
         for key, old in self.old.items():
             if key[0] is ObjectType.MEMBERSHIP and key in unseen and self._covered(key):
                 # By the value as recorded, or by the membership a delete of the value
@@ -2040,7 +2051,7 @@ class _RecordKeeper:
                 )
                 gone = outcome is not None and outcome.ok and outcome.change.action is Action.DELETE
                 # Its value is left where another record now holds it (see _hand_over).
-                gone = gone or key in self._handed_from
+                gone = gone or key in self._handed_from or key in removed
                 # A membership that is not provisionable any more left with a replaced list.
                 gone = gone or (isinstance(key[1], tuple) and key[1][0] in replaced)
                 if gone:
@@ -2056,22 +2067,24 @@ class _RecordKeeper:
                     in_target_end=self.now if gone else old.in_target_end,
                     **moved,
                     # A failed delete of it has its error (see _failed_deletes).
-                    **self._error_over(key, old),
+                    **self._error_over(key, old, gone=gone),
                 )
 
-    def _error_over(self, key: Key, old: SyncRecord) -> dict[str, object]:
+    def _error_over(self, key: Key, old: SyncRecord, *, gone: bool = False) -> dict[str, object]:
         """The error fields of a record whose object leaves Grouper's wish, out of the target.
 
         Nothing is left to do for it: an error it had (an INV that kept it
         out of the target) is over, and is cleared, as an incremental run
         clears it. One the run found for it (or for an object still in the
-        target, a failed delete) is kept.
+        target, a failed delete) is kept. *gone*: this run took it out of
+        the target (a replaced list without it): a failed delete's error is
+        over too.
         """
         error = self.errors.get(key)
         if error is not None:
             return error_fields(old, error, self.now)
         current = self.out.get(key) or old
-        if current.in_target or current.error_code is None:
+        if (current.in_target and not gone) or current.error_code is None:
             return {}
         return error_fields(old, None, self.now)
 
