@@ -2825,6 +2825,41 @@ def test_a_row_whose_delete_failed_as_its_group_moved_is_deleted_by_the_retry(
     assert record_facts(prov) == before
 
 
+def test_a_group_sync_leaves_a_persons_failed_list_to_the_retry() -> None:
+    """u0's isMemberOf list (a whole list) failed to drop a:x; a group sync of a:y comes next.
+
+    The group sync sees u0's values of a:y only (a:x is out of its view) and
+    finds them right. It left u0 without the error of its failed list, so
+    no retry recalculated u0 whole, and a:x stayed on u0 for good. A run
+    that sees part of a person's list now leaves that error to the retry.
+    """
+    broken = {"on": False}
+    source = InMemorySource()
+    source.add_subject("u0")
+    source.mark("a", "prop", scope="sub")
+    for name in ("a:x", "a:y"):
+        source.add_group(name)
+        source.add_member(name, "u0")
+    inner = InMemoryTarget(id_attributes={"group": "cn", "entity": "uid"}, value_changes=False)
+    target = FailingTarget(inner, lambda op, _bean: broken["on"] and op == "update_entities")
+    config = _property_config(MembershipType.ENTITY_ATTRIBUTES, "inserted_by_us", False)
+    prov = Provisioner(config, source, target, MemorySyncStore())
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    seen = len(source.changes)
+    source.delete_group("a:x")
+    broken["on"] = True
+    assert prov.incremental_sync(source.events(seen)).status is SyncStatus.ERROR
+    broken["on"] = False
+    assert inner.entities["u0"].values("isMemberOf") == {"a:x", "a:y"}
+    assert prov.sync_group("a:y").status is SyncStatus.SUCCESS
+    assert prov.incremental_sync([]).status is SyncStatus.SUCCESS
+    assert inner.entities["u0"].values("isMemberOf") == {"a:y"}
+    assert not prov.plan_full().plan.changes
+    before = record_facts(prov)
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    assert record_facts(prov) == before
+
+
 @pytest.mark.parametrize("kind", list(MembershipType))
 def test_what_a_group_takes_over_by_name_stays_grouperprovs(kind: MembershipType) -> None:
     """A new a:g1 takes the object and members of the a:g1 deleted in the batch; then goes too.

@@ -227,6 +227,9 @@ class FullPlan:
         subject_links: The subject links of the run, when configured.
         started: When planning began, before Grouper was read (the run's
             view of Grouper is as of then; recorded as its ``last_run``).
+        partly_seen: The target ids of the membership owners whose values
+            the run sees in part (a group sync sees a person's values of its
+            groups only).
     """
 
     comparison: Comparison
@@ -243,6 +246,7 @@ class FullPlan:
     memberships_covered: frozenset[tuple[str, str]] = frozenset()
     subject_links: SubjectLinks | None = None
     started: datetime | None = None
+    partly_seen: frozenset[str] = frozenset()
 
     @property
     def plan(self) -> Plan:
@@ -477,6 +481,7 @@ class Provisioner:
             groups_only=selected,
             subject_links=subject_links,
             started=started,
+            partly_seen=frozenset(t for t, values in hidden.items() if values),
         )
 
     def _kept_entities(self, scope: Scope, behavior: Behavior, state: SyncState) -> Scope:
@@ -1717,8 +1722,30 @@ class _RecordKeeper:
             if in_target
             else None,
             inserted_by_us=ours,
-            **self._error_fields(key),
+            **self._owner_error(key, old, target_id),
         )
+
+    def _owner_error(
+        self, key: Key, old: SyncRecord | None, target_id: str | None
+    ) -> dict[str, object]:
+        """A group's or entity's error fields; a retried error is kept where the run saw part of it.
+
+        An owner of membership values whose list the run sees in part (a
+        group sync sees a person's values of its groups only) may hold the
+        error of a list that failed, kept on it so that a retry recalculates
+        it whole: the values out of view (a deleted group's) are a retry's
+        to remove. Cleared by such a run, the retry never came, and they
+        stayed.
+        """
+        if (
+            target_id is not None
+            and target_id in self.planned.partly_seen
+            and key not in self.errors
+            and old is not None
+            and old.error_code in RETRIED_CODES
+        ):
+            return {}
+        return self._error_fields(key)
 
     def _taken_over(self, key: Key, target_id: Hashable) -> bool:
         """Whether *key* took over a target object that another record says grouperprov inserted.
