@@ -1020,6 +1020,61 @@ def test_after_a_failing_target_heals_one_incremental_run_converges(  # noqa: PL
     the records as it would write them. *value_changes* off: the target
     takes whole value lists.
     """
+    _heals_after_failures(
+        kind, start, steps, batches, policy, require_members, failing, value_changes
+    )
+
+
+_MODES = st.sampled_from(["incremental", "group sync", "request", "diagnostics"])
+
+
+@pytest.mark.parametrize("kind", list(MembershipType))
+@settings(max_examples=100, deadline=None)
+@given(
+    start=_steps,
+    steps=_steps,
+    batches=st.integers(1, 3),
+    policy=st.sampled_from(["inserted_by_us", "not_in_grouper", "removed_from_grouper"]),
+    require_members=st.booleans(),
+    failing=st.sets(st.integers(0, 6), min_size=1, max_size=4),
+    value_changes=st.booleans(),
+    modes=st.lists(_MODES, min_size=3, max_size=3),
+)
+def test_after_failures_in_group_syncs_and_requests_one_incremental_run_converges(  # noqa: PLR0917  # what hypothesis varies
+    kind: MembershipType,
+    start: list[Any],
+    steps: list[Any],
+    batches: int,
+    policy: str,
+    require_members: bool,
+    failing: set[int],
+    value_changes: bool,
+    modes: list[str],
+) -> None:
+    """As above, each batch's writes also made by a group sync, a control message or diagnostics.
+
+    Before a batch's incremental run, its touched groups are group-synced
+    (or asked for by a control message); or after it, diagnostics of one
+    group write what they find. Writes fail in all of them; the healing
+    incremental run then leaves the target as Grouper says.
+    """
+    _heals_after_failures(
+        kind, start, steps, batches, policy, require_members, failing, value_changes, modes
+    )
+
+
+def _heals_after_failures(  # noqa: PLR0917  # what the properties vary
+    kind: MembershipType,
+    start: list[Any],
+    steps: list[Any],
+    batches: int,
+    policy: str,
+    require_members: bool,
+    failing: set[int],
+    value_changes: bool,
+    modes: Sequence[str] = (),
+) -> None:
+    """Writes fail in the runs of *steps* (*modes*: how each batch is run, else incrementally)."""
     broken = {"on": False}
 
     def fail(_op: str, bean: object) -> bool:
@@ -1040,14 +1095,27 @@ def test_after_a_failing_target_heals_one_incremental_run_converges(  # noqa: PL
     seq = len(source.changes)
     size = max(1, len(steps) // batches)
     broken["on"] = True
-    for index in range(0, len(steps), size):
+    for batch, index in enumerate(range(0, len(steps), size)):
         for step in steps[index : index + size]:
             _apply_step(source, step)
+        mode = modes[batch % len(modes)] if modes else "incremental"
+        touched = sorted({c["group_id"] for c in source.changes[seq:] if "group_id" in c})
+        known = {
+            str(k[1]) for k in prov.store.load(prov.config.name).records if k[0] is ObjectType.GROUP
+        }
+        ids = [g for g in touched if g in known or g in {x.id for x in source.snapshot().groups}]
+        if mode == "group sync" and ids:
+            prov.sync_group(*ids)
+        elif mode == "request" and ids:
+            prov.request_sync(groups=ids, requested_by="test")
         events = source.events(seq)
         seq = len(source.changes)
         summary = prov.incremental_sync(events).incremental
         assert summary is not None
         assert summary.full_sync is None  # no run here is a full sync: its errors wait
+        names = sorted(str(g.get("name")) for g in source.snapshot().groups)
+        if mode == "diagnostics" and names:
+            prov.diagnostics(group=names[0], write=True)
     broken["on"] = False
     result = prov.incremental_sync([])
     assert result.status in _OK, result.summary()
