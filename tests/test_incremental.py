@@ -1099,7 +1099,7 @@ def _heals_after_failures(  # noqa: PLR0917  # what the properties vary
         for step in steps[index : index + size]:
             _apply_step(source, step)
         mode = modes[batch % len(modes)] if modes else "incremental"
-        touched = sorted({c["group_id"] for c in source.changes[seq:] if "group_id" in c})
+        touched = sorted({str(c["group_id"]) for c in source.changes[seq:] if "group_id" in c})
         known = {
             str(k[1]) for k in prov.store.load(prov.config.name).records if k[0] is ObjectType.GROUP
         }
