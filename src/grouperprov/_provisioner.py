@@ -1738,7 +1738,8 @@ class _RecordKeeper:
         stayed.
         """
         if (
-            target_id is not None
+            key[0] is self.planned.behavior.membership_owner
+            and target_id is not None
             and target_id in self.planned.partly_seen
             and key not in self.errors
             and old is not None
