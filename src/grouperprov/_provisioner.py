@@ -1341,12 +1341,11 @@ class _RecordKeeper:
             mid, old = key[1], self.old.get(key)
             if not isinstance(mid, tuple) or mid[index] == owner_id or old is None:
                 continue
-            if change.value is not None:
-                value_id: Hashable = change.object_id  # the value as the target holds it
-            elif old.in_target and isinstance(old.target_id, tuple):
-                value_id = (owner_id, old.target_id[1])  # in a replaced list: as recorded
-            else:
-                continue
+            value_id: Hashable = change.object_id  # the value as the target holds it
+            if change.value is None:  # in a replaced list: the value as recorded
+                recorded = old.target_id
+                assert isinstance(recorded, tuple)  # noqa: S101  # a value's: (owner, value)
+                value_id = (owner_id, recorded[1])
             taker: Key = (
                 ObjectType.MEMBERSHIP,
                 (owner_id, mid[1]) if index == 0 else (mid[0], owner_id),
