@@ -36,7 +36,7 @@ from grouperprov._source import read_entities, read_partial
 from grouperprov.exceptions import SourceError
 from grouperprov.stores import MemorySyncStore
 from grouperprov.testing import FailingTarget, InMemorySource, InMemoryTarget
-from target_steps import record_facts
+from target_steps import as_a_full_sync_leaves_it, record_facts
 from test_provisioner_properties import _config as _property_config
 
 P = "campus-ldap"
@@ -2694,10 +2694,7 @@ def test_a_renamed_groups_old_object_whose_delete_failed_is_deleted_by_the_retry
     record = _record_of(prov, ObjectType.GROUP, renamed)
     assert (record.target_id, record.in_target, record.error_code) == ("r2", True, None)
     assert record.inserted_by_us
-    assert not prov.plan_full().plan.changes
-    before = record_facts(prov)
-    assert prov.full_sync().status is SyncStatus.SUCCESS
-    assert record_facts(prov) == before
+    as_a_full_sync_leaves_it(prov)
 
 
 @pytest.mark.parametrize("full", [False, True], ids=["incremental", "full"])
@@ -2777,10 +2774,7 @@ def test_a_member_a_group_took_over_by_name_whose_removal_failed_is_removed_by_t
     assert prov.incremental_sync([]).status is SyncStatus.SUCCESS
     wanted = {"r2": {"u0"}} if how == "deleted" else {"r2": {"u0"}, "r3": {"u1"}}
     assert {g: inner.groups[g].values("member") for g in inner.groups} == wanted
-    assert not prov.plan_full().plan.changes
-    before = record_facts(prov)
-    assert prov.full_sync().status is SyncStatus.SUCCESS
-    assert record_facts(prov) == before
+    as_a_full_sync_leaves_it(prov)
 
 
 def test_a_member_taken_over_whose_value_is_now_invalid_is_removed_by_the_retry() -> None:
@@ -2833,10 +2827,7 @@ def test_a_member_taken_over_whose_value_is_now_invalid_is_removed_by_the_retry(
         False,
         SyncErrorCode.INV,
     )
-    assert not prov.plan_full().plan.changes
-    before = record_facts(prov)
-    assert prov.full_sync().status is SyncStatus.WARNING
-    assert record_facts(prov) == before
+    as_a_full_sync_leaves_it(prov, SyncStatus.WARNING)
 
 
 @pytest.mark.parametrize("whole", [False, True], ids=["row-deletes", "whole-lists"])
@@ -2887,10 +2878,7 @@ def test_a_row_whose_delete_failed_as_its_group_moved_is_deleted_by_the_retry(
     broken["on"] = False
     assert prov.incremental_sync([]).status is SyncStatus.SUCCESS
     assert set(inner.memberships) == {("a:g9", "u0"), ("a:other", "u1")}
-    assert not prov.plan_full().plan.changes
-    before = record_facts(prov)
-    assert prov.full_sync().status is SyncStatus.SUCCESS
-    assert record_facts(prov) == before
+    as_a_full_sync_leaves_it(prov)
 
 
 def test_a_group_sync_leaves_a_persons_failed_list_to_the_retry() -> None:
@@ -2922,10 +2910,7 @@ def test_a_group_sync_leaves_a_persons_failed_list_to_the_retry() -> None:
     assert prov.sync_group("a:y").status is SyncStatus.SUCCESS
     assert prov.incremental_sync([]).status is SyncStatus.SUCCESS
     assert inner.entities["u0"].values("isMemberOf") == {"a:y"}
-    assert not prov.plan_full().plan.changes
-    before = record_facts(prov)
-    assert prov.full_sync().status is SyncStatus.SUCCESS
-    assert record_facts(prov) == before
+    as_a_full_sync_leaves_it(prov)
 
 
 @pytest.mark.parametrize("kind", list(MembershipType))
