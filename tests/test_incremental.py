@@ -937,6 +937,18 @@ def test_incremental_then_full_plans_nothing(  # noqa: PLR0917  # what hypothesi
     assert record_facts(prov) == before
 
 
+_RECOVERY_DRAWS: dict[str, st.SearchStrategy[Any]] = {
+    "start": _steps,
+    "steps": _steps,
+    "batches": st.integers(1, 3),
+    "policy": st.sampled_from(["inserted_by_us", "not_in_grouper", "removed_from_grouper"]),
+    "require_members": st.booleans(),
+    "failing": st.sets(st.integers(0, 6), min_size=1, max_size=4),
+    "value_changes": st.booleans(),
+}
+"""What the recovery properties draw (which writes fail: by a checksum of the object)."""
+
+
 @pytest.mark.parametrize("kind", list(MembershipType))
 @settings(max_examples=100, deadline=None)
 @example(  # a new group takes the target's group by its name; removing its member fails
@@ -991,15 +1003,7 @@ def test_incremental_then_full_plans_nothing(  # noqa: PLR0917  # what hypothesi
     failing={1},
     value_changes=False,
 ).via("discovered failure")
-@given(
-    start=_steps,
-    steps=_steps,
-    batches=st.integers(1, 3),
-    policy=st.sampled_from(["inserted_by_us", "not_in_grouper", "removed_from_grouper"]),
-    require_members=st.booleans(),
-    failing=st.sets(st.integers(0, 6), min_size=1, max_size=4),
-    value_changes=st.booleans(),
-)
+@given(**_RECOVERY_DRAWS)
 def test_after_a_failing_target_heals_one_incremental_run_converges(  # noqa: PLR0917  # what hypothesis varies
     kind: MembershipType,
     start: list[Any],
@@ -1030,16 +1034,7 @@ _MODES = st.sampled_from(["incremental", "group sync", "request", "diagnostics"]
 
 @pytest.mark.parametrize("kind", list(MembershipType))
 @settings(max_examples=100, deadline=None)
-@given(
-    start=_steps,
-    steps=_steps,
-    batches=st.integers(1, 3),
-    policy=st.sampled_from(["inserted_by_us", "not_in_grouper", "removed_from_grouper"]),
-    require_members=st.booleans(),
-    failing=st.sets(st.integers(0, 6), min_size=1, max_size=4),
-    value_changes=st.booleans(),
-    modes=st.lists(_MODES, min_size=3, max_size=3),
-)
+@given(**_RECOVERY_DRAWS, modes=st.lists(_MODES, min_size=3, max_size=3))
 def test_after_failures_in_group_syncs_and_requests_one_incremental_run_converges(  # noqa: PLR0917  # what hypothesis varies
     kind: MembershipType,
     start: list[Any],
