@@ -2641,20 +2641,32 @@ def _g0_and_r2() -> InMemorySource:
 
 
 @pytest.mark.parametrize("policy", ["not_in_grouper", "inserted_by_us"])
+@pytest.mark.parametrize(
+    ("left", "again"),
+    [("deleted", False), ("deleted", True), ("renamed", False)],
+    ids=["retried", "renamed-again-first", "other-renamed-away"],
+)
 def test_a_renamed_groups_old_object_whose_delete_failed_is_deleted_by_the_retry(
-    policy: str,
+    policy: str, left: str, again: bool
 ) -> None:
     """a:g0 becomes a:r2 as a:r2 is deleted, and the delete of a:g0's own old object fails.
 
     The renamed group takes over the deleted group's target object (they
-    match by name). Its record keeps its old object (g0), with the error,
-    until the delete of that object is done: moved to the new object at
-    once, no record held g0 any more, and no incremental run found it;
-    under ``inserted_by_us`` (the default) nothing said any more that
-    grouperprov had inserted it, and it stayed for good.
+    match by name). The deleted group's record, free now, keeps the old
+    object (g0), with the error, until a retry deletes it; the renamed
+    group's record holds its new object. Moved to the new object at once,
+    no record held g0 any more, and no incremental run found it; under
+    ``inserted_by_us`` (the default) nothing said any more that grouperprov
+    had inserted it, and it stayed for good. *again*: the group is renamed
+    once more (a:r7) while the delete still fails; the old object is still
+    the deleted group's record's to delete. With a:r2 renamed away (a:r3)
+    instead of deleted, its record is in use: the renamed group's record
+    keeps its old object until the retry, which finds the group by its name
+    as well as by its link.
     """
     broken = {"on": False}
     source = _g0_and_r2()
+    other = next(g.id for g in source.snapshot().groups if g.get("name") == "a:r2")
     inner = InMemoryTarget(id_attributes={"group": "cn"})
     target = FailingTarget(
         inner, lambda op, bean: broken["on"] and op == "delete_groups" and bean.id == "g0"
@@ -2667,28 +2679,51 @@ def test_a_renamed_groups_old_object_whose_delete_failed_is_deleted_by_the_retry
     prov = Provisioner(_config(groups=groups), source, target, MemorySyncStore())
     assert prov.full_sync().status is SyncStatus.SUCCESS
     seen = len(source.changes)
-    source.delete_group("a:r2")
+    if left == "deleted":
+        source.delete_group("a:r2")
+    else:
+        source.rename_group("a:r2", "a:r3")
     source.rename_group("a:g0", "a:r2")
-    (renamed,) = (g.id for g in source.snapshot().groups)
+    renamed = next(g.id for g in source.snapshot().groups if g.get("name") == "a:r2")
     broken["on"] = True
     assert prov.incremental_sync(source.events(seen)).status is SyncStatus.ERROR
     assert target.failures == [("delete_groups", "g0")]
+    others = {} if left == "deleted" else {"r3": {"u1"}}
     assert {g: inner.groups[g].values("member") for g in inner.groups} == {
         "g0": {"u0"},
         "r2": {"u0"},
+        **others,
     }
-    record = _record_of(prov, ObjectType.GROUP, renamed)
-    assert (record.target_id, record.in_target, record.error_code) == (
+    # The record that keeps g0 until it is deleted: the deleted group's, else the renamed one's.
+    keeper = _record_of(prov, ObjectType.GROUP, other if left == "deleted" else renamed)
+    assert (keeper.target_id, keeper.in_target, keeper.error_code) == (
         "g0",
         True,
         SyncErrorCode.ERR,
     )
+    assert keeper.inserted_by_us
+    if left == "deleted":
+        record = _record_of(prov, ObjectType.GROUP, renamed)
+        assert (record.target_id, record.in_target, record.error_code) == ("r2", True, None)
+        assert not keeper.provisionable
+    name = "r2"
+    if again:
+        seen = len(source.changes)
+        source.rename_group("a:r2", "a:r7")
+        assert prov.incremental_sync(source.events(seen)).status is SyncStatus.ERROR
+        name = "r7"
     broken["on"] = False
     assert prov.incremental_sync([]).status is SyncStatus.SUCCESS
-    assert {g: inner.groups[g].values("member") for g in inner.groups} == {"r2": {"u0"}}
+    assert {g: inner.groups[g].values("member") for g in inner.groups} == {
+        name: {"u0"},
+        **others,
+    }
     record = _record_of(prov, ObjectType.GROUP, renamed)
-    assert (record.target_id, record.in_target, record.error_code) == ("r2", True, None)
+    assert (record.target_id, record.in_target, record.error_code) == (name, True, None)
     assert record.inserted_by_us
+    if left == "deleted":
+        record = _record_of(prov, ObjectType.GROUP, other)
+        assert (record.target_id, record.in_target, record.error_code) == (None, False, None)
     as_a_full_sync_leaves_it(prov)
 
 

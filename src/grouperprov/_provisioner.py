@@ -1244,6 +1244,9 @@ class _RecordKeeper:
         self._took_over: dict[Key, Hashable] = {}
         # The groups and entities, by type and target id, whose delete failed.
         self._undeleted: set[tuple[ObjectType, Hashable]] = set()
+        # Records of groups Grouper deleted that keep another's old object whose
+        # delete failed (see _adopter): that object's target id, and whose it was.
+        self._adopted: dict[Key, tuple[Hashable, Key]] = {}
         # Member values a failed removal left on an object its owner took over
         # from another (see _hand_over): by the record that takes each, the
         # record it was under, its target id and the error.
@@ -1287,7 +1290,11 @@ class _RecordKeeper:
                 # Deleted under its target id, for an object only the target has: the
                 # records that hold it (for one Grouper has, its own, whose error it is).
                 holders = self._holders(change.object_type, change.object_id)
-                self._undeleted.add((change.object_type, change.object_id))
+                adopter = self._adopter(change.object_type, change.object_id, holders)
+                if adopter is not None:
+                    holders = [adopter]
+                else:
+                    self._undeleted.add((change.object_type, change.object_id))
             for key in holders:
                 held = errors.get(key)
                 if held is None or held.code not in RETRIED_CODES:
@@ -1311,6 +1318,34 @@ class _RecordKeeper:
     def _handed_from(self) -> frozenset[Key]:
         """The records whose values were handed over (see :meth:`_hand_over`)."""
         return frozenset(left for left, _, _ in self._handed.values())
+
+    def _adopter(
+        self, object_type: ObjectType, target_id: Hashable, holders: Sequence[Key]
+    ) -> Key | None:
+        """The record that keeps an old object whose delete failed, when its own moved on.
+
+        A group renamed to the name of a group Grouper deleted takes over the
+        deleted group's object, and its own old object is deleted. When that
+        delete fails, the deleted group's record, free now, keeps the old
+        object, with the error (as the record of a group Grouper deleted
+        keeps its object until a delete is done): a retry deletes it by that
+        record's link, whatever the renamed group does next. ``None`` when
+        there is no such record (the other group was renamed away, and its
+        record is in use): the renamed group's record keeps its old object
+        then (see :meth:`_provisionable`).
+        """
+        if len(holders) != 1:
+            return None
+        (holder,) = holders
+        links = self.links.get(object_type, {})
+        now = links.get(str(holder[1]))
+        if now is None or now == target_id:
+            return None  # not paired elsewhere: the record keeps its own object
+        for other in self._holders(object_type, now):
+            if other != holder and str(other[1]) not in links and other not in self._adopted:
+                self._adopted[other] = (target_id, holder)
+                return other
+        return None
 
     def _hand_over(
         self, change: Change, held_by: Sequence[Key], error: ObjectError
@@ -1490,6 +1525,17 @@ class _RecordKeeper:
                 self._provisionable(key, links[object_type].get(str(wrapper.object_id)))
                 if cached[object_type]:
                     self._cache(key, wrapper, cached[object_type])
+        for key, (target_id, holder) in self._adopted.items():
+            was = self.old[holder]
+            self.touched.add(key)
+            self._record(
+                key,
+                target_id=target_id,
+                in_target=True,
+                in_target_start=was.in_target_start,
+                in_target_end=None,
+                inserted_by_us=was.inserted_by_us,
+            )
         for gid in self.planned.scope.errors:
             # Left out with an error (MEM): the error is kept on the group's record,
             # also when this run deleted the group from the target; a group left
