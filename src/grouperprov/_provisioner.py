@@ -1526,16 +1526,7 @@ class _RecordKeeper:
                 if cached[object_type]:
                     self._cache(key, wrapper, cached[object_type])
         for key, (target_id, holder) in self._adopted.items():
-            was = self.old[holder]
-            self.touched.add(key)
-            self._record(
-                key,
-                target_id=target_id,
-                in_target=True,
-                in_target_start=was.in_target_start,
-                in_target_end=None,
-                inserted_by_us=was.inserted_by_us,
-            )
+            self._keeps(key, target_id, self.old[holder], in_target_end=None)
         for gid in self.planned.scope.errors:
             # Left out with an error (MEM): the error is kept on the group's record,
             # also when this run deleted the group from the target; a group left
@@ -1602,7 +1593,6 @@ class _RecordKeeper:
         """Record the member values a failed removal left on an object taken over (_hand_over)."""
         for taker, (left, target_id, _) in self._handed.items():
             old = self.old[left]
-            self.touched.add(taker)
             seen.add(taker)
             recorded = self.out.get(taker)
             provisionable: dict[str, object] = (
@@ -1614,15 +1604,23 @@ class _RecordKeeper:
                     "provisionable_end": old.provisionable_end or self.now,
                 }
             )
-            self._record(
-                taker,
-                target_id=target_id,
-                in_target=True,
-                in_target_start=old.in_target_start,
-                inserted_by_us=old.inserted_by_us,
-                **provisionable,
-                **self._error_fields(taker),
-            )
+            self._keeps(taker, target_id, old, **provisionable, **self._error_fields(taker))
+
+    def _keeps(self, key: Key, target_id: Hashable, was: SyncRecord, **fields: object) -> None:
+        """Record that *key* now holds *target_id*, an object that the record *was* held.
+
+        The object is in the target still (a delete or removal of it
+        failed), as that record said, and grouperprov's as it said.
+        """
+        self.touched.add(key)
+        self._record(
+            key,
+            target_id=target_id,
+            in_target=True,
+            in_target_start=was.in_target_start,
+            inserted_by_us=was.inserted_by_us,
+            **fields,
+        )
 
     def _memberships_in_error(self, seen: set[Key]) -> None:
         """Record the memberships Grouper gives whose translation failed (INV, REQ, LEN).

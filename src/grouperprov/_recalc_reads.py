@@ -318,15 +318,8 @@ def _read_target(
     ):
         if not selected:
             continue
-        read = _owners(
-            p,
-            translator,
-            object_type,
-            beans,
-            _linked(records, object_type),
-            caps,
-            _in_error(records, object_type),
-        )
+        linked, in_error = _linked(records, object_type)
+        read = _owners(p, translator, object_type, beans, linked, caps, in_error)
         if read is None:
             return None
         found[object_type] = read
@@ -353,22 +346,18 @@ def _read_target(
     )
 
 
-def _linked(records: Mapping[Key, SyncRecord], object_type: ObjectType) -> dict[str, str]:
-    """Grouper id -> target id of the records of *object_type* that have one."""
-    return {
-        str(key[1]): str(r.target_id)
-        for key, r in records.items()
-        if key[0] is object_type and r.target_id is not None
-    }
-
-
-def _in_error(records: Mapping[Key, SyncRecord], object_type: ObjectType) -> frozenset[str]:
-    """The Grouper ids of the records of *object_type* with an error."""
-    return frozenset(
-        str(key[1])
-        for key, r in records.items()
-        if key[0] is object_type and r.error_code is not None
-    )
+def _linked(
+    records: Mapping[Key, SyncRecord], object_type: ObjectType
+) -> tuple[dict[str, str], frozenset[str]]:
+    """Grouper id -> target id of the records of *object_type* that have one; those in error."""
+    linked: dict[str, str] = {}
+    in_error: set[str] = set()
+    for key, r in records.items():
+        if key[0] is object_type and r.target_id is not None:
+            linked[str(key[1])] = str(r.target_id)
+            if r.error_code is not None:
+                in_error.add(str(key[1]))
+    return linked, frozenset(in_error)
 
 
 def _owners(  # noqa: PLR0917  # the pieces of one read
