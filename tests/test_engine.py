@@ -186,6 +186,37 @@ def test_crud_orders_give_the_exact_call_sequence(order: str, expected: list[str
     assert writes == expected
 
 
+@pytest.mark.parametrize("policy", ["not_in_grouper", "inserted_by_us"])
+def test_the_rows_of_a_group_the_sync_deletes_go_with_it(policy: str) -> None:
+    """A group of the target's own that the policy deletes takes its membership rows along.
+
+    Found by fuzzing hand edits: only rows of provisioned groups were ever
+    deleted, so under ``not_in_grouper`` the group went and its rows stayed,
+    naming no group, on a target that does not cascade a group's delete.
+    Under ``inserted_by_us`` the group is not grouperprov's: both stay.
+    """
+    config = _config(
+        "membership_objects",
+        groups__delete_policy=policy,
+        memberships__delete_policy=policy,
+    )
+    target = _target()
+    target.seed(
+        groups=[ProvisioningGroup(id="other", attributes={"cn": "other"})],
+        memberships=[
+            ProvisioningMembership(
+                group_id="other", entity_id="u1", attributes={"group": "other", "user": "u1"}
+            )
+        ],
+    )
+    _, result = sync(config, target, GROUPS, ENTITIES, MEMBERSHIPS)
+    assert result.failures == ()
+    kept = policy == "inserted_by_us"
+    assert ("other" in target.groups) is kept
+    assert (("other", "u1") in target.memberships) is kept
+    assert ("grp1", "u1") in target.memberships  # Grouper's own rows are written all the same
+
+
 def test_a_target_without_bulk_delete_gets_one_call_per_group() -> None:
     target = _target(operations=ALL - {Operation.DELETE_GROUPS})
     target.seed(

@@ -393,6 +393,9 @@ class _Comparer:
             if record is not None and record.known_to_grouper:
                 managed.add(tid)
             action = self._delete(object_type, ob, tid, native[tid], record)
+            if action is Action.DELETE:
+                # Its membership objects go with it: left, they named no group.
+                managed.add(tid)
             wrappers[tid] = ProvisioningWrapper(
                 object_type=object_type,
                 object_id=tid,
