@@ -2053,6 +2053,47 @@ def test_values_another_system_gave_people_are_kept_whatever_the_delete_policy(
     assert not prov.plan_full().plan.changes
 
 
+@pytest.mark.parametrize("value_changes", [True, False])
+def test_the_value_of_a_provisioned_group_without_members_is_grouper_s_to_remove(
+    value_changes: bool,  # a parameter
+) -> None:
+    """Under ``not_in_grouper``, a provisioned group's value goes even when nobody holds it.
+
+    Found by fuzzing hand edits, and met when moving from another
+    provisioner with no sync records: a value counted as a group's only
+    when someone was given it in the run or a record held it, so the value
+    of a group whose last member had left stayed on people for good. A
+    Grouper group that is not provisioned still names no value of Grouper's.
+    """
+    source = _campus()
+    source.add_group("apps:ldap:empty")
+    source.add_member("apps:ldap:staff", "u3")
+    target = InMemoryTarget(id_attributes={"entity": "uid"}, value_changes=value_changes)
+    left = {"urn:g:apps:ldap:empty", "urn:g:other:wiki", "urn:other:library"}
+    target.insert_entities(
+        [
+            ProvisioningEntity(id=u, attributes={"uid": u, "ent": frozenset(left)})
+            for u in ("u1", "u2", "u3")
+        ]
+    )
+    _synced(
+        source,
+        target=target,
+        groups={"operate": False},
+        entities=_PEOPLE_FROM_IDM,
+        memberships={
+            "type": "entity_attributes",
+            "delete_policy": "not_in_grouper",
+            "attribute": {"name": "ent", "template": "urn:g:{name}"},
+        },
+    )
+    # other:wiki is Grouper's group, but not provisioned here: its value is kept.
+    kept = {"urn:g:apps:ldap:staff", "urn:g:other:wiki", "urn:other:library"}
+    assert {u: e.values("ent") for u, e in target.entities.items()} == dict.fromkeys(
+        ("u1", "u2", "u3"), kept
+    )
+
+
 class _DictReads(InMemorySource):
     """A source whose targeted reads give plain dicts (a caller's bug)."""
 

@@ -746,10 +746,10 @@ class _Comparer:
         A group's list holds its own members: every value is its group's. A
         person's values (``entity_attributes``) may be another system's
         (``urn:mace:other:...`` next to Grouper's entitlements): one is
-        Grouper's when a group gives it to someone in this run, or a sync
-        record holds it for someone. Others are never removed, whatever the
-        delete policy: only memberships of groups that are or were
-        provisioned are.
+        Grouper's when a group of this run gives it (to someone or, without
+        members, to no one), or a sync record holds it for someone. Others
+        are never removed, whatever the delete policy: only memberships of
+        groups that are or were provisioned are.
         """
         if owner is ObjectType.GROUP:
             return True
@@ -757,6 +757,12 @@ class _Comparer:
             known: set[Hashable] = set()
             for values in self.tr.membership_values.values():
                 known.update(values)
+            # A group's value depends on the group alone: one without members
+            # (its last left, and no record says so) names it all the same.
+            for group in self.tr.groups.values():
+                given, errors = self.t.membership_value(group.source)
+                if not errors:
+                    known.update(self.t.value_map(owner, name, given))
             # The records' distinct values (a group's, once for all its members), then their forms.
             held = frozenset(v for values in self._records_by_owner().values() for v, _ in values)
             known.update(self.t.value_map(owner, name, held))
