@@ -607,6 +607,41 @@ def test_a_replaced_list_that_fails_is_retried_whole(kind: MembershipType) -> No
     assert not prov.plan_full().plan.changes
 
 
+@pytest.mark.parametrize("policy", ["inserted_by_us", "removed_from_grouper"])
+def test_a_renamed_group_s_old_value_stays_recorded_when_its_new_one_cannot_be_written(
+    policy: str,
+) -> None:
+    """A failed list that was only to remove a membership's old value keeps it recorded.
+
+    Found by fuzzing hand edits. The group's object was deleted by hand, and
+    the group renamed: its insert failed, so each member's list was to lose
+    the old name and gain nothing (the new name waits for the group). That
+    list failed too. The membership's record then took the new name, not in
+    the target, and no record held the old one: no retry removed it, and
+    it stayed for good.
+    """
+    broken = {"on": False}
+
+    def fail(operation: str, _bean: object) -> bool:
+        return broken["on"] and operation in {"insert_groups", "update_entities"}
+
+    source = _marked({"a:x": ["u1"]}, ("u1",))
+    target = InMemoryTarget(
+        value_changes=False, id_attributes={"group": "cn", "entity": "uid"}, fail=fail
+    )
+    prov = _synced_prop(MembershipType.ENTITY_ATTRIBUTES, source, target, policy)
+    seq = len(source.changes)
+    del target.groups["a:x"]  # by hand
+    source.rename_group("a:x", "a:z")
+    broken["on"] = True
+    assert prov.incremental_sync(source.events(seq)).status is SyncStatus.ERROR
+    broken["on"] = False
+    assert target.entities["u1"].values("isMemberOf") == {"a:x"}
+    assert prov.incremental_sync([]).status is SyncStatus.SUCCESS
+    assert target.entities["u1"].values("isMemberOf") == {"a:z"}
+    assert not prov.plan_full().plan.changes
+
+
 @pytest.mark.parametrize("policy", ["inserted_by_us", "not_in_grouper"])
 @pytest.mark.parametrize("known", [True, False], ids=["member-known", "member-new"])
 def test_a_target_that_replaces_membership_lists_keeps_the_other_members(
