@@ -35,6 +35,7 @@ _OK = (SyncStatus.SUCCESS, SyncStatus.WARNING)
 _edits = st.lists(
     st.one_of(
         st.tuples(st.just("delete group"), st.integers(0, 5), st.just("")),
+        st.tuples(st.just("delete group row"), st.integers(0, 5), st.just("")),
         st.tuples(st.just("delete entity"), st.integers(0, 5), st.just("")),
         st.tuples(st.just("describe"), st.integers(0, 5), st.just("")),
         st.tuples(st.just("rename"), st.integers(0, 5), st.sampled_from(FOLDERS)),
@@ -84,6 +85,8 @@ class _Hand:
             del target.groups[gid]
             for key in [k for k in target.memberships if k[0] == gid]:
                 del target.memberships[key]
+        elif what == "delete group row":
+            del target.groups[gid]  # its membership rows stay (no foreign key)
         elif what == "describe":
             target.groups[gid] = group.with_attributes({"description": "by hand"})
         elif what == "rename":
@@ -214,6 +217,16 @@ def _held(target: InMemoryTarget, kind: MembershipType) -> dict[str, set[str]]:
     ids_by_name=False,
     failing=set(),
 ).via("discovered failure")
+@example(  # a group row deleted by hand, its rows left, and the group renamed
+    start=[("group", "a", 0), ("add", 0, "u0")],
+    steps=[("rename", 0, 1)],
+    edits=[[("delete group row", 0, "")]],
+    policy="inserted_by_us",
+    require_members=False,
+    value_changes=True,
+    ids_by_name=True,
+    failing=set(),
+).via("discovered failure")
 def test_a_full_sync_after_hand_edits_leaves_the_target_as_grouper_says(  # noqa: PLR0917  # what hypothesis varies
     kind: MembershipType,
     start: list[Any],
@@ -299,3 +312,6 @@ def test_the_hand_edits_reach_every_kind_of_object() -> None:
     assert set(rows.memberships) == {("a:n1", "u0")}
     assert rows.memberships["a:n1", "u0"].get("g") == "a:n1"
     assert _held(rows, MembershipType.MEMBERSHIP_OBJECTS) == {"a:n1": {"u0"}}
+    moved.edit("delete group row", 0, "", strays=True)
+    assert rows.groups == {}
+    assert _held(rows, MembershipType.MEMBERSHIP_OBJECTS) == {"a:n1": {"u0"}}  # left

@@ -1331,6 +1331,44 @@ def test_a_group_row_deleted_by_hand_leaves_no_values_behind_to_block_it(
         assert groups["a:fac"].values("member") == set()
 
 
+@pytest.mark.parametrize("policy", ["inserted_by_us", "removed_from_grouper", "not_in_grouper"])
+def test_the_rows_of_a_group_row_deleted_by_hand_go_when_grouper_renames_the_group(
+    connect: Connect, policy: str
+) -> None:
+    """Membership rows a hand delete of their group left are grouperprov's to delete.
+
+    Found by fuzzing hand edits: the group, missing, was inserted under its
+    new name with new rows, and the records moved to those. The old rows
+    named a group the target no longer had, so they were not in a group
+    grouperprov manages, and no record held them: they stayed for good.
+    """
+    connection = connect()
+    target = SqlTarget(connection, LAYOUT)
+    target.create_tables()
+    source = _staff_and_faculty()
+    config = _config(MembershipType.MEMBERSHIP_OBJECTS, policy)
+    prov = Provisioner(config, source, target, MemorySyncStore())
+    assert prov.full_sync().status is SyncStatus.SUCCESS
+    seq = len(source.changes)
+    cur = connection.cursor()
+    cur.execute("DELETE FROM gp_groups WHERE group_key = 'a:staff'")  # its rows stay
+    cur.close()
+    connection.commit()
+    source.rename_group("a:staff", "a:team")
+    result = prov.incremental_sync(source.events(seq))
+    assert result.status is SyncStatus.SUCCESS, result.summary()
+    cur = connection.cursor()
+    cur.execute("SELECT group_id, entity_id, group_name FROM gp_memberships ORDER BY 1, 2")
+    assert cur.fetchall() == [
+        ("a:fac", "u1", "a:fac"),
+        ("a:team", "u0", "a:team"),
+        ("a:team", "u1", "a:team"),
+    ]
+    cur.close()
+    connection.commit()
+    assert not prov.plan_full().plan.changes
+
+
 def test_a_group_row_whose_matching_value_was_blanked_is_found_by_its_link(
     connect: Connect,
 ) -> None:

@@ -1121,13 +1121,15 @@ class _Comparer:
         for key in unmatched:
             membership = native[key]
             assert isinstance(membership, ProvisioningMembership)  # noqa: S101  # membership objects
+            record = self._record(ObjectType.MEMBERSHIP, key)
             managed = (
                 not self.b.groups.operate
                 or membership.group_id in self.managed_targets.get(ObjectType.GROUP, set())
                 or key in self._stale_rows  # it stood for a Grouper membership
+                # A row of Grouper's, whose group the target lost (deleted by hand).
+                or (record is not None and record.known_to_grouper)
             )
             grouper_group = group_of.get(membership.group_id)
-            record = self._record(ObjectType.MEMBERSHIP, key)
             action: Action | None = None
             if replace:
                 allowed = ms.delete.on and may_delete(
