@@ -28,7 +28,14 @@ from grouperprov import (
 )
 from grouperprov.stores import MemorySyncStore
 from grouperprov.testing import InMemorySource, InMemoryTarget
-from test_incremental import FOLDERS, SUBJECTS, _apply_step, _grouper_lists, _steps
+from test_incremental import (
+    FOLDERS,
+    SUBJECTS,
+    _apply_step,
+    _grouper_lists,
+    _property_campus,
+    _steps,
+)
 from test_provisioner_properties import _config as _property_config
 
 _OK = (SyncStatus.SUCCESS, SyncStatus.WARNING)
@@ -259,12 +266,7 @@ def test_a_full_sync_after_hand_edits_leaves_the_target_as_grouper_says(  # noqa
     def fail(_op: str, bean: object) -> bool:
         return broken["on"] and zlib.crc32(repr(bean).encode()) % 7 in failing
 
-    source = InMemorySource()
-    for subject in SUBJECTS:
-        source.add_subject(subject)
-    source.mark("a", "prop", scope="sub")
-    for step in start:
-        _apply_step(source, step)
+    source = _property_campus(InMemorySource(), start)
     target = InMemoryTarget(
         id_attributes={"group": "cn", "entity": "uid"} if ids_by_name else None,
         fail=fail,

@@ -6,7 +6,7 @@ import json
 import zlib
 from collections.abc import Collection, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 import pytest
@@ -78,6 +78,19 @@ _PEOPLE_FROM_IDM: dict[str, Any] = {
     "matching": ["uid"],
     "insert": False,
     "delete": False,
+}
+
+
+# Entitlements on people other systems give entitlements too: not_in_grouper
+# removes only those of Grouper's groups.
+_URN_ENTITLEMENTS_OF_ANY_SYSTEM: dict[str, Any] = {
+    "groups": {"operate": False},
+    "entities": _PEOPLE_FROM_IDM,
+    "memberships": {
+        "type": "entity_attributes",
+        "delete_policy": "not_in_grouper",
+        "attribute": {"name": "ent", "template": "urn:g:{name}"},
+    },
 }
 
 
@@ -720,6 +733,7 @@ def test_a_replaced_list_leaves_out_a_row_whose_entity_insert_failed() -> None:
 
 _OK = (SyncStatus.SUCCESS, SyncStatus.WARNING)
 SUBJECTS = [f"u{i}" for i in range(4)]
+_SourceT = TypeVar("_SourceT", bound=InMemorySource)
 FOLDERS = ["a", "a:b", "d"]
 
 _steps = st.lists(
@@ -734,6 +748,16 @@ _steps = st.lists(
     ),
     max_size=25,
 )
+
+
+def _property_campus(source: _SourceT, start: Sequence[Any]) -> _SourceT:
+    """*source* with the properties' subjects, the folder ``a`` marked for ``prop``, and *start*."""
+    for subject in SUBJECTS:
+        source.add_subject(subject)
+    source.mark("a", "prop", scope="sub")
+    for step in start:
+        _apply_step(source, step)
+    return source
 
 
 def _grouper_lists(
@@ -1110,12 +1134,7 @@ def _heals_after_failures(  # noqa: PLR0917  # what the properties vary
     def fail(_op: str, bean: object) -> bool:
         return broken["on"] and zlib.crc32(repr(bean).encode()) % 7 in failing
 
-    source = InMemorySource()
-    for subject in SUBJECTS:
-        source.add_subject(subject)
-    source.mark("a", "prop", scope="sub")
-    for step in start:
-        _apply_step(source, step)
+    source = _property_campus(InMemorySource(), start)
     target = InMemoryTarget(
         id_attributes={"group": "cn", "entity": "uid"}, fail=fail, value_changes=value_changes
     )
@@ -1230,12 +1249,7 @@ def test_recalcs_read_only_their_part_and_equal_full(  # noqa: PLR0917  # what h
     With group attributes and entities not operated, a membership's recalc
     reads that membership alone, not its member's other memberships.
     """
-    source = _CountingSource()
-    for subject in SUBJECTS:
-        source.add_subject(subject)
-    source.mark("a", "prop", scope="sub")
-    for step in start:
-        _apply_step(source, step)
+    source = _property_campus(_CountingSource(), start)
     target = InMemoryTarget()
     config = _property_config(kind, policy, require_members=require_members)
     if not entities_operated and kind is MembershipType.GROUP_ATTRIBUTES:
@@ -2058,13 +2072,7 @@ def test_values_another_system_gave_people_are_kept_whatever_the_delete_policy(
     prov, seq = _synced(
         source,
         target=target,
-        groups={"operate": False},
-        entities=_PEOPLE_FROM_IDM,
-        memberships={
-            "type": "entity_attributes",
-            "delete_policy": "not_in_grouper",
-            "attribute": {"name": "ent", "template": "urn:g:{name}"},
-        },
+        **_URN_ENTITLEMENTS_OF_ANY_SYSTEM,
     )
 
     def held() -> dict[str, frozenset[object]]:
@@ -2114,13 +2122,7 @@ def test_the_value_of_a_provisioned_group_without_members_is_grouper_s_to_remove
     _synced(
         source,
         target=target,
-        groups={"operate": False},
-        entities=_PEOPLE_FROM_IDM,
-        memberships={
-            "type": "entity_attributes",
-            "delete_policy": "not_in_grouper",
-            "attribute": {"name": "ent", "template": "urn:g:{name}"},
-        },
+        **_URN_ENTITLEMENTS_OF_ANY_SYSTEM,
     )
     # other:wiki is Grouper's group, but not provisioned here: its value is kept.
     kept = {"urn:g:apps:ldap:staff", "urn:g:other:wiki", "urn:other:library"}
