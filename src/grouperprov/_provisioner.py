@@ -1275,8 +1275,12 @@ class _RecordKeeper:
             assert error is not None  # noqa: S101  # failures have errors
             holders: Sequence[Key]
             if change.action is Action.REPLACE and change.object_type is ObjectType.MEMBERSHIP:
+                # As for a failed value delete below: the values the list was to
+                # remove stay, each recorded under its owner now or kept stale.
                 removed = [(ObjectType.MEMBERSHIP, m) for m in change.removed]
-                holders = [*self._replace_failed(change), *self._hand_over(change, removed, error)]
+                handed = self._hand_over(change, removed, error)
+                self._stale.update(k for k in removed if k not in handed.values())
+                holders = [*self._replace_failed(change), *handed]
             elif change.action is not Action.DELETE:
                 continue
             elif change.object_type is ObjectType.MEMBERSHIP:
@@ -1394,19 +1398,17 @@ class _RecordKeeper:
 
         The list is as it was: the memberships behind the new list keep
         their old forms while those are in the target (a renamed group's
-        old name in ``isMemberOf``), and the owner holds the error too. So
-        do the owner's own memberships whose old values the list was to
-        remove, and which it does not hold (the renamed group's insert
-        failed, so its new name waits): their records kept nothing in the
-        target, and no retry removed the old values. A retry then
-        recalculates the owner and its whole list, the values the list was
-        to remove included, which no membership of the new list would name.
+        old name in ``isMemberOf``), and the owner holds the error too. (So
+        do the memberships whose old values the list was to remove, the
+        caller's part: one whose new value the list does not hold, the
+        renamed group's insert failed, kept nothing in the target, and no
+        retry removed its old value.) A retry then recalculates the owner
+        and its whole list, the values the list was to remove included,
+        which no membership of the new list would name.
         """
+        self._stale.update((ObjectType.MEMBERSHIP, m) for m in change.memberships)
         assert change.owner_id is not None  # noqa: S101  # a replaced list has its owner
         owner = self.planned.behavior.membership_owner or ObjectType.GROUP
-        index = 0 if owner is ObjectType.GROUP else 1
-        own = [m for m in change.removed if m[index] == change.owner_id]
-        self._stale.update((ObjectType.MEMBERSHIP, m) for m in (*change.memberships, *own))
         return ((owner, change.owner_id),)
 
     @functools.cached_property
