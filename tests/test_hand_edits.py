@@ -35,6 +35,7 @@ from test_incremental import (
     _grouper_lists,
     _property_campus,
     _steps,
+    _target_lists,
 )
 from test_provisioner_properties import _config as _property_config
 
@@ -177,29 +178,23 @@ class _Hand:
 def _held(
     target: InMemoryTarget, kind: MembershipType, made: Collection[str] = ()
 ) -> dict[str, set[str]]:
-    """Each group in *target* by its ``cn``, with its members' subject ids.
+    """Each group in *target* by its ``cn``, with its members' subject ids (see _target_lists).
 
-    A membership row counts in the group it names by its key (a row of a
-    group deleted by hand, by the name it holds). Rows of a group that is
-    gone and whose name the edits made (*made*) are not counted: no record
-    holds them, and rows of a group the sync never knew are left alone.
+    A membership row counts in the group its key names now (a hand rename
+    moves a group, not its rows' names), or without that group (deleted by
+    hand) by the name it holds. Rows of a group that is gone and whose name
+    the edits made (*made*) are not counted: no record holds them, and rows
+    of a group the sync never knew are left alone.
     """
+    if kind is not MembershipType.MEMBERSHIP_OBJECTS:
+        return _target_lists(target, kind)
     lists: dict[str, set[str]] = {str(g.get("cn")): set() for g in target.groups.values()}
-    if kind is MembershipType.GROUP_ATTRIBUTES:
-        for group in target.groups.values():
-            lists[str(group.get("cn"))] |= {str(v) for v in group.values("member")}
-    elif kind is MembershipType.ENTITY_ATTRIBUTES:
-        for person in target.entities.values():
-            for name in person.values("isMemberOf"):
-                lists.setdefault(str(name), set()).add(str(person.get("uid")))
-        # The groups are objects too: a value of no object counts when someone holds it.
-    else:
-        for (gid, _), row in target.memberships.items():
-            owner = target.groups.get(gid)
-            named = row.get("g") if owner is None else owner.get("cn")
-            if owner is None and named in made:
-                continue
-            lists.setdefault(str(named), set()).add(str(row.get("u")))
+    for (gid, _), row in target.memberships.items():
+        owner = target.groups.get(gid)
+        named = row.get("g") if owner is None else owner.get("cn")
+        if owner is None and named in made:
+            continue
+        lists.setdefault(str(named), set()).add(str(row.get("u")))
     return lists
 
 
