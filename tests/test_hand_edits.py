@@ -325,3 +325,60 @@ def test_the_hand_edits_reach_every_kind_of_object() -> None:
     assert rows.groups == {}
     assert _held(rows, MembershipType.MEMBERSHIP_OBJECTS) == {"a:h1": {"u0"}}  # left
     assert _held(rows, MembershipType.MEMBERSHIP_OBJECTS, moved.names) == {}
+
+
+@pytest.mark.parametrize("policy", ["not_in_grouper", "inserted_by_us", "removed_from_grouper"])
+def test_two_rows_of_one_membership_go_when_grouper_removes_it(policy: str) -> None:
+    """Two rows holding one membership's values are MAT; once it is gone, they are extra.
+
+    Found by fuzzing hand edits with failed writes: while Grouper had the
+    membership, both rows were set aside as ambiguous (right), and its
+    record lost the row it held. Then Grouper removed it, and both rows,
+    sharing a matching value no Grouper membership has, stayed set aside
+    in every run, under every policy.
+    """
+    source = _property_campus(InMemorySource(), [("group", "a", 0), ("add", 0, "u0")])
+    target = InMemoryTarget()
+    config = _property_config(MembershipType.MEMBERSHIP_OBJECTS, policy, require_members=False)
+    prov = Provisioner(config, source, target, MemorySyncStore())
+    assert prov.full_sync().status in _OK
+    ((gid, eid),) = target.memberships
+    row = target.memberships[gid, eid]
+    target.memberships[gid, "someone"] = ProvisioningMembership(gid, "someone", row.attributes)
+    ambiguous = prov.full_sync()
+    assert ambiguous.plan is not None
+    assert ambiguous.plan.error_counts() == {"MAT": 1}
+    assert len(target.memberships) == 2  # neither is deleted while it may be Grouper's
+    source.remove_member("a:n0", "u0")
+    result = prov.full_sync()
+    assert result.status in _OK, result.summary()
+    # Grouper's row goes under every policy (grouperprov inserted it); the
+    # other under not_in_grouper only (nothing says it was ever Grouper's).
+    expected = set() if policy == "not_in_grouper" else {(gid, "someone")}
+    assert set(target.memberships) == expected
+    assert not prov.plan_full().plan.changes
+
+
+@pytest.mark.parametrize("policy", ["not_in_grouper", "inserted_by_us", "removed_from_grouper"])
+def test_a_group_made_again_by_hand_does_not_cost_grouper_s_group_its_record(policy: str) -> None:
+    """A second group of the same name makes Grouper's MAT; its record keeps its own group.
+
+    While both are there, both are left alone. Without the record, Grouper's
+    group stayed for good under ``inserted_by_us`` once Grouper deleted it.
+    """
+    source = _property_campus(InMemorySource(), [("group", "a", 0), ("add", 0, "u0")])
+    target = InMemoryTarget()
+    config = _property_config(MembershipType.GROUP_ATTRIBUTES, policy, require_members=False)
+    prov = Provisioner(config, source, target, MemorySyncStore())
+    assert prov.full_sync().status in _OK
+    (tid,) = target.groups
+    target.groups["by-hand"] = ProvisioningGroup("by-hand", target.groups[tid].attributes)
+    ambiguous = prov.full_sync()
+    assert ambiguous.plan is not None
+    assert ambiguous.plan.error_counts() == {"MAT": 1}
+    assert set(target.groups) == {tid, "by-hand"}
+    source.delete_group("a:n0")
+    result = prov.full_sync()
+    assert result.status in _OK, result.summary()
+    assert set(target.groups) == (set() if policy == "not_in_grouper" else {"by-hand"})
+    assert not prov.plan_full().plan.changes

@@ -14,8 +14,12 @@ a sync record keeps), then to historical values:
 2. Two or more translated objects with the same matching id all get MAT; so
    does one translated object whose matching id several target objects have.
    The target objects involved are set aside, never treated as extra (so
-   never deleted because of an ambiguity); so are two or more target objects
-   sharing a matching id that no translated object has.
+   never deleted because of an ambiguity). Two or more target objects sharing
+   a matching id that no translated object has take no part in later keys
+   either (the mirror of MAT); a target link may still pair one of them. At
+   the end those left are extra (candidates for delete, as the delete policy
+   says) when no translated object answers to any of their matching ids, or
+   has one of them as a historical value; otherwise they stay set aside.
 3. A translated object with no matching id at all gets MAT; a target object
    with none is set aside, unless a target link leads to it: then it is
    paired through the link (its values were blanked in the target; the
@@ -220,7 +224,7 @@ class Matcher:
             )
             self._several_values_round(state, position, t_ids, g_ids)
         if linked:
-            state.linked_round(linked, translated, target, unkeyed)
+            state.linked_round(linked, translated, target, unkeyed | state.unclaimed)
         if historical:
             target_index: dict[MatchingId, TargetIdT | None] = {}
             for gid, ids in g_ids.items():
@@ -232,6 +236,8 @@ class Matcher:
                 t: tuple(historical.get(t, ())) for t in t_ids
             }
             state.historical_round(candidates, target_index)
+        if state.unclaimed:
+            self._release_unclaimed(state, t_ids, g_ids, historical or {})
         return MatchResult(
             pairs=state.pairs,
             matched_by=state.matched_by,
@@ -240,6 +246,37 @@ class Matcher:
             errors=state.errors,
             set_aside=state.set_aside,
         )
+
+    def _release_unclaimed(
+        self,
+        state: _State[IdT, TargetIdT],
+        t_ids: Mapping[IdT, tuple[MatchingId | None, ...]],
+        g_ids: Mapping[TargetIdT, tuple[MatchingId | None, ...]],
+        historical: Mapping[IdT, Iterable[MatchingId]],
+    ) -> None:
+        """Rule 2: shared values no translated object has; the objects left are extra.
+
+        Found by editing a target by hand: two rows of one membership, whose
+        group then left Grouper, were set aside in every run and never
+        deleted, under every delete policy. An object stays set aside when a
+        translated object could be its counterpart: one answers to one of its
+        matching ids, on any key, or had one of them.
+        """
+        claimed: set[MatchingId] = set()
+        for tid, ids in t_ids.items():
+            for mid in ids:
+                if mid is not None:
+                    claimed.update(self._alternatives(mid) or (mid,))
+            claimed.update(historical.get(tid, ()))
+        for gid in state.unclaimed:
+            answered = (
+                one
+                for mid in g_ids[gid]
+                if mid is not None
+                for one in self._alternatives(mid) or (mid,)
+            )
+            if claimed.isdisjoint(answered):
+                del state.set_aside[gid]
 
     @staticmethod
     def _alternatives(mid: MatchingId | None) -> tuple[MatchingId, ...]:
@@ -323,6 +360,8 @@ class _State(Generic[IdT, TargetIdT]):
     matched_by: dict[IdT, MatchingId] = attrs.Factory(dict)
     errors: dict[IdT, ObjectError] = attrs.Factory(dict)
     set_aside: dict[TargetIdT, str] = attrs.Factory(dict)
+    # Set aside for sharing a matching id no translated object has (and nothing since).
+    unclaimed: set[TargetIdT] = attrs.Factory(set)
     _taken: set[TargetIdT] = attrs.Factory(set)
 
     @property
@@ -353,11 +392,12 @@ class _State(Generic[IdT, TargetIdT]):
         for mid, gids in g_shared.items():
             if mid not in t_index:
                 # The mirror of two translated objects sharing an id (MAT): the
-                # target objects take no part in later keys, and are not extra.
+                # target objects take no part in later keys (see rule 2).
                 for gid in gids:
                     self.set_aside[gid] = (
                         f"matching value {mid} is shared by {len(gids)} target objects"
                     )
+                    self.unclaimed.add(gid)
 
     @staticmethod
     def _index(
@@ -383,16 +423,20 @@ class _State(Generic[IdT, TargetIdT]):
         linked: Mapping[IdT, TargetIdT],
         translated: Mapping[IdT, object],
         present: Mapping[TargetIdT, object],
-        unkeyed: Collection[TargetIdT],
+        linkable: Collection[TargetIdT],
     ) -> None:
-        """Pair through target links; *unkeyed*: target objects set aside for lack of any value."""
+        """Pair through target links.
+
+        *linkable*: target objects set aside that a link may still lead to (for
+        lack of any value, or for sharing one no translated object has).
+        """
         claims: dict[TargetIdT, list[tuple[IdT, MatchingId]]] = {}
         for tid, gid in linked.items():
             if (
                 tid in translated
                 and self.free_translated(tid)
                 and gid in present
-                and (self.free_target(gid) or gid in unkeyed)
+                and (self.free_target(gid) or gid in linkable)
             ):
                 claims.setdefault(gid, []).append((tid, MatchingId(LINK_KEY, (gid,))))
         self._award(claims, "the target links", "the target link of {n} objects")
@@ -444,10 +488,11 @@ class _State(Generic[IdT, TargetIdT]):
     ) -> None:
         """Pair each target object claimed once; several claims are MAT, and it is set aside."""
         for gid, claimants in claims.items():
+            self.unclaimed.discard(gid)
             if len(claimants) == 1:
                 ((tid, mid),) = claimants
                 self.pair(tid, gid, mid)
-                self.set_aside.pop(gid, None)  # an unkeyed object its link leads to
+                self.set_aside.pop(gid, None)  # set aside, and a link leads to it
                 continue
             shown = ", ".join(repr(t) for t, _ in claimants)
             for tid, _ in claimants:

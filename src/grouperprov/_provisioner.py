@@ -1529,7 +1529,11 @@ class _RecordKeeper:
                     continue
                 key = (object_type, wrapper.object_id)
                 seen.add(key)
-                self._provisionable(key, links[object_type].get(str(wrapper.object_id)))
+                linked = links[object_type].get(str(wrapper.object_id))
+                if linked is None and key in self.errors:
+                    kept = self._kept_aside(key)
+                    linked = None if kept is None else str(kept)
+                self._provisionable(key, linked)
                 if cached[object_type]:
                     self._cache(key, wrapper, cached[object_type])
         for key, (target_id, holder) in self._adopted.items():
@@ -2080,7 +2084,28 @@ class _RecordKeeper:
             )
             if inserted and outcome is not None:
                 target_id = self._membership_target_id(outcome, object_id)  # type: ignore[arg-type]  # a membership id
+            elif target_id is None and key in self.errors:
+                target_id = self._kept_aside(key)
             self._membership(key, target_id, in_target=target_id is not None, inserted=inserted)
+
+    def _kept_aside(self, key: Key) -> Hashable | None:
+        """The target id an object in error keeps: its record's, if that object was set aside.
+
+        Found by fuzzing hand edits: a second row holding a membership's
+        values (or a second group of the same name) made it MAT, and both
+        target objects were set aside (left alone). The record then said it
+        was not in the target, and held neither: once Grouper removed it,
+        nothing said that the object grouperprov had inserted was its own,
+        and under ``inserted_by_us`` it stayed for good.
+        """
+        old = self.old.get(key)
+        if old is None or not old.in_target or old.target_id is None:
+            return None
+        if old.target_id not in self.planned.comparison.matches[key[0]].set_aside:
+            return None
+        if key[0] is ObjectType.MEMBERSHIP:
+            return self._moved_membership(old.target_id)
+        return old.target_id
 
     def _moved_membership(self, target_id: Hashable) -> Hashable:
         """A membership object's target id, after the moves of its group and entity this run made.
