@@ -349,6 +349,8 @@ def test_two_rows_of_one_membership_go_when_grouper_removes_it(policy: str) -> N
     assert ambiguous.plan is not None
     assert ambiguous.plan.error_counts() == {"MAT": 1}
     assert len(target.memberships) == 2  # neither is deleted while it may be Grouper's
+    # ... and the plan says so.
+    assert {a.target_id for a in ambiguous.plan.set_aside} == {(gid, eid), (gid, "someone")}
     source.remove_member("a:n0", "u0")
     result = prov.full_sync()
     assert result.status in _OK, result.summary()
@@ -377,6 +379,7 @@ def test_a_group_made_again_by_hand_does_not_cost_grouper_s_group_its_record(pol
     assert ambiguous.plan is not None
     assert ambiguous.plan.error_counts() == {"MAT": 1}
     assert set(target.groups) == {tid, "by-hand"}
+    assert {a.target_id for a in ambiguous.plan.set_aside} == {tid, "by-hand"}
     source.delete_group("a:n0")
     result = prov.full_sync()
     assert result.status in _OK, result.summary()

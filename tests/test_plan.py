@@ -16,6 +16,7 @@ from grouperprov import (
     ProvisioningGroup,
     ProvisioningMembership,
     Reason,
+    SetAside,
     SyncErrorCode,
 )
 
@@ -239,3 +240,39 @@ def test_entities_are_written_before_groups_that_hold_member_values() -> None:
         assert members_first.index((Action.DELETE, ObjectType.MEMBERSHIP)) == plain.index(
             (Action.DELETE, ObjectType.MEMBERSHIP)
         )
+
+
+def test_target_objects_set_aside_are_listed_explained_and_kept_in_json() -> None:
+    """A target object the sync leaves alone for an ambiguity says so: it is never deleted."""
+    plan = Plan(
+        provisioner="x",
+        set_aside=(
+            SetAside(G, "cn=a", "matching value cn='a' matches several target objects"),
+            SetAside(M, ("cn=a", "u1"), "no value for any matching key"),
+            SetAside(G, "cn=b", "matching value cn='b' is shared by 2 target objects"),
+        ),
+    )
+    assert plan.empty
+    assert plan.summary().splitlines() == [
+        "Plan for 'x': 0 changes, 0 errors",
+        "  set aside: 3",
+        "Set aside (left alone, never deleted):",
+        "  group 'cn=a': matching value cn='a' matches several target objects",
+        "  membership ('cn=a', 'u1'): no value for any matching key",
+        "  group 'cn=b': matching value cn='b' is shared by 2 target objects",
+    ]
+    assert plan.summary(max_changes=1).splitlines()[-2:] == [
+        "  group 'cn=a': matching value cn='a' matches several target objects",
+        "  ... and 2 more",
+    ]
+    assert plan.why(("cn=a", "u1")) == (
+        "target membership ('cn=a', 'u1') is set aside (left alone, never deleted): "
+        "no value for any matching key"
+    )
+    again = Plan.from_json(plan.to_json())
+    assert again == plan
+    assert again.set_aside[1].target_id == ("cn=a", "u1")
+    # A plan written before set_aside existed reads back with none.
+    data = plan.to_dict()
+    del data["set_aside"]
+    assert Plan.from_dict(data).set_aside == ()

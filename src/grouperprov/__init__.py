@@ -65,7 +65,7 @@ from ._events import (
 from ._failsafe import PlanStats, check_failsafe, plan_stats
 from ._ldap_escape import escape_dn_value, escape_filter_value
 from ._match import LINK_KEY, Matcher, MatchingId, MatchResult
-from ._plan import Action, Change, ObjectId, Plan, PlannedError, Reason
+from ._plan import Action, Change, ObjectId, Plan, PlannedError, Reason, SetAside
 from ._provisioner import FullPlan, Provisioner, SyncResult, SyncStatus
 from ._records import (
     FailsafeState,
@@ -174,6 +174,7 @@ __all__ = [
     "RejectedEvent",
     "Scalar",
     "Scope",
+    "SetAside",
     "StaticValue",
     "SubjectLinkConfig",
     "SyncErrorCode",

@@ -46,7 +46,7 @@ from ._codes import ObjectError, SyncErrorCode
 from ._config import DeletePolicy, MembershipType, ObjectType
 from ._lazy import LazyMap, merged
 from ._match import Matcher, MatchingId, MatchResult
-from ._plan import Action, Change, ObjectId, Plan, PlannedError, Reason
+from ._plan import Action, Change, ObjectId, Plan, PlannedError, Reason, SetAside
 from ._records import SyncRecord
 from ._target import AttributeChange, TargetData
 from ._translate import (
@@ -241,6 +241,11 @@ class _Comparer:
                 for c in self.changes
             ],
             errors=tuple(PlannedError(t, i, e) for (t, i), e in self.errors.items()),
+            set_aside=tuple(
+                SetAside(object_type, tid, reason)
+                for object_type, result in self.matches.items()
+                for tid, reason in result.set_aside.items()
+            ),
             links={t: dict(m) for t, m in self.links.items()},
         )
         return Comparison(plan=plan, wrappers=self.wrappers, matches=self.matches)

@@ -28,7 +28,7 @@ from ._config import CrudOrder, ObjectType
 from ._sources import scalar_to_str
 from ._target import AttributeChange
 
-__all__ = ["Action", "Change", "ObjectId", "Plan", "PlannedError", "Reason"]
+__all__ = ["Action", "Change", "ObjectId", "Plan", "PlannedError", "Reason", "SetAside"]
 
 Bean: TypeAlias = ProvisioningGroup | ProvisioningEntity | ProvisioningMembership
 ObjectId: TypeAlias = str | tuple[str, str | int | bool]
@@ -145,6 +145,25 @@ class PlannedError:
     object_type: ObjectType
     object_id: ObjectId
     error: ObjectError
+
+
+@attrs.frozen
+class SetAside:
+    """A target object the plan leaves alone: matching could not tell whose it is.
+
+    It is neither changed nor deleted (see :class:`~grouperprov.MatchResult`):
+    it shares a matching value with other target objects, several Grouper
+    objects claim it, or it has no value for any matching key.
+
+    Attributes:
+        object_type: The kind of object.
+        target_id: Its id in the target.
+        reason: Why it was set aside, in words.
+    """
+
+    object_type: ObjectType
+    target_id: ObjectId
+    reason: str
 
 
 _DELETES_FIRST = (
@@ -284,6 +303,8 @@ class Plan:
         changes: The changes, in the ``deletes_first`` order (apply uses the
             configured order).
         errors: Objects left alone because of an error, with the error.
+        set_aside: Target objects left alone because matching could not
+            tell whose they are (never deleted for it), with the reason.
         links: Known target ids of Grouper groups and entities, by object type
             then Grouper id (used to address memberships of existing objects).
     """
@@ -291,6 +312,7 @@ class Plan:
     provisioner: str
     changes: tuple[Change, ...] = attrs.field(default=(), converter=_ordered)
     errors: tuple[PlannedError, ...] = ()
+    set_aside: tuple[SetAside, ...] = ()
     links: Mapping[ObjectType, Mapping[str, str]] = attrs.field(factory=dict, hash=False)
 
     @property
@@ -323,7 +345,13 @@ class Plan:
         lines.extend(count_lines(self.changes))
         for code, count in sorted(self.error_counts().items()):
             lines.append(f"  error {code}: {count}")
-        limit = len(self.changes) + len(self.errors) if max_changes is None else max_changes
+        if self.set_aside:
+            lines.append(f"  set aside: {len(self.set_aside)}")
+        limit = (
+            len(self.changes) + len(self.errors) + len(self.set_aside)
+            if max_changes is None
+            else max_changes
+        )
         if self.changes:
             lines.append("Changes:")
             lines.extend(f"  {c.describe()}" for c in self.changes[:limit])
@@ -337,6 +365,14 @@ class Plan:
             )
             if len(self.errors) > limit:
                 lines.append(f"  ... and {len(self.errors) - limit} more")
+        if self.set_aside:
+            lines.append("Set aside (left alone, never deleted):")
+            lines.extend(
+                f"  {a.object_type.value} {_show_id(a.target_id)}: {a.reason}"
+                for a in self.set_aside[:limit]
+            )
+            if len(self.set_aside) > limit:
+                lines.append(f"  ... and {len(self.set_aside) - limit} more")
         return "\n".join(lines)
 
     def __str__(self) -> str:
@@ -352,7 +388,11 @@ class Plan:
         return tuple(c for c in self.changes if c.object_id == object_id or _carries(c, object_id))
 
     def why(self, object_id: ObjectId) -> str:
-        """Why an object is in this plan (or that it is not), in words."""
+        """Why an object is in this plan (or that it is not), in words.
+
+        *object_id* is a plan id (see :data:`ObjectId`), or the target id of
+        a target object set aside.
+        """
         lines: list[str] = []
         for change in self.changes_for(object_id):
             lines.append(change.describe())
@@ -361,6 +401,12 @@ class Plan:
             f"{error.object_type.value} {_show_id(object_id)} is left alone: {error.error}"
             for error in self.errors
             if error.object_id == object_id
+        )
+        lines.extend(
+            f"target {aside.object_type.value} {_show_id(object_id)} is set aside "
+            f"(left alone, never deleted): {aside.reason}"
+            for aside in self.set_aside
+            if aside.target_id == object_id
         )
         return "\n".join(lines) or f"{_show_id(object_id)} is not in this plan"
 
