@@ -390,7 +390,7 @@ class Plan:
     def why(self, object_id: ObjectId) -> str:
         """Why an object is in this plan (or that it is not), in words.
 
-        *object_id* is a plan id (see :data:`ObjectId`), or the target id of
+        *object_id* is a plan id (see ``ObjectId``), or the target id of
         a target object set aside.
         """
         lines: list[str] = []
