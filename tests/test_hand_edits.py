@@ -385,3 +385,29 @@ def test_a_group_made_again_by_hand_does_not_cost_grouper_s_group_its_record(pol
     assert result.status in _OK, result.summary()
     assert set(target.groups) == (set() if policy == "not_in_grouper" else {"by-hand"})
     assert not prov.plan_full().plan.changes
+
+
+@pytest.mark.parametrize("policy", ["not_in_grouper", "inserted_by_us"])
+def test_a_row_added_by_hand_goes_with_its_group_s_row_deleted_by_hand(policy: str) -> None:
+    """A row of a provisioned group whose group row went is in a group that was provisioned.
+
+    Found by fuzzing hand edits: the row named the group's old key, which
+    no longer was in the target once the group went in again, so it was in
+    no managed group and stayed for good under ``not_in_grouper``.
+    """
+    source = _property_campus(InMemorySource(), [("group", "a", 0), ("add", 0, "u0")])
+    target = InMemoryTarget()
+    config = _property_config(MembershipType.MEMBERSHIP_OBJECTS, policy, require_members=False)
+    prov = Provisioner(config, source, target, MemorySyncStore())
+    assert prov.full_sync().status in _OK
+    ((gid, eid),) = target.memberships
+    stray = ProvisioningMembership(gid, "someone", {"g": "a:n0", "u": "u3"})
+    target.memberships[gid, "someone"] = stray
+    del target.groups[gid]  # its rows stay: no foreign key
+    result = prov.full_sync()
+    assert result.status in _OK, result.summary()
+    assert gid not in target.groups
+    # Grouper's own row went under both policies (its record says it is Grouper's).
+    assert (gid, eid) not in target.memberships
+    assert ((gid, "someone") in target.memberships) is (policy == "inserted_by_us")
+    assert not prov.plan_full().plan.changes

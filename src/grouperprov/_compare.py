@@ -1133,6 +1133,8 @@ class _Comparer:
                 or key in self._stale_rows  # it stood for a Grouper membership
                 # A row of Grouper's, whose group the target lost (deleted by hand).
                 or (record is not None and record.known_to_grouper)
+                # A row of a group that was provisioned, whose object the target lost.
+                or self._was_provisioned(membership.group_id)
             )
             grouper_group = group_of.get(membership.group_id)
             action: Action | None = None
@@ -1159,6 +1161,18 @@ class _Comparer:
                 action=action,
             )
         return kept
+
+    def _was_provisioned(self, group_target_id: str) -> bool:
+        """Whether a group record holds *group_target_id* as Grouper's.
+
+        Found by fuzzing hand edits: a row added by hand to a provisioned
+        group, whose group row was then deleted by hand (no foreign key).
+        The group went in again under a new key; the row named the old one,
+        which no longer was in the target, so it was in no managed group and
+        stayed for good under ``not_in_grouper``.
+        """
+        record = self._record(ObjectType.GROUP, group_target_id)
+        return record is not None and record.known_to_grouper
 
     def _replace_lists(
         self, groups: set[str], kept: Mapping[str, list[ProvisioningMembership]]
