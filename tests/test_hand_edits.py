@@ -411,3 +411,27 @@ def test_a_row_added_by_hand_goes_with_its_group_s_row_deleted_by_hand(policy: s
     assert (gid, eid) not in target.memberships
     assert ((gid, "someone") in target.memberships) is (policy == "inserted_by_us")
     assert not prov.plan_full().plan.changes
+
+
+@pytest.mark.parametrize("policy", ["not_in_grouper", "inserted_by_us"])
+def test_a_group_sync_deletes_the_rows_its_group_s_hand_deleted_row_left(policy: str) -> None:
+    """A group sync sees the rows of its group's object that the target lost.
+
+    Found by fuzzing hand edits: the group sync inserted the group again, and
+    its rows, and did not see the old rows, which named the old key. Their
+    records moved to the new rows, so the old rows stayed for good.
+    """
+    source = _property_campus(InMemorySource(), [("group", "a", 0), ("add", 0, "u0")])
+    target = InMemoryTarget()
+    config = _property_config(MembershipType.MEMBERSHIP_OBJECTS, policy, require_members=False)
+    prov = Provisioner(config, source, target, MemorySyncStore())
+    assert prov.full_sync().status in _OK
+    ((gid, eid),) = target.memberships
+    (group_id,) = [g.id for g in source.snapshot().groups if g.get("name") == "a:n0"]
+    del target.groups[gid]  # its row stays: no foreign key
+    result = prov.sync_group(group_id)
+    assert result.status in _OK, result.summary()
+    ((new_gid, _),) = [k for k in target.memberships if k[0] != gid]
+    assert set(target.memberships) == {(new_gid, eid)}
+    assert prov.full_sync().status in _OK
+    assert set(target.memberships) == {(new_gid, eid)}

@@ -2282,7 +2282,11 @@ def _target_of(
     """The part of the target a group sync of *selected* may change.
 
     Its groups: those matching a selected group, or linked to one in the sync
-    records (a selected group no longer provisionable); their membership objects;
+    records (a selected group no longer provisionable); their membership
+    objects, and those of a linked group object the target lost (found by
+    fuzzing hand edits: a group row deleted by hand, its rows left, and a
+    group sync that inserted the group again took the rows' records to the
+    new rows, so the old ones stayed for good);
     every entity (a group sync never deletes entities), with only the values
     of the selected groups in view (the others go to *hidden*, by entity).
     """
@@ -2306,7 +2310,9 @@ def _target_of(
         if g.id in linked
         or not wanted.isdisjoint(matcher.ids_answered(translator.from_target(ObjectType.GROUP, g)))
     )
-    kept = {g.id for g in groups}
+    # And the membership objects of a selected group's object that is gone (a
+    # hand delete of its row): they are this group's to delete.
+    kept = {g.id for g in groups} | linked
     return TargetData(
         groups=groups,
         entities=_selected_values(
