@@ -380,6 +380,9 @@ def test_a_group_made_again_by_hand_does_not_cost_grouper_s_group_its_record(pol
     assert ambiguous.plan.error_counts() == {"MAT": 1}
     assert set(target.groups) == {tid, "by-hand"}
     assert {a.target_id for a in ambiguous.plan.set_aside} == {tid, "by-hand"}
+    assert "  set aside: 2 target objects, left alone (see plan.set_aside)" in (
+        ambiguous.summary().splitlines()
+    )
     source.delete_group("a:n0")
     result = prov.full_sync()
     assert result.status in _OK, result.summary()

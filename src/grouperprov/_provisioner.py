@@ -196,6 +196,11 @@ class SyncResult:
         lines.extend(
             f"  error {code}: {count}" for code, count in sorted(self.error_counts().items())
         )
+        if self.plan is not None and self.plan.set_aside:
+            lines.append(
+                f"  set aside: {len(self.plan.set_aside)} target objects, left alone "
+                "(see plan.set_aside)"
+            )
         lines.extend(f"  failsafe: {reason}" for reason in self.failsafe)
         if self.incremental is not None:
             lines.append(f"  events: {self.incremental}")
