@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from grouperprov import (
     MembershipType,
+    Operation,
     Provisioner,
     ProvisioningGroup,
     ProvisioningMembership,
@@ -438,3 +439,45 @@ def test_a_group_sync_deletes_the_rows_its_group_s_hand_deleted_row_left(policy:
     assert set(target.memberships) == {(new_gid, eid)}
     assert prov.full_sync().status in _OK
     assert set(target.memberships) == {(new_gid, eid)}
+
+
+def test_a_row_a_failed_list_was_to_drop_stays_its_record_s() -> None:
+    """A row of a group renamed away, left on its old object by a failed list, stays Grouper's.
+
+    Found by fuzzing failed writes on a target that only replaces whole
+    lists: a new group took the renamed group's old name, and its object.
+    The list that was to drop the renamed group's rows failed, and their
+    records moved to the rows of the renamed group's new object. No record
+    held the old rows, so under ``removed_from_grouper`` they stayed for good.
+    """
+    broken = {"on": False}
+    target = InMemoryTarget(
+        operations=set(Operation)
+        - {
+            Operation.INSERT_MEMBERSHIP,
+            Operation.INSERT_MEMBERSHIPS,
+            Operation.DELETE_MEMBERSHIP,
+            Operation.DELETE_MEMBERSHIPS,
+        },
+        value_changes=False,
+        fail=lambda op, bean: (
+            broken["on"] and op == "replace_group_memberships" and bean.get("cn") == "a:n0"
+        ),
+    )
+    source = _property_campus(InMemorySource(), [("group", "a", 0), ("add", 0, "u0")])
+    config = _property_config(
+        MembershipType.MEMBERSHIP_OBJECTS, "removed_from_grouper", require_members=False
+    )
+    prov = Provisioner(config, source, target, MemorySyncStore())
+    assert prov.full_sync().status in _OK
+    ((old, _),) = target.memberships
+    source.rename_group("a:n0", "a:r0")
+    source.add_group("a:n0")  # it takes the old name, and the old object
+    broken["on"] = True
+    prov.full_sync()
+    assert target.groups[old].get("cn") == "a:n0"
+    assert sorted(str(m.get("g")) for m in target.memberships.values()) == ["a:n0", "a:r0"]
+    broken["on"] = False
+    assert prov.full_sync().status in _OK
+    assert sorted(str(m.get("g")) for m in target.memberships.values()) == ["a:r0"]
+    assert not prov.plan_full().plan.changes

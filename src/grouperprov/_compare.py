@@ -217,6 +217,9 @@ class _Comparer:
         self._left_out: dict[ObjectType, frozenset[str]] = {}
         # Membership rows paired on their values but naming another group or entity.
         self._stale_rows: set[MembershipId] = set()
+        # Replaced lists of membership objects: by group, the memberships whose
+        # records hold the rows each drops.
+        self._dropped: dict[str, list[MembershipId]] = {}
 
     # -- the run ---------------------------------------------------------------
 
@@ -1146,6 +1149,8 @@ class _Comparer:
                     if allowed:
                         touched.add(grouper_group)
                         action = Action.REPLACE  # it goes with its group's new list
+                        if record is not None and isinstance(record.grouper_id, tuple):
+                            self._dropped.setdefault(grouper_group, []).append(record.grouper_id)
                     else:
                         kept.setdefault(grouper_group, []).append(membership)
             else:
@@ -1193,6 +1198,9 @@ class _Comparer:
                     bean=self.native.get(ObjectType.GROUP, {}).get(tid) if tid else None,
                     owner_id=gid,
                     memberships=tuple(mid for mid, _ in desired),
+                    # The memberships whose records hold the rows it drops: kept
+                    # on them if it fails (a row of another group's, taken over).
+                    removed=tuple(self._dropped.get(gid, ())),
                     # A replaced list carries every attribute: no insert follows it.
                     replacement=tuple(tr.insert_bean() for _, tr in desired)
                     + tuple(kept.get(gid, ())),
