@@ -481,3 +481,39 @@ def test_a_row_a_failed_list_was_to_drop_stays_its_record_s() -> None:
     assert prov.full_sync().status in _OK
     assert sorted(str(m.get("g")) for m in target.memberships.values()) == ["a:r0"]
     assert not prov.plan_full().plan.changes
+
+
+def test_a_group_sync_keeps_the_old_row_a_failed_delete_left() -> None:
+    """A group sync sees the rows its groups' membership records hold, wherever they are.
+
+    Found by fuzzing hand edits with failed writes on SQLite, groups keyed
+    by name: a renamed group's row was deleted by hand, and its insert
+    under the new name failed, as did the delete of a row under the old
+    name; that row's record kept it. A group sync, whose insert failed
+    again, did not see the row (no group object named it), and the record
+    let go of it: the row stayed for good.
+    """
+    broken = {"on": False}
+    target = InMemoryTarget(
+        id_attributes={"group": "cn", "entity": "uid"},
+        fail=lambda op, _bean: broken["on"] and op in {"insert_groups", "delete_memberships"},
+    )
+    source = _property_campus(InMemorySource(), [("group", "a", 0), ("add", 0, "u0")])
+    config = _property_config(
+        MembershipType.MEMBERSHIP_OBJECTS, "removed_from_grouper", require_members=False
+    )
+    prov = Provisioner(config, source, target, MemorySyncStore())
+    assert prov.full_sync().status in _OK
+    seq = len(source.changes)
+    source.rename_group("a:n0", "a:r0")
+    del target.groups["a:n0"]  # by hand; its row stays
+    broken["on"] = True
+    prov.incremental_sync(source.events(seq))
+    assert ("a:n0", "u0") in target.memberships
+    (group_id,) = [g.id for g in source.snapshot().groups]
+    prov.sync_group(group_id)
+    broken["on"] = False
+    prov.incremental_sync([])
+    assert prov.full_sync().status in _OK
+    assert set(target.memberships) == {("a:r0", "u0")}
+    assert not prov.plan_full().plan.changes

@@ -2288,10 +2288,11 @@ def _target_of(
 
     Its groups: those matching a selected group, or linked to one in the sync
     records (a selected group no longer provisionable); their membership
-    objects, and those of a linked group object the target lost (found by
-    fuzzing hand edits: a group row deleted by hand, its rows left, and a
-    group sync that inserted the group again took the rows' records to the
-    new rows, so the old ones stayed for good);
+    objects, those of a linked group object the target lost, and those the
+    records of the selected groups' memberships hold (found by fuzzing hand
+    edits: a group row deleted by hand, its rows left, and a group sync that
+    did not see them moved their records, or dropped a record's hold on an
+    old row whose delete had failed, so the rows stayed for good);
     every entity (a group sync never deletes entities), with only the values
     of the selected groups in view (the others go to *hidden*, by entity).
     """
@@ -2316,14 +2317,24 @@ def _target_of(
         or not wanted.isdisjoint(matcher.ids_answered(translator.from_target(ObjectType.GROUP, g)))
     )
     # And the membership objects of a selected group's object that is gone (a
-    # hand delete of its row): they are this group's to delete.
+    # hand delete of its row), and those its memberships' records hold.
     kept = {g.id for g in groups} | linked
+    held = {
+        record.target_id
+        for (object_type, grouper_id), record in state.records.items()
+        if object_type is ObjectType.MEMBERSHIP
+        and isinstance(grouper_id, tuple)
+        and grouper_id[0] in selected
+        and record.target_id is not None
+    }
     return TargetData(
         groups=groups,
         entities=_selected_values(
             translator, translation, target.entities, state, selected, hidden=hidden
         ),
-        memberships=tuple(m for m in target.memberships if m.group_id in kept),
+        memberships=tuple(
+            m for m in target.memberships if m.group_id in kept or (held and m.id in held)
+        ),
     )
 
 
