@@ -2303,13 +2303,20 @@ def _target_of(
         for mid in matcher.matching_ids(translated.bean)
         if mid is not None
     }
-    linked = {
-        record.target_id
-        for (object_type, grouper_id), record in state.records.items()
-        if object_type is ObjectType.GROUP
-        and grouper_id in selected
-        and record.target_id is not None
-    }
+    # The target ids the records of the selected groups hold, and of their memberships.
+    linked: set[Hashable] = set()
+    held: set[Hashable] = set()
+    for (object_type, grouper_id), record in state.records.items():
+        if record.target_id is None:
+            continue
+        if object_type is ObjectType.GROUP and grouper_id in selected:
+            linked.add(record.target_id)
+        elif (
+            object_type is ObjectType.MEMBERSHIP
+            and isinstance(grouper_id, tuple)
+            and grouper_id[0] in selected
+        ):
+            held.add(record.target_id)
     groups = tuple(
         g
         for g in target.groups
@@ -2319,14 +2326,6 @@ def _target_of(
     # And the membership objects of a selected group's object that is gone (a
     # hand delete of its row), and those its memberships' records hold.
     kept = {g.id for g in groups} | linked
-    held = {
-        record.target_id
-        for (object_type, grouper_id), record in state.records.items()
-        if object_type is ObjectType.MEMBERSHIP
-        and isinstance(grouper_id, tuple)
-        and grouper_id[0] in selected
-        and record.target_id is not None
-    }
     return TargetData(
         groups=groups,
         entities=_selected_values(
