@@ -12,7 +12,7 @@ against Grouper itself after a healing full sync.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import pytest
@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from grouperprov import (
     MembershipType,
+    ObjectType,
     Operation,
     Provisioner,
     ProvisioningGroup,
@@ -176,6 +177,18 @@ class _Hand:
                 del target.memberships[rows[index % len(rows)]]
 
 
+def _touched(prov: Provisioner, source: InMemorySource, events: Sequence[Any]) -> list[str]:
+    """The Grouper ids of the groups *events* name that Grouper or the records know."""
+    known = {
+        str(grouper_id)
+        for object_type, grouper_id in prov.store.load(prov.config.name).records
+        if object_type is ObjectType.GROUP
+    }
+    alive = {g.id for g in source.snapshot().groups}
+    named = sorted({e.group_id for e in events if e.group_id is not None})
+    return [gid for gid in named if gid in known or gid in alive]
+
+
 def _held(
     target: InMemoryTarget, kind: MembershipType, made: Collection[str] = ()
 ) -> dict[str, set[str]]:
@@ -210,6 +223,7 @@ def _held(
     value_changes=st.booleans(),
     ids_by_name=st.booleans(),
     failing=st.sets(st.integers(0, 6), max_size=3),
+    group_syncs=st.lists(st.booleans(), max_size=3),
 )
 @example(  # a group of the target's own, with a row: not_in_grouper deletes both
     start=[("group", "a", 0), ("add", 0, "u0")],
@@ -220,6 +234,7 @@ def _held(
     value_changes=True,
     ids_by_name=False,
     failing=set(),
+    group_syncs=[],
 ).via("discovered failure")
 @example(  # an empty provisioned group's value added by hand to a person
     start=[("group", "a", 0), ("add", 0, "u0"), ("group", "a", 1)],
@@ -230,6 +245,7 @@ def _held(
     value_changes=True,
     ids_by_name=False,
     failing=set(),
+    group_syncs=[],
 ).via("discovered failure")
 @example(  # a group row deleted by hand, its rows left, and the group renamed
     start=[("group", "a", 0), ("add", 0, "u0")],
@@ -240,6 +256,29 @@ def _held(
     value_changes=True,
     ids_by_name=True,
     failing=set(),
+    group_syncs=[],
+).via("discovered failure")
+@example(  # the old row's delete failed, the new row went in, and Grouper deleted the group
+    start=[("group", "a:b", 96), ("add", 0, "u0")],
+    steps=[("add", 0, "u0"), ("delete", 0, "")],
+    edits=[[("delete group row", 0, "")], []],
+    policy="inserted_by_us",
+    require_members=False,
+    value_changes=True,
+    ids_by_name=False,
+    failing={0},
+    group_syncs=[],
+).via("discovered failure")
+@example(  # a group row deleted by hand, its rows left, and a group sync of it
+    start=[("group", "a", 0), ("add", 0, "u0")],
+    steps=[("add", 0, "u1")],
+    edits=[[("delete group row", 0, "")]],
+    policy="inserted_by_us",
+    require_members=False,
+    value_changes=True,
+    ids_by_name=False,
+    failing=set(),
+    group_syncs=[True],
 ).via("discovered failure")
 def test_a_full_sync_after_hand_edits_leaves_the_target_as_grouper_says(  # noqa: PLR0917  # what hypothesis varies
     kind: MembershipType,
@@ -251,11 +290,14 @@ def test_a_full_sync_after_hand_edits_leaves_the_target_as_grouper_says(  # noqa
     value_changes: bool,
     ids_by_name: bool,
     failing: set[int],
+    group_syncs: list[bool],
 ) -> None:
     """After hand edits and failed writes, a full sync leaves each group as Grouper says.
 
     Under ``not_in_grouper`` nothing else may stay; under the other
-    policies, groups the edits made (never Grouper's) may.
+    policies, groups the edits made (never Grouper's) may. A batch drawn
+    with a group sync syncs the groups its steps touched first (as an
+    operator's "provision group" button would), then runs its events.
     """
     broken = {"on": False}
 
@@ -283,6 +325,10 @@ def test_a_full_sync_after_hand_edits_leaves_the_target_as_grouper_says(  # noqa
         events = source.events(seq)
         seq = len(source.changes)
         broken["on"] = True
+        if batch < len(group_syncs) and group_syncs[batch]:
+            touched = _touched(prov, source, events)
+            if touched:
+                prov.sync_group(*touched)
         prov.incremental_sync(events)
         broken["on"] = False
     assert prov.incremental_sync([]).status in _OK
@@ -516,4 +562,44 @@ def test_a_group_sync_keeps_the_old_row_a_failed_delete_left() -> None:
     prov.incremental_sync([])
     assert prov.full_sync().status in _OK
     assert set(target.memberships) == {("a:r0", "u0")}
+    assert not prov.plan_full().plan.changes
+
+
+@pytest.mark.parametrize("grouper_step", [("remove", 0, "u0"), ("delete", 0, "")])
+def test_the_new_row_of_a_membership_whose_old_row_stayed_goes_when_grouper_removes_it(
+    grouper_step: tuple[str, int, str],
+) -> None:
+    """The row grouperprov inserted goes, though the membership's record held another one.
+
+    Found by the hand-edit property: a group row deleted by hand went in
+    again with its rows, and the delete of the row under the old object
+    failed. The membership's record kept the old row (to retry its delete),
+    and nothing said grouperprov had inserted the new one: once Grouper
+    removed the member (or the group), under ``inserted_by_us`` the person
+    kept the group in the target.
+    """
+    broken = {"on": False}
+    target = InMemoryTarget(
+        fail=lambda op, _bean: broken["on"] and op in {"delete_memberships", "delete_groups"}
+    )
+    source = _property_campus(InMemorySource(), [("group", "a", 0), ("add", 0, "u0")])
+    config = _property_config(
+        MembershipType.MEMBERSHIP_OBJECTS, "inserted_by_us", require_members=False
+    )
+    prov = Provisioner(config, source, target, MemorySyncStore())
+    assert prov.full_sync().status in _OK
+    ((old, eid),) = target.memberships
+    seq = len(source.changes)
+    source.add_member("a:n0", "u1")
+    del target.groups[old]  # by hand; its row stays
+    broken["on"] = True
+    prov.incremental_sync(source.events(seq))
+    assert len([k for k in target.memberships if k[1] == eid]) == 2  # old and new rows
+    seq = len(source.changes)
+    _apply_step(source, grouper_step)
+    prov.incremental_sync(source.events(seq))
+    broken["on"] = False
+    assert prov.incremental_sync([]).status in _OK
+    assert prov.full_sync().status in _OK
+    assert not [k for k in target.memberships if k[1] == eid]
     assert not prov.plan_full().plan.changes

@@ -220,6 +220,8 @@ class _Comparer:
         # Replaced lists of membership objects: by group, the memberships whose
         # records hold the rows each drops.
         self._dropped: dict[str, list[MembershipId]] = {}
+        # The records holding another row than the one their links name (_row_record).
+        self._rows_by_links: dict[Hashable, SyncRecord] | None = None
 
     # -- the run ---------------------------------------------------------------
 
@@ -1129,7 +1131,8 @@ class _Comparer:
         for key in unmatched:
             membership = native[key]
             assert isinstance(membership, ProvisioningMembership)  # noqa: S101  # membership objects
-            record = self._record(ObjectType.MEMBERSHIP, key)
+            held = self._record(ObjectType.MEMBERSHIP, key)
+            record = held if held is not None else self._row_record(key)
             managed = (
                 not self.b.groups.operate
                 or membership.group_id in self.managed_targets.get(ObjectType.GROUP, set())
@@ -1162,10 +1165,37 @@ class _Comparer:
                 object_id=key,
                 target=normal[key],
                 native=membership,
-                record=record,
+                record=held,
                 action=action,
             )
         return kept
+
+    def _row_record(self, key: MembershipId) -> SyncRecord | None:
+        """The record of the membership a row no record holds is the row of, if it holds another.
+
+        The row is that membership's when it names the group and entity
+        objects the membership's group and entity records link. Found by
+        fuzzing failed writes: a group whose object was deleted by hand went
+        in again with its rows, while the delete of a row under the old
+        object failed. One record holds one row: the membership's record kept
+        the old one, to retry its delete, and nothing said that grouperprov
+        had inserted the new one. Once Grouper removed the member, the new
+        row stayed for good under ``inserted_by_us``: the person kept the
+        group in the target.
+        """
+        index = self._rows_by_links
+        if index is None:
+            index = self._rows_by_links = {}
+            groups = self.linked.get(ObjectType.GROUP, {})
+            entities = self.linked.get(ObjectType.ENTITY, {})
+            for record in self.records.get(ObjectType.MEMBERSHIP, {}).values():
+                mid = record.grouper_id
+                if not (record.in_target and isinstance(mid, tuple)):
+                    continue
+                row = (groups.get(mid[0]), entities.get(mid[1]))
+                if None not in row and row != record.target_id:
+                    index[row] = record
+        return index.get(key)
 
     def _was_provisioned(self, group_target_id: str) -> bool:
         """Whether a group record holds *group_target_id* as Grouper's.
