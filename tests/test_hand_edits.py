@@ -30,6 +30,7 @@ from grouperprov import (
 )
 from grouperprov.stores import MemorySyncStore
 from grouperprov.testing import InMemorySource, InMemoryTarget
+from test_engine_properties import _MEMBERSHIP_WRITES
 from test_incremental import (
     FOLDERS,
     SUBJECTS,
@@ -175,6 +176,17 @@ class _Hand:
             rows = sorted(k for k in target.memberships if k[0] == gid)
             if rows:
                 del target.memberships[rows[index % len(rows)]]
+
+
+def _synced(
+    target: InMemoryTarget, policy: str, kind: MembershipType
+) -> tuple[InMemorySource, Provisioner]:
+    """Group ``a:n0`` with member ``u0``, synced into *target* under *policy*."""
+    source = _property_campus(InMemorySource(), [("group", "a", 0), ("add", 0, "u0")])
+    config = _property_config(kind, policy, require_members=False)
+    prov = Provisioner(config, source, target, MemorySyncStore())
+    assert prov.full_sync().status in _OK
+    return source, prov
 
 
 def _touched(prov: Provisioner, source: InMemorySource, events: Sequence[Any]) -> list[str]:
@@ -384,11 +396,8 @@ def test_two_rows_of_one_membership_go_when_grouper_removes_it(policy: str) -> N
     sharing a matching value no Grouper membership has, stayed set aside
     in every run, under every policy.
     """
-    source = _property_campus(InMemorySource(), [("group", "a", 0), ("add", 0, "u0")])
     target = InMemoryTarget()
-    config = _property_config(MembershipType.MEMBERSHIP_OBJECTS, policy, require_members=False)
-    prov = Provisioner(config, source, target, MemorySyncStore())
-    assert prov.full_sync().status in _OK
+    source, prov = _synced(target, policy, MembershipType.MEMBERSHIP_OBJECTS)
     ((gid, eid),) = target.memberships
     row = target.memberships[gid, eid]
     target.memberships[gid, "someone"] = ProvisioningMembership(gid, "someone", row.attributes)
@@ -415,11 +424,8 @@ def test_a_group_made_again_by_hand_does_not_cost_grouper_s_group_its_record(pol
     While both are there, both are left alone. Without the record, Grouper's
     group stayed for good under ``inserted_by_us`` once Grouper deleted it.
     """
-    source = _property_campus(InMemorySource(), [("group", "a", 0), ("add", 0, "u0")])
     target = InMemoryTarget()
-    config = _property_config(MembershipType.GROUP_ATTRIBUTES, policy, require_members=False)
-    prov = Provisioner(config, source, target, MemorySyncStore())
-    assert prov.full_sync().status in _OK
+    source, prov = _synced(target, policy, MembershipType.GROUP_ATTRIBUTES)
     (tid,) = target.groups
     target.groups["by-hand"] = ProvisioningGroup("by-hand", target.groups[tid].attributes)
     ambiguous = prov.full_sync()
@@ -445,11 +451,8 @@ def test_a_row_added_by_hand_goes_with_its_group_s_row_deleted_by_hand(policy: s
     no longer was in the target once the group went in again, so it was in
     no managed group and stayed for good under ``not_in_grouper``.
     """
-    source = _property_campus(InMemorySource(), [("group", "a", 0), ("add", 0, "u0")])
     target = InMemoryTarget()
-    config = _property_config(MembershipType.MEMBERSHIP_OBJECTS, policy, require_members=False)
-    prov = Provisioner(config, source, target, MemorySyncStore())
-    assert prov.full_sync().status in _OK
+    _, prov = _synced(target, policy, MembershipType.MEMBERSHIP_OBJECTS)
     ((gid, eid),) = target.memberships
     stray = ProvisioningMembership(gid, "someone", {"g": "a:n0", "u": "u3"})
     target.memberships[gid, "someone"] = stray
@@ -471,11 +474,8 @@ def test_a_group_sync_deletes_the_rows_its_group_s_hand_deleted_row_left(policy:
     its rows, and did not see the old rows, which named the old key. Their
     records moved to the new rows, so the old rows stayed for good.
     """
-    source = _property_campus(InMemorySource(), [("group", "a", 0), ("add", 0, "u0")])
     target = InMemoryTarget()
-    config = _property_config(MembershipType.MEMBERSHIP_OBJECTS, policy, require_members=False)
-    prov = Provisioner(config, source, target, MemorySyncStore())
-    assert prov.full_sync().status in _OK
+    source, prov = _synced(target, policy, MembershipType.MEMBERSHIP_OBJECTS)
     ((gid, eid),) = target.memberships
     (group_id,) = [g.id for g in source.snapshot().groups if g.get("name") == "a:n0"]
     del target.groups[gid]  # its row stays: no foreign key
@@ -498,24 +498,13 @@ def test_a_row_a_failed_list_was_to_drop_stays_its_record_s() -> None:
     """
     broken = {"on": False}
     target = InMemoryTarget(
-        operations=set(Operation)
-        - {
-            Operation.INSERT_MEMBERSHIP,
-            Operation.INSERT_MEMBERSHIPS,
-            Operation.DELETE_MEMBERSHIP,
-            Operation.DELETE_MEMBERSHIPS,
-        },
+        operations=set(Operation) - _MEMBERSHIP_WRITES,
         value_changes=False,
         fail=lambda op, bean: (
             broken["on"] and op == "replace_group_memberships" and bean.get("cn") == "a:n0"
         ),
     )
-    source = _property_campus(InMemorySource(), [("group", "a", 0), ("add", 0, "u0")])
-    config = _property_config(
-        MembershipType.MEMBERSHIP_OBJECTS, "removed_from_grouper", require_members=False
-    )
-    prov = Provisioner(config, source, target, MemorySyncStore())
-    assert prov.full_sync().status in _OK
+    source, prov = _synced(target, "removed_from_grouper", MembershipType.MEMBERSHIP_OBJECTS)
     ((old, _),) = target.memberships
     source.rename_group("a:n0", "a:r0")
     source.add_group("a:n0")  # it takes the old name, and the old object
@@ -544,12 +533,7 @@ def test_a_group_sync_keeps_the_old_row_a_failed_delete_left() -> None:
         id_attributes={"group": "cn", "entity": "uid"},
         fail=lambda op, _bean: broken["on"] and op in {"insert_groups", "delete_memberships"},
     )
-    source = _property_campus(InMemorySource(), [("group", "a", 0), ("add", 0, "u0")])
-    config = _property_config(
-        MembershipType.MEMBERSHIP_OBJECTS, "removed_from_grouper", require_members=False
-    )
-    prov = Provisioner(config, source, target, MemorySyncStore())
-    assert prov.full_sync().status in _OK
+    source, prov = _synced(target, "removed_from_grouper", MembershipType.MEMBERSHIP_OBJECTS)
     seq = len(source.changes)
     source.rename_group("a:n0", "a:r0")
     del target.groups["a:n0"]  # by hand; its row stays
@@ -582,12 +566,7 @@ def test_the_new_row_of_a_membership_whose_old_row_stayed_goes_when_grouper_remo
     target = InMemoryTarget(
         fail=lambda op, _bean: broken["on"] and op in {"delete_memberships", "delete_groups"}
     )
-    source = _property_campus(InMemorySource(), [("group", "a", 0), ("add", 0, "u0")])
-    config = _property_config(
-        MembershipType.MEMBERSHIP_OBJECTS, "inserted_by_us", require_members=False
-    )
-    prov = Provisioner(config, source, target, MemorySyncStore())
-    assert prov.full_sync().status in _OK
+    source, prov = _synced(target, "inserted_by_us", MembershipType.MEMBERSHIP_OBJECTS)
     ((old, eid),) = target.memberships
     seq = len(source.changes)
     source.add_member("a:n0", "u1")

@@ -352,27 +352,16 @@ class Plan:
             if max_changes is None
             else max_changes
         )
-        if self.changes:
-            lines.append("Changes:")
-            lines.extend(f"  {c.describe()}" for c in self.changes[:limit])
-            if len(self.changes) > limit:
-                lines.append(f"  ... and {len(self.changes) - limit} more")
-        if self.errors:
-            lines.append("Errors:")
-            lines.extend(
-                f"  {e.object_type.value} {_show_id(e.object_id)}: {e.error}"
-                for e in self.errors[:limit]
-            )
-            if len(self.errors) > limit:
-                lines.append(f"  ... and {len(self.errors) - limit} more")
-        if self.set_aside:
-            lines.append("Set aside (left alone, never deleted):")
-            lines.extend(
-                f"  {a.object_type.value} {_show_id(a.target_id)}: {a.reason}"
-                for a in self.set_aside[:limit]
-            )
-            if len(self.set_aside) > limit:
-                lines.append(f"  ... and {len(self.set_aside) - limit} more")
+        _section(lines, "Changes:", [c.describe() for c in self.changes[:limit]], self.changes)
+        shown = [
+            f"{e.object_type.value} {_show_id(e.object_id)}: {e.error}" for e in self.errors[:limit]
+        ]
+        _section(lines, "Errors:", shown, self.errors)
+        shown = [
+            f"{a.object_type.value} {_show_id(a.target_id)}: {a.reason}"
+            for a in self.set_aside[:limit]
+        ]
+        _section(lines, "Set aside (left alone, never deleted):", shown, self.set_aside)
         return "\n".join(lines)
 
     def __str__(self) -> str:
@@ -492,6 +481,16 @@ class Plan:
             ValueError: The text is not JSON, or not a plan (see :meth:`from_dict`).
         """
         return cls.from_dict(json.loads(text))
+
+
+def _section(lines: list[str], title: str, shown: list[str], whole: tuple[object, ...]) -> None:
+    """Add a summary section: its title, the lines *shown*, and how many more *whole* has."""
+    if not whole:
+        return
+    lines.append(title)
+    lines.extend(f"  {line}" for line in shown)
+    if len(whole) > len(shown):
+        lines.append(f"  ... and {len(whole) - len(shown)} more")
 
 
 # -- serialisation ------------------------------------------------------------
