@@ -400,8 +400,6 @@ class _Comparer:
         managed: set[Hashable] = set(result.pairs.values())
         for tid in result.unmatched_target:
             record = self._record(object_type, tid)
-            if record is not None and record.known_to_grouper:
-                managed.add(tid)
             action = self._delete(object_type, ob, tid, native[tid], record)
             if action is Action.DELETE:
                 # Its membership objects go with it: left, they named no group.
@@ -1139,7 +1137,7 @@ class _Comparer:
                 or key in self._stale_rows  # it stood for a Grouper membership
                 # A row of Grouper's, whose group the target lost (deleted by hand).
                 or (record is not None and record.known_to_grouper)
-                # A row of a group that was provisioned, whose object the target lost.
+                # A row of a group that was provisioned (its object may be gone).
                 or self._was_provisioned(membership.group_id)
             )
             grouper_group = group_of.get(membership.group_id)
@@ -1200,7 +1198,9 @@ class _Comparer:
     def _was_provisioned(self, group_target_id: str) -> bool:
         """Whether a group record holds *group_target_id* as Grouper's.
 
-        Found by fuzzing hand edits: a row added by hand to a provisioned
+        Whether the target still has that object or not: a group Grouper
+        provisioned once that is extra now, or whose object is gone. Found
+        for the latter by fuzzing hand edits: a row added by hand to a provisioned
         group, whose group row was then deleted by hand (no foreign key).
         The group went in again under a new key; the row named the old one,
         which no longer was in the target, so it was in no managed group and
