@@ -2328,9 +2328,7 @@ def _target_of(
     kept = {g.id for g in groups} | linked
     return TargetData(
         groups=groups,
-        entities=_selected_values(
-            translator, translation, target.entities, state, selected, hidden=hidden
-        ),
+        entities=_selected_values(translator, translation, target.entities, held, hidden=hidden),
         memberships=tuple(
             m for m in target.memberships if m.group_id in kept or (held and m.id in held)
         ),
@@ -2341,12 +2339,14 @@ def _selected_values(
     translator: Translator,
     translation: Translation,
     entities: tuple[ProvisioningEntity, ...],
-    state: SyncState,
-    selected: frozenset[str],
+    held: Collection[Hashable],
     *,
     hidden: dict[str, frozenset[Scalar]],
 ) -> tuple[ProvisioningEntity, ...]:
-    """*entities* with only the membership values a group sync of *selected* may change.
+    """*entities* with only the membership values a group sync may change.
+
+    *held*: the target ids the records of the selected groups' memberships
+    hold (for membership values, ``(owner, value)``).
 
     The values taken out of view go to *hidden*, by entity target id: a
     target that only replaces whole lists is sent them back with the list
@@ -2365,14 +2365,9 @@ def _selected_values(
     allowed: set[Hashable] = set()
     for values in translation.membership_values.values():
         allowed.update(values)
-    for (object_type, grouper_id), record in state.records.items():
-        if (
-            object_type is ObjectType.MEMBERSHIP
-            and isinstance(grouper_id, tuple)
-            and grouper_id[0] in selected
-            and isinstance(record.target_id, tuple)
-        ):
-            allowed.update(_forms(translator, name, record.target_id[1]))
+    for target_id in held:
+        if isinstance(target_id, tuple):
+            allowed.update(_forms(translator, name, target_id[1]))
     # Every target entity passes here: where strings are their own compare
     # forms (the usual case), a set intersection keeps the allowed ones.
     plain = translator.strings_are_forms(ObjectType.ENTITY, name)
