@@ -390,6 +390,8 @@ def _recalc(  # noqa: PLR0917  # the pieces of one step
     classification read, and those records, which the targeted reads do not
     read again.
     """
+    from ._provisioner import _recorded_part  # noqa: PLC0415  # import cycle
+
     # Both sides are read anyway: the batch's other membership actions are
     # recalculated too, which is never wrong.
     work.memberships.update((i.group_id, i.member_id) for i, _ in work.non_recalc)
@@ -437,29 +439,22 @@ def _recalc(  # noqa: PLR0917  # the pieces of one step
                 )
             state = p.store.load(p.config.name)
             planned = p._plan(None, snapshot, state)  # noqa: SLF001  # same package
-            widen(work, state)
+            size = -1
+            while size != len(work.groups) + len(work.entities):
+                size = len(work.groups) + len(work.entities)
+                _take_holders(planned, work)
+                widen(work, state)
         narrowed_plan = _narrowed_plan(
             config, planned, work, failsafe_groups=None if part is None else part.groups
         )
         if round_ == _INSERT_ROUNDS - 1 or not _recalc_inserted(narrowed_plan, work):
             break
     summary = _summary(work, events, rejected, queue.controls)
-    groups, entities, memberships = work.groups, work.entities, work.memberships
-
-    def wanted(key: Key) -> bool:
-        object_type, object_id = key
-        if object_type is ObjectType.GROUP:
-            return object_id in groups
-        if object_type is ObjectType.ENTITY:
-            # The others' subject links the plan resolved are cached all the
-            # same (the record keeper writes the link alone): see _subject_links.
-            return object_id in entities
-        return isinstance(object_id, tuple) and (
-            object_id in memberships or object_id[0] in groups or object_id[1] in entities
-        )
-
     result = p._apply(  # noqa: SLF001  # same package
-        narrowed_plan, dry_run=False, queue=attrs.evolve(queue, summary=summary), only=wanted
+        narrowed_plan,
+        dry_run=False,
+        queue=attrs.evolve(queue, summary=summary),
+        only=_recorded_part(narrowed_plan),
     )
     return attrs.evolve(result, incremental=summary)
 
@@ -504,6 +499,37 @@ def _recalc_inserted(planned: FullPlan, work: Work) -> bool:
     work.groups.update(groups)  # type: ignore[arg-type]  # group ids are str
     work.entities.update(entities)  # type: ignore[arg-type]  # entity ids are str
     return bool(groups or entities)
+
+
+def _take_holders(planned: FullPlan, work: Work) -> None:
+    """Add to *work* the groups and entities whose records hold an object it is paired with.
+
+    Two people who swap names (``uid``), their events in two batches: the
+    plan pairs the first with the entry of the second by name, as a full
+    sync does. Recalculated alone, the first took the entry over while the
+    second's record still held it, and neither entry lost the other's
+    values. The second is recalculated too (and whoever's record holds the
+    object the second is paired with, in turn): the plan moves each one's
+    values and records together, as a full sync does. Only a recalc that
+    read both sides in full knows the holders (see ``_taken`` in
+    :mod:`grouperprov._recalc_reads`).
+    """
+    holders: dict[tuple[ObjectType, Hashable], list[str]] = {}
+    for (object_type, grouper_id), record in planned.state.records.items():
+        if object_type is not ObjectType.MEMBERSHIP and record.target_id is not None:
+            holders.setdefault((object_type, record.target_id), []).append(str(grouper_id))
+    for object_type, covered in (
+        (ObjectType.GROUP, work.groups),
+        (ObjectType.ENTITY, work.entities),
+    ):
+        paired = planned.plan.links.get(object_type, {})
+        todo = sorted(covered)
+        while todo:
+            target_id = paired.get(todo.pop())
+            for other in holders.get((object_type, target_id), ()) if target_id is not None else ():
+                if other not in covered:
+                    covered.add(other)
+                    todo.append(other)
 
 
 def _provisionable(record: SyncRecord | None) -> bool:
@@ -576,6 +602,7 @@ def _narrowed_plan(
     work: Work,
     *,
     failsafe_groups: frozenset[str] | None,
+    sync_type: SyncType = SyncType.INCREMENTAL,
 ) -> FullPlan:
     plan = planned.plan
     # A new owner's values one by one: those of the memberships recalculated are kept.
@@ -622,7 +649,7 @@ def _narrowed_plan(
         config,
         changes,
         errors,
-        sync_type=SyncType.INCREMENTAL,
+        sync_type=sync_type,
         groups_only=frozenset(groups),
         entities_covered=frozenset(entities),
         memberships_covered=frozenset(memberships),

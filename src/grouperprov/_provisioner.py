@@ -44,8 +44,8 @@ from ._diagnostics import Diagnostics, diagnose
 from ._events import ChangeEvent, ControlKind, ControlMessage, RejectedEvent, parse_events
 from ._failsafe import check_failsafe, only_groups, plan_stats
 from ._gc import paused_gc
-from ._incremental import IncrementalSummary
-from ._incremental_run import run_incremental
+from ._incremental import IncrementalSummary, Work
+from ._incremental_run import _narrowed_plan, _take_holders, run_incremental
 from ._lazy import LazyMap
 from ._lease import LeaseKeeper
 from ._links import SubjectLinks, link_records, resolve_subject_links
@@ -330,7 +330,10 @@ class Provisioner:
 
         Each group is recalculated with all its memberships: created, updated or
         deleted as a full sync would, while every other group is left alone and
-        no entity is deleted.
+        no entity is deleted. With ``entity_attributes``, a member it would pair
+        with another's entry (renamed onto its ``uid``) is recalculated whole,
+        with whoever's record holds that entry, and the entry a move leaves is
+        deleted as a full sync deletes it.
 
         A group deleted from Grouper is named by its id, which its sync record
         keeps (or, for groups not operated, its memberships' records;
@@ -374,7 +377,40 @@ class Provisioner:
                 raise LookupError(msg)
             selected |= inside
         with paused_gc():
-            return self._plan(frozenset(selected), snapshot, state)
+            planned = self._plan(frozenset(selected), snapshot, state)
+            moved = _moved_entities(planned)
+            if moved:
+                planned = self._with_moved(frozenset(selected), moved, snapshot, state)
+            return planned
+
+    def _with_moved(
+        self,
+        selected: frozenset[str],
+        moved: Collection[str],
+        snapshot: GrouperSnapshot,
+        state: SyncState,
+    ) -> FullPlan:
+        """A group sync that moves people to other entries, planned with those people whole.
+
+        With ``entity_attributes``, a member renamed onto the ``uid`` of
+        another's entry (two people who swap names) is paired with that entry,
+        as a full sync pairs them. A group sync sees the selected groups'
+        values alone: it moved the member's record, and that group's value,
+        to the other entry, and left the member's other values on the old
+        entry (the other person's, by name, now), where no record held them;
+        under ``removed_from_grouper`` for good. So the group sync plans the
+        campus, and keeps the selected groups, the members it moves with every
+        membership, and whoever's record holds an entry one of them moves to:
+        an incremental recalc of them. It deletes the entries the moves leave,
+        and a member it moves who has no provisionable membership left, as
+        a full sync does (a group sync deletes no other entity).
+        """
+        whole = self._plan(None, snapshot, state)
+        work = Work(groups=set(selected), entities=set(moved))
+        _take_holders(whole, work)
+        return _narrowed_plan(
+            self.config, whole, work, failsafe_groups=None, sync_type=SyncType.GROUP
+        )
 
     def _plan(
         self,
@@ -412,7 +448,7 @@ class Provisioner:
         scope = provisionable_scope(self.config, snapshot)
         if selected is None:
             scope = self._kept_entities(scope, behavior, state)
-        if selected is not None:
+        else:
             former = _former_members(self.config, state, selected)
             scope = _narrow(self._with_former(scope, former, state), selected, former)
             # A group sync never deletes entities: the others are not looked at.
@@ -836,6 +872,8 @@ class Provisioner:
         the records written to the objects it accepts (and those written to).
         """
         now = self.clock()
+        if only is None and planned.sync_type is SyncType.GROUP and planned.entities_covered:
+            only = _recorded_part(planned)  # a group sync with members whole (_with_moved)
         errors = self._plan_errors(planned)
         timings = dict(planned.timings)
         if planned.failsafe:
@@ -2238,6 +2276,44 @@ def _recorded_group(state: SyncState, group_id: str) -> bool:
         key[0] is ObjectType.MEMBERSHIP and isinstance(key[1], tuple) and key[1][0] == group_id
         for key in state.records
     )
+
+
+def _recorded_part(planned: FullPlan) -> Callable[[Key], bool]:
+    """Whether a record is of what *planned*, a plan of the whole campus narrowed, covers."""
+    groups = planned.groups_only or frozenset()
+    entities, memberships = planned.entities_covered, planned.memberships_covered
+
+    def wanted(key: Key) -> bool:
+        object_type, object_id = key
+        if object_type is ObjectType.GROUP:
+            return object_id in groups
+        if object_type is ObjectType.ENTITY:
+            # The others' subject links the plan resolved are cached all the
+            # same (the record keeper writes the link alone): see _subject_links.
+            return object_id in entities
+        return isinstance(object_id, tuple) and (
+            object_id in memberships or object_id[0] in groups or object_id[1] in entities
+        )
+
+    return wanted
+
+
+def _moved_entities(planned: FullPlan) -> list[str]:
+    """With ``entity_attributes``: who a group sync pairs with an entry not their record's."""
+    if planned.behavior.membership_type is not MembershipType.ENTITY_ATTRIBUTES:
+        return []
+    records = planned.state.records
+    moved: list[str] = []
+    for entity_id, target_id in planned.plan.links.get(ObjectType.ENTITY, {}).items():
+        record = records.get((ObjectType.ENTITY, entity_id))
+        if (
+            record is not None
+            and record.in_target
+            and record.target_id is not None
+            and record.target_id != target_id
+        ):
+            moved.append(entity_id)
+    return moved
 
 
 def _former_members(

@@ -400,13 +400,16 @@ def _owners(  # noqa: PLR0917  # the pieces of one read
         # matching value. Read by its link alone, it was taken for missing and
         # inserted again beside the moved entry, and both got MAT ever after.
         unlinked += [b for b in beans if b.id in linked and linked[b.id] not in found]
-        unlinked += [
+        moved = [
             b
             for b in beans
-            if b.id in in_error
-            and linked.get(b.id) in found
+            if linked.get(b.id) in found
             and _moved_from(translator, object_type, b, found[linked[b.id]], settings)
         ]
+        unlinked += [b for b in moved if b.id in in_error]
+        taken = [b for b in moved if b.id not in in_error]
+        if taken and _taken(p, translator, object_type, taken, linked, settings, caps):
+            return None
     if unlinked:
         names = [*settings.search, *(k[0] for k in settings.matching if len(k) == 1)]
         if not names or not caps.can(search):
@@ -422,6 +425,45 @@ def _owners(  # noqa: PLR0917  # the pieces of one read
         for attribute, values in matcher_search.items():
             found.update((b.id, b) for b in finder(attribute, sorted(values, key=str)))
     return [found[k] for k in sorted(found)]
+
+
+def _taken(  # noqa: PLR0917  # the pieces of one read
+    p: Provisioner,
+    translator: Translator,
+    object_type: ObjectType,
+    moved: list[ProvisioningGroup | ProvisioningEntity],
+    linked: dict[str, str],
+    settings: ObjectConfig,
+    caps: Capabilities,
+) -> bool:
+    """Whether an object of *moved* (renamed) now matches a target object other than its own.
+
+    Two people who swap names (``uid``), each named as the other was: a
+    recalc of one alone paired them with the other's entry, by name, as a
+    full sync does, while the other's record still held it. The other's
+    values stayed on it, and their own old entry (the other's now) kept
+    theirs; under ``removed_from_grouper`` for good, each with the other's
+    groups. Or, paired by its link, its rename failed on the other's name
+    run after run, and its memberships went to the other's entry. Such a
+    recalc reads both sides in full (``True``), so that it covers every
+    record the move concerns (see :func:`_take_holders`). A search a
+    target cannot make, or an object with no value to look it up by:
+    ``True`` too.
+    """
+    names = [*settings.search, *(k[0] for k in settings.matching if len(k) == 1)]
+    _, search = _READS[object_type]
+    if not names or not caps.can(search):
+        return True
+    finder = p.target.search_groups if object_type is ObjectType.GROUP else p.target.search_entities
+    for bean in moved:  # one by one (renames are few): whose object each search finds
+        wanted = _search_values(translator, object_type, [bean], tuple(dict.fromkeys(names)))
+        if wanted is None:
+            return True
+        own = linked[bean.id]
+        for attribute, values in wanted.items():
+            if any(b.id != own for b in finder(attribute, sorted(values, key=str))):
+                return True
+    return False
 
 
 def _moved_from(

@@ -1,0 +1,230 @@
+"""People renamed onto one another's ``uid``: every run that moves one moves all it concerns.
+
+Where the ``uid`` comes from the person's name, two people who swap names
+(or one renamed onto the ``uid`` another leaves) are paired by a full sync
+with each other's entries. A run of part of the campus (a group sync, an
+incremental recalc of one of them) must do the same: move each person's
+values and records together, and leave no entry holding another person's
+groups.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from grouperprov import (
+    GrouperSnapshot,
+    MembershipType,
+    ObjectType,
+    Operation,
+    Provisioner,
+    ProvisionerConfig,
+    SyncStatus,
+)
+from grouperprov.stores import MemorySyncStore
+from grouperprov.testing import InMemorySource, InMemoryTarget
+
+P = "people"
+_OK = (SyncStatus.SUCCESS, SyncStatus.WARNING)
+_POLICIES = ["inserted_by_us", "not_in_grouper", "removed_from_grouper"]
+
+
+class _Source(InMemorySource):
+    """Counts the whole snapshots read (a recalc's full read)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.snapshots = 0
+
+    def snapshot(self) -> GrouperSnapshot:
+        self.snapshots += 1
+        return super().snapshot()
+
+
+def _config(kind: MembershipType, policy: str) -> ProvisionerConfig:
+    data: dict[str, Any] = {
+        "name": P,
+        "groups": {
+            "attributes": [{"name": "cn", "field": "name"}],
+            "matching": ["cn"],
+            "delete_policy": policy,
+        },
+        "entities": {
+            "attributes": [{"name": "uid", "field": "name"}],
+            "matching": ["uid"],
+            "delete_policy": policy,
+        },
+        "memberships": {"type": kind.value, "delete_policy": policy},
+    }
+    if kind is MembershipType.ENTITY_ATTRIBUTES:
+        data["memberships"]["attribute"] = {"name": "isMemberOf", "field": "name"}
+    elif kind is MembershipType.GROUP_ATTRIBUTES:
+        data["memberships"]["attribute"] = {"name": "member", "field": "name"}
+    else:
+        data["memberships"]["attributes"] = [
+            {"name": "g", "field": "group.name"},
+            {"name": "u", "field": "entity.name"},
+        ]
+        data["memberships"]["matching"] = [["g", "u"]]
+    return ProvisionerConfig.from_dict(data)
+
+
+def _campus(
+    kind: MembershipType = MembershipType.ENTITY_ATTRIBUTES,
+    policy: str = "inserted_by_us",
+    *,
+    ids_by_uid: bool = True,
+    operations: set[Operation] | None = None,
+) -> tuple[_Source, InMemoryTarget, Provisioner]:
+    """Ann (``n0``) in ``a:x``, Bob (``n1``) in ``a:y`` and ``a:z``, provisioned."""
+    source = _Source()
+    source.add_subject("u0", name="n0")
+    source.add_subject("u1", name="n1")
+    source.mark("a", P, scope="sub")
+    for name in ("a:x", "a:y", "a:z"):
+        source.add_group(name)
+    source.add_member("a:x", "u0")
+    source.add_member("a:y", "u1")
+    source.add_member("a:z", "u1")
+    target = InMemoryTarget(
+        operations=operations,
+        id_attributes={"group": "cn", "entity": "uid"} if ids_by_uid else None,
+    )
+    prov = Provisioner(_config(kind, policy), source, target, MemorySyncStore())
+    assert prov.full_sync().status in _OK
+    return source, target, prov
+
+
+def _lists(target: InMemoryTarget, kind: MembershipType) -> dict[str, set[str]]:
+    """Each group's members in the target, by ``uid``."""
+    lists: dict[str, set[str]] = {str(g.get("cn")): set() for g in target.groups.values()}
+    if kind is MembershipType.ENTITY_ATTRIBUTES:
+        for entity in target.entities.values():
+            for name in entity.values("isMemberOf"):
+                lists.setdefault(str(name), set()).add(str(entity.get("uid")))
+    elif kind is MembershipType.GROUP_ATTRIBUTES:
+        for group in target.groups.values():
+            lists[str(group.get("cn"))] |= {str(v) for v in group.values("member")}
+    else:
+        for row in target.memberships.values():
+            lists.setdefault(str(row.get("g")), set()).add(str(row.get("u")))
+    return lists
+
+
+def _uids(target: InMemoryTarget) -> list[str]:
+    return sorted(str(e.get("uid")) for e in target.entities.values())
+
+
+def _settled(prov: Provisioner) -> None:
+    """A full plan now changes nothing: the run left what a full sync would."""
+    plan = prov.plan_full().plan
+    assert plan.changes == (), plan.summary()
+
+
+@pytest.mark.parametrize("ids_by_uid", [True, False])
+@pytest.mark.parametrize("policy", _POLICIES)
+def test_a_group_sync_moves_people_who_swap_names_with_all_their_values(
+    policy: str, ids_by_uid: bool
+) -> None:
+    kind = MembershipType.ENTITY_ATTRIBUTES
+    source, target, prov = _campus(kind, policy, ids_by_uid=ids_by_uid)
+    source.update_subject("u0", name="n1")
+    source.update_subject("u1", name="n0")
+
+    result = prov.sync_group("a:x")  # Ann's group: Bob's are not selected
+
+    assert result.status in _OK, result.summary()
+    # Ann's a:x went to her new entry, and Bob's a:y and a:z came off it,
+    # to his: no entry holds the other person's groups.
+    assert _lists(target, kind) == {"a:x": {"n1"}, "a:y": {"n0"}, "a:z": {"n0"}}
+    assert _uids(target) == ["n0", "n1"]
+    _settled(prov)
+
+
+@pytest.mark.parametrize("policy", _POLICIES)
+def test_a_group_sync_deletes_the_entry_a_person_moved_off(policy: str) -> None:
+    kind = MembershipType.ENTITY_ATTRIBUTES
+    source, target, prov = _campus(kind, policy)
+    source.update_subject("u0", name="n1")  # onto Bob's uid
+    source.update_subject("u1", name="n5")  # Bob to a free one
+
+    result = prov.sync_group("a:x")
+
+    assert result.status in _OK, result.summary()
+    # Ann's old entry (n0), with her a:x, is gone, as a full sync deletes it:
+    # kept, no record held it, and its a:x stayed for good.
+    assert _lists(target, kind) == {"a:x": {"n1"}, "a:y": {"n5"}, "a:z": {"n5"}}
+    assert _uids(target) == ["n1", "n5"]
+    _settled(prov)
+
+
+@pytest.mark.parametrize("policy", _POLICIES)
+@pytest.mark.parametrize("kind", list(MembershipType))
+def test_a_recalc_of_one_of_two_people_who_swap_names_recalculates_both(
+    kind: MembershipType, policy: str
+) -> None:
+    source, target, prov = _campus(kind, policy, ids_by_uid=False)
+    source.update_subject("u0", name="n1")
+    source.update_subject("u1", name="n0")
+    prov.request_sync(entities=["mem-u0"], requested_by="test")
+    source.snapshots = 0
+
+    result = prov.incremental_sync([])
+
+    assert result.status in _OK, result.summary()
+    assert result.incremental is not None
+    assert result.incremental.recalc_entities == ("mem-u0", "mem-u1")
+    assert source.snapshots == 1  # who holds Bob's entry: the records of all
+    # One entry per uid (not two "n1"), each with its own person's groups.
+    assert _uids(target) == ["n0", "n1"]
+    assert _lists(target, kind) == {"a:x": {"n1"}, "a:y": {"n0"}, "a:z": {"n0"}}
+    _settled(prov)
+
+
+def test_a_person_renamed_to_a_free_uid_is_recalculated_from_the_part_alone() -> None:
+    kind = MembershipType.ENTITY_ATTRIBUTES
+    source, target, prov = _campus(kind, ids_by_uid=False)
+    source.update_subject("u0", name="n7")
+    prov.request_sync(entities=["mem-u0"], requested_by="test")
+    source.snapshots = 0
+
+    result = prov.incremental_sync([])
+
+    assert result.status in _OK, result.summary()
+    assert result.incremental is not None
+    assert result.incremental.recalc_entities == ("mem-u0",)
+    assert source.snapshots == 0  # the search for n7 found no other entry
+    assert _lists(target, kind) == {"a:x": {"n7"}, "a:y": {"n1"}, "a:z": {"n1"}}
+    _settled(prov)
+
+
+def test_a_person_renamed_where_the_target_cannot_search_is_recalculated_from_a_full_read() -> None:
+    kind = MembershipType.ENTITY_ATTRIBUTES
+    operations = set(Operation) - {Operation.SEARCH_ENTITIES}
+    source, target, prov = _campus(kind, ids_by_uid=False, operations=operations)
+    source.update_subject("u0", name="n1")
+    source.update_subject("u1", name="n0")
+    prov.request_sync(entities=["mem-u0"], requested_by="test")
+    source.snapshots = 0
+
+    result = prov.incremental_sync([])
+
+    assert result.status in _OK, result.summary()
+    assert source.snapshots == 1  # whether n1 is another's entry: only a full read tells
+    assert _lists(target, kind) == {"a:x": {"n1"}, "a:y": {"n0"}, "a:z": {"n0"}}
+    _settled(prov)
+
+
+def test_the_records_follow_the_people_a_group_sync_moves() -> None:
+    source, target, prov = _campus(ids_by_uid=True)
+    source.update_subject("u0", name="n1")
+    source.update_subject("u1", name="n0")
+
+    prov.sync_group("a:x")
+
+    records = prov.store.load(P).records
+    assert records[ObjectType.ENTITY, "mem-u0"].target_id == "n1"
+    assert records[ObjectType.ENTITY, "mem-u1"].target_id == "n0"
+    assert sorted(target.entities) == ["n0", "n1"]
