@@ -446,8 +446,8 @@ def _taken(  # noqa: PLR0917  # the pieces of one read
     groups. Or, paired by its link, its rename failed on the other's name
     run after run, and its memberships went to the other's entry. Such a
     recalc reads both sides in full (``True``), so that it covers every
-    record the move concerns (see :func:`_take_holders`). A search a
-    target cannot make, or an object with no value to look it up by:
+    record the move concerns (see ``_take_holders`` in
+    :mod:`grouperprov._incremental_run`). A target that cannot search:
     ``True`` too.
     """
     names = [*settings.search, *(k[0] for k in settings.matching if len(k) == 1)]
@@ -456,11 +456,10 @@ def _taken(  # noqa: PLR0917  # the pieces of one read
         return True
     finder = p.target.search_groups if object_type is ObjectType.GROUP else p.target.search_entities
     for bean in moved:  # one by one (renames are few): whose object each search finds
+        # Moved, it has a matching value its linked object lacks: something to search by.
         wanted = _search_values(translator, object_type, [bean], tuple(dict.fromkeys(names)))
-        if wanted is None:
-            return True
         own = linked[bean.id]
-        for attribute, values in wanted.items():
+        for attribute, values in (wanted or {}).items():
             if any(b.id != own for b in finder(attribute, sorted(values, key=str))):
                 return True
     return False
