@@ -228,3 +228,39 @@ def test_the_records_follow_the_people_a_group_sync_moves() -> None:
     assert records[ObjectType.ENTITY, "mem-u0"].target_id == "n1"
     assert records[ObjectType.ENTITY, "mem-u1"].target_id == "n0"
     assert sorted(target.entities) == ["n0", "n1"]
+
+
+def test_a_value_left_on_the_entry_a_person_takes_over_goes_despite_their_failed_insert() -> None:
+    kind = MembershipType.ENTITY_ATTRIBUTES
+    failing = {"on": False}
+
+    def fail(_op: str, bean: object) -> bool:
+        return failing["on"] and getattr(bean, "get", lambda _n: None)("uid") == "n0"
+
+    source = _Source()
+    source.add_subject("u1", name="n0")
+    source.add_subject("u2", name="n3")
+    source.mark("a", P, scope="sub")
+    source.add_group("a:g")
+    source.add_member("a:g", "u2")
+    target = InMemoryTarget(fail=fail)
+    prov = Provisioner(_config(kind, "inserted_by_us"), source, target, MemorySyncStore())
+    assert prov.full_sync().status in _OK
+    source.add_member("a:g", "u1")
+    failing["on"] = True
+    prov.full_sync()  # Ann's (u1) entry is not inserted: her record of a:g says so
+    failing["on"] = False
+    assert _lists(target, kind) == {"a:g": {"n3"}}
+    # Ann takes Bob's name (and his entry), Bob hers; the group is renamed.
+    source.update_subject("u1", name="n3")
+    source.update_subject("u2", name="n0")
+    source.rename_group("a:g", "a:h")
+
+    result = prov.full_sync()
+
+    assert result.status in _OK, result.summary()
+    # Bob's a:g on the entry Ann takes over was grouperprov's (Bob's record
+    # says so). Judged by Ann's own record of a:g (never written), it stayed,
+    # and once the group was renamed no record held it: for good.
+    assert _lists(target, kind) == {"a:h": {"n0", "n3"}}
+    _settled(prov)

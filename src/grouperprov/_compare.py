@@ -632,7 +632,7 @@ class _Comparer:
                 if ms.delete.on
                 else {}
             )
-            if None in held.values():
+            if any(r is None or not r.in_target for r in held.values()):
                 self._held_before(owner, owner_id, tid, name, held)
             removes = [
                 v
@@ -716,8 +716,11 @@ class _Comparer:
         if before is None or before.grouper_id == owner_id:
             return
         for value, record in held.items():
-            if record is None:
-                held[value] = self._value_record(owner, str(before.grouper_id), name, value)
+            if record is None or not record.in_target:
+                # An owner's own record that says the value never reached the
+                # target (its insert failed) did not write the one it holds.
+                found = self._value_record(owner, str(before.grouper_id), name, value)
+                held[value] = found if found is not None else record
 
     def _value_record(
         self, owner: ObjectType, owner_id: str, name: str, value: Scalar
@@ -872,7 +875,7 @@ class _Comparer:
             if (
                 record is not None
                 and isinstance(record.grouper_id, tuple)
-                and self._record(ObjectType.MEMBERSHIP, (owner_id, value.value)) is None
+                and self._record(ObjectType.MEMBERSHIP, (owner_id, value.value)) is not record
             ):
                 # Held in another form than written (a DN in another case): the
                 # change names its membership, whose record its target id
