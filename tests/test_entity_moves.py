@@ -264,3 +264,33 @@ def test_a_value_left_on_the_entry_a_person_takes_over_goes_despite_their_failed
     # and once the group was renamed no record held it: for good.
     assert _lists(target, kind) == {"a:h": {"n0", "n3"}}
     _settled(prov)
+
+
+@pytest.mark.parametrize("policy", _POLICIES)
+def test_a_row_another_person_takes_over_is_not_deleted_by_a_recalc_of_the_one_who_left(
+    policy: str,
+) -> None:
+    kind = MembershipType.MEMBERSHIP_OBJECTS
+    source, target, prov = _campus(kind, policy, ids_by_uid=False)
+    source.add_member("a:x", "u1")
+    assert prov.full_sync().status in _OK
+    # They swap names, and Bob (u1) leaves a:x: Ann now answers to Bob's row.
+    source.update_subject("u0", name="n1")
+    source.update_subject("u1", name="n0")
+    source.remove_member("a:x", "u1")
+    prov.request_sync(entities=["mem-u0"], requested_by="test")
+    assert prov.incremental_sync([]).status in _OK
+
+    records = prov.store.load(P).records
+    left = records[ObjectType.MEMBERSHIP, (_group_id(source, "a:x"), "mem-u1")]
+    assert not left.in_target  # the row is Ann's now: Bob's record let it go
+    prov.request_sync(entities=["mem-u1"], requested_by="test")
+    assert prov.incremental_sync([]).status in _OK
+
+    # Read with Bob's record alone, the row looked like his, and went.
+    assert _lists(target, kind) == {"a:x": {"n1"}, "a:y": {"n0"}, "a:z": {"n0"}}
+    _settled(prov)
+
+
+def _group_id(source: InMemorySource, name: str) -> str:
+    return next(g.id for g in source.snapshot().groups if g.get("name") == name)

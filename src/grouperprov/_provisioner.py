@@ -1283,6 +1283,8 @@ class _RecordKeeper:
         self._added: dict[int, frozenset[tuple[str, str]]] = {}
         # Memberships whose old target form (their record's) a failed delete left there.
         self._stale: set[Key] = set()
+        # Old records whose object another took over in this run (see _claim).
+        self._claimed: set[Key] = set()
         # Groups and entities paired with an object another record held: that record's id.
         self._took_over: dict[Key, Hashable] = {}
         # The groups and entities, by type and target id, whose delete failed.
@@ -1786,6 +1788,7 @@ class _RecordKeeper:
             if self.links.get(other[0], {}).get(str(other[1])) is not None:
                 continue  # paired with another target object: recorded by its own step
             self.touched.add(other)
+            self._claimed.add(other)
             self._record(other, in_target=False, in_target_end=self.now, target_id=None)
 
     def _provisionable(self, key: Key, target_id: str | None) -> None:
@@ -2196,8 +2199,12 @@ class _RecordKeeper:
                     self.applied.get(key)
                 )
                 gone = outcome is not None and outcome.ok and outcome.change.action is Action.DELETE
-                # Its value is left where another record now holds it (see _hand_over).
-                gone = gone or key in self._handed_from or key in removed
+                # Its value is left where another record now holds it (see _hand_over),
+                # or another membership took its row over (see _claim): two people
+                # who swap names, one of whom left the group. Recorded again as
+                # still there, both records held the row, and a recalc of the
+                # one who left read that record alone and deleted the other's row.
+                gone = gone or key in self._handed_from or key in removed or key in self._claimed
                 # A membership that is not provisionable any more left with a replaced list.
                 gone = gone or (isinstance(key[1], tuple) and key[1][0] in replaced)
                 if gone:
