@@ -21,6 +21,7 @@ from grouperprov import (
     Operation,
     Provisioner,
     ProvisionerConfig,
+    ProvisioningEntity,
     SyncStatus,
 )
 from grouperprov.stores import MemorySyncStore
@@ -294,3 +295,100 @@ def test_a_row_another_person_takes_over_is_not_deleted_by_a_recalc_of_the_one_w
 
 def _group_id(source: InMemorySource, name: str) -> str:
     return next(g.id for g in source.snapshot().groups if g.get("name") == name)
+
+
+def _identity_campus(
+    policy: str, *, fail: Any = None
+) -> tuple[_Source, InMemoryTarget, Provisioner]:
+    """People from the identity system (entries neither inserted nor deleted): Ann, ``n0``."""
+    data: dict[str, Any] = {
+        "name": P,
+        "groups": {"attributes": [{"name": "cn", "field": "name"}], "matching": ["cn"]},
+        "entities": {
+            "attributes": [{"name": "uid", "field": "name"}],
+            "matching": ["uid"],
+            "insert": False,
+            "delete": False,
+            "delete_policy": policy,
+        },
+        "memberships": {
+            "type": "entity_attributes",
+            "attribute": {"name": "isMemberOf", "field": "name"},
+            "delete_policy": policy,
+        },
+    }
+    source = _Source()
+    source.add_subject("u0", name="n0")
+    source.mark("a", P, scope="sub")
+    source.add_group("a:x")
+    source.add_member("a:x", "u0")
+    target = InMemoryTarget(fail=fail)
+    # The identity system's entries: Ann's, and the one of her new netid.
+    target.insert_entities(
+        [
+            ProvisioningEntity(id="", attributes={"uid": "n0", "isMemberOf": "other:club"}),
+            ProvisioningEntity(id="", attributes={"uid": "n7"}),
+        ]
+    )
+    prov = Provisioner(ProvisionerConfig.from_dict(data), source, target, MemorySyncStore())
+    assert prov.full_sync().status in _OK
+    return source, target, prov
+
+
+def _values(target: InMemoryTarget) -> dict[str, set[str]]:
+    return {
+        str(e.get("uid")): set(map(str, e.values("isMemberOf"))) for e in target.entities.values()
+    }
+
+
+@pytest.mark.parametrize("run", ["full", "incremental", "group"])
+@pytest.mark.parametrize("policy", _POLICIES)
+def test_a_person_given_another_entry_leaves_no_group_on_the_old_one(policy: str, run: str) -> None:
+    source, target, prov = _identity_campus(policy)
+    assert _values(target) == {"n0": {"a:x", "other:club"}, "n7": set()}
+    seq = len(source.changes)
+    source.update_subject("u0", name="n7")  # a new netid: its entry, the old one kept
+
+    if run == "full":
+        result = prov.full_sync()
+    elif run == "incremental":
+        result = prov.incremental_sync(source.events(seq))
+    else:
+        result = prov.sync_group("a:x")
+
+    assert result.status in _OK, result.summary()
+    # Her group went with her; the old entry keeps only what is not Grouper's.
+    # Left there, whoever was given the old netid next had her groups.
+    assert _values(target) == {"n0": {"other:club"}, "n7": {"a:x"}}
+    assert result.plan is not None
+    assert "left_behind" in {r.rule for c in result.plan.changes for r in c.reasons}
+    _settled(prov)
+
+
+def test_a_failed_removal_from_the_old_entry_is_retried() -> None:
+    failing: dict[str, object] = {"id": None}
+
+    def fail(op: str, bean: object) -> bool:
+        return op.startswith("update") and getattr(bean, "id", None) == failing["id"]
+
+    source, target, prov = _identity_campus("inserted_by_us", fail=fail)
+    old = next(e.id for e in target.entities.values() if e.get("uid") == "n0")
+    new = next(e.id for e in target.entities.values() if e.get("uid") == "n7")
+    failing["id"] = old  # each write to Ann's old entry fails
+    source.update_subject("u0", name="n7")
+
+    result = prov.full_sync()
+
+    assert result.errors, result.summary()
+    assert _values(target) == {"n0": {"a:x", "other:club"}, "n7": {"a:x"}}
+    record = prov.store.load(P).records[ObjectType.ENTITY, "mem-u0"]
+    assert (record.target_id, record.error_code) == (old, "ERR")  # held until the retry
+    failing["id"] = None
+
+    retry = prov.incremental_sync([])
+
+    assert retry.status in _OK, retry.summary()
+    assert _values(target) == {"n0": {"other:club"}, "n7": {"a:x"}}
+    record = prov.store.load(P).records[ObjectType.ENTITY, "mem-u0"]
+    assert (record.target_id, record.error_code) == (new, None)
+    _settled(prov)

@@ -65,6 +65,9 @@ __all__ = ["Comparison", "ProvisioningWrapper", "compare"]
 Bean: TypeAlias = ProvisioningGroup | ProvisioningEntity | ProvisioningMembership
 _OwnerT = TypeVar("_OwnerT", ProvisioningGroup, ProvisioningEntity)
 _BeanT = TypeVar("_BeanT", ProvisioningGroup, ProvisioningEntity, ProvisioningMembership)
+LEFT_BEHIND = "left_behind"
+"""The rule of a value removed from an object its owner no longer answers to."""
+
 _PLURAL = {
     ObjectType.GROUP: "groups",
     ObjectType.ENTITY: "entities",
@@ -693,6 +696,73 @@ class _Comparer:
                     ),
                 )
             )
+        if ms.delete.on and self.b.value_changes and owner is ObjectType.ENTITY:
+            self._left_values(owner, name)
+
+    def _left_values(self, owner: ObjectType, name: str) -> None:
+        """Remove the values an owner left on the object it answered to before it moved.
+
+        People owned by the identity system (entities neither inserted nor
+        deleted): a person whose ``uid`` changed to that of another entry
+        (a new netid, the old entry kept) is paired with the new entry, and
+        gets their values there. Their old entry is no one's now: it is out
+        of the run's view, as every entry no one answers to is, and it kept
+        the person's values (their groups) for good, under every policy.
+        An object the plan deletes takes its values with it; an object only
+        the owner's record holds has those the membership delete policy
+        allows removed, judged by the owner's records as on their own
+        object. A removal that fails keeps the record on the old object,
+        with the error, until a retry removes it (see the record keeper).
+        """
+        result = self.matches.get(owner)
+        if result is None:
+            return
+        links, wrappers = self.links[owner], self.wrappers[owner]
+        policy = self.b.memberships.delete_policy
+        for tid in result.unmatched_target:
+            wrapper = wrappers.get(tid)
+            record = self._record(owner, tid)
+            if record is None or (wrapper is not None and wrapper.action is Action.DELETE):
+                continue  # no one's, or deleted with its values
+            holder = str(record.grouper_id)
+            if links.get(holder) is None:
+                continue  # its owner answers to no other object (gone, or in error)
+            native = self.native[owner][tid]
+            current = self.t.value_map(owner, name, self.normal[owner][tid].get(name))
+            for raw in current.values():
+                held = self._value_record(owner, holder, name, raw)
+                decision = may_delete(
+                    policy,
+                    held,
+                    in_managed_group=held is not None
+                    or (
+                        policy is DeletePolicy.NOT_IN_GROUPER and self._of_a_group(owner, name, raw)
+                    ),
+                )
+                if not decision:
+                    continue
+                self.changes.append(
+                    Change(
+                        action=Action.DELETE,
+                        object_type=ObjectType.MEMBERSHIP,
+                        object_id=(tid, raw),
+                        target_id=tid,
+                        bean=native,
+                        # The object's own target id: not its old owner's (whose
+                        # object now is another), nor any Grouper object's.
+                        owner_id=tid,
+                        value=raw,
+                        attribute_changes=(AttributeChange.remove(name, [raw]),),
+                        reasons=(
+                            Reason(
+                                LEFT_BEHIND,
+                                f"{name} {raw!r} on {tid!r}, which {holder!r} no longer "
+                                f"answers to: {decision.reason}",
+                            ),
+                        ),
+                        label=self._value_label(owner, holder, raw),
+                    )
+                )
 
     def _held_before(
         self,

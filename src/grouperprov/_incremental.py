@@ -606,7 +606,13 @@ def concerns(
         return groups_back.get(change.object_id, change.object_id) in groups
     if change.object_type is ObjectType.ENTITY:
         return entities_back.get(change.object_id, change.object_id) in entities
-    if change.owner_id is not None and (change.owner_id in groups or change.owner_id in entities):
+    if change.owner_id is not None and (
+        change.owner_id in groups
+        or change.owner_id in entities
+        # A value left on an object its owner no longer answers to: by its record.
+        or entities_back.get(change.owner_id) in entities
+        or groups_back.get(change.owner_id) in groups
+    ):
         return True
     pairs: list[Hashable] = [*change.memberships]
     recorded = back.get(ObjectType.MEMBERSHIP, {}).get(change.object_id)

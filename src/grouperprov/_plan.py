@@ -76,7 +76,9 @@ class Change:
         bean: For an insert, the bean to insert; for an update or delete, the
             object as the target holds it (for membership values: the owner).
         attribute_changes: For updates and value changes, what to change.
-        owner_id: For membership values: the Grouper id of the owner.
+        owner_id: For membership values: the Grouper id of the owner (for a
+            value left on an object its owner no longer answers to, rule
+            ``left_behind``: that object's target id).
         value: For membership values: the value added or removed.
         memberships: The Grouper memberships behind a membership value, or all
             memberships of a replaced list.

@@ -31,7 +31,7 @@ from ._beans import ProvisioningEntity, Scalar
 from ._behavior import Behavior, Mode, compared_config, compute_behavior
 from ._cache import cached_values, historical_ids
 from ._codes import RETRIED_CODES, ObjectError
-from ._compare import Comparison, ProvisioningWrapper, compare
+from ._compare import LEFT_BEHIND, Comparison, ProvisioningWrapper, compare
 from ._config import (
     BusyPolicy,
     DeletePolicy,
@@ -1328,6 +1328,14 @@ class _RecordKeeper:
                 holders = [*self._replace_failed(change), *handed]
             elif change.action is not Action.DELETE:
                 continue
+            elif change.object_type is ObjectType.MEMBERSHIP and _left_behind(change):
+                # A value left on the object its owner answered to before: the
+                # owner's record keeps that object, with the error, until a retry
+                # removes it (see _provisionable). Moved at once, no record held
+                # the object, and no run looked at it again.
+                owner = self.planned.behavior.membership_owner or ObjectType.ENTITY
+                self._undeleted.add((owner, change.object_id[0]))
+                holders = self._holders(owner, change.object_id[0])
             elif change.object_type is ObjectType.MEMBERSHIP:
                 held_by: list[Key] = [(ObjectType.MEMBERSHIP, m) for m in change.memberships]
                 held_by = held_by or list(self._holders(ObjectType.MEMBERSHIP, change.object_id))
@@ -2282,6 +2290,13 @@ def _recorded_group(state: SyncState, group_id: str) -> bool:
     return any(
         key[0] is ObjectType.MEMBERSHIP and isinstance(key[1], tuple) and key[1][0] == group_id
         for key in state.records
+    )
+
+
+def _left_behind(change: Change) -> bool:
+    """Whether *change* removes a value left on an object its owner no longer answers to."""
+    return isinstance(change.object_id, tuple) and any(
+        r.rule == LEFT_BEHIND for r in change.reasons
     )
 
 
