@@ -298,7 +298,7 @@ def _group_id(source: InMemorySource, name: str) -> str:
 
 
 def _identity_campus(
-    policy: str, *, fail: Any = None
+    policy: str, *, fail: Any = None, value_changes: bool = True
 ) -> tuple[_Source, InMemoryTarget, Provisioner]:
     """People from the identity system (entries neither inserted nor deleted): Ann, ``n0``."""
     data: dict[str, Any] = {
@@ -322,7 +322,7 @@ def _identity_campus(
     source.mark("a", P, scope="sub")
     source.add_group("a:x")
     source.add_member("a:x", "u0")
-    target = InMemoryTarget(fail=fail)
+    target = InMemoryTarget(fail=fail, value_changes=value_changes)
     # The identity system's entries: Ann's, and the one of her new netid.
     target.insert_entities(
         [
@@ -341,10 +341,13 @@ def _values(target: InMemoryTarget) -> dict[str, set[str]]:
     }
 
 
+@pytest.mark.parametrize("value_changes", [True, False], ids=["values", "whole lists"])
 @pytest.mark.parametrize("run", ["full", "incremental", "group"])
 @pytest.mark.parametrize("policy", _POLICIES)
-def test_a_person_given_another_entry_leaves_no_group_on_the_old_one(policy: str, run: str) -> None:
-    source, target, prov = _identity_campus(policy)
+def test_a_person_given_another_entry_leaves_no_group_on_the_old_one(
+    policy: str, run: str, value_changes: bool
+) -> None:
+    source, target, prov = _identity_campus(policy, value_changes=value_changes)
     assert _values(target) == {"n0": {"a:x", "other:club"}, "n7": set()}
     seq = len(source.changes)
     source.update_subject("u0", name="n7")  # a new netid: its entry, the old one kept
@@ -365,13 +368,16 @@ def test_a_person_given_another_entry_leaves_no_group_on_the_old_one(policy: str
     _settled(prov)
 
 
-def test_a_failed_removal_from_the_old_entry_is_retried() -> None:
+@pytest.mark.parametrize("value_changes", [True, False], ids=["values", "whole lists"])
+def test_a_failed_removal_from_the_old_entry_is_retried(value_changes: bool) -> None:
     failing: dict[str, object] = {"id": None}
 
     def fail(op: str, bean: object) -> bool:
         return op.startswith("update") and getattr(bean, "id", None) == failing["id"]
 
-    source, target, prov = _identity_campus("inserted_by_us", fail=fail)
+    source, target, prov = _identity_campus(
+        "inserted_by_us", fail=fail, value_changes=value_changes
+    )
     old = next(e.id for e in target.entities.values() if e.get("uid") == "n0")
     new = next(e.id for e in target.entities.values() if e.get("uid") == "n7")
     failing["id"] = old  # each write to Ann's old entry fails

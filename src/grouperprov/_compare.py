@@ -696,7 +696,7 @@ class _Comparer:
                     ),
                 )
             )
-        if ms.delete.on and self.b.value_changes and owner is ObjectType.ENTITY:
+        if ms.delete.on and owner is ObjectType.ENTITY:
             self._left_values(owner, name)
 
     def _left_values(self, owner: ObjectType, name: str) -> None:
@@ -729,6 +729,7 @@ class _Comparer:
                 continue  # its owner answers to no other object (gone, or in error)
             native = self.native[owner][tid]
             current = self.t.value_map(owner, name, self.normal[owner][tid].get(name))
+            removes: list[tuple[Scalar, str]] = []
             for raw in current.values():
                 held = self._value_record(owner, holder, name, raw)
                 decision = may_delete(
@@ -739,30 +740,52 @@ class _Comparer:
                         policy is DeletePolicy.NOT_IN_GROUPER and self._of_a_group(owner, name, raw)
                     ),
                 )
-                if not decision:
-                    continue
-                self.changes.append(
+                if decision:
+                    removes.append((raw, decision.reason))
+            if not removes:
+                continue
+            why = f"on {tid!r}, which {holder!r} no longer answers to"
+            # The object's own target id as the owner: not its old owner's (whose
+            # object now is another), nor any Grouper object's.
+            if self.b.value_changes:
+                self.changes.extend(
                     Change(
                         action=Action.DELETE,
                         object_type=ObjectType.MEMBERSHIP,
                         object_id=(tid, raw),
                         target_id=tid,
                         bean=native,
-                        # The object's own target id: not its old owner's (whose
-                        # object now is another), nor any Grouper object's.
                         owner_id=tid,
                         value=raw,
                         attribute_changes=(AttributeChange.remove(name, [raw]),),
-                        reasons=(
-                            Reason(
-                                LEFT_BEHIND,
-                                f"{name} {raw!r} on {tid!r}, which {holder!r} no longer "
-                                f"answers to: {decision.reason}",
-                            ),
-                        ),
+                        reasons=(Reason(LEFT_BEHIND, f"{name} {raw!r} {why}: {reason}"),),
                         label=self._value_label(owner, holder, raw),
                     )
+                    for raw, reason in removes
                 )
+                continue
+            gone = {raw for raw, _ in removes}
+            kept = {v for v in _items(self.normal[owner][tid].get(name)) if v not in gone}
+            kept |= set(self.hidden_values.get(tid, ()))
+            self.changes.append(
+                Change(
+                    action=Action.REPLACE,
+                    object_type=ObjectType.MEMBERSHIP,
+                    object_id=tid,
+                    target_id=tid,
+                    bean=native,
+                    owner_id=tid,
+                    attribute_changes=(AttributeChange.replace(name, frozenset(kept) or None),),
+                    reasons=(
+                        Reason(
+                            LEFT_BEHIND,
+                            f"{len(gone)} {name} values {why}; the target cannot remove "
+                            f"single values, so {name} is replaced",
+                        ),
+                    ),
+                    label=self._value_label(owner, holder, None),
+                )
+            )
 
     def _held_before(
         self,

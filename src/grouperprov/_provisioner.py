@@ -1319,7 +1319,15 @@ class _RecordKeeper:
             error = outcome.error
             assert error is not None  # noqa: S101  # failures have errors
             holders: Sequence[Key]
-            if change.action is Action.REPLACE and change.object_type is ObjectType.MEMBERSHIP:
+            if change.object_type is ObjectType.MEMBERSHIP and _left_behind(change):
+                # Values left on the object their owner answered to before: the
+                # owner's record keeps that object, with the error, until a retry
+                # removes them (see _provisionable). Moved at once, no record held
+                # the object, and no run looked at it again.
+                owner = self.planned.behavior.membership_owner or ObjectType.ENTITY
+                self._undeleted.add((owner, change.target_id))
+                holders = self._holders(owner, change.target_id)
+            elif change.action is Action.REPLACE and change.object_type is ObjectType.MEMBERSHIP:
                 # As for a failed value delete below: the values the list was to
                 # remove stay, each recorded under its owner now or kept stale.
                 removed = [(ObjectType.MEMBERSHIP, m) for m in change.removed]
@@ -1328,14 +1336,6 @@ class _RecordKeeper:
                 holders = [*self._replace_failed(change), *handed]
             elif change.action is not Action.DELETE:
                 continue
-            elif change.object_type is ObjectType.MEMBERSHIP and _left_behind(change):
-                # A value left on the object its owner answered to before: the
-                # owner's record keeps that object, with the error, until a retry
-                # removes it (see _provisionable). Moved at once, no record held
-                # the object, and no run looked at it again.
-                owner = self.planned.behavior.membership_owner or ObjectType.ENTITY
-                self._undeleted.add((owner, change.object_id[0]))
-                holders = self._holders(owner, change.object_id[0])
             elif change.object_type is ObjectType.MEMBERSHIP:
                 held_by: list[Key] = [(ObjectType.MEMBERSHIP, m) for m in change.memberships]
                 held_by = held_by or list(self._holders(ObjectType.MEMBERSHIP, change.object_id))
@@ -2294,10 +2294,8 @@ def _recorded_group(state: SyncState, group_id: str) -> bool:
 
 
 def _left_behind(change: Change) -> bool:
-    """Whether *change* removes a value left on an object its owner no longer answers to."""
-    return isinstance(change.object_id, tuple) and any(
-        r.rule == LEFT_BEHIND for r in change.reasons
-    )
+    """Whether *change* removes values left on an object their owner no longer answers to."""
+    return change.target_id is not None and any(r.rule == LEFT_BEHIND for r in change.reasons)
 
 
 def _recorded_part(planned: FullPlan) -> Callable[[Key], bool]:
