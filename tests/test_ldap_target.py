@@ -683,6 +683,82 @@ def test_people_are_found_by_dn_and_attribute_and_their_entitlements_change(
     assert target.delete_entities([again])[0].ok
 
 
+@pytest.mark.parametrize("run", ["full", "incremental"])
+def test_a_person_given_another_entry_takes_their_entitlements_along(
+    slapd_server: SlapdServer, branch: tuple[str, str], run: str
+) -> None:
+    """A new netid, its entry made by the identity system, the old entry kept.
+
+    The person is paired with the new entry by ``uid``. Before, their
+    entitlements stayed on the old entry for good, under every delete
+    policy: whoever was given the old netid next had them.
+    """
+    admin = _admin(slapd_server)
+    try:
+        _entitlements_follow_the_person(slapd_server, branch, admin, run)
+    finally:
+        admin.unbind()
+
+
+def _entitlements_follow_the_person(
+    slapd_server: SlapdServer, branch: tuple[str, str], admin: Any, run: str
+) -> None:
+    people = branch[1]
+    for uid in ("ann", "ann2"):
+        assert admin.add(
+            f"uid={uid},{people}",
+            ["inetOrgPerson", "eduPerson"],
+            {"cn": uid, "sn": uid, "eduPersonEntitlement": ["urn:other:club"]},
+        )
+    config = ProvisionerConfig.from_dict(
+        {
+            "name": "entitlements",
+            "groups": {"operate": False},
+            "entities": {
+                "attributes": [{"name": "uid", "field": "name"}],
+                "matching": ["uid"],
+                "insert": False,
+                "delete": False,
+            },
+            "memberships": {
+                "type": "entity_attributes",
+                "attribute": {"name": "eduPersonEntitlement", "template": "urn:x:{name}"},
+            },
+        }
+    )
+    source = InMemorySource()
+    source.add_subject("s1", name="ann")
+    source.add_group("campus:staff")
+    source.add_member("campus:staff", "s1")
+    source.mark("campus", "entitlements", scope="sub")
+    target = _target(slapd_server, branch, groups=None)
+    provisioner = Provisioner(config, source, target, MemorySyncStore())
+    assert provisioner.full_sync().status is SyncStatus.SUCCESS
+
+    def entitlements() -> dict[str, set[str]]:
+        admin.search(people, "(uid=*)", attributes=["uid", "eduPersonEntitlement"])
+        return {str(e.uid): set(e.eduPersonEntitlement.values) for e in admin.entries}
+
+    assert entitlements() == {
+        "ann": {"urn:other:club", "urn:x:campus:staff"},
+        "ann2": {"urn:other:club"},
+    }
+    seq = len(source.changes)
+    source.update_subject("s1", name="ann2")
+
+    if run == "full":
+        result = provisioner.full_sync()
+    else:
+        result = provisioner.incremental_sync(source.events(seq))
+
+    assert result.status is SyncStatus.SUCCESS, result.summary()
+    assert entitlements() == {
+        "ann": {"urn:other:club"},  # another system's value stays
+        "ann2": {"urn:other:club", "urn:x:campus:staff"},
+    }
+    assert not provisioner.plan_full().plan.changes
+
+
 def test_people_without_the_class_an_attribute_needs_are_given_it(
     slapd_server: SlapdServer, branch: tuple[str, str]
 ) -> None:
