@@ -15,33 +15,22 @@ from typing import Any
 import pytest
 
 from grouperprov import (
-    GrouperSnapshot,
     MembershipType,
     ObjectType,
     Operation,
     Provisioner,
     ProvisionerConfig,
     ProvisioningEntity,
+    SyncResult,
     SyncStatus,
 )
 from grouperprov.stores import MemorySyncStore
 from grouperprov.testing import InMemorySource, InMemoryTarget
+from test_incremental import _CountingSource as _Source
 
 P = "people"
 _OK = (SyncStatus.SUCCESS, SyncStatus.WARNING)
 _POLICIES = ["inserted_by_us", "not_in_grouper", "removed_from_grouper"]
-
-
-class _Source(InMemorySource):
-    """Counts the whole snapshots read (a recalc's full read)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.snapshots = 0
-
-    def snapshot(self) -> GrouperSnapshot:
-        self.snapshots += 1
-        return super().snapshot()
 
 
 def _config(kind: MembershipType, policy: str) -> ProvisionerConfig:
@@ -118,6 +107,15 @@ def _uids(target: InMemoryTarget) -> list[str]:
     return sorted(str(e.get("uid")) for e in target.entities.values())
 
 
+def _recalculated(prov: Provisioner, source: _Source, entity: str) -> SyncResult:
+    """A requested recalc of *entity*, alone in its run; whole reads counted from it."""
+    prov.request_sync(entities=[entity], requested_by="test")
+    source.snapshots = 0
+    result = prov.incremental_sync([])
+    assert result.status in _OK, result.summary()
+    return result
+
+
 def _settled(prov: Provisioner) -> None:
     """A full plan now changes nothing: the run left what a full sync would."""
     plan = prov.plan_full().plan
@@ -169,12 +167,8 @@ def test_a_recalc_of_one_of_two_people_who_swap_names_recalculates_both(
     source, target, prov = _campus(kind, policy, ids_by_uid=False)
     source.update_subject("u0", name="n1")
     source.update_subject("u1", name="n0")
-    prov.request_sync(entities=["mem-u0"], requested_by="test")
-    source.snapshots = 0
+    result = _recalculated(prov, source, "mem-u0")
 
-    result = prov.incremental_sync([])
-
-    assert result.status in _OK, result.summary()
     assert result.incremental is not None
     assert result.incremental.recalc_entities == ("mem-u0", "mem-u1")
     assert source.snapshots == 1  # who holds Bob's entry: the records of all
@@ -188,12 +182,8 @@ def test_a_person_renamed_to_a_free_uid_is_recalculated_from_the_part_alone() ->
     kind = MembershipType.ENTITY_ATTRIBUTES
     source, target, prov = _campus(kind, ids_by_uid=False)
     source.update_subject("u0", name="n7")
-    prov.request_sync(entities=["mem-u0"], requested_by="test")
-    source.snapshots = 0
+    result = _recalculated(prov, source, "mem-u0")
 
-    result = prov.incremental_sync([])
-
-    assert result.status in _OK, result.summary()
     assert result.incremental is not None
     assert result.incremental.recalc_entities == ("mem-u0",)
     assert source.snapshots == 0  # the search for n7 found no other entry
@@ -207,12 +197,8 @@ def test_a_person_renamed_where_the_target_cannot_search_is_recalculated_from_a_
     source, target, prov = _campus(kind, ids_by_uid=False, operations=operations)
     source.update_subject("u0", name="n1")
     source.update_subject("u1", name="n0")
-    prov.request_sync(entities=["mem-u0"], requested_by="test")
-    source.snapshots = 0
+    _recalculated(prov, source, "mem-u0")
 
-    result = prov.incremental_sync([])
-
-    assert result.status in _OK, result.summary()
     assert source.snapshots == 1  # whether n1 is another's entry: only a full read tells
     assert _lists(target, kind) == {"a:x": {"n1"}, "a:y": {"n0"}, "a:z": {"n0"}}
     _settled(prov)
@@ -279,14 +265,12 @@ def test_a_row_another_person_takes_over_is_not_deleted_by_a_recalc_of_the_one_w
     source.update_subject("u0", name="n1")
     source.update_subject("u1", name="n0")
     source.remove_member("a:x", "u1")
-    prov.request_sync(entities=["mem-u0"], requested_by="test")
-    assert prov.incremental_sync([]).status in _OK
+    _recalculated(prov, source, "mem-u0")
 
     records = prov.store.load(P).records
     left = records[ObjectType.MEMBERSHIP, (_group_id(source, "a:x"), "mem-u1")]
     assert not left.in_target  # the row is Ann's now: Bob's record let it go
-    prov.request_sync(entities=["mem-u1"], requested_by="test")
-    assert prov.incremental_sync([]).status in _OK
+    _recalculated(prov, source, "mem-u1")
 
     # Read with Bob's record alone, the row looked like his, and went.
     assert _lists(target, kind) == {"a:x": {"n1"}, "a:y": {"n0"}, "a:z": {"n0"}}

@@ -382,7 +382,7 @@ def _owners(  # noqa: PLR0917  # the pieces of one read
     settings: ObjectConfig = (
         p.config.groups if object_type is ObjectType.GROUP else p.config.entities
     )
-    retrieve, search = _READS[object_type]
+    retrieve = _READS[object_type][0]
     ids = set(linked.values())
     unlinked = [b for b in beans if b.id not in linked]
     if ids and not caps.can(retrieve):
@@ -411,17 +411,13 @@ def _owners(  # noqa: PLR0917  # the pieces of one read
         if taken and _taken(p, translator, object_type, taken, linked, settings, caps):
             return None
     if unlinked:
-        names = [*settings.search, *(k[0] for k in settings.matching if len(k) == 1)]
-        if not names or not caps.can(search):
+        searched = _searcher(p, object_type, settings, caps)
+        if searched is None:
             return None
-        matcher_search = _search_values(
-            translator, object_type, unlinked, tuple(dict.fromkeys(names))
-        )
+        names, finder = searched
+        matcher_search = _search_values(translator, object_type, unlinked, names)
         if matcher_search is None:
             return None
-        finder = (
-            p.target.search_groups if object_type is ObjectType.GROUP else p.target.search_entities
-        )
         for attribute, values in matcher_search.items():
             found.update((b.id, b) for b in finder(attribute, sorted(values, key=str)))
     return [found[k] for k in sorted(found)]
@@ -450,19 +446,36 @@ def _taken(  # noqa: PLR0917  # the pieces of one read
     :mod:`grouperprov._incremental_run`). A target that cannot search:
     ``True`` too.
     """
-    names = [*settings.search, *(k[0] for k in settings.matching if len(k) == 1)]
-    _, search = _READS[object_type]
-    if not names or not caps.can(search):
+    searched = _searcher(p, object_type, settings, caps)
+    if searched is None:
         return True
-    finder = p.target.search_groups if object_type is ObjectType.GROUP else p.target.search_entities
+    names, finder = searched
     for bean in moved:  # one by one (renames are few): whose object each search finds
         # Moved, it has a matching value its linked object lacks: something to search by.
-        wanted = _search_values(translator, object_type, [bean], tuple(dict.fromkeys(names)))
+        wanted = _search_values(translator, object_type, [bean], names)
         own = linked[bean.id]
         for attribute, values in (wanted or {}).items():
             if any(b.id != own for b in finder(attribute, sorted(values, key=str))):
                 return True
     return False
+
+
+_Finder = Callable[[str, list[Scalar]], Iterable[ProvisioningGroup | ProvisioningEntity]]
+"""A target's search by one attribute's values (``search_groups``, ``search_entities``)."""
+
+
+def _searcher(
+    p: Provisioner, object_type: ObjectType, settings: ObjectConfig, caps: Capabilities
+) -> tuple[tuple[str, ...], _Finder] | None:
+    """The attributes to look objects up by, and the target's search; ``None``: it cannot."""
+    names = tuple(
+        dict.fromkeys([*settings.search, *(k[0] for k in settings.matching if len(k) == 1)])
+    )
+    if not names or not caps.can(_READS[object_type][1]):
+        return None
+    if object_type is ObjectType.GROUP:
+        return names, p.target.search_groups
+    return names, p.target.search_entities
 
 
 def _moved_from(
