@@ -759,6 +759,61 @@ def _entitlements_follow_the_person(
     assert not provisioner.plan_full().plan.changes
 
 
+def test_a_group_sync_moves_people_who_swap_names_with_all_their_entitlements(
+    slapd_server: SlapdServer, branch: tuple[str, str]
+) -> None:
+    """Two people whose ``uid`` is their name swap names; one group of one is synced.
+
+    Before, the group sync moved that person's record and that group's
+    entitlement to the other's entry, and left their other entitlements on
+    their old entry: each entry had both people's groups, for good.
+    """
+    people = branch[1]
+    config = ProvisionerConfig.from_dict(
+        {
+            "name": "entitlements",
+            "groups": {"operate": False},
+            "entities": {
+                "attributes": [
+                    {"name": "uid", "field": "name"},
+                    {"name": "cn", "field": "name"},
+                    {"name": "sn", "field": "name"},
+                ],
+                "matching": ["uid"],
+            },
+            "memberships": {
+                "type": "entity_attributes",
+                "attribute": {"name": "eduPersonEntitlement", "template": "urn:x:{name}"},
+            },
+        }
+    )
+    source = InMemorySource()
+    source.add_subject("s0", name="ann")
+    source.add_subject("s1", name="bob")
+    for group, subject in (("campus:x", "s0"), ("campus:y", "s1"), ("campus:z", "s1")):
+        source.add_group(group)
+        source.add_member(group, subject)
+    source.mark("campus", "entitlements", scope="sub")
+    target = _target(slapd_server, branch, groups=None)
+    provisioner = Provisioner(config, source, target, MemorySyncStore())
+    assert provisioner.full_sync().status is SyncStatus.SUCCESS
+    source.update_subject("s0", name="bob")
+    source.update_subject("s1", name="ann")
+
+    result = provisioner.sync_group("campus:x")
+
+    assert result.status is SyncStatus.SUCCESS, result.summary()
+    found = {
+        str(e.get("uid")): e.values("eduPersonEntitlement") for e in target.retrieve_all_entities()
+    }
+    assert found == {"bob": {"urn:x:campus:x"}, "ann": {"urn:x:campus:y", "urn:x:campus:z"}}
+    assert sorted(str(e.id) for e in target.retrieve_all_entities()) == [
+        f"uid=ann,{people}",
+        f"uid=bob,{people}",
+    ]
+    assert not provisioner.plan_full().plan.changes
+
+
 def test_people_without_the_class_an_attribute_needs_are_given_it(
     slapd_server: SlapdServer, branch: tuple[str, str]
 ) -> None:
