@@ -330,10 +330,10 @@ class Provisioner:
 
         Each group is recalculated with all its memberships: created, updated or
         deleted as a full sync would, while every other group is left alone and
-        no entity is deleted. With ``entity_attributes``, a member it would pair
-        with another's entry (renamed onto its ``uid``) is recalculated whole,
-        with whoever's record holds that entry, and the entry a move leaves is
-        deleted as a full sync deletes it.
+        no entity is deleted. A member it would pair with another's entry
+        (renamed onto its ``uid``) is recalculated whole, with whoever's
+        record holds that entry, and the entry a move leaves is deleted as a
+        full sync deletes it.
 
         A group deleted from Grouper is named by its id, which its sync record
         keeps (or, for groups not operated, its memberships' records;
@@ -392,13 +392,14 @@ class Provisioner:
     ) -> FullPlan:
         """A group sync that moves people to other entries, planned with those people whole.
 
-        With ``entity_attributes``, a member renamed onto the ``uid`` of
-        another's entry (two people who swap names) is paired with that entry,
-        as a full sync pairs them. A group sync sees the selected groups'
-        values alone: it moved the member's record, and that group's value,
+        A member renamed onto the ``uid`` of another's entry (two people who
+        swap names) is paired with that entry, as a full sync pairs them. A
+        group sync, which deletes no entity, moved the member's record and
+        left the old entry held by no record. With ``entity_attributes`` it
+        sees the selected groups' values alone: it moved that group's value
         to the other entry, and left the member's other values on the old
-        entry (the other person's, by name, now), where no record held them;
-        under ``removed_from_grouper`` for good. So the group sync plans the
+        one (the other person's, by name, now); under
+        ``removed_from_grouper`` for good. So the group sync plans the
         campus, and keeps the selected groups, the members it moves with every
         membership, and whoever's record holds an entry one of them moves to:
         an incremental recalc of them. It deletes the entries the moves leave,
@@ -2319,9 +2320,7 @@ def _recorded_part(planned: FullPlan) -> Callable[[Key], bool]:
 
 
 def _moved_entities(planned: FullPlan) -> list[str]:
-    """With ``entity_attributes``: who a group sync pairs with an entry not their record's."""
-    if planned.behavior.membership_type is not MembershipType.ENTITY_ATTRIBUTES:
-        return []
+    """Who a group sync pairs with a target object not their record's (entities operated)."""
     records = planned.state.records
     moved: list[str] = []
     for entity_id, target_id in planned.plan.links.get(ObjectType.ENTITY, {}).items():
