@@ -21,6 +21,7 @@ from grouperprov.stores import (
     SCHEMA_VERSION,
     MemorySyncStore,
     SqliteSyncStore,
+    SyncState,
     SyncStore,
     open_store,
 )
@@ -80,6 +81,26 @@ class _Careless(MemorySyncStore):
 def test_the_contract_catches_broken_stores(store: type[SyncStore], rule: str) -> None:
     with pytest.raises(StoreContractError, match=rule):
         check_sync_store(store)
+
+
+def test_a_state_names_every_record_that_holds_a_target_id_in_order() -> None:
+    def entity(grouper_id: str, target_id: str | None) -> SyncRecord:
+        return SyncRecord(object_type=ObjectType.ENTITY, grouper_id=grouper_id, target_id=target_id)
+
+    records = [entity("b", "e1"), entity("a", "e1"), entity("c", "e2"), entity("d", None)]
+    group = SyncRecord(object_type=ObjectType.GROUP, grouper_id="g", target_id="e1")
+    state = SyncState(
+        provisioner=ProvisionerRecord(name="p"),
+        records={(r.object_type, r.grouper_id): r for r in [*records, group]},
+    )
+
+    assert state.holders(ObjectType.ENTITY, "e1") == (
+        (ObjectType.ENTITY, "b"),
+        (ObjectType.ENTITY, "a"),
+    )
+    assert state.holders(ObjectType.ENTITY, "e2") == ((ObjectType.ENTITY, "c"),)
+    assert state.holders(ObjectType.GROUP, "e1") == ((ObjectType.GROUP, "g"),)
+    assert state.holders(ObjectType.ENTITY, "e3") == ()
 
 
 def test_sqlite_records_survive_reopening_and_use_wal(tmp_path: Path) -> None:

@@ -514,10 +514,7 @@ def _take_holders(planned: FullPlan, work: Work) -> None:
     read both sides in full knows the holders (see ``_taken`` in
     :mod:`grouperprov._recalc_reads`).
     """
-    holders: dict[tuple[ObjectType, Hashable], list[str]] = {}
-    for (object_type, grouper_id), record in planned.state.records.items():
-        if object_type is not ObjectType.MEMBERSHIP and record.target_id is not None:
-            holders.setdefault((object_type, record.target_id), []).append(str(grouper_id))
+    state = planned.state
     for object_type, covered in (
         (ObjectType.GROUP, work.groups),
         (ObjectType.ENTITY, work.entities),
@@ -526,10 +523,10 @@ def _take_holders(planned: FullPlan, work: Work) -> None:
         todo = sorted(covered)
         while todo:
             target_id = paired.get(todo.pop())
-            for other in holders.get((object_type, target_id), ()) if target_id is not None else ():
-                if other not in covered:
-                    covered.add(other)
-                    todo.append(other)
+            for _, holder in state.holders(object_type, target_id) if target_id is not None else ():
+                if str(holder) not in covered:
+                    covered.add(str(holder))
+                    todo.append(str(holder))
 
 
 def _provisionable(record: SyncRecord | None) -> bool:

@@ -1265,8 +1265,6 @@ class _RecordKeeper:
         self.touched: set[Key] = set()
         # Entities outside a narrowed run whose subject link alone it records.
         self._linked: set[Key] = set()
-        # The keys of old records that share a target id (see _holders), made if needed.
-        self._shared: dict[tuple[ObjectType, Hashable], list[Key]] | None = None
         self._shared_ids = planned.state.shared_target_ids()
         # The memberships behind a membership value that several produce, by its target id.
         self._sharing: dict[Hashable, frozenset[Key]] = {}
@@ -1930,23 +1928,8 @@ class _RecordKeeper:
             self._record(key, in_target=False, in_target_end=self.now, target_id=None)
 
     def _holders(self, object_type: ObjectType, target_id: Hashable) -> Sequence[Key]:
-        """The keys of the old records that hold *target_id*, in the records' order.
-
-        From the state's index of target ids (made once per state: the plan
-        made it already); the records are gone through only for the ids that
-        several of them hold, and then once per run.
-        """
-        if (object_type, target_id) in self._shared_ids:
-            if self._shared is None:
-                shared = self._shared_ids
-                held: dict[tuple[ObjectType, Hashable], list[Key]] = {}
-                for key, old in self.old.items():
-                    if (key[0], old.target_id) in shared:
-                        held.setdefault((key[0], old.target_id), []).append(key)
-                self._shared = held
-            return self._shared[object_type, target_id]
-        record = self._by_target[object_type].get(target_id)
-        return () if record is None else ((object_type, record.grouper_id),)
+        """The keys of the old records that hold *target_id* (see :meth:`SyncState.holders`)."""
+        return self.planned.state.holders(object_type, target_id)
 
     def _as_recorded(self, key: Key, target_id: Hashable | None) -> bool:
         """Whether a membership in the target, not written by this run, is as its record says.

@@ -52,6 +52,9 @@ class SyncState:
         ]
         | None
     ) = attrs.field(default=None, init=False, repr=False, eq=False, hash=False)
+    _shared: dict[tuple[ObjectType, Hashable], tuple[RecordKey, ...]] | None = attrs.field(
+        default=None, init=False, repr=False, eq=False, hash=False
+    )
 
     def target_index(
         self,
@@ -76,6 +79,28 @@ class SyncState:
         ids to look up in :attr:`records` where all of them matter.
         """
         return self._indexed()[2]
+
+    def holders(self, object_type: ObjectType, target_id: Hashable) -> tuple[RecordKey, ...]:
+        """The keys of the records of *object_type* that hold *target_id*, in the records' order.
+
+        From :meth:`target_index` (made once); the records are gone through
+        again only for the ids several of them hold
+        (:meth:`shared_target_ids`), and then once for all of them.
+        """
+        if (object_type, target_id) in self.shared_target_ids():
+            if self._shared is None:
+                shared = self.shared_target_ids()
+                held: dict[tuple[ObjectType, Hashable], list[RecordKey]] = {}
+                for key, record in self.records.items():
+                    if (key[0], record.target_id) in shared:
+                        held.setdefault((key[0], record.target_id), []).append(key)
+                object.__setattr__(  # a frozen class: kept once worked out
+                    self, "_shared", {k: tuple(v) for k, v in held.items()}
+                )
+            assert self._shared is not None  # noqa: S101  # set just above
+            return self._shared[object_type, target_id]
+        found = self.target_index()[0][object_type].get(target_id)
+        return () if found is None else ((object_type, found.grouper_id),)
 
     def _indexed(
         self,
