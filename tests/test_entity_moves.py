@@ -33,7 +33,8 @@ _OK = (SyncStatus.SUCCESS, SyncStatus.WARNING)
 _POLICIES = ["inserted_by_us", "not_in_grouper", "removed_from_grouper"]
 
 
-def _config(kind: MembershipType, policy: str) -> ProvisionerConfig:
+def _config(kind: MembershipType, policy: str, **entities: Any) -> ProvisionerConfig:
+    """``uid`` (and group ``cn``) from the name; *entities*: more entity settings."""
     data: dict[str, Any] = {
         "name": P,
         "groups": {
@@ -45,6 +46,7 @@ def _config(kind: MembershipType, policy: str) -> ProvisionerConfig:
             "attributes": [{"name": "uid", "field": "name"}],
             "matching": ["uid"],
             "delete_policy": policy,
+            **entities,
         },
         "memberships": {"type": kind.value, "delete_policy": policy},
     }
@@ -288,22 +290,7 @@ def _identity_campus(
     policy: str, *, fail: Any = None, value_changes: bool = True
 ) -> tuple[_Source, InMemoryTarget, Provisioner]:
     """People from the identity system (entries neither inserted nor deleted): Ann, ``n0``."""
-    data: dict[str, Any] = {
-        "name": P,
-        "groups": {"attributes": [{"name": "cn", "field": "name"}], "matching": ["cn"]},
-        "entities": {
-            "attributes": [{"name": "uid", "field": "name"}],
-            "matching": ["uid"],
-            "insert": False,
-            "delete": False,
-            "delete_policy": policy,
-        },
-        "memberships": {
-            "type": "entity_attributes",
-            "attribute": {"name": "isMemberOf", "field": "name"},
-            "delete_policy": policy,
-        },
-    }
+    config = _config(MembershipType.ENTITY_ATTRIBUTES, policy, insert=False, delete=False)
     source = _Source()
     source.add_subject("u0", name="n0")
     source.mark("a", P, scope="sub")
@@ -317,7 +304,7 @@ def _identity_campus(
             ProvisioningEntity(id="", attributes={"uid": "n7"}),
         ]
     )
-    prov = Provisioner(ProvisionerConfig.from_dict(data), source, target, MemorySyncStore())
+    prov = Provisioner(config, source, target, MemorySyncStore())
     assert prov.full_sync().status in _OK
     return source, target, prov
 

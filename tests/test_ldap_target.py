@@ -683,6 +683,32 @@ def test_people_are_found_by_dn_and_attribute_and_their_entitlements_change(
     assert target.delete_entities([again])[0].ok
 
 
+def _entitlements_config(
+    field: str, *also: str, insert: bool = False, delete: bool = False
+) -> ProvisionerConfig:
+    """``eduPersonEntitlement`` values on people, ``uid`` (and *also*) from *field*.
+
+    By default the people come from the identity system: grouperprov
+    neither makes nor deletes them, and only sets entitlements.
+    """
+    return ProvisionerConfig.from_dict(
+        {
+            "name": "entitlements",
+            "groups": {"operate": False},
+            "entities": {
+                "attributes": [{"name": a, "field": field} for a in ("uid", *also)],
+                "matching": ["uid"],
+                "insert": insert,
+                "delete": delete,
+            },
+            "memberships": {
+                "type": "entity_attributes",
+                "attribute": {"name": "eduPersonEntitlement", "template": "urn:x:{name}"},
+            },
+        }
+    )
+
+
 @pytest.mark.parametrize("run", ["full", "incremental"])
 def test_a_person_given_another_entry_takes_their_entitlements_along(
     slapd_server: SlapdServer, branch: tuple[str, str], run: str
@@ -710,22 +736,7 @@ def _entitlements_follow_the_person(
             ["inetOrgPerson", "eduPerson"],
             {"cn": uid, "sn": uid, "eduPersonEntitlement": ["urn:other:club"]},
         )
-    config = ProvisionerConfig.from_dict(
-        {
-            "name": "entitlements",
-            "groups": {"operate": False},
-            "entities": {
-                "attributes": [{"name": "uid", "field": "name"}],
-                "matching": ["uid"],
-                "insert": False,
-                "delete": False,
-            },
-            "memberships": {
-                "type": "entity_attributes",
-                "attribute": {"name": "eduPersonEntitlement", "template": "urn:x:{name}"},
-            },
-        }
-    )
+    config = _entitlements_config("name")
     source = InMemorySource()
     source.add_subject("s1", name="ann")
     source.add_group("campus:staff")
@@ -769,24 +780,8 @@ def test_a_group_sync_moves_people_who_swap_names_with_all_their_entitlements(
     their old entry: each entry had both people's groups, for good.
     """
     people = branch[1]
-    config = ProvisionerConfig.from_dict(
-        {
-            "name": "entitlements",
-            "groups": {"operate": False},
-            "entities": {
-                "attributes": [
-                    {"name": "uid", "field": "name"},
-                    {"name": "cn", "field": "name"},
-                    {"name": "sn", "field": "name"},
-                ],
-                "matching": ["uid"],
-            },
-            "memberships": {
-                "type": "entity_attributes",
-                "attribute": {"name": "eduPersonEntitlement", "template": "urn:x:{name}"},
-            },
-        }
-    )
+    # grouperprov makes the people too: their cn and sn are their names.
+    config = _entitlements_config("name", "cn", "sn", insert=True, delete=True)
     source = InMemorySource()
     source.add_subject("s0", name="ann")
     source.add_subject("s1", name="bob")
@@ -827,22 +822,7 @@ def test_people_without_the_class_an_attribute_needs_are_given_it(
     admin = _admin(slapd_server)
     for uid in ("ann", "bob"):
         assert admin.add(f"uid={uid},{people}", ["inetOrgPerson"], {"cn": uid, "sn": uid})
-    config = ProvisionerConfig.from_dict(
-        {
-            "name": "entitlements",
-            "groups": {"operate": False},
-            "entities": {
-                "attributes": [{"name": "uid", "field": "subject_id"}],
-                "matching": ["uid"],
-                "insert": False,
-                "delete": False,
-            },
-            "memberships": {
-                "type": "entity_attributes",
-                "attribute": {"name": "eduPersonEntitlement", "template": "urn:x:{name}"},
-            },
-        }
-    )
+    config = _entitlements_config("subject_id")
     source = InMemorySource()
     for uid in ("ann", "bob"):
         source.add_subject(uid)
